@@ -1,0 +1,41 @@
+"""Adapters that send golden-set tasks to candidate vendors and collect their labels."""
+
+from adapters.base import (
+    AdapterError,
+    Batch,
+    Box,
+    Instructions,
+    JobStatus,
+    LabelingVendor,
+    Mask,
+    Ontology,
+    OntologyClass,
+    Span,
+    TaskType,
+    VendorAnnotation,
+    VendorJob,
+    VendorRejected,
+    VendorResponseInvalid,
+    VendorUnavailable,
+    WorkItem,
+)
+
+__all__ = [
+    "AdapterError",
+    "Batch",
+    "Box",
+    "Instructions",
+    "JobStatus",
+    "LabelingVendor",
+    "Mask",
+    "Ontology",
+    "OntologyClass",
+    "Span",
+    "TaskType",
+    "VendorAnnotation",
+    "VendorJob",
+    "VendorRejected",
+    "VendorResponseInvalid",
+    "VendorUnavailable",
+    "WorkItem",
+]

@@ -1,0 +1,199 @@
+"""The one protocol every labeling vendor speaks, and the vendor-neutral DTOs.
+
+A bake-off sends each candidate a :class:`Batch` of golden items *without* their
+gold labels, under one pinned :class:`Instructions` version, and collects
+:class:`VendorAnnotation` objects back. Raw vendor payloads never leave the
+vendor's own module: they are parsed there (``model_validate``) into these DTOs.
+
+Errors
+------
+All adapter errors derive from :class:`AdapterError`::
+
+    AdapterError
+    ├── VendorUnavailable      retryable: 5xx, timeouts, connection refused
+    ├── VendorRejected         the vendor refused the request (4xx); do not retry
+    └── VendorResponseInvalid  the vendor answered, but not in the agreed shape
+
+Raise them with ``raise ... from exc`` so the transport error stays attached.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "TaskType",
+    "JobState",
+    "Box",
+    "Mask",
+    "Span",
+    "LabelValue",
+    "OntologyClass",
+    "Ontology",
+    "InstructionExample",
+    "Instructions",
+    "WorkItem",
+    "Batch",
+    "VendorJob",
+    "JobStatus",
+    "VendorAnnotation",
+    "LabelingVendor",
+    "AdapterError",
+    "VendorUnavailable",
+    "VendorRejected",
+    "VendorResponseInvalid",
+]
+
+TaskType = Literal["classification", "multilabel", "detection", "segmentation", "spans"]
+JobState = Literal["pending", "running", "completed", "failed", "cancelled"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Box(_Frozen):
+    """One box in COCO ``[x, y, width, height]`` pixel coordinates."""
+
+    category: str
+    bbox: tuple[float, float, float, float]
+    score: float | None = None
+
+
+class Mask(_Frozen):
+    """One instance mask: COCO RLE (``{"size": [h, w], "counts": ...}``) or polygons."""
+
+    category: str
+    segmentation: dict[str, Any] | list[list[float]]
+    score: float | None = None
+
+
+class Span(_Frozen):
+    """One entity span over character offsets ``[start, end)`` of the item's text."""
+
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    type: str
+
+
+# The answer for one item, by task type:
+#   classification -> class name; multilabel -> list of class names;
+#   detection -> list[Box]; segmentation -> list[Mask]; spans -> list[Span].
+LabelValue = str | list[str] | list[Box] | list[Mask] | list[Span]
+
+
+class OntologyClass(_Frozen):
+    name: str
+    description: str = ""
+
+
+class Ontology(_Frozen):
+    """The classes of a project; ``ordinal=True`` means their order is meaningful."""
+
+    classes: tuple[OntologyClass, ...]
+    ordinal: bool = False
+    attributes: dict[str, list[str]] = Field(default_factory=dict)
+
+    @property
+    def class_names(self) -> list[str]:
+        return [c.name for c in self.classes]
+
+
+class InstructionExample(_Frozen):
+    """An illustrated example in the instructions; ``counter_example`` shows what not to do."""
+
+    title: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    label: Any = None
+    counter_example: bool = False
+    explanation: str = ""
+
+
+class Instructions(_Frozen):
+    version: int = Field(ge=1)
+    text: str
+    examples: tuple[InstructionExample, ...] = ()
+
+
+class WorkItem(_Frozen):
+    """A golden item as a vendor sees it: its id and data, never its gold label."""
+
+    item_id: str
+    data: dict[str, Any]
+
+
+class Batch(_Frozen):
+    """What one vendor receives for one bake-off run."""
+
+    bakeoff_id: str
+    task_type: TaskType
+    ontology: Ontology
+    instructions: Instructions
+    items: tuple[WorkItem, ...]
+    callback_url: str | None = None
+
+
+class VendorJob(_Frozen):
+    """A submitted batch as the vendor knows it."""
+
+    vendor: str
+    external_id: str
+    item_ids: tuple[str, ...]
+    submitted_at: datetime
+
+
+class JobStatus(_Frozen):
+    state: JobState
+    done: int = Field(ge=0)
+    total: int = Field(ge=0)
+    detail: str = ""
+
+
+class VendorAnnotation(_Frozen):
+    """One answer for one item from one annotator (or the vendor as a whole)."""
+
+    item_id: str
+    label: LabelValue
+    annotator_id: str | None = None
+    score: float | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    cost: float | None = None
+    instructions_version: int | None = None
+    # The vendor's id for this answer; together with item_id it makes a callback idempotent.
+    external_id: str | None = None
+
+
+@runtime_checkable
+class LabelingVendor(Protocol):
+    """A candidate labeling system: a workforce, a labeling tool, or a model."""
+
+    name: str
+    supported_tasks: frozenset[TaskType]
+
+    def submit(self, batch: Batch) -> VendorJob: ...
+
+    def poll(self, job: VendorJob) -> JobStatus: ...
+
+    def fetch_results(self, job: VendorJob) -> list[VendorAnnotation]: ...
+
+    def cancel(self, job: VendorJob) -> None: ...
+
+
+class AdapterError(Exception):
+    """Base of every error an adapter raises."""
+
+
+class VendorUnavailable(AdapterError):
+    """The vendor could not be reached or failed transiently; retrying may succeed."""
+
+
+class VendorRejected(AdapterError):
+    """The vendor refused the request (4xx); retrying the same request will not help."""
+
+
+class VendorResponseInvalid(AdapterError):
+    """The vendor answered in a shape that breaks the protocol."""

@@ -1,0 +1,15 @@
+"""Entry point of the ``bakeoff`` command.
+
+Each sub-command lives in its own module under :mod:`service.cli` and registers
+itself on :data:`service.cli._app.app` when imported; the imports below wire them in
+(one line per command module, kept sorted).
+"""
+
+from __future__ import annotations
+
+from service.cli._app import app
+
+__all__ = ["app"]
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
