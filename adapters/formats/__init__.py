@@ -1,0 +1,9 @@
+"""Readers and writers for label files: CSV, COCO JSON, Label Studio JSON, JSON Lines.
+
+One module per format. Readers validate while they stream and raise
+:class:`FormatError` naming the file, the row or object, and what is wrong.
+"""
+
+from adapters.formats._errors import FormatError
+
+__all__ = ["FormatError"]
