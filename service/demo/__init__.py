@@ -1,0 +1,3 @@
+"""The ``bakeoff demo`` command: a complete bake-off on bundled data."""
+
+__all__: list[str] = []
