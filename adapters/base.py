@@ -12,6 +12,7 @@ All adapter errors derive from :class:`AdapterError`::
     AdapterError
     ├── VendorUnavailable      retryable: 5xx, timeouts, connection refused
     ├── VendorRejected         the vendor refused the request (4xx); do not retry
+    │   └── JobNotFound        the vendor no longer knows the job; submit the items again
     └── VendorResponseInvalid  the vendor answered, but not in the agreed shape
 
 Raise them with ``raise ... from exc`` so the transport error stays attached.
@@ -44,6 +45,7 @@ __all__ = [
     "AdapterError",
     "VendorUnavailable",
     "VendorRejected",
+    "JobNotFound",
     "VendorResponseInvalid",
 ]
 
@@ -193,6 +195,10 @@ class VendorUnavailable(AdapterError):
 
 class VendorRejected(AdapterError):
     """The vendor refused the request (4xx); retrying the same request will not help."""
+
+
+class JobNotFound(VendorRejected):
+    """The vendor does not know the job (lost or expired); its items must be submitted again."""
 
 
 class VendorResponseInvalid(AdapterError):
