@@ -1,0 +1,3 @@
+"""One module per resource; each defines ``router`` (an ``APIRouter``)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Settings, database engine and column types shared by the whole service."""
+
+__all__: list[str] = []

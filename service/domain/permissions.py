@@ -1,0 +1,136 @@
+"""The one permission table: which role may call which route.
+
+Every HTTP route of the app is looked up here by ``(METHOD, path template)`` — the path exactly as
+declared, with its router prefix, e.g. ``("GET", "/bakeoffs/{bakeoff_id}/results")``. A route that
+is missing from the table is refused to everyone (HTTP 403, code ``route_not_registered``), and
+``tests/service/test_permissions.py`` walks *every* route of the app with *every* role and fails
+until the route is registered.
+
+How to register a route (other engineers)
+-----------------------------------------
+Add one entry to :data:`ROUTE_PERMISSIONS` (keep the sections sorted by resource)::
+
+    ("GET", "/review/queue"): QA_UP,          # admin, lead, qa
+    ("POST", "/callbacks/{vendor_id}"): PUBLIC,  # no API key (e.g. HMAC-signed webhooks)
+
+Roles
+-----
+``admin``  everything.
+``lead``   creates projects, golden sets, vendors and bake-offs; sees everything of its projects.
+``qa``     reads bake-offs, labels and gold; reviews flags; vendor names only when not blinded.
+``viewer`` reads results and dashboards only.
+``vendor`` a key tied to one vendor: its own tasks and instructions, posts its own labels;
+           never gold labels, never other vendors.
+
+This table answers "may this role call this route at all". Row-level rules (a vendor sees only its
+own tasks, a project-scoped key only its project, blinding) live in the domain functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final, Literal
+
+from service.models import ROLES, Role
+
+__all__ = [
+    "PUBLIC",
+    "Access",
+    "ALL",
+    "ADMIN",
+    "LEAD_UP",
+    "QA_UP",
+    "READERS",
+    "ROUTE_PERMISSIONS",
+    "access_for",
+    "is_allowed",
+]
+
+PUBLIC: Final = "public"
+Access = frozenset[Role] | Literal["public"]
+
+ADMIN: Final[frozenset[Role]] = frozenset({"admin"})
+LEAD_UP: Final[frozenset[Role]] = frozenset({"admin", "lead"})
+QA_UP: Final[frozenset[Role]] = frozenset({"admin", "lead", "qa"})
+READERS: Final[frozenset[Role]] = frozenset({"admin", "lead", "qa", "viewer"})
+ALL: Final[frozenset[Role]] = frozenset(ROLES)
+_VENDOR_AND_LEAD: Final[frozenset[Role]] = frozenset({"admin", "lead", "vendor"})
+_VENDOR_AND_QA: Final[frozenset[Role]] = frozenset({"admin", "lead", "qa", "vendor"})
+
+_TABLE: dict[tuple[str, str], Access] = {
+    # --- service
+    ("GET", "/health"): PUBLIC,
+    # --- API keys
+    ("GET", "/api-keys"): ADMIN,
+    ("POST", "/api-keys"): ADMIN,
+    ("GET", "/api-keys/me"): ALL,
+    ("DELETE", "/api-keys/{key_id}"): ADMIN,
+    # --- projects
+    ("GET", "/projects"): READERS,
+    ("POST", "/projects"): LEAD_UP,
+    ("GET", "/projects/{project_id}"): ALL,
+    ("PATCH", "/projects/{project_id}"): LEAD_UP,
+    ("DELETE", "/projects/{project_id}"): ADMIN,
+    # --- instructions (vendors read the versions of bake-offs they take part in)
+    ("GET", "/projects/{project_id}/instructions"): ALL,
+    ("POST", "/projects/{project_id}/instructions"): LEAD_UP,
+    ("GET", "/projects/{project_id}/instructions/{version}"): ALL,
+    # --- golden sets (gold is never shown to vendors)
+    ("GET", "/golden-sets"): READERS,
+    ("POST", "/golden-sets"): LEAD_UP,
+    ("GET", "/golden-sets/{golden_set_id}"): READERS,
+    ("PATCH", "/golden-sets/{golden_set_id}"): LEAD_UP,
+    ("DELETE", "/golden-sets/{golden_set_id}"): ADMIN,
+    ("GET", "/golden-sets/{golden_set_id}/versions"): READERS,
+    ("POST", "/golden-sets/{golden_set_id}/versions"): LEAD_UP,
+    ("GET", "/golden-sets/{golden_set_id}/versions/{version}"): READERS,
+    ("GET", "/golden-sets/{golden_set_id}/items"): QA_UP,
+    ("POST", "/golden-sets/{golden_set_id}/items"): LEAD_UP,
+    ("GET", "/golden-sets/{golden_set_id}/items/{item_id}"): QA_UP,
+    ("PATCH", "/golden-sets/{golden_set_id}/items/{item_id}"): LEAD_UP,
+    ("GET", "/golden-sets/{golden_set_id}/versions/{version}/labels"): QA_UP,
+    ("POST", "/golden-sets/{golden_set_id}/versions/{version}/labels"): LEAD_UP,
+    ("POST", "/golden-sets/{golden_set_id}/corrections"): QA_UP,
+    ("POST", "/golden-sets/{golden_set_id}/import"): LEAD_UP,
+    ("GET", "/golden-sets/{golden_set_id}/versions/{version}/export"): QA_UP,
+    # --- vendors (a vendor key sees only its own vendor)
+    ("GET", "/vendors"): QA_UP,
+    ("POST", "/vendors"): LEAD_UP,
+    ("GET", "/vendors/{vendor_id}"): _VENDOR_AND_QA,
+    ("PATCH", "/vendors/{vendor_id}"): LEAD_UP,
+    ("DELETE", "/vendors/{vendor_id}"): ADMIN,
+    # --- bake-offs
+    ("GET", "/bakeoffs"): READERS,
+    ("POST", "/bakeoffs"): LEAD_UP,
+    ("GET", "/bakeoffs/{bakeoff_id}"): READERS,
+    ("PATCH", "/bakeoffs/{bakeoff_id}"): LEAD_UP,
+    ("DELETE", "/bakeoffs/{bakeoff_id}"): ADMIN,
+    ("POST", "/bakeoffs/{bakeoff_id}/tasks"): LEAD_UP,
+    ("GET", "/bakeoffs/{bakeoff_id}/results"): READERS,
+    ("GET", "/bakeoffs/{bakeoff_id}/labels"): QA_UP,
+    ("POST", "/bakeoffs/{bakeoff_id}/vendors/{vendor_id}/labels"): _VENDOR_AND_LEAD,
+    ("POST", "/bakeoffs/{bakeoff_id}/vendors/{vendor_id}/labels/import"): _VENDOR_AND_LEAD,
+    ("GET", "/bakeoffs/{bakeoff_id}/vendors/{vendor_id}/labels/export"): _VENDOR_AND_QA,
+    # --- tasks (a vendor key sees only its own)
+    ("GET", "/tasks"): _VENDOR_AND_QA,
+    ("GET", "/tasks/{task_id}"): _VENDOR_AND_QA,
+    ("PATCH", "/tasks/{task_id}"): LEAD_UP,
+}
+
+ROUTE_PERMISSIONS: Final[Mapping[tuple[str, str], Access]] = MappingProxyType(_TABLE)
+
+
+def access_for(method: str, path: str) -> Access | None:
+    """The roles allowed on ``METHOD path`` (``"public"`` for no key); ``None`` if unregistered."""
+    return ROUTE_PERMISSIONS.get((method.upper(), path))
+
+
+def is_allowed(role: Role | None, method: str, path: str) -> bool:
+    """Whether ``role`` (``None``: no key) may call ``METHOD path`` at all."""
+    access = access_for(method, path)
+    if access is None:
+        return False
+    if access == PUBLIC:
+        return True
+    return role is not None and role in access

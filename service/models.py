@@ -1,0 +1,770 @@
+"""The Bakeoff data model (SQLModel): every table and its API schemas.
+
+Naming follows the FastAPI template: ``XBase`` (shared fields), ``XCreate`` (request body),
+``XUpdate`` (PATCH body, all optional), ``X`` (``table=True``), ``XPublic`` (response) and
+``XsPublic`` (a page: ``data`` + total ``count``).
+
+Entities
+--------
+Project
+    A task type (:data:`adapters.base.TaskType`) and its ontology
+    (:class:`adapters.base.Ontology` as JSON: classes, ``ordinal`` flag, attributes).
+InstructionsVersion
+    Versioned labeling instructions of a project: markdown plus examples (JSON list of
+    :class:`adapters.base.InstructionExample`, counter-examples included).
+GoldenSet / GoldenSetVersion / GoldenItem / GoldLabel
+    Items belong to the set (a key, a data reference or payload, free ``meta`` used for slices
+    such as ``{"lighting": "dim"}``); gold labels belong to a *version*. A correction makes a new
+    version; bake-offs keep pointing at the version they pinned.
+Vendor
+    A candidate labeling system: adapter kind + settings, and its pricing.
+BakeOff / BakeOffVendorLink
+    A golden-set version, an instructions version, the candidates (with their blinded alias),
+    ranking weights, hard constraints, production volume, blinding, status.
+Task
+    One golden item sent to one vendor in one bake-off (a persisted state machine).
+VendorLabel
+    One label returned by a vendor (optionally per annotator). ``external_key`` is unique per
+    (bake-off, vendor): a label is stored exactly once however often it is re-sent.
+ApiKey
+    A hashed API key with a role (and a vendor for ``vendor`` keys, optionally a project scope).
+Flag / Review / AuditEvent
+    Used by the QA review queue.
+IdempotencyRecord
+    The stored answer of a request sent with an ``Idempotency-Key`` header.
+
+Label values are JSON in the shapes of :mod:`adapters.base`: a class name (classification),
+a list of class names (multilabel), a list of ``Box`` / ``Mask`` / ``Span`` dicts.
+
+Adding a table or column: add it here, then generate a migration (see
+``service/alembic/README``); ``tests/service/test_migrations.py`` fails until you do.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import field_validator
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import AutoString, Field, SQLModel
+
+from adapters.base import Ontology, TaskType
+from service.core.types import JSONType, UTCDateTime, utcnow
+
+__all__ = [
+    "TaskType",
+    "Role",
+    "ROLES",
+    "BakeOffStatus",
+    "TaskStatus",
+    "FlagStatus",
+    "ReviewDecision",
+    "ProjectBase",
+    "ProjectCreate",
+    "ProjectUpdate",
+    "Project",
+    "ProjectPublic",
+    "ProjectsPublic",
+    "InstructionsVersionBase",
+    "InstructionsVersionCreate",
+    "InstructionsVersion",
+    "InstructionsVersionPublic",
+    "InstructionsVersionsPublic",
+    "GoldenSetBase",
+    "GoldenSetCreate",
+    "GoldenSetUpdate",
+    "GoldenSet",
+    "GoldenSetPublic",
+    "GoldenSetsPublic",
+    "GoldenSetVersionBase",
+    "GoldenSetVersionCreate",
+    "GoldenSetVersion",
+    "GoldenSetVersionPublic",
+    "GoldenSetVersionsPublic",
+    "GoldenItemBase",
+    "GoldenItemCreate",
+    "GoldenItemUpdate",
+    "GoldenItem",
+    "GoldenItemPublic",
+    "GoldenItemsPublic",
+    "GoldLabelBase",
+    "GoldLabelCreate",
+    "GoldLabel",
+    "GoldLabelPublic",
+    "GoldLabelsPublic",
+    "VendorBase",
+    "VendorCreate",
+    "VendorUpdate",
+    "Vendor",
+    "VendorPublic",
+    "VendorsPublic",
+    "BakeOffBase",
+    "BakeOffCreate",
+    "BakeOffUpdate",
+    "BakeOff",
+    "BakeOffPublic",
+    "BakeOffsPublic",
+    "BakeOffVendorLink",
+    "TaskBase",
+    "TaskCreate",
+    "TaskUpdate",
+    "Task",
+    "TaskPublic",
+    "TasksPublic",
+    "VendorLabelBase",
+    "VendorLabelCreate",
+    "VendorLabel",
+    "VendorLabelPublic",
+    "VendorLabelsPublic",
+    "ApiKeyBase",
+    "ApiKeyCreate",
+    "ApiKey",
+    "ApiKeyPublic",
+    "ApiKeyCreated",
+    "ApiKeysPublic",
+    "FlagBase",
+    "FlagCreate",
+    "Flag",
+    "FlagPublic",
+    "FlagsPublic",
+    "ReviewBase",
+    "ReviewCreate",
+    "Review",
+    "ReviewPublic",
+    "AuditEvent",
+    "AuditEventPublic",
+    "AuditEventsPublic",
+    "IdempotencyRecord",
+    "Message",
+]
+
+Role = Literal["admin", "lead", "qa", "viewer", "vendor"]
+ROLES: tuple[Role, ...] = ("admin", "lead", "qa", "viewer", "vendor")
+BakeOffStatus = Literal["draft", "running", "completed", "cancelled"]
+TaskStatus = Literal["pending", "sent", "received", "failed", "timed_out"]
+FlagStatus = Literal["open", "resolved", "dismissed"]
+ReviewDecision = Literal["accept_candidate", "confirm_gold", "correct"]
+
+_NAME = 200
+_KEY = 512
+
+
+class Message(SQLModel):
+    """A plain message response."""
+
+    message: str
+
+
+# --------------------------------------------------------------------------- projects
+
+
+class ProjectBase(SQLModel):
+    name: str = Field(min_length=1, max_length=_NAME, unique=True, index=True)
+    description: str = ""
+    task_type: TaskType = Field(sa_type=AutoString)
+    ontology: dict[str, Any] = Field(
+        sa_type=JSONType,
+        description="adapters.base.Ontology as JSON: classes, ordinal flag, attributes.",
+    )
+
+    @field_validator("ontology")
+    @classmethod
+    def _check_ontology(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return Ontology.model_validate(value).model_dump(mode="json")
+
+
+class ProjectCreate(ProjectBase):
+    pass
+
+
+class ProjectUpdate(SQLModel):
+    name: str | None = Field(default=None, min_length=1, max_length=_NAME)
+    description: str | None = None
+    ontology: dict[str, Any] | None = None
+
+    @field_validator("ontology")
+    @classmethod
+    def _check_ontology(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else Ontology.model_validate(value).model_dump(mode="json")
+
+
+class Project(ProjectBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ProjectPublic(ProjectBase):
+    id: int
+    created_at: datetime
+
+
+class ProjectsPublic(SQLModel):
+    data: list[ProjectPublic]
+    count: int
+
+
+# --------------------------------------------------------------------------- instructions
+
+
+class InstructionsVersionBase(SQLModel):
+    text: str = Field(description="Markdown instructions.")
+    examples: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_type=JSONType,
+        description="adapters.base.InstructionExample dicts; counter_example marks what not to do.",
+    )
+
+
+class InstructionsVersionCreate(InstructionsVersionBase):
+    pass
+
+
+class InstructionsVersion(InstructionsVersionBase, table=True):
+    __tablename__ = "instructionsversion"
+    __table_args__ = (UniqueConstraint("project_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True, ondelete="CASCADE")
+    version: int = Field(ge=1)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class InstructionsVersionPublic(InstructionsVersionBase):
+    id: int
+    project_id: int
+    version: int
+    created_at: datetime
+
+
+class InstructionsVersionsPublic(SQLModel):
+    data: list[InstructionsVersionPublic]
+    count: int
+
+
+# --------------------------------------------------------------------------- golden sets
+
+
+class GoldenSetBase(SQLModel):
+    name: str = Field(min_length=1, max_length=_NAME)
+    description: str = ""
+
+
+class GoldenSetCreate(GoldenSetBase):
+    project_id: int
+
+
+class GoldenSetUpdate(SQLModel):
+    name: str | None = Field(default=None, min_length=1, max_length=_NAME)
+    description: str | None = None
+
+
+class GoldenSet(GoldenSetBase, table=True):
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class GoldenSetPublic(GoldenSetBase):
+    id: int
+    project_id: int
+    created_at: datetime
+    latest_version: int | None = None
+
+
+class GoldenSetsPublic(SQLModel):
+    data: list[GoldenSetPublic]
+    count: int
+
+
+class GoldenSetVersionBase(SQLModel):
+    note: str = ""
+
+
+class GoldenSetVersionCreate(GoldenSetVersionBase):
+    pass
+
+
+class GoldenSetVersion(GoldenSetVersionBase, table=True):
+    __tablename__ = "goldensetversion"
+    __table_args__ = (UniqueConstraint("golden_set_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    golden_set_id: int = Field(foreign_key="goldenset.id", index=True, ondelete="CASCADE")
+    version: int = Field(ge=1)
+    parent_id: int | None = Field(default=None, foreign_key="goldensetversion.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class GoldenSetVersionPublic(GoldenSetVersionBase):
+    id: int
+    golden_set_id: int
+    version: int
+    parent_id: int | None
+    created_at: datetime
+    item_count: int = 0
+
+
+class GoldenSetVersionsPublic(SQLModel):
+    data: list[GoldenSetVersionPublic]
+    count: int
+
+
+class GoldenItemBase(SQLModel):
+    key: str = Field(min_length=1, max_length=_KEY, description="The item id users know.")
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_type=JSONType,
+        description="Data reference or payload: e.g. {'image': 'img/1.jpg'} or {'text': '...'}.",
+    )
+    meta: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_type=JSONType,
+        description="Free metadata used for slices, e.g. {'lighting': 'dim'}.",
+    )
+
+
+class GoldenItemCreate(GoldenItemBase):
+    pass
+
+
+class GoldenItemUpdate(SQLModel):
+    data: dict[str, Any] | None = None
+    meta: dict[str, Any] | None = None
+
+
+class GoldenItem(GoldenItemBase, table=True):
+    __tablename__ = "goldenitem"
+    __table_args__ = (UniqueConstraint("golden_set_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    golden_set_id: int = Field(foreign_key="goldenset.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class GoldenItemPublic(GoldenItemBase):
+    id: int
+    golden_set_id: int
+
+
+class GoldenItemsPublic(SQLModel):
+    data: list[GoldenItemPublic]
+    count: int
+
+
+class GoldLabelBase(SQLModel):
+    value: Any = Field(sa_type=JSONType, description="Label value in the adapters.base shape.")
+    annotator_id: str | None = Field(default=None, max_length=_NAME)
+
+
+class GoldLabelCreate(GoldLabelBase):
+    item_key: str = Field(min_length=1, max_length=_KEY)
+
+
+class GoldLabel(GoldLabelBase, table=True):
+    __tablename__ = "goldlabel"
+    __table_args__ = (UniqueConstraint("version_id", "item_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="goldensetversion.id", index=True, ondelete="CASCADE")
+    item_id: int = Field(foreign_key="goldenitem.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class GoldLabelPublic(GoldLabelBase):
+    id: int
+    version_id: int
+    item_id: int
+    item_key: str
+
+
+class GoldLabelsPublic(SQLModel):
+    data: list[GoldLabelPublic]
+    count: int
+
+
+# --------------------------------------------------------------------------- vendors
+
+
+class VendorBase(SQLModel):
+    name: str = Field(min_length=1, max_length=_NAME, unique=True, index=True)
+    adapter_kind: str = Field(
+        default="file", max_length=_NAME, description="Adapter registry key, e.g. 'simulator'."
+    )
+    adapter_settings: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    price_per_item: float = Field(default=0.0, ge=0)
+    price_per_label: float = Field(default=0.0, ge=0, description="Per label or per box.")
+    price_per_hour: float = Field(default=0.0, ge=0)
+    minimum_commitment: float = Field(default=0.0, ge=0, description="Minimum spend.")
+    currency: str = Field(default="USD", max_length=8)
+
+
+class VendorCreate(VendorBase):
+    pass
+
+
+class VendorUpdate(SQLModel):
+    name: str | None = Field(default=None, min_length=1, max_length=_NAME)
+    adapter_kind: str | None = Field(default=None, max_length=_NAME)
+    adapter_settings: dict[str, Any] | None = None
+    price_per_item: float | None = Field(default=None, ge=0)
+    price_per_label: float | None = Field(default=None, ge=0)
+    price_per_hour: float | None = Field(default=None, ge=0)
+    minimum_commitment: float | None = Field(default=None, ge=0)
+    currency: str | None = Field(default=None, max_length=8)
+
+
+class Vendor(VendorBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class VendorPublic(VendorBase):
+    id: int
+    created_at: datetime
+
+
+class VendorsPublic(SQLModel):
+    data: list[VendorPublic]
+    count: int
+
+
+# --------------------------------------------------------------------------- bake-offs
+
+
+class BakeOffBase(SQLModel):
+    name: str = Field(min_length=1, max_length=_NAME)
+    description: str = ""
+    ranking_weights: dict[str, float] = Field(
+        default_factory=lambda: {"accuracy": 0.6, "speed": 0.2, "cost": 0.2},
+        sa_type=JSONType,
+        description="Weights of the ranking score, e.g. {'accuracy': 0.6, 'speed': 0.2, ...}.",
+    )
+    constraints: dict[str, float] = Field(
+        default_factory=dict,
+        sa_type=JSONType,
+        description="Hard constraints, e.g. {'min_accuracy': 0.95, 'max_p95_latency_h': 24}.",
+    )
+    production_volume: int | None = Field(
+        default=None, ge=0, description="Items per period for cost projection."
+    )
+    blinded: bool = Field(default=True, description="QA sees 'Candidate A/B/..' not names.")
+
+
+class BakeOffCreate(BakeOffBase):
+    project_id: int
+    golden_set_version_id: int
+    instructions_version_id: int
+    vendor_ids: list[int] = Field(default_factory=list)
+
+
+class BakeOffUpdate(SQLModel):
+    name: str | None = Field(default=None, min_length=1, max_length=_NAME)
+    description: str | None = None
+    ranking_weights: dict[str, float] | None = None
+    constraints: dict[str, float] | None = None
+    production_volume: int | None = Field(default=None, ge=0)
+    blinded: bool | None = None
+    status: BakeOffStatus | None = None
+    vendor_ids: list[int] | None = None
+
+
+class BakeOff(BakeOffBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True, ondelete="CASCADE")
+    golden_set_version_id: int = Field(foreign_key="goldensetversion.id", index=True)
+    instructions_version_id: int = Field(foreign_key="instructionsversion.id", index=True)
+    status: BakeOffStatus = Field(default="draft", sa_type=AutoString)
+    data_version: int = Field(default=0, description="Bumped whenever labels or gold change.")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class BakeOffVendorLink(SQLModel, table=True):
+    __tablename__ = "bakeoffvendorlink"
+
+    bakeoff_id: int = Field(foreign_key="bakeoff.id", primary_key=True, ondelete="CASCADE")
+    vendor_id: int = Field(foreign_key="vendor.id", primary_key=True)
+    alias: str = Field(max_length=64, description="Blinded name, e.g. 'Candidate A'.")
+
+
+class BakeOffPublic(BakeOffBase):
+    id: int
+    project_id: int
+    golden_set_version_id: int
+    instructions_version_id: int
+    status: BakeOffStatus
+    data_version: int
+    created_at: datetime
+    updated_at: datetime
+    vendor_ids: list[int] = Field(default_factory=list)
+
+
+class BakeOffsPublic(SQLModel):
+    data: list[BakeOffPublic]
+    count: int
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+class TaskBase(SQLModel):
+    status: TaskStatus = Field(default="pending", sa_type=AutoString, index=True)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cost: float | None = Field(default=None, ge=0)
+    attempts: int = Field(default=0, ge=0)
+    external_id: str | None = Field(default=None, max_length=_KEY, description="Vendor's task id.")
+    job_id: str | None = Field(default=None, max_length=_KEY, description="Vendor's batch id.")
+    last_error: str | None = None
+
+
+class TaskCreate(TaskBase):
+    bakeoff_id: int
+    vendor_id: int
+    item_id: int
+
+
+class TaskUpdate(SQLModel):
+    status: TaskStatus | None = None
+    sent_at: datetime | None = None
+    completed_at: datetime | None = None
+    cost: float | None = Field(default=None, ge=0)
+    attempts: int | None = Field(default=None, ge=0)
+    external_id: str | None = None
+    job_id: str | None = None
+    last_error: str | None = None
+
+
+class Task(TaskBase, table=True):
+    __table_args__ = (
+        UniqueConstraint("bakeoff_id", "vendor_id", "item_id"),
+        Index("ix_task_bakeoff_vendor_status", "bakeoff_id", "vendor_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    bakeoff_id: int = Field(foreign_key="bakeoff.id", index=True, ondelete="CASCADE")
+    vendor_id: int = Field(foreign_key="vendor.id", index=True)
+    item_id: int = Field(foreign_key="goldenitem.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TaskPublic(TaskBase):
+    id: int
+    bakeoff_id: int
+    vendor_id: int
+    item_id: int
+    item_key: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TasksPublic(SQLModel):
+    data: list[TaskPublic]
+    count: int
+
+
+# --------------------------------------------------------------------------- vendor labels
+
+
+class VendorLabelBase(SQLModel):
+    value: Any = Field(sa_type=JSONType, description="Label value in the adapters.base shape.")
+    annotator_id: str | None = Field(default=None, max_length=_NAME)
+    score: float | None = None
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cost: float | None = Field(default=None, ge=0)
+    instructions_version: int | None = Field(default=None, ge=1)
+
+
+class VendorLabelCreate(VendorLabelBase):
+    item_key: str = Field(min_length=1, max_length=_KEY)
+    external_id: str | None = Field(
+        default=None,
+        max_length=_KEY,
+        description="Vendor's id of this answer; defaults to item key + annotator id.",
+    )
+
+
+class VendorLabel(VendorLabelBase, table=True):
+    __tablename__ = "vendorlabel"
+    __table_args__ = (
+        UniqueConstraint("bakeoff_id", "vendor_id", "external_key", name="uq_vendorlabel_key"),
+        Index("ix_vendorlabel_bakeoff_vendor_item", "bakeoff_id", "vendor_id", "item_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    bakeoff_id: int = Field(foreign_key="bakeoff.id", ondelete="CASCADE")
+    vendor_id: int = Field(foreign_key="vendor.id", index=True)
+    item_id: int = Field(foreign_key="goldenitem.id", index=True)
+    task_id: int | None = Field(default=None, foreign_key="task.id", index=True)
+    external_key: str = Field(max_length=_KEY)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class VendorLabelPublic(VendorLabelBase):
+    id: int
+    bakeoff_id: int
+    vendor_id: int
+    item_id: int
+    item_key: str | None = None
+    task_id: int | None
+    external_key: str
+    created_at: datetime
+
+
+class VendorLabelsPublic(SQLModel):
+    data: list[VendorLabelPublic]
+    count: int
+
+
+# --------------------------------------------------------------------------- API keys
+
+
+class ApiKeyBase(SQLModel):
+    name: str = Field(min_length=1, max_length=_NAME)
+    role: Role = Field(sa_type=AutoString)
+    vendor_id: int | None = Field(default=None, foreign_key="vendor.id", index=True)
+    project_id: int | None = Field(
+        default=None, foreign_key="project.id", description="Limit the key to one project."
+    )
+
+
+class ApiKeyCreate(ApiKeyBase):
+    pass
+
+
+class ApiKey(ApiKeyBase, table=True):
+    __tablename__ = "apikey"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_hash: str = Field(max_length=128, unique=True, index=True)
+    prefix: str = Field(max_length=16, description="First characters, to recognise a key.")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ApiKeyPublic(ApiKeyBase):
+    id: int
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str = Field(description="The plaintext key. Shown once; store it now.")
+
+
+class ApiKeysPublic(SQLModel):
+    data: list[ApiKeyPublic]
+    count: int
+
+
+# --------------------------------------------------------------------------- QA (issue 5)
+
+
+class FlagBase(SQLModel):
+    item_id: int = Field(foreign_key="goldenitem.id", index=True)
+    vendor_id: int | None = Field(
+        default=None, foreign_key="vendor.id", index=True, description="None: the gold."
+    )
+    reason: str = Field(max_length=64, index=True)
+    score: float = Field(default=0.0, index=True)
+    status: FlagStatus = Field(default="open", sa_type=AutoString, index=True)
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+
+
+class FlagCreate(FlagBase):
+    bakeoff_id: int
+
+
+class Flag(FlagBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    bakeoff_id: int = Field(foreign_key="bakeoff.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class FlagPublic(FlagBase):
+    id: int
+    bakeoff_id: int
+    created_at: datetime
+
+
+class FlagsPublic(SQLModel):
+    data: list[FlagPublic]
+    count: int
+
+
+class ReviewBase(SQLModel):
+    decision: ReviewDecision = Field(sa_type=AutoString)
+    corrected_value: Any = Field(default=None, sa_type=JSONType)
+    comment: str = ""
+
+
+class ReviewCreate(ReviewBase):
+    pass
+
+
+class Review(ReviewBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    flag_id: int = Field(foreign_key="flag.id", index=True, ondelete="CASCADE")
+    reviewer_key_id: int | None = Field(default=None, foreign_key="apikey.id", index=True)
+    undone: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ReviewPublic(ReviewBase):
+    id: int
+    flag_id: int
+    reviewer_key_id: int | None
+    undone: bool
+    created_at: datetime
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "auditevent"
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor_key_id: int | None = Field(default=None, foreign_key="apikey.id", index=True)
+    actor: str = Field(default="", max_length=_NAME, description="Key name or 'system'.")
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    action: str = Field(max_length=64, index=True)
+    entity_type: str = Field(max_length=64)
+    entity_id: str = Field(max_length=_KEY)
+    before: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    after: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+
+
+class AuditEventPublic(SQLModel):
+    id: int
+    actor_key_id: int | None
+    actor: str
+    at: datetime
+    action: str
+    entity_type: str
+    entity_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class AuditEventsPublic(SQLModel):
+    data: list[AuditEventPublic]
+    count: int
+
+
+# --------------------------------------------------------------------------- idempotency
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    __tablename__ = "idempotencyrecord"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=_KEY, description="Endpoint and target, e.g. 'labels:3:2'.")
+    key: str = Field(max_length=_KEY)
+    fingerprint: str = Field(max_length=128, description="sha256 of the request body.")
+    response: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

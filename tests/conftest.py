@@ -1,0 +1,197 @@
+"""Fixtures shared by the whole test suite (database, app client, API keys).
+
+Database fixtures
+-----------------
+``engine``
+    A fresh database with every table (``SQLModel.metadata.create_all``): in-memory SQLite
+    (``StaticPool``) by default. Modules or tests marked ``@pytest.mark.dbs`` run once on SQLite
+    and once on PostgreSQL; the PostgreSQL run skips with a clear reason when
+    127.0.0.1:5432 (or ``BAKEOFF_TEST_POSTGRES_URL``) is unreachable.
+``session``
+    A :class:`sqlmodel.Session` on ``engine``.
+``postgres_url``
+    A SQLAlchemy URL into a unique throwaway schema (dropped afterwards); skips if unreachable.
+``client``
+    A :class:`fastapi.testclient.TestClient` on :func:`service.main.create_app` whose
+    ``get_session`` dependency uses ``engine``.
+``api_keys``
+    ``{role: plaintext}`` for one key per role (``admin``, ``lead``, ``qa``, ``viewer``,
+    ``vendor``); the ``vendor`` key belongs to ``key_vendor``.
+``auth``
+    ``{role: {"X-API-Key": key}}`` request headers for each role.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, SQLModel
+
+import service.models as models
+from service.core.config import Settings, get_settings
+from service.core.db import create_db_engine, get_session
+from service.domain.api_keys import create_api_key
+from service.main import create_app
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+_pg_reason: list[str | None] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "dbs: run the test on SQLite and again on PostgreSQL (skips where none is)"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_backend" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("dbs") is None:
+        return
+    metafunc.parametrize(
+        "db_backend",
+        ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+        ids=["sqlite", "postgresql"],
+    )
+
+
+def _postgres_base_url() -> str:
+    return os.environ.get("BAKEOFF_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+def _postgres_unreachable_reason() -> str | None:
+    """``None`` when PostgreSQL answers, else why not (checked once per run)."""
+    if _pg_reason:
+        return _pg_reason[0]
+    url = make_url(_postgres_base_url())
+    host, port = url.host or "127.0.0.1", url.port or 5432
+    reason: str | None = None
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            pass
+    except OSError as exc:
+        reason = f"PostgreSQL not reachable at {host}:{port} ({exc}); set BAKEOFF_TEST_POSTGRES_URL"
+    if reason is None:
+        try:
+            engine = create_db_engine(url.render_as_string(hide_password=False))
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            engine.dispose()
+        except Exception as exc:  # noqa: BLE001 - any failure means "skip"
+            reason = f"PostgreSQL at {host}:{port} refused the connection: {exc}"
+    _pg_reason.append(reason)
+    return reason
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL into a fresh, unique PostgreSQL schema; the schema is dropped afterwards."""
+    reason = _postgres_unreachable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    base = _postgres_base_url()
+    schema = f"bakeoff_test_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+    admin = create_db_engine(base)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        conn.commit()
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.commit()
+        admin.dispose()
+
+
+@pytest.fixture
+def db_backend() -> str:
+    """``sqlite`` unless the test is marked ``dbs`` (then parametrized over both)."""
+    return "sqlite"
+
+
+@pytest.fixture
+def engine(db_backend: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """A fresh database holding every table (SQLite in memory, or a PostgreSQL schema)."""
+    if db_backend == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        eng = create_db_engine(url)
+    else:
+        eng = create_db_engine("sqlite://")
+    SQLModel.metadata.create_all(eng)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session on ``engine``."""
+    with Session(engine) as s:
+        yield s
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Test settings: no automatic migrations (tables come from ``create_all``)."""
+    return Settings(environment="test", auto_migrate=False, database_url="sqlite://")
+
+
+@pytest.fixture
+def client(engine: Engine, settings: Settings) -> Iterator[TestClient]:
+    """A TestClient on the app with its session and settings bound to the test database."""
+    app = create_app(settings)
+
+    def _session() -> Iterator[Session]:
+        with Session(engine) as s:
+            yield s
+
+    app.dependency_overrides[get_session] = _session
+    app.dependency_overrides[get_settings] = lambda: settings
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def key_vendor(session: Session) -> models.Vendor:
+    """The vendor the ``vendor`` API key belongs to."""
+    vendor = models.Vendor(name="Key Vendor Inc.", adapter_kind="file", price_per_item=0.05)
+    session.add(vendor)
+    session.commit()
+    session.refresh(vendor)
+    return vendor
+
+
+@pytest.fixture
+def api_keys(session: Session, key_vendor: models.Vendor) -> dict[str, str]:
+    """One plaintext API key per role: ``{"admin": ..., ..., "vendor": ...}``."""
+    keys: dict[str, str] = {}
+    for role in models.ROLES:
+        created = create_api_key(
+            session=session,
+            data=models.ApiKeyCreate(
+                name=f"test-{role}",
+                role=role,
+                vendor_id=key_vendor.id if role == "vendor" else None,
+            ),
+        )
+        keys[role] = created.key
+    return keys
+
+
+@pytest.fixture
+def auth(api_keys: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Request headers per role: ``auth["lead"] == {"X-API-Key": "..."}``."""
+    return {role: {"X-API-Key": key} for role, key in api_keys.items()}
+
+
+__all__ = ["DEFAULT_POSTGRES_URL"]
