@@ -1,0 +1,538 @@
+"""Uncertainty and significance for comparing systems on the same golden items.
+
+* :func:`bootstrap_indices` / :func:`paired_bootstrap`: percentile bootstrap confidence
+  intervals by resampling *items*; every system is scored on the *same* resamples, so
+  intervals and differences are paired.
+* :func:`mcnemar_exact`: McNemar's exact test for two systems' paired correctness.
+* :func:`paired_bootstrap_test` and :func:`paired_permutation_test`: two-sided tests of a
+  difference in any metric between two systems.
+* :func:`holm`: Holm's step-down correction across many comparisons (e.g. vendor pairs).
+
+A statistic is a function of an array of item positions (a resample, with repeats) that
+returns one number; :func:`classification_statistic` builds one from gold and a system's
+labels for any single-label metric.
+
+Examples
+--------
+>>> import numpy as np
+>>> import pandas as pd
+>>> gold = pd.Series([0, 1, 1, 0, 1, 0, 1, 1], index=[f"t{i}" for i in range(8)])
+>>> systems = {
+...     "acme": pd.Series([0, 1, 1, 0, 1, 0, 0, 1], index=gold.index),
+...     "bolt": pd.Series([0, 0, 1, 1, 1, 0, 0, 0], index=gold.index),
+... }
+>>> stats = {name: classification_statistic(gold, labels, metric="accuracy")
+...          for name, labels in systems.items()}
+>>> boot = paired_bootstrap(stats, n_items=len(gold), n_resamples=200,
+...                         rng=np.random.default_rng(0))
+>>> boot["acme"].estimate, boot["acme"].ci.low <= boot["acme"].estimate <= boot["acme"].ci.high
+(0.875, True)
+>>> test = mcnemar_exact(gold, systems["acme"], systems["bolt"])
+>>> test.b, test.c, round(test.pvalue, 4)
+(3, 0, 0.25)
+>>> holm({"acme-bolt": 0.01, "acme-core": 0.04, "bolt-core": 0.03}).adjusted
+{'acme-bolt': 0.03, 'acme-core': 0.06, 'bolt-core': 0.06}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import stats as _stats
+
+from metrics import _validation
+from metrics.classification import (
+    KappaWeights,
+    _summary_from_counts,
+    confusion_matrix_codes,
+    encode_labels,
+)
+from metrics.types import ConfidenceInterval
+
+__all__ = [
+    "Statistic",
+    "ClassificationMetricName",
+    "Skipped",
+    "BootstrapResult",
+    "McNemarResult",
+    "PairedTestResult",
+    "HolmResult",
+    "bootstrap_indices",
+    "paired_bootstrap",
+    "classification_statistic",
+    "mcnemar_exact",
+    "paired_bootstrap_test",
+    "paired_permutation_test",
+    "holm",
+]
+
+IndexArray: TypeAlias = npt.NDArray[np.intp]
+Statistic: TypeAlias = Callable[[IndexArray], float]
+"""A metric evaluated on the items at the given positions (repeats allowed)."""
+
+ClassificationMetricName: TypeAlias = Literal[
+    "accuracy",
+    "accuracy_all",
+    "coverage",
+    "balanced_accuracy",
+    "macro_f1",
+    "micro_f1",
+    "cohen_kappa",
+]
+_CLASSIFICATION_METRICS: tuple[ClassificationMetricName, ...] = (
+    "accuracy",
+    "accuracy_all",
+    "coverage",
+    "balanced_accuracy",
+    "macro_f1",
+    "micro_f1",
+    "cohen_kappa",
+)
+Skipped: TypeAlias = Literal["wrong", "drop"]
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """A point estimate on all items with its percentile bootstrap interval.
+
+    Attributes
+    ----------
+    estimate
+        The statistic on all items.
+    ci
+        Percentile interval at ``ci.level`` (``nan`` bounds if every resample was ``nan``).
+    replicates
+        The statistic on each resample, shape ``(B,)`` (``nan`` where undefined).
+    """
+
+    estimate: float
+    ci: ConfidenceInterval
+    replicates: npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class McNemarResult:
+    """McNemar's exact test on paired correctness.
+
+    Attributes
+    ----------
+    b
+        Items system A got right and system B got wrong.
+    c
+        Items system A got wrong and system B got right.
+    statistic
+        ``min(b, c)``, as statsmodels reports it.
+    pvalue
+        Two-sided exact binomial p-value, ``min(1, 2 * P[X <= min(b, c)])``,
+        ``X ~ Binomial(b + c, 1/2)``; 1.0 when ``b + c == 0``.
+    n
+        Items compared.
+    """
+
+    b: int
+    c: int
+    statistic: float
+    pvalue: float
+    n: int
+
+
+@dataclass(frozen=True)
+class PairedTestResult:
+    """A two-sided test of ``metric(A) - metric(B) == 0`` on paired items.
+
+    Attributes
+    ----------
+    difference
+        ``metric(A) - metric(B)`` on all items.
+    pvalue
+        Two-sided p-value.
+    ci
+        Percentile bootstrap interval of the difference (bootstrap test only).
+    n_resamples
+        Resamples or permutations drawn.
+    """
+
+    difference: float
+    pvalue: float
+    n_resamples: int
+    ci: ConfidenceInterval | None = None
+
+
+@dataclass(frozen=True)
+class HolmResult:
+    """Holm-adjusted p-values and decisions, keyed like the input.
+
+    Attributes
+    ----------
+    adjusted
+        Adjusted p-value per comparison (same order as the input).
+    reject
+        Whether each null hypothesis is rejected at family-wise level ``alpha``.
+    alpha
+        The family-wise error rate.
+    """
+
+    adjusted: dict[str, float]
+    reject: dict[str, bool]
+    alpha: float
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+def bootstrap_indices(
+    n_items: int, *, n_resamples: int = 1000, rng: np.random.Generator | None = None
+) -> npt.NDArray[np.intp]:
+    """Item positions for ``n_resamples`` bootstrap resamples of ``n_items`` items.
+
+    Parameters
+    ----------
+    n_items
+        Number of items N.
+    n_resamples
+        Number of resamples B.
+    rng
+        Source of randomness; a fresh unseeded generator when ``None``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(B, N)``, values in ``[0, N)`` drawn with replacement.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bootstrap_indices(4, n_resamples=2, rng=np.random.default_rng(0)).shape
+    (2, 4)
+    """
+    _validation.check_positive_int(n_items, name="n_items")
+    _validation.check_positive_int(n_resamples, name="n_resamples")
+    gen = rng if rng is not None else np.random.default_rng()
+    return gen.integers(0, n_items, size=(n_resamples, n_items), dtype=np.intp)
+
+
+def _percentile_ci(values: npt.NDArray[np.float64], level: float) -> ConfidenceInterval:
+    finite = values[~np.isnan(values)]
+    if finite.size == 0:
+        return ConfidenceInterval(float("nan"), float("nan"), level)
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(finite, [tail, 100.0 - tail])
+    return ConfidenceInterval(float(low), float(high), level)
+
+
+def paired_bootstrap(
+    statistics: Mapping[str, Statistic],
+    *,
+    n_items: int,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    rng: np.random.Generator | None = None,
+) -> dict[str, BootstrapResult]:
+    """Percentile bootstrap intervals for several systems on the same item resamples.
+
+    Parameters
+    ----------
+    statistics
+        One statistic per system name; each maps item positions to a number.
+    n_items
+        Number of items N (the gold set).
+    n_resamples
+        Number of resamples B, shared by every system.
+    level
+        Confidence level of the intervals, in ``(0, 1)``.
+    rng
+        Source of randomness; seed it for reproducible intervals.
+
+    Returns
+    -------
+    dict[str, BootstrapResult]
+        Keyed like ``statistics``.
+    """
+    _validation.check_probability(level, name="level")
+    if not isinstance(statistics, Mapping):
+        raise TypeError(
+            f"statistics must be a mapping of name to statistic; got {type(statistics).__name__}"
+        )
+    indices = bootstrap_indices(n_items, n_resamples=n_resamples, rng=rng)
+    every = np.arange(n_items, dtype=np.intp)
+    out: dict[str, BootstrapResult] = {}
+    for name, statistic in statistics.items():
+        reps = np.fromiter(
+            (statistic(idx) for idx in indices), dtype=np.float64, count=len(indices)
+        )
+        out[name] = BootstrapResult(
+            estimate=float(statistic(every)), ci=_percentile_ci(reps, level), replicates=reps
+        )
+    return out
+
+
+def classification_statistic(
+    gold: pd.Series[Any],
+    labels: pd.Series[Any],
+    *,
+    metric: ClassificationMetricName,
+    weights: KappaWeights = "none",
+) -> Statistic:
+    """A resampling statistic for one single-label metric of one system.
+
+    The returned function takes positions into ``gold`` (in gold order) and computes
+    ``metric`` on those items with a confusion matrix of integer codes, so thousands of
+    resamples stay cheap.
+
+    Parameters
+    ----------
+    gold, labels
+        As in :func:`metrics.classification.accuracy`.
+    metric
+        Which metric of :class:`metrics.classification.ClassificationSummary`.
+    weights
+        Kappa weights when ``metric="cohen_kappa"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> stat = classification_statistic(pd.Series([0, 1, 1]), pd.Series([0, 1, 0]),
+    ...                                 metric="accuracy")
+    >>> stat(np.array([0, 1, 1]))
+    1.0
+    """
+    _validation.check_option(metric, name="metric", allowed=_CLASSIFICATION_METRICS)
+    enc = encode_labels(gold, labels)
+    position = _CLASSIFICATION_METRICS.index(metric)
+    k = len(enc.classes)
+
+    def statistic(idx: IndexArray) -> float:
+        cm = confusion_matrix_codes(enc.gold[idx], enc.pred[idx], k)
+        return _summary_from_counts(cm, len(idx), weights=weights)[position]
+
+    return statistic
+
+
+# --------------------------------------------------------------------------- McNemar
+
+
+def _correctness(
+    gold: pd.Series[Any], labels: pd.Series[Any]
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    enc = encode_labels(gold, labels)
+    return enc.gold == enc.pred, enc.labelled
+
+
+def mcnemar_exact(
+    gold: pd.Series[Any],
+    labels_a: pd.Series[Any],
+    labels_b: pd.Series[Any],
+    *,
+    skipped: Skipped = "wrong",
+) -> McNemarResult:
+    """McNemar's exact test: do systems A and B differ in accuracy on the same items?
+
+    Parameters
+    ----------
+    gold
+        Gold label per task.
+    labels_a, labels_b
+        Each system's labels, indexed by task.
+    skipped
+        ``"wrong"``: a skipped item counts as wrong (all gold items are compared);
+        ``"drop"``: only items both systems labelled are compared.
+
+    Returns
+    -------
+    McNemarResult
+        Same ``statistic`` and ``pvalue`` as
+        ``statsmodels.stats.contingency_tables.mcnemar(table, exact=True)``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> gold = pd.Series([1] * 10)
+    >>> r = mcnemar_exact(gold, pd.Series([1] * 9 + [0]), pd.Series([0] * 5 + [1] * 5))
+    >>> r.b, r.c, round(r.pvalue, 4)
+    (5, 1, 0.2188)
+    """
+    _validation.check_option(skipped, name="skipped", allowed=("wrong", "drop"))
+    ok_a, lab_a = _correctness(gold, labels_a)
+    ok_b, lab_b = _correctness(gold, labels_b)
+    if skipped == "drop":
+        both = lab_a & lab_b
+        ok_a, ok_b = ok_a[both], ok_b[both]
+    b = int((ok_a & ~ok_b).sum())
+    c = int((~ok_a & ok_b).sum())
+    n_disc = b + c
+    smaller = min(b, c)
+    pvalue = 1.0 if n_disc == 0 else min(1.0, 2.0 * float(_stats.binom.cdf(smaller, n_disc, 0.5)))
+    return McNemarResult(b=b, c=c, statistic=float(smaller), pvalue=pvalue, n=int(len(ok_a)))
+
+
+# --------------------------------------------------------------------------- paired tests
+
+
+def paired_bootstrap_test(
+    statistic_a: Statistic,
+    statistic_b: Statistic,
+    *,
+    n_items: int,
+    n_resamples: int = 2000,
+    level: float = 0.95,
+    rng: np.random.Generator | None = None,
+) -> PairedTestResult:
+    """Paired bootstrap test of ``metric(A) - metric(B) == 0``.
+
+    Both statistics are evaluated on the same resamples. The p-value is twice the smaller
+    share of resampled differences on either side of zero (capped at 1), with the usual
+    ``+1`` correction so it is never exactly zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.array([1.0] * 40 + [0.0] * 10)
+    >>> b = np.array([1.0] * 25 + [0.0] * 25)
+    >>> r = paired_bootstrap_test(lambda i: a[i].mean(), lambda i: b[i].mean(), n_items=50,
+    ...                           rng=np.random.default_rng(0))
+    >>> round(r.difference, 4), r.pvalue < 0.05
+    (0.3, True)
+    """
+    _validation.check_probability(level, name="level")
+    indices = bootstrap_indices(n_items, n_resamples=n_resamples, rng=rng)
+    every = np.arange(n_items, dtype=np.intp)
+    observed = float(statistic_a(every)) - float(statistic_b(every))
+    diffs = np.fromiter(
+        (float(statistic_a(idx)) - float(statistic_b(idx)) for idx in indices),
+        dtype=np.float64,
+        count=len(indices),
+    )
+    finite = diffs[~np.isnan(diffs)]
+    m = finite.size
+    if m == 0:
+        pvalue = float("nan")
+    else:
+        below = (int((finite <= 0).sum()) + 1) / (m + 1)
+        above = (int((finite >= 0).sum()) + 1) / (m + 1)
+        pvalue = min(1.0, 2.0 * min(below, above))
+    return PairedTestResult(
+        difference=observed,
+        pvalue=pvalue,
+        n_resamples=n_resamples,
+        ci=_percentile_ci(diffs, level),
+    )
+
+
+def paired_permutation_test(
+    metric: Callable[[pd.Series[Any], pd.Series[Any]], float],
+    gold: pd.Series[Any],
+    labels_a: pd.Series[Any],
+    labels_b: pd.Series[Any],
+    *,
+    n_permutations: int = 2000,
+    rng: np.random.Generator | None = None,
+) -> PairedTestResult:
+    """Paired permutation (sign-flip) test of ``metric(A) - metric(B) == 0``.
+
+    Under the null hypothesis the two systems are exchangeable on each item, so each
+    permutation swaps A's and B's label on every item independently with probability
+    1/2. The p-value is ``(1 + #{|d*| >= |d|}) / (1 + n_permutations)``.
+
+    Parameters
+    ----------
+    metric
+        Any function ``metric(gold, labels) -> float``, e.g.
+        ``lambda g, l: macro_f1(g, l).value``.
+    gold, labels_a, labels_b
+        As in :func:`mcnemar_exact`; skipped items stay skipped for whichever system
+        they end up with.
+    n_permutations
+        Number of random relabellings.
+    rng
+        Source of randomness.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from metrics.classification import accuracy
+    >>> gold = pd.Series([1] * 30)
+    >>> r = paired_permutation_test(lambda g, l: accuracy(g, l).value, gold,
+    ...                             pd.Series([1] * 30), pd.Series([1] * 15 + [0] * 15),
+    ...                             n_permutations=200, rng=np.random.default_rng(0))
+    >>> r.difference, r.pvalue < 0.05
+    (0.5, True)
+    """
+    _validation.check_positive_int(n_permutations, name="n_permutations")
+    _validation.check_gold_and_labels(gold, labels_a)
+    _validation.check_gold_and_labels(gold, labels_b)
+    a = labels_a.reindex(gold.index)
+    b = labels_b.reindex(gold.index)
+    observed = float(metric(gold, a)) - float(metric(gold, b))
+    gen = rng if rng is not None else np.random.default_rng()
+    a_values = a.to_numpy(dtype=object)
+    b_values = b.to_numpy(dtype=object)
+    extreme = 0
+    for _ in range(n_permutations):
+        swap = gen.random(len(gold)) < 0.5
+        pa = pd.Series(np.where(swap, b_values, a_values), index=gold.index)
+        pb = pd.Series(np.where(swap, a_values, b_values), index=gold.index)
+        d = float(metric(gold, pa.infer_objects())) - float(metric(gold, pb.infer_objects()))
+        if abs(d) >= abs(observed) - 1e-12:
+            extreme += 1
+    pvalue = (1 + extreme) / (1 + n_permutations)
+    return PairedTestResult(difference=observed, pvalue=pvalue, n_resamples=n_permutations)
+
+
+# --------------------------------------------------------------------------- Holm
+
+
+def holm(pvalues: Mapping[str, float], *, alpha: float = 0.05) -> HolmResult:
+    """Holm's step-down correction for a family of comparisons.
+
+    Sorted ascending, the ``i``-th p-value (0-based) of ``m`` is multiplied by ``m - i``;
+    adjusted values are made monotone with a running maximum and capped at 1. A
+    hypothesis is rejected when its adjusted p-value is at most ``alpha``. Matches
+    ``statsmodels.stats.multitest.multipletests(method="holm")``.
+
+    Parameters
+    ----------
+    pvalues
+        Raw p-value per comparison name, each in ``[0, 1]``.
+    alpha
+        Family-wise error rate.
+
+    Returns
+    -------
+    HolmResult
+
+    Examples
+    --------
+    >>> r = holm({"a-b": 0.01, "a-c": 0.02, "b-c": 0.5})
+    >>> r.adjusted, r.reject
+    ({'a-b': 0.03, 'a-c': 0.04, 'b-c': 0.5}, {'a-b': True, 'a-c': True, 'b-c': False})
+    """
+    _validation.check_probability(alpha, name="alpha")
+    if not isinstance(pvalues, Mapping):
+        raise TypeError(
+            f"pvalues must be a mapping of name to p-value; got {type(pvalues).__name__}"
+        )
+    names = list(pvalues)
+    p = np.asarray([float(pvalues[n]) for n in names], dtype=np.float64)
+    if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
+        bad = [n for n, v in zip(names, p, strict=True) if not 0.0 <= v <= 1.0]
+        raise ValueError(f"p-values must be in [0, 1]; got invalid values for {bad[:5]}")
+    m = len(p)
+    if m == 0:
+        return HolmResult(adjusted={}, reject={}, alpha=alpha)
+    order = np.argsort(p, kind="mergesort")
+    scaled = p[order] * (m - np.arange(m))
+    adjusted_sorted = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    adjusted = np.empty(m)
+    adjusted[order] = adjusted_sorted
+    return HolmResult(
+        adjusted={n: float(v) for n, v in zip(names, adjusted, strict=True)},
+        reject={n: bool(v <= alpha) for n, v in zip(names, adjusted, strict=True)},
+        alpha=alpha,
+    )

@@ -1,0 +1,280 @@
+"""Inter-annotator agreement against statsmodels, krippendorff and scikit-learn."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import krippendorff
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.inter_rater import aggregate_raters
+from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
+
+from metrics.agreement import (
+    Level,
+    fleiss_kappa,
+    krippendorff_alpha,
+    pairwise_cohen_kappa,
+    worker_accuracy,
+    worker_consensus_agreement,
+)
+
+TOL = 1e-9
+LEVELS: list[Level] = ["nominal", "ordinal", "interval", "ratio"]
+
+
+def _long(wide: np.ndarray[Any, Any]) -> pd.DataFrame:
+    """(raters, units) reliability matrix with NaN for missing -> long answers table."""
+    raters, units = wide.shape
+    rows = [
+        (f"u{u}", f"w{r}", wide[r, u])
+        for r in range(raters)
+        for u in range(units)
+        if not np.isnan(wide[r, u])
+    ]
+    return pd.DataFrame(rows, columns=["task", "worker", "label"])
+
+
+def _reliability(seed: int, raters: int, units: int, k: int, missing: float) -> Any:
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(1, k + 1, units)
+    data = np.where(
+        rng.random((raters, units)) < 0.6, truth, rng.integers(1, k + 1, (raters, units))
+    )
+    data = data.astype(np.float64)
+    data[rng.random((raters, units)) < missing] = np.nan
+    return data
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(
+    ("seed", "raters", "units", "k", "missing"),
+    [
+        pytest.param(0, 3, 40, 4, 0.0, id="complete"),
+        pytest.param(1, 5, 60, 5, 0.3, id="missing"),
+        pytest.param(2, 2, 100, 3, 0.1, id="two-raters"),
+        pytest.param(3, 8, 25, 7, 0.5, id="sparse"),
+    ],
+)
+def test_krippendorff_alpha_matches_package(
+    level: Level, seed: int, raters: int, units: int, k: int, missing: float
+) -> None:
+    data = _reliability(seed, raters, units, k, missing)
+    expected = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
+    assert krippendorff_alpha(_long(data), level=level).value == pytest.approx(expected, abs=TOL)
+
+
+def test_krippendorff_alpha_with_non_integer_values() -> None:
+    data = np.array(
+        [[1.5, 2.0, np.nan, 4.25, 7.0], [1.5, 3.0, 2.0, 4.0, np.nan], [2.0, 2.0, 2.5, 4.25, 6.0]]
+    )
+    for level in LEVELS:
+        expected = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
+        got = krippendorff_alpha(_long(data), level=level).value
+        assert got == pytest.approx(expected, abs=TOL), level
+
+
+def test_krippendorff_published_example() -> None:
+    """Krippendorff (2011) 'Computing Krippendorff's alpha-reliability', section C."""
+    nan = np.nan
+    data = np.array(
+        [
+            [1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
+            [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
+            [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
+            [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
+        ]
+    )
+    answers = _long(data)
+    assert krippendorff_alpha(answers, level="nominal").value == pytest.approx(0.743, abs=5e-4)
+    assert krippendorff_alpha(answers, level="interval").value == pytest.approx(0.849, abs=5e-4)
+
+
+@pytest.mark.parametrize(
+    ("seed", "raters", "units", "k"),
+    [pytest.param(0, 3, 50, 3, id="3x50"), pytest.param(1, 10, 200, 5, id="10x200")],
+)
+def test_fleiss_kappa_matches_statsmodels(seed: int, raters: int, units: int, k: int) -> None:
+    data = _reliability(seed, raters, units, k, 0.0)
+    table, _ = aggregate_raters(data.T.astype(int))
+    expected = sm_fleiss_kappa(table, method="fleiss")
+    assert fleiss_kappa(_long(data)).value == pytest.approx(expected, abs=TOL)
+
+
+def test_fleiss_kappa_known_value() -> None:
+    """Fleiss (1971) table of 10 subjects x 14 raters x 5 categories (Wikipedia example)."""
+    table = np.array(
+        [
+            [0, 0, 0, 0, 14],
+            [0, 2, 6, 4, 2],
+            [0, 0, 3, 5, 6],
+            [0, 3, 9, 2, 0],
+            [2, 2, 8, 1, 1],
+            [7, 7, 0, 0, 0],
+            [3, 2, 6, 3, 0],
+            [2, 5, 3, 2, 2],
+            [6, 5, 2, 1, 0],
+            [0, 2, 2, 3, 7],
+        ]
+    )
+    rows = []
+    for i, counts in enumerate(table):
+        labels = np.repeat(np.arange(5), counts)
+        rows += [(i, f"r{j}", int(lab)) for j, lab in enumerate(labels)]
+    answers = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    assert fleiss_kappa(answers).value == pytest.approx(0.20993, abs=1e-5)
+    assert fleiss_kappa(answers).value == pytest.approx(sm_fleiss_kappa(table), abs=TOL)
+
+
+def test_fleiss_kappa_unequal_raters() -> None:
+    answers = pd.DataFrame(
+        {
+            "task": [1, 1, 2, 2, 2, 3, 3, 3, 3, 4],
+            "worker": ["a", "b", "a", "b", "c", "a", "b", "c", "d", "a"],
+            "label": ["x", "x", "y", "y", "x", "y", "y", "y", "x", "x"],
+        }
+    )
+    r = fleiss_kappa(answers)
+    # by hand: P_i = 1, 1/3, 1/2 (task 4 has one answer and is left out)
+    p_bar = (1 + 1 / 3 + 1 / 2) / 3
+    p_x, p_y = 4 / 9, 5 / 9
+    p_e = p_x**2 + p_y**2
+    assert r.value == pytest.approx((p_bar - p_e) / (1 - p_e), abs=TOL)
+    assert r.params["n_tasks"] == 3
+    assert r.per_item is not None and list(r.per_item.index) == [1, 2, 3]
+
+
+def test_pairwise_cohen_kappa_matches_sklearn() -> None:
+    data = _reliability(4, 4, 80, 3, 0.2)
+    answers = _long(data)
+    r = pairwise_cohen_kappa(answers, weights="linear")
+    assert r.per_item is not None
+    for pair, value in r.per_item.items():
+        a, b = cast(tuple[str, str], pair)
+        ia, ib = int(a[1:]), int(b[1:])
+        both = ~np.isnan(data[ia]) & ~np.isnan(data[ib])
+        ref = cohen_kappa_score(data[ia][both], data[ib][both], weights="linear")
+        assert value == pytest.approx(ref, abs=TOL)
+    assert r.value == pytest.approx(float(r.per_item.mean()), abs=TOL)
+
+
+def test_worker_consensus_and_gold() -> None:
+    answers = pd.DataFrame(
+        {
+            "task": [1, 1, 1, 2, 2, 2, 3, 3],
+            "worker": ["a", "b", "c", "a", "b", "c", "a", "b"],
+            "label": ["x", "x", "y", "y", "y", "x", "x", "y"],
+        }
+    )
+    cons = worker_consensus_agreement(answers)
+    assert cons.per_item is not None
+    # task 1: a, b agree (others tie x/y -> smallest "x"), c does not;
+    # task 2: a, b see others tie x/y -> "x", disagree; c sees {y, y}, disagrees;
+    # task 3: a's others = {y}, b's others = {x}: both disagree
+    assert cons.per_item.to_dict() == {"a": 1 / 3, "b": 1 / 3, "c": 0.0}
+    assert cons.value == pytest.approx(2 / 8)
+    gold = pd.Series({1: "x", 2: "y", 3: "y"})
+    acc = worker_accuracy(answers, gold)
+    assert acc.per_item is not None
+    assert acc.per_item.to_dict() == {"a": 2 / 3, "b": 1.0, "c": 0.0}
+    assert acc.value == pytest.approx(5 / 8)
+
+
+def test_undefined_cases_are_nan() -> None:
+    same = pd.DataFrame({"task": [1, 1, 2, 2], "worker": ["a", "b"] * 2, "label": ["x"] * 4})
+    assert np.isnan(fleiss_kappa(same).value)
+    assert np.isnan(krippendorff_alpha(same).value)
+    lonely = pd.DataFrame({"task": [1, 2], "worker": ["a", "b"], "label": ["x", "y"]})
+    assert np.isnan(krippendorff_alpha(lonely).value)
+    assert np.isnan(fleiss_kappa(lonely).value)
+
+
+@pytest.mark.parametrize(
+    ("answers", "error", "match"),
+    [
+        pytest.param([1, 2], TypeError, "must be a pandas DataFrame", id="not-frame"),
+        pytest.param(
+            pd.DataFrame({"task": [1], "label": [1]}), ValueError, "missing column", id="no-worker"
+        ),
+        pytest.param(
+            pd.DataFrame({"task": [1, 1], "worker": ["a", "a"], "label": [1, 2]}),
+            ValueError,
+            r"more than one answer for the same \(task, worker\) pair: \(1, 'a'\)",
+            id="duplicate",
+        ),
+        pytest.param(
+            pd.DataFrame({"task": [], "worker": [], "label": []}),
+            ValueError,
+            "no labelled rows",
+            id="empty",
+        ),
+    ],
+)
+def test_bad_answers(answers: Any, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        fleiss_kappa(answers)
+    with pytest.raises(error, match=match):
+        krippendorff_alpha(answers)
+
+
+def test_interval_needs_numbers() -> None:
+    answers = pd.DataFrame({"task": [1, 1], "worker": ["a", "b"], "label": ["lo", "hi"]})
+    with pytest.raises(TypeError, match="needs numeric labels"):
+        krippendorff_alpha(answers, level="interval")
+
+
+# --------------------------------------------------------------------------- hypothesis
+
+reliability = st.tuples(
+    st.integers(2, 5), st.integers(2, 12), st.integers(0, 2**31 - 1), st.floats(0.0, 0.5)
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(reliability, st.sampled_from(LEVELS))
+def test_hypothesis_alpha_reference_range_and_invariance(
+    params: tuple[int, int, int, float], level: Level
+) -> None:
+    raters, units, seed, missing = params
+    data = _reliability(seed, raters, units, 4, missing)
+    answers = _long(data)
+    before = answers.copy()
+    values = data[~np.isnan(data)]
+    pairable = (~np.isnan(data)).sum(axis=0) >= 2
+    if len(np.unique(values)) < 2 or not pairable.any():
+        return
+    ours = krippendorff_alpha(answers, level=level).value
+    pd.testing.assert_frame_equal(answers, before)
+    ref = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
+    if np.isnan(ref):
+        assert np.isnan(ours)
+        return
+    assert ours == pytest.approx(ref, abs=TOL)
+    assert ours <= 1.0 + TOL
+    # renaming tasks/workers and shuffling rows changes nothing
+    shuffled = answers.sample(frac=1.0, random_state=seed % 1000).assign(
+        task=lambda d: "T" + d["task"], worker=lambda d: d["worker"] + "!"
+    )
+    assert krippendorff_alpha(shuffled, level=level).value == pytest.approx(ours, abs=TOL)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 6), st.integers(1, 15), st.integers(0, 2**31 - 1))
+def test_hypothesis_perfect_agreement_is_one(raters: int, units: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 3, units)
+    rows = [(u, r, int(truth[u])) for u in range(units) for r in range(raters)]
+    answers = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    if len(set(truth.tolist())) < 2:
+        assert np.isnan(fleiss_kappa(answers).value)
+        return
+    assert fleiss_kappa(answers).value == pytest.approx(1.0)
+    assert krippendorff_alpha(answers).value == pytest.approx(1.0)
+    assert worker_consensus_agreement(answers).value == 1.0
+    # nominal labels renamed -> same kappa
+    renamed = answers.assign(label=answers["label"].map({0: "c", 1: "a", 2: "b"}))
+    assert fleiss_kappa(renamed).value == pytest.approx(1.0)
