@@ -33,9 +33,10 @@ user), ``completed_at`` from ``created_at``, ``started_at`` = ``completed_at -
 lead_time``, ``external_id`` from the annotation ``id``. ``predictions`` are read
 too (``annotator_id`` = ``model_version``, ``score`` from the prediction).
 
-The item id is ``data[id_field]`` (default ``"item_id"``, which :func:`write_tasks`
-puts there); for exports of projects that were not created by Bakeoff it falls back
-to the Label Studio task ``id``.
+The item id is ``meta[id_field]`` (default ``"item_id"``; :func:`write_tasks` and
+:func:`import_payload` put it there, outside what annotators see), else
+``data[id_field]``; for exports of projects that were not created by Bakeoff it falls
+back to the Label Studio task ``id``.
 
 Reading streams the top-level array element by element, so a 100,000-task export is
 never held in memory as one parsed document. Every problem raises one
@@ -103,9 +104,9 @@ class LabelStudioTask(BaseModel):
     Parameters
     ----------
     item_id
-        Bakeoff's item id (``data[id_field]``, else the Label Studio task id).
+        Bakeoff's item id (``meta[id_field]``, ``data[id_field]``, else the task id).
     data
-        The task data as in the file (includes ``item_id`` when Bakeoff wrote it).
+        The task data as in the file.
     annotations
         One entry per non-cancelled annotation.
     predictions
@@ -133,6 +134,7 @@ class _Lenient(BaseModel):
 class _RawTask(_Lenient):
     id: int | None = None
     data: dict[str, Any]
+    meta: dict[str, Any] | None = None
     annotations: list[Any] = Field(default_factory=list)
     predictions: list[Any] = Field(default_factory=list)
 
@@ -717,20 +719,22 @@ def iter_tasks(
                     src, where, f"a task must be a JSON object, got {type(obj).__name__}"
                 )
             raw = _validate(_RawTask, obj, source=src, where=where)
-            ident = raw.data.get(id_field)
+            meta = raw.meta or {}
+            id_where = (
+                f"{where}.meta.{id_field}" if id_field in meta else f"{where}.data.{id_field}"
+            )
+            ident = meta.get(id_field, raw.data.get(id_field))
             if ident is None:
                 if raw.id is None:
                     raise FormatError(
-                        src, f"{where}.data", f"no {id_field!r} in data and no task id"
+                        src, where, f"no {id_field!r} in meta or data, and no task id"
                     )
                 ident = raw.id
             if not isinstance(ident, str | int) or isinstance(ident, bool):
-                raise FormatError(
-                    src, f"{where}.data.{id_field}", "item id must be a string or an integer"
-                )
+                raise FormatError(src, id_where, "item id must be a string or an integer")
             item_id = str(ident)
             if item_id in seen:
-                raise FormatError(src, f"{where}.data.{id_field}", f"duplicate item id {item_id!r}")
+                raise FormatError(src, id_where, f"duplicate item id {item_id!r}")
             seen.add(item_id)
             annotations = []
             for k, a in enumerate(raw.annotations):
@@ -998,8 +1002,17 @@ def _annotation_json(
 def import_payload(
     item_id: str, data: Mapping[str, Any], *, id_field: str = "item_id"
 ) -> dict[str, Any]:
-    """One task to import into Label Studio: the item's data plus its id; never a label."""
-    return {"data": {**data, id_field: item_id}}
+    """One task to import into Label Studio: the item's data as is, its id in ``meta``.
+
+    Never a label. Label Studio keeps ``meta`` and returns it in exports, and annotators
+    do not see it.
+
+    Examples
+    --------
+    >>> import_payload("i1", {"image": "a.png"})
+    {'data': {'image': 'a.png'}, 'meta': {'item_id': 'i1'}}
+    """
+    return {"data": dict(data), "meta": {id_field: item_id}}
 
 
 def dump_tasks(

@@ -278,7 +278,7 @@ def test_write_then_read_round_trips(task_type: TaskType, tmp_path: Path) -> Non
     back = read_tasks(path, task_type=task_type)
     assert [t.item_id for t in back] == [t.item_id for t in tasks]
     for orig, got in zip(tasks, back, strict=True):
-        assert got.data == {**orig.data, "item_id": orig.item_id}
+        assert got.data == orig.data
         for a, b in zip(orig.annotations, got.annotations, strict=True):
             assert b.annotator_id == a.annotator_id
             assert b.started_at == a.started_at and b.completed_at == a.completed_at
@@ -310,7 +310,8 @@ def test_span_regions_carry_their_text() -> None:
 
 
 def test_import_payload_never_carries_a_label() -> None:
-    assert import_payload("i1", {"image": "a.png"}) == {"data": {"image": "a.png", "item_id": "i1"}}
+    payload = import_payload("i1", {"image": "a.png"})
+    assert payload == {"data": {"image": "a.png"}, "meta": {"item_id": "i1"}}
 
 
 def test_coco_boxes_round_trip_through_label_studio_percentages(tmp_path: Path) -> None:
@@ -483,7 +484,7 @@ def _errors() -> list[tuple[str, TaskType, bytes, str]]:
             "no-id",
             "detection",
             doc([{"data": {"image": "x"}}]),
-            r"\[task 0\]\.data: no 'item_id' in data and no task id",
+            r"\[task 0\]: no 'item_id' in meta or data, and no task id",
         ),
         (
             "duplicate-id",
@@ -712,3 +713,17 @@ def test_percent_math_is_exact_enough() -> None:
     assert all(
         math.isclose(a, b, abs_tol=1e-12) for a, b in zip(back[0].bbox, (1, 2, 3, 4), strict=True)
     )
+
+
+def test_item_id_comes_from_meta_then_data_then_task_id() -> None:
+    base = {"id": 9, "annotations": []}
+    tasks = [
+        {**base, "id": 1, "data": {"item_id": "d"}, "meta": {"item_id": "m"}},
+        {**base, "id": 2, "data": {"item_id": "d2"}},
+        {**base, "id": 3, "data": {"text": "x"}, "meta": {}},
+    ]
+    got = [t.item_id for t in read_tasks(_bytes(tasks), task_type="classification")]
+    assert got == ["m", "d2", "3"]
+    dup = [tasks[0], {**base, "id": 5, "data": {}, "meta": {"item_id": "m"}}]
+    with pytest.raises(FormatError, match=r"\[task 1\]\.meta\.item_id: duplicate item id 'm'"):
+        read_tasks(_bytes(dup), task_type="classification")
