@@ -1,0 +1,462 @@
+"""Where each system is strong or weak: classes, slices, annotators, boxes, time, money.
+
+Every function here is pure: it turns :class:`~reports.inputs.SystemEvaluation` objects
+(and, for slices and trends, item metadata and earlier bake-offs' results) into the
+rows of :mod:`reports.results`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import stats
+
+from reports._bootstrap import inverted_cdf_quantile
+from reports.inputs import BOX_EDGES, SystemEvaluation, TrendPoint
+from reports.results import (
+    AnnotatorRow,
+    BoxBiasRow,
+    ClassRow,
+    ConfusionMatrix,
+    CostProjection,
+    Estimate,
+    LatencySummary,
+    SliceRow,
+    TrendRow,
+    TrendWarning,
+)
+
+__all__ = [
+    "class_breakdown",
+    "slice_breakdown",
+    "annotator_breakdown",
+    "box_bias_breakdown",
+    "confusion_matrices",
+    "latency_summaries",
+    "cost_projection",
+    "trend_breakdown",
+]
+
+_MAX_SLICE_VALUES = 50
+
+
+def _finite_or_none(x: object) -> float | None:
+    try:
+        value = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) else None
+
+
+def class_breakdown(systems: Sequence[SystemEvaluation]) -> list[ClassRow]:
+    """One row per (system, class) from each system's ``per_class`` metric.
+
+    Returns
+    -------
+    list of ClassRow
+        In system order, classes sorted by name.
+    """
+    rows: list[ClassRow] = []
+    for s in systems:
+        if s.per_class is None or s.per_class.per_item is None:
+            continue
+        per = s.per_class.per_item
+        for cls in sorted(per.index, key=str):
+            rows.append(
+                ClassRow(
+                    system=s.name,
+                    cls=str(cls),
+                    metric=s.per_class.name,
+                    value=_finite_or_none(per.loc[cls]),
+                )
+            )
+    return rows
+
+
+def _proportion_interval(k: float, n: int, confidence: float) -> tuple[float, float]:
+    """Wilson score interval for ``k`` successes in ``n`` trials."""
+    z = float(stats.norm.ppf(1 - (1 - confidence) / 2))
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def slice_breakdown(
+    systems: Sequence[SystemEvaluation],
+    metadata: pd.DataFrame,
+    *,
+    min_items: int = 5,
+    confidence: float = 0.95,
+) -> list[SliceRow]:
+    """The main metric per metadata slice (e.g. ``lighting=dim``), worst slices first.
+
+    Parameters
+    ----------
+    systems
+        The candidates; ``item_scores`` NaN (skipped) counts as wrong.
+    metadata
+        Indexed by golden item id, one column per metadata field. Columns with more
+        than 50 distinct values (ids, file names) are not sliced; missing values are
+        left out of every slice of that field.
+    min_items
+        Smallest slice reported.
+    confidence
+        Level of the per-slice interval (Wilson for 0/1 scores, normal otherwise).
+
+    Returns
+    -------
+    list of SliceRow
+        Sorted by slice accuracy, lowest first, then by the gap to the system's overall.
+        ``p_value`` compares the slice with the rest of the items (Fisher's exact test
+        for 0/1 scores, Welch's t-test otherwise).
+
+    Raises
+    ------
+    TypeError
+        When ``metadata`` is not a DataFrame.
+    ValueError
+        When ``metadata`` has duplicate item ids.
+    """
+    if not isinstance(metadata, pd.DataFrame):
+        raise TypeError(f"metadata must be a pandas DataFrame, got {type(metadata).__name__}")
+    if not metadata.index.is_unique:
+        raise ValueError("metadata has duplicate item ids in its index")
+    rows: list[SliceRow] = []
+    for s in systems:
+        scores = s.item_scores.reindex(metadata.index).fillna(0.0).to_numpy(dtype=np.float64)
+        known = metadata.index.isin(s.item_scores.index)
+        binary = bool(np.all((scores == 0) | (scores == 1)))
+        overall = float(s.item_scores.fillna(0.0).mean())
+        for key in metadata.columns:
+            column = metadata[key]
+            values = column[known].dropna()
+            if values.nunique() > _MAX_SLICE_VALUES or values.nunique() < 2:
+                continue
+            labels = column.astype(str).to_numpy()
+            present = column.notna().to_numpy() & known
+            for value in sorted(values.astype(str).unique()):
+                mask = present & (labels == value)
+                n_in = int(mask.sum())
+                if n_in < min_items:
+                    continue
+                inside = scores[mask]
+                rest = scores[present & ~mask]
+                acc = float(inside.mean())
+                p_value: float | None = None
+                if binary:
+                    low, high = _proportion_interval(float(inside.sum()), n_in, confidence)
+                    if rest.size:
+                        table = [
+                            [int(inside.sum()), n_in - int(inside.sum())],
+                            [int(rest.sum()), rest.size - int(rest.sum())],
+                        ]
+                        p_value = float(stats.fisher_exact(table)[1])
+                else:
+                    half = float(
+                        stats.norm.ppf(1 - (1 - confidence) / 2)
+                        * inside.std(ddof=1)
+                        / np.sqrt(n_in)
+                    )
+                    low, high = acc - half, acc + half
+                    if rest.size > 1 and n_in > 1:
+                        p_value = _finite_or_none(
+                            stats.ttest_ind(inside, rest, equal_var=False).pvalue
+                        )
+                rows.append(
+                    SliceRow(
+                        system=s.name,
+                        key=str(key),
+                        value=value,
+                        n_items=n_in,
+                        accuracy=Estimate(value=acc, low=low, high=high),
+                        overall=overall,
+                        gap=acc - overall,
+                        p_value=p_value,
+                    )
+                )
+    rows.sort(key=lambda r: (r.accuracy.value or 0.0, r.gap, r.system, r.key, r.value))
+    return rows
+
+
+def annotator_breakdown(systems: Sequence[SystemEvaluation]) -> list[AnnotatorRow]:
+    """One row per annotator inside each vendor that reports annotator ids.
+
+    Returns
+    -------
+    list of AnnotatorRow
+        Per system, annotators by increasing agreement with gold (worst first).
+    """
+    rows: list[AnnotatorRow] = []
+    for s in systems:
+        gold = s.annotator_gold.per_item if s.annotator_gold is not None else None
+        peers = s.annotator_peers.per_item if s.annotator_peers is not None else None
+        ids: pd.Index = pd.Index([])
+        for part in (gold, peers, s.annotator_items):
+            if part is not None:
+                ids = ids.union(part.index)
+        block = [
+            AnnotatorRow(
+                system=s.name,
+                annotator=str(a),
+                n_items=(
+                    int(s.annotator_items.loc[a])
+                    if s.annotator_items is not None and a in s.annotator_items.index
+                    else None
+                ),
+                agreement_with_gold=(
+                    _finite_or_none(gold.loc[a]) if gold is not None and a in gold.index else None
+                ),
+                agreement_with_peers=(
+                    _finite_or_none(peers.loc[a])
+                    if peers is not None and a in peers.index
+                    else None
+                ),
+            )
+            for a in ids
+        ]
+        block.sort(
+            key=lambda r: (
+                r.agreement_with_gold if r.agreement_with_gold is not None else np.inf,
+                r.annotator,
+            )
+        )
+        rows.extend(block)
+    return rows
+
+
+def box_bias_breakdown(systems: Sequence[SystemEvaluation]) -> list[BoxBiasRow]:
+    """Each vendor's mean signed offset of each box edge against gold, per class."""
+    rows: list[BoxBiasRow] = []
+    edge_rank = {e: i for i, e in enumerate(BOX_EDGES)}
+    for s in systems:
+        if s.box_bias is None:
+            continue
+        table = s.box_bias.sort_values(
+            ["class", "edge"], key=lambda c: c.map(edge_rank) if c.name == "edge" else c.astype(str)
+        )
+        for cls, edge, mean_offset, n in zip(
+            table["class"], table["edge"], table["mean_offset"], table["n"], strict=True
+        ):
+            offset = _finite_or_none(mean_offset)
+            if offset is None:
+                continue
+            rows.append(
+                BoxBiasRow(system=s.name, cls=str(cls), edge=edge, mean_offset=offset, n=int(n))
+            )
+    return rows
+
+
+def confusion_matrices(systems: Sequence[SystemEvaluation]) -> list[ConfusionMatrix]:
+    """Each system's confusion matrix (rows gold, columns predicted) as plain lists."""
+    out: list[ConfusionMatrix] = []
+    for s in systems:
+        if s.confusion is None:
+            continue
+        cm = s.confusion.fillna(0.0)
+        out.append(
+            ConfusionMatrix(
+                system=s.name,
+                labels_gold=[str(x) for x in cm.index],
+                labels_predicted=[str(x) for x in cm.columns],
+                counts=cm.to_numpy(dtype=np.float64).tolist(),
+            )
+        )
+    return out
+
+
+def latency_summaries(
+    systems: Sequence[SystemEvaluation], *, n_levels: int = 101
+) -> list[LatencySummary]:
+    """Latency percentiles per system and an ECDF sampled at ``n_levels`` levels.
+
+    Percentiles use the inverted CDF (the smallest latency with at least that share of
+    completed items at or below it), the same definition as the ranking's p95. The
+    ECDF is sampled, not plotted point by point, so that 100,000 items stay small.
+    """
+    out: list[LatencySummary] = []
+    levels = np.linspace(0.0, 1.0, n_levels)
+    for s in systems:
+        if s.latency_s is None:
+            continue
+        lat = s.latency_s.to_numpy(dtype=np.float64)
+        done: npt.NDArray[np.float64] = lat[~np.isnan(lat)].astype(np.float64)
+        if done.size == 0:
+            out.append(
+                LatencySummary(
+                    system=s.name,
+                    n_completed=0,
+                    p50_s=None,
+                    p90_s=None,
+                    p95_s=None,
+                    p99_s=None,
+                    max_s=None,
+                    quantile_levels=[],
+                    quantiles_s=[],
+                )
+            )
+            continue
+        out.append(
+            LatencySummary(
+                system=s.name,
+                n_completed=int(done.size),
+                p50_s=inverted_cdf_quantile(done, 0.50),
+                p90_s=inverted_cdf_quantile(done, 0.90),
+                p95_s=inverted_cdf_quantile(done, 0.95),
+                p99_s=inverted_cdf_quantile(done, 0.99),
+                max_s=float(done.max()),
+                quantile_levels=levels.tolist(),
+                quantiles_s=np.quantile(done, levels, method="inverted_cdf").tolist(),
+            )
+        )
+    return out
+
+
+def cost_projection(
+    systems: Sequence[SystemEvaluation],
+    *,
+    volume: int,
+    accuracy: Mapping[str, float] | None = None,
+) -> list[CostProjection]:
+    """Each vendor's bill for ``volume`` production items under its price list.
+
+    ``variable = volume * (per_item + labels_per_item * per_label + hours_per_item *
+    per_hour)``; the bill is ``max(variable, minimum_commitment)``. The cost per correct
+    label divides it by ``volume * accuracy`` (the bake-off's accuracy as the estimate
+    of the production accuracy).
+
+    Parameters
+    ----------
+    systems
+        Only systems with ``pricing`` are projected.
+    volume
+        Items per production period (e.g. 100,000 a quarter).
+    accuracy
+        System name -> expected accuracy; defaults to each system's bake-off accuracy.
+
+    Raises
+    ------
+    ValueError
+        When ``volume`` is not positive.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from reports.inputs import PricingTerms, SystemEvaluation
+    >>> s = SystemEvaluation("v", pd.Series([1.0, 1.0, 1.0, 0.0]),
+    ...                      pricing=PricingTerms(per_item=0.02, minimum_commitment=5000))
+    >>> row = cost_projection([s], volume=100_000)[0]
+    >>> (row.projected_cost, row.minimum_binds, round(row.cost_per_correct, 4))
+    (5000.0, True, 0.0667)
+    """
+    if volume < 1:
+        raise ValueError(f"production volume must be a positive number of items, got {volume}")
+    out: list[CostProjection] = []
+    for s in systems:
+        if s.pricing is None:
+            continue
+        p = s.pricing
+        variable = volume * (
+            p.per_item + s.labels_per_item * p.per_label + s.hours_per_item * p.per_hour
+        )
+        projected = max(variable, p.minimum_commitment)
+        acc = (
+            accuracy[s.name]
+            if accuracy is not None and s.name in accuracy
+            else float(s.item_scores.fillna(0.0).mean())
+        )
+        out.append(
+            CostProjection(
+                system=s.name,
+                volume=volume,
+                currency=p.currency,
+                variable_cost=float(variable),
+                minimum_commitment=p.minimum_commitment,
+                projected_cost=float(projected),
+                minimum_binds=bool(p.minimum_commitment > variable),
+                cost_per_item=float(projected / volume),
+                cost_per_correct=float(projected / (volume * acc)) if acc > 0 else None,
+            )
+        )
+    return out
+
+
+def _se(point: TrendPoint) -> float:
+    if point.se is not None:
+        return point.se
+    p = min(max(point.value, 0.0), 1.0)
+    return float(np.sqrt(max(p * (1 - p), 0.25 / point.n_items) / point.n_items))
+
+
+def trend_breakdown(
+    history: Sequence[TrendPoint], *, alpha: float = 0.05, confidence: float = 0.95
+) -> tuple[list[TrendRow], list[TrendWarning]]:
+    """Each system's main metric across the project's bake-offs, and significant drops.
+
+    A drop is flagged when a system's latest value is lower than its previous one and a
+    one-sided z-test on the two independent estimates (golden sets differ between
+    bake-offs, so the test is unpaired) gives ``p < alpha``.
+
+    Parameters
+    ----------
+    history
+        Points of earlier bake-offs *and* the current one.
+    alpha, confidence
+        Test level and interval level.
+
+    Returns
+    -------
+    (list of TrendRow, list of TrendWarning)
+        Rows ordered by system then time; at most one warning per system.
+    """
+    z = float(stats.norm.ppf(1 - (1 - confidence) / 2))
+    rows: list[TrendRow] = []
+    warnings: list[TrendWarning] = []
+    by_system: dict[str, list[TrendPoint]] = {}
+    for point in history:
+        by_system.setdefault(point.system, []).append(point)
+    for system in sorted(by_system):
+        points = sorted(by_system[system], key=lambda p: (p.when, p.bakeoff))
+        for p in points:
+            se = _se(p)
+            rows.append(
+                TrendRow(
+                    system=system,
+                    bakeoff=p.bakeoff,
+                    when=p.when,
+                    value=p.value,
+                    low=p.value - z * se,
+                    high=p.value + z * se,
+                    n_items=p.n_items,
+                )
+            )
+        if len(points) < 2:
+            continue
+        prev, cur = points[-2], points[-1]
+        drop = prev.value - cur.value
+        if drop <= 0:
+            continue
+        se = float(np.hypot(_se(prev), _se(cur)))
+        p_value = float(stats.norm.sf(drop / se)) if se > 0 else 0.0
+        if p_value < alpha:
+            warnings.append(
+                TrendWarning(
+                    system=system,
+                    previous_bakeoff=prev.bakeoff,
+                    current_bakeoff=cur.bakeoff,
+                    previous=prev.value,
+                    current=cur.value,
+                    drop=drop,
+                    p_value=p_value,
+                    message=(
+                        f"{system} dropped from {prev.value:.3f} in {prev.bakeoff} to "
+                        f"{cur.value:.3f} in {cur.bakeoff} ({-drop:+.3f}, one-sided "
+                        f"p={p_value:.2g}): a significant decline."
+                    ),
+                )
+            )
+    return rows, warnings

@@ -1,0 +1,459 @@
+"""Plotly figures of a report: pure ``build_<chart>(results) -> go.Figure`` functions.
+
+No I/O happens here; :mod:`reports.render` writes the figures out. Each builder takes
+the result rows of :mod:`reports.results` and returns a figure whose traces carry all
+the data (tests inspect ``fig.data`` and the layout, not pixels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from reports.inputs import BOX_EDGES
+from reports.results import (
+    BoxBiasRow,
+    ClassRow,
+    ConfusionMatrix,
+    CostProjection,
+    Estimate,
+    LatencySummary,
+    Ranking,
+    Report,
+    SliceRow,
+    TrendRow,
+    TrendWarning,
+)
+
+__all__ = [
+    "build_ranking_chart",
+    "build_pareto_chart",
+    "build_class_heatmap",
+    "build_slice_chart",
+    "build_box_bias_chart",
+    "build_latency_chart",
+    "build_cost_projection_chart",
+    "build_trend_chart",
+    "build_confusion_chart",
+    "build_figures",
+]
+
+_RANKED = "#1f77b4"
+_EXCLUDED = "#b0b0b0"
+_FRONT = "#d62728"
+_TEMPLATE = "plotly_white"
+
+
+def _err(estimates: Sequence[Estimate | None]) -> dict[str, object]:
+    """Asymmetric error bars from estimates (zero where an interval is missing)."""
+    plus, minus = [], []
+    for e in estimates:
+        if e is None or e.value is None or e.low is None or e.high is None:
+            plus.append(0.0)
+            minus.append(0.0)
+        else:
+            plus.append(max(0.0, e.high - e.value))
+            minus.append(max(0.0, e.value - e.low))
+    return {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus}
+
+
+def _fmt_interval(e: Estimate | None, digits: int = 3) -> str:
+    if e is None or e.value is None:
+        return "n/a"
+    if e.low is None or e.high is None:
+        return f"{e.value:.{digits}f}"
+    return f"{e.value:.{digits}f} [{e.low:.{digits}f}, {e.high:.{digits}f}]"
+
+
+def build_ranking_chart(ranking: Ranking) -> go.Figure:
+    """Score of each ranked system and accuracy of every system, with intervals.
+
+    Left: the weighted score (ranked systems, best on top, tie groups in the hover).
+    Right: the main metric of every system; those that break a constraint are grey.
+    """
+    ranked = [s for s in ranking.systems if s.rank is not None]
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        shared_yaxes=False,
+        horizontal_spacing=0.18,
+        subplot_titles=("Score (ranked systems)", f"{ranking.main_metric} (all systems)"),
+    )
+    if ranked:
+        fig.add_trace(
+            go.Bar(
+                name="score",
+                orientation="h",
+                y=[s.name for s in ranked],
+                x=[s.score.value if s.score else None for s in ranked],
+                error_x=_err([s.score for s in ranked]),
+                marker_color=_RANKED,
+                text=[f"#{s.rank} · tie group {s.tie_group}" for s in ranked],
+                textposition="inside",
+                hovertext=[
+                    f"{s.name}: score {_fmt_interval(s.score)}; tie group {s.tie_group}"
+                    for s in ranked
+                ],
+                hoverinfo="text",
+            ),
+            row=1,
+            col=1,
+        )
+    every = ranking.systems
+    fig.add_trace(
+        go.Scatter(
+            name=ranking.main_metric,
+            mode="markers",
+            y=[s.name for s in every],
+            x=[s.accuracy.value for s in every],
+            error_x=_err([s.accuracy for s in every]),
+            marker={
+                "size": 11,
+                "color": [_RANKED if s.rank is not None else _EXCLUDED for s in every],
+            },
+            hovertext=[
+                f"{s.name}: {_fmt_interval(s.accuracy)}"
+                + (f" — not ranked: {'; '.join(s.violations)}" if s.violations else "")
+                for s in every
+            ],
+            hoverinfo="text",
+        ),
+        row=1,
+        col=2,
+    )
+    min_acc = ranking.constraints.get("min_accuracy")
+    if min_acc is not None:
+        fig.add_vline(x=min_acc, line_dash="dash", line_color=_FRONT, row=1, col=2)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title_text="score", range=[0, 1.05], row=1, col=1)
+    fig.update_xaxes(title_text=ranking.main_metric, row=1, col=2)
+    fig.update_layout(
+        title_text="Ranking with paired-bootstrap intervals",
+        template=_TEMPLATE,
+        showlegend=False,
+        height=max(320, 60 * len(every) + 140),
+    )
+    return fig
+
+
+def build_pareto_chart(ranking: Ranking) -> go.Figure:
+    """Cost per correct label against accuracy; the Pareto front joined by a line."""
+    pts = [
+        s
+        for s in ranking.systems
+        if s.cost_per_correct is not None
+        and s.cost_per_correct.value is not None
+        and np.isfinite(s.cost_per_correct.value)
+    ]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            name="systems",
+            mode="markers+text",
+            x=[s.cost_per_correct.value for s in pts if s.cost_per_correct],
+            y=[s.accuracy.value for s in pts],
+            error_x=_err([s.cost_per_correct for s in pts]),
+            error_y=_err([s.accuracy for s in pts]),
+            text=[s.name for s in pts],
+            textposition="top center",
+            marker={
+                "size": 12,
+                "color": [_RANKED if s.rank is not None else _EXCLUDED for s in pts],
+                "symbol": ["diamond" if s.pareto_optimal else "circle" for s in pts],
+            },
+            hovertext=[
+                f"{s.name}: cost/correct {_fmt_interval(s.cost_per_correct, 4)}, "
+                f"{ranking.main_metric} {_fmt_interval(s.accuracy)}"
+                for s in pts
+            ],
+            hoverinfo="text",
+        )
+    )
+    front = sorted(
+        (s for s in pts if s.pareto_optimal),
+        key=lambda s: (s.cost_per_correct.value or 0.0) if s.cost_per_correct else 0.0,
+    )
+    if front:
+        fig.add_trace(
+            go.Scatter(
+                name="Pareto front",
+                mode="lines",
+                x=[s.cost_per_correct.value for s in front if s.cost_per_correct],
+                y=[s.accuracy.value for s in front],
+                line={"color": _FRONT, "dash": "dot"},
+                hoverinfo="skip",
+            )
+        )
+    fig.update_layout(
+        title_text="Cost–accuracy Pareto front",
+        xaxis_title="cost per correct label",
+        yaxis_title=ranking.main_metric,
+        template=_TEMPLATE,
+    )
+    return fig
+
+
+def build_class_heatmap(rows: Sequence[ClassRow]) -> go.Figure:
+    """Systems × classes heatmap of the per-class metric."""
+    systems = list(dict.fromkeys(r.system for r in rows))
+    classes = sorted({r.cls for r in rows})
+    value = {(r.system, r.cls): r.value for r in rows}
+    z = [[value.get((s, c)) for c in classes] for s in systems]
+    metric = rows[0].metric if rows else "metric"
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=classes,
+            y=systems,
+            zmin=0,
+            zmax=1,
+            colorscale="RdYlGn",
+            colorbar={"title": metric},
+            text=[[f"{v:.2f}" if v is not None else "" for v in row] for row in z],
+            texttemplate="%{text}",
+            hovertemplate="%{y} · %{x}: %{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(title_text=f"Per-class {metric}", template=_TEMPLATE)
+    return fig
+
+
+def build_slice_chart(rows: Sequence[SliceRow], *, top: int = 25) -> go.Figure:
+    """The ``top`` worst (system, slice) pairs, with intervals and the overall level."""
+    worst = list(rows[:top])
+    labels = [f"{r.system} · {r.key}={r.value}" for r in worst]
+    fig = go.Figure(
+        go.Scatter(
+            name="slice",
+            mode="markers",
+            y=labels,
+            x=[r.accuracy.value for r in worst],
+            error_x=_err([r.accuracy for r in worst]),
+            marker={"size": 10, "color": [r.gap for r in worst], "colorscale": "RdYlGn"},
+            hovertext=[
+                f"{lab}: {_fmt_interval(r.accuracy)} on {r.n_items} items "
+                f"(overall {r.overall:.3f}, gap {r.gap:+.3f}"
+                + (f", p={r.p_value:.2g})" if r.p_value is not None else ")")
+                for lab, r in zip(labels, worst, strict=True)
+            ],
+            hoverinfo="text",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            name="system overall",
+            mode="markers",
+            y=labels,
+            x=[r.overall for r in worst],
+            marker={"symbol": "line-ns-open", "size": 14, "color": "#444"},
+            hoverinfo="skip",
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(
+        title_text="Worst metadata slices",
+        xaxis_title="accuracy in slice",
+        template=_TEMPLATE,
+        height=max(320, 26 * len(worst) + 140),
+    )
+    return fig
+
+
+def build_box_bias_chart(rows: Sequence[BoxBiasRow]) -> go.Figure:
+    """Mean signed offset of each box edge per class, one bar group per vendor.
+
+    The x axis has two levels (class, edge). A positive offset moves the edge right
+    (left/right edges) or down (top/bottom edges) relative to gold, so a vendor that
+    draws boxes larger than gold shows negative left/top and positive right/bottom bars.
+    """
+    systems = list(dict.fromkeys(r.system for r in rows))
+    classes = sorted({r.cls for r in rows})
+    fig = go.Figure()
+    cats = [(c, e) for c in classes for e in BOX_EDGES]
+    for system in systems:
+        value = {(r.cls, r.edge): r for r in rows if r.system == system}
+        present = [k for k in cats if k in value]
+        fig.add_trace(
+            go.Bar(
+                name=system,
+                x=[[c for c, _ in present], [e for _, e in present]],
+                y=[value[k].mean_offset for k in present],
+                customdata=[value[k].n for k in present],
+                hovertemplate=f"{system} · %{{x}}: %{{y:.2f}} (n=%{{customdata}})<extra></extra>",
+            )
+        )
+    fig.add_hline(y=0, line_color="#444")
+    fig.update_layout(
+        title_text="Box bias: mean edge offset against gold",
+        yaxis_title="mean offset (+ = right / down)",
+        barmode="group",
+        template=_TEMPLATE,
+    )
+    return fig
+
+
+def build_latency_chart(rows: Sequence[LatencySummary]) -> go.Figure:
+    """Empirical CDF of latency (hours) per system, p95 marked."""
+    fig = go.Figure()
+    for r in rows:
+        if not r.quantiles_s:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                name=r.system,
+                mode="lines",
+                x=[q / 3600 for q in r.quantiles_s],
+                y=r.quantile_levels,
+                line_shape="hv",
+                hovertemplate=f"{r.system}: %{{y:.0%}} done by %{{x:.2f}} h<extra></extra>",
+            )
+        )
+    p95 = [r for r in rows if r.p95_s is not None]
+    if p95:
+        fig.add_trace(
+            go.Scatter(
+                name="p95",
+                mode="markers",
+                x=[r.p95_s / 3600 for r in p95 if r.p95_s is not None],
+                y=[0.95] * len(p95),
+                text=[r.system for r in p95],
+                marker={"symbol": "x", "size": 10, "color": "#222"},
+                hovertemplate="%{text}: p95 %{x:.2f} h<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title_text="Latency distribution (share of items completed)",
+        xaxis_title="hours from dispatch",
+        yaxis_title="share completed",
+        yaxis_tickformat=".0%",
+        template=_TEMPLATE,
+    )
+    return fig
+
+
+def build_cost_projection_chart(rows: Sequence[CostProjection]) -> go.Figure:
+    """Projected bill at production volume, with the minimum commitment marked."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(
+            name="projected cost",
+            x=[r.system for r in rows],
+            y=[r.projected_cost for r in rows],
+            marker_color=[_FRONT if r.minimum_binds else _RANKED for r in rows],
+            text=[
+                f"{r.currency} {r.projected_cost:,.0f}" + (" (minimum)" if r.minimum_binds else "")
+                for r in rows
+            ],
+            textposition="outside",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            name="cost per correct label",
+            mode="markers",
+            x=[r.system for r in rows],
+            y=[r.cost_per_correct for r in rows],
+            yaxis="y2",
+            marker={"symbol": "diamond", "size": 11, "color": "#222"},
+        )
+    )
+    volume = rows[0].volume if rows else 0
+    fig.update_layout(
+        title_text=f"Cost projected to {volume:,} items",
+        yaxis_title="projected cost",
+        yaxis2={"title": "cost per correct label", "overlaying": "y", "side": "right"},
+        template=_TEMPLATE,
+    )
+    return fig
+
+
+def build_trend_chart(rows: Sequence[TrendRow], warnings: Sequence[TrendWarning] = ()) -> go.Figure:
+    """Each system's main metric over the project's bake-offs; significant drops marked."""
+    fig = go.Figure()
+    for system in dict.fromkeys(r.system for r in rows):
+        pts = [r for r in rows if r.system == system]
+        fig.add_trace(
+            go.Scatter(
+                name=system,
+                mode="lines+markers",
+                x=[r.when for r in pts],
+                y=[r.value for r in pts],
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [r.high - r.value for r in pts],
+                    "arrayminus": [r.value - r.low for r in pts],
+                },
+                text=[r.bakeoff for r in pts],
+                hovertemplate=f"{system} · %{{text}}: %{{y:.3f}}<extra></extra>",
+            )
+        )
+    for w in warnings:
+        last = [r for r in rows if r.system == w.system][-1]
+        fig.add_annotation(
+            x=last.when,
+            y=last.value,
+            text=f"⚠ {w.system} −{w.drop:.3f}",
+            showarrow=True,
+            arrowcolor=_FRONT,
+            font={"color": _FRONT},
+        )
+    fig.update_layout(
+        title_text="Trend across bake-offs",
+        yaxis_title="main metric",
+        template=_TEMPLATE,
+    )
+    return fig
+
+
+def build_confusion_chart(cm: ConfusionMatrix) -> go.Figure:
+    """One system's confusion matrix, colour by row share, text the counts."""
+    counts = np.asarray(cm.counts, dtype=np.float64)
+    totals = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(totals > 0, counts / np.where(totals > 0, totals, 1.0), 0.0)
+    fig = go.Figure(
+        go.Heatmap(
+            z=share.tolist(),
+            x=cm.labels_predicted,
+            y=cm.labels_gold,
+            zmin=0,
+            zmax=1,
+            colorscale="Blues",
+            colorbar={"title": "row share"},
+            text=[[f"{int(c):d}" for c in row] for row in counts],
+            texttemplate="%{text}",
+            hovertemplate="gold %{y} → %{x}: %{text} (%{z:.1%})<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", title_text="gold")
+    fig.update_xaxes(title_text="predicted")
+    fig.update_layout(title_text=f"Confusion matrix: {cm.system}", template=_TEMPLATE)
+    return fig
+
+
+def build_figures(report: Report) -> dict[str, go.Figure]:
+    """Every figure the report has data for, keyed by a stable id, in page order."""
+    figs: dict[str, go.Figure] = {
+        "ranking": build_ranking_chart(report.ranking),
+    }
+    if any(s.cost_per_correct is not None for s in report.ranking.systems):
+        figs["pareto"] = build_pareto_chart(report.ranking)
+    if report.per_class:
+        figs["per_class"] = build_class_heatmap(report.per_class)
+    if report.slices:
+        figs["slices"] = build_slice_chart(report.slices)
+    if report.box_bias:
+        figs["box_bias"] = build_box_bias_chart(report.box_bias)
+    if any(r.quantiles_s for r in report.latency):
+        figs["latency"] = build_latency_chart(report.latency)
+    if report.cost_projection:
+        figs["cost_projection"] = build_cost_projection_chart(report.cost_projection)
+    if report.trends:
+        figs["trends"] = build_trend_chart(report.trends, report.trend_warnings)
+    for i, cm in enumerate(report.confusion):
+        figs[f"confusion_{i}"] = build_confusion_chart(cm)
+    return figs

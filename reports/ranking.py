@@ -1,0 +1,694 @@
+"""Rank candidate systems on accuracy, speed and cost, with paired uncertainty.
+
+The score of a system is the weighted mean of three normalised components:
+
+* accuracy: the main metric over *all* golden items (a skipped item counts as wrong);
+* speed: the 95th-percentile latency (lower is better) or the throughput;
+* cost: the cost per correct label (lower is better).
+
+Normalisation is over the systems that meet every hard constraint (the others are
+listed with the constraints they break, but not ranked). Every interval comes from the
+*same* bootstrap resamples of the golden items for every system (a paired bootstrap),
+so differences between systems are estimated far more tightly than either system's
+level. Pairs are compared with paired tests (the score: a paired bootstrap test;
+binary accuracy: McNemar's exact test) and Holm's correction across all pairs, and
+systems that no test separates are reported as one tie group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import stats
+
+from reports import _stats
+from reports._bootstrap import bootstrap_replicates, inverted_cdf_quantile
+from reports.inputs import RankingConfig, SystemEvaluation
+from reports.results import (
+    Estimate,
+    PairwiseComparison,
+    Ranking,
+    SampleSizeAdvice,
+    SystemRanking,
+)
+
+__all__ = ["rank_systems", "align_items", "pareto_front"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class _Matrices:
+    """Systems' per-item data aligned on one item order: shape ``(n_items, n_systems)``."""
+
+    items: pd.Index
+    scores: FloatArray  # NaN -> 0
+    labelled: npt.NDArray[np.bool_]
+    latency: FloatArray | None  # NaN where not completed
+    costs: FloatArray | None  # NaN -> 0
+    binary: bool
+
+
+def align_items(systems: Sequence[SystemEvaluation]) -> pd.Index:
+    """Return the golden item ids shared by the report: the union over the systems.
+
+    Parameters
+    ----------
+    systems
+        The candidate systems; their ``item_scores`` are indexed by item id.
+
+    Returns
+    -------
+    pandas.Index
+        Sorted union of the item ids (a system lacking an id skipped that item).
+
+    Raises
+    ------
+    ValueError
+        When there are no systems, names repeat, or there are no items.
+    """
+    if not systems:
+        raise ValueError("no systems to report on: pass at least one SystemEvaluation")
+    names = [s.name for s in systems]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"system names must be unique; repeated: {dupes}")
+    items = systems[0].item_scores.index
+    for system in systems[1:]:
+        items = items.union(system.item_scores.index)
+    if len(items) == 0:
+        raise ValueError("no golden items: every system's item_scores is empty")
+    try:
+        return items.sort_values()
+    except TypeError:
+        return items
+
+
+def _matrices(systems: Sequence[SystemEvaluation]) -> _Matrices:
+    items = align_items(systems)
+    raw = np.column_stack(
+        [s.item_scores.reindex(items).to_numpy(dtype=np.float64) for s in systems]
+    )
+    labelled = ~np.isnan(raw)
+    scores = np.where(labelled, raw, 0.0)
+    binary = bool(np.all((scores == 0.0) | (scores == 1.0)))
+    latency: FloatArray | None = None
+    if any(s.latency_s is not None for s in systems):
+        latency = np.column_stack(
+            [
+                (
+                    s.latency_s.reindex(items).to_numpy(dtype=np.float64)
+                    if s.latency_s is not None
+                    else np.full(len(items), np.nan)
+                )
+                for s in systems
+            ]
+        )
+    costs: FloatArray | None = None
+    if any(s.item_costs is not None for s in systems):
+        costs = np.column_stack(
+            [
+                (
+                    np.nan_to_num(s.item_costs.reindex(items).to_numpy(dtype=np.float64))
+                    if s.item_costs is not None
+                    else np.full(len(items), np.nan)
+                )
+                for s in systems
+            ]
+        )
+    return _Matrices(items, scores, labelled, latency, costs, binary)
+
+
+def _normalise(values: FloatArray, *, higher_is_better: bool, method: str) -> FloatArray:
+    """Normalise each row (a replicate) of ``(..., n_systems)`` values to [0, 1]."""
+    v = np.asarray(values, dtype=np.float64)
+    if method == "minmax":
+        best = (
+            np.nanmax(v, axis=-1, keepdims=True)
+            if higher_is_better
+            else np.nanmin(v, axis=-1, keepdims=True)
+        )
+        worst = (
+            np.nanmin(v, axis=-1, keepdims=True)
+            if higher_is_better
+            else np.nanmax(v, axis=-1, keepdims=True)
+        )
+        span = best - worst
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(span == 0, 1.0, (v - worst) / np.where(span == 0, 1.0, span))
+        return np.where(np.isnan(out), 0.0, np.clip(out, 0.0, 1.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if higher_is_better:
+            best = np.nanmax(v, axis=-1, keepdims=True)
+            out = np.where(best > 0, v / np.where(best > 0, best, 1.0), 1.0)
+        else:
+            best = np.nanmin(v, axis=-1, keepdims=True)
+            out = np.where(v > 0, best / np.where(v > 0, v, 1.0), 1.0)
+    return np.where(np.isnan(out), 0.0, np.clip(out, 0.0, 1.0))
+
+
+def pareto_front(accuracy: Sequence[float], cost: Sequence[float]) -> list[bool]:
+    """Flag the points that no other point beats on both accuracy (up) and cost (down).
+
+    Parameters
+    ----------
+    accuracy, cost
+        One value per system; ``NaN`` cost means unknown (then only accuracy counts).
+
+    Returns
+    -------
+    list of bool
+        ``True`` for systems on the cost-accuracy Pareto front.
+
+    Examples
+    --------
+    >>> pareto_front([0.9, 0.95, 0.85], [0.05, 0.08, 0.06])
+    [True, True, False]
+    """
+    acc = np.asarray(accuracy, dtype=np.float64)
+    cst = np.nan_to_num(np.asarray(cost, dtype=np.float64), nan=np.inf)
+    flags: list[bool] = []
+    for i in range(acc.size):
+        dominated = np.any((acc >= acc[i]) & (cst <= cst[i]) & ((acc > acc[i]) | (cst < cst[i])))
+        flags.append(not bool(dominated))
+    return flags
+
+
+def _estimate(point: float, replicates: FloatArray | None, confidence: float) -> Estimate:
+    if not np.isfinite(point):
+        return Estimate(value=None)
+    if replicates is None:
+        return Estimate(value=float(point))
+    finite = replicates[np.isfinite(replicates)]
+    if finite.size == 0:
+        return Estimate(value=float(point))
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(finite, [tail, 1 - tail])
+    return Estimate(value=float(point), low=float(low), high=float(high))
+
+
+def _bootstrap_p(diffs: FloatArray) -> float:
+    """Two-sided p-value of "no difference" by inverting the percentile interval."""
+    finite = diffs[np.isfinite(diffs)]
+    if finite.size == 0:
+        return 1.0
+    if np.all(finite == 0):
+        return 1.0
+    below = (np.count_nonzero(finite <= 0) + 1) / (finite.size + 1)
+    above = (np.count_nonzero(finite >= 0) + 1) / (finite.size + 1)
+    return float(min(1.0, 2 * min(below, above)))
+
+
+def _fmt_int(n: int) -> str:
+    return f"{n:,}"
+
+
+def _violations(
+    config: RankingConfig,
+    *,
+    accuracy: float,
+    coverage: float,
+    p95: float,
+    cost_per_item: float,
+) -> list[str]:
+    c = config.constraints
+    out: list[str] = []
+    if c.min_accuracy is not None and not accuracy >= c.min_accuracy:
+        out.append(f"accuracy {accuracy:.3f} < required {c.min_accuracy:.3f}")
+    if c.min_coverage is not None and not coverage >= c.min_coverage:
+        out.append(f"coverage {coverage:.3f} < required {c.min_coverage:.3f}")
+    if c.max_p95_latency_s is not None:
+        if not np.isfinite(p95):
+            out.append("p95 latency unknown (no completion times)")
+        elif p95 > c.max_p95_latency_s:
+            out.append(
+                f"p95 latency {p95 / 3600:.1f} h > allowed {c.max_p95_latency_s / 3600:.1f} h"
+            )
+    if c.max_cost_per_item is not None:
+        if not np.isfinite(cost_per_item):
+            out.append("cost per item unknown")
+        elif cost_per_item > c.max_cost_per_item:
+            out.append(f"cost per item ${cost_per_item:.4f} > allowed ${c.max_cost_per_item:.4f}")
+    return out
+
+
+def _tie_groups(order: list[int], significant: dict[tuple[int, int], bool]) -> list[list[int]]:
+    """Tiers: the best remaining system and all it is not significantly better than."""
+    remaining = list(order)
+    groups: list[list[int]] = []
+    while remaining:
+        head = remaining[0]
+        group = [head] + [
+            j for j in remaining[1:] if not significant.get((min(head, j), max(head, j)), False)
+        ]
+        groups.append(group)
+        remaining = [j for j in remaining if j not in group]
+    return groups
+
+
+def _sample_size_accuracy(
+    a: FloatArray, b: FloatArray, *, alpha: float, power: float
+) -> tuple[float, int | None]:
+    """Items needed for McNemar's test to detect the observed paired difference.
+
+    Connor (1987): ``n = (z_{1-a/2} sqrt(psi) + z_{power} sqrt(psi - d^2))^2 / d^2`` with
+    ``psi`` the discordant share and ``d`` the difference of the two discordant shares.
+    """
+    n = a.size
+    p10 = float(np.count_nonzero((a == 1) & (b == 0))) / n
+    p01 = float(np.count_nonzero((a == 0) & (b == 1))) / n
+    delta = p10 - p01
+    psi = p10 + p01
+    if delta == 0:
+        return delta, None
+    za = stats.norm.ppf(1 - alpha / 2)
+    zb = stats.norm.ppf(power)
+    need = (za * np.sqrt(psi) + zb * np.sqrt(max(psi - delta**2, 0.0))) ** 2 / delta**2
+    return delta, int(np.ceil(need))
+
+
+def _sample_size_bootstrap(
+    diff: float, diffs: FloatArray, n: int, *, alpha: float, power: float
+) -> int | None:
+    """Items needed to detect ``diff`` given its bootstrap SD at ``n`` items (SD ~ 1/sqrt(n))."""
+    sd = float(np.nanstd(diffs, ddof=1))
+    if diff == 0 or not np.isfinite(sd):
+        return None
+    if sd == 0:
+        return n
+    za = stats.norm.ppf(1 - alpha / 2)
+    zb = stats.norm.ppf(power)
+    return int(np.ceil(n * ((za + zb) * sd / abs(diff)) ** 2))
+
+
+def rank_systems(
+    systems: Sequence[SystemEvaluation],
+    *,
+    config: RankingConfig | None = None,
+    rng: np.random.Generator | None = None,
+) -> Ranking:
+    """Score, rank and compare candidate systems on the same golden items.
+
+    Parameters
+    ----------
+    systems
+        One :class:`~reports.inputs.SystemEvaluation` per candidate.
+    config
+        Weights, hard constraints and statistical settings (defaults: weights 0.6/0.2/0.2,
+        no constraints, 1,000 paired resamples, 95 % intervals, alpha 0.05).
+    rng
+        Random generator of the bootstrap; ``None`` uses a fixed seed (0) so that the
+        same data always gives the same report.
+
+    Returns
+    -------
+    Ranking
+        Ranked systems first (best first), then the excluded ones; pairwise tests with
+        Holm-adjusted p-values; tie groups; the Pareto front; and the verdict in words.
+
+    Raises
+    ------
+    ValueError
+        When there are no systems or no items, or names repeat.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from reports.inputs import SystemEvaluation
+    >>> good = SystemEvaluation("good", pd.Series([1.0] * 95 + [0.0] * 5))
+    >>> bad = SystemEvaluation("bad", pd.Series([1.0] * 60 + [0.0] * 40))
+    >>> ranking = rank_systems([bad, good])
+    >>> [(s.name, s.rank) for s in ranking.systems]
+    [('good', 1), ('bad', 2)]
+    """
+    cfg = config or RankingConfig()
+    gen = rng if rng is not None else np.random.default_rng(0)
+    m = _matrices(systems)
+    n, v = m.scores.shape
+    notes: list[str] = []
+
+    accuracy = m.scores.mean(axis=0)
+    coverage = m.labelled.mean(axis=0)
+    has_latency = np.array(
+        [m.latency is not None and bool(np.any(~np.isnan(m.latency[:, j]))) for j in range(v)]
+    )
+    has_cost = np.array([s.item_costs is not None for s in systems])
+    p95 = np.array(
+        [
+            inverted_cdf_quantile(m.latency[:, j], 0.95) if m.latency is not None else np.nan
+            for j in range(v)
+        ]
+    )
+    total_cost = m.costs.sum(axis=0) if m.costs is not None else np.full(v, np.nan)
+    total_cost = np.where(has_cost, total_cost, np.nan)
+    cost_per_item = total_cost / n
+    correct = m.scores.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cost_per_correct = np.where(correct > 0, total_cost / correct, np.inf)
+    cost_per_correct = np.where(has_cost, cost_per_correct, np.nan)
+    throughput = np.array(
+        [s.throughput.value if s.throughput is not None else np.nan for s in systems]
+    )
+
+    violations = [
+        _violations(
+            cfg,
+            accuracy=float(accuracy[j]),
+            coverage=float(coverage[j]),
+            p95=float(p95[j]),
+            cost_per_item=float(cost_per_item[j]),
+        )
+        for j in range(v)
+    ]
+    eligible = np.array([not viol for viol in violations])
+    elig_idx = np.flatnonzero(eligible)
+
+    # Which components enter the score: each needs data for every eligible system.
+    w_acc, w_speed, w_cost = cfg.weights.accuracy, cfg.weights.speed, cfg.weights.cost
+    if cfg.speed == "p95_latency":
+        speed_ok = bool(elig_idx.size) and bool(np.all(has_latency[elig_idx]))
+    else:
+        speed_ok = bool(elig_idx.size) and bool(np.all(np.isfinite(throughput[elig_idx])))
+    cost_ok = bool(elig_idx.size) and bool(np.all(has_cost[elig_idx]))
+    if w_speed > 0 and not speed_ok and elig_idx.size:
+        notes.append(
+            f"Speed ({cfg.speed.replace('_', ' ')}) is not known for every eligible system, "
+            "so it is left out of the score."
+        )
+        w_speed = 0.0
+    if w_cost > 0 and not cost_ok and elig_idx.size:
+        notes.append("Cost is not known for every eligible system, so it is left out of the score.")
+        w_cost = 0.0
+    w_total = w_acc + w_speed + w_cost
+    if w_total == 0 and elig_idx.size:
+        notes.append("Only accuracy is available, so the score is normalised accuracy.")
+        w_acc, w_total = 1.0, 1.0
+
+    def score_of(acc: FloatArray, speed: FloatArray, cpc: FloatArray) -> tuple[FloatArray, ...]:
+        """Scores of the eligible columns, per row (replicate)."""
+        ca = _normalise(acc, higher_is_better=True, method=cfg.normalisation)
+        cs = (
+            _normalise(speed, higher_is_better=cfg.speed == "throughput", method=cfg.normalisation)
+            if w_speed > 0
+            else np.zeros_like(acc)
+        )
+        cc = (
+            _normalise(cpc, higher_is_better=False, method=cfg.normalisation)
+            if w_cost > 0
+            else np.zeros_like(acc)
+        )
+        return (w_acc * ca + w_speed * cs + w_cost * cc) / w_total, ca, cs, cc
+
+    speed_point = p95 if cfg.speed == "p95_latency" else throughput
+    score_point = np.full(v, np.nan)
+    components = np.full((3, v), np.nan)
+    if elig_idx.size:
+        sp, ca, cs, cc = score_of(
+            accuracy[elig_idx], speed_point[elig_idx], cost_per_correct[elig_idx]
+        )
+        score_point[elig_idx] = sp
+        components[:, elig_idx] = np.vstack([ca, cs, cc])
+
+    # Paired bootstrap: the same item resamples for every system and quantity.
+    b_total = cfg.n_resamples
+    reps = bootstrap_replicates(m.scores, m.latency, m.costs, n_resamples=b_total, rng=gen, q=0.95)
+    rep_acc, rep_p95, rep_cpi, rep_cpc = (
+        reps.accuracy,
+        reps.p95_latency,
+        reps.cost_per_item,
+        reps.cost_per_correct,
+    )
+
+    rep_speed = rep_p95 if cfg.speed == "p95_latency" else np.tile(throughput, (b_total, 1))
+    rep_score = np.full((b_total, v), np.nan)
+    if elig_idx.size:
+        rep_score[:, elig_idx] = score_of(
+            rep_acc[:, elig_idx], rep_speed[:, elig_idx], rep_cpc[:, elig_idx]
+        )[0]
+
+    # Order: eligible by score (ties: accuracy, then name); excluded after, by accuracy.
+    ranked = sorted(
+        elig_idx.tolist(), key=lambda j: (-score_point[j], -accuracy[j], systems[j].name)
+    )
+    excluded = sorted(
+        np.flatnonzero(~eligible).tolist(), key=lambda j: (-accuracy[j], systems[j].name)
+    )
+
+    # Pairwise tests among ranked systems.
+    comparisons: list[PairwiseComparison] = []
+    sig_score: dict[tuple[int, int], bool] = {}
+    pairs = [(ranked[x], ranked[y]) for x in range(len(ranked)) for y in range(x + 1, len(ranked))]
+    if pairs:
+        raw_score = [_bootstrap_p(rep_score[:, a] - rep_score[:, b]) for a, b in pairs]
+        adj_score = _stats.holm(raw_score)
+        for (a, b), p, q in zip(pairs, raw_score, adj_score, strict=True):
+            significant = bool(q < cfg.alpha)
+            sig_score[(min(a, b), max(a, b))] = significant
+            comparisons.append(
+                PairwiseComparison(
+                    a=systems[a].name,
+                    b=systems[b].name,
+                    quantity="score",
+                    test="paired bootstrap",
+                    difference=float(score_point[a] - score_point[b]),
+                    p_value=p,
+                    p_adjusted=q,
+                    significant=significant,
+                )
+            )
+        if m.binary:
+            raw_acc = [_stats.mcnemar_exact(m.scores[:, a], m.scores[:, b]) for a, b in pairs]
+            test_name = "McNemar exact"
+        else:
+            raw_acc = [_bootstrap_p(rep_acc[:, a] - rep_acc[:, b]) for a, b in pairs]
+            test_name = "paired bootstrap"
+        adj_acc = _stats.holm(raw_acc)
+        for (a, b), p, q in zip(pairs, raw_acc, adj_acc, strict=True):
+            comparisons.append(
+                PairwiseComparison(
+                    a=systems[a].name,
+                    b=systems[b].name,
+                    quantity="accuracy",
+                    test=test_name,
+                    difference=float(accuracy[a] - accuracy[b]),
+                    p_value=p,
+                    p_adjusted=q,
+                    significant=bool(q < cfg.alpha),
+                )
+            )
+
+    groups = _tie_groups(ranked, sig_score)
+    group_of = {j: g + 1 for g, members in enumerate(groups) for j in members}
+    front = pareto_front(accuracy.tolist(), cost_per_correct.tolist())
+
+    rows: list[SystemRanking] = []
+    for position, j in enumerate(ranked + excluded):
+        is_ranked = position < len(ranked)
+        rows.append(
+            SystemRanking(
+                name=systems[j].name,
+                rank=position + 1 if is_ranked else None,
+                eligible=bool(eligible[j]),
+                violations=violations[j],
+                score=_estimate(score_point[j], rep_score[:, j], cfg.confidence)
+                if is_ranked
+                else None,
+                accuracy=_estimate(accuracy[j], rep_acc[:, j], cfg.confidence),
+                coverage=float(coverage[j]),
+                n_items=n,
+                p95_latency_s=_estimate(p95[j], rep_p95[:, j], cfg.confidence)
+                if has_latency[j]
+                else None,
+                throughput_per_hour=(
+                    Estimate(
+                        value=float(throughput[j]),
+                        low=systems[j].throughput.ci.low if systems[j].throughput.ci else None,  # type: ignore[union-attr]
+                        high=systems[j].throughput.ci.high if systems[j].throughput.ci else None,  # type: ignore[union-attr]
+                    )
+                    if np.isfinite(throughput[j])
+                    else None
+                ),
+                cost_per_item=_estimate(cost_per_item[j], rep_cpi[:, j], cfg.confidence)
+                if has_cost[j]
+                else None,
+                cost_per_correct=_estimate(cost_per_correct[j], rep_cpc[:, j], cfg.confidence)
+                if has_cost[j]
+                else None,
+                components=(
+                    {
+                        "accuracy": float(components[0, j]),
+                        "speed": float(components[1, j]),
+                        "cost": float(components[2, j]),
+                    }
+                    if is_ranked
+                    else {}
+                ),
+                tie_group=group_of.get(j),
+                pareto_optimal=front[j],
+            )
+        )
+
+    advice = _advice(
+        ranked, systems, m, score_point, accuracy, rep_score, cfg, sig_score, comparisons
+    )
+    summary = _summary(rows, groups, systems, advice, notes, cfg, front)
+    return Ranking(
+        main_metric=systems[0].main_metric,
+        weights={
+            "accuracy": cfg.weights.accuracy,
+            "speed": cfg.weights.speed,
+            "cost": cfg.weights.cost,
+        },
+        constraints={
+            "min_accuracy": cfg.constraints.min_accuracy,
+            "max_p95_latency_s": cfg.constraints.max_p95_latency_s,
+            "max_cost_per_item": cfg.constraints.max_cost_per_item,
+            "min_coverage": cfg.constraints.min_coverage,
+        },
+        speed_measure=cfg.speed,
+        normalisation=cfg.normalisation,
+        confidence=cfg.confidence,
+        alpha=cfg.alpha,
+        n_resamples=cfg.n_resamples,
+        systems=rows,
+        comparisons=comparisons,
+        tie_groups=[[systems[j].name for j in g] for g in groups],
+        pareto_front=[systems[j].name for j in range(v) if front[j]],
+        sample_size=advice,
+        summary=summary,
+    )
+
+
+def _advice(
+    ranked: list[int],
+    systems: Sequence[SystemEvaluation],
+    m: _Matrices,
+    score_point: FloatArray,
+    accuracy: FloatArray,
+    rep_score: FloatArray,
+    cfg: RankingConfig,
+    sig_score: dict[tuple[int, int], bool],
+    comparisons: list[PairwiseComparison],
+) -> list[SampleSizeAdvice]:
+    if len(ranked) < 2:
+        return []
+    a, b = ranked[0], ranked[1]
+    n = m.scores.shape[0]
+    out: list[SampleSizeAdvice] = []
+    name_a, name_b = systems[a].name, systems[b].name
+
+    diff = float(score_point[a] - score_point[b])
+    separated = sig_score.get((min(a, b), max(a, b)), False)
+    need = _sample_size_bootstrap(
+        diff, rep_score[:, a] - rep_score[:, b], n, alpha=cfg.alpha, power=cfg.power
+    )
+    out.append(_advice_row(name_a, name_b, "score", separated, diff, n, need, cfg))
+
+    acc_cmp = next(
+        (c for c in comparisons if c.quantity == "accuracy" and {c.a, c.b} == {name_a, name_b}),
+        None,
+    )
+    acc_sep = bool(acc_cmp and acc_cmp.significant)
+    if m.binary:
+        d_acc, need_acc = _sample_size_accuracy(
+            m.scores[:, a], m.scores[:, b], alpha=cfg.alpha, power=cfg.power
+        )
+    else:
+        d_acc = float(accuracy[a] - accuracy[b])
+        need_acc = None
+    out.append(_advice_row(name_a, name_b, "accuracy", acc_sep, d_acc, n, need_acc, cfg))
+    return out
+
+
+def _advice_row(
+    a: str,
+    b: str,
+    quantity: str,
+    separated: bool,
+    diff: float,
+    n: int,
+    need: int | None,
+    cfg: RankingConfig,
+) -> SampleSizeAdvice:
+    more = None if need is None else max(0, need - n)
+    what = "score" if quantity == "score" else "accuracy"
+    if separated:
+        message = (
+            f"The golden set ({_fmt_int(n)} items) separates {a} from {b} on {what} "
+            f"(difference {diff:+.3f}, significant at alpha={cfg.alpha} after Holm)."
+        )
+    elif need is None:
+        message = (
+            f"{a} and {b} are tied on {what}: the observed difference is zero, so no "
+            f"number of extra golden items would separate them on this evidence."
+        )
+    else:
+        message = (
+            f"The golden set ({_fmt_int(n)} items) is too small to separate {a} from {b} "
+            f"on {what} (observed difference {diff:+.4f}). Detecting a difference this "
+            f"size with {cfg.power:.0%} power at alpha={cfg.alpha} takes about "
+            f"{_fmt_int(need)} items, i.e. about {_fmt_int(more or 0)} more."
+        )
+    return SampleSizeAdvice(
+        leader=a,
+        runner_up=b,
+        quantity="score" if quantity == "score" else "accuracy",
+        separated=separated,
+        observed_difference=diff,
+        current_items=n,
+        required_items=need,
+        additional_items=more,
+        message=message,
+    )
+
+
+def _summary(
+    rows: list[SystemRanking],
+    groups: list[list[int]],
+    systems: Sequence[SystemEvaluation],
+    advice: list[SampleSizeAdvice],
+    notes: list[str],
+    cfg: RankingConfig,
+    front: list[bool],
+) -> list[str]:
+    out: list[str] = []
+    ranked = [r for r in rows if r.rank is not None]
+    conf = f"{cfg.confidence:.0%}"
+    if not ranked:
+        out.append("No system meets every hard constraint, so none is ranked.")
+    else:
+        top = ranked[0]
+        score = top.score or Estimate(value=None)
+        value = f"{score.value:.3f}" if score.value is not None else "n/a"
+        interval = (
+            f" ({conf} interval {score.low:.3f}-{score.high:.3f})"
+            if score.low is not None and score.high is not None
+            else ""
+        )
+        if groups and len(groups[0]) > 1:
+            tied = [systems[j].name for j in groups[0]]
+            out.append(
+                f"{top.name} has the best score, {value}{interval}, but it is "
+                f"statistically tied with {', '.join(tied[1:])}: no paired test separates "
+                f"them after Holm correction."
+            )
+        else:
+            out.append(
+                f"Pick {top.name}: best score {value}{interval}, "
+                "significantly ahead of every other ranked system."
+                if len(ranked) > 1
+                else f"{top.name} is the only system that meets every constraint."
+            )
+    for r in rows:
+        if r.rank is None:
+            out.append(f"{r.name} is not ranked: {'; '.join(r.violations)}.")
+    out.extend(a.message for a in advice if not a.separated)
+    names_front = [s.name for s, f in zip(systems, front, strict=True) if f]
+    if names_front:
+        out.append(f"Cost-accuracy Pareto front: {', '.join(names_front)}.")
+    out.extend(notes)
+    return out

@@ -1,0 +1,197 @@
+"""Write a report out: one self-contained HTML file, JSON, and CSV tables.
+
+This is the only module of :mod:`reports` that does I/O. The HTML embeds plotly.js
+once for the whole page (about 4.8 MB) so that the file opens offline and can be
+e-mailed; every figure is a JSON payload drawn by ``Plotly.newPlot``.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+import plotly.io as pio
+import plotly.offline
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from reports.figures import build_figures
+from reports.results import Report
+
+__all__ = [
+    "figure_payloads",
+    "report_tables",
+    "render_html_string",
+    "render_html",
+    "render_json",
+    "render_csv",
+    "json_schema",
+    "plotly_js",
+]
+
+
+@cache
+def plotly_js() -> str:
+    """The plotly.js bundle shipped with the ``plotly`` package (no CDN, no network)."""
+    return str(plotly.offline.get_plotlyjs())
+
+
+@cache
+def _env() -> Environment:
+    env = Environment(
+        loader=PackageLoader("reports", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = _num
+    return env
+
+
+def _num(value: object, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,d}"
+    return str(value)
+
+
+def _script_safe(text: str) -> str:
+    """Make JSON safe inside a ``<script>`` element."""
+    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+def figure_payloads(report: Report) -> dict[str, str]:
+    """Each figure of the report as plotly JSON, keyed by figure id, in page order."""
+    return {
+        key: _script_safe(pio.to_json(fig, validate=False, pretty=False))
+        for key, fig in build_figures(report).items()
+    }
+
+
+def report_tables(report: Report) -> dict[str, pd.DataFrame]:
+    """The report's tables as DataFrames, keyed by CSV file stem."""
+    ranking = pd.DataFrame(
+        [
+            {
+                "rank": s.rank,
+                "system": s.name,
+                "eligible": s.eligible,
+                "violations": "; ".join(s.violations),
+                "score": s.score.value if s.score else None,
+                "score_low": s.score.low if s.score else None,
+                "score_high": s.score.high if s.score else None,
+                "accuracy": s.accuracy.value,
+                "accuracy_low": s.accuracy.low,
+                "accuracy_high": s.accuracy.high,
+                "coverage": s.coverage,
+                "p95_latency_s": s.p95_latency_s.value if s.p95_latency_s else None,
+                "throughput_per_hour": (
+                    s.throughput_per_hour.value if s.throughput_per_hour else None
+                ),
+                "cost_per_item": s.cost_per_item.value if s.cost_per_item else None,
+                "cost_per_correct": s.cost_per_correct.value if s.cost_per_correct else None,
+                "tie_group": s.tie_group,
+                "pareto_optimal": s.pareto_optimal,
+            }
+            for s in report.ranking.systems
+        ]
+    )
+    tables: dict[str, pd.DataFrame] = {
+        "ranking": ranking,
+        "comparisons": pd.DataFrame([c.model_dump() for c in report.ranking.comparisons]),
+        "metrics": pd.DataFrame(
+            [
+                {"system": system, "metric": name, "value": value}
+                for system, values in report.metrics.items()
+                for name, value in values.items()
+            ]
+        ),
+        "per_class": pd.DataFrame([r.model_dump() for r in report.per_class]),
+        "slices": pd.DataFrame(
+            [
+                {
+                    **r.model_dump(exclude={"accuracy"}),
+                    "accuracy": r.accuracy.value,
+                    "accuracy_low": r.accuracy.low,
+                    "accuracy_high": r.accuracy.high,
+                }
+                for r in report.slices
+            ]
+        ),
+        "annotators": pd.DataFrame([r.model_dump() for r in report.annotators]),
+        "box_bias": pd.DataFrame([r.model_dump() for r in report.box_bias]),
+        "confusion": pd.DataFrame(
+            [
+                {"system": cm.system, "gold": g, "predicted": p, "count": cm.counts[i][j]}
+                for cm in report.confusion
+                for i, g in enumerate(cm.labels_gold)
+                for j, p in enumerate(cm.labels_predicted)
+            ]
+        ),
+        "latency": pd.DataFrame(
+            [r.model_dump(exclude={"quantile_levels", "quantiles_s"}) for r in report.latency]
+        ),
+        "cost_projection": pd.DataFrame([r.model_dump() for r in report.cost_projection]),
+        "trends": pd.DataFrame([r.model_dump() for r in report.trends]),
+    }
+    return tables
+
+
+def render_html_string(report: Report, *, plotly_src: str | None = None) -> str:
+    """The report as one HTML page.
+
+    Parameters
+    ----------
+    report
+        The report to show.
+    plotly_src
+        ``None`` embeds plotly.js inline, once (a self-contained file); otherwise the
+        URL of a plotly.js the page loads (e.g. the service's own static route).
+    """
+    template = _env().get_template("report.html.j2")
+    return template.render(
+        report=report,
+        figures=figure_payloads(report),
+        metric_names=sorted({n for values in report.metrics.values() for n in values}),
+        plotly_inline=plotly_js() if plotly_src is None else None,
+        plotly_src=plotly_src,
+    )
+
+
+def render_html(report: Report, out: Path) -> Path:
+    """Write the self-contained HTML report (plotly.js embedded once) to ``out``."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_html_string(report), encoding="utf-8")
+    return out
+
+
+def render_json(report: Report, out: Path) -> Path:
+    """Write the machine-readable report (see ``docs/report-schema.md``) to ``out``."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    return out
+
+
+def render_csv(report: Report, out_dir: Path) -> list[Path]:
+    """Write one CSV per non-empty table into ``out_dir``; return the paths written."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for stem, table in report_tables(report).items():
+        if table.empty:
+            continue
+        path = out_dir / f"{stem}.csv"
+        table.to_csv(path, index=False)
+        written.append(path)
+    return written
+
+
+def json_schema() -> str:
+    """The JSON Schema of :func:`render_json`'s output, as indented JSON text."""
+    return json.dumps(Report.model_json_schema(), indent=2, sort_keys=True) + "\n"

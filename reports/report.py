@@ -1,0 +1,113 @@
+"""Assemble a whole bake-off report from the systems' metric results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from reports.breakdowns import (
+    annotator_breakdown,
+    box_bias_breakdown,
+    class_breakdown,
+    confusion_matrices,
+    cost_projection,
+    latency_summaries,
+    slice_breakdown,
+    trend_breakdown,
+)
+from reports.inputs import RankingConfig, SystemEvaluation, TrendPoint
+from reports.ranking import align_items, rank_systems
+from reports.results import Report
+
+__all__ = ["build_report"]
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def build_report(
+    systems: Sequence[SystemEvaluation],
+    *,
+    title: str = "Bake-off report",
+    config: RankingConfig | None = None,
+    metadata: pd.DataFrame | None = None,
+    history: Sequence[TrendPoint] = (),
+    production_volume: int | None = None,
+    rng: np.random.Generator | None = None,
+    generated_at: datetime | None = None,
+) -> Report:
+    """Rank the systems and compute every breakdown of the report.
+
+    Parameters
+    ----------
+    systems
+        One :class:`~reports.inputs.SystemEvaluation` per candidate.
+    title
+        Shown at the top of the HTML and stored in the JSON.
+    config
+        Weights, hard constraints and statistical settings of the bake-off.
+    metadata
+        Golden-item metadata for slices (index: item id; one column per field).
+    history
+        The project's earlier bake-offs (and the current one) for trends. When the
+        current bake-off is absent from it, it is added from the ranking.
+    production_volume
+        Items per production period for the cost projection; ``None`` skips it.
+    rng
+        Generator of the bootstrap (``None``: fixed seed, reproducible report).
+    generated_at
+        Timestamp stored in the report (default: now, UTC).
+
+    Returns
+    -------
+    Report
+        The whole report; render it with :mod:`reports.render`.
+    """
+    cfg = config or RankingConfig()
+    ranking = rank_systems(systems, config=cfg, rng=rng)
+    n_items = len(align_items(systems))
+    when = generated_at or datetime.now(UTC)
+    accuracy = {r.name: r.accuracy.value for r in ranking.systems if r.accuracy.value is not None}
+
+    points = list(history)
+    if points and not any(p.bakeoff == title for p in points):
+        points += [
+            TrendPoint(bakeoff=title, when=when, system=name, value=value, n_items=n_items)
+            for name, value in accuracy.items()
+            if any(p.system == name for p in points)
+        ]
+    trends, warnings = trend_breakdown(points, alpha=cfg.alpha, confidence=cfg.confidence)
+
+    return Report(
+        title=title,
+        generated_at=when,
+        n_items=n_items,
+        main_metric=systems[0].main_metric,
+        production_volume=production_volume,
+        ranking=ranking,
+        metrics={
+            s.name: {name: _finite(r.value) for name, r in sorted(s.metrics.items())}
+            for s in systems
+        },
+        per_class=class_breakdown(systems),
+        slices=(
+            slice_breakdown(systems, metadata, confidence=cfg.confidence)
+            if metadata is not None
+            else []
+        ),
+        annotators=annotator_breakdown(systems),
+        box_bias=box_bias_breakdown(systems),
+        confusion=confusion_matrices(systems),
+        latency=latency_summaries(systems),
+        cost_projection=(
+            cost_projection(systems, volume=production_volume, accuracy=accuracy)
+            if production_volume is not None
+            else []
+        ),
+        trends=trends,
+        trend_warnings=warnings,
+    )

@@ -1,0 +1,226 @@
+"""The report's results: frozen pydantic models that are also the JSON schema.
+
+``Report.model_json_schema()`` is the machine-readable contract of ``render_json``;
+``docs/report-schema.json`` is that schema, checked in (a test keeps them equal), and
+``docs/report-schema.md`` explains the fields in words.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Estimate",
+    "SystemRanking",
+    "PairwiseComparison",
+    "SampleSizeAdvice",
+    "Ranking",
+    "ClassRow",
+    "SliceRow",
+    "AnnotatorRow",
+    "BoxBiasRow",
+    "ConfusionMatrix",
+    "LatencySummary",
+    "CostProjection",
+    "TrendRow",
+    "TrendWarning",
+    "Report",
+]
+
+SCHEMA_VERSION: Literal["1.0"] = "1.0"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Estimate(_Frozen):
+    """A point estimate with its paired-bootstrap interval (``null`` bounds when none)."""
+
+    value: float | None = Field(description="Point estimate; null when undefined.")
+    low: float | None = Field(default=None, description="Lower interval bound.")
+    high: float | None = Field(default=None, description="Upper interval bound.")
+
+
+class SystemRanking(_Frozen):
+    """One system's row in the ranking."""
+
+    name: str
+    rank: int | None = Field(description="1 = best; null when a constraint is broken.")
+    eligible: bool = Field(description="True when the system meets every hard constraint.")
+    violations: list[str] = Field(description="The constraints it breaks, in words.")
+    score: Estimate | None = Field(description="Weighted normalised score in [0, 1].")
+    accuracy: Estimate = Field(description="Main metric over all golden items (skipped=wrong).")
+    coverage: float = Field(description="Share of golden items the system labelled.")
+    n_items: int = Field(description="Golden items in the bake-off.")
+    p95_latency_s: Estimate | None
+    throughput_per_hour: Estimate | None
+    cost_per_item: Estimate | None
+    cost_per_correct: Estimate | None = Field(description="Total cost / correct labels.")
+    components: dict[str, float] = Field(
+        description="Normalised accuracy/speed/cost in [0, 1] that the score weighs."
+    )
+    tie_group: int | None = Field(description="Systems sharing a number are statistically tied.")
+    pareto_optimal: bool = Field(description="On the cost-accuracy Pareto front.")
+
+
+class PairwiseComparison(_Frozen):
+    """A paired test between two systems on the same golden items."""
+
+    a: str
+    b: str
+    quantity: Literal["score", "accuracy"]
+    test: str
+    difference: float = Field(description="Quantity of a minus quantity of b.")
+    p_value: float
+    p_adjusted: float = Field(description="Holm-adjusted over all pairs of this quantity.")
+    significant: bool
+
+
+class SampleSizeAdvice(_Frozen):
+    """Whether the golden set separates the two leaders, and if not, how many items would."""
+
+    leader: str
+    runner_up: str
+    quantity: Literal["score", "accuracy"]
+    separated: bool
+    observed_difference: float
+    current_items: int
+    required_items: int | None = Field(
+        description="Items needed to detect the observed difference; null when it is zero."
+    )
+    additional_items: int | None
+    message: str
+
+
+class Ranking(_Frozen):
+    """The verdict: ranked systems, ties, Pareto front and advice in words."""
+
+    main_metric: str
+    weights: dict[str, float]
+    constraints: dict[str, float | None]
+    speed_measure: str
+    normalisation: str
+    confidence: float
+    alpha: float
+    n_resamples: int
+    systems: list[SystemRanking] = Field(description="Ranked systems first, then excluded.")
+    comparisons: list[PairwiseComparison]
+    tie_groups: list[list[str]] = Field(description="Best group first.")
+    pareto_front: list[str] = Field(description="Systems no other is cheaper and better than.")
+    sample_size: list[SampleSizeAdvice]
+    summary: list[str] = Field(description="The verdict and caveats, as sentences.")
+
+
+class ClassRow(_Frozen):
+    system: str
+    cls: str = Field(description="Class name.")
+    metric: str
+    value: float | None
+
+
+class SliceRow(_Frozen):
+    system: str
+    key: str = Field(description="Metadata field, e.g. 'lighting'.")
+    value: str = Field(description="Metadata value, e.g. 'dim'.")
+    n_items: int
+    accuracy: Estimate
+    overall: float
+    gap: float = Field(description="Slice accuracy minus the system's overall accuracy.")
+    p_value: float | None = Field(description="Two-sided test of slice vs the rest.")
+
+
+class AnnotatorRow(_Frozen):
+    system: str
+    annotator: str
+    n_items: int | None
+    agreement_with_gold: float | None
+    agreement_with_peers: float | None
+
+
+class BoxBiasRow(_Frozen):
+    system: str
+    cls: str
+    edge: Literal["left", "top", "right", "bottom"]
+    mean_offset: float
+    n: int
+
+
+class ConfusionMatrix(_Frozen):
+    system: str
+    labels_gold: list[str]
+    labels_predicted: list[str]
+    counts: list[list[float]] = Field(description="Rows gold, columns predicted.")
+
+
+class LatencySummary(_Frozen):
+    system: str
+    n_completed: int
+    p50_s: float | None
+    p90_s: float | None
+    p95_s: float | None
+    p99_s: float | None
+    max_s: float | None
+    quantile_levels: list[float] = Field(description="ECDF levels, for plotting.")
+    quantiles_s: list[float] = Field(description="Latency at each level.")
+
+
+class CostProjection(_Frozen):
+    system: str
+    volume: int = Field(description="Production items per period.")
+    currency: str
+    variable_cost: float = Field(description="Per-item + per-label + hourly charges.")
+    minimum_commitment: float
+    projected_cost: float = Field(description="max(variable cost, minimum commitment).")
+    minimum_binds: bool
+    cost_per_item: float
+    cost_per_correct: float | None = Field(description="Projected cost / expected correct.")
+
+
+class TrendRow(_Frozen):
+    system: str
+    bakeoff: str
+    when: datetime
+    value: float
+    low: float
+    high: float
+    n_items: int
+
+
+class TrendWarning(_Frozen):
+    system: str
+    previous_bakeoff: str
+    current_bakeoff: str
+    previous: float
+    current: float
+    drop: float
+    p_value: float
+    message: str
+
+
+class Report(_Frozen):
+    """A whole bake-off report (the JSON output of ``render_json``)."""
+
+    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    title: str
+    generated_at: datetime
+    n_items: int
+    main_metric: str
+    production_volume: int | None
+    ranking: Ranking
+    metrics: dict[str, dict[str, float | None]] = Field(
+        description="Further metrics: system -> metric name -> value."
+    )
+    per_class: list[ClassRow]
+    slices: list[SliceRow] = Field(description="Worst slices first.")
+    annotators: list[AnnotatorRow]
+    box_bias: list[BoxBiasRow]
+    confusion: list[ConfusionMatrix]
+    latency: list[LatencySummary]
+    cost_projection: list[CostProjection]
+    trends: list[TrendRow]
+    trend_warnings: list[TrendWarning]
