@@ -1,0 +1,473 @@
+"""CSV label files for classification, streamed both ways.
+
+Three layouts, each with a header row (columns in any order, names exact):
+
+=============== ================================ ===================================
+layout          header                           one row per
+=============== ================================ ===================================
+``labels``      ``item_id,label``                item (gold, or one vendor's labels)
+``annotations`` ``item_id,annotator_id,label``   (item, annotator) answer
+``multilabel``  ``item_id,label``                item; ``label`` holds classes
+                                                 separated by ``|`` (``cat|indoor``)
+=============== ================================ ===================================
+
+Readers are generators that validate while they stream, so a 100,000-row import never
+holds more than the seen ids in memory. Every problem raises one
+:class:`~adapters.formats.FormatError` naming the file, the row and what is wrong:
+``vendor.csv: row 7: duplicate item_id 'img-3' (first seen at row 3)``. Rows are numbered
+as an editor numbers lines: the header is row 1. Surrounding whitespace in fields is
+ignored; blank lines are skipped; a UTF-8 byte-order mark is accepted.
+
+:func:`read_labels`, :func:`read_annotations` and :func:`read_multilabels` return pandas
+objects in the ``task``/``worker``/``label`` naming of :mod:`metrics`.
+
+Examples
+--------
+>>> import io
+>>> rows = list(iter_labels(io.StringIO("item_id,label\\na,cat\\nb,dog\\n"), name="gold.csv"))
+>>> [(r.item_id, r.label, r.row) for r in rows]
+[('a', 'cat', 2), ('b', 'dog', 3)]
+>>> list(iter_labels(io.StringIO("item_id,label\\na,cat\\na,dog\\n"), name="gold.csv"))
+Traceback (most recent call last):
+...
+adapters.formats._errors.FormatError: gold.csv: row 3: duplicate item_id 'a' (first seen at row 2)
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, Literal, NamedTuple, TypeAlias, cast
+
+import pandas as pd
+
+from adapters.formats._errors import FormatError
+
+__all__ = [
+    "Layout",
+    "LabelRow",
+    "AnnotationRow",
+    "MultiLabelRow",
+    "MULTILABEL_SEPARATOR",
+    "detect_layout",
+    "iter_labels",
+    "iter_annotations",
+    "iter_multilabels",
+    "read_labels",
+    "read_annotations",
+    "read_multilabels",
+    "write_labels",
+    "write_annotations",
+    "write_multilabels",
+]
+
+Source: TypeAlias = str | os.PathLike[str] | IO[str] | IO[bytes]
+Destination: TypeAlias = str | os.PathLike[str] | IO[str]
+Layout: TypeAlias = Literal["labels", "annotations"]
+
+MULTILABEL_SEPARATOR = "|"
+_ITEM, _ANNOTATOR, _LABEL = "item_id", "annotator_id", "label"
+# the long-format column names of metrics.types (adapters may not import metrics)
+_TASK, _WORKER = "task", "worker"
+
+
+class LabelRow(NamedTuple):
+    """One ``item_id,label`` row and where it was (header is row 1)."""
+
+    item_id: str
+    label: str
+    row: int
+
+
+class AnnotationRow(NamedTuple):
+    """One ``item_id,annotator_id,label`` row and where it was."""
+
+    item_id: str
+    annotator_id: str
+    label: str
+    row: int
+
+
+class MultiLabelRow(NamedTuple):
+    """One multi-label row: the classes, deduplicated, in file order."""
+
+    item_id: str
+    labels: tuple[str, ...]
+    row: int
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def _name_of(source: Source | Destination, name: str | None) -> str:
+    if name is not None:
+        return name
+    if isinstance(source, str | os.PathLike):
+        return Path(source).name
+    return str(getattr(source, "name", "<stream>"))
+
+
+def _is_binary(stream: IO[str] | IO[bytes]) -> bool:
+    if isinstance(stream, io.TextIOBase):
+        return False
+    if isinstance(stream, io.RawIOBase | io.BufferedIOBase):
+        return True
+    return "b" in str(getattr(stream, "mode", ""))
+
+
+@contextmanager
+def _open_text(source: Source, name: str) -> Iterator[IO[str]]:
+    if isinstance(source, str | os.PathLike):
+        try:
+            handle = open(source, encoding="utf-8-sig", newline="")  # noqa: SIM115
+        except OSError as exc:
+            raise FormatError(name, "", f"cannot open file: {exc.strerror or exc}") from exc
+        with handle:
+            yield handle
+    elif _is_binary(source):
+        wrapper = io.TextIOWrapper(cast(IO[bytes], source), encoding="utf-8-sig", newline="")
+        try:
+            yield wrapper
+        finally:
+            wrapper.detach()
+    else:
+        yield source  # type: ignore[misc]
+
+
+def _rows(source: Source, name: str) -> Iterator[tuple[int, list[str]]]:
+    """(row number, stripped fields) for every non-blank row, header included."""
+    with _open_text(source, name) as handle:
+        reader = csv.reader(handle, strict=True)
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as exc:
+                raise FormatError(
+                    name, f"row {reader.line_num + 1}", "file is not UTF-8 text"
+                ) from exc
+            except csv.Error as exc:
+                raise FormatError(name, f"row {reader.line_num}", f"malformed CSV: {exc}") from exc
+            if not fields or all(not f.strip() for f in fields):
+                continue
+            first = fields[0]
+            if first.startswith(codecs.BOM_UTF8.decode()):
+                fields[0] = first[1:]
+            yield reader.line_num, [f.strip() for f in fields]
+
+
+def _header(
+    rows: Iterator[tuple[int, list[str]]], name: str, expected: Sequence[str]
+) -> tuple[int, list[int]]:
+    """Check the header and return (field count, position of each expected column)."""
+    want = ",".join(expected)
+    try:
+        row, header = next(rows)
+    except StopIteration:
+        raise FormatError(name, "", f"empty file; expected a header row {want}") from None
+    seen: set[str] = set()
+    for col in header:
+        if col in seen:
+            raise FormatError(name, f"row {row}", f"column {col!r} appears twice")
+        seen.add(col)
+    unknown = [c for c in header if c not in expected]
+    missing = [c for c in expected if c not in header]
+    if unknown:
+        raise FormatError(
+            name,
+            f"row {row}",
+            f"unknown column(s) {', '.join(map(repr, unknown))}; expected {want}",
+        )
+    if missing:
+        raise FormatError(
+            name,
+            f"row {row}",
+            f"missing column(s) {', '.join(map(repr, missing))}; expected {want}",
+        )
+    return len(header), [header.index(c) for c in expected]
+
+
+def _fields(
+    rows: Iterator[tuple[int, list[str]]], name: str, expected: Sequence[str]
+) -> Iterator[tuple[int, list[str]]]:
+    width, positions = _header(rows, name, expected)
+    for row, fields in rows:
+        if len(fields) != width:
+            raise FormatError(
+                name,
+                f"row {row}",
+                f"expected {width} fields ({','.join(expected)}), got {len(fields)}",
+            )
+        values = [fields[p] for p in positions]
+        for col, value in zip(expected, values, strict=True):
+            if not value:
+                where = f" for item_id {values[0]!r}" if col != _ITEM else ""
+                raise FormatError(name, f"row {row}", f"empty {col}{where}")
+        yield row, values
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def detect_layout(source: str | os.PathLike[str], *, name: str | None = None) -> Layout:
+    """Whether a CSV file is ``labels`` (``item_id,label``) or ``annotations`` from its header.
+
+    Raises
+    ------
+    FormatError
+        If the file is empty or its header is neither layout.
+    """
+    label = _name_of(source, name)
+    for row, header in _rows(source, label):
+        cols = set(header)
+        if cols == {_ITEM, _LABEL}:
+            return "labels"
+        if cols == {_ITEM, _ANNOTATOR, _LABEL}:
+            return "annotations"
+        raise FormatError(
+            label,
+            f"row {row}",
+            f"unrecognised header {','.join(header)}; expected item_id,label "
+            "or item_id,annotator_id,label",
+        )
+    raise FormatError(label, "", "empty file; expected a header row item_id,label")
+
+
+def iter_labels(source: Source, *, name: str | None = None) -> Iterator[LabelRow]:
+    """Stream ``item_id,label`` rows, checking them as they come.
+
+    Parameters
+    ----------
+    source
+        A path, or an open text or binary stream (read as UTF-8).
+    name
+        The file name used in errors (defaults to the path's name or the stream's ``name``).
+
+    Yields
+    ------
+    LabelRow
+
+    Raises
+    ------
+    FormatError
+        Unknown or missing columns, a row with the wrong number of fields, an empty
+        ``item_id`` or ``label``, a duplicate ``item_id``, malformed CSV or non-UTF-8 text.
+    """
+    label = _name_of(source, name)
+    first_seen: dict[str, int] = {}
+    for row, (item_id, value) in _fields(_rows(source, label), label, (_ITEM, _LABEL)):
+        if item_id in first_seen:
+            raise FormatError(
+                label,
+                f"row {row}",
+                f"duplicate item_id {item_id!r} (first seen at row {first_seen[item_id]})",
+            )
+        first_seen[item_id] = row
+        yield LabelRow(item_id, value, row)
+
+
+def iter_annotations(source: Source, *, name: str | None = None) -> Iterator[AnnotationRow]:
+    """Stream ``item_id,annotator_id,label`` rows; one answer per (item, annotator).
+
+    Raises
+    ------
+    FormatError
+        As :func:`iter_labels`; duplicates are repeated (item_id, annotator_id) pairs.
+
+    Examples
+    --------
+    >>> import io
+    >>> text = "item_id,annotator_id,label\\n1,ann,x\\n1,bob,y\\n"
+    >>> [tuple(r) for r in iter_annotations(io.StringIO(text))]
+    [('1', 'ann', 'x', 2), ('1', 'bob', 'y', 3)]
+    """
+    label = _name_of(source, name)
+    first_seen: dict[tuple[str, str], int] = {}
+    cols = (_ITEM, _ANNOTATOR, _LABEL)
+    for row, (item_id, annotator, value) in _fields(_rows(source, label), label, cols):
+        key = (item_id, annotator)
+        if key in first_seen:
+            raise FormatError(
+                label,
+                f"row {row}",
+                f"duplicate answer for item_id {item_id!r} by annotator_id {annotator!r} "
+                f"(first seen at row {first_seen[key]})",
+            )
+        first_seen[key] = row
+        yield AnnotationRow(item_id, annotator, value, row)
+
+
+def iter_multilabels(
+    source: Source, *, name: str | None = None, separator: str = MULTILABEL_SEPARATOR
+) -> Iterator[MultiLabelRow]:
+    """Stream multi-label ``item_id,label`` rows where ``label`` is ``a|b|c``.
+
+    A class may not be empty (``a||b``); repeated classes are kept once. To say "no class
+    applies", leave the item out of the vendor file and use an explicit class such as
+    ``none`` in gold.
+
+    Examples
+    --------
+    >>> import io
+    >>> [r.labels for r in iter_multilabels(io.StringIO("item_id,label\\n1,cat|indoor|cat\\n"))]
+    [('cat', 'indoor')]
+    """
+    for item in iter_labels(source, name=name):
+        parts = [p.strip() for p in item.label.split(separator)]
+        if any(not p for p in parts):
+            raise FormatError(
+                _name_of(source, name),
+                f"row {item.row}",
+                f"empty class in label {item.label!r} for item_id {item.item_id!r}",
+            )
+        yield MultiLabelRow(item.item_id, tuple(dict.fromkeys(parts)), item.row)
+
+
+def read_labels(source: Source, *, name: str | None = None) -> pd.Series[str]:
+    """Read an ``item_id,label`` file into a Series indexed by ``task`` (labels as ``str``).
+
+    Examples
+    --------
+    >>> import io
+    >>> read_labels(io.StringIO("item_id,label\\na,cat\\n")).to_dict()
+    {'a': 'cat'}
+    """
+    ids: list[str] = []
+    values: list[str] = []
+    for r in iter_labels(source, name=name):
+        ids.append(r.item_id)
+        values.append(r.label)
+    return pd.Series(
+        values, index=pd.Index(ids, name=_TASK, dtype=object), name=_LABEL, dtype=object
+    )
+
+
+def read_annotations(source: Source, *, name: str | None = None) -> pd.DataFrame:
+    """Read an ``item_id,annotator_id,label`` file into columns ``task``, ``worker``, ``label``."""
+    rows = [(r.item_id, r.annotator_id, r.label) for r in iter_annotations(source, name=name)]
+    return pd.DataFrame(rows, columns=[_TASK, _WORKER, _LABEL], dtype=object)
+
+
+def read_multilabels(
+    source: Source, *, name: str | None = None, separator: str = MULTILABEL_SEPARATOR
+) -> pd.Series[Any]:
+    """Read a multi-label file into a Series of ``frozenset`` of classes indexed by ``task``."""
+    ids: list[str] = []
+    values: list[frozenset[str]] = []
+    for r in iter_multilabels(source, name=name, separator=separator):
+        ids.append(r.item_id)
+        values.append(frozenset(r.labels))
+    return pd.Series(
+        values, index=pd.Index(ids, name=_TASK, dtype=object), name=_LABEL, dtype=object
+    )
+
+
+# --------------------------------------------------------------------------- writers
+
+
+@contextmanager
+def _open_out(dest: Destination) -> Iterator[IO[str]]:
+    if isinstance(dest, str | os.PathLike):
+        with open(dest, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+    else:
+        yield dest
+
+
+def _check_field(value: object, what: str, row: int) -> str:
+    text = str(value).strip()
+    if value is None or not text:
+        raise ValueError(f"row {row}: empty {what}; every row needs a non-empty {what}")
+    return text
+
+
+def write_labels(rows: Iterable[tuple[object, object]] | pd.Series[str], dest: Destination) -> int:
+    """Write ``item_id,label`` rows; returns how many rows were written.
+
+    ``rows`` is an iterable of ``(item_id, label)`` pairs or a Series indexed by item id.
+    Empty ids or labels and duplicate ids raise :class:`ValueError` before anything
+    invalid is written.
+
+    Examples
+    --------
+    >>> import io
+    >>> out = io.StringIO()
+    >>> write_labels([("a", "cat"), ("b", "dog")], out)
+    2
+    >>> out.getvalue().splitlines()
+    ['item_id,label', 'a,cat', 'b,dog']
+    """
+    pairs: Iterable[tuple[object, object]] = rows.items() if isinstance(rows, pd.Series) else rows
+    seen: set[str] = set()
+    n = 0
+    with _open_out(dest) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow([_ITEM, _LABEL])
+        for n, (item_id, value) in enumerate(pairs, start=1):
+            item = _check_field(item_id, _ITEM, n + 1)
+            if item in seen:
+                raise ValueError(f"row {n + 1}: duplicate item_id {item!r}")
+            seen.add(item)
+            writer.writerow([item, _check_field(value, _LABEL, n + 1)])
+    return n
+
+
+def write_annotations(
+    rows: Iterable[tuple[object, object, object]] | pd.DataFrame, dest: Destination
+) -> int:
+    """Write ``item_id,annotator_id,label`` rows; returns how many rows were written.
+
+    ``rows`` is an iterable of ``(item_id, annotator_id, label)`` or a DataFrame with
+    columns ``task``, ``worker``, ``label``.
+    """
+    if isinstance(rows, pd.DataFrame):
+        triples: Iterable[tuple[object, object, object]] = rows[
+            [_TASK, _WORKER, _LABEL]
+        ].itertuples(index=False, name=None)
+    else:
+        triples = rows
+    seen: set[tuple[str, str]] = set()
+    n = 0
+    with _open_out(dest) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow([_ITEM, _ANNOTATOR, _LABEL])
+        for n, (item_id, annotator, value) in enumerate(triples, start=1):
+            key = (_check_field(item_id, _ITEM, n + 1), _check_field(annotator, _ANNOTATOR, n + 1))
+            if key in seen:
+                raise ValueError(
+                    f"row {n + 1}: duplicate answer for item_id {key[0]!r} by {key[1]!r}"
+                )
+            seen.add(key)
+            writer.writerow([*key, _check_field(value, _LABEL, n + 1)])
+    return n
+
+
+def write_multilabels(
+    rows: Iterable[tuple[object, Iterable[object]]] | pd.Series[Any],
+    dest: Destination,
+    *,
+    separator: str = MULTILABEL_SEPARATOR,
+) -> int:
+    """Write multi-label rows (classes sorted, joined by ``separator``); returns the row count."""
+    pairs = cast(
+        Iterable[tuple[object, Iterable[object]]],
+        rows.items() if isinstance(rows, pd.Series) else rows,
+    )
+
+    def joined() -> Iterator[tuple[object, str]]:
+        for n, (item_id, classes) in enumerate(pairs, start=1):
+            names = sorted({_check_field(c, "class", n + 1) for c in classes})
+            bad = [c for c in names if separator in c]
+            if bad:
+                raise ValueError(
+                    f"row {n + 1}: class {bad[0]!r} contains the separator {separator!r}"
+                )
+            yield item_id, separator.join(names)
+
+    return write_labels(joined(), dest)
