@@ -24,6 +24,17 @@ from metrics.classification import (
     micro_f1,
     precision_recall_f1,
 )
+from metrics.detection import (
+    CocoEvalResult,
+    DetectionGold,
+    Detections,
+    UnscoredMatchResult,
+    box_bias,
+    box_iou,
+    evaluate_coco,
+    match_unscored,
+)
+from metrics.masks import mask_iou
 from metrics.statistics import (
     holm,
     mcnemar_exact,
@@ -60,4 +71,15 @@ __all__ += [
     "paired_bootstrap",
     "paired_bootstrap_test",
     "paired_permutation_test",
+]
+__all__ += [
+    "CocoEvalResult",
+    "DetectionGold",
+    "Detections",
+    "UnscoredMatchResult",
+    "box_bias",
+    "box_iou",
+    "evaluate_coco",
+    "mask_iou",
+    "match_unscored",
 ]
