@@ -1,6 +1,8 @@
 """Paired bootstrap of the ranking's quantities on one set of item resamples.
 
-Every resample is a vector of counts (how often each golden item was drawn); the same
+Resamples are drawn with :func:`metrics.statistics.bootstrap_indices` (in chunks, so
+that 100,000 items times 1,000 resamples never sit in memory at once). Every resample
+is turned into a vector of counts (how often each golden item was drawn); the same
 counts are applied to every system, which makes the bootstrap *paired*. Sums over
 items become one matrix product per chunk of resamples; the 95th-percentile latency
 of a resample is found in a narrow window of ranks around the observed one (with an
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from metrics.statistics import bootstrap_indices
 
 __all__ = ["Replicates", "paired_resample_counts", "bootstrap_replicates"]
 
@@ -53,8 +57,8 @@ def paired_resample_counts(
     done = 0
     while done < n_resamples:
         k = min(rows, n_resamples - done)
-        draws = rng.integers(0, n_items, size=(k, n_items))
-        draws += (np.arange(k) * n_items)[:, None]
+        draws = bootstrap_indices(n_items, n_resamples=k, rng=rng)
+        draws += (np.arange(k, dtype=draws.dtype) * n_items)[:, None]
         counts = np.bincount(draws.ravel(), minlength=k * n_items)
         yield counts.reshape(k, n_items).astype(np.float64)
         done += k

@@ -1,6 +1,8 @@
 """The statistical tests the ranking needs, taken from :mod:`metrics.statistics`.
 
-Kept in one place so that :mod:`reports.ranking` depends on a narrow surface.
+The ranking works on per-item correctness vectors; these thin adapters feed them to
+the metrics package's implementations, so there is one McNemar and one Holm in the
+project.
 """
 
 from __future__ import annotations
@@ -9,28 +11,33 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+import pandas as pd
+
+from metrics.statistics import holm as _holm
+from metrics.statistics import mcnemar_exact as _mcnemar_exact
 
 __all__ = ["holm", "mcnemar_exact"]
 
 
-def holm(p_values: Sequence[float]) -> list[float]:
+def holm(p_values: Sequence[float], *, alpha: float = 0.05) -> list[float]:
     """Holm step-down adjusted p-values, in the input order."""
-    p = np.asarray(p_values, dtype=np.float64)
-    m = p.size
-    if m == 0:
+    if not p_values:
         return []
-    order = np.argsort(p, kind="stable")
-    adjusted = np.minimum(1.0, np.maximum.accumulate(p[order] * (m - np.arange(m))))
-    out = np.empty(m)
-    out[order] = adjusted
-    return [float(x) for x in out]
+    result = _holm({str(i): float(p) for i, p in enumerate(p_values)}, alpha=alpha)
+    return [result.adjusted[str(i)] for i in range(len(p_values))]
 
 
 def mcnemar_exact(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float:
-    """Two-sided exact McNemar p-value for paired 0/1 correctness vectors."""
-    n10 = int(np.count_nonzero((a == 1) & (b == 0)))
-    n01 = int(np.count_nonzero((a == 0) & (b == 1)))
-    if n10 + n01 == 0:
-        return 1.0
-    return float(stats.binomtest(n10, n10 + n01, 0.5).pvalue)
+    """Two-sided exact McNemar p-value for paired 0/1 correctness vectors.
+
+    Correctness is expressed as labels against an all-ones gold, so that an item is
+    right for a system exactly when its vector holds 1 there.
+    """
+    index = pd.RangeIndex(a.size)
+    gold = pd.Series(np.ones(a.size, dtype=np.int64), index=index)
+    result = _mcnemar_exact(
+        gold,
+        pd.Series(a.astype(np.int64), index=index),
+        pd.Series(b.astype(np.int64), index=index),
+    )
+    return float(result.pvalue)
