@@ -34,6 +34,28 @@ from metrics.detection import (
     evaluate_coco,
     match_unscored,
 )
+from metrics.flags import (
+    Flags,
+    box_candidates_disagree_flags,
+    box_gold_may_be_wrong_flags,
+    box_model_vs_label_flags,
+    box_vendor_vs_gold_flags,
+    candidates_disagree_flags,
+    disagreement_groups,
+    gold_may_be_wrong_flags,
+    model_vs_label_flags,
+    multiannotator_flags,
+    vendor_vs_gold_flags,
+)
+from metrics.label_issues import (
+    BoxLabelIssues,
+    LabelIssues,
+    MultiannotatorQuality,
+    find_box_label_issues,
+    find_label_issues,
+    multiannotator_quality,
+    out_of_fold_pred_probs,
+)
 from metrics.masks import mask_iou
 from metrics.statistics import (
     holm,
@@ -82,4 +104,26 @@ __all__ += [
     "evaluate_coco",
     "mask_iou",
     "match_unscored",
+]
+__all__ += [
+    "BoxLabelIssues",
+    "LabelIssues",
+    "MultiannotatorQuality",
+    "find_box_label_issues",
+    "find_label_issues",
+    "multiannotator_quality",
+    "out_of_fold_pred_probs",
+]
+__all__ += [
+    "Flags",
+    "box_candidates_disagree_flags",
+    "box_gold_may_be_wrong_flags",
+    "box_model_vs_label_flags",
+    "box_vendor_vs_gold_flags",
+    "candidates_disagree_flags",
+    "disagreement_groups",
+    "gold_may_be_wrong_flags",
+    "model_vs_label_flags",
+    "multiannotator_flags",
+    "vendor_vs_gold_flags",
 ]

@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from metrics.detection import box_iou
 from metrics.label_issues import (
     BOX_COLUMNS,
     FilterBy,
@@ -59,7 +60,6 @@ __all__ = [
     "FlagReason",
     "FlagKind",
     "Flags",
-    "box_iou",
     "vendor_vs_gold_flags",
     "model_vs_label_flags",
     "multiannotator_flags",
@@ -671,40 +671,6 @@ def precision_at_k(
 
 
 # --------------------------------------------------------------------------- boxes
-
-
-def box_iou(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Pairwise IoU of boxes in COCO ``[x, y, width, height]``.
-
-    Parameters
-    ----------
-    a, b
-        Arrays of shape ``(n, 4)`` and ``(m, 4)``.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape ``(n, m)``; 0 where a union is empty.
-
-    Examples
-    --------
-    >>> box_iou([[0, 0, 2, 2]], [[1, 1, 2, 2], [5, 5, 1, 1]]).round(4).tolist()
-    [[0.1429, 0.0]]
-    """
-    x = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    y = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    x1, y1 = x[:, None, 0], x[:, None, 1]
-    x2, y2 = x1 + x[:, None, 2], y1 + x[:, None, 3]
-    u1, v1 = y[None, :, 0], y[None, :, 1]
-    u2, v2 = u1 + y[None, :, 2], v1 + y[None, :, 3]
-    iw = np.clip(np.minimum(x2, u2) - np.maximum(x1, u1), 0.0, None)
-    ih = np.clip(np.minimum(y2, v2) - np.maximum(y1, v1), 0.0, None)
-    inter = iw * ih
-    union = (x[:, None, 2] * x[:, None, 3]) + (y[None, :, 2] * y[None, :, 3]) - inter
-    out: npt.NDArray[np.float64] = np.divide(
-        inter, union, out=np.zeros_like(inter), where=union > 0
-    )
-    return out
 
 
 def _match(

@@ -9,14 +9,13 @@ from cleanlab.filter import find_label_issues as cl_find_label_issues
 from cleanlab.rank import get_label_quality_scores as cl_scores
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pycocotools import mask as mask_utils
 
+from metrics.detection import box_iou
 from metrics.flags import (
     FLAG_COLUMNS,
     Flags,
     box_candidates_disagree_flags,
     box_gold_may_be_wrong_flags,
-    box_iou,
     box_model_vs_label_flags,
     box_vendor_vs_gold_flags,
     candidates_disagree_flags,
@@ -254,14 +253,6 @@ class TestMultiannotator:
 
 
 # --------------------------------------------------------------------------- boxes
-
-
-def test_box_iou_equals_pycocotools() -> None:
-    rng = np.random.default_rng(0)
-    a = np.column_stack([rng.uniform(0, 50, (20, 2)), rng.uniform(1, 30, (20, 2))])
-    b = np.column_stack([rng.uniform(0, 50, (15, 2)), rng.uniform(1, 30, (15, 2))])
-    expected = mask_utils.iou(a.tolist(), b.tolist(), [0] * 15)
-    np.testing.assert_allclose(box_iou(a, b), expected, atol=1e-9)
 
 
 def _box(
