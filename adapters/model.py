@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -322,7 +323,9 @@ def _load(
             import torch
         except ImportError as exc:  # pragma: no cover - torch is in the test extra
             raise ImportError("TorchScript models need `pip install bakeoff[torch]`") from exc
-        module = torch.jit.load(str(file), map_location=device)  # type: ignore[no-untyped-call]
+        with warnings.catch_warnings():  # TorchScript is deprecated in torch 2.x but supported
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(file), map_location=device)  # type: ignore[no-untyped-call]
         module.eval()
         return "torchscript", module
     if fmt == "callable":

@@ -91,7 +91,9 @@ class SimulatorState:
     def accept(self, vendor: SimulatedVendor, batch: BatchRequest) -> _Job:
         key = (vendor.name, batch.batch_id)
         if key in self.batches and self.batches[key] in self.jobs:
-            return self.jobs[self.batches[key]]
+            job = self.jobs[self.batches[key]]
+            job.state = "running"  # a cancelled batch posted again is resumed
+            return job
         job_id = f"{vendor.name}-" + hashlib.sha256(batch.batch_id.encode()).hexdigest()[:20]
         now_wall, now = datetime.now(UTC), time.monotonic()
         classes = batch.ontology.class_names

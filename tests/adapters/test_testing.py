@@ -1,0 +1,62 @@
+"""The no-gold check itself must catch leaks, or the contract test proves nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from adapters.testing import assert_no_gold, toy_golden
+
+
+def _clean(task: str = "classification") -> tuple[Any, list[Any]]:
+    golden = toy_golden(task)  # type: ignore[arg-type]
+    batch = golden.batch().model_dump(mode="json")
+    return golden, [batch]
+
+
+def test_a_clean_batch_passes() -> None:
+    for task in ("classification", "detection", "multilabel"):
+        golden, payloads = _clean(task)
+        assert_no_gold(payloads, golden)
+
+
+def test_empty_record_is_refused() -> None:
+    golden, _ = _clean()
+    with pytest.raises(AssertionError, match="vacuous"):
+        assert_no_gold([], golden)
+
+
+@pytest.mark.parametrize("key", ["label", "gold", "annotations", "truth"])
+def test_a_label_key_next_to_an_item_is_caught(key: str) -> None:
+    golden, payloads = _clean()
+    payloads[0]["items"][3][key] = golden.gold[golden.items[3].item_id]
+    with pytest.raises(AssertionError):
+        assert_no_gold(payloads, golden)
+
+
+def test_gold_smuggled_into_item_data_is_caught() -> None:
+    golden, payloads = _clean()
+    payloads[0]["items"][0]["data"]["hint"] = "cat"
+    with pytest.raises(AssertionError, match="altered"):
+        assert_no_gold(payloads, golden)
+
+
+def test_a_gold_box_anywhere_is_caught() -> None:
+    golden, payloads = _clean("detection")
+    box = golden.gold_json()[golden.items[0].item_id][1]
+    payloads.append({"preview": {"shapes": [box]}})
+    with pytest.raises(AssertionError, match="gold box"):
+        assert_no_gold(payloads, golden)
+
+
+def test_labels_inside_instruction_examples_are_allowed() -> None:
+    golden, payloads = _clean()
+    assert payloads[0]["instructions"]["examples"][0]["label"] == "cat"
+    assert_no_gold(payloads, golden)
+
+
+def test_empty_annotation_lists_are_allowed() -> None:
+    golden, _ = _clean()
+    coco_like: dict[str, list[object]] = {"images": [], "annotations": [], "categories": []}
+    assert_no_gold([coco_like], golden)
