@@ -36,7 +36,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
@@ -65,6 +65,7 @@ __all__ = [
     "bootstrap_indices",
     "paired_bootstrap",
     "classification_statistic",
+    "classification_bootstrap",
     "mcnemar_exact",
     "paired_bootstrap_test",
     "paired_permutation_test",
@@ -312,6 +313,79 @@ def classification_statistic(
         return _summary_from_counts(cm, len(idx), weights=weights)[position]
 
     return statistic
+
+
+def classification_bootstrap(
+    gold: pd.Series[Any],
+    systems: Mapping[str, pd.Series[Any]],
+    *,
+    metrics: Sequence[ClassificationMetricName] = _CLASSIFICATION_METRICS,
+    weights: KappaWeights = "none",
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    rng: np.random.Generator | None = None,
+) -> dict[str, dict[str, BootstrapResult]]:
+    """Paired bootstrap intervals of several single-label metrics for several systems.
+
+    The same as calling :func:`paired_bootstrap` with one :func:`classification_statistic`
+    per (system, metric), with the same resamples, but each resample builds one confusion
+    matrix per system and reads every metric from it.
+
+    Parameters
+    ----------
+    gold
+        Gold label per task.
+    systems
+        Each system's labels, indexed by task.
+    metrics
+        Which metrics of :class:`metrics.classification.ClassificationSummary`.
+    weights
+        Kappa weights.
+    n_resamples, level, rng
+        As in :func:`paired_bootstrap`.
+
+    Returns
+    -------
+    dict
+        ``result[system][metric]`` is a :class:`BootstrapResult`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> gold = pd.Series([0, 1, 1, 0, 1])
+    >>> r = classification_bootstrap(gold, {"a": pd.Series([0, 1, 0, 0, 1])},
+    ...                              metrics=["accuracy"], rng=np.random.default_rng(0))
+    >>> r["a"]["accuracy"].estimate
+    0.8
+    """
+    _validation.check_probability(level, name="level")
+    for m in metrics:
+        _validation.check_option(m, name="metric", allowed=_CLASSIFICATION_METRICS)
+    positions = [_CLASSIFICATION_METRICS.index(m) for m in metrics]
+    encoded = {name: encode_labels(gold, labels) for name, labels in systems.items()}
+    n_items = len(gold)
+    indices = bootstrap_indices(n_items, n_resamples=n_resamples, rng=rng)
+    out: dict[str, dict[str, BootstrapResult]] = {}
+    for name, enc in encoded.items():
+        k = len(enc.classes)
+        full = _summary_from_counts(
+            confusion_matrix_codes(enc.gold, enc.pred, k), n_items, weights=weights
+        )
+        reps = np.empty((len(indices), len(positions)), dtype=np.float64)
+        for r, idx in enumerate(indices):
+            cm = confusion_matrix_codes(enc.gold[idx], enc.pred[idx], k)
+            summary = _summary_from_counts(cm, n_items, weights=weights)
+            reps[r] = [summary[p] for p in positions]
+        out[name] = {
+            m: BootstrapResult(
+                estimate=float(full[p]),
+                ci=_percentile_ci(reps[:, j], level),
+                replicates=reps[:, j].copy(),
+            )
+            for j, (m, p) in enumerate(zip(metrics, positions, strict=True))
+        }
+    return out
 
 
 # --------------------------------------------------------------------------- McNemar

@@ -7,6 +7,7 @@ itself on :data:`service.cli._app.app` when imported; the imports below wire the
 
 from __future__ import annotations
 
+import service.cli.evaluate  # noqa: F401  (bakeoff evaluate, bakeoff agreement)
 from service.cli._app import app
 
 __all__ = ["app"]

@@ -15,6 +15,7 @@ from statsmodels.stats.multitest import multipletests
 from metrics.classification import accuracy, classification_summary, macro_f1
 from metrics.statistics import (
     bootstrap_indices,
+    classification_bootstrap,
     classification_statistic,
     holm,
     mcnemar_exact,
@@ -193,3 +194,23 @@ def test_bad_arguments() -> None:
     gold = pd.Series([1, 2])
     with pytest.raises(ValueError, match="metric must be one of"):
         classification_statistic(gold, gold, metric="auc")  # type: ignore[arg-type]
+
+
+def test_classification_bootstrap_equals_generic_paired_bootstrap() -> None:
+    gold, systems = _systems(9, n=120)
+    metrics: list[Any] = ["accuracy", "coverage", "cohen_kappa", "macro_f1"]
+    fast = classification_bootstrap(
+        gold, systems, metrics=metrics, n_resamples=50, rng=np.random.default_rng(11)
+    )
+    stats = {
+        f"{name}/{m}": classification_statistic(gold, labels, metric=m)
+        for name, labels in systems.items()
+        for m in metrics
+    }
+    slow = paired_bootstrap(stats, n_items=len(gold), n_resamples=50, rng=np.random.default_rng(11))
+    for name in systems:
+        for m in metrics:
+            np.testing.assert_allclose(
+                fast[name][m].replicates, slow[f"{name}/{m}"].replicates, atol=TOL
+            )
+            assert fast[name][m].ci == slow[f"{name}/{m}"].ci

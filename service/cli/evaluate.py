@@ -1,0 +1,189 @@
+"""``bakeoff evaluate`` and ``bakeoff agreement``: score label files from the command line.
+
+Examples
+--------
+Score two vendors against gold, as JSON for scripts::
+
+    bakeoff evaluate --task classification --gold gold.csv \\
+        --labels acme=acme.csv --labels bolt=bolt.csv --json
+
+Agreement among annotators of one file::
+
+    bakeoff agreement --labels answers.csv --level ordinal --json
+
+Bad input exits with status 1 and one line on stderr naming the file, the row or object,
+and what is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from adapters.formats import FormatError
+from metrics.agreement import Level
+from metrics.classification import KappaWeights
+from service import evaluation
+from service.cli._app import app
+
+__all__ = ["evaluate_command", "agreement_command"]
+
+_T = TypeVar("_T")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+def _run(step: Callable[[], _T]) -> _T:
+    """Run a loading/scoring step, turning input errors into one line and exit 1."""
+    try:
+        return step()
+    except FormatError as exc:
+        raise _fail(str(exc)) from None
+    except (ValueError, TypeError) as exc:
+        raise _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+
+
+def _fmt(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:.4f}"
+
+
+def _print_classification(result: evaluation.ClassificationEvaluation) -> None:
+    console = Console()
+    table = Table(title=f"Classification vs {result.gold} ({result.n_gold} items)")
+    table.add_column("system", style="bold")
+    columns = [
+        ("accuracy", "accuracy"),
+        ("accuracy_all", "acc. (skips wrong)"),
+        ("coverage", "coverage"),
+        ("balanced_accuracy", "balanced acc."),
+        ("cohen_kappa", "kappa"),
+        ("macro_f1", "macro F1"),
+        ("micro_f1", "micro F1"),
+    ]
+    for _, title in columns:
+        table.add_column(title, justify="right")
+    for name, s in result.systems.items():
+        cells = []
+        for key, _ in columns:
+            value = getattr(s, key)
+            low, high = s.ci95[key]
+            cells.append(f"{_fmt(value)}\n[dim][{_fmt(low)}, {_fmt(high)}][/dim]")
+        table.add_row(name, *cells)
+    console.print(table)
+    note = f"95% paired bootstrap intervals, {result.n_resamples} resamples, seed {result.seed}"
+    console.print(f"[dim]{note}[/dim]")
+    if result.comparisons:
+        comp = Table(title="Paired accuracy (McNemar exact, Holm-adjusted)")
+        for col in ("A", "B", "acc. A - B", "A right/B wrong", "A wrong/B right", "p", "p (Holm)"):
+            comp.add_column(col, justify="right" if col not in ("A", "B") else "left")
+        for c in result.comparisons:
+            comp.add_row(
+                c.system_a,
+                c.system_b,
+                f"{c.accuracy_difference:+.4f}",
+                str(c.a_right_b_wrong),
+                str(c.a_wrong_b_right),
+                f"{c.pvalue:.4g}",
+                f"{c.pvalue_holm:.4g}" + (" *" if c.significant else ""),
+            )
+        console.print(comp)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    gold: Annotated[
+        Path, typer.Option("--gold", help="Gold labels: CSV item_id,label (or COCO JSON).")
+    ],
+    labels: Annotated[
+        list[str],
+        typer.Option(
+            "--labels",
+            help="A system's labels as NAME=PATH; repeat for each system.",
+        ),
+    ],
+    task: Annotated[
+        evaluation.EvalTask, typer.Option("--task", help="What kind of labels.")
+    ] = "classification",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    kappa_weights: Annotated[
+        KappaWeights,
+        typer.Option("--kappa-weights", help="Cohen's kappa weights (ordinal classes)."),
+    ] = "none",
+    resamples: Annotated[
+        int, typer.Option("--resamples", min=1, help="Bootstrap resamples for the 95% CIs.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    iou_threshold: Annotated[
+        float,
+        typer.Option("--iou-threshold", min=0.0, max=1.0, help="Detection: IoU to match."),
+    ] = 0.5,
+) -> None:
+    """Score one or more systems' labels against gold."""
+    sources = _run(lambda: [evaluation.parse_label_source(s) for s in labels])
+    if task == "classification":
+        result = _run(
+            lambda: evaluation.evaluate_classification_files(
+                gold, sources, weights=kappa_weights, n_resamples=resamples, seed=seed
+            )
+        )
+        if as_json:
+            typer.echo(result.model_dump_json())
+        else:
+            _print_classification(result)
+        return
+    del iou_threshold
+    raise _fail(f"--task {task} is not supported by this build yet")
+
+
+@app.command("agreement")
+def agreement_command(
+    labels: Annotated[
+        Path, typer.Option("--labels", help="Answers: CSV item_id,annotator_id,label.")
+    ],
+    level: Annotated[
+        Level, typer.Option("--level", help="Level of measurement for Krippendorff's alpha.")
+    ] = "nominal",
+    gold: Annotated[
+        Path | None, typer.Option("--gold", help="Optional gold CSV item_id,label.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Agreement among annotators: Fleiss' kappa, Krippendorff's alpha, per annotator."""
+    result = _run(lambda: evaluation.evaluate_agreement_file(labels, level=level, gold_path=gold))
+    if as_json:
+        typer.echo(result.model_dump_json())
+        return
+    console = Console()
+    summary = Table(title=f"Agreement in {result.labels}")
+    summary.add_column("measure")
+    summary.add_column("value", justify="right")
+    summary.add_row("items", str(result.n_items))
+    summary.add_row("annotators", str(result.n_annotators))
+    summary.add_row("answers", str(result.n_answers))
+    summary.add_row("Fleiss' kappa", _fmt(result.fleiss_kappa))
+    summary.add_row(f"Krippendorff's alpha ({result.level})", _fmt(result.krippendorff_alpha))
+    summary.add_row("mean pairwise Cohen's kappa", _fmt(result.pairwise_cohen_kappa))
+    console.print(summary)
+    per = Table(title="Per annotator")
+    per.add_column("annotator")
+    per.add_column("answers", justify="right")
+    per.add_column("agrees with others' majority", justify="right")
+    if gold is not None:
+        per.add_column("accuracy vs gold", justify="right")
+    for name, a in result.annotators.items():
+        row = [name, str(a.n_answers), _fmt(a.consensus_agreement)]
+        if gold is not None:
+            row.append(_fmt(a.accuracy))
+        per.add_row(*row)
+    console.print(per)
