@@ -86,6 +86,20 @@ def _proportion_interval(k: float, n: int, confidence: float) -> tuple[float, fl
     return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
+def _two_proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Two-sided p-value that two proportions are equal.
+
+    Fisher's exact test on the 2x2 table while it is cheap (fewer than 5,000 items or an
+    expected cell below 10); Pearson's chi-square test (no continuity correction)
+    beyond, where the two agree to a few decimals and Fisher's becomes slow.
+    """
+    table = np.array([[k1, n1 - k1], [k2, n2 - k2]], dtype=np.float64)
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    if table.sum() < 5000 or expected.min() < 10:
+        return float(stats.fisher_exact(table.astype(np.int64))[1])
+    return float(stats.chi2_contingency(table, correction=False)[1])
+
+
 def slice_breakdown(
     systems: Sequence[SystemEvaluation],
     metadata: pd.DataFrame,
@@ -113,7 +127,8 @@ def slice_breakdown(
     list of SliceRow
         Sorted by slice accuracy, lowest first, then by the gap to the system's overall.
         ``p_value`` compares the slice with the rest of the items (Fisher's exact test
-        for 0/1 scores, Welch's t-test otherwise).
+        for 0/1 scores, or Pearson's chi-square once the table is large; Welch's t-test
+        for scores that are not 0/1).
 
     Raises
     ------
@@ -126,59 +141,59 @@ def slice_breakdown(
         raise TypeError(f"metadata must be a pandas DataFrame, got {type(metadata).__name__}")
     if not metadata.index.is_unique:
         raise ValueError("metadata has duplicate item ids in its index")
+    # The slices (field, value, mask) are the same for every system: find them once.
+    slices: list[tuple[str, str, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]] = []
+    for key in metadata.columns:
+        column = metadata[key]
+        present = column.notna().to_numpy()
+        n_values = column.dropna().nunique()
+        if n_values > _MAX_SLICE_VALUES or n_values < 2:
+            continue
+        codes, uniques = pd.factorize(column.astype(str), sort=True)
+        for code, value in enumerate(uniques):
+            mask = present & (codes == code)
+            if mask.any():
+                slices.append((str(key), str(value), mask, present))
     rows: list[SliceRow] = []
     for s in systems:
         scores = s.item_scores.reindex(metadata.index).fillna(0.0).to_numpy(dtype=np.float64)
         known = metadata.index.isin(s.item_scores.index)
         binary = bool(np.all((scores == 0) | (scores == 1)))
         overall = float(s.item_scores.fillna(0.0).mean())
-        for key in metadata.columns:
-            column = metadata[key]
-            values = column[known].dropna()
-            if values.nunique() > _MAX_SLICE_VALUES or values.nunique() < 2:
+        for key, value, slice_mask, present_mask in slices:
+            mask = slice_mask & known
+            n_in = int(mask.sum())
+            if n_in < min_items:
                 continue
-            labels = column.astype(str).to_numpy()
-            present = column.notna().to_numpy() & known
-            for value in sorted(values.astype(str).unique()):
-                mask = present & (labels == value)
-                n_in = int(mask.sum())
-                if n_in < min_items:
-                    continue
-                inside = scores[mask]
-                rest = scores[present & ~mask]
-                acc = float(inside.mean())
-                p_value: float | None = None
-                if binary:
-                    low, high = _proportion_interval(float(inside.sum()), n_in, confidence)
-                    if rest.size:
-                        table = [
-                            [int(inside.sum()), n_in - int(inside.sum())],
-                            [int(rest.sum()), rest.size - int(rest.sum())],
-                        ]
-                        p_value = float(stats.fisher_exact(table)[1])
-                else:
-                    half = float(
-                        stats.norm.ppf(1 - (1 - confidence) / 2)
-                        * inside.std(ddof=1)
-                        / np.sqrt(n_in)
+            inside = scores[mask]
+            rest = scores[present_mask & known & ~mask]
+            acc = float(inside.mean())
+            p_value: float | None = None
+            if binary:
+                low, high = _proportion_interval(float(inside.sum()), n_in, confidence)
+                if rest.size:
+                    p_value = _two_proportion_p(
+                        int(inside.sum()), n_in, int(rest.sum()), int(rest.size)
                     )
-                    low, high = acc - half, acc + half
-                    if rest.size > 1 and n_in > 1:
-                        p_value = _finite_or_none(
-                            stats.ttest_ind(inside, rest, equal_var=False).pvalue
-                        )
-                rows.append(
-                    SliceRow(
-                        system=s.name,
-                        key=str(key),
-                        value=value,
-                        n_items=n_in,
-                        accuracy=Estimate(value=acc, low=low, high=high),
-                        overall=overall,
-                        gap=acc - overall,
-                        p_value=p_value,
-                    )
+            else:
+                half = float(
+                    stats.norm.ppf(1 - (1 - confidence) / 2) * inside.std(ddof=1) / np.sqrt(n_in)
                 )
+                low, high = acc - half, acc + half
+                if rest.size > 1 and n_in > 1:
+                    p_value = _finite_or_none(stats.ttest_ind(inside, rest, equal_var=False).pvalue)
+            rows.append(
+                SliceRow(
+                    system=s.name,
+                    key=key,
+                    value=value,
+                    n_items=n_in,
+                    accuracy=Estimate(value=acc, low=low, high=high),
+                    overall=overall,
+                    gap=acc - overall,
+                    p_value=p_value,
+                )
+            )
     rows.sort(key=lambda r: (r.accuracy.value or 0.0, r.gap, r.system, r.key, r.value))
     return rows
 

@@ -1,0 +1,99 @@
+"""Rendering: one self-contained HTML file, JSON valid against the schema, CSV tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema_rs
+import pandas as pd
+import pytest
+
+from reports.render import (
+    json_schema,
+    plotly_js,
+    render_csv,
+    render_html,
+    render_html_string,
+    render_json,
+)
+from reports.results import Report
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = REPO / "docs" / "report-schema.json"
+
+
+def test_html_is_self_contained_with_plotly_once(full_report: Report, tmp_path: Path) -> None:
+    out = render_html(full_report, tmp_path / "r.html")
+    html = out.read_text(encoding="utf-8")
+    bundle_head = plotly_js()[:200]
+    assert html.count(bundle_head) == 1
+    page = html.replace(plotly_js(), "")  # the bundle itself mentions its CDN for topojson
+    assert "cdn.plot.ly" not in page and "<script src=" not in page
+    assert len(page) < 200_000
+    for key in ("ranking", "pareto", "slices", "box_bias", "latency", "trends", "confusion_2"):
+        assert f'id="fig-{key}"' in html and f'id="data-{key}"' in html
+    assert "acme" in html and "2026-Q1" in html
+    assert "not ranked" in html  # core breaks the latency constraint
+
+
+def test_html_can_load_plotly_from_a_url(full_report: Report) -> None:
+    html = render_html_string(full_report, plotly_src="/static/plotly.min.js")
+    assert '<script src="/static/plotly.min.js"></script>' in html
+    assert plotly_js()[:200] not in html
+
+
+def test_figure_json_cannot_close_the_script_element(full_report: Report) -> None:
+    evil = full_report.model_copy(update={"title": "</script><b>x</b>"})
+    html = render_html_string(evil, plotly_src="p.js")
+    assert "</script><b>" not in html
+
+
+def test_json_validates_against_the_documented_schema(full_report: Report, tmp_path: Path) -> None:
+    out = render_json(full_report, tmp_path / "r.json")
+    document = json.loads(out.read_text(encoding="utf-8"))
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    validator = jsonschema_rs.validator_for(schema)
+    errors = [e.message for e in validator.iter_errors(document)]
+    assert errors == []
+    assert document["schema_version"] == "1.0"
+    assert document["ranking"]["systems"][0]["rank"] == 1
+    assert Report.model_validate(document) == full_report
+
+
+def test_checked_in_schema_is_current() -> None:
+    assert SCHEMA.read_text(encoding="utf-8") == json_schema(), (
+        "docs/report-schema.json is stale: regenerate it with "
+        "`python -c 'from reports.render import json_schema; print(json_schema(), end=\"\")'"
+        " > docs/report-schema.json`"
+    )
+
+
+def test_schema_rejects_a_broken_document(full_report: Report) -> None:
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    document = json.loads(full_report.model_dump_json())
+    del document["ranking"]
+    assert not jsonschema_rs.is_valid(schema, document)
+
+
+def test_csv_tables(full_report: Report, tmp_path: Path) -> None:
+    paths = render_csv(full_report, tmp_path / "csv")
+    names = {p.stem for p in paths}
+    assert {"ranking", "comparisons", "slices", "per_class", "box_bias", "confusion"} <= names
+    ranking = pd.read_csv(tmp_path / "csv" / "ranking.csv")
+    assert list(ranking["system"]) == [s.name for s in full_report.ranking.systems]
+    assert ranking.loc[0, "rank"] == 1
+    confusion = pd.read_csv(tmp_path / "csv" / "confusion.csv")
+    assert len(confusion) == 3 * 9
+
+
+@pytest.mark.parametrize("stem", ["ranking", "slices"])
+def test_csv_values_match_the_report(full_report: Report, tmp_path: Path, stem: str) -> None:
+    render_csv(full_report, tmp_path)
+    table = pd.read_csv(tmp_path / f"{stem}.csv")
+    if stem == "ranking":
+        first = full_report.ranking.systems[0]
+        assert table.loc[0, "accuracy"] == pytest.approx(first.accuracy.value)
+    else:
+        worst = full_report.slices[0]
+        assert table.loc[0, "accuracy"] == pytest.approx(worst.accuracy.value)
