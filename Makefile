@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint install browser
+.PHONY: demo test lint install browser labelstudio
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,14 @@ demo: $(BIN)/.installed
 browser:
 	@bash .ci/ensure-chromium
 
-test: $(BIN)/.installed browser
-	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
+# The label_studio adapter's live tests need a real Label Studio, in its own venv
+# (.venv-labelstudio); if it cannot be installed they skip and say why.
+labelstudio:
+	@bash .ci/ensure-labelstudio
+
+# loadgroup: tests sharing one expensive server (xdist_group) run on one worker.
+test: $(BIN)/.installed browser labelstudio
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -1,0 +1,520 @@
+"""The ``label_studio`` kind: a bake-off candidate working in a real Label Studio server.
+
+Bakeoff drives Label Studio (the open-source tool) over its REST API:
+
+``submit``
+    creates a project whose labeling config is generated from the ontology
+    (:func:`adapters.formats.labelstudio.labeling_config`) and whose instructions are
+    the pinned version (``expert_instruction``, shown before labeling), then imports the
+    items as tasks: the item's ``data`` unchanged and its id in ``meta``; never gold.
+    The batch's idempotency key is stored in the project description, so submitting
+    the same batch again finds the same project and imports only missing items.
+``poll``
+    reads the project's counters: ``done`` is the number of tasks that have their
+    ``annotators_per_task`` annotations.
+``fetch_results``
+    streams the project's JSON export and returns every annotator's answer with its
+    annotator (``completed_by`` user id), submission time and lead time
+    (``started_at = completed_at - lead_time``).
+``cancel``
+    marks the project cancelled in its description; annotators' work is kept.
+
+Authentication is a legacy API token (``Authorization: Token ...``) or a personal
+access token (a JWT refresh token exchanged at ``/api/token/refresh`` for short-lived
+``Bearer`` access tokens, renewed on expiry).
+
+Settings come from ``BAKEOFF_VENDOR_<SLUG>_URL``, ``..._API_TOKEN`` and so on (see
+:class:`LabelStudioSettings`), overridden by explicit values.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from adapters.base import (
+    Batch,
+    Instructions,
+    JobNotFound,
+    JobStatus,
+    TaskType,
+    VendorAnnotation,
+    VendorJob,
+    VendorRejected,
+    VendorResponseInvalid,
+    VendorUnavailable,
+)
+from adapters.formats import FormatError
+from adapters.formats.labelstudio import (
+    data_key_for,
+    import_payload,
+    iter_tasks,
+    labeling_config,
+)
+from adapters.http import batch_id_for, env_prefix_for
+
+__all__ = [
+    "ALL_TASK_TYPES",
+    "LabelStudioAdapter",
+    "LabelStudioSettings",
+    "instructions_html",
+]
+
+ALL_TASK_TYPES: frozenset[TaskType] = frozenset(
+    {"classification", "multilabel", "detection", "segmentation", "spans"}
+)
+_M = TypeVar("_M", bound=BaseModel)
+_TITLE_MAX = 50  # Label Studio's limit on project titles
+_MARK_BATCH = "bakeoff-batch"
+_MARK_TYPE = "bakeoff-task-type"
+_MARK_VERSION = "bakeoff-instructions-version"
+_MARK_CANCELLED = "bakeoff-cancelled"
+_MARK_RE = re.compile(r"^(bakeoff-[a-z-]+): (.+)$", re.MULTILINE)
+
+
+class LabelStudioSettings(BaseSettings):
+    """Settings of one Label Studio candidate (env ``BAKEOFF_VENDOR_<SLUG>_<FIELD>``).
+
+    Build with :meth:`for_vendor`, which applies the vendor's prefix; explicit values
+    win over the environment.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BAKEOFF_VENDOR_", extra="forbid")
+
+    url: str = Field(description="Root URL of the Label Studio server, e.g. http://ls:8080.")
+    api_token: SecretStr = Field(description="Legacy API token or personal access token.")
+    token_kind: Literal["legacy", "personal"] = "legacy"
+    annotators_per_task: int = Field(
+        default=1, ge=1, description="Annotations wanted per task (the project's overlap)."
+    )
+    title_prefix: str = Field(default="Bakeoff", max_length=20)
+    timeout_s: float = Field(default=60.0, gt=0)
+    import_chunk: int = Field(default=1000, ge=1, description="Tasks per import request.")
+    task_types: frozenset[TaskType] = ALL_TASK_TYPES
+
+    @classmethod
+    def for_vendor(cls, vendor: str, **values: Any) -> LabelStudioSettings:
+        """Read the settings of ``vendor`` from its env prefix, overridden by ``values``."""
+        return cls(_env_prefix=env_prefix_for(vendor), **values)  # type: ignore[call-arg]
+
+
+# --------------------------------------------------------------------------- API shapes
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _Project(_Lenient):
+    id: int
+    title: str = ""
+    description: str | None = ""
+    task_number: int | None = None
+    finished_task_number: int | None = None
+    total_annotations_number: int | None = None
+    maximum_annotations: int | None = None
+
+
+class _ProjectPage(_Lenient):
+    results: list[_Project]
+    next: str | None = None
+
+
+class _ImportResult(_Lenient):
+    task_count: int
+
+
+class _Access(_Lenient):
+    access: str
+
+
+def _marks(description: str | None) -> dict[str, str]:
+    return {k: v.strip() for k, v in _MARK_RE.findall(description or "")}
+
+
+def instructions_html(instructions: Instructions) -> str:
+    """Render pinned instructions as the HTML Label Studio shows annotators.
+
+    Paragraphs of the markdown text become ``<p>`` blocks (text escaped, not
+    interpreted); each example is listed with its title, whether it is a
+    counter-example, its label and explanation; the version closes the text.
+
+    Examples
+    --------
+    >>> from adapters.base import Instructions
+    >>> instructions_html(Instructions(version=2, text="Box every <car>."))
+    '<p>Box every &lt;car&gt;.</p>\\n<p><small>Instructions version 2</small></p>'
+    """
+    parts = [
+        "<p>" + html.escape(p.strip()).replace("\n", "<br/>") + "</p>"
+        for p in re.split(r"\n\s*\n", instructions.text)
+        if p.strip()
+    ]
+    if instructions.examples:
+        items = []
+        for ex in instructions.examples:
+            kind = "Counter-example" if ex.counter_example else "Example"
+            line = f"<b>{kind}: {html.escape(ex.title)}</b>"
+            if ex.label is not None:
+                line += f" (label: {html.escape(str(ex.label))})"
+            if ex.explanation:
+                line += f": {html.escape(ex.explanation)}"
+            items.append(f"<li>{line}</li>")
+        parts.append("<h4>Examples</h4>\n<ul>" + "".join(items) + "</ul>")
+    parts.append(f"<p><small>Instructions version {instructions.version}</small></p>")
+    return "\n".join(parts)
+
+
+class _ChunkReader(io.RawIOBase):
+    """A readable binary stream over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._buf:
+            try:
+                self._buf = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._buf))
+        buffer[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+class LabelStudioAdapter:
+    """A candidate labeling in Label Studio; see the module docstring.
+
+    Parameters
+    ----------
+    vendor
+        The vendor's slug; selects the ``BAKEOFF_VENDOR_<SLUG>_`` settings prefix.
+    client
+        The HTTP client (inject ``httpx.Client(transport=httpx.MockTransport(...))`` in
+        tests). By default one is created with the settings' timeout.
+    settings
+        Ready-made settings; otherwise read from the environment and ``values``.
+    **values
+        Setting overrides, e.g. ``url="http://localhost:8080", api_token="..."``.
+
+    Examples
+    --------
+    >>> adapter = LabelStudioAdapter("ls-team", url="http://ls.example", api_token="t0k")
+    >>> sorted(adapter.supported_tasks)[:2]
+    ['classification', 'detection']
+    """
+
+    kind: str = "label_studio"
+
+    def __init__(
+        self,
+        vendor: str = "label_studio",
+        *,
+        client: httpx.Client | None = None,
+        settings: LabelStudioSettings | None = None,
+        **values: Any,
+    ) -> None:
+        self.name = vendor
+        self.settings = settings or LabelStudioSettings.for_vendor(vendor, **values)
+        self.supported_tasks: frozenset[TaskType] = frozenset(self.settings.task_types)
+        self._base = self.settings.url.rstrip("/")
+        self._client = client or httpx.Client(timeout=self.settings.timeout_s)
+        self._access: str | None = None
+
+    # -- the LabelingVendor protocol ------------------------------------------------
+
+    def submit(self, batch: Batch) -> VendorJob:
+        """Create (or find) the batch's project and import its items as tasks."""
+        if batch.task_type not in self.supported_tasks:
+            raise VendorRejected(f"{self.name} does not accept {batch.task_type!r} tasks")
+        if not batch.items:
+            raise VendorRejected("an empty batch cannot become a Label Studio project")
+        key = batch_id_for(batch, self.name)
+        project = self._find_project(key)
+        if project is None:
+            project = self._create_project(batch, key)
+            present: set[str] = set()
+        else:
+            present = {t.item_id for t in self._tasks(project.id, batch.task_type)}
+        missing = [i for i in batch.items if i.item_id not in present]
+        for start in range(0, len(missing), self.settings.import_chunk):
+            chunk = missing[start : start + self.settings.import_chunk]
+            body = [import_payload(i.item_id, i.data) for i in chunk]
+            result = self._json("POST", f"/api/projects/{project.id}/import", _ImportResult, body)
+            if result.task_count != len(chunk):
+                raise VendorResponseInvalid(
+                    f"{self.name}: Label Studio imported {result.task_count} of {len(chunk)} tasks"
+                )
+        return VendorJob(
+            vendor=self.name,
+            external_id=str(project.id),
+            item_ids=tuple(i.item_id for i in batch.items),
+            submitted_at=datetime.now(UTC),
+        )
+
+    def poll(self, job: VendorJob) -> JobStatus:
+        """Progress: tasks with all their annotations, out of all tasks."""
+        project = self._project(job)
+        marks = _marks(project.description)
+        total = project.task_number or 0
+        done = min(project.finished_task_number or 0, total)
+        annotations = project.total_annotations_number or 0
+        detail = f"{annotations} annotations on {total} tasks"
+        if _MARK_CANCELLED in marks:
+            return JobStatus(state="cancelled", done=done, total=total, detail=detail)
+        if total and done >= total:
+            state: Literal["pending", "running", "completed"] = "completed"
+        else:
+            state = "running" if annotations else "pending"
+        return JobStatus(state=state, done=done, total=total, detail=detail)
+
+    def fetch_results(self, job: VendorJob) -> list[VendorAnnotation]:
+        """Every annotator's answer for the job's items, with lead times."""
+        project = self._project(job)
+        marks = _marks(project.description)
+        task_type = self._task_type(project, marks)
+        version = int(marks[_MARK_VERSION]) if marks.get(_MARK_VERSION, "").isdigit() else None
+        wanted = set(job.item_ids)
+        out: list[VendorAnnotation] = []
+        for task in self._tasks(project.id, task_type):
+            if task.item_id not in wanted:
+                continue
+            out.extend(
+                a.model_copy(update={"instructions_version": version}) for a in task.annotations
+            )
+        return out
+
+    def cancel(self, job: VendorJob) -> None:
+        """Mark the project cancelled (annotations are kept); unknown jobs count as cancelled."""
+        try:
+            project = self._project(job)
+        except JobNotFound:
+            return
+        if _MARK_CANCELLED in _marks(project.description):
+            return
+        stamp = datetime.now(UTC).isoformat()
+        description = (project.description or "").rstrip() + f"\n{_MARK_CANCELLED}: {stamp}"
+        self._json("PATCH", f"/api/projects/{project.id}/", _Project, {"description": description})
+
+    # -- projects -------------------------------------------------------------------
+
+    def _task_type(self, project: _Project, marks: dict[str, str]) -> TaskType:
+        task_type = marks.get(_MARK_TYPE)
+        for known in ALL_TASK_TYPES:
+            if task_type == known:
+                return known
+        raise VendorResponseInvalid(
+            f"{self.name}: project {project.id} was not created by Bakeoff "
+            f"(no '{_MARK_TYPE}' in its description)"
+        )
+
+    def _project(self, job: VendorJob) -> _Project:
+        if not job.external_id.isdigit():
+            raise JobNotFound(f"{self.name}: {job.external_id!r} is not a Label Studio project id")
+        return self._json("GET", f"/api/projects/{job.external_id}/", _Project, job=True)
+
+    def _find_project(self, key: str) -> _Project | None:
+        short = key.rsplit("-", 1)[-1][:12]
+        params = {"title": short, "page_size": "100"}
+        response = self._send("GET", "/api/projects/", params=params)
+        try:
+            payload = response.json()
+            if isinstance(payload, list):
+                projects = [_Project.model_validate(p) for p in payload]
+            else:
+                projects = _ProjectPage.model_validate(payload).results
+        except (ValueError, ValidationError) as exc:
+            raise VendorResponseInvalid(f"{self.name}: unexpected project list: {exc}") from exc
+        for project in projects:
+            if _marks(project.description).get(_MARK_BATCH) == key:
+                return project
+        return None
+
+    def _create_project(self, batch: Batch, key: str) -> _Project:
+        short = key.rsplit("-", 1)[-1][:12]
+        head = f"{self.settings.title_prefix} {batch.bakeoff_id}"
+        title = f"{head[: _TITLE_MAX - len(short) - 2]} #{short}"
+        sample = batch.items[0].data
+        data_key = data_key_for(batch.task_type, sample)
+        description = "\n".join(
+            [
+                f"Bake-off {batch.bakeoff_id}: {len(batch.items)} items, "
+                f"{batch.task_type}, instructions v{batch.instructions.version}.",
+                f"{_MARK_BATCH}: {key}",
+                f"{_MARK_TYPE}: {batch.task_type}",
+                f"{_MARK_VERSION}: {batch.instructions.version}",
+            ]
+        )
+        body = {
+            "title": title,
+            "description": description,
+            "label_config": labeling_config(batch.task_type, batch.ontology, data_key=data_key),
+            "expert_instruction": instructions_html(batch.instructions),
+            "show_instruction": True,
+            "show_skip_button": False,
+            "maximum_annotations": self.settings.annotators_per_task,
+        }
+        return self._json("POST", "/api/projects/", _Project, body)
+
+    def _tasks(self, project_id: int, task_type: TaskType) -> Iterator[Any]:
+        params = {"exportType": "JSON", "download_all_tasks": "true"}
+        with self._stream("GET", f"/api/projects/{project_id}/export", params=params) as response:
+            stream = io.BufferedReader(_ChunkReader(response.iter_bytes()))
+            try:
+                yield from iter_tasks(
+                    stream, task_type=task_type, name=f"project {project_id} export"
+                )
+            except FormatError as exc:
+                raise VendorResponseInvalid(f"{self.name}: {exc}") from exc
+            except httpx.HTTPError as exc:
+                raise VendorUnavailable(f"{self.name}: export interrupted: {exc}") from exc
+
+    # -- transport ------------------------------------------------------------------
+
+    def _headers(self, *, renew: bool = False) -> dict[str, str]:
+        token = self.settings.api_token.get_secret_value()
+        if self.settings.token_kind == "legacy":
+            return {"Authorization": f"Token {token}"}
+        if self._access is None or renew:
+            try:
+                response = self._client.post(
+                    f"{self._base}/api/token/refresh", json={"refresh": token}
+                )
+            except httpx.TransportError as exc:
+                raise VendorUnavailable(f"{self.name}: cannot reach Label Studio: {exc}") from exc
+            self._check(response, job=False)
+            self._access = self._parse(response, _Access).access
+        return {"Authorization": f"Bearer {self._access}"}
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        job: bool = False,
+    ) -> httpx.Response:
+        for attempt in range(2):
+            try:
+                response = self._client.request(
+                    method,
+                    self._base + path,
+                    json=body,
+                    params=params,
+                    headers=self._headers(renew=attempt > 0),
+                )
+            except httpx.TransportError as exc:
+                raise VendorUnavailable(f"{self.name}: cannot reach Label Studio: {exc}") from exc
+            if (
+                response.status_code == 401
+                and self.settings.token_kind == "personal"
+                and not attempt
+            ):
+                continue  # the access token expired: renew it once
+            break
+        self._check(response, job=job)
+        return response
+
+    def _stream(
+        self, method: str, path: str, *, params: dict[str, str] | None = None
+    ) -> _StreamContext:
+        return _StreamContext(self, method, path, params)
+
+    def _check(self, response: httpx.Response, *, job: bool) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        detail = _detail(response)
+        where = f"{response.request.method} {response.request.url.path}"
+        if status >= 500 or status == 429:
+            raise VendorUnavailable(f"{self.name}: Label Studio answered {status} to {where}")
+        if status == 404 and job:
+            raise JobNotFound(f"{self.name}: Label Studio has no such project ({where})")
+        if status in (401, 403):
+            raise VendorRejected(
+                f"{self.name}: Label Studio refused the API token ({status} {detail}); "
+                "check api_token and token_kind"
+            )
+        raise VendorRejected(f"{self.name}: Label Studio answered {status} to {where}: {detail}")
+
+    def _parse(self, response: httpx.Response, model: type[_M]) -> _M:
+        try:
+            return model.model_validate(response.json())
+        except (ValueError, ValidationError) as exc:
+            where = f"{response.request.method} {response.request.url.path}"
+            raise VendorResponseInvalid(
+                f"{self.name}: unexpected answer to {where}: {str(exc)[:300]}"
+            ) from exc
+
+    def _json(
+        self, method: str, path: str, model: type[_M], body: Any = None, *, job: bool = False
+    ) -> _M:
+        return self._parse(self._send(method, path, body=body, job=job), model)
+
+
+class _StreamContext:
+    def __init__(
+        self,
+        adapter: LabelStudioAdapter,
+        method: str,
+        path: str,
+        params: dict[str, str] | None,
+    ) -> None:
+        self._adapter = adapter
+        self._method = method
+        self._path = path
+        self._params = params
+        self._cm: Any = None
+
+    def __enter__(self) -> httpx.Response:
+        a = self._adapter
+        for attempt in range(2):
+            try:
+                self._cm = a._client.stream(
+                    self._method,
+                    a._base + self._path,
+                    params=self._params,
+                    headers=a._headers(renew=attempt > 0),
+                )
+                response: httpx.Response = self._cm.__enter__()
+            except httpx.TransportError as exc:
+                raise VendorUnavailable(f"{a.name}: cannot reach Label Studio: {exc}") from exc
+            if response.status_code < 400:
+                return response
+            response.read()
+            self._cm.__exit__(None, None, None)
+            self._cm = None
+            if response.status_code == 401 and a.settings.token_kind == "personal" and not attempt:
+                continue  # the access token expired: renew it once
+            a._check(response, job=True)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def __exit__(self, *exc: object) -> None:
+        if self._cm is not None:
+            self._cm.__exit__(*exc)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        payload = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(payload, dict):
+        for key in ("validation_errors", "detail"):
+            if payload.get(key):
+                return str(payload[key])[:300]
+    return str(payload)[:300]
