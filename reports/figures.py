@@ -57,7 +57,13 @@ def _err(estimates: Sequence[Estimate | None]) -> dict[str, object]:
         else:
             plus.append(max(0.0, e.high - e.value))
             minus.append(max(0.0, e.value - e.low))
-    return {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus}
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": plus,
+        "arrayminus": minus,
+        "color": "#555",
+    }
 
 
 def _fmt_interval(e: Estimate | None, digits: int = 3) -> str:
