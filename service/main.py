@@ -32,10 +32,23 @@ key with `bakeoff keys create --role admin --name me`.
 
 
 def _include_routers(app: FastAPI) -> None:
-    from service.api.routes import api_keys, health
+    from service.api.routes import (
+        api_keys,
+        bakeoffs,
+        golden_sets,
+        health,
+        projects,
+        tasks,
+        vendors,
+    )
 
     app.include_router(health.router)
     app.include_router(api_keys.router)
+    app.include_router(projects.router)
+    app.include_router(golden_sets.router)
+    app.include_router(vendors.router)
+    app.include_router(bakeoffs.router)
+    app.include_router(tasks.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

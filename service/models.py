@@ -117,6 +117,9 @@ __all__ = [
     "VendorLabel",
     "VendorLabelPublic",
     "VendorLabelsPublic",
+    "ImportResult",
+    "VendorResult",
+    "BakeOffResults",
     "ApiKeyBase",
     "ApiKeyCreate",
     "ApiKey",
@@ -469,6 +472,9 @@ class BakeOffUpdate(SQLModel):
     blinded: bool | None = None
     status: BakeOffStatus | None = None
     vendor_ids: list[int] | None = None
+    golden_set_version_id: int | None = Field(
+        default=None, description="Move to another version of the same golden set."
+    )
 
 
 class BakeOff(BakeOffBase, table=True):
@@ -558,6 +564,7 @@ class TaskPublic(TaskBase):
     vendor_id: int
     item_id: int
     item_key: str | None = None
+    item_data: dict[str, Any] | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -619,6 +626,54 @@ class VendorLabelPublic(VendorLabelBase):
 class VendorLabelsPublic(SQLModel):
     data: list[VendorLabelPublic]
     count: int
+
+
+class ImportResult(SQLModel):
+    """What a bulk import stored."""
+
+    received: int = Field(description="Records read from the request.")
+    stored: int = Field(description="New rows written.")
+    duplicates: int = Field(default=0, description="Records already stored (not written again).")
+    replayed: bool = Field(
+        default=False, description="True when answered from an earlier request's Idempotency-Key."
+    )
+    golden_set_version: int | None = Field(
+        default=None, description="The version a golden-set import created."
+    )
+
+
+# --------------------------------------------------------------------------- results
+
+
+class VendorResult(SQLModel):
+    """One candidate's scores in a bake-off (computed by :mod:`metrics`)."""
+
+    vendor_id: int | None = Field(description="None when the caller sees the bake-off blinded.")
+    vendor: str = Field(description="Vendor name, or its alias ('Candidate A') when blinded.")
+    n_gold: int
+    n_labelled: int = Field(description="Gold items with at least one label from the vendor.")
+    n_labels: int = Field(description="Labels stored (all annotators).")
+    coverage: float
+    main_metric: str = Field(description="Name of the task type's headline metric.")
+    main_value: float | None
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    total_cost: float | None = None
+    cost_per_correct: float | None = None
+
+
+class BakeOffResults(SQLModel):
+    """The metrics of every candidate of a bake-off at one data version."""
+
+    bakeoff_id: int
+    data_version: int
+    task_type: TaskType
+    golden_set_version_id: int
+    n_gold: int
+    blinded: bool
+    computed_at: datetime
+    vendors: list[VendorResult]
 
 
 # --------------------------------------------------------------------------- API keys

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import func
+from sqlalchemy import Table, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from service.domain.errors import Conflict, NotFound
 
-__all__ = ["get_or_404", "paginate", "commit_or_conflict", "apply_update"]
+__all__ = ["get_or_404", "paginate", "commit_or_conflict", "apply_update", "table_of"]
 
 T = TypeVar("T", bound=SQLModel)
 
@@ -49,3 +49,8 @@ def apply_update(obj: SQLModel, update: SQLModel) -> dict[str, Any]:
     before = {k: getattr(obj, k) for k in changes}
     obj.sqlmodel_update(changes)
     return before
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core :class:`~sqlalchemy.Table` of a table model (for bulk statements)."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]

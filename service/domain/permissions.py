@@ -112,6 +112,11 @@ _TABLE: dict[tuple[str, str], Access] = {
     ("POST", "/bakeoffs/{bakeoff_id}/vendors/{vendor_id}/labels"): _VENDOR_AND_LEAD,
     ("POST", "/bakeoffs/{bakeoff_id}/vendors/{vendor_id}/labels/import"): _VENDOR_AND_LEAD,
     ("GET", "/bakeoffs/{bakeoff_id}/vendors/{vendor_id}/labels/export"): _VENDOR_AND_QA,
+    # --- runs (dispatch) and vendor callbacks (HMAC-signed, no API key)
+    ("POST", "/bakeoffs/{bakeoff_id}/run"): LEAD_UP,
+    ("GET", "/bakeoffs/{bakeoff_id}/progress"): READERS,
+    ("POST", "/bakeoffs/{bakeoff_id}/cancel"): LEAD_UP,
+    ("POST", "/callbacks/{vendor_id}"): PUBLIC,
     # --- tasks (a vendor key sees only its own)
     ("GET", "/tasks"): _VENDOR_AND_QA,
     ("GET", "/tasks/{task_id}"): _VENDOR_AND_QA,

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from service.api.routing import RouteInfo, iter_api_routes
 from service.core.config import Settings
-from service.domain.permissions import PUBLIC, access_for
+from service.domain.permissions import PUBLIC, ROUTE_PERMISSIONS, access_for
 from service.main import create_app
 from service.models import ROLES
 
@@ -31,6 +31,12 @@ def _concrete(path: str) -> str:
 
 def test_the_app_has_routes() -> None:
     assert len(_ROUTES) >= 5
+
+
+def test_every_table_entry_is_a_real_route() -> None:
+    real = {(method, info.path) for method, info in _ROUTES}
+    stale = sorted(set(ROUTE_PERMISSIONS) - real)
+    assert not stale, f"permission table names routes the app does not have: {stale}"
 
 
 @pytest.mark.parametrize(("method", "info"), _ROUTES, ids=[f"{m} {i.path}" for m, i in _ROUTES])

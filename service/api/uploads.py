@@ -1,0 +1,64 @@
+"""Request-body spooling for bulk imports and temp-file responses for exports.
+
+Uploads are copied chunk by chunk into a :class:`tempfile.SpooledTemporaryFile` (memory up to
+8 MiB, then disk) while their sha256 is computed for ``Idempotency-Key`` checks; the format
+readers then stream from that file. Exports are written to a spooled file and streamed back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import IO, Any
+
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+__all__ = ["spool_body", "export_response", "SPOOL_BYTES"]
+
+SPOOL_BYTES = 8 * 1024 * 1024
+
+
+async def spool_body(request: Request) -> tuple[IO[bytes], str]:
+    """Copy the request body to a spooled temp file; return it (rewound) and its sha256."""
+    digest = hashlib.sha256()
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+    async for chunk in request.stream():
+        if chunk:
+            digest.update(chunk)
+            spool.write(chunk)
+    spool.seek(0)
+    return spool, digest.hexdigest()
+
+
+def _chunks(spool: IO[bytes]) -> Iterator[bytes]:
+    try:
+        while chunk := spool.read(1 << 16):
+            yield chunk
+    finally:
+        spool.close()
+
+
+async def export_response(
+    write: Callable[[IO[str]], Any], *, media_type: str, filename: str
+) -> StreamingResponse:
+    """Run ``write(text_file)`` in a worker thread, then stream the file back."""
+
+    def _run() -> IO[bytes]:
+        spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+        text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
+        write(text)
+        text.flush()
+        text.detach()
+        spool.seek(0)
+        return spool
+
+    spool = await run_in_threadpool(_run)
+    return StreamingResponse(
+        _chunks(spool),
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -1,0 +1,185 @@
+"""Bulk import and export of golden sets (items + gold labels) in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sqlalchemy import and_, insert
+from sqlalchemy import select as sa_select
+from sqlmodel import Session
+
+from adapters.formats.jsonl import GoldRecord
+from service.core.config import get_settings
+from service.core.types import utcnow
+from service.domain import idempotency
+from service.domain._common import table_of
+from service.domain.errors import Invalid
+from service.domain.golden_sets import (
+    create_version,
+    get_golden_set,
+    get_version,
+    golden_set_project,
+    item_ids_by_key,
+)
+from service.domain.labels import normalize_value, to_json_value
+from service.domain.projects import class_names
+from service.domain.security import Principal
+from service.models import GoldenItem, GoldLabel, ImportResult
+
+__all__ = ["import_gold", "iter_gold_records"]
+
+
+def import_gold(
+    *,
+    session: Session,
+    golden_set_id: int,
+    records: Iterable[GoldRecord],
+    principal: Principal | None = None,
+    note: str = "",
+    merge: bool = False,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+    source: str = "gold",
+) -> ImportResult:
+    """Import golden items and their gold labels as a new version of the golden set.
+
+    Parameters
+    ----------
+    records
+        Streamed :class:`adapters.formats.jsonl.GoldRecord` (from any format reader).
+    merge
+        ``False``: the new version holds exactly the imported items' gold. ``True``: it starts
+        from the latest version's gold and the imported labels replace or add to it.
+    note
+        Stored on the new version.
+
+    Returns
+    -------
+    ImportResult
+        ``stored`` gold labels and the new ``golden_set_version`` number.
+
+    Raises
+    ------
+    Invalid
+        An unknown class, a wrong shape or a duplicate item (nothing is stored).
+    """
+    golden = get_golden_set(session=session, golden_set_id=golden_set_id, principal=principal)
+    scope = f"gold:{golden_set_id}"
+    replay = idempotency.lookup(session, scope=scope, key=idempotency_key, fingerprint=fingerprint)
+    if replay is not None:
+        return ImportResult.model_validate({**replay, "replayed": True})
+    project = golden_set_project(session, golden)
+    classes = frozenset(class_names(project))
+    ids = item_ids_by_key(session, golden_set_id)
+    items, gold = table_of(GoldenItem), table_of(GoldLabel)
+    batch = get_settings().import_batch_size
+    now = utcnow()
+    try:
+        version = create_version(
+            session=session, golden_set_id=golden_set_id, note=note, copy_labels=merge, commit=False
+        )
+        version_id = version.id or 0
+        seen: set[str] = set()
+        received = 0
+        pending: list[tuple[str, dict[str, Any], dict[str, Any], Any]] = []
+
+        def flush() -> None:
+            new = [
+                {"golden_set_id": golden_set_id, "key": k, "data": d, "meta": m, "created_at": now}
+                for k, d, m, _ in pending
+                if k not in ids
+            ]
+            if new:
+                result = session.execute(
+                    insert(items).returning(items.c.key, items.c.id), new
+                ).all()
+                ids.update({r[0]: r[1] for r in result})
+            item_ids = [ids[k] for k, *_ in pending]
+            if merge:
+                session.execute(
+                    gold.delete().where(
+                        and_(gold.c.version_id == version_id, gold.c.item_id.in_(item_ids))
+                    )
+                )
+            session.execute(
+                insert(gold),
+                [
+                    {
+                        "version_id": version_id,
+                        "item_id": ids[k],
+                        "value": v,
+                        "annotator_id": None,
+                        "created_at": now,
+                    }
+                    for k, _, _, v in pending
+                ],
+            )
+            pending.clear()
+
+        for number, record in enumerate(records, start=1):
+            received += 1
+            if record.item_id in seen:
+                raise Invalid(
+                    f"{source}: record {number}: duplicate item {record.item_id!r}",
+                    location=("body", f"record {number}", "item_id"),
+                )
+            seen.add(record.item_id)
+            value = normalize_value(
+                to_json_value(record.label),
+                task_type=project.task_type,
+                classes=classes,
+                where=("body", f"record {number}", "label"),
+            )
+            pending.append((record.item_id, dict(record.data), dict(record.metadata), value))
+            if len(pending) >= batch:
+                flush()
+        if pending:
+            flush()
+        if received == 0:
+            raise Invalid(f"{source}: no golden items in the file", location=("body",))
+        result = ImportResult(
+            received=received, stored=received, golden_set_version=version.version
+        )
+        idempotency.remember(
+            session,
+            scope=scope,
+            key=idempotency_key,
+            fingerprint=fingerprint,
+            response=result.model_dump(mode="json"),
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return result
+
+
+def iter_gold_records(
+    *,
+    session: Session,
+    golden_set_id: int,
+    version: int,
+    principal: Principal | None = None,
+    chunk_size: int = 5000,
+) -> Iterator[GoldRecord]:
+    """Stream a version's golden items with their gold labels (keyset pagination)."""
+    found = get_version(
+        session=session, golden_set_id=golden_set_id, version=version, principal=principal
+    )
+    items, gold = table_of(GoldenItem), table_of(GoldLabel)
+    last = 0
+    while True:
+        rows = session.execute(
+            sa_select(items.c.id, items.c.key, items.c.data, items.c.meta, gold.c.value)
+            .join(gold, gold.c.item_id == items.c.id)
+            .where(gold.c.version_id == found.id)
+            .where(items.c.id > last)
+            .order_by(items.c.id)
+            .limit(chunk_size)
+        ).all()
+        if not rows:
+            return
+        for item_id, key, data, meta, value in rows:
+            yield GoldRecord(item_id=key, label=value, data=data or {}, metadata=meta or {})
+            last = item_id

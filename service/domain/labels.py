@@ -1,0 +1,98 @@
+"""Validate label values against a project's task type and ontology.
+
+Values are stored as JSON in the shapes of :mod:`adapters.base`: a class name
+(classification), a list of class names (multilabel), lists of ``Box``/``Mask``/``Span`` dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from adapters.base import Box, Mask, Span, TaskType
+from service.domain.errors import Invalid
+
+__all__ = ["normalize_value", "to_json_value"]
+
+_LISTS: dict[str, TypeAdapter[Any]] = {
+    "detection": TypeAdapter(list[Box]),
+    "segmentation": TypeAdapter(list[Mask]),
+    "spans": TypeAdapter(list[Span]),
+}
+
+
+def to_json_value(value: Any) -> Any:
+    """Turn a :data:`adapters.base.LabelValue` (possibly DTOs) into plain JSON."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_none=True)
+    if isinstance(value, list | tuple):
+        return [to_json_value(v) for v in value]
+    return value
+
+
+def _check_class(name: object, classes: Collection[str], where: tuple[str | int, ...]) -> None:
+    if classes and name not in classes:
+        shown = ", ".join(sorted(classes)[:20])
+        raise Invalid(f"unknown class {name!r}; the ontology has: {shown}", location=where)
+
+
+def normalize_value(
+    value: Any,
+    *,
+    task_type: TaskType,
+    classes: Collection[str],
+    where: tuple[str | int, ...] = ("body", "value"),
+) -> Any:
+    """Check ``value`` for ``task_type`` and the ontology's ``classes``; return plain JSON.
+
+    Parameters
+    ----------
+    value
+        Decoded JSON or :mod:`adapters.base` DTOs.
+    task_type
+        The project's task type.
+    classes
+        The ontology's class names (empty: accept any).
+    where
+        Location used in the error.
+
+    Raises
+    ------
+    Invalid
+        Wrong shape or an unknown class; the message names the class and the location.
+    """
+    value = to_json_value(value)
+    if task_type == "classification":
+        if not isinstance(value, str) or not value:
+            raise Invalid(
+                f"expected a class name for classification, got {value!r}", location=where
+            )
+        _check_class(value, classes, where)
+        return value
+    if task_type == "multilabel":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise Invalid(f"expected a list of class names, got {value!r}", location=where)
+        for i, v in enumerate(value):
+            _check_class(v, classes, (*where, i))
+        return value
+    try:
+        parsed = _LISTS[task_type].validate_python(value)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise Invalid(
+            f"not a list of {task_type} objects: {err['msg']}", location=(*where, *err["loc"])
+        ) from exc
+    out = []
+    for i, obj in enumerate(parsed):
+        if isinstance(obj, Span):
+            if obj.end <= obj.start:
+                raise Invalid(
+                    f"span end {obj.end} must be after start {obj.start}", location=(*where, i)
+                )
+            _check_class(obj.type, classes, (*where, i, "type"))
+        else:
+            _check_class(obj.category, classes, (*where, i, "category"))
+        out.append(obj.model_dump(mode="json", exclude_none=True))
+    return out

@@ -1,0 +1,460 @@
+"""Vendor labels: validate and store them exactly once, in bulk, in one transaction.
+
+:func:`add_vendor_labels` is the one entry point for every way labels arrive (JSON body, file
+import, dispatch callbacks). It streams the records in chunks, checks each against the bake-off's
+pinned golden-set version and the project's ontology, skips records already stored (same
+``external_key`` for the same bake-off and vendor), and writes the rest with PostgreSQL ``COPY`` or
+SQLite ``executemany``. Any bad record raises :class:`~service.domain.errors.Invalid` naming it and
+nothing from the call is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Connection, and_, func, tuple_
+from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from adapters.base import VendorAnnotation
+from service.core.config import get_settings
+from service.core.types import utcnow
+from service.domain import idempotency
+from service.domain._common import table_of
+from service.domain.access import check_vendor, is_vendor
+from service.domain.bakeoffs import bump_data_version, check_candidate, get_bakeoff
+from service.domain.errors import Conflict, Invalid
+from service.domain.labels import normalize_value
+from service.domain.projects import class_names
+from service.domain.security import Principal
+from service.models import (
+    BakeOff,
+    GoldenItem,
+    GoldLabel,
+    ImportResult,
+    InstructionsVersion,
+    Project,
+    Task,
+    VendorLabel,
+    VendorLabelCreate,
+    VendorLabelPublic,
+)
+
+__all__ = [
+    "LabelRecord",
+    "add_vendor_labels",
+    "list_vendor_labels",
+    "iter_vendor_labels",
+    "external_key",
+    "pinned_item_ids",
+    "item_data",
+]
+
+LabelRecord = VendorAnnotation | VendorLabelCreate
+
+_COLUMNS = (
+    "bakeoff_id",
+    "vendor_id",
+    "item_id",
+    "task_id",
+    "external_key",
+    "value",
+    "annotator_id",
+    "score",
+    "started_at",
+    "completed_at",
+    "cost",
+    "instructions_version",
+    "created_at",
+)
+
+
+def external_key(item_key: str, annotator_id: str | None, external_id: str | None) -> str:
+    """The key that makes a label unique per (bake-off, vendor).
+
+    The vendor's own answer id (with the item key) when it gives one, else
+    ``"<item key>|<annotator id>"``: one answer per item and annotator.
+    """
+    if external_id:
+        return f"x:{item_key}|{external_id}"
+    return f"{item_key}|{annotator_id or ''}"
+
+
+def pinned_item_ids(session: Session, version_id: int) -> dict[str, int]:
+    """``{item key: item id}`` of the items with gold in a golden-set version."""
+    gold, item = table_of(GoldLabel), table_of(GoldenItem)
+    rows = session.execute(
+        sa_select(item.c.key, item.c.id)
+        .join(gold, gold.c.item_id == item.c.id)
+        .where(gold.c.version_id == version_id)
+    ).all()
+    return {r[0]: r[1] for r in rows}
+
+
+def item_data(session: Session, bakeoff: BakeOff) -> dict[str, dict[str, Any]]:
+    """``{item key: item data}`` of the bake-off's pinned golden-set version (for exporters)."""
+    gold, item = table_of(GoldLabel), table_of(GoldenItem)
+    rows = session.execute(
+        sa_select(item.c.key, item.c.data)
+        .join(gold, gold.c.item_id == item.c.id)
+        .where(gold.c.version_id == bakeoff.golden_set_version_id)
+    ).all()
+    return {r[0]: dict(r[1] or {}) for r in rows}
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(utcnow().tzinfo).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+class _Writer:
+    """Append rows to ``vendorlabel`` inside the session's transaction, fast."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.dialect = connection.dialect.name
+
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        raw = self.connection.connection.driver_connection
+        if self.dialect == "postgresql" and raw is not None:
+            with raw.cursor() as cursor:
+                sql = f"COPY vendorlabel ({', '.join(_COLUMNS)}) FROM STDIN"
+                with cursor.copy(sql) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            return
+        if self.dialect == "sqlite" and raw is not None:
+            placeholders = ", ".join("?" for _ in _COLUMNS)
+            converted = [
+                (*r[:8], _sqlite_time(r[8]), _sqlite_time(r[9]), r[10], r[11], _sqlite_time(r[12]))
+                for r in rows
+            ]
+            cursor = raw.cursor()
+            try:
+                cursor.executemany(
+                    f"INSERT INTO vendorlabel ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
+                    converted,
+                )
+            finally:
+                cursor.close()
+            return
+        table = table_of(VendorLabel)  # pragma: no cover - other databases
+        self.connection.execute(table.insert(), [dict(zip(_COLUMNS, r, strict=True)) for r in rows])
+
+
+def _record_fields(
+    record: LabelRecord,
+) -> tuple[str, Any, str | None, float | None, Any, Any, float | None, int | None, str | None]:
+    if isinstance(record, VendorAnnotation):
+        return (
+            record.item_id,
+            record.label,
+            record.annotator_id,
+            record.score,
+            record.started_at,
+            record.completed_at,
+            record.cost,
+            record.instructions_version,
+            record.external_id,
+        )
+    return (
+        record.item_key,
+        record.value,
+        record.annotator_id,
+        record.score,
+        record.started_at,
+        record.completed_at,
+        record.cost,
+        record.instructions_version,
+        record.external_id,
+    )
+
+
+def add_vendor_labels(
+    *,
+    session: Session,
+    bakeoff_id: int,
+    vendor_id: int,
+    records: Iterable[LabelRecord],
+    principal: Principal | None = None,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+    source: str = "labels",
+) -> ImportResult:
+    """Store a vendor's labels for a bake-off, each exactly once, in one transaction.
+
+    Parameters
+    ----------
+    session
+        Database session; committed on success, rolled back on any error.
+    bakeoff_id, vendor_id
+        Where the labels belong; the vendor must be a candidate of the bake-off.
+    records
+        :class:`adapters.base.VendorAnnotation` (from the format readers and adapters) or
+        :class:`service.models.VendorLabelCreate`; consumed once, in chunks.
+    principal
+        The caller; a vendor key may only post its own vendor's labels.
+    idempotency_key, fingerprint
+        With a key, a request re-sent with the same key (and body fingerprint) is answered
+        from the stored result and stores nothing.
+    source
+        Name used in error messages (a file name).
+
+    Returns
+    -------
+    ImportResult
+        ``received``, ``stored`` and ``duplicates`` (already stored, skipped).
+
+    Raises
+    ------
+    Invalid
+        A record names an item outside the pinned golden-set version, an unknown class, or a
+        value of the wrong shape; the location names the record (1-based) and the field.
+    Conflict
+        The idempotency key was used with another body, or a concurrent import stored the
+        same labels first (retry).
+    """
+    bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    check_vendor(principal, vendor_id)
+    check_candidate(session, bakeoff_id, vendor_id)
+    scope = f"labels:{bakeoff_id}:{vendor_id}"
+    stored = idempotency.lookup(session, scope=scope, key=idempotency_key, fingerprint=fingerprint)
+    if stored is not None:
+        return ImportResult.model_validate({**stored, "replayed": True})
+
+    project = session.get(Project, bakeoff.project_id)
+    instructions = session.get(InstructionsVersion, bakeoff.instructions_version_id)
+    if project is None or instructions is None:  # pragma: no cover - foreign keys
+        raise Conflict(f"bake-off {bakeoff_id} lost its project or instructions")
+    task_type = project.task_type
+    classes = frozenset(class_names(project))
+    items = pinned_item_ids(session, bakeoff.golden_set_version_id)
+    vl, task = table_of(VendorLabel), table_of(Task)
+    existing: set[str] = set(
+        session.execute(
+            sa_select(vl.c.external_key).where(
+                and_(vl.c.bakeoff_id == bakeoff_id, vl.c.vendor_id == vendor_id)
+            )
+        ).scalars()
+    )
+    tasks: dict[int, int] = {
+        r[0]: r[1]
+        for r in session.execute(
+            sa_select(task.c.item_id, task.c.id).where(
+                and_(task.c.bakeoff_id == bakeoff_id, task.c.vendor_id == vendor_id)
+            )
+        ).all()
+    }
+    writer = _Writer(session.connection())
+    batch_size = get_settings().import_batch_size
+    now = utcnow()
+    received = written = duplicates = 0
+    chunk: list[tuple[Any, ...]] = []
+    try:
+        for number, record in enumerate(records, start=1):
+            received += 1
+            key, value, annotator, score, started, completed, cost, ins_version, ext = (
+                _record_fields(record)
+            )
+            item_id = items.get(key)
+            if item_id is None:
+                raise Invalid(
+                    f"{source}: record {number}: item {key!r} is not in golden-set version "
+                    f"pinned by bake-off {bakeoff_id}",
+                    location=("body", f"record {number}", "item_id"),
+                )
+            if task_type == "classification" and isinstance(value, str) and value in classes:
+                json_value = value
+            else:
+                json_value = normalize_value(
+                    value,
+                    task_type=task_type,
+                    classes=classes,
+                    where=("body", f"record {number}", "label"),
+                )
+            ekey = external_key(key, annotator, ext)
+            if ekey in existing:
+                duplicates += 1
+                continue
+            existing.add(ekey)
+            chunk.append(
+                (
+                    bakeoff_id,
+                    vendor_id,
+                    item_id,
+                    tasks.get(item_id),
+                    ekey,
+                    json.dumps(json_value),
+                    annotator,
+                    score,
+                    started,
+                    completed,
+                    cost,
+                    ins_version or instructions.version,
+                    now,
+                )
+            )
+            if len(chunk) >= batch_size:
+                writer.write(chunk)
+                written += len(chunk)
+                chunk = []
+        writer.write(chunk)
+        written += len(chunk)
+        if written:
+            if tasks:
+                session.execute(
+                    task.update()
+                    .where(task.c.bakeoff_id == bakeoff_id)
+                    .where(task.c.vendor_id == vendor_id)
+                    .where(task.c.status != "received")
+                    .where(
+                        task.c.item_id.in_(
+                            sa_select(vl.c.item_id).where(
+                                and_(vl.c.bakeoff_id == bakeoff_id, vl.c.vendor_id == vendor_id)
+                            )
+                        )
+                    )
+                    .values(
+                        status="received",
+                        completed_at=func.coalesce(task.c.completed_at, now),
+                        updated_at=now,
+                    )
+                )
+            bump_data_version(session, bakeoff_id)
+        result = ImportResult(received=received, stored=written, duplicates=duplicates)
+        idempotency.remember(
+            session,
+            scope=scope,
+            key=idempotency_key,
+            fingerprint=fingerprint,
+            response=result.model_dump(mode="json"),
+        )
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(
+            "another request stored some of these labels at the same time; retry "
+            "(labels already stored are skipped)"
+        ) from exc
+    except Exception as exc:
+        session.rollback()
+        if _is_unique_violation(exc):
+            raise Conflict(
+                "another request stored some of these labels at the same time; retry"
+            ) from exc
+        raise
+    return result
+
+
+def _is_unique_violation(exc: BaseException) -> bool:
+    return type(exc).__name__ in ("UniqueViolation", "IntegrityError")
+
+
+def _label_query(
+    *,
+    bakeoff_id: int,
+    vendor_id: int | None,
+    item_key: str | None,
+    annotator_id: str | None,
+) -> Any:
+    stmt = (
+        select(VendorLabel, GoldenItem.key)
+        .join(GoldenItem, col(GoldenItem.id) == col(VendorLabel.item_id))
+        .where(VendorLabel.bakeoff_id == bakeoff_id)
+    )
+    if vendor_id is not None:
+        stmt = stmt.where(VendorLabel.vendor_id == vendor_id)
+    if item_key is not None:
+        stmt = stmt.where(GoldenItem.key == item_key)
+    if annotator_id is not None:
+        stmt = stmt.where(VendorLabel.annotator_id == annotator_id)
+    return stmt
+
+
+def list_vendor_labels(
+    *,
+    session: Session,
+    bakeoff_id: int,
+    principal: Principal | None = None,
+    vendor_id: int | None = None,
+    item_key: str | None = None,
+    annotator_id: str | None = None,
+    skip: int = 0,
+    limit: int = 100,
+) -> tuple[list[VendorLabelPublic], int]:
+    """A bake-off's labels by vendor, item key or annotator; a vendor key gets its own only."""
+    get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    if is_vendor(principal) and principal is not None:
+        if vendor_id is not None:
+            check_vendor(principal, vendor_id)
+        vendor_id = principal.vendor_id
+    stmt = _label_query(
+        bakeoff_id=bakeoff_id, vendor_id=vendor_id, item_key=item_key, annotator_id=annotator_id
+    )
+    count_stmt = select(func.count()).select_from(stmt.subquery())
+    count = int(session.exec(count_stmt).one())
+    rows = session.exec(stmt.order_by(col(VendorLabel.id)).offset(skip).limit(limit)).all()
+    data = [VendorLabelPublic.model_validate(v, update={"item_key": k}) for v, k in rows]
+    return data, count
+
+
+def iter_vendor_labels(
+    *,
+    session: Session,
+    bakeoff_id: int,
+    vendor_id: int,
+    principal: Principal | None = None,
+    order: Literal["id", "item"] = "id",
+    chunk_size: int = 5000,
+) -> Iterator[VendorAnnotation]:
+    """Stream a vendor's labels of a bake-off as :class:`~adapters.base.VendorAnnotation`.
+
+    Used by the exporters; reads ``chunk_size`` rows at a time (keyset pagination).
+    ``order="item"`` groups the labels of each item together (Label Studio export).
+    """
+    get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    check_vendor(principal, vendor_id)
+    vl, item = table_of(VendorLabel), table_of(GoldenItem)
+    last: tuple[int, int] = (0, 0)
+    while True:
+        stmt = (
+            sa_select(vl, item.c.key)
+            .join(item, item.c.id == vl.c.item_id)
+            .where(vl.c.bakeoff_id == bakeoff_id)
+            .where(vl.c.vendor_id == vendor_id)
+        )
+        if order == "item":
+            stmt = stmt.where(tuple_(vl.c.item_id, vl.c.id) > tuple_(*last)).order_by(
+                vl.c.item_id, vl.c.id
+            )
+        else:
+            stmt = stmt.where(vl.c.id > last[1]).order_by(vl.c.id)
+        rows = session.execute(stmt.limit(chunk_size)).all()
+        if not rows:
+            return
+        for row in rows:
+            m = row._mapping
+            ekey: str = m["external_key"]
+            prefix = f"x:{m['key']}|"
+            yield VendorAnnotation(
+                item_id=m["key"],
+                label=m["value"],
+                annotator_id=m["annotator_id"],
+                score=m["score"],
+                started_at=m["started_at"],
+                completed_at=m["completed_at"],
+                cost=m["cost"],
+                instructions_version=m["instructions_version"],
+                external_id=ekey[len(prefix) :] if ekey.startswith(prefix) else None,
+            )
+        tail = rows[-1]._mapping
+        last = (tail["item_id"], tail["id"])

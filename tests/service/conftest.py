@@ -1,0 +1,117 @@
+"""A small seeded bake-off that API tests of every service engineer can reuse.
+
+``seeded`` builds, through the domain layer: a classification project (classes ``cat``,
+``dog``, ``bird``), instructions v1, a golden set with six items and gold in version 1, a
+second vendor next to ``key_vendor`` (the vendor key's vendor), and a ``draft`` bake-off with
+both as candidates (``key_vendor`` is "Candidate A").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from sqlmodel import Session
+
+import service.models as m
+from service.domain import bakeoffs, golden_sets, projects, vendors
+
+CLASSES = ("cat", "dog", "bird")
+GOLD = {
+    "img-1": "cat",
+    "img-2": "dog",
+    "img-3": "bird",
+    "img-4": "cat",
+    "img-5": "dog",
+    "img-6": "cat",
+}
+META = {
+    "img-1": "dim",
+    "img-2": "dim",
+    "img-3": "bright",
+    "img-4": "bright",
+    "img-5": "dim",
+    "img-6": "bright",
+}
+
+
+@dataclass(frozen=True)
+class Seed:
+    """Ids of the seeded objects."""
+
+    project_id: int
+    instructions_id: int
+    golden_set_id: int
+    version: int
+    version_id: int
+    vendor_id: int  # the vendor key's vendor ("Candidate A")
+    other_vendor_id: int  # "Candidate B"
+    bakeoff_id: int
+    gold: dict[str, str]
+    lighting: dict[str, str]
+
+
+@pytest.fixture
+def seeded(session: Session, key_vendor: m.Vendor) -> Seed:
+    """A classification bake-off with gold for six items and two candidate vendors."""
+    project = projects.create_project(
+        session=session,
+        data=m.ProjectCreate(
+            name="animals",
+            task_type="classification",
+            ontology={"classes": [{"name": c} for c in CLASSES]},
+        ),
+    )
+    assert project.id is not None
+    instructions = projects.create_instructions(
+        session=session,
+        project_id=project.id,
+        data=m.InstructionsVersionCreate(text="# Label the animal"),
+    )
+    golden = golden_sets.create_golden_set(
+        session=session, data=m.GoldenSetCreate(name="animals-gold", project_id=project.id)
+    )
+    assert golden.id is not None
+    golden_sets.add_items(
+        session=session,
+        golden_set_id=golden.id,
+        items=[
+            m.GoldenItemCreate(key=k, data={"image": f"{k}.jpg"}, meta={"lighting": META[k]})
+            for k in GOLD
+        ],
+    )
+    version = golden_sets.create_version(session=session, golden_set_id=golden.id, note="first")
+    golden_sets.set_gold_labels(
+        session=session,
+        golden_set_id=golden.id,
+        version=version.version,
+        labels=[m.GoldLabelCreate(item_key=k, value=v) for k, v in GOLD.items()],
+    )
+    other = vendors.create_vendor(
+        session=session, data=m.VendorCreate(name="Other Vendor Ltd.", price_per_item=0.02)
+    )
+    assert other.id is not None and key_vendor.id is not None and version.id is not None
+    assert instructions.id is not None
+    bakeoff = bakeoffs.create_bakeoff(
+        session=session,
+        data=m.BakeOffCreate(
+            name="Q1 animals",
+            project_id=project.id,
+            golden_set_version_id=version.id,
+            instructions_version_id=instructions.id,
+            vendor_ids=[key_vendor.id, other.id],
+        ),
+    )
+    assert bakeoff.id is not None
+    return Seed(
+        project_id=project.id,
+        instructions_id=instructions.id,
+        golden_set_id=golden.id,
+        version=version.version,
+        version_id=version.id,
+        vendor_id=key_vendor.id,
+        other_vendor_id=other.id,
+        bakeoff_id=bakeoff.id,
+        gold=dict(GOLD),
+        lighting=dict(META),
+    )

@@ -1,0 +1,152 @@
+"""Vendor labels through the API: exactly once, idempotency keys, 422 with nothing stored."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+pytestmark = pytest.mark.dbs
+
+
+def _labels_url(seed: Any, vendor_id: int | None = None) -> str:
+    return f"/bakeoffs/{seed.bakeoff_id}/vendors/{vendor_id or seed.vendor_id}/labels"
+
+
+def _count(client: TestClient, seed: Any, auth: dict[str, dict[str, str]]) -> int:
+    response = client.get(f"/bakeoffs/{seed.bakeoff_id}/labels", headers=auth["lead"])
+    assert response.status_code == 200, response.text
+    return int(response.json()["count"])
+
+
+def test_labels_are_stored_once_when_resent(
+    client: TestClient, auth: dict[str, dict[str, str]], seeded: Any
+) -> None:
+    body = {"labels": [{"item_key": k, "value": v} for k, v in seeded.gold.items()]}
+    first = client.post(_labels_url(seeded), json=body, headers=auth["vendor"])
+    assert first.status_code == 200, first.text
+    assert first.json() | {} == {
+        "received": 6,
+        "stored": 6,
+        "duplicates": 0,
+        "replayed": False,
+        "golden_set_version": None,
+    }
+    again = client.post(_labels_url(seeded), json=body, headers=auth["vendor"])
+    assert again.json()["stored"] == 0 and again.json()["duplicates"] == 6
+    assert _count(client, seeded, auth) == 6
+
+
+def test_idempotency_key_replays_the_first_answer(
+    client: TestClient, auth: dict[str, dict[str, str]], seeded: Any
+) -> None:
+    body = {"labels": [{"item_key": "img-1", "value": "cat", "annotator_id": "w1"}]}
+    headers = {**auth["lead"], "Idempotency-Key": "batch-0001"}
+    first = client.post(_labels_url(seeded), json=body, headers=headers)
+    replay = client.post(_labels_url(seeded), json=body, headers=headers)
+    assert first.json()["stored"] == 1 and first.json()["replayed"] is False
+    assert replay.json()["stored"] == 1 and replay.json()["replayed"] is True
+    assert _count(client, seeded, auth) == 1
+    other_body = {"labels": [{"item_key": "img-2", "value": "dog"}]}
+    clash = client.post(_labels_url(seeded), json=other_body, headers=headers)
+    assert clash.status_code == 409
+    assert clash.json()["code"] == "idempotency_key_reused"
+    assert _count(client, seeded, auth) == 1
+
+
+@pytest.mark.parametrize(
+    ("bad", "where", "words"),
+    [
+        ({"item_key": "img-3", "value": "kat"}, "record 3", "unknown class 'kat'"),
+        ({"item_key": "img-99", "value": "cat"}, "record 3", "img-99"),
+        ({"item_key": "img-3", "value": ["cat"]}, "record 3", "expected a class name"),
+    ],
+    ids=["unknown-class", "unknown-item", "wrong-shape"],
+)
+def test_a_bad_label_gets_422_naming_it_and_nothing_is_stored(
+    client: TestClient,
+    auth: dict[str, dict[str, str]],
+    seeded: Any,
+    bad: dict[str, object],
+    where: str,
+    words: str,
+) -> None:
+    good = [{"item_key": "img-1", "value": "cat"}, {"item_key": "img-2", "value": "dog"}]
+    response = client.post(_labels_url(seeded), json={"labels": [*good, bad]}, headers=auth["lead"])
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"][0]
+    assert where in detail["loc"], detail
+    assert words in detail["msg"]
+    assert _count(client, seeded, auth) == 0
+
+
+def test_vendor_key_posts_only_its_own_labels(
+    client: TestClient, auth: dict[str, dict[str, str]], seeded: Any
+) -> None:
+    body = {"labels": [{"item_key": "img-1", "value": "cat"}]}
+    response = client.post(
+        _labels_url(seeded, seeded.other_vendor_id), json=body, headers=auth["vendor"]
+    )
+    assert response.status_code == 403
+    assert _count(client, seeded, auth) == 0
+
+
+def test_jsonl_import_streams_a_file_and_export_round_trips(
+    client: TestClient, auth: dict[str, dict[str, str]], seeded: Any
+) -> None:
+    lines = [
+        {"item_id": k, "label": v, "annotator_id": a, "completed_at": "2024-05-01T10:00:04Z"}
+        for k, v in seeded.gold.items()
+        for a in ("w1", "w2")
+    ]
+    blob = "\n".join(json.dumps(x) for x in lines).encode()
+    url = _labels_url(seeded) + "/import?format=jsonl&filename=labels.jsonl"
+    response = client.post(url, content=blob, headers=auth["vendor"])
+    assert response.status_code == 200, response.text
+    assert response.json()["stored"] == 12
+    exported = client.get(_labels_url(seeded) + "/export?format=jsonl", headers=auth["lead"])
+    assert exported.status_code == 200
+    rows = [json.loads(line) for line in io.StringIO(exported.text) if line.strip()]
+    assert sorted((r["item_id"], r["annotator_id"], r["label"]) for r in rows) == sorted(
+        (x["item_id"], x["annotator_id"], x["label"]) for x in lines
+    )
+    again = client.post(url, content=blob, headers=auth["vendor"])
+    assert again.json()["stored"] == 0 and again.json()["duplicates"] == 12
+
+
+def test_a_bad_line_in_a_file_gets_422_naming_the_line_and_nothing_is_stored(
+    client: TestClient, auth: dict[str, dict[str, str]], seeded: Any
+) -> None:
+    blob = b'{"item_id": "img-1", "label": "cat"}\n{"item_id": "img-2", "label": 5}\n'
+    url = _labels_url(seeded) + "/import?format=jsonl&filename=bad.jsonl"
+    response = client.post(url, content=blob, headers=auth["lead"])
+    assert response.status_code == 422, response.text
+    msg = response.json()["detail"][0]["msg"]
+    assert "bad.jsonl" in msg and "line 2" in msg
+    assert _count(client, seeded, auth) == 0
+
+
+def test_labelstudio_export_reimports_to_the_same_labels(
+    client: TestClient, auth: dict[str, dict[str, str]], seeded: Any
+) -> None:
+    body = {
+        "labels": [{"item_key": k, "value": v, "annotator_id": "7"} for k, v in seeded.gold.items()]
+    }
+    client.post(_labels_url(seeded), json=body, headers=auth["lead"])
+    exported = client.get(_labels_url(seeded) + "/export?format=labelstudio", headers=auth["lead"])
+    assert exported.status_code == 200, exported.text
+    tasks = json.loads(exported.text)
+    assert len(tasks) == 6
+    other = _labels_url(seeded, seeded.other_vendor_id) + "/import?format=labelstudio"
+    response = client.post(other, content=exported.content, headers=auth["lead"])
+    assert response.status_code == 200, response.text
+    assert response.json()["stored"] == 6
+    listed = client.get(
+        f"/bakeoffs/{seeded.bakeoff_id}/labels",
+        params={"vendor_id": seeded.other_vendor_id, "limit": 100},
+        headers=auth["lead"],
+    ).json()
+    assert {r["item_key"]: r["value"] for r in listed["data"]} == seeded.gold
