@@ -49,6 +49,7 @@ __all__ = [
 Level: TypeAlias = Literal["nominal", "ordinal", "interval", "ratio"]
 _LEVELS: tuple[Level, ...] = ("nominal", "ordinal", "interval", "ratio")
 FloatArray: TypeAlias = npt.NDArray[np.float64]
+_DENSE_LIMIT = 20_000_000  # (units x values) cells above which counts go sparse
 
 
 def _require_rows(answers: pd.DataFrame) -> None:
@@ -223,9 +224,15 @@ def _krippendorff_alpha_impl(enc: EncodedAnswers, *, level: Level) -> MetricResu
         observed = float((2.0 * (m[used] * s2[used] - s1[used] ** 2) / (m[used] - 1.0)).sum())
         expected = 2.0 * n_total * float((x * x).sum()) - 2.0 * float(x.sum()) ** 2
     else:
-        n_u = sparse.csr_matrix((np.ones(len(label)), (task, label)), shape=(len(enc.tasks), n_k))
-        weighted = sparse.diags(1.0 / np.maximum(m_u - 1.0, 1.0)) @ n_u
-        o = np.asarray((n_u.T @ weighted).todense(), dtype=np.float64)
+        n_units = len(enc.tasks)
+        inv = 1.0 / np.maximum(m_u - 1.0, 1.0)
+        if n_units * n_k <= _DENSE_LIMIT:
+            dense = np.bincount(task * n_k + label, minlength=n_units * n_k)
+            dense = dense.reshape(n_units, n_k).astype(np.float64)
+            o = (dense * inv[:, None]).T @ dense
+        else:
+            n_u = sparse.csr_matrix((np.ones(len(label)), (task, label)), shape=(n_units, n_k))
+            o = np.asarray((n_u.T @ (sparse.diags(inv) @ n_u)).todense(), dtype=np.float64)
         o -= np.diag(np.bincount(label, weights=weight, minlength=n_k))
         n_v = o.sum(axis=0)
         d = _distance_matrix(level, values, n_v)

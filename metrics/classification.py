@@ -364,9 +364,48 @@ def _summary_from_counts(
 # --------------------------------------------------------------------------- public metrics
 
 
-def _checked(gold: pd.Series[Any], labels: pd.Series[Any]) -> tuple[EncodedLabels, IntArray]:
-    enc = encode_labels(gold, labels)
-    return enc, confusion_matrix_codes(enc.gold, enc.pred, len(enc.classes))
+def _direct_int_confusion(
+    gold: pd.Series[Any], labels: pd.Series[Any]
+) -> tuple[npt.NDArray[np.generic], IntArray] | None:
+    """Classes and confusion matrix straight from aligned small-range integer labels.
+
+    The fast path for fully labelled integer data: one ``bincount`` over
+    ``gold * span + pred``; classes absent from both are dropped afterwards. ``None`` when
+    the inputs do not qualify (the general path then encodes first).
+    """
+    if not labels.index.equals(gold.index):
+        return None
+    g = gold.to_numpy()
+    p = labels.to_numpy()
+    if g.dtype.kind not in "iu" or p.dtype.kind not in "iu" or g.size == 0:
+        return None
+    lo = min(int(g.min()), int(p.min()))
+    hi = max(int(g.max()), int(p.max()))
+    span = hi - lo + 1
+    if span > 1 << 12:
+        return None
+    key = np.multiply(g, span, dtype=np.int64)
+    key += p
+    if lo != 0:
+        key -= lo * (span + 1)
+    full = np.bincount(key, minlength=span * span).reshape(span, span)
+    present = (full.sum(axis=0) > 0) | (full.sum(axis=1) > 0)
+    classes = (np.flatnonzero(present) + lo).astype(g.dtype)
+    if present.all():
+        return classes, full
+    return classes, full[np.ix_(present, present)]
+
+
+def _checked(
+    gold: pd.Series[Any], labels: pd.Series[Any]
+) -> tuple[npt.NDArray[np.generic], int, IntArray]:
+    """Validate, then return (classes, number of gold items, confusion matrix)."""
+    _validation.check_gold_and_labels(gold, labels)
+    direct = _direct_int_confusion(gold, labels)
+    if direct is not None:
+        return direct[0], len(gold), direct[1]
+    enc = _encode_impl(gold, labels)
+    return enc.classes, len(enc.gold), confusion_matrix_codes(enc.gold, enc.pred, len(enc.classes))
 
 
 def accuracy(gold: pd.Series[Any], labels: pd.Series[Any]) -> MetricResult:
@@ -453,11 +492,11 @@ def balanced_accuracy(gold: pd.Series[Any], labels: pd.Series[Any]) -> MetricRes
     >>> balanced_accuracy(gold, pd.Series([0, 0, 0, 0], index=list("abcd"))).value
     0.5
     """
-    enc, cm = _checked(gold, labels)
+    classes, _, cm = _checked(gold, labels)
     keep = _present(cm)
     _, recall, _, support = _per_class_arrays(cm[np.ix_(keep, keep)])
     has = support > 0
-    per_class = pd.Series(recall[has], index=pd.Index(enc.classes[keep][has], name="class"))
+    per_class = pd.Series(recall[has], index=pd.Index(classes[keep][has], name="class"))
     value = float(recall[has].mean()) if has.any() else float("nan")
     return MetricResult("balanced_accuracy", value, per_class.rename("recall"))
 
@@ -475,10 +514,10 @@ def precision_recall_f1(gold: pd.Series[Any], labels: pd.Series[Any]) -> PerClas
     >>> s.precision.round(3).tolist(), s.recall.tolist(), s.support.tolist()
     ([0.5, 1.0], [1.0, 0.5], [1, 2])
     """
-    enc, cm = _checked(gold, labels)
+    classes, _, cm = _checked(gold, labels)
     keep = _present(cm)
     precision, recall, f1, support = _per_class_arrays(cm[np.ix_(keep, keep)])
-    index = pd.Index(enc.classes[keep], name="class")
+    index = pd.Index(classes[keep], name="class")
     return PerClassScores(
         precision=pd.Series(precision, index=index, name="precision"),
         recall=pd.Series(recall, index=index, name="recall"),
@@ -510,9 +549,8 @@ def micro_f1(gold: pd.Series[Any], labels: pd.Series[Any]) -> MetricResult:
     >>> round(micro_f1(pd.Series(["x", "y", "y"]), pd.Series(["x", "x", "y"])).value, 4)
     0.6667
     """
-    enc, cm = _checked(gold, labels)
+    _, _, cm = _checked(gold, labels)
     n = int(cm.sum())
-    del enc
     return MetricResult("micro_f1", float(np.trace(cm)) / n if n else float("nan"))
 
 
@@ -526,8 +564,8 @@ def confusion_matrix(gold: pd.Series[Any], labels: pd.Series[Any]) -> ConfusionM
     >>> cm.to_frame().to_numpy().tolist()
     [[1, 0], [1, 1]]
     """
-    enc, cm = _checked(gold, labels)
-    return ConfusionMatrix(classes=enc.classes, counts=cm)
+    classes, _, cm = _checked(gold, labels)
+    return ConfusionMatrix(classes=classes, counts=cm)
 
 
 def cohen_kappa(
@@ -559,7 +597,7 @@ def cohen_kappa(
     0.8
     """
     _validation.check_option(weights, name="weights", allowed=_WEIGHTS)
-    _, cm = _checked(gold, labels)
+    _, _, cm = _checked(gold, labels)
     return MetricResult(
         "cohen_kappa", kappa_from_confusion(cm, weights=weights), params={"weights": weights}
     )
@@ -579,13 +617,11 @@ def classification_summary(
     (0.75, 0.6667, 0.5, 3)
     """
     _validation.check_option(weights, name="weights", allowed=_WEIGHTS)
-    enc, cm = _checked(gold, labels)
-    acc, acc_all, cov, bal, macro, micro, kappa = _summary_from_counts(
-        cm, len(enc.gold), weights=weights
-    )
+    classes, n_gold, cm = _checked(gold, labels)
+    acc, acc_all, cov, bal, macro, micro, kappa = _summary_from_counts(cm, n_gold, weights=weights)
     keep = _present(cm)
     precision, recall, f1, support = _per_class_arrays(cm[np.ix_(keep, keep)])
-    index = pd.Index(enc.classes[keep], name="class")
+    index = pd.Index(classes[keep], name="class")
     per_class = PerClassScores(
         precision=pd.Series(precision, index=index, name="precision"),
         recall=pd.Series(recall, index=index, name="recall"),
@@ -600,8 +636,8 @@ def classification_summary(
         macro_f1=macro,
         micro_f1=micro,
         cohen_kappa=kappa,
-        n_gold=len(enc.gold),
+        n_gold=n_gold,
         n_labelled=int(cm.sum()),
-        confusion=ConfusionMatrix(classes=enc.classes, counts=cm),
+        confusion=ConfusionMatrix(classes=classes, counts=cm),
         per_class=per_class,
     )

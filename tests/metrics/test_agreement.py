@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, cast
 
 import krippendorff
@@ -249,7 +250,9 @@ def test_hypothesis_alpha_reference_range_and_invariance(
         return
     ours = krippendorff_alpha(answers, level=level).value
     pd.testing.assert_frame_equal(answers, before)
-    ref = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the package divides 0 by 0
+        ref = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
     if np.isnan(ref):
         assert np.isnan(ours)
         return
@@ -278,3 +281,15 @@ def test_hypothesis_perfect_agreement_is_one(raters: int, units: int, seed: int)
     # nominal labels renamed -> same kappa
     renamed = answers.assign(label=answers["label"].map({0: "c", 1: "a", 2: "b"}))
     assert fleiss_kappa(renamed).value == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_sparse_coincidence_path_matches_package(
+    level: Level, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import metrics.agreement as agreement_module
+
+    monkeypatch.setattr(agreement_module, "_DENSE_LIMIT", 0)
+    data = _reliability(11, 4, 50, 6, 0.2)
+    expected = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
+    assert krippendorff_alpha(_long(data), level=level).value == pytest.approx(expected, abs=TOL)

@@ -280,3 +280,25 @@ def test_hypothesis_rename_and_permute_invariance(
     assert (np.isnan(a.cohen_kappa) and np.isnan(b.cohen_kappa)) or a.cohen_kappa == pytest.approx(
         b.cohen_kappa, abs=TOL
     )
+
+
+@pytest.mark.parametrize(
+    "offset",
+    [pytest.param(0, id="from-zero"), pytest.param(-7, id="negative"), pytest.param(40, id="gap")],
+)
+def test_direct_integer_path_matches_sklearn(offset: int) -> None:
+    rng = np.random.default_rng(offset + 100)
+    classes = np.array([0, 2, 3, 7]) + offset  # classes 1, 4, 5, 6 never occur
+    y = rng.choice(classes, 2_000)
+    p = np.where(rng.random(2_000) < 0.6, y, rng.choice(classes, 2_000))
+    gold, labels = pd.Series(y), pd.Series(p)
+    cm = confusion_matrix(gold, labels)
+    assert cm.classes.tolist() == classes.tolist()
+    np.testing.assert_array_equal(cm.counts, skm.confusion_matrix(y, p))
+    for w, ref in (("none", None), ("linear", "linear"), ("quadratic", "quadratic")):
+        assert cohen_kappa(gold, labels, weights=w).value == pytest.approx(  # type: ignore[arg-type]
+            skm.cohen_kappa_score(y, p, weights=ref), abs=TOL
+        )
+    assert balanced_accuracy(gold, labels).value == pytest.approx(
+        skm.balanced_accuracy_score(y, p), abs=TOL
+    )
