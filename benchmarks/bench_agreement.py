@@ -15,6 +15,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import krippendorff
@@ -23,7 +24,7 @@ import pandas as pd
 from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
-from metrics.agreement import fleiss_kappa, krippendorff_alpha
+from metrics.agreement import Level, fleiss_kappa, krippendorff_alpha
 
 
 def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
@@ -73,13 +74,18 @@ def main() -> int:
 
     answers_missing = long_table(with_missing)
     reliability = with_missing.T
-    for level in ("nominal", "ordinal", "interval", "ratio"):
+    levels: tuple[Level, ...] = ("nominal", "ordinal", "interval", "ratio")
+    for level in levels:
         t_ours, ours = best_of(
-            lambda lv=level: krippendorff_alpha(answers_missing, level=lv).value, args.repeat
+            partial(lambda lv: krippendorff_alpha(answers_missing, level=lv).value, level),
+            args.repeat,
         )
         t_ref, ref = best_of(
-            lambda lv=level: krippendorff.alpha(
-                reliability_data=reliability, level_of_measurement=lv
+            partial(
+                lambda lv: krippendorff.alpha(
+                    reliability_data=reliability, level_of_measurement=lv
+                ),
+                level,
             ),
             args.repeat,
         )
