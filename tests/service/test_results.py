@@ -1,0 +1,180 @@
+"""The results endpoint: metrics from metrics/, blinding, recomputation when data change."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
+
+pytestmark = pytest.mark.dbs
+
+
+def _post(
+    client: TestClient,
+    auth: dict[str, dict[str, str]],
+    seeded: Any,
+    vendor_id: int,
+    labels: list[dict[str, Any]],
+) -> None:
+    response = client.post(
+        f"/bakeoffs/{seeded.bakeoff_id}/vendors/{vendor_id}/labels",
+        json={"labels": labels},
+        headers=auth["lead"],
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_results_match_sklearn_and_follow_new_labels(
+    client: TestClient, auth: dict[str, dict[str, str]], seeded: Any
+) -> None:
+    keys = list(seeded.gold)
+    answers = dict(seeded.gold, **{"img-3": "cat", "img-5": "cat"})
+    _post(
+        client,
+        auth,
+        seeded,
+        seeded.vendor_id,
+        [{"item_key": k, "value": answers[k], "cost": 0.05} for k in keys],
+    )
+    url = f"/bakeoffs/{seeded.bakeoff_id}/results"
+    first = client.get(url, headers=auth["viewer"])
+    assert first.status_code == 200, first.text
+    body = first.json()
+    a, b = body["vendors"]
+    y_true = [seeded.gold[k] for k in keys]
+    y_pred = [answers[k] for k in keys]
+    assert a["vendor"] == "Key Vendor Inc." and a["main_metric"] == "accuracy"
+    assert a["main_value"] == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-9)
+    assert a["metrics"]["macro_f1"] == pytest.approx(
+        f1_score(y_true, y_pred, average="macro"), abs=1e-9
+    )
+    assert a["metrics"]["cohen_kappa"] == pytest.approx(cohen_kappa_score(y_true, y_pred), abs=1e-9)
+    assert a["total_cost"] == pytest.approx(0.30)
+    assert a["cost_per_correct"] == pytest.approx(0.30 / 4)
+    assert b["n_labelled"] == 0 and b["main_value"] is None
+    # vendor B: three annotators, majority vote per item; two items only
+    _post(
+        client,
+        auth,
+        seeded,
+        seeded.other_vendor_id,
+        [
+            {"item_key": "img-1", "value": v, "annotator_id": w}
+            for v, w in (("cat", "w1"), ("cat", "w2"), ("dog", "w3"))
+        ]
+        + [
+            {"item_key": "img-2", "value": v, "annotator_id": w}
+            for v, w in (("bird", "w1"), ("bird", "w2"), ("dog", "w3"))
+        ],
+    )
+    second = client.get(url, headers=auth["viewer"]).json()
+    assert second["data_version"] > body["data_version"]
+    b = second["vendors"][1]
+    assert b["n_labels"] == 6 and b["n_labelled"] == 2
+    assert b["coverage"] == pytest.approx(2 / 6)
+    assert b["main_value"] == pytest.approx(0.5)  # img-1 right (cat), img-2 wrong (bird)
+    assert b["metrics"]["accuracy_all"] == pytest.approx(1 / 6)
+    assert b["total_cost"] == pytest.approx(0.02 * 2)  # price_per_item x labelled items
+
+
+def test_qa_sees_candidates_blinded_until_a_lead_unblinds(
+    client: TestClient, auth: dict[str, dict[str, str]], seeded: Any
+) -> None:
+    url = f"/bakeoffs/{seeded.bakeoff_id}/results"
+    blind = client.get(url, headers=auth["qa"]).json()
+    assert [v["vendor"] for v in blind["vendors"]] == ["Candidate A", "Candidate B"]
+    assert all(v["vendor_id"] is None for v in blind["vendors"]) and blind["blinded"] is True
+    assert "Key Vendor" not in str(blind)
+    client.patch(f"/bakeoffs/{seeded.bakeoff_id}", json={"blinded": False}, headers=auth["lead"])
+    open_ = client.get(url, headers=auth["qa"]).json()
+    assert [v["vendor"] for v in open_["vendors"]] == ["Key Vendor Inc.", "Other Vendor Ltd."]
+    assert client.get(url, headers=auth["vendor"]).status_code == 403
+
+
+def test_moving_to_a_corrected_gold_version_recomputes(
+    client: TestClient, auth: dict[str, dict[str, str]], seeded: Any
+) -> None:
+    _post(
+        client,
+        auth,
+        seeded,
+        seeded.vendor_id,
+        [{"item_key": k, "value": v} for k, v in seeded.gold.items()],
+    )
+    url = f"/bakeoffs/{seeded.bakeoff_id}/results"
+    assert client.get(url, headers=auth["lead"]).json()["vendors"][0]["main_value"] == 1.0
+    corrected = client.post(
+        f"/golden-sets/{seeded.golden_set_id}/corrections",
+        json={"labels": [{"item_key": "img-1", "value": "bird"}]},
+        headers=auth["qa"],
+    ).json()
+    assert client.get(url, headers=auth["lead"]).json()["vendors"][0]["main_value"] == 1.0
+    client.patch(
+        f"/bakeoffs/{seeded.bakeoff_id}",
+        json={"golden_set_version_id": corrected["id"]},
+        headers=auth["lead"],
+    )
+    moved = client.get(url, headers=auth["lead"]).json()
+    assert moved["golden_set_version_id"] == corrected["id"]
+    assert moved["vendors"][0]["main_value"] == pytest.approx(5 / 6)
+
+
+def test_detection_results_use_box_matching(
+    client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any
+) -> None:
+    lead = auth["lead"]
+    project = client.post(
+        "/projects",
+        json={
+            "name": "boxes",
+            "task_type": "detection",
+            "ontology": {"classes": [{"name": "car"}, {"name": "truck"}]},
+        },
+        headers=lead,
+    ).json()
+    gs = client.post(
+        "/golden-sets", json={"name": "g", "project_id": project["id"]}, headers=lead
+    ).json()
+    gold = [
+        {"item_id": f"i{i}", "label": [{"category": "car", "bbox": [10 * i, 10, 20, 20]}]}
+        for i in range(5)
+    ]
+    blob = "\n".join(json.dumps(g) for g in gold).encode()
+    imported = client.post(f"/golden-sets/{gs['id']}/import", content=blob, headers=lead).json()
+    version = client.get(f"/golden-sets/{gs['id']}/versions/1", headers=lead).json()
+    instructions = client.post(
+        f"/projects/{project['id']}/instructions", json={"text": "box every car"}, headers=lead
+    ).json()
+    bakeoff = client.post(
+        "/bakeoffs",
+        json={
+            "name": "b",
+            "project_id": project["id"],
+            "golden_set_version_id": version["id"],
+            "instructions_version_id": instructions["id"],
+            "vendor_ids": [key_vendor.id],
+        },
+        headers=lead,
+    ).json()
+    assert imported["stored"] == 5
+    labels = [
+        {
+            "item_key": f"i{i}",
+            "value": [{"category": "car", "bbox": [10 * i + (15 if i == 0 else 1), 10, 20, 20]}],
+        }
+        for i in range(5)
+    ]
+    posted = client.post(
+        f"/bakeoffs/{bakeoff['id']}/vendors/{key_vendor.id}/labels",
+        json={"labels": labels},
+        headers=lead,
+    )
+    assert posted.status_code == 200, posted.text
+    result = client.get(f"/bakeoffs/{bakeoff['id']}/results", headers=lead).json()["vendors"][0]
+    assert result["main_metric"] == "f1"
+    assert result["metrics"]["precision"] == pytest.approx(0.8)
+    assert result["metrics"]["recall"] == pytest.approx(0.8)
+    assert result["main_value"] == pytest.approx(0.8)
