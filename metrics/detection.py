@@ -64,6 +64,7 @@ from metrics._matching import (
     box_iou,
     match_unscored,
 )
+from metrics._voc import VocInterpolation, voc_average_precision
 from metrics.masks import mask_area
 from metrics.types import MetricResult
 
@@ -81,6 +82,8 @@ __all__ = [
     "evaluate_coco",
     "match_unscored",
     "box_bias",
+    "VocInterpolation",
+    "voc_average_precision",
 ]
 
 IouType = Literal["bbox", "segm"]

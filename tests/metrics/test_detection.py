@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ from metrics.detection import (
     box_iou,
     evaluate_coco,
     match_unscored,
+    voc_average_precision,
 )
 from tests.metrics._coco_reference import (
     detections_from_results,
@@ -489,3 +490,66 @@ def test_match_unscored_rejects_bad_threshold_and_images() -> None:
         match_unscored(gold, labels, iou_threshold=0.0)
     with pytest.raises(ValueError, match="not in gold"):
         match_unscored(gold, labels)
+
+
+# --- PASCAL VOC AP (review_odm test case 1) -----------------------------------------
+
+
+def _read_odm_txt(
+    folder: Path, *, scored: bool
+) -> tuple[list[int], list[list[float]], list[float]]:
+    images, boxes, scores = [], [], []
+    for number, path in enumerate(sorted(folder.glob("*.txt")), start=1):
+        for line in path.read_text().splitlines():
+            parts = line.split()
+            if not parts:
+                continue
+            values = [float(v) for v in parts[1:]]
+            if scored:
+                scores.append(values.pop(0))
+            images.append(number)
+            boxes.append(values)
+    return images, boxes, scores
+
+
+@needs_odm
+@pytest.mark.parametrize(
+    ("interpolation", "expected"),
+    [
+        ("11point", {0.1: 0.3333333333, 0.3: 0.2683982683, 0.5: 0.0303030303, 0.75: 0.0}),
+        ("all", {0.1: 0.3371980676, 0.3: 0.2456866804, 0.5: 0.0222222222, 0.75: 0.0}),
+    ],
+    ids=["11point", "every-point"],
+)
+def test_voc_ap_reproduces_review_odm_case_1(
+    interpolation: Literal["all", "11point"], expected: dict[float, float]
+) -> None:
+    folder = ODM / "tests" / "test_case_1"
+    g_img, g_box, _ = _read_odm_txt(folder / "gts", scored=False)
+    d_img, d_box, d_score = _read_odm_txt(folder / "dets", scored=True)
+    gold = DetectionGold.from_arrays(image_ids=g_img, category_ids=[1] * len(g_img), boxes=g_box)
+    dets = Detections.from_arrays(
+        image_ids=d_img, category_ids=[1] * len(d_img), boxes=d_box, scores=d_score
+    )
+    for thr, ap in expected.items():
+        res = voc_average_precision(
+            gold, dets, iou_threshold=thr, interpolation=interpolation, pixel_inclusive=True
+        )
+        # the toolkit's published values, rounded to 10 decimals
+        assert res.value == pytest.approx(ap, abs=1e-9)
+        assert res.per_item is not None and res.per_item.index.tolist() == [1]
+
+
+def test_voc_ap_crowd_gold_is_difficult() -> None:
+    gold = DetectionGold.from_arrays(
+        image_ids=[1, 1], category_ids=[1, 1],
+        boxes=[[0, 0, 10, 10], [50, 50, 10, 10]], iscrowd=[False, True],
+    )  # fmt: skip
+    dets = Detections.from_arrays(
+        image_ids=[1, 1], category_ids=[1, 1],
+        boxes=[[50, 50, 10, 10], [0, 0, 10, 10]], scores=[0.9, 0.8],
+    )  # fmt: skip
+    # the hit on the difficult region counts neither way: AP is perfect
+    assert voc_average_precision(gold, dets).value == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="interpolation"):
+        voc_average_precision(gold, dets, interpolation="101point")  # type: ignore[arg-type]
