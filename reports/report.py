@@ -39,6 +39,7 @@ def build_report(
     production_volume: int | None = None,
     rng: np.random.Generator | None = None,
     generated_at: datetime | None = None,
+    min_slice_items: int = 5,
 ) -> Report:
     """Rank the systems and compute every breakdown of the report.
 
@@ -61,6 +62,8 @@ def build_report(
         Generator of the bootstrap (``None``: fixed seed, reproducible report).
     generated_at
         Timestamp stored in the report (default: now, UTC).
+    min_slice_items
+        Smallest metadata slice reported.
 
     Returns
     -------
@@ -95,7 +98,7 @@ def build_report(
         },
         per_class=class_breakdown(systems),
         slices=(
-            slice_breakdown(systems, metadata, confidence=cfg.confidence)
+            slice_breakdown(systems, metadata, min_items=min_slice_items, confidence=cfg.confidence)
             if metadata is not None
             else []
         ),

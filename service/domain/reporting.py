@@ -1,0 +1,674 @@
+"""A bake-off's stored data -> metrics -> the report (ranking, breakdowns, trends).
+
+The service is the only layer that touches the database: this module reads a bake-off's
+pinned gold, its candidates' labels, tasks (dispatch and completion times, cost) and
+pricing, scores every candidate with :mod:`metrics`, and hands the results to
+:func:`reports.report.build_report` as :class:`reports.inputs.SystemEvaluation` objects.
+
+Per task type, the ranked per-item score is
+
+* classification: majority vote over the vendor's annotators equals gold (1/0);
+* multilabel and spans: the whole label set equals gold (exact match);
+* detection and segmentation: the image's F1 of boxes matched one-to-one at IoU 0.5
+  (an image with neither gold nor labelled boxes scores 1).
+
+An item the vendor never labelled scores 0 in the ranking (``accuracy_all``) and lowers
+its coverage. Latency per item is the task's completion minus dispatch time (or, for
+labels imported without tasks, the label's completion minus start); cost per item is the
+task's cost, else the labels' reported cost, else the vendor's price list.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from metrics.aggregation import majority_vote
+from metrics.agreement import worker_accuracy, worker_consensus_agreement
+from metrics.classification import classification_summary
+from metrics.detection import DetectionGold, Detections, box_bias, match_unscored
+from metrics.types import LABEL, TASK, WORKER, MetricResult
+from reports.inputs import (
+    Constraints,
+    PricingTerms,
+    RankingConfig,
+    RankingWeights,
+    SystemEvaluation,
+    TrendPoint,
+)
+from reports.report import build_report
+from reports.results import Report
+from service.domain._common import get_or_404, table_of
+from service.domain.access import check_project, is_vendor
+from service.domain.bakeoffs import get_bakeoff, vendor_aliases
+from service.domain.errors import Forbidden
+from service.domain.results import bakeoff_results
+from service.domain.security import Principal
+from service.models import (
+    BakeOff,
+    GoldenItem,
+    GoldLabel,
+    Project,
+    Task,
+    Vendor,
+    VendorLabel,
+)
+
+__all__ = [
+    "MAIN_METRIC",
+    "ProjectOverview",
+    "BakeoffSummary",
+    "ranking_config",
+    "bakeoff_systems",
+    "bakeoff_report",
+    "project_history",
+    "project_overview",
+]
+
+MAIN_METRIC: dict[str, str] = {
+    "classification": "accuracy",
+    "multilabel": "exact_match",
+    "spans": "exact_match",
+    "detection": "per-image F1 (IoU 0.5)",
+    "segmentation": "per-image F1 (IoU 0.5)",
+}
+
+_HOUR = 3600.0
+
+
+def ranking_config(bakeoff: BakeOff, *, n_resamples: int = 1000) -> RankingConfig:
+    """The bake-off's weights and hard constraints as a :class:`RankingConfig`.
+
+    Weights are read from ``ranking_weights`` (``accuracy``, ``speed``, ``cost``);
+    constraints from ``constraints``: ``min_accuracy``, ``min_coverage``,
+    ``max_cost_per_item``, and ``max_p95_latency_h`` (hours) or ``max_p95_latency_s``.
+
+    Raises
+    ------
+    ValueError
+        When a weight or constraint key is unknown or a value is invalid.
+    """
+    weights = dict(bakeoff.ranking_weights or {})
+    unknown = set(weights) - {"accuracy", "speed", "cost"}
+    if unknown:
+        raise ValueError(
+            f"bake-off {bakeoff.id}: unknown ranking weight(s) {sorted(unknown)}; "
+            "use accuracy, speed, cost"
+        )
+    c = dict(bakeoff.constraints or {})
+    known = {
+        "min_accuracy",
+        "min_coverage",
+        "max_cost_per_item",
+        "max_p95_latency_h",
+        "max_p95_latency_s",
+    }
+    unknown = set(c) - known
+    if unknown:
+        raise ValueError(
+            f"bake-off {bakeoff.id}: unknown constraint(s) {sorted(unknown)}; use {sorted(known)}"
+        )
+    latency_s = c.get("max_p95_latency_s")
+    if c.get("max_p95_latency_h") is not None:
+        latency_s = float(c["max_p95_latency_h"]) * _HOUR
+    return RankingConfig(
+        weights=RankingWeights(
+            accuracy=float(weights.get("accuracy", 0.6)),
+            speed=float(weights.get("speed", 0.2)),
+            cost=float(weights.get("cost", 0.2)),
+        ),
+        constraints=Constraints(
+            min_accuracy=c.get("min_accuracy"),
+            max_p95_latency_s=latency_s,
+            max_cost_per_item=c.get("max_cost_per_item"),
+            min_coverage=c.get("min_coverage"),
+        ),
+        n_resamples=n_resamples,
+    )
+
+
+def _reveal(bakeoff: BakeOff, principal: Principal | None) -> bool:
+    return not (bakeoff.blinded and principal is not None and principal.role == "qa")
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, list):
+        return json.dumps(sorted(json.dumps(v, sort_keys=True) for v in value))
+    return json.dumps(value, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """One bake-off's rows, as frames."""
+
+    gold: pd.Series[Any]  # item key -> gold value
+    meta: pd.DataFrame  # index item key, one column per metadata field
+    labels: pd.DataFrame  # vendor_id, item, annotator, value, started_at, completed_at, cost
+    tasks: pd.DataFrame  # vendor_id, item, sent_at, completed_at, cost
+
+
+def _load(session: Session, bakeoff: BakeOff) -> _Stored:
+    gl, gi, vl, tk = (
+        table_of(GoldLabel),
+        table_of(GoldenItem),
+        table_of(VendorLabel),
+        table_of(Task),
+    )
+    rows = session.execute(
+        sa_select(gi.c.id, gi.c.key, gi.c.meta, gl.c.value)
+        .join(gl, gl.c.item_id == gi.c.id)
+        .where(gl.c.version_id == bakeoff.golden_set_version_id)
+        .order_by(gi.c.key)
+    ).all()
+    key_of = {int(r[0]): str(r[1]) for r in rows}
+    gold = pd.Series({str(r[1]): r[3] for r in rows}, dtype=object)
+    meta = pd.DataFrame.from_records(
+        [
+            {
+                k: (v if isinstance(v, str | int | float | bool) else json.dumps(v))
+                for k, v in (r[2] or {}).items()
+            }
+            for r in rows
+        ],
+        index=pd.Index([str(r[1]) for r in rows]),
+    )
+    labels = pd.DataFrame(
+        session.execute(
+            sa_select(
+                vl.c.vendor_id,
+                vl.c.item_id,
+                vl.c.annotator_id,
+                vl.c.value,
+                vl.c.started_at,
+                vl.c.completed_at,
+                vl.c.cost,
+            ).where(vl.c.bakeoff_id == bakeoff.id)
+        ).all(),
+        columns=[
+            "vendor_id",
+            "item_id",
+            "annotator",
+            "value",
+            "started_at",
+            "completed_at",
+            "cost",
+        ],
+    )
+    tasks = pd.DataFrame(
+        session.execute(
+            sa_select(
+                tk.c.vendor_id, tk.c.item_id, tk.c.sent_at, tk.c.completed_at, tk.c.cost
+            ).where(tk.c.bakeoff_id == bakeoff.id)
+        ).all(),
+        columns=["vendor_id", "item_id", "sent_at", "completed_at", "cost"],
+    )
+    for frame, cols in (
+        (labels, ("started_at", "completed_at")),
+        (tasks, ("sent_at", "completed_at")),
+    ):
+        for name in cols:
+            frame[name] = pd.to_datetime(frame[name], utc=True)
+        frame["item"] = frame["item_id"].map(key_of)
+    labels = labels[labels["item"].notna()].copy()
+    tasks = tasks[tasks["item"].notna()].copy()
+    labels["annotator"] = labels["annotator"].fillna("")
+    labels["cost"] = pd.to_numeric(labels["cost"], errors="coerce")
+    tasks["cost"] = pd.to_numeric(tasks["cost"], errors="coerce")
+    return _Stored(gold=gold, meta=meta, labels=labels, tasks=tasks)
+
+
+def _answers(labels: pd.DataFrame, keys: pd.Series[Any]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            TASK: labels["item"].to_numpy(),
+            WORKER: labels["annotator"].to_numpy(),
+            LABEL: keys.to_numpy(),
+        }
+    )
+
+
+def _annotator_results(
+    answers: pd.DataFrame, gold_keys: pd.Series[Any]
+) -> tuple[MetricResult | None, MetricResult | None, pd.Series[int] | None]:
+    workers = answers[WORKER]
+    if workers.nunique() < 2 or (workers == "").all():
+        return None, None, None
+    named = answers[workers != ""]
+    counts = named.groupby(WORKER).size().astype(np.int64)
+    return worker_accuracy(named, gold_keys), worker_consensus_agreement(named), counts
+
+
+@dataclass(frozen=True)
+class _Scored:
+    scores: pd.Series[float]
+    metrics: dict[str, MetricResult]
+    per_class: MetricResult | None = None
+    confusion: pd.DataFrame | None = None
+    annotator_gold: MetricResult | None = None
+    annotator_peers: MetricResult | None = None
+    annotator_items: pd.Series[int] | None = None
+    box_bias: pd.DataFrame | None = None
+    labels_per_item: float = 1.0
+
+
+def _score_labels(task_type: str, gold: pd.Series[Any], labels: pd.DataFrame) -> _Scored:
+    index = gold.index
+    empty: pd.Series[float] = pd.Series(np.nan, index=index, dtype=float)
+    if labels.empty:
+        return _Scored(scores=empty, metrics={})
+    if task_type == "classification":
+        gold_keys = gold.astype(str)
+        answers = _answers(labels, labels["value"].astype(str))
+        voted = majority_vote(answers)
+        summary = classification_summary(gold_keys, voted)
+        right = (voted == gold_keys.reindex(voted.index)).astype(np.float64)
+        scores = right.reindex(index).astype(np.float64)
+        g, p, c = _annotator_results(answers, gold_keys)
+        return _Scored(
+            scores=scores,
+            metrics={
+                name: MetricResult(name, float(getattr(summary, name)))
+                for name in (
+                    "accuracy",
+                    "coverage",
+                    "balanced_accuracy",
+                    "macro_f1",
+                    "micro_f1",
+                    "cohen_kappa",
+                )
+            },
+            per_class=MetricResult("f1", float(summary.macro_f1), per_item=summary.per_class.f1),
+            confusion=summary.confusion.to_frame(),
+            annotator_gold=g,
+            annotator_peers=p,
+            annotator_items=c,
+        )
+    if task_type in ("multilabel", "spans"):
+        gold_keys = gold.map(_canonical)
+        answers = _answers(labels, labels["value"].map(_canonical))
+        voted = majority_vote(answers)
+        right = (voted == gold_keys.reindex(voted.index)).astype(np.float64)
+        scores = right.reindex(index).astype(np.float64)
+        g, p, c = _annotator_results(answers, gold_keys)
+        n_objects = labels["value"].map(lambda v: len(v) if isinstance(v, list) else 1)
+        return _Scored(
+            scores=scores,
+            metrics={"exact_match": MetricResult("exact_match", float(right.mean()))},
+            annotator_gold=g,
+            annotator_peers=p,
+            annotator_items=c,
+            labels_per_item=float(n_objects.mean()),
+        )
+    return _score_boxes(gold, labels)
+
+
+def _flatten_boxes(
+    values: pd.Series[Any], item_number: dict[str, int], categories: dict[str, int]
+) -> tuple[list[int], list[int], list[list[float]]]:
+    img: list[int] = []
+    cat: list[int] = []
+    boxes: list[list[float]] = []
+    for item, value in values.items():
+        for obj in value or []:
+            bbox = obj.get("bbox") if isinstance(obj, dict) else None
+            if bbox is None:
+                continue
+            img.append(item_number[str(item)])
+            cat.append(categories.setdefault(str(obj.get("category")), len(categories) + 1))
+            boxes.append([float(v) for v in bbox])
+    return img, cat, boxes
+
+
+def _score_boxes(gold: pd.Series[Any], labels: pd.DataFrame) -> _Scored:
+    item_number = {key: i + 1 for i, key in enumerate(gold.index)}
+    categories: dict[str, int] = {}
+    g_img, g_cat, g_box = _flatten_boxes(gold, item_number, categories)
+    first = labels.drop_duplicates("item").set_index("item")["value"]
+    l_img, l_cat, l_box = _flatten_boxes(first, item_number, categories)
+    gold_set = DetectionGold.from_arrays(
+        image_ids=np.asarray(g_img, dtype=np.int64),
+        category_ids=np.asarray(g_cat, dtype=np.int64),
+        boxes=np.asarray(g_box, dtype=np.float64).reshape(-1, 4),
+        all_image_ids=np.arange(1, len(gold) + 1, dtype=np.int64),
+    )
+    dets = Detections.from_arrays(
+        image_ids=np.asarray(l_img, dtype=np.int64),
+        category_ids=np.asarray(l_cat, dtype=np.int64),
+        boxes=np.asarray(l_box, dtype=np.float64).reshape(-1, 4),
+    )
+    labelled = np.asarray([item_number[str(k)] for k in first.index], dtype=np.int64)
+    match = match_unscored(gold_set, dets, iou_threshold=0.5, labeled_images=labelled)
+    n = len(gold) + 1
+    tp = np.bincount(match.pairs["image_id"].to_numpy(dtype=np.int64), minlength=n)
+    counted = ~match.label_ignored
+    n_lab = np.bincount(dets.image_ids[counted], minlength=n)
+    n_gold = np.bincount(gold_set.image_ids, minlength=n)
+    denom = n_lab + n_gold
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 1.0)
+    per_image = pd.Series(f1[1:], index=gold.index, dtype=np.float64)
+    per_image[~per_image.index.isin(first.index)] = np.nan
+    names = {v: k for k, v in categories.items()}
+    bias = box_bias(match)
+    long_bias = pd.DataFrame(
+        [
+            {
+                "class": names.get(int(str(cid)), str(cid)),
+                "edge": edge,
+                "mean_offset": float(row[edge]),
+                "n": int(row["n"]),
+            }
+            for cid, row in bias.iterrows()
+            for edge in ("left", "top", "right", "bottom")
+        ],
+        columns=["class", "edge", "mean_offset", "n"],
+    )
+    per_class_f1 = match.per_class["f1"].rename(index=lambda c: names.get(int(c), str(c)))
+    n_boxes = len(l_box) / max(len(first), 1)
+    return _Scored(
+        scores=per_image,
+        metrics={
+            "f1": match.f1,
+            "precision": match.precision,
+            "recall": match.recall,
+            "mean_iou": match.mean_iou,
+        },
+        per_class=MetricResult("f1", float(match.f1.value), per_item=per_class_f1.astype(float)),
+        box_bias=long_bias if len(long_bias) else None,
+        labels_per_item=float(n_boxes) if n_boxes else 1.0,
+    )
+
+
+def _latency(labels: pd.DataFrame, tasks: pd.DataFrame) -> pd.Series[float]:
+    done = tasks.dropna(subset=["sent_at", "completed_at"])
+    if len(done):
+        spans = (done["completed_at"] - done["sent_at"]).dt.total_seconds()
+        return spans.groupby(done["item"]).max().astype(np.float64)
+    done = labels.dropna(subset=["started_at", "completed_at"])
+    if len(done):
+        start = done.groupby("item")["started_at"].min()
+        end = done.groupby("item")["completed_at"].max()
+        return (end - start).dt.total_seconds().astype(np.float64)
+    return pd.Series(dtype=np.float64)
+
+
+def _item_costs(
+    vendor: Vendor, labels: pd.DataFrame, tasks: pd.DataFrame, objects_per_item: float
+) -> pd.Series[float]:
+    if tasks["cost"].notna().any():
+        return tasks.groupby("item")["cost"].sum(min_count=1).fillna(0.0).astype(np.float64)
+    if labels["cost"].notna().any():
+        return labels.groupby("item")["cost"].sum(min_count=1).fillna(0.0).astype(np.float64)
+    items = labels["item"].unique()
+    price = vendor.price_per_item + vendor.price_per_label * objects_per_item
+    return pd.Series(price, index=items, dtype=np.float64)
+
+
+def _hours_per_item(labels: pd.DataFrame) -> float:
+    done = labels.dropna(subset=["started_at", "completed_at"])
+    if done.empty:
+        return 0.0
+    hours = (done["completed_at"] - done["started_at"]).dt.total_seconds() / _HOUR
+    return float(max(hours.groupby(done["item"]).sum().mean(), 0.0))
+
+
+def bakeoff_systems(
+    *, session: Session, bakeoff: BakeOff, reveal: bool = True
+) -> tuple[list[SystemEvaluation], pd.DataFrame]:
+    """Score every candidate of a bake-off; return the systems and the item metadata.
+
+    Parameters
+    ----------
+    session
+        Database session.
+    bakeoff
+        The bake-off (already access-checked by the caller).
+    reveal
+        Vendor names (``True``) or the blinded aliases ("Candidate A").
+
+    Returns
+    -------
+    (list of SystemEvaluation, pandas.DataFrame)
+        One system per candidate (keyed by golden item key) and the items' metadata.
+    """
+    project = get_or_404(session, Project, bakeoff.project_id, what="Project")
+    stored = _load(session, bakeoff)
+    if stored.gold.empty:
+        raise ValueError(f"bake-off {bakeoff.id} has no gold: its golden-set version has no labels")
+    systems: list[SystemEvaluation] = []
+    aliases = vendor_aliases(session, bakeoff.id or 0)
+    for vendor_id, alias in sorted(aliases.items(), key=lambda kv: (len(kv[1]), kv[1])):
+        vendor = session.get(Vendor, vendor_id)
+        if vendor is None:  # pragma: no cover - foreign key
+            continue
+        labels = stored.labels[stored.labels["vendor_id"] == vendor_id]
+        tasks = stored.tasks[stored.tasks["vendor_id"] == vendor_id]
+        scored = _score_labels(project.task_type, stored.gold, labels)
+        latency = _latency(labels, tasks).reindex(stored.gold.index)
+        costs = _item_costs(vendor, labels, tasks, scored.labels_per_item).reindex(
+            stored.gold.index
+        )
+        has_cost = bool(costs.notna().any()) and (
+            bool(tasks["cost"].notna().any())
+            or bool(labels["cost"].notna().any())
+            or vendor.price_per_item > 0
+            or vendor.price_per_label > 0
+        )
+        systems.append(
+            SystemEvaluation(
+                name=vendor.name if reveal else alias,
+                item_scores=scored.scores,
+                main_metric=MAIN_METRIC[project.task_type],
+                latency_s=latency if latency.notna().any() else None,
+                item_costs=costs.fillna(0.0) if has_cost else None,
+                metrics=scored.metrics,
+                per_class=scored.per_class,
+                confusion=scored.confusion,
+                annotator_gold=scored.annotator_gold,
+                annotator_peers=scored.annotator_peers,
+                annotator_items=scored.annotator_items,
+                box_bias=scored.box_bias,
+                pricing=PricingTerms(
+                    per_item=vendor.price_per_item,
+                    per_label=vendor.price_per_label,
+                    per_hour=vendor.price_per_hour,
+                    minimum_commitment=vendor.minimum_commitment,
+                    currency=vendor.currency,
+                ),
+                labels_per_item=scored.labels_per_item,
+                hours_per_item=_hours_per_item(labels),
+            )
+        )
+    if not systems:
+        raise ValueError(f"bake-off {bakeoff.id} has no candidate vendors")
+    return systems, stored.meta
+
+
+def project_history(
+    *,
+    session: Session,
+    project_id: int,
+    principal: Principal | None = None,
+    until: BakeOff | None = None,
+) -> list[TrendPoint]:
+    """Each vendor's main metric (skipped items wrong) in every bake-off of a project.
+
+    Uses :func:`service.domain.results.bakeoff_results` (cached per data version), so a
+    dashboard showing many bake-offs stays cheap. Cancelled bake-offs and those created
+    after ``until`` are left out. Vendors are named (trends across bake-offs need the
+    real names, so blinded QA views get no history).
+    """
+    stmt = select(BakeOff).where(BakeOff.project_id == project_id).order_by(col(BakeOff.created_at))
+    points: list[TrendPoint] = []
+    for other in session.exec(stmt).all():
+        if other.status == "cancelled":
+            continue
+        if until is not None and other.created_at > until.created_at:
+            continue
+        results = bakeoff_results(session=session, bakeoff_id=other.id or 0, principal=principal)
+        if results.blinded or results.n_gold == 0:
+            continue
+        for v in results.vendors:
+            value = v.metrics.get(f"{v.main_metric}_all")
+            if value is None and v.main_value is not None:
+                value = v.main_value * v.coverage
+            if value is None or not math.isfinite(value):
+                continue
+            points.append(
+                TrendPoint(
+                    bakeoff=other.name,
+                    when=other.created_at,
+                    system=v.vendor,
+                    value=float(value),
+                    n_items=results.n_gold,
+                )
+            )
+    return points
+
+
+def bakeoff_report(
+    *,
+    session: Session,
+    bakeoff_id: int,
+    principal: Principal | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> Report:
+    """The full report of one bake-off: ranking, breakdowns, cost projection, trends.
+
+    Parameters
+    ----------
+    session
+        Database session.
+    bakeoff_id
+        The bake-off.
+    principal
+        The caller (project scope and blinding apply; vendor keys are refused).
+    n_resamples, seed
+        Paired bootstrap resamples and the seed that makes the report reproducible.
+
+    Raises
+    ------
+    NotFound
+        No such bake-off (or not visible to the caller).
+    Forbidden
+        A vendor key.
+    ValueError
+        The bake-off has no gold or no candidates, or unknown weights/constraints.
+    """
+    bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    if is_vendor(principal):
+        raise Forbidden("vendor keys cannot read bake-off reports")
+    reveal = _reveal(bakeoff, principal)
+    systems, meta = bakeoff_systems(session=session, bakeoff=bakeoff, reveal=reveal)
+    history = (
+        project_history(
+            session=session, project_id=bakeoff.project_id, principal=principal, until=bakeoff
+        )
+        if reveal
+        else []
+    )
+    history = [p for p in history if any(s.name == p.system for s in systems)]
+    if not any(p.bakeoff != bakeoff.name for p in history):
+        history = []  # a trend needs an earlier bake-off
+    return build_report(
+        systems,
+        title=bakeoff.name,
+        config=ranking_config(bakeoff, n_resamples=n_resamples),
+        metadata=meta if len(meta.columns) else None,
+        history=history,
+        production_volume=bakeoff.production_volume or None,
+        rng=np.random.default_rng(seed),
+        min_slice_items=3,
+    )
+
+
+@dataclass(frozen=True)
+class BakeoffSummary:
+    """One row of a project's list of bake-offs."""
+
+    id: int
+    name: str
+    status: str
+    created_at: Any
+    n_vendors: int
+    leader: str | None
+
+
+@dataclass(frozen=True)
+class ProjectOverview:
+    """What procurement sees for a project: its bake-offs, the current ranking, trends."""
+
+    project: Project
+    bakeoffs: list[BakeoffSummary]
+    current: Report | None
+    current_id: int | None
+    history: list[TrendPoint]
+
+
+def project_overview(
+    *,
+    session: Session,
+    project_id: int,
+    principal: Principal | None = None,
+    n_resamples: int = 1000,
+) -> ProjectOverview:
+    """All bake-offs of a project (newest first), the latest one's report, and trends.
+
+    The "current" bake-off is the newest completed one, else the newest with any labels.
+    """
+    check_project(principal, project_id)
+    if is_vendor(principal):
+        raise Forbidden("vendor keys cannot read dashboards")
+    project = get_or_404(session, Project, project_id, what="Project")
+    rows = session.exec(
+        select(BakeOff)
+        .where(BakeOff.project_id == project_id)
+        .order_by(col(BakeOff.created_at).desc())
+    ).all()
+    summaries: list[BakeoffSummary] = []
+    current: Report | None = None
+    current_id: int | None = None
+    candidates = sorted(rows, key=lambda b: (b.status != "completed", -b.created_at.timestamp()))
+    for b in candidates:
+        if b.status == "cancelled":
+            continue
+        try:
+            report = bakeoff_report(
+                session=session, bakeoff_id=b.id or 0, principal=principal, n_resamples=n_resamples
+            )
+        except ValueError:
+            continue
+        if any(s.coverage > 0 for s in report.ranking.systems):
+            current, current_id = report, b.id
+            break
+    for b in rows:
+        leader: str | None = None
+        if current is not None and b.id == current_id:
+            ranked = [s for s in current.ranking.systems if s.rank == 1]
+            leader = ranked[0].name if ranked else None
+        summaries.append(
+            BakeoffSummary(
+                id=b.id or 0,
+                name=b.name,
+                status=b.status,
+                created_at=b.created_at,
+                n_vendors=len(vendor_aliases(session, b.id or 0)),
+                leader=leader,
+            )
+        )
+    history = project_history(session=session, project_id=project_id, principal=principal)
+    return ProjectOverview(
+        project=project,
+        bakeoffs=summaries,
+        current=current,
+        current_id=current_id,
+        history=history,
+    )

@@ -1,0 +1,182 @@
+"""service.domain.reporting: a stored bake-off becomes a full report (ranking, slices, trends)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+import service.models as m
+from reports.inputs import Constraints
+from service.domain import bakeoffs
+from service.domain.errors import Forbidden
+from service.domain.reporting import bakeoff_report, project_overview, ranking_config
+from service.domain.security import Principal
+from service.domain.vendor_labels import add_vendor_labels
+
+# ``seeded`` (tests/service/conftest.py) is typed loosely: conftest is not importable.
+Seed = Any
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+WRONG = {"cat": "dog", "dog": "cat", "bird": "cat"}
+
+
+def add_labels(
+    session: Session,
+    seed: Seed,
+    vendor_id: int,
+    *,
+    wrong: set[str],
+    hours: float,
+    cost: float | None = None,
+    annotators: tuple[str, ...] = ("",),
+    bakeoff_id: int | None = None,
+) -> None:
+    """Label every gold item, wrong on ``wrong``, ``hours`` after T0."""
+    records = [
+        m.VendorLabelCreate(
+            item_key=key,
+            value=WRONG[gold] if key in wrong else gold,
+            annotator_id=annotator or None,
+            started_at=T0,
+            completed_at=T0 + timedelta(hours=hours),
+            cost=cost,
+        )
+        for key, gold in seed.gold.items()
+        for annotator in annotators
+    ]
+    add_vendor_labels(
+        session=session,
+        bakeoff_id=bakeoff_id or seed.bakeoff_id,
+        vendor_id=vendor_id,
+        records=records,
+    )
+
+
+@pytest.fixture
+def labelled(session: Session, seeded: Seed) -> Seed:
+    # Key vendor: wrong on one dim item; Other: wrong on three dim items, slower, cheaper.
+    add_labels(session, seeded, seeded.vendor_id, wrong={"img-1"}, hours=2.0)
+    add_labels(
+        session,
+        seeded,
+        seeded.other_vendor_id,
+        wrong={"img-1", "img-2", "img-5"},
+        hours=30.0,
+        annotators=("w1", "w2", "w3"),
+    )
+    return seeded
+
+
+def test_report_ranks_scores_and_slices(session: Session, labelled: Seed) -> None:
+    report = bakeoff_report(session=session, bakeoff_id=labelled.bakeoff_id, n_resamples=200)
+    assert report.title == "Q1 animals" and report.n_items == 6
+    rows = {s.name: s for s in report.ranking.systems}
+    key, other = rows["Key Vendor Inc."], rows["Other Vendor Ltd."]
+    assert key.accuracy.value == pytest.approx(5 / 6)
+    assert other.accuracy.value == pytest.approx(3 / 6)
+    assert key.rank == 1
+    assert key.p95_latency_s is not None and key.p95_latency_s.value == pytest.approx(7200)
+    assert key.cost_per_item is not None and key.cost_per_item.value == pytest.approx(0.05)
+    assert other.cost_per_correct is not None
+    assert other.cost_per_correct.value == pytest.approx(0.02 * 6 / 3)
+    worst = report.slices[0]
+    assert (worst.system, worst.key, worst.value) == ("Other Vendor Ltd.", "lighting", "dim")
+    assert worst.accuracy.value == pytest.approx(0.0)
+    assert {a.annotator for a in report.annotators} == {"w1", "w2", "w3"}
+    assert len(report.confusion) == 2
+    assert report.metrics["Key Vendor Inc."]["accuracy"] == pytest.approx(5 / 6)
+    # six items cannot separate the leaders: the report says so in words
+    assert any("too small to separate" in line for line in report.ranking.summary)
+
+
+def test_constraints_and_weights_come_from_the_bakeoff(session: Session, labelled: Seed) -> None:
+    bakeoffs.update_bakeoff(
+        session=session,
+        bakeoff_id=labelled.bakeoff_id,
+        data=m.BakeOffUpdate(
+            constraints={"max_p95_latency_h": 24.0},
+            ranking_weights={"accuracy": 1.0, "speed": 0.0, "cost": 0.0},
+            production_volume=100_000,
+        ),
+    )
+    bakeoff = session.get(m.BakeOff, labelled.bakeoff_id)
+    assert bakeoff is not None
+    config = ranking_config(bakeoff)
+    assert config.constraints == Constraints(max_p95_latency_s=24 * 3600.0)
+    report = bakeoff_report(session=session, bakeoff_id=labelled.bakeoff_id, n_resamples=200)
+    other = next(s for s in report.ranking.systems if s.name == "Other Vendor Ltd.")
+    assert other.rank is None and "p95 latency" in other.violations[0]
+    projection = {c.system: c for c in report.cost_projection}
+    assert projection["Key Vendor Inc."].projected_cost == pytest.approx(5000.0)
+
+
+def test_unknown_constraint_is_a_clear_error(session: Session, labelled: Seed) -> None:
+    bakeoffs.update_bakeoff(
+        session=session,
+        bakeoff_id=labelled.bakeoff_id,
+        data=m.BakeOffUpdate(constraints={"max_latency": 3.0}),
+    )
+    with pytest.raises(ValueError, match="unknown constraint"):
+        bakeoff_report(session=session, bakeoff_id=labelled.bakeoff_id, n_resamples=200)
+
+
+def test_vendor_keys_are_refused(session: Session, labelled: Seed) -> None:
+    vendor = Principal(key_id=1, name="v", role="vendor", vendor_id=labelled.vendor_id)
+    with pytest.raises(Forbidden):
+        bakeoff_report(session=session, bakeoff_id=labelled.bakeoff_id, principal=vendor)
+
+
+def test_blinded_qa_sees_aliases(session: Session, labelled: Seed) -> None:
+    qa = Principal(key_id=1, name="q", role="qa")
+    report = bakeoff_report(
+        session=session, bakeoff_id=labelled.bakeoff_id, principal=qa, n_resamples=200
+    )
+    assert {s.name for s in report.ranking.systems} == {"Candidate A", "Candidate B"}
+
+
+def test_overview_and_trend_across_bakeoffs(session: Session, labelled: Seed) -> None:
+    bakeoffs.update_bakeoff(
+        session=session, bakeoff_id=labelled.bakeoff_id, data=m.BakeOffUpdate(status="completed")
+    )
+    second = bakeoffs.create_bakeoff(
+        session=session,
+        data=m.BakeOffCreate(
+            name="Q2 animals",
+            project_id=labelled.project_id,
+            golden_set_version_id=labelled.version_id,
+            instructions_version_id=labelled.instructions_id,
+            vendor_ids=[labelled.vendor_id, labelled.other_vendor_id],
+        ),
+    )
+    assert second.id is not None
+    # Key vendor got worse in Q2 (4 wrong of 6), Other stayed the same.
+    add_labels(
+        session,
+        labelled,
+        labelled.vendor_id,
+        wrong={"img-1", "img-2", "img-3", "img-4"},
+        hours=2.0,
+        bakeoff_id=second.id,
+    )
+    add_labels(
+        session,
+        labelled,
+        labelled.other_vendor_id,
+        wrong={"img-1", "img-2", "img-5"},
+        hours=3.0,
+        bakeoff_id=second.id,
+    )
+    report = bakeoff_report(session=session, bakeoff_id=second.id, n_resamples=200)
+    key_trend = [t for t in report.trends if t.system == "Key Vendor Inc."]
+    assert [t.bakeoff for t in key_trend] == ["Q1 animals", "Q2 animals"]
+    assert [round(t.value, 4) for t in key_trend] == [round(5 / 6, 4), round(2 / 6, 4)]
+    assert [w.system for w in report.trend_warnings] == ["Key Vendor Inc."]
+
+    overview = project_overview(session=session, project_id=labelled.project_id, n_resamples=200)
+    assert [b.name for b in overview.bakeoffs] == ["Q2 animals", "Q1 animals"]
+    assert overview.current_id == labelled.bakeoff_id  # the newest *completed* bake-off
+    assert overview.current is not None and overview.current.title == "Q1 animals"
+    assert {p.bakeoff for p in overview.history} == {"Q1 animals", "Q2 animals"}
