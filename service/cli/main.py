@@ -8,6 +8,8 @@ itself on :data:`service.cli._app.app` when imported; the imports below wire the
 from __future__ import annotations
 
 import service.cli.evaluate  # noqa: F401  (bakeoff evaluate, bakeoff agreement)
+import service.cli.keys  # noqa: F401  (bakeoff keys create/list/revoke)
+import service.cli.serve  # noqa: F401  (bakeoff serve)
 from service.cli._app import app
 
 __all__ = ["app"]
