@@ -1,0 +1,85 @@
+"""``bakeoff report``: a bake-off's report as one self-contained HTML file, JSON and CSV.
+
+Examples
+--------
+The report procurement can open offline or receive by e-mail::
+
+    bakeoff report 7 -o report.html
+
+Machine-readable output too (schema: ``docs/report-schema.md``)::
+
+    bakeoff report 7 -o report.html --json report.json --csv-dir tables/
+
+Problems (no such bake-off, no gold, unknown constraint keys) exit with status 1 and one
+line on stderr.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlmodel import Session
+
+from reports.render import render_csv, render_html, render_json
+from service.cli._app import app
+from service.core.config import get_settings
+from service.core.db import get_engine
+from service.core.migrations import upgrade_head
+from service.domain.errors import DomainError
+from service.domain.reporting import bakeoff_report
+
+__all__ = ["report_command"]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+@app.command("report")
+def report_command(
+    bakeoff_id: Annotated[int, typer.Argument(help="The bake-off's id.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Write the self-contained HTML report here."),
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the JSON report here ('-': stdout).")
+    ] = None,
+    csv_dir: Annotated[
+        Path | None, typer.Option("--csv-dir", help="Write one CSV per table into this folder.")
+    ] = None,
+    resamples: Annotated[
+        int, typer.Option("--resamples", min=100, help="Paired bootstrap resamples.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Rank a bake-off's vendors and write its report (HTML, JSON, CSV)."""
+    if output is None and json_path is None and csv_dir is None:
+        raise _fail("nothing to write: give -o report.html, --json PATH or --csv-dir DIR")
+    settings = get_settings()
+    if settings.auto_migrate:
+        upgrade_head(settings.database_url)
+    with Session(get_engine()) as session:
+        try:
+            report = bakeoff_report(
+                session=session, bakeoff_id=bakeoff_id, n_resamples=resamples, seed=seed
+            )
+        except (DomainError, ValueError) as exc:
+            raise _fail(str(exc).splitlines()[0]) from None
+    if output is not None:
+        render_html(report, output)
+        typer.echo(f"wrote {output}", err=True)
+    if json_path is not None:
+        if str(json_path) == "-":
+            typer.echo(report.model_dump_json(indent=2))
+        else:
+            render_json(report, json_path)
+            typer.echo(f"wrote {json_path}", err=True)
+    if csv_dir is not None:
+        written = render_csv(report, csv_dir)
+        typer.echo(f"wrote {len(written)} tables to {csv_dir}", err=True)
+    for line in report.ranking.summary[:1]:
+        typer.echo(line, err=True)

@@ -1,0 +1,112 @@
+"""``bakeoff report BAKEOFF_ID -o report.html --json --csv-dir`` against a SQLite file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, SQLModel
+from typer.testing import CliRunner
+
+import service.cli.report  # noqa: F401  (registers the command even before main.py imports it)
+import service.models as m
+from service.cli.main import app
+from service.core.config import get_settings
+from service.core.db import get_engine
+from service.domain.vendor_labels import add_vendor_labels
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """The CLI's own engine, on a SQLite file (overrides the in-memory one)."""
+    monkeypatch.setenv("BAKEOFF_DATABASE_URL", f"sqlite:///{tmp_path / 'report.db'}")
+    monkeypatch.setenv("BAKEOFF_AUTO_MIGRATE", "false")
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    eng = get_engine()
+    SQLModel.metadata.create_all(eng)
+    yield eng
+    eng.dispose()
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+
+
+@pytest.fixture
+def labelled(session: Session, seeded: Any) -> Any:
+    for vendor_id, wrong in ((seeded.vendor_id, {"img-1"}), (seeded.other_vendor_id, set())):
+        add_vendor_labels(
+            session=session,
+            bakeoff_id=seeded.bakeoff_id,
+            vendor_id=vendor_id,
+            records=[
+                m.VendorLabelCreate(
+                    item_key=key,
+                    value="bird" if key in wrong else gold,
+                    started_at=T0,
+                    completed_at=T0 + timedelta(hours=1),
+                )
+                for key, gold in seeded.gold.items()
+            ],
+        )
+    return seeded
+
+
+def test_report_writes_html_json_and_csv(labelled: Any, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            str(labelled.bakeoff_id),
+            "-o",
+            str(out / "report.html"),
+            "--json",
+            str(out / "report.json"),
+            "--csv-dir",
+            str(out / "csv"),
+            "--resamples",
+            "200",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Q1 animals" in html and 'id="fig-ranking"' in html
+    document = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert [s["name"] for s in document["ranking"]["systems"]] == [
+        "Other Vendor Ltd.",
+        "Key Vendor Inc.",
+    ]
+    assert (out / "csv" / "ranking.csv").exists()
+    assert "Other Vendor Ltd." in result.stderr
+
+
+def test_report_json_to_stdout(labelled: Any) -> None:
+    result = CliRunner().invoke(
+        app, ["report", str(labelled.bakeoff_id), "--json", "-", "--resamples", "100"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n_items"] == 6
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["999"], "nothing to write"),
+        (["999", "-o", "x.html"], "not found"),
+    ],
+    ids=["no-output", "unknown-bakeoff"],
+)
+def test_report_errors_are_one_line(
+    labelled: Any, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(app, ["report", *args])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0].lower()
