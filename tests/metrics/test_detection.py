@@ -226,8 +226,17 @@ def _tiny_gt(**extra: Any) -> dict[str, Any]:
             {"image_id": 1, "category_id": 1, "bbox": [52, 52, 20, 20], "score": 0.8},
             {"image_id": 1, "category_id": 1, "bbox": [0, 0, 40, 40], "score": 0.7},
         ],
+        [
+            {"image_id": 1, "category_id": 99, "bbox": [0, 0, 40, 40], "score": 0.9},
+            {"image_id": 1, "category_id": 1, "bbox": [0, 0, 40, 40], "score": 0.7},
+        ],
     ],
-    ids=["no-detections", "only-on-category-without-gold", "crowd-absorbs-detections"],
+    ids=[
+        "no-detections",
+        "only-on-category-without-gold",
+        "crowd-absorbs-detections",
+        "category-not-in-gold-is-ignored",
+    ],
 )
 def test_fixed_edge_cases_match_cocoeval(results: list[dict[str, Any]]) -> None:
     _assert_same_as_cocoeval(_tiny_gt(), results, "bbox")
