@@ -183,7 +183,10 @@ class CocoEvalResult:
                     name=f"coco_{name}",
                     value=float("nan") if value == -1 else value,
                     per_item=self.per_category_ap() if name == "AP" else None,
-                    params={"iou_type": self.iou_type, "max_dets": list(self.max_dets)},
+                    params={
+                        "iou_type": self.iou_type,
+                        "max_dets": ",".join(map(str, self.max_dets)),
+                    },
                 )
             )
         return tuple(out)
