@@ -35,6 +35,7 @@ def _include_routers(app: FastAPI) -> None:
     from service.api.routes import (
         api_keys,
         bakeoffs,
+        dispatch,
         golden_sets,
         health,
         projects,
@@ -49,6 +50,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(vendors.router)
     app.include_router(bakeoffs.router)
     app.include_router(tasks.router)
+    app.include_router(dispatch.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

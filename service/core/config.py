@@ -41,6 +41,21 @@ class Settings(BaseSettings):
         Rows per bulk ``INSERT`` when importing golden sets and vendor labels.
     max_page_size
         Upper bound of ``limit`` on every paginated list endpoint.
+    redis_url
+        When set, the dispatch queue (Huey) runs on Redis; otherwise on a SQLite file.
+    queue_path
+        The SQLite queue file; defaults to ``bakeoff-queue.db`` next to a SQLite database
+        (or under ``./bakeoff-data``).
+    queue_name
+        Huey queue name (and Redis key prefix).
+    public_url
+        Base URL at which vendors reach this service (their result callbacks go to
+        ``{public_url}/callbacks/{vendor_id}``).
+    dispatch_batch_size, dispatch_poll_interval_s, dispatch_callback_poll_interval_s,
+    dispatch_task_timeout_s, dispatch_max_attempts, dispatch_slice_s
+        Dispatch: items per batch, how often open jobs are polled (and, as a fallback for
+        lost callbacks, in callback mode), when a sent task times out, submissions before a
+        task fails, and how long one queue task works before handing over to the next.
     """
 
     model_config = SettingsConfigDict(
@@ -54,6 +69,16 @@ class Settings(BaseSettings):
     import_batch_size: int = 5000
     max_page_size: int = 1000
     project_name: str = "Bakeoff"
+    redis_url: str | None = None
+    queue_path: str | None = None
+    queue_name: str = "bakeoff"
+    public_url: str = "http://127.0.0.1:8000"
+    dispatch_batch_size: int = 200
+    dispatch_poll_interval_s: float = 0.5
+    dispatch_callback_poll_interval_s: float = 10.0
+    dispatch_task_timeout_s: float = 86_400.0
+    dispatch_max_attempts: int = 5
+    dispatch_slice_s: float = 20.0
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -1,0 +1,181 @@
+"""The dispatch queue: Huey on a SQLite file by default, on Redis when configured.
+
+Both use the same code path: :class:`RunQueue` builds the Huey instance from the settings
+(``BAKEOFF_REDIS_URL`` set -> :class:`huey.RedisHuey`, otherwise :class:`huey.SqliteHuey`
+on ``BAKEOFF_QUEUE_PATH`` or a file next to the SQLite database) and registers the tasks.
+
+One Huey task, ``bakeoff.advance``, drives a run: it calls
+:func:`service.domain.dispatch.tick` in a loop for ``dispatch_slice_s`` seconds, then
+enqueues its successor. Each run has one *chain token* in Huey's key-value store; a kick
+(start, resume, worker start-up) writes a new token, and an older chain that sees a token
+not its own stops. A chain whose worker was killed leaves a stale heartbeat; the periodic
+``bakeoff.resume`` task (every minute) and every worker start-up start a new chain for
+each running bake-off, so no run is left behind. All state is in the database, so two
+chains overlapping for a moment only repeat idempotent work.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from functools import lru_cache
+from pathlib import Path
+
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
+from huey.consumer import Consumer
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, select
+
+from service.core.config import Settings, get_settings
+from service.core.db import create_db_engine
+from service.domain.dispatch import tick
+from service.models import BakeOff
+
+__all__ = ["RunQueue", "get_queue", "queue_location"]
+
+log = logging.getLogger(__name__)
+
+
+def queue_location(settings: Settings) -> str:
+    """Where the queue lives: the Redis URL, the SQLite queue file, or ``":memory:"``.
+
+    ``":memory:"`` (an in-process queue) is used only with an in-memory database, which no
+    worker process could reach anyway.
+    """
+    if settings.redis_url:
+        return settings.redis_url
+    if settings.queue_path:
+        return str(Path(settings.queue_path).expanduser())
+    url = make_url(settings.database_url)
+    database = url.database or ""
+    if (
+        url.get_backend_name() == "sqlite"
+        and database
+        and not database.startswith((":memory:", "file::memory:"))
+    ):
+        return str(Path(database).expanduser().resolve().parent / "bakeoff-queue.db")
+    return str(Path("bakeoff-data/bakeoff-queue.db").resolve())
+
+
+def _make_huey(settings: Settings) -> Huey:
+    if settings.redis_url:
+        return RedisHuey(name=settings.queue_name, url=settings.redis_url)
+    location = queue_location(settings)
+    if location == ":memory:":
+        return MemoryHuey(name=settings.queue_name)
+    path = Path(location)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(name=settings.queue_name, filename=str(path))
+
+
+class RunQueue:
+    """The Huey queue that runs bake-offs, and the tasks on it.
+
+    Parameters
+    ----------
+    settings
+        Service settings (database, queue and dispatch options).
+    engine
+        Database engine for the tasks; defaults to one for ``settings.database_url``.
+    """
+
+    def __init__(self, settings: Settings, *, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.huey = _make_huey(settings)
+        self._engine = engine
+        self._engine_lock = threading.Lock()
+        self._advance = self.huey.task(name="bakeoff.advance")(self._advance_impl)
+        self._resume = self.huey.periodic_task(crontab(minute="*"), name="bakeoff.resume")(
+            self._resume_stale
+        )
+
+    # -- public -------------------------------------------------------------------
+
+    def kick(self, bakeoff_id: int) -> None:
+        """Start a fresh chain for a run (an older chain for it stops at its next step)."""
+        token = uuid.uuid4().hex
+        self.huey.put(self._chain_key(bakeoff_id), token)
+        self.huey.put(self._beat_key(bakeoff_id), time.time())
+        self._advance(bakeoff_id, token)
+
+    def resume_all(self, *, stale_after_s: float | None = None) -> list[int]:
+        """Kick every running bake-off (only those whose chain is silent, if given)."""
+        kicked: list[int] = []
+        with Session(self.engine) as session:
+            running = session.exec(select(BakeOff.id).where(BakeOff.status == "running")).all()
+        for bakeoff_id in running:
+            if bakeoff_id is None:
+                continue
+            if stale_after_s is not None:
+                beat = self.huey.get(self._beat_key(bakeoff_id), peek=True)
+                if isinstance(beat, float) and time.time() - beat < stale_after_s:
+                    continue
+            self.kick(bakeoff_id)
+            kicked.append(bakeoff_id)
+        return kicked
+
+    def consumer(self, *, workers: int = 2) -> Consumer:
+        """A Huey consumer (threads) for this queue; ``.run()`` blocks until signalled."""
+        return self.huey.create_consumer(
+            workers=workers,
+            worker_type="thread",
+            periodic=True,
+            initial_delay=0.05,
+            max_delay=1.0,
+        )
+
+    @property
+    def engine(self) -> Engine:
+        """The database engine the tasks use."""
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = create_db_engine(self.settings.database_url)
+            return self._engine
+
+    # -- tasks ---------------------------------------------------------------------
+
+    def _chain_key(self, bakeoff_id: int) -> str:
+        return f"bakeoff.chain.{bakeoff_id}"
+
+    def _beat_key(self, bakeoff_id: int) -> str:
+        return f"bakeoff.beat.{bakeoff_id}"
+
+    def _advance_impl(self, bakeoff_id: int, token: str) -> None:
+        settings = self.settings
+        stop_at = time.monotonic() + settings.dispatch_slice_s
+        while True:
+            if self.huey.get(self._chain_key(bakeoff_id), peek=True) != token:
+                return  # a newer chain took over
+            self.huey.put(self._beat_key(bakeoff_id), time.time())
+            try:
+                with Session(self.engine) as session:
+                    result = tick(session=session, bakeoff_id=bakeoff_id, settings=settings)
+            except Exception:  # noqa: BLE001 - a step failing must not end the run
+                log.exception("bake-off %s: dispatch step failed; retrying", bakeoff_id)
+            else:
+                if result.done or result.stopped:
+                    return
+            if time.monotonic() >= stop_at:
+                self._advance(bakeoff_id, token)  # hand over to a fresh task
+                return
+            time.sleep(settings.dispatch_poll_interval_s)
+
+    def _resume_stale(self) -> None:
+        self.resume_all(stale_after_s=max(60.0, 3 * self.settings.dispatch_slice_s))
+
+
+@lru_cache(maxsize=8)
+def _cached(key: tuple[str, str, str]) -> RunQueue:
+    del key
+    return RunQueue(get_settings())
+
+
+def get_queue(settings: Settings | None = None) -> RunQueue:
+    """The process-wide queue for the current settings."""
+    settings = settings or get_settings()
+    if settings is get_settings():
+        return _cached((queue_location(settings), settings.queue_name, settings.database_url))
+    return RunQueue(settings)

@@ -1,0 +1,879 @@
+"""Dispatch: send a bake-off's golden items to every candidate and collect their labels.
+
+A run is a persisted state machine, one :class:`~service.models.Task` per (item, vendor)::
+
+    pending --submit--> sent --results--> received
+       |                  |--deadline---> timed_out
+       '--max attempts--> failed   (also: vendor refused, run cancelled)
+
+Everything lives in the database, so a run interrupted anywhere (worker killed, server
+restarted) resumes from the rows:
+
+- before a batch is submitted its idempotency key (``batch_id``, a hash of the items) is
+  written to ``Task.job_id``; resubmitting the same pending items after a crash sends the
+  same key and the vendor answers with the job it already has;
+- ``pending -> sent`` is a conditional update, so a result that raced ahead is not undone;
+- labels are stored by :func:`service.domain.vendor_labels.add_vendor_labels`, unique per
+  (bake-off, vendor, vendor answer id): a duplicated or replayed result is stored once;
+- a vendor that lost a job (``JobNotFound``) gets its items again.
+
+:func:`tick` advances one run by one step; the queue (:mod:`service.dispatch`) calls it in a
+loop. Routes call :func:`start_run`, :func:`run_progress`, :func:`cancel_run` and
+:func:`receive_callback`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+from sqlalchemy import and_, func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, select
+
+from adapters.base import (
+    AdapterError,
+    Batch,
+    InstructionExample,
+    Instructions,
+    JobNotFound,
+    LabelingVendor,
+    Ontology,
+    VendorAnnotation,
+    VendorJob,
+    VendorRejected,
+    VendorUnavailable,
+    WorkItem,
+)
+from adapters.http import (
+    CallbackRejected,
+    HttpAdapter,
+    VendorFailing,
+    batch_id_for,
+    verify_callback,
+)
+from adapters.registry import get_adapter
+from service.core.config import Settings, get_settings
+from service.core.types import utcnow
+from service.domain import idempotency
+from service.domain._common import get_or_404, table_of
+from service.domain.bakeoffs import bakeoff_vendor_ids, create_tasks, get_bakeoff, vendor_aliases
+from service.domain.errors import Conflict, Invalid, NotFound, Unauthorized
+from service.domain.security import Principal
+from service.domain.vendor_labels import add_vendor_labels
+from service.models import (
+    BakeOff,
+    GoldenItem,
+    InstructionsVersion,
+    Project,
+    Task,
+    TaskStatus,
+    Vendor,
+)
+
+__all__ = [
+    "CallbackResult",
+    "RunKicker",
+    "RunProgress",
+    "TickResult",
+    "VendorProgress",
+    "adapter_for",
+    "cancel_run",
+    "forget_adapters",
+    "receive_callback",
+    "run_progress",
+    "start_run",
+    "store_results",
+    "tick",
+    "vendor_slug",
+]
+
+log = logging.getLogger(__name__)
+_STATUSES: tuple[TaskStatus, ...] = ("pending", "sent", "received", "failed", "timed_out")
+
+
+class RunKicker(Protocol):
+    """Something that makes a worker pick a run up (the queue)."""
+
+    def kick(self, bakeoff_id: int) -> None: ...
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+class VendorProgress(BaseModel):
+    """One candidate's tasks by status."""
+
+    vendor_id: int
+    name: str = Field(description="The vendor's name, or its alias when the caller is blinded.")
+    total: int
+    counts: dict[TaskStatus, int]
+    cost: float = Field(description="Cost of the received tasks so far.")
+    failing: bool = Field(description="Its last submissions failed; retrying with backoff.")
+    last_error: str | None = None
+
+
+class RunProgress(BaseModel):
+    """A run's progress: per-vendor counts by task status."""
+
+    bakeoff_id: int
+    status: str
+    total: int
+    counts: dict[TaskStatus, int]
+    done: bool = Field(description="No task is pending or sent any more.")
+    vendors: list[VendorProgress]
+
+
+class TickResult(BaseModel):
+    """What one step of a run did."""
+
+    submitted: int = 0
+    received: int = 0
+    requeued: int = 0
+    timed_out: int = 0
+    failed: int = 0
+    open: int = 0
+    done: bool = False
+    stopped: bool = Field(default=False, description="The run is not running (cancelled...).")
+
+
+class CallbackResult(BaseModel):
+    """The answer to a vendor callback."""
+
+    received: int
+    stored: int
+    duplicates: int
+
+
+# --------------------------------------------------------------------------- adapters
+
+_adapters: dict[tuple[int, str, str], LabelingVendor] = {}
+_adapters_lock = threading.Lock()
+
+
+def vendor_slug(vendor: Vendor) -> str:
+    """``"Acme Labs, Inc."`` -> ``"acme-labs-inc"`` (adapter name, env prefix)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", vendor.name.lower()).strip("-")
+    return slug or f"vendor-{vendor.id}"
+
+
+def adapter_for(vendor: Vendor) -> LabelingVendor:
+    """The vendor's adapter, built once per process from its kind and settings.
+
+    Raises
+    ------
+    Invalid
+        The kind is unknown or the settings do not fit it.
+    """
+    settings = dict(vendor.adapter_settings or {})
+    key = (int(vendor.id or 0), vendor.adapter_kind, json.dumps(settings, sort_keys=True))
+    with _adapters_lock:
+        cached = _adapters.get(key)
+        if cached is not None:
+            return cached
+        try:
+            adapter = get_adapter(vendor.adapter_kind, vendor=vendor_slug(vendor), **settings)
+        except (KeyError, TypeError, ValueError, ImportError) as exc:
+            raise Invalid(
+                f"vendor {vendor.name!r}: cannot build its {vendor.adapter_kind!r} adapter: {exc}",
+                location=("vendor", str(vendor.id), "adapter_settings"),
+            ) from exc
+        _adapters[key] = adapter
+        return adapter
+
+
+def forget_adapters() -> None:
+    """Drop the per-process adapter cache (tests, settings changes)."""
+    with _adapters_lock:
+        _adapters.clear()
+
+
+# --------------------------------------------------------------------------- start, cancel
+
+
+def start_run(
+    *,
+    session: Session,
+    bakeoff_id: int,
+    principal: Principal | None = None,
+    kicker: RunKicker | None = None,
+) -> RunProgress:
+    """Start (or resume) a bake-off run: create its tasks and hand it to the workers.
+
+    Starting a running bake-off again only wakes the workers up; nothing is duplicated.
+
+    Raises
+    ------
+    Conflict
+        The bake-off is cancelled or completed, or has no candidates or no gold items.
+    """
+    bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    if bakeoff.status in ("cancelled", "completed"):
+        raise Conflict(f"bake-off {bakeoff_id} is {bakeoff.status}; create a new one to rerun it")
+    if not bakeoff_vendor_ids(session, bakeoff_id):
+        raise Conflict(f"bake-off {bakeoff_id} has no candidate vendors")
+    create_tasks(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    total = session.exec(
+        select(func.count()).select_from(Task).where(Task.bakeoff_id == bakeoff_id)
+    ).one()
+    if not total:
+        raise Conflict(f"bake-off {bakeoff_id}: its golden-set version has no gold items")
+    bakeoff = get_or_404(session, BakeOff, bakeoff_id, what="Bake-off")
+    if bakeoff.status == "draft":
+        bakeoff.status = "running"
+        bakeoff.updated_at = utcnow()
+        session.add(bakeoff)
+        session.commit()
+    if kicker is not None:
+        kicker.kick(bakeoff_id)
+    return run_progress(session=session, bakeoff_id=bakeoff_id, principal=principal)
+
+
+def cancel_run(
+    *, session: Session, bakeoff_id: int, principal: Principal | None = None
+) -> RunProgress:
+    """Cancel a run: open tasks become ``failed`` ("cancelled") and vendors are told.
+
+    Labels that still arrive are kept.
+    """
+    bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    if bakeoff.status == "completed":
+        raise Conflict(f"bake-off {bakeoff_id} is already completed")
+    task = table_of(Task)
+    jobs = session.execute(
+        sa_select(task.c.vendor_id, task.c.external_id, task.c.item_id)
+        .where(task.c.bakeoff_id == bakeoff_id)
+        .where(task.c.status == "sent")
+    ).all()
+    now = utcnow()
+    session.execute(
+        task.update()
+        .where(task.c.bakeoff_id == bakeoff_id)
+        .where(task.c.status.in_(("pending", "sent")))
+        .values(status="failed", last_error="cancelled", updated_at=now)
+    )
+    model = get_or_404(session, BakeOff, bakeoff_id, what="Bake-off")
+    model.status = "cancelled"
+    model.updated_at = now
+    session.add(model)
+    session.commit()
+    by_job: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for vendor_id, external_id, item_id in jobs:
+        if external_id:
+            by_job[(vendor_id, external_id)].append(item_id)
+    for (vendor_id, external_id), _items in by_job.items():
+        vendor = session.get(Vendor, vendor_id)
+        if vendor is None:
+            continue
+        try:
+            adapter = adapter_for(vendor)
+            adapter.cancel(
+                VendorJob(
+                    vendor=adapter.name, external_id=external_id, item_ids=(), submitted_at=now
+                )
+            )
+        except (AdapterError, Invalid) as exc:  # best effort: the run is cancelled anyway
+            log.warning("cancel of %s job %s failed: %s", vendor.name, external_id, exc)
+    return run_progress(session=session, bakeoff_id=bakeoff_id, principal=principal)
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def run_progress(
+    *, session: Session, bakeoff_id: int, principal: Principal | None = None
+) -> RunProgress:
+    """Per-vendor task counts by status (vendor names blinded for QA and viewers)."""
+    bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    task = table_of(Task)
+    rows = session.execute(
+        sa_select(
+            task.c.vendor_id,
+            task.c.status,
+            func.count(),
+            func.coalesce(func.sum(task.c.cost), 0.0),
+        )
+        .where(task.c.bakeoff_id == bakeoff_id)
+        .group_by(task.c.vendor_id, task.c.status)
+    ).all()
+    errors: dict[int, str] = dict(
+        session.execute(
+            sa_select(task.c.vendor_id, func.max(task.c.last_error))
+            .where(task.c.bakeoff_id == bakeoff_id)
+            .where(task.c.status == "pending")
+            .where(task.c.last_error.is_not(None))
+            .group_by(task.c.vendor_id)
+        ).all()
+    )
+    blind = bakeoff.blinded and principal is not None and principal.role not in ("admin", "lead")
+    aliases = vendor_aliases(session, bakeoff_id)
+    vendors: dict[int, VendorProgress] = {}
+    for vendor_id in bakeoff_vendor_ids(session, bakeoff_id):
+        vendor = session.get(Vendor, vendor_id)
+        name = aliases.get(vendor_id, "") if blind or vendor is None else vendor.name
+        vendors[vendor_id] = VendorProgress(
+            vendor_id=vendor_id,
+            name=name,
+            total=0,
+            counts=dict.fromkeys(_STATUSES, 0),
+            cost=0.0,
+            failing=vendor_id in errors,
+            last_error=errors.get(vendor_id),
+        )
+    for vendor_id, status, count, cost in rows:
+        progress = vendors.get(vendor_id)
+        if progress is None:
+            continue
+        progress.counts[status] = int(count)
+        progress.total += int(count)
+        if status == "received":
+            progress.cost = float(cost)
+    counts = dict.fromkeys(_STATUSES, 0)
+    for progress in vendors.values():
+        for status, n in progress.counts.items():
+            counts[status] += n
+    total = sum(counts.values())
+    return RunProgress(
+        bakeoff_id=bakeoff_id,
+        status=bakeoff.status,
+        total=total,
+        counts=counts,
+        done=total > 0 and counts["pending"] == 0 and counts["sent"] == 0,
+        vendors=list(vendors.values()),
+    )
+
+
+# --------------------------------------------------------------------------- storing results
+
+
+def _n_labels(value: Any) -> int:
+    return len(value) if isinstance(value, list) else 1
+
+
+def _priced(vendor: Vendor, annotations: Sequence[VendorAnnotation]) -> float:
+    """Cost of one item: the vendor's own prices when given, else its price list."""
+    given = [a.cost for a in annotations if a.cost is not None]
+    if given:
+        return float(sum(given))
+    cost = vendor.price_per_item
+    for a in annotations:
+        cost += vendor.price_per_label * _n_labels(a.label)
+        if a.started_at is not None and a.completed_at is not None:
+            hours = max(0.0, (a.completed_at - a.started_at).total_seconds()) / 3600
+            cost += vendor.price_per_hour * hours
+    return float(cost)
+
+
+def store_results(
+    *,
+    session: Session,
+    bakeoff_id: int,
+    vendor: Vendor,
+    annotations: Iterable[VendorAnnotation],
+    strict: bool = True,
+    delivery: tuple[str, str] | None = None,
+) -> CallbackResult:
+    """Store a vendor's results once each and record completion time and cost per task.
+
+    Parameters
+    ----------
+    strict
+        ``True`` (callbacks): any bad record refuses the whole delivery (HTTP 422).
+        ``False`` (polling): items with bad records fail their task, the rest is stored.
+    delivery
+        ``(scope, delivery id)`` remembered in the same transaction (replay protection).
+
+    Raises
+    ------
+    Invalid
+        In strict mode, a record names an unknown item or class.
+    """
+    vendor_id = int(vendor.id or 0)
+    if delivery is not None:
+        scope, key = delivery
+        if idempotency.lookup(session, scope=scope, key=key, fingerprint=None) is not None:
+            raise Conflict(f"callback delivery {key!r} was already received (replay)")
+    by_item: dict[str, list[VendorAnnotation]] = defaultdict(list)
+    for a in annotations:
+        by_item[a.item_id].append(a)
+    if not by_item:
+        if delivery is not None:
+            idempotency.remember(
+                session, scope=delivery[0], key=delivery[1], fingerprint=None, response={}
+            )
+            session.commit()
+        return CallbackResult(received=0, stored=0, duplicates=0)
+    task, item = table_of(Task), table_of(GoldenItem)
+    open_tasks = {
+        key: task_id
+        for task_id, key in session.execute(
+            sa_select(task.c.id, item.c.key)
+            .join(item, item.c.id == task.c.item_id)
+            .where(task.c.bakeoff_id == bakeoff_id)
+            .where(task.c.vendor_id == vendor_id)
+            .where(task.c.status != "received")
+            .where(item.c.key.in_(list(by_item)))
+        ).all()
+    }
+    if not strict:
+        known = set(
+            session.execute(
+                sa_select(item.c.key)
+                .join(task, task.c.item_id == item.c.id)
+                .where(task.c.bakeoff_id == bakeoff_id)
+                .where(task.c.vendor_id == vendor_id)
+                .where(item.c.key.in_(list(by_item)))
+            ).scalars()
+        )
+        by_item = defaultdict(list, {k: v for k, v in by_item.items() if k in known})
+    now = utcnow()
+    for key, task_id in open_tasks.items():
+        answers = by_item[key]
+        finished = [a.completed_at for a in answers if a.completed_at is not None]
+        session.execute(
+            task.update()
+            .where(task.c.id == task_id)
+            .values(
+                completed_at=max(finished) if finished else now,
+                cost=_priced(vendor, answers),
+                last_error=None,
+            )
+        )
+    if delivery is not None:
+        scope, key = delivery
+        idempotency.remember(session, scope=scope, key=key, fingerprint=None, response={})
+    records = [a for answers in by_item.values() for a in answers]
+    try:
+        result = add_vendor_labels(
+            session=session,
+            bakeoff_id=bakeoff_id,
+            vendor_id=vendor_id,
+            records=records,
+            source=f"{vendor.name} results",
+        )
+    except Invalid:
+        if strict or len(by_item) == 1:
+            if not strict:
+                _fail_items(session, bakeoff_id, vendor_id, list(by_item), "invalid result")
+            raise
+        stored = duplicates = 0
+        for key, answers in by_item.items():  # store item by item, fail the bad ones
+            try:
+                one = store_results(
+                    session=session,
+                    bakeoff_id=bakeoff_id,
+                    vendor=vendor,
+                    annotations=answers,
+                    strict=True,
+                )
+            except Invalid as exc:
+                _fail_items(session, bakeoff_id, vendor_id, [key], exc.message[:500])
+                continue
+            stored += one.stored
+            duplicates += one.duplicates
+        return CallbackResult(received=len(records), stored=stored, duplicates=duplicates)
+    return CallbackResult(
+        received=result.received, stored=result.stored, duplicates=result.duplicates
+    )
+
+
+def _fail_items(
+    session: Session, bakeoff_id: int, vendor_id: int, keys: list[str], error: str
+) -> None:
+    task, item = table_of(Task), table_of(GoldenItem)
+    ids = sa_select(item.c.id).where(item.c.key.in_(keys))
+    session.execute(
+        task.update()
+        .where(task.c.bakeoff_id == bakeoff_id)
+        .where(task.c.vendor_id == vendor_id)
+        .where(task.c.status.in_(("pending", "sent")))
+        .where(task.c.item_id.in_(ids))
+        .values(status="failed", last_error=error, updated_at=utcnow())
+    )
+    session.commit()
+
+
+def receive_callback(
+    *,
+    session: Session,
+    vendor_id: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    now: float | None = None,
+) -> CallbackResult:
+    """Verify a signed vendor callback and store its results exactly once.
+
+    Raises
+    ------
+    NotFound
+        Unknown vendor, or a batch this vendor was never sent.
+    Unauthorized
+        Missing, wrong or stale signature; or the vendor has no webhook secret.
+    Conflict
+        The delivery id was seen before (a replay).
+    Invalid
+        The signed body is not a valid callback, or names unknown items or classes.
+    """
+    vendor = session.get(Vendor, vendor_id)
+    if vendor is None:
+        raise NotFound(f"Vendor {vendor_id} not found")
+    adapter = adapter_for(vendor)
+    secret = adapter.settings.webhook_secret if isinstance(adapter, HttpAdapter) else None
+    if secret is None:
+        raise Unauthorized(
+            f"vendor {vendor.name!r} has no webhook secret; callbacks from it are refused"
+        )
+    try:
+        delivery = verify_callback(
+            secret=secret, body=body, headers=headers, vendor=vendor.name, now=now
+        )
+    except CallbackRejected as exc:
+        if exc.reason == "malformed":
+            raise Invalid(exc.detail, location=("body",)) from exc
+        raise Unauthorized(f"callback refused ({exc.reason}): {exc.detail}") from exc
+    task = table_of(Task)
+    bakeoff_id = session.execute(
+        sa_select(task.c.bakeoff_id)
+        .where(task.c.vendor_id == vendor_id)
+        .where(task.c.job_id == delivery.batch_id)
+        .limit(1)
+    ).scalar()
+    if bakeoff_id is None:
+        raise NotFound(f"vendor {vendor.name!r} was never sent batch {delivery.batch_id!r}")
+    return store_results(
+        session=session,
+        bakeoff_id=int(bakeoff_id),
+        vendor=vendor,
+        annotations=delivery.annotations,
+        strict=True,
+        delivery=(f"callback:{vendor_id}", delivery.delivery_id),
+    )
+
+
+# --------------------------------------------------------------------------- the state machine
+
+
+def _instructions(session: Session, bakeoff: BakeOff) -> Instructions:
+    version = session.get(InstructionsVersion, bakeoff.instructions_version_id)
+    if version is None:  # pragma: no cover - foreign key
+        raise Conflict(f"bake-off {bakeoff.id} lost its instructions")
+    return Instructions(
+        version=version.version,
+        text=version.text,
+        examples=tuple(InstructionExample.model_validate(e) for e in version.examples),
+    )
+
+
+def _callback_url(settings: Settings, vendor: Vendor) -> str:
+    return f"{settings.public_url.rstrip('/')}/callbacks/{vendor.id}"
+
+
+class _RunContext:
+    def __init__(self, session: Session, bakeoff: BakeOff, settings: Settings) -> None:
+        project = session.get(Project, bakeoff.project_id)
+        if project is None:  # pragma: no cover - foreign key
+            raise Conflict(f"bake-off {bakeoff.id} lost its project")
+        self.bakeoff = bakeoff
+        self.settings = settings
+        self.task_type = project.task_type
+        self.ontology = Ontology.model_validate(project.ontology)
+        self.instructions = _instructions(session, bakeoff)
+
+
+_last_poll: dict[tuple[int, int], float] = {}
+
+
+def tick(
+    *,
+    session: Session,
+    bakeoff_id: int,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+    force_poll: bool = False,
+) -> TickResult:
+    """Advance a run by one step: submit pending items, collect results, time out, finish.
+
+    Safe to call from several workers at once, and again after any crash.
+    """
+    settings = settings or get_settings()
+    bakeoff = session.get(BakeOff, bakeoff_id)
+    if bakeoff is None:
+        raise NotFound(f"Bake-off {bakeoff_id} not found")
+    if bakeoff.status != "running":
+        return TickResult(stopped=True, done=bakeoff.status == "completed")
+    context = _RunContext(session, bakeoff, settings)
+    result = TickResult()
+    clock = now or utcnow()
+    for vendor_id in bakeoff_vendor_ids(session, bakeoff_id):
+        vendor = session.get(Vendor, vendor_id)
+        if vendor is None:  # pragma: no cover - foreign key
+            continue
+        try:
+            adapter = adapter_for(vendor)
+        except Invalid as exc:
+            result.failed += _fail_open(session, bakeoff_id, vendor_id, exc.message)
+            continue
+        _submit_pending(session, context, vendor, adapter, result)
+        _collect(session, context, vendor, adapter, result, force_poll)
+        result.timed_out += _time_out(session, context, vendor_id, clock)
+    task = table_of(Task)
+    result.open = int(
+        session.execute(
+            sa_select(func.count())
+            .select_from(task)
+            .where(task.c.bakeoff_id == bakeoff_id)
+            .where(task.c.status.in_(("pending", "sent")))
+        ).scalar_one()
+    )
+    if result.open == 0:
+        fresh = session.get(BakeOff, bakeoff_id)
+        if fresh is not None and fresh.status == "running":
+            fresh.status = "completed"
+            fresh.updated_at = utcnow()
+            session.add(fresh)
+            session.commit()
+        result.done = True
+    return result
+
+
+def _rows(result: Any) -> int:
+    """Rows matched by an UPDATE (``CursorResult.rowcount``)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _fail_open(session: Session, bakeoff_id: int, vendor_id: int, error: str) -> int:
+    task = table_of(Task)
+    n = session.execute(
+        task.update()
+        .where(task.c.bakeoff_id == bakeoff_id)
+        .where(task.c.vendor_id == vendor_id)
+        .where(task.c.status.in_(("pending", "sent")))
+        .values(status="failed", last_error=error[:1000], updated_at=utcnow())
+    )
+    session.commit()
+    return _rows(n)
+
+
+def _submit_pending(
+    session: Session,
+    context: _RunContext,
+    vendor: Vendor,
+    adapter: LabelingVendor,
+    result: TickResult,
+) -> None:
+    bakeoff_id = int(context.bakeoff.id or 0)
+    vendor_id = int(vendor.id or 0)
+    task, item = table_of(Task), table_of(GoldenItem)
+    pending = session.execute(
+        sa_select(task.c.id, task.c.attempts, item.c.key, item.c.data)
+        .join(item, item.c.id == task.c.item_id)
+        .where(task.c.bakeoff_id == bakeoff_id)
+        .where(task.c.vendor_id == vendor_id)
+        .where(task.c.status == "pending")
+        .order_by(task.c.item_id)
+    ).all()
+    if not pending:
+        return
+    if context.task_type not in adapter.supported_tasks:
+        result.failed += _fail_open(
+            session,
+            bakeoff_id,
+            vendor_id,
+            f"{vendor.name} ({vendor.adapter_kind}) does not do {context.task_type} tasks",
+        )
+        return
+    size = max(1, context.settings.dispatch_batch_size)
+    callback = _callback_url(context.settings, vendor)
+    for start in range(0, len(pending), size):
+        chunk = pending[start : start + size]
+        ids = [row[0] for row in chunk]
+        batch = Batch(
+            bakeoff_id=f"bakeoff-{bakeoff_id}",
+            task_type=context.task_type,
+            ontology=context.ontology,
+            instructions=context.instructions,
+            items=tuple(WorkItem(item_id=row[2], data=dict(row[3] or {})) for row in chunk),
+            callback_url=callback,
+        )
+        batch_id = batch_id_for(batch, adapter.name)
+        session.execute(task.update().where(task.c.id.in_(ids)).values(job_id=batch_id))
+        session.commit()  # the key is durable before the vendor hears of the batch
+        try:
+            job = adapter.submit(batch)
+        except VendorFailing as exc:
+            _note_error(session, ids, str(exc), count_attempt=False)
+            return
+        except VendorUnavailable as exc:
+            result.failed += _note_error(
+                session, ids, str(exc), max_attempts=context.settings.dispatch_max_attempts
+            )
+            return
+        except (VendorRejected, AdapterError) as exc:
+            result.failed += _fail_tasks(session, ids, f"refused: {exc}")
+            continue
+        sent_at = utcnow()
+        n = session.execute(
+            task.update()
+            .where(task.c.id.in_(ids))
+            .where(task.c.status == "pending")
+            .values(
+                status="sent",
+                sent_at=sent_at,
+                external_id=job.external_id,
+                attempts=task.c.attempts + 1,
+                last_error=None,
+                updated_at=utcnow(),
+            )
+        )
+        session.commit()
+        result.submitted += _rows(n)
+
+
+def _note_error(
+    session: Session,
+    ids: list[int],
+    error: str,
+    *,
+    count_attempt: bool = True,
+    max_attempts: int = 0,
+) -> int:
+    task = table_of(Task)
+    values: dict[str, Any] = {"last_error": error[:1000], "updated_at": utcnow()}
+    if count_attempt:
+        values["attempts"] = task.c.attempts + 1
+    session.execute(
+        task.update().where(task.c.id.in_(ids)).where(task.c.status == "pending").values(**values)
+    )
+    failed = 0
+    if count_attempt and max_attempts > 0:
+        failed = _rows(
+            session.execute(
+                task.update()
+                .where(task.c.id.in_(ids))
+                .where(task.c.status == "pending")
+                .where(task.c.attempts >= max_attempts)
+                .values(status="failed")
+            )
+        )
+    session.commit()
+    return failed
+
+
+def _fail_tasks(session: Session, ids: list[int], error: str) -> int:
+    task = table_of(Task)
+    n = session.execute(
+        task.update()
+        .where(task.c.id.in_(ids))
+        .where(task.c.status.in_(("pending", "sent")))
+        .values(status="failed", last_error=error[:1000], updated_at=utcnow())
+    )
+    session.commit()
+    return _rows(n)
+
+
+def _collect(
+    session: Session,
+    context: _RunContext,
+    vendor: Vendor,
+    adapter: LabelingVendor,
+    result: TickResult,
+    force: bool,
+) -> None:
+    import time
+
+    bakeoff_id = int(context.bakeoff.id or 0)
+    vendor_id = int(vendor.id or 0)
+    interval = context.settings.dispatch_poll_interval_s
+    if isinstance(adapter, HttpAdapter) and adapter.settings.mode == "callback":
+        interval = context.settings.dispatch_callback_poll_interval_s
+    key = (bakeoff_id, vendor_id)
+    if not force and time.monotonic() - _last_poll.get(key, -1e18) < interval:
+        return
+    _last_poll[key] = time.monotonic()
+    task, item = table_of(Task), table_of(GoldenItem)
+    rows = session.execute(
+        sa_select(task.c.external_id, item.c.key, task.c.sent_at)
+        .join(item, item.c.id == task.c.item_id)
+        .where(task.c.bakeoff_id == bakeoff_id)
+        .where(task.c.vendor_id == vendor_id)
+        .where(task.c.status == "sent")
+    ).all()
+    jobs: dict[str, list[str]] = defaultdict(list)
+    sent_at: dict[str, datetime] = {}
+    for external_id, key_, when in rows:
+        if external_id:
+            jobs[external_id].append(key_)
+            if when is not None:
+                sent_at[external_id] = min(sent_at.get(external_id, when), when)
+    for external_id, keys in jobs.items():
+        job = VendorJob(
+            vendor=adapter.name,
+            external_id=external_id,
+            item_ids=tuple(keys),
+            submitted_at=sent_at.get(external_id, utcnow()),
+        )
+        try:
+            annotations = adapter.fetch_results(job)
+        except JobNotFound:
+            result.requeued += _requeue(session, bakeoff_id, vendor_id, external_id)
+            continue
+        except AdapterError as exc:
+            log.info("%s: polling job %s failed: %s", vendor.name, external_id, exc)
+            continue
+        wanted = set(keys)
+        fresh = [a for a in annotations if a.item_id in wanted]
+        if not fresh:
+            continue
+        try:
+            stored = store_results(
+                session=session,
+                bakeoff_id=bakeoff_id,
+                vendor=vendor,
+                annotations=fresh,
+                strict=False,
+            )
+        except (Invalid, Conflict) as exc:
+            session.rollback()
+            log.info("%s: storing job %s results failed: %s", vendor.name, external_id, exc)
+            continue
+        result.received += stored.stored
+
+
+def _requeue(session: Session, bakeoff_id: int, vendor_id: int, external_id: str) -> int:
+    task = table_of(Task)
+    n = session.execute(
+        task.update()
+        .where(task.c.bakeoff_id == bakeoff_id)
+        .where(task.c.vendor_id == vendor_id)
+        .where(task.c.external_id == external_id)
+        .where(task.c.status == "sent")
+        .values(status="pending", last_error="vendor lost the job; resubmitting")
+    )
+    session.commit()
+    return _rows(n)
+
+
+def _time_out(session: Session, context: _RunContext, vendor_id: int, clock: datetime) -> int:
+    task = table_of(Task)
+    deadline = clock - timedelta(seconds=context.settings.dispatch_task_timeout_s)
+    n = session.execute(
+        task.update()
+        .where(
+            and_(
+                task.c.bakeoff_id == context.bakeoff.id,
+                task.c.vendor_id == vendor_id,
+                task.c.status == "sent",
+                task.c.sent_at < deadline,
+            )
+        )
+        .values(status="timed_out", last_error="no result before the deadline", updated_at=clock)
+    )
+    session.commit()
+    return _rows(n)
