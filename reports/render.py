@@ -8,10 +8,12 @@ e-mailed; every figure is a JSON payload drawn by ``Plotly.newPlot``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
 import pandas as pd
+import plotly.graph_objects as go
 import plotly.io as pio
 import plotly.offline
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -23,6 +25,8 @@ __all__ = [
     "figure_payloads",
     "report_tables",
     "render_html_string",
+    "render_fragment",
+    "render_figures_script",
     "render_html",
     "render_json",
     "render_csv",
@@ -141,7 +145,18 @@ def report_tables(report: Report) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def render_html_string(report: Report, *, plotly_src: str | None = None) -> str:
+def _context(report: Report, nonce: str | None) -> dict[str, object]:
+    return {
+        "report": report,
+        "figures": figure_payloads(report),
+        "metric_names": sorted({n for values in report.metrics.values() for n in values}),
+        "nonce": nonce,
+    }
+
+
+def render_html_string(
+    report: Report, *, plotly_src: str | None = None, nonce: str | None = None
+) -> str:
     """The report as one HTML page.
 
     Parameters
@@ -151,15 +166,33 @@ def render_html_string(report: Report, *, plotly_src: str | None = None) -> str:
     plotly_src
         ``None`` embeds plotly.js inline, once (a self-contained file); otherwise the
         URL of a plotly.js the page loads (e.g. the service's own static route).
+    nonce
+        A Content-Security-Policy nonce put on every executable ``<script>``.
     """
     template = _env().get_template("report.html.j2")
     return template.render(
-        report=report,
-        figures=figure_payloads(report),
-        metric_names=sorted({n for values in report.metrics.values() for n in values}),
+        **_context(report, nonce),
         plotly_inline=plotly_js() if plotly_src is None else None,
         plotly_src=plotly_src,
     )
+
+
+def render_fragment(report: Report, *, nonce: str | None = None) -> str:
+    """The report's body (styles, sections, figures) for embedding in another page.
+
+    The page must load plotly.js before the fragment's script runs (the fragment draws
+    its figures once the document has loaded).
+    """
+    return _env().get_template("report_fragment.html.j2").render(**_context(report, nonce))
+
+
+def render_figures_script(figures: Mapping[str, go.Figure], *, nonce: str | None = None) -> str:
+    """Data blocks and the drawing script for ``figures`` (drawn into ``#fig-<key>``)."""
+    payloads = {
+        key: _script_safe(pio.to_json(fig, validate=False, pretty=False))
+        for key, fig in figures.items()
+    }
+    return _env().get_template("figures_script.html.j2").render(figures=payloads, nonce=nonce)
 
 
 def render_html(report: Report, out: Path) -> Path:

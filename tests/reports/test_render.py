@@ -97,3 +97,24 @@ def test_csv_values_match_the_report(full_report: Report, tmp_path: Path, stem: 
     else:
         worst = full_report.slices[0]
         assert table.loc[0, "accuracy"] == pytest.approx(worst.accuracy.value)
+
+
+def test_every_executable_script_carries_the_nonce(full_report: Report) -> None:
+    import re
+
+    html = render_html_string(full_report, plotly_src="/p.js", nonce="abc123")
+    scripts = re.findall(r"<script([^>]*)>", html)
+    executable = [attrs for attrs in scripts if "application/json" not in attrs]
+    assert len(executable) == 2  # plotly.js and the drawing script
+    assert all('nonce="abc123"' in attrs for attrs in executable)
+
+
+def test_fragment_embeds_in_another_page(full_report: Report) -> None:
+    from reports.figures import build_ranking_chart
+    from reports.render import render_figures_script, render_fragment
+
+    fragment = render_fragment(full_report, nonce="n1")
+    assert "<html" not in fragment and "<head" not in fragment
+    assert 'id="fig-ranking"' in fragment and 'nonce="n1"' in fragment
+    script = render_figures_script({"rank": build_ranking_chart(full_report.ranking)})
+    assert 'id="data-rank"' in script and '"rank"' in script
