@@ -562,3 +562,18 @@ def test_voc_ap_crowd_gold_is_difficult() -> None:
     assert voc_average_precision(gold, dets).value == pytest.approx(1.0)
     with pytest.raises(ValueError, match="interpolation"):
         voc_average_precision(gold, dets, interpolation="101point")  # type: ignore[arg-type]
+
+
+def test_benchmark_data_matches_cocoeval_at_small_scale() -> None:
+    """The benchmark generator's data (ties in scores, crowd, all area ranges), 25 images."""
+    from benchmarks.coco_data import make_coco_bbox_benchmark
+
+    data = make_coco_bbox_benchmark(n_images=25, seed=3)
+    again = make_coco_bbox_benchmark(n_images=25, seed=3)
+    np.testing.assert_array_equal(data.dt_box, again.dt_box)  # seeded
+    assert np.bincount(np.unique(data.dt_image, return_inverse=True)[1]).tolist() == [100] * 25
+    gt, results = data.gold_dict(), data.results_list()
+    ref = run_cocoeval(gt, results, "bbox")
+    ours = evaluate_coco(data.gold(), data.detections())
+    assert list(ours.stats) == ref.stats.tolist()
+    np.testing.assert_array_equal(ours.precision, ref.eval["precision"])
