@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import service.cli.evaluate  # noqa: F401  (bakeoff evaluate, bakeoff agreement)
 import service.cli.keys  # noqa: F401  (bakeoff keys create/list/revoke)
+import service.cli.report  # noqa: F401  (bakeoff report)
 import service.cli.run  # noqa: F401  (bakeoff run)
 import service.cli.serve  # noqa: F401  (bakeoff serve)
 import service.cli.worker  # noqa: F401  (bakeoff worker)
