@@ -121,6 +121,38 @@ _TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/tasks"): _VENDOR_AND_QA,
     ("GET", "/tasks/{task_id}"): _VENDOR_AND_QA,
     ("PATCH", "/tasks/{task_id}"): LEAD_UP,
+    # --- QA review (issue 5): API
+    ("POST", "/review/bakeoffs/{bakeoff_id}/flags"): QA_UP,
+    ("GET", "/review/bakeoffs/{bakeoff_id}/queue"): QA_UP,
+    ("GET", "/review/bakeoffs/{bakeoff_id}/groups"): QA_UP,
+    ("GET", "/review/bakeoffs/{bakeoff_id}/stats"): QA_UP,
+    ("GET", "/review/bakeoffs/{bakeoff_id}/audit"): QA_UP,
+    ("GET", "/review/bakeoffs/{bakeoff_id}/gold-corrections"): QA_UP,
+    ("POST", "/review/bakeoffs/{bakeoff_id}/gold-corrections"): LEAD_UP,
+    ("PUT", "/review/bakeoffs/{bakeoff_id}/blinding"): LEAD_UP,
+    ("GET", "/review/flags/{flag_id}"): QA_UP,
+    ("POST", "/review/flags/{flag_id}/decisions"): QA_UP,
+    ("POST", "/review/flags/{flag_id}/undo"): QA_UP,
+    # --- web sign-in (service/web/auth.py; any role may sign in)
+    ("GET", "/ui/login"): PUBLIC,
+    ("POST", "/ui/login"): PUBLIC,
+    ("POST", "/ui/logout"): PUBLIC,
+    # --- QA review pages (service/web/review.py)
+    ("GET", "/ui/review"): QA_UP,
+    ("GET", "/ui/review/bakeoffs/{bakeoff_id}"): QA_UP,
+    ("GET", "/ui/review/flags/{flag_id}"): QA_UP,
+    ("POST", "/ui/review/flags/{flag_id}/decide"): QA_UP,
+    ("POST", "/ui/review/flags/{flag_id}/undo"): QA_UP,
+    ("POST", "/ui/review/bakeoffs/{bakeoff_id}/flags"): QA_UP,
+    ("POST", "/ui/review/bakeoffs/{bakeoff_id}/gold-corrections"): LEAD_UP,
+    ("POST", "/ui/review/bakeoffs/{bakeoff_id}/blinding"): LEAD_UP,
+    # --- dashboards (service/api/routes/dashboards.py; viewers read them)
+    ("GET", "/ui/dashboards"): READERS,
+    ("GET", "/ui/dashboards/projects/{project_id}"): READERS,
+    ("GET", "/ui/dashboards/bakeoffs/{bakeoff_id}"): READERS,
+    ("GET", "/ui/dashboards/bakeoffs/{bakeoff_id}/report.html"): READERS,
+    ("GET", "/ui/dashboards/bakeoffs/{bakeoff_id}/report.json"): READERS,
+    ("GET", "/ui/dashboards/assets/plotly.min.js"): PUBLIC,
 }
 
 ROUTE_PERMISSIONS: Final[Mapping[tuple[str, str], Access]] = MappingProxyType(_TABLE)

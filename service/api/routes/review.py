@@ -1,0 +1,169 @@
+"""QA review API: compute flags, work the queue, decide, undo, confirm gold corrections."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from service.api.deps import CurrentKey, PageDep, SessionDep
+from service.domain import flags as flags_domain
+from service.domain import review
+from service.models import AuditEventsPublic
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/review", tags=["review"])
+
+ReasonQuery = Annotated[
+    flags_domain.FlagReason | None, Query(description="Only flags of this reason.")
+]
+CandidateQuery = Annotated[
+    str | None, Query(description="'Candidate A' (or the vendor name when unblinded), or 'gold'.")
+]
+ClassQuery = Annotated[str | None, Query(alias="class", description="Flags involving this class.")]
+SliceQuery = Annotated[
+    str | None, Query(alias="slice", description="Item metadata 'key=value', e.g. lighting=dim.")
+]
+
+
+@router.post("/bakeoffs/{bakeoff_id}/flags", response_model=flags_domain.FlagComputeResult)
+def compute_flags(
+    session: SessionDep,
+    principal: CurrentKey,
+    bakeoff_id: int,
+    body: flags_domain.FlagComputeRequest,
+) -> flags_domain.FlagComputeResult:
+    """Compute and store the bake-off's flags (optionally from uploaded model outputs)."""
+    return flags_domain.compute_flags(
+        session=session, bakeoff_id=bakeoff_id, request=body, principal=principal
+    )
+
+
+@router.get("/bakeoffs/{bakeoff_id}/queue", response_model=review.FlagsPage)
+def queue(
+    session: SessionDep,
+    principal: CurrentKey,
+    page: PageDep,
+    bakeoff_id: int,
+    reason: ReasonQuery = None,
+    candidate: CandidateQuery = None,
+    class_name: ClassQuery = None,
+    slice_: SliceQuery = None,
+    status: review.QueueStatus = "open",
+) -> review.FlagsPage:
+    """The review queue, highest score first, filtered by reason, candidate, class or slice."""
+    return review.list_queue(
+        session=session,
+        bakeoff_id=bakeoff_id,
+        principal=principal,
+        status=status,
+        reason=reason,
+        candidate=candidate,
+        class_name=class_name,
+        slice_=slice_,
+        skip=page.skip,
+        limit=page.limit,
+    )
+
+
+@router.get("/bakeoffs/{bakeoff_id}/groups", response_model=list[review.DisagreementGroup])
+def groups(
+    session: SessionDep,
+    principal: CurrentKey,
+    bakeoff_id: int,
+    reason: ReasonQuery = "candidates_disagree",
+) -> list[review.DisagreementGroup]:
+    """Flags grouped by the classes they confuse: where the instructions need an example."""
+    return review.disagreement_groups(
+        session=session, bakeoff_id=bakeoff_id, principal=principal, reason=reason
+    )
+
+
+@router.get("/bakeoffs/{bakeoff_id}/stats", response_model=review.ReviewStats)
+def stats(session: SessionDep, principal: CurrentKey, bakeoff_id: int) -> review.ReviewStats:
+    """Queue progress, reviewer throughput and agreement between reviewers."""
+    return review.review_stats(session=session, bakeoff_id=bakeoff_id, principal=principal)
+
+
+@router.get("/bakeoffs/{bakeoff_id}/audit", response_model=AuditEventsPublic)
+def audit(
+    session: SessionDep, principal: CurrentKey, page: PageDep, bakeoff_id: int
+) -> AuditEventsPublic:
+    """The audit log of the bake-off's reviews and gold corrections, newest first."""
+    return review.list_audit(
+        session=session,
+        bakeoff_id=bakeoff_id,
+        principal=principal,
+        skip=page.skip,
+        limit=page.limit,
+    )
+
+
+@router.get("/bakeoffs/{bakeoff_id}/gold-corrections", response_model=review.PendingCorrections)
+def pending_corrections(
+    session: SessionDep, principal: CurrentKey, bakeoff_id: int
+) -> review.PendingCorrections:
+    """Gold corrections proposed by reviews and not yet confirmed."""
+    return review.list_pending_corrections(
+        session=session, bakeoff_id=bakeoff_id, principal=principal
+    )
+
+
+@router.post("/bakeoffs/{bakeoff_id}/gold-corrections", response_model=review.GoldCorrectionResult)
+def apply_corrections(
+    session: SessionDep, principal: CurrentKey, bakeoff_id: int
+) -> review.GoldCorrectionResult:
+    """Confirm the pending gold corrections: a new golden-set version, metrics recomputed."""
+    return review.apply_gold_corrections(
+        session=session, bakeoff_id=bakeoff_id, principal=principal
+    )
+
+
+@router.put("/bakeoffs/{bakeoff_id}/blinding", response_model=review.BlindingUpdate)
+def blinding(
+    session: SessionDep, principal: CurrentKey, bakeoff_id: int, body: review.BlindingUpdate
+) -> review.BlindingUpdate:
+    """Turn the bake-off's blinding of vendor names on or off."""
+    value = review.set_blinding(
+        session=session, bakeoff_id=bakeoff_id, blinded=body.blinded, principal=principal
+    )
+    return review.BlindingUpdate(blinded=value)
+
+
+@router.get("/flags/{flag_id}", response_model=review.ItemReview)
+def flag_item(
+    session: SessionDep,
+    principal: CurrentKey,
+    flag_id: int,
+    reason: ReasonQuery = None,
+    candidate: CandidateQuery = None,
+    class_name: ClassQuery = None,
+    slice_: SliceQuery = None,
+    status: review.QueueStatus = "open",
+) -> review.ItemReview:
+    """One flag with its item, gold, candidates' labels, instruction examples and history."""
+    return review.get_item_review(
+        session=session,
+        flag_id=flag_id,
+        principal=principal,
+        status=status,
+        reason=reason,
+        candidate=candidate,
+        class_name=class_name,
+        slice_=slice_,
+    )
+
+
+@router.post("/flags/{flag_id}/decisions", response_model=review.DecisionResult, status_code=201)
+def decide(
+    session: SessionDep, principal: CurrentKey, flag_id: int, body: review.DecisionCreate
+) -> review.DecisionResult:
+    """Decide a flag: accept the candidate, confirm gold, or correct the label."""
+    return review.decide(session=session, flag_id=flag_id, body=body, principal=principal)
+
+
+@router.post("/flags/{flag_id}/undo", response_model=review.ReviewView)
+def undo(session: SessionDep, principal: CurrentKey, flag_id: int) -> review.ReviewView:
+    """Undo your latest decision on a flag."""
+    return review.undo(session=session, flag_id=flag_id, principal=principal)

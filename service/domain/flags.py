@@ -1,0 +1,580 @@
+"""Compute a bake-off's disagreement flags (with :mod:`metrics.flags`) and store them.
+
+Inputs are what the service holds (the pinned golden-set version's gold, every candidate's
+labels) plus, optionally, what the caller uploads: out-of-fold predicted probabilities per item,
+features per item (a classifier is then fit by cross-validation), or a request to embed the
+items' text with the bundled MiniLM model (:mod:`adapters.embedding`), and, for detection, a
+model's scored boxes.
+
+Storing is idempotent: a flag is identified by (item, vendor, reason, annotator); recomputing
+updates the score of flags that still hold, adds new ones, and deletes *open* flags that no longer
+hold and were never reviewed. Reviewed flags are never deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from metrics import flags as mflags
+from metrics.label_issues import out_of_fold_pred_probs
+from metrics.types import LABEL, SCORE, TASK, WORKER
+from service.core.types import utcnow
+from service.domain._common import table_of
+from service.domain.bakeoffs import get_bakeoff, vendor_aliases
+from service.domain.errors import Invalid
+from service.domain.projects import class_names
+from service.domain.security import Principal
+from service.models import (
+    AuditEvent,
+    BakeOff,
+    Flag,
+    GoldenItem,
+    GoldLabel,
+    Project,
+    Review,
+    VendorLabel,
+)
+
+__all__ = [
+    "FlagReason",
+    "ModelBox",
+    "FlagComputeRequest",
+    "FlagComputeResult",
+    "BakeOffData",
+    "load_bakeoff_data",
+    "compute_flags",
+]
+
+FlagReason = Literal["vendor_vs_gold", "model_vs_label", "candidates_disagree", "gold_may_be_wrong"]
+_ALL_REASONS: tuple[FlagReason, ...] = (
+    "vendor_vs_gold",
+    "model_vs_label",
+    "candidates_disagree",
+    "gold_may_be_wrong",
+)
+_GENERIC = ("multilabel", "spans")
+
+
+class ModelBox(BaseModel):
+    """One box predicted by a model for an item (detection)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: str
+    bbox: tuple[float, float, float, float] = Field(description="COCO [x, y, width, height].")
+    score: float = Field(ge=0.0, le=1.0)
+
+
+class FlagComputeRequest(BaseModel):
+    """What to compute flags from, beyond the stored gold and vendor labels."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reasons: list[FlagReason] | None = Field(
+        default=None, description="Reasons to compute; default all that the inputs allow."
+    )
+    pred_probs: dict[str, dict[str, float]] | None = Field(
+        default=None,
+        description="Out-of-fold probabilities: {item_key: {class: p}}, rows sum to 1.",
+    )
+    features: dict[str, list[float]] | None = Field(
+        default=None,
+        description="Numeric features per item key; a classifier is fit by cross-validation.",
+    )
+    embed_text: bool = Field(
+        default=False,
+        description="Embed each item's data['text'] with all-MiniLM-L6-v2 and use it as features.",
+    )
+    model_boxes: dict[str, list[ModelBox]] | None = Field(
+        default=None, description="Detection: a model's scored boxes per item key."
+    )
+    iou_threshold: float = Field(default=0.5, gt=0.0, le=1.0)
+    min_entropy: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
+class FlagComputeResult(BaseModel):
+    """How many flags a computation stored, per reason."""
+
+    bakeoff_id: int
+    created: int
+    updated: int
+    deleted: int
+    open_by_reason: dict[str, int]
+
+
+@dataclass(frozen=True)
+class BakeOffData:
+    """A bake-off's labels as frames keyed by item id and vendor id.
+
+    Attributes
+    ----------
+    bakeoff, project
+        The rows.
+    classes
+        The ontology's class names.
+    items
+        ``{item id: (key, data, meta)}`` of the pinned version's gold items.
+    gold
+        ``{item id: gold value}``.
+    labels
+        One row per stored vendor label: ``task`` (item id), ``worker`` (vendor id),
+        ``annotator``, ``value`` (JSON), ``score``.
+    aliases
+        ``{vendor id: "Candidate A"}``.
+    """
+
+    bakeoff: BakeOff
+    project: Project
+    classes: list[str]
+    items: dict[int, tuple[str, dict[str, Any], dict[str, Any]]]
+    gold: dict[int, Any]
+    labels: pd.DataFrame
+    aliases: dict[int, str]
+
+
+def load_bakeoff_data(session: Session, bakeoff: BakeOff) -> BakeOffData:
+    """Read the pinned gold and every candidate label of ``bakeoff`` in three queries."""
+    project = session.get(Project, bakeoff.project_id)
+    if project is None:  # pragma: no cover - foreign key
+        raise Invalid(f"bake-off {bakeoff.id} has no project")
+    gold_t, item_t, label_t = table_of(GoldLabel), table_of(GoldenItem), table_of(VendorLabel)
+    rows = session.execute(
+        sa_select(item_t.c.id, item_t.c.key, item_t.c.data, item_t.c.meta, gold_t.c.value)
+        .join(gold_t, gold_t.c.item_id == item_t.c.id)
+        .where(gold_t.c.version_id == bakeoff.golden_set_version_id)
+    ).all()
+    items = {int(r[0]): (str(r[1]), dict(r[2] or {}), dict(r[3] or {})) for r in rows}
+    gold = {int(r[0]): r[4] for r in rows}
+    lab = session.execute(
+        sa_select(
+            label_t.c.item_id,
+            label_t.c.vendor_id,
+            label_t.c.annotator_id,
+            label_t.c.value,
+            label_t.c.score,
+        )
+        .where(label_t.c.bakeoff_id == bakeoff.id)
+        .order_by(label_t.c.id)
+    ).all()
+    labels = pd.DataFrame(
+        [(int(a), int(b), c or "", d, e) for a, b, c, d, e in lab],
+        columns=[TASK, WORKER, "annotator", "value", SCORE],
+    )
+    return BakeOffData(
+        bakeoff=bakeoff,
+        project=project,
+        classes=class_names(project),
+        items=items,
+        gold=gold,
+        labels=labels,
+        aliases=vendor_aliases(session, bakeoff.id or 0),
+    )
+
+
+# --------------------------------------------------------------------------- frames
+
+
+def _canonical(value: Any) -> str:
+    """A stable string for a JSON label (multilabel sets compare as sets)."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return json.dumps(sorted(value))
+    return json.dumps(value, sort_keys=True)
+
+
+def _class_answers(data: BakeOffData, *, generic: bool) -> pd.DataFrame:
+    """One answer per (item, vendor): the most common value among its annotators."""
+    lab = data.labels[data.labels[TASK].isin(list(data.gold))]
+    if lab.empty:
+        return pd.DataFrame(
+            {
+                TASK: pd.Series(dtype=np.int64),
+                WORKER: pd.Series(dtype=np.int64),
+                LABEL: pd.Series(dtype=object),
+                SCORE: pd.Series(dtype=np.float64),
+            }
+        )
+    values = [_canonical(v) if generic else v for v in lab["value"]]
+    frame = pd.DataFrame(
+        {
+            TASK: lab[TASK].to_numpy(),
+            WORKER: lab[WORKER].to_numpy(),
+            LABEL: values,
+            SCORE: pd.to_numeric(lab[SCORE], errors="coerce").to_numpy(np.float64),
+        }
+    )
+    out = []
+    for (task, worker), rows in frame.groupby([TASK, WORKER], sort=False):
+        label = Counter(rows[LABEL]).most_common(1)[0][0]
+        scores = rows.loc[rows[LABEL] == label, SCORE]
+        out.append((task, worker, label, float(scores.mean()) if scores.notna().any() else np.nan))
+    return pd.DataFrame(out, columns=[TASK, WORKER, LABEL, SCORE])
+
+
+def _gold_series(data: BakeOffData, *, generic: bool) -> pd.Series[Any]:
+    values = [_canonical(v) if generic else v for v in data.gold.values()]
+    return pd.Series(values, index=list(data.gold), dtype=object)
+
+
+def _boxes_frame(pairs: Sequence[tuple[int, Any, Any]], *, with_worker: bool) -> pd.DataFrame:
+    rows = []
+    for task, worker, value in pairs:
+        for box in value or []:
+            x, y, w, h = (float(v) for v in box["bbox"])
+            row = {TASK: task, LABEL: box["category"], "x": x, "y": y, "width": w, "height": h}
+            if with_worker:
+                row[WORKER] = worker
+            s = box.get("score")
+            row[SCORE] = float(s) if s is not None else np.nan
+            rows.append(row)
+    cols = [TASK, *([WORKER] if with_worker else []), LABEL, "x", "y", "width", "height", SCORE]
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --------------------------------------------------------------------------- model inputs
+
+
+def _key_to_id(data: BakeOffData) -> dict[str, int]:
+    return {key: item_id for item_id, (key, _, _) in data.items.items()}
+
+
+def _pred_probs(data: BakeOffData, req: FlagComputeRequest) -> pd.DataFrame | None:
+    ids = _key_to_id(data)
+    if req.pred_probs is not None:
+        rows, index = [], []
+        for key, probs in req.pred_probs.items():
+            if key not in ids:
+                raise Invalid(
+                    f"unknown item key {key!r} (not in the bake-off's golden set)",
+                    location=("body", "pred_probs", key),
+                )
+            unknown = set(probs) - set(data.classes)
+            if unknown:
+                raise Invalid(
+                    f"unknown class(es) {sorted(unknown)}; the ontology has {data.classes}",
+                    location=("body", "pred_probs", key),
+                )
+            total = sum(probs.values())
+            if abs(total - 1.0) > 1e-4 or any(p < 0 for p in probs.values()):
+                raise Invalid(
+                    f"probabilities must be >= 0 and sum to 1, got sum {total:.6f}",
+                    location=("body", "pred_probs", key),
+                )
+            rows.append([float(probs.get(c, 0.0)) for c in data.classes])
+            index.append(ids[key])
+        return pd.DataFrame(rows, index=index, columns=data.classes)
+    features: dict[int, list[float]] = {}
+    if req.features is not None:
+        for key, vec in req.features.items():
+            if key not in ids:
+                raise Invalid(
+                    f"unknown item key {key!r} (not in the bake-off's golden set)",
+                    location=("body", "features", key),
+                )
+            features[ids[key]] = vec
+    elif req.embed_text:
+        from adapters.embedding import EmbeddingUnavailable, TextEmbedder
+
+        texts = {i: d.get("text") for i, (_, d, _) in data.items.items()}
+        missing = [data.items[i][0] for i, t in texts.items() if not isinstance(t, str)]
+        if missing:
+            raise Invalid(
+                f"embed_text needs data['text'] on every item; missing on {missing[:5]}",
+                location=("body", "embed_text"),
+            )
+        order = list(texts)
+        try:
+            vectors = TextEmbedder().embed([str(texts[i]) for i in order])
+        except EmbeddingUnavailable as exc:
+            raise Invalid(str(exc), location=("body", "embed_text")) from exc
+        features = {i: vectors[n].tolist() for n, i in enumerate(order)}
+    if not features:
+        return None
+    dims = {len(v) for v in features.values()}
+    if len(dims) != 1:
+        raise Invalid(
+            "every feature vector must have the same length", location=("body", "features")
+        )
+    gold = pd.Series({i: data.gold[i] for i in features if isinstance(data.gold.get(i), str)})
+    frame = pd.DataFrame.from_dict(features, orient="index")
+    try:
+        oof = out_of_fold_pred_probs(frame, gold, rng=np.random.default_rng(0))
+    except ValueError as exc:
+        raise Invalid(
+            f"cannot fit a model on the features: {exc}", location=("body", "features")
+        ) from exc
+    return oof.reindex(columns=data.classes, fill_value=0.0)
+
+
+# --------------------------------------------------------------------------- compute
+
+
+def _run(data: BakeOffData, req: FlagComputeRequest) -> mflags.Flags:
+    task_type = data.project.task_type
+    reasons = set(req.reasons or _ALL_REASONS)
+    parts: list[mflags.Flags] = []
+    try:
+        if task_type == "classification" or task_type in _GENERIC:
+            generic = task_type != "classification"
+            answers = _class_answers(data, generic=generic)
+            gold = _gold_series(data, generic=generic)
+            probs = _pred_probs(data, req) if not generic else None
+            if "vendor_vs_gold" in reasons:
+                parts.append(mflags.vendor_vs_gold_flags(answers, gold, pred_probs=probs))
+            if "candidates_disagree" in reasons:
+                parts.append(
+                    mflags.candidates_disagree_flags(
+                        answers, gold=gold, min_entropy=req.min_entropy
+                    )
+                )
+            if "gold_may_be_wrong" in reasons:
+                parts.append(mflags.gold_may_be_wrong_flags(answers, gold, pred_probs=probs))
+            if "model_vs_label" in reasons and probs is not None:
+                known = answers[answers[TASK].isin(probs.index)]
+                parts.append(
+                    mflags.model_vs_label_flags(
+                        known, probs, gold=gold[gold.index.isin(probs.index)]
+                    )
+                )
+                parts.extend(_annotator_flags(data, probs))
+        elif task_type == "detection":
+            parts.extend(_detection_flags(data, req, reasons))
+        else:
+            raise Invalid(
+                f"flags are not computed for {task_type!r} projects yet",
+                location=("path", "bakeoff_id"),
+            )
+    except ValueError as exc:
+        raise Invalid(str(exc), location=("body",)) from exc
+    return mflags.Flags.concat(parts)
+
+
+def _annotator_flags(data: BakeOffData, probs: pd.DataFrame) -> list[mflags.Flags]:
+    """Per vendor with several annotators on an item: answers against the CROWDLAB consensus."""
+    out = []
+    lab = data.labels[data.labels[TASK].isin(probs.index) & (data.labels["annotator"] != "")]
+    for vendor_id, rows in lab.groupby(WORKER, sort=True):
+        if rows.groupby(TASK).size().max() < 2:
+            continue
+        answers = pd.DataFrame(
+            {
+                TASK: rows[TASK].to_numpy(),
+                WORKER: rows["annotator"].to_numpy(),
+                LABEL: rows["value"].to_numpy(),
+            }
+        ).drop_duplicates([TASK, WORKER])
+        flags = mflags.multiannotator_flags(answers, probs)
+        frame = flags.frame.copy()
+        frame["detail"] = [
+            f"annotator {a}: {d}" for a, d in zip(frame[WORKER], frame["detail"], strict=True)
+        ]
+        frame["annotator"] = frame[WORKER]
+        frame[WORKER] = vendor_id
+        out.append(mflags.Flags(frame))
+    return out
+
+
+def _detection_flags(
+    data: BakeOffData, req: FlagComputeRequest, reasons: set[FlagReason]
+) -> list[mflags.Flags]:
+    lab = data.labels[data.labels[TASK].isin(list(data.gold))]
+    # Detection answers: one annotator's boxes per (item, vendor) (the first stored).
+    first = lab.drop_duplicates([TASK, WORKER], keep="first")
+    cand = _boxes_frame(
+        list(zip(first[TASK], first[WORKER], first["value"], strict=True)), with_worker=True
+    )
+    gold = _boxes_frame([(t, None, v) for t, v in data.gold.items()], with_worker=False)
+    tasks = list(data.gold)
+    out = []
+    thr = req.iou_threshold
+    if "vendor_vs_gold" in reasons:
+        out.append(
+            mflags.box_vendor_vs_gold_flags(
+                cand, gold.drop(columns=SCORE), iou_threshold=thr, tasks=tasks
+            )
+        )
+    if "candidates_disagree" in reasons:
+        out.append(mflags.box_candidates_disagree_flags(cand, iou_threshold=thr, tasks=tasks))
+    if "gold_may_be_wrong" in reasons:
+        out.append(
+            mflags.box_gold_may_be_wrong_flags(
+                cand, gold.drop(columns=SCORE), iou_threshold=thr, tasks=tasks
+            )
+        )
+    if "model_vs_label" in reasons and req.model_boxes is not None:
+        ids = _key_to_id(data)
+        pairs = []
+        for key, boxes in req.model_boxes.items():
+            if key not in ids:
+                raise Invalid(f"unknown item key {key!r}", location=("body", "model_boxes", key))
+            for b in boxes:
+                if data.classes and b.category not in data.classes:
+                    raise Invalid(
+                        f"unknown class {b.category!r}", location=("body", "model_boxes", key)
+                    )
+            pairs.append((ids[key], None, [b.model_dump() for b in boxes]))
+        preds = _boxes_frame(pairs, with_worker=False)
+        out.append(
+            mflags.box_model_vs_label_flags(
+                preds,
+                boxes=cand,
+                gold_boxes=gold.drop(columns=SCORE),
+                tasks=tasks,
+                classes=data.classes or None,
+            )
+        )
+    return out
+
+
+def _involved_classes(row: Mapping[Any, Any], gold_value: Any) -> list[str]:
+    classes: set[str] = set()
+    if isinstance(gold_value, str):
+        classes.add(gold_value)
+    elif isinstance(gold_value, list):
+        for v in gold_value:
+            if isinstance(v, str):
+                classes.add(v)
+            elif isinstance(v, dict):
+                classes.add(str(v.get("category") or v.get("type") or ""))
+    group = row.get("group")
+    if isinstance(group, str):
+        classes.update(part.strip() for part in group.split("|"))
+    sugg = row.get("suggested_label")
+    if isinstance(sugg, str):
+        classes.add(sugg)
+    return sorted(c for c in classes if c and not c.startswith("["))
+
+
+def compute_flags(
+    *,
+    session: Session,
+    bakeoff_id: int,
+    request: FlagComputeRequest | None = None,
+    principal: Principal | None = None,
+) -> FlagComputeResult:
+    """Compute and store a bake-off's flags; one transaction, one audit event.
+
+    Raises
+    ------
+    NotFound
+        Unknown bake-off (or outside the caller's scope).
+    Invalid
+        Bad uploaded probabilities/features/boxes (the location names the item key), or an
+        unsupported task type.
+    """
+    req = request or FlagComputeRequest()
+    bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    data = load_bakeoff_data(session, bakeoff)
+    flags = _run(data, req)
+    frame = flags.frame
+    # The flag identity: (item, vendor, reason, annotator).
+    existing = {
+        (f.item_id, f.vendor_id, f.reason, str(f.details.get("annotator") or "")): f
+        for f in session.exec(select(Flag).where(Flag.bakeoff_id == bakeoff_id)).all()
+    }
+    seen: set[tuple[int, int | None, str, str]] = set()
+    created = updated = 0
+    annotators = [
+        a if isinstance(a, str) and a else None
+        for a in (frame["annotator"] if "annotator" in frame.columns else [None] * len(frame))
+    ]
+    for row, annotator in zip(frame.to_dict("records"), annotators, strict=True):
+        item_id = int(row[TASK])
+        worker = row[WORKER]
+        vendor_id = (
+            None if worker is None or worker == mflags.GOLD or pd.isna(worker) else int(worker)
+        )
+        target = "gold" if worker == mflags.GOLD else ("item" if vendor_id is None else "vendor")
+        key = (item_id, vendor_id, str(row["reason"]), str(annotator or ""))
+        if key in seen:
+            continue
+        seen.add(key)
+        details = {
+            "kind": row["kind"],
+            "target": target,
+            "group": row["group"],
+            "suggested_label": _jsonable(row["suggested_label"], data),
+            "detail": row["detail"],
+            "classes": _involved_classes(row, data.gold.get(item_id)),
+            "annotator": str(annotator) if annotator else None,
+        }
+        flag = existing.get(key)
+        if flag is None:
+            session.add(
+                Flag(
+                    bakeoff_id=bakeoff_id,
+                    item_id=item_id,
+                    vendor_id=vendor_id,
+                    reason=str(row["reason"]),
+                    score=float(row[SCORE]),
+                    details=details,
+                )
+            )
+            created += 1
+        else:
+            kept = {k: v for k, v in flag.details.items() if k not in details}
+            flag.score = float(row[SCORE])
+            flag.details = {**kept, **details}
+            session.add(flag)
+            updated += 1
+    reviewed = set(
+        session.exec(
+            select(Review.flag_id)
+            .join(Flag, col(Flag.id) == col(Review.flag_id))
+            .where(Flag.bakeoff_id == bakeoff_id)
+        ).all()
+    )
+    deleted = 0
+    for key, flag in existing.items():
+        if key not in seen and flag.status == "open" and flag.id not in reviewed:
+            session.delete(flag)
+            deleted += 1
+    session.add(
+        AuditEvent(
+            actor_key_id=principal.key_id if principal else None,
+            actor=principal.name if principal else "system",
+            at=utcnow(),
+            action="flags.compute",
+            entity_type="bakeoff",
+            entity_id=str(bakeoff_id),
+            before=None,
+            after={"created": created, "updated": updated, "deleted": deleted},
+        )
+    )
+    session.commit()
+    counts = session.exec(
+        select(Flag.reason, Flag.id)
+        .where(Flag.bakeoff_id == bakeoff_id)
+        .where(Flag.status == "open")
+    ).all()
+    by_reason = Counter(r for r, _ in counts)
+    return FlagComputeResult(
+        bakeoff_id=bakeoff_id,
+        created=created,
+        updated=updated,
+        deleted=deleted,
+        open_by_reason=dict(sorted(by_reason.items())),
+    )
+
+
+def _jsonable(value: Any, data: BakeOffData) -> Any:
+    """A suggested label as stored JSON (generic labels were compared as JSON strings)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if data.project.task_type in _GENERIC and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

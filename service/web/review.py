@@ -1,0 +1,295 @@
+"""The QA review pages: bake-offs, the queue, and the item page with keyboard shortcuts.
+
+Pages (``GET``, signed in with :mod:`service.web.auth`, role ``qa`` and up):
+
+``/ui/review``                         bake-offs with their open flags
+``/ui/review/bakeoffs/{bakeoff_id}``   the queue (filters), throughput, agreement, groups
+``/ui/review/flags/{flag_id}``         one flag: the item drawn with gold and candidates
+
+The page scripts (``/static/review.js``) post JSON to the ``/ui/review/...`` action routes
+below, which carry the CSRF token (``X-CSRF-Token``) and call the same domain functions as the
+``/review`` API.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlmodel import col, func, select
+
+from service.api.deps import CurrentKey, SessionDep, SettingsDep
+from service.domain import flags as flags_domain
+from service.domain import review
+from service.domain.bakeoffs import list_bakeoffs
+from service.models import Flag
+from service.web.auth import render
+from service.web.csrf import CsrfProtected
+
+__all__ = ["router", "PALETTE"]
+
+router = APIRouter(prefix="/ui/review", tags=["web"], include_in_schema=False)
+
+# Distinct, colour-blind-friendly colours: gold first, then one per candidate (Okabe-Ito).
+PALETTE = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#CC79A7", "#0072B2", "#F0E442")
+
+_REASONS = ("vendor_vs_gold", "model_vs_label", "candidates_disagree", "gold_may_be_wrong")
+
+
+def _filters(
+    reason: str | None,
+    candidate: str | None,
+    class_name: str | None,
+    slice_: str | None,
+    status: str,
+) -> dict[str, str]:
+    out = {
+        "reason": reason or "",
+        "candidate": candidate or "",
+        "class": class_name or "",
+        "slice": slice_ or "",
+        "status": status if status != "open" else "",
+    }
+    return {k: v for k, v in out.items() if v}
+
+
+def _status(value: str | None) -> review.QueueStatus:
+    if value in ("open", "resolved", "dismissed", "all"):
+        return value  # type: ignore[return-value]
+    return "open"
+
+
+def _reason(value: str | None) -> str | None:
+    return value if value in _REASONS else None
+
+
+@router.get("", response_class=HTMLResponse)
+def index(
+    request: Request, session: SessionDep, settings: SettingsDep, principal: CurrentKey
+) -> HTMLResponse:
+    """Bake-offs to review."""
+    bakeoffs, _ = list_bakeoffs(session=session, principal=principal, limit=200)
+    counts = dict(
+        session.exec(
+            select(Flag.bakeoff_id, func.count())
+            .where(Flag.status == "open")
+            .group_by(col(Flag.bakeoff_id))
+        ).all()
+    )
+    return render(
+        request,
+        "review/index.html",
+        {"bakeoffs": bakeoffs, "open_counts": counts},
+        settings=settings,
+        principal=principal,
+    )
+
+
+@router.get("/bakeoffs/{bakeoff_id}", response_class=HTMLResponse)
+def queue_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentKey,
+    bakeoff_id: int,
+    reason: str | None = None,
+    candidate: str | None = None,
+    class_name: Annotated[str | None, Query(alias="class")] = None,
+    slice_: Annotated[str | None, Query(alias="slice")] = None,
+    status: str | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> HTMLResponse:
+    """The review queue of a bake-off."""
+    st = _status(status)
+    rs = _reason(reason)
+    per_page = 50
+    flags = review.list_queue(
+        session=session,
+        bakeoff_id=bakeoff_id,
+        principal=principal,
+        status=st,
+        reason=rs,
+        candidate=candidate or None,
+        class_name=class_name or None,
+        slice_=slice_ or None,
+        skip=(page - 1) * per_page,
+        limit=per_page,
+    )
+    stats = review.review_stats(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    groups = review.disagreement_groups(
+        session=session, bakeoff_id=bakeoff_id, principal=principal
+    )[:8]
+    pending = review.list_pending_corrections(
+        session=session, bakeoff_id=bakeoff_id, principal=principal
+    )
+    from service.domain.bakeoffs import get_bakeoff, vendor_aliases
+
+    bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    filters = _filters(rs, candidate, class_name, slice_, st)
+    return render(
+        request,
+        "review/queue.html",
+        {
+            "bakeoff": bakeoff,
+            "flags": flags,
+            "stats": stats,
+            "groups": groups,
+            "pending": pending,
+            "filters": filters,
+            "query": urlencode(filters),
+            "reasons": _REASONS,
+            "candidates": sorted(vendor_aliases(session, bakeoff_id).values()),
+            "page": page,
+            "pages": max(1, -(-flags.count // per_page)),
+            "can_lead": principal.role in ("admin", "lead"),
+        },
+        settings=settings,
+        principal=principal,
+    )
+
+
+@router.get("/flags/{flag_id}", response_class=HTMLResponse)
+def item_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentKey,
+    flag_id: int,
+    reason: str | None = None,
+    candidate: str | None = None,
+    class_name: Annotated[str | None, Query(alias="class")] = None,
+    slice_: Annotated[str | None, Query(alias="slice")] = None,
+    status: str | None = None,
+) -> HTMLResponse:
+    """One flag: the item with gold and every candidate's label, and the decision keys."""
+    st = _status(status)
+    rs = _reason(reason)
+    item = review.get_item_review(
+        session=session,
+        flag_id=flag_id,
+        principal=principal,
+        status=st,
+        reason=rs,
+        candidate=candidate or None,
+        class_name=class_name or None,
+        slice_=slice_ or None,
+    )
+    stats = review.review_stats(
+        session=session, bakeoff_id=item.flag.bakeoff_id, principal=principal
+    )
+    filters = _filters(rs, candidate, class_name, slice_, st)
+    sources = _sources(item)
+    return render(
+        request,
+        "review/item.html",
+        {
+            "item": item,
+            "flag": item.flag,
+            "stats": stats,
+            "sources": sources,
+            "query": urlencode(filters),
+            "mine": [
+                r for r in item.reviews if not r.undone and r.reviewer_key_id == principal.key_id
+            ],
+        },
+        settings=settings,
+        principal=principal,
+    )
+
+
+def _segments(text: str, spans: Any) -> list[tuple[str, str | None]]:
+    """``text`` cut into ``(piece, span type or None)``; overlapping spans keep the first."""
+    if not isinstance(spans, list):
+        return [(text, None)]
+    out: list[tuple[str, str | None]] = []
+    pos = 0
+    for span in sorted(
+        (s for s in spans if isinstance(s, dict)),
+        key=lambda s: (s.get("start", 0), s.get("end", 0)),
+    ):
+        start, end = int(span.get("start", 0)), int(span.get("end", 0))
+        if start < pos or end <= start or end > len(text):
+            continue
+        if start > pos:
+            out.append((text[pos:start], None))
+        out.append((text[start:end], str(span.get("type", ""))))
+        pos = end
+    if pos < len(text):
+        out.append((text[pos:], None))
+    return out
+
+
+def _sources(item: review.ItemReview) -> list[dict[str, Any]]:
+    """Gold and each candidate's answer with a colour, for drawing and side-by-side tables."""
+    text = item.item_data.get("text")
+    out: list[dict[str, Any]] = [
+        {"name": "Gold", "css": "src-0", "colour": PALETTE[0], "value": item.gold, "score": None}
+    ]
+    seen: dict[str, int] = {}
+    for cand in item.candidates:
+        idx = seen.setdefault(cand.candidate, len(seen) + 1)
+        name = cand.candidate + (f" · {cand.annotator}" if cand.annotator else "")
+        out.append(
+            {
+                "name": name,
+                "css": f"src-{min(idx, len(PALETTE) - 1)}",
+                "colour": PALETTE[min(idx, len(PALETTE) - 1)],
+                "value": cand.value,
+                "score": cand.score,
+                "flagged": cand.candidate == item.flag.candidate,
+            }
+        )
+    if isinstance(text, str) and item.task_type == "spans":
+        for src in out:
+            src["segments"] = _segments(text, src["value"])
+    return out
+
+
+# --------------------------------------------------------------------------- page actions
+
+
+@router.post("/flags/{flag_id}/decide", dependencies=[CsrfProtected])
+def decide_action(
+    session: SessionDep, principal: CurrentKey, flag_id: int, body: review.DecisionCreate
+) -> review.DecisionResult:
+    """Record a decision from the item page."""
+    return review.decide(session=session, flag_id=flag_id, body=body, principal=principal)
+
+
+@router.post("/flags/{flag_id}/undo", dependencies=[CsrfProtected])
+def undo_action(session: SessionDep, principal: CurrentKey, flag_id: int) -> review.ReviewView:
+    """Undo the caller's latest decision from the item page."""
+    return review.undo(session=session, flag_id=flag_id, principal=principal)
+
+
+@router.post("/bakeoffs/{bakeoff_id}/flags", dependencies=[CsrfProtected])
+def compute_action(session: SessionDep, principal: CurrentKey, bakeoff_id: int) -> RedirectResponse:
+    """(Re)compute the bake-off's flags from stored labels, then show the queue."""
+    flags_domain.compute_flags(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    return RedirectResponse(f"/ui/review/bakeoffs/{bakeoff_id}", status_code=303)
+
+
+@router.post("/bakeoffs/{bakeoff_id}/gold-corrections", dependencies=[CsrfProtected])
+def apply_action(session: SessionDep, principal: CurrentKey, bakeoff_id: int) -> RedirectResponse:
+    """Confirm the pending gold corrections (leads)."""
+    review.apply_gold_corrections(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    return RedirectResponse(f"/ui/review/bakeoffs/{bakeoff_id}", status_code=303)
+
+
+@router.post("/bakeoffs/{bakeoff_id}/blinding", dependencies=[CsrfProtected])
+def blinding_action(
+    session: SessionDep,
+    principal: CurrentKey,
+    bakeoff_id: int,
+    blinded: Annotated[str, Form()] = "1",
+) -> RedirectResponse:
+    """Turn blinding on or off (leads)."""
+    review.set_blinding(
+        session=session,
+        bakeoff_id=bakeoff_id,
+        blinded=blinded not in ("0", "false", "off"),
+        principal=principal,
+    )
+    return RedirectResponse(f"/ui/review/bakeoffs/{bakeoff_id}", status_code=303)
