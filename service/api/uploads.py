@@ -11,13 +11,14 @@ import hashlib
 import io
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-__all__ = ["spool_body", "export_response", "SPOOL_BYTES"]
+__all__ = ["spool_body", "export_response", "closing_iterator", "SPOOL_BYTES"]
 
 SPOOL_BYTES = 8 * 1024 * 1024
 
@@ -32,6 +33,17 @@ async def spool_body(request: Request) -> tuple[IO[bytes], str]:
             spool.write(chunk)
     spool.seek(0)
     return spool, digest.hexdigest()
+
+
+@contextmanager
+def closing_iterator(iterator: Iterator[Any]) -> Iterator[Iterator[Any]]:
+    """Close a (generator) reader when done, before its source file is closed."""
+    try:
+        yield iterator
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
 
 
 def _chunks(spool: IO[bytes]) -> Iterator[bytes]:

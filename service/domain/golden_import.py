@@ -22,7 +22,7 @@ from service.domain.golden_sets import (
     golden_set_project,
     item_ids_by_key,
 )
-from service.domain.labels import normalize_value, to_json_value
+from service.domain.labels import check_inside_image, normalize_value, to_json_value
 from service.domain.projects import class_names
 from service.domain.security import Principal
 from service.models import GoldenItem, GoldLabel, ImportResult
@@ -131,6 +131,7 @@ def import_gold(
                 classes=classes,
                 where=("body", f"record {number}", "label"),
             )
+            check_inside_image(value, record.data, ("body", f"record {number}", "label"))
             pending.append((record.item_id, dict(record.data), dict(record.metadata), value))
             if len(pending) >= batch:
                 flush()

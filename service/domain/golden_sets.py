@@ -24,7 +24,7 @@ from service.domain._common import (
 )
 from service.domain.access import check_project, project_scope
 from service.domain.errors import Conflict, Invalid, NotFound
-from service.domain.labels import normalize_value
+from service.domain.labels import check_inside_image, normalize_value
 from service.domain.projects import class_names, get_project
 from service.domain.security import Principal
 from service.models import (
@@ -366,6 +366,10 @@ def _normalized_gold(
         value = normalize_value(
             label.value, task_type=project.task_type, classes=classes, where=("body", i, "value")
         )
+        if project.task_type == "detection":
+            item = session.get(GoldenItem, ids[label.item_key])
+            data = dict(item.data or {}) if item is not None else {}
+            check_inside_image(value, data, ("body", i, "value"))
         out.append((ids[label.item_key], value, label.annotator_id))
     return out
 

@@ -4,33 +4,42 @@ The readers and writers live in :mod:`adapters.formats` (one module per format);
 picks one by name so that every import and export endpoint, the CLI and the Python client accept
 the same formats:
 
-=============  ===========================================================================
-``jsonl``      JSON Lines (:mod:`adapters.formats.jsonl`)
-``labelstudio`` Label Studio JSON export / import file (:mod:`adapters.formats.labelstudio`)
-``csv``        CSV (:mod:`adapters.formats.csv`)
-``coco``       COCO JSON (:mod:`adapters.formats.coco`)
-=============  ===========================================================================
+===============  ========================================================================
+``jsonl``        JSON Lines, any task type (:mod:`adapters.formats.jsonl`)
+``csv``          CSV, classification and multilabel (:mod:`adapters.formats.csv`): header
+                 ``item_id,label`` or ``item_id,annotator_id,label``; multilabel ``a|b``
+``coco``         COCO instances JSON, detection and segmentation
+                 (:mod:`adapters.formats.coco`); an image's item key is its ``file_name``
+                 when every image has one, else its ``id``
+``labelstudio``  Label Studio JSON export / import file (:mod:`adapters.formats.labelstudio`)
+===============  ========================================================================
 
-Readers stream and raise :class:`adapters.formats.FormatError` naming the row or object; the API
-maps that to HTTP 422.
+Readers stream (COCO files are parsed whole by their reader) and raise
+:class:`adapters.formats.FormatError` naming the row or object; the API maps it to HTTP 422.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterable, Iterator
+import codecs
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import groupby
 from typing import IO, Any, Literal, get_args
 
 from adapters.base import TaskType, VendorAnnotation
 from adapters.formats import FormatError
+from adapters.formats import coco as coco_format
+from adapters.formats import csv as csv_format
+from adapters.formats import jsonl as jsonl_format
+from adapters.formats import labelstudio as ls_format
 from adapters.formats.jsonl import GoldRecord
 from service.domain.errors import Invalid
+from service.domain.vendor_labels import LabelIn
 
 __all__ = [
     "LabelFormat",
     "FORMATS",
     "MEDIA_TYPES",
+    "SUFFIXES",
     "GoldRecord",
     "read_gold",
     "read_vendor_labels",
@@ -46,58 +55,160 @@ MEDIA_TYPES: dict[LabelFormat, str] = {
     "coco": "application/json",
     "labelstudio": "application/json",
 }
+SUFFIXES: dict[LabelFormat, str] = {
+    "jsonl": "jsonl",
+    "csv": "csv",
+    "coco": "json",
+    "labelstudio": "json",
+}
+_CSV_TASKS = ("classification", "multilabel")
+_COCO_TASKS = ("detection", "segmentation")
 
 
-def _module(fmt: LabelFormat) -> Any:
-    name = {"jsonl": "jsonl", "csv": "csv", "coco": "coco", "labelstudio": "labelstudio"}[fmt]
-    try:
-        return importlib.import_module(f"adapters.formats.{name}")
-    except ModuleNotFoundError as exc:
+def _require(fmt: LabelFormat, task_type: TaskType, allowed: tuple[str, ...]) -> None:
+    if task_type not in allowed:
         raise Invalid(
-            f"format {fmt!r} is not available in this installation",
+            f"format {fmt!r} holds {' or '.join(allowed)} labels, not {task_type}; "
+            "use jsonl or labelstudio",
             location=("query", "format"),
-        ) from exc
+        )
 
 
-def _function(fmt: LabelFormat, *names: str) -> Any:
-    module = _module(fmt)
-    for name in names:
-        fn = getattr(module, name, None)
-        if fn is not None:
-            return fn
-    raise Invalid(  # pragma: no cover - the format modules define these
-        f"format {fmt!r} cannot do this ({' / '.join(names)} missing)",
-        location=("query", "format"),
+# --------------------------------------------------------------------------- CSV
+
+
+def _csv_header(source: IO[bytes]) -> list[str]:
+    position = source.tell()
+    first = source.readline()
+    source.seek(position)
+    text = codecs.decode(first, "utf-8-sig", errors="replace")
+    return [h.strip() for h in text.strip().split(",")]
+
+
+def _csv_labels(source: IO[bytes], *, task_type: TaskType, name: str) -> Iterator[LabelIn]:
+    if task_type == "multilabel":
+        for m in csv_format.iter_multilabels(source, name=name):
+            yield LabelIn(m.item_id, list(m.labels), row=m.row)
+    elif "annotator_id" in _csv_header(source):
+        for a in csv_format.iter_annotations(source, name=name):
+            yield LabelIn(a.item_id, a.label, annotator_id=a.annotator_id, row=a.row)
+    else:
+        for r in csv_format.iter_labels(source, name=name):
+            yield LabelIn(r.item_id, r.label, row=r.row)
+
+
+def _csv_gold(source: IO[bytes], *, task_type: TaskType, name: str) -> Iterator[GoldRecord]:
+    if task_type == "multilabel":
+        for m in csv_format.iter_multilabels(source, name=name):
+            yield GoldRecord(item_id=m.item_id, label=list(m.labels))
+    else:
+        for r in csv_format.iter_labels(source, name=name):
+            yield GoldRecord(item_id=r.item_id, label=r.label)
+
+
+# --------------------------------------------------------------------------- COCO
+
+
+def _coco_item_key(dataset: coco_format.CocoDataset) -> Literal["id", "file_name"]:
+    return "file_name" if all(im.file_name for im in dataset.images) else "id"
+
+
+def _coco_annotations(
+    source: IO[bytes], *, task_type: TaskType, name: str
+) -> tuple[coco_format.CocoDataset, list[VendorAnnotation]]:
+    dataset = coco_format.read_coco_dataset(source, name=name)
+    detection: Literal["detection", "segmentation"] = (
+        "segmentation" if task_type == "segmentation" else "detection"
     )
+    annotations = dataset.to_vendor_annotations(detection, item_key=_coco_item_key(dataset))
+    return dataset, annotations
+
+
+def _coco_gold(source: IO[bytes], *, task_type: TaskType, name: str) -> Iterator[GoldRecord]:
+    dataset, annotations = _coco_annotations(source, task_type=task_type, name=name)
+    for image, ann in zip(dataset.images, annotations, strict=True):
+        data: dict[str, Any] = {"width": image.width, "height": image.height, "coco_id": image.id}
+        if image.file_name:
+            data["image"] = image.file_name
+        yield GoldRecord(item_id=ann.item_id, label=ann.label, data=data)
+
+
+def _coco_images(
+    keys: Iterable[str], items: Mapping[str, Mapping[str, Any]]
+) -> list[coco_format.CocoImage]:
+    images = []
+    used: set[int] = set()
+    for n, key in enumerate(keys, start=1):
+        data = items.get(key, {})
+        width, height = data.get("width"), data.get("height")
+        if not isinstance(width, int) or not isinstance(height, int):
+            raise Invalid(
+                f"COCO export needs integer 'width' and 'height' in the data of item {key!r}",
+                location=("query", "format"),
+            )
+        coco_id = data.get("coco_id")
+        image_id = coco_id if isinstance(coco_id, int) and coco_id not in used else n
+        used.add(image_id)
+        images.append(coco_format.CocoImage(id=image_id, width=width, height=height, file_name=key))
+    return images
+
+
+def _write_coco(
+    annotations: list[VendorAnnotation],
+    out: IO[str],
+    *,
+    classes: list[str],
+    items: Mapping[str, Mapping[str, Any]],
+) -> int:
+    keys = list(dict.fromkeys([*items.keys(), *(a.item_id for a in annotations)]))
+    dataset = coco_format.dataset_from_vendor_annotations(
+        annotations,
+        images=_coco_images(keys, items),
+        categories=[coco_format.CocoCategory(id=i, name=c) for i, c in enumerate(classes, 1)],
+        item_key="file_name",
+        source="export",
+    )
+    coco_format.write_coco_dataset(dataset, out)
+    return len(annotations)
+
+
+# --------------------------------------------------------------------------- dispatch
 
 
 def read_vendor_labels(
     fmt: LabelFormat, source: IO[bytes], *, task_type: TaskType, name: str = "<upload>"
-) -> Iterator[VendorAnnotation]:
-    """Stream vendor labels from a file in ``fmt``.
+) -> Iterator[VendorAnnotation | LabelIn]:
+    """Stream vendor labels from a file in ``fmt`` (``source`` is a seekable binary file).
 
     Raises
     ------
     FormatError
         A malformed row or object (raised while iterating).
+    Invalid
+        The format cannot hold this task type's labels.
     """
-    reader = _function(fmt, "iter_annotations")
-    return iter(reader(source, task_type=task_type, name=name))
+    if fmt == "csv":
+        _require(fmt, task_type, _CSV_TASKS)
+        return _csv_labels(source, task_type=task_type, name=name)
+    if fmt == "coco":
+        _require(fmt, task_type, _COCO_TASKS)
+        return iter(_coco_annotations(source, task_type=task_type, name=name)[1])
+    if fmt == "labelstudio":
+        return ls_format.iter_annotations(source, task_type=task_type, name=name)
+    return jsonl_format.iter_annotations(source, task_type=task_type, name=name)
 
 
 def _gold_from_labelstudio(
     source: IO[bytes], *, task_type: TaskType, name: str
 ) -> Iterator[GoldRecord]:
-    module = _module("labelstudio")
-    for index, task in enumerate(module.iter_tasks(source, task_type=task_type, name=name)):
+    for index, task in enumerate(ls_format.iter_tasks(source, task_type=task_type, name=name)):
         if len(task.annotations) != 1:
             raise FormatError(
                 name,
                 f"[task {index}].annotations",
                 f"a gold task needs exactly one annotation, found {len(task.annotations)}",
             )
-        data = {k: v for k, v in task.data.items() if k != "item_id"}
-        yield GoldRecord(item_id=task.item_id, label=task.annotations[0].label, data=data)
+        yield GoldRecord(item_id=task.item_id, label=task.annotations[0].label, data=task.data)
 
 
 def read_gold(
@@ -109,11 +220,18 @@ def read_gold(
     ------
     FormatError
         A malformed row or object (raised while iterating).
+    Invalid
+        The format cannot hold this task type's labels.
     """
+    if fmt == "csv":
+        _require(fmt, task_type, _CSV_TASKS)
+        return _csv_gold(source, task_type=task_type, name=name)
+    if fmt == "coco":
+        _require(fmt, task_type, _COCO_TASKS)
+        return _coco_gold(source, task_type=task_type, name=name)
     if fmt == "labelstudio":
         return _gold_from_labelstudio(source, task_type=task_type, name=name)
-    reader = _function(fmt, "iter_gold")
-    return iter(reader(source, task_type=task_type, name=name))
+    return jsonl_format.iter_gold(source, task_type=task_type, name=name)
 
 
 def write_vendor_labels(
@@ -122,52 +240,65 @@ def write_vendor_labels(
     out: IO[str],
     *,
     task_type: TaskType,
-    items: dict[str, dict[str, Any]] | None = None,
+    classes: list[str] | None = None,
+    items: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> int:
-    """Write vendor labels in ``fmt``; ``items`` maps item key → item data (Label Studio, COCO).
+    """Write vendor labels in ``fmt``; returns how many labels were written.
 
+    ``items`` maps item key → item data (Label Studio task data; COCO image sizes).
     For ``labelstudio`` the annotations must come grouped by item.
     """
+    items = items or {}
     if fmt == "labelstudio":
-        module = _module("labelstudio")
         tasks = (
-            module.LabelStudioTask(
-                item_id=key, data=(items or {}).get(key, {}), annotations=tuple(group)
+            ls_format.LabelStudioTask(
+                item_id=key, data=dict(items.get(key, {})), annotations=tuple(group)
             )
             for key, group in groupby(annotations, key=lambda a: a.item_id)
         )
-        count: int = module.write_tasks(tasks, out, task_type=task_type)
-        return count
-    writer = _function(fmt, "write_annotations")
+        return ls_format.write_tasks(tasks, out, task_type=task_type)
     if fmt == "coco":
-        written: int = writer(annotations, out, task_type=task_type, items=items or {})
-        return written
+        _require(fmt, task_type, _COCO_TASKS)
+        return _write_coco(list(annotations), out, classes=classes or [], items=items)
     if fmt == "csv":
-        written = writer(annotations, out, task_type=task_type)
-        return written
-    written = writer(annotations, out)
-    return written
+        _require(fmt, task_type, _CSV_TASKS)
+        if task_type == "multilabel":
+            return csv_format.write_multilabels(((a.item_id, a.label) for a in annotations), out)
+        return csv_format.write_annotations(
+            ((a.item_id, a.annotator_id or "", a.label) for a in annotations), out
+        )
+    return jsonl_format.write_annotations(annotations, out)
 
 
 def write_gold(
-    fmt: LabelFormat, records: Iterable[GoldRecord], out: IO[str], *, task_type: TaskType
+    fmt: LabelFormat,
+    records: Iterable[GoldRecord],
+    out: IO[str],
+    *,
+    task_type: TaskType,
+    classes: list[str] | None = None,
 ) -> int:
-    """Write golden items with their gold labels in ``fmt``."""
+    """Write golden items with their gold labels in ``fmt``; returns how many were written."""
     if fmt == "labelstudio":
-        module = _module("labelstudio")
         tasks = (
-            module.LabelStudioTask(
+            ls_format.LabelStudioTask(
                 item_id=r.item_id,
                 data=r.data,
                 annotations=(VendorAnnotation(item_id=r.item_id, label=r.label),),
             )
             for r in records
         )
-        count: int = module.write_tasks(tasks, out, task_type=task_type)
-        return count
-    writer = _function(fmt, "write_gold")
-    if fmt in ("csv", "coco"):
-        written: int = writer(records, out, task_type=task_type)
-        return written
-    written = writer(records, out)
-    return written
+        return ls_format.write_tasks(tasks, out, task_type=task_type)
+    if fmt == "coco":
+        _require(fmt, task_type, _COCO_TASKS)
+        rows = list(records)
+        annotations = [VendorAnnotation(item_id=r.item_id, label=r.label) for r in rows]
+        return _write_coco(
+            annotations, out, classes=classes or [], items={r.item_id: r.data for r in rows}
+        )
+    if fmt == "csv":
+        _require(fmt, task_type, _CSV_TASKS)
+        if task_type == "multilabel":
+            return csv_format.write_multilabels(((r.item_id, r.label) for r in records), out)
+        return csv_format.write_labels(((r.item_id, r.label) for r in records), out)
+    return jsonl_format.write_gold(records, out)

@@ -6,15 +6,16 @@ Values are stored as JSON in the shapes of :mod:`adapters.base`: a class name
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any
+import math
+from collections.abc import Collection, Mapping
+from typing import Any, TypeGuard
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from adapters.base import Box, Mask, Span, TaskType
 from service.domain.errors import Invalid
 
-__all__ = ["normalize_value", "to_json_value"]
+__all__ = ["check_finite", "check_inside_image", "normalize_value", "to_json_value"]
 
 _LISTS: dict[str, TypeAdapter[Any]] = {
     "detection": TypeAdapter(list[Box]),
@@ -86,6 +87,17 @@ def normalize_value(
         ) from exc
     out = []
     for i, obj in enumerate(parsed):
+        if isinstance(obj, Box):
+            _check_box(obj, (*where, i, "bbox"))
+        elif isinstance(obj, Mask) and isinstance(obj.segmentation, list):
+            for j, polygon in enumerate(obj.segmentation):
+                if not all(math.isfinite(v) for v in polygon):
+                    raise Invalid(
+                        "polygon has a NaN or infinite coordinate",
+                        location=(*where, i, "segmentation", j),
+                    )
+        if not isinstance(obj, Span):
+            check_finite(obj.score, (*where, i, "score"))
         if isinstance(obj, Span):
             if obj.end <= obj.start:
                 raise Invalid(
@@ -96,3 +108,61 @@ def normalize_value(
             _check_class(obj.category, classes, (*where, i, "category"))
         out.append(obj.model_dump(mode="json", exclude_none=True))
     return out
+
+
+def check_finite(value: float | None, where: tuple[str | int, ...]) -> None:
+    """Refuse a NaN or infinite number (``None`` passes).
+
+    Raises
+    ------
+    Invalid
+        The number is NaN or infinite.
+    """
+    if value is not None and not math.isfinite(value):
+        raise Invalid(f"must be a finite number, got {value}", location=where)
+
+
+def _check_box(box: Box, where: tuple[str | int, ...]) -> None:
+    if not all(math.isfinite(v) for v in box.bbox):
+        raise Invalid(f"bbox {list(box.bbox)} has a NaN or infinite value", location=where)
+    _, _, width, height = box.bbox
+    if width < 0 or height < 0:
+        raise Invalid(f"bbox {list(box.bbox)} has a negative width or height", location=where)
+
+
+def _is_number(v: object) -> TypeGuard[float]:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def check_inside_image(
+    value: Any, data: Mapping[str, Any], where: tuple[str | int, ...], *, tolerance: float = 1.0
+) -> None:
+    """Refuse boxes of a normalized detection ``value`` that leave the item's image.
+
+    Checked only when the item's ``data`` gives ``width`` and ``height`` (pixels); a box may
+    overhang by ``tolerance`` pixels (rounding).
+
+    Raises
+    ------
+    Invalid
+        A box starts before 0 or ends past the image's width or height.
+    """
+    raw_width, raw_height = data.get("width"), data.get("height")
+    if not isinstance(value, list) or not _is_number(raw_width) or not _is_number(raw_height):
+        return
+    width, height = float(raw_width), float(raw_height)
+    for i, obj in enumerate(value):
+        bbox = obj.get("bbox") if isinstance(obj, dict) else None
+        if not isinstance(bbox, list) or len(bbox) != 4:
+            continue
+        x, y, w, h = bbox
+        if (
+            x < -tolerance
+            or y < -tolerance
+            or x + w > width + tolerance
+            or y + h > height + tolerance
+        ):
+            raise Invalid(
+                f"bbox {bbox} lies outside the {raw_width}x{raw_height} image",
+                location=(*where, i, "bbox"),
+            )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import Connection, and_, func, tuple_
 from sqlalchemy import select as sa_select
@@ -28,7 +28,7 @@ from service.domain._common import table_of
 from service.domain.access import check_vendor, is_vendor
 from service.domain.bakeoffs import bump_data_version, check_candidate, get_bakeoff
 from service.domain.errors import Conflict, Invalid
-from service.domain.labels import normalize_value
+from service.domain.labels import check_finite, normalize_value
 from service.domain.projects import class_names
 from service.domain.security import Principal
 from service.models import (
@@ -45,6 +45,7 @@ from service.models import (
 )
 
 __all__ = [
+    "LabelIn",
     "LabelRecord",
     "add_vendor_labels",
     "list_vendor_labels",
@@ -54,7 +55,26 @@ __all__ = [
     "item_data",
 ]
 
-LabelRecord = VendorAnnotation | VendorLabelCreate
+
+class LabelIn(NamedTuple):
+    """A light label record (what the CSV reader produces): no validation on construction.
+
+    ``row`` is the record's row in its file, used in error messages.
+    """
+
+    item_key: str
+    value: Any
+    annotator_id: str | None = None
+    score: float | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    cost: float | None = None
+    instructions_version: int | None = None
+    external_id: str | None = None
+    row: int | None = None
+
+
+LabelRecord = VendorAnnotation | VendorLabelCreate | LabelIn
 
 _COLUMNS = (
     "bakeoff_id",
@@ -154,6 +174,8 @@ class _Writer:
 def _record_fields(
     record: LabelRecord,
 ) -> tuple[str, Any, str | None, float | None, Any, Any, float | None, int | None, str | None]:
+    if isinstance(record, LabelIn):
+        return record[:9]
     if isinstance(record, VendorAnnotation):
         return (
             record.item_id,
@@ -177,6 +199,11 @@ def _record_fields(
         record.instructions_version,
         record.external_id,
     )
+
+
+def _where(record: LabelRecord, number: int) -> str:
+    row = record.row if isinstance(record, LabelIn) else None
+    return f"row {row}" if row is not None else f"record {number}"
 
 
 def add_vendor_labels(
@@ -267,20 +294,26 @@ def add_vendor_labels(
             )
             item_id = items.get(key)
             if item_id is None:
+                where = _where(record, number)
                 raise Invalid(
-                    f"{source}: record {number}: item {key!r} is not in golden-set version "
+                    f"{source}: {where}: item {key!r} is not in the golden-set version "
                     f"pinned by bake-off {bakeoff_id}",
-                    location=("body", f"record {number}", "item_id"),
+                    location=("body", where, "item_id"),
                 )
             if task_type == "classification" and isinstance(value, str) and value in classes:
                 json_value = value
             else:
-                json_value = normalize_value(
-                    value,
-                    task_type=task_type,
-                    classes=classes,
-                    where=("body", f"record {number}", "label"),
-                )
+                where = _where(record, number)
+                try:
+                    json_value = normalize_value(
+                        value, task_type=task_type, classes=classes, where=("body", where, "label")
+                    )
+                except Invalid as exc:
+                    raise Invalid(
+                        f"{source}: {where}: {exc.message}", location=exc.location
+                    ) from exc
+            check_finite(score, ("body", f"record {number}", "score"))
+            check_finite(cost, ("body", f"record {number}", "cost"))
             ekey = external_key(key, annotator, ext)
             if ekey in existing:
                 duplicates += 1

@@ -12,8 +12,9 @@ from sqlmodel import SQLModel
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CurrentKey, IdempotencyKey, PageDep, SessionDep
+from service.api.uploads import closing_iterator as _closing
 from service.api.uploads import export_response, spool_body
-from service.domain import bakeoffs, idempotency, label_io, results, vendor_labels
+from service.domain import bakeoffs, idempotency, label_io, projects, results, vendor_labels
 from service.domain.label_io import LabelFormat
 from service.models import (
     BakeOffCreate,
@@ -192,16 +193,17 @@ async def import_labels(
             )
             task_type = bakeoffs.bakeoff_task_type(session, bakeoff)
             records = label_io.read_vendor_labels(format, body, task_type=task_type, name=filename)
-            return vendor_labels.add_vendor_labels(
-                session=session,
-                bakeoff_id=bakeoff_id,
-                vendor_id=vendor_id,
-                records=records,
-                principal=principal,
-                idempotency_key=idempotency_key,
-                fingerprint=digest,
-                source=filename,
-            )
+            with _closing(records):
+                return vendor_labels.add_vendor_labels(
+                    session=session,
+                    bakeoff_id=bakeoff_id,
+                    vendor_id=vendor_id,
+                    records=records,
+                    principal=principal,
+                    idempotency_key=idempotency_key,
+                    fingerprint=digest,
+                    source=filename,
+                )
 
     return await run_in_threadpool(run, spool)
 
@@ -222,10 +224,8 @@ async def export_labels(
 
     def write(out: IO[str]) -> None:
         bakeoff = bakeoffs.get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
-        task_type = bakeoffs.bakeoff_task_type(session, bakeoff)
-        items = (
-            vendor_labels.item_data(session, bakeoff) if format in ("coco", "labelstudio") else None
-        )
+        project = projects.get_project(session=session, project_id=bakeoff.project_id)
+        items = vendor_labels.item_data(session, bakeoff) if format != "jsonl" else None
         annotations = vendor_labels.iter_vendor_labels(
             session=session,
             bakeoff_id=bakeoff_id,
@@ -233,11 +233,17 @@ async def export_labels(
             principal=principal,
             order="item",
         )
-        label_io.write_vendor_labels(format, annotations, out, task_type=task_type, items=items)
+        label_io.write_vendor_labels(
+            format,
+            annotations,
+            out,
+            task_type=project.task_type,
+            classes=projects.class_names(project),
+            items=items,
+        )
 
-    suffix = {"jsonl": "jsonl", "csv": "csv", "coco": "json", "labelstudio": "json"}[format]
     return await export_response(
         write,
         media_type=label_io.MEDIA_TYPES[format],
-        filename=f"bakeoff-{bakeoff_id}-vendor-{vendor_id}.{suffix}",
+        filename=f"bakeoff-{bakeoff_id}-vendor-{vendor_id}.{label_io.SUFFIXES[format]}",
     )

@@ -11,8 +11,9 @@ from sqlmodel import SQLModel
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CurrentKey, IdempotencyKey, PageDep, SessionDep
+from service.api.uploads import closing_iterator as _closing
 from service.api.uploads import export_response, spool_body
-from service.domain import golden_import, golden_sets, label_io
+from service.domain import golden_import, golden_sets, label_io, projects
 from service.domain.label_io import LabelFormat
 from service.models import (
     GoldenItemCreate,
@@ -289,25 +290,26 @@ async def import_gold(
 ) -> ImportResult:
     """Import items and gold labels from a file body as a new version (one transaction)."""
     spool, digest = await spool_body(request)
-    golden = golden_sets.get_golden_set(
-        session=session, golden_set_id=golden_set_id, principal=principal
-    )
-    task_type = golden_sets.golden_set_project(session, golden).task_type
 
     def run(body: IO[bytes]) -> ImportResult:
         with body:
-            records = label_io.read_gold(format, body, task_type=task_type, name=filename)
-            return golden_import.import_gold(
-                session=session,
-                golden_set_id=golden_set_id,
-                records=records,
-                principal=principal,
-                note=note,
-                merge=merge,
-                idempotency_key=idempotency_key,
-                fingerprint=digest,
-                source=filename,
+            golden = golden_sets.get_golden_set(
+                session=session, golden_set_id=golden_set_id, principal=principal
             )
+            task_type = golden_sets.golden_set_project(session, golden).task_type
+            records = label_io.read_gold(format, body, task_type=task_type, name=filename)
+            with _closing(records):
+                return golden_import.import_gold(
+                    session=session,
+                    golden_set_id=golden_set_id,
+                    records=records,
+                    principal=principal,
+                    note=note,
+                    merge=merge,
+                    idempotency_key=idempotency_key,
+                    fingerprint=digest,
+                    source=filename,
+                )
 
     return await run_in_threadpool(run, spool)
 
@@ -325,21 +327,25 @@ async def export_gold(
     format: Annotated[LabelFormat, Query(description="File format to write.")] = "jsonl",
 ) -> StreamingResponse:
     """Export a version's items and gold labels as a file."""
-    golden = golden_sets.get_golden_set(
-        session=session, golden_set_id=golden_set_id, principal=principal
-    )
-    task_type = golden_sets.golden_set_project(session, golden).task_type
-    golden_sets.get_version(session=session, golden_set_id=golden_set_id, version=version)
 
     def write(out: IO[str]) -> None:
+        golden = golden_sets.get_golden_set(
+            session=session, golden_set_id=golden_set_id, principal=principal
+        )
+        project = golden_sets.golden_set_project(session, golden)
         records = golden_import.iter_gold_records(
             session=session, golden_set_id=golden_set_id, version=version, principal=principal
         )
-        label_io.write_gold(format, records, out, task_type=task_type)
+        label_io.write_gold(
+            format,
+            records,
+            out,
+            task_type=project.task_type,
+            classes=projects.class_names(project),
+        )
 
-    suffix = {"jsonl": "jsonl", "csv": "csv", "coco": "json", "labelstudio": "json"}[format]
     return await export_response(
         write,
         media_type=label_io.MEDIA_TYPES[format],
-        filename=f"golden-set-{golden_set_id}-v{version}.{suffix}",
+        filename=f"golden-set-{golden_set_id}-v{version}.{label_io.SUFFIXES[format]}",
     )
