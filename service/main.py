@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI
 
 from service.api.deps import authorize
 from service.api.errors import install_error_handlers
+from service.api.hardening import install_hardening
 from service.core.config import Settings, get_settings
 
 __all__ = ["create_app"]
@@ -80,5 +81,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(authorize)],
     )
     install_error_handlers(app)
+    install_hardening(app, settings)
     _include_routers(app)
     return app

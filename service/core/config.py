@@ -41,6 +41,9 @@ class Settings(BaseSettings):
         Rows per bulk ``INSERT`` when importing golden sets and vendor labels.
     max_page_size
         Upper bound of ``limit`` on every paginated list endpoint.
+    max_body_bytes, max_upload_bytes
+        Largest request body (HTTP 413 above it); bulk-import routes (``.../import``,
+        streamed to disk) use ``max_upload_bytes``.
     redis_url
         When set, the dispatch queue (Huey) runs on Redis; otherwise on a SQLite file.
     queue_path
@@ -68,6 +71,8 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     import_batch_size: int = 5000
     max_page_size: int = 1000
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_upload_bytes: int = 2 * 1024 * 1024 * 1024
     project_name: str = "Bakeoff"
     redis_url: str | None = None
     queue_path: str | None = None

@@ -1,0 +1,410 @@
+"""App-wide hardening: security headers, request-body limits, cross-site guard, JSON errors.
+
+:func:`install_hardening` (called by :func:`service.main.create_app`) adds three pure-ASGI
+middlewares and two exception handlers:
+
+Security headers (every response, API and HTML)
+    ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``,
+    ``Referrer-Policy: no-referrer``, ``Cross-Origin-Opener-Policy: same-origin``,
+    ``Permissions-Policy`` (camera, microphone, geolocation off) and a
+    ``Content-Security-Policy``. JSON and file responses get ``default-src 'none';
+    frame-ancestors 'none'``. HTML responses get::
+
+        default-src 'self'; script-src 'self' 'nonce-<n>'; style-src 'self' 'unsafe-inline';
+        img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self';
+        object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'
+
+    Scripts run only from this origin or with the per-request nonce: pages put
+    ``nonce="{{ csp_nonce(request) }}"`` on their ``<script>`` elements (plotly.js inline
+    included; ``<script type="application/json">`` data blocks need none). Styles allow
+    ``'unsafe-inline'`` because plotly.js writes inline ``style`` attributes and ``<style>``
+    rules while drawing; that is the one relaxation. A route that needs another policy sets
+    its own ``Content-Security-Policy`` header: headers a response already has are kept.
+
+Request-body limit
+    Bodies over ``Settings.max_body_bytes`` (bulk-import routes, whose path ends in
+    ``/import``: ``Settings.max_upload_bytes``) are refused with HTTP 413 and
+    ``{"detail": "...", "code": "payload_too_large"}``: at once when ``Content-Length``
+    says so, otherwise as soon as the streamed body passes the limit (nothing is stored: the
+    route fails before its transaction commits).
+
+Cross-site guard for cookie sign-in
+    The API also accepts the ``bakeoff_api_key`` cookie (web pages). An unsafe request
+    (POST, PUT, PATCH, DELETE) that carries that cookie and no ``X-API-Key`` /
+    ``Authorization`` header is refused with 403 ``cross_site_request`` when the browser
+    says it comes from another site (``Sec-Fetch-Site: cross-site`` / ``same-site``, or an
+    ``Origin`` that is not this host). Forms of the web pages add a double-submit token on
+    top (:mod:`service.web.csrf`).
+
+JSON errors
+    Every error body is JSON: ``{"detail": "<message>", "code": "<slug>"}``, or FastAPI's
+    validation shape ``{"detail": [{"loc": [...], "msg": ..., "type": ...}]}`` for 422.
+    Unknown routes (404), wrong methods (405) and unexpected exceptions (500, no traceback
+    leaked) follow it too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.core.config import Settings
+
+__all__ = [
+    "API_CSP",
+    "BodyTooLarge",
+    "CrossSiteGuardMiddleware",
+    "RequestSizeLimitMiddleware",
+    "SECURITY_HEADERS",
+    "SecurityHeadersMiddleware",
+    "csp_for_html",
+    "csp_nonce",
+    "install_hardening",
+]
+
+_log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SECURITY_HEADERS: Final[tuple[tuple[str, str], ...]] = (
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("permissions-policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+)
+API_CSP: Final = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+_NONCE_KEY: Final = "csp_nonce"
+_UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_UPLOAD_PATH: Final = re.compile(r"/import/?$")
+_COOKIE_NAME: Final = "bakeoff_api_key"
+
+_STATUS_CODES: Final[dict[int, str]] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    411: "length_required",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+    500: "internal_error",
+}
+
+
+def csp_for_html(nonce: str) -> str:
+    """The Content-Security-Policy of an HTML page whose scripts carry ``nonce``."""
+    return (
+        "default-src 'self'; "
+        f"script-src 'self' 'nonce-{nonce}'; "
+        "style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob:; "
+        "font-src 'self' data:; "
+        "connect-src 'self'; "
+        "object-src 'none'; "
+        "base-uri 'none'; "
+        "form-action 'self'; "
+        "frame-ancestors 'none'"
+    )
+
+
+def csp_nonce(request: Request) -> str:
+    """The per-request CSP nonce for ``<script nonce="...">`` in server-rendered pages.
+
+    Parameters
+    ----------
+    request
+        The current request (the middleware made its nonce; outside the middleware, e.g. a bare
+        test app, a fresh one is made and remembered).
+
+    Returns
+    -------
+    str
+        URL-safe random token, the same for the whole request.
+    """
+    state = request.scope.setdefault("state", {})
+    nonce = state.get(_NONCE_KEY)
+    if not isinstance(nonce, str):
+        nonce = secrets.token_urlsafe(18)
+        state[_NONCE_KEY] = nonce
+    return nonce
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+async def _send_json(send: Send, status: int, detail: str, code: str) -> None:
+    body = json.dumps({"detail": detail, "code": code}).encode("utf-8")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode("ascii")),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class SecurityHeadersMiddleware:
+    """Add :data:`SECURITY_HEADERS` and a Content-Security-Policy to every HTTP response.
+
+    Headers the response already sets are left alone (a page may set its own CSP).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        nonce = secrets.token_urlsafe(18)
+        scope.setdefault("state", {})[_NONCE_KEY] = nonce
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
+                present = {bytes(k).lower() for k, _ in headers}
+                for name, value in SECURITY_HEADERS:
+                    if name.encode() not in present:
+                        headers.append((name.encode(), value.encode()))
+                if b"content-security-policy" not in present:
+                    content_type = b""
+                    for k, v in headers:
+                        if bytes(k).lower() == b"content-type":
+                            content_type = bytes(v).lower()
+                    html = content_type.startswith(b"text/html")
+                    policy = csp_for_html(nonce) if html else API_CSP
+                    headers.append((b"content-security-policy", policy.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send_with_headers(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            # Answer with the JSON 500 here, inside the headers, then let the server log it.
+            if not started:
+                await _send_json(
+                    tracking_send,
+                    500,
+                    "internal server error (logged on the server)",
+                    "internal_error",
+                )
+            raise
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised (as HTTP 413) while a streamed request body passes the size limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            status_code=413,
+            detail=f"request body is larger than the limit of {limit} bytes "
+            "(BAKEOFF_MAX_BODY_BYTES / BAKEOFF_MAX_UPLOAD_BYTES); split the upload",
+        )
+        self.limit = limit
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse request bodies over a limit with HTTP 413 (JSON body, code ``payload_too_large``).
+
+    Parameters
+    ----------
+    app
+        The wrapped ASGI app.
+    max_body_bytes
+        Limit of every request body.
+    max_upload_bytes
+        Limit of bulk-import bodies (paths ending in ``/import``), which are streamed to disk.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes
+
+    def limit_for(self, path: str) -> int:
+        """The body limit of a request to ``path``."""
+        return self.max_upload_bytes if _UPLOAD_PATH.search(path) else self.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(str(scope.get("path", "")))
+        declared = _header(scope, b"content-length")
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                await _send_json(send, 400, "Content-Length is not a number", "bad_request")
+                return
+            if length > limit:
+                await _send_json(send, 413, BodyTooLarge(limit).detail, "payload_too_large")
+                return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge as exc:
+            if started:  # pragma: no cover - routes read their body before answering
+                raise
+            await _send_json(send, 413, exc.detail, "payload_too_large")
+
+
+class CrossSiteGuardMiddleware:
+    """Refuse cookie-authenticated unsafe requests that a browser marks as cross-site.
+
+    Requests authenticated by header (``X-API-Key``, ``Authorization``) and requests without
+    the sign-in cookie are not affected: only a browser sends cookies on its own.
+    """
+
+    def __init__(self, app: ASGIApp, *, cookie_name: str = _COOKIE_NAME) -> None:
+        self.app = app
+        self.cookie_name = cookie_name
+
+    def _cross_site(self, scope: Scope) -> str | None:
+        """Why the request is cross-site, or ``None``."""
+        fetch_site = _header(scope, b"sec-fetch-site")
+        if fetch_site is not None:
+            if fetch_site.lower() in ("same-origin", "none"):
+                return None
+            return f"Sec-Fetch-Site is {fetch_site!r}"
+        origin = _header(scope, b"origin")
+        if origin is None or origin == "null":
+            return None if origin is None else "Origin is 'null'"
+        host = _header(scope, b"host") or ""
+        origin_host = origin.split("://", 1)[-1].rstrip("/")
+        if origin_host.lower() != host.lower():
+            return f"Origin {origin!r} is not this host ({host!r})"
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method", "GET").upper() not in _UNSAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        cookie = _header(scope, b"cookie") or ""
+        header_auth = (
+            _header(scope, b"x-api-key") is not None or _header(scope, b"authorization") is not None
+        )
+        if not header_auth and f"{self.cookie_name}=" in cookie:
+            reason = self._cross_site(scope)
+            if reason is not None:
+                await _send_json(
+                    send,
+                    403,
+                    f"cross-site request refused ({reason}); sign-in cookies only work from "
+                    "this site's own pages",
+                    "cross_site_request",
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, StarletteHTTPException):  # pragma: no cover - registered for it only
+        raise exc
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
+        # FastAPI answers a non-UTF-8 JSON body with a bare 400; say what and where.
+        return JSONResponse(
+            {
+                "detail": [
+                    {
+                        "loc": ["body", f"byte {cause.start}"],
+                        "msg": f"the request body is not UTF-8 text (byte {cause.start})",
+                        "type": "unicode_decode_error",
+                    }
+                ]
+            },
+            status_code=422,
+        )
+    code = _STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    detail = exc.detail
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = "no such route or resource; see /docs for the API"
+    if exc.status_code == 405 and detail == "Method Not Allowed":
+        detail = "method not allowed on this route; see /docs for the API"
+    return JSONResponse(
+        {"detail": detail, "code": code},
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    _log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(
+        {"detail": "internal server error (logged on the server)", "code": "internal_error"},
+        status_code=500,
+    )
+
+
+def install_hardening(app: FastAPI, settings: Settings) -> None:
+    """Add the hardening middlewares and JSON error handlers to ``app``.
+
+    Parameters
+    ----------
+    app
+        The FastAPI app (call before it starts).
+    settings
+        Supplies ``max_body_bytes`` and ``max_upload_bytes``.
+    """
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    # Starlette applies the last added middleware outermost: headers wrap everything.
+    app.add_middleware(CrossSiteGuardMiddleware)
+    app.add_middleware(
+        RequestSizeLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
