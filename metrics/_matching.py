@@ -165,16 +165,34 @@ def _ratio(num: float, den: float) -> float:
     return float(num) / float(den) if den > 0 else float("nan")
 
 
-def _group_index(img: IntArray, cat: IntArray) -> dict[tuple[int, int], IntArray]:
-    if img.shape[0] == 0:
-        return {}
-    order = np.lexsort((cat, img))
-    keys = np.stack([img[order], cat[order]], axis=1)
-    cut = np.flatnonzero((np.diff(keys, axis=0) != 0).any(axis=1)) + 1
-    out: dict[tuple[int, int], IntArray] = {}
-    for chunk in np.split(order, cut):
-        out[(int(img[chunk[0]]), int(cat[chunk[0]]))] = chunk.astype(np.int64)
-    return out
+def _pairs(
+    rows_a: IntArray, key: IntArray, rows_b: IntArray, key_b: IntArray
+) -> tuple[IntArray, IntArray]:
+    """Every (a, b) with ``a`` in ``rows_a``, ``b`` in ``rows_b`` and the same group key."""
+    if rows_a.shape[0] == 0 or rows_b.shape[0] == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    b_sorted = rows_b[np.argsort(key_b[rows_b], kind="stable")]
+    kb = key_b[b_sorted]
+    lo = np.searchsorted(kb, key[rows_a], side="left")
+    hi = np.searchsorted(kb, key[rows_a], side="right")
+    counts = hi - lo
+    a = np.repeat(rows_a, counts)
+    start = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+    b = b_sorted[start + np.arange(a.shape[0])]
+    return a.astype(np.int64), b.astype(np.int64)
+
+
+def _pair_box_iou(lb: FloatArray, gb: FloatArray, crowd: bool) -> FloatArray:
+    """Element-wise :func:`box_iou` (``xywh``), same arithmetic."""
+    w = np.minimum(lb[:, 2] + lb[:, 0], gb[:, 2] + gb[:, 0]) - np.maximum(lb[:, 0], gb[:, 0])
+    h = np.minimum(lb[:, 3] + lb[:, 1], gb[:, 3] + gb[:, 1]) - np.maximum(lb[:, 1], gb[:, 1])
+    hit = (w > 0) & (h > 0)
+    inter = np.where(hit, w * h, 0.0)
+    area_l = lb[:, 2] * lb[:, 3]
+    union = area_l if crowd else area_l + gb[:, 2] * gb[:, 3] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(hit, inter / np.where(hit, union, 1.0), 0.0)
 
 
 def match_unscored(
@@ -259,40 +277,71 @@ def match_unscored(
         l_in = np.isin(l_img, done)
         coverage = _ratio(np.isin(all_images, done).sum(), all_images.shape[0])
 
-    def iou_block(li: IntArray, gi: IntArray, crowd: bool) -> FloatArray:
-        if segm:
-            assert gold.rles is not None and labels.rles is not None  # checked above
-            flags = np.full(gi.shape[0], 1 if crowd else 0, dtype=np.uint8)
-            return _rle_iou([labels.rles[i] for i in li], [gold.rles[i] for i in gi], flags)
-        return box_iou(l_box[li], g_box[gi], crowd=np.full(gi.shape[0], crowd))
-
     label_match = np.full(n_lab, -1, dtype=np.int64)
     label_iou = np.zeros(n_lab, dtype=np.float64)
     label_ignored = ~l_in
-    gold_groups = _group_index(g_img[g_in & ~g_crowd], g_cat[g_in & ~g_crowd])
-    gold_rows = np.flatnonzero(g_in & ~g_crowd)
-    crowd_groups = _group_index(g_img[g_in & g_crowd], g_cat[g_in & g_crowd])
-    crowd_rows = np.flatnonzero(g_in & g_crowd)
     lab_rows = np.flatnonzero(l_in)
-    for key, sub in _group_index(l_img[l_in], l_cat[l_in]).items():
-        li = lab_rows[sub]
-        if key in gold_groups:
-            gi = gold_rows[gold_groups[key]]
-            ious = iou_block(li, gi, False)
-            valid = ious >= thr
-            if valid.any():
-                bonus = float(min(li.shape[0], gi.shape[0]) + 1)
-                weight = np.where(valid, bonus + ious, 0.0)
-                rows, cols = linear_sum_assignment(weight, maximize=True)
-                ok = valid[rows, cols]
-                label_match[li[rows[ok]]] = gi[cols[ok]]
-                label_iou[li[rows[ok]]] = ious[rows[ok], cols[ok]]
-        if key in crowd_groups:
-            free = li[label_match[li] < 0]
-            if free.size:
-                ci = crowd_rows[crowd_groups[key]]
-                cover = iou_block(free, ci, True).max(axis=1)
-                label_ignored[free[cover >= thr]] = True
+    # one integer key per (image, category) present on either side
+    keys, inverse = np.unique(
+        np.concatenate([np.stack([l_img, l_cat], 1), np.stack([g_img, g_cat], 1)]).reshape(-1, 2),
+        axis=0,
+        return_inverse=True,
+    )
+    inverse = inverse.reshape(-1)
+    l_key, g_key = inverse[:n_lab], inverse[n_lab:]
+    del keys
+
+    def iou_pairs(li: IntArray, gi: IntArray, crowd: bool) -> FloatArray:
+        """IoU of label ``li[k]`` with gold ``gi[k]`` for every k."""
+        if li.shape[0] == 0:
+            return np.zeros(0, dtype=np.float64)
+        if not segm:
+            return _pair_box_iou(l_box[li], g_box[gi], crowd)
+        assert gold.rles is not None and labels.rles is not None  # checked above
+        out = np.empty(li.shape[0], dtype=np.float64)
+        flag = np.ones(1, dtype=np.uint8) if crowd else np.zeros(1, dtype=np.uint8)
+        for k in range(li.shape[0]):
+            out[k] = _rle_iou([labels.rles[li[k]]], [gold.rles[gi[k]]], flag)[0, 0]
+        return out
+
+    pl, pg = _pairs(lab_rows, l_key, np.flatnonzero(g_in & ~g_crowd), g_key)
+    ious = iou_pairs(pl, pg, False)
+    ok = ious >= thr
+    pl, pg, ious = pl[ok], pg[ok], ious[ok]
+    if pl.shape[0]:
+        # a label or gold box with several candidates makes its group need an assignment
+        multi = (np.bincount(pl, minlength=n_lab)[pl] > 1) | (
+            np.bincount(pg, minlength=n_gold)[pg] > 1
+        )
+        simple = ~np.isin(l_key[pl], np.unique(l_key[pl[multi]]))
+        label_match[pl[simple]] = pg[simple]
+        label_iou[pl[simple]] = ious[simple]
+        hard = ~simple
+        if hard.any():
+            hk = l_key[pl[hard]]
+            order = np.argsort(hk, kind="stable")
+            hl, hg, hi, hk = pl[hard][order], pg[hard][order], ious[hard][order], hk[order]
+            cuts = np.flatnonzero(np.diff(hk)) + 1
+            for sl in np.split(np.arange(hk.shape[0]), cuts):
+                rows_l, li = np.unique(hl[sl], return_inverse=True)
+                cols_g, gi = np.unique(hg[sl], return_inverse=True)
+                bonus = float(min(rows_l.shape[0], cols_g.shape[0]) + 1)
+                iou_m = np.zeros((rows_l.shape[0], cols_g.shape[0]))
+                valid = np.zeros(iou_m.shape, dtype=bool)
+                iou_m[li.reshape(-1), gi.reshape(-1)] = hi[sl]
+                valid[li.reshape(-1), gi.reshape(-1)] = True
+                weight = np.where(valid, bonus + iou_m, 0.0)
+                r, c = linear_sum_assignment(weight, maximize=True)
+                take = valid[r, c]
+                label_match[rows_l[r[take]]] = cols_g[c[take]]
+                label_iou[rows_l[r[take]]] = iou_m[r[take], c[take]]
+
+    crowd_rows = np.flatnonzero(g_in & g_crowd)
+    if crowd_rows.size:
+        free = lab_rows[label_match[lab_rows] < 0]
+        cl, cg = _pairs(free, l_key, crowd_rows, g_key)
+        cover = iou_pairs(cl, cg, True)
+        label_ignored[cl[cover >= thr]] = True
 
     matched = np.flatnonzero(label_match >= 0)
     gm = label_match[matched]

@@ -577,3 +577,45 @@ def test_benchmark_data_matches_cocoeval_at_small_scale() -> None:
     ours = evaluate_coco(data.gold(), data.detections())
     assert list(ours.stats) == ref.stats.tolist()
     np.testing.assert_array_equal(ours.precision, ref.eval["precision"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    gold=st.lists(st.tuples(st.integers(1, 2), st.integers(1, 2), box_st), min_size=0, max_size=5),
+    labels=st.lists(
+        st.tuples(st.integers(1, 2), st.integers(1, 2), box_st), min_size=0, max_size=5
+    ),
+    data=st.data(),
+)
+def test_match_unscored_is_optimal_per_image_and_class(
+    gold: list[Any], labels: list[Any], data: st.DataObject
+) -> None:
+    # near-copies of gold boxes make several candidates per box, so assignments are needed
+    for img, cat, b in list(gold):
+        if data.draw(st.booleans()):
+            labels.append((img, cat, (b[0] + 0.5, b[1], b[2], b[3])))
+    thr = data.draw(st.sampled_from([0.3, 0.5]))
+    g = DetectionGold.from_arrays(
+        image_ids=[x[0] for x in gold], category_ids=[x[1] for x in gold],
+        boxes=[x[2] for x in gold], all_image_ids=[1, 2], all_category_ids=[1, 2],
+    )  # fmt: skip
+    lab = Detections.from_arrays(
+        image_ids=[x[0] for x in labels], category_ids=[x[1] for x in labels],
+        boxes=[x[2] for x in labels],
+    )  # fmt: skip
+    res = match_unscored(g, lab, iou_threshold=thr)
+    for cat in (1, 2):
+        n_pairs, total = 0, 0.0
+        for img in (1, 2):
+            gb = [x[2] for x in gold if x[:2] == (img, cat)]
+            lb = [x[2] for x in labels if x[:2] == (img, cat)]
+            if gb and lb:
+                k, s = _brute_force(box_iou(lb, gb), thr)
+                n_pairs, total = n_pairs + k, total + s
+        pairs = res.pairs[res.pairs["category_id"] == cat]
+        assert len(pairs) == n_pairs
+        assert float(pairs["iou"].sum()) == pytest.approx(total, abs=1e-9)
+        assert _row(res.per_class, cat, ["tp"]) == [n_pairs]
+    # pairs stay inside their image and class
+    assert (g.image_ids[res.pairs["gold_index"]] == res.pairs["image_id"]).all()
+    assert (g.category_ids[res.pairs["gold_index"]] == res.pairs["category_id"]).all()
