@@ -34,11 +34,14 @@ from metrics.agreement import (
     worker_consensus_agreement,
 )
 from metrics.classification import KappaWeights, classification_summary
+from metrics.multilabel import MultilabelMetricName, multilabel_statistic, multilabel_summary
+from metrics.spans import span_scores
 from metrics.statistics import (
     ClassificationMetricName,
     classification_bootstrap,
     holm,
     mcnemar_exact,
+    paired_bootstrap,
 )
 
 __all__ = [
@@ -56,6 +59,17 @@ __all__ = [
     "evaluate_classification",
     "evaluate_classification_files",
     "evaluate_agreement_file",
+    "MultilabelSystem",
+    "MultilabelEvaluation",
+    "evaluate_multilabel_files",
+    "DetectionClassScores",
+    "DetectionSystem",
+    "DetectionEvaluation",
+    "evaluate_detection_files",
+    "SpanTypeScores",
+    "SpanSystem",
+    "SpanEvaluation",
+    "evaluate_span_files",
 ]
 
 EvalTask: TypeAlias = Literal["classification", "multilabel", "detection", "segmentation", "spans"]
@@ -419,12 +433,7 @@ def evaluate_classification_files(
     ValueError
         If two sources share a name or none is given.
     """
-    if not sources:
-        raise ValueError("give at least one --labels NAME=PATH")
-    names = [s.name for s in sources]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ValueError(f"--labels names must be unique; repeated: {', '.join(dup)}")
+    _check_sources(sources)
     gold_name = Path(gold_path).name
     gold = _load_gold(gold_path)
     loaded: dict[str, pd.Series[Any]] = {}
@@ -520,3 +529,357 @@ def evaluate_agreement_file(
         pairwise_cohen_kappa=pairwise_cohen_kappa(answers).value,
         annotators=annotators,
     )
+
+
+# --------------------------------------------------------------------------- multilabel
+
+
+class MultilabelSystem(_Result):
+    """Every multi-label number for one system, with paired bootstrap intervals."""
+
+    coverage: float
+    exact_match: float
+    hamming_loss: float
+    micro_f1: float
+    macro_f1: float
+    jaccard: float
+    n_gold: int
+    n_labelled: int
+    ci95: dict[str, tuple[float, float]]
+    per_class: dict[str, ClassScores]
+
+
+class MultilabelEvaluation(_Result):
+    """The result of ``bakeoff evaluate --task multilabel``."""
+
+    task: Literal["multilabel"] = "multilabel"
+    gold: str
+    n_gold: int
+    n_resamples: int
+    seed: int
+    systems: dict[str, MultilabelSystem]
+
+
+ML_CI_METRICS: tuple[MultilabelMetricName, ...] = (
+    "coverage",
+    "exact_match",
+    "hamming_loss",
+    "micro_f1",
+    "macro_f1",
+    "jaccard_samples",
+)
+
+
+def _read_multilabel_checked(
+    path: PathLike, *, gold: pd.Series[Any] | None, gold_name: str
+) -> pd.Series[Any]:
+    name = Path(path).name
+    known = None if gold is None else set(gold.index)
+    ids: list[str] = []
+    values: list[frozenset[str]] = []
+    for r in csv_format.iter_multilabels(path, name=name):
+        if known is not None and r.item_id not in known:
+            raise FormatError(name, f"row {r.row}", f"item_id {r.item_id!r} is not in {gold_name}")
+        ids.append(r.item_id)
+        values.append(frozenset(r.labels))
+    return pd.Series(values, index=pd.Index(ids, name="task", dtype=object), dtype=object)
+
+
+def evaluate_multilabel_files(
+    gold_path: PathLike,
+    sources: Sequence[LabelSource],
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> MultilabelEvaluation:
+    """Score multi-label CSVs (``label`` = classes joined by ``|``) against a gold CSV."""
+    _check_sources(sources)
+    gold_name = Path(gold_path).name
+    gold = _read_multilabel_checked(gold_path, gold=None, gold_name=gold_name)
+    if gold.empty:
+        raise FormatError(gold_name, "", "no gold items; add rows item_id,label after the header")
+    systems = {
+        s.name: _read_multilabel_checked(s.path, gold=gold, gold_name=gold_name) for s in sources
+    }
+    stats = {
+        f"{name}\x00{m}": multilabel_statistic(gold, labels, metric=m)
+        for name, labels in systems.items()
+        for m in ML_CI_METRICS
+    }
+    boot = paired_bootstrap(
+        stats, n_items=len(gold), n_resamples=n_resamples, rng=np.random.default_rng(seed)
+    )
+    out: dict[str, MultilabelSystem] = {}
+    for name, labels in systems.items():
+        s = multilabel_summary(gold, labels)
+        ci: dict[str, tuple[float, float]] = {}
+        for m in ML_CI_METRICS:
+            b = boot[f"{name}\x00{m}"]
+            ci["jaccard" if m == "jaccard_samples" else m] = _pair(b.ci.low, b.ci.high)
+        out[name] = MultilabelSystem(
+            coverage=s.coverage,
+            exact_match=s.exact_match,
+            hamming_loss=s.hamming_loss,
+            micro_f1=s.micro_f1,
+            macro_f1=s.macro_f1,
+            jaccard=s.jaccard_samples,
+            n_gold=s.n_gold,
+            n_labelled=s.n_labelled,
+            ci95=ci,
+            per_class={
+                str(c): ClassScores(
+                    precision=float(s.per_class.precision[c]),
+                    recall=float(s.per_class.recall[c]),
+                    f1=float(s.per_class.f1[c]),
+                    support=int(s.per_class.support[c]),
+                )
+                for c in s.per_class.f1.index
+            },
+        )
+    return MultilabelEvaluation(
+        gold=gold_name, n_gold=len(gold), n_resamples=n_resamples, seed=seed, systems=out
+    )
+
+
+# --------------------------------------------------------------------------- detection
+
+
+class DetectionClassScores(_Result):
+    """One category's counts and scores for unscored labels at the IoU threshold."""
+
+    name: str
+    n_gold: int
+    n_labels: int
+    precision: float
+    recall: float
+    f1: float
+    mean_iou: float
+
+
+class DetectionSystem(_Result):
+    """One system's detection/segmentation result.
+
+    Scored results (every element has ``score``) carry ``coco_stats``, the 12 numbers of
+    ``COCOeval.summarize()`` in its order; unscored human labels carry precision,
+    recall, F1 and mean IoU of one-to-one matches at ``iou_threshold``.
+    """
+
+    scored: bool
+    n_labels: int
+    coco_stats: list[float] | None = None
+    coco_stat_names: list[str] | None = None
+    iou_threshold: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    mean_iou: float | None = None
+    localization_error: float | None = None
+    per_class: dict[str, DetectionClassScores] | None = None
+
+
+class DetectionEvaluation(_Result):
+    """The result of ``bakeoff evaluate --task detection|segmentation``."""
+
+    task: Literal["detection", "segmentation"]
+    gold: str
+    n_images: int
+    n_gold_instances: int
+    systems: dict[str, DetectionSystem]
+
+
+def evaluate_detection_files(
+    gold_path: PathLike,
+    sources: Sequence[LabelSource],
+    *,
+    task: Literal["detection", "segmentation"] = "detection",
+    iou_threshold: float = 0.5,
+) -> DetectionEvaluation:
+    """Score COCO results files against a COCO instances gold file.
+
+    Raises
+    ------
+    FormatError
+        Invalid JSON, missing keys, boxes with NaN or negative sizes, unknown images or
+        categories... (one line naming the file and the object).
+    """
+    from adapters.formats.coco import read_coco_dataset, read_coco_results
+    from metrics.detection import COCO_STAT_NAMES, evaluate_coco, match_unscored
+
+    _check_sources(sources)
+    iou_type: Literal["bbox", "segm"] = "segm" if task == "segmentation" else "bbox"
+    gold = read_coco_dataset(gold_path, name=Path(gold_path).name)
+    if iou_type == "segm" and gold.rles is None:
+        raise FormatError(
+            gold.source, "annotations", "segmentation needs a mask on every gold annotation"
+        )
+    names = {c.id: c.name for c in gold.categories}
+    out: dict[str, DetectionSystem] = {}
+    for src in sources:
+        results = read_coco_results(src.path, gold, name=Path(src.path).name)
+        if iou_type == "segm" and results.rles is None:
+            raise FormatError(
+                results.source, "", "segmentation results need a segmentation on every element"
+            )
+        if results.scores is not None:
+            coco = evaluate_coco(gold, results, iou_type=iou_type)
+            out[src.name] = DetectionSystem(
+                scored=True,
+                n_labels=len(results.image_ids),
+                coco_stats=[float(v) for v in coco.stats],
+                coco_stat_names=list(COCO_STAT_NAMES),
+            )
+            continue
+        match = match_unscored(gold, results, iou_threshold=iou_threshold, iou_type=iou_type)
+        per_class = {}
+        for cat_id, row in match.per_class.iterrows():
+            per_class[str(cat_id)] = DetectionClassScores(
+                name=names.get(int(str(cat_id)), str(cat_id)),
+                n_gold=int(row["n_gold"]),
+                n_labels=int(row["n_labels"]),
+                precision=float(row["precision"]),
+                recall=float(row["recall"]),
+                f1=float(row["f1"]),
+                mean_iou=float(row["mean_iou"]),
+            )
+        out[src.name] = DetectionSystem(
+            scored=False,
+            n_labels=len(results.image_ids),
+            iou_threshold=iou_threshold,
+            precision=match.precision.value,
+            recall=match.recall.value,
+            f1=match.f1.value,
+            mean_iou=match.mean_iou.value,
+            localization_error=match.localization_error.value,
+            per_class=per_class,
+        )
+    return DetectionEvaluation(
+        task=task,
+        gold=gold.source,
+        n_images=len(gold.images),
+        n_gold_instances=len(gold.ann_ids),
+        systems=out,
+    )
+
+
+def _check_sources(sources: Sequence[LabelSource]) -> None:
+    if not sources:
+        raise ValueError("give at least one --labels NAME=PATH")
+    names = [s.name for s in sources]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"--labels names must be unique; repeated: {', '.join(dup)}")
+
+
+# --------------------------------------------------------------------------- spans
+
+
+class SpanTypeScores(_Result):
+    """One entity type: counts and exact / partial-overlap scores."""
+
+    n_gold: int
+    n_pred: int
+    exact_precision: float
+    exact_recall: float
+    exact_f1: float
+    partial_precision: float
+    partial_recall: float
+    partial_f1: float
+
+
+class SpanSystem(_Result):
+    """One system's span scores; ``precision``/``recall``/``f1`` are exact-match (micro)."""
+
+    precision: float
+    recall: float
+    f1: float
+    macro_f1: float
+    partial_precision: float
+    partial_recall: float
+    partial_f1: float
+    coverage: float
+    n_items: int
+    per_type: dict[str, SpanTypeScores]
+
+
+class SpanEvaluation(_Result):
+    """The result of ``bakeoff evaluate --task spans``."""
+
+    task: Literal["spans"] = "spans"
+    gold: str
+    n_gold: int
+    systems: dict[str, SpanSystem]
+
+
+_SPAN_COLUMNS = ["task", "start", "end", "label"]
+
+
+def _span_rows(item_id: str, label: object) -> list[tuple[str, int, int, str]]:
+    from adapters.base import Span
+
+    if not isinstance(label, list):
+        return []
+    return [(item_id, s.start, s.end, s.type) for s in label if isinstance(s, Span)]
+
+
+def evaluate_span_files(gold_path: PathLike, sources: Sequence[LabelSource]) -> SpanEvaluation:
+    """Score span (NER) labels in JSON Lines against a gold JSON Lines file.
+
+    Gold lines are ``{"item_id": ..., "label": [{"start", "end", "type"}, ...]}``; vendor
+    lines are the same shape (``adapters.formats.jsonl`` vendor labels). A vendor line with
+    an empty list says "no entities"; an item without a line was skipped.
+    """
+    from adapters.formats.jsonl import iter_annotations, iter_gold
+
+    _check_sources(sources)
+    gold_name = Path(gold_path).name
+    gold_rows: list[tuple[str, int, int, str]] = []
+    gold_ids: set[str] = set()
+    for rec in iter_gold(gold_path, task_type="spans", name=gold_name):
+        gold_ids.add(rec.item_id)
+        gold_rows += _span_rows(rec.item_id, rec.label)
+    if not gold_ids:
+        raise FormatError(gold_name, "", "no gold items")
+    gold = pd.DataFrame(gold_rows, columns=_SPAN_COLUMNS).astype({"start": "int64", "end": "int64"})
+    out: dict[str, SpanSystem] = {}
+    for src in sources:
+        name = Path(src.path).name
+        rows: list[tuple[str, int, int, str]] = []
+        answered: set[str] = set()
+        for i, ann in enumerate(iter_annotations(src.path, task_type="spans", name=name), 1):
+            if ann.item_id not in gold_ids:
+                raise FormatError(
+                    name, f"record {i}", f"item_id {ann.item_id!r} is not in {gold_name}"
+                )
+            if ann.item_id in answered:
+                raise FormatError(name, f"record {i}", f"second answer for item_id {ann.item_id!r}")
+            answered.add(ann.item_id)
+            rows += _span_rows(ann.item_id, ann.label)
+        pred = pd.DataFrame(rows, columns=_SPAN_COLUMNS).astype({"start": "int64", "end": "int64"})
+        exact = span_scores(gold, pred, mode="exact", tasks=answered)
+        partial = span_scores(gold, pred, mode="partial", tasks=answered)
+        per_type = {
+            str(t): SpanTypeScores(
+                n_gold=int(exact.per_type.loc[t, "n_gold"]),
+                n_pred=int(exact.per_type.loc[t, "n_pred"]),
+                exact_precision=float(exact.per_type.loc[t, "precision"]),
+                exact_recall=float(exact.per_type.loc[t, "recall"]),
+                exact_f1=float(exact.per_type.loc[t, "f1"]),
+                partial_precision=float(partial.per_type.loc[t, "precision"]),
+                partial_recall=float(partial.per_type.loc[t, "recall"]),
+                partial_f1=float(partial.per_type.loc[t, "f1"]),
+            )
+            for t in exact.per_type.index
+        }
+        out[src.name] = SpanSystem(
+            precision=exact.precision.value,
+            recall=exact.recall.value,
+            f1=exact.f1.value,
+            macro_f1=exact.macro_f1.value,
+            partial_precision=partial.precision.value,
+            partial_recall=partial.recall.value,
+            partial_f1=partial.f1.value,
+            coverage=len(answered) / len(gold_ids),
+            n_items=len(answered),
+            per_type=per_type,
+        )
+    return SpanEvaluation(gold=gold_name, n_gold=len(gold_ids), systems=out)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -100,6 +100,74 @@ def _print_classification(result: evaluation.ClassificationEvaluation) -> None:
         console.print(comp)
 
 
+def _print_multilabel(result: evaluation.MultilabelEvaluation) -> None:
+    table = Table(title=f"Multi-label vs {result.gold} ({result.n_gold} items)")
+    table.add_column("system", style="bold")
+    keys = ("coverage", "exact_match", "hamming_loss", "micro_f1", "macro_f1", "jaccard")
+    for key in keys:
+        table.add_column(key.replace("_", " "), justify="right")
+    for name, s in result.systems.items():
+        cells = []
+        for key in keys:
+            low, high = s.ci95[key]
+            cells.append(f"{_fmt(getattr(s, key))}\n[dim][{_fmt(low)}, {_fmt(high)}][/dim]")
+        table.add_row(name, *cells)
+    Console().print(table)
+
+
+def _print_detection(result: evaluation.DetectionEvaluation) -> None:
+    console = Console()
+    title = f"{result.task.capitalize()} vs {result.gold}"
+    for name, s in result.systems.items():
+        if s.scored and s.coco_stats is not None and s.coco_stat_names is not None:
+            table = Table(title=f"{title}: {name} (scored, COCO)")
+            table.add_column("stat")
+            table.add_column("value", justify="right")
+            for stat, value in zip(s.coco_stat_names, s.coco_stats, strict=True):
+                table.add_row(stat, _fmt(value))
+        else:
+            table = Table(title=f"{title}: {name} (unscored, IoU >= {s.iou_threshold})")
+            for col in ("class", "gold", "labels", "precision", "recall", "F1", "mean IoU"):
+                table.add_column(col, justify="left" if col == "class" else "right")
+            for c in (s.per_class or {}).values():
+                table.add_row(
+                    c.name,
+                    str(c.n_gold),
+                    str(c.n_labels),
+                    _fmt(c.precision),
+                    _fmt(c.recall),
+                    _fmt(c.f1),
+                    _fmt(c.mean_iou),
+                )
+            table.add_row(
+                "[bold]all[/bold]",
+                "",
+                str(s.n_labels),
+                _fmt(s.precision),
+                _fmt(s.recall),
+                _fmt(s.f1),
+                _fmt(s.mean_iou),
+            )
+        console.print(table)
+
+
+def _print_spans(result: evaluation.SpanEvaluation) -> None:
+    table = Table(title=f"Spans vs {result.gold} ({result.n_gold} items)")
+    for col in ("system", "coverage", "exact P", "exact R", "exact F1", "macro F1", "partial F1"):
+        table.add_column(col, justify="left" if col == "system" else "right")
+    for name, s in result.systems.items():
+        table.add_row(
+            name,
+            _fmt(s.coverage),
+            _fmt(s.precision),
+            _fmt(s.recall),
+            _fmt(s.f1),
+            _fmt(s.macro_f1),
+            _fmt(s.partial_f1),
+        )
+    Console().print(table)
+
+
 @app.command("evaluate")
 def evaluate_command(
     gold: Annotated[
@@ -142,8 +210,36 @@ def evaluate_command(
         else:
             _print_classification(result)
         return
-    del iou_threshold
-    raise _fail(f"--task {task} is not supported by this build yet")
+    if task == "multilabel":
+        ml = _run(
+            lambda: evaluation.evaluate_multilabel_files(
+                gold, sources, n_resamples=resamples, seed=seed
+            )
+        )
+        if as_json:
+            typer.echo(ml.model_dump_json())
+        else:
+            _print_multilabel(ml)
+        return
+    if task in ("detection", "segmentation"):
+        kind: Literal["detection", "segmentation"] = (
+            "segmentation" if task == "segmentation" else "detection"
+        )
+        det = _run(
+            lambda: evaluation.evaluate_detection_files(
+                gold, sources, task=kind, iou_threshold=iou_threshold
+            )
+        )
+        if as_json:
+            typer.echo(det.model_dump_json())
+        else:
+            _print_detection(det)
+        return
+    spans = _run(lambda: evaluation.evaluate_span_files(gold, sources))
+    if as_json:
+        typer.echo(spans.model_dump_json())
+    else:
+        _print_spans(spans)
 
 
 @app.command("agreement")

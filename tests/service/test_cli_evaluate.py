@@ -238,3 +238,150 @@ def test_agreement_interval_needs_numbers(tmp_path: Path) -> None:
     assert result.stderr.strip() == (
         "error: ans.csv: row 3: label 'high' is not a number; --level interval needs numeric labels"
     )
+
+
+# --------------------------------------------------------------------------- multilabel
+
+
+def test_evaluate_multilabel_matches_sklearn(tmp_path: Path) -> None:
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    gold = _write(
+        tmp_path, "gold.csv", "item_id,label\na,cat|indoor\nb,dog\nc,cat\nd,dog|outdoor\n"
+    )
+    vend = _write(tmp_path, "v.csv", "item_id,label\na,cat\nb,dog\nc,cat|dog\n")
+    result = _invoke(
+        "evaluate", "--task", "multilabel", "--gold", gold, "--labels", f"v={vend}", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    s = json.loads(result.stdout)["systems"]["v"]
+    g = [{"cat", "indoor"}, {"dog"}, {"cat"}]
+    p = [{"cat"}, {"dog"}, {"cat", "dog"}]
+    mlb = MultiLabelBinarizer().fit(g + p)
+    yt, yp = mlb.transform(g), mlb.transform(p)
+    assert s["coverage"] == 0.75
+    assert s["hamming_loss"] == pytest.approx(skm.hamming_loss(yt, yp), abs=1e-9)
+    assert s["micro_f1"] == pytest.approx(skm.f1_score(yt, yp, average="micro"), abs=1e-9)
+    assert s["macro_f1"] == pytest.approx(
+        skm.f1_score(yt, yp, average="macro", zero_division=0), abs=1e-9
+    )
+    assert s["exact_match"] == pytest.approx(skm.accuracy_score(yt, yp), abs=1e-9)
+    assert s["jaccard"] == pytest.approx(skm.jaccard_score(yt, yp, average="samples"), abs=1e-9)
+    assert set(s["ci95"]) >= {"micro_f1", "jaccard", "hamming_loss"}
+
+
+# --------------------------------------------------------------------------- spans
+
+
+def test_evaluate_spans_jsonl(tmp_path: Path) -> None:
+    gold = _write(
+        tmp_path,
+        "gold.jsonl",
+        '{"item_id": "s1", "label": [{"start": 0, "end": 5, "type": "PER"}, '
+        '{"start": 10, "end": 16, "type": "LOC"}]}\n'
+        '{"item_id": "s2", "label": [{"start": 3, "end": 7, "type": "ORG"}]}\n'
+        '{"item_id": "s3", "label": []}\n',
+    )
+    vend = _write(
+        tmp_path,
+        "v.jsonl",
+        '{"item_id": "s1", "label": [{"start": 0, "end": 5, "type": "PER"}, '
+        '{"start": 11, "end": 16, "type": "LOC"}]}\n'
+        '{"item_id": "s3", "label": [{"start": 1, "end": 2, "type": "PER"}]}\n',
+    )
+    result = _invoke(
+        "evaluate", "--task", "spans", "--gold", gold, "--labels", f"v={vend}", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    s = json.loads(result.stdout)["systems"]["v"]
+    # s2 was skipped: its ORG span is not counted; exact: 1 of 3 predictions, 1 of 2 gold
+    assert s["coverage"] == pytest.approx(2 / 3)
+    assert s["precision"] == pytest.approx(1 / 3) and s["recall"] == pytest.approx(1 / 2)
+    assert s["partial_precision"] == pytest.approx(2 / 3) and s["partial_recall"] == 1.0
+    assert s["per_type"]["LOC"]["exact_f1"] == 0.0 and s["per_type"]["LOC"]["partial_f1"] == 1.0
+    bad = _write(tmp_path, "bad.jsonl", '{"item_id": "zz", "label": []}\n')
+    result = _invoke("evaluate", "--task", "spans", "--gold", gold, "--labels", f"v={bad}")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: bad.jsonl: record 1: item_id 'zz' is not in gold.jsonl"
+
+
+# --------------------------------------------------------------------------- detection
+
+COCO = REPO.parent / "shared" / "data" / "coco_val2014_100"
+
+
+def _coco_or_skip() -> Path:
+    if not (COCO / "instances_val2014_100.json").exists():
+        pytest.skip(f"COCO 100-image subset not found at {COCO}")
+    return COCO
+
+
+@pytest.mark.slow
+def test_evaluate_detection_scored_reproduces_cocoapi() -> None:
+    data = _coco_or_skip()
+    result = _invoke(
+        "evaluate",
+        "--task",
+        "detection",
+        "--gold",
+        str(data / "instances_val2014_100.json"),
+        "--labels",
+        f"fake={data / 'instances_val2014_fakebbox100_results.json'}",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    s = json.loads(result.stdout)["systems"]["fake"]
+    assert s["scored"] is True and len(s["coco_stats"]) == 12
+    # cocoapi's printed bbox results for this subset (val2014_fake_eval_res.txt)
+    printed = [0.505, 0.697, 0.573, 0.586, 0.519, 0.501, 0.387, 0.594, 0.595, 0.640, 0.566, 0.564]
+    assert [round(v, 3) for v in s["coco_stats"]] == printed
+
+
+def test_evaluate_detection_unscored_and_bad_boxes(tmp_path: Path) -> None:
+    gold = {
+        "images": [{"id": 1, "width": 100, "height": 100}, {"id": 2, "width": 50, "height": 50}],
+        "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "area": 400},
+            {"id": 2, "image_id": 1, "category_id": 2, "bbox": [50, 50, 30, 30], "area": 900},
+            {"id": 3, "image_id": 2, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100},
+        ],
+    }
+    labels = [
+        {"image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20]},
+        {"image_id": 1, "category_id": 2, "bbox": [60, 60, 30, 30]},
+        {"image_id": 2, "category_id": 2, "bbox": [0, 0, 10, 10]},
+    ]
+    gold_path = _write(tmp_path, "gold.json", json.dumps(gold))
+    labels_path = _write(tmp_path, "vendor.json", json.dumps(labels))
+    result = _invoke(
+        "evaluate",
+        "--task",
+        "detection",
+        "--gold",
+        gold_path,
+        "--labels",
+        f"v={labels_path}",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    s = json.loads(result.stdout)["systems"]["v"]
+    assert s["scored"] is False and s["coco_stats"] is None
+    # cat box exact (IoU 1); dog box IoU = 400 / 1400 < 0.5; dog on image 2 is a wrong class
+    assert s["precision"] == pytest.approx(1 / 3) and s["recall"] == pytest.approx(1 / 3)
+    assert s["mean_iou"] == pytest.approx(1.0)
+    assert s["per_class"]["1"]["name"] == "cat"
+
+    labels[1]["bbox"] = [60, 60, -3, 30]
+    _write(tmp_path, "vendor.json", json.dumps(labels))
+    result = _invoke(
+        "evaluate", "--task", "detection", "--gold", gold_path, "--labels", f"v={labels_path}"
+    )
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: vendor.json: [1].bbox")
+    _write(tmp_path, "vendor.json", "[{")
+    result = _invoke(
+        "evaluate", "--task", "detection", "--gold", gold_path, "--labels", f"v={labels_path}"
+    )
+    assert result.exit_code == 1 and result.stderr.startswith("error: vendor.json")
