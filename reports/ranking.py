@@ -39,6 +39,8 @@ from reports.results import (
 __all__ = ["rank_systems", "align_items", "pareto_front"]
 
 FloatArray = npt.NDArray[np.float64]
+_NEGLIGIBLE = 1e-9  # differences below this are rounding noise, i.e. zero
+_PRACTICAL_FACTOR = 100  # needing more than 100x the golden set means "practically tied"
 
 
 @dataclass(frozen=True)
@@ -276,7 +278,7 @@ def _sample_size_bootstrap(
 ) -> int | None:
     """Items needed to detect ``diff`` given its bootstrap SD at ``n`` items (SD ~ 1/sqrt(n))."""
     sd = float(np.nanstd(diffs, ddof=1))
-    if diff == 0 or not np.isfinite(sd):
+    if abs(diff) < _NEGLIGIBLE or not np.isfinite(sd):
         return None
     if sd == 0:
         return n
@@ -625,6 +627,12 @@ def _advice_row(
         message = (
             f"{a} and {b} are tied on {what}: the observed difference is zero, so no "
             f"number of extra golden items would separate them on this evidence."
+        )
+    elif need > _PRACTICAL_FACTOR * n:
+        message = (
+            f"{a} and {b} are practically tied on {what} (observed difference "
+            f"{diff:+.4f}): separating them would take more than {_PRACTICAL_FACTOR} times "
+            f"the current golden set of {_fmt_int(n)} items (about {_fmt_int(need)})."
         )
     else:
         message = (
