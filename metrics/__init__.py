@@ -57,7 +57,19 @@ from metrics.label_issues import (
     out_of_fold_pred_probs,
 )
 from metrics.masks import mask_iou
+from metrics.multilabel import (
+    exact_match_ratio,
+    hamming_loss,
+    jaccard,
+    multilabel_macro_f1,
+    multilabel_micro_f1,
+    multilabel_precision_recall_f1,
+    multilabel_summary,
+)
+from metrics.operations import cost_summary, latency, latency_summary
+from metrics.spans import span_scores
 from metrics.statistics import (
+    classification_bootstrap,
     holm,
     mcnemar_exact,
     paired_bootstrap,
@@ -88,6 +100,17 @@ __all__ += [
     "precision_recall_f1",
 ]
 __all__ += [
+    "exact_match_ratio",
+    "hamming_loss",
+    "jaccard",
+    "multilabel_macro_f1",
+    "multilabel_micro_f1",
+    "multilabel_precision_recall_f1",
+    "multilabel_summary",
+]
+__all__ += ["cost_summary", "latency", "latency_summary", "span_scores"]
+__all__ += [
+    "classification_bootstrap",
     "holm",
     "mcnemar_exact",
     "paired_bootstrap",
