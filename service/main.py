@@ -52,6 +52,9 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(bakeoffs.router)
     app.include_router(tasks.router)
     app.include_router(dispatch.router)
+    from service.api.routes import dashboards  # procurement dashboards (issue 6)
+
+    app.include_router(dashboards.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Engine
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -70,6 +74,7 @@ __all__ = [
     "bakeoff_report",
     "project_history",
     "project_overview",
+    "clear_cache",
 ]
 
 MAIN_METRIC: dict[str, str] = {
@@ -81,6 +86,9 @@ MAIN_METRIC: dict[str, str] = {
 }
 
 _HOUR = 3600.0
+_CACHE: OrderedDict[Hashable, Report] = OrderedDict()
+_LOCK = threading.Lock()
+_CACHE_SIZE = 32
 
 
 def ranking_config(bakeoff: BakeOff, *, n_resamples: int = 1000) -> RankingConfig:
@@ -567,6 +575,72 @@ def bakeoff_report(
     if is_vendor(principal):
         raise Forbidden("vendor keys cannot read bake-off reports")
     reveal = _reveal(bakeoff, principal)
+    key = _cache_key(session, bakeoff, reveal=reveal, extra=(n_resamples, seed))
+    with _LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            _CACHE.move_to_end(key)
+            return cached
+    report = _build(
+        session, bakeoff, reveal=reveal, principal=principal, n_resamples=n_resamples, seed=seed
+    )
+    with _LOCK:
+        _CACHE[key] = report
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return report
+
+
+def _cache_key(
+    session: Session, bakeoff: BakeOff, *, reveal: bool, extra: tuple[int, ...]
+) -> Hashable:
+    """Everything a report depends on: this and the project's earlier bake-offs' state."""
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    states = session.execute(
+        sa_select(
+            table_of(BakeOff).c.id,
+            table_of(BakeOff).c.data_version,
+            table_of(BakeOff).c.updated_at,
+            table_of(BakeOff).c.golden_set_version_id,
+        ).where(table_of(BakeOff).c.project_id == bakeoff.project_id)
+    ).all()
+    vendors = session.execute(
+        sa_select(
+            table_of(Vendor).c.id,
+            table_of(Vendor).c.name,
+            table_of(Vendor).c.price_per_item,
+            table_of(Vendor).c.price_per_label,
+            table_of(Vendor).c.price_per_hour,
+            table_of(Vendor).c.minimum_commitment,
+        )
+    ).all()
+    return (
+        str(engine.url),
+        id(engine),
+        bakeoff.id,
+        reveal,
+        extra,
+        tuple(sorted(tuple(str(x) for x in row) for row in states)),
+        tuple(sorted(tuple(str(x) for x in row) for row in vendors)),
+    )
+
+
+def clear_cache() -> None:
+    """Forget every cached report."""
+    with _LOCK:
+        _CACHE.clear()
+
+
+def _build(
+    session: Session,
+    bakeoff: BakeOff,
+    *,
+    reveal: bool,
+    principal: Principal | None,
+    n_resamples: int,
+    seed: int,
+) -> Report:
     systems, meta = bakeoff_systems(session=session, bakeoff=bakeoff, reveal=reveal)
     history = (
         project_history(

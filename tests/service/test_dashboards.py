@@ -1,0 +1,172 @@
+"""Dashboard pages over HTTP: who may read them, what they show, downloads, plotly.js."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+import service.models as m
+from reports.render import plotly_js
+from service.domain import bakeoffs
+from service.domain.vendor_labels import add_vendor_labels
+
+REPO = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+HTML = {"Accept": "text/html"}
+
+
+def _label(
+    session: Session,
+    bakeoff_id: int,
+    vendor_id: int,
+    gold: dict[str, str],
+    wrong: set[str],
+    hours: float,
+) -> None:
+    add_vendor_labels(
+        session=session,
+        bakeoff_id=bakeoff_id,
+        vendor_id=vendor_id,
+        records=[
+            m.VendorLabelCreate(
+                item_key=key,
+                value="bird" if key in wrong else value,
+                started_at=T0,
+                completed_at=T0 + timedelta(hours=hours),
+            )
+            for key, value in gold.items()
+        ],
+    )
+
+
+@pytest.fixture
+def labelled(session: Session, seeded: Any) -> Any:
+    """Two bake-offs of one project: Q1 (completed) and Q2, both labelled by both vendors."""
+    _label(session, seeded.bakeoff_id, seeded.vendor_id, seeded.gold, {"img-1"}, 2.0)
+    _label(session, seeded.bakeoff_id, seeded.other_vendor_id, seeded.gold, {"img-2", "img-5"}, 5.0)
+    bakeoffs.update_bakeoff(
+        session=session,
+        bakeoff_id=seeded.bakeoff_id,
+        data=m.BakeOffUpdate(status="completed", production_volume=100_000),
+    )
+    q2 = bakeoffs.create_bakeoff(
+        session=session,
+        data=m.BakeOffCreate(
+            name="Q2 animals",
+            project_id=seeded.project_id,
+            golden_set_version_id=seeded.version_id,
+            instructions_version_id=seeded.instructions_id,
+            vendor_ids=[seeded.vendor_id, seeded.other_vendor_id],
+        ),
+    )
+    assert q2.id is not None
+    _label(session, q2.id, seeded.vendor_id, seeded.gold, {"img-1", "img-2"}, 2.0)
+    _label(session, q2.id, seeded.other_vendor_id, seeded.gold, set(), 5.0)
+    return seeded
+
+
+@pytest.mark.parametrize("role", ["viewer", "lead", "admin", "qa"])
+def test_readers_see_the_pages(
+    client: TestClient, auth: dict[str, dict[str, str]], labelled: Any, role: str
+) -> None:
+    for path in (
+        "/ui/dashboards",
+        f"/ui/dashboards/projects/{labelled.project_id}?resamples=200",
+        f"/ui/dashboards/bakeoffs/{labelled.bakeoff_id}?resamples=200",
+    ):
+        r = client.get(path, headers=auth[role])
+        assert r.status_code == 200, (path, r.text[:300])
+        assert r.headers["content-type"].startswith("text/html")
+
+
+def test_vendor_keys_and_strangers_are_refused(
+    client: TestClient, auth: dict[str, dict[str, str]], labelled: Any
+) -> None:
+    page = f"/ui/dashboards/bakeoffs/{labelled.bakeoff_id}"
+    assert client.get(page, headers=auth["vendor"]).status_code == 403
+    assert client.get(page).status_code == 401
+    redirect = client.get(page, headers=HTML, follow_redirects=False)
+    assert redirect.status_code == 303
+    assert redirect.headers["location"].startswith("/ui/login?next=")
+
+
+def test_overview_shows_the_current_ranking_and_trend(
+    client: TestClient, auth: dict[str, dict[str, str]], labelled: Any
+) -> None:
+    r = client.get(
+        f"/ui/dashboards/projects/{labelled.project_id}?resamples=200", headers=auth["viewer"]
+    )
+    html = r.text
+    assert "Current ranking" in html and "Q1 animals" in html and "Q2 animals" in html
+    assert 'id="fig-ranking"' in html and 'id="data-ranking"' in html
+    assert 'id="fig-trends"' in html
+    assert "Key Vendor Inc." in html and "Other Vendor Ltd." in html
+    assert "/ui/dashboards/assets/plotly.min.js" in html
+    assert "cdn.plot.ly" not in html
+    nonce = r.headers["content-security-policy"].split("'nonce-")[1].split("'")[0]
+    assert f'nonce="{nonce}"' in html
+
+
+def test_bakeoff_page_holds_the_whole_report(
+    client: TestClient, auth: dict[str, dict[str, str]], labelled: Any
+) -> None:
+    r = client.get(
+        f"/ui/dashboards/bakeoffs/{labelled.bakeoff_id}?resamples=200", headers=auth["viewer"]
+    )
+    html = r.text
+    for section in ("verdict", "ranking", "slices", "latency", "cost", "confusion"):
+        assert f'id="{section}"' in html, section
+    assert "report.html" in html and "report.json" in html
+
+
+def test_blinded_bakeoff_shows_aliases_to_qa(
+    client: TestClient, auth: dict[str, dict[str, str]], labelled: Any
+) -> None:
+    html = client.get(
+        f"/ui/dashboards/bakeoffs/{labelled.bakeoff_id}?resamples=200", headers=auth["qa"]
+    ).text
+    assert "Candidate A" in html and "Key Vendor Inc." not in html
+
+
+def test_downloads(client: TestClient, auth: dict[str, dict[str, str]], labelled: Any) -> None:
+    base = f"/ui/dashboards/bakeoffs/{labelled.bakeoff_id}"
+    html = client.get(f"{base}/report.html?resamples=200", headers=auth["viewer"])
+    assert html.status_code == 200
+    assert "attachment" in html.headers["content-disposition"]
+    assert plotly_js()[:200] in html.text
+    doc = client.get(f"{base}/report.json?resamples=200", headers=auth["viewer"])
+    assert doc.status_code == 200
+    schema = json.loads((REPO / "docs" / "report-schema.json").read_text(encoding="utf-8"))
+    assert jsonschema_rs.is_valid(schema, doc.json())
+    assert doc.json()["title"] == "Q1 animals"
+
+
+def test_plotly_is_served_locally_without_a_key(client: TestClient) -> None:
+    r = client.get("/ui/dashboards/assets/plotly.min.js")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/javascript")
+    assert r.text == plotly_js()
+
+
+def test_a_bakeoff_without_gold_is_a_clear_conflict(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session, seeded: Any
+) -> None:
+    golden = m.GoldenSetVersion(golden_set_id=seeded.golden_set_id, version=2, note="empty")
+    session.add(golden)
+    session.commit()
+    session.refresh(golden)
+    bakeoffs.update_bakeoff(
+        session=session,
+        bakeoff_id=seeded.bakeoff_id,
+        data=m.BakeOffUpdate(golden_set_version_id=golden.id),
+    )
+    r = client.get(f"/ui/dashboards/bakeoffs/{seeded.bakeoff_id}/report.json", headers=auth["lead"])
+    assert r.status_code == 409
+    assert "no gold" in r.json()["detail"]
