@@ -55,6 +55,14 @@ def _include_routers(app: FastAPI) -> None:
     from service.api.routes import dashboards  # procurement dashboards (issue 6)
 
     app.include_router(dashboards.router)
+    # QA review (issue 5): API, web sign-in (+ /static), review pages.
+    from service.api.routes import review
+    from service.web import auth as web_auth
+    from service.web import review as web_review
+
+    app.include_router(review.router)
+    web_auth.install(app)
+    app.include_router(web_review.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
