@@ -293,3 +293,19 @@ def test_sparse_coincidence_path_matches_package(
     data = _reliability(11, 4, 50, 6, 0.2)
     expected = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
     assert krippendorff_alpha(_long(data), level=level).value == pytest.approx(expected, abs=TOL)
+
+
+def test_all_disagree_is_below_chance() -> None:
+    # every task: three raters, three different labels
+    rows = [(t, w, (t + w) % 3) for t in range(12) for w in range(3)]
+    answers = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    wide = np.array([[(t + w) % 3 for t in range(12)] for w in range(3)], dtype=float)
+    table, _ = aggregate_raters(wide.T.astype(int))
+    assert fleiss_kappa(answers).value == pytest.approx(sm_fleiss_kappa(table), abs=TOL)
+    assert fleiss_kappa(answers).value == pytest.approx(-0.5)
+    alpha = krippendorff_alpha(answers).value
+    assert alpha == pytest.approx(
+        krippendorff.alpha(reliability_data=wide, level_of_measurement="nominal"), abs=TOL
+    )
+    assert alpha < 0
+    assert worker_consensus_agreement(answers).value == 0.0
