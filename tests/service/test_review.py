@@ -12,6 +12,9 @@ from sqlmodel import Session, col, select
 import service.models as m
 from tests.service._review_seed import ReviewSeed, seed_classification, seed_detection
 
+# Every test runs on SQLite and again on PostgreSQL (skipped where none is reachable).
+pytestmark = pytest.mark.dbs
+
 
 @pytest.fixture
 def animals(session: Session) -> ReviewSeed:
