@@ -55,33 +55,35 @@ def _run(step: Callable[[], _T]) -> _T:
 def _fmt(x: float | None) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
-    return f"{x:.4f}"
+    return f"{x:.3f}"
 
 
 def _print_classification(result: evaluation.ClassificationEvaluation) -> None:
     console = Console()
     table = Table(title=f"Classification vs {result.gold} ({result.n_gold} items)")
-    table.add_column("system", style="bold")
-    columns = [
+    table.add_column("metric", style="bold", no_wrap=True)
+    for name in result.systems:
+        table.add_column(name, justify="right", no_wrap=True)
+    rows = [
         ("accuracy", "accuracy"),
-        ("accuracy_all", "acc. (skips wrong)"),
+        ("accuracy_all", "accuracy, skip=wrong"),
         ("coverage", "coverage"),
-        ("balanced_accuracy", "balanced acc."),
-        ("cohen_kappa", "kappa"),
+        ("balanced_accuracy", "balanced accuracy"),
+        ("cohen_kappa", "Cohen's kappa"),
         ("macro_f1", "macro F1"),
         ("micro_f1", "micro F1"),
     ]
-    for _, title in columns:
-        table.add_column(title, justify="right")
-    for name, s in result.systems.items():
+    for key, title in rows:
         cells = []
-        for key, _ in columns:
-            value = getattr(s, key)
+        for s in result.systems.values():
             low, high = s.ci95[key]
-            cells.append(f"{_fmt(value)}\n[dim][{_fmt(low)}, {_fmt(high)}][/dim]")
-        table.add_row(name, *cells)
+            cells.append(f"{_fmt(getattr(s, key))}\n[dim]{_fmt(low)}–{_fmt(high)}[/dim]")
+        table.add_row(title, *cells)
     console.print(table)
-    note = f"95% paired bootstrap intervals, {result.n_resamples} resamples, seed {result.seed}"
+    note = (
+        f"under each value: 95% paired bootstrap interval ({result.n_resamples} resamples, "
+        f"seed {result.seed})"
+    )
     console.print(f"[dim]{note}[/dim]")
     if result.comparisons:
         comp = Table(title="Paired accuracy (McNemar exact, Holm-adjusted)")
