@@ -5,7 +5,8 @@ that 100,000 items times 1,000 resamples never sit in memory at once). Every res
 is turned into a vector of counts (how often each golden item was drawn); the same
 counts are applied to every system, which makes the bootstrap *paired*. Sums over
 items become one matrix product per chunk of resamples; the 95th-percentile latency
-of a resample is found in a narrow window of ranks around the observed one (with an
+of a resample (linear interpolation, as :mod:`metrics.operations`) is found in a narrow
+window of ranks around the observed one (with an
 exact fallback for the rare resample whose quantile falls outside it), so a report on
 100,000 items and several systems stays fast.
 """
@@ -20,7 +21,7 @@ import numpy.typing as npt
 
 from metrics.statistics import bootstrap_indices
 
-__all__ = ["Replicates", "paired_resample_counts", "bootstrap_replicates"]
+__all__ = ["Replicates", "paired_resample_counts", "bootstrap_replicates", "sample_quantile"]
 
 FloatArray = npt.NDArray[np.float64]
 _CHUNK_CELLS = 4_000_000  # resample-count cells materialised at once (about 32 MB)
@@ -64,12 +65,15 @@ def paired_resample_counts(
         done += k
 
 
-def inverted_cdf_quantile(values: FloatArray, q: float) -> float:
-    """The smallest value with at least a share ``q`` of the non-NaN values at or below it."""
+def sample_quantile(values: FloatArray, q: float) -> float:
+    """``numpy.quantile`` (linear interpolation) over the non-NaN values; NaN if none.
+
+    The same definition as :mod:`metrics.operations` uses for latency percentiles.
+    """
     finite = values[~np.isnan(values)]
     if finite.size == 0:
         return float("nan")
-    return float(np.quantile(finite, q, method="inverted_cdf"))
+    return float(np.quantile(finite, q))
 
 
 @dataclass(frozen=True)
@@ -86,27 +90,47 @@ def _plan(latency: FloatArray, q: float) -> _QuantilePlan | None:
         return None
     order = done[np.argsort(latency[done], kind="stable")]
     m = order.size
-    centre = max(0, int(np.ceil(q * m)) - 1)
+    centre = int(np.floor((m - 1) * q))
     half = int(8 * np.sqrt(m * q * (1 - q))) + 32
     return _QuantilePlan(order, latency[order], max(0, centre - half), min(m, centre + half + 1))
+
+
+def _positions(cum: FloatArray, lo: int, target: FloatArray) -> npt.NDArray[np.intp]:
+    """First sorted position whose cumulative weight reaches ``target``, per row."""
+    return np.asarray(lo + (cum < target[:, None]).sum(axis=1), dtype=np.intp)
 
 
 def _quantile_rows(
     w: FloatArray, plan: _QuantilePlan, below: FloatArray, total: FloatArray, q: float
 ) -> FloatArray:
-    """Inverted-CDF quantile under each row of weights ``w`` (``below``: weight under lo)."""
-    target = np.maximum(np.ceil(q * total - 1e-9), 1.0)
+    """Linear-interpolation quantile (numpy's default) under each row of integer weights.
+
+    Row ``r`` stands for the sample in which sorted value ``i`` occurs ``w[r, order[i]]``
+    times; with ``N`` draws, the quantile sits at 0-based rank ``h = (N - 1) q`` of that
+    sample: the values at ranks ``floor(h)`` and ``floor(h) + 1``, interpolated. Rank
+    ``j`` is the first sorted position whose cumulative weight exceeds ``j``. ``below``
+    is each row's weight under the window ``[lo, hi)`` searched first.
+    """
+    h = np.maximum(total - 1.0, 0.0) * q
+    j1 = np.floor(h + 1e-9)
+    frac = np.clip(h - j1, 0.0, 1.0)
+    t1 = j1 + 1.0
+    t2 = np.minimum(j1 + 2.0, np.maximum(total, 1.0))
     window = w[:, plan.order[plan.lo : plan.hi]]
     cum = below[:, None] + np.cumsum(window, axis=1)
-    pos = plan.lo + (cum < target[:, None]).sum(axis=1)
-    out = plan.values[np.minimum(pos, plan.values.size - 1)]
-    outside = (below >= target) | (cum[:, -1] < target)
+    last = plan.values.size - 1
+    v1 = plan.values[np.minimum(_positions(cum, plan.lo, t1), last)]
+    v2 = plan.values[np.minimum(_positions(cum, plan.lo, t2), last)]
+    out = v1 + frac * (v2 - v1)
+    outside = (below >= t1) | (cum[:, -1] < t2)
     for r in np.flatnonzero(outside | (total <= 0)):
         if total[r] <= 0:
             out[r] = np.nan
             continue
-        full = np.cumsum(w[r, plan.order])
-        out[r] = plan.values[min(int((full < target[r]).sum()), plan.values.size - 1)]
+        full = np.cumsum(w[r, plan.order])[None, :]
+        a = plan.values[min(int(_positions(full, 0, t1[r : r + 1])[0]), last)]
+        b = plan.values[min(int(_positions(full, 0, t2[r : r + 1])[0]), last)]
+        out[r] = a + frac[r] * (b - a)
     return np.asarray(out, dtype=np.float64)
 
 

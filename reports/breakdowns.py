@@ -14,7 +14,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
-from reports._bootstrap import inverted_cdf_quantile
+from reports._bootstrap import sample_quantile
 from reports.inputs import BOX_EDGES, SystemEvaluation, TrendPoint
 from reports.results import (
     AnnotatorRow,
@@ -287,45 +287,58 @@ def confusion_matrices(systems: Sequence[SystemEvaluation]) -> list[ConfusionMat
 def latency_summaries(
     systems: Sequence[SystemEvaluation], *, n_levels: int = 101
 ) -> list[LatencySummary]:
-    """Latency percentiles per system and an ECDF sampled at ``n_levels`` levels.
+    """Latency percentiles and throughput per system, and an ECDF at ``n_levels`` levels.
 
-    Percentiles use the inverted CDF (the smallest latency with at least that share of
-    completed items at or below it), the same definition as the ranking's p95. The
-    ECDF is sampled, not plotted point by point, so that 100,000 items stay small.
+    When the caller passed a :class:`metrics.operations.LatencySummary`
+    (``SystemEvaluation.latency_summary``), its percentiles, counts and throughput are
+    reported as they are; otherwise the percentiles are computed from ``latency_s`` with
+    the same definition (linear interpolation, ``numpy.quantile``). The ECDF is sampled,
+    not plotted point by point, so that 100,000 items stay small.
     """
     out: list[LatencySummary] = []
     levels = np.linspace(0.0, 1.0, n_levels)
     for s in systems:
-        if s.latency_s is None:
+        ops = s.latency_summary
+        if s.latency_s is None and ops is None:
             continue
-        lat = s.latency_s.to_numpy(dtype=np.float64)
+        lat = (
+            s.latency_s.to_numpy(dtype=np.float64)
+            if s.latency_s is not None
+            else np.empty(0, dtype=np.float64)
+        )
         done: npt.NDArray[np.float64] = lat[~np.isnan(lat)].astype(np.float64)
-        if done.size == 0:
+        curve = np.quantile(done, levels).tolist() if done.size else []
+        if ops is not None:
             out.append(
                 LatencySummary(
                     system=s.name,
-                    n_completed=0,
-                    p50_s=None,
-                    p90_s=None,
-                    p95_s=None,
-                    p99_s=None,
-                    max_s=None,
-                    quantile_levels=[],
-                    quantiles_s=[],
+                    n_completed=ops.n_completed,
+                    n_pending=ops.n_pending,
+                    p50_s=_finite_or_none(ops.p50_s),
+                    p90_s=_finite_or_none(ops.p90_s),
+                    p95_s=_finite_or_none(ops.p95_s),
+                    p99_s=_finite_or_none(ops.p99_s),
+                    max_s=_finite_or_none(ops.max_s),
+                    throughput_per_hour=_finite_or_none(ops.throughput_per_hour),
+                    quantile_levels=levels.tolist() if curve else [],
+                    quantiles_s=curve,
                 )
             )
             continue
+        has = done.size > 0
         out.append(
             LatencySummary(
                 system=s.name,
                 n_completed=int(done.size),
-                p50_s=inverted_cdf_quantile(done, 0.50),
-                p90_s=inverted_cdf_quantile(done, 0.90),
-                p95_s=inverted_cdf_quantile(done, 0.95),
-                p99_s=inverted_cdf_quantile(done, 0.99),
-                max_s=float(done.max()),
-                quantile_levels=levels.tolist(),
-                quantiles_s=np.quantile(done, levels, method="inverted_cdf").tolist(),
+                n_pending=int(lat.size - done.size),
+                p50_s=sample_quantile(done, 0.50) if has else None,
+                p90_s=sample_quantile(done, 0.90) if has else None,
+                p95_s=sample_quantile(done, 0.95) if has else None,
+                p99_s=sample_quantile(done, 0.99) if has else None,
+                max_s=float(done.max()) if has else None,
+                throughput_per_hour=None,
+                quantile_levels=levels.tolist() if has else [],
+                quantiles_s=curve,
             )
         )
     return out

@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from metrics.operations import LatencySummary
 from metrics.types import MetricResult
 
 __all__ = [
@@ -102,9 +103,13 @@ class SystemEvaluation:
     item_costs
         Amount billed per item, indexed by item id (spread evenly by the caller when
         only a total is known).
+    latency_summary
+        Latency percentiles and throughput from :func:`metrics.operations.latency_summary`
+        (dispatch and completion timestamps); shown in the latency table, and its
+        throughput is the ranking's speed when the speed measure is ``"throughput"``.
     throughput
-        Items per hour (used when the ranking's speed measure is ``"throughput"``);
-        its ``ci`` is carried over when present.
+        Items per hour, overriding ``latency_summary``'s for the ranking; its ``ci`` is
+        carried over when present.
     metrics
         Further metric results shown in the tables (``macro_f1``, ``cohen_kappa``...).
     per_class
@@ -133,6 +138,7 @@ class SystemEvaluation:
     main_metric: str = "accuracy"
     latency_s: pd.Series[float] | None = None
     item_costs: pd.Series[float] | None = None
+    latency_summary: LatencySummary | None = None
     throughput: MetricResult | None = None
     metrics: Mapping[str, MetricResult] = field(default_factory=dict)
     per_class: MetricResult | None = None

@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from reports import _stats
-from reports._bootstrap import bootstrap_replicates, inverted_cdf_quantile
+from reports._bootstrap import bootstrap_replicates, sample_quantile
 from reports.inputs import RankingConfig, SystemEvaluation
 from reports.results import (
     Estimate,
@@ -205,6 +205,21 @@ def _bootstrap_p(diffs: FloatArray) -> float:
     return float(min(1.0, 2 * min(below, above)))
 
 
+def _throughput(system: SystemEvaluation) -> float:
+    if system.throughput is not None:
+        return float(system.throughput.value)
+    if system.latency_summary is not None:
+        return float(system.latency_summary.throughput_per_hour)
+    return float("nan")
+
+
+def _throughput_estimate(system: SystemEvaluation, value: float) -> Estimate | None:
+    if not np.isfinite(value):
+        return None
+    ci = system.throughput.ci if system.throughput is not None else None
+    return Estimate(value=float(value), low=ci.low if ci else None, high=ci.high if ci else None)
+
+
 def _fmt_int(n: int) -> str:
     return f"{n:,}"
 
@@ -341,7 +356,7 @@ def rank_systems(
     has_cost = np.array([s.item_costs is not None for s in systems])
     p95 = np.array(
         [
-            inverted_cdf_quantile(m.latency[:, j], 0.95) if m.latency is not None else np.nan
+            sample_quantile(m.latency[:, j], 0.95) if m.latency is not None else np.nan
             for j in range(v)
         ]
     )
@@ -352,9 +367,7 @@ def rank_systems(
     with np.errstate(divide="ignore", invalid="ignore"):
         cost_per_correct = np.where(correct > 0, total_cost / correct, np.inf)
     cost_per_correct = np.where(has_cost, cost_per_correct, np.nan)
-    throughput = np.array(
-        [s.throughput.value if s.throughput is not None else np.nan for s in systems]
-    )
+    throughput = np.array([_throughput(s) for s in systems], dtype=np.float64)
 
     violations = [
         _violations(
@@ -505,15 +518,7 @@ def rank_systems(
                 p95_latency_s=_estimate(p95[j], rep_p95[:, j], cfg.confidence)
                 if has_latency[j]
                 else None,
-                throughput_per_hour=(
-                    Estimate(
-                        value=float(throughput[j]),
-                        low=systems[j].throughput.ci.low if systems[j].throughput.ci else None,  # type: ignore[union-attr]
-                        high=systems[j].throughput.ci.high if systems[j].throughput.ci else None,  # type: ignore[union-attr]
-                    )
-                    if np.isfinite(throughput[j])
-                    else None
-                ),
+                throughput_per_hour=_throughput_estimate(systems[j], throughput[j]),
                 cost_per_item=_estimate(cost_per_item[j], rep_cpi[:, j], cfg.confidence)
                 if has_cost[j]
                 else None,

@@ -160,11 +160,15 @@ class ConfusionMatrix(_Frozen):
 class LatencySummary(_Frozen):
     system: str
     n_completed: int
+    n_pending: int = Field(description="Items sent but never completed.")
     p50_s: float | None
     p90_s: float | None
     p95_s: float | None
     p99_s: float | None
     max_s: float | None
+    throughput_per_hour: float | None = Field(
+        description="Completed items per hour from first dispatch to last completion."
+    )
     quantile_levels: list[float] = Field(description="ECDF levels, for plotting.")
     quantiles_s: list[float] = Field(description="Latency at each level.")
 

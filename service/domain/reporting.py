@@ -38,6 +38,7 @@ from metrics.aggregation import majority_vote
 from metrics.agreement import worker_accuracy, worker_consensus_agreement
 from metrics.classification import classification_summary
 from metrics.detection import DetectionGold, Detections, box_bias, match_unscored
+from metrics.operations import latency_summary
 from metrics.types import LABEL, TASK, WORKER, MetricResult
 from reports.inputs import (
     Constraints,
@@ -394,17 +395,23 @@ def _score_boxes(gold: pd.Series[Any], labels: pd.DataFrame) -> _Scored:
     )
 
 
-def _latency(labels: pd.DataFrame, tasks: pd.DataFrame) -> pd.Series[float]:
-    done = tasks.dropna(subset=["sent_at", "completed_at"])
-    if len(done):
-        spans = (done["completed_at"] - done["sent_at"]).dt.total_seconds()
-        return spans.groupby(done["item"]).max().astype(np.float64)
-    done = labels.dropna(subset=["started_at", "completed_at"])
-    if len(done):
-        start = done.groupby("item")["started_at"].min()
-        end = done.groupby("item")["completed_at"].max()
-        return (end - start).dt.total_seconds().astype(np.float64)
-    return pd.Series(dtype=np.float64)
+def _timestamps(
+    labels: pd.DataFrame, tasks: pd.DataFrame
+) -> tuple[pd.Series[Any], pd.Series[Any]] | None:
+    """Per item: when it was dispatched and when it came back (``NaT``: not yet).
+
+    From the tasks when they carry dispatch times; otherwise (labels imported without
+    tasks) from the labels' start and completion times.
+    """
+    sent_tasks = tasks.dropna(subset=["sent_at"])
+    if len(sent_tasks):
+        grouped = sent_tasks.groupby("item")
+        return grouped["sent_at"].min(), grouped["completed_at"].max()
+    timed = labels.dropna(subset=["started_at"])
+    if len(timed):
+        grouped = timed.groupby("item")
+        return grouped["started_at"].min(), grouped["completed_at"].max()
+    return None
 
 
 def _item_costs(
@@ -459,7 +466,13 @@ def bakeoff_systems(
         labels = stored.labels[stored.labels["vendor_id"] == vendor_id]
         tasks = stored.tasks[stored.tasks["vendor_id"] == vendor_id]
         scored = _score_labels(project.task_type, stored.gold, labels)
-        latency = _latency(labels, tasks).reindex(stored.gold.index)
+        stamps = _timestamps(labels, tasks)
+        latency: pd.Series[float] = (
+            (stamps[1] - stamps[0]).dt.total_seconds().astype(float).reindex(stored.gold.index)
+            if stamps is not None
+            else pd.Series(np.nan, index=stored.gold.index, dtype=float)
+        )
+        ops = latency_summary(*stamps) if stamps is not None else None
         costs = _item_costs(vendor, labels, tasks, scored.labels_per_item).reindex(
             stored.gold.index
         )
@@ -475,6 +488,7 @@ def bakeoff_systems(
                 item_scores=scored.scores,
                 main_metric=MAIN_METRIC[project.task_type],
                 latency_s=latency if latency.notna().any() else None,
+                latency_summary=ops,
                 item_costs=costs.fillna(0.0) if has_cost else None,
                 metrics=scored.metrics,
                 per_class=scored.per_class,

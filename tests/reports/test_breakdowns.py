@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from metrics.operations import latency_summary
 from reports.breakdowns import (
     cost_projection,
     latency_summaries,
@@ -77,16 +78,31 @@ def test_class_annotator_box_and_confusion_rows(full_report: Report) -> None:
     assert len(cm.counts) == 3 and len(cm.counts[0]) == 3
 
 
-def test_latency_percentiles(make_system: MakeSystem) -> None:
+def test_latency_percentiles_match_metrics_operations(make_system: MakeSystem) -> None:
     s = make_system("v", n=1000, latency_h=1.0)
-    (row,) = latency_summaries([s])
     lat = s.latency_s
     assert lat is not None
-    for q, got in [(0.5, row.p50_s), (0.9, row.p90_s), (0.95, row.p95_s), (0.99, row.p99_s)]:
-        assert got == pytest.approx(np.quantile(lat.to_numpy(), q, method="inverted_cdf"))
-    assert row.n_completed == 1000
+    sent = pd.Series(pd.Timestamp("2026-01-05 09:00", tz="UTC"), index=lat.index)
+    done = sent + pd.to_timedelta(lat, unit="s")
+    ops = latency_summary(sent, done)
+    (row,) = latency_summaries([s])
+    assert row.throughput_per_hour is None
+    for got, want in [
+        (row.p50_s, ops.p50_s),
+        (row.p90_s, ops.p90_s),
+        (row.p95_s, ops.p95_s),
+        (row.p99_s, ops.p99_s),
+        (row.max_s, ops.max_s),
+    ]:
+        assert got == pytest.approx(want, rel=1e-9)
+    assert row.n_completed == ops.n_completed == 1000
     assert len(row.quantiles_s) == 101
     assert row.quantiles_s == sorted(row.quantiles_s)
+    # Given the operations summary, the report carries it (throughput included).
+    with_ops = SystemEvaluation(s.name, s.item_scores, latency_s=lat, latency_summary=ops)
+    (row2,) = latency_summaries([with_ops])
+    assert row2.throughput_per_hour == pytest.approx(ops.throughput_per_hour)
+    assert row2.p95_s == pytest.approx(ops.p95_s)
 
 
 def test_cost_projection_with_pricing_and_minimum(make_system: MakeSystem) -> None:

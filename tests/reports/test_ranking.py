@@ -216,7 +216,7 @@ def test_point_estimates_and_intervals(make_system: MakeSystem) -> None:
     assert row.cost_per_correct.value == pytest.approx(0.06 * 400 / 300)
     lat = a.latency_s
     assert lat is not None and row.p95_latency_s is not None
-    expected = np.quantile(lat.to_numpy(), 0.95, method="inverted_cdf")
+    expected = np.quantile(lat.to_numpy(), 0.95)
     assert row.p95_latency_s.value == pytest.approx(expected)
 
 
@@ -235,7 +235,7 @@ def test_bootstrap_replicates_equal_brute_force(rng: np.random.Generator) -> Non
         for j in range(v):
             assert reps.accuracy[b, j] == pytest.approx(scores[idx, j].mean(), abs=1e-12)
             lat = latency[idx, j]
-            want = np.quantile(lat[~np.isnan(lat)], 0.95, method="inverted_cdf")
+            want = np.quantile(lat[~np.isnan(lat)], 0.95)
             assert reps.p95_latency[b, j] == pytest.approx(want, abs=1e-9)
             assert reps.cost_per_correct[b, j] == pytest.approx(
                 costs[idx, j].sum() / scores[idx, j].sum(), rel=1e-12
@@ -352,3 +352,32 @@ def test_a_huge_sample_size_reads_as_practically_tied(make_system: MakeSystem) -
     advice = next(x for x in ranking.sample_size if x.quantity == "accuracy")
     assert advice.required_items is not None and advice.required_items > 100 * n
     assert "practically tied" in advice.message
+
+
+def test_throughput_ranks_from_metrics_operations(make_system: MakeSystem) -> None:
+    from metrics.operations import latency_summary
+
+    systems = []
+    for name, minutes in (("quick", 1), ("slow", 30)):
+        base = make_system(name, n_correct=390)
+        sent = pd.Series(pd.Timestamp("2026-01-05", tz="UTC"), index=base.item_scores.index)
+        done = sent + pd.to_timedelta(np.arange(1, 401) * minutes, unit="min")
+        systems.append(
+            SystemEvaluation(
+                name,
+                base.item_scores,
+                latency_s=(done - sent).dt.total_seconds(),
+                item_costs=base.item_costs,
+                latency_summary=latency_summary(sent, done),
+            )
+        )
+    ranking = rank_systems(
+        systems,
+        config=RankingConfig(
+            speed="throughput", weights=RankingWeights(0.5, 0.5, 0.0), n_resamples=N_RES
+        ),
+    )
+    rows = {s.name: s for s in ranking.systems}
+    assert rows["quick"].rank == 1
+    assert rows["quick"].throughput_per_hour is not None
+    assert rows["quick"].throughput_per_hour.value == pytest.approx(60.0)
