@@ -18,13 +18,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlmodel import SQLModel
 
-import adapters.formats.coco as coco_format
 from service.core.config import Settings
 
-_NO_COCO_GOLD = pytest.mark.skipif(
-    not hasattr(coco_format, "iter_gold"),
-    reason="adapters.formats.coco has no iter_gold yet (COCO gold import not wired)",
-)
 BROKEN = Path(__file__).resolve().parents[1] / "data" / "broken"
 MAX_BODY = 64 * 1024
 MAX_UPLOAD = 256 * 1024
@@ -196,7 +191,7 @@ CASES: tuple[Case, ...] = (
     Case("coco_box_nan.json", "det_gold", "coco", ("annotations[1]", "nan")),
     Case("coco_negative_size.json", "det_gold", "coco", ("annotations[1]", "negative")),
     Case("coco_unknown_category_id.json", "det_gold", "coco", ("annotations[1]", "7")),
-    Case("coco_category_not_in_ontology.json", "det_gold", "coco", ("unicorn",)),
+    Case("coco_category_not_in_ontology.json", "det_gold", "coco", ("unicorn",), names_file=False),
     Case("coco_duplicate_image_ids.json", "det_gold", "coco", ("images[2]", "1")),
     Case("coco_duplicate_annotation_ids.json", "det_gold", "coco", ("annotations[1]", "1")),
     Case("coco_annotation_unknown_image.json", "det_gold", "coco", ("annotations[1]", "9")),
@@ -214,14 +209,15 @@ CASES: tuple[Case, ...] = (
 )
 
 
-def _url(case: Case, seeded: Any, detection: Detection) -> str:
+def _url(case: Case, seeded: Any, request: pytest.FixtureRequest) -> str:
     query = f"format={case.fmt}&filename={case.file}"
     if case.target == "gold":
         return f"/golden-sets/{seeded.golden_set_id}/import?{query}"
-    if case.target == "det_gold":
-        return f"/golden-sets/{detection.empty_golden_set_id}/import?{query}"
     if case.target == "labels":
         return f"/bakeoffs/{seeded.bakeoff_id}/vendors/{seeded.vendor_id}/labels/import?{query}"
+    detection: Detection = request.getfixturevalue("detection")  # built only when needed
+    if case.target == "det_gold":
+        return f"/golden-sets/{detection.empty_golden_set_id}/import?{query}"
     return f"/bakeoffs/{detection.bakeoff_id}/vendors/{detection.vendor_id}/labels/import?{query}"
 
 
@@ -234,23 +230,20 @@ def _error_text(body: Any) -> str:
     return str(detail)
 
 
-@pytest.mark.parametrize(
-    "case",
-    [pytest.param(c, marks=_NO_COCO_GOLD) if c.fmt == "coco" else c for c in CASES],
-    ids=[c.file for c in CASES],
-)
+@pytest.mark.parametrize("case", CASES, ids=[c.file for c in CASES])
 def test_broken_file_gets_4xx_naming_it_and_stores_nothing(
     client: TestClient,
     engine: Engine,
     auth: Headers,
     seeded: Any,
-    detection: Detection,
+    request: pytest.FixtureRequest,
     case: Case,
 ) -> None:
     content = (BROKEN / case.file).read_bytes()
+    url = _url(case, seeded, request)
     before = row_counts(engine)
     response = client.post(
-        _url(case, seeded, detection),
+        url,
         content=content,
         headers={**auth["lead"], "Idempotency-Key": f"broken-{case.file}"},
     )
@@ -264,7 +257,6 @@ def test_broken_file_gets_4xx_naming_it_and_stores_nothing(
     assert row_counts(engine) == before
 
 
-@_NO_COCO_GOLD
 def test_a_valid_coco_file_imports(
     client: TestClient, engine: Engine, auth: Headers, detection: Detection
 ) -> None:
@@ -357,16 +349,17 @@ BODY_CASES: tuple[BodyCase, ...] = (
 )
 
 
-def _body_url(case: BodyCase, seeded: Any, detection: Detection) -> str:
+def _body_url(case: BodyCase, seeded: Any, request: pytest.FixtureRequest) -> str:
     if case.route == "projects":
         return "/projects"
     if case.route == "labels":
         return f"/bakeoffs/{seeded.bakeoff_id}/vendors/{seeded.vendor_id}/labels"
+    if case.route == "items":
+        return f"/golden-sets/{seeded.golden_set_id}/items"
+    detection: Detection = request.getfixturevalue("detection")  # built only when needed
     if case.route == "det_labels":
         return f"/bakeoffs/{detection.bakeoff_id}/vendors/{detection.vendor_id}/labels"
-    if case.route == "det_gold_labels":
-        return f"/golden-sets/{detection.golden_set_id}/corrections"
-    return f"/golden-sets/{seeded.golden_set_id}/items"
+    return f"/golden-sets/{detection.golden_set_id}/corrections"
 
 
 @pytest.mark.parametrize("case", BODY_CASES, ids=[c.name for c in BODY_CASES])
@@ -375,13 +368,12 @@ def test_broken_json_body_gets_4xx_and_stores_nothing(
     engine: Engine,
     auth: Headers,
     seeded: Any,
-    detection: Detection,
+    request: pytest.FixtureRequest,
     case: BodyCase,
 ) -> None:
+    url = _body_url(case, seeded, request)
     before = row_counts(engine)
-    response = _post_raw(
-        client, _body_url(case, seeded, detection), case.body, auth["lead"], case.content_type
-    )
+    response = _post_raw(client, url, case.body, auth["lead"], case.content_type)
     assert 400 <= response.status_code < 500, response.text
     assert response.status_code == case.status, response.text
     text = _error_text(response.json()).lower()
