@@ -102,9 +102,7 @@ def check_answers(
         return
     dup = answers.duplicated(subset=[TASK, WORKER], keep="first").to_numpy()
     if dup.any():
-        pairs = list(
-            zip(answers[TASK].to_numpy()[dup], answers[WORKER].to_numpy()[dup], strict=True)
-        )
+        pairs = list(zip(answers[TASK][dup].tolist(), answers[WORKER][dup].tolist(), strict=True))
         raise ValueError(
             f"{name} has more than one answer for the same ({TASK}, {WORKER}) pair: {_show(pairs)}"
         )
@@ -196,7 +194,7 @@ def check_probability(value: float, *, name: str) -> None:
         raise ValueError(f"{name} must be in (0, 1); got {value!r}")
 
 
-def check_positive_int(value: int, *, name: str) -> None:
+def check_positive_int(value: int | np.integer[Any], *, name: str) -> None:
     """Check ``value`` is an ``int`` of at least 1."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(f"{name} must be an int; got {type(value).__name__}")
