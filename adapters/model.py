@@ -92,6 +92,8 @@ class ModelAdapter:
         (e.g. a digits model with ``classes_ = [0..9]`` and classes ``"0".."9"``).
     multilabel_threshold
         For multilabel tasks: every class with probability at least this is predicted.
+    cost_per_item
+        Reported as each prediction's cost; ``None`` leaves pricing to the vendor's price list.
 
     Examples
     --------
@@ -122,7 +124,7 @@ class ModelAdapter:
         feature_key: str = "features",
         class_names: Sequence[str] | None = None,
         multilabel_threshold: float = 0.5,
-        cost_per_item: float = 0.0,
+        cost_per_item: float | None = None,
         device: str = "cpu",
     ) -> None:
         self.name = vendor

@@ -122,7 +122,8 @@ class SimulatorState:
                 )
                 annotations.append(
                     WireAnnotation(
-                        result_id=f"{job_id}:{item.item_id}:{annotator}",
+                        # stable across resubmissions: one answer per item and annotator
+                        result_id=f"{batch.bakeoff_id}:{item.item_id}:{annotator}",
                         label=answer.label,
                         annotator_id=annotator,
                         score=round(answer.score, 4),

@@ -330,8 +330,8 @@ def test_price_list_is_used_when_the_vendor_gives_no_cost(session: Session) -> N
     dispatch.start_run(session=session, bakeoff_id=built.bakeoff_id)
     run_to_end(session, built.bakeoff_id)
     tasks = session.exec(select(m.Task).where(m.Task.bakeoff_id == built.bakeoff_id)).all()
-    # the model adapter reports cost 0.0 by default: that is a given price, kept as is
-    assert {t.cost for t in tasks} == {0.0}
+    # the model reports no cost of its own: the vendor's price list applies
+    assert {t.cost for t in tasks} == {0.25}
     assert tasks_by_status(session, built.bakeoff_id) == {"received": 3}
 
 

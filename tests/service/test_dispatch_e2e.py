@@ -1,0 +1,406 @@
+"""End to end: the API, a worker and the vendor simulator as real processes.
+
+A bake-off with three simulated vendors (one with 10% injected faults: 5xx, timeouts,
+duplicate and out-of-order callbacks) and one model candidate is created through the
+REST API, started with ``POST /bakeoffs/{id}/run``, run by ``bakeoff worker`` and followed
+with ``GET /bakeoffs/{id}/progress``. Each test then counts the stored labels: every one
+exactly once. Runs on SQLite + the SQLite queue, and on PostgreSQL + Redis when both are
+reachable (skipped with the reason otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import joblib
+import numpy as np
+import pytest
+from pydantic import SecretStr
+from sklearn.linear_model import LogisticRegression
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+import service.models as m
+from adapters.simulator import (
+    AnnotatorPool,
+    Faults,
+    LatencySpec,
+    PriceList,
+    SimulatedVendor,
+    SimulatorConfig,
+    SimulatorProcess,
+    free_port,
+)
+from adapters.testing import ToyGolden, toy_golden
+from service.core.config import Settings
+from service.core.db import create_db_engine
+from service.core.migrations import upgrade_head
+from service.domain.api_keys import create_api_key
+
+pytestmark = [pytest.mark.slow, pytest.mark.enable_socket]
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "e2e-webhook-secret"
+N_ITEMS = 24
+
+
+def _vendors(time_scale_latency: float) -> list[SimulatedVendor]:
+    return [
+        SimulatedVendor(
+            name="careful",
+            seed=1,
+            accuracy=0.97,
+            annotators=AnnotatorPool(count=4, per_item=2, skill_spread=0.02),
+            latency=LatencySpec(distribution="lognormal", mean_s=time_scale_latency * 2),
+            prices=PriceList(per_item=0.12),
+            webhook_secret=SecretStr(SECRET),
+        ),
+        SimulatedVendor(
+            name="cheap",
+            seed=2,
+            accuracy=0.7,
+            latency=LatencySpec(distribution="exponential", mean_s=time_scale_latency),
+            prices=PriceList(per_item=0.02),
+            faults=Faults(
+                error_rate=0.1,
+                timeout_rate=0.1,
+                hang_s=1.5,
+                duplicate_callback_rate=0.1,
+                out_of_order=True,
+            ),
+            webhook_secret=SecretStr(SECRET),
+        ),
+        SimulatedVendor(
+            name="poller",
+            seed=3,
+            accuracy=0.85,
+            latency=LatencySpec(distribution="uniform", mean_s=time_scale_latency, sigma=1.0),
+            prices=PriceList(per_label=0.05),
+        ),
+    ]
+
+
+# per vendor: answers per item
+EXPECTED_PER_ITEM = {"careful": 2, "cheap": 1, "poller": 1, "model": 1}
+
+
+@dataclass
+class Stack:
+    """The running processes and how to reach them."""
+
+    tmp: Path
+    env: dict[str, str]
+    database_url: str
+    api_url: str
+    headers: dict[str, str]
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        log = (self.tmp / f"{log_name}.log").open("ab")
+        proc = subprocess.Popen(  # noqa: S603 - our own modules
+            [sys.executable, *args], cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        self.procs.append(proc)
+        return proc
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        return self.spawn(["-m", "service.dispatch", "--workers", "2"], "worker")
+
+    def log(self, name: str) -> str:
+        path = self.tmp / f"{name}.log"
+        return path.read_text()[-3000:] if path.exists() else ""
+
+    def progress(self, bakeoff_id: int) -> dict[str, Any]:
+        answer = httpx.get(
+            f"{self.api_url}/bakeoffs/{bakeoff_id}/progress", headers=self.headers, timeout=10
+        )
+        answer.raise_for_status()
+        body: dict[str, Any] = answer.json()
+        return body
+
+    def wait_done(self, bakeoff_id: int, timeout_s: float = 90.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            progress = self.progress(bakeoff_id)
+            if progress["done"] and progress["status"] != "running":
+                return progress
+            time.sleep(0.3)
+        raise AssertionError(
+            f"run not done after {timeout_s} s: {progress}\nworker log:\n{self.log('worker')}"
+        )
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _wait_http(url: str, stack: Stack, name: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1.0).status_code < 500:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError(f"{name} did not start:\n{stack.log(name)}")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _start_stack(tmp: Path, database_url: str, extra_env: dict[str, str]) -> Stack:
+    upgrade_head(database_url)
+    engine = create_db_engine(database_url)
+    with Session(engine) as session:
+        admin = create_api_key(session=session, data=m.ApiKeyCreate(name="e2e-admin", role="admin"))
+    engine.dispose()
+    port = free_port()
+    env = {
+        **os.environ,
+        "BAKEOFF_ENVIRONMENT": "test",
+        "BAKEOFF_DATABASE_URL": database_url,
+        "BAKEOFF_AUTO_MIGRATE": "false",
+        "BAKEOFF_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "BAKEOFF_DISPATCH_POLL_INTERVAL_S": "0.2",
+        "BAKEOFF_DISPATCH_CALLBACK_POLL_INTERVAL_S": "2",
+        "BAKEOFF_DISPATCH_SLICE_S": "3",
+        "BAKEOFF_DISPATCH_BATCH_SIZE": "8",
+        "BAKEOFF_DISPATCH_MAX_ATTEMPTS": "30",
+        "PYTHONUNBUFFERED": "1",
+        **extra_env,
+    }
+    if "BAKEOFF_REDIS_URL" not in extra_env:
+        env.pop("BAKEOFF_REDIS_URL", None)
+    stack = Stack(
+        tmp=tmp,
+        env=env,
+        database_url=database_url,
+        api_url=f"http://127.0.0.1:{port}",
+        headers={"X-API-Key": admin.key},
+    )
+    stack.spawn(
+        [
+            "-m",
+            "uvicorn",
+            "--factory",
+            "service.main:create_app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        "api",
+    )
+    return stack
+
+
+def _create_bakeoff(stack: Stack, golden: ToyGolden, sim_url: str, model_path: Path) -> int:
+    client = httpx.Client(base_url=stack.api_url, headers=stack.headers, timeout=30)
+
+    def post(url: str, body: Any) -> dict[str, Any]:
+        answer = client.post(url, json=body)
+        assert answer.status_code < 300, (url, answer.text)
+        data: dict[str, Any] = answer.json() if isinstance(answer.json(), dict) else {}
+        return data
+
+    project = post(
+        "/projects",
+        {
+            "name": "e2e",
+            "task_type": golden.task_type,
+            "ontology": golden.ontology.model_dump(mode="json"),
+        },
+    )
+    post(f"/projects/{project['id']}/instructions", {"text": golden.instructions.text})
+    gs = post("/golden-sets", {"name": "e2e-gold", "project_id": project["id"]})
+    client.post(
+        f"/golden-sets/{gs['id']}/items",
+        json=[{"key": i.item_id, "data": i.data} for i in golden.items],
+    ).raise_for_status()
+    version = post(f"/golden-sets/{gs['id']}/versions", {"note": "v1"})
+    post(
+        f"/golden-sets/{gs['id']}/versions/{version['version']}/labels",
+        {"labels": [{"item_key": k, "value": v} for k, v in golden.gold_json().items()]},
+    )
+    vendor_ids = []
+    for name, settings in (
+        ("careful", {"url": sim_url, "webhook_secret": SECRET, "timeout_s": 5}),
+        (
+            "cheap",
+            {
+                "url": sim_url,
+                "webhook_secret": SECRET,
+                "timeout_s": 1.0,
+                "backoff_base_s": 0.05,
+                "backoff_max_s": 0.2,
+                "max_retries": 6,
+                "failure_threshold": 50,
+            },
+        ),
+        ("poller", {"url": sim_url, "mode": "poll", "timeout_s": 5}),
+    ):
+        vendor = post(
+            "/vendors",
+            {"name": name, "adapter_kind": "simulator", "adapter_settings": settings},
+        )
+        vendor_ids.append(vendor["id"])
+    model = post(
+        "/vendors",
+        {
+            "name": "model",
+            "adapter_kind": "model",
+            "adapter_settings": {"path": str(model_path)},
+            "price_per_item": 0.001,
+        },
+    )
+    vendor_ids.append(model["id"])
+    instructions_id = client.get(f"/projects/{project['id']}/instructions").json()["data"][0]["id"]
+    bakeoff = post(
+        "/bakeoffs",
+        {
+            "name": "e2e run",
+            "project_id": project["id"],
+            "golden_set_version_id": version["id"],
+            "instructions_version_id": instructions_id,
+            "vendor_ids": vendor_ids,
+        },
+    )
+    return int(bakeoff["id"])
+
+
+def _model(tmp: Path, golden: ToyGolden) -> Path:
+    x = np.array([i.data["features"] for i in golden.items])
+    y = [str(golden.gold[i.item_id]) for i in golden.items]
+    path = tmp / "model.joblib"
+    joblib.dump(LogisticRegression().fit(x, y), path)
+    return path
+
+
+def _check_exactly_once(stack: Stack, bakeoff_id: int, golden: ToyGolden) -> None:
+    engine = create_db_engine(stack.database_url)
+    try:
+        with Session(engine) as session:
+            names = {v.id: v.name for v in session.exec(select(m.Vendor)).all()}
+            rows = session.exec(
+                select(m.VendorLabel.vendor_id, m.VendorLabel.item_id, func.count())
+                .where(m.VendorLabel.bakeoff_id == bakeoff_id)
+                .group_by(col(m.VendorLabel.vendor_id), col(m.VendorLabel.item_id))
+            ).all()
+            per_vendor: dict[str, list[int]] = {}
+            for vendor_id, _item, n in rows:
+                per_vendor.setdefault(names[vendor_id], []).append(int(n))
+            tasks = session.exec(select(m.Task).where(m.Task.bakeoff_id == bakeoff_id)).all()
+    finally:
+        engine.dispose()
+    for vendor, per_item in EXPECTED_PER_ITEM.items():
+        counts = per_vendor.get(vendor, [])
+        assert len(counts) == len(golden.items), (vendor, len(counts))
+        assert set(counts) == {per_item}, (vendor, sorted(set(counts)))
+    assert len(tasks) == len(golden.items) * len(EXPECTED_PER_ITEM)
+    assert {t.status for t in tasks} == {"received"}
+    for t in tasks:
+        assert t.sent_at is not None and t.completed_at is not None
+        assert t.cost is not None and t.cost > 0
+
+
+def _run(stack: Stack, tmp: Path) -> None:
+    """Create and run the bake-off; kill the worker once labels arrive; check the counts."""
+    golden = toy_golden(n=N_ITEMS)
+    worker = stack.start_worker()  # starts up while the rest is prepared
+    config = SimulatorConfig(vendors=_vendors(50.0), time_scale=0.01)
+    with SimulatorProcess(config, golden.gold_json(), workdir=tmp / "sim") as sim:
+        _wait_http(f"{stack.api_url}/health", stack, "api")
+        bakeoff_id = _create_bakeoff(stack, golden, sim.url, _model(tmp, golden))
+        _run_and_check(stack, worker, bakeoff_id, golden)
+
+
+def _run_and_check(
+    stack: Stack, worker: subprocess.Popen[bytes], bakeoff_id: int, golden: ToyGolden
+) -> None:
+    started = httpx.post(
+        f"{stack.api_url}/bakeoffs/{bakeoff_id}/run", headers=stack.headers, timeout=30
+    )
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 60
+    while True:  # wait until the worker is mid-run: some labels in, some not
+        progress = stack.progress(bakeoff_id)
+        if progress["counts"]["received"] > 0:
+            break
+        assert time.monotonic() < deadline, stack.log("worker")
+        time.sleep(0.05)
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=10)
+    progress = stack.progress(bakeoff_id)
+    assert not progress["done"], "the run finished before the worker was killed"
+    assert progress["counts"]["pending"] + progress["counts"]["sent"] > 0
+    time.sleep(0.5)  # results keep arriving by callback while no worker runs
+    stack.start_worker()
+    final = stack.wait_done(bakeoff_id)
+    assert final["status"] == "completed"
+    assert final["counts"]["received"] == N_ITEMS * 4
+    _check_exactly_once(stack, bakeoff_id, golden)
+
+
+def test_end_to_end_on_sqlite_with_faults_and_a_killed_worker(tmp_path: Path) -> None:
+    """3 simulated vendors (10% faults on one) + a model, through the API and a worker on
+    SQLite; the worker is SIGKILLed mid-run and a new one finishes it: every label once."""
+    stack = _start_stack(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'bakeoff.db'}",
+        {"BAKEOFF_QUEUE_PATH": str(tmp_path / "queue.db")},
+    )
+    try:
+        _run(stack, tmp_path)
+    finally:
+        stack.stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_end_to_end_on_postgresql_and_redis(tmp_path: Path, postgres_url: str) -> None:
+    """The same run on PostgreSQL with the queue on Redis."""
+    redis_url = os.environ.get("BAKEOFF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    host_port = redis_url.split("//", 1)[1].split("/", 1)[0]
+    host, _, port = host_port.rpartition(":")
+    if not _reachable(host or "127.0.0.1", int(port or 6379)):
+        pytest.skip(f"Redis not reachable at {redis_url}; set BAKEOFF_TEST_REDIS_URL")
+    queue_name = f"bakeoff-test-{uuid.uuid4().hex[:10]}"
+    stack = _start_stack(
+        tmp_path,
+        postgres_url,
+        {"BAKEOFF_REDIS_URL": redis_url, "BAKEOFF_QUEUE_NAME": queue_name},
+    )
+    try:
+        _run(stack, tmp_path)
+    finally:
+        stack.stop()
+        from service.dispatch.queue import RunQueue
+
+        settings = Settings(
+            environment="test",
+            database_url=postgres_url,
+            redis_url=redis_url,
+            queue_name=queue_name,
+        )
+        RunQueue(settings).huey.flush()
