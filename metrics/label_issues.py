@@ -665,7 +665,8 @@ def out_of_fold_pred_probs(
         The labels to learn, indexed by ``task`` (same tasks as ``features``).
     estimator
         A scikit-learn classifier with ``predict_proba``; cloned, never mutated.
-        Default: ``LogisticRegression(max_iter=1000)``.
+        Default: standardised features into ``LogisticRegression(max_iter=1000)``
+        (``make_pipeline(StandardScaler(), LogisticRegression(...))``).
     n_splits
         Number of stratified folds (at least 2); lowered to the smallest class
         size when a class is rarer.
@@ -686,6 +687,8 @@ def out_of_fold_pred_probs(
     from sklearn.base import clone
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     labels = _check_labels(labels)
     if not isinstance(features, pd.DataFrame):
@@ -710,9 +713,15 @@ def out_of_fold_pred_probs(
     classes = pd.Index(sorted(counts.index.tolist(), key=str))
     y = _encode(labels.to_numpy(), classes, where=labels.index, name="labels")
     seed = int((rng or np.random.default_rng(0)).integers(0, 2**31 - 1))
-    model = clone(estimator) if estimator is not None else LogisticRegression(max_iter=1000)
-    if "random_state" in model.get_params():
-        model.set_params(random_state=seed)
+    model = (
+        clone(estimator)
+        if estimator is not None
+        else make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    )
+    seeded = {
+        k: seed for k in model.get_params() if k == "random_state" or k.endswith("__random_state")
+    }
+    model.set_params(**seeded)
     folds = StratifiedKFold(
         n_splits=min(n_splits, int(counts.min())), shuffle=True, random_state=seed
     )

@@ -13,6 +13,8 @@ from cleanlab.object_detection.rank import get_label_quality_scores as cl_od_sco
 from cleanlab.rank import get_label_quality_scores as cl_scores
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from metrics.label_issues import (
     find_box_label_issues,
@@ -140,7 +142,7 @@ class TestOutOfFold:
         folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
         y = pd.Categorical(labels, categories=["a", "b", "c"]).codes
         expected = cross_val_predict(
-            LogisticRegression(max_iter=1000, random_state=seed),
+            make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=seed)),
             features.to_numpy(),
             y,
             cv=folds,

@@ -1,0 +1,172 @@
+"""Flags computed by the service for other label shapes: several annotators per vendor,
+multilabel answers, and text embedded with the bundled MiniLM model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+import service.models as m
+from adapters.embedding import TextEmbedder
+from service.domain.vendor_labels import add_vendor_labels
+from tests.service._review_seed import ReviewSeed, _setup
+
+
+def _queue(client: TestClient, headers: dict[str, str], bakeoff_id: int, **params: str) -> Any:
+    r = client.get(f"/review/bakeoffs/{bakeoff_id}/queue", params=params, headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _labels(
+    session: Session, seed: ReviewSeed, letter: str, rows: list[tuple[str, Any, str | None]]
+) -> None:
+    add_vendor_labels(
+        session=session,
+        bakeoff_id=seed.bakeoff_id,
+        vendor_id=seed.vendor_ids[letter],
+        records=[m.VendorLabelCreate(item_key=k, value=v, annotator_id=a) for k, v, a in rows],
+    )
+
+
+def test_annotators_against_their_consensus(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session
+) -> None:
+    keys = [f"t{i:02d}" for i in range(24)]
+    gold = {k: ("yes" if i % 2 else "no") for i, k in enumerate(keys)}
+    seed = _setup(
+        session,
+        name="rte",
+        task_type="classification",
+        classes=("yes", "no"),
+        items=[m.GoldenItemCreate(key=k, data={"text": f"sentence {k}"}) for k in keys],
+        gold=dict(gold),
+        examples=[],
+        vendor_names=("Crowd One", "Crowd Two", "Crowd Three"),
+    )
+    flip = {"yes": "no", "no": "yes"}
+    sloppy = {"t03", "t08", "t15"}  # annotator w3 of vendor A gets these wrong
+    rows = []
+    for k in keys:
+        rows.append((k, gold[k], "w1"))
+        rows.append((k, gold[k], "w2"))
+        rows.append((k, flip[gold[k]] if k in sloppy else gold[k], "w3"))
+    _labels(session, seed, "A", rows)
+    _labels(session, seed, "B", [(k, gold[k], None) for k in keys])
+    probs = {k: {v: 0.8, flip[v]: 0.2} for k, v in gold.items()}
+    r = client.post(
+        f"/review/bakeoffs/{seed.bakeoff_id}/flags", json={"pred_probs": probs}, headers=auth["qa"]
+    )
+    assert r.status_code == 200, r.text
+    data = _queue(client, auth["qa"], seed.bakeoff_id, reason="model_vs_label")["data"]
+    annotator = [f for f in data if f["kind"] == "annotator_vs_consensus"]
+    assert {(f["item_key"], f["annotator"], f["candidate"]) for f in annotator} == {
+        (k, "w3", "Candidate A") for k in sloppy
+    }
+    assert all(f["suggested_label"] == gold[f["item_key"]] for f in annotator)
+    # Accepting "the candidate" on an annotator flag means that annotator's label.
+    r = client.post(
+        f"/review/flags/{annotator[0]['id']}/decisions",
+        json={"decision": "accept_candidate"},
+        headers=auth["qa"],
+    )
+    assert r.status_code == 201
+    assert r.json()["proposed_gold"] == flip[gold[annotator[0]["item_key"]]]
+
+
+def test_multilabel_answers_compare_as_sets(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session
+) -> None:
+    gold = {"p1": ["beach", "sun"], "p2": ["city"], "p3": ["sun"]}
+    seed = _setup(
+        session,
+        name="photos",
+        task_type="multilabel",
+        classes=("beach", "sun", "city"),
+        items=[m.GoldenItemCreate(key=k, data={}) for k in gold],
+        gold=dict(gold),
+        examples=[],
+        vendor_names=("Tagger A", "Tagger B", "Tagger C"),
+    )
+    _labels(
+        session,
+        seed,
+        "A",
+        [("p1", ["sun", "beach"], None), ("p2", ["city"], None), ("p3", ["sun"], None)],
+    )
+    _labels(
+        session,
+        seed,
+        "B",
+        [("p1", ["beach", "sun"], None), ("p2", ["city", "sun"], None), ("p3", ["sun"], None)],
+    )
+    _labels(
+        session,
+        seed,
+        "C",
+        [("p1", ["beach", "sun"], None), ("p2", ["city"], None), ("p3", ["beach"], None)],
+    )
+    r = client.post(f"/review/bakeoffs/{seed.bakeoff_id}/flags", json={}, headers=auth["qa"])
+    assert r.status_code == 200, r.text
+    data = _queue(client, auth["qa"], seed.bakeoff_id, reason="vendor_vs_gold")["data"]
+    # Order inside a label set does not matter: A's ["sun", "beach"] equals gold.
+    assert {(f["item_key"], f["candidate"]) for f in data} == {
+        ("p2", "Candidate B"),
+        ("p3", "Candidate C"),
+    }
+    assert {tuple(f["suggested_label"]) for f in data} == {("city",), ("sun",)}
+    flag = next(f for f in data if f["item_key"] == "p2")
+    r = client.post(
+        f"/review/flags/{flag['id']}/decisions",
+        json={"decision": "correct", "corrected_value": ["city", "sun"]},
+        headers=auth["qa"],
+    )
+    assert r.status_code == 201 and r.json()["proposed_gold"] == ["city", "sun"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not TextEmbedder.available(), reason="the 'embed' extra is not installed")
+def test_text_items_are_embedded_for_model_flags(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session
+) -> None:
+    pets = [
+        "My dog is hungry.",
+        "The cat sleeps all day.",
+        "I took my puppy to the vet.",
+        "Our parrot talks a lot.",
+        "The kitten chased a mouse.",
+        "My hamster runs at night.",
+    ]
+    weather = [
+        "Expect rain tomorrow.",
+        "Heavy snow this morning.",
+        "The forecast says fog.",
+        "Strong wind tonight.",
+        "A storm is coming.",
+        "Sunshine all weekend.",
+    ]
+    texts = {f"s{i:02d}": t for i, t in enumerate(pets + weather)}
+    gold = {k: ("pets" if i < len(pets) else "weather") for i, k in enumerate(texts)}
+    gold["s01"] = "weather"  # planted: a pet sentence with a weather gold label
+    seed = _setup(
+        session,
+        name="topics",
+        task_type="classification",
+        classes=("pets", "weather"),
+        items=[m.GoldenItemCreate(key=k, data={"text": t}) for k, t in texts.items()],
+        gold=dict(gold),
+        examples=[],
+        vendor_names=("Text A", "Text B", "Text C"),
+    )
+    r = client.post(
+        f"/review/bakeoffs/{seed.bakeoff_id}/flags",
+        json={"embed_text": True, "reasons": ["model_vs_label"]},
+        headers=auth["qa"],
+    )
+    assert r.status_code == 200, r.text
+    data = _queue(client, auth["qa"], seed.bakeoff_id)["data"]
+    assert data and data[0]["item_key"] == "s01" and data[0]["target"] == "gold"
+    assert data[0]["suggested_label"] == "pets"
