@@ -49,7 +49,7 @@ def test_annotators_against_their_consensus(
     )
     flip = {"yes": "no", "no": "yes"}
     sloppy = {"t03", "t08", "t15"}  # annotator w3 of vendor A gets these wrong
-    rows = []
+    rows: list[tuple[str, Any, str | None]] = []
     for k in keys:
         rows.append((k, gold[k], "w1"))
         rows.append((k, gold[k], "w2"))
