@@ -33,7 +33,15 @@ from metrics.agreement import (
     worker_accuracy,
     worker_consensus_agreement,
 )
-from metrics.classification import KappaWeights, classification_summary
+from metrics.classification import (
+    KappaWeights,
+    accuracy_all,
+    balanced_accuracy,
+    classification_summary,
+    cohen_kappa,
+    coverage,
+    macro_f1,
+)
 from metrics.multilabel import MultilabelMetricName, multilabel_statistic, multilabel_summary
 from metrics.spans import span_scores
 from metrics.statistics import (
@@ -43,6 +51,7 @@ from metrics.statistics import (
     mcnemar_exact,
     paired_bootstrap,
 )
+from metrics.types import MetricResult
 
 __all__ = [
     "EvalTask",
@@ -58,6 +67,8 @@ __all__ = [
     "load_classification_labels",
     "evaluate_classification",
     "evaluate_classification_files",
+    "load_classification_inputs",
+    "write_classification_html",
     "evaluate_agreement_file",
     "MultilabelSystem",
     "MultilabelEvaluation",
@@ -433,6 +444,31 @@ def evaluate_classification_files(
     ValueError
         If two sources share a name or none is given.
     """
+    gold, loaded, answers = load_classification_inputs(gold_path, sources)
+    return evaluate_classification(
+        gold,
+        loaded,
+        answers=answers,
+        weights=weights,
+        n_resamples=n_resamples,
+        seed=seed,
+        gold_name=Path(gold_path).name,
+    )
+
+
+def load_classification_inputs(
+    gold_path: PathLike, sources: Sequence[LabelSource]
+) -> tuple[pd.Series[Any], dict[str, pd.Series[Any]], dict[str, pd.DataFrame]]:
+    """Read gold and every system's classification CSV, validated against each other.
+
+    Labels become numbers when every label in every file is a number (so ordinal classes
+    sort numerically).
+
+    Returns
+    -------
+    tuple
+        ``(gold, labels per system, raw answers per multi-annotator system)``.
+    """
     _check_sources(sources)
     gold_name = Path(gold_path).name
     gold = _load_gold(gold_path)
@@ -450,15 +486,58 @@ def evaluate_classification_files(
         k: a.assign(label=s.to_numpy())
         for (k, a), s in zip(answers.items(), series[1 + len(loaded) :], strict=True)
     }
-    return evaluate_classification(
-        gold,
-        loaded,
-        answers=answers,
-        weights=weights,
-        n_resamples=n_resamples,
-        seed=seed,
-        gold_name=gold_name,
-    )
+    return gold, loaded, answers
+
+
+def write_classification_html(
+    gold: pd.Series[Any],
+    systems: Mapping[str, pd.Series[Any]],
+    answers: Mapping[str, pd.DataFrame],
+    out: PathLike,
+    *,
+    title: str = "Bake-off report",
+    seed: int = 0,
+) -> Path:
+    """Render the ranked HTML report (:mod:`reports`) for classification systems.
+
+    Each system's main metric is per-item correctness against gold (skipped items count
+    as wrong); macro F1, Cohen's kappa and balanced accuracy, per-class recall, the
+    confusion matrix and, for multi-annotator files, per-annotator agreement with gold
+    and with the other annotators are shown too.
+    """
+    from reports.inputs import SystemEvaluation
+    from reports.render import render_html
+    from reports.report import build_report
+
+    evaluations = []
+    for name, labels in systems.items():
+        s = classification_summary(gold, labels)
+        correct = accuracy_all(gold, labels).per_item
+        covered = coverage(gold, labels).per_item
+        if correct is None or covered is None:  # pragma: no cover - always set
+            raise RuntimeError("accuracy_all/coverage returned no per-item values")
+        item_scores = correct.where(covered > 0)
+        metrics = {
+            "macro_f1": macro_f1(gold, labels),
+            "cohen_kappa": cohen_kappa(gold, labels),
+            "balanced_accuracy": balanced_accuracy(gold, labels),
+        }
+        raw = answers.get(name)
+        evaluations.append(
+            SystemEvaluation(
+                name=name,
+                item_scores=item_scores.astype(float),
+                main_metric="accuracy",
+                metrics=metrics,
+                per_class=MetricResult("recall", s.balanced_accuracy, s.per_class.recall),
+                confusion=s.confusion.to_frame(),
+                annotator_gold=worker_accuracy(raw, gold) if raw is not None else None,
+                annotator_peers=worker_consensus_agreement(raw) if raw is not None else None,
+                annotator_items=raw["worker"].value_counts() if raw is not None else None,
+            )
+        )
+    report = build_report(evaluations, title=title, rng=np.random.default_rng(seed))
+    return render_html(report, Path(out))
 
 
 # --------------------------------------------------------------------------- agreement

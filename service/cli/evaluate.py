@@ -198,15 +198,37 @@ def evaluate_command(
         float,
         typer.Option("--iou-threshold", min=0.0, max=1.0, help="Detection: IoU to match."),
     ] = 0.5,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write the ranked HTML report here (classification)."),
+    ] = None,
 ) -> None:
     """Score one or more systems' labels against gold."""
     sources = _run(lambda: [evaluation.parse_label_source(s) for s in labels])
+    if html is not None and task != "classification":
+        raise _fail("--html is available for --task classification only")
     if task == "classification":
+        gold_labels, systems, answers = _run(
+            lambda: evaluation.load_classification_inputs(gold, sources)
+        )
         result = _run(
-            lambda: evaluation.evaluate_classification_files(
-                gold, sources, weights=kappa_weights, n_resamples=resamples, seed=seed
+            lambda: evaluation.evaluate_classification(
+                gold_labels,
+                systems,
+                answers=answers,
+                weights=kappa_weights,
+                n_resamples=resamples,
+                seed=seed,
+                gold_name=gold.name,
             )
         )
+        if html is not None:
+            written = _run(
+                lambda: evaluation.write_classification_html(
+                    gold_labels, systems, answers, html, seed=seed
+                )
+            )
+            typer.echo(f"report written to {written}", err=True)
         if as_json:
             typer.echo(result.model_dump_json())
         else:

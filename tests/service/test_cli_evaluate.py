@@ -385,3 +385,39 @@ def test_evaluate_detection_unscored_and_bad_boxes(tmp_path: Path) -> None:
         "evaluate", "--task", "detection", "--gold", gold_path, "--labels", f"v={labels_path}"
     )
     assert result.exit_code == 1 and result.stderr.startswith("error: vendor.json")
+
+
+def test_evaluate_writes_html_report(tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    result = _invoke(
+        "evaluate",
+        "--gold",
+        str(EXAMPLES / "gold.csv"),
+        "--labels",
+        f"knn={EXAMPLES / 'knn.csv'}",
+        "--labels",
+        f"crowd={EXAMPLES / 'crowd.csv'}",
+        "--resamples",
+        "50",
+        "--json",
+        "--html",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["systems"]["knn"]["coverage"] == 1.0
+    page = out.read_text(encoding="utf-8")
+    assert page.lstrip().lower().startswith("<!doctype html")
+    assert "knn" in page and "crowd" in page
+    refused = _invoke(
+        "evaluate",
+        "--task",
+        "spans",
+        "--gold",
+        "g.jsonl",
+        "--labels",
+        "v=v.jsonl",
+        "--html",
+        str(out),
+    )
+    assert refused.exit_code == 1
+    assert "--html is available for --task classification only" in refused.stderr
