@@ -95,6 +95,8 @@ _M = TypeVar("_M", bound=BaseModel)
 
 # Control (from_name) and object tag names used in configs this module generates.
 FROM_NAME = "label"
+# The brush control of segmentation configs (next to the polygon control FROM_NAME).
+BRUSH_NAME = "brush"
 _CHUNK = 1 << 16
 
 
@@ -932,6 +934,7 @@ def label_to_results(
         region = {
             **base,
             **size,
+            "from_name": BRUSH_NAME if from_name == FROM_NAME else from_name,
             "type": "brushlabels",
             "value": {
                 "format": "rle",
@@ -1188,7 +1191,7 @@ def labeling_config(
         control("RectangleLabels", "Label")
     elif task_type == "segmentation":
         control("PolygonLabels", "Label")
-        control("BrushLabels", "Label", ctl_name="brush")
+        control("BrushLabels", "Label", ctl_name=BRUSH_NAME)
     else:
         control("Labels", "Label")
     lines.append("</View>")

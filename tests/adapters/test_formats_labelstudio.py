@@ -727,3 +727,18 @@ def test_item_id_comes_from_meta_then_data_then_task_id() -> None:
     dup = [tasks[0], {**base, "id": 5, "data": {}, "meta": {"item_id": "m"}}]
     with pytest.raises(FormatError, match=r"\[task 1\]\.meta\.item_id: duplicate item id 'm'"):
         read_tasks(_bytes(dup), task_type="classification")
+
+
+def test_brush_regions_name_the_brush_control_of_the_config() -> None:
+    binary = np.zeros((4, 4), dtype=np.uint8)
+    binary[1:3, 1:3] = 1
+    counts = coco_mask.encode(np.asfortranarray(binary))["counts"]
+    assert isinstance(counts, bytes)
+    mask = Mask(category="car", segmentation={"size": [4, 4], "counts": counts.decode()})
+    (region,) = label_to_results(
+        [mask], task_type="segmentation", to_name="image", image_size=(4, 4)
+    )
+    root = ET.fromstring(labeling_config("segmentation", ONTO))
+    brush = root.find("BrushLabels")
+    assert brush is not None and region["from_name"] == brush.get("name")
+    assert region["type"] == "brushlabels"
