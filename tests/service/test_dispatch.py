@@ -500,13 +500,16 @@ def test_ten_percent_faults_still_store_every_label_exactly_once(session: Sessio
 
 
 def test_no_payload_of_any_kind_carries_gold(session: Session, tmp_path: Any) -> None:
-    """Run a detection bake-off through the memory and simulator (http) kinds and inspect
-    every request each sent (the model kind only ever sees ``data[feature_key]``, checked
-    in tests/adapters/test_model.py)."""
+    """Run a detection bake-off through the memory, simulator (http) and file (COCO) kinds
+    and inspect everything each sent (the model kind only ever sees
+    ``data[feature_key]``, checked in tests/adapters/test_model.py)."""
+    import httpx
+
     from adapters.simulator import SimulatedVendor, SimulatorConfig, SimulatorProcess
 
     det = toy_golden("detection", n=6)
     config = SimulatorConfig(vendors=[SimulatedVendor(name="sim")], time_scale=0.0)
+    files = tmp_path / "packages"
     with SimulatorProcess(config, det.gold_json(), workdir=tmp_path / "sim") as sim:
         built = build_bakeoff(
             session,
@@ -514,22 +517,27 @@ def test_no_payload_of_any_kind_carries_gold(session: Session, tmp_path: Any) ->
             {
                 "mem": ("memory", {"tasks": ["detection"]}),
                 "sim": ("simulator", {"url": sim.url, "mode": "poll"}),
+                "files": ("file", {"directory": str(files), "format": "coco"}),
             },
         )
         dispatch.start_run(session=session, bakeoff_id=built.bakeoff_id)
         for _ in range(100):
-            if dispatch.tick(session=session, bakeoff_id=built.bakeoff_id, settings=SETTINGS).done:
+            dispatch.tick(session=session, bakeoff_id=built.bakeoff_id, settings=SETTINGS)
+            if tasks_by_status(session, built.bakeoff_id).get("received") == 12:
                 break
             time.sleep(0.02)
-        errors = {t.last_error for t in session.exec(select(m.Task)).all()}
-        assert tasks_by_status(session, built.bakeoff_id) == {"received": 12}, errors
-        import httpx
-
+        # the file vendor has its package and has not answered yet
+        assert tasks_by_status(session, built.bakeoff_id) == {"received": 12, "sent": 6}
         received = [json.loads(r["body"]) for r in httpx.get(f"{sim.url}/_debug/received").json()]
-    assert_no_gold(SCRIPTS["mem"].sent, det)
-    assert_no_gold(received, det)
-    # the item metadata (slices) is not sent either
-    assert all("secret" not in json.dumps(b) for b in SCRIPTS["mem"].sent + received)
+    packages = [json.loads(p.read_text()) for p in sorted(files.rglob("*.json"))] + [
+        p.read_text() for p in sorted(files.rglob("*.md"))
+    ]
+    assert len(packages) >= 4
+    for payloads in (SCRIPTS["mem"].sent, received, packages):
+        assert_no_gold(payloads, det)
+        # neither the gold boxes' coordinates nor the item metadata (slices) leave
+        text = json.dumps(payloads)
+        assert "secret" not in text and "101.125" not in text and "57.375" not in text
 
 
 # --------------------------------------------------------------------------- the API
