@@ -7,6 +7,7 @@ itself on :data:`service.cli._app.app` when imported; the imports below wire the
 
 from __future__ import annotations
 
+import service.cli.demo  # noqa: F401  (bakeoff demo)
 import service.cli.evaluate  # noqa: F401  (bakeoff evaluate, bakeoff agreement)
 import service.cli.keys  # noqa: F401  (bakeoff keys create/list/revoke)
 import service.cli.report  # noqa: F401  (bakeoff report)

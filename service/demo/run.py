@@ -1,0 +1,367 @@
+"""``bakeoff demo`` end to end: the same API, queue and adapters a deployment uses.
+
+The demo starts three processes on localhost, the way a real deployment runs them:
+the vendor simulator (three simulated vendors speaking the HTTP vendor protocol), the
+API (uvicorn) and a dispatch worker (Huey on SQLite). Everything else goes through the
+REST API: projects, instructions, golden sets, vendors, bake-offs, runs, progress and
+disagreement flags. Reports are rendered from the stored results, as ``bakeoff report``
+does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session
+
+import service.models as m
+from adapters.simulator import SimulatorProcess, free_port
+from reports.render import render_html, render_json
+from reports.results import Report
+from service.cli.run import show_progress
+from service.core.db import create_db_engine
+from service.core.migrations import upgrade_head
+from service.demo.data import DemoGoldenSet, digits_golden_set, scenes_golden_set
+from service.demo.vendors import simulator_config, train_digit_model, vendor_requests
+from service.domain.api_keys import create_api_key
+from service.domain.dispatch import RunProgress
+from service.domain.reporting import bakeoff_report
+
+__all__ = ["DemoOutcome", "run_demo"]
+
+_INSTRUCTIONS = {
+    "classification": (
+        "# Which digit is this?\n\nChoose the digit 0-9 that the writer meant. If a stroke is "
+        "ambiguous, pick the digit the overall shape suggests; do not skip items."
+    ),
+    "detection": (
+        "# Draw a box around every vehicle, pedestrian and sign\n\nBoxes are tight around the "
+        "visible object. **Do not include shadows or motion trails** in a vehicle's box. Label "
+        "objects in dim scenes too."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class DemoOutcome:
+    """Where the demo left its results."""
+
+    workdir: Path
+    database_url: str
+    reports: dict[str, Path]
+    bakeoff_ids: dict[str, int]
+    keys: dict[str, str]
+    seconds: float
+
+
+@dataclass
+class _Stack:
+    workdir: Path
+    env: dict[str, str]
+    api_url: str
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def spawn(self, args: list[str], name: str) -> None:
+        log = (self.workdir / f"{name}.log").open("ab")
+        self.procs.append(
+            subprocess.Popen(  # noqa: S603 - our own modules, fixed arguments
+                [sys.executable, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        )
+
+    def log_tail(self, name: str) -> str:
+        path = self.workdir / f"{name}.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextmanager
+def _services(workdir: Path, database_url: str) -> Iterator[_Stack]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "BAKEOFF_ENVIRONMENT": "dev",
+        "BAKEOFF_DATABASE_URL": database_url,
+        "BAKEOFF_AUTO_MIGRATE": "false",
+        "BAKEOFF_QUEUE_PATH": str(workdir / "queue.db"),
+        "BAKEOFF_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "BAKEOFF_DISPATCH_POLL_INTERVAL_S": "0.2",
+        "BAKEOFF_DISPATCH_CALLBACK_POLL_INTERVAL_S": "1",
+        "BAKEOFF_DISPATCH_SLICE_S": "5",
+        "BAKEOFF_DISPATCH_BATCH_SIZE": "50",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("BAKEOFF_REDIS_URL", None)
+    stack = _Stack(workdir=workdir, env=env, api_url=f"http://127.0.0.1:{port}")
+    try:
+        stack.spawn(
+            [
+                "-m",
+                "uvicorn",
+                "--factory",
+                "service.main:create_app",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            "api",
+        )
+        stack.spawn(["-m", "service.cli.main", "worker", "--workers", "4"], "worker")
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{stack.api_url}/health", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the API did not start:\n{stack.log_tail('api')}")
+            time.sleep(0.2)
+        yield stack
+    finally:
+        stack.stop()
+
+
+class _Api:
+    """A thin JSON client that fails loudly with the API's own error message."""
+
+    def __init__(self, url: str, key: str) -> None:
+        self._client = httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=120)
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        answer = self._client.request(method, path, json=body)
+        if answer.status_code >= 300:
+            raise RuntimeError(f"{method} {path} -> {answer.status_code}: {answer.text[:500]}")
+        return answer.json() if answer.content else None
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _create_bakeoff(
+    api: _Api, golden: DemoGoldenSet, vendor_ids: list[int], *, constraints: dict[str, float]
+) -> int:
+    project = api.call(
+        "POST",
+        "/projects",
+        {
+            "name": golden.name,
+            "task_type": golden.task_type,
+            "ontology": {"classes": [{"name": c} for c in golden.classes], "ordinal": False},
+        },
+    )
+    instructions = api.call(
+        "POST",
+        f"/projects/{project['id']}/instructions",
+        {"text": _INSTRUCTIONS[golden.task_type]},
+    )
+    golden_set = api.call(
+        "POST", "/golden-sets", {"name": f"{golden.name} gold", "project_id": project["id"]}
+    )
+    api.call(
+        "POST",
+        f"/golden-sets/{golden_set['id']}/items",
+        [
+            {"key": item.item_id, "data": item.data, "meta": golden.metadata.get(item.item_id, {})}
+            for item in golden.items
+        ],
+    )
+    version = api.call("POST", f"/golden-sets/{golden_set['id']}/versions", {"note": "expert"})
+    api.call(
+        "POST",
+        f"/golden-sets/{golden_set['id']}/versions/{version['version']}/labels",
+        {"labels": [{"item_key": key, "value": _jsonable(v)} for key, v in golden.gold.items()]},
+    )
+    bakeoff = api.call(
+        "POST",
+        "/bakeoffs",
+        {
+            "name": f"{golden.name}: Q4 vendor bake-off",
+            "project_id": project["id"],
+            "golden_set_version_id": version["id"],
+            "instructions_version_id": instructions["id"],
+            "vendor_ids": vendor_ids,
+            "ranking_weights": {"accuracy": 0.6, "speed": 0.15, "cost": 0.25},
+            "constraints": constraints,
+            "production_volume": 100_000,
+        },
+    )
+    return int(bakeoff["id"])
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, list):
+        return [v.model_dump(mode="json") if hasattr(v, "model_dump") else v for v in value]
+    return value
+
+
+def _ranking_table(title: str, report: Report) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("rank", "vendor", "score", "accuracy (95% CI)", "p95 latency", "$/item"):
+        table.add_column(column, justify="left" if column == "vendor" else "right")
+    for row in report.ranking.systems:
+        accuracy = row.accuracy
+        interval = (
+            f" [{accuracy.low:.3f}, {accuracy.high:.3f}]"
+            if accuracy.low is not None and accuracy.high is not None
+            else ""
+        )
+        latency = row.p95_latency_s.value if row.p95_latency_s is not None else None
+        cost = row.cost_per_item.value if row.cost_per_item is not None else None
+        score = row.score.value if row.score is not None else None
+        rank = str(row.rank) if row.rank is not None else "excluded"
+        if row.tie_group is not None:
+            rank += f" (group {row.tie_group})"
+        table.add_row(
+            rank,
+            row.name,
+            f"{score:.3f}" if score is not None else "-",
+            f"{accuracy.value:.3f}{interval}" if accuracy.value is not None else "-",
+            f"{latency / 3600:.1f} h" if latency is not None else "-",
+            f"{cost:.4f}" if cost is not None else "-",
+        )
+    return table
+
+
+def run_demo(
+    workdir: Path,
+    *,
+    console: Console,
+    n_digits: int = 300,
+    n_scenes: int = 60,
+    seed: int = 7,
+) -> DemoOutcome:
+    """Run the whole demo in ``workdir`` (wiped first) and return where its results are."""
+    started = time.monotonic()
+    workdir = workdir.resolve()
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    database_url = f"sqlite:///{(workdir / 'bakeoff.db').resolve()}"
+
+    with console.status("Building golden sets (digits, street scenes) and the model candidate"):
+        digits = digits_golden_set(n_items=n_digits, seed=seed)
+        scenes = scenes_golden_set(n_items=n_scenes, seed=seed + 4)
+        model_path = train_digit_model(workdir / "digit-model.joblib", n_golden=n_digits, seed=seed)
+        upgrade_head(database_url)
+        engine = create_db_engine(database_url)
+        keys: dict[str, str] = {}
+        with Session(engine) as session:
+            for role in ("admin", "lead", "qa", "viewer"):
+                created = create_api_key(
+                    session=session, data=m.ApiKeyCreate(name=f"demo-{role}", role=role)
+                )
+                keys[role] = created.key
+        engine.dispose()
+    console.print(
+        f"[green]✓[/] golden sets: {len(digits.items)} digits, {len(scenes.items)} scenes"
+    )
+
+    oracle = {**{k: _jsonable(v) for k, v in digits.gold.items()}}
+    oracle.update({k: _jsonable(v) for k, v in scenes.gold.items()})
+    with (
+        console.status("Starting the vendor simulator, the API and a worker"),
+        SimulatorProcess(simulator_config(), oracle, workdir=workdir / "simulator") as sim,
+        _services(workdir, database_url) as stack,
+    ):
+        console.print(f"[green]✓[/] simulator at {sim.url}, API at {stack.api_url}")
+        api = _Api(stack.api_url, keys["admin"])
+        try:
+            vendors = {
+                body["name"]: int(api.call("POST", "/vendors", body)["id"])
+                for body in vendor_requests(sim.url, model_path)
+            }
+            humans = [vendors[n] for n in ("swiftlabel", "boxwise", "precisionworks")]
+            bakeoff_ids = {
+                "digits": _create_bakeoff(
+                    api,
+                    digits,
+                    [*humans, vendors["digit-model"]],
+                    constraints={"min_accuracy": 0.9, "max_p95_latency_h": 72},
+                ),
+                "scenes": _create_bakeoff(
+                    api,
+                    scenes,
+                    humans,
+                    constraints={"min_accuracy": 0.85, "max_cost_per_item": 0.5},
+                ),
+            }
+            for bakeoff_id in bakeoff_ids.values():
+                api.call("POST", f"/bakeoffs/{bakeoff_id}/run")
+            for name, bakeoff_id in bakeoff_ids.items():
+                console.print(f"Running the {name} bake-off (id {bakeoff_id})")
+                final = show_progress(
+                    lambda b=bakeoff_id: RunProgress.model_validate(  # type: ignore[misc]
+                        api.call("GET", f"/bakeoffs/{b}/progress")
+                    ),
+                    console=console,
+                    poll_s=0.3,
+                    timeout_s=150,
+                )
+                if not final.done:
+                    raise RuntimeError(
+                        f"the {name} run did not finish:\n{stack.log_tail('worker')}"
+                    )
+            with console.status("Flagging disagreements for QA review"):
+                features = {item.item_id: item.data["features"] for item in digits.items}
+                digit_flags = api.call(
+                    "POST",
+                    f"/review/bakeoffs/{bakeoff_ids['digits']}/flags",
+                    {"features": features},
+                )
+                scene_flags = api.call(
+                    "POST", f"/review/bakeoffs/{bakeoff_ids['scenes']}/flags", {}
+                )
+            console.print(
+                f"[green]✓[/] flags: {sum(digit_flags['open_by_reason'].values())} on digits, "
+                f"{sum(scene_flags['open_by_reason'].values())} on scenes"
+            )
+        finally:
+            api.close()
+
+    reports: dict[str, Path] = {}
+    engine = create_db_engine(database_url)
+    try:
+        with Session(engine) as session:
+            for name, bakeoff_id in bakeoff_ids.items():
+                with console.status(f"Ranking and writing the {name} report"):
+                    report = bakeoff_report(session=session, bakeoff_id=bakeoff_id, seed=seed)
+                    path = workdir / f"report-{name}.html"
+                    render_html(report, path)
+                    render_json(report, workdir / f"report-{name}.json")
+                reports[name] = path
+                console.print(_ranking_table(report.title, report))
+                for sentence in report.ranking.summary:
+                    console.print(f"  {sentence}")
+    finally:
+        engine.dispose()
+    return DemoOutcome(
+        workdir=workdir,
+        database_url=database_url,
+        reports=reports,
+        bakeoff_ids=bakeoff_ids,
+        keys=keys,
+        seconds=time.monotonic() - started,
+    )
