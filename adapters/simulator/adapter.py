@@ -103,7 +103,7 @@ class SimulatorProcess:
             for key in ("webhook_secret", "api_key"):
                 secret = getattr(original, key)
                 vendor[key] = secret.get_secret_value() if secret is not None else None
-        data["oracle"] = str(oracle_path)
+        data["oracle"] = str(oracle_path.resolve())
         self.config_path.write_text(json.dumps(data, indent=2))
         self._startup_timeout_s = startup_timeout_s
         self._log_path = workdir / "simulator.log"

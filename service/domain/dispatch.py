@@ -705,6 +705,9 @@ def _submit_pending(
         batch_id = batch_id_for(batch, adapter.name)
         session.execute(task.update().where(task.c.id.in_(ids)).values(job_id=batch_id))
         session.commit()  # the key is durable before the vendor hears of the batch
+        # Dispatch time is taken before submitting: a synchronous vendor (a model) answers
+        # inside submit(), and its completion must not precede its dispatch.
+        sent_at = utcnow()
         try:
             job = adapter.submit(batch)
         except VendorFailing as exc:
@@ -718,7 +721,6 @@ def _submit_pending(
         except (VendorRejected, AdapterError) as exc:
             result.failed += _fail_tasks(session, ids, f"refused: {exc}")
             continue
-        sent_at = utcnow()
         n = session.execute(
             task.update()
             .where(task.c.id.in_(ids))
