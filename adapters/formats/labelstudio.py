@@ -38,6 +38,9 @@ The item id is ``meta[id_field]`` (default ``"item_id"``; :func:`write_tasks` an
 ``data[id_field]``; for exports of projects that were not created by Bakeoff it falls
 back to the Label Studio task ``id``.
 
+:func:`iter_gold` reads a golden set labeled by the expert in Label Studio: per task, the
+one annotation, or the one marked ``ground_truth``.
+
 Reading streams the top-level array element by element, so a 100,000-task export is
 never held in memory as one parsed document. Every problem raises one
 :class:`~adapters.formats.FormatError` naming the file, the place
@@ -72,9 +75,13 @@ from adapters.base import (
     VendorAnnotation,
 )
 from adapters.formats._errors import FormatError
+from adapters.formats.jsonl import GoldRecord
 
 __all__ = [
+    "GoldRecord",
     "LabelStudioTask",
+    "iter_gold",
+    "read_gold",
     "iter_tasks",
     "read_tasks",
     "iter_annotations",
@@ -115,6 +122,8 @@ class LabelStudioTask(BaseModel):
         Model predictions attached to the task.
     ls_id
         Label Studio's own task id, when the file has one.
+    metadata
+        The task's ``meta`` without the item id (free fields, e.g. for slices).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -124,6 +133,7 @@ class LabelStudioTask(BaseModel):
     annotations: tuple[VendorAnnotation, ...] = ()
     predictions: tuple[VendorAnnotation, ...] = ()
     ls_id: int | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- raw shapes
@@ -146,6 +156,7 @@ class _RawAnnotation(_Lenient):
     result: list[Any] = Field(default_factory=list)
     completed_by: int | str | dict[str, Any] | None = None
     was_cancelled: bool = False
+    ground_truth: bool = False
     lead_time: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -671,6 +682,44 @@ class _ArrayReader:
             raise FormatError(self._source, "", "extra data after the closing ']'")
 
 
+def _iter_raw(
+    source: Source, *, id_field: str, name: str | None
+) -> Iterator[tuple[str, str, _RawTask, str]]:
+    """Yield ``(file name, location, raw task, item id)``, checking ids are unique."""
+    stream, default_name, owned = _open(source)
+    src = name or default_name
+    seen: set[str] = set()
+    try:
+        for index, obj in _ArrayReader(stream, src):
+            where = f"[task {index}]"
+            if not isinstance(obj, dict):
+                raise FormatError(
+                    src, where, f"a task must be a JSON object, got {type(obj).__name__}"
+                )
+            raw = _validate(_RawTask, obj, source=src, where=where)
+            meta = raw.meta or {}
+            id_where = (
+                f"{where}.meta.{id_field}" if id_field in meta else f"{where}.data.{id_field}"
+            )
+            ident = meta.get(id_field, raw.data.get(id_field))
+            if ident is None:
+                if raw.id is None:
+                    raise FormatError(
+                        src, where, f"no {id_field!r} in meta or data, and no task id"
+                    )
+                ident = raw.id
+            if not isinstance(ident, str | int) or isinstance(ident, bool):
+                raise FormatError(src, id_where, "item id must be a string or an integer")
+            item_id = str(ident)
+            if item_id in seen:
+                raise FormatError(src, id_where, f"duplicate item id {item_id!r}")
+            seen.add(item_id)
+            yield src, where, raw, item_id
+    finally:
+        if owned:
+            stream.close()
+
+
 def iter_tasks(
     source: Source,
     *,
@@ -710,65 +759,36 @@ def iter_tasks(
     >>> [t.annotations[0].label for t in iter_tasks(io.BytesIO(blob), task_type="classification")]
     ['pos']
     """
-    stream, default_name, owned = _open(source)
-    src = name or default_name
-    seen: set[str] = set()
-    try:
-        for index, obj in _ArrayReader(stream, src):
-            where = f"[task {index}]"
-            if not isinstance(obj, dict):
-                raise FormatError(
-                    src, where, f"a task must be a JSON object, got {type(obj).__name__}"
-                )
-            raw = _validate(_RawTask, obj, source=src, where=where)
-            meta = raw.meta or {}
-            id_where = (
-                f"{where}.meta.{id_field}" if id_field in meta else f"{where}.data.{id_field}"
-            )
-            ident = meta.get(id_field, raw.data.get(id_field))
-            if ident is None:
-                if raw.id is None:
-                    raise FormatError(
-                        src, where, f"no {id_field!r} in meta or data, and no task id"
-                    )
-                ident = raw.id
-            if not isinstance(ident, str | int) or isinstance(ident, bool):
-                raise FormatError(src, id_where, "item id must be a string or an integer")
-            item_id = str(ident)
-            if item_id in seen:
-                raise FormatError(src, id_where, f"duplicate item id {item_id!r}")
-            seen.add(item_id)
-            annotations = []
-            for k, a in enumerate(raw.annotations):
-                ann = annotation_from_json(
-                    a,
-                    item_id=item_id,
-                    task_type=task_type,
-                    source=src,
-                    where=f"{where}.annotations[{k}]",
-                )
-                if ann is not None:
-                    annotations.append(ann)
-            predictions = [
-                _prediction_from_json(
-                    p,
-                    item_id=item_id,
-                    task_type=task_type,
-                    source=src,
-                    where=f"{where}.predictions[{k}]",
-                )
-                for k, p in enumerate(raw.predictions)
-            ]
-            yield LabelStudioTask(
+    for src, where, raw, item_id in _iter_raw(source, id_field=id_field, name=name):
+        annotations = []
+        for k, a in enumerate(raw.annotations):
+            ann = annotation_from_json(
+                a,
                 item_id=item_id,
-                data=raw.data,
-                annotations=tuple(annotations),
-                predictions=tuple(predictions),
-                ls_id=raw.id,
+                task_type=task_type,
+                source=src,
+                where=f"{where}.annotations[{k}]",
             )
-    finally:
-        if owned:
-            stream.close()
+            if ann is not None:
+                annotations.append(ann)
+        predictions = [
+            _prediction_from_json(
+                p,
+                item_id=item_id,
+                task_type=task_type,
+                source=src,
+                where=f"{where}.predictions[{k}]",
+            )
+            for k, p in enumerate(raw.predictions)
+        ]
+        yield LabelStudioTask(
+            item_id=item_id,
+            data=raw.data,
+            annotations=tuple(annotations),
+            predictions=tuple(predictions),
+            ls_id=raw.id,
+            metadata={k: v for k, v in (raw.meta or {}).items() if k != id_field},
+        )
 
 
 def read_tasks(
@@ -776,6 +796,71 @@ def read_tasks(
 ) -> list[LabelStudioTask]:
     """Read a whole Label Studio export; see :func:`iter_tasks`."""
     return list(iter_tasks(source, task_type=task_type, id_field=id_field, name=name))
+
+
+def iter_gold(
+    source: Source,
+    *,
+    task_type: TaskType,
+    id_field: str = "item_id",
+    name: str | None = None,
+) -> Iterator[GoldRecord]:
+    """Stream a golden set labeled by the expert in Label Studio.
+
+    Each task must carry the expert's answer: its one non-cancelled annotation, or, when
+    several annotators worked on it, the one marked ``ground_truth``. ``meta`` fields
+    other than the item id become the record's ``metadata`` (used for slices).
+
+    Parameters
+    ----------
+    source, task_type, id_field, name
+        As for :func:`iter_tasks`.
+
+    Yields
+    ------
+    GoldRecord
+
+    Raises
+    ------
+    FormatError
+        As :func:`iter_tasks`, and for a task without an expert answer or with several
+        candidates for it.
+    """
+    for src, where, raw, item_id in _iter_raw(source, id_field=id_field, name=name):
+        candidates: list[tuple[int, Any]] = []
+        truth: list[tuple[int, Any]] = []
+        for k, obj in enumerate(raw.annotations):
+            ann = _validate(_RawAnnotation, obj, source=src, where=f"{where}.annotations[{k}]")
+            if ann.was_cancelled:
+                continue
+            candidates.append((k, obj))
+            if ann.ground_truth:
+                truth.append((k, obj))
+        chosen = truth or candidates
+        if len(chosen) != 1:
+            problem = (
+                "no annotation; a golden item needs the expert's answer"
+                if not chosen
+                else f"{len(chosen)} annotations and none (or several) marked ground_truth; "
+                "mark the expert's answer as ground truth"
+            )
+            raise FormatError(src, f"{where}.annotations", problem)
+        k, obj = chosen[0]
+        label = results_to_label(
+            _validate(_RawAnnotation, obj, source=src, where=f"{where}.annotations[{k}]").result,
+            task_type=task_type,
+            source=src,
+            where=f"{where}.annotations[{k}].result",
+        )
+        metadata = {key: v for key, v in (raw.meta or {}).items() if key != id_field}
+        yield GoldRecord(item_id=item_id, label=label, data=raw.data, metadata=metadata)
+
+
+def read_gold(
+    source: Source, *, task_type: TaskType, id_field: str = "item_id", name: str | None = None
+) -> list[GoldRecord]:
+    """Read a whole golden set from a Label Studio export; see :func:`iter_gold`."""
+    return list(iter_gold(source, task_type=task_type, id_field=id_field, name=name))
 
 
 def iter_annotations(
@@ -1028,6 +1113,7 @@ def dump_tasks(
     """Yield each task as a JSON-ready Label Studio task object (see :func:`write_tasks`)."""
     for task in tasks:
         out = import_payload(task.item_id, task.data, id_field=id_field)
+        out["meta"] = {**task.metadata, **out["meta"]}
         if task.ls_id is not None:
             out["id"] = task.ls_id
         to_name = data_key_for(task_type, task.data)

@@ -21,6 +21,7 @@ from adapters.base import Box, LabelValue, Mask, Ontology, OntologyClass, Span, 
 from adapters.base import VendorAnnotation as VA
 from adapters.formats import FormatError
 from adapters.formats.labelstudio import (
+    GoldRecord,
     LabelStudioTask,
     decode_brush_rle,
     encode_brush_rle,
@@ -29,6 +30,7 @@ from adapters.formats.labelstudio import (
     iter_tasks,
     label_to_results,
     labeling_config,
+    read_gold,
     read_tasks,
     results_to_label,
     write_tasks,
@@ -742,3 +744,74 @@ def test_brush_regions_name_the_brush_control_of_the_config() -> None:
     brush = root.find("BrushLabels")
     assert brush is not None and region["from_name"] == brush.get("name")
     assert region["type"] == "brushlabels"
+
+
+# ------------------------------------------------------------------ golden sets
+
+
+def _choice(label: str, **extra: Any) -> dict[str, Any]:
+    return {"result": [{"type": "choices", "value": {"choices": [label]}}], **extra}
+
+
+def test_gold_is_the_single_or_ground_truth_annotation_with_meta_as_metadata() -> None:
+    tasks = [
+        {
+            "id": 1,
+            "data": {"text": "a"},
+            "meta": {"item_id": "g1", "lighting": "dim"},
+            "annotations": [_choice("cat")],
+        },
+        {
+            "id": 2,
+            "data": {"text": "b"},
+            "meta": {"item_id": "g2"},
+            "annotations": [
+                _choice("dog", ground_truth=True),
+                _choice("cat"),
+                _choice("bird", was_cancelled=True, ground_truth=True),
+            ],
+        },
+    ]
+    gold = read_gold(_bytes(tasks), task_type="classification")
+    assert gold == [
+        GoldRecord(item_id="g1", label="cat", data={"text": "a"}, metadata={"lighting": "dim"}),
+        GoldRecord(item_id="g2", label="dog", data={"text": "b"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("annotations", "message"),
+    [
+        ([], r"\[task 0\]\.annotations: no annotation; a golden item needs the expert's answer"),
+        ([_choice("cat", was_cancelled=True)], r"no annotation"),
+        ([_choice("cat"), _choice("dog")], r"2 annotations and none \(or several\) marked"),
+        (
+            [_choice("cat", ground_truth=True), _choice("dog", ground_truth=True)],
+            r"2 annotations and none \(or several\) marked ground_truth",
+        ),
+        (
+            [{"result": [{"type": "choices", "value": {"choices": []}}]}],
+            r"\[task 0\]\.annotations\[0\]\.result: no choice",
+        ),
+    ],
+    ids=["none", "only-cancelled", "two-unmarked", "two-marked", "empty-choice"],
+)
+def test_gold_errors(annotations: list[dict[str, Any]], message: str) -> None:
+    task = {"id": 1, "data": {"text": "a"}, "annotations": annotations}
+    with pytest.raises(FormatError, match=message):
+        read_gold(_bytes([task]), task_type="classification", name="gold.json")
+
+
+def test_gold_round_trips_through_the_writer_with_metadata(tmp_path: Path) -> None:
+    task = LabelStudioTask(
+        item_id="g1",
+        data={"image": "g1.png", "width": 64, "height": 48},
+        annotations=(VA(item_id="g1", label=[Box(category="cat", bbox=(1, 2, 3, 4))]),),
+        metadata={"lighting": "dim"},
+    )
+    path = tmp_path / "gold.json"
+    write_tasks([task], path, task_type="detection")
+    (record,) = read_gold(path, task_type="detection")
+    assert record.metadata == {"lighting": "dim"} and record.data == task.data
+    assert isinstance(record.label, list) and isinstance(record.label[0], Box)
+    assert record.label[0].bbox == pytest.approx((1, 2, 3, 4), abs=1e-9)
