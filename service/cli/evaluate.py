@@ -31,6 +31,7 @@ from metrics.agreement import Level
 from metrics.classification import KappaWeights
 from service import evaluation
 from service.cli._app import app
+from service.domain.report_files import write_html_report
 
 __all__ = ["evaluate_command", "agreement_command"]
 
@@ -205,8 +206,8 @@ def evaluate_command(
 ) -> None:
     """Score one or more systems' labels against gold."""
     sources = _run(lambda: [evaluation.parse_label_source(s) for s in labels])
-    if html is not None and task != "classification":
-        raise _fail("--html is available for --task classification only")
+    if html is not None and task not in ("classification", "detection"):
+        raise _fail("--html is available for --task classification and detection only")
     if task == "classification":
         gold_labels, systems, answers = _run(
             lambda: evaluation.load_classification_inputs(gold, sources)
@@ -254,6 +255,13 @@ def evaluate_command(
                 gold, sources, task=kind, iou_threshold=iou_threshold
             )
         )
+        if html is not None:  # per-image F1 ranking, box bias: service.domain.report_files
+            written = _run(
+                lambda: write_html_report(
+                    task, gold, sources, html, n_resamples=resamples, seed=seed
+                )
+            )
+            typer.echo(f"report written to {written}", err=True)
         if as_json:
             typer.echo(det.model_dump_json())
         else:

@@ -34,12 +34,7 @@ from sqlalchemy import Engine
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from metrics.aggregation import majority_vote
-from metrics.agreement import worker_accuracy, worker_consensus_agreement
-from metrics.classification import classification_summary
-from metrics.detection import DetectionGold, Detections, box_bias, match_unscored
 from metrics.operations import latency_summary
-from metrics.types import LABEL, TASK, WORKER, MetricResult
 from reports.inputs import (
     Constraints,
     PricingTerms,
@@ -54,6 +49,7 @@ from service.domain._common import get_or_404, table_of
 from service.domain.access import check_project, is_vendor
 from service.domain.bakeoffs import get_bakeoff, vendor_aliases
 from service.domain.errors import Forbidden
+from service.domain.report_scoring import score_labels
 from service.domain.results import bakeoff_results
 from service.domain.security import Principal
 from service.models import (
@@ -147,12 +143,6 @@ def _reveal(bakeoff: BakeOff, principal: Principal | None) -> bool:
     return not (bakeoff.blinded and principal is not None and principal.role == "qa")
 
 
-def _canonical(value: Any) -> str:
-    if isinstance(value, list):
-        return json.dumps(sorted(json.dumps(v, sort_keys=True) for v in value))
-    return json.dumps(value, sort_keys=True)
-
-
 @dataclass(frozen=True)
 class _Stored:
     """One bake-off's rows, as frames."""
@@ -233,168 +223,6 @@ def _load(session: Session, bakeoff: BakeOff) -> _Stored:
     return _Stored(gold=gold, meta=meta, labels=labels, tasks=tasks)
 
 
-def _answers(labels: pd.DataFrame, keys: pd.Series[Any]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            TASK: labels["item"].to_numpy(),
-            WORKER: labels["annotator"].to_numpy(),
-            LABEL: keys.to_numpy(),
-        }
-    )
-
-
-def _annotator_results(
-    answers: pd.DataFrame, gold_keys: pd.Series[Any]
-) -> tuple[MetricResult | None, MetricResult | None, pd.Series[int] | None]:
-    workers = answers[WORKER]
-    if workers.nunique() < 2 or (workers == "").all():
-        return None, None, None
-    named = answers[workers != ""]
-    counts = named.groupby(WORKER).size().astype(np.int64)
-    return worker_accuracy(named, gold_keys), worker_consensus_agreement(named), counts
-
-
-@dataclass(frozen=True)
-class _Scored:
-    scores: pd.Series[float]
-    metrics: dict[str, MetricResult]
-    per_class: MetricResult | None = None
-    confusion: pd.DataFrame | None = None
-    annotator_gold: MetricResult | None = None
-    annotator_peers: MetricResult | None = None
-    annotator_items: pd.Series[int] | None = None
-    box_bias: pd.DataFrame | None = None
-    labels_per_item: float = 1.0
-
-
-def _score_labels(task_type: str, gold: pd.Series[Any], labels: pd.DataFrame) -> _Scored:
-    index = gold.index
-    empty: pd.Series[float] = pd.Series(np.nan, index=index, dtype=float)
-    if labels.empty:
-        return _Scored(scores=empty, metrics={})
-    if task_type == "classification":
-        gold_keys = gold.astype(str)
-        answers = _answers(labels, labels["value"].astype(str))
-        voted = majority_vote(answers)
-        summary = classification_summary(gold_keys, voted)
-        right = (voted == gold_keys.reindex(voted.index)).astype(np.float64)
-        scores = right.reindex(index).astype(np.float64)
-        g, p, c = _annotator_results(answers, gold_keys)
-        return _Scored(
-            scores=scores,
-            metrics={
-                name: MetricResult(name, float(getattr(summary, name)))
-                for name in (
-                    "accuracy",
-                    "coverage",
-                    "balanced_accuracy",
-                    "macro_f1",
-                    "micro_f1",
-                    "cohen_kappa",
-                )
-            },
-            per_class=MetricResult("f1", float(summary.macro_f1), per_item=summary.per_class.f1),
-            confusion=summary.confusion.to_frame(),
-            annotator_gold=g,
-            annotator_peers=p,
-            annotator_items=c,
-        )
-    if task_type in ("multilabel", "spans"):
-        gold_keys = gold.map(_canonical)
-        answers = _answers(labels, labels["value"].map(_canonical))
-        voted = majority_vote(answers)
-        right = (voted == gold_keys.reindex(voted.index)).astype(np.float64)
-        scores = right.reindex(index).astype(np.float64)
-        g, p, c = _annotator_results(answers, gold_keys)
-        n_objects = labels["value"].map(lambda v: len(v) if isinstance(v, list) else 1)
-        return _Scored(
-            scores=scores,
-            metrics={"exact_match": MetricResult("exact_match", float(right.mean()))},
-            annotator_gold=g,
-            annotator_peers=p,
-            annotator_items=c,
-            labels_per_item=float(n_objects.mean()),
-        )
-    return _score_boxes(gold, labels)
-
-
-def _flatten_boxes(
-    values: pd.Series[Any], item_number: dict[str, int], categories: dict[str, int]
-) -> tuple[list[int], list[int], list[list[float]]]:
-    img: list[int] = []
-    cat: list[int] = []
-    boxes: list[list[float]] = []
-    for item, value in values.items():
-        for obj in value or []:
-            bbox = obj.get("bbox") if isinstance(obj, dict) else None
-            if bbox is None:
-                continue
-            img.append(item_number[str(item)])
-            cat.append(categories.setdefault(str(obj.get("category")), len(categories) + 1))
-            boxes.append([float(v) for v in bbox])
-    return img, cat, boxes
-
-
-def _score_boxes(gold: pd.Series[Any], labels: pd.DataFrame) -> _Scored:
-    item_number = {key: i + 1 for i, key in enumerate(gold.index)}
-    categories: dict[str, int] = {}
-    g_img, g_cat, g_box = _flatten_boxes(gold, item_number, categories)
-    first = labels.drop_duplicates("item").set_index("item")["value"]
-    l_img, l_cat, l_box = _flatten_boxes(first, item_number, categories)
-    gold_set = DetectionGold.from_arrays(
-        image_ids=np.asarray(g_img, dtype=np.int64),
-        category_ids=np.asarray(g_cat, dtype=np.int64),
-        boxes=np.asarray(g_box, dtype=np.float64).reshape(-1, 4),
-        all_image_ids=np.arange(1, len(gold) + 1, dtype=np.int64),
-    )
-    dets = Detections.from_arrays(
-        image_ids=np.asarray(l_img, dtype=np.int64),
-        category_ids=np.asarray(l_cat, dtype=np.int64),
-        boxes=np.asarray(l_box, dtype=np.float64).reshape(-1, 4),
-    )
-    labelled = np.asarray([item_number[str(k)] for k in first.index], dtype=np.int64)
-    match = match_unscored(gold_set, dets, iou_threshold=0.5, labeled_images=labelled)
-    n = len(gold) + 1
-    tp = np.bincount(match.pairs["image_id"].to_numpy(dtype=np.int64), minlength=n)
-    counted = ~match.label_ignored
-    n_lab = np.bincount(dets.image_ids[counted], minlength=n)
-    n_gold = np.bincount(gold_set.image_ids, minlength=n)
-    denom = n_lab + n_gold
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 1.0)
-    per_image = pd.Series(f1[1:], index=gold.index, dtype=np.float64)
-    per_image[~per_image.index.isin(first.index)] = np.nan
-    names = {v: k for k, v in categories.items()}
-    bias = box_bias(match)
-    long_bias = pd.DataFrame(
-        [
-            {
-                "class": names.get(int(str(cid)), str(cid)),
-                "edge": edge,
-                "mean_offset": float(row[edge]),
-                "n": int(row["n"]),
-            }
-            for cid, row in bias.iterrows()
-            for edge in ("left", "top", "right", "bottom")
-        ],
-        columns=["class", "edge", "mean_offset", "n"],
-    )
-    per_class_f1 = match.per_class["f1"].rename(index=lambda c: names.get(int(c), str(c)))
-    n_boxes = len(l_box) / max(len(first), 1)
-    return _Scored(
-        scores=per_image,
-        metrics={
-            "f1": match.f1,
-            "precision": match.precision,
-            "recall": match.recall,
-            "mean_iou": match.mean_iou,
-        },
-        per_class=MetricResult("f1", float(match.f1.value), per_item=per_class_f1.astype(float)),
-        box_bias=long_bias if len(long_bias) else None,
-        labels_per_item=float(n_boxes) if n_boxes else 1.0,
-    )
-
-
 def _timestamps(
     labels: pd.DataFrame, tasks: pd.DataFrame
 ) -> tuple[pd.Series[Any], pd.Series[Any]] | None:
@@ -465,7 +293,7 @@ def bakeoff_systems(
             continue
         labels = stored.labels[stored.labels["vendor_id"] == vendor_id]
         tasks = stored.tasks[stored.tasks["vendor_id"] == vendor_id]
-        scored = _score_labels(project.task_type, stored.gold, labels)
+        scored = score_labels(project.task_type, stored.gold, labels)
         stamps = _timestamps(labels, tasks)
         latency: pd.Series[float] = (
             (stamps[1] - stamps[0]).dt.total_seconds().astype(float).reindex(stored.gold.index)

@@ -420,4 +420,4 @@ def test_evaluate_writes_html_report(tmp_path: Path) -> None:
         str(out),
     )
     assert refused.exit_code == 1
-    assert "--html is available for --task classification only" in refused.stderr
+    assert "--html is available for --task classification and detection only" in refused.stderr

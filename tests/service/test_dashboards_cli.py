@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel
@@ -15,9 +17,11 @@ from typer.testing import CliRunner
 
 import service.cli.report  # noqa: F401  (registers the command even before main.py imports it)
 import service.models as m
+from metrics.detection import DetectionGold, Detections
 from service.cli.main import app
 from service.core.config import get_settings
 from service.core.db import get_engine
+from service.domain.report_scoring import box_scores
 from service.domain.vendor_labels import add_vendor_labels
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -110,3 +114,70 @@ def test_report_errors_are_one_line(
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0].lower()
+
+
+COCO = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "coco_val2014_100"
+
+
+def test_evaluate_detection_html_report(tmp_path: Path) -> None:
+    gold = COCO / "instances_val2014_100.json"
+    if not gold.exists():
+        pytest.skip(f"shared COCO data missing at {COCO}")
+    out = tmp_path / "det.html"
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--task",
+            "detection",
+            "--gold",
+            str(gold),
+            "--labels",
+            f"fake={COCO / 'instances_val2014_fakebbox100_results.json'}",
+            "--json",
+            "--resamples",
+            "100",
+            "--html",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    assert 'id="fig-box_bias"' in html and 'id="fig-per_class"' in html
+    assert "per-image F1 (IoU 0.5)" in html
+    assert "report written to" in result.stderr
+
+
+def test_per_image_f1_matches_the_matching(tmp_path: Path) -> None:
+
+    gold = DetectionGold.from_arrays(
+        image_ids=[1, 1, 2, 3],
+        category_ids=[1, 1, 1, 2],
+        boxes=[[0, 0, 10, 10], [20, 20, 10, 10], [0, 0, 5, 5], [0, 0, 8, 8]],
+        all_image_ids=[1, 2, 3, 4],
+    )
+    labels = Detections.from_arrays(
+        image_ids=[1, 2, 2, 3],
+        category_ids=[1, 1, 1, 1],
+        boxes=[[1, 0, 10, 10], [0, 0, 5, 5], [50, 50, 5, 5], [0, 0, 8, 8]],
+    )
+    scored = box_scores(
+        gold,
+        labels,
+        image_ids=np.array([1, 2, 3, 4]),
+        keys=pd.Index(["a", "b", "c", "d"]),
+        labelled=np.array([1, 2, 3]),
+        names={1: "cat", 2: "dog"},
+        n_labels=4,
+    )
+    # a: 1 of 2 gold found, 1 label -> 2*1/(1+2); b: 1 tp, 2 labels, 1 gold -> 2/3;
+    # c: wrong class -> 0; d: not answered -> NaN (wrong in the ranking)
+    assert scored.scores.loc["a"] == pytest.approx(2 / 3)
+    assert scored.scores.loc["b"] == pytest.approx(2 / 3)
+    assert scored.scores.loc["c"] == 0.0
+    assert np.isnan(scored.scores.loc["d"])
+    assert scored.box_bias is not None
+    left = scored.box_bias[
+        (scored.box_bias["class"] == "cat") & (scored.box_bias["edge"] == "left")
+    ]
+    assert left["mean_offset"].iloc[0] == pytest.approx(0.5)  # +1 px on a, 0 on b
