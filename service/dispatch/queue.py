@@ -51,11 +51,9 @@ def queue_location(settings: Settings) -> str:
         return str(Path(settings.queue_path).expanduser())
     url = make_url(settings.database_url)
     database = url.database or ""
-    if (
-        url.get_backend_name() == "sqlite"
-        and database
-        and not database.startswith((":memory:", "file::memory:"))
-    ):
+    if url.get_backend_name() == "sqlite":
+        if not database or database.startswith((":memory:", "file::memory:")):
+            return ":memory:"  # an in-memory database can only be served in-process
         return str(Path(database).expanduser().resolve().parent / "bakeoff-queue.db")
     return str(Path("bakeoff-data/bakeoff-queue.db").resolve())
 
