@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 import service.models as m
 from reports.inputs import Constraints
-from service.domain import bakeoffs
+from service.domain import bakeoffs, golden_sets, projects
 from service.domain.errors import Forbidden
 from service.domain.reporting import bakeoff_report, project_overview, ranking_config
 from service.domain.security import Principal
@@ -180,3 +180,69 @@ def test_overview_and_trend_across_bakeoffs(session: Session, labelled: Seed) ->
     assert overview.current_id == labelled.bakeoff_id  # the newest *completed* bake-off
     assert overview.current is not None and overview.current.title == "Q1 animals"
     assert {p.bakeoff for p in overview.history} == {"Q1 animals", "Q2 animals"}
+
+
+def test_detection_bakeoff_reports_box_bias(session: Session, key_vendor: m.Vendor) -> None:
+    project = projects.create_project(
+        session=session,
+        data=m.ProjectCreate(
+            name="boxes",
+            task_type="detection",
+            ontology={"classes": [{"name": "fish"}]},
+        ),
+    )
+    assert project.id is not None and key_vendor.id is not None
+    instructions = projects.create_instructions(
+        session=session, project_id=project.id, data=m.InstructionsVersionCreate(text="tail in")
+    )
+    golden = golden_sets.create_golden_set(
+        session=session, data=m.GoldenSetCreate(name="fish-gold", project_id=project.id)
+    )
+    assert golden.id is not None and instructions.id is not None
+    keys = [f"img-{i}" for i in range(8)]
+    golden_sets.add_items(
+        session=session,
+        golden_set_id=golden.id,
+        items=[m.GoldenItemCreate(key=k, data={"image": f"{k}.jpg"}) for k in keys],
+    )
+    version = golden_sets.create_version(session=session, golden_set_id=golden.id)
+    golden_sets.set_gold_labels(
+        session=session,
+        golden_set_id=golden.id,
+        version=version.version,
+        labels=[
+            m.GoldLabelCreate(item_key=k, value=[{"category": "fish", "bbox": [10, 10, 40, 20]}])
+            for k in keys
+        ],
+    )
+    assert version.id is not None
+    bakeoff = bakeoffs.create_bakeoff(
+        session=session,
+        data=m.BakeOffCreate(
+            name="fish Q1",
+            project_id=project.id,
+            golden_set_version_id=version.id,
+            instructions_version_id=instructions.id,
+            vendor_ids=[key_vendor.id],
+        ),
+    )
+    assert bakeoff.id is not None
+    # The vendor leaves the tail out: the right edge sits 4 px left of gold's.
+    add_vendor_labels(
+        session=session,
+        bakeoff_id=bakeoff.id,
+        vendor_id=key_vendor.id,
+        records=[
+            m.VendorLabelCreate(item_key=k, value=[{"category": "fish", "bbox": [10, 10, 36, 20]}])
+            for k in keys[:6]
+        ],
+    )
+    report = bakeoff_report(session=session, bakeoff_id=bakeoff.id, n_resamples=200)
+    row = report.ranking.systems[0]
+    assert report.main_metric == "per-image F1 (IoU 0.5)"
+    assert row.accuracy.value == pytest.approx(6 / 8)  # 6 perfect images, 2 unanswered
+    assert row.coverage == pytest.approx(6 / 8)
+    bias = {(b.cls, b.edge): b.mean_offset for b in report.box_bias}
+    assert bias[("fish", "right")] == pytest.approx(-4.0)
+    assert bias[("fish", "left")] == pytest.approx(0.0)
+    assert [c.cls for c in report.per_class] == ["fish"]
