@@ -23,6 +23,7 @@ from sqlmodel import col, func, select
 from service.api.deps import CurrentKey, SessionDep, SettingsDep
 from service.domain import flags as flags_domain
 from service.domain import review
+from service.domain import review_outcomes as outcomes
 from service.domain.bakeoffs import list_bakeoffs
 from service.models import Flag
 from service.web.auth import render
@@ -117,11 +118,11 @@ def queue_page(
         skip=(page - 1) * per_page,
         limit=per_page,
     )
-    stats = review.review_stats(session=session, bakeoff_id=bakeoff_id, principal=principal)
-    groups = review.disagreement_groups(
+    stats = outcomes.review_stats(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    groups = outcomes.disagreement_groups(
         session=session, bakeoff_id=bakeoff_id, principal=principal
     )[:8]
-    pending = review.list_pending_corrections(
+    pending = outcomes.list_pending_corrections(
         session=session, bakeoff_id=bakeoff_id, principal=principal
     )
     from service.domain.bakeoffs import get_bakeoff, vendor_aliases
@@ -176,7 +177,7 @@ def item_page(
         class_name=class_name or None,
         slice_=slice_ or None,
     )
-    stats = review.review_stats(
+    stats = outcomes.review_stats(
         session=session, bakeoff_id=item.flag.bakeoff_id, principal=principal
     )
     filters = _filters(rs, candidate, class_name, slice_, st)
@@ -274,7 +275,7 @@ def compute_action(session: SessionDep, principal: CurrentKey, bakeoff_id: int) 
 @router.post("/bakeoffs/{bakeoff_id}/gold-corrections", dependencies=[CsrfProtected])
 def apply_action(session: SessionDep, principal: CurrentKey, bakeoff_id: int) -> RedirectResponse:
     """Confirm the pending gold corrections (leads)."""
-    review.apply_gold_corrections(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    outcomes.apply_gold_corrections(session=session, bakeoff_id=bakeoff_id, principal=principal)
     return RedirectResponse(f"/ui/review/bakeoffs/{bakeoff_id}", status_code=303)
 
 
@@ -286,7 +287,7 @@ def blinding_action(
     blinded: Annotated[str, Form()] = "1",
 ) -> RedirectResponse:
     """Turn blinding on or off (leads)."""
-    review.set_blinding(
+    outcomes.set_blinding(
         session=session,
         bakeoff_id=bakeoff_id,
         blinded=blinded not in ("0", "false", "off"),

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from service.api.deps import CurrentKey, PageDep, SessionDep
 from service.domain import flags as flags_domain
 from service.domain import review
+from service.domain import review_outcomes as outcomes
 from service.models import AuditEventsPublic
 
 __all__ = ["router"]
@@ -67,23 +68,23 @@ def queue(
     )
 
 
-@router.get("/bakeoffs/{bakeoff_id}/groups", response_model=list[review.DisagreementGroup])
+@router.get("/bakeoffs/{bakeoff_id}/groups", response_model=list[outcomes.DisagreementGroup])
 def groups(
     session: SessionDep,
     principal: CurrentKey,
     bakeoff_id: int,
     reason: ReasonQuery = "candidates_disagree",
-) -> list[review.DisagreementGroup]:
+) -> list[outcomes.DisagreementGroup]:
     """Flags grouped by the classes they confuse: where the instructions need an example."""
-    return review.disagreement_groups(
+    return outcomes.disagreement_groups(
         session=session, bakeoff_id=bakeoff_id, principal=principal, reason=reason
     )
 
 
-@router.get("/bakeoffs/{bakeoff_id}/stats", response_model=review.ReviewStats)
-def stats(session: SessionDep, principal: CurrentKey, bakeoff_id: int) -> review.ReviewStats:
+@router.get("/bakeoffs/{bakeoff_id}/stats", response_model=outcomes.ReviewStats)
+def stats(session: SessionDep, principal: CurrentKey, bakeoff_id: int) -> outcomes.ReviewStats:
     """Queue progress, reviewer throughput and agreement between reviewers."""
-    return review.review_stats(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    return outcomes.review_stats(session=session, bakeoff_id=bakeoff_id, principal=principal)
 
 
 @router.get("/bakeoffs/{bakeoff_id}/audit", response_model=AuditEventsPublic)
@@ -91,7 +92,7 @@ def audit(
     session: SessionDep, principal: CurrentKey, page: PageDep, bakeoff_id: int
 ) -> AuditEventsPublic:
     """The audit log of the bake-off's reviews and gold corrections, newest first."""
-    return review.list_audit(
+    return outcomes.list_audit(
         session=session,
         bakeoff_id=bakeoff_id,
         principal=principal,
@@ -100,35 +101,37 @@ def audit(
     )
 
 
-@router.get("/bakeoffs/{bakeoff_id}/gold-corrections", response_model=review.PendingCorrections)
+@router.get("/bakeoffs/{bakeoff_id}/gold-corrections", response_model=outcomes.PendingCorrections)
 def pending_corrections(
     session: SessionDep, principal: CurrentKey, bakeoff_id: int
-) -> review.PendingCorrections:
+) -> outcomes.PendingCorrections:
     """Gold corrections proposed by reviews and not yet confirmed."""
-    return review.list_pending_corrections(
+    return outcomes.list_pending_corrections(
         session=session, bakeoff_id=bakeoff_id, principal=principal
     )
 
 
-@router.post("/bakeoffs/{bakeoff_id}/gold-corrections", response_model=review.GoldCorrectionResult)
+@router.post(
+    "/bakeoffs/{bakeoff_id}/gold-corrections", response_model=outcomes.GoldCorrectionResult
+)
 def apply_corrections(
     session: SessionDep, principal: CurrentKey, bakeoff_id: int
-) -> review.GoldCorrectionResult:
+) -> outcomes.GoldCorrectionResult:
     """Confirm the pending gold corrections: a new golden-set version, metrics recomputed."""
-    return review.apply_gold_corrections(
+    return outcomes.apply_gold_corrections(
         session=session, bakeoff_id=bakeoff_id, principal=principal
     )
 
 
-@router.put("/bakeoffs/{bakeoff_id}/blinding", response_model=review.BlindingUpdate)
+@router.put("/bakeoffs/{bakeoff_id}/blinding", response_model=outcomes.BlindingUpdate)
 def blinding(
-    session: SessionDep, principal: CurrentKey, bakeoff_id: int, body: review.BlindingUpdate
-) -> review.BlindingUpdate:
+    session: SessionDep, principal: CurrentKey, bakeoff_id: int, body: outcomes.BlindingUpdate
+) -> outcomes.BlindingUpdate:
     """Turn the bake-off's blinding of vendor names on or off."""
-    value = review.set_blinding(
+    value = outcomes.set_blinding(
         session=session, bakeoff_id=bakeoff_id, blinded=body.blinded, principal=principal
     )
-    return review.BlindingUpdate(blinded=value)
+    return outcomes.BlindingUpdate(blinded=value)
 
 
 @router.get("/flags/{flag_id}", response_model=review.ItemReview)
