@@ -1,0 +1,176 @@
+"""``bakeoff import``: bulk-import gold or a vendor's labels from a file, in one transaction.
+
+Examples
+--------
+::
+
+    bakeoff import gold 3 gold.csv                    # a new version of golden set 3
+    bakeoff import gold 3 instances.json --merge      # COCO; keep gold not in the file
+    bakeoff import labels 7 2 acme.jsonl              # vendor 2's labels for bake-off 7
+    bakeoff import labels 7 2 export.json --format labelstudio
+
+The format is guessed from the file (``.csv``, ``.jsonl``/``.ndjson``, a COCO ``.json``
+object with ``images``, or a Label Studio ``.json`` list) unless ``--format`` names it.
+A malformed file stores nothing and exits 1 with one line naming the file, the row or
+object, and what is wrong. Re-running an import with the same ``--idempotency-key`` stores
+nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, BinaryIO
+
+import typer
+from sqlmodel import Session
+
+from adapters.formats import FormatError
+from service.cli._app import app
+from service.core.config import get_settings
+from service.core.db import get_engine
+from service.core.migrations import upgrade_head
+from service.domain import bakeoffs, golden_import, golden_sets, label_io, vendor_labels
+from service.domain.errors import DomainError
+from service.domain.label_io import LabelFormat
+from service.models import ImportResult
+
+__all__ = ["guess_format", "import_app"]
+
+import_app = typer.Typer(
+    name="import",
+    help="Bulk-import gold or a vendor's labels from a CSV, COCO, Label Studio or JSONL file.",
+    no_args_is_help=True,
+)
+app.add_typer(import_app)
+
+FormatOption = Annotated[
+    LabelFormat | None,
+    typer.Option("--format", "-f", help="File format; guessed from the file when left out."),
+]
+KeyOption = Annotated[
+    str | None,
+    typer.Option("--idempotency-key", help="Re-running with the same key stores nothing twice."),
+]
+
+
+def guess_format(path: Path) -> LabelFormat:
+    """The format of a label file from its name and, for ``.json``, its first character.
+
+    Raises
+    ------
+    FormatError
+        When the name and content fit no known format.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".json":
+        with path.open("rb") as handle:
+            head = handle.read(4096).lstrip()
+        if head.startswith(b"["):
+            return "labelstudio"
+        if head.startswith(b"{"):
+            return "coco"
+    raise FormatError(
+        path.name, "", "cannot tell the format; name it with --format csv|jsonl|coco|labelstudio"
+    )
+
+
+def _fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _session() -> Session:
+    settings = get_settings()
+    if settings.auto_migrate:
+        upgrade_head(settings.database_url)
+    return Session(get_engine())
+
+
+def _report(result: ImportResult, what: str) -> None:
+    line = f"stored {result.stored} {what} ({result.received} read, {result.duplicates} duplicates)"
+    if result.replayed:
+        line = f"already imported with this idempotency key: {line}"
+    if result.golden_set_version is not None:
+        line += f"; golden-set version {result.golden_set_version}"
+    typer.echo(line)
+
+
+def _open(path: Path) -> BinaryIO:
+    if not path.is_file():
+        raise FormatError(str(path), "", "no such file")
+    return path.open("rb")
+
+
+@import_app.command("gold")
+def import_gold_command(
+    golden_set_id: Annotated[int, typer.Argument(help="The golden set's id.")],
+    path: Annotated[Path, typer.Argument(help="The file with items and their gold labels.")],
+    fmt: FormatOption = None,
+    merge: Annotated[
+        bool, typer.Option("--merge", help="Keep the latest version's gold not in this file.")
+    ] = False,
+    note: Annotated[str, typer.Option("--note", help="Stored on the new version.")] = "",
+    idempotency_key: KeyOption = None,
+) -> None:
+    """Import items and gold labels as a new version of a golden set."""
+    try:
+        chosen = fmt or guess_format(path)
+        with _session() as session, _open(path) as body:
+            golden = golden_sets.get_golden_set(
+                session=session, golden_set_id=golden_set_id, principal=None
+            )
+            task_type = golden_sets.golden_set_project(session, golden).task_type
+            records = label_io.read_gold(chosen, body, task_type=task_type, name=path.name)
+            result = golden_import.import_gold(
+                session=session,
+                golden_set_id=golden_set_id,
+                records=records,
+                note=note,
+                merge=merge,
+                idempotency_key=idempotency_key,
+                fingerprint=_fingerprint(path),
+                source=path.name,
+            )
+    except (FormatError, DomainError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        typer.echo(f"error: {str(exc).splitlines()[0]}", err=True)
+        raise typer.Exit(code=1) from None
+    _report(result, "gold labels")
+
+
+@import_app.command("labels")
+def import_labels_command(
+    bakeoff_id: Annotated[int, typer.Argument(help="The bake-off's id.")],
+    vendor_id: Annotated[int, typer.Argument(help="The vendor (a candidate of the bake-off).")],
+    path: Annotated[Path, typer.Argument(help="The vendor's returned label file.")],
+    fmt: FormatOption = None,
+    idempotency_key: KeyOption = None,
+) -> None:
+    """Import a vendor's labels for a bake-off; each label is stored exactly once."""
+    try:
+        chosen = fmt or guess_format(path)
+        with _session() as session, _open(path) as body:
+            bakeoff = bakeoffs.get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=None)
+            task_type = bakeoffs.bakeoff_task_type(session, bakeoff)
+            records = label_io.read_vendor_labels(chosen, body, task_type=task_type, name=path.name)
+            result = vendor_labels.add_vendor_labels(
+                session=session,
+                bakeoff_id=bakeoff_id,
+                vendor_id=vendor_id,
+                records=records,
+                idempotency_key=idempotency_key,
+                fingerprint=_fingerprint(path),
+                source=path.name,
+            )
+    except (FormatError, DomainError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        typer.echo(f"error: {str(exc).splitlines()[0]}", err=True)
+        raise typer.Exit(code=1) from None
+    _report(result, "labels")
