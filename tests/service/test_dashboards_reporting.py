@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pandas as pd
 import pytest
 from sqlmodel import Session
 
@@ -12,6 +13,7 @@ import service.models as m
 from reports.inputs import Constraints
 from service.domain import bakeoffs, golden_sets, projects
 from service.domain.errors import Forbidden
+from service.domain.report_scoring import score_labels
 from service.domain.reporting import bakeoff_report, project_overview, ranking_config
 from service.domain.security import Principal
 from service.domain.vendor_labels import add_vendor_labels
@@ -246,3 +248,22 @@ def test_detection_bakeoff_reports_box_bias(session: Session, key_vendor: m.Vend
     assert bias[("fish", "right")] == pytest.approx(-4.0)
     assert bias[("fish", "left")] == pytest.approx(0.0)
     assert [c.cls for c in report.per_class] == ["fish"]
+
+
+def test_set_labels_score_by_exact_match_with_annotators() -> None:
+    gold = pd.Series({"a": ["cat", "dog"], "b": ["cat"], "c": []}, dtype=object)
+    labels = pd.DataFrame(
+        {
+            "item": ["a", "a", "b", "b"],
+            "annotator": ["w1", "w2", "w1", "w2"],
+            "value": [["dog", "cat"], ["dog", "cat"], ["cat"], ["dog"]],
+        }
+    )
+    scored = score_labels("multilabel", gold, labels)
+    assert scored.scores.loc["a"] == 1.0  # order does not matter
+    assert pd.isna(scored.scores.loc["c"])  # not answered
+    # b: w1 and w2 disagree; majority vote breaks the tie towards the smaller key (cat)
+    assert scored.scores.loc["b"] == 1.0
+    assert scored.annotator_gold is not None and scored.annotator_gold.per_item is not None
+    assert scored.annotator_gold.per_item.to_dict() == {"w1": 1.0, "w2": 0.5}
+    assert scored.labels_per_item == pytest.approx(6 / 4)
