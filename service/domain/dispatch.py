@@ -19,17 +19,13 @@ restarted) resumes from the rows:
 
 :func:`tick` advances one run by one step; the queue (:mod:`service.dispatch`) calls it in a
 loop. Routes call :func:`start_run`, :func:`run_progress`, :func:`cancel_run` and
-:func:`receive_callback`.
+:func:`receive_callback` (results and callbacks: :mod:`service.domain.dispatch_results`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-import threading
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -46,28 +42,30 @@ from adapters.base import (
     JobNotFound,
     LabelingVendor,
     Ontology,
-    VendorAnnotation,
     VendorJob,
     VendorRejected,
     VendorUnavailable,
     WorkItem,
 )
 from adapters.http import (
-    CallbackRejected,
     HttpAdapter,
     VendorFailing,
     batch_id_for,
-    verify_callback,
 )
-from adapters.registry import get_adapter
 from service.core.config import Settings, get_settings
 from service.core.types import utcnow
-from service.domain import idempotency
 from service.domain._common import get_or_404, table_of
 from service.domain.bakeoffs import bakeoff_vendor_ids, create_tasks, get_bakeoff, vendor_aliases
-from service.domain.errors import Conflict, Invalid, NotFound, Unauthorized
+from service.domain.dispatch_results import (
+    CallbackResult,
+    adapter_for,
+    forget_adapters,
+    receive_callback,
+    store_results,
+    vendor_slug,
+)
+from service.domain.errors import Conflict, Invalid, NotFound
 from service.domain.security import Principal
-from service.domain.vendor_labels import add_vendor_labels
 from service.models import (
     BakeOff,
     GoldenItem,
@@ -142,57 +140,6 @@ class TickResult(BaseModel):
     open: int = 0
     done: bool = False
     stopped: bool = Field(default=False, description="The run is not running (cancelled...).")
-
-
-class CallbackResult(BaseModel):
-    """The answer to a vendor callback."""
-
-    received: int
-    stored: int
-    duplicates: int
-
-
-# --------------------------------------------------------------------------- adapters
-
-_adapters: dict[tuple[int, str, str], LabelingVendor] = {}
-_adapters_lock = threading.Lock()
-
-
-def vendor_slug(vendor: Vendor) -> str:
-    """``"Acme Labs, Inc."`` -> ``"acme-labs-inc"`` (adapter name, env prefix)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", vendor.name.lower()).strip("-")
-    return slug or f"vendor-{vendor.id}"
-
-
-def adapter_for(vendor: Vendor) -> LabelingVendor:
-    """The vendor's adapter, built once per process from its kind and settings.
-
-    Raises
-    ------
-    Invalid
-        The kind is unknown or the settings do not fit it.
-    """
-    settings = dict(vendor.adapter_settings or {})
-    key = (int(vendor.id or 0), vendor.adapter_kind, json.dumps(settings, sort_keys=True))
-    with _adapters_lock:
-        cached = _adapters.get(key)
-        if cached is not None:
-            return cached
-        try:
-            adapter = get_adapter(vendor.adapter_kind, vendor=vendor_slug(vendor), **settings)
-        except (KeyError, TypeError, ValueError, ImportError) as exc:
-            raise Invalid(
-                f"vendor {vendor.name!r}: cannot build its {vendor.adapter_kind!r} adapter: {exc}",
-                location=("vendor", str(vendor.id), "adapter_settings"),
-            ) from exc
-        _adapters[key] = adapter
-        return adapter
-
-
-def forget_adapters() -> None:
-    """Drop the per-process adapter cache (tests, settings changes)."""
-    with _adapters_lock:
-        _adapters.clear()
 
 
 # --------------------------------------------------------------------------- start, cancel
@@ -347,213 +294,6 @@ def run_progress(
         counts=counts,
         done=total > 0 and counts["pending"] == 0 and counts["sent"] == 0,
         vendors=list(vendors.values()),
-    )
-
-
-# --------------------------------------------------------------------------- storing results
-
-
-def _n_labels(value: Any) -> int:
-    return len(value) if isinstance(value, list) else 1
-
-
-def _priced(vendor: Vendor, annotations: Sequence[VendorAnnotation]) -> float:
-    """Cost of one item: the vendor's own prices when given, else its price list."""
-    given = [a.cost for a in annotations if a.cost is not None]
-    if given:
-        return float(sum(given))
-    cost = vendor.price_per_item
-    for a in annotations:
-        cost += vendor.price_per_label * _n_labels(a.label)
-        if a.started_at is not None and a.completed_at is not None:
-            hours = max(0.0, (a.completed_at - a.started_at).total_seconds()) / 3600
-            cost += vendor.price_per_hour * hours
-    return float(cost)
-
-
-def store_results(
-    *,
-    session: Session,
-    bakeoff_id: int,
-    vendor: Vendor,
-    annotations: Iterable[VendorAnnotation],
-    strict: bool = True,
-    delivery: tuple[str, str] | None = None,
-) -> CallbackResult:
-    """Store a vendor's results once each and record completion time and cost per task.
-
-    Parameters
-    ----------
-    strict
-        ``True`` (callbacks): any bad record refuses the whole delivery (HTTP 422).
-        ``False`` (polling): items with bad records fail their task, the rest is stored.
-    delivery
-        ``(scope, delivery id)`` remembered in the same transaction (replay protection).
-
-    Raises
-    ------
-    Invalid
-        In strict mode, a record names an unknown item or class.
-    """
-    vendor_id = int(vendor.id or 0)
-    if delivery is not None:
-        scope, key = delivery
-        if idempotency.lookup(session, scope=scope, key=key, fingerprint=None) is not None:
-            raise Conflict(f"callback delivery {key!r} was already received (replay)")
-    by_item: dict[str, list[VendorAnnotation]] = defaultdict(list)
-    for a in annotations:
-        by_item[a.item_id].append(a)
-    if not by_item:
-        if delivery is not None:
-            idempotency.remember(
-                session, scope=delivery[0], key=delivery[1], fingerprint=None, response={}
-            )
-            session.commit()
-        return CallbackResult(received=0, stored=0, duplicates=0)
-    task, item = table_of(Task), table_of(GoldenItem)
-    open_tasks = {
-        key: task_id
-        for task_id, key in session.execute(
-            sa_select(task.c.id, item.c.key)
-            .join(item, item.c.id == task.c.item_id)
-            .where(task.c.bakeoff_id == bakeoff_id)
-            .where(task.c.vendor_id == vendor_id)
-            .where(task.c.status != "received")
-            .where(item.c.key.in_(list(by_item)))
-        ).all()
-    }
-    if not strict:
-        known = set(
-            session.execute(
-                sa_select(item.c.key)
-                .join(task, task.c.item_id == item.c.id)
-                .where(task.c.bakeoff_id == bakeoff_id)
-                .where(task.c.vendor_id == vendor_id)
-                .where(item.c.key.in_(list(by_item)))
-            ).scalars()
-        )
-        by_item = defaultdict(list, {k: v for k, v in by_item.items() if k in known})
-    now = utcnow()
-    for key, task_id in open_tasks.items():
-        answers = by_item[key]
-        finished = [a.completed_at for a in answers if a.completed_at is not None]
-        session.execute(
-            task.update()
-            .where(task.c.id == task_id)
-            .values(
-                completed_at=max(finished) if finished else now,
-                cost=_priced(vendor, answers),
-                last_error=None,
-            )
-        )
-    if delivery is not None:
-        scope, key = delivery
-        idempotency.remember(session, scope=scope, key=key, fingerprint=None, response={})
-    records = [a for answers in by_item.values() for a in answers]
-    try:
-        result = add_vendor_labels(
-            session=session,
-            bakeoff_id=bakeoff_id,
-            vendor_id=vendor_id,
-            records=records,
-            source=f"{vendor.name} results",
-        )
-    except Invalid:
-        if strict or len(by_item) == 1:
-            if not strict:
-                _fail_items(session, bakeoff_id, vendor_id, list(by_item), "invalid result")
-            raise
-        stored = duplicates = 0
-        for key, answers in by_item.items():  # store item by item, fail the bad ones
-            try:
-                one = store_results(
-                    session=session,
-                    bakeoff_id=bakeoff_id,
-                    vendor=vendor,
-                    annotations=answers,
-                    strict=True,
-                )
-            except Invalid as exc:
-                _fail_items(session, bakeoff_id, vendor_id, [key], exc.message[:500])
-                continue
-            stored += one.stored
-            duplicates += one.duplicates
-        return CallbackResult(received=len(records), stored=stored, duplicates=duplicates)
-    return CallbackResult(
-        received=result.received, stored=result.stored, duplicates=result.duplicates
-    )
-
-
-def _fail_items(
-    session: Session, bakeoff_id: int, vendor_id: int, keys: list[str], error: str
-) -> None:
-    task, item = table_of(Task), table_of(GoldenItem)
-    ids = sa_select(item.c.id).where(item.c.key.in_(keys))
-    session.execute(
-        task.update()
-        .where(task.c.bakeoff_id == bakeoff_id)
-        .where(task.c.vendor_id == vendor_id)
-        .where(task.c.status.in_(("pending", "sent")))
-        .where(task.c.item_id.in_(ids))
-        .values(status="failed", last_error=error, updated_at=utcnow())
-    )
-    session.commit()
-
-
-def receive_callback(
-    *,
-    session: Session,
-    vendor_id: int,
-    body: bytes,
-    headers: Mapping[str, str],
-    now: float | None = None,
-) -> CallbackResult:
-    """Verify a signed vendor callback and store its results exactly once.
-
-    Raises
-    ------
-    NotFound
-        Unknown vendor, or a batch this vendor was never sent.
-    Unauthorized
-        Missing, wrong or stale signature; or the vendor has no webhook secret.
-    Conflict
-        The delivery id was seen before (a replay).
-    Invalid
-        The signed body is not a valid callback, or names unknown items or classes.
-    """
-    vendor = session.get(Vendor, vendor_id)
-    if vendor is None:
-        raise NotFound(f"Vendor {vendor_id} not found")
-    adapter = adapter_for(vendor)
-    secret = adapter.settings.webhook_secret if isinstance(adapter, HttpAdapter) else None
-    if secret is None:
-        raise Unauthorized(
-            f"vendor {vendor.name!r} has no webhook secret; callbacks from it are refused"
-        )
-    try:
-        delivery = verify_callback(
-            secret=secret, body=body, headers=headers, vendor=vendor.name, now=now
-        )
-    except CallbackRejected as exc:
-        if exc.reason == "malformed":
-            raise Invalid(exc.detail, location=("body",)) from exc
-        raise Unauthorized(f"callback refused ({exc.reason}): {exc.detail}") from exc
-    task = table_of(Task)
-    bakeoff_id = session.execute(
-        sa_select(task.c.bakeoff_id)
-        .where(task.c.vendor_id == vendor_id)
-        .where(task.c.job_id == delivery.batch_id)
-        .limit(1)
-    ).scalar()
-    if bakeoff_id is None:
-        raise NotFound(f"vendor {vendor.name!r} was never sent batch {delivery.batch_id!r}")
-    return store_results(
-        session=session,
-        bakeoff_id=int(bakeoff_id),
-        vendor=vendor,
-        annotations=delivery.annotations,
-        strict=True,
-        delivery=(f"callback:{vendor_id}", delivery.delivery_id),
     )
 
 
