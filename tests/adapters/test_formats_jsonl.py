@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.base import Box, LabelValue, Mask, Span, TaskType, VendorAnnotation
 from adapters.formats import FormatError
@@ -289,3 +291,31 @@ def test_parse_label_builds_dtos() -> None:
     value: Any = json.loads('[{"start": 0, "end": 3, "type": "ORG"}]')
     assert parse_label(value, task_type="spans") == [Span(start=0, end=3, type="ORG")]
     assert parse_label("cat", task_type="classification") == "cat"
+
+
+_finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
+_size = st.floats(min_value=0, max_value=1e6, allow_nan=False)
+_box = st.builds(
+    Box,
+    category=st.text(min_size=1, max_size=8),
+    bbox=st.tuples(_finite, _finite, _size, _size),
+    score=st.none() | st.floats(min_value=0, max_value=1),
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.builds(
+            VendorAnnotation,
+            item_id=st.text(min_size=1, max_size=10),
+            label=st.lists(_box, max_size=4),
+            annotator_id=st.none() | st.text(max_size=6),
+        ),
+        max_size=10,
+    )
+)
+def test_detection_annotations_round_trip_for_any_boxes(anns: list[VendorAnnotation]) -> None:
+    out = io.StringIO()
+    write_annotations(anns, out)
+    assert read_annotations(io.BytesIO(out.getvalue().encode()), task_type="detection") == anns

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pycocotools import mask as coco_mask
 
 from adapters.base import Box, LabelValue, Mask, Ontology, OntologyClass, Span, TaskType
@@ -815,3 +817,10 @@ def test_gold_round_trips_through_the_writer_with_metadata(tmp_path: Path) -> No
     assert record.metadata == {"lighting": "dim"} and record.data == task.data
     assert isinstance(record.label, list) and isinstance(record.label[0], Box)
     assert record.label[0].bbox == pytest.approx((1, 2, 3, 4), abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([0, 0, 0, 255, 7]), max_size=3000))
+def test_brush_rle_round_trips_any_byte_run_pattern(values: list[int]) -> None:
+    flat = np.array(values, dtype=np.uint8)
+    assert np.array_equal(decode_brush_rle(encode_brush_rle(flat)), flat)
