@@ -445,3 +445,55 @@ def test_command_line_refuses_a_bad_config(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "sim.json" in proc.stderr and "vendors" in proc.stderr
+
+
+def test_spans_segmentation_and_multilabel_answers() -> None:
+    from adapters.base import Mask, Span
+
+    vendor = SimulatedVendor(
+        name="v", accuracy=1.0, span_shift=2, box_bias=BoxBias(width_scale=2.0)
+    )
+    text = "the cat sat on the dog mat"
+    spans = [Span(start=4, end=7, type="cat"), Span(start=19, end=22, type="dog")]
+    for i in range(50):
+        (answer,) = [
+            simulate_answer(
+                vendor,
+                item_id=f"s{i}",
+                data={"text": text},
+                truth=spans,
+                task_type="spans",
+                classes=CLASSES,
+                annotator="a",
+            ).label
+        ]
+        assert isinstance(answer, list) and len(answer) == 2
+        for got, want in zip(answer, spans, strict=True):
+            assert isinstance(got, Span) and got.type == want.type
+            assert abs(got.start - want.start) <= 2 and abs(got.end - want.end) <= 2
+            assert 0 <= got.start < got.end <= len(text)
+    square = [[0.0, 0.0, 10.0, 0.0, 10.0, 10.0, 0.0, 10.0]]
+    masks = [Mask(category="cat", segmentation=square)]
+    seg = simulate_answer(
+        vendor,
+        item_id="m",
+        data={},
+        truth=masks,
+        task_type="segmentation",
+        classes=CLASSES,
+        annotator="a",
+    ).label
+    assert isinstance(seg, list) and isinstance(seg[0], Mask)
+    xs = seg[0].segmentation[0][0::2]  # type: ignore[index]
+    assert max(xs) - min(xs) == pytest.approx(20.0)  # twice as wide, same centre
+    multi = SimulatedVendor(name="m", accuracy=1.0, miss_rate=0.0)
+    labels = simulate_answer(
+        multi,
+        item_id="x",
+        data={},
+        truth=["cat", "dog"],
+        task_type="multilabel",
+        classes=CLASSES,
+        annotator="a",
+    ).label
+    assert labels == ["cat", "dog"]
