@@ -23,24 +23,21 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
 
 from reports import _stats
 from reports._bootstrap import bootstrap_replicates, sample_quantile
+from reports._verdict import leader_advice, summary_sentences
 from reports.inputs import RankingConfig, SystemEvaluation
 from reports.results import (
     Estimate,
     PairwiseComparison,
     Ranking,
-    SampleSizeAdvice,
     SystemRanking,
 )
 
 __all__ = ["rank_systems", "align_items", "pareto_front"]
 
 FloatArray = npt.NDArray[np.float64]
-_NEGLIGIBLE = 1e-9  # differences below this are rounding noise, i.e. zero
-_PRACTICAL_FACTOR = 100  # needing more than 100x the golden set means "practically tied"
 
 
 @dataclass(frozen=True)
@@ -220,10 +217,6 @@ def _throughput_estimate(system: SystemEvaluation, value: float) -> Estimate | N
     return Estimate(value=float(value), low=ci.low if ci else None, high=ci.high if ci else None)
 
 
-def _fmt_int(n: int) -> str:
-    return f"{n:,}"
-
-
 def _violations(
     config: RankingConfig,
     *,
@@ -265,41 +258,6 @@ def _tie_groups(order: list[int], significant: dict[tuple[int, int], bool]) -> l
         groups.append(group)
         remaining = [j for j in remaining if j not in group]
     return groups
-
-
-def _sample_size_accuracy(
-    a: FloatArray, b: FloatArray, *, alpha: float, power: float
-) -> tuple[float, int | None]:
-    """Items needed for McNemar's test to detect the observed paired difference.
-
-    Connor (1987): ``n = (z_{1-a/2} sqrt(psi) + z_{power} sqrt(psi - d^2))^2 / d^2`` with
-    ``psi`` the discordant share and ``d`` the difference of the two discordant shares.
-    """
-    n = a.size
-    p10 = float(np.count_nonzero((a == 1) & (b == 0))) / n
-    p01 = float(np.count_nonzero((a == 0) & (b == 1))) / n
-    delta = p10 - p01
-    psi = p10 + p01
-    if delta == 0:
-        return delta, None
-    za = stats.norm.ppf(1 - alpha / 2)
-    zb = stats.norm.ppf(power)
-    need = (za * np.sqrt(psi) + zb * np.sqrt(max(psi - delta**2, 0.0))) ** 2 / delta**2
-    return delta, int(np.ceil(need))
-
-
-def _sample_size_bootstrap(
-    diff: float, diffs: FloatArray, n: int, *, alpha: float, power: float
-) -> int | None:
-    """Items needed to detect ``diff`` given its bootstrap SD at ``n`` items (SD ~ 1/sqrt(n))."""
-    sd = float(np.nanstd(diffs, ddof=1))
-    if abs(diff) < _NEGLIGIBLE or not np.isfinite(sd):
-        return None
-    if sd == 0:
-        return n
-    za = stats.norm.ppf(1 - alpha / 2)
-    zb = stats.norm.ppf(power)
-    return int(np.ceil(n * ((za + zb) * sd / abs(diff)) ** 2))
 
 
 def rank_systems(
@@ -539,10 +497,19 @@ def rank_systems(
             )
         )
 
-    advice = _advice(
-        ranked, systems, m, score_point, accuracy, rep_score, cfg, sig_score, comparisons
+    advice = leader_advice(
+        ranked,
+        systems,
+        m.scores,
+        m.binary,
+        score_point,
+        accuracy,
+        rep_score,
+        cfg,
+        sig_score,
+        comparisons,
     )
-    summary = _summary(rows, groups, systems, advice, notes, cfg, front)
+    summary = summary_sentences(rows, groups, systems, advice, notes, cfg, front)
     return Ranking(
         main_metric=systems[0].main_metric,
         weights={
@@ -568,140 +535,3 @@ def rank_systems(
         sample_size=advice,
         summary=summary,
     )
-
-
-def _advice(
-    ranked: list[int],
-    systems: Sequence[SystemEvaluation],
-    m: _Matrices,
-    score_point: FloatArray,
-    accuracy: FloatArray,
-    rep_score: FloatArray,
-    cfg: RankingConfig,
-    sig_score: dict[tuple[int, int], bool],
-    comparisons: list[PairwiseComparison],
-) -> list[SampleSizeAdvice]:
-    if len(ranked) < 2:
-        return []
-    a, b = ranked[0], ranked[1]
-    n = m.scores.shape[0]
-    out: list[SampleSizeAdvice] = []
-    name_a, name_b = systems[a].name, systems[b].name
-
-    diff = float(score_point[a] - score_point[b])
-    separated = sig_score.get((min(a, b), max(a, b)), False)
-    need = _sample_size_bootstrap(
-        diff, rep_score[:, a] - rep_score[:, b], n, alpha=cfg.alpha, power=cfg.power
-    )
-    out.append(_advice_row(name_a, name_b, "score", separated, diff, n, need, cfg))
-
-    acc_cmp = next(
-        (c for c in comparisons if c.quantity == "accuracy" and {c.a, c.b} == {name_a, name_b}),
-        None,
-    )
-    acc_sep = bool(acc_cmp and acc_cmp.significant)
-    if m.binary:
-        d_acc, need_acc = _sample_size_accuracy(
-            m.scores[:, a], m.scores[:, b], alpha=cfg.alpha, power=cfg.power
-        )
-    else:
-        d_acc = float(accuracy[a] - accuracy[b])
-        need_acc = None
-    out.append(_advice_row(name_a, name_b, "accuracy", acc_sep, d_acc, n, need_acc, cfg))
-    return out
-
-
-def _advice_row(
-    a: str,
-    b: str,
-    quantity: str,
-    separated: bool,
-    diff: float,
-    n: int,
-    need: int | None,
-    cfg: RankingConfig,
-) -> SampleSizeAdvice:
-    more = None if need is None else max(0, need - n)
-    what = "score" if quantity == "score" else "accuracy"
-    if separated:
-        message = (
-            f"The golden set ({_fmt_int(n)} items) separates {a} from {b} on {what} "
-            f"(difference {diff:+.3f}, significant at alpha={cfg.alpha} after Holm)."
-        )
-    elif need is None:
-        message = (
-            f"{a} and {b} are tied on {what}: the observed difference is zero, so no "
-            f"number of extra golden items would separate them on this evidence."
-        )
-    elif need > _PRACTICAL_FACTOR * n:
-        message = (
-            f"{a} and {b} are practically tied on {what} (observed difference "
-            f"{diff:+.4f}): separating them would take more than {_PRACTICAL_FACTOR} times "
-            f"the current golden set of {_fmt_int(n)} items (about {_fmt_int(need)})."
-        )
-    else:
-        message = (
-            f"The golden set ({_fmt_int(n)} items) is too small to separate {a} from {b} "
-            f"on {what} (observed difference {diff:+.4f}). Detecting a difference this "
-            f"size with {cfg.power:.0%} power at alpha={cfg.alpha} takes about "
-            f"{_fmt_int(need)} items, i.e. about {_fmt_int(more or 0)} more."
-        )
-    return SampleSizeAdvice(
-        leader=a,
-        runner_up=b,
-        quantity="score" if quantity == "score" else "accuracy",
-        separated=separated,
-        observed_difference=diff,
-        current_items=n,
-        required_items=need,
-        additional_items=more,
-        message=message,
-    )
-
-
-def _summary(
-    rows: list[SystemRanking],
-    groups: list[list[int]],
-    systems: Sequence[SystemEvaluation],
-    advice: list[SampleSizeAdvice],
-    notes: list[str],
-    cfg: RankingConfig,
-    front: list[bool],
-) -> list[str]:
-    out: list[str] = []
-    ranked = [r for r in rows if r.rank is not None]
-    conf = f"{cfg.confidence:.0%}"
-    if not ranked:
-        out.append("No system meets every hard constraint, so none is ranked.")
-    else:
-        top = ranked[0]
-        score = top.score or Estimate(value=None)
-        value = f"{score.value:.3f}" if score.value is not None else "n/a"
-        interval = (
-            f" ({conf} interval {score.low:.3f}-{score.high:.3f})"
-            if score.low is not None and score.high is not None
-            else ""
-        )
-        if groups and len(groups[0]) > 1:
-            tied = [systems[j].name for j in groups[0]]
-            out.append(
-                f"{top.name} has the best score, {value}{interval}, but it is "
-                f"statistically tied with {', '.join(tied[1:])}: no paired test separates "
-                f"them after Holm correction."
-            )
-        else:
-            out.append(
-                f"Pick {top.name}: best score {value}{interval}, "
-                "significantly ahead of every other ranked system."
-                if len(ranked) > 1
-                else f"{top.name} is the only system that meets every constraint."
-            )
-    for r in rows:
-        if r.rank is None:
-            out.append(f"{r.name} is not ranked: {'; '.join(r.violations)}.")
-    out.extend(a.message for a in advice if not a.separated)
-    names_front = [s.name for s, f in zip(systems, front, strict=True) if f]
-    if names_front:
-        out.append(f"Cost-accuracy Pareto front: {', '.join(names_front)}.")
-    out.extend(notes)
-    return out

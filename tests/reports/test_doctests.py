@@ -11,6 +11,7 @@ MODULES = [
     "reports._bootstrap",
     "reports.breakdowns",
     "reports.ranking",
+    "reports._verdict",
 ]
 
 
