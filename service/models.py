@@ -603,11 +603,16 @@ class VendorLabel(VendorLabelBase, table=True):
         Index("ix_vendorlabel_bakeoff_vendor_item", "bakeoff_id", "vendor_id", "item_id"),
     )
 
+    # Bulk imports write this table at tens of thousands of rows per second; a foreign key costs
+    # one locked lookup per row on PostgreSQL, so only ``bakeoff_id`` has one (deleting a bake-off
+    # deletes its labels). ``vendor_id``, ``item_id`` and ``task_id`` are checked by
+    # ``service.domain.vendor_labels`` (candidate vendor, item of the pinned golden-set version,
+    # the bake-off's task), and vendors and golden sets in use cannot be deleted.
     id: int | None = Field(default=None, primary_key=True)
     bakeoff_id: int = Field(foreign_key="bakeoff.id", ondelete="CASCADE")
-    vendor_id: int = Field(foreign_key="vendor.id", index=True)
-    item_id: int = Field(foreign_key="goldenitem.id", index=True)
-    task_id: int | None = Field(default=None, foreign_key="task.id", index=True)
+    vendor_id: int
+    item_id: int = Field(index=True)
+    task_id: int | None = Field(default=None)
     external_key: str = Field(max_length=_KEY)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

@@ -85,7 +85,9 @@ def _csv_header(source: IO[bytes]) -> list[str]:
     return [h.strip() for h in text.strip().split(",")]
 
 
-def _csv_labels(source: IO[bytes], *, task_type: TaskType, name: str) -> Iterator[LabelIn]:
+def _csv_labels(
+    source: IO[bytes], *, task_type: TaskType, name: str
+) -> Iterator[LabelIn | csv_format.LabelRow]:
     if task_type == "multilabel":
         for m in csv_format.iter_multilabels(source, name=name):
             yield LabelIn(m.item_id, list(m.labels), row=m.row)
@@ -93,8 +95,7 @@ def _csv_labels(source: IO[bytes], *, task_type: TaskType, name: str) -> Iterato
         for a in csv_format.iter_annotations(source, name=name):
             yield LabelIn(a.item_id, a.label, annotator_id=a.annotator_id, row=a.row)
     else:
-        for r in csv_format.iter_labels(source, name=name):
-            yield LabelIn(r.item_id, r.label, row=r.row)
+        yield from csv_format.iter_labels(source, name=name)
 
 
 def _csv_gold(source: IO[bytes], *, task_type: TaskType, name: str) -> Iterator[GoldRecord]:
@@ -177,7 +178,7 @@ def _write_coco(
 
 def read_vendor_labels(
     fmt: LabelFormat, source: IO[bytes], *, task_type: TaskType, name: str = "<upload>"
-) -> Iterator[VendorAnnotation | LabelIn]:
+) -> Iterator[VendorAnnotation | LabelIn | csv_format.LabelRow]:
     """Stream vendor labels from a file in ``fmt`` (``source`` is a seekable binary file).
 
     Raises

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import Connection, and_, func, tuple_
@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from adapters.base import VendorAnnotation
+from adapters.formats.csv import LabelRow
 from service.core.config import get_settings
 from service.core.types import utcnow
 from service.domain import idempotency
@@ -74,7 +75,7 @@ class LabelIn(NamedTuple):
     row: int | None = None
 
 
-LabelRecord = VendorAnnotation | VendorLabelCreate | LabelIn
+LabelRecord = VendorAnnotation | VendorLabelCreate | LabelIn | LabelRow
 
 _COLUMNS = (
     "bakeoff_id",
@@ -104,15 +105,38 @@ def external_key(item_key: str, annotator_id: str | None, external_id: str | Non
     return f"{item_key}|{annotator_id or ''}"
 
 
+def _raw_rows(session: Session, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Run a read query on the driver's own cursor (plain tuples; fast for 100k rows).
+
+    ``sql`` marks parameters with ``{}``; it runs inside the session's transaction.
+    """
+    connection = session.connection()
+    raw: Any = connection.connection.driver_connection
+    dialect = connection.dialect.name
+    if dialect in ("sqlite", "postgresql") and raw is not None:
+        marker = "?" if dialect == "sqlite" else "%s"
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql.replace("{}", marker), params)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+    names = {f"p{i}": v for i, v in enumerate(params)}  # pragma: no cover - other databases
+    statement = sql.format(*(f":p{i}" for i in range(len(params))))  # pragma: no cover
+    return [
+        tuple(r) for r in connection.exec_driver_sql(statement, names).all()
+    ]  # pragma: no cover
+
+
 def pinned_item_ids(session: Session, version_id: int) -> dict[str, int]:
     """``{item key: item id}`` of the items with gold in a golden-set version."""
-    gold, item = table_of(GoldLabel), table_of(GoldenItem)
-    rows = session.execute(
-        sa_select(item.c.key, item.c.id)
-        .join(gold, gold.c.item_id == item.c.id)
-        .where(gold.c.version_id == version_id)
-    ).all()
-    return {r[0]: r[1] for r in rows}
+    rows = _raw_rows(
+        session,
+        "SELECT i.key, i.id FROM goldenitem i JOIN goldlabel g ON g.item_id = i.id "
+        "WHERE g.version_id = {}",
+        (version_id,),
+    )
+    return dict(rows)
 
 
 def item_data(session: Session, bakeoff: BakeOff) -> dict[str, dict[str, Any]]:
@@ -134,35 +158,62 @@ def _sqlite_time(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_buffer(rows: list[tuple[Any, ...]]) -> str:
+    """Rows in PostgreSQL ``COPY ... FROM STDIN`` text format (times already ISO strings)."""
+    null, esc = "\\N", _COPY_ESCAPES
+    return "".join(
+        [
+            f"{b}\t{v}\t{i}\t{null if t is None else t}\t{ek.translate(esc)}\t"
+            f"{val.translate(esc)}\t{null if ann is None else ann.translate(esc)}\t"
+            f"{null if sc is None else repr(sc)}\t{null if st is None else st}\t"
+            f"{null if ct is None else ct}\t{null if cost is None else repr(cost)}\t{iv}\t{cr}\n"
+            for b, v, i, t, ek, val, ann, sc, st, ct, cost, iv, cr in rows
+        ]
+    )
+
+
 class _Writer:
-    """Append rows to ``vendorlabel`` inside the session's transaction, fast."""
+    """Append rows to ``vendorlabel`` inside the session's transaction, fast.
+
+    PostgreSQL: ``COPY ... FROM STDIN`` in text format, one buffer per chunk. SQLite:
+    ``executemany`` on the driver's cursor. Rows come in :data:`_COLUMNS` order with times
+    already converted by :meth:`time` (the bulk paths bypass SQLAlchemy's type processors).
+    """
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.dialect = connection.dialect.name
+        self.raw: Any = connection.connection.driver_connection
+
+    def time(self, value: datetime | None) -> Any:
+        """A timestamp as this database's bulk path wants it."""
+        if value is None:
+            return None
+        if self.dialect == "sqlite":
+            return _sqlite_time(value)
+        if self.dialect == "postgresql":
+            return value.isoformat() if value.tzinfo else value.replace(tzinfo=UTC).isoformat()
+        return value
 
     def write(self, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
-        raw = self.connection.connection.driver_connection
-        if self.dialect == "postgresql" and raw is not None:
-            with raw.cursor() as cursor:
-                sql = f"COPY vendorlabel ({', '.join(_COLUMNS)}) FROM STDIN"
-                with cursor.copy(sql) as copy:
-                    for row in rows:
-                        copy.write_row(row)
+        if self.dialect == "postgresql":
+            text = _copy_buffer(rows)
+            with self.raw.cursor() as cursor:
+                with cursor.copy(f"COPY vendorlabel ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+                    copy.write(text)
             return
-        if self.dialect == "sqlite" and raw is not None:
+        if self.dialect == "sqlite":
             placeholders = ", ".join("?" for _ in _COLUMNS)
-            converted = [
-                (*r[:8], _sqlite_time(r[8]), _sqlite_time(r[9]), r[10], r[11], _sqlite_time(r[12]))
-                for r in rows
-            ]
-            cursor = raw.cursor()
+            cursor = self.raw.cursor()
             try:
                 cursor.executemany(
                     f"INSERT INTO vendorlabel ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-                    converted,
+                    rows,
                 )
             finally:
                 cursor.close()
@@ -176,6 +227,8 @@ def _record_fields(
 ) -> tuple[str, Any, str | None, float | None, Any, Any, float | None, int | None, str | None]:
     if isinstance(record, LabelIn):
         return record[:9]
+    if isinstance(record, LabelRow):
+        return (record.item_id, record.label, None, None, None, None, None, None, None)
     if isinstance(record, VendorAnnotation):
         return (
             record.item_id,
@@ -202,7 +255,7 @@ def _record_fields(
 
 
 def _where(record: LabelRecord, number: int) -> str:
-    row = record.row if isinstance(record, LabelIn) else None
+    row = record.row if isinstance(record, LabelIn | LabelRow) else None
     return f"row {row}" if row is not None else f"record {number}"
 
 
@@ -266,13 +319,14 @@ def add_vendor_labels(
     classes = frozenset(class_names(project))
     items = pinned_item_ids(session, bakeoff.golden_set_version_id)
     vl, task = table_of(VendorLabel), table_of(Task)
-    existing: set[str] = set(
-        session.execute(
-            sa_select(vl.c.external_key).where(
-                and_(vl.c.bakeoff_id == bakeoff_id, vl.c.vendor_id == vendor_id)
-            )
-        ).scalars()
-    )
+    existing: set[str] = {
+        r[0]
+        for r in _raw_rows(
+            session,
+            "SELECT external_key FROM vendorlabel WHERE bakeoff_id = {} AND vendor_id = {}",
+            (bakeoff_id, vendor_id),
+        )
+    }
     tasks: dict[int, int] = {
         r[0]: r[1]
         for r in session.execute(
@@ -284,14 +338,35 @@ def add_vendor_labels(
     writer = _Writer(session.connection())
     batch_size = get_settings().import_batch_size
     now = utcnow()
+    created = writer.time(now)
+    pinned_version = instructions.version
+    dumped: dict[str, str] = {c: json.dumps(c) for c in classes}  # classification fast path
+    fast = task_type == "classification"
     received = written = duplicates = 0
     chunk: list[tuple[Any, ...]] = []
+    key: str
+    value: Any
+    annotator: str | None
+    score: float | None
+    started: datetime | None
+    completed: datetime | None
+    cost: float | None
+    ins_version: int | None
+    ext: str | None
     try:
         for number, record in enumerate(records, start=1):
             received += 1
-            key, value, annotator, score, started, completed, cost, ins_version, ext = (
-                _record_fields(record)
-            )
+            if isinstance(record, LabelRow):
+                key, value, annotator, ext = record.item_id, record.label, None, None
+                score = started = completed = None
+                cost = None
+                ins_version = None
+            elif isinstance(record, LabelIn):
+                key, value, annotator, score, started, completed, cost, ins_version, ext, _ = record
+            else:
+                key, value, annotator, score, started, completed, cost, ins_version, ext = (
+                    _record_fields(record)
+                )
             item_id = items.get(key)
             if item_id is None:
                 where = _where(record, number)
@@ -300,21 +375,27 @@ def add_vendor_labels(
                     f"pinned by bake-off {bakeoff_id}",
                     location=("body", where, "item_id"),
                 )
-            if task_type == "classification" and isinstance(value, str) and value in classes:
-                json_value = value
-            else:
+            json_text = dumped.get(value) if fast and isinstance(value, str) else None
+            if json_text is None:
                 where = _where(record, number)
                 try:
-                    json_value = normalize_value(
-                        value, task_type=task_type, classes=classes, where=("body", where, "label")
+                    json_text = json.dumps(
+                        normalize_value(
+                            value,
+                            task_type=task_type,
+                            classes=classes,
+                            where=("body", where, "label"),
+                        )
                     )
                 except Invalid as exc:
                     raise Invalid(
                         f"{source}: {where}: {exc.message}", location=exc.location
                     ) from exc
-            check_finite(score, ("body", f"record {number}", "score"))
-            check_finite(cost, ("body", f"record {number}", "cost"))
-            ekey = external_key(key, annotator, ext)
+            if score is not None:
+                check_finite(score, ("body", _where(record, number), "score"))
+            if cost is not None:
+                check_finite(cost, ("body", _where(record, number), "cost"))
+            ekey = f"x:{key}|{ext}" if ext else f"{key}|{annotator or ''}"
             if ekey in existing:
                 duplicates += 1
                 continue
@@ -326,14 +407,14 @@ def add_vendor_labels(
                     item_id,
                     tasks.get(item_id),
                     ekey,
-                    json.dumps(json_value),
+                    json_text,
                     annotator,
                     score,
-                    started,
-                    completed,
+                    None if started is None else writer.time(started),
+                    None if completed is None else writer.time(completed),
                     cost,
-                    ins_version or instructions.version,
-                    now,
+                    ins_version or pinned_version,
+                    created,
                 )
             )
             if len(chunk) >= batch_size:
