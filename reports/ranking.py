@@ -191,7 +191,12 @@ def _estimate(point: float, replicates: FloatArray | None, confidence: float) ->
 
 
 def _bootstrap_p(diffs: FloatArray) -> float:
-    """Two-sided p-value of "no difference" by inverting the percentile interval."""
+    """Two-sided p-value of "no difference" by inverting the percentile interval.
+
+    The definition of :func:`metrics.statistics.paired_bootstrap_test` (twice the smaller
+    share of resampled differences on either side of zero, ``+1``-corrected), applied to
+    the replicates the ranking already drew, so that intervals and tests share resamples.
+    """
     finite = diffs[np.isfinite(diffs)]
     if finite.size == 0:
         return 1.0
