@@ -20,6 +20,7 @@ from adapters.simulator.config import (
     load_config,
     load_oracle,
 )
+from adapters.simulator.presets import demo_vendors
 
 __all__ = [
     "AnnotatorPool",
@@ -32,6 +33,7 @@ __all__ = [
     "SimulatorAdapter",
     "SimulatorConfig",
     "SimulatorProcess",
+    "demo_vendors",
     "free_port",
     "load_config",
     "load_oracle",

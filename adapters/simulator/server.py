@@ -11,11 +11,13 @@ Run it with ``python -m adapters.simulator --port 8765 --config sim.json``.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import hashlib
 import random
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,13 +52,14 @@ _CALLBACK_ATTEMPTS = 6
 class _ItemJob:
     result: ItemResult
     ready_at: float  # monotonic seconds
-    delivered: bool = False
     attempts: int = 0
     retry_at: float = 0.0
 
 
 @dataclass
 class _Job:
+    """A batch being worked on. ``items`` are sorted by the time they are ready."""
+
     job_id: str
     batch_id: str
     vendor: str
@@ -64,12 +67,19 @@ class _Job:
     items: list[_ItemJob]
     state: JobState = "running"
     completed_sent: bool = False
+    cursor: int = 0  # items[:cursor] were handed to the callback loop
+    retries: list[_ItemJob] = field(default_factory=list)
+    ready_times: list[float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.items.sort(key=lambda i: (i.ready_at, i.result.item_id))
+        self.ready_times = [i.ready_at for i in self.items]
+
+    def ready_count(self, now: float) -> int:
+        return bisect.bisect_right(self.ready_times, now)
 
     def ready(self, now: float) -> list[_ItemJob]:
-        return sorted(
-            (i for i in self.items if i.ready_at <= now),
-            key=lambda i: (i.ready_at, i.result.item_id),
-        )
+        return self.items[: self.ready_count(now)]
 
 
 @dataclass
@@ -81,7 +91,7 @@ class SimulatorState:
     vendors: dict[str, SimulatedVendor] = field(init=False)
     jobs: dict[str, _Job] = field(default_factory=dict)
     batches: dict[tuple[str, str], str] = field(default_factory=dict)
-    received: list[dict[str, Any]] = field(default_factory=list)
+    received: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=10_000))
     callbacks_sent: int = 0
     fault_rng: random.Random = field(default_factory=lambda: random.Random(0))
 
@@ -144,7 +154,7 @@ class SimulatorState:
         return job
 
     def status(self, job: _Job) -> BatchStatus:
-        done = len(job.ready(time.monotonic()))
+        done = job.ready_count(time.monotonic())
         state: JobState = job.state
         if state == "running" and done == len(job.items):
             state = "completed"
@@ -199,8 +209,8 @@ def create_app(state: SimulatorState) -> FastAPI:
 
     @app.get("/_debug/received")
     async def received() -> list[dict[str, Any]]:
-        """Every batch body received, verbatim (tests check it never holds gold)."""
-        return state.received
+        """The last 10,000 batch bodies received, verbatim (tests check they hold no gold)."""
+        return list(state.received)
 
     @app.post("/vendors/{name}/v1/batches", status_code=202)
     async def submit(name: str, request: Request) -> Response:
@@ -243,9 +253,9 @@ def create_app(state: SimulatorState) -> FastAPI:
         if job is None or job.vendor != name:
             return _error(404, "unknown_job", job_id)
         start = int(cursor) if cursor and cursor.isdigit() else 0
-        ready = job.ready(time.monotonic()) if job.state != "cancelled" else []
-        page = ready[start : start + _PAGE]
-        nxt = str(start + len(page)) if start + len(page) < len(ready) else None
+        n_ready = job.ready_count(time.monotonic()) if job.state != "cancelled" else 0
+        page = job.items[start : min(start + _PAGE, n_ready)]
+        nxt = str(start + len(page)) if start + len(page) < n_ready else None
         body = ResultPage(job_id=job_id, results=[i.result for i in page], next_cursor=nxt)
         return JSONResponse(body.model_dump(mode="json"))
 
@@ -278,34 +288,38 @@ async def _deliver_forever(state: SimulatorState, client: httpx.AsyncClient) -> 
 async def _deliver(state: SimulatorState, client: httpx.AsyncClient, job: _Job) -> None:
     vendor = state.vendors[job.vendor]
     now = time.monotonic()
-    due = [i for i in job.ready(now) if not i.delivered and i.retry_at <= now]
+    ready = job.ready_count(now)
+    due = job.items[job.cursor : ready]
+    job.cursor = max(job.cursor, ready)
+    if job.retries:
+        due += [i for i in job.retries if i.retry_at <= now]
+        job.retries = [i for i in job.retries if i.retry_at > now]
     if vendor.faults.out_of_order:
         state.fault_rng.shuffle(due)
     size = state.config.callback_batch_size
     for start in range(0, len(due), size):
         chunk = due[start : start + size]
-        for item in chunk:
-            item.delivered = True  # taken; put back below if the POST fails
-        all_done = all(i.delivered for i in job.items)
+        last = start + size >= len(due) and job.cursor == len(job.items) and not job.retries
         payload = CallbackPayload(
             job_id=job.job_id,
             batch_id=job.batch_id,
             results=[i.result for i in chunk],
-            state="completed" if all_done else "running",
+            state="completed" if last else "running",
         )
         if state.fault_rng.random() < vendor.faults.callback_error_rate:
             continue  # lost in transit: Bakeoff has to poll for these
         ok = await _post(state, client, vendor, job, payload)
         if not ok:
+            retry_at = time.monotonic()
             for item in chunk:
                 item.attempts += 1
-                if item.attempts < _CALLBACK_ATTEMPTS:
-                    item.delivered = False
-                    item.retry_at = time.monotonic() + 0.05 * 2**item.attempts
+                if item.attempts < _CALLBACK_ATTEMPTS:  # else given up: Bakeoff polls
+                    item.retry_at = retry_at + 0.05 * 2**item.attempts
+                    job.retries.append(item)
             continue
         if state.fault_rng.random() < vendor.faults.duplicate_callback_rate:
             await _post(state, client, vendor, job, payload)
-    if all(i.delivered for i in job.items) and not job.completed_sent:
+    if job.cursor == len(job.items) and not job.retries:
         job.completed_sent = True
 
 
