@@ -107,6 +107,7 @@ def test_integer_classes_map_through_class_names(tmp_path: Path) -> None:
     assert labels == [golden.gold[i.item_id] for i in golden.items]
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_torchscript_model(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")

@@ -103,6 +103,7 @@ class Recorder:
         self.requests.append(request)
 
 
+@pytest.mark.slow  # starts the simulator process (shared by the module)
 class TestSimulatorContract(VendorContract):
     @pytest.fixture
     def recorder(self) -> Recorder:

@@ -499,6 +499,7 @@ def test_ten_percent_faults_still_store_every_label_exactly_once(session: Sessio
 # --------------------------------------------------------------------------- no gold, ever
 
 
+@pytest.mark.slow
 def test_no_payload_of_any_kind_carries_gold(session: Session, tmp_path: Any) -> None:
     """Run a detection bake-off through the memory, simulator (http) and file (COCO) kinds
     and inspect everything each sent (the model kind only ever sees
