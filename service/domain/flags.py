@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import bindparam, insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -212,12 +213,19 @@ def _class_answers(data: BakeOffData, *, generic: bool) -> pd.DataFrame:
             SCORE: pd.to_numeric(lab[SCORE], errors="coerce").to_numpy(np.float64),
         }
     )
-    out = []
-    for (task, worker), rows in frame.groupby([TASK, WORKER], sort=False):
-        label = Counter(rows[LABEL]).most_common(1)[0][0]
-        scores = rows.loc[rows[LABEL] == label, SCORE]
-        out.append((task, worker, label, float(scores.mean()) if scores.notna().any() else np.nan))
-    return pd.DataFrame(out, columns=[TASK, WORKER, LABEL, SCORE])
+    if not frame.duplicated([TASK, WORKER]).any():
+        return frame  # one answer per (item, vendor): the usual case
+    # Several annotators: the most common label (first seen on ties), its mean score.
+    frame["_order"] = np.arange(len(frame))
+    votes = (
+        frame.groupby([TASK, WORKER, LABEL], sort=False)
+        .agg(n=(LABEL, "size"), first=("_order", "min"), score=(SCORE, "mean"))
+        .reset_index()
+        .sort_values(["n", "first"], ascending=[False, True], kind="stable")
+        .drop_duplicates([TASK, WORKER], keep="first")
+        .sort_values("first", kind="stable")
+    )
+    return votes[[TASK, WORKER, LABEL, SCORE]].reset_index(drop=True)
 
 
 def _gold_series(data: BakeOffData, *, generic: bool) -> pd.Series[Any]:
@@ -476,13 +484,29 @@ def compute_flags(
     data = load_bakeoff_data(session, bakeoff)
     flags = _run(data, req)
     frame = flags.frame
+    table = table_of(Flag)
     # The flag identity: (item, vendor, reason, annotator).
     existing = {
-        (f.item_id, f.vendor_id, f.reason, str(f.details.get("annotator") or "")): f
-        for f in session.exec(select(Flag).where(Flag.bakeoff_id == bakeoff_id)).all()
+        (int(item_id), vendor_id, reason, str((details or {}).get("annotator") or "")): (
+            int(flag_id),
+            status,
+            dict(details or {}),
+        )
+        for flag_id, item_id, vendor_id, reason, status, details in session.execute(
+            sa_select(
+                table.c.id,
+                table.c.item_id,
+                table.c.vendor_id,
+                table.c.reason,
+                table.c.status,
+                table.c.details,
+            ).where(table.c.bakeoff_id == bakeoff_id)
+        ).all()
     }
     seen: set[tuple[int, int | None, str, str]] = set()
-    created = updated = 0
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    now = utcnow()
     annotators = [
         a if isinstance(a, str) and a else None
         for a in (frame["annotator"] if "annotator" in frame.columns else [None] * len(frame))
@@ -507,25 +531,34 @@ def compute_flags(
             "classes": _involved_classes(row, data.gold.get(item_id)),
             "annotator": str(annotator) if annotator else None,
         }
-        flag = existing.get(key)
-        if flag is None:
-            session.add(
-                Flag(
-                    bakeoff_id=bakeoff_id,
-                    item_id=item_id,
-                    vendor_id=vendor_id,
-                    reason=str(row["reason"]),
-                    score=float(row[SCORE]),
-                    details=details,
-                )
+        found = existing.get(key)
+        if found is None:
+            inserts.append(
+                {
+                    "bakeoff_id": bakeoff_id,
+                    "item_id": item_id,
+                    "vendor_id": vendor_id,
+                    "reason": str(row["reason"]),
+                    "score": float(row[SCORE]),
+                    "status": "open",
+                    "details": details,
+                    "created_at": now,
+                }
             )
-            created += 1
         else:
-            kept = {k: v for k, v in flag.details.items() if k not in details}
-            flag.score = float(row[SCORE])
-            flag.details = {**kept, **details}
-            session.add(flag)
-            updated += 1
+            kept = {k: v for k, v in found[2].items() if k not in details}
+            updates.append(
+                {"b_id": found[0], "b_score": float(row[SCORE]), "b_details": {**kept, **details}}
+            )
+    if inserts:
+        session.execute(insert(table), inserts)
+    if updates:
+        session.execute(
+            table.update()
+            .where(table.c.id == bindparam("b_id"))
+            .values(score=bindparam("b_score"), details=bindparam("b_details")),
+            updates,
+        )
     reviewed = set(
         session.exec(
             select(Review.flag_id)
@@ -533,11 +566,14 @@ def compute_flags(
             .where(Flag.bakeoff_id == bakeoff_id)
         ).all()
     )
-    deleted = 0
-    for key, flag in existing.items():
-        if key not in seen and flag.status == "open" and flag.id not in reviewed:
-            session.delete(flag)
-            deleted += 1
+    stale = [
+        flag_id
+        for key, (flag_id, status, _) in existing.items()
+        if key not in seen and status == "open" and flag_id not in reviewed
+    ]
+    for start in range(0, len(stale), 5000):
+        session.execute(table.delete().where(table.c.id.in_(stale[start : start + 5000])))
+    created, updated, deleted = len(inserts), len(updates), len(stale)
     session.add(
         AuditEvent(
             actor_key_id=principal.key_id if principal else None,

@@ -321,19 +321,13 @@ def _filtered(
     class_name: str | None,
     slice_: str | None,
     include_id: int | None = None,
-) -> list[Flag]:
-    """The bake-off's flags matching the filters, in queue order (score desc, id)."""
-    stmt = select(Flag).where(Flag.bakeoff_id == ctx.bakeoff_id)
-    gold_only = False
-    if reason:
-        stmt = stmt.where(Flag.reason == reason)
-    if candidate:
-        if candidate.lower() == "gold":
-            stmt = stmt.where(col(Flag.vendor_id).is_(None))
-            gold_only = True
-        else:
-            stmt = stmt.where(Flag.vendor_id == ctx.vendor_for(candidate))
-    flags = list(ctx.session.exec(stmt.order_by(col(Flag.score).desc(), col(Flag.id))).all())
+) -> list[int]:
+    """Ids of the bake-off's flags matching the filters, in queue order (score desc, id).
+
+    ``include_id`` is kept whatever the filters say (the flag on screen stays in its queue).
+    Reason, candidate and status are filtered in SQL; gold target, class and slice (JSON) here.
+    """
+    gold_only = bool(candidate) and str(candidate).lower() == "gold"
     meta_filter: tuple[str, str] | None = None
     if slice_:
         name, sep, value = slice_.partition("=")
@@ -342,25 +336,43 @@ def _filtered(
                 f"slice must look like 'key=value', got {slice_!r}", location=("query", "slice")
             )
         meta_filter = (name.strip(), value.strip())
-        metas = dict(
-            ctx.session.exec(
-                select(GoldenItem.id, GoldenItem.meta).where(
-                    col(GoldenItem.id).in_({f.item_id for f in flags})
-                )
-            ).all()
-        )
+    in_python = gold_only or bool(class_name) or meta_filter is not None
+    columns = (Flag.id, Flag.item_id, Flag.details) if in_python else (Flag.id,)
+    stmt = select(*columns).where(Flag.bakeoff_id == ctx.bakeoff_id)
+    if reason:
+        stmt = stmt.where(Flag.reason == reason)
+    if candidate:
+        if gold_only:
+            stmt = stmt.where(col(Flag.vendor_id).is_(None))
+        else:
+            stmt = stmt.where(Flag.vendor_id == ctx.vendor_for(candidate))
+    if status != "all":
+        keep_status = col(Flag.status) == status
+        stmt = stmt.where(keep_status | (col(Flag.id) == include_id) if include_id else keep_status)
+    rows = ctx.session.exec(stmt.order_by(col(Flag.score).desc(), col(Flag.id))).all()
+    if not in_python:
+        return [int(r if isinstance(r, int) else r[0]) for r in rows]
+    metas: dict[int, Any] = {}
+    if meta_filter is not None:
+        found = ctx.session.exec(
+            select(GoldenItem.id, GoldenItem.meta).where(
+                col(GoldenItem.id).in_({int(r[1]) for r in rows})
+            )
+        ).all()
+        metas = {int(i): meta for i, meta in found if i is not None}
     out = []
-    for f in flags:
-        keep = status == "all" or f.status == status or f.id == include_id
-        if keep and gold_only and (f.details or {}).get("target") != "gold":
-            keep = f.id == include_id
-        if keep and class_name and class_name not in (f.details or {}).get("classes", []):
-            keep = f.id == include_id
+    for flag_id, item_id, details in rows:
+        d = details or {}
+        keep = True
+        if gold_only and d.get("target") != "gold":
+            keep = False
+        if keep and class_name and class_name not in d.get("classes", []):
+            keep = False
         if keep and meta_filter is not None:
-            meta = metas.get(f.item_id) or {}
-            keep = str(meta.get(meta_filter[0])) == meta_filter[1] or f.id == include_id
-        if keep:
-            out.append(f)
+            meta = metas.get(item_id) or {}
+            keep = str(meta.get(meta_filter[0])) == meta_filter[1]
+        if keep or flag_id == include_id:
+            out.append(int(flag_id))
     return out
 
 
@@ -397,15 +409,17 @@ def list_queue(
     """
     bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
     ctx = _Context(session, bakeoff, principal)
-    flags = _filtered(
+    ids = _filtered(
         ctx, status=status, reason=reason, candidate=candidate, class_name=class_name, slice_=slice_
     )
-    page = flags[skip : skip + limit]
+    page_ids = ids[skip : skip + limit]
+    loaded = {f.id: f for f in session.exec(select(Flag).where(col(Flag.id).in_(page_ids))).all()}
+    page = [loaded[i] for i in page_ids if i in loaded]
     keys = ctx.item_keys([f.item_id for f in page])
-    active = _active_counts(session, [f.id or 0 for f in page])
+    active = _active_counts(session, page_ids)
     return FlagsPage(
         data=[_view(ctx, f, keys.get(f.item_id, ""), active.get(f.id or 0, 0)) for f in page],
-        count=len(flags),
+        count=len(ids),
     )
 
 
@@ -506,8 +520,8 @@ def get_item_review(
         slice_=slice_,
         include_id=flag.id,
     )
-    ids = [f.id for f in queue]
-    pos = ids.index(flag.id)
+    ids = queue
+    pos = ids.index(flag.id or 0)
     active = _active_counts(session, [flag.id or 0])
     view = _view(ctx, flag, item.key, active.get(flag.id or 0, 0))
     candidates = [
@@ -666,7 +680,7 @@ def decide(
         review=next(v for v in views if v.id == review.id),
         flag=_view(ctx, flag, key, active),
         proposed_gold=proposed,
-        next_id=nxt[0].id if nxt else None,
+        next_id=nxt[0] if nxt else None,
     )
 
 
