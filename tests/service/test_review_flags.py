@@ -170,3 +170,41 @@ def test_text_items_are_embedded_for_model_flags(
     data = _queue(client, auth["qa"], seed.bakeoff_id)["data"]
     assert data and data[0]["item_key"] == "s01" and data[0]["target"] == "gold"
     assert data[0]["suggested_label"] == "pets"
+
+
+def test_spans_page_highlights_each_source(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session
+) -> None:
+    text = "Alice met Bob in Paris."
+    person = [{"start": 0, "end": 5, "type": "PER"}, {"start": 10, "end": 13, "type": "PER"}]
+    place = [{"start": 17, "end": 22, "type": "LOC"}]
+    gold = {"doc-1": person + place}
+    seed = _setup(
+        session,
+        name="ner",
+        task_type="spans",
+        classes=("PER", "LOC"),
+        items=[m.GoldenItemCreate(key="doc-1", data={"text": text})],
+        gold=dict(gold),
+        examples=[{"title": "Cities are LOC", "label": place}],
+        vendor_names=("Span A", "Span B", "Span C"),
+    )
+    _labels(session, seed, "A", [("doc-1", person + place, None)])
+    _labels(session, seed, "B", [("doc-1", person, None)])  # missed Paris
+    _labels(session, seed, "C", [("doc-1", person + place, None)])
+    assert (
+        client.post(
+            f"/review/bakeoffs/{seed.bakeoff_id}/flags", json={}, headers=auth["qa"]
+        ).status_code
+        == 200
+    )
+    data = _queue(client, auth["qa"], seed.bakeoff_id, reason="vendor_vs_gold")["data"]
+    assert [(f["item_key"], f["candidate"]) for f in data] == [("doc-1", "Candidate B")]
+    page = client.get(
+        f"/ui/review/flags/{data[0]['id']}", headers={**auth["qa"], "Accept": "text/html"}
+    )
+    assert page.status_code == 200
+    # Gold, A and C mark three spans each, B two: 11 highlighted pieces.
+    assert page.text.count("<mark ") == 11
+    assert 'title="LOC">Paris' in page.text
+    assert "Cities are LOC" in page.text
