@@ -36,6 +36,11 @@ Cross-site guard for cookie sign-in
     ``Origin`` that is not this host). Forms of the web pages add a double-submit token on
     top (:mod:`service.web.csrf`).
 
+Integer parameters
+    Integer path and query parameters (ids, versions, ``skip``) must fit a 32-bit database
+    ``INTEGER`` (:data:`INT_MIN` .. :data:`INT_MAX`); larger ones get a 422 naming the
+    parameter instead of a database overflow (a 500) deep in the domain layer.
+
 JSON errors
     Every error body is JSON: ``{"detail": "<message>", "code": "<slug>"}``, or FastAPI's
     validation shape ``{"detail": [{"loc": [...], "msg": ..., "type": ...}]}`` for 422.
@@ -49,11 +54,16 @@ import json
 import logging
 import re
 import secrets
+import types
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Final
+from typing import Any, Final, Union, get_args, get_origin
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.core.config import Settings
@@ -65,6 +75,9 @@ __all__ = [
     "RequestSizeLimitMiddleware",
     "SECURITY_HEADERS",
     "SecurityHeadersMiddleware",
+    "INT_MAX",
+    "INT_MIN",
+    "check_int_ranges",
     "csp_for_html",
     "csp_nonce",
     "install_hardening",
@@ -349,6 +362,76 @@ class CrossSiteGuardMiddleware:
         await self.app(scope, receive, send)
 
 
+INT_MIN: Final = -(2**31)
+INT_MAX: Final = 2**31 - 1
+_INT_PARAMS: dict[int, tuple[tuple[str, str], ...]] = {}
+
+
+def _is_int_annotation(annotation: object) -> bool:
+    if annotation is int:
+        return True
+    if get_origin(annotation) in (Union, types.UnionType):
+        return int in get_args(annotation)
+    return False
+
+
+def _int_params(route: APIRoute) -> tuple[tuple[str, str], ...]:
+    """``(location, name)`` of the route's integer path and query parameters (cached)."""
+    found = _INT_PARAMS.get(id(route))
+    if found is None:
+        params: dict[tuple[str, str], None] = {}
+        stack: list[Dependant] = [route.dependant]
+        while stack:
+            dependant = stack.pop()
+            for location, fields in (
+                ("path", dependant.path_params),
+                ("query", dependant.query_params),
+            ):
+                for field in fields:
+                    if _is_int_annotation(field.field_info.annotation):
+                        params[(location, field.alias)] = None
+            stack.extend(dependant.dependencies)
+        found = tuple(params)
+        _INT_PARAMS[id(route)] = found
+    return found
+
+
+def check_int_ranges(request: Request) -> None:
+    """App-wide dependency: integer path/query parameters must fit a database ``INTEGER``.
+
+    Raises
+    ------
+    RequestValidationError
+        HTTP 422 naming each parameter out of :data:`INT_MIN` .. :data:`INT_MAX`.
+    """
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    errors: list[dict[str, Any]] = []
+    for location, name in _int_params(route):
+        raws = (
+            [request.path_params.get(name)]
+            if location == "path"
+            else request.query_params.getlist(name)
+        )
+        for raw in raws:
+            try:
+                value = int(str(raw))
+            except ValueError:
+                continue  # not a number: FastAPI's own validation reports it
+            if not INT_MIN <= value <= INT_MAX:
+                errors.append(
+                    {
+                        "loc": (location, name),
+                        "msg": f"{name} must be between {INT_MIN} and {INT_MAX}, got {value}",
+                        "type": "int_out_of_range",
+                        "input": str(raw),
+                    }
+                )
+    if errors:
+        raise RequestValidationError(errors)
+
+
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):  # pragma: no cover - registered for it only
         raise exc
@@ -380,6 +463,24 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+    """A value the database cannot hold (a 40-digit id, an over-long text): 422, not 500."""
+    reason = f"integers must be between {INT_MIN} and {INT_MAX}"
+    if isinstance(exc, DataError):
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else reason
+    _log.info("request value out of the database's range: %s", reason)
+    body = {
+        "detail": [
+            {
+                "loc": ["body"],
+                "msg": f"a value in the request does not fit the database ({reason})",
+                "type": "out_of_range",
+            }
+        ]
+    }
+    return JSONResponse(body, status_code=422)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     _log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(
@@ -398,7 +499,10 @@ def install_hardening(app: FastAPI, settings: Settings) -> None:
     settings
         Supplies ``max_body_bytes`` and ``max_upload_bytes``.
     """
+    app.router.dependencies.append(Depends(check_int_ranges))
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OverflowError, _out_of_range)
+    app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(Exception, _unexpected_error)
     # Starlette applies the last added middleware outermost: headers wrap everything.
     app.add_middleware(CrossSiteGuardMiddleware)

@@ -8,7 +8,15 @@ from service.core.types import utcnow
 from service.domain._common import get_or_404, paginate
 from service.domain.errors import Invalid, NotFound, Unauthorized
 from service.domain.security import Principal, generate_key, hash_key
-from service.models import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, Role, Vendor
+from service.models import (
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyPublic,
+    Project,
+    Role,
+    Vendor,
+)
 
 __all__ = ["create_api_key", "get_api_key", "list_api_keys", "revoke_api_key", "authenticate"]
 
@@ -21,7 +29,7 @@ def create_api_key(*, session: Session, data: ApiKeyCreate) -> ApiKeyCreated:
     Invalid
         A ``vendor`` key without ``vendor_id``, or ``vendor_id`` on another role.
     NotFound
-        ``vendor_id`` names no vendor.
+        ``vendor_id`` names no vendor, or ``project_id`` no project.
     """
     if data.role == "vendor" and data.vendor_id is None:
         raise Invalid("a vendor key needs vendor_id", location=("body", "vendor_id"))
@@ -32,6 +40,8 @@ def create_api_key(*, session: Session, data: ApiKeyCreate) -> ApiKeyCreated:
         )
     if data.vendor_id is not None and session.get(Vendor, data.vendor_id) is None:
         raise NotFound(f"Vendor {data.vendor_id} not found")
+    if data.project_id is not None and session.get(Project, data.project_id) is None:
+        raise NotFound(f"Project {data.project_id} not found")
     plaintext = generate_key()
     key = ApiKey.model_validate(
         data, update={"key_hash": hash_key(plaintext), "prefix": plaintext[:12]}
