@@ -61,7 +61,7 @@ def _vendors(time_scale_latency: float) -> list[SimulatedVendor]:
             seed=1,
             accuracy=0.97,
             annotators=AnnotatorPool(count=4, per_item=2, skill_spread=0.02),
-            latency=LatencySpec(distribution="lognormal", mean_s=time_scale_latency * 2),
+            latency=LatencySpec(distribution="lognormal", mean_s=time_scale_latency * 6, sigma=0.3),
             prices=PriceList(per_item=0.12),
             webhook_secret=SecretStr(SECRET),
         ),
