@@ -17,6 +17,7 @@ systems that no test separates are reported as one tie group.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -123,30 +124,29 @@ def _matrices(systems: Sequence[SystemEvaluation]) -> _Matrices:
 
 
 def _normalise(values: FloatArray, *, higher_is_better: bool, method: str) -> FloatArray:
-    """Normalise each row (a replicate) of ``(..., n_systems)`` values to [0, 1]."""
+    """Normalise each row (a replicate) of ``(..., n_systems)`` values to [0, 1].
+
+    Best and worst are taken over the finite values; a non-finite value (an infinite
+    latency or cost per correct label: nothing came back, nothing was right) scores 0.
+    """
     v = np.asarray(values, dtype=np.float64)
-    if method == "minmax":
-        best = (
-            np.nanmax(v, axis=-1, keepdims=True)
-            if higher_is_better
-            else np.nanmin(v, axis=-1, keepdims=True)
-        )
-        worst = (
-            np.nanmin(v, axis=-1, keepdims=True)
-            if higher_is_better
-            else np.nanmax(v, axis=-1, keepdims=True)
-        )
-        span = best - worst
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.where(span == 0, 1.0, (v - worst) / np.where(span == 0, 1.0, span))
-        return np.where(np.isnan(out), 0.0, np.clip(out, 0.0, 1.0))
+    finite = np.isfinite(v)
+    vv = np.where(finite, v, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows with no finite value
+        hi = np.nanmax(vv, axis=-1, keepdims=True)
+        lo = np.nanmin(vv, axis=-1, keepdims=True)
+    best, worst = (hi, lo) if higher_is_better else (lo, hi)
     with np.errstate(invalid="ignore", divide="ignore"):
-        if higher_is_better:
-            best = np.nanmax(v, axis=-1, keepdims=True)
+        if method == "minmax":
+            span = best - worst
+            flat = (span == 0) | np.isnan(span)
+            out = np.where(flat, 1.0, (v - worst) / np.where(flat, 1.0, span))
+        elif higher_is_better:
             out = np.where(best > 0, v / np.where(best > 0, best, 1.0), 1.0)
         else:
-            best = np.nanmin(v, axis=-1, keepdims=True)
             out = np.where(v > 0, best / np.where(v > 0, v, 1.0), 1.0)
+    out = np.where(finite, out, 0.0)
     return np.where(np.isnan(out), 0.0, np.clip(out, 0.0, 1.0))
 
 
@@ -316,6 +316,14 @@ def rank_systems(
     has_latency = np.array(
         [m.latency is not None and bool(np.any(~np.isnan(m.latency[:, j]))) for j in range(v)]
     )
+    # A system whose items never came back (nothing completed, or nothing labelled) is
+    # infinitely slow for the speed score, rather than of unknown speed.
+    never_back = np.array(
+        [
+            not has_latency[j] and (systems[j].latency_s is not None or coverage[j] == 0)
+            for j in range(v)
+        ]
+    )
     has_cost = np.array([s.item_costs is not None for s in systems])
     p95 = np.array(
         [
@@ -348,9 +356,11 @@ def rank_systems(
     # Which components enter the score: each needs data for every eligible system.
     w_acc, w_speed, w_cost = cfg.weights.accuracy, cfg.weights.speed, cfg.weights.cost
     if cfg.speed == "p95_latency":
-        speed_ok = bool(elig_idx.size) and bool(np.all(has_latency[elig_idx]))
+        speed_ok = bool(elig_idx.size) and bool(np.all((has_latency | never_back)[elig_idx]))
     else:
-        speed_ok = bool(elig_idx.size) and bool(np.all(np.isfinite(throughput[elig_idx])))
+        speed_ok = bool(elig_idx.size) and bool(
+            np.all((np.isfinite(throughput) | never_back)[elig_idx])
+        )
     cost_ok = bool(elig_idx.size) and bool(np.all(has_cost[elig_idx]))
     if w_speed > 0 and not speed_ok and elig_idx.size:
         notes.append(
@@ -381,7 +391,10 @@ def rank_systems(
         )
         return (w_acc * ca + w_speed * cs + w_cost * cc) / w_total, ca, cs, cc
 
-    speed_point = p95 if cfg.speed == "p95_latency" else throughput
+    if cfg.speed == "p95_latency":
+        speed_point = np.where(never_back, np.inf, p95)
+    else:
+        speed_point = np.where(never_back & ~np.isfinite(throughput), 0.0, throughput)
     score_point = np.full(v, np.nan)
     components = np.full((3, v), np.nan)
     if elig_idx.size:
@@ -401,7 +414,11 @@ def rank_systems(
         reps.cost_per_correct,
     )
 
-    rep_speed = rep_p95 if cfg.speed == "p95_latency" else np.tile(throughput, (b_total, 1))
+    rep_speed = (
+        np.where(never_back, np.inf, rep_p95)
+        if cfg.speed == "p95_latency"
+        else np.tile(speed_point, (b_total, 1))
+    )
     rep_score = np.full((b_total, v), np.nan)
     if elig_idx.size:
         rep_score[:, elig_idx] = score_of(

@@ -304,7 +304,8 @@ def bakeoff_systems(
         costs = _item_costs(vendor, labels, tasks, scored.labels_per_item).reindex(
             stored.gold.index
         )
-        has_cost = bool(costs.notna().any()) and (
+        # Costs are known when reported or priced; a vendor that returned nothing billed 0.
+        has_cost = (
             bool(tasks["cost"].notna().any())
             or bool(labels["cost"].notna().any())
             or vendor.price_per_item > 0
@@ -315,7 +316,7 @@ def bakeoff_systems(
                 name=vendor.name if reveal else alias,
                 item_scores=scored.scores,
                 main_metric=MAIN_METRIC[project.task_type],
-                latency_s=latency if latency.notna().any() else None,
+                latency_s=latency if stamps is not None else None,
                 latency_summary=ops,
                 item_costs=costs.fillna(0.0) if has_cost else None,
                 metrics=scored.metrics,

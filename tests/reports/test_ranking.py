@@ -381,3 +381,27 @@ def test_throughput_ranks_from_metrics_operations(make_system: MakeSystem) -> No
     assert rows["quick"].rank == 1
     assert rows["quick"].throughput_per_hour is not None
     assert rows["quick"].throughput_per_hour.value == pytest.approx(60.0)
+
+
+@pytest.mark.parametrize("normalisation", ["best_ratio", "minmax"])
+def test_nothing_back_scores_zero_without_hiding_the_others(
+    make_system: MakeSystem, normalisation: Literal["best_ratio", "minmax"]
+) -> None:
+    fast = make_system("fast", n_correct=380, latency_h=1.0, cost=0.05)
+    slow = make_system("slow", n_correct=380, latency_h=4.0, cost=0.04)
+    silent = SystemEvaluation(
+        "silent",
+        pd.Series(np.nan, index=fast.item_scores.index),
+        latency_s=pd.Series(np.nan, index=fast.item_scores.index),
+        item_costs=pd.Series(0.0, index=fast.item_scores.index),
+    )
+    ranking = rank_systems(
+        [silent, slow, fast],
+        config=RankingConfig(normalisation=normalisation, n_resamples=N_RES),
+    )
+    rows = {s.name: s for s in ranking.systems}
+    assert [s.name for s in ranking.systems][-1] == "silent"
+    assert rows["silent"].components == {"accuracy": 0.0, "speed": 0.0, "cost": 0.0}
+    assert rows["fast"].components["speed"] == 1.0
+    assert rows["slow"].components["cost"] == 1.0
+    assert not any("is not known" in line for line in ranking.summary)

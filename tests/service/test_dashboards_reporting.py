@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 import service.models as m
 from reports.inputs import Constraints
-from service.domain import bakeoffs, golden_sets, projects
+from service.domain import bakeoffs, golden_sets, projects, vendors
 from service.domain.errors import Forbidden
 from service.domain.report_scoring import score_labels
 from service.domain.reporting import bakeoff_report, project_overview, ranking_config
@@ -267,3 +267,26 @@ def test_set_labels_score_by_exact_match_with_annotators() -> None:
     assert scored.annotator_gold is not None and scored.annotator_gold.per_item is not None
     assert scored.annotator_gold.per_item.to_dict() == {"w1": 1.0, "w2": 0.5}
     assert scored.labels_per_item == pytest.approx(6 / 4)
+
+
+def test_a_vendor_that_returned_nothing_is_ranked_last_not_dropped(
+    session: Session, labelled: Seed
+) -> None:
+    silent = vendors.create_vendor(
+        session=session, data=m.VendorCreate(name="Silent Co.", price_per_item=0.01)
+    )
+    assert silent.id is not None
+    bakeoffs.update_bakeoff(
+        session=session,
+        bakeoff_id=labelled.bakeoff_id,
+        data=m.BakeOffUpdate(vendor_ids=[labelled.vendor_id, labelled.other_vendor_id, silent.id]),
+    )
+    report = bakeoff_report(session=session, bakeoff_id=labelled.bakeoff_id, n_resamples=200)
+    rows = {s.name: s for s in report.ranking.systems}
+    assert rows["Silent Co."].coverage == 0.0
+    assert rows["Silent Co."].rank == 3
+    assert rows["Silent Co."].cost_per_item is not None
+    assert rows["Silent Co."].cost_per_item.value == 0.0
+    # cost and speed stay in the score for everyone; the silent vendor scores 0 on both
+    assert not any("is not known" in line for line in report.ranking.summary)
+    assert rows["Silent Co."].components == {"accuracy": 0.0, "speed": 0.0, "cost": 0.0}
