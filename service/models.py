@@ -56,6 +56,7 @@ __all__ = [
     "TaskType",
     "Role",
     "ROLES",
+    "REDACTED",
     "BakeOffStatus",
     "TaskStatus",
     "FlagStatus",
@@ -424,9 +425,22 @@ class Vendor(VendorBase, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+_SECRET_SETTING = ("secret", "token", "password", "api_key", "apikey", "credential")
+REDACTED = "********"
+
+
 class VendorPublic(VendorBase):
     id: int
     created_at: datetime
+
+    @field_validator("adapter_settings", mode="after")
+    @classmethod
+    def _redact_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Never show webhook secrets, tokens or passwords (anyone who reads them could sign)."""
+        return {
+            k: REDACTED if any(word in k.lower() for word in _SECRET_SETTING) and v else v
+            for k, v in value.items()
+        }
 
 
 class VendorsPublic(SQLModel):
