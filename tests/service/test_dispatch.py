@@ -11,7 +11,7 @@ import hashlib
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -55,6 +55,7 @@ class Script:
     duplicate_results: bool = False  # every result is returned twice
     hold: bool = False  # results are not ready yet
     error_rate: float = 0.0  # random VendorUnavailable on any call
+    on_submit: Callable[[Batch], None] | None = None  # e.g. a callback racing the submit
     sent: list[dict[str, Any]] = field(default_factory=list)
     jobs: dict[str, Batch] = field(default_factory=dict)
     by_batch: dict[str, str] = field(default_factory=dict)
@@ -94,6 +95,8 @@ class MemoryVendor:
             s.fail_submits -= 1
             raise VendorUnavailable(f"{self.name}: down")
         self._maybe_fail()
+        if s.on_submit is not None:
+            s.on_submit(batch)
         key = ",".join(sorted(i.item_id for i in batch.items))
         job_id = s.by_batch.setdefault(key, f"{self.name}-job-{len(s.by_batch)}")
         s.jobs[job_id] = batch
@@ -352,6 +355,36 @@ def test_a_crash_after_the_vendor_accepted_does_not_duplicate(session: Session) 
     assert len(first_chunk) == 2  # sent again after the "crash" ...
     assert len(script.by_batch) == 2  # ... but the vendor still has only 2 jobs (5 + 3 items)
     assert len(label_rows(session, built.bakeoff_id)) == 8
+
+
+def test_results_racing_ahead_of_the_submit_are_not_undone(
+    session: Session, engine: Engine
+) -> None:
+    """A fast vendor's callback lands before the dispatcher marks the tasks sent."""
+    golden = toy_golden(n=3)
+    built = build_bakeoff(session, golden, {"fast": ("memory", {})})
+    vendor = session.get(m.Vendor, built.vendor_ids["fast"])
+    assert vendor is not None
+
+    def callback_first(batch: Batch) -> None:
+        with Session(engine) as other:
+            dispatch.store_results(
+                session=other,
+                bakeoff_id=built.bakeoff_id,
+                vendor=vendor,
+                annotations=[
+                    VendorAnnotation(item_id=i.item_id, label="cat", external_id=f"cb-{i.item_id}")
+                    for i in batch.items
+                ],
+            )
+
+    SCRIPTS["fast"] = Script(on_submit=callback_first, hold=True)
+    dispatch.start_run(session=session, bakeoff_id=built.bakeoff_id)
+    result = dispatch.tick(session=session, bakeoff_id=built.bakeoff_id, settings=SETTINGS)
+    assert result.submitted == 0 and result.done  # nothing was moved back to "sent"
+    session.expire_all()
+    assert tasks_by_status(session, built.bakeoff_id) == {"received": 3}
+    assert len(label_rows(session, built.bakeoff_id)) == 3
 
 
 def test_duplicated_results_are_stored_once(session: Session) -> None:
