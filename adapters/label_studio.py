@@ -3,19 +3,21 @@
 Bakeoff drives Label Studio (the open-source tool) over its REST API:
 
 ``submit``
-    creates a project whose labeling config is generated from the ontology
-    (:func:`adapters.formats.labelstudio.labeling_config`) and whose instructions are
-    the pinned version (``expert_instruction``, shown before labeling), then imports the
-    items as tasks: the item's ``data`` unchanged and its id in ``meta``; never gold.
-    The batch's idempotency key is stored in the project description, so submitting
-    the same batch again finds the same project and imports only missing items.
+    finds or creates the run's project — one per vendor, bake-off, instructions
+    version and ontology, so every dispatch batch of a run lands in one annotation
+    queue — with a labeling config generated from the ontology
+    (:func:`adapters.formats.labelstudio.labeling_config`) and the pinned instructions
+    (``expert_instruction``, shown before labeling); then imports the batch's items that
+    the project lacks: the item's ``data`` unchanged and its id in ``meta``; never gold.
+    Submitting the same batch again imports nothing twice and returns the same job.
 ``poll``
-    reads the project's counters: ``done`` is the number of tasks that have their
-    ``annotators_per_task`` annotations.
+    counts the job's items that are complete: that have the project's number of
+    annotations per task (``annotators_per_task``).
 ``fetch_results``
-    streams the project's JSON export and returns every annotator's answer with its
-    annotator (``completed_by`` user id), submission time and lead time
-    (``started_at = completed_at - lead_time``).
+    streams the project's JSON export and returns, for the job's complete items, every
+    annotator's answer with its annotator (``completed_by`` user id), submission time
+    and lead time (``started_at = completed_at - lead_time``). Answers of incomplete
+    items are held back, so a caller that stores each item once still gets them all.
 ``cancel``
     marks the project cancelled in its description; annotators' work is kept.
 
@@ -29,10 +31,12 @@ Settings come from ``BAKEOFF_VENDOR_<SLUG>_URL``, ``..._API_TOKEN`` and so on (s
 
 from __future__ import annotations
 
+import hashlib
 import html
 import io
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
@@ -54,18 +58,20 @@ from adapters.base import (
 )
 from adapters.formats import FormatError
 from adapters.formats.labelstudio import (
+    LabelStudioTask,
     data_key_for,
     import_payload,
     iter_tasks,
     labeling_config,
 )
-from adapters.http import batch_id_for, env_prefix_for
+from adapters.http import env_prefix_for
 
 __all__ = [
     "ALL_TASK_TYPES",
     "LabelStudioAdapter",
     "LabelStudioSettings",
     "instructions_html",
+    "run_key_for",
 ]
 
 ALL_TASK_TYPES: frozenset[TaskType] = frozenset(
@@ -73,7 +79,7 @@ ALL_TASK_TYPES: frozenset[TaskType] = frozenset(
 )
 _M = TypeVar("_M", bound=BaseModel)
 _TITLE_MAX = 50  # Label Studio's limit on project titles
-_MARK_BATCH = "bakeoff-batch"
+_MARK_RUN = "bakeoff-run"
 _MARK_TYPE = "bakeoff-task-type"
 _MARK_VERSION = "bakeoff-instructions-version"
 _MARK_CANCELLED = "bakeoff-cancelled"
@@ -136,6 +142,20 @@ class _Access(_Lenient):
     access: str
 
 
+def run_key_for(batch: Batch, vendor: str) -> str:
+    """The project key of a run: one project per vendor, bake-off, instructions and ontology.
+
+    Every dispatch batch of one bake-off run lands in the same project (annotators see
+    one queue); a new instructions version or ontology gets a new project.
+    """
+    digest = hashlib.sha256()
+    parts = [vendor, batch.bakeoff_id, batch.task_type, str(batch.instructions.version)]
+    parts += batch.ontology.class_names
+    for part in parts:
+        digest.update(part.encode() + b"\0")
+    return f"{batch.bakeoff_id}-{digest.hexdigest()[:24]}"
+
+
 def _marks(description: str | None) -> dict[str, str]:
     return {k: v.strip() for k, v in _MARK_RE.findall(description or "")}
 
@@ -195,6 +215,16 @@ class _ChunkReader(io.RawIOBase):
         return n
 
 
+@dataclass(frozen=True)
+class _Progress:
+    marks: dict[str, str]
+    tasks: list[LabelStudioTask]
+    required: int
+
+    def complete(self, task: LabelStudioTask) -> bool:
+        return len(task.annotations) >= self.required
+
+
 class LabelStudioAdapter:
     """A candidate labeling in Label Studio; see the module docstring.
 
@@ -237,12 +267,12 @@ class LabelStudioAdapter:
     # -- the LabelingVendor protocol ------------------------------------------------
 
     def submit(self, batch: Batch) -> VendorJob:
-        """Create (or find) the batch's project and import its items as tasks."""
+        """Find or create the run's project and import the batch's missing items as tasks."""
         if batch.task_type not in self.supported_tasks:
             raise VendorRejected(f"{self.name} does not accept {batch.task_type!r} tasks")
         if not batch.items:
-            raise VendorRejected("an empty batch cannot become a Label Studio project")
-        key = batch_id_for(batch, self.name)
+            raise VendorRejected("an empty batch cannot become Label Studio tasks")
+        key = run_key_for(batch, self.name)
         project = self._find_project(key)
         if project is None:
             project = self._create_project(batch, key)
@@ -266,36 +296,39 @@ class LabelStudioAdapter:
         )
 
     def poll(self, job: VendorJob) -> JobStatus:
-        """Progress: tasks with all their annotations, out of all tasks."""
-        project = self._project(job)
-        marks = _marks(project.description)
-        total = project.task_number or 0
-        done = min(project.finished_task_number or 0, total)
-        annotations = project.total_annotations_number or 0
-        detail = f"{annotations} annotations on {total} tasks"
-        if _MARK_CANCELLED in marks:
+        """Progress of the job's items: done once each has all its annotations."""
+        progress = self._progress(job)
+        done = sum(1 for t in progress.tasks if progress.complete(t))
+        total = len(job.item_ids) if job.item_ids else len(progress.tasks)
+        answers = sum(len(t.annotations) for t in progress.tasks)
+        detail = (
+            f"{answers} annotations on {len(progress.tasks)} tasks; "
+            f"{progress.required} annotator(s) per task"
+        )
+        if _MARK_CANCELLED in progress.marks:
             return JobStatus(state="cancelled", done=done, total=total, detail=detail)
         if total and done >= total:
             state: Literal["pending", "running", "completed"] = "completed"
         else:
-            state = "running" if annotations else "pending"
+            state = "running" if answers else "pending"
         return JobStatus(state=state, done=done, total=total, detail=detail)
 
     def fetch_results(self, job: VendorJob) -> list[VendorAnnotation]:
-        """Every annotator's answer for the job's items, with lead times."""
-        project = self._project(job)
-        marks = _marks(project.description)
-        task_type = self._task_type(project, marks)
-        version = int(marks[_MARK_VERSION]) if marks.get(_MARK_VERSION, "").isdigit() else None
-        wanted = set(job.item_ids)
-        out: list[VendorAnnotation] = []
-        for task in self._tasks(project.id, task_type):
-            if task.item_id not in wanted:
-                continue
-            out.extend(
-                a.model_copy(update={"instructions_version": version}) for a in task.annotations
-            )
-        return out
+        """Every annotator's answer, with lead times, for the job's items that are complete.
+
+        An item is complete once it has the project's number of annotations per task
+        (``annotators_per_task``); until then none of its answers is returned, so that a
+        caller storing each item once gets every annotator's answer.
+        """
+        progress = self._progress(job)
+        version = progress.marks.get(_MARK_VERSION, "")
+        stamp = {"instructions_version": int(version)} if version.isdigit() else {}
+        return [
+            a.model_copy(update=stamp)
+            for t in progress.tasks
+            if progress.complete(t)
+            for a in t.annotations
+        ]
 
     def cancel(self, job: VendorJob) -> None:
         """Mark the project cancelled (annotations are kept); unknown jobs count as cancelled."""
@@ -310,6 +343,15 @@ class LabelStudioAdapter:
         self._json("PATCH", f"/api/projects/{project.id}/", _Project, {"description": description})
 
     # -- projects -------------------------------------------------------------------
+
+    def _progress(self, job: VendorJob) -> _Progress:
+        project = self._project(job)
+        marks = _marks(project.description)
+        task_type = self._task_type(project, marks)
+        wanted = set(job.item_ids)
+        tasks = [t for t in self._tasks(project.id, task_type) if not wanted or t.item_id in wanted]
+        required = project.maximum_annotations or self.settings.annotators_per_task
+        return _Progress(marks=marks, tasks=tasks, required=required)
 
     def _task_type(self, project: _Project, marks: dict[str, str]) -> TaskType:
         task_type = marks.get(_MARK_TYPE)
@@ -339,7 +381,7 @@ class LabelStudioAdapter:
         except (ValueError, ValidationError) as exc:
             raise VendorResponseInvalid(f"{self.name}: unexpected project list: {exc}") from exc
         for project in projects:
-            if _marks(project.description).get(_MARK_BATCH) == key:
+            if _marks(project.description).get(_MARK_RUN) == key:
                 return project
         return None
 
@@ -351,9 +393,9 @@ class LabelStudioAdapter:
         data_key = data_key_for(batch.task_type, sample)
         description = "\n".join(
             [
-                f"Bake-off {batch.bakeoff_id}: {len(batch.items)} items, "
-                f"{batch.task_type}, instructions v{batch.instructions.version}.",
-                f"{_MARK_BATCH}: {key}",
+                f"Bake-off {batch.bakeoff_id}: {batch.task_type}, "
+                f"instructions v{batch.instructions.version}.",
+                f"{_MARK_RUN}: {key}",
                 f"{_MARK_TYPE}: {batch.task_type}",
                 f"{_MARK_VERSION}: {batch.instructions.version}",
             ]
@@ -369,7 +411,7 @@ class LabelStudioAdapter:
         }
         return self._json("POST", "/api/projects/", _Project, body)
 
-    def _tasks(self, project_id: int, task_type: TaskType) -> Iterator[Any]:
+    def _tasks(self, project_id: int, task_type: TaskType) -> Iterator[LabelStudioTask]:
         params = {"exportType": "JSON", "download_all_tasks": "true"}
         with self._stream("GET", f"/api/projects/{project_id}/export", params=params) as response:
             stream = io.BufferedReader(_ChunkReader(response.iter_bytes()))

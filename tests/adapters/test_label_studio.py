@@ -418,6 +418,72 @@ def test_resubmission_finds_the_project_and_restores_lost_tasks_once(
     assert sorted(t["meta"]["item_id"] for t in after) == sorted(i.item_id for i in golden.items)
 
 
+def _post_choice(ls: LabelStudio, task_id: int, label: str, who: int, lead: float = 2.0) -> None:
+    body = {
+        "result": [
+            {
+                "type": "choices",
+                "from_name": "label",
+                "to_name": "text",
+                "value": {"choices": [label]},
+            }
+        ],
+        "lead_time": lead,
+        "completed_by": ls.annotators[who],
+    }
+    with ls.client() as c:
+        r = c.post(f"/api/tasks/{task_id}/annotations/", json=body)
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("label_studio")
+def test_answers_are_held_back_until_every_annotator_has_answered(
+    label_studio: LabelStudio,
+) -> None:
+    golden = _golden("classification", n=2)
+    adapter, _ = _adapter(label_studio, annotators_per_task=2)
+    job = adapter.submit(golden.batch(bakeoff_id=f"bk-{uuid.uuid4().hex[:8]}"))
+    with label_studio.client() as c:
+        tasks = {
+            t["meta"]["item_id"]: t["id"]
+            for t in c.get(f"/api/projects/{job.external_id}/tasks/").json()
+        }
+    first = golden.items[0].item_id
+    _post_choice(label_studio, tasks[first], "dog", 0)
+    assert adapter.fetch_results(job) == []
+    status = adapter.poll(job)
+    assert (status.state, status.done, status.total) == ("running", 0, 2)
+    _post_choice(label_studio, tasks[first], "cat", 1, lead=7.0)
+    got = {(a.item_id, a.annotator_id): a.label for a in adapter.fetch_results(job)}
+    ann = [str(u) for u in label_studio.annotators]
+    assert got == {(first, ann[0]): "dog", (first, ann[1]): "cat"}
+    assert adapter.poll(job).done == 1
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("label_studio")
+def test_batches_of_one_run_share_one_project(label_studio: LabelStudio) -> None:
+    golden = _golden("classification", n=6)
+    adapter, _ = _adapter(label_studio, annotators_per_task=1)
+    bakeoff_id = f"bk-{uuid.uuid4().hex[:8]}"
+    whole = golden.batch(bakeoff_id=bakeoff_id)
+    first = adapter.submit(whole.model_copy(update={"items": whole.items[:4]}))
+    second = adapter.submit(whole.model_copy(update={"items": whole.items[4:]}))
+    assert first.external_id == second.external_id
+    with label_studio.client() as c:
+        tasks = c.get(f"/api/projects/{first.external_id}/tasks/").json()
+    assert len(tasks) == 6
+    for task in tasks:
+        if task["meta"]["item_id"] in second.item_ids:
+            _post_choice(label_studio, task["id"], "bird", 0)
+    assert adapter.poll(second).state == "completed"
+    status = adapter.poll(first)
+    assert (status.state, status.done, status.total) == ("pending", 0, 4)
+    assert {a.item_id for a in adapter.fetch_results(second)} == set(second.item_ids)
+    assert adapter.fetch_results(first) == []
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group("label_studio")
 def test_poll_states_and_cancel_keep_the_work(label_studio: LabelStudio) -> None:
@@ -533,16 +599,69 @@ def test_projects_not_made_by_bakeoff_are_refused_when_fetching() -> None:
         adapter.fetch_results(toy_job())
 
 
-def test_legacy_token_header_and_base_url() -> None:
+_PROJECT = {
+    "id": 7,
+    "maximum_annotations": 1,
+    "description": "x\nbakeoff-task-type: classification\nbakeoff-instructions-version: 4",
+}
+_EXPORT = [
+    {
+        "id": 70,
+        "data": {"text": "t"},
+        "meta": {"item_id": "a"},
+        "annotations": [
+            {
+                "id": 700,
+                "completed_by": 3,
+                "lead_time": 1.5,
+                "created_at": "2024-05-01T10:00:00Z",
+                "result": [{"type": "choices", "value": {"choices": ["cat"]}}],
+            }
+        ],
+    },
+    {"id": 71, "data": {"text": "u"}, "meta": {"item_id": "b"}, "annotations": []},
+]
+
+
+def _serve(request: httpx.Request) -> httpx.Response:
+    """A Label Studio answering project and export requests for project 7."""
+    if request.url.path == "/api/projects/7/":
+        return httpx.Response(200, json=_PROJECT)
+    if request.url.path == "/api/projects/7/export":
+        assert request.url.params["download_all_tasks"] == "true"
+        return httpx.Response(200, json=_EXPORT)
+    return httpx.Response(404, json={"detail": "no"})
+
+
+def test_poll_and_fetch_read_the_project_export() -> None:
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json={"id": 7, "task_number": 2, "finished_task_number": 2})
+        return _serve(request)
 
-    assert _mocked(handler).poll(toy_job()).state == "completed"
+    adapter = _mocked(handler)
+    status = adapter.poll(toy_job())  # the job holds item "a" only
+    assert (status.state, status.done, status.total) == ("completed", 1, 1)
     assert seen[0].headers["Authorization"] == "Token tok"
     assert str(seen[0].url) == "http://ls.test/api/projects/7/"
+    (ann,) = adapter.fetch_results(toy_job())
+    assert (ann.item_id, ann.label, ann.annotator_id, ann.external_id) == ("a", "cat", "3", "700")
+    assert ann.instructions_version == 4
+    assert ann.started_at == datetime(2024, 5, 1, 9, 59, 58, 500000, tzinfo=UTC)
+    both = toy_job().model_copy(update={"item_ids": ("a", "b")})
+    status = adapter.poll(both)
+    assert (status.state, status.done, status.total) == ("running", 1, 2)
+
+
+def test_a_broken_export_is_a_response_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/export"):
+            return httpx.Response(200, content=b'[{"data": {"text": "t"}, "meta": {"item_id": "a"}')
+        return _serve(request)
+
+    with pytest.raises(VendorResponseInvalid, match="project 7 export"):
+        _mocked(handler).fetch_results(toy_job())
 
 
 def test_personal_token_is_refreshed_once_on_expiry() -> None:
@@ -555,14 +674,22 @@ def test_personal_token_is_refreshed_once_on_expiry() -> None:
             calls.append("refresh")
             return httpx.Response(200, json={"access": next(accesses)})
         calls.append(request.headers["Authorization"])
-        if request.headers["Authorization"] == "Bearer a1" and len(calls) > 2:
+        if request.headers["Authorization"] == "Bearer a1" and len(calls) > 3:
             return httpx.Response(401, json={"detail": "expired"})
-        return httpx.Response(200, json={"id": 7, "task_number": 1})
+        return _serve(request)
 
     adapter = _mocked(handler, api_token="pat", token_kind="personal")
-    adapter.poll(toy_job())
-    adapter.poll(toy_job())
-    assert calls == ["refresh", "Bearer a1", "Bearer a1", "refresh", "Bearer a2"]
+    adapter.poll(toy_job())  # refresh, project, export
+    adapter.poll(toy_job())  # project -> 401, refresh, project, export
+    assert calls == [
+        "refresh",
+        "Bearer a1",
+        "Bearer a1",
+        "Bearer a1",
+        "refresh",
+        "Bearer a2",
+        "Bearer a2",
+    ]
 
 
 def test_non_numeric_job_ids_are_not_found_without_a_request() -> None:
