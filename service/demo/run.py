@@ -129,14 +129,16 @@ def _services(workdir: Path, database_url: str) -> Iterator[_Stack]:
             "api",
         )
         stack.spawn(["-m", "service.cli.main", "worker", "--workers", "4"], "worker")
-        deadline = time.monotonic() + 60
+        # Generous: on a loaded 2-core machine importing the app alone can take a while.
+        deadline = time.monotonic() + 240
+        api = stack.procs[0]
         while True:
             try:
-                if httpx.get(f"{stack.api_url}/health", timeout=1.0).status_code == 200:
+                if httpx.get(f"{stack.api_url}/health", timeout=2.0).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
-            if time.monotonic() > deadline:
+            if api.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the API did not start:\n{stack.log_tail('api')}")
             time.sleep(0.2)
         yield stack
@@ -283,7 +285,9 @@ def run_demo(
     oracle.update({k: _jsonable(v) for k, v in scenes.gold.items()})
     with (
         console.status("Starting the vendor simulator, the API and a worker"),
-        SimulatorProcess(simulator_config(), oracle, workdir=workdir / "simulator") as sim,
+        SimulatorProcess(
+            simulator_config(), oracle, workdir=workdir / "simulator", startup_timeout_s=120
+        ) as sim,
         _services(workdir, database_url) as stack,
     ):
         console.print(f"[green]✓[/] simulator at {sim.url}, API at {stack.api_url}")
