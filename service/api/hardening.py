@@ -63,7 +63,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.core.config import Settings
@@ -481,6 +481,31 @@ async def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=422)
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database connection broke (restart, failover, killed backend): 503, retry later.
+
+    The request's transaction is rolled back with the connection, so nothing from it is
+    stored; re-sending it (with the same ``Idempotency-Key``) is safe.
+    """
+    transient = isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated
+        or type(exc.orig).__module__.startswith("psycopg")  # PG: connection-level failures
+        or "database is locked" in str(exc.orig)  # SQLite: busy beyond busy_timeout
+    )
+    if not transient:  # e.g. SQLite "no such table": a server fault, not a retry
+        return await _unexpected_error(request, exc)
+    _log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {
+            "detail": "the database connection was lost while handling this request; nothing "
+            "from it was stored; retry (with the same Idempotency-Key)",
+            "code": "database_unavailable",
+        },
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     _log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(
@@ -503,6 +528,7 @@ def install_hardening(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OverflowError, _out_of_range)
     app.add_exception_handler(DataError, _out_of_range)
+    app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)
     # Starlette applies the last added middleware outermost: headers wrap everything.
     app.add_middleware(CrossSiteGuardMiddleware)

@@ -1,0 +1,186 @@
+"""Fault: the database connection is killed in the middle of a large streamed label import.
+
+On PostgreSQL (a throwaway schema; skipped where none is reachable), a second connection runs
+``pg_terminate_backend`` on the importing connection after a few of its ``COPY`` chunks have been
+sent. The import must fail cleanly (HTTP 503, nothing of it stored, no idempotency record), and
+re-sending the same request with the same ``Idempotency-Key`` must store every label exactly once.
+A server restart is not used: other engineers share this PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, SQLModel
+
+import service.models as m
+from service.core.config import Settings, get_settings
+from service.core.db import create_db_engine, get_session
+from service.domain import bakeoffs, golden_import, golden_sets, projects, vendor_labels, vendors
+from service.domain.api_keys import create_api_key
+from service.domain.label_io import GoldRecord
+from service.main import create_app
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+N_ITEMS = 6_000
+ANNOTATORS = 5  # labels = N_ITEMS * ANNOTATORS
+BATCH = 1_000  # rows per COPY chunk
+KILL_AFTER_CHUNKS = 3
+CLASSES = ("cat", "dog", "bird")
+
+
+@pytest.fixture
+def pg_engine(postgres_url: str) -> Iterator[Engine]:
+    """An engine on a fresh schema, its connections tagged with a unique application_name."""
+    app_name = f"bakeoff-fault-{uuid.uuid4().hex[:12]}"
+    url = make_url(postgres_url)
+    options = url.query.get("options", "")
+    url = url.update_query_dict({"application_name": app_name, "options": options})
+    engine = create_db_engine(url.render_as_string(hide_password=False))
+    SQLModel.metadata.create_all(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _count(engine: Engine, model: Any, **where: int) -> int:
+    stmt = select(func.count()).select_from(model)
+    for name, value in where.items():
+        stmt = stmt.where(getattr(model, name) == value)
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+def _build(engine: Engine) -> tuple[int, int, str]:
+    """A classification bake-off over N_ITEMS gold items; returns (bake-off, vendor, admin key)."""
+    with Session(engine) as session:
+        project = projects.create_project(
+            session=session,
+            data=m.ProjectCreate(
+                name="fault-animals",
+                task_type="classification",
+                ontology={"classes": [{"name": c} for c in CLASSES]},
+            ),
+        )
+        assert project.id is not None
+        instructions = projects.create_instructions(
+            session=session, project_id=project.id, data=m.InstructionsVersionCreate(text="# x")
+        )
+        golden = golden_sets.create_golden_set(
+            session=session, data=m.GoldenSetCreate(name="fault-gold", project_id=project.id)
+        )
+        assert golden.id is not None and instructions.id is not None
+        result = golden_import.import_gold(
+            session=session,
+            golden_set_id=golden.id,
+            records=(
+                GoldRecord(item_id=f"it-{i:06d}", label=CLASSES[i % 3], data={"n": i})
+                for i in range(N_ITEMS)
+            ),
+            note="fault test",
+        )
+        version = golden_sets.get_version(
+            session=session, golden_set_id=golden.id, version=result.golden_set_version or 1
+        )
+        vendor = vendors.create_vendor(session=session, data=m.VendorCreate(name="fault-vendor"))
+        assert vendor.id is not None and version.id is not None
+        bakeoff = bakeoffs.create_bakeoff(
+            session=session,
+            data=m.BakeOffCreate(
+                name="fault bake-off",
+                project_id=project.id,
+                golden_set_version_id=version.id,
+                instructions_version_id=instructions.id,
+                vendor_ids=[vendor.id],
+            ),
+        )
+        assert bakeoff.id is not None
+        key = create_api_key(session=session, data=m.ApiKeyCreate(name="admin", role="admin"))
+        return bakeoff.id, vendor.id, key.key
+
+
+def _body() -> Iterator[bytes]:
+    """The import file, streamed in chunks: every item answered by every annotator."""
+    for i in range(N_ITEMS):
+        lines = (
+            json.dumps(
+                {"item_id": f"it-{i:06d}", "label": CLASSES[(i + a) % 3], "annotator_id": f"a{a}"}
+            )
+            for a in range(ANNOTATORS)
+        )
+        yield ("\n".join(lines) + "\n").encode()
+
+
+def test_connection_killed_mid_import_stores_nothing_and_the_retry_stores_each_label_once(
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bakeoff_id, vendor_id, admin_key = _build(pg_engine)
+    settings = Settings(
+        environment="test", auto_migrate=False, database_url="sqlite://", import_batch_size=BATCH
+    )
+    app = create_app(settings)
+
+    def _session() -> Iterator[Session]:
+        with Session(pg_engine) as s:
+            yield s
+
+    app.dependency_overrides[get_session] = _session
+    app.dependency_overrides[get_settings] = lambda: settings
+    monkeypatch.setattr(vendor_labels, "get_settings", lambda: settings)
+
+    killed: list[int] = []
+    original_write = vendor_labels._Writer.write
+
+    def write_then_kill(self: Any, rows: list[tuple[Any, ...]]) -> None:
+        original_write(self, rows)
+        chunks = getattr(self, "_chunks_sent", 0) + 1
+        self._chunks_sent = chunks
+        if chunks == KILL_AFTER_CHUNKS and not killed:
+            pid = int(self.connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+            admin = create_db_engine(
+                make_url(str(pg_engine.url)).set(query={}).render_as_string(hide_password=False)
+            )
+            try:
+                with admin.connect() as conn:
+                    done = conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                    assert done.scalar_one() is True
+            finally:
+                admin.dispose()
+            killed.append(pid)
+
+    monkeypatch.setattr(vendor_labels._Writer, "write", write_then_kill)
+    url = f"/bakeoffs/{bakeoff_id}/vendors/{vendor_id}/labels/import?format=jsonl"
+    headers = {"X-API-Key": admin_key, "Idempotency-Key": "fault-import-0001"}
+    total = N_ITEMS * ANNOTATORS
+    with TestClient(app, raise_server_exceptions=False) as client:
+        failed = client.post(url, content=_body(), headers=headers)
+        assert killed, "the importing connection was never killed (import too small?)"
+        assert failed.status_code == 503, failed.text
+        assert failed.json()["code"] == "database_unavailable"
+        # nothing half-written: no labels, no idempotency record, tasks untouched
+        assert _count(pg_engine, m.VendorLabel, bakeoff_id=bakeoff_id) == 0
+        assert _count(pg_engine, m.IdempotencyRecord) == 0
+
+        retry = client.post(url, content=_body(), headers=headers)
+        assert retry.status_code == 200, retry.text
+        assert retry.json()["stored"] == total and retry.json()["replayed"] is False
+        again = client.post(url, content=_body(), headers=headers)
+        assert again.status_code == 200 and again.json()["replayed"] is True
+
+    assert len(killed) == 1
+    assert _count(pg_engine, m.VendorLabel, bakeoff_id=bakeoff_id) == total
+    with pg_engine.connect() as conn:
+        distinct = conn.execute(
+            text("SELECT count(DISTINCT external_key) FROM vendorlabel WHERE bakeoff_id = :b"),
+            {"b": bakeoff_id},
+        ).scalar_one()
+    assert distinct == total
