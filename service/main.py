@@ -63,6 +63,10 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(review.router)
     web_auth.install(app)
     app.include_router(web_review.router)
+    # The front door: / and /ui land each role on its page.
+    from service.web import home as web_home
+
+    app.include_router(web_home.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

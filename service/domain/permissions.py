@@ -133,6 +133,9 @@ _TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/review/flags/{flag_id}"): QA_UP,
     ("POST", "/review/flags/{flag_id}/decisions"): QA_UP,
     ("POST", "/review/flags/{flag_id}/undo"): QA_UP,
+    # --- front door (service/web/home.py): redirects by role, or to the sign-in form
+    ("GET", "/"): PUBLIC,
+    ("GET", "/ui"): PUBLIC,
     # --- web sign-in (service/web/auth.py; any role may sign in)
     ("GET", "/ui/login"): PUBLIC,
     ("POST", "/ui/login"): PUBLIC,

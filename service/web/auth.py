@@ -47,7 +47,7 @@ __all__ = [
 
 LOGIN_PATH: Final = "/ui/login"
 LOGOUT_PATH: Final = "/ui/logout"
-DEFAULT_NEXT: Final = "/ui/review"
+DEFAULT_NEXT: Final = "/ui"  # the front door picks the page by role
 SESSION_MAX_AGE_S: Final = 8 * 3600
 _PAGE_PREFIX: Final = "/ui/"
 
