@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
@@ -175,17 +176,23 @@ def store_results(
         )
         by_item = defaultdict(list, {k: v for k, v in by_item.items() if k in known})
     now = utcnow()
+    updates = []
     for key, task_id in open_tasks.items():
         answers = by_item[key]
         finished = [a.completed_at for a in answers if a.completed_at is not None]
+        updates.append(
+            {
+                "tid": task_id,
+                "done": max(finished) if finished else now,
+                "price": _priced(vendor, answers),
+            }
+        )
+    if updates:  # one executemany, not one UPDATE per task
         session.execute(
             task.update()
-            .where(task.c.id == task_id)
-            .values(
-                completed_at=max(finished) if finished else now,
-                cost=_priced(vendor, answers),
-                last_error=None,
-            )
+            .where(task.c.id == bindparam("tid"))
+            .values(completed_at=bindparam("done"), cost=bindparam("price"), last_error=None),
+            updates,
         )
     if delivery is not None:
         scope, key = delivery
