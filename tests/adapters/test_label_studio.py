@@ -15,6 +15,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -769,3 +770,173 @@ def test_ontology_classes_become_the_config_labels() -> None:
     config = bodies[0]["label_config"]
     assert '<Labels name="label" toName="text">' in config and '<Label value="LOC"/>' in config
     assert bodies[1] == [{"data": {"text": "Ann in Rome"}, "meta": {"item_id": "s1"}}]
+
+
+# ---------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("label_studio")
+def test_a_bakeoff_runs_a_label_studio_candidate_end_to_end(
+    label_studio: LabelStudio, tmp_path: Path
+) -> None:
+    """The API and a worker (real processes, SQLite) run a bake-off whose one candidate
+    labels in Label Studio; two annotators answer there; every answer is stored once."""
+    from sqlmodel import Session, select
+
+    import service.models as m
+    from service.core.db import create_db_engine
+    from service.core.migrations import upgrade_head
+    from service.domain.api_keys import create_api_key
+
+    golden = _golden("classification", n=4)
+    db_url = f"sqlite:///{tmp_path / 'bakeoff.db'}"
+    upgrade_head(db_url)
+    engine = create_db_engine(db_url)
+    with Session(engine) as session:
+        key = create_api_key(session=session, data=m.ApiKeyCreate(name="e2e", role="admin")).key
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "BAKEOFF_ENVIRONMENT": "test",
+        "BAKEOFF_DATABASE_URL": db_url,
+        "BAKEOFF_AUTO_MIGRATE": "false",
+        "BAKEOFF_QUEUE_PATH": str(tmp_path / "queue.db"),
+        "BAKEOFF_PUBLIC_URL": api,
+        "BAKEOFF_DISPATCH_POLL_INTERVAL_S": "0.5",
+        "BAKEOFF_DISPATCH_SLICE_S": "3",
+    }
+    env.pop("BAKEOFF_REDIS_URL", None)
+    procs = []
+    for name, args in (
+        ("api", ["-m", "uvicorn", "--factory", "service.main:create_app", "--port", str(port)]),
+        ("worker", ["-m", "service.dispatch", "--workers", "2"]),
+    ):
+        log = (tmp_path / f"{name}.log").open("wb")
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, *args], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        )
+    try:
+        client = httpx.Client(base_url=api, headers={"X-API-Key": key}, timeout=30)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if client.get("/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, _tail(tmp_path / "api.log")
+            time.sleep(0.3)
+
+        def post(url: str, body: Any) -> Any:
+            answer = client.post(url, json=body)
+            assert answer.status_code < 300, (url, answer.text)
+            return answer.json()
+
+        project = post(
+            "/projects",
+            {
+                "name": "ls-e2e",
+                "task_type": "classification",
+                "ontology": golden.ontology.model_dump(mode="json"),
+            },
+        )
+        post(f"/projects/{project['id']}/instructions", {"text": golden.instructions.text})
+        gs = post("/golden-sets", {"name": "ls-e2e-gold", "project_id": project["id"]})
+        post(
+            f"/golden-sets/{gs['id']}/items",
+            [{"key": i.item_id, "data": i.data} for i in golden.items],
+        )
+        version = post(f"/golden-sets/{gs['id']}/versions", {"note": "v1"})
+        post(
+            f"/golden-sets/{gs['id']}/versions/{version['version']}/labels",
+            {"labels": [{"item_key": k, "value": v} for k, v in golden.gold_json().items()]},
+        )
+        vendor = post(
+            "/vendors",
+            {
+                "name": "LS Team",
+                "adapter_kind": "label_studio",
+                "adapter_settings": {
+                    "url": label_studio.url,
+                    "api_token": label_studio.token,
+                    "annotators_per_task": 2,
+                },
+                "price_per_hour": 36.0,
+            },
+        )
+        instructions = client.get(f"/projects/{project['id']}/instructions").json()["data"][0]
+        bakeoff = post(
+            "/bakeoffs",
+            {
+                "name": "ls run",
+                "project_id": project["id"],
+                "golden_set_version_id": version["id"],
+                "instructions_version_id": instructions["id"],
+                "vendor_ids": [vendor["id"]],
+            },
+        )
+        started = client.post(f"/bakeoffs/{bakeoff['id']}/run")
+        assert started.status_code == 202, started.text
+
+        # The workforce: wait for the project and its tasks in Label Studio, then answer.
+        marker = f"bakeoff-run: bakeoff-{bakeoff['id']}-"
+        deadline = time.monotonic() + 90
+        with label_studio.client() as ls:
+            while True:
+                projects = ls.get("/api/projects/", params={"page_size": 200}).json()["results"]
+                mine = [p for p in projects if marker in (p.get("description") or "")]
+                if mine and mine[0].get("task_number") == len(golden.items):
+                    break
+                assert time.monotonic() < deadline, _tail(tmp_path / "worker.log")
+                time.sleep(0.5)
+        job = VendorJob(
+            vendor="ls-team",
+            external_id=str(mine[0]["id"]),
+            item_ids=tuple(i.item_id for i in golden.items),
+            submitted_at=datetime.now(UTC),
+        )
+        posted = annotate(label_studio, golden, job)
+
+        deadline = time.monotonic() + 90
+        while True:
+            progress = client.get(f"/bakeoffs/{bakeoff['id']}/progress").json()
+            if progress["done"] and progress["status"] != "running":
+                break
+            assert time.monotonic() < deadline, (progress, _tail(tmp_path / "worker.log"))
+            time.sleep(0.5)
+        assert progress["status"] == "completed", progress
+
+        with Session(engine) as session:
+            keys = {i.id: i.key for i in session.exec(select(m.GoldenItem)).all()}
+            labels = session.exec(
+                select(m.VendorLabel).where(m.VendorLabel.bakeoff_id == bakeoff["id"])
+            ).all()
+            tasks = session.exec(select(m.Task).where(m.Task.bakeoff_id == bakeoff["id"])).all()
+        stored = {(keys[lab.item_id], lab.annotator_id): lab for lab in labels}
+        assert len(labels) == len(stored) == len(posted) == 2 * len(golden.items)
+        for (item_id, who), label in posted.items():
+            lab = stored[(item_id, who)]
+            assert lab.value == label
+            assert lab.instructions_version is not None
+            assert lab.started_at is not None and lab.completed_at is not None
+            lead = LEAD_TIMES[label_studio.annotators.index(int(who))]
+            assert (lab.completed_at - lab.started_at).total_seconds() == pytest.approx(
+                lead, abs=1e-3
+            )
+        assert {t.status for t in tasks} == {"received"}
+        # priced per hour of annotator time: (4.25 s + 9.5 s) per item at 36 per hour
+        for t in tasks:
+            assert t.cost == pytest.approx(36.0 * (4.25 + 9.5) / 3600, rel=1e-6)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        engine.dispose()
