@@ -41,10 +41,10 @@ class ArrayReader:
         self._eof = False
         self._bytes_read = 0
 
-    def _fill(self) -> bool:
+    def _fill(self, size: int = _CHUNK) -> bool:
         if self._eof:
             return False
-        chunk = self._stream.read(_CHUNK)
+        chunk = self._stream.read(max(size, _CHUNK))
         if isinstance(chunk, str):
             raise TypeError("pass a binary stream (open(..., 'rb'))")
         try:
@@ -79,7 +79,9 @@ class ArrayReader:
             try:
                 value, end = self._json.raw_decode(self._buf, self._pos)
             except json.JSONDecodeError as exc:
-                if self._fill():
+                # Incomplete (or broken) element: read as much again as is buffered, so a
+                # huge element is re-parsed a logarithmic number of times, not once per chunk.
+                if self._fill(len(self._buf) - self._pos):
                     continue
                 raise FormatError(self._source, where, f"invalid JSON: {exc.msg}") from exc
             self._pos = end

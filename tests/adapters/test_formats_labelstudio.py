@@ -824,3 +824,21 @@ def test_gold_round_trips_through_the_writer_with_metadata(tmp_path: Path) -> No
 def test_brush_rle_round_trips_any_byte_run_pattern(values: list[int]) -> None:
     flat = np.array(values, dtype=np.uint8)
     assert np.array_equal(decode_brush_rle(encode_brush_rle(flat)), flat)
+
+
+def test_a_huge_task_streams_in_few_parses() -> None:
+    """A 6 MB task is parsed a handful of times (read sizes double), not once per 64 KiB."""
+    text = "x" * 6_000_000
+    task = {"id": 1, "data": {"text": text}, "meta": {"item_id": "big"}, "annotations": []}
+
+    class Counting(io.BytesIO):
+        reads = 0
+
+        def read(self, size: int | None = -1) -> bytes:
+            Counting.reads += 1
+            return super().read(size)
+
+    stream = Counting(json.dumps([task]).encode())
+    (got,) = read_tasks(stream, task_type="classification")
+    assert got.data["text"] == text
+    assert Counting.reads < 20
