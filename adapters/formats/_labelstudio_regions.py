@@ -45,7 +45,7 @@ BRUSH_NAME = "brush"
 
 
 class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")
 
 
 class RawAnnotation(_Lenient):

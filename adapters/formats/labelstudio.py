@@ -132,7 +132,7 @@ class LabelStudioTask(BaseModel):
 
 
 class _RawTask(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")
 
     id: int | None = None
     data: dict[str, Any]
