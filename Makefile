@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint install browser labelstudio
+.PHONY: demo test lint install browser labelstudio compose
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,12 @@ browser:
 labelstudio:
 	@bash .ci/ensure-labelstudio
 
+# docker-compose.yml is validated by a Compose CLI when one can be had (no engine needed).
+compose:
+	@bash .ci/ensure-compose
+
 # loadgroup: tests sharing one expensive server (xdist_group) run on one worker.
-test: $(BIN)/.installed browser labelstudio
+test: $(BIN)/.installed browser labelstudio compose
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider
 
 lint: $(BIN)/.installed
