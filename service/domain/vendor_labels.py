@@ -318,7 +318,7 @@ def add_vendor_labels(
     task_type = project.task_type
     classes = frozenset(class_names(project))
     items = pinned_item_ids(session, bakeoff.golden_set_version_id)
-    vl, task = table_of(VendorLabel), table_of(Task)
+    task = table_of(Task)
     existing: set[str] = {
         r[0]
         for r in _raw_rows(
@@ -344,6 +344,7 @@ def add_vendor_labels(
     fast = task_type == "classification"
     received = written = duplicates = 0
     chunk: list[tuple[Any, ...]] = []
+    labeled_tasks: set[int] = set()
     key: str
     value: Any
     annotator: str | None
@@ -400,12 +401,15 @@ def add_vendor_labels(
                 duplicates += 1
                 continue
             existing.add(ekey)
+            task_id = tasks.get(item_id)
+            if task_id is not None:
+                labeled_tasks.add(task_id)
             chunk.append(
                 (
                     bakeoff_id,
                     vendor_id,
                     item_id,
-                    tasks.get(item_id),
+                    task_id,
                     ekey,
                     json_text,
                     annotator,
@@ -424,19 +428,14 @@ def add_vendor_labels(
         writer.write(chunk)
         written += len(chunk)
         if written:
-            if tasks:
+            # Only the tasks of items labeled by this call can change (by primary key: a
+            # semi-join over all of the vendor's labels made every callback O(labels so far)).
+            ordered = sorted(labeled_tasks)
+            for start in range(0, len(ordered), 5000):
                 session.execute(
                     task.update()
-                    .where(task.c.bakeoff_id == bakeoff_id)
-                    .where(task.c.vendor_id == vendor_id)
+                    .where(task.c.id.in_(ordered[start : start + 5000]))
                     .where(task.c.status != "received")
-                    .where(
-                        task.c.item_id.in_(
-                            sa_select(vl.c.item_id).where(
-                                and_(vl.c.bakeoff_id == bakeoff_id, vl.c.vendor_id == vendor_id)
-                            )
-                        )
-                    )
                     .values(
                         status="received",
                         completed_at=func.coalesce(task.c.completed_at, now),
