@@ -35,6 +35,8 @@ import hashlib
 import html
 import io
 import re
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -104,6 +106,12 @@ class LabelStudioSettings(BaseSettings):
     title_prefix: str = Field(default="Bakeoff", max_length=20)
     timeout_s: float = Field(default=60.0, gt=0)
     import_chunk: int = Field(default=1000, ge=1, description="Tasks per import request.")
+    export_cache_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="Reuse a project export while the project's counters are unchanged, "
+        "for at most this long (0: export on every poll).",
+    )
     task_types: frozenset[TaskType] = ALL_TASK_TYPES
 
     @classmethod
@@ -126,7 +134,19 @@ class _Project(_Lenient):
     task_number: int | None = None
     finished_task_number: int | None = None
     total_annotations_number: int | None = None
+    skipped_annotations_number: int | None = None
+    num_tasks_with_annotations: int | None = None
     maximum_annotations: int | None = None
+
+    def counters(self) -> tuple[int, ...] | None:
+        """What changes whenever tasks or annotations are added or removed (None: unknown)."""
+        values = (
+            self.task_number,
+            self.total_annotations_number,
+            self.skipped_annotations_number,
+            self.num_tasks_with_annotations,
+        )
+        return None if any(v is None for v in values) else tuple(v or 0 for v in values)
 
 
 class _ProjectPage(_Lenient):
@@ -263,6 +283,8 @@ class LabelStudioAdapter:
         self._base = self.settings.url.rstrip("/")
         self._client = client or httpx.Client(timeout=self.settings.timeout_s)
         self._access: str | None = None
+        self._cache: dict[int, tuple[tuple[int, ...], float, list[LabelStudioTask]]] = {}
+        self._cache_lock = threading.Lock()
 
     # -- the LabelingVendor protocol ------------------------------------------------
 
@@ -349,9 +371,32 @@ class LabelStudioAdapter:
         marks = _marks(project.description)
         task_type = self._task_type(project, marks)
         wanted = set(job.item_ids)
-        tasks = [t for t in self._tasks(project.id, task_type) if not wanted or t.item_id in wanted]
+        tasks = [t for t in self._export(project, task_type) if not wanted or t.item_id in wanted]
         required = project.maximum_annotations or self.settings.annotators_per_task
         return _Progress(marks=marks, tasks=tasks, required=required)
+
+    def _export(self, project: _Project, task_type: TaskType) -> list[LabelStudioTask]:
+        """The project's tasks; re-exported only when its counters moved (or the cache aged).
+
+        Dispatch polls often; exporting a large project on every poll would keep Label
+        Studio busy while nobody has answered anything new.
+        """
+        counters = project.counters()
+        now = time.monotonic()
+        with self._cache_lock:
+            cached = self._cache.get(project.id)
+        if (
+            cached is not None
+            and counters is not None
+            and cached[0] == counters
+            and now - cached[1] < self.settings.export_cache_s
+        ):
+            return cached[2]
+        tasks = list(self._tasks(project.id, task_type))
+        if counters is not None:
+            with self._cache_lock:
+                self._cache[project.id] = (counters, now, tasks)
+        return tasks
 
     def _task_type(self, project: _Project, marks: dict[str, str]) -> TaskType:
         task_type = marks.get(_MARK_TYPE)

@@ -940,3 +940,32 @@ def test_a_bakeoff_runs_a_label_studio_candidate_end_to_end(
             except subprocess.TimeoutExpired:
                 proc.kill()
         engine.dispose()
+
+
+def test_exports_are_reused_while_the_project_counters_stand_still() -> None:
+    counters = {
+        "task_number": 2,
+        "total_annotations_number": 1,
+        "skipped_annotations_number": 0,
+        "num_tasks_with_annotations": 1,
+    }
+    exports: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/projects/7/":
+            return httpx.Response(200, json={**_PROJECT, **counters})
+        if request.url.path.endswith("/export"):
+            exports.append(1)
+        return _serve(request)
+
+    adapter = _mocked(handler)
+    adapter.poll(toy_job())
+    adapter.fetch_results(toy_job())
+    assert len(exports) == 1  # nothing moved: the first export serves both
+    counters["total_annotations_number"] = 2
+    adapter.poll(toy_job())
+    assert len(exports) == 2
+    never_cached = _mocked(handler, export_cache_s=0)
+    never_cached.poll(toy_job())
+    never_cached.poll(toy_job())
+    assert len(exports) == 4
