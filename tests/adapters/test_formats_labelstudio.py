@@ -842,3 +842,28 @@ def test_a_huge_task_streams_in_few_parses() -> None:
     (got,) = read_tasks(stream, task_type="classification")
     assert got.data["text"] == text
     assert Counting.reads < 20
+
+
+def test_real_crowd_labels_round_trip_with_every_annotator(tmp_path: Path) -> None:
+    """Snow et al. (2008) RTE: 800 items x 10 AMT workers, as a Label Studio project."""
+    rte = REPO.parent / "shared" / "data" / "snow2008" / "rte.standardized.tsv"
+    if not rte.exists():
+        pytest.skip(f"shared Snow 2008 data not found at {rte}")
+    rows = [line.split("\t") for line in rte.read_text().splitlines()[1:] if line.strip()]
+    answers: dict[str, list[VA]] = {}
+    for ann_id, worker, item, response, _gold in rows:
+        answers.setdefault(item, []).append(
+            VA(item_id=item, label=response, annotator_id=worker, external_id=ann_id)
+        )
+    tasks = [
+        LabelStudioTask(item_id=k, data={"text": f"pair {k}"}, annotations=tuple(v))
+        for k, v in answers.items()
+    ]
+    path = tmp_path / "rte.json"
+    write_tasks(tasks, path, task_type="classification")
+    back = {
+        (a.item_id, a.annotator_id, a.label)
+        for a in iter_annotations(path, task_type="classification")
+    }
+    assert back == {(item, worker, response) for _a, worker, item, response, _g in rows}
+    assert len(back) == 8000 and len({t.item_id for t in tasks}) == 800
