@@ -150,3 +150,83 @@ def test_labelstudio_export_reimports_to_the_same_labels(
         headers=auth["lead"],
     ).json()
     assert {r["item_key"]: r["value"] for r in listed["data"]} == seeded.gold
+
+
+def test_awkward_characters_survive_the_bulk_path(
+    client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any
+) -> None:
+    lead = auth["lead"]
+    classes = ['Ünïcode "q"', "back\\slash", "tab\tbed", "new\nline", "\\N"]
+    project = client.post(
+        "/projects",
+        json={
+            "name": "odd",
+            "task_type": "classification",
+            "ontology": {"classes": [{"name": c} for c in classes]},
+        },
+        headers=lead,
+    ).json()
+    gs = client.post(
+        "/golden-sets", json={"name": "g", "project_id": project["id"]}, headers=lead
+    ).json()
+    keys = ["k\t1", "k\\2", "k\n3", "k 4", "\\N"]
+    blob = "\n".join(
+        json.dumps({"item_id": k, "label": c}) for k, c in zip(keys, classes, strict=True)
+    )
+    assert (
+        client.post(
+            f"/golden-sets/{gs['id']}/import", content=blob.encode(), headers=lead
+        ).status_code
+        == 201
+    )
+    version = client.get(f"/golden-sets/{gs['id']}/versions/1", headers=lead).json()
+    ins = client.post(
+        f"/projects/{project['id']}/instructions", json={"text": "t"}, headers=lead
+    ).json()
+    bakeoff = client.post(
+        "/bakeoffs",
+        json={
+            "name": "b",
+            "project_id": project["id"],
+            "golden_set_version_id": version["id"],
+            "instructions_version_id": ins["id"],
+            "vendor_ids": [key_vendor.id],
+        },
+        headers=lead,
+    ).json()
+    labels = [
+        {
+            "item_key": k,
+            "value": c,
+            "annotator_id": f"w\t{i}\\",
+            "external_id": f"e\n{i}",
+            "score": 0.5 + i / 10,
+            "completed_at": "2024-05-01T10:00:04+02:00",
+        }
+        for i, (k, c) in enumerate(zip(keys, reversed(classes), strict=True))
+    ]
+    posted = client.post(
+        f"/bakeoffs/{bakeoff['id']}/vendors/{key_vendor.id}/labels",
+        json={"labels": labels},
+        headers=lead,
+    )
+    assert posted.status_code == 200, posted.text
+    listed = client.get(f"/bakeoffs/{bakeoff['id']}/labels", headers=lead).json()["data"]
+    got = {
+        r["item_key"]: (r["value"], r["annotator_id"], r["score"], r["completed_at"])
+        for r in listed
+    }
+    for label in labels:
+        value, annotator, score, completed = got[label["item_key"]]
+        assert (value, annotator) == (label["value"], label["annotator_id"])
+        assert score == pytest.approx(label["score"])
+        assert completed.startswith("2024-05-01T08:00:04")  # stored in UTC
+    exported = client.get(
+        f"/bakeoffs/{bakeoff['id']}/vendors/{key_vendor.id}/labels/export", headers=lead
+    )
+    ext = {
+        json.loads(line)["item_id"]: json.loads(line)["external_id"]
+        for line in exported.text.splitlines()
+        if line
+    }
+    assert ext == {k: f"e\n{i}" for i, k in enumerate(keys)}

@@ -1,0 +1,439 @@
+"""A typed Python client for the Bakeoff API, with pandas round-trips.
+
+Every call is one HTTP request; label uploads are streamed (JSON Lines built row by row from a
+DataFrame, or a file sent as is) and carry an ``Idempotency-Key``, so a retried upload is stored
+once.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from service.client import BakeoffClient
+>>> bk = BakeoffClient("http://127.0.0.1:8000", api_key="bko_...")  # doctest: +SKIP
+>>> project = bk.create_project("animals", "classification", ["cat", "dog"])  # doctest: +SKIP
+>>> gold = pd.DataFrame({"item_id": ["a", "b"], "label": ["cat", "dog"]})
+>>> version = bk.create_golden_set(project.id, "gold", gold)  # doctest: +SKIP
+>>> ins = bk.add_instructions(project.id, "# Label the animal")  # doctest: +SKIP
+>>> acme = bk.create_vendor("Acme", price_per_item=0.05)  # doctest: +SKIP
+>>> bo = bk.create_bakeoff(project.id, "Q1", version.id, ins.id, [acme.id])  # doctest: +SKIP
+>>> bk.add_vendor_labels(bo.id, acme.id, pd.DataFrame({"item_id": ["a"], "label": ["cat"]}))
+... # doctest: +SKIP
+>>> bk.get_results(bo.id)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+import httpx
+import pandas as pd
+from pydantic import BaseModel
+
+from service.models import (
+    BakeOffPublic,
+    BakeOffResults,
+    GoldenSetPublic,
+    GoldenSetVersionPublic,
+    ImportResult,
+    InstructionsVersionPublic,
+    ProjectPublic,
+    TaskType,
+    VendorPublic,
+)
+
+__all__ = ["BakeoffClient", "BakeoffAPIError", "FileFormat"]
+
+FileFormat = Literal["jsonl", "csv", "coco", "labelstudio"]
+_M = TypeVar("_M", bound=BaseModel)
+_SUFFIX_FORMATS: dict[str, FileFormat] = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+}
+_GOLD_COLUMNS = ("item_id", "label", "data", "metadata")
+_LABEL_COLUMNS = (
+    "item_id",
+    "label",
+    "annotator_id",
+    "score",
+    "started_at",
+    "completed_at",
+    "cost",
+    "instructions_version",
+    "external_id",
+)
+
+
+class BakeoffAPIError(RuntimeError):
+    """The API answered with an error.
+
+    Attributes
+    ----------
+    status_code
+        The HTTP status.
+    detail
+        The ``detail`` of the response (a message, or FastAPI's list of located errors).
+    """
+
+    def __init__(self, status_code: int, detail: object) -> None:
+        self.status_code = status_code
+        self.detail = detail
+        if isinstance(detail, list):
+            text = "; ".join(
+                f"{'/'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}"
+                if isinstance(d, dict)
+                else str(d)
+                for d in detail
+            )
+        else:
+            text = str(detail)
+        super().__init__(f"HTTP {status_code}: {text}")
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp | datetime):
+        return value.isoformat()
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    return value
+
+
+def _jsonl_rows(frame: pd.DataFrame, columns: Sequence[str]) -> Iterator[bytes]:
+    """Stream a DataFrame as JSON Lines (only the known columns; missing values left out)."""
+    present = [c for c in columns if c in frame.columns]
+    if "item_id" not in present or "label" not in present:
+        raise ValueError(
+            f"the DataFrame needs columns 'item_id' and 'label'; it has {list(frame.columns)}"
+        )
+    for values in frame[present].itertuples(index=False, name=None):
+        obj: dict[str, Any] = {}
+        for column, value in zip(present, values, strict=True):
+            v = _jsonable(value)
+            if v is None or (column in ("data", "metadata") and not v):
+                continue
+            obj[column] = str(v) if column in ("item_id", "annotator_id", "external_id") else v
+        yield (json.dumps(obj) + "\n").encode("utf-8")
+
+
+def _file_format(path: Path, fmt: FileFormat | None) -> FileFormat:
+    if fmt is not None:
+        return fmt
+    if path.suffix.lower() in _SUFFIX_FORMATS:
+        return _SUFFIX_FORMATS[path.suffix.lower()]
+    raise ValueError(
+        f"cannot tell the format of {path.name!r} from its suffix; pass format='coco' or "
+        "format='labelstudio' (or 'csv', 'jsonl')"
+    )
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 16):
+            yield chunk
+
+
+class BakeoffClient:
+    """Talk to a Bakeoff server.
+
+    Parameters
+    ----------
+    base_url
+        E.g. ``"http://127.0.0.1:8000"``.
+    api_key
+        Sent as ``X-API-Key``.
+    timeout
+        Seconds per request.
+    http
+        An existing :class:`httpx.Client` to use instead (tests pass one with a mock transport);
+        its base URL and headers are used as they are.
+    """
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        api_key: str | None = None,
+        *,
+        timeout: float = 300.0,
+        http: httpx.Client | None = None,
+    ) -> None:
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self._owned = http is None
+        self.http = http or httpx.Client(base_url=base_url, timeout=timeout)
+        self._headers = headers
+
+    # ------------------------------------------------------------------ plumbing
+
+    def close(self) -> None:
+        """Close the connection pool (if this client created it)."""
+        if self._owned:
+            self.http.close()
+
+    def __enter__(self) -> BakeoffClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        content: Iterator[bytes] | bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        response = self.http.request(
+            method,
+            path,
+            json=json_body,
+            params={k: v for k, v in (params or {}).items() if v is not None},
+            content=content,
+            headers={**self._headers, **(headers or {})},
+        )
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise BakeoffAPIError(response.status_code, detail)
+        return response
+
+    def _model(self, model: type[_M], method: str, path: str, **kwargs: Any) -> _M:
+        return model.model_validate(self._request(method, path, **kwargs).json())
+
+    # ------------------------------------------------------------------ setup
+
+    def create_project(
+        self,
+        name: str,
+        task_type: TaskType,
+        classes: Sequence[str],
+        *,
+        ordinal: bool = False,
+        description: str = "",
+    ) -> ProjectPublic:
+        """Create a project with its task type and classes (``ordinal`` when order matters)."""
+        body = {
+            "name": name,
+            "task_type": task_type,
+            "description": description,
+            "ontology": {"classes": [{"name": c} for c in classes], "ordinal": ordinal},
+        }
+        return self._model(ProjectPublic, "POST", "/projects", json_body=body)
+
+    def add_instructions(
+        self, project_id: int, text: str, examples: Sequence[Mapping[str, Any]] = ()
+    ) -> InstructionsVersionPublic:
+        """Add the next instructions version (markdown and examples, counter-examples too)."""
+        body = {"text": text, "examples": [dict(e) for e in examples]}
+        return self._model(
+            InstructionsVersionPublic,
+            "POST",
+            f"/projects/{project_id}/instructions",
+            json_body=body,
+        )
+
+    def create_vendor(
+        self,
+        name: str,
+        *,
+        adapter_kind: str = "file",
+        adapter_settings: Mapping[str, Any] | None = None,
+        price_per_item: float = 0.0,
+        price_per_label: float = 0.0,
+        price_per_hour: float = 0.0,
+        minimum_commitment: float = 0.0,
+    ) -> VendorPublic:
+        """Register a candidate vendor with its pricing."""
+        body = {
+            "name": name,
+            "adapter_kind": adapter_kind,
+            "adapter_settings": dict(adapter_settings or {}),
+            "price_per_item": price_per_item,
+            "price_per_label": price_per_label,
+            "price_per_hour": price_per_hour,
+            "minimum_commitment": minimum_commitment,
+        }
+        return self._model(VendorPublic, "POST", "/vendors", json_body=body)
+
+    def create_golden_set(
+        self,
+        project_id: int,
+        name: str,
+        gold: pd.DataFrame | str | Path,
+        *,
+        format: FileFormat | None = None,
+        note: str = "",
+        idempotency_key: str | None = None,
+    ) -> GoldenSetVersionPublic:
+        """Create a golden set from a DataFrame or a file and return its first version.
+
+        ``gold`` is a DataFrame with columns ``item_id``, ``label`` and optionally ``data`` and
+        ``metadata`` (dicts), or a path to a COCO / Label Studio / CSV / JSON Lines file.
+        """
+        golden = self._model(
+            GoldenSetPublic,
+            "POST",
+            "/golden-sets",
+            json_body={"name": name, "project_id": project_id},
+        )
+        return self.import_gold(
+            golden.id, gold, format=format, note=note, idempotency_key=idempotency_key
+        )
+
+    def import_gold(
+        self,
+        golden_set_id: int,
+        gold: pd.DataFrame | str | Path,
+        *,
+        format: FileFormat | None = None,
+        note: str = "",
+        merge: bool = False,
+        idempotency_key: str | None = None,
+    ) -> GoldenSetVersionPublic:
+        """Import items and gold labels as a new version of a golden set; returns the version."""
+        content, fmt = self._upload(gold, format, _GOLD_COLUMNS)
+        result = self._model(
+            ImportResult,
+            "POST",
+            f"/golden-sets/{golden_set_id}/import",
+            params={
+                "format": fmt,
+                "note": note,
+                "merge": str(merge).lower(),
+                "filename": _name_of(gold),
+            },
+            content=content,
+            headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())},
+        )
+        return self._model(
+            GoldenSetVersionPublic,
+            "GET",
+            f"/golden-sets/{golden_set_id}/versions/{result.golden_set_version}",
+        )
+
+    def create_bakeoff(
+        self,
+        project_id: int,
+        name: str,
+        golden_set_version_id: int,
+        instructions_version_id: int,
+        vendor_ids: Sequence[int],
+        **options: Any,
+    ) -> BakeOffPublic:
+        """Create a bake-off; ``options``: ranking_weights, constraints, production_volume, ..."""
+        body = {
+            "name": name,
+            "project_id": project_id,
+            "golden_set_version_id": golden_set_version_id,
+            "instructions_version_id": instructions_version_id,
+            "vendor_ids": list(vendor_ids),
+            **options,
+        }
+        return self._model(BakeOffPublic, "POST", "/bakeoffs", json_body=body)
+
+    # ------------------------------------------------------------------ labels
+
+    def _upload(
+        self,
+        data: pd.DataFrame | str | Path,
+        fmt: FileFormat | None,
+        columns: Sequence[str],
+    ) -> tuple[Iterator[bytes], FileFormat]:
+        if isinstance(data, pd.DataFrame):
+            return _jsonl_rows(data, columns), "jsonl"
+        path = Path(data)
+        return _file_chunks(path), _file_format(path, fmt)
+
+    def add_vendor_labels(
+        self,
+        bakeoff_id: int,
+        vendor_id: int,
+        labels: pd.DataFrame | str | Path,
+        *,
+        format: FileFormat | None = None,
+        idempotency_key: str | None = None,
+    ) -> ImportResult:
+        """Add a vendor's labels from a DataFrame or a file (one transaction, stored once).
+
+        DataFrame columns: ``item_id``, ``label`` and optionally ``annotator_id``, ``score``,
+        ``started_at``, ``completed_at``, ``cost``, ``instructions_version``, ``external_id``.
+        """
+        content, fmt = self._upload(labels, format, _LABEL_COLUMNS)
+        return self._model(
+            ImportResult,
+            "POST",
+            f"/bakeoffs/{bakeoff_id}/vendors/{vendor_id}/labels/import",
+            params={"format": fmt, "filename": _name_of(labels)},
+            content=content,
+            headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())},
+        )
+
+    def export_vendor_labels(
+        self, bakeoff_id: int, vendor_id: int, *, format: FileFormat = "jsonl"
+    ) -> bytes:
+        """A vendor's labels of a bake-off as a file in ``format``."""
+        return self._request(
+            "GET",
+            f"/bakeoffs/{bakeoff_id}/vendors/{vendor_id}/labels/export",
+            params={"format": format},
+        ).content
+
+    def vendor_labels(self, bakeoff_id: int, vendor_id: int) -> pd.DataFrame:
+        """A vendor's labels as a DataFrame (columns as in :meth:`add_vendor_labels`)."""
+        raw = self.export_vendor_labels(bakeoff_id, vendor_id, format="jsonl")
+        rows = [json.loads(line) for line in raw.decode("utf-8").splitlines() if line.strip()]
+        return pd.DataFrame(rows, columns=[c for c in _LABEL_COLUMNS if any(c in r for r in rows)])
+
+    def gold(self, golden_set_id: int, version: int) -> pd.DataFrame:
+        """A golden-set version as a DataFrame: ``item_id``, ``label``, ``data``, ``metadata``."""
+        raw = self._request(
+            "GET",
+            f"/golden-sets/{golden_set_id}/versions/{version}/export",
+            params={"format": "jsonl"},
+        ).content
+        rows = [json.loads(line) for line in raw.decode("utf-8").splitlines() if line.strip()]
+        return pd.DataFrame(rows, columns=list(_GOLD_COLUMNS))
+
+    # ------------------------------------------------------------------ results
+
+    def results(self, bakeoff_id: int) -> BakeOffResults:
+        """The bake-off's results as the typed model."""
+        return self._model(BakeOffResults, "GET", f"/bakeoffs/{bakeoff_id}/results")
+
+    def get_results(self, bakeoff_id: int) -> pd.DataFrame:
+        """The bake-off's results, one row per vendor (index ``vendor``).
+
+        Columns: ``vendor_id``, ``main_metric``, ``main_value``, ``coverage``, ``n_gold``,
+        ``n_labelled``, ``n_labels``, latency, cost, and one column per metric.
+        """
+        results = self.results(bakeoff_id)
+        rows = []
+        for v in results.vendors:
+            row = v.model_dump(exclude={"metrics"})
+            row.update(v.metrics)
+            rows.append(row)
+        frame = pd.DataFrame(rows)
+        return frame.set_index("vendor") if len(frame) else frame
+
+
+def _name_of(data: pd.DataFrame | str | Path) -> str:
+    """The file name sent with an upload (used in error messages)."""
+    return "dataframe.jsonl" if isinstance(data, pd.DataFrame) else Path(data).name

@@ -1,0 +1,103 @@
+"""The Python client against the real app (requests go through the ASGI app in process)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from service.client import BakeoffAPIError, BakeoffClient
+
+COCO = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "coco_val2014_100"
+
+
+@pytest.fixture
+def bk(client: TestClient, api_keys: dict[str, str]) -> Iterator[BakeoffClient]:
+    """A BakeoffClient whose httpx transport hands each request to the TestClient."""
+
+    def forward(request: httpx.Request) -> httpx.Response:
+        response = client.request(
+            request.method,
+            request.url.raw_path.decode(),
+            content=request.read(),
+            headers=dict(request.headers),
+        )
+        return httpx.Response(
+            response.status_code, headers=dict(response.headers), content=response.content
+        )
+
+    http = httpx.Client(base_url="http://bakeoff.test", transport=httpx.MockTransport(forward))
+    with BakeoffClient(api_key=api_keys["lead"], http=http) as c:
+        yield c
+    http.close()
+
+
+def test_dataframe_round_trip_and_results_frame(bk: BakeoffClient) -> None:
+    project = bk.create_project("animals", "classification", ["cat", "dog", "bird"])
+    gold = pd.DataFrame(
+        {
+            "item_id": ["a", "b", "c", "d"],
+            "label": ["cat", "dog", "bird", "cat"],
+            "metadata": [{"lighting": "dim"}, {}, {"lighting": "dim"}, {}],
+            "data": [{"image": f"{k}.jpg"} for k in "abcd"],
+        }
+    )
+    version = bk.create_golden_set(project.id, "gold", gold, note="expert")
+    assert version.version == 1 and version.item_count == 4
+    back = bk.gold(version.golden_set_id, 1)
+    assert back["label"].tolist() == gold["label"].tolist()
+    assert back["metadata"].tolist()[0] == {"lighting": "dim"}
+    instructions = bk.add_instructions(project.id, "# Label the animal")
+    acme = bk.create_vendor("Acme", price_per_item=0.10)
+    bolt = bk.create_vendor("Bolt", price_per_item=0.02)
+    bakeoff = bk.create_bakeoff(
+        project.id, "Q1", version.id, instructions.id, [acme.id, bolt.id], production_volume=10000
+    )
+    labels = pd.DataFrame(
+        {
+            "item_id": ["a", "b", "c", "d"],
+            "label": ["cat", "dog", "bird", "dog"],
+            "annotator_id": ["w1", "w1", "w2", "w2"],
+        }
+    )
+    stored = bk.add_vendor_labels(bakeoff.id, acme.id, labels, idempotency_key="acme-1")
+    again = bk.add_vendor_labels(bakeoff.id, acme.id, labels, idempotency_key="acme-1")
+    assert stored.stored == 4 and again.replayed and again.stored == 4
+    bk.add_vendor_labels(bakeoff.id, bolt.id, labels.iloc[:2])
+    frame = bk.get_results(bakeoff.id)
+    assert list(frame.index) == ["Acme", "Bolt"]
+    assert frame.loc["Acme", "accuracy"] == pytest.approx(0.75)
+    assert frame.loc["Bolt", "coverage"] == pytest.approx(0.5)
+    assert frame.loc["Acme", "total_cost"] == pytest.approx(0.40)
+    exported = bk.vendor_labels(bakeoff.id, acme.id)
+    assert sorted(zip(exported["item_id"], exported["label"], strict=True)) == sorted(
+        zip(labels["item_id"], labels["label"], strict=True)
+    )
+
+
+def test_errors_carry_the_located_message(bk: BakeoffClient) -> None:
+    project = bk.create_project("p", "classification", ["x", "y"])
+    with pytest.raises(BakeoffAPIError) as info:
+        bk.create_golden_set(project.id, "g", pd.DataFrame({"item_id": ["1"], "label": ["z"]}))
+    assert info.value.status_code == 422
+    assert "unknown class 'z'" in str(info.value)
+    with pytest.raises(BakeoffAPIError) as conflict:
+        bk.create_project("p", "classification", ["x"])
+    assert conflict.value.status_code == 409
+
+
+@pytest.mark.skipif(not COCO.exists(), reason=f"public COCO subset not found at {COCO}")
+def test_golden_set_from_a_coco_file(bk: BakeoffClient, tmp_path: Path) -> None:
+    path = COCO / "instances_val2014_100.json"
+    classes = [c["name"] for c in json.loads(path.read_text())["categories"]]
+    project = bk.create_project("coco", "detection", classes)
+    version = bk.create_golden_set(project.id, "val100", path, format="coco")
+    assert version.item_count == 100
+    frame: Any = bk.gold(version.golden_set_id, 1)
+    assert sum(len(v) for v in frame["label"]) == 830  # non-crowd boxes
