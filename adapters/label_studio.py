@@ -80,6 +80,8 @@ ALL_TASK_TYPES: frozenset[TaskType] = frozenset(
     {"classification", "multilabel", "detection", "segmentation", "spans"}
 )
 _M = TypeVar("_M", bound=BaseModel)
+_RUN_LOCKS: dict[str, threading.Lock] = {}
+_RUN_LOCKS_GUARD = threading.Lock()
 _TITLE_MAX = 50  # Label Studio's limit on project titles
 _MARK_RUN = "bakeoff-run"
 _MARK_TYPE = "bakeoff-task-type"
@@ -295,21 +297,27 @@ class LabelStudioAdapter:
         if not batch.items:
             raise VendorRejected("an empty batch cannot become Label Studio tasks")
         key = run_key_for(batch, self.name)
-        project = self._find_project(key)
-        if project is None:
-            project = self._create_project(batch, key)
-            present: set[str] = set()
-        else:
-            present = {t.item_id for t in self._tasks(project.id, batch.task_type)}
-        missing = [i for i in batch.items if i.item_id not in present]
-        for start in range(0, len(missing), self.settings.import_chunk):
-            chunk = missing[start : start + self.settings.import_chunk]
-            body = [import_payload(i.item_id, i.data) for i in chunk]
-            result = self._json("POST", f"/api/projects/{project.id}/import", _ImportResult, body)
-            if result.task_count != len(chunk):
-                raise VendorResponseInvalid(
-                    f"{self.name}: Label Studio imported {result.task_count} of {len(chunk)} tasks"
-                )
+        # Worker threads submitting batches of one run at once must not create two projects.
+        with _RUN_LOCKS_GUARD:
+            lock = _RUN_LOCKS.setdefault(key, threading.Lock())
+        with lock:
+            project = self._find_project(key)
+            if project is None:
+                project = self._create_project(batch, key)
+                present: set[str] = set()
+            else:
+                present = {t.item_id for t in self._tasks(project.id, batch.task_type)}
+            missing = [i for i in batch.items if i.item_id not in present]
+            for start in range(0, len(missing), self.settings.import_chunk):
+                chunk = missing[start : start + self.settings.import_chunk]
+                body = [import_payload(i.item_id, i.data) for i in chunk]
+                path = f"/api/projects/{project.id}/import"
+                result = self._json("POST", path, _ImportResult, body)
+                if result.task_count != len(chunk):
+                    raise VendorResponseInvalid(
+                        f"{self.name}: Label Studio imported {result.task_count} "
+                        f"of {len(chunk)} tasks"
+                    )
         return VendorJob(
             vendor=self.name,
             external_id=str(project.id),

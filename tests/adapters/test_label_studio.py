@@ -969,3 +969,20 @@ def test_exports_are_reused_while_the_project_counters_stand_still() -> None:
     never_cached.poll(toy_job())
     never_cached.poll(toy_job())
     assert len(exports) == 4
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("label_studio")
+def test_concurrent_batches_of_one_run_make_one_project(label_studio: LabelStudio) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    golden = _golden("classification", n=8)
+    adapter, _ = _adapter(label_studio)
+    whole = golden.batch(bakeoff_id=f"bk-{uuid.uuid4().hex[:8]}")
+    parts = [whole.model_copy(update={"items": whole.items[k : k + 2]}) for k in range(0, 8, 2)]
+    with ThreadPoolExecutor(4) as pool:
+        jobs = list(pool.map(adapter.submit, parts))
+    assert len({j.external_id for j in jobs}) == 1
+    with label_studio.client() as c:
+        tasks = c.get(f"/api/projects/{jobs[0].external_id}/tasks/").json()
+    assert sorted(t["meta"]["item_id"] for t in tasks) == sorted(i.item_id for i in golden.items)
