@@ -405,3 +405,40 @@ def test_concat_resorts_and_empty_is_typed() -> None:
     empty = Flags.concat([])
     assert tuple(empty.frame.columns) == FLAG_COLUMNS
     assert len(disagreement_groups(empty)) == 0
+
+
+_answers = st.lists(
+    st.tuples(st.integers(0, 5), st.sampled_from("ABCD"), st.sampled_from(["x", "y", "z"])),
+    min_size=1,
+    max_size=40,
+    unique_by=lambda r: (r[0], r[1]),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_answers, st.lists(st.sampled_from(["x", "y", "z"]), min_size=6, max_size=6))
+def test_item_flags_invariant_to_renaming_classes(
+    rows: list[tuple[int, str, str]], gold_labels: list[str]
+) -> None:
+    answers = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    gold = pd.Series(gold_labels, index=range(6))
+    before = answers.copy()
+    rename = {"x": "kiwi", "y": "lime", "z": "fig"}
+    renamed = answers.assign(label=answers["label"].map(rename))
+
+    def disagree(a: pd.DataFrame, g: pd.Series[str]) -> Flags:
+        return candidates_disagree_flags(a, gold=g, min_entropy=0.0)
+
+    def outvoted(a: pd.DataFrame, g: pd.Series[str]) -> Flags:
+        return gold_may_be_wrong_flags(a, g)
+
+    def differs(a: pd.DataFrame, g: pd.Series[str]) -> Flags:
+        return vendor_vs_gold_flags(a, g)
+
+    for fn in (disagree, outvoted, differs):
+        a = fn(answers, gold).frame
+        b = fn(renamed, gold.map(rename)).frame
+        _check_frame(Flags(a))
+        assert a[["task", "score"]].values.tolist() == b[["task", "score"]].values.tolist()
+        assert a["worker"].tolist() == b["worker"].tolist()
+    pd.testing.assert_frame_equal(answers, before)
