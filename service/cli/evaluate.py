@@ -174,7 +174,7 @@ def _print_spans(result: evaluation.SpanEvaluation) -> None:
 @app.command("evaluate")
 def evaluate_command(
     gold: Annotated[
-        Path, typer.Option("--gold", help="Gold labels: CSV item_id,label (or COCO JSON).")
+        Path, typer.Option("--gold", help="Gold: CSV item_id,label; COCO JSON; spans JSONL.")
     ],
     labels: Annotated[
         list[str],
@@ -201,7 +201,9 @@ def evaluate_command(
     ] = 0.5,
     html: Annotated[
         Path | None,
-        typer.Option("--html", help="Also write the ranked HTML report here (classification)."),
+        typer.Option(
+            "--html", help="Also write the ranked HTML report (classification, detection)."
+        ),
     ] = None,
 ) -> None:
     """Score one or more systems' labels against gold."""
