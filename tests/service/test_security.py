@@ -30,6 +30,7 @@ from service.api.hardening import SECURITY_HEADERS
 from service.api.routing import iter_api_routes
 from service.core.config import Settings
 from service.domain import bakeoffs, golden_sets, projects, vendor_labels, vendors
+from service.domain.permissions import access_for
 from service.web.csrf import (
     CSRF_COOKIE,
     make_csrf_token,
@@ -275,7 +276,10 @@ def test_the_markers_are_visible_to_qa_so_the_walk_can_fail(
 def test_webhook_secrets_are_not_shown_by_the_api(
     client: TestClient, auth: Headers, world: World
 ) -> None:
-    for role in ("admin", "lead", "qa"):
+    access = access_for("GET", "/vendors")
+    readers = sorted(r for r in auth if r != "vendor" and access is not None and r in access)
+    assert readers
+    for role in readers:
         listed = client.get("/vendors", headers=auth[role])
         assert listed.status_code == 200, listed.text
         assert OTHER_NAME in listed.text
@@ -491,3 +495,27 @@ def test_settings_refuse_the_placeholder_secret_in_production() -> None:
     with pytest.raises(ValueError, match="BAKEOFF_SECRET_KEY"):
         Settings(environment="production")
     assert SQLModel.metadata.tables["apikey"].c.key_hash is not None
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ui/dashboards/bakeoffs/{b}",
+        "/ui/dashboards/projects/{p}",
+        "/ui/review/bakeoffs/{b}",
+        "/ui/dashboards/bakeoffs/{b}/report.html?resamples=200",
+    ],
+    ids=["dashboard", "project-dashboard", "review-queue", "report"],
+)
+def test_pages_with_data_run_only_nonced_scripts(
+    client: TestClient, auth: Headers, world: World, path: str
+) -> None:
+    url = path.format(b=world.bakeoff_id, p=world.project_id)
+    response = client.get(url, headers={**auth["admin"], "Accept": "text/html"})
+    assert response.status_code == 200, response.text
+    csp = _assert_security_headers(response)
+    nonce = re.search(r"script-src 'self' 'nonce-([^']+)'", csp)
+    assert nonce is not None, csp
+    scripts = _script_nonces(response.text)
+    assert scripts, f"{url} has no script: the check would be vacuous"
+    assert all(found == nonce.group(1) for found in scripts), f"{url}: un-nonced <script>"
