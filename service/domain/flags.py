@@ -354,7 +354,7 @@ def _run(data: BakeOffData, req: FlagComputeRequest) -> mflags.Flags:
                     )
                 )
                 parts.extend(_annotator_flags(data, probs))
-        elif task_type == "detection":
+        elif task_type in ("detection", "segmentation"):
             parts.extend(_detection_flags(data, req, reasons))
         else:
             raise Invalid(
@@ -391,16 +391,47 @@ def _annotator_flags(data: BakeOffData, probs: pd.DataFrame) -> list[mflags.Flag
     return out
 
 
+def _same_value(value: Any) -> Any:
+    return value
+
+
+def _mask_boxes(value: Any) -> list[dict[str, Any]]:
+    """Masks as ``{"category", "bbox", "score"}`` boxes: polygon bounds, or the RLE's tight box."""
+    from metrics.masks import mask_to_bbox, to_rle
+
+    out: list[dict[str, Any]] = []
+    for mask in value or []:
+        seg = mask.get("segmentation")
+        if isinstance(seg, list):
+            xs = [float(x) for poly in seg for x in poly[0::2]]
+            ys = [float(y) for poly in seg for y in poly[1::2]]
+            if not xs:
+                continue
+            bbox = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
+        elif isinstance(seg, dict):
+            bbox = [float(v) for v in mask_to_bbox([to_rle(seg)])[0]]
+        else:
+            continue
+        out.append({"category": mask["category"], "bbox": bbox, "score": mask.get("score")})
+    return out
+
+
 def _detection_flags(
     data: BakeOffData, req: FlagComputeRequest, reasons: set[FlagReason]
 ) -> list[mflags.Flags]:
     lab = data.labels[data.labels[TASK].isin(list(data.gold))]
     # Detection answers: one annotator's boxes per (item, vendor) (the first stored).
     first = lab.drop_duplicates([TASK, WORKER], keep="first")
+    # Segmentation is compared on each mask's tight box (an approximation of mask IoU).
+    as_boxes = _mask_boxes if data.project.task_type == "segmentation" else _same_value
     cand = _boxes_frame(
-        list(zip(first[TASK], first[WORKER], first["value"], strict=True)), with_worker=True
+        [
+            (t, w, as_boxes(v))
+            for t, w, v in zip(first[TASK], first[WORKER], first["value"], strict=True)
+        ],
+        with_worker=True,
     )
-    gold = _boxes_frame([(t, None, v) for t, v in data.gold.items()], with_worker=False)
+    gold = _boxes_frame([(t, None, as_boxes(v)) for t, v in data.gold.items()], with_worker=False)
     tasks = list(data.gold)
     out = []
     thr = req.iou_threshold

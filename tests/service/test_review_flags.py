@@ -208,3 +208,37 @@ def test_spans_page_highlights_each_source(
     assert page.text.count("<mark ") == 11
     assert 'title="LOC">Paris' in page.text
     assert "Cities are LOC" in page.text
+
+
+def test_segmentation_masks_are_compared_on_their_boxes_and_drawn(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session
+) -> None:
+    def mask(category: str, x: float, y: float, w: float, h: float) -> dict[str, Any]:
+        return {"category": category, "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]]}
+
+    gold = {"m1": [mask("cell", 5, 5, 20, 20), mask("nucleus", 40, 10, 10, 10)]}
+    seed = _setup(
+        session,
+        name="cells",
+        task_type="segmentation",
+        classes=("cell", "nucleus"),
+        items=[m.GoldenItemCreate(key="m1", data={"width": 64, "height": 48})],
+        gold=dict(gold),
+        examples=[],
+        vendor_names=("Seg A", "Seg B", "Seg C"),
+    )
+    _labels(session, seed, "A", [("m1", gold["m1"], None)])
+    _labels(session, seed, "B", [("m1", gold["m1"][:1], None)])  # misses the nucleus
+    _labels(session, seed, "C", [("m1", [gold["m1"][0], mask("cell", 40, 10, 10, 10)], None)])
+    r = client.post(f"/review/bakeoffs/{seed.bakeoff_id}/flags", json={}, headers=auth["qa"])
+    assert r.status_code == 200, r.text
+    data = _queue(client, auth["qa"], seed.bakeoff_id, reason="vendor_vs_gold")["data"]
+    assert {(f["candidate"], f["kind"]) for f in data} == {
+        ("Candidate B", "missed"),
+        ("Candidate C", "wrong_class"),
+    }
+    page = client.get(
+        f"/ui/review/flags/{data[0]['id']}", headers={**auth["qa"], "Accept": "text/html"}
+    )
+    assert page.status_code == 200
+    assert page.text.count("<polygon") == 2 + 2 + 1 + 2  # gold, A, B, C
