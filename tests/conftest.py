@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
@@ -146,10 +147,25 @@ def settings() -> Settings:
     return Settings(environment="test", auto_migrate=False, database_url="sqlite://")
 
 
+_APPS: dict[str, FastAPI] = {}
+
+
+def _app_for(settings: Settings) -> FastAPI:
+    """One app per distinct settings for the whole run (building routes is the slow part)."""
+    key = settings.model_dump_json()
+    if key not in _APPS:
+        _APPS[key] = create_app(settings)
+    return _APPS[key]
+
+
 @pytest.fixture
 def client(engine: Engine, settings: Settings) -> Iterator[TestClient]:
-    """A TestClient on the app with its session and settings bound to the test database."""
-    app = create_app(settings)
+    """A TestClient on the app with its session and settings bound to the test database.
+
+    The app object is shared by tests with equal ``settings`` (override the ``settings`` fixture
+    for a different one); its dependency overrides point at this test's ``engine``.
+    """
+    app = _app_for(settings)
 
     def _session() -> Iterator[Session]:
         with Session(engine) as s:
@@ -157,8 +173,11 @@ def client(engine: Engine, settings: Settings) -> Iterator[TestClient]:
 
     app.dependency_overrides[get_session] = _session
     app.dependency_overrides[get_settings] = lambda: settings
-    with TestClient(app) as test_client:
-        yield test_client
+    try:
+        with TestClient(app) as test_client:
+            yield test_client
+    finally:
+        app.dependency_overrides.clear()
 
 
 @pytest.fixture

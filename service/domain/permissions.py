@@ -17,8 +17,9 @@ Roles
 -----
 ``admin``  everything.
 ``lead``   creates projects, golden sets, vendors and bake-offs; sees everything of its projects.
-``qa``     reads bake-offs, labels and gold; reviews flags; vendor names only when not blinded.
-``viewer`` reads results and dashboards only.
+``qa``     reads bake-offs, labels and gold; reviews flags; the results and review pages show
+           candidates as "Candidate A/B/..." while a bake-off is blinded.
+``viewer`` reads projects, bake-offs, results and dashboards only (no gold, no labels).
 ``vendor`` a key tied to one vendor: its own tasks and instructions, posts its own labels;
            never gold labels, never other vendors.
 
@@ -77,14 +78,14 @@ _TABLE: dict[tuple[str, str], Access] = {
     ("POST", "/projects/{project_id}/instructions"): LEAD_UP,
     ("GET", "/projects/{project_id}/instructions/{version}"): ALL,
     # --- golden sets (gold is never shown to vendors)
-    ("GET", "/golden-sets"): READERS,
+    ("GET", "/golden-sets"): QA_UP,
     ("POST", "/golden-sets"): LEAD_UP,
-    ("GET", "/golden-sets/{golden_set_id}"): READERS,
+    ("GET", "/golden-sets/{golden_set_id}"): QA_UP,
     ("PATCH", "/golden-sets/{golden_set_id}"): LEAD_UP,
     ("DELETE", "/golden-sets/{golden_set_id}"): ADMIN,
-    ("GET", "/golden-sets/{golden_set_id}/versions"): READERS,
+    ("GET", "/golden-sets/{golden_set_id}/versions"): QA_UP,
     ("POST", "/golden-sets/{golden_set_id}/versions"): LEAD_UP,
-    ("GET", "/golden-sets/{golden_set_id}/versions/{version}"): READERS,
+    ("GET", "/golden-sets/{golden_set_id}/versions/{version}"): QA_UP,
     ("GET", "/golden-sets/{golden_set_id}/items"): QA_UP,
     ("POST", "/golden-sets/{golden_set_id}/items"): LEAD_UP,
     ("GET", "/golden-sets/{golden_set_id}/items/{item_id}"): QA_UP,
@@ -94,7 +95,7 @@ _TABLE: dict[tuple[str, str], Access] = {
     ("POST", "/golden-sets/{golden_set_id}/corrections"): QA_UP,
     ("POST", "/golden-sets/{golden_set_id}/import"): LEAD_UP,
     ("GET", "/golden-sets/{golden_set_id}/versions/{version}/export"): QA_UP,
-    # --- vendors (a vendor key sees only its own vendor)
+    # --- vendors (a vendor key sees only its own)
     ("GET", "/vendors"): QA_UP,
     ("POST", "/vendors"): LEAD_UP,
     ("GET", "/vendors/{vendor_id}"): _VENDOR_AND_QA,

@@ -205,3 +205,28 @@ def test_api_keys_are_shown_once_and_stored_hashed(
         "/api-keys", json={"name": "x", "role": "vendor"}, headers=auth["admin"]
     )
     assert missing_vendor.status_code == 422
+
+
+def test_a_project_scoped_lead_key_sees_only_its_project(
+    client: TestClient, auth: dict[str, dict[str, str]], seeded: Any
+) -> None:
+    other = client.post(
+        "/projects",
+        json={"name": "other", "task_type": "classification", "ontology": ONTOLOGY},
+        headers=auth["lead"],
+    ).json()
+    created = client.post(
+        "/api-keys",
+        json={"name": "scoped", "role": "lead", "project_id": seeded.project_id},
+        headers=auth["admin"],
+    ).json()
+    scoped = {"X-API-Key": created["key"]}
+    listed = client.get("/projects", headers=scoped).json()
+    assert [p["id"] for p in listed["data"]] == [seeded.project_id]
+    assert client.get(f"/projects/{other['id']}", headers=scoped).status_code == 403
+    refused = client.post(
+        "/golden-sets", json={"name": "x", "project_id": other["id"]}, headers=scoped
+    )
+    assert refused.status_code == 403
+    assert client.get("/bakeoffs", headers=scoped).json()["count"] == 1
+    assert client.get(f"/bakeoffs/{seeded.bakeoff_id}/results", headers=scoped).status_code == 200
