@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import and_, insert
+from sqlalchemy import and_, bindparam, insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
@@ -51,6 +51,8 @@ def import_gold(
     merge
         ``False``: the new version holds exactly the imported items' gold. ``True``: it starts
         from the latest version's gold and the imported labels replace or add to it.
+        Items already in the golden set keep their id; when the file gives their ``data`` or
+        ``metadata``, the file's values replace the stored ones.
     note
         Stored on the new version.
 
@@ -90,6 +92,20 @@ def import_gold(
                 for k, d, m, _ in pending
                 if k not in ids
             ]
+            for column, position in (("data", 1), ("meta", 2)):
+                # a re-imported item whose file row gives data or metadata: the file wins
+                changed = [
+                    {"item_id": ids[row[0]], "new_value": row[position]}
+                    for row in pending
+                    if row[0] in ids and row[position]
+                ]
+                if changed:
+                    session.execute(
+                        items.update()
+                        .where(items.c.id == bindparam("item_id"))
+                        .values({column: bindparam("new_value")}),
+                        changed,
+                    )
             if new:
                 result = session.execute(
                     insert(items).returning(items.c.key, items.c.id), new

@@ -137,3 +137,21 @@ def test_vendor_keys_never_see_gold(
         response = client.get(url, headers=auth["vendor"])
         assert response.status_code == 403, url
         assert "cat" not in response.text and "dog" not in response.text
+
+
+def test_reimport_makes_version_two_and_updates_metadata(
+    client: TestClient, auth: dict[str, dict[str, str]], golden_set_id: int
+) -> None:
+    url = f"/golden-sets/{golden_set_id}/import"
+    assert client.post(url, content=_jsonl(ROWS), headers=auth["lead"]).status_code == 201
+    changed = [{**ROWS[0], "metadata": {"lighting": "night"}}, *ROWS[1:]]
+    again = client.post(url, content=_jsonl(changed), headers=auth["lead"])
+    assert again.status_code == 201 and again.json()["golden_set_version"] == 2
+    items = client.get(f"/golden-sets/{golden_set_id}/items", headers=auth["qa"]).json()
+    assert items["count"] == 5
+    assert {i["key"]: i["meta"]["lighting"] for i in items["data"]}["s-0"] == "night"
+    merged = client.post(
+        url, params={"merge": "true"}, content=_jsonl(ROWS[:1]), headers=auth["lead"]
+    ).json()
+    version = client.get(f"/golden-sets/{golden_set_id}/versions/3", headers=auth["qa"]).json()
+    assert merged["golden_set_version"] == 3 and version["item_count"] == 5
