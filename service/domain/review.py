@@ -231,6 +231,28 @@ class _Context:
             select(Vendor.id, Vendor.name).where(col(Vendor.id).in_(list(self.aliases)))
         ).all()
         self.names = {int(i): n for i, n in names if i is not None}
+        self._annotators: dict[int, dict[str, int]] = {}
+
+    def annotator(self, vendor_id: int | None, annotator_id: str | None) -> str | None:
+        """An annotator's id as this caller may see it.
+
+        Vendors often name annotators after themselves (``acme-17``), so a blinded reviewer
+        sees ``annotator 1, 2, ...`` (numbered per candidate, in id order) instead.
+        """
+        if not self.blind or annotator_id is None or vendor_id is None:
+            return annotator_id
+        numbers = self._annotators.get(vendor_id)
+        if numbers is None:
+            ids = self.session.exec(
+                select(VendorLabel.annotator_id)
+                .where(VendorLabel.bakeoff_id == self.bakeoff_id)
+                .where(VendorLabel.vendor_id == vendor_id)
+                .distinct()
+            ).all()
+            ordered = sorted(a for a in ids if a is not None)
+            numbers = {a: n for n, a in enumerate(ordered, start=1)}
+            self._annotators[vendor_id] = numbers
+        return f"annotator {numbers.get(annotator_id, 0) or '?'}"
 
     def display(self, vendor_id: int | None) -> str | None:
         if vendor_id is None:
@@ -300,7 +322,7 @@ def _view(ctx: _Context, flag: Flag, key: str, active: int) -> FlagView:
         target=target,
         candidate=ctx.display(flag.vendor_id),
         vendor_id=None if ctx.blind else flag.vendor_id,
-        annotator=d.get("annotator"),
+        annotator=ctx.annotator(flag.vendor_id, d.get("annotator")),
         score=flag.score,
         status=flag.status,
         group=d.get("group"),
@@ -528,7 +550,7 @@ def get_item_review(
         CandidateLabel(
             candidate=ctx.display(vid) or "",
             vendor_id=None if ctx.blind else vid,
-            annotator=ann,
+            annotator=ctx.annotator(vid, ann),
             value=value,
             score=score,
         )
