@@ -262,6 +262,16 @@ def _hours_per_item(labels: pd.DataFrame) -> float:
     return float(max(hours.groupby(done["item"]).sum().mean(), 0.0))
 
 
+def _blind_annotators(labels: pd.DataFrame) -> pd.DataFrame:
+    """Replace one vendor's annotator ids by ``annotator 1, 2, ...``.
+
+    Vendors often name annotators after themselves, so blinded readers see numbers.
+    """
+    ordered = sorted(str(a) for a in labels["annotator"].unique() if a)
+    numbers = {a: f"annotator {n}" for n, a in enumerate(ordered, start=1)}
+    return labels.assign(annotator=labels["annotator"].map(lambda a: numbers.get(a, a)))
+
+
 def bakeoff_systems(
     *, session: Session, bakeoff: BakeOff, reveal: bool = True
 ) -> tuple[list[SystemEvaluation], pd.DataFrame]:
@@ -292,6 +302,8 @@ def bakeoff_systems(
         if vendor is None:  # pragma: no cover - foreign key
             continue
         labels = stored.labels[stored.labels["vendor_id"] == vendor_id]
+        if not reveal:
+            labels = _blind_annotators(labels)
         tasks = stored.tasks[stored.tasks["vendor_id"] == vendor_id]
         scored = score_labels(project.task_type, stored.gold, labels)
         stamps = _timestamps(labels, tasks)

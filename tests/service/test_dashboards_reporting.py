@@ -137,6 +137,8 @@ def test_blinded_qa_sees_aliases(session: Session, labelled: Seed) -> None:
         session=session, bakeoff_id=labelled.bakeoff_id, principal=qa, n_resamples=200
     )
     assert {s.name for s in report.ranking.systems} == {"Candidate A", "Candidate B"}
+    # annotator ids often carry the vendor's name: blinded, they are numbered
+    assert {a.annotator for a in report.annotators} == {"annotator 1", "annotator 2", "annotator 3"}
 
 
 def test_overview_and_trend_across_bakeoffs(session: Session, labelled: Seed) -> None:
