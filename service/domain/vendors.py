@@ -9,7 +9,7 @@ from service.domain._common import apply_update, commit_or_conflict, get_or_404,
 from service.domain.access import check_vendor
 from service.domain.errors import Conflict
 from service.domain.security import Principal
-from service.models import BakeOffVendorLink, Vendor, VendorCreate, VendorUpdate
+from service.models import REDACTED, BakeOffVendorLink, Vendor, VendorCreate, VendorUpdate
 
 __all__ = ["create_vendor", "get_vendor", "list_vendors", "update_vendor", "delete_vendor"]
 
@@ -48,8 +48,19 @@ def list_vendors(
 
 
 def update_vendor(*, session: Session, vendor_id: int, data: VendorUpdate) -> Vendor:
-    """Change a vendor's adapter settings or pricing."""
+    """Change a vendor's adapter settings or pricing.
+
+    Secrets are masked when a vendor is read, so a client that reads the settings and sends
+    them back sends the mask: a masked value keeps the stored secret.
+    """
     vendor = get_or_404(session, Vendor, vendor_id)
+    if data.adapter_settings is not None:
+        stored = vendor.adapter_settings or {}
+        kept = {
+            key: stored[key] if value == REDACTED and key in stored else value
+            for key, value in data.adapter_settings.items()
+        }
+        data = data.model_copy(update={"adapter_settings": kept})
     apply_update(vendor, data)
     session.add(vendor)
     commit_or_conflict(session, f"a vendor named {data.name!r} already exists")

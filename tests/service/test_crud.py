@@ -6,6 +6,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+import service.models as m
 
 pytestmark = pytest.mark.dbs
 
@@ -230,3 +233,28 @@ def test_a_project_scoped_lead_key_sees_only_its_project(
     assert refused.status_code == 403
     assert client.get("/bakeoffs", headers=scoped).json()["count"] == 1
     assert client.get(f"/bakeoffs/{seeded.bakeoff_id}/results", headers=scoped).status_code == 200
+
+
+def test_sending_masked_settings_back_keeps_the_secret(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session
+) -> None:
+    created = client.post(
+        "/vendors",
+        json={
+            "name": "Round Trip Labs",
+            "adapter_kind": "http",
+            "adapter_settings": {"url": "http://a.example", "webhook_secret": "s3cret"},
+        },
+        headers=auth["lead"],
+    ).json()
+    read = client.get(f"/vendors/{created['id']}", headers=auth["lead"]).json()
+    assert read["adapter_settings"]["webhook_secret"] == "********"
+    settings = dict(read["adapter_settings"], url="http://b.example")
+    patched = client.patch(
+        f"/vendors/{created['id']}", json={"adapter_settings": settings}, headers=auth["lead"]
+    )
+    assert patched.status_code == 200, patched.text
+    stored = session.get(m.Vendor, created["id"])
+    assert stored is not None
+    session.refresh(stored)
+    assert stored.adapter_settings == {"url": "http://b.example", "webhook_secret": "s3cret"}
