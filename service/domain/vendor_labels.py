@@ -11,6 +11,8 @@ nothing from the call is stored.
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
@@ -222,6 +224,58 @@ class _Writer:
         self.connection.execute(table.insert(), [dict(zip(_COLUMNS, r, strict=True)) for r in rows])
 
 
+class _Pipeline:
+    """Feed :class:`_Writer` from a second thread, so parsing overlaps the database's work.
+
+    The drivers release the GIL while the database works (SQLite ``executemany``, PostgreSQL
+    ``COPY``), so the next chunk is read and checked meanwhile. Chunks are written in order on
+    the session's one connection, in its transaction; at most two wait in the queue. Only this
+    thread touches the connection until :meth:`close` returns.
+    """
+
+    def __init__(self, writer: _Writer, *, threaded: bool) -> None:
+        self._writer = writer
+        self._queue: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="vendorlabel-writer", daemon=True)
+        self._threaded = threaded
+        if threaded:
+            self._thread.start()
+
+    def _run(self) -> None:
+        while (rows := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._writer.write(rows)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                    self._error = exc
+
+    def put(self, rows: list[tuple[Any, ...]]) -> None:
+        """Queue a chunk (blocks while two are waiting); re-raise a write error."""
+        if not self._threaded:
+            self._writer.write(rows)
+            return
+        if self._error is not None:
+            raise self._error
+        self._queue.put(rows)
+
+    def close(self) -> None:
+        """Wait until every chunk is written; re-raise a write error."""
+        if not self._threaded:
+            return
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abort(self) -> None:
+        """Stop after the chunk in progress (errors are dropped: the caller rolls back)."""
+        if self._thread.is_alive():
+            self._error = self._error or RuntimeError("aborted")
+            self._queue.put(None)
+            self._thread.join()
+
+
 def _record_fields(
     record: LabelRecord,
 ) -> tuple[str, Any, str | None, float | None, Any, Any, float | None, int | None, str | None]:
@@ -354,6 +408,8 @@ def add_vendor_labels(
     cost: float | None
     ins_version: int | None
     ext: str | None
+    # SQLite's executemany needs the GIL for every row: a second thread would only contend
+    pipeline = _Pipeline(writer, threaded=writer.dialect == "postgresql")
     try:
         for number, record in enumerate(records, start=1):
             received += 1
@@ -422,11 +478,12 @@ def add_vendor_labels(
                 )
             )
             if len(chunk) >= batch_size:
-                writer.write(chunk)
+                pipeline.put(chunk)
                 written += len(chunk)
                 chunk = []
-        writer.write(chunk)
+        pipeline.put(chunk)
         written += len(chunk)
+        pipeline.close()
         if written:
             # Only the tasks of items labeled by this call can change (by primary key: a
             # semi-join over all of the vendor's labels made every callback O(labels so far)).
@@ -453,17 +510,23 @@ def add_vendor_labels(
         )
         session.commit()
     except IntegrityError as exc:
+        pipeline.abort()
         session.rollback()
         raise Conflict(
             "another request stored some of these labels at the same time; retry "
             "(labels already stored are skipped)"
         ) from exc
     except Exception as exc:
+        pipeline.abort()
         session.rollback()
         if _is_unique_violation(exc):
             raise Conflict(
                 "another request stored some of these labels at the same time; retry"
             ) from exc
+        raise
+    except BaseException:
+        pipeline.abort()
+        session.rollback()
         raise
     return result
 
