@@ -155,3 +155,18 @@ def test_reimport_makes_version_two_and_updates_metadata(
     ).json()
     version = client.get(f"/golden-sets/{golden_set_id}/versions/3", headers=auth["qa"]).json()
     assert merged["golden_set_version"] == 3 and version["item_count"] == 5
+
+
+def test_gold_import_with_the_same_idempotency_key_is_stored_once(
+    client: TestClient, auth: dict[str, dict[str, str]], golden_set_id: int
+) -> None:
+    url = f"/golden-sets/{golden_set_id}/import"
+    headers = {**auth["lead"], "Idempotency-Key": "gold-upload-1"}
+    first = client.post(url, content=_jsonl(ROWS), headers=headers)
+    again = client.post(url, content=_jsonl(ROWS), headers=headers)
+    assert first.status_code == 201 and again.status_code == 201
+    assert again.json()["replayed"] is True and again.json()["golden_set_version"] == 1
+    versions = client.get(f"/golden-sets/{golden_set_id}/versions", headers=auth["lead"]).json()
+    assert versions["count"] == 1
+    clash = client.post(url, content=_jsonl(ROWS[:2]), headers=headers)
+    assert clash.status_code == 409
