@@ -14,10 +14,11 @@ import re
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, text
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
@@ -29,7 +30,7 @@ from service.domain import idempotency
 from service.domain._common import table_of
 from service.domain.errors import Conflict, Invalid, NotFound, Unauthorized
 from service.domain.vendor_labels import add_vendor_labels
-from service.models import GoldenItem, Task, Vendor
+from service.models import BakeOff, GoldenItem, GoldenSetVersion, Task, Vendor
 
 __all__ = [
     "CallbackResult",
@@ -153,15 +154,15 @@ def store_results(
             session.commit()
         return CallbackResult(received=0, stored=0, duplicates=0)
     task, item = table_of(Task), table_of(GoldenItem)
+    keys_by_id = _item_ids(session, bakeoff_id, list(by_item))
     open_tasks = {
-        key: task_id
-        for task_id, key in session.execute(
-            sa_select(task.c.id, item.c.key)
-            .join(item, item.c.id == task.c.item_id)
+        keys_by_id[item_id]: task_id
+        for task_id, item_id in session.execute(
+            sa_select(task.c.id, task.c.item_id)
+            .where(task.c.item_id.in_(list(keys_by_id)))
             .where(task.c.bakeoff_id == bakeoff_id)
             .where(task.c.vendor_id == vendor_id)
             .where(task.c.status != "received")
-            .where(item.c.key.in_(list(by_item)))
         ).all()
     }
     if not strict:
@@ -187,13 +188,8 @@ def store_results(
                 "price": _priced(vendor, answers),
             }
         )
-    if updates:  # one executemany, not one UPDATE per task
-        session.execute(
-            task.update()
-            .where(task.c.id == bindparam("tid"))
-            .values(completed_at=bindparam("done"), cost=bindparam("price"), last_error=None),
-            updates,
-        )
+    if updates:
+        _update_tasks(session, updates)
     if delivery is not None:
         scope, key = delivery
         idempotency.remember(session, scope=scope, key=key, fingerprint=None, response={})
@@ -229,6 +225,50 @@ def store_results(
         return CallbackResult(received=len(records), stored=stored, duplicates=duplicates)
     return CallbackResult(
         received=result.received, stored=result.stored, duplicates=result.duplicates
+    )
+
+
+def _item_ids(session: Session, bakeoff_id: int, keys: list[str]) -> dict[int, str]:
+    """``{item id: key}`` of the bake-off's golden items with these keys."""
+    item = table_of(GoldenItem)
+    golden_set_id = session.execute(
+        sa_select(GoldenSetVersion.golden_set_id)  # type: ignore[call-overload]
+        .join(BakeOff, BakeOff.golden_set_version_id == GoldenSetVersion.id)
+        .where(BakeOff.id == bakeoff_id)
+    ).scalar_one()
+    rows = session.execute(
+        sa_select(item.c.id, item.c.key)
+        .where(item.c.golden_set_id == golden_set_id)  # the (set, key) index
+        .where(item.c.key.in_(keys))
+    ).all()
+    return {int(item_id): str(key) for item_id, key in rows}
+
+
+_PG_UPDATE = text(
+    "UPDATE task SET completed_at = v.done, cost = v.price, last_error = NULL "
+    "FROM unnest(CAST(:ids AS integer[]), CAST(:dones AS timestamptz[]), "
+    "CAST(:prices AS double precision[])) AS v(tid, done, price) WHERE task.id = v.tid"
+)
+
+
+def _update_tasks(session: Session, updates: list[dict[str, Any]]) -> None:
+    """Set ``completed_at`` and ``cost`` of many tasks in one statement."""
+    if session.get_bind().dialect.name == "postgresql":  # three arrays, one UPDATE
+        session.execute(
+            _PG_UPDATE,
+            {
+                "ids": [u["tid"] for u in updates],
+                "dones": [u["done"].astimezone(UTC) for u in updates],
+                "prices": [u["price"] for u in updates],
+            },
+        )
+        return
+    task = table_of(Task)
+    session.execute(  # SQLite: executemany runs in C
+        task.update()
+        .where(task.c.id == bindparam("tid"))
+        .values(completed_at=bindparam("done"), cost=bindparam("price"), last_error=None),
+        updates,
     )
 
 

@@ -284,6 +284,7 @@ def tasks_by_status(session: Session, bakeoff_id: int) -> dict[str, int]:
 # --------------------------------------------------------------------------- the state machine
 
 
+@pytest.mark.dbs
 def test_a_run_sends_every_item_and_stores_every_label_once(session: Session) -> None:
     golden = toy_golden(n=12)
     built = build_bakeoff(
@@ -509,6 +510,7 @@ def test_starting_twice_creates_nothing_twice(session: Session) -> None:
     assert again.total == 3 and kicks == [built.bakeoff_id] * 2
 
 
+@pytest.mark.dbs
 def test_ten_percent_faults_still_store_every_label_exactly_once(session: Session) -> None:
     golden = toy_golden(n=40)
     built = build_bakeoff(
@@ -630,6 +632,7 @@ def _signed(
     return body, sign_callback(SECRET, body, delivery_id=delivery, timestamp=ts)
 
 
+@pytest.mark.dbs
 def test_callbacks_are_verified_and_stored_exactly_once(
     api: TestClient, session: Session, auth: dict[str, dict[str, str]]
 ) -> None:
