@@ -7,7 +7,8 @@ recomputes.
 
 Main metric by task type: ``accuracy`` (classification; several annotators per item are merged
 by majority vote), ``exact_match`` (multilabel and spans: the whole set must equal gold), ``f1``
-at IoU 0.5 (detection, segmentation).
+at IoU 0.5 (detection: box IoU; segmentation: mask IoU, polygons rasterised with the item's
+``width``/``height`` from its data).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlmodel import Session
 from metrics.aggregation import majority_vote
 from metrics.classification import classification_summary
 from metrics.detection import DetectionGold, Detections, match_unscored
+from metrics.masks import mask_to_bbox, to_rle
 from metrics.types import LABEL, TASK, WORKER
 from service.core.types import utcnow
 from service.domain._common import table_of
@@ -39,6 +41,7 @@ from service.domain.security import Principal
 from service.models import (
     BakeOff,
     BakeOffResults,
+    GoldenItem,
     GoldLabel,
     Project,
     Task,
@@ -122,39 +125,69 @@ def _classification(
 
 
 def _boxes(
-    gold: pd.Series[Any], labels: pd.DataFrame, categories: dict[str, int]
+    gold: pd.Series[Any],
+    labels: pd.DataFrame,
+    categories: dict[str, int],
+    *,
+    sizes: dict[int, tuple[int, int]] | None = None,
 ) -> tuple[dict[str, float | None], float]:
-    def flatten(series: pd.Series[Any]) -> tuple[list[int], list[int], list[list[float]]]:
+    """Unscored one-to-one matching at IoU 0.5: boxes, or masks when ``sizes`` is given.
+
+    For masks, ``sizes`` maps item id to ``(height, width)`` (needed for polygons); objects
+    that cannot be rasterised (polygons of an item without a size) are left out.
+    """
+    segm = sizes is not None
+
+    def flatten(
+        series: pd.Series[Any],
+    ) -> tuple[list[int], list[int], list[list[float]], list[dict[str, Any]]]:
         img: list[int] = []
         cat: list[int] = []
         boxes: list[list[float]] = []
+        rles: list[dict[str, Any]] = []
         for item_id, value in series.items():
+            key = int(item_id)  # type: ignore[call-overload]
             for obj in value or []:
-                bbox = obj.get("bbox")
-                if bbox is None:
-                    continue
-                img.append(int(item_id))  # type: ignore[call-overload]
+                if segm:
+                    height, width = (sizes or {}).get(key, (None, None))
+                    try:
+                        rle = to_rle(obj["segmentation"], height=height, width=width)
+                    except (KeyError, TypeError, ValueError):
+                        continue
+                    rles.append(rle)
+                    boxes.append([float(v) for v in mask_to_bbox([rle])[0]])
+                else:
+                    bbox = obj.get("bbox")
+                    if bbox is None:
+                        continue
+                    boxes.append([float(v) for v in bbox])
+                img.append(key)
                 cat.append(categories.setdefault(obj["category"], len(categories) + 1))
-                boxes.append([float(v) for v in bbox])
-        return img, cat, boxes
+        return img, cat, boxes, rles
 
-    g_img, g_cat, g_box = flatten(gold)
+    g_img, g_cat, g_box, g_rle = flatten(gold)
     # one annotator per item: the first answer for each item
     first = labels.drop_duplicates("item_id").set_index("item_id")["value"]
-    l_img, l_cat, l_box = flatten(first)
+    l_img, l_cat, l_box, l_rle = flatten(first)
     gold_set = DetectionGold.from_arrays(
         image_ids=np.asarray(g_img, dtype=np.int64),
         category_ids=np.asarray(g_cat, dtype=np.int64),
         boxes=np.asarray(g_box, dtype=np.float64).reshape(-1, 4),
         all_image_ids=np.asarray(sorted(int(i) for i in gold.index), dtype=np.int64),
+        rles=g_rle if segm else None,
     )
     dets = Detections.from_arrays(
         image_ids=np.asarray(l_img, dtype=np.int64),
         category_ids=np.asarray(l_cat, dtype=np.int64),
         boxes=np.asarray(l_box, dtype=np.float64).reshape(-1, 4),
+        rles=l_rle if segm else None,
     )
     result = match_unscored(
-        gold_set, dets, iou_threshold=0.5, labeled_images=np.asarray(first.index, dtype=np.int64)
+        gold_set,
+        dets,
+        iou_threshold=0.5,
+        iou_type="segm" if segm else "bbox",
+        labeled_images=np.asarray(first.index, dtype=np.int64),
     )
     tp = float(result.per_class["tp"].sum()) if len(result.per_class) else 0.0
     return (
@@ -166,6 +199,22 @@ def _boxes(
         },
         tp,
     )
+
+
+def _image_sizes(session: Session, version_id: int) -> dict[int, tuple[int, int]]:
+    """``{item id: (height, width)}`` from the items' data (for polygon masks)."""
+    gl, item = table_of(GoldLabel), table_of(GoldenItem)
+    rows = session.execute(
+        sa_select(item.c.id, item.c.data)
+        .join(gl, gl.c.item_id == item.c.id)
+        .where(gl.c.version_id == version_id)
+    ).all()
+    sizes: dict[int, tuple[int, int]] = {}
+    for item_id, data in rows:
+        height, width = (data or {}).get("height"), (data or {}).get("width")
+        if isinstance(height, int) and isinstance(width, int):
+            sizes[int(item_id)] = (height, width)
+    return sizes
 
 
 def _latencies(labels: pd.DataFrame, tasks: pd.DataFrame) -> pd.Series[float]:
@@ -242,6 +291,11 @@ def _compute(session: Session, bakeoff: BakeOff, *, reveal: bool) -> BakeOffResu
             frame[c] = pd.to_datetime(frame[c], utc=True)
     aliases = vendor_aliases(session, bakeoff.id or 0)
     categories: dict[str, int] = {}
+    sizes = (
+        _image_sizes(session, bakeoff.golden_set_version_id)
+        if task_type == "segmentation"
+        else None
+    )
     results: list[VendorResult] = []
     n_gold = len(gold)
     for vendor_id, alias in sorted(aliases.items(), key=lambda kv: (len(kv[1]), kv[1])):
@@ -268,7 +322,7 @@ def _compute(session: Session, bakeoff: BakeOff, *, reveal: bool) -> BakeOffResu
                 metrics, correct = _set_metrics(gold, labels)
                 n_correct = float(correct.sum())
             else:
-                metrics, n_correct = _boxes(gold, labels, categories)
+                metrics, n_correct = _boxes(gold, labels, categories, sizes=sizes)
         latency = _latencies(labels, tasks)
         cost = _vendor_cost(vendor, labels, tasks, n_labelled) if n_labelled else None
         results.append(

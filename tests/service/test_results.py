@@ -178,3 +178,68 @@ def test_detection_results_use_box_matching(
     assert result["metrics"]["precision"] == pytest.approx(0.8)
     assert result["metrics"]["recall"] == pytest.approx(0.8)
     assert result["main_value"] == pytest.approx(0.8)
+
+
+def _square(x: float, y: float, size: float) -> list[list[float]]:
+    return [[x, y, x + size, y, x + size, y + size, x, y + size]]
+
+
+def test_segmentation_results_use_mask_iou(
+    client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any
+) -> None:
+    lead = auth["lead"]
+    project = client.post(
+        "/projects",
+        json={
+            "name": "masks",
+            "task_type": "segmentation",
+            "ontology": {"classes": [{"name": "cell"}]},
+        },
+        headers=lead,
+    ).json()
+    gs = client.post(
+        "/golden-sets", json={"name": "g", "project_id": project["id"]}, headers=lead
+    ).json()
+    gold = [
+        {
+            "item_id": f"m{i}",
+            "data": {"width": 100, "height": 100},
+            "label": [{"category": "cell", "segmentation": _square(10, 10, 40)}],
+        }
+        for i in range(2)
+    ]
+    blob = "\n".join(json.dumps(g) for g in gold).encode()
+    assert (
+        client.post(f"/golden-sets/{gs['id']}/import", content=blob, headers=lead).status_code
+        == 201
+    )
+    version = client.get(f"/golden-sets/{gs['id']}/versions/1", headers=lead).json()
+    ins = client.post(
+        f"/projects/{project['id']}/instructions", json={"text": "outline cells"}, headers=lead
+    ).json()
+    bakeoff = client.post(
+        "/bakeoffs",
+        json={
+            "name": "b",
+            "project_id": project["id"],
+            "golden_set_version_id": version["id"],
+            "instructions_version_id": ins["id"],
+            "vendor_ids": [key_vendor.id],
+        },
+        headers=lead,
+    ).json()
+    labels = [
+        {"item_key": "m0", "value": [{"category": "cell", "segmentation": _square(10, 10, 40)}]},
+        {"item_key": "m1", "value": [{"category": "cell", "segmentation": _square(55, 55, 40)}]},
+    ]
+    posted = client.post(
+        f"/bakeoffs/{bakeoff['id']}/vendors/{key_vendor.id}/labels",
+        json={"labels": labels},
+        headers=lead,
+    )
+    assert posted.status_code == 200, posted.text
+    result = client.get(f"/bakeoffs/{bakeoff['id']}/results", headers=lead).json()["vendors"][0]
+    assert result["main_metric"] == "f1"
+    assert result["metrics"]["precision"] == pytest.approx(0.5)
+    assert result["metrics"]["recall"] == pytest.approx(0.5)
+    assert result["metrics"]["mean_iou"] == pytest.approx(1.0)
