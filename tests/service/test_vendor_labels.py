@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from service.domain import vendor_labels
+
 pytestmark = pytest.mark.dbs
 
 
@@ -230,3 +232,32 @@ def test_awkward_characters_survive_the_bulk_path(
         if line
     }
     assert ext == {k: f"e\n{i}" for i, k in enumerate(keys)}
+
+
+def test_a_concurrent_duplicate_is_a_409_and_rolls_back(
+    client: TestClient,
+    auth: dict[str, dict[str, str]],
+    seeded: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = {"labels": [{"item_key": "img-6", "value": "cat"}]}
+    assert client.post(_labels_url(seeded), json=first, headers=auth["lead"]).status_code == 200
+    real = vendor_labels._raw_rows
+
+    def blind(session: Any, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        # as if another request stored img-6 after this one looked: the write must fail
+        return [] if "external_key" in sql else real(session, sql, params)
+
+    monkeypatch.setattr(vendor_labels, "_raw_rows", blind)
+    monkeypatch.setattr(vendor_labels, "get_settings", lambda: _Small())
+    body = {"labels": [{"item_key": k, "value": v} for k, v in seeded.gold.items()]}
+    response = client.post(_labels_url(seeded), json=body, headers=auth["lead"])
+    assert response.status_code == 409, response.text
+    assert "retry" in response.json()["detail"]
+    assert _count(client, seeded, auth) == 1
+
+
+class _Small:
+    """Settings stand-in: two rows per chunk, so the clash comes after chunks were written."""
+
+    import_batch_size = 2
