@@ -42,7 +42,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from coco_data import CocoBenchData, make_coco_bbox_benchmark
+
+# run as a script, its folder is on sys.path; mypy checks coco_data.py as benchmarks.coco_data
+from coco_data import (  # type: ignore[import-not-found]
+    CocoBenchData,
+    make_coco_bbox_benchmark,
+)
 
 from metrics.detection import DetectionGold, Detections, evaluate_coco
 

@@ -73,7 +73,7 @@ def main() -> None:
     t_flags = _best(flags, args.repeat)
 
     res = find_label_issues(labels, pred_probs, n_jobs=1)
-    mask, _ = direct()  # type: ignore[misc]
+    mask = np.asarray(cl_find_label_issues(given, probs, n_jobs=1))
     same = bool(np.array_equal(res.frame["is_label_issue"].to_numpy(), mask))
     found = res.frame["is_label_issue"].to_numpy()
     planted = np.zeros(n, dtype=bool)
