@@ -6,15 +6,20 @@ BIN    := $(VENV)/bin
 
 .PHONY: demo test lint install browser labelstudio compose
 
-$(BIN)/.installed: pyproject.toml
+# The demo needs only the core; the tests add torch (pinned CPU build), Playwright, etc.
+$(BIN)/.installed-core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(BIN)/.installed: $(BIN)/.installed-core
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
 install: $(BIN)/.installed
 
-demo: $(BIN)/.installed
+demo: $(BIN)/.installed-core
 	$(BIN)/bakeoff demo
 
 # Browser tests drive Debian's Chromium; install it when we can (root), else they skip.
@@ -31,7 +36,8 @@ compose:
 	@bash .ci/ensure-compose
 
 # loadgroup: tests sharing one expensive server (xdist_group) run on one worker.
-test: $(BIN)/.installed browser labelstudio compose
+# Static checks first (ruff, mypy --strict, the import-layer contract), then every test.
+test: lint browser labelstudio compose
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider
 
 lint: $(BIN)/.installed
