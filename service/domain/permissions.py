@@ -154,6 +154,7 @@ _TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/ui/dashboards"): READERS,
     ("GET", "/ui/dashboards/projects/{project_id}"): READERS,
     ("GET", "/ui/dashboards/bakeoffs/{bakeoff_id}"): READERS,
+    ("POST", "/ui/dashboards/bakeoffs/{bakeoff_id}/run"): LEAD_UP,
     ("GET", "/ui/dashboards/bakeoffs/{bakeoff_id}/report.html"): READERS,
     ("GET", "/ui/dashboards/bakeoffs/{bakeoff_id}/report.json"): READERS,
     ("GET", "/ui/dashboards/assets/plotly.min.js"): PUBLIC,

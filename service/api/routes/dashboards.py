@@ -7,7 +7,9 @@ blinded):
 ``/ui/dashboards``                                  the projects
 ``/ui/dashboards/projects/{project_id}``            its bake-offs, the current ranking,
                                                     cost per correct label, trends
-``/ui/dashboards/bakeoffs/{bakeoff_id}``            the whole report, interactive
+``/ui/dashboards/bakeoffs/{bakeoff_id}``            the whole report, interactive, with the
+                                                    run's live progress
+``POST /ui/dashboards/bakeoffs/{bakeoff_id}/run``   start the run (lead, admin; CSRF form)
 ``/ui/dashboards/bakeoffs/{bakeoff_id}/report.html`` the self-contained report (download)
 ``/ui/dashboards/bakeoffs/{bakeoff_id}/report.json`` the JSON report (``docs/report-schema.md``)
 ``/ui/dashboards/assets/plotly.min.js``             plotly.js, served locally (no CDN)
@@ -19,7 +21,7 @@ from typing import Annotated
 
 import plotly.graph_objects as go
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from reports.breakdowns import trend_breakdown
 from reports.figures import build_pareto_chart, build_ranking_chart, build_trend_chart
@@ -27,11 +29,16 @@ from reports.render import plotly_js, render_figures_script, render_fragment, re
 from reports.results import Report
 from service.api.deps import CurrentKey, SessionDep, SettingsDep
 from service.api.hardening import csp_nonce
-from service.domain import reporting
-from service.domain.bakeoffs import get_bakeoff
+from service.api.routes.dispatch import QueueDep
+from service.domain import dispatch, reporting
+from service.domain.bakeoffs import get_bakeoff, list_bakeoffs
+from service.domain.dispatch import RunProgress
 from service.domain.errors import Conflict
+from service.domain.permissions import is_allowed
 from service.domain.projects import get_project, list_projects
+from service.domain.security import Principal
 from service.web.auth import render
+from service.web.csrf import CsrfProtected
 
 __all__ = ["router", "PLOTLY_PATH"]
 
@@ -50,6 +57,16 @@ def _report(session: SessionDep, principal: CurrentKey, bakeoff_id: int, resampl
         raise Conflict(str(exc), code="report_unavailable") from exc
 
 
+def _progress(
+    session: SessionDep, principal: Principal, bakeoff_ids: list[int]
+) -> dict[int, RunProgress]:
+    """Run progress of each bake-off (the same rules, blinding included, as the progress API)."""
+    return {
+        i: dispatch.run_progress(session=session, bakeoff_id=i, principal=principal)
+        for i in bakeoff_ids
+    }
+
+
 @router.get("/assets/plotly.min.js")
 def plotly_asset() -> Response:
     """plotly.js, from the installed plotly package."""
@@ -66,10 +83,17 @@ def index(
 ) -> HTMLResponse:
     """Projects with dashboards."""
     projects, _ = list_projects(session=session, principal=principal, limit=500)
+    bakeoffs, _ = list_bakeoffs(session=session, principal=principal, limit=100)
+    names = {p.id: p.name for p in projects}
     return render(
         request,
         "dashboards/index.html",
-        {"projects": projects},
+        {
+            "projects": projects,
+            "bakeoffs": bakeoffs,
+            "project_names": names,
+            "progress": _progress(session, principal, [b.id or 0 for b in bakeoffs]),
+        },
         settings=settings,
         principal=principal,
     )
@@ -107,6 +131,7 @@ def project_page(
             "figure_keys": list(figures),
             "figures_script": render_figures_script(figures, nonce=nonce),
             "plotly_src": PLOTLY_PATH,
+            "progress": _progress(session, principal, [b.id for b in overview.bakeoffs]),
         },
         settings=settings,
         principal=principal,
@@ -122,21 +147,46 @@ def bakeoff_page(
     bakeoff_id: int,
     resamples: Resamples = 1000,
 ) -> HTMLResponse:
-    """One bake-off's report, interactive."""
-    report = _report(session, principal, bakeoff_id, resamples)
+    """One bake-off's report, interactive, with the run's progress."""
     bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    progress = dispatch.run_progress(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    in_progress = bakeoff.status in ("draft", "running") and not progress.done
+    report: Report | None = None
+    report_error: str | None = None
+    try:
+        report = _report(session, principal, bakeoff_id, resamples)
+    except Conflict as exc:  # no gold, no candidates, bad settings: say so on the page
+        report_error = exc.message
+    if report is not None and in_progress:
+        if not any(s.coverage > 0 for s in report.ranking.systems):
+            report = None  # nothing labelled yet: a table of zeros would mislead
     return render(
         request,
         "dashboards/bakeoff.html",
         {
             "report": report,
+            "report_error": report_error,
+            "interim": in_progress and progress.total > 0,
             "bakeoff": bakeoff,
-            "fragment": render_fragment(report, nonce=csp_nonce(request)),
-            "plotly_src": PLOTLY_PATH,
+            "progress": progress,
+            "poll": bakeoff.status == "running" and not progress.done,
+            "can_start": bakeoff.status == "draft"
+            and is_allowed(principal.role, "POST", "/ui/dashboards/bakeoffs/{bakeoff_id}/run"),
+            "fragment": "" if report is None else render_fragment(report, nonce=csp_nonce(request)),
+            "plotly_src": PLOTLY_PATH if report is not None else None,
         },
         settings=settings,
         principal=principal,
     )
+
+
+@router.post("/bakeoffs/{bakeoff_id}/run", dependencies=[CsrfProtected])
+def start_run_action(
+    session: SessionDep, principal: CurrentKey, queue: QueueDep, bakeoff_id: int
+) -> RedirectResponse:
+    """Start the run from the bake-off page, then show its progress."""
+    dispatch.start_run(session=session, bakeoff_id=bakeoff_id, principal=principal, kicker=queue)
+    return RedirectResponse(f"/ui/dashboards/bakeoffs/{bakeoff_id}", status_code=303)
 
 
 @router.get("/bakeoffs/{bakeoff_id}/report.html")
