@@ -14,7 +14,13 @@ from scipy import stats
 from reports.inputs import RankingConfig, SystemEvaluation
 from reports.results import Estimate, PairwiseComparison, SampleSizeAdvice, SystemRanking
 
-__all__ = ["leader_advice", "summary_sentences", "sample_size_mcnemar", "sample_size_bootstrap"]
+__all__ = [
+    "leader_advice",
+    "summary_sentences",
+    "sample_size_mcnemar",
+    "sample_size_paired",
+    "sample_size_bootstrap",
+]
 
 FloatArray = npt.NDArray[np.float64]
 _NEGLIGIBLE = 1e-9  # differences below this are rounding noise, i.e. zero
@@ -60,6 +66,41 @@ def sample_size_mcnemar(
     return delta, int(np.ceil(need))
 
 
+def sample_size_paired(
+    a: FloatArray, b: FloatArray, *, alpha: float, power: float
+) -> tuple[float, int | None]:
+    """Items needed for a paired test to detect the mean per-item difference of ``a - b``.
+
+    For a continuous per-item metric (e.g. per-image F1), the normal approximation
+    ``n = ((z_{1-a/2} + z_{power}) sd_d / d)^2`` with ``d`` the mean and ``sd_d`` the
+    standard deviation of the per-item differences.
+
+    Returns
+    -------
+    (float, int or None)
+        The observed mean difference and the items needed (``None`` when it is 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.r_[np.full(50, 0.9), np.full(50, 0.7)]
+    >>> b = np.r_[np.full(50, 0.8), np.full(50, 0.7)]
+    >>> d, n = sample_size_paired(a, b, alpha=0.05, power=0.8)
+    >>> round(d, 3), n
+    (0.05, 8)
+    """
+    diffs = np.nan_to_num(a, nan=0.0) - np.nan_to_num(b, nan=0.0)
+    delta = float(diffs.mean()) if diffs.size else 0.0
+    if abs(delta) < _NEGLIGIBLE:
+        return delta, None
+    sd = float(diffs.std(ddof=1)) if diffs.size > 1 else 0.0
+    if sd == 0:
+        return delta, int(diffs.size)
+    za = stats.norm.ppf(1 - alpha / 2)
+    zb = stats.norm.ppf(power)
+    return delta, int(np.ceil(((za + zb) * sd / abs(delta)) ** 2))
+
+
 def sample_size_bootstrap(
     diff: float, diffs: FloatArray, n: int, *, alpha: float, power: float
 ) -> int | None:
@@ -80,7 +121,6 @@ def leader_advice(
     scores: FloatArray,
     binary: bool,
     score_point: FloatArray,
-    accuracy: FloatArray,
     rep_score: FloatArray,
     cfg: RankingConfig,
     sig_score: dict[tuple[int, int], bool],
@@ -114,8 +154,9 @@ def leader_advice(
             scores[:, a], scores[:, b], alpha=cfg.alpha, power=cfg.power
         )
     else:
-        d_acc = float(accuracy[a] - accuracy[b])
-        need_acc = None
+        d_acc, need_acc = sample_size_paired(
+            scores[:, a], scores[:, b], alpha=cfg.alpha, power=cfg.power
+        )
     out.append(_advice_row(name_a, name_b, "accuracy", acc_sep, d_acc, n, need_acc, cfg))
     return out
 

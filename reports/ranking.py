@@ -525,7 +525,6 @@ def rank_systems(
         m.scores,
         m.binary,
         score_point,
-        accuracy,
         rep_score,
         cfg,
         sig_score,

@@ -405,3 +405,25 @@ def test_nothing_back_scores_zero_without_hiding_the_others(
     assert rows["fast"].components["speed"] == 1.0
     assert rows["slow"].components["cost"] == 1.0
     assert not any("is not known" in line for line in ranking.summary)
+
+
+def test_sample_size_for_a_continuous_metric_uses_the_paired_differences(
+    make_system: MakeSystem,
+) -> None:
+    # per-image F1-like scores: a is 0.1 better on half the items, equal elsewhere
+    n = 60
+    b = np.full(n, 0.7)
+    a = b.copy()
+    a[: n // 2] = 0.8
+    a[5] = 0.2  # and clearly worse on one, so the differences vary
+    ranking = rank_systems(
+        [make_system("a", n=n, correct=a), make_system("b", n=n, correct=b)],
+        config=RankingConfig(weights=RankingWeights(1, 0, 0), n_resamples=N_RES),
+    )
+    advice = next(x for x in ranking.sample_size if x.quantity == "accuracy")
+    diffs = a - b
+    za, zb = 1.959963984540054, 0.8416212335729143
+    want = int(np.ceil(((za + zb) * diffs.std(ddof=1) / diffs.mean()) ** 2))
+    assert advice.observed_difference == pytest.approx(diffs.mean())
+    assert advice.required_items == want
+    assert "observed difference is zero" not in advice.message
