@@ -42,11 +42,14 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Literal, NamedTuple, TypeAlias, cast
+from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias, cast
 
 import pandas as pd
 
 from adapters.formats._errors import FormatError
+
+if TYPE_CHECKING:
+    from _csv import Reader as _CsvReader
 
 __all__ = [
     "Layout",
@@ -72,6 +75,7 @@ Layout: TypeAlias = Literal["labels", "annotations"]
 
 MULTILABEL_SEPARATOR = "|"
 _ITEM, _ANNOTATOR, _LABEL = "item_id", "annotator_id", "label"
+_BOM = codecs.BOM_UTF8.decode()
 # the long-format column names of metrics.types (adapters may not import metrics)
 _TASK, _WORKER = "task", "worker"
 
@@ -130,36 +134,57 @@ def _open_text(source: Source, name: str) -> Iterator[IO[str]]:
         with handle:
             yield handle
     elif _is_binary(source):
-        wrapper = io.TextIOWrapper(cast(IO[bytes], source), encoding="utf-8-sig", newline="")
+        binary = cast(IO[bytes], source)
+        wrapper = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
         try:
             yield wrapper
         finally:
-            wrapper.detach()
+            # Hand the caller's stream back open. When the caller closed it first (an upload's
+            # spool file closed before a half-read generator is collected), detach() would
+            # flush a closed file and raise "I/O operation on closed file" from a finaliser;
+            # a read-only wrapper has nothing to flush, so it is simply dropped then.
+            if not binary.closed:
+                wrapper.detach()
     else:
         yield source  # type: ignore[misc]
+
+
+def _reader_rows(reader: _CsvReader, name: str) -> Iterator[tuple[int, list[str]]]:
+    """(row number, stripped fields) for every non-blank row a ``csv.reader`` gives.
+
+    The general path, for headers and :func:`detect_layout`; data rows take the flat loops of
+    :func:`iter_labels` and :func:`iter_annotations`.
+    """
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(name, reader) from exc
+        except csv.Error as exc:
+            raise _malformed(name, reader, exc) from exc
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        first = fields[0]
+        if first.startswith(_BOM):
+            fields[0] = first[1:]
+        yield reader.line_num, [f.strip() for f in fields]
+
+
+def _not_utf8(name: str, reader: _CsvReader) -> FormatError:
+    # the reader has not counted the line it failed to decode
+    return FormatError(name, f"row {reader.line_num + 1}", "file is not UTF-8 text")
+
+
+def _malformed(name: str, reader: _CsvReader, exc: csv.Error) -> FormatError:
+    return FormatError(name, f"row {reader.line_num}", f"malformed CSV: {exc}")
 
 
 def _rows(source: Source, name: str) -> Iterator[tuple[int, list[str]]]:
     """(row number, stripped fields) for every non-blank row, header included."""
     with _open_text(source, name) as handle:
-        reader = csv.reader(handle, strict=True)
-        while True:
-            try:
-                fields = next(reader)
-            except StopIteration:
-                return
-            except UnicodeDecodeError as exc:
-                raise FormatError(
-                    name, f"row {reader.line_num + 1}", "file is not UTF-8 text"
-                ) from exc
-            except csv.Error as exc:
-                raise FormatError(name, f"row {reader.line_num}", f"malformed CSV: {exc}") from exc
-            if not fields or all(not f.strip() for f in fields):
-                continue
-            first = fields[0]
-            if first.startswith(codecs.BOM_UTF8.decode()):
-                fields[0] = first[1:]
-            yield reader.line_num, [f.strip() for f in fields]
+        yield from _reader_rows(csv.reader(handle, strict=True), name)
 
 
 def _header(
@@ -193,23 +218,36 @@ def _header(
     return len(header), [header.index(c) for c in expected]
 
 
-def _fields(
-    rows: Iterator[tuple[int, list[str]]], name: str, expected: Sequence[str]
-) -> Iterator[tuple[int, list[str]]]:
-    width, positions = _header(rows, name, expected)
-    for row, fields in rows:
-        if len(fields) != width:
-            raise FormatError(
-                name,
-                f"row {row}",
-                f"expected {width} fields ({','.join(expected)}), got {len(fields)}",
-            )
-        values = [fields[p] for p in positions]
-        for col, value in zip(expected, values, strict=True):
-            if not value:
-                where = f" for item_id {values[0]!r}" if col != _ITEM else ""
-                raise FormatError(name, f"row {row}", f"empty {col}{where}")
-        yield row, values
+def _slow_values(
+    fields: list[str],
+    row: int,
+    name: str,
+    expected: Sequence[str],
+    width: int,
+    positions: Sequence[int],
+) -> list[str] | None:
+    """The checked values of a data row the fast loops left alone, or ``None`` if it is blank.
+
+    The general rules (what :func:`_reader_rows` does for the header, then the field count
+    and empty values); raises the row's :class:`FormatError`.
+    """
+    if not fields or all(not f.strip() for f in fields):
+        return None
+    first = fields[0]
+    if first.startswith(_BOM):
+        fields[0] = first[1:]
+    if len(fields) != width:
+        raise FormatError(
+            name,
+            f"row {row}",
+            f"expected {width} fields ({','.join(expected)}), got {len(fields)}",
+        )
+    values = [fields[p].strip() for p in positions]
+    for col, value in zip(expected, values, strict=True):
+        if not value:
+            where = f" for item_id {values[0]!r}" if col != _ITEM else ""
+            raise FormatError(name, f"row {row}", f"empty {col}{where}")
+    return values
 
 
 # --------------------------------------------------------------------------- readers
@@ -260,16 +298,40 @@ def iter_labels(source: Source, *, name: str | None = None) -> Iterator[LabelRow
         ``item_id`` or ``label``, a duplicate ``item_id``, malformed CSV or non-UTF-8 text.
     """
     label = _name_of(source, name)
-    first_seen: dict[str, int] = {}
-    for row, (item_id, value) in _fields(_rows(source, label), label, (_ITEM, _LABEL)):
-        if item_id in first_seen:
-            raise FormatError(
-                label,
-                f"row {row}",
-                f"duplicate item_id {item_id!r} (first seen at row {first_seen[item_id]})",
-            )
-        first_seen[item_id] = row
-        yield LabelRow(item_id, value, row)
+    cols = (_ITEM, _LABEL)
+    with _open_text(source, label) as handle:
+        reader = csv.reader(handle, strict=True)
+        width, positions = _header(_reader_rows(reader, label), label, cols)
+        at_item, at_label = positions
+        first_seen: dict[str, int] = {}
+        seen = first_seen.setdefault
+        # One flat loop, not generators stacked per row (an API import streams 100,000s of
+        # rows through it): a plain row costs a length check, two strips and one dict
+        # operation; blank, short, empty or BOM-led rows take _slow_values, the general rules.
+        try:
+            for fields in reader:
+                row = reader.line_num
+                item_id = value = ""
+                if len(fields) == width and not fields[0].startswith(_BOM):
+                    item_id = fields[at_item].strip()
+                    value = fields[at_label].strip()
+                if not (item_id and value):
+                    values = _slow_values(fields, row, label, cols, width, positions)
+                    if values is None:
+                        continue
+                    item_id, value = values
+                first = seen(item_id, row)  # one dict operation finds a duplicate
+                if first != row:
+                    raise FormatError(
+                        label,
+                        f"row {row}",
+                        f"duplicate item_id {item_id!r} (first seen at row {first})",
+                    )
+                yield LabelRow(item_id, value, row)
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(label, reader) from exc
+        except csv.Error as exc:
+            raise _malformed(label, reader, exc) from exc
 
 
 def iter_annotations(source: Source, *, name: str | None = None) -> Iterator[AnnotationRow]:
@@ -288,19 +350,40 @@ def iter_annotations(source: Source, *, name: str | None = None) -> Iterator[Ann
     [('1', 'ann', 'x', 2), ('1', 'bob', 'y', 3)]
     """
     label = _name_of(source, name)
-    first_seen: dict[tuple[str, str], int] = {}
     cols = (_ITEM, _ANNOTATOR, _LABEL)
-    for row, (item_id, annotator, value) in _fields(_rows(source, label), label, cols):
-        key = (item_id, annotator)
-        if key in first_seen:
-            raise FormatError(
-                label,
-                f"row {row}",
-                f"duplicate answer for item_id {item_id!r} by annotator_id {annotator!r} "
-                f"(first seen at row {first_seen[key]})",
-            )
-        first_seen[key] = row
-        yield AnnotationRow(item_id, annotator, value, row)
+    with _open_text(source, label) as handle:
+        reader = csv.reader(handle, strict=True)
+        width, positions = _header(_reader_rows(reader, label), label, cols)
+        at_item, at_annotator, at_label = positions
+        first_seen: dict[tuple[str, str], int] = {}
+        seen = first_seen.setdefault
+        # the flat loop of iter_labels, keyed by (item, annotator)
+        try:
+            for fields in reader:
+                row = reader.line_num
+                item_id = annotator = value = ""
+                if len(fields) == width and not fields[0].startswith(_BOM):
+                    item_id = fields[at_item].strip()
+                    annotator = fields[at_annotator].strip()
+                    value = fields[at_label].strip()
+                if not (item_id and annotator and value):
+                    values = _slow_values(fields, row, label, cols, width, positions)
+                    if values is None:
+                        continue
+                    item_id, annotator, value = values
+                first = seen((item_id, annotator), row)
+                if first != row:
+                    raise FormatError(
+                        label,
+                        f"row {row}",
+                        f"duplicate answer for item_id {item_id!r} by annotator_id "
+                        f"{annotator!r} (first seen at row {first})",
+                    )
+                yield AnnotationRow(item_id, annotator, value, row)
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(label, reader) from exc
+        except csv.Error as exc:
+            raise _malformed(label, reader, exc) from exc
 
 
 def iter_multilabels(
