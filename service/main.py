@@ -37,6 +37,7 @@ def _include_routers(app: FastAPI) -> None:
         api_keys,
         bakeoffs,
         dispatch,
+        file_vendors,
         golden_sets,
         health,
         projects,
@@ -52,6 +53,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(bakeoffs.router)
     app.include_router(tasks.router)
     app.include_router(dispatch.router)
+    app.include_router(file_vendors.router)
     from service.api.routes import dashboards  # procurement dashboards (issue 6)
 
     app.include_router(dashboards.router)

@@ -113,6 +113,9 @@ _TABLE: dict[tuple[str, str], Access] = {
     ("POST", "/bakeoffs/{bakeoff_id}/vendors/{vendor_id}/labels"): _VENDOR_AND_LEAD,
     ("POST", "/bakeoffs/{bakeoff_id}/vendors/{vendor_id}/labels/import"): _VENDOR_AND_LEAD,
     ("GET", "/bakeoffs/{bakeoff_id}/vendors/{vendor_id}/labels/export"): _VENDOR_AND_QA,
+    # --- file vendors: a vendor key gets only its own package (service/domain/file_vendors.py)
+    ("GET", "/bakeoffs/{bakeoff_id}/vendors/{vendor_id}/package"): _VENDOR_AND_LEAD,
+    ("POST", "/bakeoffs/{bakeoff_id}/vendors/{vendor_id}/package/results"): _VENDOR_AND_LEAD,
     # --- runs (dispatch) and vendor callbacks (HMAC-signed, no API key)
     ("POST", "/bakeoffs/{bakeoff_id}/run"): LEAD_UP,
     ("GET", "/bakeoffs/{bakeoff_id}/progress"): READERS,

@@ -1,0 +1,402 @@
+"""File vendors through the API: download the package, upload the returned file.
+
+A classification bake-off with two ``file`` vendors (the ``vendor`` key's and another). The
+class names and the gold's annotator id are distinctive strings, so a package can be searched
+for them byte by byte.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+import service.models as m
+from service.domain import bakeoffs, golden_sets, projects, vendors
+from service.domain.dispatch_results import forget_adapters
+
+CLASSES = ("zebra-q7x", "okapi-k2m", "tapir-p9z")
+GOLD = {f"photo-{n}": CLASSES[n % 3] for n in range(1, 7)}
+GOLD_ANNOTATOR = "expert-goldsmith-4471"
+SLICE = "slice-secret-8812"
+ITEMS_FILES = {"csv": "items.csv", "jsonl": "items.jsonl", "labelstudio": "items.json"}
+
+
+@dataclass(frozen=True)
+class Built:
+    bakeoff_id: int
+    vendor_id: int  # the vendor key's vendor
+    other_vendor_id: int
+    server: Path
+
+
+@pytest.fixture
+def built(session: Session, key_vendor: m.Vendor, tmp_path: Path) -> Built:
+    """A classification bake-off with tasks for two file vendors (packages under tmp_path)."""
+    forget_adapters()
+    server = tmp_path / "server-packages"
+    vendors.update_vendor(
+        session=session,
+        vendor_id=key_vendor.id or 0,
+        data=m.VendorUpdate(adapter_settings={"directory": str(server)}),
+    )
+    other = vendors.create_vendor(
+        session=session,
+        data=m.VendorCreate(
+            name="Other Files Ltd.",
+            adapter_kind="file",
+            adapter_settings={"directory": str(server)},
+            price_per_item=0.5,
+        ),
+    )
+    project = projects.create_project(
+        session=session,
+        data=m.ProjectCreate(
+            name="wildlife",
+            task_type="classification",
+            ontology={"classes": [{"name": c} for c in CLASSES]},
+        ),
+    )
+    assert project.id is not None
+    instructions = projects.create_instructions(
+        session=session,
+        project_id=project.id,
+        data=m.InstructionsVersionCreate(text="# Name the animal in the photo"),
+    )
+    golden = golden_sets.create_golden_set(
+        session=session, data=m.GoldenSetCreate(name="wildlife-gold", project_id=project.id)
+    )
+    assert golden.id is not None
+    golden_sets.add_items(
+        session=session,
+        golden_set_id=golden.id,
+        items=[
+            m.GoldenItemCreate(key=k, data={"image": f"{k}.jpg"}, meta={"slice": SLICE})
+            for k in GOLD
+        ],
+    )
+    version = golden_sets.create_version(session=session, golden_set_id=golden.id, note="v1")
+    golden_sets.set_gold_labels(
+        session=session,
+        golden_set_id=golden.id,
+        version=version.version,
+        labels=[
+            m.GoldLabelCreate(item_key=k, value=v, annotator_id=GOLD_ANNOTATOR)
+            for k, v in GOLD.items()
+        ],
+    )
+    assert key_vendor.id is not None and other.id is not None and version.id is not None
+    assert instructions.id is not None
+    bakeoff = bakeoffs.create_bakeoff(
+        session=session,
+        data=m.BakeOffCreate(
+            name="wildlife bake-off",
+            project_id=project.id,
+            golden_set_version_id=version.id,
+            instructions_version_id=instructions.id,
+            vendor_ids=[key_vendor.id, other.id],
+        ),
+    )
+    assert bakeoff.id is not None
+    assert bakeoffs.create_tasks(session=session, bakeoff_id=bakeoff.id) == 12
+    return Built(bakeoff.id, key_vendor.id, other.id, server)
+
+
+def _url(built: Built, vendor_id: int | None = None, *, results: bool = False) -> str:
+    vendor = built.vendor_id if vendor_id is None else vendor_id
+    url = f"/bakeoffs/{built.bakeoff_id}/vendors/{vendor}/package"
+    return f"{url}/results" if results else url
+
+
+def _tasks(session: Session, built: Built, vendor_id: int | None = None) -> list[m.Task]:
+    session.expire_all()
+    vendor = built.vendor_id if vendor_id is None else vendor_id
+    return list(
+        session.exec(
+            select(m.Task)
+            .where(m.Task.bakeoff_id == built.bakeoff_id)
+            .where(m.Task.vendor_id == vendor)
+            .order_by(m.Task.item_id)  # type: ignore[arg-type]
+        ).all()
+    )
+
+
+def _labels(session: Session, built: Built) -> list[m.VendorLabel]:
+    session.expire_all()
+    return list(
+        session.exec(
+            select(m.VendorLabel)
+            .where(m.VendorLabel.bakeoff_id == built.bakeoff_id)
+            .where(m.VendorLabel.vendor_id == built.vendor_id)
+        ).all()
+    )
+
+
+def _download(
+    client: TestClient, built: Built, headers: dict[str, str], fmt: str = "csv"
+) -> dict[str, bytes]:
+    response = client.get(_url(built), params={"format": fmt}, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _answers_csv(answers: dict[str, str]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["item_id", "label"])
+    writer.writerows(answers.items())
+    return out.getvalue().encode()
+
+
+def _upload(
+    client: TestClient,
+    built: Built,
+    body: bytes,
+    headers: dict[str, str],
+    fmt: str = "csv",
+    **extra: str,
+) -> Any:
+    return client.post(
+        _url(built, results=True),
+        params={"format": fmt, "filename": f"returned.{fmt}"},
+        content=body,
+        headers={**headers, **extra},
+    )
+
+
+# --------------------------------------------------------------------------- download
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "labelstudio"], ids=["csv", "jsonl", "ls"])
+def test_package_holds_items_instructions_ontology_and_no_gold(
+    client: TestClient,
+    auth: dict[str, dict[str, str]],
+    session: Session,
+    built: Built,
+    fmt: str,
+) -> None:
+    members = _download(client, built, auth["vendor"], fmt)
+    items_file = ITEMS_FILES[fmt]
+    expected = {items_file, "instructions.md", "ontology.json", "manifest.json", "README.txt"}
+    if fmt == "labelstudio":
+        expected.add("labeling_config.xml")
+    assert set(members) == expected
+    items_text = members[items_file].decode()
+    assert all(key in items_text and f"{key}.jpg" in items_text for key in GOLD)
+    assert "Name the animal in the photo" in members["instructions.md"].decode()
+    ontology = json.loads(members["ontology.json"])
+    assert [c["name"] for c in ontology["classes"]] == list(CLASSES)
+    manifest = json.loads(members["manifest.json"])
+    assert sorted(manifest["item_ids"]) == sorted(GOLD)
+    # No gold: no label value of any item outside the class list itself, no gold annotator,
+    # no item metadata, anywhere in the package.
+    for name, data in members.items():
+        assert GOLD_ANNOTATOR.encode() not in data, name
+        assert SLICE.encode() not in data, name
+        if name not in ("ontology.json", "instructions.md", "labeling_config.xml"):
+            assert not any(c.encode() in data for c in CLASSES), f"{name} names a class"
+    # the pending tasks of this vendor became sent, once; the other vendor's did not
+    tasks = _tasks(session, built)
+    assert {t.status for t in tasks} == {"sent"}
+    assert all(t.sent_at is not None and t.attempts == 1 for t in tasks)
+    assert {t.external_id for t in tasks} == {manifest["batch_id"]}
+    assert {t.status for t in _tasks(session, built, built.other_vendor_id)} == {"pending"}
+    first_sent = [t.sent_at for t in tasks]
+    again = client.get(_url(built), params={"format": fmt}, headers=auth["lead"])
+    assert again.status_code == 200 and again.headers["x-bakeoff-tasks-sent"] == "0"
+    assert [t.sent_at for t in _tasks(session, built)] == first_sent
+    # the server keeps the package where the dispatch worker polls for a results file
+    assert (built.server / "key-vendor-inc" / manifest["batch_id"] / "manifest.json").exists()
+
+
+def test_coco_cannot_carry_classification(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session, built: Built
+) -> None:
+    response = client.get(_url(built), params={"format": "coco"}, headers=auth["admin"])
+    assert response.status_code == 422, response.text
+    assert "coco" in response.text and "classification" in response.text
+    assert "format" in json.dumps(response.json())
+    assert {t.status for t in _tasks(session, built)} == {"pending"}
+
+
+def test_a_vendor_key_gets_only_its_own_package(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session, built: Built
+) -> None:
+    other = _url(built, built.other_vendor_id)
+    assert client.get(other, headers=auth["vendor"]).status_code == 403
+    upload = client.post(f"{other}/results", content=_answers_csv(GOLD), headers=auth["vendor"])
+    assert upload.status_code == 403
+    assert client.get(_url(built), headers=auth["qa"]).status_code == 403
+    assert client.get(_url(built), headers=auth["viewer"]).status_code == 403
+    assert {t.status for t in _tasks(session, built, built.other_vendor_id)} == {"pending"}
+    assert _labels(session, built) == []
+    assert client.get(other, headers=auth["lead"]).status_code == 200
+
+
+def test_no_tasks_yet_is_a_conflict(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session, built: Built
+) -> None:
+    for task in _tasks(session, built):
+        session.delete(task)
+    session.commit()
+    response = client.get(_url(built), headers=auth["vendor"])
+    assert response.status_code == 409 and "no tasks" in response.text
+
+
+# --------------------------------------------------------------------------- upload
+
+
+def test_returned_csv_is_stored_once_with_latency_and_cost(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session, built: Built
+) -> None:
+    _download(client, built, auth["vendor"], "csv")
+    answers = dict.fromkeys(GOLD, CLASSES[0])  # not the gold: the vendor's own answers
+    body = _answers_csv(answers)
+    first = _upload(client, built, body, auth["vendor"])
+    assert first.status_code == 200, first.text
+    assert first.json() | {"golden_set_version": None} == {
+        "received": 6,
+        "stored": 6,
+        "duplicates": 0,
+        "replayed": False,
+        "golden_set_version": None,
+    }
+    tasks = _tasks(session, built)
+    assert {t.status for t in tasks} == {"received"}
+    for t in tasks:
+        assert t.sent_at is not None and t.completed_at is not None
+        assert t.completed_at - t.sent_at >= timedelta(0)
+        assert t.cost == pytest.approx(0.05)  # the vendor's price per item
+    stored = _labels(session, built)
+    assert len(stored) == 6
+    keys = {i.id: i.key for i in session.exec(select(m.GoldenItem)).all()}
+    assert {keys[label.item_id]: label.value for label in stored} == answers
+    completed = [t.completed_at for t in tasks]
+
+    # the same file again, without a key: nothing is stored twice, nothing changes
+    again = _upload(client, built, body, auth["vendor"])
+    assert again.status_code == 200
+    assert (again.json()["stored"], again.json()["duplicates"]) == (0, 6)
+    # and twice with one Idempotency-Key: the second is answered from the first
+    keyed = _upload(client, built, body, auth["lead"], **{"Idempotency-Key": "k-1"})
+    replay = _upload(client, built, body, auth["lead"], **{"Idempotency-Key": "k-1"})
+    assert keyed.status_code == replay.status_code == 200
+    assert keyed.json()["replayed"] is False and replay.json()["replayed"] is True
+    assert replay.json()["duplicates"] == keyed.json()["duplicates"] == 6
+    clash = _upload(client, built, b"item_id,label\n", auth["lead"], **{"Idempotency-Key": "k-1"})
+    assert clash.status_code == 409
+    assert len(_labels(session, built)) == 6
+    assert [t.completed_at for t in _tasks(session, built)] == completed
+
+
+def test_first_upload_with_a_key_replays_and_stores_once(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session, built: Built
+) -> None:
+    _download(client, built, auth["vendor"], "csv")
+    body = _answers_csv(dict.fromkeys(GOLD, CLASSES[1]))
+    headers = {"Idempotency-Key": "upload-1"}
+    first = _upload(client, built, body, auth["vendor"], **headers)
+    second = _upload(client, built, body, auth["vendor"], **headers)
+    assert first.json()["stored"] == 6 and not first.json()["replayed"]
+    assert second.json() == {**first.json(), "replayed": True}
+    assert len(_labels(session, built)) == 6
+
+
+def test_returned_jsonl_keeps_file_times_and_annotators(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session, built: Built
+) -> None:
+    _download(client, built, auth["vendor"], "jsonl")
+    done = datetime.now(UTC) + timedelta(minutes=5)
+    lines = [
+        {
+            "item_id": key,
+            "label": CLASSES[2],
+            "annotator_id": f"w{n % 2}",
+            "completed_at": (done + timedelta(seconds=n)).isoformat(),
+        }
+        for n, key in enumerate(GOLD)
+    ]
+    body = "\n".join(json.dumps(line) for line in lines).encode()
+    response = _upload(client, built, body, auth["vendor"], "jsonl")
+    assert response.status_code == 200, response.text
+    assert response.json()["stored"] == 6
+    tasks = _tasks(session, built)
+    assert {t.status for t in tasks} == {"received"}
+    by_item = {line["item_id"]: datetime.fromisoformat(str(line["completed_at"])) for line in lines}
+    keys = {i.id: i.key for i in session.exec(select(m.GoldenItem)).all()}
+    for t in tasks:
+        assert t.completed_at == by_item[keys[t.item_id]]
+        assert t.sent_at is not None and t.completed_at - t.sent_at > timedelta(0)
+        assert t.cost == pytest.approx(0.05)
+    assert {label.annotator_id for label in _labels(session, built)} == {"w0", "w1"}
+    again = _upload(client, built, body, auth["vendor"], "jsonl")
+    assert again.json()["duplicates"] == 6 and len(_labels(session, built)) == 6
+
+
+_BAD = {
+    "unknown class": (
+        "csv",
+        b"item_id,label\nphoto-1,zebra-q7x\nphoto-2,unicorn\n",
+        ["record 2", "photo-2", "unicorn"],
+    ),
+    "unknown column": ("csv", b"item_id,lable\nphoto-1,zebra-q7x\n", ["lable"]),
+    "item not sent": (
+        "csv",
+        b"item_id,label\nphoto-1,zebra-q7x\nphoto-99,zebra-q7x\n",
+        ["photo-99"],
+    ),
+    "bad json line": (
+        "jsonl",
+        b'{"item_id": "photo-1", "label": "zebra-q7x"}\n{"item_id": "photo-2", "label": \n',
+        ["line 2"],
+    ),
+    "completed before sent": (
+        "jsonl",
+        b'{"item_id": "photo-1", "label": "zebra-q7x", "completed_at": "2001-01-01T00:00:00Z"}',
+        ["record 1", "photo-1", "completed_at"],
+    ),
+    "empty": ("csv", b"item_id,label\n", ["no answers"]),
+}
+
+
+@pytest.mark.parametrize(("fmt", "body", "names"), list(_BAD.values()), ids=list(_BAD))
+def test_a_malformed_upload_gets_422_and_changes_nothing(
+    client: TestClient,
+    auth: dict[str, dict[str, str]],
+    session: Session,
+    built: Built,
+    fmt: str,
+    body: bytes,
+    names: list[str],
+) -> None:
+    _download(client, built, auth["vendor"], fmt)
+    before = [(t.status, t.completed_at, t.cost) for t in _tasks(session, built)]
+    response = _upload(client, built, body, auth["vendor"], fmt, **{"Idempotency-Key": "bad"})
+    assert response.status_code == 422, response.text
+    text = json.dumps(response.json())
+    assert "returned." in text
+    for name in names:
+        assert name in text, (name, text)
+    assert [(t.status, t.completed_at, t.cost) for t in _tasks(session, built)] == before
+    assert _labels(session, built) == []
+    # the refused request left no idempotency record: the key still works for a good file
+    good = _upload(
+        client,
+        built,
+        _answers_csv({"photo-1": CLASSES[0]}),
+        auth["vendor"],
+        "csv",
+        **{"Idempotency-Key": "bad"},
+    )
+    assert good.status_code == 200 and good.json()["stored"] == 1, good.text
