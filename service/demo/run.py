@@ -162,9 +162,18 @@ class _Api:
         self._client.close()
 
 
-def _create_bakeoff(
-    api: _Api, golden: DemoGoldenSet, vendor_ids: list[int], *, constraints: dict[str, float]
-) -> int:
+@dataclass(frozen=True)
+class _Pinned:
+    """A project with its pinned instructions and golden-set versions."""
+
+    project_id: int
+    instructions_id: int
+    version_id: int
+    name: str
+
+
+def _create_project(api: _Api, golden: DemoGoldenSet) -> _Pinned:
+    """Project, instructions v1 and a golden set whose version 1 holds the expert's labels."""
     project = api.call(
         "POST",
         "/projects",
@@ -196,14 +205,30 @@ def _create_bakeoff(
         f"/golden-sets/{golden_set['id']}/versions/{version['version']}/labels",
         {"labels": [{"item_key": key, "value": _jsonable(v)} for key, v in golden.gold.items()]},
     )
+    return _Pinned(
+        project_id=int(project["id"]),
+        instructions_id=int(instructions["id"]),
+        version_id=int(version["id"]),
+        name=golden.name,
+    )
+
+
+def _create_bakeoff(
+    api: _Api,
+    pinned: _Pinned,
+    quarter: str,
+    vendor_ids: list[int],
+    *,
+    constraints: dict[str, float],
+) -> int:
     bakeoff = api.call(
         "POST",
         "/bakeoffs",
         {
-            "name": f"{golden.name}: Q4 vendor bake-off",
-            "project_id": project["id"],
-            "golden_set_version_id": version["id"],
-            "instructions_version_id": instructions["id"],
+            "name": f"{pinned.name}: {quarter} vendor bake-off",
+            "project_id": pinned.project_id,
+            "golden_set_version_id": pinned.version_id,
+            "instructions_version_id": pinned.instructions_id,
             "vendor_ids": vendor_ids,
             "ranking_weights": {"accuracy": 0.6, "speed": 0.15, "cost": 0.25},
             "constraints": constraints,
@@ -211,6 +236,24 @@ def _create_bakeoff(
         },
     )
     return int(bakeoff["id"])
+
+
+def _run_bakeoffs(api: _Api, stack: _Stack, console: Console, bakeoff_ids: dict[str, int]) -> None:
+    """Start every bake-off, then follow each one's per-vendor progress until it settles."""
+    for bakeoff_id in bakeoff_ids.values():
+        api.call("POST", f"/bakeoffs/{bakeoff_id}/run")
+    for name, bakeoff_id in bakeoff_ids.items():
+        console.print(f"Running the {name} bake-off (id {bakeoff_id})")
+        final = show_progress(
+            lambda b=bakeoff_id: RunProgress.model_validate(  # type: ignore[misc]
+                api.call("GET", f"/bakeoffs/{b}/progress")
+            ),
+            console=console,
+            poll_s=0.3,
+            timeout_s=150,
+        )
+        if not final.done:
+            raise RuntimeError(f"the {name} run did not finish:\n{stack.log_tail('worker')}")
 
 
 def _jsonable(value: Any) -> Any:
@@ -295,39 +338,43 @@ def run_demo(
         try:
             vendors = {
                 body["name"]: int(api.call("POST", "/vendors", body)["id"])
-                for body in vendor_requests(sim.url, model_path)
+                for body in vendor_requests(sim.url, model_path, quarter="Q3")
             }
             humans = [vendors[n] for n in ("swiftlabel", "boxwise", "precisionworks")]
+            digit_project = _create_project(api, digits)
+            scene_project = _create_project(api, scenes)
+            digit_constraints = {"min_accuracy": 0.9, "max_p95_latency_h": 72}
+            # Last quarter's bake-off first: the vendors as they were then (their Q3
+            # simulator profiles), so the report can show each vendor's trend.
+            last_quarter = {
+                "digits, Q3": _create_bakeoff(
+                    api,
+                    digit_project,
+                    "Q3",
+                    [*humans, vendors["digit-model"]],
+                    constraints=digit_constraints,
+                )
+            }
+            _run_bakeoffs(api, stack, console, last_quarter)
+            for body in vendor_requests(sim.url, model_path, quarter="Q4"):
+                api.call("PATCH", f"/vendors/{vendors[str(body['name'])]}", body)
             bakeoff_ids = {
                 "digits": _create_bakeoff(
                     api,
-                    digits,
+                    digit_project,
+                    "Q4",
                     [*humans, vendors["digit-model"]],
-                    constraints={"min_accuracy": 0.9, "max_p95_latency_h": 72},
+                    constraints=digit_constraints,
                 ),
                 "scenes": _create_bakeoff(
                     api,
-                    scenes,
+                    scene_project,
+                    "Q4",
                     humans,
                     constraints={"min_accuracy": 0.85, "max_cost_per_item": 0.5},
                 ),
             }
-            for bakeoff_id in bakeoff_ids.values():
-                api.call("POST", f"/bakeoffs/{bakeoff_id}/run")
-            for name, bakeoff_id in bakeoff_ids.items():
-                console.print(f"Running the {name} bake-off (id {bakeoff_id})")
-                final = show_progress(
-                    lambda b=bakeoff_id: RunProgress.model_validate(  # type: ignore[misc]
-                        api.call("GET", f"/bakeoffs/{b}/progress")
-                    ),
-                    console=console,
-                    poll_s=0.3,
-                    timeout_s=150,
-                )
-                if not final.done:
-                    raise RuntimeError(
-                        f"the {name} run did not finish:\n{stack.log_tail('worker')}"
-                    )
+            _run_bakeoffs(api, stack, console, bakeoff_ids)
             with console.status("Flagging disagreements for QA review"):
                 features = {item.item_id: item.data["features"] for item in digits.items}
                 digit_flags = api.call(
@@ -359,6 +406,8 @@ def run_demo(
                 console.print(_ranking_table(report.title, report))
                 for sentence in report.ranking.summary:
                     console.print(f"  {sentence}")
+                for warning in report.trend_warnings:
+                    console.print(f"  [yellow]Trend:[/] {warning.message}")
     finally:
         engine.dispose()
     return DemoOutcome(

@@ -41,7 +41,8 @@ def test_demo_ranks_every_candidate_and_stores_each_label_once(tmp_path: Path) -
     try:
         with Session(engine) as session:
             tasks = session.exec(select(m.Task)).all()
-            assert len(tasks) == 60 * 4 + 12 * 3
+            # last quarter's digits bake-off, this quarter's digits and scenes bake-offs
+            assert len(tasks) == 60 * 4 * 2 + 12 * 3
             assert {t.status for t in tasks} == {"received"}
             # every demo vendor gives one answer per item: exactly one label per task
             labels = session.exec(select(m.VendorLabel)).all()
@@ -52,6 +53,14 @@ def test_demo_ranks_every_candidate_and_stores_each_label_once(tmp_path: Path) -
     finally:
         engine.dispose()
 
+    # swiftlabel was better last quarter: the digits report warns about the drop
+    assert [w["system"] for w in digits["trend_warnings"]] == ["swiftlabel"]
+    assert {t["bakeoff"] for t in digits["trends"]} == {
+        "Handwritten digits: Q3 vendor bake-off",
+        "Handwritten digits: Q4 vendor bake-off",
+    }
+
     printed = console.export_text()
     assert "Pick " in printed
     assert "Cost-accuracy Pareto front" in printed
+    assert "Trend: swiftlabel dropped" in printed
