@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel
 
 import service.models as m
+from service.api.routes.dispatch import get_run_queue
 from service.core.config import Settings, get_settings
 from service.core.db import create_db_engine, get_session
 from service.domain import bakeoffs
@@ -94,9 +95,21 @@ def running(session: Session, seeded: Any) -> Any:
     return seeded
 
 
+class _Kicks(list[int]):
+    """A stand-in run queue: remembers the bake-offs it was asked to run."""
+
+    def kick(self, bakeoff_id: int) -> None:
+        self.append(bakeoff_id)
+
+
 @pytest.fixture
-def server(engine: Engine) -> Iterator[str]:
-    """The app on a free local port, bound to the test database."""
+def kicks() -> _Kicks:
+    return _Kicks()
+
+
+@pytest.fixture
+def server(engine: Engine, kicks: _Kicks) -> Iterator[str]:
+    """The app on a free local port, bound to the test database and a stand-in run queue."""
     settings = Settings(environment="test", auto_migrate=False, database_url="sqlite://")
     app = create_app(settings)
 
@@ -106,6 +119,7 @@ def server(engine: Engine) -> Iterator[str]:
 
     app.dependency_overrides[get_session] = _session
     app.dependency_overrides[get_settings] = lambda: settings
+    app.dependency_overrides[get_run_queue] = lambda: kicks
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -170,7 +184,8 @@ def _bars(page: Any) -> list[Counts]:
             )
         )
         # The drawn segments are as wide as their share of the vendor's tasks.
-        shares = [c["received"] / c["total"], c["failed"] / c["total"], c["timed_out"] / c["total"]]
+        total = c["total"] or 1  # a draft's bars are empty
+        shares = [c["received"] / total, c["failed"] / total, c["timed_out"] / total]
         assert row["widths"] == pytest.approx(shares, abs=0.02), row
     return out
 
@@ -242,3 +257,42 @@ def test_viewer_watches_the_bars_fill_without_reloading(
 
     assert problems == []
     assert (SHOTS / "dashboard-progress-updated.png").stat().st_size > 10_000
+
+
+def test_lead_starts_a_draft_run_from_the_page(
+    browser: Any, server: str, seeded: Any, api_keys: dict[str, str], kicks: _Kicks
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems = _watch(page, server)
+    page.goto(f"{server}/ui/login?next=/ui/dashboards/bakeoffs/{seeded.bakeoff_id}")
+    page.fill("#api_key", api_keys["lead"])
+    page.click("#sign-in")
+    page.wait_for_url(f"**/ui/dashboards/bakeoffs/{seeded.bakeoff_id}")
+    assert page.text_content("#run-status") == "draft"
+    assert page.get_attribute("#run-progress", "data-poll") == "off"
+    assert _bars(page) == [  # no tasks yet: empty bars and a note
+        expected_rows("Key Vendor Inc.", ()),
+        expected_rows("Other Vendor Ltd.", ()),
+    ]
+    assert page.is_visible("#run-empty")
+
+    # The form posts with its CSRF token from this origin; the run starts and is polled.
+    page.click("#start-run")
+    page.wait_for_url(f"**/ui/dashboards/bakeoffs/{seeded.bakeoff_id}")
+    page.wait_for_selector("#run-vendors .run-vendor")
+    assert kicks == [seeded.bakeoff_id]
+    assert page.text_content("#run-status") == "running"
+    assert page.get_attribute("#run-progress", "data-poll") == "on"
+    pending: tuple[m.TaskStatus, ...] = ("pending",) * 6
+    assert _bars(page) == [
+        expected_rows("Key Vendor Inc.", pending),  # a lead sees the names
+        expected_rows("Other Vendor Ltd.", pending),
+    ]
+    assert page.query_selector("#start-run") is None
+    page.wait_for_function(
+        "() => document.getElementById('run-live').textContent.includes('updated')",
+        timeout=10_000,
+    )
+    context.close()
+    assert problems == []
