@@ -23,6 +23,7 @@ the same package on every download (the COCO image ids of a returned file refer 
 
 from __future__ import annotations
 
+import csv
 import io
 import shutil
 import tempfile
@@ -360,6 +361,8 @@ def _parse(
         upload = Path(tmp) / "upload"
         with upload.open("wb") as out:
             shutil.copyfileobj(source, out)
+        if fmt == "csv":
+            _drop_item_columns(upload, context.batch)
         adapter.import_results(job, upload)
         try:
             return adapter.fetch_results(job)
@@ -374,6 +377,36 @@ def _parse(
             raise Invalid(f"{filename}: {detail}", location=("body",)) from exc
         except (AdapterError, ValueError) as exc:
             raise Invalid(f"{filename}: {exc}", location=("body",)) from exc
+
+
+def _drop_item_columns(path: Path, batch: Batch) -> None:
+    """Accept the package's ``items.csv`` with its ``label`` column filled in.
+
+    Columns that are item data (``image``...) are dropped; any other unknown column is left
+    for the CSV reader to refuse. Row numbers do not change.
+    """
+    data_keys = {k for item in batch.items for k in item.data}
+    data_keys -= {"item_id", "annotator_id", "label"}
+    if not data_keys:
+        return
+    with path.open(encoding="utf-8-sig", newline="") as source:
+        header = next(csv.reader(source), None)
+    if header is None:
+        return
+    drop = {n for n, name in enumerate(header) if name.strip() in data_keys}
+    if not drop:
+        return
+    keep = [n for n in range(len(header)) if n not in drop]
+    trimmed = path.with_name(path.name + ".trimmed")
+    with (
+        path.open(encoding="utf-8-sig", newline="") as source,
+        trimmed.open("w", encoding="utf-8", newline="") as out,
+    ):
+        writer = csv.writer(out, lineterminator="\n")
+        for row in csv.reader(source):
+            # a row of the wrong width is kept whole, so the reader names it
+            writer.writerow([row[n] for n in keep] if len(row) == len(header) else row)
+    trimmed.replace(path)
 
 
 def _check(context: _Context, annotations: Sequence[VendorAnnotation], filename: str) -> None:

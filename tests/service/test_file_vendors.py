@@ -257,6 +257,7 @@ def test_no_tasks_yet_is_a_conflict(
 # --------------------------------------------------------------------------- upload
 
 
+@pytest.mark.dbs
 def test_returned_csv_is_stored_once_with_latency_and_cost(
     client: TestClient, auth: dict[str, dict[str, str]], session: Session, built: Built
 ) -> None:
@@ -313,6 +314,7 @@ def test_first_upload_with_a_key_replays_and_stores_once(
     assert len(_labels(session, built)) == 6
 
 
+@pytest.mark.dbs
 def test_returned_jsonl_keeps_file_times_and_annotators(
     client: TestClient, auth: dict[str, dict[str, str]], session: Session, built: Built
 ) -> None:
@@ -400,3 +402,150 @@ def test_a_malformed_upload_gets_422_and_changes_nothing(
         **{"Idempotency-Key": "bad"},
     )
     assert good.status_code == 200 and good.json()["stored"] == 1, good.text
+
+
+def test_the_package_items_csv_filled_in_is_accepted(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session, built: Built
+) -> None:
+    members = _download(client, built, auth["vendor"], "csv")
+    rows = list(csv.reader(io.StringIO(members["items.csv"].decode())))
+    assert rows[0] == ["item_id", "image", "label"]
+    filled = [rows[0], *([r[0], r[1], CLASSES[1]] for r in rows[1:])]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(filled)
+    response = _upload(client, built, out.getvalue().encode(), auth["vendor"])
+    assert response.status_code == 200, response.text
+    assert response.json()["stored"] == 6
+    assert {label.value for label in _labels(session, built)} == {CLASSES[1]}
+
+
+def test_a_running_dispatch_worker_keeps_the_download_hand_over(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session, built: Built
+) -> None:
+    """The worker's poller finds the downloaded package: no requeue, no second sent_at."""
+    from service.core.config import Settings
+    from service.domain import dispatch
+
+    members = _download(client, built, auth["vendor"], "jsonl")
+    sent = [t.sent_at for t in _tasks(session, built)]
+    dispatch.start_run(session=session, bakeoff_id=built.bakeoff_id)
+    settings = Settings(environment="test", auto_migrate=False, database_url="sqlite://")
+    dispatch.tick(session=session, bakeoff_id=built.bakeoff_id, settings=settings, force_poll=True)
+    tasks = _tasks(session, built)
+    assert {t.status for t in tasks} == {"sent"} and [t.sent_at for t in tasks] == sent
+    assert {t.attempts for t in tasks} == {1}
+    batch_id = json.loads(members["manifest.json"])["batch_id"]
+    assert {t.external_id for t in tasks} == {batch_id}
+    body = "\n".join(json.dumps({"item_id": k, "label": CLASSES[0]}) for k in GOLD).encode()
+    assert _upload(client, built, body, auth["vendor"], "jsonl").json()["stored"] == 6
+    dispatch.tick(session=session, bakeoff_id=built.bakeoff_id, settings=settings, force_poll=True)
+    assert {t.status for t in _tasks(session, built)} == {"received"}
+    assert len(_labels(session, built)) == 6
+
+
+# --------------------------------------------------------------------------- COCO (detection)
+
+GOLD_BOX = [101.125, 57.375, 30.5, 40.25]
+
+
+@pytest.fixture
+def detection(session: Session, key_vendor: m.Vendor, tmp_path: Path) -> Built:
+    """A detection bake-off (three 640x480 images) for the vendor key's file vendor."""
+    forget_adapters()
+    server = tmp_path / "server-packages"
+    vendors.update_vendor(
+        session=session,
+        vendor_id=key_vendor.id or 0,
+        data=m.VendorUpdate(adapter_settings={"directory": str(server)}),
+    )
+    project = projects.create_project(
+        session=session,
+        data=m.ProjectCreate(
+            name="boxes",
+            task_type="detection",
+            ontology={"classes": [{"name": c} for c in CLASSES]},
+        ),
+    )
+    assert project.id is not None
+    instructions = projects.create_instructions(
+        session=session,
+        project_id=project.id,
+        data=m.InstructionsVersionCreate(text="# Box every animal"),
+    )
+    golden = golden_sets.create_golden_set(
+        session=session, data=m.GoldenSetCreate(name="boxes-gold", project_id=project.id)
+    )
+    assert golden.id is not None
+    keys = ["shot-1", "shot-2", "shot-3"]
+    golden_sets.add_items(
+        session=session,
+        golden_set_id=golden.id,
+        items=[
+            m.GoldenItemCreate(key=k, data={"image": f"{k}.jpg", "width": 640, "height": 480})
+            for k in keys
+        ],
+    )
+    version = golden_sets.create_version(session=session, golden_set_id=golden.id, note="v1")
+    golden_sets.set_gold_labels(
+        session=session,
+        golden_set_id=golden.id,
+        version=version.version,
+        labels=[
+            m.GoldLabelCreate(
+                item_key=k,
+                value=[{"category": CLASSES[0], "bbox": GOLD_BOX}],
+                annotator_id=GOLD_ANNOTATOR,
+            )
+            for k in keys
+        ],
+    )
+    assert key_vendor.id is not None and version.id is not None and instructions.id is not None
+    bakeoff = bakeoffs.create_bakeoff(
+        session=session,
+        data=m.BakeOffCreate(
+            name="boxes bake-off",
+            project_id=project.id,
+            golden_set_version_id=version.id,
+            instructions_version_id=instructions.id,
+            vendor_ids=[key_vendor.id],
+        ),
+    )
+    assert bakeoff.id is not None
+    bakeoffs.create_tasks(session=session, bakeoff_id=bakeoff.id)
+    return Built(bakeoff.id, key_vendor.id, key_vendor.id, server)
+
+
+def test_coco_package_and_results_for_a_detection_bakeoff(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session, detection: Built
+) -> None:
+    members = _download(client, detection, auth["vendor"], "coco")
+    assert {"items.json", "instructions.md", "ontology.json", "manifest.json"} <= set(members)
+    package = json.loads(members["items.json"])
+    assert package["annotations"] == []
+    assert [im["file_name"] for im in package["images"]] == [
+        "shot-1.jpg",
+        "shot-2.jpg",
+        "shot-3.jpg",
+    ]
+    for name, data in members.items():
+        for secret in (GOLD_ANNOTATOR, "101.125", "57.375", "30.5", "40.25"):
+            assert secret.encode() not in data, (name, secret)
+    assert {t.status for t in _tasks(session, detection)} == {"sent"}
+    results = [
+        {"image_id": image["id"], "category_id": 2, "bbox": [10, 20, 30, 40], "score": 0.9}
+        for image in package["images"]
+    ]
+    body = json.dumps(results).encode()
+    response = _upload(client, detection, body, auth["vendor"], "coco")
+    assert response.status_code == 200, response.text
+    assert response.json()["stored"] == 3
+    tasks = _tasks(session, detection)
+    assert {t.status for t in tasks} == {"received"}
+    assert all(t.cost == pytest.approx(0.05) for t in tasks)
+    values = [label.value for label in _labels(session, detection)]
+    assert len(values) == 3
+    assert all(v[0]["category"] == CLASSES[1] and v[0]["bbox"] == [10, 20, 30, 40] for v in values)
+    assert _upload(client, detection, body, auth["vendor"], "coco").json()["duplicates"] == 3
+    bad = json.dumps([{"image_id": 99, "category_id": 1, "bbox": [1, 2, 3, 4]}]).encode()
+    refused = _upload(client, detection, bad, auth["vendor"], "coco")
+    assert refused.status_code == 422 and "99" in refused.text, refused.text
