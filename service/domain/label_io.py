@@ -89,13 +89,18 @@ def _csv_labels(
     source: IO[bytes], *, task_type: TaskType, name: str
 ) -> Iterator[LabelIn | csv_format.LabelRow]:
     if task_type == "multilabel":
-        for m in csv_format.iter_multilabels(source, name=name):
-            yield LabelIn(m.item_id, list(m.labels), row=m.row)
-    elif "annotator_id" in _csv_header(source):
-        for a in csv_format.iter_annotations(source, name=name):
-            yield LabelIn(a.item_id, a.label, annotator_id=a.annotator_id, row=a.row)
-    else:
-        yield from csv_format.iter_labels(source, name=name)
+        return (
+            LabelIn(m.item_id, list(m.labels), row=m.row)
+            for m in csv_format.iter_multilabels(source, name=name)
+        )
+    if "annotator_id" in _csv_header(source):
+        return (
+            LabelIn(a.item_id, a.label, annotator_id=a.annotator_id, row=a.row)
+            for a in csv_format.iter_annotations(source, name=name)
+        )
+    # The reader's own rows, not re-wrapped: add_vendor_labels takes LabelRow as it is, and a
+    # generator layer here would cost as much per row as storing the label.
+    return csv_format.iter_labels(source, name=name)
 
 
 def _csv_gold(source: IO[bytes], *, task_type: TaskType, name: str) -> Iterator[GoldRecord]:

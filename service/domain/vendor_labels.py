@@ -410,9 +410,51 @@ def add_vendor_labels(
     ext: str | None
     # SQLite's executemany needs the GIL for every row: a second thread would only contend
     pipeline = _Pipeline(writer, threaded=writer.dialect == "postgresql")
+    # bound once: the classification fast path below runs per label
+    items_get, dumped_get, tasks_get = items.get, dumped.get, tasks.get
+    existing_add, labeled_add, append = existing.add, labeled_tasks.add, chunk.append
+    number = 0
     try:
         for number, record in enumerate(records, start=1):
-            received += 1
+            # Fast path: a CSV row (already checked by its reader) naming a pinned item and
+            # a known class needs no normalising and has no optional fields. Anything else,
+            # errors included, takes the general path below, which names the row.
+            if fast and type(record) is LabelRow:
+                key = record[0]
+                item_id = items_get(key)
+                json_text = dumped_get(record[1])
+                if item_id is not None and json_text is not None:
+                    ekey = key + "|"
+                    if ekey in existing:
+                        duplicates += 1
+                        continue
+                    existing_add(ekey)
+                    task_id = tasks_get(item_id)
+                    if task_id is not None:
+                        labeled_add(task_id)
+                    append(
+                        (
+                            bakeoff_id,
+                            vendor_id,
+                            item_id,
+                            task_id,
+                            ekey,
+                            json_text,
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                            pinned_version,
+                            created,
+                        )
+                    )
+                    if len(chunk) >= batch_size:
+                        pipeline.put(chunk)
+                        written += len(chunk)
+                        chunk = []
+                        append = chunk.append
+                    continue
             if isinstance(record, LabelRow):
                 key, value, annotator, ext = record.item_id, record.label, None, None
                 score = started = completed = None
@@ -460,7 +502,7 @@ def add_vendor_labels(
             task_id = tasks.get(item_id)
             if task_id is not None:
                 labeled_tasks.add(task_id)
-            chunk.append(
+            append(
                 (
                     bakeoff_id,
                     vendor_id,
@@ -481,6 +523,8 @@ def add_vendor_labels(
                 pipeline.put(chunk)
                 written += len(chunk)
                 chunk = []
+                append = chunk.append
+        received = number
         pipeline.put(chunk)
         written += len(chunk)
         pipeline.close()
