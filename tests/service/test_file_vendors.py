@@ -254,6 +254,17 @@ def test_no_tasks_yet_is_a_conflict(
     assert response.status_code == 409 and "no tasks" in response.text
 
 
+def test_a_cancelled_bakeoff_hands_nothing_over(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session, built: Built
+) -> None:
+    from service.domain import dispatch
+
+    dispatch.cancel_run(session=session, bakeoff_id=built.bakeoff_id)
+    response = client.get(_url(built), headers=auth["vendor"])
+    assert response.status_code == 409 and "cancelled" in response.text
+    assert all(t.sent_at is None for t in _tasks(session, built))
+
+
 # --------------------------------------------------------------------------- upload
 
 
@@ -549,3 +560,59 @@ def test_coco_package_and_results_for_a_detection_bakeoff(
     bad = json.dumps([{"image_id": 99, "category_id": 1, "bbox": [1, 2, 3, 4]}]).encode()
     refused = _upload(client, detection, bad, auth["vendor"], "coco")
     assert refused.status_code == 422 and "99" in refused.text, refused.text
+
+
+def test_returned_label_studio_export_keeps_lead_times(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session, built: Built
+) -> None:
+    members = _download(client, built, auth["vendor"], "labelstudio")
+    done = datetime.now(UTC) + timedelta(minutes=1)
+    export = [
+        {
+            "id": n,
+            **task,
+            "annotations": [
+                {
+                    "id": 500 + n,
+                    "completed_by": 7,
+                    "lead_time": 30.0,
+                    "created_at": done.isoformat(),
+                    "result": [
+                        {
+                            "type": "choices",
+                            "from_name": "label",
+                            "to_name": "image",
+                            "value": {"choices": [CLASSES[2]]},
+                        }
+                    ],
+                }
+            ],
+        }
+        for n, task in enumerate(json.loads(members["items.json"]))
+    ]
+    body = json.dumps(export).encode()
+    response = _upload(client, built, body, auth["vendor"], "labelstudio")
+    assert response.status_code == 200, response.text
+    assert response.json()["stored"] == 6
+    labels = _labels(session, built)
+    assert {(label.value, label.annotator_id) for label in labels} == {(CLASSES[2], "7")}
+    for label in labels:
+        assert label.started_at is not None and label.completed_at is not None
+        assert (label.completed_at - label.started_at).total_seconds() == pytest.approx(30.0)
+    assert {t.status for t in _tasks(session, built)} == {"received"}
+
+
+def test_only_file_vendors_exchange_packages(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session, built: Built
+) -> None:
+    other = session.get(m.Vendor, built.other_vendor_id)
+    assert other is not None
+    other.adapter_kind = "simulator"
+    session.add(other)
+    session.commit()
+    url = _url(built, built.other_vendor_id)
+    response = client.get(url, headers=auth["lead"])
+    assert response.status_code == 409 and "simulator" in response.text
+    upload = client.post(f"{url}/results", content=_answers_csv(GOLD), headers=auth["lead"])
+    assert upload.status_code == 409
+    assert {t.status for t in _tasks(session, built, built.other_vendor_id)} == {"pending"}
