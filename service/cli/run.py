@@ -50,8 +50,7 @@ def show_progress(
         console=console,
     ) as bars:
         ids = {
-            v.vendor_id: bars.add_task(v.name, total=v.total or 1, detail="")
-            for v in current.vendors
+            v.name: bars.add_task(v.name, total=v.total or 1, detail="") for v in current.vendors
         }
         while True:
             for v in current.vendors:
@@ -60,7 +59,7 @@ def show_progress(
                 detail = f"[red]{bad} failed[/]" if bad else ""
                 if v.failing:
                     detail += " [yellow]vendor failing, retrying[/]"
-                bars.update(ids[v.vendor_id], completed=settled, total=v.total or 1, detail=detail)
+                bars.update(ids[v.name], completed=settled, total=v.total or 1, detail=detail)
             if current.done or current.status in ("cancelled", "completed"):
                 return current
             if timeout_s is not None and time.monotonic() - started > timeout_s:

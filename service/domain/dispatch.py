@@ -109,7 +109,7 @@ class RunKicker(Protocol):
 class VendorProgress(BaseModel):
     """One candidate's tasks by status."""
 
-    vendor_id: int
+    vendor_id: int | None = Field(description="None when the caller sees the bake-off blinded.")
     name: str = Field(description="The vendor's name, or its alias when the caller is blinded.")
     total: int
     counts: dict[TaskStatus, int]
@@ -237,7 +237,11 @@ def cancel_run(
 def run_progress(
     *, session: Session, bakeoff_id: int, principal: Principal | None = None
 ) -> RunProgress:
-    """Per-vendor task counts by status (vendor names blinded for QA and viewers)."""
+    """Per-vendor task counts by status.
+
+    Blinding follows the results: a ``qa`` key sees "Candidate A/B/..." and no vendor ids
+    while the bake-off is blinded; procurement (``viewer``) and leads see names.
+    """
     bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
     task = table_of(Task)
     rows = session.execute(
@@ -259,14 +263,14 @@ def run_progress(
             .group_by(task.c.vendor_id)
         ).all()
     )
-    blind = bakeoff.blinded and principal is not None and principal.role not in ("admin", "lead")
+    blind = bakeoff.blinded and principal is not None and principal.role == "qa"
     aliases = vendor_aliases(session, bakeoff_id)
     vendors: dict[int, VendorProgress] = {}
     for vendor_id in bakeoff_vendor_ids(session, bakeoff_id):
         vendor = session.get(Vendor, vendor_id)
         name = aliases.get(vendor_id, "") if blind or vendor is None else vendor.name
         vendors[vendor_id] = VendorProgress(
-            vendor_id=vendor_id,
+            vendor_id=None if blind else vendor_id,
             name=name,
             total=0,
             counts=dict.fromkeys(_STATUSES, 0),

@@ -54,7 +54,7 @@ BARS_JS = """
 })
 """
 
-# After the first look: Candidate A gets everything back, Candidate B two more items.
+# After the first look: Key Vendor gets everything back, Other Vendor two more items.
 LATER_A: tuple[m.TaskStatus, ...] = ("received",) * 3 + ("failed", "received", "received")
 LATER_B: tuple[m.TaskStatus, ...] = (
     "received",
@@ -206,8 +206,8 @@ def test_viewer_watches_the_bars_fill_without_reloading(
     # First look: the seeded counts, blinded names, a note instead of results.
     page.wait_for_selector("#run-progress")
     assert _bars(page) == [
-        expected_rows("Candidate A", PARTIAL_A),
-        expected_rows("Candidate B", PARTIAL_B),
+        expected_rows("Key Vendor Inc.", PARTIAL_A),
+        expected_rows("Other Vendor Ltd.", PARTIAL_B),
     ]
     assert page.text_content("#run-status") == "running"
     assert "Results appear as labels arrive" in (page.text_content("#results-pending") or "")
@@ -225,8 +225,8 @@ def test_viewer_watches_the_bars_fill_without_reloading(
     )
     assert page.evaluate("window.__sameDocument === true")
     assert _bars(page) == [
-        expected_rows("Candidate A", LATER_A),
-        expected_rows("Candidate B", LATER_B),
+        expected_rows("Key Vendor Inc.", LATER_A),
+        expected_rows("Other Vendor Ltd.", LATER_B),
     ]
     overall = page.text_content("#run-overall-counts") or ""
     assert overall == "8/12 received, 1 failed, 1 timed out, 2 open"
@@ -248,8 +248,8 @@ def test_viewer_watches_the_bars_fill_without_reloading(
     assert page.text_content("#run-status") in ("running", "completed")
     assert page.query_selector("#results-pending") is None
     assert _bars(page) == [
-        expected_rows("Candidate A", LATER_A),
-        expected_rows("Candidate B", DONE_B),
+        expected_rows("Key Vendor Inc.", LATER_A),
+        expected_rows("Other Vendor Ltd.", DONE_B),
     ]
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length > 0")
     page.screenshot(path=str(SHOTS / "dashboard-progress-done.png"), full_page=True)

@@ -603,10 +603,13 @@ def test_routes_start_follow_and_cancel_a_run(
     assert started.json()["counts"]["pending"] == 4
     assert api.kicks == [built.bakeoff_id]  # type: ignore[attr-defined]
     dispatch.tick(session=session, bakeoff_id=built.bakeoff_id, settings=SETTINGS)
-    progress = api.get(f"{url}/progress", headers=auth["viewer"]).json()
+    progress = api.get(f"{url}/progress", headers=auth["qa"]).json()
     assert progress["done"] is True and progress["counts"]["received"] == 4
-    # viewers see blinded names
+    # a blinded qa key sees aliases and no vendor ids; procurement sees names
     assert progress["vendors"][0]["name"].startswith("Candidate")
+    assert progress["vendors"][0]["vendor_id"] is None
+    viewer_view = api.get(f"{url}/progress", headers=auth["viewer"]).json()
+    assert viewer_view["vendors"][0]["name"] == "alpha"
     lead_view = api.get(f"{url}/progress", headers=auth["lead"]).json()
     assert lead_view["vendors"][0]["name"] == "alpha"
     assert api.post(f"{url}/cancel", headers=auth["lead"]).status_code == 409  # completed
