@@ -1,9 +1,9 @@
 """The dashboards' run-progress panel over HTTP: counts, blinding, Start run, pending results.
 
-The bake-off page shows per-candidate bars with the progress API's numbers and names (blinded
-for ``qa`` exactly as ``GET /bakeoffs/{id}/progress``; procurement sees names), polls while the run is
-going, shows a note instead of a report while nothing is labelled, and offers lead/admin a
-CSRF-protected "Start run" form on a draft. The browser test
+The bake-off page shows per-candidate bars with the progress API's numbers and names
+(blinded for ``qa`` exactly as ``GET /bakeoffs/{id}/progress``; procurement sees names),
+polls while the run is going, shows a note instead of a report while nothing is labelled,
+and offers lead/admin a CSRF-protected "Start run" form on a draft. The browser test
 (``test_dashboard_progress_browser.py``) checks that the bars update live.
 """
 
