@@ -23,7 +23,7 @@ Security headers (every response, API and HTML)
 
 Request-body limit
     Bodies over ``Settings.max_body_bytes`` (bulk-import routes, whose path ends in
-    ``/import``: ``Settings.max_upload_bytes``) are refused with HTTP 413 and
+    ``/import`` or ``/package/results``: ``Settings.max_upload_bytes``) are refused with HTTP 413 and
     ``{"detail": "...", "code": "payload_too_large"}``: at once when ``Content-Length``
     says so, otherwise as soon as the streamed body passes the limit (nothing is stored: the
     route fails before its transaction commits).
@@ -101,7 +101,8 @@ SECURITY_HEADERS: Final[tuple[tuple[str, str], ...]] = (
 API_CSP: Final = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 _NONCE_KEY: Final = "csp_nonce"
 _UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_UPLOAD_PATH: Final = re.compile(r"/import/?$")
+# Bulk imports and a file vendor's returned package may be large; every other body is small.
+_UPLOAD_PATH: Final = re.compile(r"/(import|package/results)/?$")
 _COOKIE_NAME: Final = "bakeoff_api_key"
 
 _STATUS_CODES: Final[dict[int, str]] = {

@@ -438,3 +438,20 @@ def test_import_between_the_two_limits_is_accepted(
     # every line is the same answer (item img-1, annotator w...w): stored once
     assert response.json()["stored"] == 1
     assert response.json()["duplicates"] == response.json()["received"] - 1
+
+
+@pytest.mark.parametrize(
+    ("path", "limit"),
+    [
+        ("/bakeoffs/1/vendors/1/package/results", MAX_UPLOAD),
+        ("/golden-sets/1/import", MAX_UPLOAD),
+        ("/bakeoffs/1/vendors/1/labels", MAX_BODY),
+    ],
+    ids=["file-vendor-results", "gold-import", "json-labels"],
+)
+def test_uploads_get_the_upload_limit_and_json_bodies_the_body_limit(
+    client: TestClient, auth: Headers, path: str, limit: int
+) -> None:
+    too_big = b"x" * (limit + 1)
+    response = client.post(path, content=too_big, headers=auth["lead"])
+    assert response.status_code == 413 and str(limit) in response.json()["detail"]
