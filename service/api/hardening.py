@@ -23,8 +23,8 @@ Security headers (every response, API and HTML)
 
 Request-body limit
     Bodies over ``Settings.max_body_bytes`` (bulk-import routes, whose path ends in
-    ``/import`` or ``/package/results``: ``Settings.max_upload_bytes``) are refused with HTTP 413 and
-    ``{"detail": "...", "code": "payload_too_large"}``: at once when ``Content-Length``
+    ``/import`` or ``/package/results``: ``Settings.max_upload_bytes``) are refused with
+    HTTP 413 and ``{"detail": "...", "code": "payload_too_large"}``: at once when ``Content-Length``
     says so, otherwise as soon as the streamed body passes the limit (nothing is stored: the
     route fails before its transaction commits).
 
