@@ -207,8 +207,9 @@ class _Writer:
         """A chunk as :meth:`write` takes it: on PostgreSQL its ``COPY`` text.
 
         :class:`_Pipeline` calls this in the parsing thread. Rendered in the writer thread,
-        the text kept PostgreSQL idle between one chunk's ``COPY`` and the next (a third of
-        the import's time); rendered here, the next chunk's text waits ready in the queue.
+        the text kept PostgreSQL idle between one chunk's ``COPY`` and the next (about a
+        quarter of the import's time); rendered here, the next chunk's text waits ready in
+        the queue.
         """
         return _copy_buffer(rows) if self.dialect == "postgresql" and rows else rows
 
@@ -439,7 +440,7 @@ def add_vendor_labels(
                 item_id = items_get(key)
                 json_text = dumped_get(record[1])
                 if item_id is not None and json_text is not None:
-                    ekey = key + "|"
+                    ekey = key + "|"  # external_key(key, None, None)
                     if ekey in existing:
                         duplicates += 1
                         continue
