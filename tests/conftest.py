@@ -27,6 +27,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -40,6 +41,7 @@ from service.core.config import Settings, get_settings
 from service.core.db import create_db_engine, get_session
 from service.domain.api_keys import create_api_key
 from service.main import create_app
+from tests.live import launch_chromium
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 _pg_reason: list[str | None] = []
@@ -214,3 +216,10 @@ def auth(api_keys: dict[str, str]) -> dict[str, dict[str, str]]:
 
 
 __all__ = ["DEFAULT_POSTGRES_URL"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium for one module's browser tests (skips where it is missing)."""
+    with launch_chromium() as chromium:
+        yield chromium

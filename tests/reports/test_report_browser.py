@@ -7,7 +7,6 @@ clear reason where it (or Playwright) is missing. Screenshots go to
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +14,10 @@ import pytest
 
 from reports.render import render_html
 from reports.results import Report
+from tests.live import SCREENSHOTS, watch_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-REPO = Path(__file__).resolve().parents[2]
-SHOTS = REPO / "artifacts" / "screenshots"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 # Each plot's id, its trace count, and the number of points of each trace.
 FIGURE_DATA_JS = """
@@ -34,17 +30,6 @@ FIGURE_DATA_JS = """
 """
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is not installed (run .ci/ensure-chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
-
-
 def test_report_opens_offline_with_every_figure_drawn(
     browser: Any, full_report: Report, tmp_path: Path
 ) -> None:
@@ -55,14 +40,7 @@ def test_report_opens_offline_with_every_figure_drawn(
         lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort(),
     )
     page = context.new_page()
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda m: (
-            problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None
-        ),
-    )
-    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+    problems = watch_page(page)
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
     page.goto(html.as_uri())
     expected = page.evaluate("document.querySelectorAll('.figure').length")
@@ -70,8 +48,8 @@ def test_report_opens_offline_with_every_figure_drawn(
         f"document.querySelectorAll('.js-plotly-plot').length === {expected}", timeout=20_000
     )
     figures = page.evaluate(FIGURE_DATA_JS)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "report.png"), full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "report.png"), full_page=True)
     context.close()
 
     assert problems == []
@@ -95,4 +73,4 @@ def test_report_opens_offline_with_every_figure_drawn(
     by_id = {f["id"]: f for f in figures}
     assert by_id["fig-ranking"]["points"] == [2, 3]  # 2 ranked scores, 3 systems' accuracy
     assert by_id["fig-latency"]["points"][:3] == [101, 101, 101]
-    assert (SHOTS / "report.png").stat().st_size > 10_000
+    assert (SCREENSHOTS / "report.png").stat().st_size > 10_000

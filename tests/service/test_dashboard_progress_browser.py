@@ -8,24 +8,19 @@ task rows while the server reads them; Playwright for Python drives Debian's
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel
 
 import service.models as m
 from service.api.routes.dispatch import get_run_queue
-from service.core.config import Settings, get_settings
-from service.core.db import create_db_engine, get_session
+from service.core.db import create_db_engine
 from service.domain import bakeoffs
-from service.main import create_app
+from tests.live import SCREENSHOTS, app_on, serve, watch_page
 from tests.service.test_dashboard_progress import (
     PARTIAL_A,
     PARTIAL_B,
@@ -37,10 +32,6 @@ from tests.service.test_dashboard_progress import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-REPO = Path(__file__).resolve().parents[2]
-SHOTS = REPO / "artifacts" / "screenshots"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 BARS_JS = """
 () => Array.from(document.querySelectorAll('#run-vendors .run-vendor')).map(row => {
@@ -110,62 +101,10 @@ def kicks() -> _Kicks:
 @pytest.fixture
 def server(engine: Engine, kicks: _Kicks) -> Iterator[str]:
     """The app on a free local port, bound to the test database and a stand-in run queue."""
-    settings = Settings(environment="test", auto_migrate=False, database_url="sqlite://")
-    app = create_app(settings)
-
-    def _session() -> Iterator[Session]:
-        with Session(engine) as s:
-            yield s
-
-    app.dependency_overrides[get_session] = _session
-    app.dependency_overrides[get_settings] = lambda: settings
+    app = app_on(engine)
     app.dependency_overrides[get_run_queue] = lambda: kicks
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is not installed (run .ci/ensure-chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
-
-
-def _watch(page: Any, base: str) -> list[str]:
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda msg: (
-            problems.append(f"{msg.type}: {msg.text}") if msg.type in ("error", "warning") else None
-        ),
-    )
-    page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
-    page.on(
-        "request",
-        lambda req: (
-            problems.append(f"off-site request: {req.url}")
-            if not req.url.startswith(base)
-            else None
-        ),
-    )
-    return problems
+    with serve(app) as url:
+        yield url
 
 
 def _bars(page: Any) -> list[Counts]:
@@ -195,7 +134,7 @@ def test_viewer_watches_the_bars_fill_without_reloading(
 ) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    problems = _watch(page, server)
+    problems = watch_page(page, base=server)
     url = f"{server}/ui/dashboards/bakeoffs/{running.bakeoff_id}?resamples=200"
     page.goto(url)
     assert "/ui/login" in page.url
@@ -211,8 +150,8 @@ def test_viewer_watches_the_bars_fill_without_reloading(
     ]
     assert page.text_content("#run-status") == "running"
     assert "Results appear as labels arrive" in (page.text_content("#results-pending") or "")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "dashboard-progress-running.png"), full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-progress-running.png"), full_page=True)
     page.evaluate("window.__sameDocument = true")
 
     # More results arrive in the database: the panel catches up by itself (no reload).
@@ -230,7 +169,7 @@ def test_viewer_watches_the_bars_fill_without_reloading(
     ]
     overall = page.text_content("#run-overall-counts") or ""
     assert overall == "8/12 received, 1 failed, 1 timed out, 2 open"
-    page.screenshot(path=str(SHOTS / "dashboard-progress-updated.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-progress-updated.png"), full_page=True)
 
     # The labels are stored, the last tasks finish, and the run completes (as a worker's last
     # step does): the page reloads once, by itself, and shows the report.
@@ -252,11 +191,11 @@ def test_viewer_watches_the_bars_fill_without_reloading(
         expected_rows("Other Vendor Ltd.", DONE_B),
     ]
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length > 0")
-    page.screenshot(path=str(SHOTS / "dashboard-progress-done.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-progress-done.png"), full_page=True)
     context.close()
 
     assert problems == []
-    assert (SHOTS / "dashboard-progress-updated.png").stat().st_size > 10_000
+    assert (SCREENSHOTS / "dashboard-progress-updated.png").stat().st_size > 10_000
 
 
 def test_lead_starts_a_draft_run_from_the_page(
@@ -264,7 +203,7 @@ def test_lead_starts_a_draft_run_from_the_page(
 ) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    problems = _watch(page, server)
+    problems = watch_page(page, base=server)
     page.goto(f"{server}/ui/login?next=/ui/dashboards/bakeoffs/{seeded.bakeoff_id}")
     page.fill("#api_key", api_keys["lead"])
     page.click("#sign-in")
