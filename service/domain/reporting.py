@@ -52,14 +52,13 @@ from service.domain.errors import Forbidden
 from service.domain.report_scoring import score_labels
 from service.domain.results import bakeoff_results
 from service.domain.security import Principal
+from service.domain.stored_labels import stored_frames
 from service.models import (
     BakeOff,
     GoldenItem,
     GoldLabel,
     Project,
-    Task,
     Vendor,
-    VendorLabel,
 )
 
 __all__ = [
@@ -154,12 +153,7 @@ class _Stored:
 
 
 def _load(session: Session, bakeoff: BakeOff) -> _Stored:
-    gl, gi, vl, tk = (
-        table_of(GoldLabel),
-        table_of(GoldenItem),
-        table_of(VendorLabel),
-        table_of(Task),
-    )
+    gl, gi = table_of(GoldLabel), table_of(GoldenItem)
     rows = session.execute(
         sa_select(gi.c.id, gi.c.key, gi.c.meta, gl.c.value)
         .join(gl, gl.c.item_id == gi.c.id)
@@ -178,46 +172,11 @@ def _load(session: Session, bakeoff: BakeOff) -> _Stored:
         ],
         index=pd.Index([str(r[1]) for r in rows]),
     )
-    labels = pd.DataFrame(
-        session.execute(
-            sa_select(
-                vl.c.vendor_id,
-                vl.c.item_id,
-                vl.c.annotator_id,
-                vl.c.value,
-                vl.c.started_at,
-                vl.c.completed_at,
-                vl.c.cost,
-            ).where(vl.c.bakeoff_id == bakeoff.id)
-        ).all(),
-        columns=[
-            "vendor_id",
-            "item_id",
-            "annotator",
-            "value",
-            "started_at",
-            "completed_at",
-            "cost",
-        ],
-    )
-    tasks = pd.DataFrame(
-        session.execute(
-            sa_select(
-                tk.c.vendor_id, tk.c.item_id, tk.c.sent_at, tk.c.completed_at, tk.c.cost
-            ).where(tk.c.bakeoff_id == bakeoff.id)
-        ).all(),
-        columns=["vendor_id", "item_id", "sent_at", "completed_at", "cost"],
-    )
-    for frame, cols in (
-        (labels, ("started_at", "completed_at")),
-        (tasks, ("sent_at", "completed_at")),
-    ):
-        for name in cols:
-            frame[name] = pd.to_datetime(frame[name], utc=True)
+    labels, tasks = stored_frames(session, bakeoff.id or 0)
+    for frame in (labels, tasks):
         frame["item"] = frame["item_id"].map(key_of)
     labels = labels[labels["item"].notna()].copy()
     tasks = tasks[tasks["item"].notna()].copy()
-    labels["annotator"] = labels["annotator"].fillna("")
     labels["cost"] = pd.to_numeric(labels["cost"], errors="coerce")
     tasks["cost"] = pd.to_numeric(tasks["cost"], errors="coerce")
     return _Stored(gold=gold, meta=meta, labels=labels, tasks=tasks)

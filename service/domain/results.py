@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, and_
+from sqlalchemy import Engine
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
@@ -38,15 +38,14 @@ from service.domain.access import is_vendor
 from service.domain.bakeoffs import get_bakeoff, vendor_aliases
 from service.domain.errors import Forbidden
 from service.domain.security import Principal
+from service.domain.stored_labels import stored_frames
 from service.models import (
     BakeOff,
     BakeOffResults,
     GoldenItem,
     GoldLabel,
     Project,
-    Task,
     Vendor,
-    VendorLabel,
     VendorResult,
 )
 
@@ -246,49 +245,13 @@ def _compute(session: Session, bakeoff: BakeOff, *, reveal: bool) -> BakeOffResu
     if project is None:  # pragma: no cover - foreign key
         raise Forbidden("bake-off without project")
     task_type = project.task_type
-    gl, vl, tk = table_of(GoldLabel), table_of(VendorLabel), table_of(Task)
+    gl = table_of(GoldLabel)
     gold_rows = session.execute(
         sa_select(gl.c.item_id, gl.c.value).where(gl.c.version_id == bakeoff.golden_set_version_id)
     ).all()
     gold = pd.Series({int(i): v for i, v in gold_rows}, dtype=object)
-    label_frame = pd.DataFrame(
-        session.execute(
-            sa_select(
-                vl.c.vendor_id,
-                vl.c.item_id,
-                vl.c.annotator_id,
-                vl.c.value,
-                vl.c.started_at,
-                vl.c.completed_at,
-                vl.c.cost,
-            ).where(vl.c.bakeoff_id == bakeoff.id)
-        ).all(),
-        columns=[
-            "vendor_id",
-            "item_id",
-            "annotator",
-            "value",
-            "started_at",
-            "completed_at",
-            "cost",
-        ],
-    )
+    label_frame, task_frame = stored_frames(session, bakeoff.id or 0)
     label_frame = label_frame[label_frame["item_id"].isin(gold.index)]
-    label_frame["annotator"] = label_frame["annotator"].fillna("")
-    task_frame = pd.DataFrame(
-        session.execute(
-            sa_select(
-                tk.c.vendor_id, tk.c.item_id, tk.c.sent_at, tk.c.completed_at, tk.c.cost
-            ).where(and_(tk.c.bakeoff_id == bakeoff.id))
-        ).all(),
-        columns=["vendor_id", "item_id", "sent_at", "completed_at", "cost"],
-    )
-    for frame, cols in (
-        (label_frame, ("started_at", "completed_at")),
-        (task_frame, ("sent_at", "completed_at")),
-    ):
-        for c in cols:
-            frame[c] = pd.to_datetime(frame[c], utc=True)
     aliases = vendor_aliases(session, bakeoff.id or 0)
     categories: dict[str, int] = {}
     sizes = (

@@ -1,0 +1,61 @@
+"""A bake-off's stored vendor labels and tasks as DataFrames, for results and reports.
+
+Both :mod:`service.domain.results` and :mod:`service.domain.reporting` score the same rows;
+this is the one place that reads them.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import select as sa_select
+from sqlmodel import Session
+
+from service.domain._common import table_of
+from service.models import Task, VendorLabel
+
+__all__ = ["LABEL_COLUMNS", "TASK_COLUMNS", "stored_frames"]
+
+LABEL_COLUMNS = ("vendor_id", "item_id", "annotator", "value", "started_at", "completed_at", "cost")
+TASK_COLUMNS = ("vendor_id", "item_id", "sent_at", "completed_at", "cost")
+
+
+def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The bake-off's vendor labels and tasks.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame)
+        Labels with columns :data:`LABEL_COLUMNS` (``annotator`` is ``""`` when the vendor
+        gave none) and tasks with :data:`TASK_COLUMNS`; timestamps are UTC ``datetime64``.
+    """
+    vl, tk = table_of(VendorLabel), table_of(Task)
+    labels = pd.DataFrame(
+        session.execute(
+            sa_select(
+                vl.c.vendor_id,
+                vl.c.item_id,
+                vl.c.annotator_id,
+                vl.c.value,
+                vl.c.started_at,
+                vl.c.completed_at,
+                vl.c.cost,
+            ).where(vl.c.bakeoff_id == bakeoff_id)
+        ).all(),
+        columns=list(LABEL_COLUMNS),
+    )
+    tasks = pd.DataFrame(
+        session.execute(
+            sa_select(
+                tk.c.vendor_id, tk.c.item_id, tk.c.sent_at, tk.c.completed_at, tk.c.cost
+            ).where(tk.c.bakeoff_id == bakeoff_id)
+        ).all(),
+        columns=list(TASK_COLUMNS),
+    )
+    for frame, stamps in (
+        (labels, ("started_at", "completed_at")),
+        (tasks, ("sent_at", "completed_at")),
+    ):
+        for name in stamps:
+            frame[name] = pd.to_datetime(frame[name], utc=True)
+    labels["annotator"] = labels["annotator"].fillna("")
+    return labels, tasks
