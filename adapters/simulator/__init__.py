@@ -20,7 +20,6 @@ from adapters.simulator.config import (
     load_config,
     load_oracle,
 )
-from adapters.simulator.presets import demo_vendors
 
 __all__ = [
     "AnnotatorPool",
@@ -33,7 +32,6 @@ __all__ = [
     "SimulatorAdapter",
     "SimulatorConfig",
     "SimulatorProcess",
-    "demo_vendors",
     "free_port",
     "load_config",
     "load_oracle",

@@ -498,32 +498,3 @@ def test_spans_segmentation_and_multilabel_answers() -> None:
         annotator="a",
     ).label
     assert labels == ["cat", "dog"]
-
-
-def test_demo_presets_differ_as_advertised() -> None:
-    from adapters.simulator import demo_vendors
-
-    vendors = {v.name: v for v in demo_vendors(webhook_secret="s", confusions={"cat": "dog"})}
-    assert set(vendors) == {"boxy", "budget", "premium"}
-    assert all(v.webhook_secret is not None for v in vendors.values())
-    budget = [
-        simulate_answer(
-            vendors["budget"],
-            item_id=f"i{i}",
-            data={},
-            truth="cat",
-            task_type="classification",
-            classes=CLASSES,
-            annotator=f"budget-a{i % 20}",
-        ).label
-        for i in range(2000)
-    ]  # over the whole pool: the class accuracy on average, annotators spread around it
-    assert budget.count("cat") / 2000 == pytest.approx(0.6, abs=0.07)
-    assert set(budget) <= {"cat", "dog"}  # the configured confusion only
-    premium = _answers(vendors["premium"], "bird", 1000)
-    assert premium.count("bird") / 1000 > 0.95
-    truth = [Box(category="cat", bbox=(100.0, 100.0, 100.0, 50.0))]
-    widths = [a[0].bbox[2] for a in _answers(vendors["boxy"], truth, 200, "detection") if a]
-    assert statistics.mean(widths) == pytest.approx(115.0, rel=0.02)
-    assert vendors["premium"].prices.per_item > vendors["budget"].prices.per_item
-    assert vendors["premium"].latency.mean_s > vendors["budget"].latency.mean_s
