@@ -201,6 +201,7 @@ def store_results(
             vendor_id=vendor_id,
             records=records,
             source=f"{vendor.name} results",
+            only_items=list(by_item),
         )
     except Invalid:
         if strict or len(by_item) == 1:

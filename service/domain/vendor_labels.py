@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
 
@@ -79,6 +79,9 @@ class LabelIn(NamedTuple):
 
 LabelRecord = VendorAnnotation | VendorLabelCreate | LabelIn | LabelRow
 
+# Up to this many known items, lookups read only their rows (see add_vendor_labels).
+_NARROW_LOOKUP_MAX = 1000
+
 _COLUMNS = (
     "bakeoff_id",
     "vendor_id",
@@ -130,8 +133,19 @@ def _raw_rows(session: Session, sql: str, params: tuple[Any, ...]) -> list[tuple
     ]  # pragma: no cover
 
 
-def pinned_item_ids(session: Session, version_id: int) -> dict[str, int]:
-    """``{item key: item id}`` of the items with gold in a golden-set version."""
+def pinned_item_ids(
+    session: Session, version_id: int, *, keys: Collection[str] | None = None
+) -> dict[str, int]:
+    """``{item key: item id}`` of the items with gold in a golden-set version (or of ``keys``)."""
+    if keys is not None:
+        gold, item = table_of(GoldLabel), table_of(GoldenItem)
+        found = session.execute(
+            sa_select(item.c.key, item.c.id)
+            .join(gold, gold.c.item_id == item.c.id)
+            .where(gold.c.version_id == version_id)
+            .where(item.c.key.in_(list(keys)))
+        ).all()
+        return {str(k): int(i) for k, i in found}
     rows = _raw_rows(
         session,
         "SELECT i.key, i.id FROM goldenitem i JOIN goldlabel g ON g.item_id = i.id "
@@ -339,6 +353,7 @@ def add_vendor_labels(
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
     source: str = "labels",
+    only_items: Collection[str] | None = None,
 ) -> ImportResult:
     """Store a vendor's labels for a bake-off, each exactly once, in one transaction.
 
@@ -358,6 +373,10 @@ def add_vendor_labels(
         from the stored result and stores nothing.
     source
         Name used in error messages (a file name).
+    only_items
+        The item keys the records name, when the caller knows them (a vendor callback of a
+        few items): lookups then read those items' rows, not the whole golden set's. A record
+        naming another item is refused as outside the pinned version.
 
     Returns
     -------
@@ -387,24 +406,34 @@ def add_vendor_labels(
         raise Conflict(f"bake-off {bakeoff_id} lost its project or instructions")
     task_type = project.task_type
     classes = frozenset(class_names(project))
-    items = pinned_item_ids(session, bakeoff.golden_set_version_id)
-    task = table_of(Task)
-    existing: set[str] = {
-        r[0]
-        for r in _raw_rows(
-            session,
-            "SELECT external_key FROM vendorlabel WHERE bakeoff_id = {} AND vendor_id = {}",
-            (bakeoff_id, vendor_id),
-        )
-    }
-    tasks: dict[int, int] = {
-        r[0]: r[1]
-        for r in session.execute(
-            sa_select(task.c.item_id, task.c.id).where(
-                and_(task.c.bakeoff_id == bakeoff_id, task.c.vendor_id == vendor_id)
+    # A small, known set of items (callbacks) reads only their rows; a bulk import reads the
+    # golden set once, which is cheaper than one lookup per chunk.
+    narrow = only_items is not None and len(only_items) <= _NARROW_LOOKUP_MAX
+    items = pinned_item_ids(
+        session, bakeoff.golden_set_version_id, keys=only_items if narrow else None
+    )
+    task, label = table_of(Task), table_of(VendorLabel)
+    in_items = list(items.values())
+    existing_query = sa_select(label.c.external_key).where(
+        and_(label.c.bakeoff_id == bakeoff_id, label.c.vendor_id == vendor_id)
+    )
+    task_query = sa_select(task.c.item_id, task.c.id).where(
+        and_(task.c.bakeoff_id == bakeoff_id, task.c.vendor_id == vendor_id)
+    )
+    if narrow:
+        existing_query = existing_query.where(label.c.item_id.in_(in_items))
+        task_query = task_query.where(task.c.item_id.in_(in_items))
+        existing: set[str] = set(session.execute(existing_query).scalars())
+    else:
+        existing = {
+            r[0]
+            for r in _raw_rows(
+                session,
+                "SELECT external_key FROM vendorlabel WHERE bakeoff_id = {} AND vendor_id = {}",
+                (bakeoff_id, vendor_id),
             )
-        ).all()
-    }
+        }
+    tasks: dict[int, int] = {r[0]: r[1] for r in session.execute(task_query).all()}
     writer = _Writer(session.connection())
     batch_size = get_settings().import_batch_size
     now = utcnow()

@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import Session, select
 
+import service.models as m
 from service.domain import vendor_labels
+from service.domain.errors import Invalid
 
 pytestmark = pytest.mark.dbs
 
@@ -261,3 +264,38 @@ class _Small:
     """Settings stand-in: two rows per chunk, so the clash comes after chunks were written."""
 
     import_batch_size = 2
+
+
+def test_narrow_lookups_for_known_items_still_store_each_label_once(
+    session: Session, seeded: Any
+) -> None:
+    """Callbacks name their items up front; lookups then read only those items' rows."""
+    keys = sorted(seeded.gold)
+    first, second = keys[:2], keys[2:4]
+
+    def send(names: list[str], only: list[str]) -> Any:
+        return vendor_labels.add_vendor_labels(
+            session=session,
+            bakeoff_id=seeded.bakeoff_id,
+            vendor_id=seeded.vendor_id,
+            records=[m.VendorLabelCreate(item_key=k, value=seeded.gold[k]) for k in names],
+            only_items=only,
+        )
+
+    assert send(first, first).stored == 2
+    # the same labels again, looked up narrowly: duplicates, nothing written
+    again = send(first, first)
+    assert (again.stored, again.duplicates) == (0, 2)
+    # a later callback for other items, then one mixing old and new
+    assert send(second, second).stored == 2
+    mixed = send([first[0], keys[4]], [first[0], keys[4]])
+    assert (mixed.stored, mixed.duplicates) == (1, 1)
+    # an item the caller did not announce is refused like one outside the golden set
+    with pytest.raises(Invalid):
+        send([keys[5]], [keys[0]])
+    stored = session.exec(
+        select(m.VendorLabel).where(m.VendorLabel.bakeoff_id == seeded.bakeoff_id)
+    ).all()
+    assert sorted(label.external_key for label in stored) == sorted(
+        vendor_labels.external_key(k, None, None) for k in [*first, *second, keys[4]]
+    )
