@@ -8,13 +8,16 @@ both as candidates (``key_vendor`` is "Candidate A").
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import Session
 
 import service.models as m
 from service.domain import bakeoffs, golden_sets, projects, vendors
+from service.domain.vendor_labels import add_vendor_labels
 
 CLASSES = ("cat", "dog", "bird")
 GOLD = {
@@ -115,3 +118,36 @@ def seeded(session: Session, key_vendor: m.Vendor) -> Seed:
         gold=dict(GOLD),
         lighting=dict(META),
     )
+
+
+LabelGold = Callable[[int, int, dict[str, str], Collection[str], float], None]
+LABELLED_AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def label_gold(session: Session) -> LabelGold:
+    """``label_gold(bakeoff_id, vendor_id, gold, wrong, hours)``: a vendor answers every item.
+
+    Its answers are the gold except ``"bird"`` on the ``wrong`` items, each completed
+    ``hours`` after it started.
+    """
+
+    def label(
+        bakeoff_id: int, vendor_id: int, gold: dict[str, str], wrong: Collection[str], hours: float
+    ) -> None:
+        add_vendor_labels(
+            session=session,
+            bakeoff_id=bakeoff_id,
+            vendor_id=vendor_id,
+            records=[
+                m.VendorLabelCreate(
+                    item_key=key,
+                    value="bird" if key in wrong else value,
+                    started_at=LABELLED_AT,
+                    completed_at=LABELLED_AT + timedelta(hours=hours),
+                )
+                for key, value in gold.items()
+            ],
+        )
+
+    return label

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,42 +14,17 @@ from sqlmodel import Session
 import service.models as m
 from reports.render import plotly_js
 from service.domain import bakeoffs
-from service.domain.vendor_labels import add_vendor_labels
+from tests.service.conftest import LabelGold
 
 REPO = Path(__file__).resolve().parents[2]
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 HTML = {"Accept": "text/html"}
 
 
-def _label(
-    session: Session,
-    bakeoff_id: int,
-    vendor_id: int,
-    gold: dict[str, str],
-    wrong: set[str],
-    hours: float,
-) -> None:
-    add_vendor_labels(
-        session=session,
-        bakeoff_id=bakeoff_id,
-        vendor_id=vendor_id,
-        records=[
-            m.VendorLabelCreate(
-                item_key=key,
-                value="bird" if key in wrong else value,
-                started_at=T0,
-                completed_at=T0 + timedelta(hours=hours),
-            )
-            for key, value in gold.items()
-        ],
-    )
-
-
 @pytest.fixture
-def labelled(session: Session, seeded: Any) -> Any:
+def labelled(session: Session, seeded: Any, label_gold: LabelGold) -> Any:
     """Two bake-offs of one project: Q1 (completed) and Q2, both labelled by both vendors."""
-    _label(session, seeded.bakeoff_id, seeded.vendor_id, seeded.gold, {"img-1"}, 2.0)
-    _label(session, seeded.bakeoff_id, seeded.other_vendor_id, seeded.gold, {"img-2", "img-5"}, 5.0)
+    label_gold(seeded.bakeoff_id, seeded.vendor_id, seeded.gold, {"img-1"}, 2.0)
+    label_gold(seeded.bakeoff_id, seeded.other_vendor_id, seeded.gold, {"img-2", "img-5"}, 5.0)
     bakeoffs.update_bakeoff(
         session=session,
         bakeoff_id=seeded.bakeoff_id,
@@ -67,8 +41,8 @@ def labelled(session: Session, seeded: Any) -> Any:
         ),
     )
     assert q2.id is not None
-    _label(session, q2.id, seeded.vendor_id, seeded.gold, {"img-1", "img-2"}, 2.0)
-    _label(session, q2.id, seeded.other_vendor_id, seeded.gold, set(), 5.0)
+    label_gold(q2.id, seeded.vendor_id, seeded.gold, {"img-1", "img-2"}, 2.0)
+    label_gold(q2.id, seeded.other_vendor_id, seeded.gold, set(), 5.0)
     return seeded
 
 

@@ -8,7 +8,6 @@ Screenshots go to ``artifacts/screenshots/`` (git-ignored).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,12 +16,11 @@ from sqlmodel import Session
 
 import service.models as m
 from service.domain import bakeoffs
-from service.domain.vendor_labels import add_vendor_labels
 from tests.live import SCREENSHOTS, app_on, serve, watch_page
+from tests.service.conftest import LabelGold
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 FIGURE_DATA_JS = """
 () => Array.from(document.querySelectorAll('.js-plotly-plot')).map(el => ({
@@ -34,34 +32,10 @@ FIGURE_DATA_JS = """
 """
 
 
-def _label(
-    session: Session,
-    bakeoff_id: int,
-    vendor_id: int,
-    gold: dict[str, str],
-    wrong: set[str],
-    hours: float,
-) -> None:
-    add_vendor_labels(
-        session=session,
-        bakeoff_id=bakeoff_id,
-        vendor_id=vendor_id,
-        records=[
-            m.VendorLabelCreate(
-                item_key=key,
-                value="bird" if key in wrong else value,
-                started_at=T0,
-                completed_at=T0 + timedelta(hours=hours),
-            )
-            for key, value in gold.items()
-        ],
-    )
-
-
 @pytest.fixture
-def labelled(session: Session, seeded: Any) -> Any:
-    _label(session, seeded.bakeoff_id, seeded.vendor_id, seeded.gold, {"img-1"}, 2.0)
-    _label(session, seeded.bakeoff_id, seeded.other_vendor_id, seeded.gold, {"img-2"}, 5.0)
+def labelled(session: Session, seeded: Any, label_gold: LabelGold) -> Any:
+    label_gold(seeded.bakeoff_id, seeded.vendor_id, seeded.gold, {"img-1"}, 2.0)
+    label_gold(seeded.bakeoff_id, seeded.other_vendor_id, seeded.gold, {"img-2"}, 5.0)
     bakeoffs.update_bakeoff(
         session=session,
         bakeoff_id=seeded.bakeoff_id,
@@ -78,8 +52,8 @@ def labelled(session: Session, seeded: Any) -> Any:
         ),
     )
     assert q2.id is not None
-    _label(session, q2.id, seeded.vendor_id, seeded.gold, {"img-1", "img-3"}, 2.0)
-    _label(session, q2.id, seeded.other_vendor_id, seeded.gold, set(), 4.0)
+    label_gold(q2.id, seeded.vendor_id, seeded.gold, {"img-1", "img-3"}, 2.0)
+    label_gold(q2.id, seeded.other_vendor_id, seeded.gold, set(), 4.0)
     return seeded
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,19 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import Session, SQLModel
+from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
 import service.cli.report  # noqa: F401  (registers the command even before main.py imports it)
-import service.models as m
 from metrics.detection import DetectionGold, Detections
 from service.cli.main import app
 from service.core.config import get_settings
 from service.core.db import get_engine
 from service.domain.report_scoring import box_scores
-from service.domain.vendor_labels import add_vendor_labels
-
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+from tests.service.conftest import LabelGold
 
 
 @pytest.fixture
@@ -43,22 +39,9 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def labelled(session: Session, seeded: Any) -> Any:
-    for vendor_id, wrong in ((seeded.vendor_id, {"img-1"}), (seeded.other_vendor_id, set())):
-        add_vendor_labels(
-            session=session,
-            bakeoff_id=seeded.bakeoff_id,
-            vendor_id=vendor_id,
-            records=[
-                m.VendorLabelCreate(
-                    item_key=key,
-                    value="bird" if key in wrong else gold,
-                    started_at=T0,
-                    completed_at=T0 + timedelta(hours=1),
-                )
-                for key, gold in seeded.gold.items()
-            ],
-        )
+def labelled(seeded: Any, label_gold: LabelGold) -> Any:
+    label_gold(seeded.bakeoff_id, seeded.vendor_id, seeded.gold, {"img-1"}, 1.0)
+    label_gold(seeded.bakeoff_id, seeded.other_vendor_id, seeded.gold, set(), 1.0)
     return seeded
 
 
