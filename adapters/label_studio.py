@@ -40,7 +40,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -270,6 +270,8 @@ class LabelStudioAdapter:
     """
 
     kind: str = "label_studio"
+    #: Settings a remote caller (the service's API) may give: every field of the settings model.
+    api_settings: ClassVar[frozenset[str]] = frozenset(LabelStudioSettings.model_fields)
 
     def __init__(
         self,

@@ -842,3 +842,18 @@ class IdempotencyRecord(SQLModel, table=True):
     fingerprint: str = Field(max_length=128, description="sha256 of the request body.")
     response: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --------------------------------------------------------------------------- model candidates
+
+
+class RegisteredModelPublic(SQLModel):
+    """A model the server's operator registered; a ``model`` vendor names it in its settings."""
+
+    name: str
+    source: Literal["file", "entry_point"]
+
+
+class RegisteredModelsPublic(SQLModel):
+    data: list[RegisteredModelPublic]
+    count: int

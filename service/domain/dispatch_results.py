@@ -25,9 +25,11 @@ from sqlmodel import Session
 from adapters.base import LabelingVendor, VendorAnnotation
 from adapters.http import CallbackRejected, HttpAdapter, verify_callback
 from adapters.registry import get_adapter
+from service.core.config import Settings, get_settings
 from service.core.types import utcnow
 from service.domain import idempotency
 from service.domain._common import table_of
+from service.domain.adapter_settings import adapter_arguments
 from service.domain.errors import Conflict, Invalid, NotFound, Unauthorized
 from service.domain.vendor_labels import add_vendor_labels
 from service.models import BakeOff, GoldenItem, GoldenSetVersion, Task, Vendor
@@ -52,7 +54,7 @@ class CallbackResult(BaseModel):
 
 # --------------------------------------------------------------------------- adapters
 
-_adapters: dict[tuple[int, str, str], LabelingVendor] = {}
+_adapters: dict[tuple[int, str, str, str], LabelingVendor] = {}
 _adapters_lock = threading.Lock()
 
 
@@ -62,22 +64,33 @@ def vendor_slug(vendor: Vendor) -> str:
     return slug or f"vendor-{vendor.id}"
 
 
-def adapter_for(vendor: Vendor) -> LabelingVendor:
+def adapter_for(vendor: Vendor, *, config: Settings | None = None) -> LabelingVendor:
     """The vendor's adapter, built once per process from its kind and settings.
+
+    Only the kind's API settings are used (checked again here, so a row stored before that
+    rule cannot run code); server-side parts (model files, package folder) come from
+    ``config`` (default: :func:`get_settings`).
 
     Raises
     ------
     Invalid
         The kind is unknown or the settings do not fit it.
     """
+    config = config or get_settings()
     settings = dict(vendor.adapter_settings or {})
-    key = (int(vendor.id or 0), vendor.adapter_kind, json.dumps(settings, sort_keys=True))
+    key = (
+        int(vendor.id or 0),
+        vendor.adapter_kind,
+        json.dumps(settings, sort_keys=True),
+        f"{config.model_dir}|{config.vendor_files_dir}",
+    )
     with _adapters_lock:
         cached = _adapters.get(key)
         if cached is not None:
             return cached
+        arguments = adapter_arguments(vendor.adapter_kind, settings, config)
         try:
-            adapter = get_adapter(vendor.adapter_kind, vendor=vendor_slug(vendor), **settings)
+            adapter = get_adapter(vendor.adapter_kind, vendor=vendor_slug(vendor), **arguments)
         except (KeyError, TypeError, ValueError, ImportError) as exc:
             raise Invalid(
                 f"vendor {vendor.name!r}: cannot build its {vendor.adapter_kind!r} adapter: {exc}",

@@ -5,8 +5,10 @@ from __future__ import annotations
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from service.core.config import Settings, get_settings
 from service.domain._common import apply_update, commit_or_conflict, get_or_404, paginate
 from service.domain.access import check_vendor
+from service.domain.adapter_settings import check_api_settings
 from service.domain.errors import Conflict
 from service.domain.security import Principal
 from service.models import REDACTED, BakeOffVendorLink, Vendor, VendorCreate, VendorUpdate
@@ -14,8 +16,11 @@ from service.models import REDACTED, BakeOffVendorLink, Vendor, VendorCreate, Ve
 __all__ = ["create_vendor", "get_vendor", "list_vendors", "update_vendor", "delete_vendor"]
 
 
-def create_vendor(*, session: Session, data: VendorCreate) -> Vendor:
-    """Register a vendor; names are unique."""
+def create_vendor(
+    *, session: Session, data: VendorCreate, settings: Settings | None = None
+) -> Vendor:
+    """Register a vendor; names are unique; only the kind's API settings are accepted."""
+    check_api_settings(data.adapter_kind, data.adapter_settings, settings or get_settings())
     vendor = Vendor.model_validate(data)
     session.add(vendor)
     commit_or_conflict(session, f"a vendor named {data.name!r} already exists")
@@ -47,7 +52,9 @@ def list_vendors(
     return paginate(session, stmt.order_by(col(Vendor.id)), skip=skip, limit=limit)
 
 
-def update_vendor(*, session: Session, vendor_id: int, data: VendorUpdate) -> Vendor:
+def update_vendor(
+    *, session: Session, vendor_id: int, data: VendorUpdate, settings: Settings | None = None
+) -> Vendor:
     """Change a vendor's adapter settings or pricing.
 
     Secrets are masked when a vendor is read, so a client that reads the settings and sends
@@ -61,6 +68,12 @@ def update_vendor(*, session: Session, vendor_id: int, data: VendorUpdate) -> Ve
             for key, value in data.adapter_settings.items()
         }
         data = data.model_copy(update={"adapter_settings": kept})
+    if data.adapter_settings is not None or data.adapter_kind is not None:
+        check_api_settings(
+            data.adapter_kind or vendor.adapter_kind,
+            vendor.adapter_settings if data.adapter_settings is None else data.adapter_settings,
+            settings or get_settings(),
+        )
     apply_update(vendor, data)
     session.add(vendor)
     commit_or_conflict(session, f"a vendor named {data.name!r} already exists")

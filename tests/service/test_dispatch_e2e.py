@@ -188,6 +188,8 @@ def _start_stack(tmp: Path, database_url: str, extra_env: dict[str, str]) -> Sta
         "BAKEOFF_DISPATCH_BATCH_SIZE": "8",
         "BAKEOFF_DISPATCH_MAX_ATTEMPTS": "30",
         "PYTHONUNBUFFERED": "1",
+        # the operator's model folder: the model candidate is registered there, never by path
+        "BAKEOFF_MODEL_DIR": str(tmp / "models"),
         **extra_env,
     }
     if "BAKEOFF_REDIS_URL" not in extra_env:
@@ -270,7 +272,7 @@ def _create_bakeoff(stack: Stack, golden: ToyGolden, sim_url: str, model_path: P
         {
             "name": "model",
             "adapter_kind": "model",
-            "adapter_settings": {"path": str(model_path)},
+            "adapter_settings": {"model": model_path.name},
             "price_per_item": 0.001,
         },
     )
@@ -292,7 +294,8 @@ def _create_bakeoff(stack: Stack, golden: ToyGolden, sim_url: str, model_path: P
 def _model(tmp: Path, golden: ToyGolden) -> Path:
     x = np.array([i.data["features"] for i in golden.items])
     y = [str(golden.gold[i.item_id]) for i in golden.items]
-    path = tmp / "model.joblib"
+    path = tmp / "models" / "model.joblib"
+    path.parent.mkdir(exist_ok=True)
     joblib.dump(LogisticRegression().fit(x, y), path)
     return path
 
