@@ -355,6 +355,8 @@ class HttpAdapter:
     kind: str = "http"
     #: Settings a remote caller (the service's API) may give: every field of the settings model.
     api_settings: ClassVar[frozenset[str]] = frozenset(HttpVendorSettings.model_fields)
+    endpoint_settings: ClassVar[frozenset[str]] = frozenset({"base_url"})
+    secret_settings: ClassVar[frozenset[str]] = frozenset({"api_key", "webhook_secret"})
 
     def __init__(
         self,

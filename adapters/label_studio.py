@@ -272,6 +272,8 @@ class LabelStudioAdapter:
     kind: str = "label_studio"
     #: Settings a remote caller (the service's API) may give: every field of the settings model.
     api_settings: ClassVar[frozenset[str]] = frozenset(LabelStudioSettings.model_fields)
+    endpoint_settings: ClassVar[frozenset[str]] = frozenset({"url"})
+    secret_settings: ClassVar[frozenset[str]] = frozenset({"api_token"})
 
     def __init__(
         self,

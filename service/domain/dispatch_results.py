@@ -88,7 +88,9 @@ def adapter_for(vendor: Vendor, *, config: Settings | None = None) -> LabelingVe
         cached = _adapters.get(key)
         if cached is not None:
             return cached
-        arguments = adapter_arguments(vendor.adapter_kind, settings, config)
+        arguments = adapter_arguments(
+            vendor.adapter_kind, settings, config, slug=vendor_slug(vendor)
+        )
         try:
             adapter = get_adapter(vendor.adapter_kind, vendor=vendor_slug(vendor), **arguments)
         except (KeyError, TypeError, ValueError, ImportError) as exc:

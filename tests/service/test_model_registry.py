@@ -201,3 +201,48 @@ def test_models_route_lists_names_for_leads_only(
     assert str(server_folders.model_dir) not in listed.text  # names only, no server paths
     for role in ("qa", "viewer", "vendor"):
         assert client.get("/models", headers=auth[role]).status_code == 403
+
+
+# --------------------------------------------------------------------------- environment secrets
+
+
+def test_an_endpoint_set_through_the_api_never_gets_a_secret_from_the_environment(
+    session: Session, server_folders: ServerFolders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator gives Acme's token in the environment; a lead who points Acme (or a
+    look-alike) at a host of theirs must not receive it."""
+    from adapters.http import HttpAdapter
+
+    monkeypatch.setenv("BAKEOFF_VENDOR_ACME_BASE_URL", "https://api.acme.example")
+    monkeypatch.setenv("BAKEOFF_VENDOR_ACME_API_KEY", "OPERATOR-TOKEN-1234567890")
+    acme = m.Vendor(name="acme", adapter_kind="http", adapter_settings={})
+    session.add(acme)
+    session.commit()
+    from_env = adapter_for(acme)
+    assert isinstance(from_env, HttpAdapter)
+    assert from_env.settings.base_url == "https://api.acme.example"
+    assert from_env.settings.api_key is not None  # endpoint and secret both from the operator
+
+    acme.adapter_settings = {"base_url": "https://attacker.example"}
+    session.add(acme)
+    session.commit()
+    redirected = adapter_for(acme)
+    assert isinstance(redirected, HttpAdapter)
+    assert redirected.settings.base_url == "https://attacker.example"
+    assert redirected.settings.api_key is None
+
+
+def test_vendor_names_may_not_share_a_slug(
+    client: TestClient, auth: Headers, server_folders: ServerFolders
+) -> None:
+    first = client.post("/vendors", json=_vendor("file", {}, name="Acme"), headers=auth["lead"])
+    assert first.status_code == 201, first.text
+    for name in ("ACME", "acme!", " Acme "):
+        again = client.post("/vendors", json=_vendor("file", {}, name=name), headers=auth["lead"])
+        assert again.status_code == 409, (name, again.text)
+        assert "slug" in again.text
+    other = client.post("/vendors", json=_vendor("file", {}, name="Other"), headers=auth["lead"])
+    renamed = client.patch(
+        f"/vendors/{other.json()['id']}", json={"name": "acme"}, headers=auth["admin"]
+    )
+    assert renamed.status_code == 409, renamed.text
