@@ -1,0 +1,282 @@
+"""The one format layer: detection, and readers of other tools' exports on their real files.
+
+The independent computation for VOC and YOLO is the COCO version of the same 100 VOC images
+(``../shared/data/review_odm``): all three were exported from one CVAT task by the toolkit's
+authors, so the boxes must agree (exactly for VOC; within YOLO's six printed decimals).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+from adapters.base import Box, Mask, Span
+from adapters.formats import FormatError
+from adapters.formats.cvat import cvat_annotations
+from adapters.formats.registry import (
+    FORMAT_NAMES,
+    GoldContext,
+    detect_format,
+    read_label_file,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+EXTERNAL = REPO / "tests" / "data" / "external"
+ODM = REPO.parent / "shared" / "data" / "review_odm" / "data" / "database" / "gts"
+COCO_100 = REPO.parent / "shared" / "data" / "coco_val2014_100"
+
+
+@pytest.fixture(scope="module")
+def odm_coco() -> dict[str, list[tuple[str, tuple[float, ...]]]]:
+    """The COCO version: file name -> sorted (class, [x, y, w, h])."""
+    if not ODM.is_dir():
+        pytest.skip(f"shared data not found at {ODM}")
+    coco = json.loads((ODM / "coco_format_v1" / "instances_default.json").read_text())
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    files = {im["id"]: im["file_name"] for im in coco["images"]}
+    out: dict[str, list[tuple[str, tuple[float, ...]]]] = {f: [] for f in files.values()}
+    for a in coco["annotations"]:
+        out[files[a["image_id"]]].append((names[a["category_id"]], tuple(a["bbox"])))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _boxes(label: object) -> list[tuple[str, tuple[float, ...]]]:
+    assert isinstance(label, list)
+    return sorted((b.category, tuple(b.bbox)) for b in label if isinstance(b, Box))
+
+
+def test_voc_export_equals_the_coco_export_of_the_same_images(
+    odm_coco: dict[str, list[tuple[str, tuple[float, ...]]]],
+) -> None:
+    read = read_label_file(ODM / "pascalvoc_format", task_type="detection")
+    assert read.format == "voc"
+    assert {a.item_id: _boxes(a.label) for a in read.annotations} == odm_coco
+    assert sum(len(v) for v in odm_coco.values()) == 273
+
+
+def test_voc_from_a_zip_reads_as_from_the_folder(tmp_path: Path) -> None:
+    folder = ODM / "pascalvoc_format"
+    if not folder.is_dir():
+        pytest.skip(f"shared data not found at {folder}")
+    archive = tmp_path / "voc.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in sorted(folder.glob("*.xml")):
+            z.write(f, f"Annotations/{f.name}")
+    from_zip = read_label_file(archive, task_type="detection")
+    from_dir = read_label_file(folder, task_type="detection")
+    assert from_zip.format == "voc" and from_zip.annotations == from_dir.annotations
+
+
+def test_yolo_export_equals_the_coco_export_within_its_printed_precision(
+    odm_coco: dict[str, list[tuple[str, tuple[float, ...]]]],
+) -> None:
+    coco = json.loads((ODM / "coco_format_v1" / "instances_default.json").read_text())
+    sizes = {im["file_name"]: (im["width"], im["height"]) for im in coco["images"]}
+    classes = tuple(c["name"] for c in sorted(coco["categories"], key=lambda c: c["id"]))
+    gold = GoldContext(image_sizes=sizes, class_names=classes)
+    read = read_label_file(ODM / "yolo_format", task_type="detection", gold=gold)
+    assert read.format == "yolo" and len(read.annotations) == 100
+    worst = 0.0
+    for ann in read.annotations:
+        got, expected = _boxes(ann.label), odm_coco[ann.item_id]
+        assert [c for c, _ in got] == [c for c, _ in expected], ann.item_id
+        for (_, a), (_, b) in zip(got, expected, strict=True):
+            worst = max(worst, float(np.max(np.abs(np.subtract(a, b)))))
+    assert worst < 1e-3  # six decimals of a <= 500 px image
+
+
+def test_yolo_needs_sizes_and_names_and_says_so() -> None:
+    folder = EXTERNAL / "datumaro" / "yolo"
+    with pytest.raises(FormatError, match="no gold item has the stem '1'"):
+        read_label_file(folder, task_type="detection", format="yolo")
+    read = read_label_file(
+        folder, task_type="detection", gold=GoldContext(image_sizes={"1.jpg": (15, 10)})
+    )
+    (ann,) = read.annotations
+    # datumaro's obj.names supplies the class names; 2 0.133333 0.3 0.266667 0.2 at 15x10
+    first = _boxes(ann.label)[0]
+    assert first[0] == "label_2"
+    np.testing.assert_allclose(first[1], (0.0, 2.0, 4.0, 2.0), atol=1e-5)
+
+
+def test_datumaro_voc_file_with_parts_reads_only_the_object_boxes() -> None:
+    read = read_label_file(EXTERNAL / "datumaro" / "voc", task_type="detection")
+    (ann,) = read.annotations
+    assert ann.item_id == "2007_000001.jpg"
+    assert _boxes(ann.label) == [("cat", (1.0, 2.0, 2.0, 2.0)), ("person", (4.0, 5.0, 2.0, 2.0))]
+
+
+def test_cvat_shapes_bakeoff_does_not_score_are_refused_by_name() -> None:
+    xml = EXTERNAL / "datumaro" / "cvat" / "train.xml"
+    assert detect_format(xml) == "cvat"
+    with pytest.raises(FormatError, match=r"image 'img0.jpg' polyline\[1\]: CVAT polyline"):
+        read_label_file(xml, task_type="detection")
+
+
+CVAT_ROTATED = """<annotations><version>1.1</version>
+<image id="0" name="a.jpg" width="100" height="100">
+  <box label="car" xtl="40" ytl="45" xbr="60" ybr="55" rotation="90.0" occluded="0"/>
+  <box label="car" xtl="0" ytl="0" xbr="10" ybr="10" occluded="0">
+    <attribute name="colour">red</attribute></box>
+  <polygon label="road" points="0,90;99,90;99,99"/>
+</image>
+<image id="1" name="b.jpg" width="100" height="100"></image>
+</annotations>"""
+
+
+def test_cvat_rotated_boxes_are_refused_as_boxes_and_exact_as_outlines(tmp_path: Path) -> None:
+    xml = tmp_path / "annotations.xml"
+    xml.write_text(CVAT_ROTATED)
+    with pytest.raises(FormatError, match="rotated by 90 degrees"):
+        cvat_annotations(xml, task_type="detection")
+    anns = {a.item_id: a for a in cvat_annotations(xml, task_type="segmentation")}
+    rotated = anns["a.jpg"].label[0]
+    assert isinstance(rotated, Mask) and isinstance(rotated.segmentation, list)
+    # a 20x10 box turned by 90 degrees about (50, 50) covers x 45..55, y 40..60
+    rle = mask_utils.frPyObjects(rotated.segmentation, 100, 100)
+    upright = mask_utils.frPyObjects([[45, 40, 55, 40, 55, 60, 45, 60]], 100, 100)
+    iou = mask_utils.iou(rle, upright, [0])
+    assert iou[0][0] == pytest.approx(1.0)
+    assert anns["b.jpg"].label == []
+
+
+def test_cvat_tags_are_classes_and_shapes_are_not(tmp_path: Path) -> None:
+    xml = tmp_path / "annotations.xml"
+    xml.write_text(
+        '<annotations><image id="0" name="a.jpg"><tag label="indoor"/><tag label="dim"/>'
+        '<tag label="indoor"/></image><image id="1" name="b.jpg"><tag label="outdoor"/>'
+        "</image></annotations>"
+    )
+    read = cvat_annotations(xml, task_type="multilabel")
+    assert [(a.item_id, a.label) for a in read] == [
+        ("a.jpg", ["indoor", "dim"]),
+        ("b.jpg", ["outdoor"]),
+    ]
+    with pytest.raises(FormatError, match="needs exactly one <tag>, found 3"):
+        cvat_annotations(xml, task_type="classification")
+    xml.write_text(CVAT_ROTATED)
+    with pytest.raises(FormatError, match="CVAT box shapes are not read for multilabel"):
+        cvat_annotations(xml, task_type="multilabel")
+
+
+def test_doccano_exports_by_text_and_by_meta() -> None:
+    folder = EXTERNAL / "doccano"
+    texts = [json.loads(line)["text"] for line in (folder / "sequence_labeling.jsonl").open()]
+    gold = GoldContext(texts={t: f"s{i}" for i, t in enumerate(texts)})
+    spans = read_label_file(folder / "sequence_labeling.jsonl", task_type="spans", gold=gold)
+    assert spans.format == "doccano"
+    assert spans.annotations[0].item_id == "s0"
+    assert spans.annotations[0].label == [
+        Span(start=0, end=2, type="ORG"),
+        Span(start=11, end=17, type="MISC"),
+    ]
+    # without ids or known texts nothing is guessed
+    with pytest.raises(FormatError, match="no 'item_id' field"):
+        read_label_file(folder / "text_classification.jsonl", task_type="classification")
+    # the import example names its classes 'labels' (the older key)
+    gold = GoldContext(texts={"exampleA": "a", "exampleB": "b", "exampleC": "c"})
+    meta = read_label_file(
+        folder / "text_classification_meta.jsonl", task_type="multilabel", gold=gold
+    )
+    assert [(a.item_id, a.label) for a in meta.annotations] == [
+        ("a", ["positive"]),
+        ("b", ["positive", "negative"]),
+        ("c", []),
+    ]
+
+
+def test_prodigy_keeps_accepted_answers_and_says_what_it_skipped(tmp_path: Path) -> None:
+    lines = [
+        {
+            "text": "Great price.",
+            "label": "POSITIVE",
+            "answer": "accept",
+            "_input_hash": 1,
+            "_annotator_id": "s-alice",
+            "meta": {"item_id": "t1"},
+        },
+        {
+            "text": "Great price.",
+            "label": "NEGATIVE",
+            "answer": "reject",
+            "_input_hash": 1,
+            "_annotator_id": "s-alice",
+            "meta": {"item_id": "t1"},
+        },
+        {
+            "text": "Awful.",
+            "options": [{"id": "POSITIVE"}, {"id": "NEGATIVE"}],
+            "accept": ["NEGATIVE"],
+            "answer": "accept",
+            "_annotator_id": "s-bob",
+            "item_id": "t2",
+        },
+        {"text": "Meh.", "answer": "ignore", "item_id": "t3"},
+    ]
+    path = tmp_path / "db-out.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines))
+    read = read_label_file(path, task_type="classification")
+    assert read.format == "prodigy"
+    assert [(a.item_id, a.label, a.annotator_id) for a in read.annotations] == [
+        ("t1", "POSITIVE", "s-alice"),
+        ("t2", "NEGATIVE", "s-bob"),
+    ]
+    assert read.notes == (
+        "skipped 1 answer(s) of 'ignore' (only 'accept' is a label)",
+        "skipped 1 answer(s) of 'reject' (only 'accept' is a label)",
+    )
+
+
+def test_coco_results_array_and_instances_file_are_told_apart() -> None:
+    if not COCO_100.is_dir():
+        pytest.skip(f"shared data not found at {COCO_100}")
+    assert detect_format(COCO_100 / "instances_val2014_fakebbox100_results.json") == "coco_results"
+    assert detect_format(COCO_100 / "instances_val2014_100.json") == "coco"
+    with pytest.raises(FormatError, match="needs the gold COCO dataset"):
+        read_label_file(
+            COCO_100 / "instances_val2014_fakebbox100_results.json", task_type="detection"
+        )
+
+
+def test_an_unknown_file_names_every_format_tried(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("# not labels\n")
+    with pytest.raises(FormatError) as err:
+        detect_format(notes)
+    message = str(err.value)
+    assert "csv: the header" in message and "no item_id column" in message
+    assert all(name in message for name in FORMAT_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("datumaro/cvat/train.xml", "cvat"),
+        ("datumaro/voc", "voc"),
+        ("datumaro/yolo", "yolo"),
+        ("doccano/text_classification.jsonl", "doccano"),
+        ("doccano/sequence_labeling.jsonl", "doccano"),
+    ],
+    ids=str,
+)
+def test_real_exports_are_detected(name: str, expected: str) -> None:
+    assert detect_format(EXTERNAL / name) == expected
+
+
+def test_non_finite_coordinates_are_refused(tmp_path: Path) -> None:
+    voc = tmp_path / "voc"
+    voc.mkdir()
+    (voc / "a.xml").write_text(
+        "<annotation><filename>a.jpg</filename><object><name>cat</name><bndbox>"
+        "<xmin>nan</xmin><ymin>0</ymin><xmax>1</xmax><ymax>1</ymax></bndbox></object>"
+        "</annotation>"
+    )
+    with pytest.raises(FormatError, match=r"a.xml: object\[0\].bndbox.xmin: must be a finite"):
+        read_label_file(voc, task_type="detection")
+    assert math.isnan(float("nan"))
