@@ -311,19 +311,6 @@ def _read_path(
         yield from read_vendor_labels(fmt, body, task_type=task_type, name=name)
 
 
-def _gold_from_labelstudio(
-    source: IO[bytes], *, task_type: TaskType, name: str
-) -> Iterator[GoldRecord]:
-    for index, task in enumerate(ls_format.iter_tasks(source, task_type=task_type, name=name)):
-        if len(task.annotations) != 1:
-            raise FormatError(
-                name,
-                f"[task {index}].annotations",
-                f"a gold task needs exactly one annotation, found {len(task.annotations)}",
-            )
-        yield GoldRecord(item_id=task.item_id, label=task.annotations[0].label, data=task.data)
-
-
 def read_gold(
     fmt: LabelFormat, source: IO[bytes], *, task_type: TaskType, name: str = "<upload>"
 ) -> Iterator[GoldRecord]:
@@ -343,7 +330,8 @@ def read_gold(
         _require(fmt, task_type, _COCO_TASKS)
         return _coco_gold(source, task_type=task_type, name=name)
     if fmt == "labelstudio":
-        return _gold_from_labelstudio(source, task_type=task_type, name=name)
+        # the library's reader: one annotation per task, or the one marked ground_truth
+        return ls_format.iter_gold(source, task_type=task_type, name=name)
     return jsonl_format.iter_gold(source, task_type=task_type, name=name)
 
 

@@ -274,3 +274,43 @@ def test_a_voc_zip_with_a_bad_box_is_a_422_naming_the_file(
     )
     assert response.status_code == 422, response.text
     assert "Annotations/a.xml" in response.text and "xmax/ymax" in response.text
+
+
+def test_label_studio_gold_with_several_annotators_takes_the_ground_truth(
+    client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any
+) -> None:
+    """The service's gold import honours Label Studio's ``ground_truth`` flag, as the library
+    reader does (it used to refuse: 'needs exactly one annotation, found 2')."""
+
+    def choice(label: str, truth: bool) -> dict[str, Any]:
+        result = [
+            {
+                "type": "choices",
+                "from_name": "label",
+                "to_name": "text",
+                "value": {"choices": [label]},
+            }
+        ]
+        return {"completed_by": 1, "ground_truth": truth, "result": result}
+
+    export = [
+        {
+            "data": {"item_id": "a", "text": "meow"},
+            "annotations": [choice("dog", False), choice("cat", True)],
+        },
+        {"data": {"item_id": "b", "text": "woof"}, "annotations": [choice("dog", False)]},
+    ]
+    ctx = _setup(
+        client,
+        auth["lead"],
+        task_type="classification",
+        classes=["cat", "dog"],
+        vendor_id=key_vendor.id,
+        gold=json.dumps(export).encode(),
+        fmt="labelstudio",
+    )
+    assert ctx["imported"]["stored"] == 2
+    gold = client.get(
+        f"/golden-sets/{ctx['golden_set']['id']}/versions/1/labels", headers=auth["lead"]
+    ).json()
+    assert {g["item_key"]: g["value"] for g in gold["data"]} == {"a": "cat", "b": "dog"}
