@@ -245,7 +245,7 @@ def _coco_labels(p: Path, task_type: TaskType) -> LabelFile:
     key: Literal["id", "file_name"] = (
         "file_name" if all(im.file_name for im in dataset.images) else "id"
     )
-    return LabelFile("coco", dataset.to_vendor_annotations(kind, item_key=key))
+    return LabelFile("coco", dataset.to_vendor_annotations(kind, item_key=key), dataset.notes)
 
 
 def _coco_results(p: Path, task_type: TaskType, gold: GoldContext) -> LabelFile:
@@ -262,7 +262,16 @@ def _coco_results(p: Path, task_type: TaskType, gold: GoldContext) -> LabelFile:
     key: Literal["id", "file_name"] = (
         "file_name" if all(im.file_name for im in gold.coco.images) else "id"
     )
-    return LabelFile("coco_results", results.to_vendor_annotations(gold.coco, kind, item_key=key))
+    notes = (
+        (
+            f"{results.outside_image} result box(es) reach past their image; scored as they are "
+            "(as pycocotools scores them)",
+        )
+        if results.outside_image
+        else ()
+    )
+    annotations = results.to_vendor_annotations(gold.coco, kind, item_key=key)
+    return LabelFile("coco_results", annotations, notes)
 
 
 def _csv(p: Path, task_type: TaskType) -> LabelFile:

@@ -280,3 +280,90 @@ def test_non_finite_coordinates_are_refused(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match=r"a.xml: object\[0\].bndbox.xmin: must be a finite"):
         read_label_file(voc, task_type="detection")
     assert math.isnan(float("nan"))
+
+
+# --------------------------------------------------------------------------- COCO edge cases
+
+
+def test_result_boxes_past_the_border_are_scored_like_pycocotools(tmp_path: Path) -> None:
+    """Detectors emit boxes past the image; pycocotools scores them, so do we (and count)."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from adapters.formats.coco import parse_coco_dataset, read_coco_results
+    from metrics.detection import evaluate_coco
+
+    rng = np.random.default_rng(7)
+    images = [{"id": i, "width": 100, "height": 80, "file_name": f"{i}.jpg"} for i in range(1, 6)]
+    anns, results = [], []
+    for i in range(1, 6):
+        for _ in range(3):
+            x, y = rng.uniform(0, 60), rng.uniform(0, 50)
+            w, h = rng.uniform(10, 40), rng.uniform(10, 30)
+            box = [x, y, min(w, 100 - x), min(h, 80 - y)]
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": 1,
+                    "bbox": box,
+                    "area": box[2] * box[3],
+                    "iscrowd": 0,
+                }
+            )
+            shifted = [box[0] + rng.uniform(-15, 15), box[1] + rng.uniform(-15, 15), w, h]
+            results.append(
+                {"image_id": i, "category_id": 1, "bbox": shifted, "score": float(rng.uniform())}
+            )
+    gold_obj = {"images": images, "categories": [{"id": 1, "name": "car"}], "annotations": anns}
+    gold_path, res_path = tmp_path / "gold.json", tmp_path / "res.json"
+    gold_path.write_text(json.dumps(gold_obj))
+    res_path.write_text(json.dumps(results))
+    ours = read_coco_results(res_path, parse_coco_dataset(gold_obj))
+    assert ours.outside_image > 0
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(str(gold_path))
+        ev = COCOeval(coco, coco.loadRes(str(res_path)), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    stats = evaluate_coco(parse_coco_dataset(gold_obj), ours, iou_type="bbox").stats
+    np.testing.assert_allclose(stats, ev.stats, atol=1e-12)
+    read = read_label_file(
+        res_path, task_type="detection", gold=GoldContext(coco=parse_coco_dataset(gold_obj))
+    )
+    assert read.notes and "reach past their image" in read.notes[0]
+
+
+def test_cvat_coco_rotation_is_refused_and_keypoints_are_said(tmp_path: Path) -> None:
+    rotated = {
+        "images": [{"id": 1, "width": 50, "height": 50, "file_name": "a.jpg"}],
+        "categories": [{"id": 1, "name": "car"}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [5, 5, 10, 4],
+                "area": 40,
+                "iscrowd": 0,
+                "attributes": {"rotation": 30.0},
+            }
+        ],
+    }
+    path = tmp_path / "cvat_coco.json"
+    path.write_text(json.dumps(rotated))
+    with pytest.raises(FormatError, match=r"annotations\[0\]\.attributes\.rotation: box rotated"):
+        read_label_file(path, task_type="detection")
+    rotated["annotations"][0]["attributes"] = {"rotation": 0.0, "occluded": False}
+    path.write_text(json.dumps(rotated))
+    assert len(read_label_file(path, task_type="detection").annotations) == 1
+    # datumaro's COCO person-keypoints asset: boxes read, keypoints said out loud
+    keypoints = read_label_file(
+        EXTERNAL / "datumaro" / "person_keypoints_val.json", task_type="detection"
+    )
+    assert keypoints.format == "coco"
+    assert keypoints.notes and "carry keypoints" in keypoints.notes[0]
