@@ -331,7 +331,7 @@ def _refuse_rotation(o: Mapping[str, Any], source: str, where: str) -> None:
     scoring that box would score a different one, so it is refused, not silently used."""
     attributes = o.get("attributes")
     rotation = attributes.get("rotation") if isinstance(attributes, Mapping) else None
-    if _is_num(rotation) and float(rotation) % 360:
+    if isinstance(rotation, int | float) and _is_num(rotation) and float(rotation) % 360:
         raise FormatError(
             source,
             f"{where}.attributes.rotation",
@@ -343,8 +343,8 @@ def _refuse_rotation(o: Mapping[str, Any], source: str, where: str) -> None:
 
 def _keypoint_count(o: Mapping[str, Any]) -> int:
     n = o.get("num_keypoints")
-    if _is_int(n):
-        return int(n)
+    if isinstance(n, int) and _is_int(n):
+        return n
     keypoints = o.get("keypoints")
     return len(keypoints) // 3 if isinstance(keypoints, list) else 0
 

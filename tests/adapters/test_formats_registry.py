@@ -298,7 +298,8 @@ def test_result_boxes_past_the_border_are_scored_like_pycocotools(tmp_path: Path
 
     rng = np.random.default_rng(7)
     images = [{"id": i, "width": 100, "height": 80, "file_name": f"{i}.jpg"} for i in range(1, 6)]
-    anns, results = [], []
+    anns: list[dict[str, object]] = []
+    results: list[dict[str, object]] = []
     for i in range(1, 6):
         for _ in range(3):
             x, y = rng.uniform(0, 60), rng.uniform(0, 50)
