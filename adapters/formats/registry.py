@@ -19,7 +19,12 @@ format             what                                        needs from the go
 ``cvat``           CVAT for images 1.1 XML (or its zip)
 ``doccano``        doccano JSONL (or zip of one per user)      texts, when ids are missing
 ``prodigy``        Prodigy ``db-out`` JSONL                    texts, when ids are missing
+``labelbox``       Labelbox NDJSON export v2
+``sagemaker``      SageMaker Ground Truth output manifest      texts, for text jobs
 =================  ==========================================  ===============================
+
+``question`` picks what to score where a file answers several things: a Labelbox question or a
+SageMaker label attribute (the error lists the choices).
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ from adapters.formats._errors import FormatError
 from adapters.formats._members import is_archive
 from adapters.formats.cvat import cvat_annotations
 from adapters.formats.doccano import doccano_annotations
+from adapters.formats.labelbox import labelbox_annotations
 from adapters.formats.prodigy import prodigy_annotations
+from adapters.formats.sagemaker import sagemaker_annotations
 from adapters.formats.voc import voc_annotations
 from adapters.formats.yolo import yolo_annotations
 
@@ -68,6 +75,8 @@ FormatName = Literal[
     "cvat",
     "doccano",
     "prodigy",
+    "labelbox",
+    "sagemaker",
 ]
 FORMAT_NAMES: tuple[FormatName, ...] = get_args(FormatName)
 
@@ -199,6 +208,12 @@ def detect_format(path: str | os.PathLike[str]) -> FormatName:
             if kind == "{line" and isinstance(first, dict):
                 if "answer" in first or "_input_hash" in first:
                     return "prodigy"
+                if "data_row" in first:
+                    return "labelbox"
+                if ("source-ref" in first or "source" in first) and any(
+                    k.endswith("-metadata") for k in first
+                ):
+                    return "sagemaker"
                 if "item_id" in first and "label" in first:
                     return "jsonl"
                 if "text" in first and ({"label", "labels", "entities"} & first.keys()):
@@ -303,6 +318,7 @@ def read_label_file(
     format: FormatName | None = None,
     gold: GoldContext | None = None,
     annotator_id: str | None = None,
+    question: str | None = None,
 ) -> LabelFile:
     """A vendor's label file, folder or zip, read in ``format`` (detected when ``None``).
 
@@ -347,6 +363,15 @@ def read_label_file(
             "prodigy",
             *prodigy_annotations(
                 p, task_type=task_type, items_by_text=gold.texts, annotator_id=annotator_id
+            ),
+        ),
+        "labelbox": lambda: LabelFile(
+            "labelbox", *labelbox_annotations(p, task_type=task_type, question=question)
+        ),
+        "sagemaker": lambda: LabelFile(
+            "sagemaker",
+            sagemaker_annotations(
+                p, task_type=task_type, label_attribute=question, items_by_text=gold.texts
             ),
         ),
     }

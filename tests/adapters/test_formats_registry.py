@@ -368,3 +368,160 @@ def test_cvat_coco_rotation_is_refused_and_keypoints_are_said(tmp_path: Path) ->
     )
     assert keypoints.format == "coco"
     assert keypoints.notes and "carry keypoints" in keypoints.notes[0]
+
+
+# --------------------------------------------------------------------------- Labelbox, SageMaker
+
+
+def test_labelbox_export_v2_picks_a_question_and_counts_rows_without_an_answer() -> None:
+    """A real Labelbox export (102 roof images, two radio questions; labelbox-python repo)."""
+    path = EXTERNAL / "labelbox" / "export_v2_roof_wear.ndjson"
+    assert detect_format(path) == "labelbox"
+    with pytest.raises(FormatError, match=r"asks 2 questions \['bad_image', 'wear'\]"):
+        read_label_file(path, task_type="classification")
+    # independent count straight from the JSON
+    expected: dict[str, str] = {}
+    for line in path.open():
+        row = json.loads(line)
+        for project in row["projects"].values():
+            for label in project["labels"]:
+                for c in label["annotations"]["classifications"]:
+                    if c["name"] == "wear":
+                        expected[row["data_row"]["global_key"]] = c["radio_answer"]["name"]
+    wear = read_label_file(path, task_type="classification", question="wear")
+    assert {a.item_id: a.label for a in wear.annotations} == expected
+    assert len(expected) == 90
+    assert wear.notes == ("12 label(s) give no answer to 'wear'; those data rows have no label",)
+    bad = read_label_file(path, task_type="classification", question="bad_image")
+    assert len(bad.annotations) == 102 and not bad.notes
+
+
+def test_labelbox_objects_and_inclusive_text_entities(tmp_path: Path) -> None:
+    rows = [
+        {
+            "data_row": {"id": "r1", "global_key": "a.jpg"},
+            "projects": {
+                "p1": {
+                    "name": "boxes",
+                    "labels": [
+                        {
+                            "id": "L1",
+                            "label_details": {"created_by": "ann@x.com"},
+                            "annotations": {
+                                "objects": [
+                                    {
+                                        "name": "car",
+                                        "annotation_kind": "ImageBoundingBox",
+                                        "bounding_box": {
+                                            "top": 20,
+                                            "left": 10,
+                                            "height": 5,
+                                            "width": 8,
+                                        },
+                                    },
+                                    {
+                                        "name": "road",
+                                        "annotation_kind": "ImagePolygon",
+                                        "polygon": [
+                                            {"x": 0, "y": 0},
+                                            {"x": 4, "y": 0},
+                                            {"x": 4, "y": 4},
+                                        ],
+                                    },
+                                ],
+                                "classifications": [],
+                            },
+                        }
+                    ],
+                }
+            },
+        },
+        {
+            "data_row": {"id": "r2", "global_key": "t1"},
+            "projects": {
+                "p1": {
+                    "name": "boxes",
+                    "labels": [
+                        {
+                            "id": "L2",
+                            "annotations": {
+                                "objects": [
+                                    {
+                                        "name": "PER",
+                                        "annotation_kind": "TextEntity",
+                                        "location": {
+                                            "start": 10,
+                                            "end": 20,
+                                            "token": "um dolor si",
+                                        },
+                                    }
+                                ],
+                                "classifications": [],
+                            },
+                        }
+                    ],
+                }
+            },
+        },
+    ]
+    path = tmp_path / "export.ndjson"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    boxes = read_label_file(path, task_type="detection")
+    assert boxes.annotations[0].label == [Box(category="car", bbox=(10, 20, 8, 5))]
+    assert boxes.annotations[0].annotator_id == "ann@x.com"
+    polygons = read_label_file(path, task_type="segmentation").annotations[0].label
+    assert polygons == [Mask(category="road", segmentation=[[0, 0, 4, 0, 4, 4]])]
+    # Labelbox's end is the last character (its docs: 10..20 is "um dolor si", 11 characters)
+    spans = read_label_file(path, task_type="spans").annotations[1].label
+    assert spans == [Span(start=10, end=21, type="PER")]
+
+
+def test_sagemaker_manifests_by_job_type(tmp_path: Path) -> None:
+    lines = [
+        {
+            "source-ref": "s3://b/images/000139.jpg",
+            "yolo-bbox": {
+                "image_size": [{"width": 640, "height": 426, "depth": 3}],
+                "annotations": [
+                    {"class_id": 0, "top": 156, "left": 416, "height": 150, "width": 63}
+                ],
+            },
+            "yolo-bbox-metadata": {
+                "objects": [{"confidence": 0.5}],
+                "class-map": {"0": "person"},
+                "type": "groundtruth/object-detection",
+                "job-name": "labeling-job/yolo-bbox",
+            },
+        },
+    ]
+    path = tmp_path / "output.manifest"
+    path.write_text("\n".join(json.dumps(x) for x in lines))
+    assert detect_format(path) == "sagemaker"
+    (ann,) = read_label_file(path, task_type="detection").annotations
+    assert ann.item_id == "000139.jpg" and ann.annotator_id == "labeling-job/yolo-bbox"
+    assert ann.label == [Box(category="person", bbox=(416, 156, 63, 150), score=0.5)]
+    multi = {
+        "source-ref": "s3://b/a.jpg",
+        "tags": [0, 2],
+        "tags-metadata": {
+            "class-map": {"0": "cat", "2": "dog"},
+            "type": "groundtruth/image-classification-multilabel",
+        },
+        "kind": 1,
+        "kind-metadata": {"class-name": "indoor", "type": "groundtruth/image-classification"},
+    }
+    path.write_text(json.dumps(multi))
+    with pytest.raises(FormatError, match=r"2 label attributes \['kind', 'tags'\]"):
+        read_label_file(path, task_type="multilabel", format="sagemaker")
+    tags = read_label_file(path, task_type="multilabel", format="sagemaker", question="tags")
+    assert tags.annotations[0].label == ["cat", "dog"]
+    kind = read_label_file(path, task_type="classification", format="sagemaker", question="kind")
+    assert kind.annotations[0].label == "indoor"
+    segmentation = {
+        "source-ref": "s3://b/a.jpg",
+        "seg-ref": "s3://b/mask.png",
+        "seg-ref-metadata": {"type": "groundtruth/semantic-segmentation"},
+    }
+    path.write_text(json.dumps(segmentation))
+    with pytest.raises(FormatError, match="masks are PNG files"):
+        read_label_file(path, task_type="segmentation", format="sagemaker")
