@@ -165,6 +165,10 @@ def import_labels_command(
     path: Annotated[Path, typer.Argument(help="The vendor's label file (or VOC/YOLO folder).")],
     fmt: ReadFormatOption = None,
     idempotency_key: KeyOption = None,
+    question: Annotated[
+        str | None,
+        typer.Option("--question", help="Labelbox question or SageMaker label attribute."),
+    ] = None,
 ) -> None:
     """Import a vendor's labels for a bake-off; each label is stored exactly once."""
     try:
@@ -180,6 +184,7 @@ def import_labels_command(
                 task_type=task_type,
                 name=path.name,
                 gold=lambda: label_io.gold_context(session, bakeoff, chosen),
+                question=question,
             )
             result = vendor_labels.add_vendor_labels(
                 session=session,

@@ -249,6 +249,7 @@ def _registry_labels(
     *,
     task_type: TaskType,
     gold: Callable[[], GoldContext] | None,
+    question: str | None,
 ) -> Iterator[VendorAnnotation]:
     path = source if isinstance(source, Path) else _spilled(source, fmt)
     try:
@@ -258,7 +259,11 @@ def _registry_labels(
                 read = read_label_file(folder, task_type=task_type, format=fmt)
         else:
             read = read_label_file(
-                path, task_type=task_type, format=fmt, gold=gold() if gold else None
+                path,
+                task_type=task_type,
+                format=fmt,
+                gold=gold() if gold else None,
+                question=question,
             )
     finally:
         if not isinstance(source, Path):
@@ -273,12 +278,14 @@ def read_vendor_labels(
     task_type: TaskType,
     name: str = "<upload>",
     gold: Callable[[], GoldContext] | None = None,
+    question: str | None = None,
 ) -> Iterator[VendorAnnotation | LabelIn | csv_format.LabelRow]:
     """Stream vendor labels from a file in ``fmt``.
 
     ``source`` is a seekable binary file (an upload) or a path (the CLI; a folder for VOC
     and YOLO). ``gold`` supplies what ``coco_results``, ``yolo``, ``doccano`` and ``prodigy``
-    files need from the gold (called only for those).
+    files need from the gold (called only for those); ``question`` names the Labelbox
+    question or SageMaker label attribute to read when a file holds several.
 
     Raises
     ------
@@ -288,7 +295,7 @@ def read_vendor_labels(
         The format cannot hold this task type's labels.
     """
     if fmt not in FORMATS:
-        return _registry_labels(fmt, source, task_type=task_type, gold=gold)
+        return _registry_labels(fmt, source, task_type=task_type, gold=gold, question=question)
     if isinstance(source, Path):
         if not source.is_file():
             raise FormatError(source.name, "", f"{fmt} labels are one file, not a folder")

@@ -185,6 +185,10 @@ async def import_labels(
         Query(description="File format of the body (VOC and YOLO as a zip of their files)."),
     ] = "jsonl",
     filename: str = "upload",
+    question: Annotated[
+        str | None,
+        Query(description="The Labelbox question or SageMaker label attribute to read."),
+    ] = None,
 ) -> ImportResult:
     """Import a vendor's label file (streamed; one transaction; 422 names the bad row)."""
     spool, digest = await spool_body(request)
@@ -201,6 +205,7 @@ async def import_labels(
                 task_type=task_type,
                 name=filename,
                 gold=lambda: label_io.gold_context(session, bakeoff, format),
+                question=question,
             )
             with _closing(records):
                 return vendor_labels.add_vendor_labels(
