@@ -29,7 +29,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from metrics.masks import Rle, _rle_iou
+from metrics._rle_kernels import mask_iou_groups, run_lengths
+from metrics.masks import Rle
 
 __all__ = [
     "IOU_THRESHOLDS",
@@ -352,16 +353,24 @@ def coco_eval_arrays(
     else:
         if gt_rle is None or dt_rle is None:
             raise ValueError("mask IoU needs RLEs for gold and detections")
-        crowd_u8 = s_gt_crowd.astype(np.uint8)
-        for k in np.flatnonzero(sizes):
-            gsl = gsort[g_lo[k] : g_hi[k]]
-            dsl = dsort[d_lo[k] : d_lo[k] + d_cnt[k]]
-            block = _rle_iou(
-                [dt_rle[j] for j in dsl],
-                [gt_rle[j] for j in gsl],
-                crowd_u8[g_lo[k] : g_hi[k]],
-            )
-            ious[off[k] : off[k + 1]] = block.reshape(-1)
+        gt_runs, dt_runs = run_lengths(gt_rle), run_lengths(dt_rle)
+        mask_iou_groups(
+            g_lo,
+            g_hi,
+            d_lo,
+            d_cnt,
+            off,
+            gsort.astype(np.int64),
+            dsort.astype(np.int64),
+            gt_runs.runs,
+            gt_runs.start,
+            gt_runs.area,
+            s_gt_crowd,
+            dt_runs.runs,
+            dt_runs.start,
+            dt_runs.area,
+            ious,
+        )
 
     tp, ig, npig = _evaluate_groups(
         (groups // max(n_img, 1)).astype(np.int64),
