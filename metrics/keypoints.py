@@ -293,8 +293,10 @@ def evaluate_keypoints(
     1.0
     """
     n_k = gold.keypoints.shape[1] if gold.keypoints.shape[0] else detections.keypoints.shape[1]
-    if gold.keypoints.shape[0] and detections.keypoints.shape[0] and (
-        detections.keypoints.shape[1] != n_k
+    if (
+        gold.keypoints.shape[0]
+        and detections.keypoints.shape[0]
+        and (detections.keypoints.shape[1] != n_k)
     ):
         raise ValueError(f"detections have {detections.keypoints.shape[1]} keypoints, gold {n_k}")
     image_ids, category_ids = gold.all_image_ids, gold.all_category_ids
