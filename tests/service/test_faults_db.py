@@ -21,9 +21,10 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
 import service.models as m
+from service.core import bulk_write
 from service.core.config import Settings, get_settings
 from service.core.db import create_db_engine, get_session
-from service.domain import bakeoffs, golden_import, golden_sets, projects, vendor_labels, vendors
+from service.domain import bakeoffs, golden_import, golden_sets, projects, vendors
 from service.domain.api_keys import create_api_key
 from service.domain.label_io import GoldRecord
 from service.main import create_app
@@ -135,10 +136,10 @@ def test_connection_killed_mid_import_stores_nothing_and_the_retry_stores_each_l
 
     app.dependency_overrides[get_session] = _session
     app.dependency_overrides[get_settings] = lambda: settings
-    monkeypatch.setattr(vendor_labels, "get_settings", lambda: settings)
+    monkeypatch.setattr(bulk_write, "get_settings", lambda: settings)
 
     killed: list[int] = []
-    original_write = vendor_labels._Writer.write
+    original_write = bulk_write.BulkWriter.write
 
     def write_then_kill(self: Any, rows: list[tuple[Any, ...]]) -> None:
         original_write(self, rows)
@@ -157,7 +158,7 @@ def test_connection_killed_mid_import_stores_nothing_and_the_retry_stores_each_l
                 admin.dispose()
             killed.append(pid)
 
-    monkeypatch.setattr(vendor_labels._Writer, "write", write_then_kill)
+    monkeypatch.setattr(bulk_write.BulkWriter, "write", write_then_kill)
     url = f"/bakeoffs/{bakeoff_id}/vendors/{vendor_id}/labels/import?format=jsonl"
     headers = {"X-API-Key": admin_key, "Idempotency-Key": "fault-import-0001"}
     total = N_ITEMS * ANNOTATORS
@@ -180,7 +181,10 @@ def test_connection_killed_mid_import_stores_nothing_and_the_retry_stores_each_l
     assert _count(pg_engine, m.VendorLabel, bakeoff_id=bakeoff_id) == total
     with pg_engine.connect() as conn:
         distinct = conn.execute(
-            text("SELECT count(DISTINCT external_key) FROM vendorlabel WHERE bakeoff_id = :b"),
+            text(
+                "SELECT count(*) FROM (SELECT DISTINCT item_id, annotator_id FROM vendorlabel "
+                "WHERE bakeoff_id = :b) AS answers"
+            ),
             {"b": bakeoff_id},
         ).scalar_one()
     assert distinct == total
