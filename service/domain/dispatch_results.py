@@ -144,8 +144,8 @@ def store_results(
         In strict mode, a record names an unknown item or class.
     Conflict
         In strict mode, a record answers an (item, annotator) already answered differently
-        (``answer_conflict``, ``annotator_mismatch``); or a concurrent request stored the
-        same answers first (retry).
+        (``answer_conflict``); or a concurrent request stored the same answers first
+        (retry).
     """
     vendor_id = int(vendor.id or 0)
     if delivery is not None:
@@ -247,7 +247,7 @@ def store_results(
 
 def _item_error(exc: Invalid | Conflict) -> bool:
     """Whether the error is about the records themselves (not a race or a replay)."""
-    return isinstance(exc, Invalid) or exc.code in ("answer_conflict", "annotator_mismatch")
+    return isinstance(exc, Invalid) or exc.code == "answer_conflict"
 
 
 def _item_ids(session: Session, bakeoff_id: int, keys: list[str]) -> dict[int, str]:

@@ -479,8 +479,7 @@ def upload_results(
         location name the row, object or record.
     Conflict
         Not a ``file`` vendor, no tasks yet, the key was used with another body, or an answer
-        differs from the one stored for its item and annotator (``answer_conflict``,
-        ``annotator_mismatch``).
+        differs from the one stored for its item and annotator (``answer_conflict``).
     Forbidden, NotFound
         As for :func:`download_package`.
     """

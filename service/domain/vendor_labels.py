@@ -18,8 +18,6 @@ The one-answer rule (docs/vendor-labels.md)
 * A different label for a stored (item, annotator), or two different labels for one in the
   same request, is refused with 409 ``answer_conflict`` naming the item and the annotator.
   Answers are never replaced.
-* A vendor's answers in a bake-off either all name their annotator or none does; mixing is
-  refused with 409 ``annotator_mismatch``.
 """
 
 from __future__ import annotations
@@ -214,20 +212,6 @@ def _stored_keys(
     return {_key(int(i), a): None for i, a in rows}
 
 
-def _names_annotators(
-    session: Session, bakeoff_id: int, vendor_id: int, stored: dict[_Key, str | None]
-) -> bool | None:
-    """Whether the vendor's stored answers name annotators (``None``: nothing stored yet)."""
-    for key in stored:
-        return isinstance(key, tuple)
-    rows = fetch_rows(
-        session,
-        "SELECT annotator_id FROM vendorlabel WHERE bakeoff_id = {} AND vendor_id = {} LIMIT 1",
-        (bakeoff_id, vendor_id),
-    )
-    return bool(rows[0][0]) if rows else None
-
-
 def _check_resent(
     session: Session,
     batch: _Batch,
@@ -269,7 +253,6 @@ class _Batch:
     items: dict[str, int]  # item key -> item id (pinned version)
     tasks: dict[int, int]  # item id -> task id
     seen: dict[_Key, str | None]  # stored (None) or sent in this call (its JSON text)
-    names_annotators: bool | None
     pinned_version: int
     created: Any
     time: Any
@@ -295,23 +278,6 @@ class _Batch:
             "vendor gives one answer per item and annotator and a stored answer is never "
             "replaced",
             code="answer_conflict",
-        )
-
-    def mismatch(self, where: str, key: str, annotator: str | None) -> Conflict:
-        if annotator:
-            detail = (
-                f"names annotator {annotator!r}, but this vendor's answers in bake-off "
-                f"{self.bakeoff_id} name no annotator"
-            )
-        else:
-            detail = (
-                f"names no annotator, but this vendor's answers in bake-off {self.bakeoff_id} "
-                "name their annotators"
-            )
-        return Conflict(
-            f"{self.source}: {where}: item {key!r} {detail}; send all of them with an "
-            "annotator_id or all without",
-            code="annotator_mismatch",
         )
 
 
@@ -341,9 +307,9 @@ def _rows(batch: _Batch, records: Iterable[LabelRecord]) -> Iterator[tuple[Any, 
     try:
         for number, record in enumerate(records, start=1):
             # Fast path: a CSV row (already checked by its reader) naming a pinned item and a
-            # known class, for a vendor that names no annotators, needs no normalising and has
-            # no optional fields. Anything else, errors included, takes the general path.
-            if fast and type(record) is LabelRow and batch.names_annotators is False:
+            # known class needs no normalising and has no optional fields. Anything else,
+            # errors included, takes the general path, which names the row.
+            if fast and type(record) is LabelRow:
                 key = record[0]
                 item_id = items_get(key)
                 json_text = dumped_get(record[1])
@@ -424,11 +390,6 @@ def _checked_row(batch: _Batch, record: LabelRecord, number: int) -> tuple[Any, 
         check_finite(score, ("body", where, "score"))
     if cost is not None:
         check_finite(cost, ("body", where, "cost"))
-    named = annotator is not None
-    if batch.names_annotators is None:
-        batch.names_annotators = named
-    elif batch.names_annotators is not named:
-        raise batch.mismatch(where, key, annotator)
     answer = _key(item_id, annotator)
     if answer in batch.seen:
         before = batch.seen[answer]
@@ -517,9 +478,8 @@ def add_vendor_labels(
         value of the wrong shape; the location names the record (1-based) and the field.
     Conflict
         ``answer_conflict``: a record gives another label for an (item, annotator) already
-        answered; ``annotator_mismatch``: it names an annotator where the vendor's answers do
-        not (or the reverse); ``idempotency_key_reused``; or a concurrent request stored an
-        answer for the same item and annotator first (retry).
+        answered; ``idempotency_key_reused``; or ``concurrent_write``: a concurrent request
+        stored an answer for the same item and annotator first (retry).
     """
     bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
     check_vendor(principal, vendor_id)
@@ -594,7 +554,6 @@ def _prepare(
         items=items,
         tasks={r[0]: r[1] for r in session.execute(task_query).all()},
         seen=seen,
-        names_annotators=_names_annotators(session, bakeoff_id, vendor_id, seen),
         pinned_version=instructions.version,
         created=to_bulk(utcnow()),
         time=to_bulk,

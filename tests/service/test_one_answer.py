@@ -406,38 +406,51 @@ def test_polling_fails_the_task_of_an_item_answered_differently(
 # --------------------------------------------------------------------------- annotators
 
 
-def test_answers_with_and_without_annotator_do_not_mix_and_export_as_csv(
+def test_no_annotator_is_its_own_key_and_every_export_reads(
     client: TestClient, auth: dict[str, dict[str, str]], session: Session, arena: Arena
 ) -> None:
     plain = [{"item_id": "img-1", "label": "cat"}, {"item_id": "img-2", "label": "dog"}]
     assert _send(client, arena, auth["vendor"], "json", plain)[0] == 200
-    named = [{"item_id": "img-3", "annotator_id": "w1", "label": "bird"}]
+
+    def export(fmt: str) -> Any:
+        return client.get(
+            f"{_base(arena)}/labels/export", params={"format": fmt}, headers=auth["lead"]
+        )
+
+    assert export("csv").text.splitlines() == ["item_id,label", "img-1,cat", "img-2,dog"]
+    # "no annotator" and "w1" are two answers for img-1; a second "no annotator" one is not
+    named = [{"item_id": "img-1", "annotator_id": "w1", "label": "dog"}]
     status, body = _send(client, arena, auth["vendor"], "import-jsonl", named)
-    assert status == 409 and body["code"] == "annotator_mismatch", body
-    assert "'img-3'" in body["detail"] and "'w1'" in body["detail"]
+    assert status == 200 and body["stored"] == 1, body
+    status, body = _send(client, arena, auth["vendor"], "json", [plain[0] | {"label": "bird"}])
+    assert status == 409 and body["code"] == "answer_conflict"
+    assert "'img-1'" in body["detail"] and "no annotator" in body["detail"]
+    assert _labels(session, arena, arena.files_id) == [
+        ("img-1", None, "cat"),
+        ("img-1", "w1", "dog"),
+        ("img-2", None, "dog"),
+    ]
+    # no CSV layout carries both kinds: a clear 409, not a 500; the other formats carry them
+    mixed = export("csv")
+    assert mixed.status_code == 409 and mixed.json()["code"] == "csv_unrepresentable"
+    assert "jsonl" in mixed.json()["detail"]
+    lines = [json.loads(line) for line in export("jsonl").text.splitlines()]
+    assert sorted((x["item_id"], x.get("annotator_id") or "") for x in lines) == [
+        ("img-1", ""),
+        ("img-1", "w1"),
+        ("img-2", ""),
+    ]
+    assert export("labelstudio").status_code == 200
+    results = client.get(f"/bakeoffs/{arena.bakeoff_id}/results", headers=auth["lead"])
+    assert results.status_code == 200, results.text
+    # a vendor whose answers all name annotators exports item_id,annotator_id,label
+    assert _callback(client, arena, "n1", [("img-1", "w1", "r1", "cat")]).status_code == 200
     exported = client.get(
-        f"{_base(arena)}/labels/export", params={"format": "csv"}, headers=auth["lead"]
+        f"/bakeoffs/{arena.bakeoff_id}/vendors/{arena.hook_id}/labels/export",
+        params={"format": "csv"},
+        headers=auth["lead"],
     )
-    assert exported.status_code == 200, exported.text
-    assert exported.text.splitlines() == ["item_id,label", "img-1,cat", "img-2,dog"]
-    # and the other way round, for a vendor whose answers name their annotators
-    first = _callback(client, arena, "n1", [("img-1", "w1", "r1", "cat")])
-    assert first.status_code == 200, first.text
-    payload = CallbackPayload(
-        job_id="job-1",
-        batch_id=BATCH,
-        results=[
-            ItemResult(item_id="img-2", annotations=[WireAnnotation(result_id="r2", label="dog")])
-        ],
-    )
-    raw = payload.model_dump_json().encode()
-    answer = client.post(
-        f"/callbacks/{arena.hook_id}",
-        content=raw,
-        headers=sign_callback(SECRET, raw, delivery_id="n2"),
-    )
-    assert answer.status_code == 409 and answer.json()["code"] == "annotator_mismatch"
-    assert _labels(session, arena, arena.hook_id) == [("img-1", "w1", "cat")]
+    assert exported.text.splitlines() == ["item_id,annotator_id,label", "img-1,w1,cat"]
 
 
 def test_the_database_holds_one_answer_per_item_and_annotator_even_without_one(
