@@ -18,8 +18,8 @@ import logging
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
+from sqlmodel.sql.sqltypes import AutoString
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -39,7 +39,7 @@ _LATER_DUPLICATE = (
 def upgrade() -> None:
     with op.batch_alter_table("vendorlabel", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=True)
+            sa.Column("external_id", AutoString(length=512), nullable=True)
         )
     # external_key was "x:<item key>|<answer id>" when the vendor gave an answer id
     op.execute(
@@ -68,7 +68,7 @@ def upgrade() -> None:
         batch_op.drop_column("external_key")
         batch_op.alter_column(
             "annotator_id",
-            existing_type=sqlmodel.sql.sqltypes.AutoString(length=200),
+            existing_type=AutoString(length=200),
             nullable=False,
             server_default="",
         )
@@ -80,7 +80,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("vendorlabel", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("external_key", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=True)
+            sa.Column("external_key", AutoString(length=512), nullable=True)
         )
     op.execute(
         f"UPDATE vendorlabel SET external_key = CASE WHEN external_id IS NOT NULL "
@@ -91,12 +91,12 @@ def downgrade() -> None:
         batch_op.drop_constraint("uq_vendorlabel_answer", type_="unique")
         batch_op.alter_column(
             "external_key",
-            existing_type=sqlmodel.sql.sqltypes.AutoString(length=512),
+            existing_type=AutoString(length=512),
             nullable=False,
         )
         batch_op.alter_column(
             "annotator_id",
-            existing_type=sqlmodel.sql.sqltypes.AutoString(length=200),
+            existing_type=AutoString(length=200),
             nullable=True,
             server_default=None,
         )
