@@ -24,8 +24,10 @@ BakeOff / BakeOffVendorLink
 Task
     One golden item sent to one vendor in one bake-off (a persisted state machine).
 VendorLabel
-    One label returned by a vendor (optionally per annotator). ``external_key`` is unique per
-    (bake-off, vendor): a label is stored exactly once however often it is re-sent.
+    One vendor's answer for one item by one annotator: (bake-off, vendor, item, annotator) is
+    unique in the database, with a missing annotator stored as ``""`` (see
+    :class:`service.core.types.BlankIsNone`), so an answer is stored once however often and by
+    whichever route it is re-sent (docs/vendor-labels.md).
 ApiKey
     A hashed API key with a role (and a vendor for ``vendor`` keys, optionally a project scope).
 Flag / Review / AuditEvent
@@ -50,7 +52,7 @@ from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
 from adapters.base import Ontology, TaskType
-from service.core.types import JSONType, UTCDateTime, utcnow
+from service.core.types import BlankIsNone, JSONType, UTCDateTime, utcnow
 
 __all__ = [
     "TaskType",
@@ -613,8 +615,11 @@ class VendorLabelCreate(VendorLabelBase):
 class VendorLabel(VendorLabelBase, table=True):
     __tablename__ = "vendorlabel"
     __table_args__ = (
-        UniqueConstraint("bakeoff_id", "vendor_id", "external_key", name="uq_vendorlabel_key"),
-        Index("ix_vendorlabel_bakeoff_vendor_item", "bakeoff_id", "vendor_id", "item_id"),
+        # One answer per (vendor, item, annotator) in a bake-off, whatever route it came by.
+        # Its index also serves lookups by (bake-off, vendor) and (bake-off, vendor, item).
+        UniqueConstraint(
+            "bakeoff_id", "vendor_id", "item_id", "annotator_id", name="uq_vendorlabel_answer"
+        ),
     )
 
     # Bulk imports write this table at tens of thousands of rows per second; a foreign key costs
@@ -627,7 +632,17 @@ class VendorLabel(VendorLabelBase, table=True):
     vendor_id: int
     item_id: int = Field(index=True)
     task_id: int | None = Field(default=None)
-    external_key: str = Field(max_length=_KEY)
+    # NOT NULL with "" for "no annotator": NULLs would each count as distinct in the unique key
+    annotator_id: str | None = Field(
+        default=None,
+        max_length=_NAME,
+        sa_type=BlankIsNone(_NAME),
+        nullable=False,
+        sa_column_kwargs={"server_default": ""},
+    )
+    external_id: str | None = Field(
+        default=None, max_length=_KEY, description="The vendor's own id of this answer."
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -638,7 +653,7 @@ class VendorLabelPublic(VendorLabelBase):
     item_id: int
     item_key: str | None = None
     task_id: int | None
-    external_key: str
+    external_id: str | None = None
     created_at: datetime
 
 

@@ -28,7 +28,7 @@ import codecs
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from itertools import groupby
+from itertools import chain, groupby
 from pathlib import Path
 from typing import IO, Any, Literal, get_args
 
@@ -42,7 +42,7 @@ from adapters.formats import jsonl as jsonl_format
 from adapters.formats import labelstudio as ls_format
 from adapters.formats.jsonl import GoldRecord
 from adapters.formats.registry import FormatName, GoldContext, read_label_file
-from service.domain.errors import Invalid
+from service.domain.errors import Conflict, Invalid
 from service.domain.projects import class_names
 from service.domain.vendor_labels import LabelIn
 from service.models import BakeOff, GoldenItem, GoldenSetVersion, Project
@@ -370,12 +370,49 @@ def write_vendor_labels(
         return _write_coco(list(annotations), out, classes=classes or [], items=items)
     if fmt == "csv":
         _require(fmt, task_type, _CSV_TASKS)
-        if task_type == "multilabel":
-            return csv_format.write_multilabels(((a.item_id, a.label) for a in annotations), out)
-        return csv_format.write_annotations(
-            ((a.item_id, a.annotator_id or "", a.label) for a in annotations), out
-        )
+        return _write_vendor_csv(annotations, out, task_type=task_type)
     return jsonl_format.write_annotations(annotations, out)
+
+
+def _write_vendor_csv(
+    annotations: Iterable[VendorAnnotation], out: IO[str], *, task_type: TaskType
+) -> int:
+    """``item_id,label`` when the vendor names no annotators, else ``item_id,annotator_id,label``.
+
+    Raises
+    ------
+    Conflict
+        The labels do not fit one CSV layout (some name an annotator and some do not, or
+        several multilabel answers per item); the message says to export ``jsonl``.
+    """
+    stream = iter(annotations)
+    first = next(stream, None)
+    if first is None:
+        return 0
+    rows = chain([first], stream)
+    named = first.annotator_id is not None
+
+    def checked() -> Iterator[VendorAnnotation]:
+        for a in rows:
+            if (a.annotator_id is not None) is not named:
+                raise ValueError(
+                    f"item {a.item_id!r}: some labels name an annotator and some do not"
+                )
+            yield a
+
+    try:
+        if task_type == "multilabel":
+            return csv_format.write_multilabels(((a.item_id, a.label) for a in checked()), out)
+        if not named:
+            return csv_format.write_labels(((a.item_id, a.label) for a in checked()), out)
+        return csv_format.write_annotations(
+            ((a.item_id, a.annotator_id, a.label) for a in checked()), out
+        )
+    except ValueError as exc:
+        raise Conflict(
+            f"these labels cannot be written as CSV ({exc}); export them with format=jsonl",
+            code="csv_unrepresentable",
+        ) from exc
 
 
 def write_gold(

@@ -306,7 +306,7 @@ def test_a_run_sends_every_item_and_stores_every_label_once(session: Session) ->
     assert result.done
     labels = label_rows(session, built.bakeoff_id)
     assert len(labels) == 12 * 2 + 12  # alpha has two annotators per item
-    assert len({(x.vendor_id, x.external_key) for x in labels}) == len(labels)
+    assert len({(x.vendor_id, x.item_id, x.annotator_id) for x in labels}) == len(labels)
     assert tasks_by_status(session, built.bakeoff_id) == {"received": 24}
     bakeoff = session.get(m.BakeOff, built.bakeoff_id)
     assert bakeoff is not None and bakeoff.status == "completed"
@@ -541,7 +541,7 @@ def test_ten_percent_faults_still_store_every_label_exactly_once(session: Sessio
     assert tasks_by_status(session, built.bakeoff_id) == {"received": 120}
     labels = label_rows(session, built.bakeoff_id)
     assert len(labels) == 40 * 3 * 2
-    assert len({(x.vendor_id, x.external_key) for x in labels}) == 240
+    assert len({(x.vendor_id, x.item_id, x.annotator_id) for x in labels}) == 240
 
 
 # --------------------------------------------------------------------------- no gold, ever
