@@ -401,9 +401,26 @@ def test_nothing_back_scores_zero_without_hiding_the_others(
     )
     rows = {s.name: s for s in ranking.systems}
     assert [s.name for s in ranking.systems][-1] == "silent"
-    assert rows["silent"].components == {"accuracy": 0.0, "speed": 0.0, "cost": 0.0}
+    assert rows["silent"].rank is None and rows["silent"].status == "no_results"
+    assert rows["silent"].components == {}
     assert rows["fast"].components["speed"] == 1.0
     assert rows["slow"].components["cost"] == 1.0
+    assert not any("is not known" in line for line in ranking.summary)
+    assert any(line.startswith("silent is not ranked: no results yet") for line in ranking.summary)
+    # Labels without any completion time: infinitely slow, not of unknown speed.
+    untimed = SystemEvaluation(
+        "untimed",
+        fast.item_scores,
+        latency_s=pd.Series(np.nan, index=fast.item_scores.index),
+        item_costs=fast.item_costs,
+    )
+    ranking = rank_systems(
+        [untimed, slow, fast],
+        config=RankingConfig(normalisation=normalisation, n_resamples=N_RES),
+    )
+    rows = {s.name: s for s in ranking.systems}
+    assert rows["untimed"].rank == 3
+    assert rows["untimed"].components["speed"] == 0.0
     assert not any("is not known" in line for line in ranking.summary)
 
 
