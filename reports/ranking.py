@@ -538,12 +538,12 @@ def rank_systems(
     front = [False] * v
     if evident.any():
         sub = np.flatnonzero(evident)
-        for j, flag in zip(
-            sub,
+        for col, flag in zip(
+            sub.tolist(),
             pareto_front(pts.accuracy[sub].tolist(), pts.cost_per_correct[sub].tolist()),
             strict=True,
         ):
-            front[int(j)] = flag
+            front[col] = flag
 
     rows: list[SystemRanking] = []
     for position, j in enumerate(ranked + unranked):
