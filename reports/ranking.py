@@ -151,15 +151,27 @@ def _matrices(systems: Sequence[SystemEvaluation], deadline_s: float | None) -> 
     return _Matrices(items, scores, labelled, latency, costs, binary)
 
 
-def _normalise(values: FloatArray, *, higher_is_better: bool, method: str) -> FloatArray:
+def _normalise(
+    values: FloatArray,
+    *,
+    higher_is_better: bool,
+    method: str,
+    reference: FloatArray | None = None,
+) -> FloatArray:
     """Normalise each row (a replicate) of ``(..., n_systems)`` values to [0, 1].
 
-    Best and worst are taken over the finite values; a non-finite value (an infinite
-    latency or cost per correct label: nothing came back, nothing was right) scores 0.
+    Best and worst are taken over the finite values of ``reference`` (default: each
+    row itself); a non-finite value (an infinite latency or cost per correct label:
+    nothing came back, nothing was right) scores 0. With a ``reference`` the result is
+    not clipped: replicates are normalised by the *observed* best and worst, held fixed,
+    so the score is a smooth function of the resampled quantities (renormalising every
+    replicate by its own best makes the leader's score 1 in almost every resample and
+    the paired differences non-normal, which made the score tests anti-conservative).
     """
     v = np.asarray(values, dtype=np.float64)
-    finite = np.isfinite(v)
-    vv = np.where(finite, v, np.nan)
+    ref = v if reference is None else np.asarray(reference, dtype=np.float64)
+    ref_finite = np.isfinite(ref)
+    vv = np.where(ref_finite, ref, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows with no finite value
         hi = np.nanmax(vv, axis=-1, keepdims=True)
@@ -174,8 +186,9 @@ def _normalise(values: FloatArray, *, higher_is_better: bool, method: str) -> Fl
             out = np.where(best > 0, v / np.where(best > 0, best, 1.0), 1.0)
         else:
             out = np.where(v > 0, best / np.where(v > 0, v, 1.0), 1.0)
-    out = np.where(finite, out, 0.0)
-    return np.where(np.isnan(out), 0.0, np.clip(out, 0.0, 1.0))
+    out = np.where(np.isfinite(v), out, 0.0)
+    out = np.where(np.isnan(out), 0.0, out)
+    return out if reference is not None else np.clip(out, 0.0, 1.0)
 
 
 def pareto_front(accuracy: Sequence[float], cost: Sequence[float]) -> list[bool]:
@@ -389,17 +402,32 @@ def _compute_weights(
 
 
 def _score_of(
-    cfg: RankingConfig, w: _Weights, acc: FloatArray, speed: FloatArray, cpc: FloatArray
+    cfg: RankingConfig,
+    w: _Weights,
+    acc: FloatArray,
+    speed: FloatArray,
+    cpc: FloatArray,
+    reference: tuple[FloatArray, FloatArray, FloatArray] | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Scores of the ranked columns and their components, per row (replicate)."""
-    ca = _normalise(acc, higher_is_better=True, method=cfg.normalisation)
+    """Scores of the ranked columns and their components, per row (replicate).
+
+    ``reference``: the observed (accuracy, speed, cost per correct) whose best and worst
+    normalise every row (see :func:`_normalise`); ``None`` normalises each row by itself.
+    """
+    ref_acc, ref_speed, ref_cpc = reference if reference is not None else (None, None, None)
+    ca = _normalise(acc, higher_is_better=True, method=cfg.normalisation, reference=ref_acc)
     cs = (
-        _normalise(speed, higher_is_better=cfg.speed == "throughput", method=cfg.normalisation)
+        _normalise(
+            speed,
+            higher_is_better=cfg.speed == "throughput",
+            method=cfg.normalisation,
+            reference=ref_speed,
+        )
         if w.speed > 0
         else np.zeros_like(acc)
     )
     cc = (
-        _normalise(cpc, higher_is_better=False, method=cfg.normalisation)
+        _normalise(cpc, higher_is_better=False, method=cfg.normalisation, reference=ref_cpc)
         if w.cost > 0
         else np.zeros_like(acc)
     )
@@ -507,6 +535,11 @@ def rank_systems(
             reps.accuracy[:, elig_idx],
             rep_speed[:, elig_idx],
             reps.cost_per_correct[:, elig_idx],
+            reference=(
+                pts.accuracy[elig_idx],
+                speed_point[elig_idx],
+                pts.cost_per_correct[elig_idx],
+            ),
         )[0]
 
     # Order: ranked by score (ties: accuracy, then name); the others after, by accuracy.
