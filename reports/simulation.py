@@ -45,6 +45,7 @@ __all__ = [
     "separation_share",
     "skipper_first",
     "power_at_advice",
+    "exact_mcnemar_power",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -301,7 +302,7 @@ def power_at_advice(
     runs: int,
     rho: float = 0.0,
     config: RankingConfig | None = None,
-) -> tuple[int, float]:
+) -> tuple[int, float, float]:
     """Items the advice asks for to separate two vendors on accuracy, and the power there.
 
     The advice (Connor's formula for McNemar's test) is computed from the true
@@ -310,8 +311,9 @@ def power_at_advice(
 
     Returns
     -------
-    (int, float)
-        Advised items and the measured power (the target is ``config.power``).
+    (int, float, float)
+        Advised items, the simulated power and the exact power of McNemar's exact test
+        at that size (:func:`exact_mcnemar_power`); the target is ``config.power``.
     """
     cfg = config or RankingConfig()
     # Discordant shares under the outcome model: both vendors use the shared difficulty
@@ -333,4 +335,29 @@ def power_at_advice(
             for c in ranking.comparisons
             if c.quantity == "accuracy"
         )
-    return need, hits / runs
+    return need, hits / runs, exact_mcnemar_power(need, p10, p01, alpha=cfg.alpha)
+
+
+def exact_mcnemar_power(n: int, p10: float, p01: float, *, alpha: float = 0.05) -> float:
+    """Power of McNemar's exact test on ``n`` items, summed over every outcome.
+
+    ``p10`` / ``p01``: shares of items only the first / only the second system gets
+    right. The number of discordant items is binomial, and given it the first system's
+    share of them is binomial too; the test rejects when its exact p-value is
+    ``<= alpha``.
+    """
+    from scipy import stats
+
+    psi = p10 + p01
+    if psi <= 0:
+        return 0.0
+    discordant = np.arange(n + 1)
+    weight = stats.binom.pmf(discordant, n, psi)
+    total = 0.0
+    for d, w in zip(discordant, weight, strict=True):
+        if w < 1e-12 or d == 0:
+            continue
+        b = np.arange(d + 1)
+        p = np.minimum(1.0, 2.0 * stats.binom.cdf(np.minimum(b, d - b), d, 0.5))
+        total += float(w) * float(stats.binom.pmf(b, d, p10 / psi)[p <= alpha].sum())
+    return total

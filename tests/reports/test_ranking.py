@@ -269,7 +269,9 @@ def test_accuracy_test_is_mcnemar_exact_and_holm(
         assert c.p_adjusted == pytest.approx(q, abs=1e-9)
 
 
-def test_sample_size_matches_connor_formula(make_system: MakeSystem) -> None:
+def test_sample_size_matches_connor_formula_with_continuity_correction(
+    make_system: MakeSystem,
+) -> None:
     n = 200
     a = np.ones(n)
     b = np.ones(n)
@@ -283,7 +285,8 @@ def test_sample_size_matches_connor_formula(make_system: MakeSystem) -> None:
     p10, p01 = 0.05, 0.03
     psi, d = p10 + p01, p10 - p01
     za, zb = 1.959963984540054, 0.8416212335729143
-    want = int(np.ceil((za * np.sqrt(psi) + zb * np.sqrt(psi - d * d)) ** 2 / d**2))
+    n0 = (za * np.sqrt(psi) + zb * np.sqrt(psi - d * d)) ** 2 / d**2
+    want = int(np.ceil(n0 / 4 * (1 + np.sqrt(1 + 4 / (n0 * d))) ** 2))  # Fleiss correction
     assert advice.leader == "a"
     assert advice.required_items == want
     assert advice.additional_items == want - n
