@@ -271,7 +271,7 @@ def test_set_labels_score_by_exact_match_with_annotators() -> None:
     assert scored.labels_per_item == pytest.approx(6 / 4)
 
 
-def test_a_vendor_that_returned_nothing_is_ranked_last_not_dropped(
+def test_a_vendor_that_returned_nothing_is_listed_last_without_a_rank(
     session: Session, labelled: Seed
 ) -> None:
     silent = vendors.create_vendor(
@@ -286,9 +286,15 @@ def test_a_vendor_that_returned_nothing_is_ranked_last_not_dropped(
     report = bakeoff_report(session=session, bakeoff_id=labelled.bakeoff_id, n_resamples=200)
     rows = {s.name: s for s in report.ranking.systems}
     assert rows["Silent Co."].coverage == 0.0
-    assert rows["Silent Co."].rank == 3
+    # No verdict without evidence (issue 10): listed last, with the reason, never ranked.
+    assert [s.name for s in report.ranking.systems][-1] == "Silent Co."
+    assert rows["Silent Co."].rank is None
+    assert rows["Silent Co."].status == "no_results"
     assert rows["Silent Co."].cost_per_item is not None
     assert rows["Silent Co."].cost_per_item.value == 0.0
-    # cost and speed stay in the score for everyone; the silent vendor scores 0 on both
+    # cost and speed stay in the score for the others
     assert not any("is not known" in line for line in report.ranking.summary)
-    assert rows["Silent Co."].components == {"accuracy": 0.0, "speed": 0.0, "cost": 0.0}
+    assert any(
+        line.startswith("Silent Co. is not ranked: no results yet")
+        for line in report.ranking.summary
+    )
