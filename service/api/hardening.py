@@ -54,9 +54,10 @@ import json
 import logging
 import re
 import secrets
+import sqlite3
 import types
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Final, Union, get_args, get_origin
+from typing import Any, Final, Literal, Union, get_args, get_origin
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
@@ -64,8 +65,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.formats._json_safe import JsonLimitError, json_problem
 from service.core.config import Settings
 
 __all__ = [
@@ -77,6 +80,7 @@ __all__ = [
     "SecurityHeadersMiddleware",
     "INT_MAX",
     "INT_MIN",
+    "JsonLimitsMiddleware",
     "check_int_ranges",
     "csp_for_html",
     "csp_nonce",
@@ -84,6 +88,15 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+_PSYCOPG_OPERATIONAL: type[Exception] | None
+_PSYCOPG_DATA: type[Exception] | None
+try:  # the PostgreSQL driver is optional
+    import psycopg
+
+    _PSYCOPG_OPERATIONAL, _PSYCOPG_DATA = psycopg.OperationalError, psycopg.DataError
+except ImportError:  # pragma: no cover - installed wherever PostgreSQL is used
+    _PSYCOPG_OPERATIONAL = _PSYCOPG_DATA = None
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -314,6 +327,93 @@ class RequestSizeLimitMiddleware:
             await _send_json(send, 413, exc.detail, "payload_too_large")
 
 
+class JsonLimitsMiddleware:
+    """Refuse JSON request bodies nested too deep or holding non-finite numbers (HTTP 422).
+
+    Every unsafe request whose body is JSON (a ``json`` content type, or none) goes through
+    :func:`adapters.formats._json_safe.json_problem`, the rule the file readers use: at most
+    :data:`~adapters.formats._json_safe.MAX_JSON_DEPTH` levels, no ``NaN`` / ``Infinity`` /
+    ``1e999``. Bulk-import bodies (``/import``, ``/package/results``) are streamed to their
+    format readers, which apply the same rule. The body is read once here (it is within
+    ``max_body_bytes``) and handed on unchanged.
+    """
+
+    _THREAD_BYTES: Final = 256 * 1024
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope.get("method", "GET").upper() not in _UNSAFE_METHODS
+            or _UPLOAD_PATH.search(str(scope.get("path", "")))
+        ):
+            await self.app(scope, receive, send)
+            return
+        content_type = (_header(scope, b"content-type") or "").lower()
+        if content_type and "json" not in content_type:
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # client went away
+                await self.app(scope, _replay([], message, receive), send)
+                return
+            chunks.append(bytes(message.get("body", b"")))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        problem = await _json_body_problem(body, threaded=len(body) > self._THREAD_BYTES)
+        if problem is not None:
+            loc = ["body", problem.path] if problem.path else ["body"]
+            payload = {"detail": [{"loc": loc, "msg": problem.problem, "type": "json_limit"}]}
+            await _send_body(send, 422, json.dumps(payload).encode("utf-8"))
+            return
+        await self.app(scope, _replay([body], None, receive), send)
+
+
+async def _json_body_problem(body: bytes, *, threaded: bool) -> JsonLimitError | None:
+    if not body:
+        return None
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None  # FastAPI answers that with its own 422
+    if threaded:
+        return await run_in_threadpool(json_problem, text)
+    return json_problem(text)
+
+
+def _replay(bodies: list[bytes], pending: Message | None, receive: Receive) -> Receive:
+    """A ``receive`` that hands out the bodies already read, then ``pending``, then the rest."""
+    queue: list[Message] = [{"type": "http.request", "body": b, "more_body": False} for b in bodies]
+    if pending is not None:
+        queue.append(pending)
+
+    async def replay() -> Message:
+        if queue:
+            return queue.pop(0)
+        return await receive()
+
+    return replay
+
+
+async def _send_body(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode("ascii")),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class CrossSiteGuardMiddleware:
     """Refuse cookie-authenticated unsafe requests that a browser marks as cross-site.
 
@@ -465,10 +565,15 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
-    """A value the database cannot hold (a 40-digit id, an over-long text): 422, not 500."""
+    """A value the database cannot hold (a 40-digit id, an over-long text): 422, not 500.
+
+    Raised as SQLAlchemy's ``DataError``, or as the driver's own (a bulk ``COPY`` on the raw
+    connection).
+    """
     reason = f"integers must be between {INT_MIN} and {INT_MAX}"
-    if isinstance(exc, DataError):
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else reason
+    orig = exc.orig if isinstance(exc, DataError) else exc
+    if not isinstance(exc, OverflowError) and orig is not None:
+        reason = str(orig).strip().splitlines()[0] if str(orig).strip() else reason
     _log.info("request value out of the database's range: %s", reason)
     body = {
         "detail": [
@@ -482,26 +587,48 @@ async def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=422)
 
 
-async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    """The database connection broke (restart, failover, killed backend): 503, retry later.
+_BUSY_MESSAGES: Final = ("database is locked", "database is busy", "database table is locked")
 
-    The request's transaction is rolled back with the connection, so nothing from it is
-    stored; re-sending it (with the same ``Idempotency-Key``) is safe.
+
+def _transient(exc: Exception) -> Literal["busy", "lost"] | None:
+    """Whether a database error will likely pass on a retry: ``busy`` (locked), ``lost``.
+
+    Works on SQLAlchemy's wrapped errors and on the drivers' own (raised by code that works on
+    the raw connection: bulk writes, ``COPY``).
     """
-    transient = isinstance(exc, DBAPIError) and (
-        exc.connection_invalidated
-        or type(exc.orig).__module__.startswith("psycopg")  # PG: connection-level failures
-        or "database is locked" in str(exc.orig)  # SQLite: busy beyond busy_timeout
-    )
-    if not transient:  # e.g. SQLite "no such table": a server fault, not a retry
+    orig: object = exc
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return "lost"
+        orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        return "busy" if any(m in str(orig) for m in _BUSY_MESSAGES) else None
+    if _PSYCOPG_OPERATIONAL is not None and isinstance(orig, _PSYCOPG_OPERATIONAL):
+        return "busy" if getattr(orig, "sqlstate", None) == "55P03" else "lost"
+    return None
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database is locked or its connection broke: 503 with ``Retry-After``, retry later.
+
+    SQLite answers "database is locked" once a writer waited ``busy_timeout``; PostgreSQL
+    connections break on a restart, a failover or a killed backend. The request's transaction
+    is rolled back, so nothing from it is stored; re-sending it (with the same
+    ``Idempotency-Key``) is safe. Every route gets this, ORM or raw driver connection alike.
+    """
+    kind = _transient(exc)
+    if kind is None:  # e.g. SQLite "no such table": a server fault, not a retry
         return await _unexpected_error(request, exc)
     _log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    detail = (
+        "the database is busy with another write (locked); nothing from this request was "
+        "stored; retry in a moment (with the same Idempotency-Key)"
+        if kind == "busy"
+        else "the database connection was lost while handling this request; nothing "
+        "from it was stored; retry (with the same Idempotency-Key)"
+    )
     return JSONResponse(
-        {
-            "detail": "the database connection was lost while handling this request; nothing "
-            "from it was stored; retry (with the same Idempotency-Key)",
-            "code": "database_unavailable",
-        },
+        {"detail": detail, "code": "database_unavailable"},
         status_code=503,
         headers={"Retry-After": "1"},
     )
@@ -530,8 +657,14 @@ def install_hardening(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(OverflowError, _out_of_range)
     app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(sqlite3.OperationalError, _database_unavailable)
+    if _PSYCOPG_OPERATIONAL is not None and _PSYCOPG_DATA is not None:
+        app.add_exception_handler(_PSYCOPG_OPERATIONAL, _database_unavailable)
+        app.add_exception_handler(_PSYCOPG_DATA, _out_of_range)
     app.add_exception_handler(Exception, _unexpected_error)
-    # Starlette applies the last added middleware outermost: headers wrap everything.
+    # Starlette applies the last added middleware outermost: headers wrap everything, the
+    # size limit counts what the JSON check reads.
+    app.add_middleware(JsonLimitsMiddleware)
     app.add_middleware(CrossSiteGuardMiddleware)
     app.add_middleware(
         RequestSizeLimitMiddleware,

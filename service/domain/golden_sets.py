@@ -27,7 +27,7 @@ from service.domain._common import (
 )
 from service.domain.access import check_project, project_scope
 from service.domain.errors import Conflict, Invalid, NotFound
-from service.domain.labels import check_inside_image, normalize_value
+from service.domain.labels import check_image_size, check_inside_image, normalize_value
 from service.domain.projects import class_names, get_project
 from service.domain.security import Principal
 from service.models import (
@@ -287,6 +287,7 @@ def add_items(
         if item.key in seen:
             raise Invalid(f"duplicate item key {item.key!r}", location=("body", i, "key"))
         seen.add(item.key)
+        check_image_size(item.data, ("body", i, "data"))
         rows.append(GoldenItem.model_validate(item, update={"golden_set_id": golden_set_id}))
     session.add_all(rows)
     commit_or_conflict(session, f"golden set {golden_set_id} already has one of these item keys")
@@ -338,6 +339,8 @@ def update_item(
     item = get_item(
         session=session, golden_set_id=golden_set_id, item_id=item_id, principal=principal
     )
+    if data.data is not None:
+        check_image_size(data.data, ("body", "data"))
     apply_update(item, data)
     session.add(item)
     session.commit()

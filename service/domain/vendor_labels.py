@@ -31,7 +31,7 @@ from service.domain._common import table_of
 from service.domain.access import check_vendor, is_vendor
 from service.domain.bakeoffs import bump_data_version, check_candidate, get_bakeoff
 from service.domain.errors import Conflict, Invalid
-from service.domain.labels import check_finite, normalize_value
+from service.domain.labels import check_finite, check_fits, column_length, normalize_value
 from service.domain.projects import class_names
 from service.domain.security import Principal
 from service.models import (
@@ -81,6 +81,9 @@ LabelRecord = VendorAnnotation | VendorLabelCreate | LabelIn | LabelRow
 
 # Up to this many known items, lookups read only their rows (see add_vendor_labels).
 _NARROW_LOOKUP_MAX = 1000
+# stored strings are checked against their columns (PostgreSQL would fail the whole COPY)
+_ANNOTATOR_MAX = column_length(VendorLabel, "annotator_id") or 1 << 30
+_EXTERNAL_KEY_MAX = column_length(VendorLabel, "external_key") or 1 << 30
 
 _COLUMNS = (
     "bakeoff_id",
@@ -540,6 +543,10 @@ def add_vendor_labels(
             if cost is not None:
                 check_finite(cost, ("body", _where(record, number), "cost"))
             ekey = f"x:{key}|{ext}" if ext else f"{key}|{annotator or ''}"
+            if len(ekey) > _EXTERNAL_KEY_MAX or len(annotator or "") > _ANNOTATOR_MAX:
+                where = _where(record, number)
+                check_fits(VendorLabel, "annotator_id", annotator, ("body", where, "annotator_id"))
+                check_fits(VendorLabel, "external_key", ekey, ("body", where, "external_id"))
             if ekey in existing:
                 duplicates += 1
                 continue

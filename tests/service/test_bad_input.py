@@ -318,7 +318,7 @@ BODY_CASES: tuple[BodyCase, ...] = (
         "det_labels",
         b'{"labels": [{"item_key": "s-1",'
         b' "value": [{"category": "car", "bbox": [1, NaN, 3, 4]}]}]}',
-        ("record 1", "bbox", "nan"),
+        ("labels[0]", "bbox[1]", "nan"),
     ),
     BodyCase(
         "labels-infinite-score",
