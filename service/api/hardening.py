@@ -1,9 +1,10 @@
 """App-wide hardening: security headers, request-body limits, cross-site guard, JSON errors.
 
-:func:`install_hardening` (called by :func:`service.main.create_app`) adds three pure-ASGI
-middlewares and two exception handlers:
+:func:`install_hardening` (called by :func:`service.main.create_app`) adds pure-ASGI
+middlewares (security headers around the whole stack, failed-auth throttle, body limit, JSON
+limits, cross-site guard) and exception handlers:
 
-Security headers (every response, API and HTML)
+Security headers (every response, API and HTML, redirects and errors included)
     ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``,
     ``Referrer-Policy: no-referrer``, ``Cross-Origin-Opener-Policy: same-origin``,
     ``Permissions-Policy`` (camera, microphone, geolocation off) and a
@@ -22,8 +23,8 @@ Security headers (every response, API and HTML)
     its own ``Content-Security-Policy`` header: headers a response already has are kept.
 
 Request-body limit
-    Bodies over ``Settings.max_body_bytes`` (bulk-import routes, whose path ends in
-    ``/import`` or ``/package/results``: ``Settings.max_upload_bytes``) are refused with
+    Bodies over ``Settings.max_body_bytes`` (32 MiB; bulk-import routes, whose path ends in
+    ``/import``: ``Settings.max_upload_bytes``) are refused with
     HTTP 413 and ``{"detail": "...", "code": "payload_too_large"}``: at once when ``Content-Length``
     says so, otherwise as soon as the streamed body passes the limit (nothing is stored: the
     route fails before its transaction commits).
@@ -40,6 +41,18 @@ Integer parameters
     Integer path and query parameters (ids, versions, ``skip``) must fit a 32-bit database
     ``INTEGER`` (:data:`INT_MIN` .. :data:`INT_MAX`); larger ones get a 422 naming the
     parameter instead of a database overflow (a 500) deep in the domain layer.
+
+JSON limits
+    JSON bodies nested deeper than 64 levels or holding ``NaN``/``Infinity``/``1e999`` get
+    422 (:class:`JsonLimitsMiddleware`, the rule of :mod:`adapters.formats._json_safe`).
+
+Failed-auth throttle
+    Too many wrong keys from one client: 429 with ``Retry-After``
+    (:mod:`service.api.auth_throttle`, in-process).
+
+Busy or lost database
+    SQLite "database is locked" and broken PostgreSQL connections, from the ORM or a raw
+    driver connection, answer 503 with ``Retry-After``; values the database cannot hold, 422.
 
 JSON errors
     Every error body is JSON: ``{"detail": "<message>", "code": "<slug>"}``, or FastAPI's
@@ -69,6 +82,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.formats._json_safe import JsonLimitError, json_problem
+from service.api.auth_throttle import AuthThrottleMiddleware, FailedAuthThrottle
 from service.core.config import Settings
 
 __all__ = [
@@ -81,6 +95,7 @@ __all__ = [
     "INT_MAX",
     "INT_MIN",
     "JsonLimitsMiddleware",
+    "AuthThrottleMiddleware",
     "check_int_ranges",
     "csp_for_html",
     "csp_nonce",
@@ -114,8 +129,11 @@ SECURITY_HEADERS: Final[tuple[tuple[str, str], ...]] = (
 API_CSP: Final = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 _NONCE_KEY: Final = "csp_nonce"
 _UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Bulk imports and a file vendor's returned package may be large; every other body is small.
-_UPLOAD_PATH: Final = re.compile(r"/(import|package/results)/?$")
+# Bulk imports may be large (streamed to disk); every other body, a file vendor's returned
+# package included, is within max_body_bytes.
+_UPLOAD_PATH: Final = re.compile(r"/import/?$")
+# Bodies that format readers parse (and check) themselves, streaming.
+_FILE_BODY_PATH: Final = re.compile(r"/(import|package/results)/?$")
 _COOKIE_NAME: Final = "bakeoff_api_key"
 
 _STATUS_CODES: Final[dict[int, str]] = {
@@ -275,6 +293,7 @@ class RequestSizeLimitMiddleware:
         Limit of every request body.
     max_upload_bytes
         Limit of bulk-import bodies (paths ending in ``/import``), which are streamed to disk.
+        Every other body, a file vendor's ``/package/results`` included, has ``max_body_bytes``.
     """
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int) -> None:
@@ -347,7 +366,7 @@ class JsonLimitsMiddleware:
         if (
             scope["type"] != "http"
             or scope.get("method", "GET").upper() not in _UNSAFE_METHODS
-            or _UPLOAD_PATH.search(str(scope.get("path", "")))
+            or _FILE_BODY_PATH.search(str(scope.get("path", "")))
         ):
             await self.app(scope, receive, send)
             return
@@ -645,12 +664,15 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 def install_hardening(app: FastAPI, settings: Settings) -> None:
     """Add the hardening middlewares and JSON error handlers to ``app``.
 
+    The security headers wrap the *whole* middleware stack, Starlette's error middleware and
+    every middleware added later included (a redirect or 500 made there gets them too).
+
     Parameters
     ----------
     app
         The FastAPI app (call before it starts).
     settings
-        Supplies ``max_body_bytes`` and ``max_upload_bytes``.
+        Supplies ``max_body_bytes``, ``max_upload_bytes`` and the failed-auth throttle.
     """
     app.router.dependencies.append(Depends(check_int_ranges))
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -662,8 +684,12 @@ def install_hardening(app: FastAPI, settings: Settings) -> None:
         app.add_exception_handler(_PSYCOPG_OPERATIONAL, _database_unavailable)
         app.add_exception_handler(_PSYCOPG_DATA, _out_of_range)
     app.add_exception_handler(Exception, _unexpected_error)
-    # Starlette applies the last added middleware outermost: headers wrap everything, the
-    # size limit counts what the JSON check reads.
+    throttle = FailedAuthThrottle(
+        limit=settings.failed_auth_limit, window_s=settings.auth_failure_window_s
+    )
+    app.state.auth_throttle = throttle
+    # Starlette applies the last added middleware outermost: the size limit counts what the
+    # JSON check reads; the throttle answers before anything looks a key up.
     app.add_middleware(JsonLimitsMiddleware)
     app.add_middleware(CrossSiteGuardMiddleware)
     app.add_middleware(
@@ -671,4 +697,10 @@ def install_hardening(app: FastAPI, settings: Settings) -> None:
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(AuthThrottleMiddleware, throttle=throttle)
+    build = app.build_middleware_stack
+
+    def build_with_headers() -> ASGIApp:
+        return SecurityHeadersMiddleware(build())
+
+    app.build_middleware_stack = build_with_headers  # type: ignore[method-assign]
