@@ -5,6 +5,13 @@ A decision that implies a different gold label is a *proposed* correction
 :func:`apply_gold_corrections`, which makes a new golden-set version (bake-offs pinned to the old
 version keep it), moves this bake-off to the new version and bumps its ``data_version`` so every
 metric is recomputed.
+
+A lead confirms exactly what was shown: :func:`list_pending_corrections` gives each correction
+an ``id`` and the list a ``digest``, and the confirmation names one or the other. The new version
+is this bake-off's pinned gold plus the named corrections and nothing else: pending corrections
+not named stay pending, a list that changed since it was shown is refused
+(``corrections_changed``), and so is gold changed outside the queue in a newer version of the
+golden set (``gold_changed_elsewhere``: move the bake-off to that version first).
 """
 
 from __future__ import annotations

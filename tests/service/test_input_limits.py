@@ -315,3 +315,17 @@ def test_a_locked_sqlite_database_is_503_with_retry_after_on_every_write(
         holder.close()
     retried = client.post(_labels_url(seeded), content=rows, headers=auth["lead"])
     assert retried.status_code == 200 and retried.json()["stored"] == len(seeded.gold)
+
+
+@pytest.mark.parametrize("cell", ["inf", "1e999", "-Infinity", "nan"])
+def test_non_finite_csv_numbers_are_refused_by_the_cli(tmp_path: Path, cell: str) -> None:
+    path = tmp_path / "answers.csv"
+    path.write_text(f"item_id,annotator_id,label\na,w1,1\na,w2,{cell}\nb,w1,2\nb,w2,3\n")
+    result = CliRunner().invoke(
+        cli, ["agreement", "--labels", str(path), "--level", "interval", "--json"]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == (
+        f"error: answers.csv: row 3: label {cell!r} is not a finite number; "
+        "--level interval needs numeric labels"
+    )

@@ -10,6 +10,7 @@ not named stay pending.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -187,3 +188,36 @@ def test_a_confirmation_must_name_what_it_confirms(
     _decide(client, auth, flag["id"], decision="accept_candidate")
     r = client.post(f"/review/bakeoffs/{bid}/gold-corrections", json=body, headers=auth["lead"])
     assert r.status_code == 422, r.text
+
+
+def test_the_queue_page_confirms_the_list_it_shows(
+    client: TestClient, auth: Headers, api_keys: dict[str, str], animals: ReviewSeed
+) -> None:
+    bid = animals.bakeoff_id
+    flag = _flag(client, auth, bid, item_key="img-10", reason="gold_may_be_wrong")
+    _decide(client, auth, flag["id"], decision="accept_candidate")
+    login = client.get("/ui/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+    assert token is not None
+    signed_in = client.post(
+        "/ui/login",
+        data={"api_key": api_keys["lead"], "csrf_token": token.group(1)},
+        follow_redirects=False,
+    )
+    assert signed_in.status_code == 303
+    page = client.get(f"/ui/review/bakeoffs/{bid}")
+    assert page.status_code == 200
+    digest = re.search(r'name="digest" value="([0-9a-f]+)"', page.text)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert digest is not None and csrf is not None
+    assert digest.group(1) == _pending(client, auth, bid)["digest"]
+    form = {"digest": digest.group(1), "csrf_token": csrf.group(1)}
+    url = f"/ui/review/bakeoffs/{bid}/gold-corrections"
+    done = client.post(
+        url, data=form, headers={"Sec-Fetch-Site": "same-origin"}, follow_redirects=False
+    )
+    assert done.status_code == 303, done.text
+    again = client.post(
+        url, data=form, headers={"Sec-Fetch-Site": "same-origin"}, follow_redirects=False
+    )
+    assert again.status_code == 409  # nothing pending any more: not applied twice
