@@ -229,6 +229,8 @@ def _numeric_if_possible(series: Iterable[pd.Series[Any]]) -> list[pd.Series[Any
             num = pd.to_numeric(s, errors="raise")
         except (ValueError, TypeError):
             return items
+        if not np.isfinite(num.dropna().to_numpy(dtype=float)).all():
+            return items  # "inf" / "1e999" are no numbers here: keep the labels as text
         converted.append(num)
     if all((np.mod(c.dropna().to_numpy(dtype=float), 1) == 0).all() for c in converted):
         converted = [c.astype("int64") if c.notna().all() else c for c in converted]
@@ -571,13 +573,16 @@ def evaluate_agreement_file(
     if level in ("interval", "ratio") and numeric.dtype == object:
         for r in rows:
             try:
-                float(r.label)
+                finite = math.isfinite(float(r.label))
             except ValueError:
+                finite = None
+            if not finite:
+                what = "a number" if finite is None else "a finite number"
                 raise FormatError(
                     name,
                     f"row {r.row}",
-                    f"label {r.label!r} is not a number; --level {level} needs numeric labels",
-                ) from None
+                    f"label {r.label!r} is not {what}; --level {level} needs numeric labels",
+                )
     answers = answers.assign(label=numeric.to_numpy())
     alpha = krippendorff_alpha(answers, level=level)
     consensus = worker_consensus_agreement(answers)

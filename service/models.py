@@ -555,8 +555,8 @@ class TaskUpdate(SQLModel):
     completed_at: datetime | None = None
     cost: float | None = Field(default=None, ge=0)
     attempts: int | None = Field(default=None, ge=0)
-    external_id: str | None = None
-    job_id: str | None = None
+    external_id: str | None = Field(default=None, max_length=_KEY)
+    job_id: str | None = Field(default=None, max_length=_KEY)
     last_error: str | None = None
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from pycocotools import mask as coco_mask
 
+from adapters.formats import _json_safe
 from adapters.formats._errors import FormatError
 
 __all__ = [
@@ -238,11 +239,13 @@ def _load_json(source: Source, name: str | None) -> tuple[Any, str]:
     except UnicodeDecodeError as exc:
         raise FormatError(label, f"byte {exc.start}", "not UTF-8 text") from exc
     try:
-        return json.loads(text), label
+        return _json_safe.decode(text), label
     except json.JSONDecodeError as exc:
         raise FormatError(
             label, f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}"
         ) from exc
+    except _json_safe.JsonLimitError as exc:
+        raise FormatError(label, exc.path, exc.problem) from exc
 
 
 class _ArrayStream:
@@ -252,7 +255,7 @@ class _ArrayStream:
         self._stream = stream
         self._source = source
         self._decoder = codecs.getincrementaldecoder("utf-8-sig")()
-        self._json = json.JSONDecoder()
+        self._json = _json_safe.decoder()
         self._buf = ""
         self._pos = 0
         self._eof = False
@@ -297,7 +300,9 @@ class _ArrayStream:
                     raise FormatError(self._source, where, "invalid JSON: the file ends early")
                 while True:
                     try:
-                        value, end = self._json.raw_decode(self._buf, self._pos)
+                        value, end = _json_safe.raw_decode(
+                            self._json, self._buf, self._pos, source=self._source, where=where
+                        )
                         break
                     except json.JSONDecodeError as exc:
                         if not self._fill():

@@ -213,7 +213,7 @@ def test_results_are_checked_against_gold(tmp_path: Path) -> None:
         ({"image_id": 7}, "[1].image_id", "image 7 is not in the gold set (gold.json)"),
         ({"category_id": 2}, "[1].category_id", "category 2 is missing from the gold categories"),
         ({"bbox": [0, 0, -1, 1]}, "[1].bbox", "negative width"),
-        ({"score": float("nan")}, "[1].score", "must be finite"),
+        ({"score": float("nan")}, "[1].score", "finite number, got NaN"),
     ]
     for change, location, problem in cases:
         bad = [dict(ok[0]), {**ok[1], **change}]
