@@ -1,0 +1,162 @@
+"""The one interval policy of the scoring engine.
+
+* A proportion of 0/1 outcomes (accuracy, coverage, exact match...) gets a Wilson score
+  interval: it never leaves ``[0, 1]`` and does not collapse to ``[1, 1]`` when every
+  sampled item is right.
+* Anything else (F1, kappa, per-image F1, costs, latency percentiles) gets a percentile
+  bootstrap over the gold items. Resamples come from
+  :func:`metrics.statistics.bootstrap_indices`, drawn in chunks (100,000 items times
+  1,000 resamples never sit in memory at once) from ``default_rng(seed)``: the same
+  seed and number of items give the same resamples for every metric and every
+  candidate, so intervals are paired.
+
+A *ratio* statistic is ``sum(num[i]) / sum(den[i])`` over the resampled items: one
+matrix product per chunk computes every ratio at once. Other statistics are functions
+of the resampled item positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from metrics.statistics import bootstrap_indices
+from metrics.types import ConfidenceInterval
+
+__all__ = ["Ratio", "wilson", "bootstrap", "resamples"]
+
+FloatArray = npt.NDArray[np.float64]
+IndexArray = npt.NDArray[np.intp]
+Statistic = Callable[[IndexArray], float]
+
+_CHUNK_CELLS = 4_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class Ratio:
+    """``sum(num) / sum(den)`` over items; ``proportion`` when every ``num``, ``den`` is 0/1."""
+
+    num: FloatArray
+    den: FloatArray
+
+    @property
+    def value(self) -> float:
+        den = float(self.den.sum())
+        return float(self.num.sum()) / den if den > 0 else float("nan")
+
+    @property
+    def proportion(self) -> bool:
+        """0/1 numerators within 0/1 denominators: a binomial proportion."""
+        binary = np.all((self.num == 0) | (self.num == 1)) and np.all(
+            (self.den == 0) | (self.den == 1)
+        )
+        return bool(binary and np.all(self.num <= self.den))
+
+
+def wilson(successes: float, trials: float, *, level: float) -> ConfidenceInterval | None:
+    """Wilson score interval of ``successes`` out of ``trials`` (``None`` when no trial).
+
+    Examples
+    --------
+    >>> ci = wilson(100, 100, level=0.95)
+    >>> round(ci.low, 4), ci.high
+    (0.963, 1.0)
+    """
+    if trials <= 0:
+        return None
+    z = float(stats.norm.ppf(1 - (1 - level) / 2))
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * np.sqrt(max(p * (1 - p), 0.0) / trials + z * z / (4 * trials * trials)) / denom
+    return ConfidenceInterval(
+        float(max(0.0, centre - half)), float(min(1.0, centre + half)), float(level)
+    )
+
+
+def resamples(n_items: int, *, n_resamples: int, seed: int) -> Iterator[IndexArray]:
+    """Bootstrap resamples of ``n_items`` item positions, in chunks of rows ``(k, n_items)``.
+
+    Examples
+    --------
+    >>> [c.shape for c in resamples(3, n_resamples=4, seed=0)]
+    [(4, 3)]
+    """
+    rng = np.random.default_rng(seed)
+    rows = max(1, min(n_resamples, _CHUNK_CELLS // max(n_items, 1)))
+    done = 0
+    while done < n_resamples:
+        k = min(rows, n_resamples - done)
+        yield bootstrap_indices(n_items, n_resamples=k, rng=rng)
+        done += k
+
+
+def _percentile(values: FloatArray, level: float) -> ConfidenceInterval | None:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return None
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(finite, [tail, 100.0 - tail])
+    return ConfidenceInterval(float(low), float(high), float(level))
+
+
+def bootstrap(
+    n_items: int,
+    *,
+    ratios: Mapping[str, Ratio] | None = None,
+    statistics: Mapping[str, Statistic] | None = None,
+    n_resamples: int,
+    seed: int,
+    level: float,
+) -> dict[str, ConfidenceInterval | None]:
+    """Percentile bootstrap intervals of ratios and statistics on shared resamples.
+
+    Parameters
+    ----------
+    n_items
+        Gold items N; every array of ``ratios`` has shape ``(N,)``.
+    ratios
+        Name -> :class:`Ratio`.
+    statistics
+        Name -> function of resampled item positions (repeats allowed).
+    n_resamples, seed, level
+        Resamples, their seed, the interval's level.
+
+    Returns
+    -------
+    dict
+        Name -> interval (``None`` when no resample gave a finite value).
+    """
+    ratios = dict(ratios or {})
+    statistics = dict(statistics or {})
+    names = [*ratios, *statistics]
+    if n_items < 1 or not names:
+        return dict.fromkeys(names)
+    reps = {name: np.full(n_resamples, np.nan) for name in names}
+    design: FloatArray | None = None
+    if ratios:
+        design = np.ascontiguousarray(
+            np.column_stack(
+                [r.num for r in ratios.values()] + [r.den for r in ratios.values()]
+            ).astype(np.float64)
+        )
+    row = 0
+    m = len(ratios)
+    for idx in resamples(n_items, n_resamples=n_resamples, seed=seed):
+        k = idx.shape[0]
+        if design is not None:
+            flat = (idx + (np.arange(k, dtype=np.intp) * n_items)[:, None]).ravel()
+            counts = np.bincount(flat, minlength=k * n_items).reshape(k, n_items)
+            sums = counts.astype(np.float64) @ design
+            with np.errstate(divide="ignore", invalid="ignore"):
+                values = np.where(sums[:, m:] > 0, sums[:, :m] / sums[:, m:], np.nan)
+            for j, name in enumerate(ratios):
+                reps[name][row : row + k] = values[:, j]
+        for name, statistic in statistics.items():
+            reps[name][row : row + k] = [statistic(i) for i in idx]
+        row += k
+    return {name: _percentile(reps[name], level) for name in names}
