@@ -105,7 +105,7 @@ def vote(
         if not labels.index.is_unique:
             dupes = labels.index[labels.index.duplicated()].unique()[:5].tolist()
             raise ValueError(f"labels has duplicate tasks {dupes}; pass the answers table")
-        kept = labels[[not is_missing(v) for v in labels.to_numpy()]]
+        kept = labels[np.array([not is_missing(v) for v in labels.to_numpy()], dtype=bool)]
         inside = kept.index.isin(gold_index)
         kept = kept[inside]
         order = gold_index[gold_index.isin(kept.index)]
@@ -127,7 +127,7 @@ def vote(
     missing = [c for c in (TASK, WORKER, LABEL) if c not in labels.columns]
     if missing:
         raise ValueError(f"labels lacks column(s) {missing}; expected {TASK}, {WORKER}, {LABEL}")
-    rows = labels[[not is_missing(v) for v in labels[LABEL].to_numpy()]]
+    rows = labels[np.array([not is_missing(v) for v in labels[LABEL].to_numpy()], dtype=bool)]
     inside = rows[TASK].isin(gold_index).to_numpy()
     rows = rows[inside]
     outside = _outside(int((~inside).sum()))

@@ -8,15 +8,16 @@ neither side has a box. ``per_image_f1`` is the mean over answered images,
 never called "accuracy".
 
 Also, pooled over answered images: ``box_precision``, ``box_recall``, ``box_f1``
-(micro) and ``mean_iou`` of matched pairs; per-category counts and F1; the box-edge
-bias against gold; and COCO AP/AR over all gold images
+(micro; ``mask_*`` for segmentation) and ``mean_iou`` of matched pairs; per-category
+counts and F1; the box-edge bias against gold; and COCO AP/AR over all gold images
 (:func:`metrics.detection.evaluate_coco`, the 12 ``COCOeval.summarize()`` numbers;
 boxes without a confidence count with confidence 1). :mod:`.segmentation` is the same
 with mask IoU.
 
 Objects are dicts: ``category`` (name) and ``bbox`` (COCO ``[x, y, w, h]``) or, for
 masks, ``segmentation`` (COCO RLE, or polygons with the item's ``height``/``width`` on
-the object); optional ``score`` and, in gold, ``iscrowd``.
+the object); optional ``score`` and, in gold, ``iscrowd``, ``area`` and ``id`` (COCO's
+annotation area and id, used by COCO AP/AR; default: box area, file order).
 
 Examples
 --------
@@ -73,11 +74,13 @@ class _Flat:
     rles: list[dict[str, Any]]
     scores: list[float | None]
     crowd: list[bool]
+    areas: list[float | None]
+    ids: list[int | None]
     unusable: int
 
 
 def _flatten(values: pd.Series[Any], position: Mapping[Any, int], *, segm: bool) -> _Flat:
-    flat = _Flat([], [], [], [], [], [], 0)
+    flat = _Flat([], [], [], [], [], [], [], [], 0)
     unusable = 0
     for task, value in values.items():
         if not isinstance(value, list | tuple):
@@ -104,8 +107,18 @@ def _flatten(values: pd.Series[Any], position: Mapping[Any, int], *, segm: bool)
             flat.category.append(str(obj["category"]))
             flat.scores.append(obj.get("score"))
             flat.crowd.append(bool(obj.get("iscrowd", False)))
+            flat.areas.append(obj.get("area"))
+            flat.ids.append(obj.get("id"))
     return _Flat(
-        flat.image, flat.category, flat.boxes, flat.rles, flat.scores, flat.crowd, unusable
+        flat.image,
+        flat.category,
+        flat.boxes,
+        flat.rles,
+        flat.scores,
+        flat.crowd,
+        flat.areas,
+        flat.ids,
+        unusable,
     )
 
 
@@ -115,7 +128,7 @@ def _one_answer(
     """One answer per image: a crowd's is its first annotator's (by id), with a warning."""
     warnings: list[ScoringWarning] = []
     if isinstance(labels, pd.DataFrame):
-        rows = labels[[not is_missing(v) for v in labels["label"].to_numpy()]]
+        rows = labels[np.array([not is_missing(v) for v in labels["label"].to_numpy()], dtype=bool)]
         if rows[TASK].duplicated().any():
             warnings.append(
                 ScoringWarning(
@@ -128,7 +141,7 @@ def _one_answer(
         labels = pd.Series(rows["label"].to_numpy(), index=rows[TASK].to_numpy(), dtype=object)
     if not isinstance(labels, pd.Series):
         raise TypeError(f"labels must be a Series or an answers DataFrame, got {type(labels)}")
-    kept = labels[[not is_missing(v) for v in labels.to_numpy()]]
+    kept = labels[np.array([not is_missing(v) for v in labels.to_numpy()], dtype=bool)]
     inside = kept.index.isin(gold_index)
     if (~inside).any():
         warnings.append(
@@ -225,6 +238,8 @@ def score_instances(
         category_ids=[code[c] for c in g.category],
         boxes=np.asarray(g.boxes, dtype=np.float64).reshape(-1, 4),
         iscrowd=g.crowd,
+        areas=[float(a) for a in g.areas if a is not None] if None not in g.areas else None,
+        ann_ids=[int(i) for i in g.ids if i is not None] if None not in g.ids else None,
         all_image_ids=all_images,
         all_category_ids=np.asarray([code[c] for c in sorted(known, key=str)], dtype=np.int64),
         rles=g.rles if segm else None,
@@ -252,10 +267,11 @@ def score_instances(
         f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1.0), 1.0)
     a = answered.astype(np.float64)
     ratios = _assemble.main_ratios(MAIN_METRIC, f1, answered)
+    kind = "mask" if segm else "box"
     ratios |= {
-        "box_precision": Ratio(tp * a, n_lab * a),
-        "box_recall": Ratio(tp * a, n_gold * a),
-        "box_f1": Ratio(2 * tp * a, denom * a),
+        f"{kind}_precision": Ratio(tp * a, n_lab * a),
+        f"{kind}_recall": Ratio(tp * a, n_gold * a),
+        f"{kind}_f1": Ratio(2 * tp * a, denom * a),
         "mean_iou": Ratio(iou * a, tp * a),
     }
     coco = _coco(gold_set, lab, dets, iou_type=iou_type)
@@ -280,9 +296,9 @@ def score_instances(
             n,
             ratios=ratios,
             values={
-                "box_precision": match.precision.value,
-                "box_recall": match.recall.value,
-                "box_f1": match.f1.value,
+                f"{kind}_precision": match.precision.value,
+                f"{kind}_recall": match.recall.value,
+                f"{kind}_f1": match.f1.value,
                 "mean_iou": match.mean_iou.value,
             },
             options=options,

@@ -75,8 +75,13 @@ def test_results_match_sklearn_and_follow_new_labels(
     b = second["vendors"][1]
     assert b["n_labels"] == 6 and b["n_labelled"] == 2
     assert b["coverage"] == pytest.approx(2 / 6)
-    assert b["main_value"] == pytest.approx(0.5)  # img-1 right (cat), img-2 wrong (bird)
+    # main_value is the ranking metric over all 6 gold items (unanswered = wrong), as in the
+    # report; the answered-only accuracy is metrics["accuracy"]: img-1 right, img-2 wrong
+    assert b["main_value"] == pytest.approx(1 / 6)
+    assert b["metrics"]["accuracy"] == pytest.approx(0.5)
     assert b["metrics"]["accuracy_all"] == pytest.approx(1 / 6)
+    assert b["status"] == "not enough results"  # coverage 1/3 is below the 0.95 floor
+    assert b["scores"]["n_ties"] == 0 and b["scores"]["metrics"]["accuracy"]["low"] < 0.5
     assert b["total_cost"] == pytest.approx(0.02 * 2)  # price_per_item x labelled items
 
 
@@ -174,9 +179,11 @@ def test_detection_results_use_box_matching(
     )
     assert posted.status_code == 200, posted.text
     result = client.get(f"/bakeoffs/{bakeoff['id']}/results", headers=lead).json()["vendors"][0]
-    assert result["main_metric"] == "f1"
-    assert result["metrics"]["precision"] == pytest.approx(0.8)
-    assert result["metrics"]["recall"] == pytest.approx(0.8)
+    # the main metric is per-image F1 @ IoU 0.5 (never "accuracy"); i0's box is off
+    assert result["main_metric"] == "per_image_f1"
+    assert result["main_title"] == "per-image F1 @ IoU 0.5"
+    assert result["metrics"]["box_precision"] == pytest.approx(0.8)
+    assert result["metrics"]["box_recall"] == pytest.approx(0.8)
     assert result["main_value"] == pytest.approx(0.8)
 
 
@@ -239,7 +246,8 @@ def test_segmentation_results_use_mask_iou(
     )
     assert posted.status_code == 200, posted.text
     result = client.get(f"/bakeoffs/{bakeoff['id']}/results", headers=lead).json()["vendors"][0]
-    assert result["main_metric"] == "f1"
-    assert result["metrics"]["precision"] == pytest.approx(0.5)
-    assert result["metrics"]["recall"] == pytest.approx(0.5)
+    assert result["main_metric"] == "per_image_f1"
+    assert result["main_title"] == "per-image mask F1 @ IoU 0.5"
+    assert result["metrics"]["mask_precision"] == pytest.approx(0.5)
+    assert result["metrics"]["mask_recall"] == pytest.approx(0.5)
     assert result["metrics"]["mean_iou"] == pytest.approx(1.0)
