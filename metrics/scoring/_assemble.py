@@ -43,6 +43,10 @@ Statistic = Callable[[npt.NDArray[np.intp]], float]
 def check_gold(gold: object) -> pd.Series[Any]:
     """Gold must be a Series with unique task ids and no missing value.
 
+    Returns it sorted by task id (when ids are comparable): the bootstrap resamples item
+    *positions*, so every door, whatever order it reads items in, gets the same
+    intervals.
+
     Raises
     ------
     TypeError
@@ -60,7 +64,10 @@ def check_gold(gold: object) -> pd.Series[Any]:
         raise ValueError(f"gold has no value for task(s) {missing[:5]}")
     out = gold.copy()
     out.index = out.index.rename(TASK)
-    return out
+    try:
+        return out.sort_index(kind="stable")
+    except TypeError:  # ids of mixed types: keep the given order
+        return out
 
 
 def check_vocabulary(

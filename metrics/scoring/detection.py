@@ -47,7 +47,7 @@ from metrics.detection import (
     evaluate_coco,
     match_unscored,
 )
-from metrics.masks import mask_to_bbox, to_rle
+from metrics.masks import mask_area, mask_to_bbox, to_rle
 from metrics.scoring import _assemble
 from metrics.scoring._crowd import is_missing
 from metrics.scoring._intervals import Ratio
@@ -141,6 +141,9 @@ def _one_answer(
         labels = pd.Series(rows["label"].to_numpy(), index=rows[TASK].to_numpy(), dtype=object)
     if not isinstance(labels, pd.Series):
         raise TypeError(f"labels must be a Series or an answers DataFrame, got {type(labels)}")
+    if not labels.index.is_unique:
+        dupes = labels.index[labels.index.duplicated()].unique()[:5].tolist()
+        raise ValueError(f"labels has duplicate tasks {dupes}; pass the answers table")
     kept = labels[np.array([not is_missing(v) for v in labels.to_numpy()], dtype=bool)]
     inside = kept.index.isin(gold_index)
     if (~inside).any():
@@ -150,7 +153,9 @@ def _one_answer(
                 f"{int((~inside).sum())} label(s) on items that are not in gold were ignored",
             )
         )
-    return kept[inside], warnings
+    kept = kept[inside]
+    # gold order, whatever order the door read them in: sums run in one order everywhere
+    return kept.reindex(gold_index[gold_index.isin(kept.index)]), warnings
 
 
 def score(
@@ -238,7 +243,11 @@ def score_instances(
         category_ids=[code[c] for c in g.category],
         boxes=np.asarray(g.boxes, dtype=np.float64).reshape(-1, 4),
         iscrowd=g.crowd,
-        areas=[float(a) for a in g.areas if a is not None] if None not in g.areas else None,
+        areas=(
+            [float(a) for a in g.areas if a is not None]
+            if None not in g.areas
+            else (mask_area(g.rles) if segm else None)
+        ),
         ann_ids=[int(i) for i in g.ids if i is not None] if None not in g.ids else None,
         all_image_ids=all_images,
         all_category_ids=np.asarray([code[c] for c in sorted(known, key=str)], dtype=np.int64),

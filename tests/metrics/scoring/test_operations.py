@@ -10,7 +10,7 @@ from metrics.scoring import Scored, ScoringOptions, score, with_operations
 
 
 def _scored(n: int = 10, answered: int = 8) -> Scored:
-    index = [f"t{i}" for i in range(n)]
+    index = [f"t{i:03d}" for i in range(n)]
     gold = pd.Series(["a"] * n, index=index)
     labels = pd.Series(["a"] * (answered - 1) + ["b"], index=index[:answered])
     return score(

@@ -17,7 +17,7 @@ CATS = ["bus", "car"]
 
 def _boxes(seed: int, n: int = 120) -> tuple[pd.Series, pd.Series]:
     rng = np.random.default_rng(seed)
-    index = [f"img{i}" for i in range(n)]
+    index = [f"img{i:03d}" for i in range(n)]
     gold, labels = [], []
     for _ in index:
         g = [
