@@ -8,14 +8,14 @@ and one set of warnings.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from metrics.scoring._intervals import Ratio, bootstrap, wilson
+from metrics.scoring._intervals import Ratio, Table, bootstrap, wilson
 from metrics.scoring.base import (
     Scored,
     ScoringOptions,
@@ -112,6 +112,7 @@ def summarise(
     *,
     ratios: Mapping[str, Ratio],
     statistics: Mapping[str, tuple[Statistic, float]] | None = None,
+    tables: Sequence[tuple[Table, Mapping[str, float]]] = (),
     fixed: Mapping[str, float] | None = None,
     values: Mapping[str, float] | None = None,
     options: ScoringOptions,
@@ -119,8 +120,9 @@ def summarise(
 ) -> dict[str, MetricResult]:
     """Point values and intervals of every summary metric.
 
-    ``ratios`` that are proportions get Wilson intervals; other ratios and the
-    ``statistics`` (function, point value) a paired percentile bootstrap; ``fixed``
+    ``ratios`` that are proportions get Wilson intervals; other ratios, the
+    ``statistics`` (function, point value) and ``tables`` (table statistics, point
+    values) a paired percentile bootstrap; ``fixed``
     numbers (e.g. COCO AP) get none. ``values`` replaces a ratio's point value where the
     task's metric function defines an undefined ratio differently (e.g. 0, not NaN).
     """
@@ -132,6 +134,7 @@ def summarise(
         n_items,
         ratios={n: r for n, r in ratios.items() if n not in proportions},
         statistics={n: s[0] for n, s in statistics.items()},
+        tables=[t for t, _ in tables],
         n_resamples=options.n_resamples,
         seed=options.seed,
         level=options.level,
@@ -150,6 +153,10 @@ def summarise(
     for name, (_, value) in statistics.items():
         ci = boot[name] if np.isfinite(value) else None
         out[name] = MetricResult(name, float(value), params=params.get(name, {}), ci=ci)
+    for _, points in tables:
+        for name, value in points.items():
+            ci = boot[name] if np.isfinite(value) else None
+            out[name] = MetricResult(name, float(value), params=params.get(name, {}), ci=ci)
     for name, value in (fixed or {}).items():
         out[name] = MetricResult(name, float(value), params=params.get(name, {}))
     return out

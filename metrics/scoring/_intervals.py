@@ -17,7 +17,7 @@ of the resampled item positions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +27,7 @@ from scipy import stats
 from metrics.statistics import bootstrap_indices
 from metrics.types import ConfidenceInterval
 
-__all__ = ["Ratio", "wilson", "bootstrap", "resamples"]
+__all__ = ["Ratio", "Table", "Quantile", "wilson", "bootstrap", "resamples"]
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
@@ -55,6 +55,29 @@ class Ratio:
             (self.den == 0) | (self.den == 1)
         )
         return bool(binary and np.all(self.num <= self.den))
+
+
+@dataclass(frozen=True, eq=False)
+class Table:
+    """Statistics of a contingency table (e.g. a confusion matrix) of the resampled items.
+
+    ``cells[i]`` is item ``i``'s cell in ``[0, n_cells)`` (``-1``: not counted);
+    ``compute`` maps the cell counts of one resample to one value per name in ``names``.
+    One ``bincount`` per chunk of resamples builds every resample's table.
+    """
+
+    cells: npt.NDArray[np.intp]
+    n_cells: int
+    names: tuple[str, ...]
+    compute: Callable[[npt.NDArray[np.int64]], Sequence[float]]
+
+
+@dataclass(frozen=True, eq=False)
+class Quantile:
+    """The ``q`` quantile (numpy's linear interpolation) of ``values`` (NaN: left out)."""
+
+    values: FloatArray
+    q: float
 
 
 def wilson(successes: float, trials: float, *, level: float) -> ConfidenceInterval | None:
@@ -104,11 +127,43 @@ def _percentile(values: FloatArray, level: float) -> ConfidenceInterval | None:
     return ConfidenceInterval(float(low), float(high), float(level))
 
 
+def _table_reps(table: Table, idx: IndexArray) -> npt.NDArray[np.float64]:
+    k = idx.shape[0]
+    cells = table.cells[idx]
+    keep = cells >= 0
+    flat = (cells + (np.arange(k, dtype=np.intp) * table.n_cells)[:, None])[keep]
+    counts = np.bincount(flat, minlength=k * table.n_cells).reshape(k, table.n_cells)
+    return np.asarray([table.compute(row) for row in counts], dtype=np.float64)
+
+
+def _quantile_reps(quantile: Quantile, counts: npt.NDArray[np.int64]) -> FloatArray:
+    """The quantile of each resample (rows of ``counts``: draws per item)."""
+    finite = np.flatnonzero(np.isfinite(quantile.values))
+    out = np.full(counts.shape[0], np.nan)
+    if finite.size == 0:
+        return out
+    order = finite[np.argsort(quantile.values[finite], kind="stable")]
+    sorted_values = quantile.values[order]
+    cum = np.cumsum(counts[:, order], axis=1)
+    for r in range(counts.shape[0]):
+        total = int(cum[r, -1])
+        if total == 0:
+            continue
+        h = (total - 1) * quantile.q
+        lo = int(np.floor(h))
+        a = sorted_values[int(np.searchsorted(cum[r], lo, side="right"))]
+        b = sorted_values[int(np.searchsorted(cum[r], min(lo + 1, total - 1), side="right"))]
+        out[r] = a + (h - lo) * (b - a)
+    return out
+
+
 def bootstrap(
     n_items: int,
     *,
     ratios: Mapping[str, Ratio] | None = None,
     statistics: Mapping[str, Statistic] | None = None,
+    tables: Sequence[Table] = (),
+    quantiles: Mapping[str, Quantile] | None = None,
     n_resamples: int,
     seed: int,
     level: float,
@@ -123,6 +178,10 @@ def bootstrap(
         Name -> :class:`Ratio`.
     statistics
         Name -> function of resampled item positions (repeats allowed).
+    tables
+        Statistics of a contingency table of the resampled items (:class:`Table`).
+    quantiles
+        Name -> :class:`Quantile` of per-item values.
     n_resamples, seed, level
         Resamples, their seed, the interval's level.
 
@@ -133,7 +192,8 @@ def bootstrap(
     """
     ratios = dict(ratios or {})
     statistics = dict(statistics or {})
-    names = [*ratios, *statistics]
+    quantiles = dict(quantiles or {})
+    names = [*ratios, *statistics, *quantiles, *(n for t in tables for n in t.names)]
     if n_items < 1 or not names:
         return dict.fromkeys(names)
     reps = {name: np.full(n_resamples, np.nan) for name in names}
@@ -148,9 +208,12 @@ def bootstrap(
     m = len(ratios)
     for idx in resamples(n_items, n_resamples=n_resamples, seed=seed):
         k = idx.shape[0]
-        if design is not None:
+        if design is not None or quantiles:
             flat = (idx + (np.arange(k, dtype=np.intp) * n_items)[:, None]).ravel()
             counts = np.bincount(flat, minlength=k * n_items).reshape(k, n_items)
+            for name, quantile in quantiles.items():
+                reps[name][row : row + k] = _quantile_reps(quantile, counts)
+        if design is not None:
             sums = counts.astype(np.float64) @ design
             with np.errstate(divide="ignore", invalid="ignore"):
                 values = np.where(sums[:, m:] > 0, sums[:, :m] / sums[:, m:], np.nan)
@@ -158,5 +221,9 @@ def bootstrap(
                 reps[name][row : row + k] = values[:, j]
         for name, statistic in statistics.items():
             reps[name][row : row + k] = [statistic(i) for i in idx]
+        for table in tables:
+            values = _table_reps(table, idx)
+            for j, name in enumerate(table.names):
+                reps[name][row : row + k] = values[:, j]
         row += k
     return {name: _percentile(reps[name], level) for name in names}

@@ -22,18 +22,34 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from metrics.classification import classification_summary
+from metrics.classification import _summary_from_counts, classification_summary, encode_labels
 from metrics.scoring import _assemble
 from metrics.scoring._crowd import annotator_table, vote
+from metrics.scoring._intervals import Table
 from metrics.scoring.base import Scored, ScoringOptions
-from metrics.statistics import classification_statistic
+from metrics.statistics import ClassificationMetricName, classification_statistic
 
 __all__ = ["MAIN_METRIC", "MAIN_TITLE", "score"]
 
 MAIN_METRIC = "accuracy"
 MAIN_TITLE = "accuracy"
+_SECONDARY: tuple[ClassificationMetricName, ...] = ("balanced_accuracy", "macro_f1", "cohen_kappa")
+#: Positions of _SECONDARY in ``_summary_from_counts``' tuple.
+_POSITIONS = (3, 4, 6)
+_MAX_CELLS = 4096
+
+
+def _confusion_table(
+    cells: npt.NDArray[np.intp], k: int, n_items: int, options: ScoringOptions
+) -> Table:
+    def compute(counts: npt.NDArray[np.int64]) -> list[float]:
+        summary = _summary_from_counts(counts.reshape(k, k), n_items, weights=options.kappa_weights)
+        return [summary[p] for p in _POSITIONS]
+
+    return Table(cells=cells, n_cells=k * k, names=_SECONDARY, compute=compute)
 
 
 def score(
@@ -82,13 +98,22 @@ def score(
     )
     score_ = correct.astype(np.float64)
     ratios = _assemble.main_ratios(MAIN_METRIC, score_, answered)
-    statistics = {
-        name: (
-            classification_statistic(gold, voted, metric=name, weights=options.kappa_weights),
-            float(getattr(summary, name)),
-        )
-        for name in ("balanced_accuracy", "macro_f1", "cohen_kappa")
-    }
+    points: dict[str, float] = {name: float(getattr(summary, name)) for name in _SECONDARY}
+    enc = encode_labels(gold, voted)
+    k = len(enc.classes)
+    statistics: dict[str, tuple[_assemble.Statistic, float]] = {}
+    tables: list[tuple[Table, dict[str, float]]] = []
+    if k * k <= _MAX_CELLS:  # every resample's confusion matrix from one bincount
+        cells = np.where(enc.pred >= 0, enc.gold * k + enc.pred, -1).astype(np.intp)
+        tables.append((_confusion_table(cells, k, len(gold), options), points))
+    else:
+        statistics = {
+            name: (
+                classification_statistic(gold, voted, metric=name, weights=options.kappa_weights),
+                points[name],
+            )
+            for name in _SECONDARY
+        }
     items = _assemble.items_frame(
         gold.index,
         answered=answered,
@@ -117,6 +142,7 @@ def score(
             len(gold),
             ratios=ratios,
             statistics=statistics,
+            tables=tables,
             options=options,
             params={"cohen_kappa": {"weights": options.kappa_weights}},
         ),

@@ -36,10 +36,9 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
-from metrics.scoring._intervals import Ratio, bootstrap
+from metrics.scoring._intervals import Quantile, Ratio, bootstrap
 from metrics.scoring.base import Operations, Scored, ScoringWarning
 from metrics.types import TASK, MetricResult
 
@@ -93,15 +92,6 @@ def _latency(
     return latency, throughput, n_done
 
 
-def _p95(values: npt.NDArray[np.float64]) -> Any:
-    def statistic(idx: npt.NDArray[np.intp]) -> float:
-        v = values[idx]
-        v = v[np.isfinite(v)]
-        return float(np.percentile(v, 95.0)) if v.size else float("nan")
-
-    return statistic
-
-
 def score_operations(
     scored: Scored,
     *,
@@ -150,11 +140,11 @@ def score_operations(
         latency.to_numpy() if latency is not None else np.full(n, np.nan), dtype=np.float64
     )
     finite = lat[np.isfinite(lat)]
-    statistics = {"p95_s": _p95(lat)} if finite.size else {}
+    quantiles = {"p95_s": Quantile(lat, 0.95)} if finite.size else {}
     cis = bootstrap(
         n,
         ratios=ratios,
-        statistics=statistics,
+        quantiles=quantiles,
         n_resamples=options.n_resamples,
         seed=options.seed,
         level=options.level,

@@ -161,3 +161,17 @@ def test_invariants(gold_values: list[str], label_values: list[str | None], rnd:
     s2 = score("classification", g2, l2, options=opts)
     for name in ("accuracy", "accuracy_all", "coverage", "macro_f1", "cohen_kappa"):
         assert s2.value(name) == pytest.approx(s.value(name), nan_ok=True), name
+
+
+def test_confusion_table_bootstrap_equals_the_per_resample_statistic(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fast path (one bincount per chunk) and metrics.statistics' statistic agree."""
+    import metrics.scoring.classification as module
+
+    gold, labels = _data(5, n=250)
+    fast = score("classification", gold, labels)
+    monkeypatch.setattr(module, "_MAX_CELLS", 0)  # force classification_statistic
+    slow = score("classification", gold, labels)
+    for name in ("balanced_accuracy", "macro_f1", "cohen_kappa"):
+        assert fast.summary[name].ci == slow.summary[name].ci, name
