@@ -41,7 +41,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -114,6 +114,11 @@ class FileAdapter:
     """
 
     kind: str = "file"
+    #: Settings a remote caller may give. ``directory`` is a path on the machine that runs the
+    #: adapter, so it is never one of them: the host application chooses it.
+    api_settings: ClassVar[frozenset[str]] = frozenset(
+        {"format", "price_per_item", "price_per_label"}
+    )
 
     def __init__(
         self,

@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, Field, SecretStr, ValidationError
@@ -353,6 +353,10 @@ class HttpAdapter:
     """
 
     kind: str = "http"
+    #: Settings a remote caller (the service's API) may give: every field of the settings model.
+    api_settings: ClassVar[frozenset[str]] = frozenset(HttpVendorSettings.model_fields)
+    endpoint_settings: ClassVar[frozenset[str]] = frozenset({"base_url"})
+    secret_settings: ClassVar[frozenset[str]] = frozenset({"api_key", "webhook_secret"})
 
     def __init__(
         self,

@@ -40,7 +40,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -270,6 +270,10 @@ class LabelStudioAdapter:
     """
 
     kind: str = "label_studio"
+    #: Settings a remote caller (the service's API) may give: every field of the settings model.
+    api_settings: ClassVar[frozenset[str]] = frozenset(LabelStudioSettings.model_fields)
+    endpoint_settings: ClassVar[frozenset[str]] = frozenset({"url"})
+    secret_settings: ClassVar[frozenset[str]] = frozenset({"api_token"})
 
     def __init__(
         self,

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -111,6 +111,12 @@ class ModelAdapter:
     """
 
     kind: str = "model"
+    #: Settings a remote caller may give. ``model``, ``path`` and ``callable_ref`` load and run
+    #: code (an import path, or a joblib/pickle file), so they are never among them: the host
+    #: application resolves a model its operator registered (see ``service.domain.models``).
+    api_settings: ClassVar[frozenset[str]] = frozenset(
+        {"feature_key", "class_names", "multilabel_threshold", "cost_per_item"}
+    )
     supported_tasks: frozenset[TaskType] = frozenset(("classification", "multilabel"))
 
     def __init__(

@@ -38,11 +38,11 @@ from sqlalchemy import Engine, insert, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from service.core.bulk_write import VENDOR_LABELS, copy_text
 from service.core.config import Settings, get_settings
 from service.core.db import create_db_engine, get_session
 from service.core.migrations import upgrade_head
 from service.domain.api_keys import create_api_key
-from service.domain.vendor_labels import _copy_buffer
 from service.main import create_app
 from service.models import (
     ApiKeyCreate,
@@ -58,10 +58,7 @@ from service.models import (
 )
 
 CLASSES = [f"class_{i}" for i in range(10)]
-COLUMNS = (
-    "bakeoff_id, vendor_id, item_id, task_id, external_key, value, annotator_id, score, "
-    "started_at, completed_at, cost, instructions_version, created_at"
-)
+COLUMNS = ", ".join(VENDOR_LABELS.columns)
 
 
 def seed(engine: Engine, n: int) -> dict[str, Any]:
@@ -163,9 +160,9 @@ def raw_rows(ctx: dict[str, Any], bakeoff_id: int, vendor_id: int) -> list[tuple
             vendor_id,
             ctx["item_ids"][k],
             None,
-            f"{k}|",
-            json.dumps(CLASSES[(i * 7) % 10]),
+            "",
             None,
+            json.dumps(CLASSES[(i * 7) % 10]),
             None,
             None,
             None,
@@ -187,7 +184,7 @@ def raw_insert(engine: Engine, rows: list[tuple[Any, ...]]) -> float:
             start = time.perf_counter()
             with raw.cursor() as cur:
                 with cur.copy(f"COPY vendorlabel ({COLUMNS}) FROM STDIN") as copy:
-                    copy.write(_copy_buffer(iso))
+                    copy.write(copy_text(VENDOR_LABELS, iso))
             raw.commit()
         else:
             sqlite_rows = [

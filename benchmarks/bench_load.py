@@ -14,7 +14,8 @@ What it does
    ``--dup-rate`` of the deliveries re-send an earlier payload under a new delivery id (a vendor
    retry): they must store nothing.
 5. Reports labels/s stored, callbacks/s, latency p50/p95/p99, errors (any non-200), and compares
-   every vendor's stored ``external_key`` set with what it sent: lost and duplicated labels.
+   every vendor's stored (item, annotator) answers with what it sent: lost and duplicated
+   labels.
 
 Target (issue 7): no errors, no lost labels, no duplicates. Exit status 1 otherwise.
 
@@ -199,7 +200,7 @@ def _payload(load: VendorLoad, n_items: int, start: int, count: int) -> tuple[by
                 ],
             )
         )
-        keys.append(f"x:{item}|{result_id}")
+        keys.append(f"{item}|ann-{round_}")
     body = CallbackPayload(job_id=f"job-{load.vendor_id}", batch_id=load.batch_id, results=results)
     return body.model_dump_json().encode(), keys
 
@@ -357,7 +358,10 @@ def main() -> int:
         stored: dict[int, list[str]] = defaultdict(list)
         with engine.connect() as conn:
             rows = conn.execute(
-                text("SELECT vendor_id, external_key FROM vendorlabel WHERE bakeoff_id = :b"),
+                text(
+                    "SELECT l.vendor_id, i.key || '|' || l.annotator_id FROM vendorlabel l "
+                    "JOIN goldenitem i ON i.id = l.item_id WHERE l.bakeoff_id = :b"
+                ),
                 {"b": bakeoff_id},
             )
             for vendor_id, key in rows:

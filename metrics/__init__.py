@@ -47,6 +47,7 @@ from metrics.flags import (
     multiannotator_flags,
     vendor_vs_gold_flags,
 )
+from metrics.intervals import format_p_value, mean_interval, proportion_interval
 from metrics.label_issues import (
     BoxLabelIssues,
     LabelIssues,
@@ -69,12 +70,15 @@ from metrics.multilabel import (
 from metrics.operations import cost_summary, latency, latency_summary
 from metrics.spans import span_scores
 from metrics.statistics import (
+    bootstrap_z_test,
     classification_bootstrap,
+    compact_letter_display,
     holm,
     mcnemar_exact,
     paired_bootstrap,
     paired_bootstrap_test,
     paired_permutation_test,
+    paired_t_test,
 )
 from metrics.types import LABEL, SCORE, TASK, WORKER, ConfidenceInterval, MetricResult
 
@@ -110,6 +114,12 @@ __all__ += [
 ]
 __all__ += ["cost_summary", "latency", "latency_summary", "span_scores"]
 __all__ += [
+    "bootstrap_z_test",
+    "compact_letter_display",
+    "format_p_value",
+    "mean_interval",
+    "paired_t_test",
+    "proportion_interval",
     "classification_bootstrap",
     "holm",
     "mcnemar_exact",

@@ -23,13 +23,15 @@ seconds) and stores the machine code next to this file; later processes load it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from metrics.masks import Rle, _rle_iou
+from metrics._rle_kernels import mask_iou_groups, run_lengths
+from metrics.masks import Rle
 
 __all__ = [
     "IOU_THRESHOLDS",
@@ -115,6 +117,7 @@ def _evaluate_groups(
     ious: FloatArray,
     gt_area: FloatArray,
     gt_crowd: BoolArray,
+    gt_ignore: BoolArray,
     gt_id_nonzero: BoolArray,
     dt_area: FloatArray,
     iou_thrs: FloatArray,
@@ -144,7 +147,7 @@ def _evaluate_groups(
             n_ok = 0
             for j in range(n_g):
                 gj = g_lo[k] + j
-                bad = gt_crowd[gj] or gt_area[gj] < lo or gt_area[gj] > hi
+                bad = gt_ignore[gj] or gt_area[gj] < lo or gt_area[gj] > hi
                 flags[j] = bad
                 if not bad:
                     order[n_ok] = j
@@ -268,6 +271,78 @@ def _index_in(universe: IntArray, values: IntArray) -> tuple[IntArray, BoolArray
     return pos_c.astype(np.int64), found
 
 
+@dataclass(frozen=True, eq=False)
+class KeypointInputs:
+    """What OKS needs beyond the box/area arrays, in the same row order as they are.
+
+    ``gt_keypoints`` ``(N, K, 3)`` and ``dt_keypoints`` ``(M, K, 3)`` hold ``x, y, v``;
+    ``gt_num_keypoints`` ``(N,)`` is the file's ``num_keypoints`` (gold with 0 is ignored, as
+    COCOeval does); ``variances`` ``(C, K)`` is ``(2 * sigma) ** 2`` per category index.
+    """
+
+    gt_keypoints: FloatArray
+    gt_num_keypoints: IntArray
+    dt_keypoints: FloatArray
+    variances: FloatArray
+
+
+@njit(cache=True, nogil=True)
+def _oks_groups(
+    g_lo: IntArray,
+    g_hi: IntArray,
+    d_lo: IntArray,
+    d_cnt: IntArray,
+    off: IntArray,
+    gkp: FloatArray,
+    gbox: FloatArray,
+    garea: FloatArray,
+    gvar: FloatArray,
+    dkp: FloatArray,
+    out: FloatArray,
+) -> None:  # pragma: no cover - compiled
+    """Object keypoint similarity, with COCOeval.computeOks' arithmetic and its rule for gold
+    without visible keypoints (distance to a box three times the gold box, all keypoints)."""
+    n_k = gkp.shape[1]
+    e = np.empty(n_k, dtype=np.float64)
+    for k in range(g_lo.shape[0]):
+        n_g = g_hi[k] - g_lo[k]
+        n_d = d_cnt[k]
+        if n_g == 0 or n_d == 0:
+            continue
+        base = off[k]
+        for g in range(n_g):
+            gi = g_lo[k] + g
+            visible = 0
+            for j in range(n_k):
+                if gkp[gi, j, 2] > 0:
+                    visible += 1
+            x0 = gbox[gi, 0] - gbox[gi, 2]
+            x1 = gbox[gi, 0] + gbox[gi, 2] * 2
+            y0 = gbox[gi, 1] - gbox[gi, 3]
+            y1 = gbox[gi, 1] + gbox[gi, 3] * 2
+            denominator = garea[gi] + _EPS
+            for d in range(n_d):
+                di = d_lo[k] + d
+                n_e = 0
+                for j in range(n_k):
+                    xd = dkp[di, j, 0]
+                    yd = dkp[di, j, 1]
+                    if visible > 0:
+                        if gkp[gi, j, 2] <= 0:
+                            continue
+                        dx = xd - gkp[gi, j, 0]
+                        dy = yd - gkp[gi, j, 1]
+                    else:
+                        dx = max(0.0, x0 - xd) + max(0.0, xd - x1)
+                        dy = max(0.0, y0 - yd) + max(0.0, yd - y1)
+                    e[n_e] = (dx**2 + dy**2) / gvar[gi, j] / denominator / 2
+                    n_e += 1
+                total = 0.0
+                for j in range(n_e):
+                    total += np.exp(-e[j])
+                out[base + d * n_g + g] = total / n_e if n_e else 0.0
+
+
 def coco_eval_arrays(
     *,
     image_ids: IntArray,
@@ -286,13 +361,16 @@ def coco_eval_arrays(
     dt_box: FloatArray | None,
     dt_rle: Sequence[Rle] | None,
     max_dets: IntArray,
+    keypoints: KeypointInputs | None = None,
+    area_ranges: FloatArray = AREA_RANGES,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Run COCOeval's evaluate + accumulate on validated flat arrays.
 
     ``image_ids``/``category_ids`` are the sorted unique ids COCOeval iterates over.
     Gold and detections outside them are dropped (detections in unknown images must be
-    rejected by the caller). Exactly one of the ``*_box`` / ``*_rle`` pairs is used:
-    boxes when ``gt_box`` is given, masks otherwise.
+    rejected by the caller). The similarity is OKS when ``keypoints`` is given (then
+    ``gt_box`` is the gold boxes OKS needs for gold without visible keypoints), else box IoU
+    when ``gt_box`` is given, else mask IoU.
 
     Returns
     -------
@@ -335,7 +413,25 @@ def coco_eval_arrays(
     ious = np.zeros(int(off[-1]), dtype=np.float64)
 
     s_gt_crowd = np.ascontiguousarray(gt_crowd[gsort], dtype=np.bool_)
-    if gt_box is not None:
+    s_gt_ignore = s_gt_crowd
+    if keypoints is not None:
+        if gt_box is None:
+            raise ValueError("OKS needs the gold boxes (for gold without visible keypoints)")
+        s_gt_ignore = s_gt_crowd | (keypoints.gt_num_keypoints[gsort] == 0)
+        _oks_groups(
+            g_lo,
+            g_hi,
+            d_lo,
+            d_cnt,
+            off,
+            np.ascontiguousarray(keypoints.gt_keypoints[gsort], dtype=np.float64),
+            np.ascontiguousarray(gt_box[gsort], dtype=np.float64),
+            np.ascontiguousarray(gt_area[gsort], dtype=np.float64),
+            np.ascontiguousarray(keypoints.variances[gc[gsort]], dtype=np.float64),
+            np.ascontiguousarray(keypoints.dt_keypoints[dsort], dtype=np.float64),
+            ious,
+        )
+    elif gt_box is not None:
         if dt_box is None:
             raise ValueError("box IoU needs boxes for the detections too")
         _box_iou_groups(
@@ -352,16 +448,24 @@ def coco_eval_arrays(
     else:
         if gt_rle is None or dt_rle is None:
             raise ValueError("mask IoU needs RLEs for gold and detections")
-        crowd_u8 = s_gt_crowd.astype(np.uint8)
-        for k in np.flatnonzero(sizes):
-            gsl = gsort[g_lo[k] : g_hi[k]]
-            dsl = dsort[d_lo[k] : d_lo[k] + d_cnt[k]]
-            block = _rle_iou(
-                [dt_rle[j] for j in dsl],
-                [gt_rle[j] for j in gsl],
-                crowd_u8[g_lo[k] : g_hi[k]],
-            )
-            ious[off[k] : off[k + 1]] = block.reshape(-1)
+        gt_runs, dt_runs = run_lengths(gt_rle), run_lengths(dt_rle)
+        mask_iou_groups(
+            g_lo,
+            g_hi,
+            d_lo,
+            d_cnt,
+            off,
+            gsort.astype(np.int64),
+            dsort.astype(np.int64),
+            gt_runs.runs,
+            gt_runs.start,
+            gt_runs.area,
+            s_gt_crowd,
+            dt_runs.runs,
+            dt_runs.start,
+            dt_runs.area,
+            ious,
+        )
 
     tp, ig, npig = _evaluate_groups(
         (groups // max(n_img, 1)).astype(np.int64),
@@ -373,10 +477,11 @@ def coco_eval_arrays(
         ious,
         np.ascontiguousarray(gt_area[gsort], dtype=np.float64),
         s_gt_crowd,
+        np.ascontiguousarray(s_gt_ignore),
         np.ascontiguousarray(gt_id[gsort] != 0),
         np.ascontiguousarray(dt_area[dsort], dtype=np.float64),
         IOU_THRESHOLDS,
-        AREA_RANGES,
+        np.ascontiguousarray(area_ranges, dtype=np.float64),
         n_cat,
     )
 

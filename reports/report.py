@@ -80,15 +80,30 @@ def build_report(
     n_items = len(align_items(systems))
     when = generated_at or datetime.now(UTC)
     accuracy = {r.name: r.accuracy.value for r in ranking.systems if r.accuracy.value is not None}
+    coverage = {r.name: r.coverage for r in ranking.systems}
 
     points = list(history)
     if points and not any(p.bakeoff == title for p in points):
+        # The current bake-off joins the trend with its coverage: a run with too few
+        # labels is shown nowhere in the trend and never raises a decline.
         points += [
-            TrendPoint(bakeoff=title, when=when, system=name, value=value, n_items=n_items)
+            TrendPoint(
+                bakeoff=title,
+                when=when,
+                system=name,
+                value=value,
+                n_items=n_items,
+                coverage=coverage[name],
+            )
             for name, value in accuracy.items()
             if any(p.system == name for p in points)
         ]
-    trends, warnings = trend_breakdown(points, alpha=cfg.alpha, confidence=cfg.confidence)
+    trends, warnings = trend_breakdown(
+        points,
+        alpha=cfg.alpha,
+        confidence=cfg.confidence,
+        min_coverage=cfg.constraints.coverage_floor,
+    )
 
     return Report(
         title=title,
@@ -108,7 +123,9 @@ def build_report(
             else []
         ),
         annotators=annotator_breakdown(systems),
-        box_bias=box_bias_breakdown(systems),
+        box_bias=box_bias_breakdown(
+            systems, threshold=cfg.box_bias_threshold, confidence=cfg.confidence
+        ),
         confusion=confusion_matrices(systems),
         latency=latency_summaries(systems),
         cost_projection=(

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from metrics.operations import LatencySummary
-from metrics.scoring import NOT_ENOUGH_RESULTS, Scored
+from metrics.scoring import Scored
 from metrics.types import MetricResult
 from reports.inputs import PricingTerms, SystemEvaluation
 from reports.results import Estimate, Ranking, SystemRanking, SystemScores
@@ -51,7 +51,7 @@ def system_scores(scored: Scored) -> SystemScores:
         main_metric=scored.main_metric,
         ranking_metric=scored.ranking_metric,
         main_title=scored.main_title,
-        status="ok" if scored.enough_results else "not enough results",
+        status=scored.status,
         n_items=scored.n_items,
         n_answered=scored.n_answered,
         n_labels=scored.n_labels,
@@ -154,22 +154,13 @@ def _row(row: SystemRanking, scores: SystemScores) -> SystemRanking:
         update["cost_per_correct"] = scores.cost_per_correct
     if "p95_s" in scores.latency and row.p95_latency_s is not None:
         update["p95_latency_s"] = scores.latency["p95_s"]
-    if scores.status != "ok":
-        note = (
-            f"{NOT_ENOUGH_RESULTS}: {scores.n_answered} of {scores.n_items} items answered "
-            f"(coverage {scores.coverage:.3f}, floor {scores.min_coverage:.2f})"
-        )
-        kept = [v for v in row.violations if not v.startswith("coverage ")]
-        update |= {"rank": None, "eligible": False, "violations": [note, *kept]}
     return row.model_copy(update=update)
 
 
 def overlay_scores(ranking: Ranking, scores: dict[str, SystemScores]) -> Ranking:
     """Show the engine's estimates in the ranking rows of the systems in ``scores``.
 
-    The ranking's order, tests and tie groups are kept; a candidate with "not enough
-    results" loses its rank (the ranking excludes it when the same coverage floor is in
-    its constraints).
+    The ranking's order, tests, status and tie groups are kept.
     """
     rows = [_row(r, scores[r.name]) if r.name in scores else r for r in ranking.systems]
     return ranking.model_copy(update={"systems": rows})

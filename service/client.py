@@ -422,7 +422,7 @@ class BakeoffClient:
         """The bake-off's results, one row per vendor (index ``vendor``).
 
         Columns: ``vendor_id``, ``main_metric``, ``main_title``, ``main_value`` (the main
-        metric over all gold items, as ranked), ``status`` ("not enough results" below
+        metric over all gold items, as ranked), ``status`` (``not_enough_results`` below
         the coverage floor), ``coverage``, ``n_gold``, ``n_labelled``, ``n_labels``,
         latency and cost, and for every metric ``<name>``, ``<name>_low`` and
         ``<name>_high`` (its 95% interval): the numbers of ``bakeoff evaluate`` and the

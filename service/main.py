@@ -40,6 +40,7 @@ def _include_routers(app: FastAPI) -> None:
         file_vendors,
         golden_sets,
         health,
+        models,
         projects,
         tasks,
         vendors,
@@ -50,6 +51,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(projects.router)
     app.include_router(golden_sets.router)
     app.include_router(vendors.router)
+    app.include_router(models.router)
     app.include_router(bakeoffs.router)
     app.include_router(tasks.router)
     app.include_router(dispatch.router)

@@ -24,8 +24,10 @@ BakeOff / BakeOffVendorLink
 Task
     One golden item sent to one vendor in one bake-off (a persisted state machine).
 VendorLabel
-    One label returned by a vendor (optionally per annotator). ``external_key`` is unique per
-    (bake-off, vendor): a label is stored exactly once however often it is re-sent.
+    One vendor's answer for one item by one annotator: (bake-off, vendor, item, annotator) is
+    unique in the database, with a missing annotator stored as ``""`` (see
+    :class:`service.core.types.BlankIsNone`), so an answer is stored once however often and by
+    whichever route it is re-sent (docs/vendor-labels.md).
 ApiKey
     A hashed API key with a role (and a vendor for ``vendor`` keys, optionally a project scope).
 Flag / Review / AuditEvent
@@ -51,7 +53,7 @@ from sqlmodel import AutoString, Field, SQLModel
 
 from adapters.base import Ontology, TaskType
 from reports.results import SystemScores
-from service.core.types import JSONType, UTCDateTime, utcnow
+from service.core.types import BlankIsNone, JSONType, UTCDateTime, utcnow
 
 __all__ = [
     "TaskType",
@@ -614,8 +616,11 @@ class VendorLabelCreate(VendorLabelBase):
 class VendorLabel(VendorLabelBase, table=True):
     __tablename__ = "vendorlabel"
     __table_args__ = (
-        UniqueConstraint("bakeoff_id", "vendor_id", "external_key", name="uq_vendorlabel_key"),
-        Index("ix_vendorlabel_bakeoff_vendor_item", "bakeoff_id", "vendor_id", "item_id"),
+        # One answer per (vendor, item, annotator) in a bake-off, whatever route it came by.
+        # Its index also serves lookups by (bake-off, vendor) and (bake-off, vendor, item).
+        UniqueConstraint(
+            "bakeoff_id", "vendor_id", "item_id", "annotator_id", name="uq_vendorlabel_answer"
+        ),
     )
 
     # Bulk imports write this table at tens of thousands of rows per second; a foreign key costs
@@ -628,7 +633,17 @@ class VendorLabel(VendorLabelBase, table=True):
     vendor_id: int
     item_id: int = Field(index=True)
     task_id: int | None = Field(default=None)
-    external_key: str = Field(max_length=_KEY)
+    # NOT NULL with "" for "no annotator": NULLs would each count as distinct in the unique key
+    annotator_id: str | None = Field(
+        default=None,
+        max_length=_NAME,
+        sa_type=BlankIsNone(_NAME),
+        nullable=False,
+        sa_column_kwargs={"server_default": ""},
+    )
+    external_id: str | None = Field(
+        default=None, max_length=_KEY, description="The vendor's own id of this answer."
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -639,7 +654,7 @@ class VendorLabelPublic(VendorLabelBase):
     item_id: int
     item_key: str | None = None
     task_id: int | None
-    external_key: str
+    external_id: str | None = None
     created_at: datetime
 
 
@@ -684,7 +699,9 @@ class VendorResult(SQLModel):
         "null when nothing was labelled."
     )
     status: str = Field(
-        default="ok", description="'ok', or 'not enough results' (no labels, low coverage)."
+        default="ok",
+        description="'ok'; 'not_enough_results' (coverage below the floor) or 'no_results' "
+        "(nothing labelled): no rank.",
     )
     metrics: dict[str, float | None] = Field(default_factory=dict)
     latency_p50_s: float | None = None
@@ -856,3 +873,18 @@ class IdempotencyRecord(SQLModel, table=True):
     fingerprint: str = Field(max_length=128, description="sha256 of the request body.")
     response: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --------------------------------------------------------------------------- model candidates
+
+
+class RegisteredModelPublic(SQLModel):
+    """A model the server's operator registered; a ``model`` vendor names it in its settings."""
+
+    name: str
+    source: Literal["file", "entry_point"]
+
+
+class RegisteredModelsPublic(SQLModel):
+    data: list[RegisteredModelPublic]
+    count: int

@@ -120,10 +120,24 @@ def test_compose_uses_only_settings_the_service_knows(services: dict[str, Any]) 
 
 
 def test_data_lives_in_named_volumes(compose: dict[str, Any], services: dict[str, Any]) -> None:
-    assert set(compose["volumes"]) == {"pgdata", "redisdata", "lsdata"}
+    assert set(compose["volumes"]) == {"pgdata", "redisdata", "lsdata", "vendorfiles"}
     assert "pgdata:/var/lib/postgresql/data" in services["db"]["volumes"]
     assert "redisdata:/data" in services["redis"]["volumes"]
     assert "--appendonly" in services["redis"]["command"]
+
+
+def test_api_and_workers_share_vendor_files_and_read_operator_models(
+    services: dict[str, Any],
+) -> None:
+    """File vendors' packages are written by a worker and served by an API replica; model
+    candidates come only from the operator's read-only folder (never from an API caller)."""
+    for name in ("api", "worker"):
+        env = _env(services[name])
+        assert env["BAKEOFF_MODEL_DIR"] == "/models"
+        assert env["BAKEOFF_VENDOR_FILES_DIR"] == "/data/vendor-files"
+        volumes = services[name]["volumes"]
+        assert "vendorfiles:/data/vendor-files" in volumes
+        assert any(v.endswith(":/models:ro") for v in volumes)
 
 
 def test_label_studio_is_optional(services: dict[str, Any]) -> None:

@@ -118,11 +118,15 @@ def _bbox(
         raise FormatError(source, where, "has a NaN or infinite value")
     if w < 0 or h < 0:
         raise FormatError(source, where, f"has negative width or height ({w}, {h})")
-    if image is not None and (
-        x < -tolerance
-        or y < -tolerance
-        or x + w > image.width + tolerance
-        or y + h > image.height + tolerance
+    if (
+        image is not None
+        and image.width > 0
+        and (
+            x < -tolerance
+            or y < -tolerance
+            or x + w > image.width + tolerance
+            or y + h > image.height + tolerance
+        )
     ):
         raise FormatError(
             source,
@@ -134,9 +138,13 @@ def _bbox(
 
 
 def _segmentation(
-    v: object, source: str, where: str, image: CocoImage
+    v: object, source: str, where: str, image: CocoImage, *, check_size: bool = True
 ) -> list[list[float]] | dict[str, Any] | None:
-    """Validate polygons or RLE; ``None`` for an empty polygon list."""
+    """Validate polygons or RLE; ``None`` for an empty polygon list.
+
+    ``check_size``: refuse an RLE whose size is not its image's (when the image's size is
+    known); gold files are read without it and set such masks aside themselves.
+    """
     if isinstance(v, list):
         if not v:
             return None
@@ -161,7 +169,7 @@ def _segmentation(
         counts = _key(v, "counts", source, where)
         if not isinstance(size, list) or len(size) != 2 or not all(_is_int(s) for s in size):
             raise FormatError(source, f"{where}.size", "must be [height, width]")
-        if size != [image.height, image.width]:
+        if check_size and image.width > 0 and size != [image.height, image.width]:
             raise FormatError(
                 source,
                 f"{where}.size",

@@ -27,6 +27,8 @@ from adapters.formats._coco_json import (
     _ArrayStream,
     _bbox,
     _int,
+    _is_int,
+    _is_num,
     _json_rle,
     _key,
     _load_json,
@@ -74,6 +76,8 @@ class CocoDataset:
         ``(N,)`` crowd flags.
     segmentations
         ``N`` validated segmentations as in the file (polygons or RLE), ``None`` if absent.
+    notes
+        What was read but is not scored (e.g. keypoints), to be said to the user.
     """
 
     source: str
@@ -86,6 +90,7 @@ class CocoDataset:
     areas: FloatArray
     iscrowd: BoolArray
     segmentations: tuple[list[list[float]] | dict[str, Any] | None, ...]
+    notes: tuple[str, ...] = ()
 
     @cached_property
     def all_image_ids(self) -> IntArray:
@@ -117,7 +122,13 @@ class CocoDataset:
         out = []
         for img, seg in zip(self.image_ids.tolist(), self.segmentations, strict=True):
             im = self.image_by_id[img]
-            assert seg is not None
+            if seg is None:  # pragma: no cover - checked above
+                return None
+            if isinstance(seg, list) and im.width == 0:
+                raise ValueError(
+                    f"{self.source}: image {img} has no width/height; its polygons cannot be "
+                    "rasterised for mask evaluation"
+                )
             out.append(_to_rle(seg, im.height, im.width))
         return out
 
@@ -193,8 +204,10 @@ def parse_coco_dataset(
                 f"duplicate image id {iid} (first at images[{seen_img[iid]}])",
             )
         seen_img[iid] = i
-        width = _int(_key(o, "width", source, where), source, f"{where}.width", minimum=1)
-        height = _int(_key(o, "height", source, where), source, f"{where}.height", minimum=1)
+        # Sizes are needed only to rasterise polygons and check bounds; files from other
+        # evaluation suites (torchmetrics writes {"id": i}) leave them out: 0 = unknown.
+        width = _int(o["width"], source, f"{where}.width", minimum=1) if "width" in o else 0
+        height = _int(o["height"], source, f"{where}.height", minimum=1) if "height" in o else 0
         fname = o.get("file_name", "")
         if not isinstance(fname, str):
             raise FormatError(source, f"{where}.file_name", "must be a string")
@@ -240,6 +253,8 @@ def parse_coco_dataset(
     segs: list[list[list[float]] | dict[str, Any] | None] = []
     need_area: list[int] = []
     seen_ann: dict[int, int] = {}
+    with_keypoints = 0
+    set_aside: list[int] = []
     for i, raw in enumerate(anns_raw):
         where = f"annotations[{i}]"
         o = _obj(raw, source, where)
@@ -260,11 +275,32 @@ def parse_coco_dataset(
                 source, f"{where}.category_id", f"category {cat} is not in 'categories'"
             )
         image = by_id[img]
+        _refuse_rotation(o, source, where)
+        with_keypoints += _keypoint_count(o) > 0
         seg = (
-            _segmentation(o["segmentation"], source, f"{where}.segmentation", image)
+            _segmentation(
+                o["segmentation"], source, f"{where}.segmentation", image, check_size=False
+            )
             if "segmentation" in o
             else None
         )
+        if isinstance(seg, dict) and image.width > 0 and seg["size"] != [image.height, image.width]:
+            if "bbox" not in o:
+                raise FormatError(
+                    source,
+                    f"{where}.segmentation.size",
+                    f"{seg['size']} does not match image {img} ({image.height}x{image.width}, "
+                    "h x w) and there is no bbox to score instead",
+                )
+            set_aside.append(i)  # a box evaluation does not need it; segm refuses it later
+            seg = None
+        if isinstance(seg, list) and image.width == 0 and ("bbox" not in o or "area" not in o):
+            raise FormatError(
+                source,
+                f"{where}.segmentation",
+                f"image {img} has no width/height, which its polygon needs to be rasterised "
+                "(for its box or area); add them to the image",
+            )
         if "bbox" in o:
             boxes[i] = _bbox(o["bbox"], source, f"{where}.bbox", image, bounds_tolerance)
         elif seg is not None:
@@ -307,7 +343,55 @@ def parse_coco_dataset(
         areas=areas,
         iscrowd=iscrowd,
         segmentations=tuple(segs),
+        notes=_dataset_notes(images, with_keypoints, set_aside),
     )
+
+
+def _dataset_notes(
+    images: list[CocoImage], with_keypoints: int, set_aside: list[int]
+) -> tuple[str, ...]:
+    notes = []
+    unsized = sum(im.width == 0 for im in images)
+    if unsized:
+        notes.append(
+            f"{unsized} image(s) have no width/height: their boxes were not checked against "
+            "the image bounds"
+        )
+    if set_aside:
+        listed = ", ".join(f"annotations[{i}]" for i in set_aside[:5])
+        notes.append(
+            f"{len(set_aside)} mask(s) differ in size from their image ({listed}); their boxes "
+            "are scored, the masks are not (segm evaluation refuses them)"
+        )
+    if with_keypoints:
+        notes.append(
+            f"{with_keypoints} annotation(s) carry keypoints; their boxes and masks are read, "
+            "the keypoints are not scored"
+        )
+    return tuple(notes)
+
+
+def _refuse_rotation(o: Mapping[str, Any], source: str, where: str) -> None:
+    """CVAT's COCO export keeps a rotated box as the unrotated one plus ``attributes.rotation``:
+    scoring that box would score a different one, so it is refused, not silently used."""
+    attributes = o.get("attributes")
+    rotation = attributes.get("rotation") if isinstance(attributes, Mapping) else None
+    if isinstance(rotation, int | float) and _is_num(rotation) and float(rotation) % 360:
+        raise FormatError(
+            source,
+            f"{where}.attributes.rotation",
+            f"box rotated by {float(rotation):g} degrees: its 'bbox' is the unrotated box, which "
+            "would be scored as a different one; export rotated boxes as polygons (CVAT for "
+            "images XML is read with the exact outline under segmentation)",
+        )
+
+
+def _keypoint_count(o: Mapping[str, Any]) -> int:
+    n = o.get("num_keypoints")
+    if isinstance(n, int) and _is_int(n):
+        return n
+    keypoints = o.get("keypoints")
+    return len(keypoints) // 3 if isinstance(keypoints, list) else 0
 
 
 def read_coco_dataset(
@@ -357,6 +441,9 @@ class CocoResults:
         ``(N,)`` areas by ``COCO.loadRes``' rule.
     rles
         ``N`` compressed RLE masks, or ``None`` when the file has no segmentations.
+    outside_image
+        How many boxes reach more than the tolerance past their image (scored as they are,
+        as pycocotools scores them).
     """
 
     source: str
@@ -366,6 +453,7 @@ class CocoResults:
     scores: FloatArray | None
     areas: FloatArray
     rles: tuple[dict[str, Any], ...] | None
+    outside_image: int = 0
 
     def to_vendor_annotations(
         self,
@@ -414,6 +502,7 @@ class _ResultsBuilder:
         self.has_box: bool | None = None
         self.has_seg: bool | None = None
         self.has_score: bool | None = None
+        self.outside = 0
 
     def _same(self, kind: str, now: bool, before: bool | None, where: str) -> bool:
         if before is not None and before != now:
@@ -453,7 +542,13 @@ class _ResultsBuilder:
             assert seg is not None
             self.rle.append(_to_rle(seg, image.height, image.width))
         if has_box:
-            self.box.append(_bbox(o["bbox"], src, f"{where}.bbox", image, self.tolerance))
+            # Detectors emit boxes past the border and pycocotools scores them as they are;
+            # only meaningless boxes (NaN, negative size) are refused. They are counted.
+            box = _bbox(o["bbox"], src, f"{where}.bbox", None, self.tolerance)
+            x, y, w, h = box
+            t = self.tolerance
+            self.outside += x < -t or y < -t or x + w > image.width + t or y + h > image.height + t
+            self.box.append(box)
         else:
             x, y, w, h = (float(v) for v in np.asarray(coco_mask.toBbox(self.rle[-1])))
             self.box.append((x, y, w, h))
@@ -479,6 +574,7 @@ class _ResultsBuilder:
             scores=np.array(self.score, dtype=np.float64) if self.has_score else None,
             areas=areas,
             rles=rles,
+            outside_image=self.outside,
         )
 
 

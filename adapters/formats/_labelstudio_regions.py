@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
@@ -160,12 +159,13 @@ def _rect_to_bbox(
     x, y = v.x / 100.0 * width, v.y / 100.0 * height
     w, h = v.width / 100.0 * width, v.height / 100.0 * height
     if v.rotation % 360:
-        # Label Studio rotates the box about its top-left corner; keep the envelope.
-        a = math.radians(v.rotation)
-        cos, sin = math.cos(a), math.sin(a)
-        xs = [x + dx * cos - dy * sin for dx, dy in ((0, 0), (w, 0), (w, h), (0, h))]
-        ys = [y + dx * sin + dy * cos for dx, dy in ((0, 0), (w, 0), (w, h), (0, h))]
-        x, y, w, h = min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+        # Its axis-aligned envelope is a different, larger box: scoring it would be wrong.
+        raise FormatError(
+            source,
+            f"{where}.value.rotation",
+            f"box rotated by {v.rotation:g} degrees: rotated boxes are not scored as their "
+            "axis-aligned envelope; export axis-aligned boxes, or polygons for segmentation",
+        )
     tol_x, tol_y = 1e-6 * width, 1e-6 * height
     if x < -tol_x or y < -tol_y or x + w > width + tol_x or y + h > height + tol_y:
         raise FormatError(

@@ -19,7 +19,8 @@ Region types read, by task type:
 classification ``choices`` (exactly one choice) or ``taxonomy`` (one path; its leaf)
 multilabel     ``choices`` and ``taxonomy`` leaves, in order, duplicates dropped
 detection      ``rectanglelabels``: percent of ``original_width``/``original_height``
-               → pixel COCO ``[x, y, w, h]`` (a rotated box becomes its envelope)
+               → pixel COCO ``[x, y, w, h]`` (a rotated box is refused: its envelope is a
+               different box)
 segmentation   ``polygonlabels`` (percent points → one COCO polygon) and
                ``brushlabels`` (Label Studio's bit-packed RLE → COCO RLE)
 spans          ``labels`` with ``start``/``end`` character offsets
@@ -185,6 +186,7 @@ def iter_tasks(
     task_type: TaskType,
     id_field: str = "item_id",
     name: str | None = None,
+    include_predictions: bool = True,
 ) -> Iterator[LabelStudioTask]:
     """Stream the tasks of a Label Studio JSON export.
 
@@ -199,6 +201,9 @@ def iter_tasks(
         used where it is absent.
     name
         The file name used in error messages (default: the path's name).
+    include_predictions
+        Read each task's ``predictions`` too; without it a prediction that could not be
+        read (e.g. one lacking ``original_width``) does not stop the annotations.
 
     Yields
     ------
@@ -238,7 +243,7 @@ def iter_tasks(
                 source=src,
                 where=f"{where}.predictions[{k}]",
             )
-            for k, p in enumerate(raw.predictions)
+            for k, p in enumerate(raw.predictions if include_predictions else ())
         ]
         yield LabelStudioTask(
             item_id=item_id,
@@ -331,7 +336,13 @@ def iter_annotations(
     include_predictions: bool = False,
 ) -> Iterator[VendorAnnotation]:
     """Stream every annotation of an export (vendor labels), optionally with predictions."""
-    for task in iter_tasks(source, task_type=task_type, id_field=id_field, name=name):
+    for task in iter_tasks(
+        source,
+        task_type=task_type,
+        id_field=id_field,
+        name=name,
+        include_predictions=include_predictions,
+    ):
         yield from task.annotations
         if include_predictions:
             yield from task.predictions

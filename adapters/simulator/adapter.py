@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -40,6 +40,9 @@ class SimulatorAdapter(HttpAdapter):
     """
 
     kind: str = "simulator"
+    api_settings: ClassVar[frozenset[str]] = HttpAdapter.api_settings | {"url", "profile"}
+    # The endpoint always comes from ``url`` (or its default), never from the environment.
+    endpoint_settings: ClassVar[frozenset[str]] = frozenset({"url", "profile"})
 
     def __init__(
         self,

@@ -26,12 +26,14 @@ import pandas as pd
 from metrics.scoring import classification, detection, multilabel, segmentation, spans
 from metrics.scoring.base import (
     ITEM_COLUMNS,
+    NO_RESULTS,
     NOT_ENOUGH_RESULTS,
     Operations,
     Scored,
     Scorer,
     ScoringOptions,
     ScoringWarning,
+    Status,
     TaskType,
     UnknownLabels,
     UnknownLabelsError,
@@ -43,6 +45,7 @@ from metrics.scoring.slices import SLICE_COLUMNS, slice_table
 __all__ = [
     "ITEM_COLUMNS",
     "NOT_ENOUGH_RESULTS",
+    "NO_RESULTS",
     "SCORERS",
     "SLICE_COLUMNS",
     "Operations",
@@ -50,6 +53,7 @@ __all__ = [
     "Scorer",
     "ScoringOptions",
     "ScoringWarning",
+    "Status",
     "TaskType",
     "UnknownLabels",
     "UnknownLabelsError",

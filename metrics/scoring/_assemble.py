@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from metrics.scoring._intervals import Ratio, Table, bootstrap, wilson
+from metrics.intervals import mean_interval
+from metrics.scoring._intervals import Ratio, Table, bootstrap
 from metrics.scoring.base import (
     Scored,
     ScoringOptions,
@@ -120,7 +121,8 @@ def summarise(
 ) -> dict[str, MetricResult]:
     """Point values and intervals of every summary metric.
 
-    ``ratios`` that are proportions get Wilson intervals; other ratios, the
+    ``ratios`` that are means of per-item scores in ``[0, 1]`` get
+    :func:`metrics.intervals.mean_interval` (Wilson for proportions); other ratios, the
     ``statistics`` (function, point value) and ``tables`` (table statistics, point
     values) a paired percentile bootstrap; ``fixed``
     numbers (e.g. COCO AP) get none. ``values`` replaces a ratio's point value where the
@@ -129,7 +131,7 @@ def summarise(
     values = dict(values or {})
     statistics = dict(statistics or {})
     params = dict(params or {})
-    proportions = {name: r for name, r in ratios.items() if r.proportion}
+    proportions = {name: r for name, r in ratios.items() if r.mean_of_scores}
     boot = bootstrap(
         n_items,
         ratios={n: r for n, r in ratios.items() if n not in proportions},
@@ -141,12 +143,11 @@ def summarise(
     )
     out: dict[str, MetricResult] = {}
     for name, r in ratios.items():
-        ci = (
-            wilson(float(r.num.sum()), float(r.den.sum()), level=options.level)
-            if name in proportions
-            else boot[name]
-        )
         value = values.get(name, r.value)
+        if name in proportions:
+            ci = mean_interval(r.scores, level=options.level) if r.scores.size else None
+        else:
+            ci = boot[name]
         out[name] = MetricResult(
             name, value, params=params.get(name, {}), ci=ci if np.isfinite(value) else None
         )
@@ -241,8 +242,6 @@ def finish(
             metadata,
             min_items=options.min_slice_items,
             level=options.level,
-            n_resamples=options.n_resamples,
-            seed=options.seed,
         )
     return Scored(
         task_type=task_type,

@@ -1,10 +1,12 @@
-"""The one interval policy of the scoring engine.
+"""The scoring engine's intervals: the project's policy (:mod:`metrics.intervals`).
 
-* A proportion of 0/1 outcomes (accuracy, coverage, exact match...) gets a Wilson score
-  interval: it never leaves ``[0, 1]`` and does not collapse to ``[1, 1]`` when every
-  sampled item is right.
-* Anything else (F1, kappa, per-image F1, costs, latency percentiles) gets a percentile
-  bootstrap over the gold items. Resamples come from
+* A mean of per-item scores in ``[0, 1]`` (accuracy, coverage, exact match, per-image
+  F1, over answered or all items) gets :func:`metrics.intervals.mean_interval`: the
+  modified Wilson interval for 0/1 scores, the effective-sample-size Wilson interval
+  otherwise. It never leaves ``[0, 1]`` nor collapses to ``[1, 1]``, and it is what the
+  ranking shows for the same scores.
+* Anything else (pooled F1, kappa, macro averages, costs, latency percentiles) gets a
+  percentile bootstrap over the gold items. Resamples come from
   :func:`metrics.statistics.bootstrap_indices`, drawn in chunks (100,000 items times
   1,000 resamples never sit in memory at once) from ``default_rng(seed)``: the same
   seed and number of items give the same resamples for every metric and every
@@ -22,12 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from metrics.statistics import bootstrap_indices
 from metrics.types import ConfidenceInterval
 
-__all__ = ["Ratio", "Table", "Quantile", "wilson", "bootstrap", "resamples"]
+__all__ = ["Ratio", "Table", "Quantile", "bootstrap", "resamples"]
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
@@ -49,12 +50,15 @@ class Ratio:
         return float(self.num.sum()) / den if den > 0 else float("nan")
 
     @property
-    def proportion(self) -> bool:
-        """0/1 numerators within 0/1 denominators: a binomial proportion."""
-        binary = np.all((self.num == 0) | (self.num == 1)) and np.all(
-            (self.den == 0) | (self.den == 1)
-        )
-        return bool(binary and np.all(self.num <= self.den))
+    def mean_of_scores(self) -> bool:
+        """A mean of per-item scores in ``[0, 1]`` over the items whose ``den`` is 1."""
+        selector = bool(np.all((self.den == 0) | (self.den == 1)))
+        return selector and bool(np.all((self.num >= 0) & (self.num <= self.den)))
+
+    @property
+    def scores(self) -> FloatArray:
+        """The per-item scores the mean is over (for :attr:`mean_of_scores` ratios)."""
+        return np.asarray(self.num[self.den == 1], dtype=np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,27 +82,6 @@ class Quantile:
 
     values: FloatArray
     q: float
-
-
-def wilson(successes: float, trials: float, *, level: float) -> ConfidenceInterval | None:
-    """Wilson score interval of ``successes`` out of ``trials`` (``None`` when no trial).
-
-    Examples
-    --------
-    >>> ci = wilson(100, 100, level=0.95)
-    >>> round(ci.low, 4), ci.high
-    (0.963, 1.0)
-    """
-    if trials <= 0:
-        return None
-    z = float(stats.norm.ppf(1 - (1 - level) / 2))
-    p = successes / trials
-    denom = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * np.sqrt(max(p * (1 - p), 0.0) / trials + z * z / (4 * trials * trials)) / denom
-    return ConfidenceInterval(
-        float(max(0.0, centre - half)), float(min(1.0, centre + half)), float(level)
-    )
 
 
 def resamples(n_items: int, *, n_resamples: int, seed: int) -> Iterator[IndexArray]:

@@ -53,6 +53,8 @@ __all__ = [
     "Scorer",
     "ITEM_COLUMNS",
     "NOT_ENOUGH_RESULTS",
+    "NO_RESULTS",
+    "Status",
 ]
 
 TaskType: TypeAlias = Literal["classification", "multilabel", "detection", "segmentation", "spans"]
@@ -71,8 +73,11 @@ WarningCode: TypeAlias = Literal[
 #: Columns of :attr:`Scored.items`.
 ITEM_COLUMNS: tuple[str, ...] = ("answered", "score", "n_answers", "n_objects", "tie")
 
-#: What a door shows instead of a rank when :attr:`Scored.enough_results` is false.
-NOT_ENOUGH_RESULTS = "not enough results"
+#: :attr:`Scored.status` below the coverage floor (some answers) and with no answer at
+#: all; the ranking's ``SystemRanking.status`` uses the same words.
+NOT_ENOUGH_RESULTS = "not_enough_results"
+NO_RESULTS = "no_results"
+Status: TypeAlias = Literal["ok", "not_enough_results", "no_results"]
 
 
 @dataclass(frozen=True)
@@ -291,9 +296,12 @@ class Scored:
         return self.n_answered > 0 and self.coverage >= self.min_coverage - 1e-12
 
     @property
-    def status(self) -> str:
-        """``"ok"``, or :data:`NOT_ENOUGH_RESULTS` (shown instead of a rank)."""
-        return "ok" if self.enough_results else NOT_ENOUGH_RESULTS
+    def status(self) -> Status:
+        """``"ok"``; ``"not_enough_results"`` (coverage below the floor) or
+        ``"no_results"`` (nothing answered): shown instead of a rank."""
+        if self.n_answered == 0:
+            return "no_results"
+        return "ok" if self.enough_results else "not_enough_results"
 
     @property
     def item_scores(self) -> pd.Series[float]:

@@ -77,9 +77,13 @@ def _latency(
     if dispatched is None or not pd.Series(dispatched).notna().any():
         return None, float("nan"), 0
     index = scored.items.index
-    sent = pd.to_datetime(pd.Series(dispatched)).reindex(index)
-    done = pd.to_datetime(pd.Series(completed if completed is not None else [], dtype=object))
-    done = done.reindex(index)
+    # naive timestamps are taken as UTC, so aware and naive inputs (or an all-NaT one) mix
+    sent = pd.to_datetime(pd.Series(dispatched), utc=True).reindex(index)
+    done = (
+        pd.to_datetime(pd.Series(completed), utc=True)
+        if completed is not None
+        else pd.Series(pd.NaT, index=index, dtype="datetime64[ns, UTC]")
+    ).reindex(index)
     seconds = (done - sent).dt.total_seconds().to_numpy(dtype=np.float64)
     seconds = np.where(seconds >= 0, seconds, np.nan)
     answered = scored.items["answered"].to_numpy(dtype=bool)

@@ -5,8 +5,9 @@ than 2 or more than 50 distinct values (ids, file names) are not sliced; an item
 without a value is in no slice of that field. An unanswered item counts as wrong
 (score 0), as in the ranking metric.
 
-Intervals follow the engine's policy: Wilson for 0/1 scores, otherwise a percentile
-bootstrap of the slice's items (so they stay within ``[0, 1]``). ``p_value`` compares
+Intervals follow the project's policy, :func:`metrics.intervals.mean_interval` (the
+modified Wilson interval for 0/1 scores, the effective-sample-size Wilson interval
+otherwise), so they stay within ``[0, 1]``. ``p_value`` compares
 the slice with the rest of the items: Fisher's exact test for 0/1 scores (Pearson's
 chi-square once the table is large), Welch's t-test otherwise.
 
@@ -27,7 +28,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
-from metrics.scoring._intervals import Ratio, bootstrap, wilson
+from metrics.intervals import mean_interval
 
 __all__ = ["SLICE_COLUMNS", "slice_table"]
 
@@ -78,8 +79,6 @@ def slice_table(
     *,
     min_items: int = 5,
     level: float = 0.95,
-    n_resamples: int = 1000,
-    seed: int = 0,
 ) -> pd.DataFrame:
     """The main metric of one candidate per metadata slice, worst first.
 
@@ -91,8 +90,8 @@ def slice_table(
         Index ``task``, one column per metadata field.
     min_items
         Smallest slice reported.
-    level, n_resamples, seed
-        Interval level; bootstrap settings for scores that are not 0/1.
+    level
+        Interval level.
 
     Returns
     -------
@@ -124,15 +123,11 @@ def slice_table(
         rest = scores[present_mask & known & ~mask]
         mean = float(inside.mean())
         p_value: float | None = None
+        ci = mean_interval(inside, level=level)
         if binary:
-            ci = wilson(float(inside.sum()), n_in, level=level)
             if rest.size:
                 p_value = _two_proportion_p(int(inside.sum()), n_in, int(rest.sum()), rest.size)
         else:
-            ratio = Ratio(inside.astype(np.float64), np.ones(n_in, dtype=np.float64))
-            ci = bootstrap(
-                n_in, ratios={"s": ratio}, n_resamples=n_resamples, seed=seed, level=level
-            )["s"]
             if rest.size > 1 and n_in > 1:
                 p = float(stats.ttest_ind(inside, rest, equal_var=False).pvalue)
                 p_value = p if np.isfinite(p) else None
@@ -142,8 +137,8 @@ def slice_table(
                 "value": value,
                 "n_items": n_in,
                 "score": mean,
-                "low": ci.low if ci is not None else np.nan,
-                "high": ci.high if ci is not None else np.nan,
+                "low": ci.low,
+                "high": ci.high,
                 "overall": overall,
                 "gap": mean - overall,
                 "p_value": p_value,

@@ -27,13 +27,14 @@ import typer
 from sqlmodel import Session
 
 from adapters.formats import FormatError
+from adapters.formats.registry import detect_format
 from service.cli._app import app
 from service.core.config import get_settings
 from service.core.db import get_engine
 from service.core.migrations import upgrade_head
 from service.domain import bakeoffs, golden_import, golden_sets, label_io, vendor_labels
 from service.domain.errors import DomainError
-from service.domain.label_io import LabelFormat
+from service.domain.label_io import LabelFormat, ReadFormat
 from service.models import ImportResult
 
 __all__ = ["guess_format", "import_app"]
@@ -48,6 +49,12 @@ app.add_typer(import_app)
 FormatOption = Annotated[
     LabelFormat | None,
     typer.Option("--format", "-f", help="File format; guessed from the file when left out."),
+]
+ReadFormatOption = Annotated[
+    ReadFormat | None,
+    typer.Option(
+        "--format", "-f", help="File format (a folder or zip for voc/yolo); detected when left out."
+    ),
 ]
 KeyOption = Annotated[
     str | None,
@@ -81,10 +88,15 @@ def guess_format(path: Path) -> LabelFormat:
 
 
 def _fingerprint(path: Path) -> str:
+    """sha256 of a file, or of a folder's files (names and contents, in name order)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 
@@ -150,17 +162,30 @@ def import_gold_command(
 def import_labels_command(
     bakeoff_id: Annotated[int, typer.Argument(help="The bake-off's id.")],
     vendor_id: Annotated[int, typer.Argument(help="The vendor (a candidate of the bake-off).")],
-    path: Annotated[Path, typer.Argument(help="The vendor's returned label file.")],
-    fmt: FormatOption = None,
+    path: Annotated[Path, typer.Argument(help="The vendor's label file (or VOC/YOLO folder).")],
+    fmt: ReadFormatOption = None,
     idempotency_key: KeyOption = None,
+    question: Annotated[
+        str | None,
+        typer.Option("--question", help="Labelbox question or SageMaker label attribute."),
+    ] = None,
 ) -> None:
     """Import a vendor's labels for a bake-off; each label is stored exactly once."""
     try:
-        chosen = fmt or guess_format(path)
-        with _session() as session, _open(path) as body:
+        if not path.exists():
+            raise FormatError(str(path), "", "no such file or folder")
+        chosen = fmt or detect_format(path)
+        with _session() as session:
             bakeoff = bakeoffs.get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=None)
             task_type = bakeoffs.bakeoff_task_type(session, bakeoff)
-            records = label_io.read_vendor_labels(chosen, body, task_type=task_type, name=path.name)
+            records = label_io.read_vendor_labels(
+                chosen,
+                path,
+                task_type=task_type,
+                name=path.name,
+                gold=lambda: label_io.gold_context(session, bakeoff, chosen),
+                question=question,
+            )
             result = vendor_labels.add_vendor_labels(
                 session=session,
                 bakeoff_id=bakeoff_id,

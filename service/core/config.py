@@ -59,6 +59,14 @@ class Settings(BaseSettings):
         Dispatch: items per batch, how often open jobs are polled (and, as a fallback for
         lost callbacks, in callback mode), when a sent task times out, submissions before a
         task fails, and how long one queue task works before handing over to the next.
+    model_dir
+        Folder of model files the server's operator registered as ``model`` candidates
+        (``.joblib``/``.pkl`` scikit-learn estimators, ``.pt``/``.ts`` TorchScript). Loading
+        such a file runs code, so only whoever controls the server's file system registers one;
+        API callers only name a registered model. Unset: only entry-point models
+        (group ``bakeoff.models``) are registered.
+    vendor_files_dir
+        Where the ``file`` kind writes vendors' packages and finds their returned files.
     """
 
     model_config = SettingsConfigDict(
@@ -84,6 +92,8 @@ class Settings(BaseSettings):
     dispatch_task_timeout_s: float = 86_400.0
     dispatch_max_attempts: int = 5
     dispatch_slice_s: float = 20.0
+    model_dir: str | None = None
+    vendor_files_dir: str = "bakeoff-data/vendor-files"
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -1,7 +1,9 @@
-"""Portable column types: JSON (JSONB on PostgreSQL) and timezone-aware UTC datetimes.
+"""Portable column types: JSON (JSONB on PostgreSQL), timezone-aware UTC datetimes, and
+strings where ``""`` stands for "none".
 
-Alembic migrations refer to these types as ``service.core.types.JSONType()`` and
-``service.core.types.UTCDateTime()``; keep the names stable.
+Alembic migrations refer to these types as ``service.core.types.JSONType()``,
+``service.core.types.UTCDateTime()`` and ``service.core.types.BlankIsNone()``; keep the names
+stable.
 """
 
 from __future__ import annotations
@@ -9,12 +11,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime
+from sqlalchemy import JSON, DateTime, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["JSONType", "UTCDateTime", "utcnow"]
+__all__ = ["BlankIsNone", "JSONType", "UTCDateTime", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -64,3 +66,30 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class BlankIsNone(TypeDecorator[str]):
+    """A ``NOT NULL`` string column in which ``""`` stands for "none"; Python sees ``None``.
+
+    SQL unique constraints treat every ``NULL`` as distinct, so an optional part of a unique
+    key (a label's annotator) is stored as ``""`` instead: ``None`` is written as ``""`` and
+    ``""`` is read back as ``None``. Bulk writers that bypass SQLAlchemy write ``""``
+    themselves; filters must compare with ``""``, not ``IS NULL``.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(
+        self,
+        value: str | None,
+        dialect: Dialect,  # noqa: ARG002 - part of the TypeDecorator signature
+    ) -> str:
+        return "" if value is None else value
+
+    def process_result_value(
+        self,
+        value: str | None,
+        dialect: Dialect,  # noqa: ARG002 - part of the TypeDecorator signature
+    ) -> str | None:
+        return value or None

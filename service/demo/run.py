@@ -105,6 +105,7 @@ def _services(workdir: Path, database_url: str) -> Iterator[_Stack]:
         "BAKEOFF_DATABASE_URL": database_url,
         "BAKEOFF_AUTO_MIGRATE": "false",
         "BAKEOFF_QUEUE_PATH": str(workdir / "queue.db"),
+        "BAKEOFF_MODEL_DIR": str(workdir / "models"),
         "BAKEOFF_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "BAKEOFF_DISPATCH_POLL_INTERVAL_S": "0.2",
         "BAKEOFF_DISPATCH_CALLBACK_POLL_INTERVAL_S": "1",
@@ -278,10 +279,7 @@ def _ranking_table(title: str, report: Report) -> Table:
         latency = row.p95_latency_s.value if row.p95_latency_s is not None else None
         cost = row.cost_per_item.value if row.cost_per_item is not None else None
         score = row.score.value if row.score is not None else None
-        scores = report.scores.get(row.name)
-        rank = str(row.rank) if row.rank is not None else "excluded"
-        if scores is not None and scores.status != "ok":
-            rank = scores.status
+        rank = str(row.rank) if row.rank is not None else row.status.replace("_", " ")
         if row.tie_group is not None:
             rank += f" (group {row.tie_group})"
         table.add_row(
@@ -314,7 +312,9 @@ def run_demo(
     with console.status("Building golden sets (digits, street scenes) and the model candidate"):
         digits = digits_golden_set(n_items=n_digits, seed=seed)
         scenes = scenes_golden_set(n_items=n_scenes, seed=seed + 4)
-        model_path = train_digit_model(workdir / "digit-model.joblib", n_golden=n_digits, seed=seed)
+        model_path = train_digit_model(
+            workdir / "models" / "digit-model.joblib", n_golden=n_digits, seed=seed
+        )
         upgrade_head(database_url)
         engine = create_db_engine(database_url)
         keys: dict[str, str] = {}

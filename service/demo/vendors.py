@@ -164,7 +164,8 @@ def vendor_requests(
         {
             "name": "digit-model",
             "adapter_kind": "model",
-            "adapter_settings": {"path": str(model_path)},
+            # registered by the operator (the demo's BAKEOFF_MODEL_DIR), named here
+            "adapter_settings": {"model": model_path.name},
             "price_per_item": 0.0004,
         },
     ]

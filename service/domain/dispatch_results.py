@@ -3,8 +3,8 @@
 Part of dispatch (see :mod:`service.domain.dispatch`): both the polling worker and the
 callback route store results through :func:`store_results`, which records each task's
 completion time and cost and writes the labels with
-:func:`service.domain.vendor_labels.add_vendor_labels` (unique per bake-off, vendor and
-vendor answer id).
+:func:`service.domain.vendor_labels.add_vendor_labels`: one answer per (bake-off, vendor, item,
+annotator); the same answer again is a duplicate, a different one a 409 (docs/vendor-labels.md).
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from sqlmodel import Session
 from adapters.base import LabelingVendor, VendorAnnotation
 from adapters.http import CallbackRejected, HttpAdapter, verify_callback
 from adapters.registry import get_adapter
+from service.core.config import Settings, get_settings
 from service.core.types import utcnow
 from service.domain import idempotency
 from service.domain._common import table_of
+from service.domain.adapter_settings import adapter_arguments
 from service.domain.errors import Conflict, Invalid, NotFound, Unauthorized
 from service.domain.vendor_labels import add_vendor_labels
 from service.models import BakeOff, GoldenItem, GoldenSetVersion, Task, Vendor
@@ -52,7 +54,7 @@ class CallbackResult(BaseModel):
 
 # --------------------------------------------------------------------------- adapters
 
-_adapters: dict[tuple[int, str, str], LabelingVendor] = {}
+_adapters: dict[tuple[int, str, str, str], LabelingVendor] = {}
 _adapters_lock = threading.Lock()
 
 
@@ -62,22 +64,35 @@ def vendor_slug(vendor: Vendor) -> str:
     return slug or f"vendor-{vendor.id}"
 
 
-def adapter_for(vendor: Vendor) -> LabelingVendor:
+def adapter_for(vendor: Vendor, *, config: Settings | None = None) -> LabelingVendor:
     """The vendor's adapter, built once per process from its kind and settings.
+
+    Only the kind's API settings are used (checked again here, so a row stored before that
+    rule cannot run code); server-side parts (model files, package folder) come from
+    ``config`` (default: :func:`get_settings`).
 
     Raises
     ------
     Invalid
         The kind is unknown or the settings do not fit it.
     """
+    config = config or get_settings()
     settings = dict(vendor.adapter_settings or {})
-    key = (int(vendor.id or 0), vendor.adapter_kind, json.dumps(settings, sort_keys=True))
+    key = (
+        int(vendor.id or 0),
+        vendor.adapter_kind,
+        json.dumps(settings, sort_keys=True),
+        f"{config.model_dir}|{config.vendor_files_dir}",
+    )
     with _adapters_lock:
         cached = _adapters.get(key)
         if cached is not None:
             return cached
+        arguments = adapter_arguments(
+            vendor.adapter_kind, settings, config, slug=vendor_slug(vendor)
+        )
         try:
-            adapter = get_adapter(vendor.adapter_kind, vendor=vendor_slug(vendor), **settings)
+            adapter = get_adapter(vendor.adapter_kind, vendor=vendor_slug(vendor), **arguments)
         except (KeyError, TypeError, ValueError, ImportError) as exc:
             raise Invalid(
                 f"vendor {vendor.name!r}: cannot build its {vendor.adapter_kind!r} adapter: {exc}",
@@ -122,21 +137,30 @@ def store_results(
     annotations: Iterable[VendorAnnotation],
     strict: bool = True,
     delivery: tuple[str, str] | None = None,
+    request_key: tuple[str, str | None, str | None] | None = None,
 ) -> CallbackResult:
     """Store a vendor's results once each and record completion time and cost per task.
 
     Parameters
     ----------
     strict
-        ``True`` (callbacks): any bad record refuses the whole delivery (HTTP 422).
-        ``False`` (polling): items with bad records fail their task, the rest is stored.
+        ``True`` (callbacks, uploads): any bad or conflicting record refuses the whole
+        delivery (HTTP 422 or 409). ``False`` (polling): items with bad or conflicting
+        records fail their task (the stored answer stays), the rest is stored.
     delivery
         ``(scope, delivery id)`` remembered in the same transaction (replay protection).
+    request_key
+        ``(scope, Idempotency-Key, body fingerprint)`` of the request, remembered with the
+        result in the transaction that stores the labels.
 
     Raises
     ------
     Invalid
         In strict mode, a record names an unknown item or class.
+    Conflict
+        In strict mode, a record answers an (item, annotator) already answered differently
+        (``answer_conflict``); or a concurrent request stored the same answers first
+        (retry).
     """
     vendor_id = int(vendor.id or 0)
     if delivery is not None:
@@ -194,6 +218,7 @@ def store_results(
         scope, key = delivery
         idempotency.remember(session, scope=scope, key=key, fingerprint=None, response={})
     records = [a for answers in by_item.values() for a in answers]
+    idem_scope, idem_key, idem_fingerprint = request_key or (None, None, None)
     try:
         result = add_vendor_labels(
             session=session,
@@ -202,14 +227,18 @@ def store_results(
             records=records,
             source=f"{vendor.name} results",
             only_items=list(by_item),
+            idempotency_key=idem_key,
+            fingerprint=idem_fingerprint,
+            idempotency_scope=idem_scope,
         )
-    except Invalid:
-        if strict or len(by_item) == 1:
-            if not strict:
-                _fail_items(session, bakeoff_id, vendor_id, list(by_item), "invalid result")
+    except (Invalid, Conflict) as exc:
+        if strict or not _item_error(exc):
+            raise
+        if len(by_item) == 1:
+            _fail_items(session, bakeoff_id, vendor_id, list(by_item), exc.message[:500])
             raise
         stored = duplicates = 0
-        for key, answers in by_item.items():  # store item by item, fail the bad ones
+        for item_key, answers in by_item.items():  # store item by item, fail the bad ones
             try:
                 one = store_results(
                     session=session,
@@ -218,8 +247,10 @@ def store_results(
                     annotations=answers,
                     strict=True,
                 )
-            except Invalid as exc:
-                _fail_items(session, bakeoff_id, vendor_id, [key], exc.message[:500])
+            except (Invalid, Conflict) as item_exc:
+                if not _item_error(item_exc):
+                    raise
+                _fail_items(session, bakeoff_id, vendor_id, [item_key], item_exc.message[:500])
                 continue
             stored += one.stored
             duplicates += one.duplicates
@@ -227,6 +258,11 @@ def store_results(
     return CallbackResult(
         received=result.received, stored=result.stored, duplicates=result.duplicates
     )
+
+
+def _item_error(exc: Invalid | Conflict) -> bool:
+    """Whether the error is about the records themselves (not a race or a replay)."""
+    return isinstance(exc, Invalid) or exc.code == "answer_conflict"
 
 
 def _item_ids(session: Session, bakeoff_id: int, keys: list[str]) -> dict[int, str]:

@@ -14,8 +14,8 @@ A vendor without an API works from files (:mod:`adapters.file`). Through the ser
    (timestamps from the file when present, otherwise upload time; cost from the file, the
    adapter's ``price_per_item``/``price_per_label`` settings, or else the vendor's price list)
    and stores it through :func:`service.domain.dispatch_results.store_results`, the path
-   dispatch uses for received results: one transaction, each label once (by the vendor's
-   answer id), tasks become ``received`` with ``completed_at`` and ``cost``.
+   dispatch uses for received results: one transaction, one answer per (item, annotator)
+   whichever route brought it, tasks become ``received`` with ``completed_at`` and ``cost``.
 
 The package always holds *all* the vendor's items of the bake-off, ordered by item id, so it is
 the same package on every download (the COCO image ids of a returned file refer to it).
@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Literal
 
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
@@ -63,17 +63,14 @@ from service.domain.errors import Conflict, DomainError, Invalid
 from service.domain.labels import normalize_value
 from service.domain.projects import class_names
 from service.domain.security import Principal
-from service.domain.vendor_labels import external_key
 from service.models import (
     BakeOff,
     GoldenItem,
-    IdempotencyRecord,
     ImportResult,
     InstructionsVersion,
     Project,
     Task,
     Vendor,
-    VendorLabel,
 )
 
 __all__ = [
@@ -435,31 +432,6 @@ def _check(context: _Context, annotations: Sequence[VendorAnnotation], filename:
             )
 
 
-def _expected(
-    session: Session, bakeoff_id: int, vendor_id: int, annotations: Sequence[VendorAnnotation]
-) -> ImportResult:
-    """What storing will report: answers whose key is stored already are duplicates."""
-    keys = [external_key(a.item_id, a.annotator_id, a.external_id) for a in annotations]
-    label = table_of(VendorLabel)
-    seen: set[str] = set()
-    unique = sorted(set(keys))
-    for start in range(0, len(unique), 5000):
-        seen.update(
-            session.execute(
-                sa_select(label.c.external_key)
-                .where(label.c.bakeoff_id == bakeoff_id)
-                .where(label.c.vendor_id == vendor_id)
-                .where(label.c.external_key.in_(unique[start : start + 5000]))
-            ).scalars()
-        )
-    stored = 0
-    for key in keys:
-        if key not in seen:
-            seen.add(key)
-            stored += 1
-    return ImportResult(received=len(keys), stored=stored, duplicates=len(keys) - stored)
-
-
 def upload_results(
     *,
     session: Session,
@@ -491,7 +463,8 @@ def upload_results(
     idempotency_key, fingerprint
         A request re-sent with the same key (and body sha256) is answered from the stored
         result; with another body it is refused. Without a key, a re-sent file is still
-        stored once: each answer's id is ``<item>:<annotator>`` (or the file's own id).
+        stored once: one answer per (item, annotator), whatever route sent it first
+        (docs/vendor-labels.md).
 
     Returns
     -------
@@ -505,7 +478,8 @@ def upload_results(
         class, or says an item was completed before it was handed over; the message and
         location name the row, object or record.
     Conflict
-        Not a ``file`` vendor, no tasks yet, or the key was used with another body.
+        Not a ``file`` vendor, no tasks yet, the key was used with another body, or an answer
+        differs from the one stored for its item and annotator (``answer_conflict``).
     Forbidden, NotFound
         As for :func:`download_package`.
     """
@@ -518,40 +492,19 @@ def upload_results(
     if not annotations:
         raise Invalid(f"{filename}: the file holds no answers", location=("body",))
     _check(context, annotations, filename)
-    expected = _expected(session, bakeoff_id, vendor_id, annotations)
-    # The key is written in the transaction that stores the labels (store_results commits).
-    idempotency.remember(
-        session,
-        scope=scope,
-        key=idempotency_key,
-        fingerprint=fingerprint,
-        response=expected.model_dump(mode="json"),
-    )
     try:
+        # the key is remembered with the result, in the transaction that stores the labels
         stored = store_results(
             session=session,
             bakeoff_id=bakeoff_id,
             vendor=context.vendor,
             annotations=annotations,
             strict=True,
+            request_key=(scope, idempotency_key, fingerprint),
         )
     except DomainError:
         session.rollback()
         raise
-    result = ImportResult(
+    return ImportResult(
         received=stored.received, stored=stored.stored, duplicates=stored.duplicates
     )
-    if idempotency_key is not None and result != expected:  # a concurrent upload raced us
-        _correct_record(session, scope, idempotency_key, result.model_dump(mode="json"))
-    return result
-
-
-def _correct_record(session: Session, scope: str, key: str, response: dict[str, Any]) -> None:
-    record = table_of(IdempotencyRecord)
-    session.execute(
-        record.update()
-        .where(record.c.scope == scope)
-        .where(record.c.key == key)
-        .values(response=response)
-    )
-    session.commit()

@@ -14,6 +14,10 @@ the same formats:
 ``labelstudio``  Label Studio JSON export / import file (:mod:`adapters.formats.labelstudio`)
 ===============  ========================================================================
 
+Vendor labels are also read in every other format of :mod:`adapters.formats.registry`
+(``coco_results``, ``voc``, ``yolo``, ``cvat``, ``doccano``, ``prodigy``), with what those need
+from the bake-off's gold (:func:`gold_context`); the four above are also written.
+
 Readers stream (COCO files are parsed whole by their reader) and raise
 :class:`adapters.formats.FormatError` naming the row or object; the API maps it to HTTP 422.
 """
@@ -21,9 +25,14 @@ Readers stream (COCO files are parsed whole by their reader) and raise
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterable, Iterator, Mapping
-from itertools import groupby
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import chain, groupby
+from pathlib import Path
 from typing import IO, Any, Literal, get_args
+
+from sqlmodel import Session, col, select
 
 from adapters.base import TaskType, VendorAnnotation
 from adapters.formats import FormatError
@@ -32,12 +41,18 @@ from adapters.formats import csv as csv_format
 from adapters.formats import jsonl as jsonl_format
 from adapters.formats import labelstudio as ls_format
 from adapters.formats.jsonl import GoldRecord
-from service.domain.errors import Invalid
+from adapters.formats.registry import FormatName, GoldContext, read_label_file
+from service.domain.errors import Conflict, Invalid
+from service.domain.projects import class_names
 from service.domain.vendor_labels import LabelIn
+from service.models import BakeOff, GoldenItem, GoldenSetVersion, Project
 
 __all__ = [
     "LabelFormat",
+    "ReadFormat",
+    "READ_FORMATS",
     "FORMATS",
+    "gold_context",
     "MEDIA_TYPES",
     "SUFFIXES",
     "GoldRecord",
@@ -49,6 +64,9 @@ __all__ = [
 
 LabelFormat = Literal["jsonl", "csv", "coco", "labelstudio"]
 FORMATS: tuple[LabelFormat, ...] = get_args(LabelFormat)
+# Vendor label files are read in every format of the one format layer.
+ReadFormat = FormatName
+READ_FORMATS: tuple[ReadFormat, ...] = get_args(FormatName)
 MEDIA_TYPES: dict[LabelFormat, str] = {
     "jsonl": "application/x-ndjson",
     "csv": "text/csv",
@@ -133,7 +151,9 @@ def _coco_annotations(
 def _coco_gold(source: IO[bytes], *, task_type: TaskType, name: str) -> Iterator[GoldRecord]:
     dataset, annotations = _coco_annotations(source, task_type=task_type, name=name)
     for image, ann in zip(dataset.images, annotations, strict=True):
-        data: dict[str, Any] = {"width": image.width, "height": image.height, "coco_id": image.id}
+        data: dict[str, Any] = {"coco_id": image.id}
+        if image.width > 0:  # 0: the file gave no size
+            data.update(width=image.width, height=image.height)
         if image.file_name:
             data["image"] = image.file_name
         yield GoldRecord(item_id=ann.item_id, label=ann.label, data=data)
@@ -181,10 +201,93 @@ def _write_coco(
 # --------------------------------------------------------------------------- dispatch
 
 
+def gold_context(session: Session, bakeoff: BakeOff, fmt: ReadFormat) -> GoldContext:
+    """What a file in ``fmt`` needs to know of the bake-off's gold (sizes, texts, classes)."""
+    version = session.get(GoldenSetVersion, bakeoff.golden_set_version_id)
+    project = session.get(Project, bakeoff.project_id)
+    if version is None or project is None:  # pragma: no cover - foreign keys hold
+        return GoldContext()
+    rows = session.exec(
+        select(GoldenItem.key, GoldenItem.data)
+        .where(GoldenItem.golden_set_id == version.golden_set_id)
+        .order_by(col(GoldenItem.id))
+    ).all()
+    sizes: dict[str, tuple[int, int]] = {}
+    texts: dict[str, str | None] = {}
+    for key, data in rows:
+        width, height = data.get("width"), data.get("height")
+        if isinstance(width, int) and isinstance(height, int):
+            sizes[key] = (width, height)
+        text = data.get("text")
+        if isinstance(text, str):
+            texts[text] = None if text in texts else key
+    classes = tuple(class_names(project))
+    coco = None
+    if fmt == "coco_results":
+        keyed = dict(rows)
+        coco = coco_format.dataset_from_vendor_annotations(
+            [],
+            images=_coco_images(keyed, keyed),
+            categories=[coco_format.CocoCategory(id=i, name=c) for i, c in enumerate(classes, 1)],
+            item_key="file_name",
+            source="gold",
+        )
+    return GoldContext(image_sizes=sizes, texts=texts, class_names=classes, coco=coco)
+
+
+def _spilled(source: IO[bytes], fmt: ReadFormat) -> Path:
+    """An upload as a file the registry's readers can open (a zip keeps its suffix)."""
+    head = source.read(4)
+    source.seek(0)
+    suffix = ".zip" if head.startswith(b"PK") else {"voc": ".xml", "cvat": ".xml"}.get(fmt, ".json")
+    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as out:
+        shutil.copyfileobj(source, out)
+    return Path(out.name)
+
+
+def _registry_labels(
+    fmt: ReadFormat,
+    source: IO[bytes] | Path,
+    *,
+    task_type: TaskType,
+    gold: Callable[[], GoldContext] | None,
+    question: str | None,
+) -> Iterator[VendorAnnotation]:
+    path = source if isinstance(source, Path) else _spilled(source, fmt)
+    try:
+        if fmt == "voc" and path.suffix == ".xml":  # one VOC file: read as a folder of one
+            with tempfile.TemporaryDirectory() as folder:
+                shutil.copy(path, Path(folder) / "annotation.xml")
+                read = read_label_file(folder, task_type=task_type, format=fmt)
+        else:
+            read = read_label_file(
+                path,
+                task_type=task_type,
+                format=fmt,
+                gold=gold() if gold else None,
+                question=question,
+            )
+    finally:
+        if not isinstance(source, Path):
+            path.unlink(missing_ok=True)
+    return iter(read.annotations)
+
+
 def read_vendor_labels(
-    fmt: LabelFormat, source: IO[bytes], *, task_type: TaskType, name: str = "<upload>"
+    fmt: ReadFormat,
+    source: IO[bytes] | Path,
+    *,
+    task_type: TaskType,
+    name: str = "<upload>",
+    gold: Callable[[], GoldContext] | None = None,
+    question: str | None = None,
 ) -> Iterator[VendorAnnotation | LabelIn | csv_format.LabelRow]:
-    """Stream vendor labels from a file in ``fmt`` (``source`` is a seekable binary file).
+    """Stream vendor labels from a file in ``fmt``.
+
+    ``source`` is a seekable binary file (an upload) or a path (the CLI; a folder for VOC
+    and YOLO). ``gold`` supplies what ``coco_results``, ``yolo``, ``doccano`` and ``prodigy``
+    files need from the gold (called only for those); ``question`` names the Labelbox
+    question or SageMaker label attribute to read when a file holds several.
 
     Raises
     ------
@@ -193,6 +296,12 @@ def read_vendor_labels(
     Invalid
         The format cannot hold this task type's labels.
     """
+    if fmt not in FORMATS:
+        return _registry_labels(fmt, source, task_type=task_type, gold=gold, question=question)
+    if isinstance(source, Path):
+        if not source.is_file():
+            raise FormatError(source.name, "", f"{fmt} labels are one file, not a folder")
+        return _read_path(fmt, source, task_type=task_type, name=name)
     if fmt == "csv":
         _require(fmt, task_type, _CSV_TASKS)
         return _csv_labels(source, task_type=task_type, name=name)
@@ -204,17 +313,11 @@ def read_vendor_labels(
     return jsonl_format.iter_annotations(source, task_type=task_type, name=name)
 
 
-def _gold_from_labelstudio(
-    source: IO[bytes], *, task_type: TaskType, name: str
-) -> Iterator[GoldRecord]:
-    for index, task in enumerate(ls_format.iter_tasks(source, task_type=task_type, name=name)):
-        if len(task.annotations) != 1:
-            raise FormatError(
-                name,
-                f"[task {index}].annotations",
-                f"a gold task needs exactly one annotation, found {len(task.annotations)}",
-            )
-        yield GoldRecord(item_id=task.item_id, label=task.annotations[0].label, data=task.data)
+def _read_path(
+    fmt: LabelFormat, path: Path, *, task_type: TaskType, name: str
+) -> Iterator[VendorAnnotation | LabelIn | csv_format.LabelRow]:
+    with path.open("rb") as body:
+        yield from read_vendor_labels(fmt, body, task_type=task_type, name=name)
 
 
 def read_gold(
@@ -236,7 +339,8 @@ def read_gold(
         _require(fmt, task_type, _COCO_TASKS)
         return _coco_gold(source, task_type=task_type, name=name)
     if fmt == "labelstudio":
-        return _gold_from_labelstudio(source, task_type=task_type, name=name)
+        # the library's reader: one annotation per task, or the one marked ground_truth
+        return ls_format.iter_gold(source, task_type=task_type, name=name)
     return jsonl_format.iter_gold(source, task_type=task_type, name=name)
 
 
@@ -268,12 +372,49 @@ def write_vendor_labels(
         return _write_coco(list(annotations), out, classes=classes or [], items=items)
     if fmt == "csv":
         _require(fmt, task_type, _CSV_TASKS)
-        if task_type == "multilabel":
-            return csv_format.write_multilabels(((a.item_id, a.label) for a in annotations), out)
-        return csv_format.write_annotations(
-            ((a.item_id, a.annotator_id or "", a.label) for a in annotations), out
-        )
+        return _write_vendor_csv(annotations, out, task_type=task_type)
     return jsonl_format.write_annotations(annotations, out)
+
+
+def _write_vendor_csv(
+    annotations: Iterable[VendorAnnotation], out: IO[str], *, task_type: TaskType
+) -> int:
+    """``item_id,label`` when the vendor names no annotators, else ``item_id,annotator_id,label``.
+
+    Raises
+    ------
+    Conflict
+        The labels do not fit one CSV layout (some name an annotator and some do not, or
+        several multilabel answers per item); the message says to export ``jsonl``.
+    """
+    stream = iter(annotations)
+    first = next(stream, None)
+    if first is None:
+        return 0
+    rows = chain([first], stream)
+    named = first.annotator_id is not None
+
+    def checked() -> Iterator[VendorAnnotation]:
+        for a in rows:
+            if (a.annotator_id is not None) is not named:
+                raise ValueError(
+                    f"item {a.item_id!r}: some labels name an annotator and some do not"
+                )
+            yield a
+
+    try:
+        if task_type == "multilabel":
+            return csv_format.write_multilabels(((a.item_id, a.label) for a in checked()), out)
+        if not named:
+            return csv_format.write_labels(((a.item_id, a.label) for a in checked()), out)
+        return csv_format.write_annotations(
+            ((a.item_id, a.annotator_id, a.label) for a in checked()), out
+        )
+    except ValueError as exc:
+        raise Conflict(
+            f"these labels cannot be written as CSV ({exc}); export them with format=jsonl",
+            code="csv_unrepresentable",
+        ) from exc
 
 
 def write_gold(

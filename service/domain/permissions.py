@@ -101,6 +101,8 @@ _TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/vendors/{vendor_id}"): _VENDOR_AND_QA,
     ("PATCH", "/vendors/{vendor_id}"): LEAD_UP,
     ("DELETE", "/vendors/{vendor_id}"): ADMIN,
+    # --- model candidates the server's operator registered (names only; see model_registry)
+    ("GET", "/models"): LEAD_UP,
     # --- bake-offs
     ("GET", "/bakeoffs"): READERS,
     ("POST", "/bakeoffs"): LEAD_UP,

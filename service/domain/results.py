@@ -107,7 +107,7 @@ def bakeoff_results(
                     coverage=0.0,
                     main_metric=main,
                     main_value=None,
-                    status="not enough results",
+                    status="no_results",
                 )
             )
     return BakeOffResults(

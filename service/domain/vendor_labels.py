@@ -1,30 +1,41 @@
-"""Vendor labels: validate and store them exactly once, in bulk, in one transaction.
+"""Vendor labels: validate them and store each answer exactly once, in one transaction.
 
 :func:`add_vendor_labels` is the one entry point for every way labels arrive (JSON body, file
-import, dispatch callbacks). It streams the records in chunks, checks each against the bake-off's
-pinned golden-set version and the project's ontology, skips records already stored (same
-``external_key`` for the same bake-off and vendor), and writes the rest with PostgreSQL ``COPY`` or
-SQLite ``executemany``. Any bad record raises :class:`~service.domain.errors.Invalid` naming it and
-nothing from the call is stored.
+import, signed callbacks, the worker's polling, file-vendor uploads, the client and the CLI).
+It streams the records, checks each against the bake-off's pinned golden-set version and the
+project's ontology, applies the one-answer rule and hands the new rows to
+:func:`service.core.bulk_write.append_rows`. Any bad record raises
+:class:`~service.domain.errors.Invalid` naming it, any answer that contradicts a stored one
+raises :class:`~service.domain.errors.Conflict`, and nothing from the call is stored.
+
+The one-answer rule (docs/vendor-labels.md)
+-------------------------------------------
+* A vendor gives at most one answer per (item, annotator) in a bake-off; the database enforces
+  it (unique ``bakeoff_id, vendor_id, item_id, annotator_id``, a missing annotator stored as
+  ``""``).
+* The same answer again (same label; the vendor's answer id, times, score and cost may differ)
+  is a duplicate: nothing is written and it is counted in ``duplicates``.
+* A different label for a stored (item, annotator), or two different labels for one in the
+  same request, is refused with 409 ``answer_conflict`` naming the item and the annotator.
+  Answers are never replaced.
 """
 
 from __future__ import annotations
 
 import json
-import queue
-import threading
 from collections.abc import Collection, Iterable, Iterator
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import Connection, and_, func, tuple_
+from sqlalchemy import and_, func, tuple_
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from adapters.base import VendorAnnotation
+from adapters.base import TaskType, VendorAnnotation
 from adapters.formats.csv import LabelRow
-from service.core.config import get_settings
+from service.core.bulk_write import VENDOR_LABELS, append_rows, bulk_time, fetch_rows
 from service.core.types import utcnow
 from service.domain import idempotency
 from service.domain._common import table_of
@@ -53,7 +64,7 @@ __all__ = [
     "add_vendor_labels",
     "list_vendor_labels",
     "iter_vendor_labels",
-    "external_key",
+    "same_answer",
     "pinned_item_ids",
     "item_data",
 ]
@@ -81,56 +92,19 @@ LabelRecord = VendorAnnotation | VendorLabelCreate | LabelIn | LabelRow
 
 # Up to this many known items, lookups read only their rows (see add_vendor_labels).
 _NARROW_LOOKUP_MAX = 1000
+# Column widths of VendorLabel (service.models._NAME, _KEY).
+_ANNOTATOR_MAX, _EXTERNAL_ID_MAX = 200, 512
 
-_COLUMNS = (
-    "bakeoff_id",
-    "vendor_id",
-    "item_id",
-    "task_id",
-    "external_key",
-    "value",
-    "annotator_id",
-    "score",
-    "started_at",
-    "completed_at",
-    "cost",
-    "instructions_version",
-    "created_at",
-)
+# An answer's key in memory: the item id alone when the vendor names no annotator (the fast,
+# common case), else (item id, annotator id).
+_Key = int | tuple[int, str]
 
 
-def external_key(item_key: str, annotator_id: str | None, external_id: str | None) -> str:
-    """The key that makes a label unique per (bake-off, vendor).
-
-    The vendor's own answer id (with the item key) when it gives one, else
-    ``"<item key>|<annotator id>"``: one answer per item and annotator.
-    """
-    if external_id:
-        return f"x:{item_key}|{external_id}"
-    return f"{item_key}|{annotator_id or ''}"
-
-
-def _raw_rows(session: Session, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    """Run a read query on the driver's own cursor (plain tuples; fast for 100k rows).
-
-    ``sql`` marks parameters with ``{}``; it runs inside the session's transaction.
-    """
-    connection = session.connection()
-    raw: Any = connection.connection.driver_connection
-    dialect = connection.dialect.name
-    if dialect in ("sqlite", "postgresql") and raw is not None:
-        marker = "?" if dialect == "sqlite" else "%s"
-        cursor = raw.cursor()
-        try:
-            cursor.execute(sql.replace("{}", marker), params)
-            return list(cursor.fetchall())
-        finally:
-            cursor.close()
-    names = {f"p{i}": v for i, v in enumerate(params)}  # pragma: no cover - other databases
-    statement = sql.format(*(f":p{i}" for i in range(len(params))))  # pragma: no cover
-    return [
-        tuple(r) for r in connection.exec_driver_sql(statement, names).all()
-    ]  # pragma: no cover
+def same_answer(a: Any, b: Any, *, task_type: TaskType) -> bool:
+    """Whether two stored-form label values are the same answer (multilabel: as sets)."""
+    if task_type == "multilabel" and isinstance(a, list) and isinstance(b, list):
+        return sorted(map(str, a)) == sorted(map(str, b))
+    return bool(a == b)
 
 
 def pinned_item_ids(
@@ -146,7 +120,7 @@ def pinned_item_ids(
             .where(item.c.key.in_(list(keys)))
         ).all()
         return {str(k): int(i) for k, i in found}
-    rows = _raw_rows(
+    rows = fetch_rows(
         session,
         "SELECT i.key, i.id FROM goldenitem i JOIN goldlabel g ON g.item_id = i.id "
         "WHERE g.version_id = {}",
@@ -164,146 +138,6 @@ def item_data(session: Session, bakeoff: BakeOff) -> dict[str, dict[str, Any]]:
         .where(gold.c.version_id == bakeoff.golden_set_version_id)
     ).all()
     return {r[0]: dict(r[1] or {}) for r in rows}
-
-
-def _sqlite_time(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(utcnow().tzinfo).replace(tzinfo=None)
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_buffer(rows: list[tuple[Any, ...]]) -> str:
-    """Rows in PostgreSQL ``COPY ... FROM STDIN`` text format (times already ISO strings)."""
-    null, esc = "\\N", _COPY_ESCAPES
-    return "".join(
-        [
-            f"{b}\t{v}\t{i}\t{null if t is None else t}\t{ek.translate(esc)}\t"
-            f"{val.translate(esc)}\t{null if ann is None else ann.translate(esc)}\t"
-            f"{null if sc is None else repr(sc)}\t{null if st is None else st}\t"
-            f"{null if ct is None else ct}\t{null if cost is None else repr(cost)}\t{iv}\t{cr}\n"
-            for b, v, i, t, ek, val, ann, sc, st, ct, cost, iv, cr in rows
-        ]
-    )
-
-
-_Chunk = list[tuple[Any, ...]] | str
-
-
-class _Writer:
-    """Append rows to ``vendorlabel`` inside the session's transaction, fast.
-
-    PostgreSQL: ``COPY ... FROM STDIN`` in text format, one buffer per chunk. SQLite:
-    ``executemany`` on the driver's cursor. Rows come in :data:`_COLUMNS` order with times
-    already converted by :meth:`time` (the bulk paths bypass SQLAlchemy's type processors).
-    """
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        self.dialect = connection.dialect.name
-        self.raw: Any = connection.connection.driver_connection
-
-    def time(self, value: datetime | None) -> Any:
-        """A timestamp as this database's bulk path wants it."""
-        if value is None:
-            return None
-        if self.dialect == "sqlite":
-            return _sqlite_time(value)
-        if self.dialect == "postgresql":
-            return value.isoformat() if value.tzinfo else value.replace(tzinfo=UTC).isoformat()
-        return value
-
-    def prepare(self, rows: list[tuple[Any, ...]]) -> _Chunk:
-        """A chunk as :meth:`write` takes it: on PostgreSQL its ``COPY`` text.
-
-        :class:`_Pipeline` calls this in the parsing thread. Rendered in the writer thread,
-        the text kept PostgreSQL idle between one chunk's ``COPY`` and the next (about a
-        quarter of the import's time); rendered here, the next chunk's text waits ready in
-        the queue.
-        """
-        return _copy_buffer(rows) if self.dialect == "postgresql" and rows else rows
-
-    def write(self, rows: _Chunk) -> None:
-        """Write one chunk: rows, or (PostgreSQL) their ``COPY`` text from :meth:`prepare`."""
-        if not rows:
-            return
-        if self.dialect == "postgresql":
-            text = rows if isinstance(rows, str) else _copy_buffer(rows)
-            with self.raw.cursor() as cursor:
-                with cursor.copy(f"COPY vendorlabel ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
-                    copy.write(text)
-            return
-        if isinstance(rows, str):  # pragma: no cover - prepare() renders text for PostgreSQL only
-            raise TypeError("COPY text given to a database without COPY")
-        if self.dialect == "sqlite":
-            placeholders = ", ".join("?" for _ in _COLUMNS)
-            cursor = self.raw.cursor()
-            try:
-                cursor.executemany(
-                    f"INSERT INTO vendorlabel ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-                    rows,
-                )
-            finally:
-                cursor.close()
-            return
-        table = table_of(VendorLabel)  # pragma: no cover - other databases
-        self.connection.execute(table.insert(), [dict(zip(_COLUMNS, r, strict=True)) for r in rows])
-
-
-class _Pipeline:
-    """Feed :class:`_Writer` from a second thread, so parsing overlaps the database's work.
-
-    The drivers release the GIL while the database works (SQLite ``executemany``, PostgreSQL
-    ``COPY``), so the next chunk is read and checked meanwhile. Chunks are written in order on
-    the session's one connection, in its transaction; at most two wait in the queue. Only this
-    thread touches the connection until :meth:`close` returns.
-    """
-
-    def __init__(self, writer: _Writer, *, threaded: bool) -> None:
-        self._writer = writer
-        self._queue: queue.Queue[_Chunk | None] = queue.Queue(maxsize=2)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="vendorlabel-writer", daemon=True)
-        self._threaded = threaded
-        if threaded:
-            self._thread.start()
-
-    def _run(self) -> None:
-        while (rows := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._writer.write(rows)
-                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                    self._error = exc
-
-    def put(self, rows: list[tuple[Any, ...]]) -> None:
-        """Queue a chunk (blocks while two are waiting); re-raise a write error."""
-        if not self._threaded:
-            self._writer.write(rows)
-            return
-        if self._error is not None:
-            raise self._error
-        self._queue.put(self._writer.prepare(rows))
-
-    def close(self) -> None:
-        """Wait until every chunk is written; re-raise a write error."""
-        if not self._threaded:
-            return
-        self._queue.put(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-    def abort(self) -> None:
-        """Stop after the chunk in progress (errors are dropped: the caller rolls back)."""
-        if self._thread.is_alive():
-            self._error = self._error or RuntimeError("aborted")
-            self._queue.put(None)
-            self._thread.join()
 
 
 def _record_fields(
@@ -343,6 +177,253 @@ def _where(record: LabelRecord, number: int) -> str:
     return f"row {row}" if row is not None else f"record {number}"
 
 
+# --------------------------------------------------------------------------- stored answers
+
+
+def _key(item_id: int, annotator: str | None) -> _Key:
+    return (item_id, annotator) if annotator else item_id
+
+
+def _stored_keys(
+    session: Session, bakeoff_id: int, vendor_id: int, item_ids: list[int] | None
+) -> dict[_Key, str | None]:
+    """The keys of the vendor's stored answers (of ``item_ids`` only, when given).
+
+    Values are ``None``: a stored answer's label is read only if it is sent again.
+    """
+    if item_ids is None:
+        rows = fetch_rows(
+            session,
+            "SELECT item_id, annotator_id FROM vendorlabel WHERE bakeoff_id = {} "
+            "AND vendor_id = {}",
+            (bakeoff_id, vendor_id),
+        )
+    else:
+        label = table_of(VendorLabel)
+        rows = [
+            tuple(r)
+            for r in session.execute(
+                sa_select(label.c.item_id, label.c.annotator_id)
+                .where(label.c.bakeoff_id == bakeoff_id)
+                .where(label.c.vendor_id == vendor_id)
+                .where(label.c.item_id.in_(item_ids))
+            ).all()
+        ]
+    return {_key(int(i), a): None for i, a in rows}
+
+
+def _check_resent(
+    session: Session,
+    batch: _Batch,
+    resent: list[tuple[int, str | None, str, str]],
+) -> None:
+    """Refuse a re-sent answer whose label differs from the stored one (409, naming it)."""
+    if not resent:
+        return
+    label = table_of(VendorLabel)
+    wanted = {_key(i, a): (text, where) for i, a, text, where in resent}
+    item_ids = sorted({i for i, _, _, _ in resent})
+    for start in range(0, len(item_ids), 5000):
+        rows = session.execute(
+            sa_select(label.c.item_id, label.c.annotator_id, label.c.value)
+            .where(label.c.bakeoff_id == batch.bakeoff_id)
+            .where(label.c.vendor_id == batch.vendor_id)
+            .where(label.c.item_id.in_(item_ids[start : start + 5000]))
+        ).all()
+        for item_id, annotator, value in rows:
+            sent = wanted.get(_key(int(item_id), annotator))
+            if sent is None:
+                continue
+            if not same_answer(json.loads(sent[0]), value, task_type=batch.task_type):
+                raise batch.conflict(sent[1], int(item_id), annotator, stored=value)
+
+
+# --------------------------------------------------------------------------- rows
+
+
+@dataclass
+class _Batch:
+    """What one call checks its records against, and what it found."""
+
+    bakeoff_id: int
+    vendor_id: int
+    source: str
+    task_type: TaskType
+    classes: frozenset[str]
+    items: dict[str, int]  # item key -> item id (pinned version)
+    tasks: dict[int, int]  # item id -> task id
+    seen: dict[_Key, str | None]  # stored (None) or sent in this call (its JSON text)
+    pinned_version: int
+    created: Any
+    time: Any
+    received: int = 0
+    duplicates: int = 0
+    labeled_tasks: set[int] = field(default_factory=set)
+    resent: list[tuple[int, str | None, str, str]] = field(default_factory=list)
+
+    def key_name(self, item_id: int) -> str:
+        return next((k for k, i in self.items.items() if i == item_id), str(item_id))
+
+    def conflict(
+        self, where: str, item_id: int, annotator: str | None, *, stored: Any = None
+    ) -> Conflict:
+        who = f"annotator {annotator!r}" if annotator else "no annotator"
+        against = (
+            f"a different label is already stored ({_short(stored)})"
+            if stored is not None
+            else "it is answered twice in this request with different labels"
+        )
+        return Conflict(
+            f"{self.source}: {where}: item {self.key_name(item_id)!r}, {who}: {against}; a "
+            "vendor gives one answer per item and annotator and a stored answer is never "
+            "replaced",
+            code="answer_conflict",
+        )
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _rows(batch: _Batch, records: Iterable[LabelRecord]) -> Iterator[tuple[Any, ...]]:
+    """Check each record and yield the new ones as ``vendorlabel`` rows (bulk column order).
+
+    Counts go into ``batch``; re-sent answers are queued in ``batch.resent`` for
+    :func:`_check_resent`.
+    """
+    bakeoff_id, vendor_id, pinned_version = batch.bakeoff_id, batch.vendor_id, batch.pinned_version
+    created, seen, fast = batch.created, batch.seen, batch.task_type == "classification"
+    dumped: dict[str, str] = {c: json.dumps(c) for c in batch.classes}  # classification
+    # bound once: the classification fast path below runs per label
+    items_get, dumped_get, tasks_get, seen_get = (
+        batch.items.get,
+        dumped.get,
+        batch.tasks.get,
+        seen.get,
+    )
+    labeled_add = batch.labeled_tasks.add
+    duplicates = number = 0
+    try:
+        for number, record in enumerate(records, start=1):
+            # Fast path: a CSV row (already checked by its reader) naming a pinned item and a
+            # known class needs no normalising and has no optional fields. Anything else,
+            # errors included, takes the general path, which names the row.
+            if fast and type(record) is LabelRow:
+                key = record[0]
+                item_id = items_get(key)
+                json_text = dumped_get(record[1])
+                if item_id is not None and json_text is not None:
+                    if item_id in seen:
+                        before = seen_get(item_id)
+                        if before is None:
+                            batch.resent.append((item_id, None, json_text, _where(record, number)))
+                        elif before != json_text:
+                            raise batch.conflict(_where(record, number), item_id, None)
+                        duplicates += 1
+                        continue
+                    seen[item_id] = json_text
+                    task_id = tasks_get(item_id)
+                    if task_id is not None:
+                        labeled_add(task_id)
+                    yield (
+                        bakeoff_id,
+                        vendor_id,
+                        item_id,
+                        task_id,
+                        "",
+                        None,
+                        json_text,
+                        None,
+                        None,
+                        None,
+                        None,
+                        pinned_version,
+                        created,
+                    )
+                    continue
+            row = _checked_row(batch, record, number)
+            if row is None:
+                duplicates += 1
+                continue
+            yield row
+    finally:
+        batch.received, batch.duplicates = number, duplicates
+
+
+def _checked_row(batch: _Batch, record: LabelRecord, number: int) -> tuple[Any, ...] | None:
+    """The general path of :func:`_rows`: one record as a row, or ``None`` for a duplicate."""
+    key, value, annotator, score, started, completed, cost, ins_version, ext = _record_fields(
+        record
+    )
+    item_id = batch.items.get(key)
+    where = _where(record, number)
+    if item_id is None:
+        raise Invalid(
+            f"{batch.source}: {where}: item {key!r} is not in the golden-set version "
+            f"pinned by bake-off {batch.bakeoff_id}",
+            location=("body", where, "item_id"),
+        )
+    annotator = annotator or None
+    if annotator is not None and len(annotator) > _ANNOTATOR_MAX:
+        raise Invalid(
+            f"{batch.source}: {where}: annotator_id is longer than {_ANNOTATOR_MAX} characters",
+            location=("body", where, "annotator_id"),
+        )
+    if ext is not None and len(ext) > _EXTERNAL_ID_MAX:
+        raise Invalid(
+            f"{batch.source}: {where}: external_id is longer than {_EXTERNAL_ID_MAX} characters",
+            location=("body", where, "external_id"),
+        )
+    try:
+        json_text = json.dumps(
+            normalize_value(
+                value,
+                task_type=batch.task_type,
+                classes=batch.classes,
+                where=("body", where, "label"),
+            )
+        )
+    except Invalid as exc:
+        raise Invalid(f"{batch.source}: {where}: {exc.message}", location=exc.location) from exc
+    if score is not None:
+        check_finite(score, ("body", where, "score"))
+    if cost is not None:
+        check_finite(cost, ("body", where, "cost"))
+    answer = _key(item_id, annotator)
+    if answer in batch.seen:
+        before = batch.seen[answer]
+        if before is None:
+            batch.resent.append((item_id, annotator, json_text, where))
+        elif before != json_text and not same_answer(
+            json.loads(before), json.loads(json_text), task_type=batch.task_type
+        ):
+            raise batch.conflict(where, item_id, annotator)
+        return None
+    batch.seen[answer] = json_text
+    task_id = batch.tasks.get(item_id)
+    if task_id is not None:
+        batch.labeled_tasks.add(task_id)
+    return (
+        batch.bakeoff_id,
+        batch.vendor_id,
+        item_id,
+        task_id,
+        annotator or "",
+        ext or None,
+        json_text,
+        score,
+        None if started is None else batch.time(started),
+        None if completed is None else batch.time(completed),
+        cost,
+        ins_version or batch.pinned_version,
+        batch.created,
+    )
+
+
+# --------------------------------------------------------------------------- storing
+
+
 def add_vendor_labels(
     *,
     session: Session,
@@ -352,10 +433,12 @@ def add_vendor_labels(
     principal: Principal | None = None,
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
+    idempotency_scope: str | None = None,
     source: str = "labels",
     only_items: Collection[str] | None = None,
+    batch_size: int | None = None,
 ) -> ImportResult:
-    """Store a vendor's labels for a bake-off, each exactly once, in one transaction.
+    """Store a vendor's answers for a bake-off, each exactly once, in one transaction.
 
     Parameters
     ----------
@@ -364,24 +447,29 @@ def add_vendor_labels(
     bakeoff_id, vendor_id
         Where the labels belong; the vendor must be a candidate of the bake-off.
     records
-        :class:`adapters.base.VendorAnnotation` (from the format readers and adapters) or
-        :class:`service.models.VendorLabelCreate`; consumed once, in chunks.
+        :class:`adapters.base.VendorAnnotation` (from the format readers and adapters),
+        :class:`service.models.VendorLabelCreate`, :class:`LabelIn` or CSV rows; consumed
+        once, in chunks.
     principal
         The caller; a vendor key may only post its own vendor's labels.
-    idempotency_key, fingerprint
+    idempotency_key, fingerprint, idempotency_scope
         With a key, a request re-sent with the same key (and body fingerprint) is answered
-        from the stored result and stores nothing.
+        from the stored result and stores nothing; the record is written in the transaction
+        that stores the labels. The scope defaults to ``labels:<bake-off>:<vendor>``.
     source
         Name used in error messages (a file name).
     only_items
         The item keys the records name, when the caller knows them (a vendor callback of a
         few items): lookups then read those items' rows, not the whole golden set's. A record
         naming another item is refused as outside the pinned version.
+    batch_size
+        Rows per bulk write (default: the ``import_batch_size`` setting).
 
     Returns
     -------
     ImportResult
-        ``received``, ``stored`` and ``duplicates`` (already stored, skipped).
+        ``received``, ``stored`` and ``duplicates`` (the same answer already stored or sent
+        earlier in the call; not written again).
 
     Raises
     ------
@@ -389,207 +477,25 @@ def add_vendor_labels(
         A record names an item outside the pinned golden-set version, an unknown class, or a
         value of the wrong shape; the location names the record (1-based) and the field.
     Conflict
-        The idempotency key was used with another body, or a concurrent import stored the
-        same labels first (retry).
+        ``answer_conflict``: a record gives another label for an (item, annotator) already
+        answered; ``idempotency_key_reused``; or ``concurrent_write``: a concurrent request
+        stored an answer for the same item and annotator first (retry).
     """
     bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
     check_vendor(principal, vendor_id)
     check_candidate(session, bakeoff_id, vendor_id)
-    scope = f"labels:{bakeoff_id}:{vendor_id}"
+    scope = idempotency_scope or f"labels:{bakeoff_id}:{vendor_id}"
     stored = idempotency.lookup(session, scope=scope, key=idempotency_key, fingerprint=fingerprint)
     if stored is not None:
         return ImportResult.model_validate({**stored, "replayed": True})
-
-    project = session.get(Project, bakeoff.project_id)
-    instructions = session.get(InstructionsVersion, bakeoff.instructions_version_id)
-    if project is None or instructions is None:  # pragma: no cover - foreign keys
-        raise Conflict(f"bake-off {bakeoff_id} lost its project or instructions")
-    task_type = project.task_type
-    classes = frozenset(class_names(project))
-    # A small, known set of items (callbacks) reads only their rows; a bulk import reads the
-    # golden set once, which is cheaper than one lookup per chunk.
-    narrow = only_items is not None and len(only_items) <= _NARROW_LOOKUP_MAX
-    items = pinned_item_ids(
-        session, bakeoff.golden_set_version_id, keys=only_items if narrow else None
-    )
-    task, label = table_of(Task), table_of(VendorLabel)
-    in_items = list(items.values())
-    existing_query = sa_select(label.c.external_key).where(
-        and_(label.c.bakeoff_id == bakeoff_id, label.c.vendor_id == vendor_id)
-    )
-    task_query = sa_select(task.c.item_id, task.c.id).where(
-        and_(task.c.bakeoff_id == bakeoff_id, task.c.vendor_id == vendor_id)
-    )
-    if narrow:
-        existing_query = existing_query.where(label.c.item_id.in_(in_items))
-        task_query = task_query.where(task.c.item_id.in_(in_items))
-        existing: set[str] = set(session.execute(existing_query).scalars())
-    else:
-        existing = {
-            r[0]
-            for r in _raw_rows(
-                session,
-                "SELECT external_key FROM vendorlabel WHERE bakeoff_id = {} AND vendor_id = {}",
-                (bakeoff_id, vendor_id),
-            )
-        }
-    tasks: dict[int, int] = {r[0]: r[1] for r in session.execute(task_query).all()}
-    writer = _Writer(session.connection())
-    batch_size = get_settings().import_batch_size
-    now = utcnow()
-    created = writer.time(now)
-    pinned_version = instructions.version
-    dumped: dict[str, str] = {c: json.dumps(c) for c in classes}  # classification fast path
-    fast = task_type == "classification"
-    received = written = duplicates = 0
-    chunk: list[tuple[Any, ...]] = []
-    labeled_tasks: set[int] = set()
-    key: str
-    value: Any
-    annotator: str | None
-    score: float | None
-    started: datetime | None
-    completed: datetime | None
-    cost: float | None
-    ins_version: int | None
-    ext: str | None
-    # SQLite's executemany needs the GIL for every row: a second thread would only contend
-    pipeline = _Pipeline(writer, threaded=writer.dialect == "postgresql")
-    # bound once: the classification fast path below runs per label
-    items_get, dumped_get, tasks_get = items.get, dumped.get, tasks.get
-    existing_add, labeled_add, append = existing.add, labeled_tasks.add, chunk.append
-    number = 0
     try:
-        for number, record in enumerate(records, start=1):
-            # Fast path: a CSV row (already checked by its reader) naming a pinned item and
-            # a known class needs no normalising and has no optional fields. Anything else,
-            # errors included, takes the general path below, which names the row.
-            if fast and type(record) is LabelRow:
-                key = record[0]
-                item_id = items_get(key)
-                json_text = dumped_get(record[1])
-                if item_id is not None and json_text is not None:
-                    ekey = key + "|"  # external_key(key, None, None)
-                    if ekey in existing:
-                        duplicates += 1
-                        continue
-                    existing_add(ekey)
-                    task_id = tasks_get(item_id)
-                    if task_id is not None:
-                        labeled_add(task_id)
-                    append(
-                        (
-                            bakeoff_id,
-                            vendor_id,
-                            item_id,
-                            task_id,
-                            ekey,
-                            json_text,
-                            None,
-                            None,
-                            None,
-                            None,
-                            None,
-                            pinned_version,
-                            created,
-                        )
-                    )
-                    if len(chunk) >= batch_size:
-                        pipeline.put(chunk)
-                        written += len(chunk)
-                        chunk = []
-                        append = chunk.append
-                    continue
-            if isinstance(record, LabelRow):
-                key, value, annotator, ext = record.item_id, record.label, None, None
-                score = started = completed = None
-                cost = None
-                ins_version = None
-            elif isinstance(record, LabelIn):
-                key, value, annotator, score, started, completed, cost, ins_version, ext, _ = record
-            else:
-                key, value, annotator, score, started, completed, cost, ins_version, ext = (
-                    _record_fields(record)
-                )
-            item_id = items.get(key)
-            if item_id is None:
-                where = _where(record, number)
-                raise Invalid(
-                    f"{source}: {where}: item {key!r} is not in the golden-set version "
-                    f"pinned by bake-off {bakeoff_id}",
-                    location=("body", where, "item_id"),
-                )
-            json_text = dumped.get(value) if fast and isinstance(value, str) else None
-            if json_text is None:
-                where = _where(record, number)
-                try:
-                    json_text = json.dumps(
-                        normalize_value(
-                            value,
-                            task_type=task_type,
-                            classes=classes,
-                            where=("body", where, "label"),
-                        )
-                    )
-                except Invalid as exc:
-                    raise Invalid(
-                        f"{source}: {where}: {exc.message}", location=exc.location
-                    ) from exc
-            if score is not None:
-                check_finite(score, ("body", _where(record, number), "score"))
-            if cost is not None:
-                check_finite(cost, ("body", _where(record, number), "cost"))
-            ekey = f"x:{key}|{ext}" if ext else f"{key}|{annotator or ''}"
-            if ekey in existing:
-                duplicates += 1
-                continue
-            existing.add(ekey)
-            task_id = tasks.get(item_id)
-            if task_id is not None:
-                labeled_tasks.add(task_id)
-            append(
-                (
-                    bakeoff_id,
-                    vendor_id,
-                    item_id,
-                    task_id,
-                    ekey,
-                    json_text,
-                    annotator,
-                    score,
-                    None if started is None else writer.time(started),
-                    None if completed is None else writer.time(completed),
-                    cost,
-                    ins_version or pinned_version,
-                    created,
-                )
-            )
-            if len(chunk) >= batch_size:
-                pipeline.put(chunk)
-                written += len(chunk)
-                chunk = []
-                append = chunk.append
-        received = number
-        pipeline.put(chunk)
-        written += len(chunk)
-        pipeline.close()
+        batch = _prepare(session, bakeoff, vendor_id, source=source, only_items=only_items)
+        written = append_rows(session, VENDOR_LABELS, _rows(batch, records), batch_size=batch_size)
+        _check_resent(session, batch, batch.resent)
         if written:
-            # Only the tasks of items labeled by this call can change (by primary key: a
-            # semi-join over all of the vendor's labels made every callback O(labels so far)).
-            ordered = sorted(labeled_tasks)
-            for start in range(0, len(ordered), 5000):
-                session.execute(
-                    task.update()
-                    .where(task.c.id.in_(ordered[start : start + 5000]))
-                    .where(task.c.status != "received")
-                    .values(
-                        status="received",
-                        completed_at=func.coalesce(task.c.completed_at, now),
-                        updated_at=now,
-                    )
-                )
+            _mark_received(session, batch.labeled_tasks)
             bump_data_version(session, bakeoff_id)
-        result = ImportResult(received=received, stored=written, duplicates=duplicates)
+        result = ImportResult(received=batch.received, stored=written, duplicates=batch.duplicates)
         idempotency.remember(
             session,
             scope=scope,
@@ -599,29 +505,77 @@ def add_vendor_labels(
         )
         session.commit()
     except IntegrityError as exc:
-        pipeline.abort()
         session.rollback()
         raise Conflict(
-            "another request stored some of these labels at the same time; retry "
-            "(labels already stored are skipped)"
+            "another request stored an answer for some of these items and annotators at the "
+            "same time; retry (answers already stored are then counted as duplicates)",
+            code="concurrent_write",
         ) from exc
-    except Exception as exc:
-        pipeline.abort()
-        session.rollback()
-        if _is_unique_violation(exc):
-            raise Conflict(
-                "another request stored some of these labels at the same time; retry"
-            ) from exc
-        raise
     except BaseException:
-        pipeline.abort()
         session.rollback()
         raise
     return result
 
 
-def _is_unique_violation(exc: BaseException) -> bool:
-    return type(exc).__name__ in ("UniqueViolation", "IntegrityError")
+def _prepare(
+    session: Session,
+    bakeoff: BakeOff,
+    vendor_id: int,
+    *,
+    source: str,
+    only_items: Collection[str] | None,
+) -> _Batch:
+    """Read what the records are checked against: items, tasks, the vendor's stored keys."""
+    bakeoff_id = int(bakeoff.id or 0)
+    project = session.get(Project, bakeoff.project_id)
+    instructions = session.get(InstructionsVersion, bakeoff.instructions_version_id)
+    if project is None or instructions is None:  # pragma: no cover - foreign keys
+        raise Conflict(f"bake-off {bakeoff_id} lost its project or instructions")
+    # A small, known set of items (callbacks) reads only their rows; a bulk import reads the
+    # golden set once, which is cheaper than one lookup per chunk.
+    narrow = only_items is not None and len(only_items) <= _NARROW_LOOKUP_MAX
+    items = pinned_item_ids(
+        session, bakeoff.golden_set_version_id, keys=only_items if narrow else None
+    )
+    task = table_of(Task)
+    task_query = sa_select(task.c.item_id, task.c.id).where(
+        and_(task.c.bakeoff_id == bakeoff_id, task.c.vendor_id == vendor_id)
+    )
+    if narrow:
+        task_query = task_query.where(task.c.item_id.in_(list(items.values())))
+    seen = _stored_keys(session, bakeoff_id, vendor_id, list(items.values()) if narrow else None)
+    to_bulk = bulk_time(session)
+    return _Batch(
+        bakeoff_id=bakeoff_id,
+        vendor_id=vendor_id,
+        source=source,
+        task_type=project.task_type,
+        classes=frozenset(class_names(project)),
+        items=items,
+        tasks={r[0]: r[1] for r in session.execute(task_query).all()},
+        seen=seen,
+        pinned_version=instructions.version,
+        created=to_bulk(utcnow()),
+        time=to_bulk,
+    )
+
+
+def _mark_received(session: Session, labeled_tasks: set[int]) -> None:
+    """Tasks of the items this call labeled become ``received`` (by primary key)."""
+    # A semi-join over all of the vendor's labels made every callback O(labels so far).
+    task, now = table_of(Task), utcnow()
+    ordered = sorted(labeled_tasks)
+    for start in range(0, len(ordered), 5000):
+        session.execute(
+            task.update()
+            .where(task.c.id.in_(ordered[start : start + 5000]))
+            .where(task.c.status != "received")
+            .values(
+                status="received",
+                completed_at=func.coalesce(task.c.completed_at, now),
+                updated_at=now,
+            )
+        )
 
 
 def _label_query(
@@ -708,8 +662,6 @@ def iter_vendor_labels(
             return
         for row in rows:
             m = row._mapping
-            ekey: str = m["external_key"]
-            prefix = f"x:{m['key']}|"
             yield VendorAnnotation(
                 item_id=m["key"],
                 label=m["value"],
@@ -719,7 +671,7 @@ def iter_vendor_labels(
                 completed_at=m["completed_at"],
                 cost=m["cost"],
                 instructions_version=m["instructions_version"],
-                external_id=ekey[len(prefix) :] if ekey.startswith(prefix) else None,
+                external_id=m["external_id"],
             )
         tail = rows[-1]._mapping
         last = (tail["item_id"], tail["id"])

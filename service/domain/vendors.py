@@ -5,8 +5,11 @@ from __future__ import annotations
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from service.core.config import Settings, get_settings
 from service.domain._common import apply_update, commit_or_conflict, get_or_404, paginate
 from service.domain.access import check_vendor
+from service.domain.adapter_settings import check_api_settings
+from service.domain.dispatch_results import vendor_slug
 from service.domain.errors import Conflict
 from service.domain.security import Principal
 from service.models import REDACTED, BakeOffVendorLink, Vendor, VendorCreate, VendorUpdate
@@ -14,9 +17,13 @@ from service.models import REDACTED, BakeOffVendorLink, Vendor, VendorCreate, Ve
 __all__ = ["create_vendor", "get_vendor", "list_vendors", "update_vendor", "delete_vendor"]
 
 
-def create_vendor(*, session: Session, data: VendorCreate) -> Vendor:
-    """Register a vendor; names are unique."""
+def create_vendor(
+    *, session: Session, data: VendorCreate, settings: Settings | None = None
+) -> Vendor:
+    """Register a vendor; names are unique; only the kind's API settings are accepted."""
+    check_api_settings(data.adapter_kind, data.adapter_settings, settings or get_settings())
     vendor = Vendor.model_validate(data)
+    _check_slug_free(session, vendor)
     session.add(vendor)
     commit_or_conflict(session, f"a vendor named {data.name!r} already exists")
     session.refresh(vendor)
@@ -47,7 +54,9 @@ def list_vendors(
     return paginate(session, stmt.order_by(col(Vendor.id)), skip=skip, limit=limit)
 
 
-def update_vendor(*, session: Session, vendor_id: int, data: VendorUpdate) -> Vendor:
+def update_vendor(
+    *, session: Session, vendor_id: int, data: VendorUpdate, settings: Settings | None = None
+) -> Vendor:
     """Change a vendor's adapter settings or pricing.
 
     Secrets are masked when a vendor is read, so a client that reads the settings and sends
@@ -61,7 +70,15 @@ def update_vendor(*, session: Session, vendor_id: int, data: VendorUpdate) -> Ve
             for key, value in data.adapter_settings.items()
         }
         data = data.model_copy(update={"adapter_settings": kept})
+    if data.adapter_settings is not None or data.adapter_kind is not None:
+        check_api_settings(
+            data.adapter_kind or vendor.adapter_kind,
+            vendor.adapter_settings if data.adapter_settings is None else data.adapter_settings,
+            settings or get_settings(),
+        )
     apply_update(vendor, data)
+    if data.name is not None:
+        _check_slug_free(session, vendor)
     session.add(vendor)
     commit_or_conflict(session, f"a vendor named {data.name!r} already exists")
     session.refresh(vendor)
@@ -80,3 +97,16 @@ def delete_vendor(*, session: Session, vendor_id: int) -> None:
         raise Conflict(f"vendor {vendor_id} takes part in {used} bake-off(s)")
     session.delete(vendor)
     commit_or_conflict(session, f"vendor {vendor_id} is still referenced (API keys, labels)")
+
+
+def _check_slug_free(session: Session, vendor: Vendor) -> None:
+    """Two vendors may not share a slug: it keys the ``BAKEOFF_VENDOR_<SLUG>_*`` settings an
+    operator gives in the environment, which must reach only the vendor they were meant for."""
+    slug = vendor_slug(vendor)
+    for other in session.exec(select(Vendor)).all():
+        if other.id != vendor.id and vendor_slug(other) == slug:
+            raise Conflict(
+                f"vendor name {vendor.name!r} has the slug {slug!r} of vendor {other.name!r}; "
+                "choose a name that differs in letters or digits",
+                code="vendor_slug_taken",
+            )

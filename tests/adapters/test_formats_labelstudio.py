@@ -194,13 +194,30 @@ def test_classification_taxonomy_multilabel_and_spans() -> None:
     ]
 
 
-def test_rotated_box_becomes_its_envelope() -> None:
-    # 90 degrees about the top-left corner (100, 100): a 40x20 box now spans x 80..100, y 100..140.
+def test_rotated_box_is_refused_not_replaced_by_its_envelope() -> None:
+    # 90 degrees about the top-left corner: its envelope would be a different 20x40 box
     region = _rect(100 / 640 * 100, 100 / 480 * 100, 40 / 640 * 100, 20 / 480 * 100)
     region["value"]["rotation"] = 90
-    (box,) = _regions([region], "detection")
-    assert isinstance(box, Box)
-    assert box.bbox == pytest.approx((80.0, 100.0, 20.0, 40.0), abs=1e-9)
+    with pytest.raises(FormatError, match=r"value\.rotation: box rotated by 90 degrees"):
+        _regions([region], "detection")
+
+
+def test_a_prediction_that_cannot_be_read_does_not_stop_the_annotations() -> None:
+    ok = _rect(10, 10, 10, 10)
+    bad_prediction = {"model_version": "m1", "result": [{**ok, "original_width": None}]}
+    blob = json.dumps(
+        [
+            {
+                "data": {"item_id": "a"},
+                "annotations": [{"result": [ok]}],
+                "predictions": [bad_prediction],
+            }
+        ]
+    ).encode()
+    (ann,) = iter_annotations(io.BytesIO(blob), task_type="detection")
+    assert isinstance(ann.label, list) and len(ann.label) == 1
+    with pytest.raises(FormatError, match="needs original_width"):
+        list(iter_annotations(io.BytesIO(blob), task_type="detection", include_predictions=True))
 
 
 def test_polygon_becomes_pixel_coco_polygon() -> None:

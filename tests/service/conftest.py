@@ -8,15 +8,18 @@ both as candidates (``key_vendor`` is "Candidate A").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session
 
 import service.models as m
+from service.core.config import get_settings
 from service.domain import bakeoffs, golden_sets, projects, vendors
+from service.domain.dispatch_results import forget_adapters
 from service.domain.vendor_labels import add_vendor_labels
 
 CLASSES = ("cat", "dog", "bird")
@@ -151,3 +154,36 @@ def label_gold(session: Session) -> LabelGold:
         )
 
     return label
+
+
+@dataclass(frozen=True)
+class ServerFolders:
+    """The server-side folders an operator configures (``BAKEOFF_MODEL_DIR``, ...)."""
+
+    model_dir: Path
+    vendor_files_dir: Path
+
+
+@pytest.fixture
+def server_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerFolders]:
+    """An operator's set-up: a model folder, a vendor-package folder, one entry-point model.
+
+    ``identity`` is registered the way an operator installs a model package: a distribution
+    on ``sys.path`` whose ``bakeoff.models`` entry point is ``numpy:asarray`` (items' features
+    read as probabilities). Settings read from the environment (``get_settings()``) see the
+    folders for the test's duration.
+    """
+    folders = ServerFolders(tmp_path / "models", tmp_path / "vendor-files")
+    folders.model_dir.mkdir()
+    dist = tmp_path / "site" / "toy_models-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-models\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[bakeoff.models]\nidentity = numpy:asarray\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("BAKEOFF_MODEL_DIR", str(folders.model_dir))
+    monkeypatch.setenv("BAKEOFF_VENDOR_FILES_DIR", str(folders.vendor_files_dir))
+    get_settings.cache_clear()
+    forget_adapters()
+    yield folders
+    get_settings.cache_clear()
+    forget_adapters()

@@ -130,3 +130,56 @@ def test_format_is_guessed_from_the_file(
     path = tmp_path / name
     path.write_text(content)
     assert guess_format(path) == expected
+
+
+ODM = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "review_odm"
+
+
+@pytest.mark.skipif(not ODM.exists(), reason=f"public VOC subset not found at {ODM}")
+def test_a_voc_folder_is_imported_as_the_api_imports_its_zip(
+    ids: dict[str, int], tmp_path: Path
+) -> None:
+    """The CLI reads a VOC export folder (format detected) like the API reads its zip."""
+    import json
+
+    gts = ODM / "data" / "database" / "gts"
+    coco = gts / "coco_format_v1" / "instances_default.json"
+    classes = [
+        c["name"] for c in sorted(json.loads(coco.read_text())["categories"], key=lambda c: c["id"])
+    ]
+    with Session(get_engine()) as session:
+        project = projects.create_project(
+            session=session,
+            data=m.ProjectCreate(
+                name="voc",
+                task_type="detection",
+                ontology={"classes": [{"name": c} for c in classes]},
+            ),
+        )
+        golden = golden_sets.create_golden_set(
+            session=session, data=m.GoldenSetCreate(name="voc-gold", project_id=project.id or 0)
+        )
+        instructions = projects.create_instructions(
+            session=session,
+            project_id=project.id or 0,
+            data=m.InstructionsVersionCreate(text="Box every object"),
+        )
+        ids.update(
+            project=project.id or 0, golden=golden.id or 0, instructions=instructions.id or 0
+        )
+    runner = CliRunner()
+    gold = runner.invoke(app, ["import", "gold", str(ids["golden"]), str(coco)])
+    assert gold.exit_code == 0, gold.output
+    bakeoff_id = _bakeoff(ids)
+    result = runner.invoke(
+        app,
+        ["import", "labels", str(bakeoff_id), str(ids["vendor"]), str(gts / "pascalvoc_format")],
+    )
+    assert result.exit_code == 0, result.output
+    assert "stored 100" in result.output
+    unknown = tmp_path / "notes.txt"
+    unknown.write_text("# not labels\n")
+    refused = runner.invoke(
+        app, ["import", "labels", str(bakeoff_id), str(ids["vendor"]), str(unknown)]
+    )
+    assert refused.exit_code == 1 and "no known format fits" in refused.output

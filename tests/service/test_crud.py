@@ -243,13 +243,13 @@ def test_sending_masked_settings_back_keeps_the_secret(
         json={
             "name": "Round Trip Labs",
             "adapter_kind": "http",
-            "adapter_settings": {"url": "http://a.example", "webhook_secret": "s3cret"},
+            "adapter_settings": {"base_url": "http://a.example", "webhook_secret": "s3cret"},
         },
         headers=auth["lead"],
     ).json()
     read = client.get(f"/vendors/{created['id']}", headers=auth["lead"]).json()
     assert read["adapter_settings"]["webhook_secret"] == "********"
-    settings = dict(read["adapter_settings"], url="http://b.example")
+    settings = dict(read["adapter_settings"], timeout_s=5.0)
     patched = client.patch(
         f"/vendors/{created['id']}", json={"adapter_settings": settings}, headers=auth["lead"]
     )
@@ -257,4 +257,8 @@ def test_sending_masked_settings_back_keeps_the_secret(
     stored = session.get(m.Vendor, created["id"])
     assert stored is not None
     session.refresh(stored)
-    assert stored.adapter_settings == {"url": "http://b.example", "webhook_secret": "s3cret"}
+    assert stored.adapter_settings == {
+        "base_url": "http://a.example",
+        "webhook_secret": "s3cret",
+        "timeout_s": 5.0,
+    }

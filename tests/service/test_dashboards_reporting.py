@@ -249,8 +249,8 @@ def test_detection_bakeoff_reports_box_bias(session: Session, key_vendor: m.Vend
     assert row.accuracy.value == pytest.approx(6 / 8)  # 6 perfect images, 2 unanswered
     assert row.coverage == pytest.approx(6 / 8)
     # coverage 0.75 is below the default floor (0.95): no rank, "not enough results"
-    assert row.rank is None and row.violations[0].startswith("not enough results")
-    assert report.scores["Key Vendor Inc."].status == "not enough results"
+    assert row.rank is None and row.status == "not_enough_results"
+    assert report.scores["Key Vendor Inc."].status == "not_enough_results"
     bias = {(b.cls, b.edge): b.mean_offset for b in report.box_bias}
     assert bias[("fish", "right")] == pytest.approx(-4.0)
     assert bias[("fish", "left")] == pytest.approx(0.0)
@@ -280,7 +280,7 @@ def test_set_labels_score_by_exact_match_with_annotators() -> None:
     assert system.labels_per_item == pytest.approx(6 / 2)
 
 
-def test_a_vendor_that_returned_nothing_has_not_enough_results(
+def test_a_vendor_that_returned_nothing_is_listed_last_without_a_rank(
     session: Session, labelled: Seed
 ) -> None:
     silent = vendors.create_vendor(
@@ -294,12 +294,17 @@ def test_a_vendor_that_returned_nothing_has_not_enough_results(
     )
     report = bakeoff_report(session=session, bakeoff_id=labelled.bakeoff_id, n_resamples=200)
     rows = {s.name: s for s in report.ranking.systems}
-    # Listed, not dropped, but no verdict without evidence: no rank, "not enough results"
-    # (it used to be ranked 3rd on zeros).
     assert rows["Silent Co."].coverage == 0.0
+    # No verdict without evidence (issue 10): listed last, with the reason, never ranked.
+    assert [s.name for s in report.ranking.systems][-1] == "Silent Co."
     assert rows["Silent Co."].rank is None
-    assert rows["Silent Co."].violations[0].startswith("not enough results: 0 of 6 items")
-    assert report.scores["Silent Co."].status == "not enough results"
+    assert rows["Silent Co."].status == "no_results"
     assert rows["Silent Co."].cost_per_item is not None
     assert rows["Silent Co."].cost_per_item.value == 0.0
-    assert [r.rank for r in report.ranking.systems if r.name != "Silent Co."] == [1, 2]
+    # cost and speed stay in the score for the others
+    assert not any("is not known" in line for line in report.ranking.summary)
+    assert any(
+        line.startswith("Silent Co. is not ranked: no results yet")
+        for line in report.ranking.summary
+    )
+    assert report.scores["Silent Co."].status == "no_results"

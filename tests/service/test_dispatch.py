@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -39,7 +39,8 @@ from adapters.testing import ToyGolden, assert_no_gold, toy_golden
 from service.api.routes.dispatch import get_run_queue
 from service.core.config import Settings
 from service.domain import bakeoffs, dispatch, golden_sets, projects, vendors
-from service.domain.errors import Conflict
+from service.domain.errors import Conflict, Invalid
+from tests.service.conftest import ServerFolders
 
 # --------------------------------------------------------------------------- a scripted vendor
 
@@ -71,6 +72,8 @@ class WorkerDied(BaseException):
 
 class MemoryVendor:
     """A vendor kind held in memory; labels items without gold (class by item id hash)."""
+
+    api_settings: ClassVar[frozenset[str]] = frozenset({"tasks", "annotators"})
 
     def __init__(self, vendor: str, *, tasks: list[str] | None = None, annotators: int = 1):
         self.name = vendor
@@ -303,7 +306,7 @@ def test_a_run_sends_every_item_and_stores_every_label_once(session: Session) ->
     assert result.done
     labels = label_rows(session, built.bakeoff_id)
     assert len(labels) == 12 * 2 + 12  # alpha has two annotators per item
-    assert len({(x.vendor_id, x.external_key) for x in labels}) == len(labels)
+    assert len({(x.vendor_id, x.item_id, x.annotator_id) for x in labels}) == len(labels)
     assert tasks_by_status(session, built.bakeoff_id) == {"received": 24}
     bakeoff = session.get(m.BakeOff, built.bakeoff_id)
     assert bakeoff is not None and bakeoff.status == "completed"
@@ -323,12 +326,14 @@ def test_a_run_sends_every_item_and_stores_every_label_once(session: Session) ->
     assert alpha.cost == pytest.approx(12 * 0.02)
 
 
-def test_price_list_is_used_when_the_vendor_gives_no_cost(session: Session) -> None:
+def test_price_list_is_used_when_the_vendor_gives_no_cost(
+    session: Session, server_folders: ServerFolders
+) -> None:
     golden = toy_golden(n=3)
     built = build_bakeoff(
         session,
         golden,
-        {"model": ("model", {"callable_ref": "numpy:asarray"})},
+        {"model": ("model", {"model": "identity"})},
         prices={"model": 0.25},
     )
     dispatch.start_run(session=session, bakeoff_id=built.bakeoff_id)
@@ -457,7 +462,15 @@ def test_a_vendor_without_the_task_type_fails_at_once(session: Session) -> None:
 
 def test_a_bad_adapter_setting_fails_the_vendor_with_a_clear_reason(session: Session) -> None:
     golden = toy_golden(n=2)
-    built = build_bakeoff(session, golden, {"typo": ("no-such-kind", {})})
+    with pytest.raises(Invalid, match="no-such-kind.*available kinds"):  # refused when created
+        build_bakeoff(session, golden, {"typo": ("no-such-kind", {})})
+    session.rollback()
+    # a row that went bad after it was stored fails its tasks with the reason instead
+    built = build_bakeoff(session, golden, {"typo": ("memory", {})}, suffix="-stored")
+    vendor = session.exec(select(m.Vendor).where(m.Vendor.name == "typo")).one()
+    vendor.adapter_kind = "no-such-kind"
+    session.add(vendor)
+    session.commit()
     dispatch.start_run(session=session, bakeoff_id=built.bakeoff_id)
     run_to_end(session, built.bakeoff_id)
     task = session.exec(select(m.Task).where(m.Task.bakeoff_id == built.bakeoff_id)).first()
@@ -528,14 +541,16 @@ def test_ten_percent_faults_still_store_every_label_exactly_once(session: Sessio
     assert tasks_by_status(session, built.bakeoff_id) == {"received": 120}
     labels = label_rows(session, built.bakeoff_id)
     assert len(labels) == 40 * 3 * 2
-    assert len({(x.vendor_id, x.external_key) for x in labels}) == 240
+    assert len({(x.vendor_id, x.item_id, x.annotator_id) for x in labels}) == 240
 
 
 # --------------------------------------------------------------------------- no gold, ever
 
 
 @pytest.mark.slow
-def test_no_payload_of_any_kind_carries_gold(session: Session, tmp_path: Any) -> None:
+def test_no_payload_of_any_kind_carries_gold(
+    session: Session, tmp_path: Any, server_folders: ServerFolders
+) -> None:
     """Run a detection bake-off through the memory, simulator (http) and file (COCO) kinds
     and inspect everything each sent (the model kind only ever sees
     ``data[feature_key]``, checked in tests/adapters/test_model.py)."""
@@ -545,7 +560,7 @@ def test_no_payload_of_any_kind_carries_gold(session: Session, tmp_path: Any) ->
 
     det = toy_golden("detection", n=6)
     config = SimulatorConfig(vendors=[SimulatedVendor(name="sim")], time_scale=0.0)
-    files = tmp_path / "packages"
+    files = server_folders.vendor_files_dir
     with SimulatorProcess(config, det.gold_json(), workdir=tmp_path / "sim") as sim:
         built = build_bakeoff(
             session,
@@ -553,7 +568,7 @@ def test_no_payload_of_any_kind_carries_gold(session: Session, tmp_path: Any) ->
             {
                 "mem": ("memory", {"tasks": ["detection"]}),
                 "sim": ("simulator", {"url": sim.url, "mode": "poll"}),
-                "files": ("file", {"directory": str(files), "format": "coco"}),
+                "files": ("file", {"format": "coco"}),
             },
         )
         dispatch.start_run(session=session, bakeoff_id=built.bakeoff_id)

@@ -41,6 +41,7 @@ from adapters.simulator import (
     SimulatorProcess,
     free_port,
 )
+from adapters.simulator.noise import pick_annotators, simulate_answer
 from adapters.testing import ToyGolden, toy_golden
 from service.core.config import Settings
 from service.core.db import create_db_engine
@@ -188,6 +189,8 @@ def _start_stack(tmp: Path, database_url: str, extra_env: dict[str, str]) -> Sta
         "BAKEOFF_DISPATCH_BATCH_SIZE": "8",
         "BAKEOFF_DISPATCH_MAX_ATTEMPTS": "30",
         "PYTHONUNBUFFERED": "1",
+        # the operator's model folder: the model candidate is registered there, never by path
+        "BAKEOFF_MODEL_DIR": str(tmp / "models"),
         **extra_env,
     }
     if "BAKEOFF_REDIS_URL" not in extra_env:
@@ -215,7 +218,33 @@ def _start_stack(tmp: Path, database_url: str, extra_env: dict[str, str]) -> Sta
     return stack
 
 
-def _create_bakeoff(stack: Stack, golden: ToyGolden, sim_url: str, model_path: Path) -> int:
+def _simulated_candidates(sim_url: str) -> list[tuple[str, dict[str, Any]]]:
+    """The simulated vendors of :func:`_vendors` and their adapter settings."""
+    return [
+        ("careful", {"url": sim_url, "webhook_secret": SECRET, "timeout_s": 5}),
+        (
+            "cheap",
+            {
+                "url": sim_url,
+                "webhook_secret": SECRET,
+                "timeout_s": 1.0,
+                "backoff_base_s": 0.05,
+                "backoff_max_s": 0.2,
+                "max_retries": 6,
+                "failure_threshold": 50,
+            },
+        ),
+        ("poller", {"url": sim_url, "mode": "poll", "timeout_s": 5}),
+    ]
+
+
+def _create_bakeoff(
+    stack: Stack,
+    golden: ToyGolden,
+    candidates: list[tuple[str, dict[str, Any]]],
+    model_path: Path | None,
+) -> int:
+    """A bake-off over ``golden`` with simulator ``candidates`` (and a model candidate)."""
     client = httpx.Client(base_url=stack.api_url, headers=stack.headers, timeout=30)
 
     def post(url: str, body: Any) -> dict[str, Any]:
@@ -244,37 +273,23 @@ def _create_bakeoff(stack: Stack, golden: ToyGolden, sim_url: str, model_path: P
         {"labels": [{"item_key": k, "value": v} for k, v in golden.gold_json().items()]},
     )
     vendor_ids = []
-    for name, settings in (
-        ("careful", {"url": sim_url, "webhook_secret": SECRET, "timeout_s": 5}),
-        (
-            "cheap",
-            {
-                "url": sim_url,
-                "webhook_secret": SECRET,
-                "timeout_s": 1.0,
-                "backoff_base_s": 0.05,
-                "backoff_max_s": 0.2,
-                "max_retries": 6,
-                "failure_threshold": 50,
-            },
-        ),
-        ("poller", {"url": sim_url, "mode": "poll", "timeout_s": 5}),
-    ):
+    for name, settings in candidates:
         vendor = post(
             "/vendors",
             {"name": name, "adapter_kind": "simulator", "adapter_settings": settings},
         )
         vendor_ids.append(vendor["id"])
-    model = post(
-        "/vendors",
-        {
-            "name": "model",
-            "adapter_kind": "model",
-            "adapter_settings": {"path": str(model_path)},
-            "price_per_item": 0.001,
-        },
-    )
-    vendor_ids.append(model["id"])
+    if model_path is not None:
+        model = post(
+            "/vendors",
+            {
+                "name": "model",
+                "adapter_kind": "model",
+                "adapter_settings": {"model": model_path.name},
+                "price_per_item": 0.001,
+            },
+        )
+        vendor_ids.append(model["id"])
     instructions_id = client.get(f"/projects/{project['id']}/instructions").json()["data"][0]["id"]
     bakeoff = post(
         "/bakeoffs",
@@ -292,7 +307,8 @@ def _create_bakeoff(stack: Stack, golden: ToyGolden, sim_url: str, model_path: P
 def _model(tmp: Path, golden: ToyGolden) -> Path:
     x = np.array([i.data["features"] for i in golden.items])
     y = [str(golden.gold[i.item_id]) for i in golden.items]
-    path = tmp / "model.joblib"
+    path = tmp / "models" / "model.joblib"
+    path.parent.mkdir(exist_ok=True)
     joblib.dump(LogisticRegression().fit(x, y), path)
     return path
 
@@ -331,13 +347,24 @@ def _run(stack: Stack, tmp: Path) -> None:
     config = SimulatorConfig(vendors=_vendors(50.0), time_scale=0.01)
     with SimulatorProcess(config, golden.gold_json(), workdir=tmp / "sim") as sim:
         _wait_http(f"{stack.api_url}/health", stack, "api")
-        bakeoff_id = _create_bakeoff(stack, golden, sim.url, _model(tmp, golden))
+        bakeoff_id = _create_bakeoff(
+            stack, golden, _simulated_candidates(sim.url), _model(tmp, golden)
+        )
         _run_and_check(stack, worker, bakeoff_id, golden)
 
 
 def _run_and_check(
     stack: Stack, worker: subprocess.Popen[bytes], bakeoff_id: int, golden: ToyGolden
 ) -> None:
+    final = _run_killing_the_worker(stack, worker, bakeoff_id)
+    assert final["counts"]["received"] == N_ITEMS * 4
+    _check_exactly_once(stack, bakeoff_id, golden)
+
+
+def _run_killing_the_worker(
+    stack: Stack, worker: subprocess.Popen[bytes], bakeoff_id: int, *, timeout_s: float = 90.0
+) -> dict[str, Any]:
+    """Start the run, SIGKILL the worker once labels arrive, start another; the final progress."""
     started = httpx.post(
         f"{stack.api_url}/bakeoffs/{bakeoff_id}/run", headers=stack.headers, timeout=30
     )
@@ -356,10 +383,9 @@ def _run_and_check(
     assert progress["counts"]["pending"] + progress["counts"]["sent"] > 0
     time.sleep(0.5)  # results keep arriving by callback while no worker runs
     stack.start_worker()
-    final = stack.wait_done(bakeoff_id)
-    assert final["status"] == "completed"
-    assert final["counts"]["received"] == N_ITEMS * 4
-    _check_exactly_once(stack, bakeoff_id, golden)
+    final = stack.wait_done(bakeoff_id, timeout_s=timeout_s)
+    assert final["status"] == "completed", (final, stack.log("worker"))
+    return final
 
 
 def test_end_to_end_on_sqlite_with_faults_and_a_killed_worker(tmp_path: Path) -> None:
@@ -404,3 +430,102 @@ def test_end_to_end_on_postgresql_and_redis(tmp_path: Path, postgres_url: str) -
             queue_name=queue_name,
         )
         RunQueue(settings).huey.flush()
+
+
+FLAKY_ITEMS = 40
+FLAKY_PER_ITEM = 2  # two annotators answer each item
+
+
+def _flaky_vendor() -> SimulatedVendor:
+    """30% of HTTP calls fail (503), 10% hang past the timeout, 30% of callbacks are sent
+    twice, 10% are lost (polling must fetch them), and deliveries come out of order."""
+    return SimulatedVendor(
+        name="flaky",
+        seed=7,
+        accuracy=0.8,
+        annotators=AnnotatorPool(count=3, per_item=FLAKY_PER_ITEM, skill_spread=0.05),
+        latency=LatencySpec(distribution="exponential", mean_s=50.0),
+        faults=Faults(
+            error_rate=0.3,
+            timeout_rate=0.1,
+            hang_s=1.0,
+            duplicate_callback_rate=0.3,
+            callback_error_rate=0.1,
+            out_of_order=True,
+        ),
+        webhook_secret=SecretStr(SECRET),
+    )
+
+
+def test_a_killed_worker_and_a_vendor_failing_30_percent_still_store_every_label_once(
+    tmp_path: Path,
+) -> None:
+    """Both faults in one run: the vendor fails 30% of calls (and duplicates, loses and
+    reorders callbacks) while the worker is SIGKILLed mid-run and a new one finishes it.
+    The stored answers are exactly the simulator's: none lost, none twice."""
+    stack = _start_stack(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'bakeoff.db'}",
+        {
+            "BAKEOFF_QUEUE_PATH": str(tmp_path / "queue.db"),
+            "BAKEOFF_DISPATCH_MAX_ATTEMPTS": "50",
+            "BAKEOFF_DISPATCH_CALLBACK_POLL_INTERVAL_S": "1",
+        },
+    )
+    golden = toy_golden(n=FLAKY_ITEMS)
+    flaky = _flaky_vendor()
+    try:
+        worker = stack.start_worker()
+        config = SimulatorConfig(vendors=[flaky], time_scale=0.01)
+        with SimulatorProcess(config, golden.gold_json(), workdir=tmp_path / "sim") as sim:
+            _wait_http(f"{stack.api_url}/health", stack, "api")
+            settings = {
+                "url": sim.url,
+                "webhook_secret": SECRET,
+                "timeout_s": 0.5,
+                "backoff_base_s": 0.02,
+                "backoff_max_s": 0.1,
+                "max_retries": 8,
+                "failure_threshold": 1000,
+            }
+            bakeoff_id = _create_bakeoff(stack, golden, [("flaky", settings)], None)
+            final = _run_killing_the_worker(stack, worker, bakeoff_id, timeout_s=150)
+            assert final["counts"]["received"] == FLAKY_ITEMS
+    finally:
+        stack.stop()
+
+    engine = create_db_engine(stack.database_url)
+    try:
+        with Session(engine) as session:
+            stored = session.exec(
+                select(m.GoldenItem.key, m.VendorLabel.annotator_id, m.VendorLabel.value)
+                .join(m.GoldenItem, col(m.GoldenItem.id) == col(m.VendorLabel.item_id))
+                .where(m.VendorLabel.bakeoff_id == bakeoff_id)
+            ).all()
+            tasks = session.exec(select(m.Task).where(m.Task.bakeoff_id == bakeoff_id)).all()
+    finally:
+        engine.dispose()
+    classes = golden.ontology.class_names
+    gold = golden.gold_json()
+    expected = sorted(
+        (
+            item.item_id,
+            annotator,
+            simulate_answer(
+                flaky,
+                item_id=item.item_id,
+                data=dict(item.data),
+                truth=gold[item.item_id],
+                task_type=golden.task_type,
+                classes=classes,
+                annotator=annotator,
+            ).label,
+        )
+        for item in golden.items
+        for annotator in pick_annotators(flaky, item.item_id)
+    )
+    got = sorted((str(k), str(a), v) for k, a, v in stored)
+    assert len(expected) == FLAKY_ITEMS * FLAKY_PER_ITEM
+    assert len(got) == len(set(got)), "an answer was stored twice"
+    assert got == expected, "stored answers differ from what the vendor sent"
+    assert len(tasks) == FLAKY_ITEMS and {t.status for t in tasks} == {"received"}

@@ -17,6 +17,7 @@ from service.core.config import Settings, get_settings
 from service.core.db import create_db_engine, get_engine
 from service.dispatch.queue import RunQueue, queue_location
 from service.domain import bakeoffs, golden_sets, projects, vendors
+from tests.service.conftest import ServerFolders
 
 
 @pytest.mark.parametrize(
@@ -36,6 +37,12 @@ def test_queue_location(values: dict[str, str], expected: str) -> None:
 def test_postgres_without_redis_uses_a_local_sqlite_queue() -> None:
     settings = Settings(environment="test", database_url="postgresql+psycopg://u@h/db")
     assert queue_location(settings).endswith("bakeoff-data/bakeoff-queue.db")
+
+
+@pytest.fixture(autouse=True)
+def _operator_models(server_folders: ServerFolders) -> ServerFolders:
+    """The seeded bake-offs' model candidate is the operator-registered ``identity`` model."""
+    return server_folders
 
 
 def _seed(session: Session, *, status: str) -> int:
@@ -73,7 +80,7 @@ def _seed(session: Session, *, status: str) -> int:
         data=m.VendorCreate(
             name=f"v-{time.monotonic_ns()}",
             adapter_kind="model",
-            adapter_settings={"callable_ref": "numpy:asarray"},
+            adapter_settings={"model": "identity"},
         ),
     )
     assert vendor.id is not None and version.id is not None

@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 
 import service.models as m
 from service.domain import bakeoffs, golden_sets, projects, vendors
-from service.domain.dispatch_results import forget_adapters
+from tests.service.conftest import ServerFolders
 
 CLASSES = ("zebra-q7x", "okapi-k2m", "tapir-p9z")
 GOLD = {f"photo-{n}": CLASSES[n % 3] for n in range(1, 7)}
@@ -40,23 +40,12 @@ class Built:
 
 
 @pytest.fixture
-def built(session: Session, key_vendor: m.Vendor, tmp_path: Path) -> Built:
-    """A classification bake-off with tasks for two file vendors (packages under tmp_path)."""
-    forget_adapters()
-    server = tmp_path / "server-packages"
-    vendors.update_vendor(
-        session=session,
-        vendor_id=key_vendor.id or 0,
-        data=m.VendorUpdate(adapter_settings={"directory": str(server)}),
-    )
+def built(session: Session, key_vendor: m.Vendor, server_folders: ServerFolders) -> Built:
+    """A classification bake-off with tasks for two file vendors (packages on the server)."""
+    server = server_folders.vendor_files_dir
     other = vendors.create_vendor(
         session=session,
-        data=m.VendorCreate(
-            name="Other Files Ltd.",
-            adapter_kind="file",
-            adapter_settings={"directory": str(server)},
-            price_per_item=0.5,
-        ),
+        data=m.VendorCreate(name="Other Files Ltd.", adapter_kind="file", price_per_item=0.5),
     )
     project = projects.create_project(
         session=session,
@@ -460,15 +449,9 @@ GOLD_BOX = [101.125, 57.375, 30.5, 40.25]
 
 
 @pytest.fixture
-def detection(session: Session, key_vendor: m.Vendor, tmp_path: Path) -> Built:
+def detection(session: Session, key_vendor: m.Vendor, server_folders: ServerFolders) -> Built:
     """A detection bake-off (three 640x480 images) for the vendor key's file vendor."""
-    forget_adapters()
-    server = tmp_path / "server-packages"
-    vendors.update_vendor(
-        session=session,
-        vendor_id=key_vendor.id or 0,
-        data=m.VendorUpdate(adapter_settings={"directory": str(server)}),
-    )
+    server = server_folders.vendor_files_dir
     project = projects.create_project(
         session=session,
         data=m.ProjectCreate(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +206,113 @@ def test_wrong_format_for_the_task_type_is_422(
     response = client.post(url, params={"format": "coco"}, content=b"{}", headers=auth["lead"])
     assert response.status_code == 422
     assert "holds detection or segmentation" in response.json()["detail"][0]["msg"]
+
+
+ODM = DATA / "review_odm" / "data" / "database" / "gts"
+
+
+def _zip(folder: Path, pattern: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for file in sorted(folder.rglob(pattern)):
+            archive.write(file, file.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+@pytest.mark.skipif(not ODM.exists(), reason=f"public VOC subset not found at {ODM}")
+@pytest.mark.parametrize("fmt", ["coco", "voc", "yolo"])
+def test_the_same_boxes_from_coco_voc_and_yolo_exports_score_the_same(
+    client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any, fmt: str
+) -> None:
+    """100 VOC images exported by CVAT as COCO, Pascal VOC and YOLO: each export, uploaded as a
+    vendor's labels against the COCO gold, is the gold again (YOLO within its printed digits)."""
+    raw = (ODM / "coco_format_v1" / "instances_default.json").read_bytes()
+    categories = sorted(json.loads(raw)["categories"], key=lambda c: c["id"])
+    ctx = _setup(
+        client,
+        auth["lead"],
+        task_type="detection",
+        classes=[c["name"] for c in categories],
+        vendor_id=key_vendor.id,
+        gold=raw,
+        fmt="coco",
+    )
+    body = {
+        "coco": raw,
+        "voc": _zip(ODM / "pascalvoc_format", "*.xml"),
+        "yolo": _zip(ODM / "yolo_format", "*.txt"),
+    }[fmt]
+    url = f"/bakeoffs/{ctx['bakeoff']['id']}/vendors/{key_vendor.id}/labels/import"
+    response = client.post(url, params={"format": fmt}, content=body, headers=auth["vendor"])
+    assert response.status_code == 200, response.text
+    assert response.json()["stored"] == 100
+    result = client.get(f"/bakeoffs/{ctx['bakeoff']['id']}/results", headers=auth["lead"])
+    metrics = result.json()["vendors"][0]["metrics"]
+    assert metrics["box_precision"] == 1.0 and metrics["box_recall"] == 1.0
+
+
+def test_a_voc_zip_with_a_bad_box_is_a_422_naming_the_file(
+    client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any
+) -> None:
+    ctx = _setup(
+        client,
+        auth["lead"],
+        task_type="detection",
+        classes=["cat"],
+        vendor_id=key_vendor.id,
+        gold=b'{"item_id": "a.jpg", "label": [], "data": {"width": 10, "height": 10}}\n',
+        fmt="jsonl",
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(
+            "Annotations/a.xml",
+            "<annotation><filename>a.jpg</filename><object><name>cat</name><bndbox><xmin>5"
+            "</xmin><ymin>0</ymin><xmax>1</xmax><ymax>1</ymax></bndbox></object></annotation>",
+        )
+    url = f"/bakeoffs/{ctx['bakeoff']['id']}/vendors/{key_vendor.id}/labels/import"
+    response = client.post(
+        url, params={"format": "voc"}, content=buffer.getvalue(), headers=auth["vendor"]
+    )
+    assert response.status_code == 422, response.text
+    assert "Annotations/a.xml" in response.text and "xmax/ymax" in response.text
+
+
+def test_label_studio_gold_with_several_annotators_takes_the_ground_truth(
+    client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any
+) -> None:
+    """The service's gold import honours Label Studio's ``ground_truth`` flag, as the library
+    reader does (it used to refuse: 'needs exactly one annotation, found 2')."""
+
+    def choice(label: str, truth: bool) -> dict[str, Any]:
+        result = [
+            {
+                "type": "choices",
+                "from_name": "label",
+                "to_name": "text",
+                "value": {"choices": [label]},
+            }
+        ]
+        return {"completed_by": 1, "ground_truth": truth, "result": result}
+
+    export = [
+        {
+            "data": {"item_id": "a", "text": "meow"},
+            "annotations": [choice("dog", False), choice("cat", True)],
+        },
+        {"data": {"item_id": "b", "text": "woof"}, "annotations": [choice("dog", False)]},
+    ]
+    ctx = _setup(
+        client,
+        auth["lead"],
+        task_type="classification",
+        classes=["cat", "dog"],
+        vendor_id=key_vendor.id,
+        gold=json.dumps(export).encode(),
+        fmt="labelstudio",
+    )
+    assert ctx["imported"]["stored"] == 2
+    gold = client.get(
+        f"/golden-sets/{ctx['golden_set']['id']}/versions/1/labels", headers=auth["lead"]
+    ).json()
+    assert {g["item_key"]: g["value"] for g in gold["data"]} == {"a": "cat", "b": "dog"}

@@ -80,7 +80,7 @@ def test_results_match_sklearn_and_follow_new_labels(
     assert b["main_value"] == pytest.approx(1 / 6)
     assert b["metrics"]["accuracy"] == pytest.approx(0.5)
     assert b["metrics"]["accuracy_all"] == pytest.approx(1 / 6)
-    assert b["status"] == "not enough results"  # coverage 1/3 is below the 0.95 floor
+    assert b["status"] == "not_enough_results"  # coverage 1/3 is below the 0.95 floor
     assert b["scores"]["n_ties"] == 0 and b["scores"]["metrics"]["accuracy"]["low"] < 0.5
     assert b["total_cost"] == pytest.approx(0.02 * 2)  # price_per_item x labelled items
 

@@ -117,7 +117,10 @@ def world(session: Session, key_vendor: m.Vendor, api_keys: dict[str, str]) -> W
     vendors.update_vendor(
         session=session,
         vendor_id=key_vendor.id,
-        data=m.VendorUpdate(adapter_settings={"webhook_secret": OWN_SECRET}),
+        data=m.VendorUpdate(
+            adapter_kind="http",
+            adapter_settings={"base_url": "http://own.invalid", "webhook_secret": OWN_SECRET},
+        ),
     )
     other = vendors.create_vendor(
         session=session,

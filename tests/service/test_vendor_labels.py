@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 import service.models as m
+from service.core import bulk_write
 from service.domain import vendor_labels
 from service.domain.errors import Invalid
 
@@ -245,17 +246,17 @@ def test_a_concurrent_duplicate_is_a_409_and_rolls_back(
 ) -> None:
     first = {"labels": [{"item_key": "img-6", "value": "cat"}]}
     assert client.post(_labels_url(seeded), json=first, headers=auth["lead"]).status_code == 200
-    real = vendor_labels._raw_rows
 
-    def blind(session: Any, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        # as if another request stored img-6 after this one looked: the write must fail
-        return [] if "external_key" in sql else real(session, sql, params)
+    def blind(*_args: object) -> dict[object, None]:
+        # as if another request stored img-6 after this one looked: the database refuses it
+        return {}
 
-    monkeypatch.setattr(vendor_labels, "_raw_rows", blind)
-    monkeypatch.setattr(vendor_labels, "get_settings", lambda: _Small())
+    monkeypatch.setattr(vendor_labels, "_stored_keys", blind)
+    monkeypatch.setattr(bulk_write, "get_settings", lambda: _Small())
     body = {"labels": [{"item_key": k, "value": v} for k, v in seeded.gold.items()]}
     response = client.post(_labels_url(seeded), json=body, headers=auth["lead"])
     assert response.status_code == 409, response.text
+    assert response.json()["code"] == "concurrent_write"
     assert "retry" in response.json()["detail"]
     assert _count(client, seeded, auth) == 1
 
@@ -294,8 +295,8 @@ def test_narrow_lookups_for_known_items_still_store_each_label_once(
     with pytest.raises(Invalid):
         send([keys[5]], [keys[0]])
     stored = session.exec(
-        select(m.VendorLabel).where(m.VendorLabel.bakeoff_id == seeded.bakeoff_id)
+        select(m.GoldenItem.key, m.VendorLabel.annotator_id)
+        .join(m.GoldenItem, col(m.GoldenItem.id) == col(m.VendorLabel.item_id))
+        .where(m.VendorLabel.bakeoff_id == seeded.bakeoff_id)
     ).all()
-    assert sorted(label.external_key for label in stored) == sorted(
-        vendor_labels.external_key(k, None, None) for k in [*first, *second, keys[4]]
-    )
+    assert sorted(stored) == sorted((k, None) for k in [*first, *second, keys[4]])

@@ -15,7 +15,7 @@ from service.api.deps import CurrentKey, IdempotencyKey, PageDep, SessionDep
 from service.api.uploads import closing_iterator as _closing
 from service.api.uploads import export_response, spool_body
 from service.domain import bakeoffs, idempotency, label_io, projects, results, vendor_labels
-from service.domain.label_io import LabelFormat
+from service.domain.label_io import LabelFormat, ReadFormat
 from service.models import (
     BakeOffCreate,
     BakeOffPublic,
@@ -180,8 +180,15 @@ async def import_labels(
     bakeoff_id: int,
     vendor_id: int,
     idempotency_key: IdempotencyKey = None,
-    format: Annotated[LabelFormat, Query(description="File format of the body.")] = "jsonl",
+    format: Annotated[
+        ReadFormat,
+        Query(description="File format of the body (VOC and YOLO as a zip of their files)."),
+    ] = "jsonl",
     filename: str = "upload",
+    question: Annotated[
+        str | None,
+        Query(description="The Labelbox question or SageMaker label attribute to read."),
+    ] = None,
 ) -> ImportResult:
     """Import a vendor's label file (streamed; one transaction; 422 names the bad row)."""
     spool, digest = await spool_body(request)
@@ -192,7 +199,14 @@ async def import_labels(
                 session=session, bakeoff_id=bakeoff_id, principal=principal
             )
             task_type = bakeoffs.bakeoff_task_type(session, bakeoff)
-            records = label_io.read_vendor_labels(format, body, task_type=task_type, name=filename)
+            records = label_io.read_vendor_labels(
+                format,
+                body,
+                task_type=task_type,
+                name=filename,
+                gold=lambda: label_io.gold_context(session, bakeoff, format),
+                question=question,
+            )
             with _closing(records):
                 return vendor_labels.add_vendor_labels(
                     session=session,

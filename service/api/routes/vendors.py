@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from service.api.deps import CurrentKey, PageDep, SessionDep
+from service.api.deps import CurrentKey, PageDep, SessionDep, SettingsDep
 from service.domain import vendors
 from service.models import VendorCreate, VendorPublic, VendorsPublic, VendorUpdate
 
@@ -25,9 +25,10 @@ def list_vendors(
 
 
 @router.post("", response_model=VendorPublic, status_code=201)
-def create_vendor(session: SessionDep, body: VendorCreate) -> VendorPublic:
+def create_vendor(session: SessionDep, settings: SettingsDep, body: VendorCreate) -> VendorPublic:
     """Register a vendor with its adapter kind, settings and pricing."""
-    return VendorPublic.model_validate(vendors.create_vendor(session=session, data=body))
+    vendor = vendors.create_vendor(session=session, data=body, settings=settings)
+    return VendorPublic.model_validate(vendor)
 
 
 @router.get("/{vendor_id}", response_model=VendorPublic)
@@ -38,9 +39,13 @@ def get_vendor(session: SessionDep, principal: CurrentKey, vendor_id: int) -> Ve
 
 
 @router.patch("/{vendor_id}", response_model=VendorPublic)
-def update_vendor(session: SessionDep, vendor_id: int, body: VendorUpdate) -> VendorPublic:
+def update_vendor(
+    session: SessionDep, settings: SettingsDep, vendor_id: int, body: VendorUpdate
+) -> VendorPublic:
     """Change a vendor's adapter settings or pricing."""
-    vendor = vendors.update_vendor(session=session, vendor_id=vendor_id, data=body)
+    vendor = vendors.update_vendor(
+        session=session, vendor_id=vendor_id, data=body, settings=settings
+    )
     return VendorPublic.model_validate(vendor)
 
 

@@ -49,3 +49,12 @@ def test_unreturned_items_cost_the_deadline_in_latency() -> None:
     returned_only = np.percentile(range(1, 16), 95)
     assert no_deadline.operations.latency["p95_s"].value == pytest.approx(returned_only)
     assert any(w.code == "unreturned_latency" for w in no_deadline.warnings)
+
+
+def test_nothing_back_yet_mixes_aware_dispatch_with_missing_completions() -> None:
+    s = _scored(n=4, answered=2)
+    sent = pd.Series(pd.Timestamp("2024-01-01", tz="UTC"), index=s.items.index)
+    done = pd.Series([pd.NaT] * 4, index=s.items.index, dtype=object)
+    ops = with_operations(s, dispatched=sent, completed=done, deadline_s=60.0).operations
+    assert ops is not None and ops.n_completed == 0
+    assert ops.latency["max_s"].value == 60.0  # the unreturned items count the deadline

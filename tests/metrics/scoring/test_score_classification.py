@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
 
 from metrics.classification import classification_summary
-from metrics.scoring import NOT_ENOUGH_RESULTS, ScoringOptions, UnknownLabelsError, score
+from metrics.scoring import (
+    NO_RESULTS,
+    NOT_ENOUGH_RESULTS,
+    ScoringOptions,
+    UnknownLabelsError,
+    score,
+)
 from metrics.scoring.classification import score as score_classification
 
 CLASSES = ["bird", "cat", "dog"]
@@ -113,7 +119,7 @@ def test_crowd_majority_vote_counts_ties_and_scores_annotators() -> None:
 def test_no_labels_and_low_coverage_mean_not_enough_results() -> None:
     gold, labels = _data(3, n=300)
     empty = score("classification", gold, labels[:0])
-    assert empty.status == NOT_ENOUGH_RESULTS and not empty.enough_results
+    assert empty.status == NO_RESULTS and not empty.enough_results
     assert [w.code for w in empty.warnings] == ["no_labels"]
     assert empty.value("accuracy_all") == 0.0 and np.isnan(empty.value("accuracy"))
     two = score("classification", gold, gold[:2])

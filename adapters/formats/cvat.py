@@ -1,0 +1,200 @@
+"""CVAT for images 1.1 XML: tags, boxes (with rotation) and polygons per image.
+
+One ``annotations.xml`` (alone, or inside CVAT's export zip)::
+
+    <annotations><version>1.1</version>
+      <image id="0" name="img0.jpg" width="640" height="480">
+        <tag label="indoor"/>
+        <box label="car" xtl="10" ytl="20" xbr="110" ybr="70" rotation="15.0" occluded="0">
+          <attribute name="colour">red</attribute></box>
+        <polygon label="road" points="1,2;30,4;16,50"/>
+      </image></annotations>
+
+By task type:
+
+============== =========================================================================
+classification the image's one ``<tag>``
+multilabel     its ``<tag>`` labels, in order, duplicates dropped
+detection      ``<box>`` -> COCO ``[xtl, ytl, xbr - xtl, ybr - ytl]``; a box with a
+               non-zero ``rotation`` is refused (its axis-aligned envelope would score a
+               different box), use ``segmentation`` to score its exact outline
+segmentation   ``<polygon>`` and ``<box>`` (rotated about its centre, clockwise, as CVAT
+               draws it) as polygons
+============== =========================================================================
+
+Other shapes (polylines, points, skeletons, cuboids, masks) are refused with their image and
+kind, so nothing is dropped silently. The item id is the image's ``name``. Several ``<image>``
+elements of one name (one per job of a project export) are several annotators: their
+``job_id`` (or ``task_id``) becomes the annotator id.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import zipfile
+from pathlib import Path
+from xml.etree.ElementTree import Element
+
+from defusedxml import ElementTree
+from defusedxml.common import DefusedXmlException
+
+from adapters.base import Box, LabelValue, Mask, TaskType, VendorAnnotation
+from adapters.formats._errors import FormatError
+
+__all__ = ["cvat_annotations", "read_cvat_xml"]
+
+_SHAPES = ("box", "polygon", "tag", "polyline", "points", "skeleton", "cuboid", "mask", "ellipse")
+
+
+def read_cvat_xml(path: str | os.PathLike[str]) -> Element:
+    """The ``<annotations>`` root of a CVAT XML file, or of ``annotations.xml`` in a zip."""
+    p = Path(path)
+    try:
+        if zipfile.is_zipfile(p):
+            with zipfile.ZipFile(p) as archive:
+                names = [n for n in archive.namelist() if n.endswith(".xml")]
+                if len(names) != 1:
+                    raise FormatError(
+                        p.name, "", f"expected one XML file in the zip, found {names}"
+                    )
+                root = ElementTree.fromstring(archive.read(names[0]))
+        else:
+            root = ElementTree.fromstring(p.read_bytes())
+    except (ElementTree.ParseError, DefusedXmlException) as exc:
+        raise FormatError(p.name, "", f"not valid XML ({exc})") from exc
+    if root.tag != "annotations":
+        raise FormatError(p.name, "", f"expected CVAT's <annotations>, found <{root.tag}>")
+    return root
+
+
+def _float(node: Element, attr: str, *, source: str, where: str) -> float:
+    raw = node.get(attr)
+    try:
+        value = float(raw) if raw is not None else math.nan
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise FormatError(source, f"{where}.{attr}", f"must be a finite number, got {raw!r}")
+    return value
+
+
+def _points(node: Element, *, source: str, where: str) -> list[float]:
+    out: list[float] = []
+    for pair in (node.get("points") or "").split(";"):
+        try:
+            x, y = (float(v) for v in pair.split(","))
+        except ValueError as exc:
+            raise FormatError(source, f"{where}.points", f"bad point {pair!r}") from exc
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise FormatError(source, f"{where}.points", "coordinates must be finite")
+        out += [x, y]
+    if len(out) < 6:
+        raise FormatError(source, f"{where}.points", "a polygon needs at least three points")
+    return out
+
+
+def _box_corners(node: Element, *, source: str, where: str) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = (
+        _float(node, a, source=source, where=where) for a in ("xtl", "ytl", "xbr", "ybr")
+    )
+    if x1 < x0 or y1 < y0:
+        raise FormatError(source, where, "xbr/ybr must not be below xtl/ytl")
+    return x0, y0, x1, y1
+
+
+def _rotated_outline(x0: float, y0: float, x1: float, y1: float, degrees: float) -> list[float]:
+    """The corners of a box rotated clockwise (image y points down) about its centre."""
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    out: list[float] = []
+    for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1)):
+        dx, dy = x - cx, y - cy
+        out += [cx + dx * c - dy * s, cy + dx * s + dy * c]
+    return out
+
+
+def _label(image: Element, task_type: TaskType, *, source: str) -> LabelValue:
+    name = image.get("name", "?")
+    tags = [t.get("label", "") for t in image.findall("tag")]
+    shapes: list[Box | Mask] = []
+    for k, node in enumerate(child for child in image if child.tag in _SHAPES):
+        where = f"image {name!r} {node.tag}[{k}]"
+        kind = node.tag
+        if kind == "tag":
+            if task_type in ("detection", "segmentation"):
+                raise FormatError(source, where, f"a tag cannot be a {task_type} label")
+            continue
+        if task_type not in ("detection", "segmentation") or kind not in ("box", "polygon"):
+            raise FormatError(source, where, f"CVAT {kind} shapes are not read for {task_type}")
+        category = node.get("label") or ""
+        if not category:
+            raise FormatError(source, f"{where}.label", "missing the class name")
+        rotation = (
+            _float(node, "rotation", source=source, where=where) if node.get("rotation") else 0.0
+        )
+        if kind == "box":
+            x0, y0, x1, y1 = _box_corners(node, source=source, where=where)
+            if task_type == "detection":
+                if rotation % 360:
+                    raise FormatError(
+                        source,
+                        f"{where}.rotation",
+                        f"box rotated by {rotation:g} degrees: its axis-aligned envelope is a "
+                        "different box; score rotated boxes with --task segmentation",
+                    )
+                shapes.append(Box(category=category, bbox=(x0, y0, x1 - x0, y1 - y0)))
+            else:
+                outline = _rotated_outline(x0, y0, x1, y1, rotation)
+                shapes.append(Mask(category=category, segmentation=[outline]))
+        elif task_type == "segmentation":
+            shapes.append(
+                Mask(category=category, segmentation=[_points(node, source=source, where=where)])
+            )
+        else:
+            raise FormatError(
+                source, where, "a polygon cannot be a detection label; use segmentation"
+            )
+    if task_type == "classification":
+        if len(tags) != 1:
+            raise FormatError(
+                source, f"image {name!r}", f"needs exactly one <tag>, found {len(tags)}"
+            )
+        return tags[0]
+    if task_type == "multilabel":
+        return list(dict.fromkeys(tags))
+    if task_type == "spans":
+        raise FormatError(source, "", "CVAT image annotations cannot carry text spans")
+    return shapes  # type: ignore[return-value]
+
+
+def cvat_annotations(
+    path: str | os.PathLike[str], *, task_type: TaskType, annotator_id: str | None = None
+) -> list[VendorAnnotation]:
+    """One annotation per ``<image>`` (per job, when a project export repeats an image).
+
+    Raises
+    ------
+    FormatError
+        Invalid XML, a shape that does not fit the task type, a rotated box under detection,
+        a malformed coordinate, or one image twice within a job.
+    """
+    source = Path(path).name
+    root = read_cvat_xml(path)
+    out: list[VendorAnnotation] = []
+    seen: set[tuple[str, str | None]] = set()
+    for image in root.iter("image"):
+        name = image.get("name")
+        if not name:
+            raise FormatError(source, f"image id={image.get('id')}", "missing its name")
+        job = image.get("job_id") or image.get("task_id")
+        who = f"job-{job}" if job is not None else annotator_id
+        if (name, who) in seen:
+            raise FormatError(source, f"image {name!r}", "appears twice in one job")
+        seen.add((name, who))
+        out.append(
+            VendorAnnotation(
+                item_id=name, label=_label(image, task_type, source=source), annotator_id=who
+            )
+        )
+    return out

@@ -1,0 +1,121 @@
+"""Prodigy JSONL (``prodigy db-out``): accepted text classification and NER answers.
+
+One task per line; Prodigy records the annotator's decision in ``answer``::
+
+    {"text": "My favorite city is London.", "spans": [{"start": 20, "end": 26,
+      "label": "GPE"}], "answer": "accept", "_annotator_id": "news-alice"}
+    {"text": "Great price.", "label": "POSITIVE", "answer": "accept"}        # binary textcat
+    {"text": "...", "options": [{"id": "A"}, {"id": "B"}], "accept": ["B"],
+     "answer": "accept"}                                                    # choice
+
+Only ``answer == "accept"`` is a label: ``reject`` of a binary question says what the item is
+*not*, and ``ignore`` says nothing, so both are skipped and counted in the returned notes.
+Spans come from ``spans`` (``ner``, ``ner_manual``, ``spans_manual``), classes from
+``accept`` (choice interfaces) or ``label`` (binary textcat). The annotator is
+``_annotator_id`` (else ``_session_id``). Items are found as in
+:mod:`adapters.formats._text_items`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from adapters.base import LabelValue, Span, TaskType, VendorAnnotation
+from adapters.formats._errors import FormatError
+from adapters.formats._text_items import item_id_of
+from adapters.formats.jsonl import _lines
+
+__all__ = ["prodigy_annotations"]
+
+
+def _spans(record: Mapping[str, Any], *, source: str, where: str) -> list[Span]:
+    spans = record.get("spans", [])
+    if not isinstance(spans, list):
+        raise FormatError(source, f"{where}.spans", "must be a list")
+    out = []
+    for k, s in enumerate(spans):
+        ok = isinstance(s, Mapping) and all(isinstance(s.get(f), int) for f in ("start", "end"))
+        if not ok or not isinstance(s.get("label"), str) or not 0 <= s["start"] <= s["end"]:
+            raise FormatError(
+                source, f"{where}.spans[{k}]", f"needs start <= end and a label, got {s!r}"
+            )
+        out.append(Span(start=s["start"], end=s["end"], type=s["label"]))
+    return out
+
+
+def _classes(record: Mapping[str, Any], *, source: str, where: str) -> list[str]:
+    if "accept" in record:
+        accepted = record["accept"]
+        if not isinstance(accepted, list):
+            raise FormatError(source, f"{where}.accept", "must be a list of option ids")
+        return [str(a) for a in accepted]
+    if isinstance(record.get("label"), str):
+        return [record["label"]]
+    raise FormatError(source, where, "an accepted text classification needs 'accept' or 'label'")
+
+
+def _label(
+    record: Mapping[str, Any], task_type: TaskType, *, source: str, where: str
+) -> LabelValue:
+    if task_type == "spans":
+        return _spans(record, source=source, where=where)
+    if task_type not in ("classification", "multilabel"):
+        raise FormatError(
+            source, "", f"Prodigy text answers carry classes or spans, not {task_type}"
+        )
+    classes = list(dict.fromkeys(_classes(record, source=source, where=where)))
+    if task_type == "multilabel":
+        return classes
+    if len(classes) != 1:
+        raise FormatError(source, where, f"classification needs one accepted class, got {classes}")
+    return classes[0]
+
+
+def prodigy_annotations(
+    path: str | os.PathLike[str],
+    *,
+    task_type: TaskType,
+    id_field: str = "item_id",
+    items_by_text: Mapping[str, str | None] | None = None,
+    annotator_id: str | None = None,
+) -> tuple[list[VendorAnnotation], tuple[str, ...]]:
+    """Accepted answers as annotations, and notes on what was skipped.
+
+    Raises
+    ------
+    FormatError
+        Invalid JSON, an answer that does not fit the task type, an item that cannot be
+        found, or one item accepted twice by the same annotator.
+    """
+    out: list[VendorAnnotation] = []
+    skipped: Counter[str] = Counter()
+    seen: set[tuple[str, str | None]] = set()
+    for source, number, record in _lines(path, None):
+        where = f"line {number}"
+        answer = record.get("answer")
+        if answer != "accept":
+            skipped[str(answer)] += 1
+            continue
+        who_raw = record.get("_annotator_id", record.get("_session_id", annotator_id))
+        who = None if who_raw is None else str(who_raw)
+        item = item_id_of(
+            record, id_field=id_field, items_by_text=items_by_text, source=source, where=where
+        )
+        if (item, who) in seen:
+            raise FormatError(source, where, f"item {item!r} is accepted twice by {who!r}")
+        seen.add((item, who))
+        out.append(
+            VendorAnnotation(
+                item_id=item,
+                label=_label(record, task_type, source=source, where=where),
+                annotator_id=who,
+            )
+        )
+    notes = tuple(
+        f"skipped {n} answer(s) of {a!r} (only 'accept' is a label)"
+        for a, n in sorted(skipped.items())
+    )
+    return out, notes
