@@ -293,8 +293,8 @@ class SystemScores(_Frozen):
     coverage: float
     min_coverage: float = Field(description="The coverage floor for a rank.")
     metrics: dict[str, Estimate] = Field(
-        description="Every summary metric with its interval (Wilson for 0/1 proportions, "
-        "paired percentile bootstrap otherwise)."
+        description="Every summary metric with its interval (metrics.intervals.mean_interval "
+        "for means of per-item scores, paired percentile bootstrap otherwise)."
     )
     coco: dict[str, float] | None = Field(
         default=None, description="Detection/segmentation: the 12 COCO AP/AR numbers."

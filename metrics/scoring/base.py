@@ -22,10 +22,11 @@ Each main metric comes twice in ``Scored.summary``:
   counting as wrong (score 0). This is the ranking metric: a candidate cannot look good
   by skipping hard items.
 
-Every summary metric carries its 95% interval (``MetricResult.ci``): Wilson score
-intervals for proportions of 0/1 outcomes, otherwise a percentile bootstrap of the gold
-items (:mod:`metrics.scoring._intervals`; the same resamples for every metric and, with
-the same seed, for every candidate).
+Every summary metric carries its 95% interval (``MetricResult.ci``): the project's
+:func:`metrics.intervals.mean_interval` for a mean of per-item scores in ``[0, 1]``
+(the modified Wilson interval for 0/1 outcomes), otherwise a percentile bootstrap of
+the gold items (:mod:`metrics.scoring._intervals`; the same resamples for every metric
+and, with the same seed, for every candidate).
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ def _print(result: evaluation.Evaluation) -> None:
         f"(what the ranking uses).[/dim]"
     )
     console.print(
-        f"[dim]under each value: 95% interval (Wilson for proportions, otherwise paired "
+        f"[dim]under each value: 95% interval (Wilson for means of per-item scores, paired "
         f"bootstrap: {result.n_resamples} resamples, seed {result.seed}); "
         f"coverage floor {result.min_coverage:.2f}[/dim]"
     )
