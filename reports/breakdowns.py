@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from metrics.intervals import format_p_value, mean_interval
+from metrics.scoring import slice_table
 from reports._bootstrap import sample_quantile
 from reports.inputs import BOX_EDGES, DEFAULT_MIN_COVERAGE, SystemEvaluation, TrendPoint
 from reports.results import (
@@ -149,6 +150,9 @@ def slice_breakdown(
                 slices.append((str(key), str(value), mask, present))
     rows: list[SliceRow] = []
     for s in systems:
+        if s.scored is not None:
+            rows += _engine_slices(s, metadata, min_items=min_items, confidence=confidence)
+            continue
         scores = s.item_scores.reindex(metadata.index).fillna(0.0).to_numpy(dtype=np.float64)
         known = metadata.index.isin(s.item_scores.index)
         binary = bool(np.all((scores == 0) | (scores == 1)))
@@ -186,6 +190,35 @@ def slice_breakdown(
             )
     rows.sort(key=lambda r: (r.accuracy.value or 0.0, r.gap, r.system, r.key, r.value))
     return rows
+
+
+def _engine_slices(
+    s: SystemEvaluation, metadata: pd.DataFrame, *, min_items: int, confidence: float
+) -> list[SliceRow]:
+    """Slices of a system read from the scoring engine (:func:`metrics.scoring.slice_table`)."""
+    scored = s.scored
+    if scored is None:  # pragma: no cover - checked by the caller
+        return []
+    table = scored.per_slice
+    if table is None or scored.options.min_slice_items != min_items:
+        table = slice_table(s.item_scores, metadata, min_items=min_items, level=confidence)
+    return [
+        SliceRow(
+            system=s.name,
+            key=str(r["key"]),
+            value=str(r["value"]),
+            n_items=int(r["n_items"]),
+            accuracy=Estimate(
+                value=float(r["score"]),
+                low=_finite_or_none(r["low"]),
+                high=_finite_or_none(r["high"]),
+            ),
+            overall=float(r["overall"]),
+            gap=float(r["gap"]),
+            p_value=_finite_or_none(r["p_value"]),
+        )
+        for r in table.to_dict("records")
+    ]
 
 
 def annotator_breakdown(systems: Sequence[SystemEvaluation]) -> list[AnnotatorRow]:

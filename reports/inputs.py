@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from metrics.operations import LatencySummary
+from metrics.scoring import Scored
 from metrics.types import MetricResult
 
 __all__ = [
@@ -139,6 +140,10 @@ class SystemEvaluation:
         Average labels (e.g. boxes) per item, for per-label prices.
     hours_per_item
         Average worker hours per item, for hourly prices.
+    scored
+        The scoring engine's result this system was read from
+        (:func:`reports.scores.system_evaluation`); when present, the report shows its
+        values and intervals (``Report.scores``, ranking rows, slices).
     """
 
     name: str
@@ -158,6 +163,7 @@ class SystemEvaluation:
     pricing: PricingTerms | None = None
     labels_per_item: float = 1.0
     hours_per_item: float = 0.0
+    scored: Scored | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:

@@ -20,11 +20,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from metrics.intervals import format_p_value
 from reports.figures import build_figures
-from reports.results import Report
+from reports.results import Estimate, Report
 
 __all__ = [
     "figure_payloads",
     "report_tables",
+    "scores_table",
     "render_html_string",
     "render_fragment",
     "render_figures_script",
@@ -160,8 +161,39 @@ def report_tables(report: Report) -> dict[str, pd.DataFrame]:
         ),
         "cost_projection": pd.DataFrame([r.model_dump() for r in report.cost_projection]),
         "trends": pd.DataFrame([r.model_dump() for r in report.trends]),
+        "scores": scores_table(report),
     }
     return tables
+
+
+def scores_table(report: Report) -> pd.DataFrame:
+    """The scoring engine's numbers, long: ``system, metric, value, low, high`` (+ status).
+
+    Every summary metric, then ``cost_per_item``, ``cost_per_correct``, ``total_cost``
+    and the latency percentiles (``latency_p95_s``...), as ``Report.scores`` holds them.
+    """
+    rows: list[dict[str, object]] = []
+    for system, s in report.scores.items():
+        estimates = dict(s.metrics)
+        if s.cost_per_item is not None:
+            estimates["cost_per_item"] = s.cost_per_item
+        if s.cost_per_correct is not None:
+            estimates["cost_per_correct"] = s.cost_per_correct
+        if s.total_cost is not None:
+            estimates["total_cost"] = Estimate(value=s.total_cost)
+        estimates |= {f"latency_{k}": v for k, v in s.latency.items()}
+        rows += [
+            {
+                "system": system,
+                "status": s.status,
+                "metric": name,
+                "value": e.value,
+                "low": e.low,
+                "high": e.high,
+            }
+            for name, e in estimates.items()
+        ]
+    return pd.DataFrame(rows, columns=["system", "status", "metric", "value", "low", "high"])
 
 
 def _context(report: Report, nonce: str | None) -> dict[str, object]:

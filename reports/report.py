@@ -21,6 +21,7 @@ from reports.breakdowns import (
 from reports.inputs import RankingConfig, SystemEvaluation, TrendPoint
 from reports.ranking import align_items, rank_systems
 from reports.results import Report
+from reports.scores import overlay_scores, system_scores
 
 __all__ = ["build_report"]
 
@@ -68,10 +69,14 @@ def build_report(
     Returns
     -------
     Report
-        The whole report; render it with :mod:`reports.render`.
+        The whole report; render it with :mod:`reports.render`. Systems built from the
+        scoring engine (:func:`reports.scores.system_evaluation`) show its numbers:
+        ``Report.scores``, and in the ranking rows the main metric, cost and latency
+        estimates and "not enough results" below the coverage floor.
     """
     cfg = config or RankingConfig()
-    ranking = rank_systems(systems, config=cfg, rng=rng)
+    scores = {s.name: system_scores(s.scored) for s in systems if s.scored is not None}
+    ranking = overlay_scores(rank_systems(systems, config=cfg, rng=rng), scores)
     n_items = len(align_items(systems))
     when = generated_at or datetime.now(UTC)
     accuracy = {r.name: r.accuracy.value for r in ranking.systems if r.accuracy.value is not None}
@@ -130,4 +135,5 @@ def build_report(
         ),
         trends=trends,
         trend_warnings=warnings,
+        scores=scores,
     )

@@ -30,6 +30,7 @@ __all__ = [
     "CostProjection",
     "TrendRow",
     "TrendWarning",
+    "SystemScores",
     "Report",
 ]
 
@@ -264,6 +265,57 @@ class TrendWarning(_Frozen):
     message: str
 
 
+class SystemScores(_Frozen):
+    """One candidate's numbers from the scoring engine (:mod:`metrics.scoring`).
+
+    The same object is what ``bakeoff evaluate --json``, ``GET /bakeoffs/{id}/results``
+    (``vendors[].scores``), the Python client and the report show, so every door gives
+    identical values and intervals.
+    """
+
+    task_type: str
+    main_metric: str = Field(
+        description="Key of the main metric over answered items, e.g. 'accuracy'."
+    )
+    ranking_metric: str = Field(
+        description="Key of the main metric over all gold items (unanswered = wrong), "
+        "e.g. 'accuracy_all': what the ranking uses."
+    )
+    main_title: str = Field(description="The main metric in words, e.g. 'per-image F1 @ IoU 0.5'.")
+    status: Literal["ok", "not_enough_results", "no_results"] = Field(
+        description="not_enough_results: coverage below the floor; no_results: nothing "
+        "labelled. Either way no rank."
+    )
+    n_items: int
+    n_answered: int
+    n_labels: int = Field(description="Labels delivered (objects: boxes, spans, classes).")
+    n_ties: int = Field(description="Items whose crowd vote was tied.")
+    coverage: float
+    min_coverage: float = Field(description="The coverage floor for a rank.")
+    metrics: dict[str, Estimate] = Field(
+        description="Every summary metric with its interval (metrics.intervals.mean_interval "
+        "for means of per-item scores, paired percentile bootstrap otherwise)."
+    )
+    coco: dict[str, float] | None = Field(
+        default=None, description="Detection/segmentation: the 12 COCO AP/AR numbers."
+    )
+    total_cost: float | None = None
+    cost_per_item: Estimate | None = Field(default=None, description="Total cost / all gold items.")
+    cost_per_correct: Estimate | None = Field(
+        default=None, description="Total cost / correct items (sum of the main metric)."
+    )
+    latency: dict[str, Estimate] = Field(
+        default_factory=dict,
+        description="Seconds: p50_s, p90_s, p95_s, p99_s, mean_s, max_s; "
+        "throughput_per_hour. An unreturned item counts with the deadline.",
+    )
+    n_unreturned: int = Field(default=0, description="Items that never came back.")
+    deadline_s: float | None = Field(
+        default=None, description="Latency charged to an unreturned item."
+    )
+    warnings: list[str] = Field(default_factory=list)
+
+
 class Report(_Frozen):
     """A whole bake-off report (the JSON output of ``render_json``)."""
 
@@ -286,3 +338,7 @@ class Report(_Frozen):
     cost_projection: list[CostProjection]
     trends: list[TrendRow]
     trend_warnings: list[TrendWarning]
+    scores: dict[str, SystemScores] = Field(
+        default_factory=dict,
+        description="system -> the scoring engine's numbers (values, intervals, status).",
+    )
