@@ -101,8 +101,9 @@ def _encode_answers_impl(answers: pd.DataFrame) -> EncodedAnswers:
     key = task * n_w + worker
     if n_t * n_w <= 50_000_000:
         dup = bool(np.bincount(key, minlength=n_t * n_w).max(initial=0) > 1)
-    else:
-        dup = len(np.unique(key)) < len(key)
+    else:  # sorting beats np.unique's hash table on a large key range
+        ordered = np.sort(key)
+        dup = bool((ordered[1:] == ordered[:-1]).any())
     if dup:
         bad = answers[answers.duplicated(subset=[TASK, WORKER], keep="first").to_numpy()]
         pairs = list(zip(bad[TASK].tolist(), bad[WORKER].tolist(), strict=True))[:5]
