@@ -283,7 +283,7 @@ def load_classification_labels(
     answers = pd.DataFrame(rows, columns=["task", "worker", "label"], dtype=object)
     if answers.empty:
         return pd.Series([], index=pd.Index([], name="task", dtype=object), dtype=object), answers
-    return majority_vote(answers), answers
+    return majority_vote(answers, tie_break="smallest"), answers
 
 
 def _load_gold(path: PathLike) -> pd.Series[Any]:

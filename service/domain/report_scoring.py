@@ -92,7 +92,7 @@ def score_labels(task_type: str, gold: pd.Series[Any], labels: pd.DataFrame) -> 
     if task_type == "classification":
         gold_keys = gold.astype(str)
         answers = _answers(labels, labels["value"].astype(str))
-        voted = majority_vote(answers)
+        voted = majority_vote(answers, tie_break="smallest")
         summary = classification_summary(gold_keys, voted)
         right = (voted == gold_keys.reindex(voted.index)).astype(np.float64)
         scores = right.reindex(index).astype(np.float64)
@@ -119,7 +119,7 @@ def score_labels(task_type: str, gold: pd.Series[Any], labels: pd.DataFrame) -> 
     if task_type in ("multilabel", "spans"):
         gold_keys = gold.map(_canonical)
         answers = _answers(labels, labels["value"].map(_canonical))
-        voted = majority_vote(answers)
+        voted = majority_vote(answers, tie_break="smallest")
         right = (voted == gold_keys.reindex(voted.index)).astype(np.float64)
         scores = right.reindex(index).astype(np.float64)
         g, p, c = _annotator_results(answers, gold_keys)

@@ -84,7 +84,7 @@ def _one_label_per_item(labels: pd.DataFrame) -> pd.Series[Any]:
             LABEL: labels["key"].to_numpy(),
         }
     )
-    return majority_vote(answers)
+    return majority_vote(answers, tie_break="smallest")
 
 
 def _set_metrics(
