@@ -110,9 +110,9 @@ def _encode_answers_impl(answers: pd.DataFrame) -> EncodedAnswers:
     label, classes = _factorize(answers[LABEL], sort=True)
     n_t, n_w = len(tasks), len(workers)
     key = task * n_w + worker
-    if n_t * n_w <= 50_000_000:
+    if n_t * n_w <= max(8 * len(key), 1_000_000):
         dup = bool(np.bincount(key, minlength=n_t * n_w).max(initial=0) > 1)
-    else:  # sorting beats np.unique's hash table on a large key range
+    else:  # sparse (task, worker) grid: sorting beats a huge bincount and np.unique's hash
         ordered = np.sort(key)
         dup = bool((ordered[1:] == ordered[:-1]).any())
     if dup:

@@ -126,3 +126,13 @@ def test_snow_2008_agreement_matches_references(name: str) -> None:
     assert acc.value == pytest.approx(
         float((answers["label"].to_numpy() == gold.loc[answers["task"]].to_numpy()).mean())
     )
+
+
+def test_duplicate_answer_found_on_a_sparse_task_worker_grid() -> None:
+    # 2,001 tasks x 2,001 workers but one answer each: the check sorts instead of counting
+    n = 2001
+    answers = pd.DataFrame({"task": range(n), "worker": range(n), "label": ["x"] * n})
+    assert len(encode_answers(answers).task) == n
+    twice = pd.concat([answers, answers.iloc[[7]]], ignore_index=True)
+    with pytest.raises(ValueError, match=r"more than one answer .*\(7, 7\)"):
+        encode_answers(twice)
