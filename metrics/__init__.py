@@ -4,7 +4,7 @@ No I/O happens in this package: inputs are numpy arrays and pandas objects,
 outputs are :class:`metrics.types.MetricResult` or frozen dataclasses.
 """
 
-from metrics.aggregation import majority_vote
+from metrics.aggregation import Consensus, DawidSkene, majority_vote
 from metrics.agreement import (
     fleiss_kappa,
     krippendorff_alpha,
@@ -83,7 +83,7 @@ from metrics.statistics import (
 from metrics.types import LABEL, SCORE, TASK, WORKER, ConfidenceInterval, MetricResult
 
 __all__ = ["LABEL", "SCORE", "TASK", "WORKER", "ConfidenceInterval", "MetricResult"]
-__all__ += ["majority_vote"]
+__all__ += ["Consensus", "DawidSkene", "majority_vote"]
 __all__ += [
     "fleiss_kappa",
     "krippendorff_alpha",

@@ -232,7 +232,10 @@ def agreement_command(
     summary.add_row("answers", str(result.n_answers))
     summary.add_row("Fleiss' kappa", _fmt(result.fleiss_kappa))
     summary.add_row(f"Krippendorff's alpha ({result.level})", _fmt(result.krippendorff_alpha))
-    summary.add_row("mean pairwise Cohen's kappa", _fmt(result.pairwise_cohen_kappa))
+    summary.add_row(
+        "pairwise Cohen's kappa (mean weighted by shared items)",
+        _fmt(result.pairwise_cohen_kappa),
+    )
     console.print(summary)
     per = Table(title="Per annotator")
     per.add_column("annotator")
