@@ -11,8 +11,8 @@ from sqlmodel import Session, col, select
 
 from service.core.types import utcnow
 from service.domain._common import commit_or_conflict, get_or_404, paginate, table_of
-from service.domain.access import check_project, is_vendor, project_scope
-from service.domain.errors import Conflict, Invalid, NotFound
+from service.domain.access import Blinding, check_project, is_vendor, project_scope
+from service.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from service.domain.security import Principal
 from service.models import (
     BakeOff,
@@ -28,12 +28,15 @@ from service.models import (
     Task,
     TaskType,
     Vendor,
+    VendorLabelPublic,
 )
 
 __all__ = [
     "create_bakeoff",
     "get_bakeoff",
     "bakeoff_public",
+    "blinding",
+    "list_labels",
     "bakeoff_vendor_ids",
     "vendor_aliases",
     "list_bakeoffs",
@@ -172,11 +175,73 @@ def get_bakeoff(
     return bakeoff
 
 
-def bakeoff_public(session: Session, bakeoff: BakeOff) -> BakeOffPublic:
-    """The public view, with the candidate vendor ids."""
+def blinding(
+    *, session: Session, bakeoff_id: int, principal: Principal | None = None
+) -> Blinding:
+    """How ``principal`` sees the bake-off's candidates (after the same checks as a read)."""
+    bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    return Blinding(session, bakeoff, principal)
+
+
+def bakeoff_public(
+    session: Session, bakeoff: BakeOff, principal: Principal | None = None
+) -> BakeOffPublic:
+    """The public view, with the candidates' aliases and (unless blinded) vendor ids.
+
+    A vendor key sees only itself among the candidates.
+    """
+    view = Blinding(session, bakeoff, principal)
+    vendor_ids = bakeoff_vendor_ids(session, bakeoff.id or 0)
+    if is_vendor(principal) and principal is not None:  # never the other candidates
+        vendor_ids = [v for v in vendor_ids if v == principal.vendor_id]
     return BakeOffPublic.model_validate(
-        bakeoff, update={"vendor_ids": bakeoff_vendor_ids(session, bakeoff.id or 0)}
+        bakeoff,
+        update={
+            "vendor_ids": [] if view.blind else vendor_ids,
+            "candidates": [view.candidate(v) or "" for v in vendor_ids],
+        },
     )
+
+
+def list_labels(
+    *,
+    session: Session,
+    bakeoff_id: int,
+    principal: Principal | None = None,
+    vendor_id: int | None = None,
+    item_key: str | None = None,
+    annotator_id: str | None = None,
+    skip: int = 0,
+    limit: int = 100,
+) -> tuple[list[VendorLabelPublic], int]:
+    """A bake-off's vendor labels as the caller may see them (blinding applied).
+
+    Raises
+    ------
+    Forbidden
+        A blinded caller filters by vendor or by a raw annotator id (either would name a
+        candidate); a vendor key asks for another vendor's labels.
+    """
+    from service.domain.vendor_labels import list_vendor_labels
+
+    view = blinding(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    if view.blind and (vendor_id is not None or annotator_id is not None):
+        raise Forbidden(
+            f"bake-off {bakeoff_id} is blinded: its labels cannot be filtered by vendor or "
+            "annotator",
+            code="blinded",
+        )
+    data, count = list_vendor_labels(
+        session=session,
+        bakeoff_id=bakeoff_id,
+        principal=principal,
+        vendor_id=vendor_id,
+        item_key=item_key,
+        annotator_id=annotator_id,
+        skip=skip,
+        limit=limit,
+    )
+    return [view.label(label) for label in data], count
 
 
 def list_bakeoffs(
@@ -242,9 +307,11 @@ def update_bakeoff(
     return bakeoff
 
 
-def delete_bakeoff(*, session: Session, bakeoff_id: int) -> None:
+def delete_bakeoff(
+    *, session: Session, bakeoff_id: int, principal: Principal | None = None
+) -> None:
     """Delete a bake-off with its tasks, labels and flags."""
-    bakeoff = get_or_404(session, BakeOff, bakeoff_id, what="Bake-off")
+    bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
     session.delete(bakeoff)
     commit_or_conflict(session, f"bake-off {bakeoff_id} is still referenced")
 
