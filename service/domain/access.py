@@ -68,6 +68,7 @@ __all__ = [
     "check_project",
     "check_request_scope",
     "check_vendor",
+    "check_vendor_scope",
     "is_blinded",
     "is_vendor",
     "project_scope",
@@ -212,9 +213,16 @@ def _ids(params: Iterable[tuple[str, str]]) -> list[tuple[str, int]]:
     return out
 
 
-def _check_vendor_scope(
-    session: Session, principal: Principal, vendor_id: int, *, write: bool
+def check_vendor_scope(
+    session: Session, principal: Principal | None, vendor_id: int, *, write: bool
 ) -> None:
+    """Raise :class:`Forbidden` when the caller may not read (or ``write``) the vendor.
+
+    A vendor key names only its own vendor. A project-scoped key reads a vendor its project
+    uses or one no project uses, and changes one that no other project uses.
+    """
+    if principal is None:
+        return
     check_vendor(principal, vendor_id)
     scope = principal.project_id
     if scope is None:
@@ -269,7 +277,7 @@ def check_request_scope(
     for name, value in named:
         if name == "vendor_id":
             writes_vendor = method.upper() not in _READS and "bakeoff_id" not in path_params
-            _check_vendor_scope(session, principal, value, write=writes_vendor)
+            check_vendor_scope(session, principal, value, write=writes_vendor)
         elif scoped:
             exists, project_id = _OWNERS[name](session, value)
             if exists:

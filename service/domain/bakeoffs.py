@@ -11,7 +11,13 @@ from sqlmodel import Session, col, select
 
 from service.core.types import utcnow
 from service.domain._common import commit_or_conflict, get_or_404, paginate, table_of
-from service.domain.access import Blinding, check_project, is_vendor, project_scope
+from service.domain.access import (
+    Blinding,
+    check_project,
+    check_vendor_scope,
+    is_vendor,
+    project_scope,
+)
 from service.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from service.domain.security import Principal
 from service.models import (
@@ -72,6 +78,7 @@ def _check_refs(
     golden_set_version_id: int | None,
     instructions_version_id: int | None,
     vendor_ids: Sequence[int] | None,
+    principal: Principal | None,
 ) -> None:
     if golden_set_version_id is not None:
         version = session.get(GoldenSetVersion, golden_set_version_id)
@@ -94,6 +101,7 @@ def _check_refs(
         for i, vendor_id in enumerate(vendor_ids):
             if session.get(Vendor, vendor_id) is None:
                 raise Invalid(f"vendor {vendor_id} not found", location=("body", "vendor_ids", i))
+            check_vendor_scope(session, principal, vendor_id, write=False)
 
 
 def _set_vendors(session: Session, bakeoff_id: int, vendor_ids: Sequence[int]) -> None:
@@ -129,6 +137,7 @@ def create_bakeoff(
         golden_set_version_id=data.golden_set_version_id,
         instructions_version_id=data.instructions_version_id,
         vendor_ids=data.vendor_ids,
+        principal=principal,
     )
     bakeoff = BakeOff.model_validate(data)
     session.add(bakeoff)
@@ -290,6 +299,7 @@ def update_bakeoff(
         golden_set_version_id=data.golden_set_version_id,
         instructions_version_id=None,
         vendor_ids=data.vendor_ids,
+        principal=principal,
     )
     if (
         data.golden_set_version_id is not None

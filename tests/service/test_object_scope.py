@@ -18,6 +18,7 @@ vendor-chosen external id.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ LEAK_MARKERS = (
     "minevendor-ext",
     "keyvendor-job",
     "minevendor-job",
+    "keyvendor-err",
+    "minevendor-err",
 )
 _ROUTES_APP = create_app(Settings(environment="test", auto_migrate=False, database_url="sqlite://"))
 _ALL_ROUTES: list[tuple[str, str]] = sorted(
@@ -135,14 +138,21 @@ def _label_everything(session: Session, bakeoff_id: int, vendor_id: int, slug: s
     vendor_labels.add_vendor_labels(
         session=session, bakeoff_id=bakeoff_id, vendor_id=vendor_id, records=records
     )
-    for task in session.exec(
+    rows = session.exec(
         select(m.Task).where(m.Task.bakeoff_id == bakeoff_id).where(m.Task.vendor_id == vendor_id)
-    ).all():
+    ).all()
+    for task in rows:
         tasks.update_task(
             session=session,
             task_id=task.id or 0,
             data=m.TaskUpdate(external_id=f"{slug}-ext-{task.id}", job_id=f"{slug}-job-1"),
         )
+    # one task waits for a retry after an error that names the vendor's host
+    tasks.update_task(
+        session=session,
+        task_id=rows[-1].id or 0,
+        data=m.TaskUpdate(status="pending", last_error=f"HTTP 503 from {slug}-err.example"),
+    )
 
 
 def _side(
@@ -249,9 +259,7 @@ def two(
 
 
 def _replace_key(side: Side, key_id: int) -> Side:
-    values = {f: getattr(side, f) for f in side.__dataclass_fields__}
-    values["key_id"] = key_id
-    return Side(**values)
+    return dataclasses.replace(side, key_id=key_id)
 
 
 class _Kicker:
@@ -508,6 +516,47 @@ def test_scoped_keys_cannot_reach_another_projects_objects(
     )
 
 
+_MIXED = [
+    (method, path) for method, path in _KEYED if re.search(r"\{\w+\}.*\{(item|vendor)_id\}", path)
+]
+
+
+@pytest.mark.parametrize(("method", "path"), _MIXED, ids=[f"{m} {p}" for m, p in _MIXED])
+def test_an_own_parent_does_not_carry_another_projects_child(
+    api: TestClient, engine: Engine, two: Two, method: str, path: str
+) -> None:
+    """The key's own bake-off or golden set with the other project's vendor or item."""
+    theirs = two.theirs
+    mixed = dataclasses.replace(
+        two.mine, item_id=theirs.item_id, item_key=theirs.item_key, vendor_id=theirs.vendor_id
+    )
+    for role in _roles(method, path):
+        before = _snapshot(engine)
+        response = _send(api, method, path, mixed, two.scoped[role])
+        assert response.status_code in (403, 404), f"{role}: {response.status_code} {response.text}"
+        assert _snapshot(engine) == before, f"{role}: {method} {path} changed data when refused"
+
+
+def test_a_scoped_lead_cannot_enlist_another_projects_vendor(client: TestClient, two: Two) -> None:
+    body = {
+        "name": "poach",
+        "project_id": two.mine.project_id,
+        "golden_set_version_id": two.mine.version_id,
+        "instructions_version_id": two.mine.instructions_id,
+        "vendor_ids": [two.theirs.vendor_id],
+    }
+    refused = client.post("/bakeoffs", json=body, headers=two.scoped["lead"])
+    assert refused.status_code == 403 and refused.json()["code"] == "out_of_scope", refused.text
+    patched = client.patch(
+        f"/bakeoffs/{two.mine.bakeoff_id}",
+        json={"vendor_ids": [two.mine.vendor_id, two.theirs.vendor_id]},
+        headers=two.scoped["lead"],
+    )
+    assert patched.status_code == 403, patched.text
+    allowed = client.post("/bakeoffs", json=body, headers=two.unscoped["lead"])
+    assert allowed.status_code == 201, allowed.text
+
+
 def test_scoped_lists_show_only_the_keys_project(client: TestClient, two: Two) -> None:
     theirs = two.theirs
     lists: dict[str, tuple[str, set[int]]] = {
@@ -710,6 +759,7 @@ def test_blinding_hides_what_the_report_found_and_shows_it_to_leads(
     lead_tasks = client.get(f"/tasks?bakeoff_id={b}&limit=1000", headers=lead).json()["data"]
     assert {t["vendor_id"] for t in lead_tasks} == set(two.mine.vendor_ids)
     assert "keyvendor-job" in client.get(f"/tasks/{two.mine.task_id}", headers=lead).text
+    assert "keyvendor-err" in client.get(f"/bakeoffs/{b}/progress", headers=lead).text
 
     # Unblinded, qa sees names and ids again.
     assert (
