@@ -200,6 +200,8 @@ _OWNERS: Final[Mapping[str, Callable[[Session, int], tuple[bool, int | None]]]] 
     "key_id": _project_of_key,
 }
 _READS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+_ID_MIN: Final = -(2**31)  # ids are database INTEGERs
+_ID_MAX: Final = 2**31 - 1
 
 
 def _ids(params: Iterable[tuple[str, str]]) -> list[tuple[str, int]]:
@@ -207,9 +209,11 @@ def _ids(params: Iterable[tuple[str, str]]) -> list[tuple[str, int]]:
     for name, raw in params:
         if name in _OWNERS or name == "vendor_id":
             try:
-                out.append((name, int(raw)))
+                value = int(raw)
             except ValueError:
                 continue  # not an id: the route's own validation answers 422
+            if _ID_MIN <= value <= _ID_MAX:  # else no row has it; the route answers 422
+                out.append((name, value))
     return out
 
 

@@ -780,3 +780,19 @@ def test_a_vendor_key_sees_only_itself_among_the_candidates(session: Session, tw
     assert public.vendor_ids == [two.mine.vendor_id] and public.candidates == ["Candidate A"]
     lead = bakeoffs.bakeoff_public(session, bakeoff, Principal(key_id=0, name="l", role="lead"))
     assert lead.vendor_ids == list(two.mine.vendor_ids)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/tasks?bakeoff_id=99999999999999999999&vendor_id=1",
+        "/tasks?bakeoff_id=abc",
+        "/bakeoffs/99999999999999999999",
+        "/bakeoffs/1/labels?vendor_id=-99999999999999999999",
+    ],
+    ids=["huge-query", "text-query", "huge-path", "huge-negative"],
+)
+def test_ids_that_are_no_ids_get_422_not_500(client: TestClient, two: Two, url: str) -> None:
+    for headers in (two.scoped["qa"], two.unscoped["qa"]):
+        response = client.get(url, headers=headers)
+        assert response.status_code == 422, f"{url}: {response.status_code} {response.text}"
