@@ -184,9 +184,7 @@ def get_bakeoff(
     return bakeoff
 
 
-def blinding(
-    *, session: Session, bakeoff_id: int, principal: Principal | None = None
-) -> Blinding:
+def blinding(*, session: Session, bakeoff_id: int, principal: Principal | None = None) -> Blinding:
     """How ``principal`` sees the bake-off's candidates (after the same checks as a read)."""
     bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
     return Blinding(session, bakeoff, principal)

@@ -557,6 +557,7 @@ def test_a_scoped_lead_cannot_enlist_another_projects_vendor(client: TestClient,
     assert allowed.status_code == 201, allowed.text
 
 
+@pytest.mark.dbs
 def test_scoped_lists_show_only_the_keys_project(client: TestClient, two: Two) -> None:
     theirs = two.theirs
     lists: dict[str, tuple[str, set[int]]] = {
@@ -626,6 +627,7 @@ def test_a_scoped_admin_mints_only_keys_of_its_project_and_role(
     assert client.get("/api-keys/me", headers=two.unscoped["admin"]).status_code == 200
 
 
+@pytest.mark.dbs
 def test_a_scoped_admin_cannot_delete_another_projects_bakeoff_or_project(
     client: TestClient, session: Session, engine: Engine, two: Two
 ) -> None:
@@ -725,6 +727,7 @@ def test_blinded_qa_sees_no_vendor_on_any_route(api: TestClient, two: Two) -> No
     assert export in seen.refused  # naming a candidate by vendor id is refused while blinded
 
 
+@pytest.mark.dbs
 def test_blinding_hides_what_the_report_found_and_shows_it_to_leads(
     client: TestClient, two: Two
 ) -> None:
