@@ -522,7 +522,13 @@ class BakeOffPublic(BakeOffBase):
     data_version: int
     created_at: datetime
     updated_at: datetime
-    vendor_ids: list[int] = Field(default_factory=list)
+    vendor_ids: list[int] = Field(
+        default_factory=list,
+        description="Candidate vendors in alias order; empty when the caller sees it blinded.",
+    )
+    candidates: list[str] = Field(
+        default_factory=list, description="The candidates' aliases ('Candidate A', ...)."
+    )
 
 
 class BakeOffsPublic(SQLModel):
@@ -578,7 +584,8 @@ class Task(TaskBase, table=True):
 class TaskPublic(TaskBase):
     id: int
     bakeoff_id: int
-    vendor_id: int
+    vendor_id: int | None = Field(description="None when the caller sees the bake-off blinded.")
+    candidate: str | None = Field(default=None, description="The vendor's alias ('Candidate A').")
     item_id: int
     item_key: str | None = None
     item_data: dict[str, Any] | None = None
@@ -650,11 +657,14 @@ class VendorLabel(VendorLabelBase, table=True):
 class VendorLabelPublic(VendorLabelBase):
     id: int
     bakeoff_id: int
-    vendor_id: int
+    vendor_id: int | None = Field(description="None when the caller sees the bake-off blinded.")
+    candidate: str | None = Field(default=None, description="The vendor's alias ('Candidate A').")
     item_id: int
     item_key: str | None = None
     task_id: int | None
-    external_id: str | None = None
+    external_id: str | None = Field(
+        default=None, description="The vendor's answer id; None when blinded."
+    )
     created_at: datetime
 
 

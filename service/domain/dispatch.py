@@ -55,6 +55,7 @@ from adapters.http import (
 from service.core.config import Settings, get_settings
 from service.core.types import utcnow
 from service.domain._common import get_or_404, table_of
+from service.domain.access import is_blinded
 from service.domain.bakeoffs import bakeoff_vendor_ids, create_tasks, get_bakeoff, vendor_aliases
 from service.domain.dispatch_results import (
     CallbackResult,
@@ -239,8 +240,9 @@ def run_progress(
 ) -> RunProgress:
     """Per-vendor task counts by status.
 
-    Blinding follows the results: a ``qa`` key sees "Candidate A/B/..." and no vendor ids
-    while the bake-off is blinded; procurement (``viewer``) and leads see names.
+    Blinding follows the results: a ``qa`` key sees "Candidate A/B/..." and no vendor ids or
+    errors (they name the vendor's host) while the bake-off is blinded; procurement
+    (``viewer``) and leads see names.
     """
     bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
     task = table_of(Task)
@@ -263,7 +265,7 @@ def run_progress(
             .group_by(task.c.vendor_id)
         ).all()
     )
-    blind = bakeoff.blinded and principal is not None and principal.role == "qa"
+    blind = is_blinded(bakeoff, principal)
     aliases = vendor_aliases(session, bakeoff_id)
     vendors: dict[int, VendorProgress] = {}
     for vendor_id in bakeoff_vendor_ids(session, bakeoff_id):
@@ -276,7 +278,7 @@ def run_progress(
             counts=dict.fromkeys(_STATUSES, 0),
             cost=0.0,
             failing=vendor_id in errors,
-            last_error=errors.get(vendor_id),
+            last_error=None if blind else errors.get(vendor_id),  # errors name vendor hosts
         )
     for vendor_id, status, count, cost in rows:
         progress = vendors.get(vendor_id)

@@ -7,7 +7,7 @@ from sqlmodel import Session, col, select
 
 from service.core.config import Settings, get_settings
 from service.domain._common import apply_update, commit_or_conflict, get_or_404, paginate
-from service.domain.access import check_vendor
+from service.domain.access import check_vendor, vendor_scope_clause
 from service.domain.adapter_settings import check_api_settings
 from service.domain.dispatch_results import vendor_slug
 from service.domain.errors import Conflict
@@ -40,13 +40,14 @@ def get_vendor(*, session: Session, vendor_id: int, principal: Principal | None 
 def list_vendors(
     *,
     session: Session,
+    principal: Principal | None = None,
     skip: int = 0,
     limit: int = 100,
     adapter_kind: str | None = None,
     name: str | None = None,
 ) -> tuple[list[Vendor], int]:
-    """Vendors, filtered by adapter kind or a name substring."""
-    stmt = select(Vendor)
+    """Vendors, filtered by adapter kind or a name substring (project scope applies)."""
+    stmt = select(Vendor).where(vendor_scope_clause(principal))
     if adapter_kind is not None:
         stmt = stmt.where(Vendor.adapter_kind == adapter_kind)
     if name:

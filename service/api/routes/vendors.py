@@ -15,11 +15,20 @@ router = APIRouter(prefix="/vendors", tags=["vendors"])
 
 @router.get("", response_model=VendorsPublic)
 def list_vendors(
-    session: SessionDep, page: PageDep, adapter_kind: str | None = None, name: str | None = None
+    session: SessionDep,
+    principal: CurrentKey,
+    page: PageDep,
+    adapter_kind: str | None = None,
+    name: str | None = None,
 ) -> VendorsPublic:
     """List vendors, filtered by adapter kind or name."""
     rows, count = vendors.list_vendors(
-        session=session, skip=page.skip, limit=page.limit, adapter_kind=adapter_kind, name=name
+        session=session,
+        principal=principal,
+        skip=page.skip,
+        limit=page.limit,
+        adapter_kind=adapter_kind,
+        name=name,
     )
     return VendorsPublic(data=[VendorPublic.model_validate(r) for r in rows], count=count)
 
