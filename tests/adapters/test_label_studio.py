@@ -588,6 +588,36 @@ def test_transport_errors_are_retryable() -> None:
         _mocked(down).poll(toy_job())
 
 
+INTERNAL = "INTERNAL-ANSWER-MARKER"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(400, json={"detail": INTERNAL}),
+        httpx.Response(401, json={"validation_errors": {"token": [INTERNAL]}}),
+        httpx.Response(403, text=INTERNAL),
+        httpx.Response(200, json={"id": INTERNAL}),
+        httpx.Response(200, text=f"<html>{INTERNAL}</html>"),
+    ],
+    ids=["400", "401", "403-text", "bad-value", "not-json"],
+)
+def test_errors_never_carry_the_answer(answer: httpx.Response) -> None:
+    """Errors become task errors others read, and ``url`` may name any host."""
+    with pytest.raises((VendorRejected, VendorResponseInvalid)) as info:
+        _mocked(lambda _r: answer).poll(toy_job())
+    assert INTERNAL not in str(info.value)
+
+
+def test_transport_errors_do_not_repeat_their_text() -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"10.0.0.7:5432 {INTERNAL}", request=request)
+
+    with pytest.raises(VendorUnavailable, match="ConnectError") as info:
+        _mocked(down).poll(toy_job())
+    assert INTERNAL not in str(info.value)
+
+
 def test_malformed_answers_are_response_invalid() -> None:
     adapter = _mocked(lambda _r: httpx.Response(200, text="<html>login</html>"))
     with pytest.raises(VendorResponseInvalid):
