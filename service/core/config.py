@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Environment", "Settings", "get_settings", "PLACEHOLDER_SECRET"]
@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         Dispatch: items per batch, how often open jobs are polled (and, as a fallback for
         lost callbacks, in callback mode), when a sent task times out, submissions before a
         task fails, and how long one queue task works before handing over to the next.
+    vendor_clock_skew_s
+        How far a vendor's label timestamps may be later than the server's clock, or earlier
+        than the moment the item was sent to it (default two minutes; see
+        :mod:`service.domain.label_times`). Only a simulation that compresses hours into
+        milliseconds (the demo) raises it.
     """
 
     model_config = SettingsConfigDict(
@@ -84,6 +89,7 @@ class Settings(BaseSettings):
     dispatch_task_timeout_s: float = 86_400.0
     dispatch_max_attempts: int = 5
     dispatch_slice_s: float = 20.0
+    vendor_clock_skew_s: float = Field(default=120.0, ge=0)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -7,6 +7,7 @@ from sqlmodel import Session, col, select
 from service.core.types import utcnow
 from service.domain._common import get_or_404, paginate
 from service.domain.access import check_project, check_vendor, is_vendor, project_scope
+from service.domain.dispatch_results import error_text
 from service.domain.errors import NotFound
 from service.domain.security import Principal
 from service.models import BakeOff, GoldenItem, Task, TaskPublic, TaskStatus, TaskUpdate
@@ -26,12 +27,13 @@ def task_public(task: Task, item: GoldenItem | None) -> TaskPublic:
 
 
 def get_task(*, session: Session, task_id: int, principal: Principal | None = None) -> TaskPublic:
-    """One task; a vendor key sees only its own vendor's tasks."""
+    """One task; a vendor key sees only its own vendor's tasks, once they were sent."""
     task = get_or_404(session, Task, task_id)
     bakeoff = get_or_404(session, BakeOff, task.bakeoff_id, what="Bake-off")
     check_project(principal, bakeoff.project_id)
-    if is_vendor(principal) and principal is not None and principal.vendor_id != task.vendor_id:
-        raise NotFound(f"Task {task_id} not found")
+    if is_vendor(principal) and principal is not None:
+        if principal.vendor_id != task.vendor_id or task.sent_at is None:
+            raise NotFound(f"Task {task_id} not found")
     return task_public(task, session.get(GoldenItem, task.item_id))
 
 
@@ -45,12 +47,17 @@ def list_tasks(
     skip: int = 0,
     limit: int = 100,
 ) -> tuple[list[TaskPublic], int]:
-    """Tasks filtered by bake-off, vendor and status; a vendor key gets only its own."""
+    """Tasks filtered by bake-off, vendor and status; a vendor key gets only its own.
+
+    A vendor key sees a task (and its item) only once the item was sent to it: its latency
+    clock starts at ``sent_at``, so reading items early would let it start unseen.
+    """
     stmt = select(Task)
     if is_vendor(principal) and principal is not None:
         if vendor_id is not None:
             check_vendor(principal, vendor_id)
         vendor_id = principal.vendor_id
+        stmt = stmt.where(col(Task.sent_at).is_not(None))
     scope = project_scope(principal)
     if scope is not None:
         stmt = stmt.join(BakeOff, col(BakeOff.id) == col(Task.bakeoff_id)).where(
@@ -79,7 +86,10 @@ def update_task(
     task = get_or_404(session, Task, task_id)
     bakeoff = get_or_404(session, BakeOff, task.bakeoff_id, what="Bake-off")
     check_project(principal, bakeoff.project_id)
-    task.sqlmodel_update(data.model_dump(exclude_unset=True))
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("last_error") is not None:
+        changes["last_error"] = error_text(changes["last_error"])
+    task.sqlmodel_update(changes)
     task.updated_at = utcnow()
     session.add(task)
     session.commit()

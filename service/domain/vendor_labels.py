@@ -31,6 +31,7 @@ from service.domain._common import table_of
 from service.domain.access import check_vendor, is_vendor
 from service.domain.bakeoffs import bump_data_version, check_candidate, get_bakeoff
 from service.domain.errors import Conflict, Invalid
+from service.domain.label_times import check_label_times
 from service.domain.labels import check_finite, normalize_value
 from service.domain.projects import class_names
 from service.domain.security import Principal
@@ -417,7 +418,7 @@ def add_vendor_labels(
     existing_query = sa_select(label.c.external_key).where(
         and_(label.c.bakeoff_id == bakeoff_id, label.c.vendor_id == vendor_id)
     )
-    task_query = sa_select(task.c.item_id, task.c.id).where(
+    task_query = sa_select(task.c.item_id, task.c.id, task.c.sent_at).where(
         and_(task.c.bakeoff_id == bakeoff_id, task.c.vendor_id == vendor_id)
     )
     if narrow:
@@ -433,9 +434,13 @@ def add_vendor_labels(
                 (bakeoff_id, vendor_id),
             )
         }
-    tasks: dict[int, int] = {r[0]: r[1] for r in session.execute(task_query).all()}
+    task_rows = session.execute(task_query).all()
+    tasks: dict[int, int] = {r[0]: r[1] for r in task_rows}
+    sent_at: dict[int, datetime] = {r[0]: r[2] for r in task_rows if r[2] is not None}
     writer = _Writer(session.connection())
     batch_size = get_settings().import_batch_size
+    # a vendor key's labels of items never sent cannot predate the bake-off (label_times)
+    created_floor = bakeoff.created_at if is_vendor(principal) else None
     now = utcnow()
     created = writer.time(now)
     pinned_version = instructions.version
@@ -539,6 +544,16 @@ def add_vendor_labels(
                 check_finite(score, ("body", _where(record, number), "score"))
             if cost is not None:
                 check_finite(cost, ("body", _where(record, number), "cost"))
+            if started is not None or completed is not None:
+                check_label_times(
+                    started,
+                    completed,
+                    sent_at=sent_at.get(item_id),
+                    now=now,
+                    where=_where(record, number),
+                    source=source,
+                    created_at=created_floor,
+                )
             ekey = f"x:{key}|{ext}" if ext else f"{key}|{annotator or ''}"
             if ekey in existing:
                 duplicates += 1
