@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import random
 import threading
 import time
@@ -76,6 +77,7 @@ __all__ = [
     "WEBHOOK_SECRET_MIN_LENGTH",
     "batch_id_for",
     "env_prefix_for",
+    "env_secret_follows",
     "reset_vendor_guards",
     "sign_callback",
     "to_annotations",
@@ -96,6 +98,37 @@ def env_prefix_for(vendor: str) -> str:
     """Environment prefix of a vendor's settings: ``acme-labs`` -> ``BAKEOFF_VENDOR_ACME_LABS_``."""
     slug = "".join(c if c.isalnum() else "_" for c in vendor.upper())
     return f"BAKEOFF_VENDOR_{slug}_"
+
+
+def env_secret_follows(
+    vendor: str, values: Mapping[str, Any], *, endpoint: str, secret: str
+) -> dict[str, Any]:
+    """``values``, with ``secret`` set to ``None`` if the environment's would go elsewhere.
+
+    An operator who puts a vendor's token in ``BAKEOFF_VENDOR_<SLUG>_<SECRET>`` means it for
+    the endpoint in ``BAKEOFF_VENDOR_<SLUG>_<ENDPOINT>``. Whoever may store settings through
+    the API (a lead) must not be able to point the vendor at another host and receive it.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["BAKEOFF_VENDOR_DOCTEST_API_KEY"] = "tok"
+    >>> env_secret_follows("doctest", {"base_url": "https://evil"}, endpoint="base_url",
+    ...                    secret="api_key")
+    {'base_url': 'https://evil', 'api_key': None}
+    >>> del os.environ["BAKEOFF_VENDOR_DOCTEST_API_KEY"]
+    """
+    out = dict(values)
+    if endpoint not in out or secret in out:
+        return out
+    environ = {k.upper(): v for k, v in os.environ.items()}
+    prefix = env_prefix_for(vendor)
+    if f"{prefix}{secret.upper()}" not in environ:
+        return out
+    env_endpoint = environ.get(f"{prefix}{endpoint.upper()}")
+    if env_endpoint is None or env_endpoint.rstrip("/") != str(out[endpoint]).rstrip("/"):
+        out[secret] = None
+    return out
 
 
 class HttpVendorSettings(BaseSettings):
@@ -125,7 +158,13 @@ class HttpVendorSettings(BaseSettings):
 
     @classmethod
     def for_vendor(cls, vendor: str, **values: Any) -> HttpVendorSettings:
-        """Read the settings of ``vendor`` from its env prefix, overridden by ``values``."""
+        """Read the settings of ``vendor`` from its env prefix, overridden by ``values``.
+
+        A token from the environment goes only to the endpoint from the environment: when
+        ``values`` (settings stored through the API) name another ``base_url``, the
+        environment's ``api_key`` is not used (see :func:`env_secret_follows`).
+        """
+        values = env_secret_follows(vendor, values, endpoint="base_url", secret="api_key")
         return cls(_env_prefix=env_prefix_for(vendor), **values)  # type: ignore[call-arg]
 
 

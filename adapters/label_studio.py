@@ -67,7 +67,7 @@ from adapters.formats.labelstudio import (
     iter_tasks,
     labeling_config,
 )
-from adapters.http import env_prefix_for
+from adapters.http import env_prefix_for, env_secret_follows
 
 __all__ = [
     "ALL_TASK_TYPES",
@@ -120,7 +120,12 @@ class LabelStudioSettings(BaseSettings):
 
     @classmethod
     def for_vendor(cls, vendor: str, **values: Any) -> LabelStudioSettings:
-        """Read the settings of ``vendor`` from its env prefix, overridden by ``values``."""
+        """Read the settings of ``vendor`` from its env prefix, overridden by ``values``.
+
+        The environment's ``api_token`` is used only with the environment's ``url``
+        (:func:`adapters.http.env_secret_follows`).
+        """
+        values = env_secret_follows(vendor, values, endpoint="url", secret="api_token")
         return cls(_env_prefix=env_prefix_for(vendor), **values)  # type: ignore[call-arg]
 
 

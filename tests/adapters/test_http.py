@@ -424,6 +424,27 @@ def test_settings_come_from_the_vendor_env_prefix(monkeypatch: pytest.MonkeyPatc
     assert HttpVendorSettings.for_vendor("acme-labs", max_concurrency=2).max_concurrency == 2
 
 
+def test_the_env_token_goes_only_to_the_env_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lead stores base_url through the API; the operator's token must not follow it."""
+    monkeypatch.setenv("BAKEOFF_VENDOR_ACME_LABS_BASE_URL", "https://api.acme.example")
+    monkeypatch.setenv("BAKEOFF_VENDOR_ACME_LABS_API_KEY", "ENV-TOKEN")
+    seen: list[str | None] = []
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Authorization"))
+        return ProtocolVendor()(request)
+
+    client = httpx.Client(transport=httpx.MockTransport(vendor))
+    for url in ("https://api.acme.example/", "https://attacker.example"):
+        adapter = HttpAdapter("acme-labs", client=client, base_url=url, mode="poll")
+        adapter.submit(toy_golden().batch())
+    assert seen == ["Bearer ENV-TOKEN", None]
+    own = HttpVendorSettings.for_vendor("acme-labs", base_url="https://x", api_key="mine")
+    assert own.api_key is not None and own.api_key.get_secret_value() == "mine"
+    from_env = HttpVendorSettings.for_vendor("acme-labs")
+    assert from_env.api_key is not None and from_env.api_key.get_secret_value() == "ENV-TOKEN"
+
+
 def test_settings_refuse_unknown_fields() -> None:
     with pytest.raises(ValueError, match="colour"):
         HttpVendorSettings.for_vendor("x", base_url="https://x", colour="red")

@@ -753,6 +753,20 @@ def test_settings_come_from_the_vendor_env_prefix(monkeypatch: pytest.MonkeyPatc
     assert "secret" not in repr(settings)
 
 
+def test_the_env_token_never_goes_to_a_url_set_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BAKEOFF_VENDOR_LS_TEAM_URL", "http://from-env:8080")
+    monkeypatch.setenv("BAKEOFF_VENDOR_LS_TEAM_API_TOKEN", "ENV-TOKEN")
+    same = LabelStudioSettings.for_vendor("ls-team", url="http://from-env:8080/")
+    assert same.api_token.get_secret_value() == "ENV-TOKEN"
+    with pytest.raises(ValueError, match="api_token") as info:
+        LabelStudioSettings.for_vendor("ls-team", url="http://attacker.example")
+    assert "ENV-TOKEN" not in str(info.value)
+    given = LabelStudioSettings.for_vendor("ls-team", url="http://other:8080", api_token="own")
+    assert given.api_token.get_secret_value() == "own"
+
+
 def test_instructions_html_escapes_and_lists_examples() -> None:
     golden = toy_golden()
     text = instructions_html(
