@@ -366,8 +366,8 @@ def receive_callback(
     Raises
     ------
     Unauthorized
-        Unknown vendor, no usable webhook secret, missing or wrong signature; or (only to
-        a caller that signed correctly) a stale timestamp.
+        Code ``callback_refused``: unknown vendor, no usable webhook secret, missing or
+        wrong signature; or (only to a caller that signed correctly) a stale timestamp.
     NotFound
         A batch this vendor was never sent.
     Conflict
@@ -379,7 +379,7 @@ def receive_callback(
     secret = _webhook_secret(vendor)
     if vendor is None or secret is None:
         log.info("callback for vendor %s refused: unknown vendor or no webhook secret", vendor_id)
-        raise Unauthorized(_REFUSED)
+        raise Unauthorized(_REFUSED, code="callback_refused")
     try:
         delivery = verify_callback(
             secret=secret, body=body, headers=headers, vendor=f"vendor {vendor_id}", now=now
@@ -389,8 +389,10 @@ def receive_callback(
         if exc.reason == "malformed":  # the signature matched: the vendor may know why
             raise Invalid(exc.detail, location=("body",)) from exc
         if exc.reason == "stale":
-            raise Unauthorized(f"callback refused (stale): {exc.detail}") from exc
-        raise Unauthorized(_REFUSED) from exc
+            raise Unauthorized(
+                f"callback refused (stale): {exc.detail}", code="callback_refused"
+            ) from exc
+        raise Unauthorized(_REFUSED, code="callback_refused") from exc
     task = table_of(Task)
     bakeoff_id = session.execute(
         sa_select(task.c.bakeoff_id)
