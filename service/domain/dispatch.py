@@ -60,6 +60,7 @@ from service.domain.bakeoffs import bakeoff_vendor_ids, create_tasks, get_bakeof
 from service.domain.dispatch_results import (
     CallbackResult,
     adapter_for,
+    error_text,
     forget_adapters,
     receive_callback,
     store_results,
@@ -401,7 +402,7 @@ def _fail_open(session: Session, bakeoff_id: int, vendor_id: int, error: str) ->
         .where(task.c.bakeoff_id == bakeoff_id)
         .where(task.c.vendor_id == vendor_id)
         .where(task.c.status.in_(("pending", "sent")))
-        .values(status="failed", last_error=error[:1000], updated_at=utcnow())
+        .values(status="failed", last_error=error_text(error), updated_at=utcnow())
     )
     session.commit()
     return _rows(n)
@@ -493,7 +494,7 @@ def _note_error(
     max_attempts: int = 0,
 ) -> int:
     task = table_of(Task)
-    values: dict[str, Any] = {"last_error": error[:1000], "updated_at": utcnow()}
+    values: dict[str, Any] = {"last_error": error_text(error), "updated_at": utcnow()}
     if count_attempt:
         values["attempts"] = task.c.attempts + 1
     session.execute(
@@ -520,7 +521,7 @@ def _fail_tasks(session: Session, ids: list[int], error: str) -> int:
         task.update()
         .where(task.c.id.in_(ids))
         .where(task.c.status.in_(("pending", "sent")))
-        .values(status="failed", last_error=error[:1000], updated_at=utcnow())
+        .values(status="failed", last_error=error_text(error), updated_at=utcnow())
     )
     session.commit()
     return _rows(n)

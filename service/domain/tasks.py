@@ -14,6 +14,7 @@ from service.domain.access import (
     is_vendor,
     project_scope,
 )
+from service.domain.dispatch_results import error_text
 from service.domain.errors import NotFound
 from service.domain.security import Principal
 from service.models import BakeOff, GoldenItem, Task, TaskPublic, TaskStatus, TaskUpdate
@@ -33,12 +34,14 @@ def task_public(task: Task, item: GoldenItem | None) -> TaskPublic:
 
 
 def get_task(*, session: Session, task_id: int, principal: Principal | None = None) -> TaskPublic:
-    """One task; a vendor key sees only its own vendor's tasks (blinding applies)."""
+    """One task; a vendor key sees only its own vendor's tasks, once they were sent (blinding
+    applies)."""
     task = get_or_404(session, Task, task_id)
     bakeoff = get_or_404(session, BakeOff, task.bakeoff_id, what="Bake-off")
     check_project(principal, bakeoff.project_id)
-    if is_vendor(principal) and principal is not None and principal.vendor_id != task.vendor_id:
-        raise NotFound(f"Task {task_id} not found")
+    if is_vendor(principal) and principal is not None:
+        if principal.vendor_id != task.vendor_id or task.sent_at is None:
+            raise NotFound(f"Task {task_id} not found")
     view = Blinding(session, bakeoff, principal)
     return view.task(task_public(task, session.get(GoldenItem, task.item_id)))
 
@@ -56,13 +59,16 @@ def list_tasks(
     """Tasks filtered by bake-off, vendor and status; a vendor key gets only its own.
 
     Blinding applies to each task; a blinded role filtering by vendor gets no task of a blinded
-    bake-off (the filter would tell which candidate the vendor is).
+    bake-off (the filter would tell which candidate the vendor is). A vendor key sees a task
+    (and its item) only once the item was sent to it: its latency clock starts at
+    ``sent_at``, so reading items early would let it start unseen.
     """
     stmt = select(Task).join(BakeOff, col(BakeOff.id) == col(Task.bakeoff_id))
     if is_vendor(principal) and principal is not None:
         if vendor_id is not None:
             check_vendor(principal, vendor_id)
         vendor_id = principal.vendor_id
+        stmt = stmt.where(col(Task.sent_at).is_not(None))
     scope = project_scope(principal)
     if scope is not None:
         stmt = stmt.where(BakeOff.project_id == scope)
@@ -96,7 +102,10 @@ def update_task(
     task = get_or_404(session, Task, task_id)
     bakeoff = get_or_404(session, BakeOff, task.bakeoff_id, what="Bake-off")
     check_project(principal, bakeoff.project_id)
-    task.sqlmodel_update(data.model_dump(exclude_unset=True))
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("last_error") is not None:
+        changes["last_error"] = error_text(changes["last_error"])
+    task.sqlmodel_update(changes)
     task.updated_at = utcnow()
     session.add(task)
     session.commit()

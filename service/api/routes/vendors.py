@@ -49,11 +49,15 @@ def get_vendor(session: SessionDep, principal: CurrentKey, vendor_id: int) -> Ve
 
 @router.patch("/{vendor_id}", response_model=VendorPublic)
 def update_vendor(
-    session: SessionDep, settings: SettingsDep, vendor_id: int, body: VendorUpdate
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentKey,
+    vendor_id: int,
+    body: VendorUpdate,
 ) -> VendorPublic:
     """Change a vendor's adapter settings or pricing."""
     vendor = vendors.update_vendor(
-        session=session, vendor_id=vendor_id, data=body, settings=settings
+        session=session, vendor_id=vendor_id, data=body, settings=settings, principal=principal
     )
     return VendorPublic.model_validate(vendor)
 
