@@ -189,6 +189,8 @@ def evaluate_command(
         )
     )
     inputs = _run(lambda: evaluation.load_inputs(task, gold, sources))
+    for note in inputs.notes:  # what a reader skipped or could not check, said out loud
+        typer.echo(f"note: {note}", err=True)
     scored = _run(lambda: evaluation.score_inputs(inputs, options=options))
     result = evaluation.evaluation(inputs, scored, options=options)
     if html is not None:  # the same Scored objects as the table and the JSON
