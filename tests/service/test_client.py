@@ -92,7 +92,7 @@ def test_errors_carry_the_located_message(bk: BakeoffClient) -> None:
     assert conflict.value.status_code == 409
 
 
-@pytest.mark.skipif(not COCO.exists(), reason=f"public COCO subset not found at {COCO}")
+@pytest.mark.shared_data(COCO.name)
 def test_golden_set_from_a_coco_file(bk: BakeoffClient, tmp_path: Path) -> None:
     path = COCO / "instances_val2014_100.json"
     classes = [c["name"] for c in json.loads(path.read_text())["categories"]]

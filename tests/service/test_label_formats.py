@@ -68,7 +68,7 @@ def _setup(
     return {"golden_set": gs, "bakeoff": bakeoff, "imported": imported.json(), "version": version}
 
 
-@pytest.mark.skipif(not RTE.exists(), reason=f"public Snow 2008 data not found at {RTE}")
+@pytest.mark.shared_data("snow2008/rte.standardized.tsv")
 def test_snow2008_rte_csv_round_trip_and_majority_vote_accuracy(
     client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any
 ) -> None:
@@ -140,7 +140,7 @@ def test_csv_error_names_the_row_and_stores_nothing(
     assert listed["count"] == 0
 
 
-@pytest.mark.skipif(not COCO.exists(), reason=f"public COCO subset not found at {COCO}")
+@pytest.mark.shared_data("coco_val2014_100/instances_val2014_100.json")
 def test_coco_val2014_gold_import_export_and_vendor_labels(
     client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any
 ) -> None:
