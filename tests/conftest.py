@@ -51,7 +51,15 @@ from service.core.db import create_db_engine, get_session
 from service.domain.api_keys import create_api_key
 from service.main import create_app
 from tests.live import launch_chromium
-from tests.needs import in_ci, redis_problem, redis_url, require, shared_data_problem, tcp_problem
+from tests.needs import (
+    NOT_APPLICABLE,
+    in_ci,
+    redis_problem,
+    redis_url,
+    require,
+    shared_data_problem,
+    tcp_problem,
+)
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 _pg_reason: list[str | None] = []
@@ -81,20 +89,21 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         require("redis", _redis_unreachable_reason())
 
 
-def _skip_reason(longrepr: object) -> str:
-    if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        return f"{longrepr[0]}:{longrepr[1]}: {longrepr[2]}"
-    return str(longrepr)
-
-
 def _fail_skip_in_ci(report: pytest.TestReport | pytest.CollectReport) -> None:
-    if in_ci() and report.skipped and not hasattr(report, "wasxfail"):
-        report.longrepr = (
-            f"{_skip_reason(report.longrepr)}\n"
-            "CI=true: a test may not skip in CI; provide what it needs (.ci/run does) "
-            "or fix the test"
-        )
-        report.outcome = "failed"
+    """Under ``CI=true`` turn a skip into a failure, unless the test is not applicable."""
+    if not (in_ci() and report.skipped) or hasattr(report, "wasxfail"):
+        return
+    where, reason = "", str(report.longrepr)
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        path, line, reason = report.longrepr
+        where = f"{path}:{line}: "
+    if reason.removeprefix("Skipped: ").startswith(NOT_APPLICABLE):
+        return
+    report.longrepr = (
+        f"{where}{reason}\nCI=true: a test may not skip in CI; provide what it needs "
+        f"(.ci/run does), or fix the test (only a '{NOT_APPLICABLE} ...' skip is allowed)"
+    )
+    report.outcome = "failed"
 
 
 @pytest.hookimpl(wrapper=True)

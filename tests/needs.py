@@ -10,8 +10,10 @@ fixture or the ``shared_data`` marker that calls it), never through a bare ``pyt
 - under ``CI=true`` it **fails** the test: CI (``.ci/run``) installs or starts everything first
   and stops when it cannot, so a missing service there is a broken build, not a quiet skip.
 
-As a backstop, ``tests/conftest.py`` turns *any* skip into a failure under ``CI=true``, so a
-skip that bypasses :func:`require` cannot hide in CI either.
+As a backstop, ``tests/conftest.py`` turns *any other* skip into a failure under ``CI=true``,
+so a skip that bypasses :func:`require` cannot hide in CI either. The one exception is a test
+that does not apply to a case at all (a contract test for a feature an adapter does not have):
+its skip reason starts with :data:`NOT_APPLICABLE`, which a reviewer can grep for.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pytest
 
 __all__ = [
     "DEFAULT_REDIS_URL",
+    "NOT_APPLICABLE",
     "SHARED_DATA",
     "Need",
     "in_ci",
@@ -45,6 +48,7 @@ Need = Literal[
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+NOT_APPLICABLE = "not applicable:"
 
 _HOW: dict[Need, str] = {
     "postgresql": "start it or set BAKEOFF_TEST_POSTGRES_URL (.ci/ensure-postgres)",

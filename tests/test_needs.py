@@ -45,6 +45,10 @@ def test_bare_skip():
     pytest.skip("a skip that does not go through require")
 
 
+def test_not_applicable():
+    pytest.skip("not applicable: this adapter has no such feature")
+
+
 @pytest.mark.xfail(reason="a known failure", strict=True)
 def test_xfail():
     assert False
@@ -109,6 +113,7 @@ def test_under_ci_a_missing_service_fails_and_no_skip_survives(tmp_path: Path) -
         "test_postgres_marker": "failed",
         "test_shared_data": "failed",
         "test_bare_skip": "failed",
+        "test_not_applicable": "skipped",  # the one skip CI allows: the test does not apply
         "test_xfail": "skipped",  # JUnit's word for xfail: it stays an expected failure
         "test_plain": "passed",
     }
@@ -130,6 +135,7 @@ def test_locally_a_missing_service_skips_and_says_why(tmp_path: Path) -> None:
         "test_postgres_marker": "skipped",
         "test_shared_data": "skipped",
         "test_bare_skip": "skipped",
+        "test_not_applicable": "skipped",
         "test_xfail": "skipped",
         "test_plain": "passed",
     }

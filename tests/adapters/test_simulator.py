@@ -38,8 +38,6 @@ from adapters.simulator.noise import pick_annotators, sample_latency, simulate_a
 from adapters.simulator.server import SimulatorState
 from adapters.testing import VendorContract, toy_golden
 
-pytestmark = pytest.mark.enable_socket
-
 SECRET = "sim-secret"
 
 VENDORS = [

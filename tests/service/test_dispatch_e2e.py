@@ -46,7 +46,7 @@ from service.core.db import create_db_engine
 from service.core.migrations import upgrade_head
 from service.domain.api_keys import create_api_key
 
-pytestmark = [pytest.mark.slow, pytest.mark.enable_socket]
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "e2e-webhook-secret"
