@@ -397,6 +397,8 @@ def test_match_unscored_is_optimal(gold: list[Any], labels: list[Any], thr: floa
         assert np.isnan(res.precision.value)
     if gold:
         assert res.recall.value == pytest.approx(n_pairs / len(gold))
+    else:
+        assert np.isnan(res.recall.value)
     assert (res.pairs["iou"] >= thr).all()
     # one-to-one
     assert res.pairs["gold_index"].is_unique and res.pairs["label_index"].is_unique
