@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from service.core.types import utcnow
-from service.domain._common import get_or_404, paginate
+from service.domain._common import get_or_404, paginate, updated_fields
 from service.domain.access import check_project, check_vendor, is_vendor, project_scope
 from service.domain.errors import NotFound
 from service.domain.security import Principal
@@ -79,7 +79,7 @@ def update_task(
     task = get_or_404(session, Task, task_id)
     bakeoff = get_or_404(session, BakeOff, task.bakeoff_id, what="Bake-off")
     check_project(principal, bakeoff.project_id)
-    task.sqlmodel_update(data.model_dump(exclude_unset=True))
+    task.sqlmodel_update(updated_fields(task, data))
     task.updated_at = utcnow()
     session.add(task)
     session.commit()
