@@ -292,7 +292,7 @@ class VendorContract:
             - adapter.supported_tasks
         )
         if not missing:
-            pytest.skip(f"{adapter.name} supports every task type")
+            pytest.skip(f"not applicable: {adapter.name} supports every task type")
         batch = golden.batch().model_copy(update={"task_type": missing[0]})
         with pytest.raises(VendorRejected):
             adapter.submit(batch)

@@ -14,6 +14,9 @@ bake-off with ``--labels`` gold items, then, in the same process:
 It prints labels per second for both and their ratio (target: API >= 0.5 x raw, and >= 20,000
 labels/s into PostgreSQL). Best of ``--repeat`` runs, each into a fresh bake-off.
 
+Exit status: 0 when every database measured meets its targets and stored every row; 1 when one
+misses; 2 when a requested database cannot be reached (``--db both`` needs PostgreSQL too).
+
 Usage::
 
     python benchmarks/bench_import.py [--labels 100000] [--repeat 3] [--db sqlite|postgresql|both]
@@ -58,6 +61,8 @@ from service.models import (
 )
 
 CLASSES = [f"class_{i}" for i in range(10)]
+TARGET_API_OVER_RAW = 0.5  # API import rate / raw driver rate, every database
+TARGET_POSTGRES_LABELS_PER_S = 20_000.0  # API import into PostgreSQL
 COLUMNS = ", ".join(VENDOR_LABELS.columns)
 
 
@@ -228,8 +233,8 @@ def databases(which: str, tmp: Path) -> Iterator[tuple[str, str, str | None]]:
                 conn.execute(text(f'CREATE SCHEMA "{schema}"'))
                 conn.commit()
             admin.dispose()
-        except Exception as exc:  # noqa: BLE001 - report and go on
-            print(f"PostgreSQL: skipped, not reachable at {base} ({exc.__class__.__name__})")
+        except Exception as exc:  # noqa: BLE001 - report it; main() exits 2
+            print(f"PostgreSQL: FAILED, cannot run: not reachable at {base} ({exc!r})")
             return
         url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
         yield "PostgreSQL", url.render_as_string(hide_password=False), schema
@@ -257,6 +262,7 @@ def main() -> int:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     args = parser.parse_args()
     failed = False
+    measured: set[str] = set()
     with tempfile.TemporaryDirectory() as tmpdir:
         for label, url, schema in databases(args.db, Path(tmpdir)):
             engine = create_db_engine(url)
@@ -298,6 +304,10 @@ def main() -> int:
                     f"({api_best:.2f} s) | raw {raw_name} {raw_rate:,.0f} labels/s "
                     f"({raw_best:.2f} s) | ratio API/raw {api_rate / raw_rate:.2f}"
                 )
+                measured.add(engine.dialect.name)
+                missed = _missed_targets(engine.dialect.name, api_rate, raw_rate)
+                print(f"{label}: target " + (f"MISSED ({'; '.join(missed)})" if missed else "MET"))
+                failed |= bool(missed)
             finally:
                 engine.dispose()
                 if schema is not None:
@@ -311,7 +321,21 @@ def main() -> int:
                         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
                         conn.commit()
                     admin.dispose()
+    wanted = {"sqlite", "postgresql"} if args.db == "both" else {args.db}
+    if wanted - measured:
+        print(f"FAILED: could not measure {', '.join(sorted(wanted - measured))}")
+        return 2
     return 1 if failed else 0
+
+
+def _missed_targets(dialect: str, api_rate: float, raw_rate: float) -> list[str]:
+    """The targets one database missed (empty when it met them all)."""
+    missed = []
+    if api_rate < TARGET_API_OVER_RAW * raw_rate:
+        missed.append(f"API/raw {api_rate / raw_rate:.2f} < {TARGET_API_OVER_RAW}")
+    if dialect == "postgresql" and api_rate < TARGET_POSTGRES_LABELS_PER_S:
+        missed.append(f"{api_rate:,.0f} labels/s < {TARGET_POSTGRES_LABELS_PER_S:,.0f}")
+    return missed
 
 
 if __name__ == "__main__":

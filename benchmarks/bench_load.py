@@ -3,7 +3,7 @@
 What it does
 ------------
 1. Creates a throwaway PostgreSQL database (``bakeoff_bench_<random>``; dropped at the end) and
-   migrates it. Exits 0 with a message when PostgreSQL is unreachable.
+   migrates it. Exits 2 with a message when PostgreSQL is unreachable (it cannot run).
 2. Builds a classification bake-off over ``--items`` gold items with ``--vendors`` candidate
    vendors of kind ``http`` (each with its own webhook secret), creates the tasks and marks them
    sent in one batch per vendor (what dispatch records before a vendor calls back).
@@ -17,7 +17,8 @@ What it does
    every vendor's stored (item, annotator) answers with what it sent: lost and duplicated
    labels.
 
-Target (issue 7): no errors, no lost labels, no duplicates. Exit status 1 otherwise.
+Target (issue 7): callbacks were made and stored, with no errors, no lost labels, no
+duplicates. Exit status 1 otherwise; 2 when the benchmark cannot run at all.
 
 Run::
 
@@ -306,8 +307,8 @@ def main() -> int:
 
     reason = _reachable(args.postgres_url)
     if reason is not None:
-        print(f"SKIP: {reason}; set --postgres-url or BAKEOFF_TEST_POSTGRES_URL")
-        return 0
+        print(f"FAILED: cannot run: {reason}; set --postgres-url or BAKEOFF_TEST_POSTGRES_URL")
+        return 2
     url = _create_database(args.postgres_url)
     proc: subprocess.Popen[bytes] | None = None
     log = Path(f"/tmp/bench_load_{os.getpid()}.log")
@@ -415,8 +416,21 @@ def main() -> int:
     if errors:
         print("first errors:", *errors[:5], sep="\n  ")
     print(json.dumps(report))
-    ok = not errors and lost == 0 and duplicated == 0 and unexpected == 0 and dup_stored == 0
-    return 0 if ok else 1
+    missed = [
+        name
+        for name, bad in [
+            ("no callbacks were made", callbacks == 0),
+            ("no labels were stored", total_stored == 0),
+            (f"{len(errors)} errors", bool(errors)),
+            (f"{lost} lost labels", lost > 0),
+            (f"{duplicated} duplicated labels", duplicated > 0),
+            (f"{unexpected} unexpected labels", unexpected > 0),
+            (f"duplicate deliveries stored {dup_stored} labels", dup_stored > 0),
+        ]
+        if bad
+    ]
+    print("target: MISSED (" + "; ".join(missed) + ")" if missed else "target: MET")
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ Database fixtures
     A :class:`sqlmodel.Session` on ``engine``.
 ``postgres_url``
     A SQLAlchemy URL into a unique throwaway schema (dropped afterwards); skips if unreachable.
+``redis_url``
+    The Redis URL (``BAKEOFF_TEST_REDIS_URL``, default 127.0.0.1:6379); skips if it does not
+    answer ``PING``.
 ``client``
     A :class:`fastapi.testclient.TestClient` on :func:`service.main.create_app` whose
     ``get_session`` dependency uses ``engine``.
@@ -19,14 +22,20 @@ Database fixtures
     ``vendor``); the ``vendor`` key belongs to ``key_vendor``.
 ``auth``
     ``{role: {"X-API-Key": key}}`` request headers for each role.
+
+Missing services and data
+-------------------------
+Every "skips" above goes through :func:`tests.needs.require`: locally the test skips with the
+reason, under ``CI=true`` it fails. The markers ``postgres``, ``redis`` and
+``shared_data("<folder>", ...)`` declare the same needs on a test or module. Under ``CI=true``
+any other skip fails as well (see :func:`pytest_runtest_makereport`), so CI cannot hide one.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
@@ -42,15 +51,81 @@ from service.core.db import create_db_engine, get_session
 from service.domain.api_keys import create_api_key
 from service.main import create_app
 from tests.live import launch_chromium
+from tests.needs import (
+    NOT_APPLICABLE,
+    in_ci,
+    redis_problem,
+    redis_url,
+    require,
+    shared_data_problem,
+    tcp_problem,
+)
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 _pg_reason: list[str | None] = []
+
+
+_redis_reason: list[str | None] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "dbs: run the test on SQLite and again on PostgreSQL (skips where none is)"
     )
+    config.addinivalue_line(
+        "markers",
+        "shared_data(*folders): needs ../shared/data/<folder> (skips where missing, "
+        "fails under CI=true)",
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Check what the markers declare before any fixture is built."""
+    for mark in item.iter_markers("shared_data"):
+        require("shared-data", shared_data_problem(*mark.args))
+    if item.get_closest_marker("postgres") is not None:
+        require("postgresql", _postgres_unreachable_reason())
+    if item.get_closest_marker("redis") is not None:
+        require("redis", _redis_unreachable_reason())
+
+
+def _fail_skip_in_ci(report: pytest.TestReport | pytest.CollectReport) -> None:
+    """Under ``CI=true`` turn a skip into a failure, unless the test is not applicable."""
+    if not (in_ci() and report.skipped) or hasattr(report, "wasxfail"):
+        return
+    where, reason = "", str(report.longrepr)
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        path, line, reason = report.longrepr
+        where = f"{path}:{line}: "
+    if reason.removeprefix("Skipped: ").startswith(NOT_APPLICABLE):
+        return
+    report.longrepr = (
+        f"{where}{reason}\nCI=true: a test may not skip in CI; provide what it needs "
+        f"(.ci/run does), or fix the test (only a '{NOT_APPLICABLE} ...' skip is allowed)"
+    )
+    report.outcome = "failed"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Under ``CI=true`` a skipped test is reported as failed (xfail stays xfail)."""
+    del item, call
+    report = yield
+    _fail_skip_in_ci(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """Under ``CI=true`` a module that skips at import (``importorskip``) is an error."""
+    del collector
+    report = yield
+    _fail_skip_in_ci(report)
+    return report
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -75,19 +150,14 @@ def _postgres_unreachable_reason() -> str | None:
         return _pg_reason[0]
     url = make_url(_postgres_base_url())
     host, port = url.host or "127.0.0.1", url.port or 5432
-    reason: str | None = None
-    try:
-        with socket.create_connection((host, port), timeout=1.0):
-            pass
-    except OSError as exc:
-        reason = f"PostgreSQL not reachable at {host}:{port} ({exc}); set BAKEOFF_TEST_POSTGRES_URL"
+    reason = tcp_problem(host, port, what="PostgreSQL")
     if reason is None:
         try:
             engine = create_db_engine(url.render_as_string(hide_password=False))
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             engine.dispose()
-        except Exception as exc:  # noqa: BLE001 - any failure means "skip"
+        except Exception as exc:  # noqa: BLE001 - any failure means "not available"
             reason = f"PostgreSQL at {host}:{port} refused the connection: {exc}"
     _pg_reason.append(reason)
     return reason
@@ -96,9 +166,7 @@ def _postgres_unreachable_reason() -> str | None:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A URL into a fresh, unique PostgreSQL schema; the schema is dropped afterwards."""
-    reason = _postgres_unreachable_reason()
-    if reason is not None:
-        pytest.skip(reason)
+    require("postgresql", _postgres_unreachable_reason())
     base = _postgres_base_url()
     schema = f"bakeoff_test_{os.getpid()}_{uuid.uuid4().hex[:10]}"
     admin = create_db_engine(base)
@@ -113,6 +181,20 @@ def postgres_url() -> Iterator[str]:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
             conn.commit()
         admin.dispose()
+
+
+def _redis_unreachable_reason() -> str | None:
+    """``None`` when Redis answers ``PING``, else why not (checked once per run)."""
+    if not _redis_reason:
+        _redis_reason.append(redis_problem(redis_url()))
+    return _redis_reason[0]
+
+
+@pytest.fixture(name="redis_url")
+def redis_url_fixture() -> str:
+    """The URL of a Redis that answers ``PING`` (``BAKEOFF_TEST_REDIS_URL`` to override)."""
+    require("redis", _redis_unreachable_reason())
+    return redis_url()
 
 
 @pytest.fixture

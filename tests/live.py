@@ -1,7 +1,8 @@
 """Shared pieces of the real-browser tests: Chromium, a live server, and a page watcher.
 
 Playwright for Python drives Debian's ``/usr/bin/chromium`` (Playwright's own browser
-download cannot work offline); tests skip with a clear reason where it is missing.
+download cannot work offline); where it is missing, tests skip with a clear reason (fail
+under ``CI=true``, see :mod:`tests.needs`).
 Screenshots go to :data:`SCREENSHOTS` (git-ignored) for people to look at.
 """
 
@@ -24,6 +25,7 @@ from sqlmodel import Session
 from service.core.config import Settings, get_settings
 from service.core.db import get_session
 from service.main import create_app
+from tests.needs import require, require_module
 
 __all__ = [
     "CHROMIUM",
@@ -41,10 +43,9 @@ _ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 
 @contextmanager
 def launch_chromium() -> Iterator[Any]:
-    """A headless Chromium browser (Playwright), or skip the test saying why."""
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is not installed (run .ci/ensure-chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    """A headless Chromium browser (Playwright), or :func:`~tests.needs.require` says why not."""
+    require("chromium", None if CHROMIUM.exists() else f"{CHROMIUM} is not installed")
+    sync_api = require_module("playwright.sync_api", "chromium")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=_ARGS)
         try:

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from service.core.config import Settings
+from tests.needs import require
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = REPO / "docker-compose.yml"
@@ -177,8 +178,11 @@ def _compose_cli() -> list[str] | None:
 @pytest.mark.parametrize("profile", [None, "label-studio"], ids=["default", "label-studio"])
 def test_compose_config_validates(profile: str | None) -> None:
     cli = _compose_cli()
-    if cli is None:
-        pytest.skip("no Compose CLI here (`docker compose` plugin or `docker-compose`)")
+    require(
+        "compose",
+        None if cli is not None else "no `docker compose` plugin or `docker-compose` here",
+    )
+    assert cli is not None
     args = [*cli, "-f", str(COMPOSE)]
     if profile:
         args += ["--profile", profile]

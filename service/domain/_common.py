@@ -9,9 +9,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from service.domain.errors import Conflict, NotFound
+from service.domain.errors import Conflict, Invalid, NotFound
 
-__all__ = ["get_or_404", "paginate", "commit_or_conflict", "apply_update", "table_of"]
+__all__ = [
+    "get_or_404",
+    "paginate",
+    "commit_or_conflict",
+    "apply_update",
+    "updated_fields",
+    "table_of",
+]
 
 T = TypeVar("T", bound=SQLModel)
 
@@ -43,9 +50,34 @@ def commit_or_conflict(session: Session, message: str) -> None:
         raise Conflict(message) from exc
 
 
+def updated_fields(
+    obj: SQLModel, update: SQLModel, *, exclude: set[str] | None = None
+) -> dict[str, Any]:
+    """The fields set in ``update``, refusing ``null`` for a column of ``obj`` that holds none.
+
+    An ``XUpdate`` field is optional so that a PATCH may leave it out; an explicit ``null`` for
+    a NOT NULL column would otherwise fail at commit, or be stored as JSON ``null`` and break
+    every later read.
+
+    Raises
+    ------
+    Invalid
+        Naming the first such field.
+    """
+    changes = update.model_dump(exclude_unset=True, exclude=exclude)
+    columns = table_of(type(obj)).columns
+    for name, value in changes.items():
+        if value is None and name in columns and not columns[name].nullable:
+            raise Invalid(
+                f"{name} cannot be null; leave it out to keep the current value",
+                location=("body", name),
+            )
+    return changes
+
+
 def apply_update(obj: SQLModel, update: SQLModel) -> dict[str, Any]:
     """Copy the fields set in ``update`` onto ``obj``; return what changed (old values)."""
-    changes = update.model_dump(exclude_unset=True)
+    changes = updated_fields(obj, update)
     before = {k: getattr(obj, k) for k in changes}
     obj.sqlmodel_update(changes)
     return before

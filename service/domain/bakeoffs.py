@@ -10,7 +10,13 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from service.core.types import utcnow
-from service.domain._common import commit_or_conflict, get_or_404, paginate, table_of
+from service.domain._common import (
+    commit_or_conflict,
+    get_or_404,
+    paginate,
+    table_of,
+    updated_fields,
+)
 from service.domain.access import (
     Blinding,
     check_project,
@@ -304,7 +310,7 @@ def update_bakeoff(
         and data.golden_set_version_id != bakeoff.golden_set_version_id
     ):
         bakeoff.data_version += 1
-    changes = data.model_dump(exclude_unset=True, exclude={"vendor_ids"})
+    changes = updated_fields(bakeoff, data, exclude={"vendor_ids"})
     bakeoff.sqlmodel_update(changes)
     bakeoff.updated_at = utcnow()
     session.add(bakeoff)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from service.core.types import utcnow
-from service.domain._common import get_or_404, paginate
+from service.domain._common import get_or_404, paginate, updated_fields
 from service.domain.access import (
     BLINDED_ROLES,
     Blinding,
@@ -102,7 +102,7 @@ def update_task(
     task = get_or_404(session, Task, task_id)
     bakeoff = get_or_404(session, BakeOff, task.bakeoff_id, what="Bake-off")
     check_project(principal, bakeoff.project_id)
-    changes = data.model_dump(exclude_unset=True)
+    changes = updated_fields(task, data)
     if changes.get("last_error") is not None:
         changes["last_error"] = error_text(changes["last_error"])
     task.sqlmodel_update(changes)

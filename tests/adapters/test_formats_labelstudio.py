@@ -37,6 +37,7 @@ from adapters.formats.labelstudio import (
     results_to_label,
     write_tasks,
 )
+from tests.needs import require
 
 REPO = Path(__file__).resolve().parents[2]
 COCO = REPO.parent / "shared" / "data" / "coco_val2014_100" / "instances_val2014_100.json"
@@ -336,8 +337,7 @@ def test_import_payload_never_carries_a_label() -> None:
 
 
 def test_coco_boxes_round_trip_through_label_studio_percentages(tmp_path: Path) -> None:
-    if not COCO.exists():
-        pytest.skip(f"shared COCO data not found at {COCO}")
+    require("shared-data", None if COCO.exists() else f"shared COCO data not found at {COCO}")
     coco = json.loads(COCO.read_text())
     cats = {c["id"]: c["name"] for c in coco["categories"]}
     sizes = {str(i["id"]): (i["width"], i["height"]) for i in coco["images"]}
@@ -381,8 +381,9 @@ def test_brush_rle_round_trips_random_masks() -> None:
 
 def test_brush_rle_matches_label_studio_sdk_decoder(tmp_path: Path) -> None:
     """Label Studio's own converter decodes what we encode (its venv, when installed)."""
-    if not LS_PYTHON.exists():
-        pytest.skip(f"Label Studio venv not installed at {LS_PYTHON} (.ci/ensure-labelstudio)")
+    require(
+        "label-studio", None if LS_PYTHON.exists() else f"its venv is not installed at {LS_PYTHON}"
+    )
     rng = np.random.default_rng(1)
     mask = (rng.random((30, 20)) > 0.5).astype(np.uint8) * 255
     mask[5:25, 2:18] = 255
@@ -400,8 +401,12 @@ def test_brush_rle_matches_label_studio_sdk_decoder(tmp_path: Path) -> None:
         timeout=120,
         check=False,
     )
-    if done.returncode != 0:
-        pytest.skip(f"label_studio_sdk decoder unavailable: {done.stderr.strip()[-300:]}")
+    require(
+        "label-studio",
+        None
+        if done.returncode == 0
+        else f"label_studio_sdk decoder unavailable: {done.stderr.strip()[-300:]}",
+    )
     theirs = np.array(json.loads(done.stdout), dtype=np.uint8)
     assert np.array_equal(theirs.reshape(30, 20, 4)[:, :, 3], mask)
 
@@ -864,8 +869,7 @@ def test_a_huge_task_streams_in_few_parses() -> None:
 def test_real_crowd_labels_round_trip_with_every_annotator(tmp_path: Path) -> None:
     """Snow et al. (2008) RTE: 800 items x 10 AMT workers, as a Label Studio project."""
     rte = REPO.parent / "shared" / "data" / "snow2008" / "rte.standardized.tsv"
-    if not rte.exists():
-        pytest.skip(f"shared Snow 2008 data not found at {rte}")
+    require("shared-data", None if rte.exists() else f"shared Snow 2008 data not found at {rte}")
     rows = [line.split("\t") for line in rte.read_text().splitlines()[1:] if line.strip()]
     answers: dict[str, list[VA]] = {}
     for ann_id, worker, item, response, _gold in rows:

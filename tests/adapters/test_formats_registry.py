@@ -32,11 +32,12 @@ ODM = REPO.parent / "shared" / "data" / "review_odm" / "data" / "database" / "gt
 COCO_100 = REPO.parent / "shared" / "data" / "coco_val2014_100"
 
 
+pytestmark = pytest.mark.shared_data("review_odm", "coco_val2014_100")
+
+
 @pytest.fixture(scope="module")
 def odm_coco() -> dict[str, list[tuple[str, tuple[float, ...]]]]:
     """The COCO version: file name -> sorted (class, [x, y, w, h])."""
-    if not ODM.is_dir():
-        pytest.skip(f"shared data not found at {ODM}")
     coco = json.loads((ODM / "coco_format_v1" / "instances_default.json").read_text())
     names = {c["id"]: c["name"] for c in coco["categories"]}
     files = {im["id"]: im["file_name"] for im in coco["images"]}
@@ -62,8 +63,6 @@ def test_voc_export_equals_the_coco_export_of_the_same_images(
 
 def test_voc_from_a_zip_reads_as_from_the_folder(tmp_path: Path) -> None:
     folder = ODM / "pascalvoc_format"
-    if not folder.is_dir():
-        pytest.skip(f"shared data not found at {folder}")
     archive = tmp_path / "voc.zip"
     with zipfile.ZipFile(archive, "w") as z:
         for f in sorted(folder.glob("*.xml")):
@@ -234,8 +233,6 @@ def test_prodigy_keeps_accepted_answers_and_says_what_it_skipped(tmp_path: Path)
 
 
 def test_coco_results_array_and_instances_file_are_told_apart() -> None:
-    if not COCO_100.is_dir():
-        pytest.skip(f"shared data not found at {COCO_100}")
     assert detect_format(COCO_100 / "instances_val2014_fakebbox100_results.json") == "coco_results"
     assert detect_format(COCO_100 / "instances_val2014_100.json") == "coco"
     with pytest.raises(FormatError, match="needs the gold COCO dataset"):

@@ -51,6 +51,7 @@ from adapters.base import (
 from adapters.formats.labelstudio import label_to_results
 from adapters.label_studio import LabelStudioAdapter, LabelStudioSettings, instructions_html
 from adapters.testing import ToyGolden, VendorContract, assert_no_gold, toy_golden
+from tests.needs import require
 
 REPO = Path(__file__).resolve().parents[2]
 LS_BIN = Path(
@@ -94,11 +95,7 @@ def _tail(path: Path, n: int = 15) -> str:
 @pytest.fixture(scope="session")
 def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudio]:
     """Start Label Studio once per test session (per xdist worker); stop it afterwards."""
-    if not LS_BIN.exists():
-        pytest.skip(
-            f"Label Studio is not installed at {LS_BIN}; `bash .ci/ensure-labelstudio` "
-            "installs it (make test runs it)"
-        )
+    require("label-studio", None if LS_BIN.exists() else f"it is not installed at {LS_BIN}")
     # Label Studio's SQLite commits each write: keep its data in memory where we can.
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK):
@@ -148,9 +145,9 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:
             if proc.poll() is not None:
-                pytest.skip(
-                    f"Label Studio exited with code {proc.returncode} while starting: "
-                    f"{_tail(log_path)}"
+                require(
+                    "label-studio",
+                    f"it exited with code {proc.returncode} while starting: {_tail(log_path)}",
                 )
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
@@ -158,9 +155,10 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                pytest.skip(
-                    f"Label Studio did not answer on {url} within {STARTUP_TIMEOUT_S:.0f} s "
-                    f"(set BAKEOFF_LABEL_STUDIO_STARTUP_S): {_tail(log_path)}"
+                require(
+                    "label-studio",
+                    f"it did not answer on {url} within {STARTUP_TIMEOUT_S:.0f} s "
+                    f"(set BAKEOFF_LABEL_STUDIO_STARTUP_S): {_tail(log_path)}",
                 )
             time.sleep(0.5)
         with httpx.Client(

@@ -15,6 +15,7 @@ from adapters.base import JobNotFound, LabelingVendor, VendorJob, VendorRejected
 from adapters.model import ModelAdapter
 from adapters.registry import get_adapter
 from adapters.testing import VendorContract, toy_golden
+from tests.needs import require_module
 
 
 class Recorder:
@@ -110,7 +111,7 @@ def test_integer_classes_map_through_class_names(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_torchscript_model(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch")
     net = torch.nn.Linear(3, 3, bias=False)
     with torch.no_grad():
         net.weight.copy_(torch.eye(3) * 4)

@@ -19,6 +19,7 @@ from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 from metrics.aggregation import count_answers, encode_answers, majority_vote
 from metrics.agreement import fleiss_kappa, krippendorff_alpha, worker_accuracy
 from metrics.classification import accuracy
+from tests.needs import require
 
 REPO = Path(__file__).resolve().parents[2]
 SNOW = REPO.parent / "shared" / "data" / "snow2008"
@@ -67,8 +68,7 @@ def test_bad_tie_break() -> None:
 
 def _snow(name: str) -> tuple[pd.DataFrame, pd.Series[Any]]:
     path = SNOW / f"{name}.standardized.tsv"
-    if not path.exists():
-        pytest.skip(f"Snow et al. 2008 data not found at {path}")
+    require("shared-data", None if path.exists() else f"Snow et al. 2008 data not found at {path}")
     raw = pd.read_csv(path, sep="\t", dtype=str)
     raw.columns = ["annotation", "worker", "task", "label", "gold"]
     gold = raw.groupby("task", sort=False)["gold"].first()

@@ -35,10 +35,8 @@ DATA = REPO.parent / "shared" / "data"
 COCO100 = DATA / "coco_val2014_100"
 ODM = DATA / "review_odm"
 
-needs_coco100 = pytest.mark.skipif(
-    not COCO100.is_dir(), reason=f"shared COCO subset not found at {COCO100}"
-)
-needs_odm = pytest.mark.skipif(not ODM.is_dir(), reason=f"review_odm data not found at {ODM}")
+needs_coco100 = pytest.mark.shared_data(COCO100.name)
+needs_odm = pytest.mark.shared_data(ODM.name)
 
 # cocoapi's printed stats (results/val2014_fake_eval_res.txt), 3 decimals
 PUBLISHED = {
@@ -399,6 +397,8 @@ def test_match_unscored_is_optimal(gold: list[Any], labels: list[Any], thr: floa
         assert np.isnan(res.precision.value)
     if gold:
         assert res.recall.value == pytest.approx(n_pairs / len(gold))
+    else:
+        assert np.isnan(res.recall.value)
     assert (res.pairs["iou"] >= thr).all()
     # one-to-one
     assert res.pairs["gold_index"].is_unique and res.pairs["label_index"].is_unique

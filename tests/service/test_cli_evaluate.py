@@ -16,6 +16,7 @@ from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 from typer.testing import CliRunner
 
 from service.cli.main import app
+from tests.needs import require, shared_data_problem
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "classification"
@@ -353,8 +354,7 @@ COCO = REPO.parent / "shared" / "data" / "coco_val2014_100"
 
 
 def _coco_or_skip() -> Path:
-    if not (COCO / "instances_val2014_100.json").exists():
-        pytest.skip(f"COCO 100-image subset not found at {COCO}")
+    require("shared-data", shared_data_problem(f"{COCO.name}/instances_val2014_100.json"))
     return COCO
 
 

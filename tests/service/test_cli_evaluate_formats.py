@@ -30,7 +30,7 @@ def _values(system: dict[str, object]) -> dict[str, object]:
     return {k: v["value"] if isinstance(v, dict) else v for k, v in metrics.items()}
 
 
-@pytest.mark.skipif(not GTS.exists(), reason=f"public VOC subset not found at {GTS}")
+@pytest.mark.shared_data("review_odm")
 def test_coco_voc_and_yolo_exports_of_the_same_boxes_score_the_same() -> None:
     systems = _evaluate(
         "--task", "detection", "--gold", str(COCO_GOLD),

@@ -135,7 +135,7 @@ def test_format_is_guessed_from_the_file(
 ODM = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "review_odm"
 
 
-@pytest.mark.skipif(not ODM.exists(), reason=f"public VOC subset not found at {ODM}")
+@pytest.mark.shared_data("review_odm")
 def test_a_voc_folder_is_imported_as_the_api_imports_its_zip(
     ids: dict[str, int], tmp_path: Path
 ) -> None:

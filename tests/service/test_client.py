@@ -92,7 +92,7 @@ def test_errors_carry_the_located_message(bk: BakeoffClient) -> None:
     assert conflict.value.status_code == 409
 
 
-@pytest.mark.skipif(not COCO.exists(), reason=f"public COCO subset not found at {COCO}")
+@pytest.mark.shared_data(COCO.name)
 def test_golden_set_from_a_coco_file(bk: BakeoffClient, tmp_path: Path) -> None:
     path = COCO / "instances_val2014_100.json"
     classes = [c["name"] for c in json.loads(path.read_text())["categories"]]
@@ -106,7 +106,7 @@ def test_golden_set_from_a_coco_file(bk: BakeoffClient, tmp_path: Path) -> None:
 ODM = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "review_odm"
 
 
-@pytest.mark.skipif(not ODM.exists(), reason=f"public VOC subset not found at {ODM}")
+@pytest.mark.shared_data("review_odm")
 def test_a_voc_folder_goes_up_as_a_zip_and_scores_like_the_coco_gold(bk: BakeoffClient) -> None:
     """The client reads what every other door reads: a VOC folder, detected by content."""
     gts = ODM / "data" / "database" / "gts"

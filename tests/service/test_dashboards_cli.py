@@ -19,6 +19,7 @@ from metrics.scoring import score
 from service.cli.main import app
 from service.core.config import get_settings
 from service.core.db import get_engine
+from tests.needs import require
 from tests.service.conftest import LabelGold
 
 
@@ -103,8 +104,7 @@ COCO = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "coco_va
 
 def test_evaluate_detection_html_report(tmp_path: Path) -> None:
     gold = COCO / "instances_val2014_100.json"
-    if not gold.exists():
-        pytest.skip(f"shared COCO data missing at {COCO}")
+    require("shared-data", None if gold.exists() else f"shared COCO data missing at {COCO}")
     out = tmp_path / "det.html"
     result = CliRunner().invoke(
         app,

@@ -15,7 +15,7 @@ import service.models as m
 from service.core.db import create_db_engine
 from service.demo.run import run_demo
 
-pytestmark = [pytest.mark.slow, pytest.mark.enable_socket]
+pytestmark = pytest.mark.slow
 
 
 def test_demo_ranks_every_candidate_and_stores_each_label_once(tmp_path: Path) -> None:

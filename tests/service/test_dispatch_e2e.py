@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -48,7 +47,7 @@ from service.core.db import create_db_engine
 from service.core.migrations import upgrade_head
 from service.domain.api_keys import create_api_key
 
-pytestmark = [pytest.mark.slow, pytest.mark.enable_socket]
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "e2e-webhook-secret"
@@ -160,14 +159,6 @@ def _wait_http(url: str, stack: Stack, name: str, timeout_s: float = 60.0) -> No
         except httpx.HTTPError:
             time.sleep(0.2)
     raise AssertionError(f"{name} did not start:\n{stack.log(name)}")
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1.0):
-            return True
-    except OSError:
-        return False
 
 
 def _start_stack(tmp: Path, database_url: str, extra_env: dict[str, str]) -> Stack:
@@ -406,13 +397,10 @@ def test_end_to_end_on_sqlite_with_faults_and_a_killed_worker(tmp_path: Path) ->
 
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_end_to_end_on_postgresql_and_redis(tmp_path: Path, postgres_url: str) -> None:
+def test_end_to_end_on_postgresql_and_redis(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
     """The same run on PostgreSQL with the queue on Redis."""
-    redis_url = os.environ.get("BAKEOFF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    host_port = redis_url.split("//", 1)[1].split("/", 1)[0]
-    host, _, port = host_port.rpartition(":")
-    if not _reachable(host or "127.0.0.1", int(port or 6379)):
-        pytest.skip(f"Redis not reachable at {redis_url}; set BAKEOFF_TEST_REDIS_URL")
     queue_name = f"bakeoff-test-{uuid.uuid4().hex[:10]}"
     stack = _start_stack(
         tmp_path,

@@ -32,7 +32,7 @@ from adapters.testing import toy_golden
 from service.core.db import create_db_engine
 from tests.factories import admin_key, bakeoff_via_api, local_stack
 
-pytestmark = [pytest.mark.slow, pytest.mark.enable_socket]
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "fault-webhook-secret"

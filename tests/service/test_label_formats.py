@@ -69,7 +69,7 @@ def _setup(
     return {"golden_set": gs, "bakeoff": bakeoff, "imported": imported.json(), "version": version}
 
 
-@pytest.mark.skipif(not RTE.exists(), reason=f"public Snow 2008 data not found at {RTE}")
+@pytest.mark.shared_data("snow2008/rte.standardized.tsv")
 def test_snow2008_rte_csv_round_trip_and_majority_vote_accuracy(
     client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any
 ) -> None:
@@ -141,7 +141,7 @@ def test_csv_error_names_the_row_and_stores_nothing(
     assert listed["count"] == 0
 
 
-@pytest.mark.skipif(not COCO.exists(), reason=f"public COCO subset not found at {COCO}")
+@pytest.mark.shared_data("coco_val2014_100/instances_val2014_100.json")
 def test_coco_val2014_gold_import_export_and_vendor_labels(
     client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any
 ) -> None:
@@ -219,7 +219,7 @@ def _zip(folder: Path, pattern: str) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.skipif(not ODM.exists(), reason=f"public VOC subset not found at {ODM}")
+@pytest.mark.shared_data("review_odm")
 @pytest.mark.parametrize("fmt", ["coco", "voc", "yolo"])
 def test_the_same_boxes_from_coco_voc_and_yolo_exports_score_the_same(
     client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any, fmt: str

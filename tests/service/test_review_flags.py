@@ -13,6 +13,7 @@ from sqlmodel import Session
 import service.models as m
 from adapters.embedding import TextEmbedder
 from service.domain.vendor_labels import add_vendor_labels
+from tests.needs import require
 from tests.service._review_seed import ReviewSeed, _setup
 
 
@@ -131,10 +132,10 @@ def test_multilabel_answers_compare_as_sets(
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not TextEmbedder.available(), reason="the 'embed' extra is not installed")
 def test_text_items_are_embedded_for_model_flags(
     client: TestClient, auth: dict[str, dict[str, str]], session: Session
 ) -> None:
+    require("package", None if TextEmbedder.available() else "the 'embed' extra is not installed")
     pets = [
         "My dog is hungry.",
         "The cat sleeps all day.",
