@@ -13,10 +13,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +37,16 @@ from adapters.simulator import (
     SimulatedVendor,
     SimulatorConfig,
     SimulatorProcess,
-    free_port,
 )
 from adapters.simulator.noise import pick_annotators, simulate_answer
 from adapters.testing import ToyGolden, toy_golden
 from service.core.config import Settings
 from service.core.db import create_db_engine
-from service.core.migrations import upgrade_head
-from service.domain.api_keys import create_api_key
+from service.stack import LocalStack
+from tests.factories import Candidate, admin_key, bakeoff_via_api, local_stack
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 SECRET = "e2e-webhook-secret"
 N_ITEMS = 24
 
@@ -96,29 +93,24 @@ EXPECTED_PER_ITEM = {"careful": 2, "cheap": 1, "poller": 1, "model": 1}
 
 @dataclass
 class Stack:
-    """The running processes and how to reach them."""
+    """The running processes (:class:`service.stack.LocalStack`) and how to reach them."""
 
-    tmp: Path
-    env: dict[str, str]
-    database_url: str
-    api_url: str
+    local: LocalStack
     headers: dict[str, str]
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
-        log = (self.tmp / f"{log_name}.log").open("ab")
-        proc = subprocess.Popen(  # noqa: S603 - our own modules
-            [sys.executable, *args], cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
-        self.procs.append(proc)
-        return proc
+    @property
+    def api_url(self) -> str:
+        return self.local.api_url
+
+    @property
+    def database_url(self) -> str:
+        return self.local.database_url
 
     def start_worker(self) -> subprocess.Popen[bytes]:
-        return self.spawn(["-m", "service.dispatch", "--workers", "2"], "worker")
+        return self.local.start_worker(workers=2)
 
     def log(self, name: str) -> str:
-        path = self.tmp / f"{name}.log"
-        return path.read_text()[-3000:] if path.exists() else ""
+        return self.local.log(name)
 
     def progress(self, bakeoff_id: int) -> dict[str, Any]:
         answer = httpx.get(
@@ -140,75 +132,22 @@ class Stack:
         )
 
     def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-def _wait_http(url: str, stack: Stack, name: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1.0).status_code < 500:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise AssertionError(f"{name} did not start:\n{stack.log(name)}")
+        self.local.stop()
 
 
 def _start_stack(tmp: Path, database_url: str, extra_env: dict[str, str]) -> Stack:
-    upgrade_head(database_url)
-    engine = create_db_engine(database_url)
-    with Session(engine) as session:
-        admin = create_api_key(session=session, data=m.ApiKeyCreate(name="e2e-admin", role="admin"))
-    engine.dispose()
-    port = free_port()
-    env = {
-        **os.environ,
-        "BAKEOFF_ENVIRONMENT": "test",
-        "BAKEOFF_DATABASE_URL": database_url,
-        "BAKEOFF_AUTO_MIGRATE": "false",
-        "BAKEOFF_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "BAKEOFF_DISPATCH_POLL_INTERVAL_S": "0.2",
+    key = admin_key(database_url, "e2e-admin")
+    settings = {
         "BAKEOFF_DISPATCH_CALLBACK_POLL_INTERVAL_S": "2",
-        "BAKEOFF_DISPATCH_SLICE_S": "3",
-        "BAKEOFF_DISPATCH_BATCH_SIZE": "8",
         "BAKEOFF_DISPATCH_MAX_ATTEMPTS": "30",
         # the simulator runs 100x fast: its vendors report simulated (future) completions
         "BAKEOFF_VENDOR_CLOCK_SKEW_S": "86400",
-        "PYTHONUNBUFFERED": "1",
-        # the operator's model folder: the model candidate is registered there, never by path
-        "BAKEOFF_MODEL_DIR": str(tmp / "models"),
         **extra_env,
     }
-    if "BAKEOFF_REDIS_URL" not in extra_env:
-        env.pop("BAKEOFF_REDIS_URL", None)
-    stack = Stack(
-        tmp=tmp,
-        env=env,
-        database_url=database_url,
-        api_url=f"http://127.0.0.1:{port}",
-        headers={"X-API-Key": admin.key},
-    )
-    stack.spawn(
-        [
-            "-m",
-            "uvicorn",
-            "--factory",
-            "service.main:create_app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        "api",
-    )
-    return stack
+    redis = settings.pop("BAKEOFF_REDIS_URL", None)
+    local = local_stack(tmp, database_url, redis_url=redis, settings=settings)
+    local.start_api()
+    return Stack(local, {"X-API-Key": key})
 
 
 def _simulated_candidates(sim_url: str) -> list[tuple[str, dict[str, Any]]]:
@@ -238,63 +177,10 @@ def _create_bakeoff(
     model_path: Path | None,
 ) -> int:
     """A bake-off over ``golden`` with simulator ``candidates`` (and a model candidate)."""
-    client = httpx.Client(base_url=stack.api_url, headers=stack.headers, timeout=30)
-
-    def post(url: str, body: Any) -> dict[str, Any]:
-        answer = client.post(url, json=body)
-        assert answer.status_code < 300, (url, answer.text)
-        data: dict[str, Any] = answer.json() if isinstance(answer.json(), dict) else {}
-        return data
-
-    project = post(
-        "/projects",
-        {
-            "name": "e2e",
-            "task_type": golden.task_type,
-            "ontology": golden.ontology.model_dump(mode="json"),
-        },
-    )
-    post(f"/projects/{project['id']}/instructions", {"text": golden.instructions.text})
-    gs = post("/golden-sets", {"name": "e2e-gold", "project_id": project["id"]})
-    client.post(
-        f"/golden-sets/{gs['id']}/items",
-        json=[{"key": i.item_id, "data": i.data} for i in golden.items],
-    ).raise_for_status()
-    version = post(f"/golden-sets/{gs['id']}/versions", {"note": "v1"})
-    post(
-        f"/golden-sets/{gs['id']}/versions/{version['version']}/labels",
-        {"labels": [{"item_key": k, "value": v} for k, v in golden.gold_json().items()]},
-    )
-    vendor_ids = []
-    for name, settings in candidates:
-        vendor = post(
-            "/vendors",
-            {"name": name, "adapter_kind": "simulator", "adapter_settings": settings},
-        )
-        vendor_ids.append(vendor["id"])
-    if model_path is not None:
-        model = post(
-            "/vendors",
-            {
-                "name": "model",
-                "adapter_kind": "model",
-                "adapter_settings": {"model": model_path.name},
-                "price_per_item": 0.001,
-            },
-        )
-        vendor_ids.append(model["id"])
-    instructions_id = client.get(f"/projects/{project['id']}/instructions").json()["data"][0]["id"]
-    bakeoff = post(
-        "/bakeoffs",
-        {
-            "name": "e2e run",
-            "project_id": project["id"],
-            "golden_set_version_id": version["id"],
-            "instructions_version_id": instructions_id,
-            "vendor_ids": vendor_ids,
-        },
-    )
-    return int(bakeoff["id"])
+    vendors: list[Candidate] = [(name, "simulator", settings, 0.0) for name, settings in candidates]
+    if model_path is not None:  # registered in the operator's model folder, named here
+        vendors.append(("model", "model", {"model": model_path.name}, 0.001))
+    return bakeoff_via_api(stack.api_url, stack.headers["X-API-Key"], golden, vendors, name="e2e")
 
 
 def _model(tmp: Path, golden: ToyGolden) -> Path:
@@ -339,7 +225,7 @@ def _run(stack: Stack, tmp: Path) -> None:
     worker = stack.start_worker()  # starts up while the rest is prepared
     config = SimulatorConfig(vendors=_vendors(50.0), time_scale=0.01)
     with SimulatorProcess(config, golden.gold_json(), workdir=tmp / "sim") as sim:
-        _wait_http(f"{stack.api_url}/health", stack, "api")
+        stack.local.wait_ready(timeout_s=60)
         bakeoff_id = _create_bakeoff(
             stack, golden, _simulated_candidates(sim.url), _model(tmp, golden)
         )
@@ -387,7 +273,7 @@ def test_end_to_end_on_sqlite_with_faults_and_a_killed_worker(tmp_path: Path) ->
     stack = _start_stack(
         tmp_path,
         f"sqlite:///{tmp_path / 'bakeoff.db'}",
-        {"BAKEOFF_QUEUE_PATH": str(tmp_path / "queue.db")},
+        {},
     )
     try:
         _run(stack, tmp_path)
@@ -457,7 +343,6 @@ def test_a_killed_worker_and_a_vendor_failing_30_percent_still_store_every_label
         tmp_path,
         f"sqlite:///{tmp_path / 'bakeoff.db'}",
         {
-            "BAKEOFF_QUEUE_PATH": str(tmp_path / "queue.db"),
             "BAKEOFF_DISPATCH_MAX_ATTEMPTS": "50",
             "BAKEOFF_DISPATCH_CALLBACK_POLL_INTERVAL_S": "1",
         },
@@ -468,7 +353,7 @@ def test_a_killed_worker_and_a_vendor_failing_30_percent_still_store_every_label
         worker = stack.start_worker()
         config = SimulatorConfig(vendors=[flaky], time_scale=0.01)
         with SimulatorProcess(config, golden.gold_json(), workdir=tmp_path / "sim") as sim:
-            _wait_http(f"{stack.api_url}/health", stack, "api")
+            stack.local.wait_ready(timeout_s=60)
             settings = {
                 "url": sim.url,
                 "webhook_secret": SECRET,
