@@ -131,14 +131,27 @@ def pinned_item_ids(
     return dict(rows)
 
 
-def item_data(session: Session, bakeoff: BakeOff) -> dict[str, dict[str, Any]]:
-    """``{item key: item data}`` of the bake-off's pinned golden-set version (for exporters)."""
+def item_data(
+    session: Session, bakeoff: BakeOff, principal: Principal | None = None
+) -> dict[str, dict[str, Any]]:
+    """``{item key: item data}`` of the bake-off's pinned golden-set version (for exporters).
+
+    A vendor key gets only the items that were sent to it, as everywhere else it reads items.
+    """
     gold, item = table_of(GoldLabel), table_of(GoldenItem)
-    rows = session.execute(
+    stmt = (
         sa_select(item.c.key, item.c.data)
         .join(gold, gold.c.item_id == item.c.id)
         .where(gold.c.version_id == bakeoff.golden_set_version_id)
-    ).all()
+    )
+    if is_vendor(principal) and principal is not None:
+        task = table_of(Task)
+        stmt = stmt.join(task, task.c.item_id == item.c.id).where(
+            task.c.bakeoff_id == bakeoff.id,
+            task.c.vendor_id == principal.vendor_id,
+            task.c.sent_at.is_not(None),
+        )
+    rows = session.execute(stmt).all()
     return {r[0]: dict(r[1] or {}) for r in rows}
 
 

@@ -604,3 +604,18 @@ def test_only_file_vendors_exchange_packages(
     upload = client.post(f"{url}/results", content=_answers_csv(GOLD), headers=auth["lead"])
     assert upload.status_code == 409
     assert {t.status for t in _tasks(session, built, built.other_vendor_id)} == {"pending"}
+
+
+def test_a_vendor_exporting_its_labels_sees_only_items_sent_to_it(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session, detection: Built
+) -> None:
+    """Issue 11: a vendor key's COCO export listed every image of the bake-off, sent or not."""
+    url = f"/bakeoffs/{detection.bakeoff_id}/vendors/{detection.vendor_id}/labels/export"
+    before = client.get(url, params={"format": "coco"}, headers=auth["vendor"])
+    assert before.status_code == 200, before.text
+    assert json.loads(before.text)["images"] == []  # nothing sent yet: no item is named
+    lead = client.get(url, params={"format": "coco"}, headers=auth["lead"])
+    assert len(json.loads(lead.text)["images"]) == 3  # the lead sees the whole golden set
+    _download(client, detection, auth["vendor"], "coco")  # the package sends every item
+    after = client.get(url, params={"format": "coco"}, headers=auth["vendor"])
+    assert len(json.loads(after.text)["images"]) == 3

@@ -241,7 +241,7 @@ async def export_labels(
     def write(out: IO[str]) -> None:
         bakeoff = bakeoffs.get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
         project = projects.get_project(session=session, project_id=bakeoff.project_id)
-        items = vendor_labels.item_data(session, bakeoff) if format != "jsonl" else None
+        items = vendor_labels.item_data(session, bakeoff, principal) if format != "jsonl" else None
         annotations = vendor_labels.iter_vendor_labels(
             session=session,
             bakeoff_id=bakeoff_id,
