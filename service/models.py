@@ -47,6 +47,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import field_validator
 from sqlalchemy import Index, UniqueConstraint
@@ -472,6 +473,26 @@ def is_secret_setting(name: str) -> bool:
     )
 
 
+def mask_url_password(value: str) -> str:
+    """A URL with the password of its ``user:password@`` part masked (other text unchanged).
+
+    Examples
+    --------
+    >>> mask_url_password("https://bot:hunter2@vendor.example/api")
+    'https://bot:********@vendor.example/api'
+    >>> mask_url_password("https://vendor.example/api")
+    'https://vendor.example/api'
+    """
+    if "://" not in value or "@" not in value:
+        return value
+    parts = urlsplit(value)
+    if not parts.password:
+        return value
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{REDACTED}@{host}"))
+
+
 def redact_settings(value: Any, *, secret: bool = False) -> Any:
     """``value`` with every secret masked as :data:`REDACTED`, at any depth.
 
@@ -485,6 +506,8 @@ def redact_settings(value: Any, *, secret: bool = False) -> Any:
     {'url': 'http://x', 'auth': {'user': '********', 'password': '********'}}
     >>> redact_settings({"hooks": [{"signing_key": "k"}], "webhook_secret": ""})
     {'hooks': [{'signing_key': '********'}], 'webhook_secret': ''}
+    >>> redact_settings({"base_url": "https://bot:pw@vendor.example"})
+    {'base_url': 'https://bot:********@vendor.example'}
     """
     if isinstance(value, dict):
         return {
@@ -495,6 +518,8 @@ def redact_settings(value: Any, *, secret: bool = False) -> Any:
         return [redact_settings(v, secret=secret) for v in value]
     if secret and value is not None and value != "":
         return REDACTED
+    if isinstance(value, str):
+        return mask_url_password(value)  # https://user:password@host keeps no password
     return value
 
 

@@ -136,7 +136,8 @@ def item_data(
 ) -> dict[str, dict[str, Any]]:
     """``{item key: item data}`` of the bake-off's pinned golden-set version (for exporters).
 
-    A vendor key gets only the items that were sent to it, as everywhere else it reads items.
+    A vendor key gets only the items that were sent to it or that it answered, as everywhere
+    else it reads items.
     """
     gold, item = table_of(GoldLabel), table_of(GoldenItem)
     stmt = (
@@ -145,12 +146,16 @@ def item_data(
         .where(gold.c.version_id == bakeoff.golden_set_version_id)
     )
     if is_vendor(principal) and principal is not None:
-        task = table_of(Task)
-        stmt = stmt.join(task, task.c.item_id == item.c.id).where(
+        task, label = table_of(Task), table_of(VendorLabel)
+        sent = sa_select(task.c.item_id).where(
             task.c.bakeoff_id == bakeoff.id,
             task.c.vendor_id == principal.vendor_id,
             task.c.sent_at.is_not(None),
         )
+        answered = sa_select(label.c.item_id).where(
+            label.c.bakeoff_id == bakeoff.id, label.c.vendor_id == principal.vendor_id
+        )
+        stmt = stmt.where(item.c.id.in_(sent.union(answered)))
     rows = session.execute(stmt).all()
     return {r[0]: dict(r[1] or {}) for r in rows}
 

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from adapters.http import WEBHOOK_SECRET_MIN_LENGTH
 from service.domain.errors import Invalid
-from service.models import REDACTED, is_secret_setting
+from service.models import REDACTED, is_secret_setting, mask_url_password
 
 __all__ = [
     "SIGNING_SECRET_MIN_LENGTH",
@@ -108,7 +108,11 @@ def endpoint_settings(settings: Mapping[str, Any]) -> dict[tuple[str, ...], Any]
     >>> endpoint_settings({"base_url": "https://a", "timeout_s": 3, "extra": {"to": "s3://b"}})
     {('base_url',): 'https://a', ('extra', 'to'): 's3://b'}
     """
-    return {p: v for p, v in _paths(settings).items() if _is_endpoint(p, v)}
+    return {
+        p: mask_url_password(v) if isinstance(v, str) else v  # a password is no endpoint
+        for p, v in _paths(settings).items()
+        if _is_endpoint(p, v)
+    }
 
 
 def keep_masked_secrets(
@@ -144,6 +148,9 @@ _DROP = object()
 
 
 def _keep(sent: Any, stored: Any, *, same_endpoint: bool) -> Any:
+    if isinstance(sent, str) and isinstance(stored, str) and sent != stored:
+        if REDACTED in sent and sent == mask_url_password(stored):
+            return stored  # the URL as it was shown, its password masked: keep the password
     if isinstance(sent, str) and sent == REDACTED:
         if not same_endpoint or stored is None or stored == REDACTED:
             return _DROP

@@ -610,3 +610,29 @@ def test_label_imports_with_impossible_times_are_refused(
     fine = {**backwards, "started_at": (sent_at + timedelta(minutes=1)).isoformat()}
     assert client.post(base, json={"labels": [fine]}, headers=auth["vendor"]).is_success
     assert _labels(session, seeded.bakeoff_id) == 1
+
+
+def test_a_password_inside_a_url_setting_is_masked_and_kept(
+    client: TestClient, auth: Headers, session: Session
+) -> None:
+    url = "https://bot:URL-PASSWORD-MARKER@vendor.example/api"
+    created = client.post(
+        "/vendors",
+        json={"name": "Url Creds", "adapter_kind": "http", "adapter_settings": {"base_url": url}},
+        headers=auth["lead"],
+    )
+    assert created.status_code == 201, created.text
+    read = client.get(f"/vendors/{created.json()['id']}", headers=auth["lead"])
+    assert "URL-PASSWORD-MARKER" not in read.text
+    shown = read.json()["adapter_settings"]
+    assert shown["base_url"] == f"https://bot:{m.REDACTED}@vendor.example/api"
+    back = client.patch(
+        f"/vendors/{created.json()['id']}",
+        json={"adapter_settings": {**shown, "timeout_s": 7}},
+        headers=auth["lead"],
+    )
+    assert back.status_code == 200, back.text
+    stored = session.get(m.Vendor, created.json()["id"])
+    assert stored is not None
+    session.refresh(stored)
+    assert stored.adapter_settings == {"base_url": url, "timeout_s": 7}
