@@ -202,11 +202,11 @@ def _coverage_warnings(
             )
         )
     if n_ties:
-        rule = (
-            "broken by the smallest label"
-            if options.tie_break == "smallest"
-            else "broken at random (seeded)"
-        )
+        rule = {
+            "wrong": "scored as wrong (no consensus)",
+            "random": "broken at random (seeded)",
+            "dawid_skene": "broken by Dawid-Skene annotator reliabilities",
+        }[options.ties]
         out.append(
             ScoringWarning(
                 "crowd_ties",

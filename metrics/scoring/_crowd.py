@@ -5,7 +5,8 @@ item; ``None``/``NaN`` = skipped) or the long answers table (columns ``task``,
 ``worker``, ``label``) of a crowd. A crowd's answer per item is the majority vote of
 :func:`metrics.aggregation.majority_vote` over hashable *keys* of the labels (a class
 name, or a canonical string for a set of classes or spans); tied votes are counted and
-flagged per item, whatever ``tie_break`` chose.
+flagged per item, and settled by the explicit policy ``options.ties`` (the review-queue
+flags use the same function and default, so an item scored wrong for a tie is flagged).
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metrics.aggregation import count_answers, majority_vote
+from metrics.aggregation import majority_vote
 from metrics.agreement import worker_accuracy, worker_consensus_agreement
 from metrics.scoring.base import ScoringOptions, ScoringWarning
 from metrics.types import LABEL, TASK, WORKER
 
-__all__ = ["Votes", "is_missing", "vote", "annotator_table"]
+__all__ = ["NO_CONSENSUS", "Votes", "is_missing", "vote", "annotator_table"]
 
 Key = Callable[[Any], Hashable]
+
+#: A tied vote's answer under ``ties="wrong"``: no gold class has this name.
+NO_CONSENSUS = "<no consensus>"
 
 
 def is_missing(value: object) -> bool:
@@ -78,8 +82,12 @@ def vote(
     key: Key,
     size: Callable[[Any], int],
     options: ScoringOptions,
+    no_consensus: Any = NO_CONSENSUS,
 ) -> Votes:
     """Reduce ``labels`` to one answer per answered gold item.
+
+    Under ``options.ties == "wrong"`` a tied item's answer is ``no_consensus``: a value of the
+    task's shape that equals no gold (the item stays answered, so coverage is unchanged).
 
     Parameters
     ----------
@@ -92,7 +100,7 @@ def vote(
     size
         Labels (objects) in one answer: 1 for a class, the length of a list.
     options
-        ``tie_break`` and ``seed`` of the vote.
+        ``ties`` and ``seed`` of the vote.
 
     Raises
     ------
@@ -150,17 +158,20 @@ def vote(
         }
     )
     value_of = dict(zip(keys.to_numpy(), rows[LABEL].to_numpy(), strict=True))
-    voted = majority_vote(
-        answers, tie_break=options.tie_break, rng=np.random.default_rng(options.seed)
-    )
-    counts = count_answers(answers)
-    top = counts.counts.max(axis=1, keepdims=True)
-    tied = pd.Series(((counts.counts == top).sum(axis=1) > 1), index=counts.tasks, dtype=bool)
+    consensus = majority_vote(answers, ties=options.ties, rng=np.random.default_rng(options.seed))
+    # under ties="wrong" a tied item has no consensus label (None): answered, scored wrong
+    voted, tied = consensus.label, consensus.tied
     order = gold_index[gold_index.isin(voted.index)]
     per_task = answers.groupby(TASK, sort=False)
     objects = rows[LABEL].map(size).groupby(rows[TASK].to_numpy(), sort=False).sum()
+    answer = voted.reindex(order).map(value_of)
+    if tied.any():
+        no_label = voted.reindex(order).isna().to_numpy()
+        answer = answer.astype(object)
+        for position in np.flatnonzero(no_label):
+            answer.iat[int(position)] = no_consensus
     return Votes(
-        answer=voted.reindex(order).map(value_of),
+        answer=answer,
         n_answers=pd.Series(per_task.size().reindex(order).to_numpy(np.int64), index=order),
         n_objects=pd.Series(objects.reindex(order).fillna(0).to_numpy(np.int64), index=order),
         tie=tied.reindex(order).astype(bool),

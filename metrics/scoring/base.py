@@ -38,7 +38,7 @@ from typing import Any, Literal, Protocol, TypeAlias
 import numpy as np
 import pandas as pd
 
-from metrics.aggregation import TieBreak
+from metrics.aggregation import TiePolicy
 from metrics.classification import KappaWeights
 from metrics.types import MetricResult
 
@@ -106,9 +106,12 @@ class ScoringOptions:
         Detection and segmentation: smallest IoU of a matched pair.
     kappa_weights
         Classification: weights of Cohen's kappa (ordinal classes).
-    tie_break
-        Several annotators per item: how :func:`metrics.aggregation.majority_vote` breaks
-        a tie (ties are counted and reported either way).
+    ties
+        Several annotators per item: what :func:`metrics.aggregation.majority_vote` does with
+        a tied vote (ties are counted per item and per class and reported either way):
+        ``"wrong"`` (default, as the review-queue flags do) scores a tied item as answered
+        but wrong; ``"random"`` takes one of the tied classes (seeded by ``seed``);
+        ``"dawid_skene"`` the one the annotators' fitted reliabilities favour.
     min_slice_items
         Smallest metadata slice reported in :attr:`Scored.per_slice`.
     """
@@ -121,7 +124,7 @@ class ScoringOptions:
     classes: tuple[str, ...] | None = None
     iou_threshold: float = 0.5
     kappa_weights: KappaWeights = "none"
-    tie_break: TieBreak = "smallest"
+    ties: TiePolicy = "wrong"
     min_slice_items: int = 5
 
     def __post_init__(self) -> None:

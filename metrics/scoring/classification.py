@@ -27,7 +27,7 @@ import pandas as pd
 
 from metrics.classification import _summary_from_counts, classification_summary, encode_labels
 from metrics.scoring import _assemble
-from metrics.scoring._crowd import annotator_table, vote
+from metrics.scoring._crowd import NO_CONSENSUS, annotator_table, vote
 from metrics.scoring._intervals import Table
 from metrics.scoring.base import Scored, ScoringOptions
 from metrics.statistics import ClassificationMetricName, classification_statistic
@@ -132,6 +132,7 @@ def score(
     )
     ties = gold[items["tie"].to_numpy()].value_counts()
     per_class["n_ties"] = ties.reindex(per_class.index).fillna(0).astype(np.int64)
+    per_class = per_class.drop(index=NO_CONSENSUS, errors="ignore")  # not a class
     per_class.index.name = "class"
     return _assemble.finish(
         task_type="classification",

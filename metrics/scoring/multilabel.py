@@ -27,7 +27,7 @@ import pandas as pd
 
 from metrics.multilabel import MultilabelMetricName, multilabel_statistic, multilabel_summary
 from metrics.scoring import _assemble
-from metrics.scoring._crowd import annotator_table, vote
+from metrics.scoring._crowd import NO_CONSENSUS, annotator_table, vote
 from metrics.scoring.base import Scored, ScoringOptions
 
 __all__ = ["MAIN_METRIC", "MAIN_TITLE", "score"]
@@ -80,7 +80,14 @@ def score(
         Malformed gold or labels.
     """
     gold = _assemble.check_gold(gold).map(_as_set)
-    votes = vote(labels, gold.index, key=_key, size=lambda v: len(_as_set(v)), options=options)
+    votes = vote(
+        labels,
+        gold.index,
+        key=_key,
+        size=lambda v: len(_as_set(v)),
+        options=options,
+        no_consensus=[NO_CONSENSUS],
+    )
     voted = votes.answer.map(_as_set)
     raw = votes.answers["label"].map(json.loads) if votes.answers is not None else voted
     used = {c for v in raw for c in v}

@@ -33,7 +33,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from metrics.scoring import _assemble
-from metrics.scoring._crowd import annotator_table, vote
+from metrics.scoring._crowd import NO_CONSENSUS, annotator_table, vote
 from metrics.scoring._intervals import Ratio
 from metrics.scoring.base import Scored, ScoringOptions
 from metrics.spans import _partial_matches, span_scores
@@ -152,7 +152,14 @@ def score(
         Malformed spans (non-integer offsets, ``start >= end``).
     """
     gold = _assemble.check_gold(gold).map(as_spans)
-    votes = vote(labels, gold.index, key=_key, size=lambda v: len(as_spans(v)), options=options)
+    votes = vote(
+        labels,
+        gold.index,
+        key=_key,
+        size=lambda v: len(as_spans(v)),
+        options=options,
+        no_consensus=[(0, 0, NO_CONSENSUS)],
+    )
     voted = votes.answer.map(as_spans)
     raw = votes.answers["label"].map(json.loads) if votes.answers is not None else voted
     used = {s[2] for v in raw for s in v}

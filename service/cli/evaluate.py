@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -171,6 +171,14 @@ def evaluate_command(
             "(default: refuse them, naming the unknown and the known classes).",
         ),
     ] = False,
+    ties: Annotated[
+        Literal["wrong", "random", "dawid_skene"],
+        typer.Option(
+            "--ties",
+            help="A crowd's tied vote: scored wrong (default, as review flags do), a seeded "
+            "random pick, or Dawid-Skene's choice. Ties are counted either way.",
+        ),
+    ] = "wrong",
     html: Annotated[
         Path | None,
         typer.Option("--html", help="Also write the ranked HTML report of the same scores."),
@@ -186,6 +194,7 @@ def evaluate_command(
             unknown_labels="wrong" if unknown_as_wrong else "refuse",
             iou_threshold=iou_threshold if iou_threshold > 0 else 0.5,
             kappa_weights=kappa_weights,
+            ties=ties,
         )
     )
     inputs = _run(lambda: evaluation.load_inputs(task, gold, sources))

@@ -270,9 +270,13 @@ def test_set_labels_score_by_exact_match_with_annotators() -> None:
     assert scored.items.loc["a", "score"] == 1.0  # order does not matter
     assert not scored.items.loc["c", "answered"]  # not answered: NaN score
     assert scored.item_scores.isna().to_dict() == {"a": False, "b": False, "c": True}
-    # b: w1 and w2 disagree; majority vote breaks the tie towards the smaller key (cat),
-    # and the tie is counted
-    assert scored.items.loc["b", "score"] == 1.0 and scored.n_ties == 1
+    # b: w1 and w2 disagree; a tied vote is no consensus: answered, scored wrong, counted
+    assert scored.items.loc["b", "score"] == 0.0 and scored.n_ties == 1
+    assert scored.items.loc["b", "answered"]
+    tie_broken = score(
+        "multilabel", gold, labels, options=ScoringOptions(min_coverage=0.5, ties="random")
+    )
+    assert tie_broken.n_ties == 1 and tie_broken.items.loc["b", "answered"]
     system = system_evaluation("v", scored)
     assert system.annotator_gold is not None and system.annotator_gold.per_item is not None
     assert system.annotator_gold.per_item.to_dict() == {"w1": 1.0, "w2": 0.5}

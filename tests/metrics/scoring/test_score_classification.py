@@ -106,9 +106,10 @@ def test_crowd_majority_vote_counts_ties_and_scores_annotators() -> None:
     )
     s = score("classification", gold, answers, options=ScoringOptions(min_coverage=0.5))
     assert s.n_ties == 1 and bool(s.items.loc["b", "tie"])
-    assert s.value("accuracy") == pytest.approx(2 / 3)  # tie on b broken to "cat": wrong
+    assert s.value("accuracy") == pytest.approx(2 / 3)  # tie on b: no consensus, wrong
     assert s.items["n_answers"].tolist() == [3, 2, 2]
     assert s.per_class.loc["dog", "n_ties"] == 1
+    assert "<no consensus>" not in s.per_class.index  # a tie is no class
     assert any(w.code == "crowd_ties" and "1 of 3" in w.message for w in s.warnings)
     ann = s.per_annotator
     assert ann is not None and ann.loc["w1", "n_items"] == 3
