@@ -343,15 +343,23 @@ def _coco(
 
 
 def _bias_table(match: Any, name_of: Mapping[int, str]) -> pd.DataFrame | None:
+    """Per class and box edge: mean signed offset (label - gold, px), its spread and count.
+
+    The spread (``sd``, per matched pair) lets the report test whether a bias is real (an
+    interval that excludes 0) rather than noise of a few boxes.
+    """
     bias = box_bias(match)
+    spread = match.pairs.groupby("category_id")[list(_EDGES)].std(ddof=1)
     rows = [
         {
             "class": name_of.get(int(str(cid)), str(cid)),
             "edge": edge,
             "mean_offset": float(row[edge]),
+            "sd": float(spread.loc[cid, edge]) if cid in spread.index else float("nan"),
             "n": int(row["n"]),
         }
         for cid, row in bias.iterrows()
         for edge in _EDGES
     ]
-    return pd.DataFrame(rows, columns=["class", "edge", "mean_offset", "n"]) if rows else None
+    columns = ["class", "edge", "mean_offset", "sd", "n"]
+    return pd.DataFrame(rows, columns=columns) if rows else None
