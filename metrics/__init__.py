@@ -37,6 +37,7 @@ from metrics.detection import (
 from metrics.flags import (
     Flags,
     box_candidates_disagree_flags,
+    box_edge_bias_flags,
     box_gold_may_be_wrong_flags,
     box_model_vs_label_flags,
     box_vendor_vs_gold_flags,
@@ -152,6 +153,7 @@ __all__ += [
     "box_candidates_disagree_flags",
     "box_gold_may_be_wrong_flags",
     "box_model_vs_label_flags",
+    "box_edge_bias_flags",
     "box_vendor_vs_gold_flags",
     "candidates_disagree_flags",
     "disagreement_groups",

@@ -36,6 +36,7 @@ FlagKind = Literal[
     "box_disagreement",
     "gold_outvoted",
     "tied_vote",
+    "box_bias",
 ]
 
 FLAG_COLUMNS: Final = (

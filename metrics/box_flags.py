@@ -21,6 +21,7 @@ from metrics.label_issues import BOX_COLUMNS, _check_boxes, _find_box_label_issu
 from metrics.types import LABEL, SCORE, TASK, WORKER
 
 __all__ = [
+    "box_edge_bias_flags",
     "box_vendor_vs_gold_flags",
     "box_model_vs_label_flags",
     "box_candidates_disagree_flags",
@@ -476,4 +477,101 @@ def box_gold_may_be_wrong_flags(
         group=list(cols[3]),
         suggested=list(cols[4]),
         detail=list(cols[5]),
+    )
+
+
+_EDGE_NAMES: Final = ("left", "top", "right", "bottom")
+
+
+def _edges(box: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``[x, y, w, h]`` rows as ``[left, top, right, bottom]``."""
+    return np.column_stack((box[:, 0], box[:, 1], box[:, 0] + box[:, 2], box[:, 1] + box[:, 3]))
+
+
+def box_edge_bias_flags(
+    boxes: pd.DataFrame,
+    gold_boxes: pd.DataFrame,
+    *,
+    min_px: float = 2.0,
+    match_iou: float = 0.1,
+    confidence: float = 0.95,
+    tasks: Sequence[Hashable] | None = None,
+) -> Flags:
+    """Flag the items where a candidate's systematic box-edge bias shows.
+
+    Per candidate, class and edge, the offsets (candidate - gold, pixels) of one-to-one
+    matched boxes are averaged; a bias is *systematic* when its ``confidence`` t-interval
+    excludes 0 and its mean exceeds ``min_px`` (a convention, e.g. shadows included, rather
+    than noise). Each item with a matched box of that class whose offset on that edge goes
+    the bias's way by more than ``min_px`` is flagged, so QA sees the convention on real
+    images.
+
+    Parameters
+    ----------
+    boxes, gold_boxes, match_iou, tasks
+        As :func:`box_vendor_vs_gold_flags`.
+    min_px
+        Smallest mean offset (pixels) that matters.
+    confidence
+        Level of the interval on the mean offset.
+
+    Returns
+    -------
+    Flags
+        ``reason="vendor_vs_gold"``, ``kind="box_bias"``, ``group`` the class, ``score`` the
+        share of the item's boxes of that class that show the bias, ``detail`` e.g.
+        ``"vehicle right edge +4.8 px on average over 29 boxes"``.
+    """
+    from scipy import stats
+
+    boxes = _check_candidate_boxes(boxes)
+    gold_boxes = _check_boxes(gold_boxes, name="gold_boxes", with_score=False)
+    task_list = _task_list(tasks, gold_boxes)
+    gold_by = _split(gold_boxes, [TASK])
+    cand_by = _split(boxes, [TASK, WORKER])
+    workers = list(dict.fromkeys(boxes[WORKER].tolist()))
+    # (worker, class) -> list of (task, offsets[4])
+    pairs: dict[tuple[Any, str], list[tuple[Any, npt.NDArray[np.float64]]]] = {}
+    for task in task_list:
+        g = gold_by.get(task)
+        gb, gl = _boxes_arr(g), _labels_arr(g)
+        for worker in workers:
+            c = cand_by.get((task, worker))
+            cb, cl = _boxes_arr(c), _labels_arr(c)
+            r, k = _match(box_iou(gb, cb), min_iou=match_iou)
+            for i, j in zip(r.tolist(), k.tolist(), strict=True):
+                if gl[i] == cl[j]:
+                    offset = _edges(cb[j : j + 1])[0] - _edges(gb[i : i + 1])[0]
+                    pairs.setdefault((worker, str(gl[i])), []).append((task, offset))
+    rows: list[tuple[Any, ...]] = []
+    for (worker, cls), found in pairs.items():
+        offsets = np.array([o for _, o in found])
+        n = len(offsets)
+        if n < 2:
+            continue
+        mean = offsets.mean(axis=0)
+        sd = offsets.std(axis=0, ddof=1)
+        half = stats.t.ppf(1 - (1 - confidence) / 2, n - 1) * sd / np.sqrt(n)
+        for e, edge in enumerate(_EDGE_NAMES):
+            if abs(mean[e]) <= min_px or abs(mean[e]) <= half[e]:
+                continue
+            sign = np.sign(mean[e])
+            detail = f"{cls} {edge} edge {mean[e]:+.1f} px on average over {n} boxes"
+            per_task: dict[Any, list[bool]] = {}
+            for task, offset in found:
+                per_task.setdefault(task, []).append(bool(sign * offset[e] > min_px))
+            for task, shows in per_task.items():
+                if any(shows):
+                    rows.append((task, worker, float(np.mean(shows)), cls, detail))
+    if not rows:
+        return _empty()
+    cols = list(zip(*rows, strict=True))
+    return _build(
+        task=list(cols[0]),
+        worker=list(cols[1]),
+        reason="vendor_vs_gold",
+        kind="box_bias",
+        score=list(cols[2]),
+        group=list(cols[3]),
+        detail=list(cols[4]),
     )

@@ -52,6 +52,7 @@ from metrics._flag_frame import (
 )
 from metrics.box_flags import (
     box_candidates_disagree_flags,
+    box_edge_bias_flags,
     box_gold_may_be_wrong_flags,
     box_model_vs_label_flags,
     box_vendor_vs_gold_flags,
@@ -78,6 +79,7 @@ __all__ = [
     "multiannotator_flags",
     "candidates_disagree_flags",
     "gold_may_be_wrong_flags",
+    "box_edge_bias_flags",
     "box_vendor_vs_gold_flags",
     "box_model_vs_label_flags",
     "box_candidates_disagree_flags",

@@ -515,6 +515,8 @@ def _detection_flags(
                 cand, gold.drop(columns=SCORE), iou_threshold=thr, tasks=tasks
             )
         )
+        # a systematic edge offset (a labelling convention) shows on the items it affects
+        out.append(mflags.box_edge_bias_flags(cand, gold.drop(columns=SCORE), tasks=tasks))
     if "candidates_disagree" in reasons:
         out.append(mflags.box_candidates_disagree_flags(cand, iou_threshold=thr, tasks=tasks))
     if "gold_may_be_wrong" in reasons:

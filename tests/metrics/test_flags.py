@@ -442,3 +442,57 @@ def test_item_flags_invariant_to_renaming_classes(
         assert a[["task", "score"]].values.tolist() == b[["task", "score"]].values.tolist()
         assert a["worker"].tolist() == b["worker"].tolist()
     pd.testing.assert_frame_equal(answers, before)
+
+
+def test_a_systematic_box_edge_bias_flags_the_items_it_shows_on() -> None:
+    """boxwise draws every vehicle 4.8 px wider on the right (its shadow); careful jitters."""
+    from metrics.flags import box_edge_bias_flags
+
+    rng = np.random.default_rng(3)
+    gold_rows, cand_rows = [], []
+    for t in range(20):
+        x, y = float(rng.uniform(0, 100)), float(rng.uniform(0, 100))
+        gold_rows.append(
+            {"task": f"i{t}", "label": "vehicle", "x": x, "y": y, "width": 40.0, "height": 20.0}
+        )
+        gold_rows.append(
+            {"task": f"i{t}", "label": "sign", "x": x + 60, "y": y, "width": 10.0, "height": 10.0}
+        )
+        cand_rows.append(
+            {
+                "task": f"i{t}",
+                "worker": "boxwise",
+                "label": "vehicle",
+                "x": x,
+                "y": y,
+                "width": 44.8,
+                "height": 20.0,
+            }
+        )
+        cand_rows.append(
+            {
+                "task": f"i{t}",
+                "worker": "boxwise",
+                "label": "sign",
+                "x": x + 60,
+                "y": y,
+                "width": 10.0,
+                "height": 10.0,
+            }
+        )
+        jitter = float(rng.normal(0, 1.0))
+        cand_rows.append(
+            {
+                "task": f"i{t}",
+                "worker": "careful",
+                "label": "vehicle",
+                "x": x + jitter,
+                "y": y,
+                "width": 40.0,
+                "height": 20.0,
+            }
+        )
+    flags = box_edge_bias_flags(pd.DataFrame(cand_rows), pd.DataFrame(gold_rows)).frame
+    assert set(flags["worker"]) == {"boxwise"} and set(flags["kind"]) == {"box_bias"}
+    assert len(flags) == 20 and set(flags["group"]) == {"vehicle"}
+    assert "vehicle right edge +4.8 px on average over 20 boxes" in flags["detail"].iloc[0]
