@@ -221,6 +221,9 @@ def project_history(
                     system=v.vendor,
                     value=float(value),
                     n_items=results.n_gold,
+                    coverage=v.coverage,
+                    # a run still going (or a draft) is shown but never compared
+                    completed=other.status == "completed" or other.id == (until and until.id),
                 )
             )
     return points
