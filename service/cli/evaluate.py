@@ -18,24 +18,38 @@ and what is wrong.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from adapters.formats import FormatError
-from metrics.agreement import Level
-from metrics.classification import KappaWeights
-from service import evaluation
 from service.cli._app import app
-from service.domain.report_files import write_html_report
+from service.cli._choices import EvalTask, KappaWeights, Level
+
+if TYPE_CHECKING:  # imported inside the commands: `bakeoff --help` must not load them
+    from service import evaluation
 
 __all__ = ["evaluate_command", "agreement_command"]
 
 _T = TypeVar("_T")
+
+# What each --task reads; a file detected as one of the other formats gets a hint.
+_TASK_FORMATS: dict[str, tuple[str, ...]] = {
+    "classification": ("csv",),
+    "multilabel": ("csv",),
+    "detection": ("coco", "coco_results"),
+    "segmentation": ("coco", "coco_results"),
+    "spans": ("jsonl", "doccano", "prodigy"),
+}
+_FORMAT_TASKS: dict[str, str] = {
+    "coco": "--task detection or segmentation",
+    "coco_results": "--task detection or segmentation",
+    "csv": "--task classification or multilabel",
+    "doccano": "--task spans",
+    "prodigy": "--task spans",
+}
+_FORMAT_NAMES: dict[str, str] = {"coco": "COCO", "coco_results": "COCO results", "csv": "CSV"}
 
 
 def _fail(message: str) -> typer.Exit:
@@ -43,13 +57,44 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def _run(step: Callable[[], _T]) -> _T:
-    """Run a loading/scoring step, turning input errors into one line and exit 1."""
+def _wrong_task_hint(task: str, paths: Sequence[Path]) -> str | None:
+    """``"gold.json looks like COCO: use --task detection or segmentation"``, or None.
+
+    Uses the format layer's content sniffing (:func:`adapters.formats.registry.detect_format`)
+    on each input whose reading failed, so a COCO file given to ``--task classification`` is
+    named as COCO instead of being printed whole as an unrecognised CSV header.
+    """
+    from adapters.formats import FormatError
+    from adapters.formats.registry import detect_format
+
+    for path in paths:
+        try:
+            found = detect_format(path)
+        except (FormatError, OSError, ValueError):
+            continue
+        if found in _TASK_FORMATS[task] or found not in _FORMAT_TASKS:
+            continue
+        name = _FORMAT_NAMES.get(found, found)
+        return f"{path.name} looks like {name}: use {_FORMAT_TASKS[found]}"
+    return None
+
+
+def _run(step: Callable[[], _T], *, task: str | None = None, paths: Sequence[Path] = ()) -> _T:
+    """Run a loading/scoring step, turning input errors into one line and exit 1.
+
+    Given the ``task`` and input ``paths``, a failure first checks whether an input is in
+    another task's format and, if so, says which ``--task`` reads it.
+    """
+    from adapters.formats import FormatError
+
     try:
         return step()
-    except FormatError as exc:
-        raise _fail(str(exc)) from None
-    except (ValueError, TypeError) as exc:
+    except (FormatError, ValueError, TypeError) as exc:
+        hint = _wrong_task_hint(task, paths) if task is not None else None
+        if hint is not None:
+            raise _fail(hint) from None
+        if isinstance(exc, FormatError):
+            raise _fail(str(exc)) from None
         raise _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
 
 
@@ -60,6 +105,9 @@ def _fmt(x: float | None) -> str:
 
 
 def _print_classification(result: evaluation.ClassificationEvaluation) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     table = Table(title=f"Classification vs {result.gold} ({result.n_gold} items)")
     table.add_column("metric", style="bold", no_wrap=True)
@@ -104,6 +152,9 @@ def _print_classification(result: evaluation.ClassificationEvaluation) -> None:
 
 
 def _print_multilabel(result: evaluation.MultilabelEvaluation) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"Multi-label vs {result.gold} ({result.n_gold} items)")
     table.add_column("system", style="bold")
     keys = ("coverage", "exact_match", "hamming_loss", "micro_f1", "macro_f1", "jaccard")
@@ -119,6 +170,9 @@ def _print_multilabel(result: evaluation.MultilabelEvaluation) -> None:
 
 
 def _print_detection(result: evaluation.DetectionEvaluation) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     title = f"{result.task.capitalize()} vs {result.gold}"
     for name, s in result.systems.items():
@@ -155,6 +209,9 @@ def _print_detection(result: evaluation.DetectionEvaluation) -> None:
 
 
 def _print_spans(result: evaluation.SpanEvaluation) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"Spans vs {result.gold} ({result.n_gold} items)")
     for col in ("system", "coverage", "exact P", "exact R", "exact F1", "macro F1", "partial F1"):
         table.add_column(col, justify="left" if col == "system" else "right")
@@ -184,7 +241,7 @@ def evaluate_command(
         ),
     ],
     task: Annotated[
-        evaluation.EvalTask, typer.Option("--task", help="What kind of labels.")
+        EvalTask, typer.Option("--task", help="What kind of labels.")
     ] = "classification",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     kappa_weights: Annotated[
@@ -207,12 +264,15 @@ def evaluate_command(
     ] = None,
 ) -> None:
     """Score one or more systems' labels against gold."""
+    from service import evaluation
+
     sources = _run(lambda: [evaluation.parse_label_source(s) for s in labels])
+    paths = [gold, *(Path(s.path) for s in sources)]
     if html is not None and task not in ("classification", "detection"):
         raise _fail("--html is available for --task classification and detection only")
     if task == "classification":
         gold_labels, systems, answers = _run(
-            lambda: evaluation.load_classification_inputs(gold, sources)
+            lambda: evaluation.load_classification_inputs(gold, sources), task=task, paths=paths
         )
         result = _run(
             lambda: evaluation.evaluate_classification(
@@ -241,7 +301,9 @@ def evaluate_command(
         ml = _run(
             lambda: evaluation.evaluate_multilabel_files(
                 gold, sources, n_resamples=resamples, seed=seed
-            )
+            ),
+            task=task,
+            paths=paths,
         )
         if as_json:
             typer.echo(ml.model_dump_json())
@@ -255,9 +317,13 @@ def evaluate_command(
         det = _run(
             lambda: evaluation.evaluate_detection_files(
                 gold, sources, task=kind, iou_threshold=iou_threshold
-            )
+            ),
+            task=task,
+            paths=paths,
         )
         if html is not None:  # per-image F1 ranking, box bias: service.domain.report_files
+            from service.domain.report_files import write_html_report
+
             written = _run(
                 lambda: write_html_report(
                     task, gold, sources, html, n_resamples=resamples, seed=seed
@@ -269,7 +335,7 @@ def evaluate_command(
         else:
             _print_detection(det)
         return
-    spans = _run(lambda: evaluation.evaluate_span_files(gold, sources))
+    spans = _run(lambda: evaluation.evaluate_span_files(gold, sources), task=task, paths=paths)
     if as_json:
         typer.echo(spans.model_dump_json())
     else:
@@ -290,6 +356,11 @@ def agreement_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Agreement among annotators: Fleiss' kappa, Krippendorff's alpha, per annotator."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from service import evaluation
+
     result = _run(lambda: evaluation.evaluate_agreement_file(labels, level=level, gold_path=gold))
     if as_json:
         typer.echo(result.model_dump_json())
