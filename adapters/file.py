@@ -359,6 +359,8 @@ def _cell(value: Any) -> str:
 
 
 def _write_items_csv(path: Path, items: Iterable[WorkItem]) -> None:
+    from adapters.formats.csv import csv_safe  # formulas shown as text in spreadsheets
+
     items = list(items)
     keys: list[str] = []
     for item in items:
@@ -367,9 +369,11 @@ def _write_items_csv(path: Path, items: Iterable[WorkItem]) -> None:
                 keys.append(key)
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["item_id", *keys, "label"])
+        writer.writerow(["item_id", *map(csv_safe, keys), "label"])
         for item in items:
-            writer.writerow([item.item_id, *(_cell(item.data.get(k, "")) for k in keys), ""])
+            writer.writerow(
+                [csv_safe(item.item_id), *(csv_safe(_cell(item.data.get(k, ""))) for k in keys), ""]
+            )
 
 
 def _read_csv(path: Path, task_type: TaskType) -> list[VendorAnnotation]:

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
         multiannotator_flags,
         vendor_vs_gold_flags,
     )
+    from metrics.intervals import format_p_value, mean_interval, proportion_interval
     from metrics.label_issues import (
         BoxLabelIssues,
         LabelIssues,
@@ -79,12 +80,15 @@ if TYPE_CHECKING:
     from metrics.operations import cost_summary, latency, latency_summary
     from metrics.spans import span_scores
     from metrics.statistics import (
+        bootstrap_z_test,
         classification_bootstrap,
+        compact_letter_display,
         holm,
         mcnemar_exact,
         paired_bootstrap,
         paired_bootstrap_test,
         paired_permutation_test,
+        paired_t_test,
     )
     from metrics.types import LABEL, SCORE, TASK, WORKER, ConfidenceInterval, MetricResult
 
@@ -120,6 +124,12 @@ __all__ += [
 ]
 __all__ += ["cost_summary", "latency", "latency_summary", "span_scores"]
 __all__ += [
+    "bootstrap_z_test",
+    "compact_letter_display",
+    "format_p_value",
+    "mean_interval",
+    "paired_t_test",
+    "proportion_interval",
     "classification_bootstrap",
     "holm",
     "mcnemar_exact",
@@ -198,6 +208,9 @@ _SOURCES: dict[str, str] = {
     "model_vs_label_flags": "metrics.flags",
     "multiannotator_flags": "metrics.flags",
     "vendor_vs_gold_flags": "metrics.flags",
+    "format_p_value": "metrics.intervals",
+    "mean_interval": "metrics.intervals",
+    "proportion_interval": "metrics.intervals",
     "BoxLabelIssues": "metrics.label_issues",
     "LabelIssues": "metrics.label_issues",
     "MultiannotatorQuality": "metrics.label_issues",
@@ -217,12 +230,15 @@ _SOURCES: dict[str, str] = {
     "latency": "metrics.operations",
     "latency_summary": "metrics.operations",
     "span_scores": "metrics.spans",
+    "bootstrap_z_test": "metrics.statistics",
     "classification_bootstrap": "metrics.statistics",
+    "compact_letter_display": "metrics.statistics",
     "holm": "metrics.statistics",
     "mcnemar_exact": "metrics.statistics",
     "paired_bootstrap": "metrics.statistics",
     "paired_bootstrap_test": "metrics.statistics",
     "paired_permutation_test": "metrics.statistics",
+    "paired_t_test": "metrics.statistics",
     "LABEL": "metrics.types",
     "SCORE": "metrics.types",
     "TASK": "metrics.types",

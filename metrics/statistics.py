@@ -7,6 +7,19 @@
 * :func:`paired_bootstrap_test` and :func:`paired_permutation_test`: two-sided tests of a
   difference in any metric between two systems.
 * :func:`holm`: Holm's step-down correction across many comparisons (e.g. vendor pairs).
+  The project's one Holm rule: reject when the adjusted p-value is ``<= alpha``
+  (statsmodels' ``multipletests`` rule).
+* :func:`bootstrap_z_test`: a two-sided test of a paired difference from its bootstrap
+  standard error. Its p-value is not bounded below by ``1 / (B + 1)`` the way a
+  percentile-bootstrap p-value is, so many pairs can be separated after Holm.
+* :func:`paired_t_test`: the paired t-test of per-item score differences.
+* :func:`compact_letter_display`: groups that agree with a set of pairwise decisions.
+* :func:`resamples_for_holm`: enough resamples for a resampling p-value to survive Holm.
+
+Intervals, the seed policy and p-value printing live in :mod:`metrics.intervals`
+(re-exported here): proportions get the (modified) Wilson interval, never a percentile
+bootstrap, which collapses to ``[1, 1]`` when every item is right. ``rng=None``
+everywhere means ``numpy.random.default_rng(DEFAULT_SEED)``.
 
 A statistic is a function of an array of item positions (a resample, with repeats) that
 returns one number; :func:`classification_statistic` builds one from gold and a system's
@@ -51,9 +64,30 @@ from metrics.classification import (
     confusion_matrix_codes,
     encode_labels,
 )
+from metrics.intervals import (
+    DEFAULT_SEED,
+    INTERVAL_METHOD,
+    ProportionMethod,
+    format_p_value,
+    mean_interval,
+    proportion_interval,
+    resolve_rng,
+)
 from metrics.types import ConfidenceInterval
 
 __all__ = [
+    "DEFAULT_SEED",
+    "INTERVAL_METHOD",
+    "ProportionMethod",
+    "format_p_value",
+    "mean_interval",
+    "proportion_interval",
+    "resolve_rng",
+    "bootstrap_z_test",
+    "paired_t_test",
+    "compact_letter_display",
+    "resamples_for_holm",
+    "CompactLetters",
     "Statistic",
     "ClassificationMetricName",
     "Skipped",
@@ -197,7 +231,7 @@ def bootstrap_indices(
     n_resamples
         Number of resamples B.
     rng
-        Source of randomness; a fresh unseeded generator when ``None``.
+        Source of randomness; ``None`` uses ``default_rng(DEFAULT_SEED)``.
 
     Returns
     -------
@@ -212,7 +246,7 @@ def bootstrap_indices(
     """
     _validation.check_positive_int(n_items, name="n_items")
     _validation.check_positive_int(n_resamples, name="n_resamples")
-    gen = rng if rng is not None else np.random.default_rng()
+    gen = resolve_rng(rng)
     return gen.integers(0, n_items, size=(n_resamples, n_items), dtype=np.intp)
 
 
@@ -323,6 +357,7 @@ def classification_bootstrap(
     n_resamples: int = 1000,
     level: float = 0.95,
     rng: np.random.Generator | None = None,
+    proportion_method: ProportionMethod | None = INTERVAL_METHOD,
 ) -> dict[str, dict[str, BootstrapResult]]:
     """Paired bootstrap intervals of several single-label metrics for several systems.
 
@@ -342,11 +377,17 @@ def classification_bootstrap(
         Kappa weights.
     n_resamples, level, rng
         As in :func:`paired_bootstrap`.
+    proportion_method
+        Interval of the proportions ``accuracy`` (correct of answered), ``accuracy_all``
+        (correct of all) and ``coverage`` (answered of all): see
+        :func:`metrics.intervals.proportion_interval`. ``None`` keeps the percentile
+        bootstrap for them too (it collapses to ``[1, 1]`` when every item is right).
 
     Returns
     -------
     dict
-        ``result[system][metric]`` is a :class:`BootstrapResult`.
+        ``result[system][metric]`` is a :class:`BootstrapResult`; ``replicates`` are
+        always the bootstrap's, ``ci`` follows the interval policy.
 
     Examples
     --------
@@ -376,15 +417,45 @@ def classification_bootstrap(
             cm = confusion_matrix_codes(enc.gold[idx], enc.pred[idx], k)
             summary = _summary_from_counts(cm, n_items, weights=weights)
             reps[r] = [summary[p] for p in positions]
+        counts = _proportion_counts(enc.gold, enc.pred, enc.labelled)
         out[name] = {
             m: BootstrapResult(
                 estimate=float(full[p]),
-                ci=_percentile_ci(reps[:, j], level),
+                ci=_metric_ci(m, reps[:, j], counts, level, proportion_method),
                 replicates=reps[:, j].copy(),
             )
             for j, (m, p) in enumerate(zip(metrics, positions, strict=True))
         }
     return out
+
+
+def _proportion_counts(
+    gold: npt.NDArray[np.intp], pred: npt.NDArray[np.intp], labelled: npt.NDArray[np.bool_]
+) -> dict[str, tuple[int, int]]:
+    """(successes, trials) of the metrics that are proportions."""
+    n_all = int(labelled.size)
+    n_lab = int(labelled.sum())
+    correct = int(((gold == pred) & labelled).sum())
+    return {
+        "accuracy": (correct, n_lab),
+        "accuracy_all": (correct, n_all),
+        "coverage": (n_lab, n_all),
+    }
+
+
+def _metric_ci(
+    metric: str,
+    replicates: npt.NDArray[np.float64],
+    counts: Mapping[str, tuple[int, int]],
+    level: float,
+    method: ProportionMethod | None,
+) -> ConfidenceInterval:
+    if method is None or metric not in counts:
+        return _percentile_ci(replicates, level)
+    k, n = counts[metric]
+    if n == 0:
+        return ConfidenceInterval(float("nan"), float("nan"), level)
+    return proportion_interval(k, n, level=level, method=method)
 
 
 # --------------------------------------------------------------------------- McNemar
@@ -440,7 +511,8 @@ def mcnemar_exact(
     c = int((~ok_a & ok_b).sum())
     n_disc = b + c
     smaller = min(b, c)
-    # binomial CDF; scipy.special (not scipy.stats, 0.5 s to import) keeps `bakeoff evaluate` quick
+    # the binomial CDF (scipy.stats.binom.cdf) from scipy.special: scipy.stats costs 0.5 s
+    # to import, and every `bakeoff evaluate` of two systems runs this test
     from scipy.special import bdtr
 
     pvalue = 1.0 if n_disc == 0 else min(1.0, 2.0 * float(bdtr(smaller, n_disc, 0.5)))
@@ -458,12 +530,16 @@ def paired_bootstrap_test(
     n_resamples: int = 2000,
     level: float = 0.95,
     rng: np.random.Generator | None = None,
+    n_comparisons: int = 1,
 ) -> PairedTestResult:
     """Paired bootstrap test of ``metric(A) - metric(B) == 0``.
 
     Both statistics are evaluated on the same resamples. The p-value is twice the smaller
     share of resampled differences on either side of zero (capped at 1), with the usual
-    ``+1`` correction so it is never exactly zero.
+    ``+1`` correction so it is never exactly zero. Its smallest value is
+    ``2 / (B + 1)``: when the test is one of ``n_comparisons`` corrected by Holm, ``B``
+    is raised to :func:`resamples_for_holm` so that a clear difference can survive
+    the correction.
 
     Examples
     --------
@@ -476,6 +552,8 @@ def paired_bootstrap_test(
     (0.3, True)
     """
     _validation.check_probability(level, name="level")
+    _validation.check_positive_int(n_comparisons, name="n_comparisons")
+    n_resamples = max(n_resamples, resamples_for_holm(n_comparisons, minimum=n_resamples))
     indices = bootstrap_indices(n_items, n_resamples=n_resamples, rng=rng)
     every = np.arange(n_items, dtype=np.intp)
     observed = float(statistic_a(every)) - float(statistic_b(every))
@@ -546,7 +624,7 @@ def paired_permutation_test(
     a = labels_a.reindex(gold.index)
     b = labels_b.reindex(gold.index)
     observed = float(metric(gold, a)) - float(metric(gold, b))
-    gen = rng if rng is not None else np.random.default_rng()
+    gen = resolve_rng(rng)
     a_values = a.to_numpy(dtype=object)
     b_values = b.to_numpy(dtype=object)
     extreme = 0
@@ -611,4 +689,198 @@ def holm(pvalues: Mapping[str, float], *, alpha: float = 0.05) -> HolmResult:
         adjusted={n: float(v) for n, v in zip(names, adjusted, strict=True)},
         reject={n: bool(v <= alpha) for n, v in zip(names, adjusted, strict=True)},
         alpha=alpha,
+    )
+
+
+# --------------------------------------------------------------------------- many pairs
+
+
+def resamples_for_holm(n_comparisons: int, *, alpha: float = 0.05, minimum: int = 1000) -> int:
+    """Resamples a percentile-bootstrap p-value needs to survive Holm over many pairs.
+
+    The smallest two-sided bootstrap p-value is ``2 / (B + 1)``; Holm multiplies the
+    smallest of ``m`` p-values by ``m``. With ``B + 1 >= 20 m / alpha`` the smallest
+    attainable adjusted p-value is a tenth of ``alpha``, so a clear difference is not
+    lost to resampling resolution (1,000 resamples cannot separate any of the 28 pairs
+    of 8 systems: ``28 * 2 / 1001 > 0.05``).
+
+    Examples
+    --------
+    >>> resamples_for_holm(1), resamples_for_holm(28), resamples_for_holm(66)
+    (1000, 11199, 26399)
+    """
+    _validation.check_positive_int(n_comparisons, name="n_comparisons")
+    _validation.check_probability(alpha, name="alpha")
+    return max(minimum, int(np.ceil(20.0 * n_comparisons / alpha)) - 1)
+
+
+def bootstrap_z_test(
+    observed: float, replicates: npt.ArrayLike, *, level: float = 0.95
+) -> PairedTestResult:
+    """Two-sided test of a paired difference from its bootstrap standard error.
+
+    ``z = observed / sd(replicates)`` and ``p = 2 * (1 - Phi(|z|))``; the interval is
+    ``observed -+ z_{(1+level)/2} * sd``, so the interval excludes 0 exactly when
+    ``p < 1 - level``. Unlike a percentile-bootstrap p-value, the p-value is not
+    floored at ``2 / (B + 1)``: a difference of many standard errors gets a p-value
+    small enough to survive Holm over dozens of pairs. A difference with no bootstrap
+    spread is certain: ``p = 0`` when it is not zero, 1 when it is.
+
+    Parameters
+    ----------
+    observed
+        The difference on all items.
+    replicates
+        The difference on each paired resample, shape ``(B,)``; NaN and infinite
+        replicates are ignored.
+    level
+        Level of the interval.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> reps = np.random.default_rng(0).normal(0.1, 0.02, 5000)
+    >>> r = bootstrap_z_test(0.1, reps)
+    >>> r.pvalue < 1e-5, round(r.ci.low, 2), round(r.ci.high, 2)
+    (True, 0.06, 0.14)
+    """
+    _validation.check_probability(level, name="level")
+    reps = np.asarray(replicates, dtype=np.float64).ravel()
+    finite = reps[np.isfinite(reps)]
+    if not np.isfinite(observed) or finite.size < 2:
+        nan = float("nan")
+        return PairedTestResult(nan, nan, int(reps.size), ConfidenceInterval(nan, nan, level))
+    se = float(finite.std(ddof=1))
+    from scipy import stats as _stats
+
+    z_crit = float(_stats.norm.ppf(1 - (1 - level) / 2))
+    d = float(observed)
+    if se <= 1e-12 * max(1.0, abs(d)):
+        pvalue = 1.0 if abs(d) <= 1e-12 else 0.0
+        return PairedTestResult(d, pvalue, int(reps.size), ConfidenceInterval(d, d, level))
+    pvalue = float(min(1.0, 2.0 * _stats.norm.sf(abs(d) / se)))
+    ci = ConfidenceInterval(d - z_crit * se, d + z_crit * se, level)
+    return PairedTestResult(difference=d, pvalue=pvalue, n_resamples=int(reps.size), ci=ci)
+
+
+def paired_t_test(
+    scores_a: npt.ArrayLike, scores_b: npt.ArrayLike, *, level: float = 0.95
+) -> PairedTestResult:
+    """Paired t-test of the mean per-item score difference (NaN = not answered = 0).
+
+    For per-item scores that are not 0/1 (per-image F1); 0/1 scores should use
+    :func:`mcnemar_exact`. Same p-value as ``scipy.stats.ttest_rel``; when every
+    difference is equal the difference is certain (p 0, or 1 when it is zero).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.r_[np.full(50, 0.9), np.full(50, 0.7)]
+    >>> b = np.r_[np.full(50, 0.8), np.full(50, 0.72)]
+    >>> r = paired_t_test(a, b)
+    >>> round(r.difference, 3), r.pvalue < 1e-6
+    (0.04, True)
+    """
+    _validation.check_probability(level, name="level")
+    a = np.nan_to_num(np.asarray(scores_a, dtype=np.float64).ravel(), nan=0.0)
+    b = np.nan_to_num(np.asarray(scores_b, dtype=np.float64).ravel(), nan=0.0)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(
+            f"paired_t_test needs two non-empty arrays of the same length; got {a.size}, {b.size}"
+        )
+    d = a - b
+    mean = float(d.mean())
+    sd = float(d.std(ddof=1)) if d.size > 1 else 0.0
+    if sd <= 1e-12:
+        pvalue = 1.0 if abs(mean) <= 1e-12 else 0.0
+        return PairedTestResult(mean, pvalue, 0, ConfidenceInterval(mean, mean, level))
+    se = sd / np.sqrt(d.size)
+    t = mean / se
+    dof = d.size - 1
+    from scipy import stats as _stats
+
+    pvalue = float(min(1.0, 2.0 * _stats.t.sf(abs(t), dof)))
+    half = float(_stats.t.ppf(1 - (1 - level) / 2, dof)) * se
+    return PairedTestResult(mean, pvalue, 0, ConfidenceInterval(mean - half, mean + half, level))
+
+
+@dataclass(frozen=True)
+class CompactLetters:
+    """A compact letter display of pairwise decisions.
+
+    Attributes
+    ----------
+    letters
+        Letters per item, e.g. ``{"a": "a", "b": "ab", "c": "b"}``.
+    groups
+        Items sharing each letter, in letter order (groups may overlap).
+    """
+
+    letters: dict[str, str]
+    groups: list[list[str]]
+
+
+def _letter(i: int) -> str:
+    alphabet = "abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        out = alphabet[r] + out
+    return out
+
+
+def compact_letter_display(
+    order: Sequence[str], separated: Mapping[tuple[str, str], bool]
+) -> CompactLetters:
+    """Letters such that two items share a letter iff no test separates them.
+
+    Piepho's (2004) insert-and-absorb algorithm: start with one group of all items;
+    for each separated pair, split every group holding both into one without each;
+    drop groups contained in another. Every pair that is not separated still shares
+    a group; every separated pair shares none. Unlike tiers built from each tier's
+    leader, the groups may overlap, and they never contradict a pairwise test.
+
+    Parameters
+    ----------
+    order
+        Item names, best first (letters are assigned in this order).
+    separated
+        ``separated[(x, y)]`` is True when the test separates x and y (either key
+        order; a missing pair counts as not separated).
+
+    Examples
+    --------
+    >>> cld = compact_letter_display(
+    ...     ["a", "b", "c"], {("a", "b"): False, ("a", "c"): True, ("b", "c"): False}
+    ... )
+    >>> cld.letters, cld.groups
+    ({'a': 'a', 'b': 'ab', 'c': 'b'}, [['a', 'b'], ['b', 'c']])
+    """
+    names = list(order)
+    if len(set(names)) != len(names):
+        raise ValueError("compact_letter_display: item names must be unique")
+    position = {n: i for i, n in enumerate(names)}
+
+    def is_separated(x: str, y: str) -> bool:
+        return bool(separated.get((x, y), False) or separated.get((y, x), False))
+
+    groups: list[frozenset[str]] = [frozenset(names)] if names else []
+    for i, x in enumerate(names):
+        for y in names[i + 1 :]:
+            if not is_separated(x, y):
+                continue
+            split: list[frozenset[str]] = []
+            for g in groups:
+                if x in g and y in g:
+                    split += [g - {x}, g - {y}]
+                else:
+                    split.append(g)
+            unique = list(dict.fromkeys(g for g in split if g))
+            groups = [g for g in unique if not any(g < h for h in unique)]
+    ordered = sorted(groups, key=lambda g: sorted(position[n] for n in g))
+    letters = {n: "".join(_letter(k) for k, g in enumerate(ordered) if n in g) for n in names}
+    return CompactLetters(
+        letters=letters,
+        groups=[sorted(g, key=position.__getitem__) for g in ordered],
     )

@@ -7,15 +7,17 @@ rows of :mod:`reports.results`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
+from metrics.intervals import format_p_value, mean_interval
+from metrics.scoring import slice_table
 from reports._bootstrap import sample_quantile
-from reports.inputs import BOX_EDGES, SystemEvaluation, TrendPoint
+from reports.inputs import BOX_EDGES, DEFAULT_MIN_COVERAGE, SystemEvaluation, TrendPoint
 from reports.results import (
     AnnotatorRow,
     BoxBiasRow,
@@ -76,16 +78,6 @@ def class_breakdown(systems: Sequence[SystemEvaluation]) -> list[ClassRow]:
     return rows
 
 
-def _proportion_interval(k: float, n: int, confidence: float) -> tuple[float, float]:
-    """Wilson score interval for ``k`` successes in ``n`` trials."""
-    z = float(stats.norm.ppf(1 - (1 - confidence) / 2))
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
-
-
 def _two_proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
     """Two-sided p-value that two proportions are equal.
 
@@ -120,7 +112,9 @@ def slice_breakdown(
     min_items
         Smallest slice reported.
     confidence
-        Level of the per-slice interval (Wilson for 0/1 scores, normal otherwise).
+        Level of the per-slice interval (:func:`metrics.intervals.mean_interval`: the
+        modified Wilson interval for 0/1 scores, the effective-sample-size Wilson
+        interval otherwise; always inside ``[0, 1]``).
 
     Returns
     -------
@@ -156,6 +150,9 @@ def slice_breakdown(
                 slices.append((str(key), str(value), mask, present))
     rows: list[SliceRow] = []
     for s in systems:
+        if s.scored is not None:
+            rows += _engine_slices(s, metadata, min_items=min_items, confidence=confidence)
+            continue
         scores = s.item_scores.reindex(metadata.index).fillna(0.0).to_numpy(dtype=np.float64)
         known = metadata.index.isin(s.item_scores.index)
         binary = bool(np.all((scores == 0) | (scores == 1)))
@@ -169,17 +166,14 @@ def slice_breakdown(
             rest = scores[present_mask & known & ~mask]
             acc = float(inside.mean())
             p_value: float | None = None
+            # The project's interval policy: bounded, never outside [0, 1].
+            low, high = mean_interval(inside, level=confidence).as_pair()
             if binary:
-                low, high = _proportion_interval(float(inside.sum()), n_in, confidence)
                 if rest.size:
                     p_value = _two_proportion_p(
                         int(inside.sum()), n_in, int(rest.sum()), int(rest.size)
                     )
             else:
-                half = float(
-                    stats.norm.ppf(1 - (1 - confidence) / 2) * inside.std(ddof=1) / np.sqrt(n_in)
-                )
-                low, high = acc - half, acc + half
                 if rest.size > 1 and n_in > 1:
                     p_value = _finite_or_none(stats.ttest_ind(inside, rest, equal_var=False).pvalue)
             rows.append(
@@ -196,6 +190,35 @@ def slice_breakdown(
             )
     rows.sort(key=lambda r: (r.accuracy.value or 0.0, r.gap, r.system, r.key, r.value))
     return rows
+
+
+def _engine_slices(
+    s: SystemEvaluation, metadata: pd.DataFrame, *, min_items: int, confidence: float
+) -> list[SliceRow]:
+    """Slices of a system read from the scoring engine (:func:`metrics.scoring.slice_table`)."""
+    scored = s.scored
+    if scored is None:  # pragma: no cover - checked by the caller
+        return []
+    table = scored.per_slice
+    if table is None or scored.options.min_slice_items != min_items:
+        table = slice_table(s.item_scores, metadata, min_items=min_items, level=confidence)
+    return [
+        SliceRow(
+            system=s.name,
+            key=str(r["key"]),
+            value=str(r["value"]),
+            n_items=int(r["n_items"]),
+            accuracy=Estimate(
+                value=float(r["score"]),
+                low=_finite_or_none(r["low"]),
+                high=_finite_or_none(r["high"]),
+            ),
+            overall=float(r["overall"]),
+            gap=float(r["gap"]),
+            p_value=_finite_or_none(r["p_value"]),
+        )
+        for r in table.to_dict("records")
+    ]
 
 
 def annotator_breakdown(systems: Sequence[SystemEvaluation]) -> list[AnnotatorRow]:
@@ -244,8 +267,44 @@ def annotator_breakdown(systems: Sequence[SystemEvaluation]) -> list[AnnotatorRo
     return rows
 
 
-def box_bias_breakdown(systems: Sequence[SystemEvaluation]) -> list[BoxBiasRow]:
-    """Each vendor's mean signed offset of each box edge against gold, per class."""
+def _offset_interval(
+    row: Mapping[Hashable, object], offset: float, n: int, confidence: float
+) -> tuple[float | None, float | None]:
+    """The mean offset's interval: given ``low``/``high``, or ``mean -+ t sd / sqrt(n)``."""
+    low, high = _finite_or_none(row.get("low")), _finite_or_none(row.get("high"))
+    if low is not None and high is not None:
+        return min(low, offset), max(high, offset)
+    sd = _finite_or_none(row.get("sd"))
+    if sd is None or n < 2:
+        return None, None
+    half = float(stats.t.ppf(1 - (1 - confidence) / 2, n - 1)) * sd / np.sqrt(n)
+    return offset - half, offset + half
+
+
+def box_bias_breakdown(
+    systems: Sequence[SystemEvaluation],
+    *,
+    threshold: float = 2.0,
+    confidence: float = 0.95,
+) -> list[BoxBiasRow]:
+    """Each vendor's mean signed offset of each box edge against gold, per class.
+
+    Parameters
+    ----------
+    systems
+        Systems with a ``box_bias`` table (others are skipped).
+    threshold
+        Smallest ``|mean offset|`` called significant (in the table's unit).
+    confidence
+        Level of the offset's interval (Student t from the optional ``sd`` column,
+        or the table's own ``low``/``high``).
+
+    Returns
+    -------
+    list of BoxBiasRow
+        ``significant`` when the interval excludes 0 and ``|mean| > threshold``; an
+        offset without an interval is never called significant.
+    """
     rows: list[BoxBiasRow] = []
     edge_rank = {e: i for i, e in enumerate(BOX_EDGES)}
     for s in systems:
@@ -254,14 +313,29 @@ def box_bias_breakdown(systems: Sequence[SystemEvaluation]) -> list[BoxBiasRow]:
         table = s.box_bias.sort_values(
             ["class", "edge"], key=lambda c: c.map(edge_rank) if c.name == "edge" else c.astype(str)
         )
-        for cls, edge, mean_offset, n in zip(
-            table["class"], table["edge"], table["mean_offset"], table["n"], strict=True
-        ):
-            offset = _finite_or_none(mean_offset)
+        for record in table.to_dict("records"):
+            offset = _finite_or_none(record["mean_offset"])
             if offset is None:
                 continue
+            n = int(record["n"])
+            low, high = _offset_interval(record, offset, n, confidence)
+            significant = (
+                low is not None
+                and high is not None
+                and (low > 0 or high < 0)
+                and abs(offset) > threshold
+            )
             rows.append(
-                BoxBiasRow(system=s.name, cls=str(cls), edge=edge, mean_offset=offset, n=int(n))
+                BoxBiasRow(
+                    system=s.name,
+                    cls=str(record["class"]),
+                    edge=record["edge"],
+                    mean_offset=offset,
+                    n=n,
+                    low=low,
+                    high=high,
+                    significant=bool(significant),
+                )
             )
     return rows
 
@@ -413,6 +487,11 @@ def cost_projection(
     return out
 
 
+def _p_text(p: float) -> str:
+    text = format_p_value(p)
+    return text if text.startswith("<") else f"= {text}"
+
+
 def _se(point: TrendPoint) -> float:
     if point.se is not None:
         return point.se
@@ -420,21 +499,36 @@ def _se(point: TrendPoint) -> float:
     return float(np.sqrt(max(p * (1 - p), 0.25 / point.n_items) / point.n_items))
 
 
+def _comparable(point: TrendPoint, min_coverage: float) -> bool:
+    """A completed bake-off with enough coverage (unknown coverage counts as enough)."""
+    return point.completed and (point.coverage is None or point.coverage >= min_coverage)
+
+
 def trend_breakdown(
-    history: Sequence[TrendPoint], *, alpha: float = 0.05, confidence: float = 0.95
+    history: Sequence[TrendPoint],
+    *,
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+    min_coverage: float = DEFAULT_MIN_COVERAGE,
 ) -> tuple[list[TrendRow], list[TrendWarning]]:
     """Each system's main metric across the project's bake-offs, and significant drops.
 
-    A drop is flagged when a system's latest value is lower than its previous one and a
-    one-sided z-test on the two independent estimates (golden sets differ between
-    bake-offs, so the test is unpaired) gives ``p < alpha``.
+    Only completed bake-offs in which the system reached ``min_coverage`` are shown
+    and compared: a cancelled run with no labels scores 0 on every item and would
+    otherwise raise a "significant decline". A drop is flagged when a system's latest
+    value is lower than its previous one and a one-sided z-test on the two independent
+    estimates (golden sets differ between bake-offs, so the test is unpaired) gives
+    ``p < alpha``.
 
     Parameters
     ----------
     history
         Points of earlier bake-offs *and* the current one.
     alpha, confidence
-        Test level and interval level.
+        Test level and interval level (intervals are clipped to ``[0, 1]`` for values
+        in it).
+    min_coverage
+        Coverage a point needs to be shown and compared.
 
     Returns
     -------
@@ -446,19 +540,23 @@ def trend_breakdown(
     warnings: list[TrendWarning] = []
     by_system: dict[str, list[TrendPoint]] = {}
     for point in history:
-        by_system.setdefault(point.system, []).append(point)
+        if _comparable(point, min_coverage):
+            by_system.setdefault(point.system, []).append(point)
     for system in sorted(by_system):
         points = sorted(by_system[system], key=lambda p: (p.when, p.bakeoff))
         for p in points:
             se = _se(p)
+            low, high = p.value - z * se, p.value + z * se
+            if 0.0 <= p.value <= 1.0:
+                low, high = max(0.0, low), min(1.0, high)
             rows.append(
                 TrendRow(
                     system=system,
                     bakeoff=p.bakeoff,
                     when=p.when,
                     value=p.value,
-                    low=p.value - z * se,
-                    high=p.value + z * se,
+                    low=low,
+                    high=high,
                     n_items=p.n_items,
                 )
             )
@@ -483,7 +581,7 @@ def trend_breakdown(
                     message=(
                         f"{system} dropped from {prev.value:.3f} in {prev.bakeoff} to "
                         f"{cur.value:.3f} in {cur.bakeoff} ({-drop:+.3f}, one-sided "
-                        f"p={p_value:.2g}): a significant decline."
+                        f"p {_p_text(p_value)}): a significant decline."
                     ),
                 )
             )

@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from metrics.intervals import format_p_value
 from reports.inputs import BOX_EDGES
 from reports.results import (
     BoxBiasRow,
@@ -97,10 +98,11 @@ def build_ranking_chart(ranking: Ranking) -> go.Figure:
                 x=[s.score.value if s.score else None for s in ranked],
                 error_x=_err([s.score for s in ranked]),
                 marker_color=_RANKED,
-                text=[f"#{s.rank} · tie group {s.tie_group}" for s in ranked],
+                text=[f"#{s.rank} · group {s.letters}" for s in ranked],
                 textposition="inside",
                 hovertext=[
-                    f"{s.name}: score {_fmt_interval(s.score)}; tie group {s.tie_group}"
+                    f"{s.name}: score {_fmt_interval(s.score)}; gap to leader "
+                    f"{_fmt_interval(s.score_gap)}; group {s.letters}"
                     for s in ranked
                 ],
                 hoverinfo="text",
@@ -242,7 +244,7 @@ def build_slice_chart(rows: Sequence[SliceRow], *, top: int = 25) -> go.Figure:
             hovertext=[
                 f"{lab}: {_fmt_interval(r.accuracy)} on {r.n_items} items "
                 f"(overall {r.overall:.3f}, gap {r.gap:+.3f}"
-                + (f", p={r.p_value:.2g})" if r.p_value is not None else ")")
+                + (f", p {format_p_value(r.p_value)})" if r.p_value is not None else ")")
                 for lab, r in zip(labels, worst, strict=True)
             ],
             hoverinfo="text",

@@ -19,10 +19,12 @@ import numpy as np
 import pandas as pd
 
 from metrics.operations import LatencySummary
+from metrics.scoring import Scored
 from metrics.types import MetricResult
 
 __all__ = [
     "BOX_EDGES",
+    "DEFAULT_MIN_COVERAGE",
     "Normalisation",
     "SpeedMeasure",
     "PricingTerms",
@@ -40,6 +42,10 @@ Normalisation = Literal["best_ratio", "minmax"]
 BOX_EDGES: tuple[str, ...] = ("left", "top", "right", "bottom")
 
 _BOX_BIAS_COLUMNS = ("class", "edge", "mean_offset", "n")
+
+#: Share of golden items a vendor must label to be ranked, unless the bake-off sets
+#: its own ``min_coverage``. Below it the vendor gets "not enough results".
+DEFAULT_MIN_COVERAGE = 0.95
 
 
 @dataclass(frozen=True)
@@ -125,12 +131,19 @@ class SystemEvaluation:
         Mean signed offset of each box edge against gold (columns ``class``, ``edge``
         in :data:`BOX_EDGES`, ``mean_offset``, ``n``), in pixels or box fractions as the
         caller computed them; a positive offset means the edge lies further right/down.
+        Optional columns give the offset's uncertainty, which the verdict needs to
+        call a bias significant: ``sd`` (standard deviation of the per-box offsets;
+        the interval is then ``mean -+ t sd / sqrt(n)``) or ``low`` and ``high``.
     pricing
         The vendor's price list, for the production-volume projection.
     labels_per_item
         Average labels (e.g. boxes) per item, for per-label prices.
     hours_per_item
         Average worker hours per item, for hourly prices.
+    scored
+        The scoring engine's result this system was read from
+        (:func:`reports.scores.system_evaluation`); when present, the report shows its
+        values and intervals (``Report.scores``, ranking rows, slices).
     """
 
     name: str
@@ -150,6 +163,7 @@ class SystemEvaluation:
     pricing: PricingTerms | None = None
     labels_per_item: float = 1.0
     hours_per_item: float = 0.0
+    scored: Scored | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -218,6 +232,12 @@ class TrendPoint:
     se
         Standard error of ``value``; when ``None`` the binomial
         ``sqrt(value * (1 - value) / n_items)`` is used.
+    coverage
+        Share of the golden items the system labelled in that bake-off (``None``:
+        unknown, taken as complete). Points below the coverage floor are not compared.
+    completed
+        ``False`` for a bake-off that did not finish (cancelled, still running): it is
+        never compared, so an empty run cannot raise a "significant decline".
     """
 
     bakeoff: str
@@ -226,6 +246,8 @@ class TrendPoint:
     value: float
     n_items: int
     se: float | None = None
+    coverage: float | None = None
+    completed: bool = True
 
     def __post_init__(self) -> None:
         if self.when.tzinfo is None:  # naive timestamps are taken as UTC
@@ -237,6 +259,11 @@ class TrendPoint:
             )
         if not np.isfinite(self.value):
             raise ValueError(f"TrendPoint {self.bakeoff!r}/{self.system!r}: value is not finite")
+        if self.coverage is not None and not 0.0 <= self.coverage <= 1.0:
+            raise ValueError(
+                f"TrendPoint {self.bakeoff!r}/{self.system!r}: coverage must lie in [0, 1], "
+                f"got {self.coverage!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -269,13 +296,27 @@ class Constraints:
     max_cost_per_item
         Highest acceptable mean cost per golden item.
     min_coverage
-        Lowest acceptable share of golden items labelled.
+        Lowest acceptable share of golden items labelled. ``None`` means the default
+        floor :data:`DEFAULT_MIN_COVERAGE` (0.95); pass ``0.0`` to rank every system
+        that labelled anything. A system below it gets "not enough results" instead
+        of a rank (a vendor that skips the hard items must not win on the rest).
     """
 
     min_accuracy: float | None = None
     max_p95_latency_s: float | None = None
     max_cost_per_item: float | None = None
     min_coverage: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("min_accuracy", "min_coverage"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"Constraints.{name} must lie in [0, 1], got {value!r}")
+
+    @property
+    def coverage_floor(self) -> float:
+        """The coverage a system needs to be ranked (the default when unset)."""
+        return DEFAULT_MIN_COVERAGE if self.min_coverage is None else float(self.min_coverage)
 
 
 @dataclass(frozen=True)
@@ -300,6 +341,16 @@ class RankingConfig:
         Family-wise error rate of the pairwise tests (Holm-adjusted).
     power
         Target power of the "how many more items" estimate.
+    deadline_s
+        Latency an item that never came back counts with in the p95 latency (the
+        vendor's deadline). ``None``: the longest latency any system took on any item,
+        a lower bound of how long the bake-off waited. Either way a missing item is
+        never left out of the latency, which would reward skipping slow items.
+    box_bias_threshold
+        Smallest mean box-edge offset (in the box-bias table's unit) the verdict names,
+        when its interval also excludes 0.
+    box_bias_unit
+        Unit of the box-bias table's offsets, shown in the verdict.
     """
 
     weights: RankingWeights = field(default_factory=RankingWeights)
@@ -310,8 +361,21 @@ class RankingConfig:
     confidence: float = 0.95
     alpha: float = 0.05
     power: float = 0.8
+    deadline_s: float | None = None
+    box_bias_threshold: float = 2.0
+    box_bias_unit: str = "px"
 
     def __post_init__(self) -> None:
+        if self.deadline_s is not None and not (
+            np.isfinite(self.deadline_s) and self.deadline_s > 0
+        ):
+            raise ValueError(
+                f"RankingConfig.deadline_s must be > 0 seconds, got {self.deadline_s!r}"
+            )
+        if not (np.isfinite(self.box_bias_threshold) and self.box_bias_threshold >= 0):
+            raise ValueError(
+                f"RankingConfig.box_bias_threshold must be >= 0, got {self.box_bias_threshold!r}"
+            )
         if self.speed not in ("p95_latency", "throughput"):
             raise ValueError("RankingConfig.speed must be 'p95_latency' or 'throughput'")
         if self.normalisation not in ("best_ratio", "minmax"):

@@ -18,12 +18,14 @@ import plotly.io as pio
 import plotly.offline
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from metrics.intervals import format_p_value
 from reports.figures import build_figures
-from reports.results import Report
+from reports.results import Estimate, Report
 
 __all__ = [
     "figure_payloads",
     "report_tables",
+    "scores_table",
     "render_html_string",
     "render_fragment",
     "render_figures_script",
@@ -50,6 +52,7 @@ def _env() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = _num
+    env.filters["pval"] = _pval
     return env
 
 
@@ -60,6 +63,15 @@ def _num(value: object, digits: int = 3) -> str:
         return f"{value:,.{digits}f}"
     if isinstance(value, int):
         return f"{value:,d}"
+    return str(value)
+
+
+def _pval(value: object) -> str:
+    """A p-value: "< 1e-300" rather than 0, two significant digits otherwise."""
+    if value is None:
+        return "–"
+    if isinstance(value, int | float):
+        return format_p_value(float(value))
     return str(value)
 
 
@@ -86,8 +98,14 @@ def report_tables(report: Report) -> dict[str, pd.DataFrame]:
                 "eligible": s.eligible,
                 "violations": "; ".join(s.violations),
                 "score": s.score.value if s.score else None,
-                "score_low": s.score.low if s.score else None,
-                "score_high": s.score.high if s.score else None,
+                "score_gap": s.score_gap.value if s.score_gap else None,
+                "score_gap_low": s.score_gap.low if s.score_gap else None,
+                "score_gap_high": s.score_gap.high if s.score_gap else None,
+                "component_accuracy": s.components.get("accuracy"),
+                "component_speed": s.components.get("speed"),
+                "component_cost": s.components.get("cost"),
+                "status": s.status,
+                "letters": s.letters,
                 "accuracy": s.accuracy.value,
                 "accuracy_low": s.accuracy.low,
                 "accuracy_high": s.accuracy.high,
@@ -97,6 +115,8 @@ def report_tables(report: Report) -> dict[str, pd.DataFrame]:
                     s.throughput_per_hour.value if s.throughput_per_hour else None
                 ),
                 "cost_per_item": s.cost_per_item.value if s.cost_per_item else None,
+                "cost_per_item_low": s.cost_per_item.low if s.cost_per_item else None,
+                "cost_per_item_high": s.cost_per_item.high if s.cost_per_item else None,
                 "cost_per_correct": s.cost_per_correct.value if s.cost_per_correct else None,
                 "tie_group": s.tie_group,
                 "pareto_optimal": s.pareto_optimal,
@@ -141,8 +161,39 @@ def report_tables(report: Report) -> dict[str, pd.DataFrame]:
         ),
         "cost_projection": pd.DataFrame([r.model_dump() for r in report.cost_projection]),
         "trends": pd.DataFrame([r.model_dump() for r in report.trends]),
+        "scores": scores_table(report),
     }
     return tables
+
+
+def scores_table(report: Report) -> pd.DataFrame:
+    """The scoring engine's numbers, long: ``system, metric, value, low, high`` (+ status).
+
+    Every summary metric, then ``cost_per_item``, ``cost_per_correct``, ``total_cost``
+    and the latency percentiles (``latency_p95_s``...), as ``Report.scores`` holds them.
+    """
+    rows: list[dict[str, object]] = []
+    for system, s in report.scores.items():
+        estimates = dict(s.metrics)
+        if s.cost_per_item is not None:
+            estimates["cost_per_item"] = s.cost_per_item
+        if s.cost_per_correct is not None:
+            estimates["cost_per_correct"] = s.cost_per_correct
+        if s.total_cost is not None:
+            estimates["total_cost"] = Estimate(value=s.total_cost)
+        estimates |= {f"latency_{k}": v for k, v in s.latency.items()}
+        rows += [
+            {
+                "system": system,
+                "status": s.status,
+                "metric": name,
+                "value": e.value,
+                "low": e.low,
+                "high": e.high,
+            }
+            for name, e in estimates.items()
+        ]
+    return pd.DataFrame(rows, columns=["system", "status", "metric", "value", "low", "high"])
 
 
 def _context(report: Report, nonce: str | None) -> dict[str, object]:

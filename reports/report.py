@@ -21,6 +21,7 @@ from reports.breakdowns import (
 from reports.inputs import RankingConfig, SystemEvaluation, TrendPoint
 from reports.ranking import align_items, rank_systems
 from reports.results import Report
+from reports.scores import overlay_scores, system_scores
 
 __all__ = ["build_report"]
 
@@ -68,22 +69,41 @@ def build_report(
     Returns
     -------
     Report
-        The whole report; render it with :mod:`reports.render`.
+        The whole report; render it with :mod:`reports.render`. Systems built from the
+        scoring engine (:func:`reports.scores.system_evaluation`) show its numbers:
+        ``Report.scores``, and in the ranking rows the main metric, cost and latency
+        estimates and "not enough results" below the coverage floor.
     """
     cfg = config or RankingConfig()
-    ranking = rank_systems(systems, config=cfg, rng=rng)
+    scores = {s.name: system_scores(s.scored) for s in systems if s.scored is not None}
+    ranking = overlay_scores(rank_systems(systems, config=cfg, rng=rng), scores)
     n_items = len(align_items(systems))
     when = generated_at or datetime.now(UTC)
     accuracy = {r.name: r.accuracy.value for r in ranking.systems if r.accuracy.value is not None}
+    coverage = {r.name: r.coverage for r in ranking.systems}
 
     points = list(history)
     if points and not any(p.bakeoff == title for p in points):
+        # The current bake-off joins the trend with its coverage: a run with too few
+        # labels is shown nowhere in the trend and never raises a decline.
         points += [
-            TrendPoint(bakeoff=title, when=when, system=name, value=value, n_items=n_items)
+            TrendPoint(
+                bakeoff=title,
+                when=when,
+                system=name,
+                value=value,
+                n_items=n_items,
+                coverage=coverage[name],
+            )
             for name, value in accuracy.items()
             if any(p.system == name for p in points)
         ]
-    trends, warnings = trend_breakdown(points, alpha=cfg.alpha, confidence=cfg.confidence)
+    trends, warnings = trend_breakdown(
+        points,
+        alpha=cfg.alpha,
+        confidence=cfg.confidence,
+        min_coverage=cfg.constraints.coverage_floor,
+    )
 
     return Report(
         title=title,
@@ -103,7 +123,9 @@ def build_report(
             else []
         ),
         annotators=annotator_breakdown(systems),
-        box_bias=box_bias_breakdown(systems),
+        box_bias=box_bias_breakdown(
+            systems, threshold=cfg.box_bias_threshold, confidence=cfg.confidence
+        ),
         confusion=confusion_matrices(systems),
         latency=latency_summaries(systems),
         cost_projection=(
@@ -113,4 +135,5 @@ def build_report(
         ),
         trends=trends,
         trend_warnings=warnings,
+        scores=scores,
     )

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SystemStatus",
+    "Verdict",
     "Estimate",
     "SystemRanking",
     "PairwiseComparison",
@@ -28,6 +30,7 @@ __all__ = [
     "CostProjection",
     "TrendRow",
     "TrendWarning",
+    "SystemScores",
     "Report",
 ]
 
@@ -38,8 +41,17 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+SystemStatus = Literal["ranked", "excluded", "not_enough_results", "no_results"]
+Verdict = Literal["pick", "tied", "only_one", "none_eligible", "no_results"]
+
+
 class Estimate(_Frozen):
-    """A point estimate with its paired-bootstrap interval (``null`` bounds when none)."""
+    """A point estimate with its interval (``null`` bounds when none).
+
+    Proportions use the modified Wilson interval, means of bounded per-item scores the
+    effective-sample-size Wilson interval, everything else the paired bootstrap (see
+    :mod:`metrics.intervals`).
+    """
 
     value: float | None = Field(description="Point estimate; null when undefined.")
     low: float | None = Field(default=None, description="Lower interval bound.")
@@ -50,12 +62,32 @@ class SystemRanking(_Frozen):
     """One system's row in the ranking."""
 
     name: str
-    rank: int | None = Field(description="1 = best; null when a constraint is broken.")
+    rank: int | None = Field(description="1 = best; null when not ranked (see status).")
+    status: SystemStatus = Field(
+        default="ranked",
+        description=(
+            "ranked; excluded (breaks a hard constraint); not_enough_results (coverage "
+            "below the floor); no_results (nothing labelled)."
+        ),
+    )
     eligible: bool = Field(description="True when the system meets every hard constraint.")
     violations: list[str] = Field(description="The constraints it breaks, in words.")
-    score: Estimate | None = Field(description="Weighted normalised score in [0, 1].")
+    score: Estimate | None = Field(
+        description=(
+            "Weighted normalised score in [0, 1] (no interval: under best-ratio "
+            "normalisation the leader is 1 in almost every resample; see score_gap)."
+        )
+    )
+    score_gap: Estimate | None = Field(
+        default=None,
+        description=(
+            "Leader's score minus this system's, with the interval of that paired "
+            "difference (normal, bootstrap standard error); 0 for the leader."
+        ),
+    )
     accuracy: Estimate = Field(description="Main metric over all golden items (skipped=wrong).")
     coverage: float = Field(description="Share of golden items the system labelled.")
+    n_labelled: int | None = Field(default=None, description="Golden items it labelled.")
     n_items: int = Field(description="Golden items in the bake-off.")
     p95_latency_s: Estimate | None
     throughput_per_hour: Estimate | None
@@ -64,7 +96,16 @@ class SystemRanking(_Frozen):
     components: dict[str, float] = Field(
         description="Normalised accuracy/speed/cost in [0, 1] that the score weighs."
     )
-    tie_group: int | None = Field(description="Systems sharing a number are statistically tied.")
+    tie_group: int | None = Field(
+        description="Number of the first letter group the system is in (1 = group a)."
+    )
+    letters: str = Field(
+        default="",
+        description=(
+            "Compact letter display: two ranked systems that share a letter are not "
+            "separated by the Holm-adjusted paired test of the score; none shared: they are."
+        ),
+    )
     pareto_optimal: bool = Field(description="On the cost-accuracy Pareto front.")
 
 
@@ -76,9 +117,11 @@ class PairwiseComparison(_Frozen):
     quantity: Literal["score", "accuracy"]
     test: str
     difference: float = Field(description="Quantity of a minus quantity of b.")
-    p_value: float
+    low: float | None = Field(default=None, description="Lower bound of the difference.")
+    high: float | None = Field(default=None, description="Upper bound of the difference.")
+    p_value: float = Field(description="Raw p-value; values below 1e-300 print as '< 1e-300'.")
     p_adjusted: float = Field(description="Holm-adjusted over all pairs of this quantity.")
-    significant: bool
+    significant: bool = Field(description="p_adjusted <= alpha (the one Holm rule).")
 
 
 class SampleSizeAdvice(_Frozen):
@@ -101,6 +144,13 @@ class Ranking(_Frozen):
     """The verdict: ranked systems, ties, Pareto front and advice in words."""
 
     main_metric: str
+    verdict: Verdict = Field(
+        default="pick",
+        description=(
+            "pick (the leader is separated from every other ranked system); tied; "
+            "only_one (a single ranked system); none_eligible; no_results."
+        ),
+    )
     weights: dict[str, float]
     constraints: dict[str, float | None]
     speed_measure: str
@@ -110,7 +160,10 @@ class Ranking(_Frozen):
     n_resamples: int
     systems: list[SystemRanking] = Field(description="Ranked systems first, then excluded.")
     comparisons: list[PairwiseComparison]
-    tie_groups: list[list[str]] = Field(description="Best group first.")
+    tie_groups: list[list[str]] = Field(
+        description="Letter groups (a, b, ...) of the compact letter display; may overlap."
+    )
+    group_rule: str = Field(default="", description="How the groups are built, in words.")
     pareto_front: list[str] = Field(description="Systems no other is cheaper and better than.")
     sample_size: list[SampleSizeAdvice]
     summary: list[str] = Field(description="The verdict and caveats, as sentences.")
@@ -148,6 +201,12 @@ class BoxBiasRow(_Frozen):
     edge: Literal["left", "top", "right", "bottom"]
     mean_offset: float
     n: int
+    low: float | None = Field(default=None, description="Lower bound of the mean offset.")
+    high: float | None = Field(default=None, description="Upper bound of the mean offset.")
+    significant: bool = Field(
+        default=False,
+        description="Interval excludes 0 and |mean offset| exceeds the bias threshold.",
+    )
 
 
 class ConfusionMatrix(_Frozen):
@@ -206,6 +265,57 @@ class TrendWarning(_Frozen):
     message: str
 
 
+class SystemScores(_Frozen):
+    """One candidate's numbers from the scoring engine (:mod:`metrics.scoring`).
+
+    The same object is what ``bakeoff evaluate --json``, ``GET /bakeoffs/{id}/results``
+    (``vendors[].scores``), the Python client and the report show, so every door gives
+    identical values and intervals.
+    """
+
+    task_type: str
+    main_metric: str = Field(
+        description="Key of the main metric over answered items, e.g. 'accuracy'."
+    )
+    ranking_metric: str = Field(
+        description="Key of the main metric over all gold items (unanswered = wrong), "
+        "e.g. 'accuracy_all': what the ranking uses."
+    )
+    main_title: str = Field(description="The main metric in words, e.g. 'per-image F1 @ IoU 0.5'.")
+    status: Literal["ok", "not_enough_results", "no_results"] = Field(
+        description="not_enough_results: coverage below the floor; no_results: nothing "
+        "labelled. Either way no rank."
+    )
+    n_items: int
+    n_answered: int
+    n_labels: int = Field(description="Labels delivered (objects: boxes, spans, classes).")
+    n_ties: int = Field(description="Items whose crowd vote was tied.")
+    coverage: float
+    min_coverage: float = Field(description="The coverage floor for a rank.")
+    metrics: dict[str, Estimate] = Field(
+        description="Every summary metric with its interval (metrics.intervals.mean_interval "
+        "for means of per-item scores, paired percentile bootstrap otherwise)."
+    )
+    coco: dict[str, float] | None = Field(
+        default=None, description="Detection/segmentation: the 12 COCO AP/AR numbers."
+    )
+    total_cost: float | None = None
+    cost_per_item: Estimate | None = Field(default=None, description="Total cost / all gold items.")
+    cost_per_correct: Estimate | None = Field(
+        default=None, description="Total cost / correct items (sum of the main metric)."
+    )
+    latency: dict[str, Estimate] = Field(
+        default_factory=dict,
+        description="Seconds: p50_s, p90_s, p95_s, p99_s, mean_s, max_s; "
+        "throughput_per_hour. An unreturned item counts with the deadline.",
+    )
+    n_unreturned: int = Field(default=0, description="Items that never came back.")
+    deadline_s: float | None = Field(
+        default=None, description="Latency charged to an unreturned item."
+    )
+    warnings: list[str] = Field(default_factory=list)
+
+
 class Report(_Frozen):
     """A whole bake-off report (the JSON output of ``render_json``)."""
 
@@ -228,3 +338,7 @@ class Report(_Frozen):
     cost_projection: list[CostProjection]
     trends: list[TrendRow]
     trend_warnings: list[TrendWarning]
+    scores: dict[str, SystemScores] = Field(
+        default_factory=dict,
+        description="system -> the scoring engine's numbers (values, intervals, status).",
+    )

@@ -421,14 +421,33 @@ class BakeoffClient:
     def get_results(self, bakeoff_id: int) -> pd.DataFrame:
         """The bake-off's results, one row per vendor (index ``vendor``).
 
-        Columns: ``vendor_id``, ``main_metric``, ``main_value``, ``coverage``, ``n_gold``,
-        ``n_labelled``, ``n_labels``, latency, cost, and one column per metric.
+        Columns: ``vendor_id``, ``main_metric``, ``main_title``, ``main_value`` (the main
+        metric over all gold items, as ranked), ``status`` (``not_enough_results`` below
+        the coverage floor), ``coverage``, ``n_gold``, ``n_labelled``, ``n_labels``,
+        latency and cost, and for every metric ``<name>``, ``<name>_low`` and
+        ``<name>_high`` (its 95% interval): the numbers of ``bakeoff evaluate`` and the
+        report, read from the same scores.
         """
         results = self.results(bakeoff_id)
         rows = []
         for v in results.vendors:
-            row = v.model_dump(exclude={"metrics"})
+            row = v.model_dump(exclude={"metrics", "scores"})
             row.update(v.metrics)
+            if v.scores is not None:
+                for name, e in v.scores.metrics.items():
+                    row[name] = e.value
+                    row[f"{name}_low"] = e.low
+                    row[f"{name}_high"] = e.high
+                for name, cost in (
+                    ("cost_per_item", v.scores.cost_per_item),
+                    ("cost_per_correct", v.scores.cost_per_correct),
+                ):
+                    if cost is not None:
+                        row[name], row[f"{name}_low"], row[f"{name}_high"] = (
+                            cost.value,
+                            cost.low,
+                            cost.high,
+                        )
             rows.append(row)
         frame = pd.DataFrame(rows)
         return frame.set_index("vendor") if len(frame) else frame

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Final
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from service.api.deps import authorize
 from service.api.errors import install_error_handlers
-from service.api.hardening import install_hardening
+from service.api.hardening import csp_nonce, install_hardening
 from service.core.config import Settings, get_settings
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "DOCS_ASSETS"]
 
 _DESCRIPTION = """\
 Bakeoff runs labeling-vendor bake-offs: an expert labels a golden set, the same items go (without
@@ -98,8 +103,61 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         dependencies=[Depends(authorize)],
+        docs_url=None,  # served from this origin below (the defaults load a CDN)
+        redoc_url=None,
     )
     install_error_handlers(app)
     install_hardening(app, settings)
     _include_routers(app)
+    _install_docs(app)
     return app
+
+
+DOCS_ASSETS: Final = "/docs-assets"
+
+
+def _install_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` with their scripts served from this origin.
+
+    The pages' CSP allows scripts from ``'self'`` only, so the stock pages (which load
+    jsDelivr) stay blank. The assets come from the ``fastapi-offline`` package (Swagger UI 5,
+    which reads the OpenAPI 3.1 schema FastAPI writes, and ReDoc); the inline start-up script
+    gets the request's CSP nonce. Both are public, like FastAPI's own docs routes.
+    """
+    assets = resources.files("fastapi_offline") / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    def with_nonce(page: HTMLResponse, request: Request) -> HTMLResponse:
+        html = bytes(page.body).decode("utf-8")
+        html = html.replace("<script>", f'<script nonce="{csp_nonce(request)}">')
+        return HTMLResponse(html)
+
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return with_nonce(
+            get_swagger_ui_html(
+                openapi_url=f"{root}{openapi_url}",
+                title=f"{app.title} - API docs",
+                swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+                swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+                swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            ),
+            request,
+        )
+
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return with_nonce(
+            get_redoc_html(
+                openapi_url=f"{root}{openapi_url}",
+                title=f"{app.title} - API reference",
+                redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+                redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+                with_google_fonts=False,
+            ),
+            request,
+        )
+
+    app.add_route("/docs", swagger_ui, include_in_schema=False)
+    app.add_route("/redoc", redoc, include_in_schema=False)

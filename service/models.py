@@ -52,6 +52,7 @@ from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
 from adapters.base import Ontology, TaskType
+from reports.results import SystemScores
 from service.core.types import BlankIsNone, JSONType, UTCDateTime, utcnow
 
 __all__ = [
@@ -555,8 +556,8 @@ class TaskUpdate(SQLModel):
     completed_at: datetime | None = None
     cost: float | None = Field(default=None, ge=0)
     attempts: int | None = Field(default=None, ge=0)
-    external_id: str | None = None
-    job_id: str | None = None
+    external_id: str | None = Field(default=None, max_length=_KEY)
+    job_id: str | None = Field(default=None, max_length=_KEY)
     last_error: str | None = None
 
 
@@ -680,7 +681,7 @@ class ImportResult(SQLModel):
 
 
 class VendorResult(SQLModel):
-    """One candidate's scores in a bake-off (computed by :mod:`metrics`)."""
+    """One candidate's scores in a bake-off, read from the scoring engine (``scores``)."""
 
     vendor_id: int | None = Field(description="None when the caller sees the bake-off blinded.")
     vendor: str = Field(description="Vendor name, or its alias ('Candidate A') when blinded.")
@@ -688,13 +689,28 @@ class VendorResult(SQLModel):
     n_labelled: int = Field(description="Gold items with at least one label from the vendor.")
     n_labels: int = Field(description="Labels stored (all annotators).")
     coverage: float
-    main_metric: str = Field(description="Name of the task type's headline metric.")
-    main_value: float | None
+    main_metric: str = Field(
+        description="Key of the task type's main metric over answered items, e.g. 'accuracy'; "
+        "metrics['<main_metric>_all'] is the same over all gold items (unanswered = wrong)."
+    )
+    main_title: str = Field(default="", description="The main metric in words.")
+    main_value: float | None = Field(
+        description="The main metric over all gold items (unanswered = wrong), as ranked; "
+        "null when nothing was labelled."
+    )
+    status: str = Field(
+        default="ok",
+        description="'ok'; 'not_enough_results' (coverage below the floor) or 'no_results' "
+        "(nothing labelled): no rank.",
+    )
     metrics: dict[str, float | None] = Field(default_factory=dict)
     latency_p50_s: float | None = None
     latency_p95_s: float | None = None
     total_cost: float | None = None
     cost_per_correct: float | None = None
+    scores: SystemScores | None = Field(
+        default=None, description="Every value with its interval, status and warnings."
+    )
 
 
 class BakeOffResults(SQLModel):

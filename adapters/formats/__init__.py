@@ -5,5 +5,6 @@ One module per format. Readers validate while they stream and raise
 """
 
 from adapters.formats._errors import FormatError
+from adapters.formats._json_safe import MAX_JSON_DEPTH
 
-__all__ = ["FormatError"]
+__all__ = ["FormatError", "MAX_JSON_DEPTH"]

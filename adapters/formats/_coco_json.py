@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from pycocotools import mask as coco_mask
 
+from adapters.formats import _json_safe
 from adapters.formats._errors import FormatError
 
 __all__ = [
@@ -118,11 +119,15 @@ def _bbox(
         raise FormatError(source, where, "has a NaN or infinite value")
     if w < 0 or h < 0:
         raise FormatError(source, where, f"has negative width or height ({w}, {h})")
-    if image is not None and (
-        x < -tolerance
-        or y < -tolerance
-        or x + w > image.width + tolerance
-        or y + h > image.height + tolerance
+    if (
+        image is not None
+        and image.width > 0
+        and (
+            x < -tolerance
+            or y < -tolerance
+            or x + w > image.width + tolerance
+            or y + h > image.height + tolerance
+        )
     ):
         raise FormatError(
             source,
@@ -134,9 +139,13 @@ def _bbox(
 
 
 def _segmentation(
-    v: object, source: str, where: str, image: CocoImage
+    v: object, source: str, where: str, image: CocoImage, *, check_size: bool = True
 ) -> list[list[float]] | dict[str, Any] | None:
-    """Validate polygons or RLE; ``None`` for an empty polygon list."""
+    """Validate polygons or RLE; ``None`` for an empty polygon list.
+
+    ``check_size``: refuse an RLE whose size is not its image's (when the image's size is
+    known); gold files are read without it and set such masks aside themselves.
+    """
     if isinstance(v, list):
         if not v:
             return None
@@ -161,7 +170,7 @@ def _segmentation(
         counts = _key(v, "counts", source, where)
         if not isinstance(size, list) or len(size) != 2 or not all(_is_int(s) for s in size):
             raise FormatError(source, f"{where}.size", "must be [height, width]")
-        if size != [image.height, image.width]:
+        if check_size and image.width > 0 and size != [image.height, image.width]:
             raise FormatError(
                 source,
                 f"{where}.size",
@@ -230,11 +239,13 @@ def _load_json(source: Source, name: str | None) -> tuple[Any, str]:
     except UnicodeDecodeError as exc:
         raise FormatError(label, f"byte {exc.start}", "not UTF-8 text") from exc
     try:
-        return json.loads(text), label
+        return _json_safe.decode(text), label
     except json.JSONDecodeError as exc:
         raise FormatError(
             label, f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}"
         ) from exc
+    except _json_safe.JsonLimitError as exc:
+        raise FormatError(label, exc.path, exc.problem) from exc
 
 
 class _ArrayStream:
@@ -244,7 +255,7 @@ class _ArrayStream:
         self._stream = stream
         self._source = source
         self._decoder = codecs.getincrementaldecoder("utf-8-sig")()
-        self._json = json.JSONDecoder()
+        self._json = _json_safe.decoder()
         self._buf = ""
         self._pos = 0
         self._eof = False
@@ -289,7 +300,9 @@ class _ArrayStream:
                     raise FormatError(self._source, where, "invalid JSON: the file ends early")
                 while True:
                     try:
-                        value, end = self._json.raw_decode(self._buf, self._pos)
+                        value, end = _json_safe.raw_decode(
+                            self._json, self._buf, self._pos, source=self._source, where=where
+                        )
                         break
                     except json.JSONDecodeError as exc:
                         if not self._fill():

@@ -122,7 +122,13 @@ class CocoDataset:
         out = []
         for img, seg in zip(self.image_ids.tolist(), self.segmentations, strict=True):
             im = self.image_by_id[img]
-            assert seg is not None
+            if seg is None:  # pragma: no cover - checked above
+                return None
+            if isinstance(seg, list) and im.width == 0:
+                raise ValueError(
+                    f"{self.source}: image {img} has no width/height; its polygons cannot be "
+                    "rasterised for mask evaluation"
+                )
             out.append(_to_rle(seg, im.height, im.width))
         return out
 
@@ -198,8 +204,10 @@ def parse_coco_dataset(
                 f"duplicate image id {iid} (first at images[{seen_img[iid]}])",
             )
         seen_img[iid] = i
-        width = _int(_key(o, "width", source, where), source, f"{where}.width", minimum=1)
-        height = _int(_key(o, "height", source, where), source, f"{where}.height", minimum=1)
+        # Sizes are needed only to rasterise polygons and check bounds; files from other
+        # evaluation suites (torchmetrics writes {"id": i}) leave them out: 0 = unknown.
+        width = _int(o["width"], source, f"{where}.width", minimum=1) if "width" in o else 0
+        height = _int(o["height"], source, f"{where}.height", minimum=1) if "height" in o else 0
         fname = o.get("file_name", "")
         if not isinstance(fname, str):
             raise FormatError(source, f"{where}.file_name", "must be a string")
@@ -246,6 +254,7 @@ def parse_coco_dataset(
     need_area: list[int] = []
     seen_ann: dict[int, int] = {}
     with_keypoints = 0
+    set_aside: list[int] = []
     for i, raw in enumerate(anns_raw):
         where = f"annotations[{i}]"
         o = _obj(raw, source, where)
@@ -269,10 +278,29 @@ def parse_coco_dataset(
         _refuse_rotation(o, source, where)
         with_keypoints += _keypoint_count(o) > 0
         seg = (
-            _segmentation(o["segmentation"], source, f"{where}.segmentation", image)
+            _segmentation(
+                o["segmentation"], source, f"{where}.segmentation", image, check_size=False
+            )
             if "segmentation" in o
             else None
         )
+        if isinstance(seg, dict) and image.width > 0 and seg["size"] != [image.height, image.width]:
+            if "bbox" not in o:
+                raise FormatError(
+                    source,
+                    f"{where}.segmentation.size",
+                    f"{seg['size']} does not match image {img} ({image.height}x{image.width}, "
+                    "h x w) and there is no bbox to score instead",
+                )
+            set_aside.append(i)  # a box evaluation does not need it; segm refuses it later
+            seg = None
+        if isinstance(seg, list) and image.width == 0 and ("bbox" not in o or "area" not in o):
+            raise FormatError(
+                source,
+                f"{where}.segmentation",
+                f"image {img} has no width/height, which its polygon needs to be rasterised "
+                "(for its box or area); add them to the image",
+            )
         if "bbox" in o:
             boxes[i] = _bbox(o["bbox"], source, f"{where}.bbox", image, bounds_tolerance)
         elif seg is not None:
@@ -315,15 +343,32 @@ def parse_coco_dataset(
         areas=areas,
         iscrowd=iscrowd,
         segmentations=tuple(segs),
-        notes=(
-            (
-                f"{with_keypoints} annotation(s) carry keypoints; their boxes and masks are read, "
-                "the keypoints are not scored",
-            )
-            if with_keypoints
-            else ()
-        ),
+        notes=_dataset_notes(images, with_keypoints, set_aside),
     )
+
+
+def _dataset_notes(
+    images: list[CocoImage], with_keypoints: int, set_aside: list[int]
+) -> tuple[str, ...]:
+    notes = []
+    unsized = sum(im.width == 0 for im in images)
+    if unsized:
+        notes.append(
+            f"{unsized} image(s) have no width/height: their boxes were not checked against "
+            "the image bounds"
+        )
+    if set_aside:
+        listed = ", ".join(f"annotations[{i}]" for i in set_aside[:5])
+        notes.append(
+            f"{len(set_aside)} mask(s) differ in size from their image ({listed}); their boxes "
+            "are scored, the masks are not (segm evaluation refuses them)"
+        )
+    if with_keypoints:
+        notes.append(
+            f"{with_keypoints} annotation(s) carry keypoints; their boxes and masks are read, "
+            "the keypoints are not scored"
+        )
+    return tuple(notes)
 
 
 def _refuse_rotation(o: Mapping[str, Any], source: str, where: str) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from adapters.formats import _json_safe
 from adapters.formats._errors import FormatError
 
 __all__ = ["Source", "ArrayReader", "open_source"]
@@ -35,7 +36,7 @@ class ArrayReader:
         self._stream = stream
         self._source = source
         self._decoder = codecs.getincrementaldecoder("utf-8-sig")()
-        self._json = json.JSONDecoder()
+        self._json = _json_safe.decoder()
         self._buf = ""
         self._pos = 0
         self._eof = False
@@ -77,7 +78,9 @@ class ArrayReader:
             raise FormatError(self._source, where, "missing; the file ends early")
         while True:
             try:
-                value, end = self._json.raw_decode(self._buf, self._pos)
+                value, end = _json_safe.raw_decode(
+                    self._json, self._buf, self._pos, source=self._source, where=where
+                )
             except json.JSONDecodeError as exc:
                 # Incomplete (or broken) element: read as much again as is buffered, so a
                 # huge element is re-parsed a logarithmic number of times, not once per chunk.

@@ -11,6 +11,9 @@ layout          header                           one row per
                                                  separated by ``|`` (``cat|indoor``)
 =============== ================================ ===================================
 
+Writers neutralise spreadsheet formulas (:func:`csv_safe`: ``=cmd|...`` is written as
+``'=cmd|...``) and readers undo it (:func:`csv_unsafe`), so a value round-trips exactly.
+
 Readers are generators that validate while they stream, so a 100,000-row import never
 holds more than the seen ids in memory. Every problem raises one
 :class:`~adapters.formats.FormatError` naming the file, the row and what is wrong:
@@ -39,6 +42,7 @@ import codecs
 import csv
 import io
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,6 +71,9 @@ __all__ = [
     "write_labels",
     "write_annotations",
     "write_multilabels",
+    "FORMULA_PREFIXES",
+    "csv_safe",
+    "csv_unsafe",
 ]
 
 Source: TypeAlias = str | os.PathLike[str] | IO[str] | IO[bytes]
@@ -78,6 +85,43 @@ _ITEM, _ANNOTATOR, _LABEL = "item_id", "annotator_id", "label"
 _BOM = codecs.BOM_UTF8.decode()
 # the long-format column names of metrics.types (adapters may not import metrics)
 _TASK, _WORKER = "task", "worker"
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a cell as a formula (CSV injection)."""
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _formula_like(text: str) -> bool:
+    bare = text.lstrip("'")
+    return bare[:1] in FORMULA_PREFIXES and not (
+        bare is text and _NUMBER.fullmatch(text) is not None
+    )
+
+
+def csv_safe(value: str) -> str:
+    """A cell a spreadsheet shows as text: ``'`` before a formula-like value (``=cmd|...``).
+
+    Every CSV writer puts its cells through this (OWASP "CSV injection"). Values starting
+    with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return get a leading apostrophe, and
+    so does a value that already starts with apostrophes before such a character, so
+    :func:`csv_unsafe` (which every reader of this module applies) restores any value exactly.
+    Plain numbers such as ``-1`` or ``+2.5`` are left alone.
+
+    Examples
+    --------
+    >>> [csv_safe(v) for v in ["=cmd|' /C calc'!A0", "@SUM(A1)", "-1", "cat", "'=x"]]
+    ["'=cmd|' /C calc'!A0", "'@SUM(A1)", '-1', 'cat', "''=x"]
+    >>> all(csv_unsafe(csv_safe(v)) == v for v in ["=1+1", "''-x", "-2.5", "+", "a"])
+    True
+    """
+    return "'" + value if value and _formula_like(value) else value
+
+
+def csv_unsafe(value: str) -> str:
+    """Undo :func:`csv_safe` (readers of this module's files apply it to every cell)."""
+    if value[:1] == "'" and _formula_like(value):
+        return value[1:]
+    return value
 
 
 class LabelRow(NamedTuple):
@@ -320,6 +364,10 @@ def iter_labels(source: Source, *, name: str | None = None) -> Iterator[LabelRow
                     if values is None:
                         continue
                     item_id, value = values
+                if item_id[0] == "'":
+                    item_id = csv_unsafe(item_id)
+                if value[0] == "'":
+                    value = csv_unsafe(value)
                 first = seen(item_id, row)  # one dict operation finds a duplicate
                 if first != row:
                     raise FormatError(
@@ -371,6 +419,12 @@ def iter_annotations(source: Source, *, name: str | None = None) -> Iterator[Ann
                     if values is None:
                         continue
                     item_id, annotator, value = values
+                if "'" in (item_id[0], annotator[0], value[0]):
+                    item_id, annotator, value = (
+                        csv_unsafe(item_id),
+                        csv_unsafe(annotator),
+                        csv_unsafe(value),
+                    )
                 first = seen((item_id, annotator), row)
                 if first != row:
                     raise FormatError(
@@ -497,7 +551,7 @@ def write_labels(rows: Iterable[tuple[object, object]] | pd.Series[str], dest: D
             if item in seen:
                 raise ValueError(f"row {n + 1}: duplicate item_id {item!r}")
             seen.add(item)
-            writer.writerow([item, _check_field(value, _LABEL, n + 1)])
+            writer.writerow([csv_safe(item), csv_safe(_check_field(value, _LABEL, n + 1))])
     return n
 
 
@@ -527,7 +581,7 @@ def write_annotations(
                     f"row {n + 1}: duplicate answer for item_id {key[0]!r} by {key[1]!r}"
                 )
             seen.add(key)
-            writer.writerow([*key, _check_field(value, _LABEL, n + 1)])
+            writer.writerow([*map(csv_safe, key), csv_safe(_check_field(value, _LABEL, n + 1))])
     return n
 
 

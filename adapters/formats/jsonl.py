@@ -47,6 +47,7 @@ from pydantic import (
 )
 
 from adapters.base import Box, LabelValue, Mask, Span, TaskType, VendorAnnotation
+from adapters.formats import _json_safe
 from adapters.formats._errors import FormatError
 
 __all__ = [
@@ -285,11 +286,14 @@ def _lines(source: Source, name: str | None) -> Iterator[tuple[str, int, Any]]:
             if not text.strip():
                 continue
             try:
-                obj = json.loads(text)
+                obj = _json_safe.decode(text)
             except json.JSONDecodeError as exc:
                 raise FormatError(
                     src, f"line {number}", f"invalid JSON: {exc.msg} (column {exc.colno})"
                 ) from exc
+            except _json_safe.JsonLimitError as exc:
+                where = f"line {number}: {exc.path}" if exc.path else f"line {number}"
+                raise FormatError(src, where, exc.problem) from exc
             if not isinstance(obj, dict):
                 raise FormatError(
                     src, f"line {number}", f"expected a JSON object, got {type(obj).__name__}"

@@ -1,9 +1,10 @@
 """App-wide hardening: security headers, request-body limits, cross-site guard, JSON errors.
 
-:func:`install_hardening` (called by :func:`service.main.create_app`) adds three pure-ASGI
-middlewares and two exception handlers:
+:func:`install_hardening` (called by :func:`service.main.create_app`) adds pure-ASGI
+middlewares (security headers around the whole stack, failed-auth throttle, body limit, JSON
+limits, cross-site guard) and exception handlers:
 
-Security headers (every response, API and HTML)
+Security headers (every response, API and HTML, redirects and errors included)
     ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``,
     ``Referrer-Policy: no-referrer``, ``Cross-Origin-Opener-Policy: same-origin``,
     ``Permissions-Policy`` (camera, microphone, geolocation off) and a
@@ -22,8 +23,8 @@ Security headers (every response, API and HTML)
     its own ``Content-Security-Policy`` header: headers a response already has are kept.
 
 Request-body limit
-    Bodies over ``Settings.max_body_bytes`` (bulk-import routes, whose path ends in
-    ``/import`` or ``/package/results``: ``Settings.max_upload_bytes``) are refused with
+    Bodies over ``Settings.max_body_bytes`` (32 MiB; bulk-import routes, whose path ends in
+    ``/import``: ``Settings.max_upload_bytes``) are refused with
     HTTP 413 and ``{"detail": "...", "code": "payload_too_large"}``: at once when ``Content-Length``
     says so, otherwise as soon as the streamed body passes the limit (nothing is stored: the
     route fails before its transaction commits).
@@ -41,6 +42,18 @@ Integer parameters
     ``INTEGER`` (:data:`INT_MIN` .. :data:`INT_MAX`); larger ones get a 422 naming the
     parameter instead of a database overflow (a 500) deep in the domain layer.
 
+JSON limits
+    JSON bodies nested deeper than 64 levels or holding ``NaN``/``Infinity``/``1e999`` get
+    422 (:class:`JsonLimitsMiddleware`, the rule of :mod:`adapters.formats._json_safe`).
+
+Failed-auth throttle
+    Too many wrong keys from one client: 429 with ``Retry-After``
+    (:mod:`service.api.auth_throttle`, in-process).
+
+Busy or lost database
+    SQLite "database is locked" and broken PostgreSQL connections, from the ORM or a raw
+    driver connection, answer 503 with ``Retry-After``; values the database cannot hold, 422.
+
 JSON errors
     Every error body is JSON: ``{"detail": "<message>", "code": "<slug>"}``, or FastAPI's
     validation shape ``{"detail": [{"loc": [...], "msg": ..., "type": ...}]}`` for 422.
@@ -54,9 +67,10 @@ import json
 import logging
 import re
 import secrets
+import sqlite3
 import types
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Final, Union, get_args, get_origin
+from typing import Any, Final, Literal, Union, get_args, get_origin
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
@@ -66,6 +80,8 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.api.auth_throttle import AuthThrottleMiddleware, FailedAuthThrottle
+from service.api.json_limits import JsonLimitsMiddleware
 from service.core.config import Settings
 
 __all__ = [
@@ -77,6 +93,8 @@ __all__ = [
     "SecurityHeadersMiddleware",
     "INT_MAX",
     "INT_MIN",
+    "JsonLimitsMiddleware",
+    "AuthThrottleMiddleware",
     "check_int_ranges",
     "csp_for_html",
     "csp_nonce",
@@ -84,6 +102,15 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+_PSYCOPG_OPERATIONAL: type[Exception] | None
+_PSYCOPG_DATA: type[Exception] | None
+try:  # the PostgreSQL driver is optional
+    import psycopg
+
+    _PSYCOPG_OPERATIONAL, _PSYCOPG_DATA = psycopg.OperationalError, psycopg.DataError
+except ImportError:  # pragma: no cover - installed wherever PostgreSQL is used
+    _PSYCOPG_OPERATIONAL = _PSYCOPG_DATA = None
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -101,8 +128,9 @@ SECURITY_HEADERS: Final[tuple[tuple[str, str], ...]] = (
 API_CSP: Final = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 _NONCE_KEY: Final = "csp_nonce"
 _UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Bulk imports and a file vendor's returned package may be large; every other body is small.
-_UPLOAD_PATH: Final = re.compile(r"/(import|package/results)/?$")
+# Bulk imports may be large (streamed to disk); every other body, a file vendor's returned
+# package included, is within max_body_bytes.
+_UPLOAD_PATH: Final = re.compile(r"/import/?$")
 _COOKIE_NAME: Final = "bakeoff_api_key"
 
 _STATUS_CODES: Final[dict[int, str]] = {
@@ -262,6 +290,7 @@ class RequestSizeLimitMiddleware:
         Limit of every request body.
     max_upload_bytes
         Limit of bulk-import bodies (paths ending in ``/import``), which are streamed to disk.
+        Every other body, a file vendor's ``/package/results`` included, has ``max_body_bytes``.
     """
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int) -> None:
@@ -465,10 +494,15 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
-    """A value the database cannot hold (a 40-digit id, an over-long text): 422, not 500."""
+    """A value the database cannot hold (a 40-digit id, an over-long text): 422, not 500.
+
+    Raised as SQLAlchemy's ``DataError``, or as the driver's own (a bulk ``COPY`` on the raw
+    connection).
+    """
     reason = f"integers must be between {INT_MIN} and {INT_MAX}"
-    if isinstance(exc, DataError):
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else reason
+    orig = exc.orig if isinstance(exc, DataError) else exc
+    if not isinstance(exc, OverflowError) and orig is not None:
+        reason = str(orig).strip().splitlines()[0] if str(orig).strip() else reason
     _log.info("request value out of the database's range: %s", reason)
     body = {
         "detail": [
@@ -482,26 +516,48 @@ async def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=422)
 
 
-async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    """The database connection broke (restart, failover, killed backend): 503, retry later.
+_BUSY_MESSAGES: Final = ("database is locked", "database is busy", "database table is locked")
 
-    The request's transaction is rolled back with the connection, so nothing from it is
-    stored; re-sending it (with the same ``Idempotency-Key``) is safe.
+
+def _transient(exc: Exception) -> Literal["busy", "lost"] | None:
+    """Whether a database error will likely pass on a retry: ``busy`` (locked), ``lost``.
+
+    Works on SQLAlchemy's wrapped errors and on the drivers' own (raised by code that works on
+    the raw connection: bulk writes, ``COPY``).
     """
-    transient = isinstance(exc, DBAPIError) and (
-        exc.connection_invalidated
-        or type(exc.orig).__module__.startswith("psycopg")  # PG: connection-level failures
-        or "database is locked" in str(exc.orig)  # SQLite: busy beyond busy_timeout
-    )
-    if not transient:  # e.g. SQLite "no such table": a server fault, not a retry
+    orig: object = exc
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return "lost"
+        orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        return "busy" if any(m in str(orig) for m in _BUSY_MESSAGES) else None
+    if _PSYCOPG_OPERATIONAL is not None and isinstance(orig, _PSYCOPG_OPERATIONAL):
+        return "busy" if getattr(orig, "sqlstate", None) == "55P03" else "lost"
+    return None
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database is locked or its connection broke: 503 with ``Retry-After``, retry later.
+
+    SQLite answers "database is locked" once a writer waited ``busy_timeout``; PostgreSQL
+    connections break on a restart, a failover or a killed backend. The request's transaction
+    is rolled back, so nothing from it is stored; re-sending it (with the same
+    ``Idempotency-Key``) is safe. Every route gets this, ORM or raw driver connection alike.
+    """
+    kind = _transient(exc)
+    if kind is None:  # e.g. SQLite "no such table": a server fault, not a retry
         return await _unexpected_error(request, exc)
     _log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    detail = (
+        "the database is busy with another write (locked); nothing from this request was "
+        "stored; retry in a moment (with the same Idempotency-Key)"
+        if kind == "busy"
+        else "the database connection was lost while handling this request; nothing "
+        "from it was stored; retry (with the same Idempotency-Key)"
+    )
     return JSONResponse(
-        {
-            "detail": "the database connection was lost while handling this request; nothing "
-            "from it was stored; retry (with the same Idempotency-Key)",
-            "code": "database_unavailable",
-        },
+        {"detail": detail, "code": "database_unavailable"},
         status_code=503,
         headers={"Retry-After": "1"},
     )
@@ -518,24 +574,43 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 def install_hardening(app: FastAPI, settings: Settings) -> None:
     """Add the hardening middlewares and JSON error handlers to ``app``.
 
+    The security headers wrap the *whole* middleware stack, Starlette's error middleware and
+    every middleware added later included (a redirect or 500 made there gets them too).
+
     Parameters
     ----------
     app
         The FastAPI app (call before it starts).
     settings
-        Supplies ``max_body_bytes`` and ``max_upload_bytes``.
+        Supplies ``max_body_bytes``, ``max_upload_bytes`` and the failed-auth throttle.
     """
     app.router.dependencies.append(Depends(check_int_ranges))
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OverflowError, _out_of_range)
     app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(sqlite3.OperationalError, _database_unavailable)
+    if _PSYCOPG_OPERATIONAL is not None and _PSYCOPG_DATA is not None:
+        app.add_exception_handler(_PSYCOPG_OPERATIONAL, _database_unavailable)
+        app.add_exception_handler(_PSYCOPG_DATA, _out_of_range)
     app.add_exception_handler(Exception, _unexpected_error)
-    # Starlette applies the last added middleware outermost: headers wrap everything.
+    throttle = FailedAuthThrottle(
+        limit=settings.failed_auth_limit, window_s=settings.auth_failure_window_s
+    )
+    app.state.auth_throttle = throttle
+    # Starlette applies the last added middleware outermost: the size limit counts what the
+    # JSON check reads; the throttle answers before anything looks a key up.
+    app.add_middleware(JsonLimitsMiddleware)
     app.add_middleware(CrossSiteGuardMiddleware)
     app.add_middleware(
         RequestSizeLimitMiddleware,
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(AuthThrottleMiddleware, throttle=throttle)
+    build = app.build_middleware_stack
+
+    def build_with_headers() -> ASGIApp:
+        return SecurityHeadersMiddleware(build())
+
+    app.build_middleware_stack = build_with_headers  # type: ignore[method-assign]

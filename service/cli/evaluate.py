@@ -12,7 +12,8 @@ Agreement among annotators of one file::
     bakeoff agreement --labels answers.csv --level ordinal --json
 
 Bad input exits with status 1 and one line on stderr naming the file, the row or object,
-and what is wrong.
+and what is wrong; labels whose classes are not in the gold vocabulary are refused the
+same way (name the unknown and the known classes) unless ``--unknown-as-wrong``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -28,13 +29,14 @@ from service.cli._app import app
 from service.cli._choices import EvalTask, KappaWeights, Level
 
 if TYPE_CHECKING:  # imported inside the commands: `bakeoff --help` must not load them
+    from reports.results import Estimate
     from service import evaluation
 
 __all__ = ["evaluate_command", "agreement_command"]
 
 _T = TypeVar("_T")
 
-# What each --task reads; a file detected as one of the other formats gets a hint.
+# What each --task reads; an input detected as another task's format gets a hint.
 _TASK_FORMATS: dict[str, tuple[str, ...]] = {
     "classification": ("csv",),
     "multilabel": ("csv",),
@@ -61,8 +63,8 @@ def _wrong_task_hint(task: str, paths: Sequence[Path]) -> str | None:
     """``"gold.json looks like COCO: use --task detection or segmentation"``, or None.
 
     Uses the format layer's content sniffing (:func:`adapters.formats.registry.detect_format`)
-    on each input whose reading failed, so a COCO file given to ``--task classification`` is
-    named as COCO instead of being printed whole as an unrecognised CSV header.
+    on the inputs after reading them failed, so a COCO file given to ``--task classification``
+    is named as COCO instead of being printed whole as an unrecognised CSV header.
     """
     from adapters.formats import FormatError
     from adapters.formats.registry import detect_format
@@ -82,7 +84,7 @@ def _wrong_task_hint(task: str, paths: Sequence[Path]) -> str | None:
 def _run(step: Callable[[], _T], *, task: str | None = None, paths: Sequence[Path] = ()) -> _T:
     """Run a loading/scoring step, turning input errors into one line and exit 1.
 
-    Given the ``task`` and input ``paths``, a failure first checks whether an input is in
+    Given the ``task`` and the input ``paths``, a failure first checks whether an input is in
     another task's format and, if so, says which ``--task`` reads it.
     """
     from adapters.formats import FormatError
@@ -104,128 +106,70 @@ def _fmt(x: float | None) -> str:
     return f"{x:.3f}"
 
 
-def _print_classification(result: evaluation.ClassificationEvaluation) -> None:
+def _estimate(e: Estimate | None) -> str:
+    if e is None:
+        return "-"
+    interval = f"\n[dim]{_fmt(e.low)}–{_fmt(e.high)}[/dim]" if e.low is not None else ""
+    return f"{_fmt(e.value)}{interval}"
+
+
+def _print(result: evaluation.Evaluation) -> None:
+    """The systems' scores as one table (metrics in rows), then warnings and tests."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    table = Table(title=f"Classification vs {result.gold} ({result.n_gold} items)")
+    first = next(iter(result.systems.values()))
+    table = Table(
+        title=f"{result.task.capitalize()} vs {result.gold} ({result.n_gold} items): "
+        f"main metric {first.main_title}"
+    )
     table.add_column("metric", style="bold", no_wrap=True)
     for name in result.systems:
         table.add_column(name, justify="right", no_wrap=True)
-    rows = [
-        ("accuracy", "accuracy"),
-        ("accuracy_all", "accuracy, skip=wrong"),
-        ("coverage", "coverage"),
-        ("balanced_accuracy", "balanced accuracy"),
-        ("cohen_kappa", "Cohen's kappa"),
-        ("macro_f1", "macro F1"),
-        ("micro_f1", "micro F1"),
-    ]
-    for key, title in rows:
-        cells = []
-        for s in result.systems.values():
-            low, high = s.ci95[key]
-            cells.append(f"{_fmt(getattr(s, key))}\n[dim]{_fmt(low)}–{_fmt(high)}[/dim]")
-        table.add_row(title, *cells)
+    table.add_row("status", *(s.status for s in result.systems.values()))
+    names = list(dict.fromkeys(n for s in result.systems.values() for n in s.metrics))
+    for metric in names:
+        label = metric
+        if metric == first.main_metric:
+            label = f"{metric} (answered)"
+        elif metric == first.ranking_metric:
+            label = f"{metric} (ranked)"
+        table.add_row(label, *(_estimate(s.metrics.get(metric)) for s in result.systems.values()))
+    coco = [s.coco for s in result.systems.values()]
+    if any(c is not None for c in coco):
+        for stat in ("AP", "AP50", "AP75", "AR100"):
+            table.add_row(f"COCO {stat}", *(_fmt(c.get(stat)) if c else "-" for c in coco))
     console.print(table)
-    note = (
-        f"under each value: 95% paired bootstrap interval ({result.n_resamples} resamples, "
-        f"seed {result.seed})"
+    console.print(
+        f"[dim]{first.main_metric}: over the items a system answered; "
+        f"{first.ranking_metric}: over all gold items, a skipped item counting as wrong "
+        f"(what the ranking uses).[/dim]"
     )
-    console.print(f"[dim]{note}[/dim]")
+    console.print(
+        f"[dim]under each value: 95% interval (Wilson for means of per-item scores, paired "
+        f"bootstrap: {result.n_resamples} resamples, seed {result.seed}); "
+        f"coverage floor {result.min_coverage:.2f}[/dim]"
+    )
+    for name, s in result.systems.items():
+        for warning in s.warnings:
+            console.print(f"[yellow]{name}:[/] {warning}")
     if result.comparisons:
-        comp = Table(title="Paired accuracy (McNemar exact, Holm-adjusted)")
-        for col in ("A", "B", "acc. A - B", "A right/B wrong", "A wrong/B right", "p", "p (Holm)"):
-            comp.add_column(col, justify="right" if col not in ("A", "B") else "left")
+        comp = Table(title=f"Paired tests on {result.comparisons[0].metric} (Holm-adjusted)")
+        for col in ("A", "B", "A - B", "A better", "B better", "test", "p", "p (Holm)"):
+            comp.add_column(col, justify="left" if col in ("A", "B", "test") else "right")
         for c in result.comparisons:
             comp.add_row(
                 c.system_a,
                 c.system_b,
-                f"{c.accuracy_difference:+.4f}",
-                str(c.a_right_b_wrong),
-                str(c.a_wrong_b_right),
+                f"{c.difference:+.4f}",
+                str(c.a_better),
+                str(c.b_better),
+                c.test,
                 f"{c.pvalue:.4g}",
                 f"{c.pvalue_holm:.4g}" + (" *" if c.significant else ""),
             )
         console.print(comp)
-
-
-def _print_multilabel(result: evaluation.MultilabelEvaluation) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"Multi-label vs {result.gold} ({result.n_gold} items)")
-    table.add_column("system", style="bold")
-    keys = ("coverage", "exact_match", "hamming_loss", "micro_f1", "macro_f1", "jaccard")
-    for key in keys:
-        table.add_column(key.replace("_", " "), justify="right")
-    for name, s in result.systems.items():
-        cells = []
-        for key in keys:
-            low, high = s.ci95[key]
-            cells.append(f"{_fmt(getattr(s, key))}\n[dim][{_fmt(low)}, {_fmt(high)}][/dim]")
-        table.add_row(name, *cells)
-    Console().print(table)
-
-
-def _print_detection(result: evaluation.DetectionEvaluation) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    title = f"{result.task.capitalize()} vs {result.gold}"
-    for name, s in result.systems.items():
-        if s.scored and s.coco_stats is not None and s.coco_stat_names is not None:
-            table = Table(title=f"{title}: {name} (scored, COCO)")
-            table.add_column("stat")
-            table.add_column("value", justify="right")
-            for stat, value in zip(s.coco_stat_names, s.coco_stats, strict=True):
-                table.add_row(stat, _fmt(value))
-        else:
-            table = Table(title=f"{title}: {name} (unscored, IoU >= {s.iou_threshold})")
-            for col in ("class", "gold", "labels", "precision", "recall", "F1", "mean IoU"):
-                table.add_column(col, justify="left" if col == "class" else "right")
-            for c in (s.per_class or {}).values():
-                table.add_row(
-                    c.name,
-                    str(c.n_gold),
-                    str(c.n_labels),
-                    _fmt(c.precision),
-                    _fmt(c.recall),
-                    _fmt(c.f1),
-                    _fmt(c.mean_iou),
-                )
-            table.add_row(
-                "[bold]all[/bold]",
-                "",
-                str(s.n_labels),
-                _fmt(s.precision),
-                _fmt(s.recall),
-                _fmt(s.f1),
-                _fmt(s.mean_iou),
-            )
-        console.print(table)
-
-
-def _print_spans(result: evaluation.SpanEvaluation) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"Spans vs {result.gold} ({result.n_gold} items)")
-    for col in ("system", "coverage", "exact P", "exact R", "exact F1", "macro F1", "partial F1"):
-        table.add_column(col, justify="left" if col == "system" else "right")
-    for name, s in result.systems.items():
-        table.add_row(
-            name,
-            _fmt(s.coverage),
-            _fmt(s.precision),
-            _fmt(s.recall),
-            _fmt(s.f1),
-            _fmt(s.macro_f1),
-            _fmt(s.partial_f1),
-        )
-    Console().print(table)
 
 
 @app.command("evaluate")
@@ -256,90 +200,62 @@ def evaluate_command(
         float,
         typer.Option("--iou-threshold", min=0.0, max=1.0, help="Detection: IoU to match."),
     ] = 0.5,
+    min_coverage: Annotated[
+        float,
+        typer.Option(
+            "--min-coverage",
+            min=0.0,
+            max=1.0,
+            help="Coverage floor: below it a system has 'not enough results' (no rank).",
+        ),
+    ] = 0.95,
+    unknown_as_wrong: Annotated[
+        bool,
+        typer.Option(
+            "--unknown-as-wrong",
+            help="Score labels whose class is not in the gold vocabulary as wrong "
+            "(default: refuse them, naming the unknown and the known classes).",
+        ),
+    ] = False,
     html: Annotated[
         Path | None,
-        typer.Option(
-            "--html", help="Also write the ranked HTML report (classification, detection)."
-        ),
+        typer.Option("--html", help="Also write the ranked HTML report of the same scores."),
     ] = None,
 ) -> None:
     """Score one or more systems' labels against gold."""
+    from metrics.scoring import ScoringOptions
     from service import evaluation
 
     sources = _run(lambda: [evaluation.parse_label_source(s) for s in labels])
     paths = [gold, *(Path(s.path) for s in sources)]
-    if html is not None and task not in ("classification", "detection"):
-        raise _fail("--html is available for --task classification and detection only")
-    if task == "classification":
-        gold_labels, systems, answers = _run(
-            lambda: evaluation.load_classification_inputs(gold, sources), task=task, paths=paths
+    options = _run(
+        lambda: ScoringOptions(
+            n_resamples=resamples,
+            seed=seed,
+            min_coverage=min_coverage,
+            unknown_labels="wrong" if unknown_as_wrong else "refuse",
+            iou_threshold=iou_threshold if iou_threshold > 0 else 0.5,
+            kappa_weights=kappa_weights,
         )
-        result = _run(
-            lambda: evaluation.evaluate_classification(
-                gold_labels,
-                systems,
-                answers=answers,
-                weights=kappa_weights,
-                n_resamples=resamples,
-                seed=seed,
-                gold_name=gold.name,
-            )
-        )
-        if html is not None:
-            written = _run(
-                lambda: evaluation.write_classification_html(
-                    gold_labels, systems, answers, html, seed=seed
-                )
-            )
-            typer.echo(f"report written to {written}", err=True)
-        if as_json:
-            typer.echo(result.model_dump_json())
-        else:
-            _print_classification(result)
-        return
-    if task == "multilabel":
-        ml = _run(
-            lambda: evaluation.evaluate_multilabel_files(
-                gold, sources, n_resamples=resamples, seed=seed
-            ),
-            task=task,
-            paths=paths,
-        )
-        if as_json:
-            typer.echo(ml.model_dump_json())
-        else:
-            _print_multilabel(ml)
-        return
-    if task in ("detection", "segmentation"):
-        kind: Literal["detection", "segmentation"] = (
-            "segmentation" if task == "segmentation" else "detection"
-        )
-        det = _run(
-            lambda: evaluation.evaluate_detection_files(
-                gold, sources, task=kind, iou_threshold=iou_threshold
-            ),
-            task=task,
-            paths=paths,
-        )
-        if html is not None:  # per-image F1 ranking, box bias: service.domain.report_files
-            from service.domain.report_files import write_html_report
+    )
+    inputs = _run(lambda: evaluation.load_inputs(task, gold, sources), task=task, paths=paths)
+    scored = _run(lambda: evaluation.score_inputs(inputs, options=options))
+    result = evaluation.evaluation(inputs, scored, options=options)
+    if html is not None:  # the same Scored objects as the table and the JSON
+        from reports.render import render_html
+        from service.domain.report_files import report_from_scored
 
-            written = _run(
-                lambda: write_html_report(
-                    task, gold, sources, html, n_resamples=resamples, seed=seed
-                )
+        report = _run(
+            lambda: report_from_scored(
+                scored, title=f"{inputs.gold_name} bake-off", options=options
             )
-            typer.echo(f"report written to {written}", err=True)
-        if as_json:
-            typer.echo(det.model_dump_json())
-        else:
-            _print_detection(det)
-        return
-    spans = _run(lambda: evaluation.evaluate_span_files(gold, sources), task=task, paths=paths)
+        )
+        written = render_html(report, html)
+        typer.echo(f"report written to {written}", err=True)
     if as_json:
-        typer.echo(spans.model_dump_json())
+        typer.echo(result.model_dump_json())
     else:
-        _print_spans(spans)
+        _print(result)
 
 
 @app.command("agreement")

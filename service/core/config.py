@@ -13,14 +13,15 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Environment", "Settings", "get_settings", "PLACEHOLDER_SECRET"]
+__all__ = ["Environment", "Settings", "get_settings", "PLACEHOLDER_SECRET", "MIN_SECRET_LENGTH"]
 
 Environment = Literal["dev", "test", "staging", "production"]
 
 PLACEHOLDER_SECRET = "changethis"
+MIN_SECRET_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -29,7 +30,8 @@ class Settings(BaseSettings):
     Attributes
     ----------
     environment
-        ``dev`` and ``test`` allow placeholder secrets; ``staging`` and ``production`` refuse them.
+        ``dev`` and ``test`` allow placeholder secrets; ``staging`` and ``production`` refuse
+        the placeholder, a blank secret and one shorter than :data:`MIN_SECRET_LENGTH`.
     database_url
         SQLAlchemy URL. Defaults to a SQLite file under ``./bakeoff-data``; point it at
         PostgreSQL with ``postgresql+psycopg://user:pass@host:5432/db``.
@@ -67,6 +69,15 @@ class Settings(BaseSettings):
         (group ``bakeoff.models``) are registered.
     vendor_files_dir
         Where the ``file`` kind writes vendors' packages and finds their returned files.
+    cookie_secure
+        Mark the sign-in and CSRF cookies ``Secure`` (sent over HTTPS only). Unset: on outside
+        ``dev``/``test`` (behind a TLS proxy the app may see plain HTTP); in dev/test only when
+        the request itself is HTTPS. See :attr:`secure_cookies`.
+    auth_failure_limit, auth_failure_window_s
+        Wrong API keys tolerated from one client within the window before it gets HTTP 429
+        with ``Retry-After`` (counted in this process; see :mod:`service.api.auth_throttle`).
+        Unset: 20, except in ``test`` (off, so a test suite's wrong keys do not add up); ``0``
+        turns it off. See :attr:`failed_auth_limit`.
     """
 
     model_config = SettingsConfigDict(
@@ -94,15 +105,40 @@ class Settings(BaseSettings):
     dispatch_slice_s: float = 20.0
     model_dir: str | None = None
     vendor_files_dir: str = "bakeoff-data/vendor-files"
+    cookie_secure: bool | None = None
+    auth_failure_limit: int | None = Field(default=None, ge=0)
+    auth_failure_window_s: float = Field(default=300.0, gt=0)
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether cookies are always ``Secure`` (``cookie_secure``, else outside dev/test)."""
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.environment not in ("dev", "test")
+
+    @property
+    def failed_auth_limit(self) -> int:
+        """Wrong keys per client and window before HTTP 429 (``0``: no throttle)."""
+        if self.auth_failure_limit is not None:
+            return self.auth_failure_limit
+        return 0 if self.environment == "test" else 20
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment in ("dev", "test"):
             return self
-        if self.secret_key.get_secret_value() in (PLACEHOLDER_SECRET, ""):
+        secret = self.secret_key.get_secret_value().strip()
+        problem = None
+        if secret == PLACEHOLDER_SECRET:
+            problem = "is the placeholder 'changethis'"
+        elif not secret:
+            problem = "is blank"
+        elif len(secret) < MIN_SECRET_LENGTH:
+            problem = f"is shorter than {MIN_SECRET_LENGTH} characters"
+        if problem is not None:
             raise ValueError(
-                "BAKEOFF_SECRET_KEY is the placeholder 'changethis' while "
-                f"BAKEOFF_ENVIRONMENT={self.environment!r}; set a random secret "
+                f"BAKEOFF_SECRET_KEY {problem} while BAKEOFF_ENVIRONMENT={self.environment!r}; "
+                "set a random secret "
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
             )
         return self

@@ -264,8 +264,10 @@ def _jsonable(value: Any) -> Any:
 
 
 def _ranking_table(title: str, report: Report) -> Table:
+    """The report's ranking rows as printed; every number is the report's (engine's)."""
     table = Table(title=title, title_justify="left")
-    for column in ("rank", "vendor", "score", "accuracy (95% CI)", "p95 latency", "$/item"):
+    main = f"{report.main_metric}, all items (95% CI)"
+    for column in ("rank", "vendor", "score", main, "p95 latency", "$/item"):
         table.add_column(column, justify="left" if column == "vendor" else "right")
     for row in report.ranking.systems:
         accuracy = row.accuracy
@@ -277,7 +279,7 @@ def _ranking_table(title: str, report: Report) -> Table:
         latency = row.p95_latency_s.value if row.p95_latency_s is not None else None
         cost = row.cost_per_item.value if row.cost_per_item is not None else None
         score = row.score.value if row.score is not None else None
-        rank = str(row.rank) if row.rank is not None else "excluded"
+        rank = str(row.rank) if row.rank is not None else row.status.replace("_", " ")
         if row.tie_group is not None:
             rank += f" (group {row.tie_group})"
         table.add_row(

@@ -22,7 +22,13 @@ from service.domain.golden_sets import (
     golden_set_project,
     item_ids_by_key,
 )
-from service.domain.labels import check_inside_image, normalize_value, to_json_value
+from service.domain.labels import (
+    check_fits,
+    check_image_size,
+    check_inside_image,
+    normalize_value,
+    to_json_value,
+)
 from service.domain.projects import class_names
 from service.domain.security import Principal
 from service.models import GoldenItem, GoldLabel, ImportResult
@@ -141,6 +147,9 @@ def import_gold(
                     location=("body", f"record {number}", "item_id"),
                 )
             seen.add(record.item_id)
+            where = ("body", f"record {number}")
+            check_fits(GoldenItem, "key", record.item_id, (*where, "item_id"))
+            check_image_size(record.data, (*where, "data"))
             value = normalize_value(
                 to_json_value(record.label),
                 task_type=project.task_type,

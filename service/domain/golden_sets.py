@@ -7,14 +7,17 @@ bake-offs that used the old version keep it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, insert, literal
 from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from service.core.types import utcnow
+from service.domain import idempotency
 from service.domain._common import (
     apply_update,
     commit_or_conflict,
@@ -24,7 +27,7 @@ from service.domain._common import (
 )
 from service.domain.access import check_project, project_scope
 from service.domain.errors import Conflict, Invalid, NotFound
-from service.domain.labels import check_inside_image, normalize_value
+from service.domain.labels import check_image_size, check_inside_image, normalize_value
 from service.domain.projects import class_names, get_project
 from service.domain.security import Principal
 from service.models import (
@@ -66,6 +69,8 @@ __all__ = [
     "set_gold_labels",
     "list_gold_labels",
     "correct_gold",
+    "add_corrected_version",
+    "changed_items",
     "golden_set_project",
 ]
 
@@ -193,7 +198,14 @@ def create_version(
         note=note,
     )
     session.add(version)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # two requests numbered the same next version
+        session.rollback()
+        raise Conflict(
+            f"another version of golden set {golden_set_id} was created at the same time; retry",
+            code="version_conflict",
+        ) from exc
     if copy_labels and parent is not None:
         now = utcnow()
         gold = table_of(GoldLabel)
@@ -275,6 +287,7 @@ def add_items(
         if item.key in seen:
             raise Invalid(f"duplicate item key {item.key!r}", location=("body", i, "key"))
         seen.add(item.key)
+        check_image_size(item.data, ("body", i, "data"))
         rows.append(GoldenItem.model_validate(item, update={"golden_set_id": golden_set_id}))
     session.add_all(rows)
     commit_or_conflict(session, f"golden set {golden_set_id} already has one of these item keys")
@@ -326,6 +339,8 @@ def update_item(
     item = get_item(
         session=session, golden_set_id=golden_set_id, item_id=item_id, principal=principal
     )
+    if data.data is not None:
+        check_image_size(data.data, ("body", "data"))
     apply_update(item, data)
     session.add(item)
     session.commit()
@@ -462,20 +477,93 @@ def correct_gold(
     corrections: Sequence[GoldLabelCreate],
     note: str = "",
     principal: Principal | None = None,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
 ) -> GoldenSetVersion:
     """Make a new version: the latest version's gold with ``corrections`` applied.
 
     Bake-offs pinned to older versions keep them; bake-offs may be moved to the new version
     with ``PATCH /bakeoffs/{id}`` (``golden_set_version_id``).
+
+    Parameters
+    ----------
+    idempotency_key, fingerprint
+        A request re-sent with the same key (and body digest) gets the version the first one
+        made; concurrent ones wait for it (:mod:`service.domain.idempotency`).
+
+    Raises
+    ------
+    Invalid
+        No corrections, an unknown item key or class, or a value of the wrong shape.
+    Conflict
+        Another version was made at the same time (retry), or the key was used with another
+        body.
     """
+    get_golden_set(session=session, golden_set_id=golden_set_id, principal=principal)
+    scope = f"gold-corrections:{golden_set_id}"
+    replay = idempotency.lookup(session, scope=scope, key=idempotency_key, fingerprint=fingerprint)
+    if replay is not None:
+        return get_version_by_id(session=session, version_id=int(replay["version_id"]))
+    # lookup may have rolled back after waiting for a same-key request: read afresh
     golden = get_golden_set(session=session, golden_set_id=golden_set_id, principal=principal)
+    version = add_corrected_version(
+        session=session, golden=golden, corrections=corrections, note=note
+    )
+    idempotency.remember(
+        session,
+        scope=scope,
+        key=idempotency_key,
+        fingerprint=fingerprint,
+        response={"version_id": version.id, "version": version.version},
+    )
+    commit_or_conflict(session, "another version was created at the same time; retry")
+    session.refresh(version)
+    return version
+
+
+def add_corrected_version(
+    *,
+    session: Session,
+    golden: GoldenSet,
+    corrections: Sequence[GoldLabelCreate],
+    note: str = "",
+) -> GoldenSetVersion:
+    """Add (not commit) the next version: the latest version's gold with ``corrections``.
+
+    The caller commits, or rolls back on error; :func:`correct_gold` and the review queue's
+    confirmation (:mod:`service.domain.review_outcomes`) share it.
+
+    Raises
+    ------
+    Invalid
+        No corrections, an unknown item key or class, or a value of the wrong shape.
+    Conflict
+        Another version was numbered the same at the same time (the session is rolled back).
+    """
     if not corrections:
         raise Invalid("no corrections given", location=("body", "labels"))
     rows = _normalized_gold(session, golden, corrections)
     version = create_version(
-        session=session, golden_set_id=golden_set_id, note=note, copy_labels=True, commit=False
+        session=session, golden_set_id=golden.id or 0, note=note, copy_labels=True, commit=False
     )
     _write_gold(session, version.id or 0, rows)
-    commit_or_conflict(session, "another version was created at the same time; retry")
-    session.refresh(version)
     return version
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def changed_items(session: Session, old_version_id: int, new_version_id: int) -> list[int]:
+    """Ids of the items whose gold differs between two versions (added or dropped included)."""
+    if old_version_id == new_version_id:
+        return []
+
+    def gold(version_id: int) -> dict[int, str]:
+        rows = session.execute(
+            select(GoldLabel.item_id, GoldLabel.value).where(GoldLabel.version_id == version_id)
+        ).all()
+        return {int(item_id): _canonical(value) for item_id, value in rows}
+
+    old, new = gold(old_version_id), gold(new_version_id)
+    return sorted(i for i in old.keys() | new.keys() if old.get(i) != new.get(i))

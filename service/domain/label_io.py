@@ -151,7 +151,9 @@ def _coco_annotations(
 def _coco_gold(source: IO[bytes], *, task_type: TaskType, name: str) -> Iterator[GoldRecord]:
     dataset, annotations = _coco_annotations(source, task_type=task_type, name=name)
     for image, ann in zip(dataset.images, annotations, strict=True):
-        data: dict[str, Any] = {"width": image.width, "height": image.height, "coco_id": image.id}
+        data: dict[str, Any] = {"coco_id": image.id}
+        if image.width > 0:  # 0: the file gave no size
+            data.update(width=image.width, height=image.height)
         if image.file_name:
             data["image"] = image.file_name
         yield GoldRecord(item_id=ann.item_id, label=ann.label, data=data)

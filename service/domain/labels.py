@@ -11,11 +11,21 @@ from collections.abc import Collection, Mapping
 from typing import Any, TypeGuard
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from sqlmodel import SQLModel
 
 from adapters.base import Box, Mask, Span, TaskType
+from service.domain._common import table_of
 from service.domain.errors import Invalid
 
-__all__ = ["check_finite", "check_inside_image", "normalize_value", "to_json_value"]
+__all__ = [
+    "check_finite",
+    "check_fits",
+    "check_image_size",
+    "check_inside_image",
+    "column_length",
+    "normalize_value",
+    "to_json_value",
+]
 
 _LISTS: dict[str, TypeAdapter[Any]] = {
     "detection": TypeAdapter(list[Box]),
@@ -120,6 +130,58 @@ def check_finite(value: float | None, where: tuple[str | int, ...]) -> None:
     """
     if value is not None and not math.isfinite(value):
         raise Invalid(f"must be a finite number, got {value}", location=where)
+
+
+def column_length(model: type[SQLModel], field: str) -> int | None:
+    """The most characters the database column ``model.field`` stores (``None``: no limit)."""
+    column = table_of(model).c[field]
+    length = getattr(column.type, "length", None)
+    return length if isinstance(length, int) else None
+
+
+def check_fits(
+    model: type[SQLModel], field: str, value: str | None, where: tuple[str | int, ...]
+) -> None:
+    """Refuse a string longer than its database column (``None`` passes).
+
+    SQLite stores any length and PostgreSQL fails the whole write (an HTTP 500 from a bulk
+    write): every stored string is checked at the boundary instead.
+
+    Raises
+    ------
+    Invalid
+        ``value`` has more characters than ``model.field`` stores.
+    """
+    if value is None:
+        return
+    limit = column_length(model, field)
+    if limit is not None and len(value) > limit:
+        raise Invalid(
+            f"{field} is {len(value)} characters long; at most {limit} are stored",
+            location=where,
+        )
+
+
+def check_image_size(data: Mapping[str, Any], where: tuple[str | int, ...]) -> None:
+    """Refuse item data whose ``width`` / ``height`` (pixels) is not a positive number.
+
+    Both are optional; when given, detection checks, exports and the review page use them as
+    numbers.
+
+    Raises
+    ------
+    Invalid
+        ``width`` or ``height`` is a string (``"100px"``), a bool, zero, negative or not finite.
+    """
+    for key in ("width", "height"):
+        if key not in data:
+            continue
+        value = data[key]
+        if not _is_number(value) or not math.isfinite(value) or value <= 0:
+            raise Invalid(
+                f"item data {key!r} must be a positive number of pixels, got {value!r}",
+                location=(*where, key),
+            )
 
 
 def _check_box(box: Box, where: tuple[str | int, ...]) -> None:

@@ -1,31 +1,23 @@
-"""A bake-off's stored data -> metrics -> the report (ranking, breakdowns, trends).
+"""A bake-off's scores -> the report (ranking, breakdowns, trends).
 
-The service is the only layer that touches the database: this module reads a bake-off's
-pinned gold, its candidates' labels, tasks (dispatch and completion times, cost) and
-pricing, scores every candidate with :mod:`metrics`, and hands the results to
-:func:`reports.report.build_report` as :class:`reports.inputs.SystemEvaluation` objects.
-
-Per task type, the ranked per-item score is
-
-* classification: majority vote over the vendor's annotators equals gold (1/0);
-* multilabel and spans: the whole label set equals gold (exact match);
-* detection and segmentation: the image's F1 of boxes matched one-to-one at IoU 0.5
-  (an image with neither gold nor labelled boxes scores 1).
-
-An item the vendor never labelled scores 0 in the ranking (``accuracy_all``) and lowers
-its coverage. Latency per item is the task's completion minus dispatch time (or, for
-labels imported without tasks, the label's completion minus start); cost per item is the
-task's cost, else the labels' reported cost, else the vendor's price list.
+The service is the only layer that touches the database. The numbers come from
+:func:`service.domain.scoring.score_bakeoff` (the scoring engine, :mod:`metrics.scoring`),
+read into :class:`reports.inputs.SystemEvaluation` objects by
+:func:`reports.scores.system_evaluation` and handed to :func:`reports.report.build_report`;
+so the report shows exactly what ``GET /bakeoffs/{id}/results`` and ``bakeoff evaluate``
+show. The ranked quantity is the main metric over all gold items (``accuracy_all`` etc.:
+an unanswered item counts as wrong); a candidate below the coverage floor
+(``constraints["min_coverage"]``, default 0.95) gets "not enough results" instead of a
+rank.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -34,10 +26,8 @@ from sqlalchemy import Engine
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from metrics.operations import latency_summary
 from reports.inputs import (
     Constraints,
-    PricingTerms,
     RankingConfig,
     RankingWeights,
     SystemEvaluation,
@@ -45,24 +35,21 @@ from reports.inputs import (
 )
 from reports.report import build_report
 from reports.results import Report
+from reports.scores import system_evaluation
 from service.domain._common import get_or_404, table_of
 from service.domain.access import check_project, is_vendor
 from service.domain.bakeoffs import get_bakeoff, vendor_aliases
 from service.domain.errors import Forbidden
-from service.domain.report_scoring import score_labels
 from service.domain.results import bakeoff_results
+from service.domain.scoring import Candidate, min_coverage, score_bakeoff
 from service.domain.security import Principal
-from service.domain.stored_labels import stored_frames
 from service.models import (
     BakeOff,
-    GoldenItem,
-    GoldLabel,
     Project,
     Vendor,
 )
 
 __all__ = [
-    "MAIN_METRIC",
     "ProjectOverview",
     "BakeoffSummary",
     "ranking_config",
@@ -72,14 +59,6 @@ __all__ = [
     "project_overview",
     "clear_cache",
 ]
-
-MAIN_METRIC: dict[str, str] = {
-    "classification": "accuracy",
-    "multilabel": "exact_match",
-    "spans": "exact_match",
-    "detection": "per-image F1 (IoU 0.5)",
-    "segmentation": "per-image F1 (IoU 0.5)",
-}
 
 _HOUR = 3600.0
 _CACHE: OrderedDict[Hashable, Report] = OrderedDict()
@@ -91,8 +70,9 @@ def ranking_config(bakeoff: BakeOff, *, n_resamples: int = 1000) -> RankingConfi
     """The bake-off's weights and hard constraints as a :class:`RankingConfig`.
 
     Weights are read from ``ranking_weights`` (``accuracy``, ``speed``, ``cost``);
-    constraints from ``constraints``: ``min_accuracy``, ``min_coverage``,
-    ``max_cost_per_item``, and ``max_p95_latency_h`` (hours) or ``max_p95_latency_s``.
+    constraints from ``constraints``: ``min_accuracy``, ``min_coverage`` (default
+    0.95: below it, "not enough results"), ``max_cost_per_item``, and
+    ``max_p95_latency_h`` (hours) or ``max_p95_latency_s``.
 
     Raises
     ------
@@ -132,7 +112,7 @@ def ranking_config(bakeoff: BakeOff, *, n_resamples: int = 1000) -> RankingConfi
             min_accuracy=c.get("min_accuracy"),
             max_p95_latency_s=latency_s,
             max_cost_per_item=c.get("max_cost_per_item"),
-            min_coverage=c.get("min_coverage"),
+            min_coverage=min_coverage(bakeoff),
         ),
         n_resamples=n_resamples,
     )
@@ -142,99 +122,28 @@ def _reveal(bakeoff: BakeOff, principal: Principal | None) -> bool:
     return not (bakeoff.blinded and principal is not None and principal.role == "qa")
 
 
-@dataclass(frozen=True)
-class _Stored:
-    """One bake-off's rows, as frames."""
-
-    gold: pd.Series[Any]  # item key -> gold value
-    meta: pd.DataFrame  # index item key, one column per metadata field
-    labels: pd.DataFrame  # vendor_id, item, annotator, value, started_at, completed_at, cost
-    tasks: pd.DataFrame  # vendor_id, item, sent_at, completed_at, cost
-
-
-def _load(session: Session, bakeoff: BakeOff) -> _Stored:
-    gl, gi = table_of(GoldLabel), table_of(GoldenItem)
-    rows = session.execute(
-        sa_select(gi.c.id, gi.c.key, gi.c.meta, gl.c.value)
-        .join(gl, gl.c.item_id == gi.c.id)
-        .where(gl.c.version_id == bakeoff.golden_set_version_id)
-        .order_by(gi.c.key)
-    ).all()
-    key_of = {int(r[0]): str(r[1]) for r in rows}
-    gold = pd.Series({str(r[1]): r[3] for r in rows}, dtype=object)
-    meta = pd.DataFrame.from_records(
-        [
-            {
-                k: (v if isinstance(v, str | int | float | bool) else json.dumps(v))
-                for k, v in (r[2] or {}).items()
-            }
-            for r in rows
-        ],
-        index=pd.Index([str(r[1]) for r in rows]),
-    )
-    labels, tasks = stored_frames(session, bakeoff.id or 0)
-    for frame in (labels, tasks):
-        frame["item"] = frame["item_id"].map(key_of)
-    labels = labels[labels["item"].notna()].copy()
-    tasks = tasks[tasks["item"].notna()].copy()
-    labels["cost"] = pd.to_numeric(labels["cost"], errors="coerce")
-    tasks["cost"] = pd.to_numeric(tasks["cost"], errors="coerce")
-    return _Stored(gold=gold, meta=meta, labels=labels, tasks=tasks)
-
-
-def _timestamps(
-    labels: pd.DataFrame, tasks: pd.DataFrame
-) -> tuple[pd.Series[Any], pd.Series[Any]] | None:
-    """Per item: when it was dispatched and when it came back (``NaT``: not yet).
-
-    From the tasks when they carry dispatch times; otherwise (labels imported without
-    tasks) from the labels' start and completion times.
-    """
-    sent_tasks = tasks.dropna(subset=["sent_at"])
-    if len(sent_tasks):
-        grouped = sent_tasks.groupby("item")
-        return grouped["sent_at"].min(), grouped["completed_at"].max()
-    timed = labels.dropna(subset=["started_at"])
-    if len(timed):
-        grouped = timed.groupby("item")
-        return grouped["started_at"].min(), grouped["completed_at"].max()
-    return None
-
-
-def _item_costs(
-    vendor: Vendor, labels: pd.DataFrame, tasks: pd.DataFrame, objects_per_item: float
-) -> pd.Series[float]:
-    if tasks["cost"].notna().any():
-        return tasks.groupby("item")["cost"].sum(min_count=1).fillna(0.0).astype(np.float64)
-    if labels["cost"].notna().any():
-        return labels.groupby("item")["cost"].sum(min_count=1).fillna(0.0).astype(np.float64)
-    items = labels["item"].unique()
-    price = vendor.price_per_item + vendor.price_per_label * objects_per_item
-    return pd.Series(price, index=items, dtype=np.float64)
-
-
-def _hours_per_item(labels: pd.DataFrame) -> float:
-    done = labels.dropna(subset=["started_at", "completed_at"])
-    if done.empty:
-        return 0.0
-    hours = (done["completed_at"] - done["started_at"]).dt.total_seconds() / _HOUR
-    return float(max(hours.groupby(done["item"]).sum().mean(), 0.0))
-
-
-def _blind_annotators(labels: pd.DataFrame) -> pd.DataFrame:
-    """Replace one vendor's annotator ids by ``annotator 1, 2, ...``.
+def _blinded(candidate: Candidate) -> Any:
+    """The candidate's Scored with annotators renamed ``annotator 1, 2, ...``.
 
     Vendors often name annotators after themselves, so blinded readers see numbers.
     """
-    ordered = sorted(str(a) for a in labels["annotator"].unique() if a)
+    table = candidate.scored.per_annotator
+    if table is None:
+        return candidate.scored
+    ordered = sorted(str(a) for a in table.index)
     numbers = {a: f"annotator {n}" for n, a in enumerate(ordered, start=1)}
-    return labels.assign(annotator=labels["annotator"].map(lambda a: numbers.get(a, a)))
+    return replace(candidate.scored, per_annotator=table.rename(index=numbers))
 
 
 def bakeoff_systems(
-    *, session: Session, bakeoff: BakeOff, reveal: bool = True
+    *,
+    session: Session,
+    bakeoff: BakeOff,
+    reveal: bool = True,
+    n_resamples: int = 1000,
+    seed: int = 0,
 ) -> tuple[list[SystemEvaluation], pd.DataFrame]:
-    """Score every candidate of a bake-off; return the systems and the item metadata.
+    """Every candidate of a bake-off as report input; and the item metadata.
 
     Parameters
     ----------
@@ -244,73 +153,34 @@ def bakeoff_systems(
         The bake-off (already access-checked by the caller).
     reveal
         Vendor names (``True``) or the blinded aliases ("Candidate A").
+    n_resamples, seed
+        Bootstrap resamples and seed of the engine's intervals.
 
     Returns
     -------
     (list of SystemEvaluation, pandas.DataFrame)
         One system per candidate (keyed by golden item key) and the items' metadata.
+
+    Raises
+    ------
+    ValueError
+        No gold, or no candidates.
     """
-    project = get_or_404(session, Project, bakeoff.project_id, what="Project")
-    stored = _load(session, bakeoff)
-    if stored.gold.empty:
+    scores = score_bakeoff(session=session, bakeoff=bakeoff, n_resamples=n_resamples, seed=seed)
+    if scores.n_gold == 0:
         raise ValueError(f"bake-off {bakeoff.id} has no gold: its golden-set version has no labels")
-    systems: list[SystemEvaluation] = []
-    aliases = vendor_aliases(session, bakeoff.id or 0)
-    for vendor_id, alias in sorted(aliases.items(), key=lambda kv: (len(kv[1]), kv[1])):
-        vendor = session.get(Vendor, vendor_id)
-        if vendor is None:  # pragma: no cover - foreign key
-            continue
-        labels = stored.labels[stored.labels["vendor_id"] == vendor_id]
-        if not reveal:
-            labels = _blind_annotators(labels)
-        tasks = stored.tasks[stored.tasks["vendor_id"] == vendor_id]
-        scored = score_labels(project.task_type, stored.gold, labels)
-        stamps = _timestamps(labels, tasks)
-        latency: pd.Series[float] = (
-            (stamps[1] - stamps[0]).dt.total_seconds().astype(float).reindex(stored.gold.index)
-            if stamps is not None
-            else pd.Series(np.nan, index=stored.gold.index, dtype=float)
+    systems = [
+        system_evaluation(
+            c.name if reveal else c.alias,
+            c.scored if reveal else _blinded(c),
+            pricing=c.pricing,
+            hours_per_item=c.hours_per_item,
         )
-        ops = latency_summary(*stamps) if stamps is not None else None
-        costs = _item_costs(vendor, labels, tasks, scored.labels_per_item).reindex(
-            stored.gold.index
-        )
-        # Costs are known when reported or priced; a vendor that returned nothing billed 0.
-        has_cost = (
-            bool(tasks["cost"].notna().any())
-            or bool(labels["cost"].notna().any())
-            or vendor.price_per_item > 0
-            or vendor.price_per_label > 0
-        )
-        systems.append(
-            SystemEvaluation(
-                name=vendor.name if reveal else alias,
-                item_scores=scored.scores,
-                main_metric=MAIN_METRIC[project.task_type],
-                latency_s=latency if stamps is not None else None,
-                latency_summary=ops,
-                item_costs=costs.fillna(0.0) if has_cost else None,
-                metrics=scored.metrics,
-                per_class=scored.per_class,
-                confusion=scored.confusion,
-                annotator_gold=scored.annotator_gold,
-                annotator_peers=scored.annotator_peers,
-                annotator_items=scored.annotator_items,
-                box_bias=scored.box_bias,
-                pricing=PricingTerms(
-                    per_item=vendor.price_per_item,
-                    per_label=vendor.price_per_label,
-                    per_hour=vendor.price_per_hour,
-                    minimum_commitment=vendor.minimum_commitment,
-                    currency=vendor.currency,
-                ),
-                labels_per_item=scored.labels_per_item,
-                hours_per_item=_hours_per_item(labels),
-            )
-        )
+        for c in scores.candidates
+    ]
     if not systems:
         raise ValueError(f"bake-off {bakeoff.id} has no candidate vendors")
-    return systems, stored.meta
+    return systems, scores.metadata
 
 
 def project_history(
@@ -323,9 +193,10 @@ def project_history(
     """Each vendor's main metric (skipped items wrong) in every bake-off of a project.
 
     Uses :func:`service.domain.results.bakeoff_results` (cached per data version), so a
-    dashboard showing many bake-offs stays cheap. Cancelled bake-offs and those created
-    after ``until`` are left out. Vendors are named (trends across bake-offs need the
-    real names, so blinded QA views get no history).
+    dashboard showing many bake-offs stays cheap. Cancelled bake-offs, those created
+    after ``until``, and vendors with "not enough results" (no labels, coverage below the
+    floor) are left out. Vendors are named (trends across bake-offs need the real names,
+    so blinded QA views get no history).
     """
     stmt = select(BakeOff).where(BakeOff.project_id == project_id).order_by(col(BakeOff.created_at))
     points: list[TrendPoint] = []
@@ -338,9 +209,9 @@ def project_history(
         if results.blinded or results.n_gold == 0:
             continue
         for v in results.vendors:
-            value = v.metrics.get(f"{v.main_metric}_all")
-            if value is None and v.main_value is not None:
-                value = v.main_value * v.coverage
+            if v.status != "ok":  # no labels or low coverage: no evidence of a trend
+                continue
+            value = v.main_value
             if value is None or not math.isfinite(value):
                 continue
             points.append(
@@ -455,7 +326,9 @@ def _build(
     n_resamples: int,
     seed: int,
 ) -> Report:
-    systems, meta = bakeoff_systems(session=session, bakeoff=bakeoff, reveal=reveal)
+    systems, meta = bakeoff_systems(
+        session=session, bakeoff=bakeoff, reveal=reveal, n_resamples=n_resamples, seed=seed
+    )
     history = (
         project_history(
             session=session, project_id=bakeoff.project_id, principal=principal, until=bakeoff
@@ -474,7 +347,7 @@ def _build(
         history=history,
         production_volume=bakeoff.production_volume or None,
         rng=np.random.default_rng(seed),
-        min_slice_items=3,
+        min_slice_items=3,  # the engine's slices (service.domain.scoring) use the same
     )
 
 

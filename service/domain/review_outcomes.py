@@ -5,23 +5,40 @@ A decision that implies a different gold label is a *proposed* correction
 :func:`apply_gold_corrections`, which makes a new golden-set version (bake-offs pinned to the old
 version keep it), moves this bake-off to the new version and bumps its ``data_version`` so every
 metric is recomputed.
+
+A lead confirms exactly what was shown: :func:`list_pending_corrections` gives each correction
+an ``id`` and the list a ``digest``, and the confirmation names one or the other. The new version
+is this bake-off's pinned gold plus the named corrections and nothing else: pending corrections
+not named stay pending, a list that changed since it was shown is refused
+(``corrections_changed``), and so is gold changed outside the queue in a newer version of the
+golden set (``gold_changed_elsewhere``: move the bake-off to that version first).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import combinations
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from service.core.types import utcnow
+from service.domain._common import commit_or_conflict, table_of
 from service.domain.access import require_role
 from service.domain.bakeoffs import get_bakeoff
-from service.domain.errors import Conflict, NotFound
-from service.domain.golden_sets import correct_gold
+from service.domain.errors import Conflict, Invalid, NotFound
+from service.domain.golden_sets import (
+    add_corrected_version,
+    changed_items,
+    get_golden_set,
+    latest_version,
+)
 from service.domain.review import _audit, _canon, _Context, _same
 from service.domain.security import Principal
 from service.models import (
@@ -46,6 +63,7 @@ __all__ = [
     "BlindingUpdate",
     "PendingCorrection",
     "PendingCorrections",
+    "GoldCorrectionConfirm",
     "DisagreementGroup",
     "review_stats",
     "pending_gold_corrections",
@@ -95,9 +113,14 @@ class GoldCorrectionResult(BaseModel):
     conflicting_items: list[str] = Field(
         description="Items whose reviews propose different labels (not corrected)."
     )
+    left_pending: list[str] = Field(
+        default_factory=list,
+        description="Items with a pending correction the confirmation did not name (kept).",
+    )
 
 
 class PendingCorrection(BaseModel):
+    id: str = Field(description="Names this exact correction (item, gold and proposed value).")
     item_id: int
     item_key: str
     gold: Any = None
@@ -107,6 +130,25 @@ class PendingCorrection(BaseModel):
 class PendingCorrections(BaseModel):
     data: list[PendingCorrection]
     conflicting_items: list[str]
+    digest: str = Field(description="Names the whole list shown: confirm with it.")
+    golden_set_version: int = Field(description="The version the bake-off is pinned to.")
+    latest_version: int = Field(description="The golden set's newest version.")
+    changed_elsewhere: list[str] = Field(
+        default_factory=list,
+        description="Items (first 100) whose gold the newest version changed outside this "
+        "review queue; corrections are refused until the bake-off moves to that version.",
+    )
+
+
+class GoldCorrectionConfirm(BaseModel):
+    """What a lead confirms: the ``digest`` of the list shown, or some of its ``ids``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    digest: str | None = Field(default=None, max_length=128)
+    ids: list[Annotated[str, Field(max_length=128)]] | None = Field(
+        default=None, max_length=100_000
+    )
 
 
 class DisagreementGroup(BaseModel):
@@ -176,71 +218,196 @@ def pending_gold_corrections(
     return pending, sorted(conflicts)
 
 
-def apply_gold_corrections(
-    *, session: Session, bakeoff_id: int, principal: Principal | None = None
-) -> GoldCorrectionResult:
-    """Confirm the pending gold corrections of a bake-off (leads and admins).
+def _correction_id(version_id: int, item_id: int, gold: Any, proposed: Any) -> str:
+    text = f"{version_id}\n{item_id}\n{_canon(gold)}\n{_canon(proposed)}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
-    Makes a new golden-set version with the corrections, moves this bake-off to it (other
-    bake-offs keep their version) and bumps ``data_version`` so results are recomputed.
+
+def _digest(version_id: int, ids: Iterable[str]) -> str:
+    text = "\n".join([str(version_id), *sorted(ids)])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """The pending corrections as a lead sees them, with their ids."""
+
+    bakeoff: BakeOff
+    pinned: GoldenSetVersion
+    latest: GoldenSetVersion
+    pending: dict[int, Any]
+    conflicts: list[int]
+    gold: dict[int, Any]
+    ids: dict[str, int]  # correction id -> item id
+    changed_elsewhere: list[int]
+
+    @property
+    def digest(self) -> str:
+        return _digest(self.pinned.id or 0, self.ids)
+
+
+def _shown(session: Session, bakeoff_id: int, principal: Principal | None) -> _Shown:
+    bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    pending, conflicts = pending_gold_corrections(
+        session=session, bakeoff_id=bakeoff_id, principal=principal
+    )
+    pinned = session.get(GoldenSetVersion, bakeoff.golden_set_version_id)
+    if pinned is None:  # pragma: no cover - foreign key
+        raise NotFound("pinned golden-set version not found")
+    latest = latest_version(session=session, golden_set_id=pinned.golden_set_id) or pinned
+    ctx = _Context(session, bakeoff, principal)
+    gold = {i: ctx.gold_value(i) for i in pending}
+    ids = {_correction_id(pinned.id or 0, i, gold[i], v): i for i, v in pending.items()}
+    elsewhere = changed_items(session, pinned.id or 0, latest.id or 0)
+    return _Shown(bakeoff, pinned, latest, pending, conflicts, gold, ids, elsewhere)
+
+
+def _selected(shown: _Shown, confirm: GoldCorrectionConfirm) -> dict[int, Any]:
+    """The pending corrections the confirmation names; refuse one that no longer matches."""
+    if (confirm.digest is None) == (confirm.ids is None):
+        raise Invalid(
+            "name what you confirm: either the 'digest' of the pending corrections shown "
+            "(GET .../gold-corrections) or the 'ids' of some of them",
+            location=("body",),
+        )
+    if not shown.pending:
+        raise Conflict("no pending gold corrections to apply", code="nothing_to_apply")
+    if confirm.digest is not None:
+        if confirm.digest != shown.digest:
+            raise Conflict(
+                "the pending gold corrections changed since they were shown (now "
+                f"{len(shown.pending)} pending); reload them and confirm again: nothing was "
+                "applied",
+                code="corrections_changed",
+            )
+        return dict(shown.pending)
+    names = list(dict.fromkeys(confirm.ids or []))
+    if not names:
+        raise Invalid("'ids' names no correction", location=("body", "ids"))
+    stale = [i for i in names if i not in shown.ids]
+    if stale:
+        raise Conflict(
+            f"correction(s) {', '.join(stale[:10])} are not pending as shown any more (undone, "
+            "changed or already applied); reload them and confirm again: nothing was applied",
+            code="corrections_changed",
+        )
+    return {shown.ids[i]: shown.pending[shown.ids[i]] for i in names}
+
+
+def apply_gold_corrections(
+    *,
+    session: Session,
+    bakeoff_id: int,
+    confirm: GoldCorrectionConfirm,
+    principal: Principal | None = None,
+) -> GoldCorrectionResult:
+    """Confirm pending gold corrections of a bake-off, exactly those named (leads and admins).
+
+    Makes a new golden-set version: this bake-off's pinned gold with the named corrections and
+    nothing else. Moves this bake-off to it (other bake-offs keep their version) and bumps
+    ``data_version`` so results are recomputed. Pending corrections not named stay pending.
+    Concurrent confirmations make one version: the others get 409.
 
     Raises
     ------
     Forbidden
         The caller is not a lead or admin.
+    Invalid
+        The confirmation names neither a digest nor ids.
     Conflict
-        Nothing to apply.
+        Nothing to apply (``nothing_to_apply``); what was named is not what is pending now
+        (``corrections_changed``); the golden set's newest version changed gold outside this
+        review queue (``gold_changed_elsewhere``); or a concurrent confirmation won.
     """
     require_role(principal, "admin", "lead")
-    bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
-    pending, conflicts = pending_gold_corrections(
-        session=session, bakeoff_id=bakeoff_id, principal=principal
-    )
-    if not pending:
-        raise Conflict("no pending gold corrections to apply", code="nothing_to_apply")
-    old = session.get(GoldenSetVersion, bakeoff.golden_set_version_id)
-    if old is None:  # pragma: no cover - foreign key
-        raise NotFound("pinned golden-set version not found")
+    shown = _shown(session, bakeoff_id, principal)
+    selected = _selected(shown, confirm)
+    old, bakeoff = shown.pinned, shown.bakeoff
+    if shown.changed_elsewhere:
+        keys = _Context(session, bakeoff, principal).item_keys(shown.changed_elsewhere[:10])
+        raise Conflict(
+            f"golden set {old.golden_set_id} has version {shown.latest.version}, newer than "
+            f"this bake-off's version {old.version}, whose gold differs on "
+            f"{len(shown.changed_elsewhere)} item(s) ({', '.join(sorted(keys.values()))}"
+            f"{', ...' if len(shown.changed_elsewhere) > 10 else ''}) changed outside this "
+            "review queue; confirming here would carry them into this bake-off unseen. Move "
+            f"the bake-off to version {shown.latest.version} (PATCH /bakeoffs/{bakeoff_id}), "
+            "review, then confirm: nothing was applied",
+            code="gold_changed_elsewhere",
+        )
+    golden_set_id, old_version, old_id = old.golden_set_id, old.version, old.id or 0
+    expected_number = shown.latest.version + 1
     ctx = _Context(session, bakeoff, principal)
-    keys = ctx.item_keys(list(pending) + conflicts)
-    old_gold = {i: ctx.gold_value(i) for i in pending}
-    new = correct_gold(
+    keys = ctx.item_keys(list(shown.pending) + shown.conflicts)
+    table = table_of(BakeOff)
+    # Claim the bake-off first: of concurrent confirmations only one passes this guard (the
+    # others wait on the row, then find the pinned version moved) and makes a version.
+    claimed = session.execute(
+        update(table)
+        .where(table.c.id == bakeoff_id)
+        .where(table.c.golden_set_version_id == old_id)
+        .values(data_version=table.c.data_version + 1, updated_at=utcnow())
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise Conflict(
+            "another confirmation moved this bake-off to a new golden-set version meanwhile; "
+            "reload the pending corrections",
+            code="corrections_changed",
+        )
+    golden = get_golden_set(session=session, golden_set_id=golden_set_id)
+    new = add_corrected_version(
         session=session,
-        golden_set_id=old.golden_set_id,
-        corrections=[GoldLabelCreate(item_key=keys[i], value=v) for i, v in pending.items()],
+        golden=golden,
+        corrections=[GoldLabelCreate(item_key=keys[i], value=v) for i, v in selected.items()],
         note=f"QA review corrections from bake-off {bakeoff_id}",
     )
-    bakeoff = session.get(BakeOff, bakeoff_id) or bakeoff
-    bakeoff.golden_set_version_id = new.id or 0
-    bakeoff.data_version += 1
-    bakeoff.updated_at = utcnow()
-    session.add(bakeoff)
-    for item_id, value in pending.items():
+    if new.version != expected_number:  # a version was added since the check above
+        session.rollback()
+        raise Conflict(
+            f"golden set {golden_set_id} got a new version meanwhile; reload the pending "
+            "corrections: nothing was applied",
+            code="gold_changed_elsewhere",
+        )
+    session.execute(
+        update(table).where(table.c.id == bakeoff_id).values(golden_set_version_id=new.id)
+    )
+    for item_id, value in selected.items():
         _audit(
             session,
             principal,
             "gold.correct",
             "gold_label",
-            f"{old.golden_set_id}:{keys[item_id]}",
-            before={"version": old.version, "value": old_gold[item_id]},
+            f"{golden_set_id}:{keys[item_id]}",
+            before={"version": old_version, "value": shown.gold[item_id]},
             after={"version": new.version, "value": value, "bakeoff_id": bakeoff_id},
         )
+    left = sorted(keys[i] for i in shown.pending if i not in selected)
     _audit(
         session,
         principal,
         "bakeoff.gold_version",
         "bakeoff",
         str(bakeoff_id),
-        before={"golden_set_version": old.version},
-        after={"golden_set_version": new.version, "corrected": len(pending)},
+        before={"golden_set_version": old_version},
+        after={
+            "golden_set_version": new.version,
+            "corrected": len(selected),
+            "left_pending": len(left),
+        },
     )
-    session.commit()
+    new_version = new.version
+    commit_or_conflict(
+        session, "another version was created at the same time; reload and confirm again"
+    )
+    session.expire_all()
     return GoldCorrectionResult(
         bakeoff_id=bakeoff_id,
-        old_version=old.version,
-        new_version=new.version,
-        corrected_items=sorted(keys[i] for i in pending),
-        conflicting_items=sorted(keys[i] for i in conflicts),
+        old_version=old_version,
+        new_version=new_version,
+        corrected_items=sorted(keys[i] for i in selected),
+        conflicting_items=sorted(keys[i] for i in shown.conflicts),
+        left_pending=left,
     )
 
 
@@ -386,21 +553,27 @@ def list_audit(
 def list_pending_corrections(
     *, session: Session, bakeoff_id: int, principal: Principal | None = None
 ) -> PendingCorrections:
-    """The gold corrections that reviews propose and a lead has not applied yet."""
-    bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
-    pending, conflicts = pending_gold_corrections(
-        session=session, bakeoff_id=bakeoff_id, principal=principal
-    )
-    ctx = _Context(session, bakeoff, principal)
-    keys = ctx.item_keys(list(pending) + conflicts)
+    """The gold corrections that reviews propose and a lead has not applied yet.
+
+    Each has an ``id``; ``digest`` names the whole list. A lead confirms with either
+    (:func:`apply_gold_corrections`), so exactly what was shown is applied.
+    """
+    shown = _shown(session, bakeoff_id, principal)
+    ctx = _Context(session, shown.bakeoff, principal)
+    keys = ctx.item_keys(list(shown.pending) + shown.conflicts + shown.changed_elsewhere[:100])
+    ids = {item_id: cid for cid, item_id in shown.ids.items()}
     return PendingCorrections(
         data=[
             PendingCorrection(
-                item_id=i, item_key=keys.get(i, ""), gold=ctx.gold_value(i), proposed=v
+                id=ids[i], item_id=i, item_key=keys.get(i, ""), gold=shown.gold[i], proposed=v
             )
-            for i, v in sorted(pending.items())
+            for i, v in sorted(shown.pending.items())
         ],
-        conflicting_items=sorted(keys.get(i, "") for i in conflicts),
+        conflicting_items=sorted(keys.get(i, "") for i in shown.conflicts),
+        digest=shown.digest,
+        golden_set_version=shown.pinned.version,
+        latest_version=shown.latest.version,
+        changed_elsewhere=sorted(keys.get(i, "") for i in shown.changed_elsewhere[:100]),
     )
 
 

@@ -42,7 +42,7 @@ from service.domain._common import table_of
 from service.domain.access import check_vendor, is_vendor
 from service.domain.bakeoffs import bump_data_version, check_candidate, get_bakeoff
 from service.domain.errors import Conflict, Invalid
-from service.domain.labels import check_finite, normalize_value
+from service.domain.labels import check_finite, check_fits, column_length, normalize_value
 from service.domain.projects import class_names
 from service.domain.security import Principal
 from service.models import (
@@ -92,8 +92,9 @@ LabelRecord = VendorAnnotation | VendorLabelCreate | LabelIn | LabelRow
 
 # Up to this many known items, lookups read only their rows (see add_vendor_labels).
 _NARROW_LOOKUP_MAX = 1000
-# Column widths of VendorLabel (service.models._NAME, _KEY).
-_ANNOTATOR_MAX, _EXTERNAL_ID_MAX = 200, 512
+# stored strings are checked against their columns (PostgreSQL would fail the whole COPY)
+_ANNOTATOR_MAX = column_length(VendorLabel, "annotator_id") or 1 << 30
+_EXTERNAL_ID_MAX = column_length(VendorLabel, "external_id") or 1 << 30
 
 # An answer's key in memory: the item id alone when the vendor names no annotator (the fast,
 # common case), else (item id, annotator id).
@@ -365,16 +366,14 @@ def _checked_row(batch: _Batch, record: LabelRecord, number: int) -> tuple[Any, 
             location=("body", where, "item_id"),
         )
     annotator = annotator or None
-    if annotator is not None and len(annotator) > _ANNOTATOR_MAX:
-        raise Invalid(
-            f"{batch.source}: {where}: annotator_id is longer than {_ANNOTATOR_MAX} characters",
-            location=("body", where, "annotator_id"),
-        )
-    if ext is not None and len(ext) > _EXTERNAL_ID_MAX:
-        raise Invalid(
-            f"{batch.source}: {where}: external_id is longer than {_EXTERNAL_ID_MAX} characters",
-            location=("body", where, "external_id"),
-        )
+    if (annotator is not None and len(annotator) > _ANNOTATOR_MAX) or (
+        ext is not None and len(ext) > _EXTERNAL_ID_MAX
+    ):
+        try:
+            check_fits(VendorLabel, "annotator_id", annotator, ("body", where, "annotator_id"))
+            check_fits(VendorLabel, "external_id", ext, ("body", where, "external_id"))
+        except Invalid as exc:
+            raise Invalid(f"{batch.source}: {where}: {exc.message}", location=exc.location) from exc
     try:
         json_text = json.dumps(
             normalize_value(

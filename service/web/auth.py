@@ -1,7 +1,8 @@
 """Sign-in for the server-rendered pages, shared by every page module (review, dashboards).
 
 * ``GET /ui/login`` shows a form for an API key; ``POST /ui/login`` checks the key and sets the
-  ``bakeoff_api_key`` cookie (``HttpOnly``, ``SameSite=Strict``, ``Secure`` over HTTPS, 8 hours)
+  ``bakeoff_api_key`` cookie (``HttpOnly``, ``SameSite=Strict``, 8 hours; ``Secure`` over HTTPS
+  and always outside dev/test, see ``BAKEOFF_COOKIE_SECURE``)
   that :func:`service.api.deps.authorize` accepts on every route, then redirects to ``next``.
 * ``POST /ui/logout`` clears it.
 * Both forms carry the double-submit CSRF token of :mod:`service.web.csrf`; a failed check shows
@@ -27,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
+from service.api.auth_throttle import record_failure
 from service.api.deps import API_KEY_COOKIE, SessionDep, SettingsDep
 from service.api.hardening import csp_nonce
 from service.core.config import Settings
@@ -144,6 +146,7 @@ def login(
     try:
         principal = authenticate(session=session, plaintext=key)
     except Unauthorized as exc:
+        record_failure(request)  # the form answers 400, not 401: count it here
         return render(
             request,
             "web/login.html",
@@ -152,7 +155,7 @@ def login(
             status_code=400,
         )
     response = RedirectResponse(target, status_code=303)
-    secure = request.url.scheme == "https"
+    secure = settings.secure_cookies or request.url.scheme == "https"
     response.set_cookie(
         API_KEY_COOKIE,
         key,
@@ -184,7 +187,7 @@ def logout(
             status_code=400,
         )
     response = RedirectResponse(LOGIN_PATH, status_code=303)
-    secure = request.url.scheme == "https"
+    secure = settings.secure_cookies or request.url.scheme == "https"
     for name in (API_KEY_COOKIE, CSRF_COOKIE):
         response.delete_cookie(name, path="/", httponly=True, samesite="strict", secure=secure)
     return response

@@ -120,7 +120,7 @@ def issue_csrf_token(request: Request, response: Response, *, settings: Settings
         token,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=settings.secure_cookies or request.url.scheme == "https",
         path="/",
     )
     return token

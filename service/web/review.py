@@ -274,9 +274,19 @@ def compute_action(session: SessionDep, principal: CurrentKey, bakeoff_id: int) 
 
 
 @router.post("/bakeoffs/{bakeoff_id}/gold-corrections", dependencies=[CsrfProtected])
-def apply_action(session: SessionDep, principal: CurrentKey, bakeoff_id: int) -> RedirectResponse:
-    """Confirm the pending gold corrections (leads)."""
-    outcomes.apply_gold_corrections(session=session, bakeoff_id=bakeoff_id, principal=principal)
+def apply_action(
+    session: SessionDep,
+    principal: CurrentKey,
+    bakeoff_id: int,
+    digest: Annotated[str, Form(max_length=128)] = "",
+) -> RedirectResponse:
+    """Confirm the pending gold corrections shown on the page (leads)."""
+    outcomes.apply_gold_corrections(
+        session=session,
+        bakeoff_id=bakeoff_id,
+        confirm=outcomes.GoldCorrectionConfirm(digest=digest),
+        principal=principal,
+    )
     return RedirectResponse(f"/ui/review/bakeoffs/{bakeoff_id}", status_code=303)
 
 

@@ -12,6 +12,7 @@ from scipy import stats
 
 from metrics.operations import latency_summary
 from reports.breakdowns import (
+    box_bias_breakdown,
     cost_projection,
     latency_summaries,
     slice_breakdown,
@@ -162,3 +163,62 @@ def test_large_slices_use_chi_square(make_system: MakeSystem) -> None:
     want = stats.chi2_contingency([[900, 100], [4700, 300]], correction=False)[1]
     assert dim.value == "dim"
     assert dim.p_value == pytest.approx(want, rel=1e-9)
+
+
+def test_a_cancelled_or_thin_run_never_raises_a_decline() -> None:
+    history = [
+        _pt("Q1", 1, "boxwise", 0.96),
+        # A cancelled run: 0 of 600 labels, every item wrong.
+        TrendPoint("Q2", datetime(2025, 4, 1, tzinfo=UTC), "boxwise", 0.0, 600, completed=False),
+        _pt("Q1", 1, "acme", 0.95),
+        TrendPoint("Q2", datetime(2025, 4, 1, tzinfo=UTC), "acme", 0.40, 600, coverage=0.42),
+    ]
+    rows, warnings = trend_breakdown(history)
+    assert warnings == []
+    assert {(r.system, r.bakeoff) for r in rows} == {("boxwise", "Q1"), ("acme", "Q1")}
+    # The same points counted as complete would alarm, with a p-value that is not 0.
+    _, alarms = trend_breakdown(history, min_coverage=0.0)
+    assert [w.system for w in alarms] == ["acme"]
+    assert "p < 1e-300" in alarms[0].message or "p = " in alarms[0].message
+    with pytest.raises(ValueError, match="coverage"):
+        TrendPoint("Q", datetime(2025, 1, 1, tzinfo=UTC), "x", 0.5, 10, coverage=1.5)
+
+
+def test_trend_intervals_stay_in_zero_one() -> None:
+    rows, _ = trend_breakdown([_pt("Q1", 1, "acme", 1.0, 50), _pt("Q2", 4, "acme", 0.0, 50)])
+    assert all(0.0 <= r.low <= r.value <= r.high <= 1.0 for r in rows)
+
+
+def test_slice_intervals_stay_within_bounds(make_system: MakeSystem) -> None:
+    # Per-item scores near 1 (per-image F1): the normal interval went past 1.
+    n = 40
+    scores = np.r_[np.full(30, 1.0), np.full(9, 0.95), [0.3]]
+    s = make_system("v", n=n, correct=scores)
+    meta = pd.DataFrame({"lighting": ["dim"] * 10 + ["bright"] * 30}, index=s.item_scores.index)
+    rows = slice_breakdown([s], meta)
+    assert rows
+    for r in rows:
+        assert r.accuracy.low is not None and r.accuracy.high is not None
+        assert 0.0 <= r.accuracy.low <= r.accuracy.value <= r.accuracy.high <= 1.0  # type: ignore[operator]
+
+
+def test_box_bias_significance_needs_an_interval_and_a_size(make_system: MakeSystem) -> None:
+    base = make_system("boxwise")
+    bias = pd.DataFrame(
+        [
+            {"class": "vehicle", "edge": "right", "mean_offset": 4.8, "n": 400, "sd": 3.0},
+            {"class": "vehicle", "edge": "left", "mean_offset": 1.0, "n": 400, "sd": 3.0},
+            {"class": "vehicle", "edge": "top", "mean_offset": 6.0, "n": 3, "sd": 9.0},
+            {"class": "person", "edge": "bottom", "mean_offset": -3.0, "n": 50},
+        ]
+    )
+    s = SystemEvaluation("boxwise", base.item_scores, box_bias=bias)
+    rows = {(r.cls, r.edge): r for r in box_bias_breakdown([s], threshold=2.0)}
+    right = rows[("vehicle", "right")]
+    half = stats.t.ppf(0.975, 399) * 3.0 / np.sqrt(400)
+    assert right.low == pytest.approx(4.8 - half) and right.high == pytest.approx(4.8 + half)
+    assert right.significant
+    assert not rows[("vehicle", "left")].significant  # excludes 0 but below 2 px
+    assert not rows[("vehicle", "top")].significant  # large but uncertain
+    assert not rows[("person", "bottom")].significant  # no spread given: no claim
+    assert rows[("person", "bottom")].low is None

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint
 
 from reports._bootstrap import bootstrap_replicates, paired_resample_counts
 from reports.inputs import Constraints, RankingConfig, RankingWeights, SystemEvaluation
@@ -268,7 +269,9 @@ def test_accuracy_test_is_mcnemar_exact_and_holm(
         assert c.p_adjusted == pytest.approx(q, abs=1e-9)
 
 
-def test_sample_size_matches_connor_formula(make_system: MakeSystem) -> None:
+def test_sample_size_matches_connor_formula_with_continuity_correction(
+    make_system: MakeSystem,
+) -> None:
     n = 200
     a = np.ones(n)
     b = np.ones(n)
@@ -282,7 +285,8 @@ def test_sample_size_matches_connor_formula(make_system: MakeSystem) -> None:
     p10, p01 = 0.05, 0.03
     psi, d = p10 + p01, p10 - p01
     za, zb = 1.959963984540054, 0.8416212335729143
-    want = int(np.ceil((za * np.sqrt(psi) + zb * np.sqrt(psi - d * d)) ** 2 / d**2))
+    n0 = (za * np.sqrt(psi) + zb * np.sqrt(psi - d * d)) ** 2 / d**2
+    want = int(np.ceil(n0 / 4 * (1 + np.sqrt(1 + 4 / (n0 * d))) ** 2))  # Fleiss correction
     assert advice.leader == "a"
     assert advice.required_items == want
     assert advice.additional_items == want - n
@@ -401,9 +405,26 @@ def test_nothing_back_scores_zero_without_hiding_the_others(
     )
     rows = {s.name: s for s in ranking.systems}
     assert [s.name for s in ranking.systems][-1] == "silent"
-    assert rows["silent"].components == {"accuracy": 0.0, "speed": 0.0, "cost": 0.0}
+    assert rows["silent"].rank is None and rows["silent"].status == "no_results"
+    assert rows["silent"].components == {}
     assert rows["fast"].components["speed"] == 1.0
     assert rows["slow"].components["cost"] == 1.0
+    assert not any("is not known" in line for line in ranking.summary)
+    assert any(line.startswith("silent is not ranked: no results yet") for line in ranking.summary)
+    # Labels without any completion time: infinitely slow, not of unknown speed.
+    untimed = SystemEvaluation(
+        "untimed",
+        fast.item_scores,
+        latency_s=pd.Series(np.nan, index=fast.item_scores.index),
+        item_costs=fast.item_costs,
+    )
+    ranking = rank_systems(
+        [untimed, slow, fast],
+        config=RankingConfig(normalisation=normalisation, n_resamples=N_RES),
+    )
+    rows = {s.name: s for s in ranking.systems}
+    assert rows["untimed"].rank == 3
+    assert rows["untimed"].components["speed"] == 0.0
     assert not any("is not known" in line for line in ranking.summary)
 
 
@@ -427,3 +448,150 @@ def test_sample_size_for_a_continuous_metric_uses_the_paired_differences(
     assert advice.observed_difference == pytest.approx(diffs.mean())
     assert advice.required_items == want
     assert "observed difference is zero" not in advice.message
+
+
+def test_costs_are_tidy_and_inside_their_interval(make_system: MakeSystem) -> None:
+    # 400 items at 0.01 sum to 4.000000000000571 in floating point.
+    row = rank_systems(
+        [make_system("a", n_correct=390, cost=0.01)], config=RankingConfig(n_resamples=N_RES)
+    ).systems[0]
+    for est in (row.cost_per_item, row.cost_per_correct):
+        assert est is not None and est.value is not None
+        assert est.low is not None and est.high is not None
+        assert est.low <= est.value <= est.high
+    assert row.cost_per_item is not None and row.cost_per_item.value == 0.01
+
+
+def test_accuracy_interval_is_wilson_not_a_collapsed_bootstrap(make_system: MakeSystem) -> None:
+    row = rank_systems(
+        [make_system("perfect", n=100, n_correct=100)], config=RankingConfig(n_resamples=N_RES)
+    ).systems[0]
+    low, high = proportion_confint(100, 100, alpha=0.05, method="wilson")
+    assert row.accuracy.high == 1.0
+    assert row.accuracy.low == pytest.approx(float(low), abs=1e-9)
+    assert row.accuracy.low is not None and row.accuracy.low < 0.97
+
+
+def test_holm_decisions_match_statsmodels_and_groups_match_the_tests(
+    make_system: MakeSystem, rng: np.random.Generator
+) -> None:
+    n = 400
+    cols = [(rng.random(n) < p).astype(float) for p in (0.95, 0.93, 0.90, 0.80, 0.79)]
+    systems = [make_system(f"s{j}", n=n, correct=c) for j, c in enumerate(cols)]
+    ranking = rank_systems(systems, config=RankingConfig(n_resamples=N_RES))
+    letters = {s.name: s.letters for s in ranking.systems}
+    for quantity in ("score", "accuracy"):
+        comps = [c for c in ranking.comparisons if c.quantity == quantity]
+        reject, adjusted, _, _ = multipletests([c.p_value for c in comps], method="holm")
+        for c, r, q in zip(comps, reject, adjusted, strict=True):
+            assert c.significant == bool(r)
+            assert c.p_adjusted == pytest.approx(q, abs=1e-9)
+            if quantity == "score":
+                # One rule for groups and tests: sharing a letter <=> not separated.
+                assert bool(set(letters[c.a]) & set(letters[c.b])) == (not c.significant)
+    for group in ranking.tie_groups:
+        for a in group:
+            for b in group:
+                if a != b:
+                    pair = next(
+                        c
+                        for c in ranking.comparisons
+                        if c.quantity == "score" and {c.a, c.b} == {a, b}
+                    )
+                    assert not pair.significant
+
+
+def test_eight_vendors_far_apart_are_all_separated(make_system: MakeSystem) -> None:
+    n = 300
+    gen = np.random.default_rng(8)
+    u = gen.random(n)
+    systems = [
+        make_system(f"v{j}", n=n, correct=(u < p).astype(float))
+        for j, p in enumerate(np.linspace(0.99, 0.30, 8))
+    ]
+    ranking = rank_systems(systems, config=RankingConfig(n_resamples=N_RES))
+    assert all(c.significant for c in ranking.comparisons)
+    assert len(ranking.tie_groups) == 8
+    assert ranking.verdict == "pick" and ranking.summary[0].startswith("Pick v0")
+    tiny = [c for c in ranking.comparisons if c.p_value < 1e-300]
+    assert all(c.p_value >= 0.0 for c in tiny)
+
+
+def test_a_score_tie_does_not_hide_an_accuracy_difference(make_system: MakeSystem) -> None:
+    # accurate but slow and dear vs sloppy but fast and cheap: tied on score.
+    n = 40
+    good = make_system("careful", n=n, n_correct=36, latency_h=20.0, cost=0.20)
+    fast = make_system("quick", n=n, n_correct=24, latency_h=1.0, cost=0.01)
+    ranking = rank_systems([good, fast], config=RankingConfig(n_resamples=N_RES))
+    acc = next(c for c in ranking.comparisons if c.quantity == "accuracy")
+    score = next(c for c in ranking.comparisons if c.quantity == "score")
+    assert acc.significant and acc.p_value == pytest.approx(
+        mcnemar([[24, 12], [0, 4]], exact=True).pvalue, abs=1e-9
+    )
+    text = " ".join(ranking.summary)
+    if not score.significant:
+        assert "not separated on score, but their accuracy differs significantly" in text
+    else:
+        assert "on score, but their accuracy differs significantly" in text
+    assert "careful is higher by 0.300" in text
+
+
+def test_the_verdict_shows_components_and_gaps_not_a_degenerate_interval(
+    make_system: MakeSystem,
+) -> None:
+    a = make_system("good", n_correct=390, latency_h=2.0, cost=0.04)
+    b = make_system("poor", n_correct=300, latency_h=3.0, cost=0.05)
+    ranking = rank_systems([b, a], config=RankingConfig(n_resamples=N_RES))
+    top, second = ranking.systems
+    assert top.score is not None and top.score.low is None  # no 1.000-1.000 interval
+    assert top.score_gap is not None and top.score_gap.value == 0.0
+    gap = second.score_gap
+    assert gap is not None and gap.value is not None and gap.low is not None
+    assert gap.high is not None and 0 < gap.low < gap.value < gap.high
+    assert top.score.value is not None and second.score is not None
+    assert gap.value == pytest.approx(top.score.value - (second.score.value or 0.0))
+    line = next(x for x in ranking.summary if x.startswith("Score = "))
+    assert "good" in line and "p95 latency" in line and "cost per correct" in line
+    assert "lead over the runner-up poor" in ranking.summary[0]
+    assert any("compact letter display" in x for x in ranking.summary)
+
+
+def test_the_verdict_names_a_significant_box_bias(make_system: MakeSystem) -> None:
+    base = make_system("boxwise", n_correct=390)
+    bias = pd.DataFrame(
+        [
+            {"class": "vehicle", "edge": "right", "mean_offset": 4.8, "n": 812, "sd": 4.0},
+            {"class": "vehicle", "edge": "left", "mean_offset": 0.4, "n": 812, "sd": 4.0},
+        ]
+    )
+    boxwise = SystemEvaluation(
+        "boxwise",
+        base.item_scores,
+        latency_s=base.latency_s,
+        item_costs=base.item_costs,
+        box_bias=bias,
+    )
+    other = make_system("acme", n_correct=380)
+    ranking = rank_systems([boxwise, other], config=RankingConfig(n_resamples=N_RES))
+    caveat = [x for x in ranking.summary if x.startswith("Caveat: boxwise")]
+    assert len(caveat) == 1
+    assert "vehicle right edge +4.8 px" in caveat[0] and "further right than gold" in caveat[0]
+    assert "left edge" not in caveat[0]
+
+
+def test_coverage_floor_defaults_and_can_be_lowered(make_system: MakeSystem) -> None:
+    scores = np.r_[np.ones(370), np.full(30, np.nan)]  # coverage 0.925
+    thin = make_system("thin", correct=scores)
+    full = make_system("full", n_correct=300)
+    ranking = rank_systems([thin, full], config=RankingConfig(n_resamples=N_RES))
+    rows = {s.name: s for s in ranking.systems}
+    assert rows["thin"].status == "not_enough_results" and rows["thin"].rank is None
+    assert rows["thin"].n_labelled == 370
+    assert ranking.constraints["min_coverage"] == 0.95
+    lowered = rank_systems(
+        [thin, full],
+        config=RankingConfig(constraints=Constraints(min_coverage=0.9), n_resamples=N_RES),
+    )
+    assert {s.name: s.rank for s in lowered.systems}["thin"] == 1
+    with pytest.raises(ValueError, match="min_coverage"):
+        Constraints(min_coverage=95)

@@ -318,7 +318,7 @@ BODY_CASES: tuple[BodyCase, ...] = (
         "det_labels",
         b'{"labels": [{"item_key": "s-1",'
         b' "value": [{"category": "car", "bbox": [1, NaN, 3, 4]}]}]}',
-        ("record 1", "bbox", "nan"),
+        ("labels[0]", "bbox[1]", "nan"),
     ),
     BodyCase(
         "labels-infinite-score",
@@ -443,13 +443,14 @@ def test_import_between_the_two_limits_is_accepted(
 @pytest.mark.parametrize(
     ("path", "limit"),
     [
-        ("/bakeoffs/1/vendors/1/package/results", MAX_UPLOAD),
+        # a returned package is read whole: the documented 32 MiB body limit (issue 11)
+        ("/bakeoffs/1/vendors/1/package/results", MAX_BODY),
         ("/golden-sets/1/import", MAX_UPLOAD),
         ("/bakeoffs/1/vendors/1/labels", MAX_BODY),
     ],
     ids=["file-vendor-results", "gold-import", "json-labels"],
 )
-def test_uploads_get_the_upload_limit_and_json_bodies_the_body_limit(
+def test_imports_get_the_upload_limit_other_bodies_the_body_limit(
     client: TestClient, auth: Headers, path: str, limit: int
 ) -> None:
     too_big = b"x" * (limit + 1)

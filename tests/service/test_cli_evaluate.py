@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "classification"
 runner = CliRunner()
 
+# micro F1 is gone: for single labels it equals accuracy (one name per quantity)
 REQUIRED = (
     "accuracy",
     "accuracy_all",
@@ -28,7 +29,6 @@ REQUIRED = (
     "balanced_accuracy",
     "cohen_kappa",
     "macro_f1",
-    "micro_f1",
 )
 
 
@@ -65,29 +65,33 @@ def test_evaluate_json_contract_and_values_match_sklearn() -> None:
     gold = pd.read_csv(EXAMPLES / "gold.csv", index_col="item_id")["label"]
     for name in ("knn", "acme"):
         system = out["systems"][name]
+        assert system["main_metric"] == "accuracy" and system["ranking_metric"] == "accuracy_all"
+        value = {key: system["metrics"][key]["value"] for key in REQUIRED}
         for key in REQUIRED:
-            assert isinstance(system[key], float), key
-            low, high = system["ci95"][key]
-            assert low <= system[key] + 1e-12 and system[key] - 1e-12 <= high, key
+            assert isinstance(value[key], float), key
+            low, high = system["metrics"][key]["low"], system["metrics"][key]["high"]
+            assert low <= value[key] + 1e-12 and value[key] - 1e-12 <= high, key
         labels = pd.read_csv(EXAMPLES / f"{name}.csv", index_col="item_id")["label"]
         y_true, y_pred = gold.loc[labels.index], labels
-        assert system["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred), abs=1e-9)
-        assert system["cohen_kappa"] == pytest.approx(
+        assert value["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred), abs=1e-9)
+        assert value["cohen_kappa"] == pytest.approx(
             skm.cohen_kappa_score(y_true, y_pred), abs=1e-9
         )
-        assert system["macro_f1"] == pytest.approx(
+        assert value["macro_f1"] == pytest.approx(
             skm.f1_score(y_true, y_pred, average="macro"), abs=1e-9
         )
-        assert system["balanced_accuracy"] == pytest.approx(
+        assert value["balanced_accuracy"] == pytest.approx(
             skm.balanced_accuracy_score(y_true, y_pred), abs=1e-9
         )
+        assert value["coverage"] == pytest.approx(len(labels) / len(gold))
         assert system["coverage"] == pytest.approx(len(labels) / len(gold))
-        assert system["accuracy_all"] == pytest.approx(
+        assert value["accuracy_all"] == pytest.approx(
             float((gold.reindex(labels.index) == labels).sum()) / len(gold)
         )
     assert out["systems"]["acme"]["coverage"] < 1.0
     crowd = out["systems"]["crowd"]
-    assert crowd["annotators"]["n_annotators"] == 3
+    assert len(crowd["annotators"]) == 3 and crowd["n_ties"] > 0
+    assert any("ties" in w for w in crowd["warnings"])
     assert {c["system_a"] + "/" + c["system_b"] for c in out["comparisons"]} == {
         "knn/acme",
         "knn/crowd",
@@ -100,8 +104,10 @@ def test_evaluate_is_reproducible_with_a_seed() -> None:
     b = _evaluate_examples("--seed", "3")
     assert a == b
     c = _evaluate_examples("--seed", "4")
-    assert c["systems"]["knn"]["accuracy"] == a["systems"]["knn"]["accuracy"]
-    assert c["systems"]["knn"]["ci95"] != a["systems"]["knn"]["ci95"]
+    knn_a, knn_c = a["systems"]["knn"]["metrics"], c["systems"]["knn"]["metrics"]
+    assert knn_c["accuracy"] == knn_a["accuracy"]  # Wilson: no resampling
+    assert knn_c["macro_f1"]["value"] == knn_a["macro_f1"]["value"]
+    assert knn_c["macro_f1"] != knn_a["macro_f1"]  # bootstrap interval follows the seed
 
 
 def test_evaluate_prints_a_table_without_json() -> None:
@@ -170,6 +176,32 @@ def test_bad_input_exits_nonzero_with_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("error: " + expected)
+
+
+@pytest.mark.parametrize(
+    ("labels_text", "unknown"),
+    [
+        pytest.param("item_id,label\na,cat\nb,dgo\n", "'dgo'", id="misspelled-class"),
+        pytest.param("item_id,label\na,0\nb,1\n", "'0', '1'", id="integers-vs-names"),
+    ],
+)
+def test_unknown_classes_are_refused_like_the_service_unless_asked(
+    tmp_path: Path, labels_text: str, unknown: str
+) -> None:
+    gold = _write(tmp_path, "gold.csv", "item_id,label\na,cat\nb,dog\n")
+    labels = _write(tmp_path, "vendor.csv", labels_text)
+    refused = _invoke("evaluate", "--gold", gold, "--labels", f"v={labels}", "--json")
+    assert refused.exit_code == 1 and refused.stdout == ""
+    line = refused.stderr.strip()
+    assert line.startswith(f"error: vendor.csv: unknown classes {unknown}")
+    assert "the gold vocabulary has: cat, dog" in line and "--unknown-as-wrong" in line
+    scored = _invoke(
+        "evaluate", "--gold", gold, "--labels", f"v={labels}", "--json", "--unknown-as-wrong"
+    )
+    assert scored.exit_code == 0, scored.output
+    system = json.loads(scored.stdout)["systems"]["v"]
+    assert system["metrics"]["accuracy"]["value"] < 1.0
+    assert any("not in the gold vocabulary" in w for w in system["warnings"])
 
 
 def test_missing_file_and_bad_spec(tmp_path: Path) -> None:
@@ -254,7 +286,8 @@ def test_evaluate_multilabel_matches_sklearn(tmp_path: Path) -> None:
         "evaluate", "--task", "multilabel", "--gold", gold, "--labels", f"v={vend}", "--json"
     )
     assert result.exit_code == 0, result.output
-    s = json.loads(result.stdout)["systems"]["v"]
+    system = json.loads(result.stdout)["systems"]["v"]
+    s = {k: v["value"] for k, v in system["metrics"].items()}
     g = [{"cat", "indoor"}, {"dog"}, {"cat"}]
     p = [{"cat"}, {"dog"}, {"cat", "dog"}]
     mlb = MultiLabelBinarizer().fit(g + p)
@@ -267,7 +300,8 @@ def test_evaluate_multilabel_matches_sklearn(tmp_path: Path) -> None:
     )
     assert s["exact_match"] == pytest.approx(skm.accuracy_score(yt, yp), abs=1e-9)
     assert s["jaccard"] == pytest.approx(skm.jaccard_score(yt, yp, average="samples"), abs=1e-9)
-    assert set(s["ci95"]) >= {"micro_f1", "jaccard", "hamming_loss"}
+    assert all(system["metrics"][k]["low"] is not None for k in ("micro_f1", "jaccard"))
+    assert system["main_metric"] == "exact_match"
 
 
 # --------------------------------------------------------------------------- spans
@@ -293,12 +327,20 @@ def test_evaluate_spans_jsonl(tmp_path: Path) -> None:
         "evaluate", "--task", "spans", "--gold", gold, "--labels", f"v={vend}", "--json"
     )
     assert result.exit_code == 0, result.output
-    s = json.loads(result.stdout)["systems"]["v"]
+    system = json.loads(result.stdout)["systems"]["v"]
+    s = {k: v["value"] for k, v in system["metrics"].items()}
     # s2 was skipped: its ORG span is not counted; exact: 1 of 3 predictions, 1 of 2 gold
     assert s["coverage"] == pytest.approx(2 / 3)
-    assert s["precision"] == pytest.approx(1 / 3) and s["recall"] == pytest.approx(1 / 2)
-    assert s["partial_precision"] == pytest.approx(2 / 3) and s["partial_recall"] == 1.0
-    assert s["per_type"]["LOC"]["exact_f1"] == 0.0 and s["per_type"]["LOC"]["partial_f1"] == 1.0
+    assert s["span_precision"] == pytest.approx(1 / 3)
+    assert s["span_recall"] == pytest.approx(1 / 2)
+    # partial: 2 of 3 predictions overlap a gold span of their type, both gold spans hit
+    assert s["partial_f1"] == pytest.approx(2 * 2 / (3 + 2))
+    # the main metric: per-item F1 -- s1 1/2, s3 0 (one false span), s2 unanswered
+    assert system["main_title"] == "per-item span F1 (exact)"
+    assert s["per_item_span_f1"] == pytest.approx(0.25)
+    assert s["per_item_span_f1_all"] == pytest.approx(0.5 / 3)
+    loc = system["per_class"]["LOC"]
+    assert loc["f1"] == 0.0 and loc["partial_f1"] == 1.0
     bad = _write(tmp_path, "bad.jsonl", '{"item_id": "zz", "label": []}\n')
     result = _invoke("evaluate", "--task", "spans", "--gold", gold, "--labels", f"v={bad}")
     assert result.exit_code == 1
@@ -331,10 +373,10 @@ def test_evaluate_detection_scored_reproduces_cocoapi() -> None:
     )
     assert result.exit_code == 0, result.output
     s = json.loads(result.stdout)["systems"]["fake"]
-    assert s["scored"] is True and len(s["coco_stats"]) == 12
+    assert len(s["coco"]) == 12
     # cocoapi's printed bbox results for this subset (val2014_fake_eval_res.txt)
     printed = [0.505, 0.697, 0.573, 0.586, 0.519, 0.501, 0.387, 0.594, 0.595, 0.640, 0.566, 0.564]
-    assert [round(v, 3) for v in s["coco_stats"]] == printed
+    assert [round(v, 3) for v in s["coco"].values()] == printed
 
 
 def test_evaluate_detection_unscored_and_bad_boxes(tmp_path: Path) -> None:
@@ -365,12 +407,16 @@ def test_evaluate_detection_unscored_and_bad_boxes(tmp_path: Path) -> None:
         "--json",
     )
     assert result.exit_code == 0, result.output
-    s = json.loads(result.stdout)["systems"]["v"]
-    assert s["scored"] is False and s["coco_stats"] is None
+    system = json.loads(result.stdout)["systems"]["v"]
+    s = {k: v["value"] for k, v in system["metrics"].items()}
     # cat box exact (IoU 1); dog box IoU = 400 / 1400 < 0.5; dog on image 2 is a wrong class
-    assert s["precision"] == pytest.approx(1 / 3) and s["recall"] == pytest.approx(1 / 3)
+    assert s["box_precision"] == pytest.approx(1 / 3) and s["box_recall"] == pytest.approx(1 / 3)
     assert s["mean_iou"] == pytest.approx(1.0)
-    assert s["per_class"]["1"]["name"] == "cat"
+    # per image: image 1 F1 = 2*1/(2+2), image 2 F1 = 0; never called "accuracy"
+    assert system["main_title"] == "per-image F1 @ IoU 0.5" and "accuracy" not in s
+    assert s["per_image_f1"] == pytest.approx(0.25)
+    assert system["per_class"]["cat"]["f1"] == pytest.approx(2 / 3)
+    assert system["coco"] is not None and len(system["coco"]) == 12
 
     labels[1]["bbox"] = [60, 60, -3, 30]
     _write(tmp_path, "vendor.json", json.dumps(labels))
@@ -404,20 +450,10 @@ def test_evaluate_writes_html_report(tmp_path: Path) -> None:
         str(out),
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["systems"]["knn"]["coverage"] == 1.0
+    knn = json.loads(result.stdout)["systems"]["knn"]
+    assert knn["coverage"] == 1.0
     page = out.read_text(encoding="utf-8")
     assert page.lstrip().lower().startswith("<!doctype html")
     assert "knn" in page and "crowd" in page
-    refused = _invoke(
-        "evaluate",
-        "--task",
-        "spans",
-        "--gold",
-        "g.jsonl",
-        "--labels",
-        "v=v.jsonl",
-        "--html",
-        str(out),
-    )
-    assert refused.exit_code == 1
-    assert "--html is available for --task classification and detection only" in refused.stderr
+    # the page shows the very numbers of the JSON (one Scored behind both)
+    assert f"{knn['metrics']['accuracy_all']['value']:.3f}" in page

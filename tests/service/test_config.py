@@ -33,7 +33,40 @@ def test_default_database_is_a_sqlite_file() -> None:
 def test_placeholder_secret_is_refused_outside_dev(environment: str) -> None:
     with pytest.raises(ValidationError, match="BAKEOFF_SECRET_KEY"):
         Settings(environment=environment)  # type: ignore[arg-type]
-    Settings(environment=environment, secret_key="s3cr3t-random-value")  # type: ignore[arg-type]
+    Settings(environment=environment, secret_key="s3cr3t-random-value-" + "x" * 12)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [("", "is blank"), ("   ", "is blank"), ("short-secret", "is shorter than 32")],
+    ids=["empty", "spaces", "short"],
+)
+def test_blank_and_short_secrets_are_refused_outside_dev(secret: str, problem: str) -> None:
+    with pytest.raises(ValidationError, match=f"BAKEOFF_SECRET_KEY {problem}"):
+        Settings(environment="production", secret_key=secret)  # type: ignore[arg-type]
+    Settings(environment="test", secret_key=secret)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("environment", "setting", "secure"),
+    [
+        ("production", None, True),
+        ("staging", None, True),
+        ("dev", None, False),
+        ("test", None, False),
+        ("production", False, False),
+        ("dev", True, True),
+    ],
+)
+def test_cookie_secure_defaults_on_outside_dev_and_test(
+    environment: str, setting: bool | None, secure: bool
+) -> None:
+    settings = Settings(
+        environment=environment,  # type: ignore[arg-type]
+        secret_key="k" * 40,  # type: ignore[arg-type]
+        cookie_secure=setting,
+    )
+    assert settings.secure_cookies is secure
 
 
 def test_api_keys_are_stored_as_sha256_only(session: Session, api_keys: dict[str, str]) -> None:

@@ -15,11 +15,10 @@ from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
 import service.cli.report  # noqa: F401  (registers the command even before main.py imports it)
-from metrics.detection import DetectionGold, Detections
+from metrics.scoring import score
 from service.cli.main import app
 from service.core.config import get_settings
 from service.core.db import get_engine
-from service.domain.report_scoring import box_scores
 from tests.service.conftest import LabelGold
 
 
@@ -127,38 +126,39 @@ def test_evaluate_detection_html_report(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     html = out.read_text(encoding="utf-8")
     assert 'id="fig-box_bias"' in html and 'id="fig-per_class"' in html
-    assert "per-image F1 (IoU 0.5)" in html
+    assert "per-image F1 @ IoU 0.5" in html
     assert "report written to" in result.stderr
 
 
 def test_per_image_f1_matches_the_matching(tmp_path: Path) -> None:
+    def box(category: str, bbox: list[float]) -> dict[str, Any]:
+        return {"category": category, "bbox": bbox}
 
-    gold = DetectionGold.from_arrays(
-        image_ids=[1, 1, 2, 3],
-        category_ids=[1, 1, 1, 2],
-        boxes=[[0, 0, 10, 10], [20, 20, 10, 10], [0, 0, 5, 5], [0, 0, 8, 8]],
-        all_image_ids=[1, 2, 3, 4],
+    gold = pd.Series(
+        {
+            "a": [box("cat", [0, 0, 10, 10]), box("cat", [20, 20, 10, 10])],
+            "b": [box("cat", [0, 0, 5, 5])],
+            "c": [box("dog", [0, 0, 8, 8])],
+            "d": [],
+        },
+        dtype=object,
     )
-    labels = Detections.from_arrays(
-        image_ids=[1, 2, 2, 3],
-        category_ids=[1, 1, 1, 1],
-        boxes=[[1, 0, 10, 10], [0, 0, 5, 5], [50, 50, 5, 5], [0, 0, 8, 8]],
+    labels = pd.Series(
+        {
+            "a": [box("cat", [1, 0, 10, 10])],
+            "b": [box("cat", [0, 0, 5, 5]), box("cat", [50, 50, 5, 5])],
+            "c": [box("cat", [0, 0, 8, 8])],
+        },
+        dtype=object,
     )
-    scored = box_scores(
-        gold,
-        labels,
-        image_ids=np.array([1, 2, 3, 4]),
-        keys=pd.Index(["a", "b", "c", "d"]),
-        labelled=np.array([1, 2, 3]),
-        names={1: "cat", 2: "dog"},
-        n_labels=4,
-    )
+    scored = score("detection", gold, labels)
+    scores = scored.item_scores
     # a: 1 of 2 gold found, 1 label -> 2*1/(1+2); b: 1 tp, 2 labels, 1 gold -> 2/3;
     # c: wrong class -> 0; d: not answered -> NaN (wrong in the ranking)
-    assert scored.scores.loc["a"] == pytest.approx(2 / 3)
-    assert scored.scores.loc["b"] == pytest.approx(2 / 3)
-    assert scored.scores.loc["c"] == 0.0
-    assert np.isnan(scored.scores.loc["d"])
+    assert scores.loc["a"] == pytest.approx(2 / 3)
+    assert scores.loc["b"] == pytest.approx(2 / 3)
+    assert scores.loc["c"] == 0.0
+    assert np.isnan(scores.loc["d"])
     assert scored.box_bias is not None
     left = scored.box_bias[
         (scored.box_bias["class"] == "cat") & (scored.box_bias["edge"] == "left")

@@ -10,10 +10,11 @@ import pytest
 from sqlmodel import Session
 
 import service.models as m
+from metrics.scoring import ScoringOptions, score
 from reports.inputs import Constraints
+from reports.scores import system_evaluation
 from service.domain import bakeoffs, golden_sets, projects, vendors
 from service.domain.errors import Forbidden
-from service.domain.report_scoring import score_labels
 from service.domain.reporting import bakeoff_report, project_overview, ranking_config
 from service.domain.security import Principal
 from service.domain.vendor_labels import add_vendor_labels
@@ -107,7 +108,8 @@ def test_constraints_and_weights_come_from_the_bakeoff(session: Session, labelle
     bakeoff = session.get(m.BakeOff, labelled.bakeoff_id)
     assert bakeoff is not None
     config = ranking_config(bakeoff)
-    assert config.constraints == Constraints(max_p95_latency_s=24 * 3600.0)
+    # min_coverage defaults to the 0.95 floor (not enough results below it)
+    assert config.constraints == Constraints(max_p95_latency_s=24 * 3600.0, min_coverage=0.95)
     report = bakeoff_report(session=session, bakeoff_id=labelled.bakeoff_id, n_resamples=200)
     other = next(s for s in report.ranking.systems if s.name == "Other Vendor Ltd.")
     assert other.rank is None and "p95 latency" in other.violations[0]
@@ -243,9 +245,12 @@ def test_detection_bakeoff_reports_box_bias(session: Session, key_vendor: m.Vend
     )
     report = bakeoff_report(session=session, bakeoff_id=bakeoff.id, n_resamples=200)
     row = report.ranking.systems[0]
-    assert report.main_metric == "per-image F1 (IoU 0.5)"
+    assert report.main_metric == "per-image F1 @ IoU 0.5"
     assert row.accuracy.value == pytest.approx(6 / 8)  # 6 perfect images, 2 unanswered
     assert row.coverage == pytest.approx(6 / 8)
+    # coverage 0.75 is below the default floor (0.95): no rank, "not enough results"
+    assert row.rank is None and row.status == "not_enough_results"
+    assert report.scores["Key Vendor Inc."].status == "not_enough_results"
     bias = {(b.cls, b.edge): b.mean_offset for b in report.box_bias}
     assert bias[("fish", "right")] == pytest.approx(-4.0)
     assert bias[("fish", "left")] == pytest.approx(0.0)
@@ -256,22 +261,26 @@ def test_set_labels_score_by_exact_match_with_annotators() -> None:
     gold = pd.Series({"a": ["cat", "dog"], "b": ["cat"], "c": []}, dtype=object)
     labels = pd.DataFrame(
         {
-            "item": ["a", "a", "b", "b"],
-            "annotator": ["w1", "w2", "w1", "w2"],
-            "value": [["dog", "cat"], ["dog", "cat"], ["cat"], ["dog"]],
+            "task": ["a", "a", "b", "b"],
+            "worker": ["w1", "w2", "w1", "w2"],
+            "label": [["dog", "cat"], ["dog", "cat"], ["cat"], ["dog"]],
         }
     )
-    scored = score_labels("multilabel", gold, labels)
-    assert scored.scores.loc["a"] == 1.0  # order does not matter
-    assert pd.isna(scored.scores.loc["c"])  # not answered
-    # b: w1 and w2 disagree; majority vote breaks the tie towards the smaller key (cat)
-    assert scored.scores.loc["b"] == 1.0
-    assert scored.annotator_gold is not None and scored.annotator_gold.per_item is not None
-    assert scored.annotator_gold.per_item.to_dict() == {"w1": 1.0, "w2": 0.5}
-    assert scored.labels_per_item == pytest.approx(6 / 4)
+    scored = score("multilabel", gold, labels, options=ScoringOptions(min_coverage=0.5))
+    assert scored.items.loc["a", "score"] == 1.0  # order does not matter
+    assert not scored.items.loc["c", "answered"]  # not answered: NaN score
+    assert scored.item_scores.isna().to_dict() == {"a": False, "b": False, "c": True}
+    # b: w1 and w2 disagree; majority vote breaks the tie towards the smaller key (cat),
+    # and the tie is counted
+    assert scored.items.loc["b", "score"] == 1.0 and scored.n_ties == 1
+    system = system_evaluation("v", scored)
+    assert system.annotator_gold is not None and system.annotator_gold.per_item is not None
+    assert system.annotator_gold.per_item.to_dict() == {"w1": 1.0, "w2": 0.5}
+    # 6 classes delivered by two annotators over 2 answered items (per-label pricing)
+    assert system.labels_per_item == pytest.approx(6 / 2)
 
 
-def test_a_vendor_that_returned_nothing_is_ranked_last_not_dropped(
+def test_a_vendor_that_returned_nothing_is_listed_last_without_a_rank(
     session: Session, labelled: Seed
 ) -> None:
     silent = vendors.create_vendor(
@@ -286,9 +295,16 @@ def test_a_vendor_that_returned_nothing_is_ranked_last_not_dropped(
     report = bakeoff_report(session=session, bakeoff_id=labelled.bakeoff_id, n_resamples=200)
     rows = {s.name: s for s in report.ranking.systems}
     assert rows["Silent Co."].coverage == 0.0
-    assert rows["Silent Co."].rank == 3
+    # No verdict without evidence (issue 10): listed last, with the reason, never ranked.
+    assert [s.name for s in report.ranking.systems][-1] == "Silent Co."
+    assert rows["Silent Co."].rank is None
+    assert rows["Silent Co."].status == "no_results"
     assert rows["Silent Co."].cost_per_item is not None
     assert rows["Silent Co."].cost_per_item.value == 0.0
-    # cost and speed stay in the score for everyone; the silent vendor scores 0 on both
+    # cost and speed stay in the score for the others
     assert not any("is not known" in line for line in report.ranking.summary)
-    assert rows["Silent Co."].components == {"accuracy": 0.0, "speed": 0.0, "cost": 0.0}
+    assert any(
+        line.startswith("Silent Co. is not ranked: no results yet")
+        for line in report.ranking.summary
+    )
+    assert report.scores["Silent Co."].status == "no_results"

@@ -192,7 +192,9 @@ def test_coco_val2014_gold_import_export_and_vendor_labels(
     result = client.get(f"/bakeoffs/{ctx['bakeoff']['id']}/results", headers=auth["lead"]).json()[
         "vendors"
     ][0]
-    assert result["metrics"]["precision"] == 1.0 and result["metrics"]["recall"] == 1.0
+    metrics = result["metrics"]
+    assert metrics["box_precision"] == 1.0 and metrics["box_recall"] == 1.0
+    assert result["main_title"] == "per-image F1 @ IoU 0.5" and result["main_value"] == 1.0
     vendor_export = client.get(url + "/export", params={"format": "coco"}, headers=auth["lead"])
     assert len(json.loads(vendor_export.text)["annotations"]) == 830
 
@@ -246,7 +248,7 @@ def test_the_same_boxes_from_coco_voc_and_yolo_exports_score_the_same(
     assert response.json()["stored"] == 100
     result = client.get(f"/bakeoffs/{ctx['bakeoff']['id']}/results", headers=auth["lead"])
     metrics = result.json()["vendors"][0]["metrics"]
-    assert metrics["precision"] == 1.0 and metrics["recall"] == 1.0
+    assert metrics["box_precision"] == 1.0 and metrics["box_recall"] == 1.0
 
 
 def test_a_voc_zip_with_a_bad_box_is_a_422_naming_the_file(

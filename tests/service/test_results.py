@@ -75,8 +75,13 @@ def test_results_match_sklearn_and_follow_new_labels(
     b = second["vendors"][1]
     assert b["n_labels"] == 6 and b["n_labelled"] == 2
     assert b["coverage"] == pytest.approx(2 / 6)
-    assert b["main_value"] == pytest.approx(0.5)  # img-1 right (cat), img-2 wrong (bird)
+    # main_value is the ranking metric over all 6 gold items (unanswered = wrong), as in the
+    # report; the answered-only accuracy is metrics["accuracy"]: img-1 right, img-2 wrong
+    assert b["main_value"] == pytest.approx(1 / 6)
+    assert b["metrics"]["accuracy"] == pytest.approx(0.5)
     assert b["metrics"]["accuracy_all"] == pytest.approx(1 / 6)
+    assert b["status"] == "not_enough_results"  # coverage 1/3 is below the 0.95 floor
+    assert b["scores"]["n_ties"] == 0 and b["scores"]["metrics"]["accuracy"]["low"] < 0.5
     assert b["total_cost"] == pytest.approx(0.02 * 2)  # price_per_item x labelled items
 
 
@@ -174,9 +179,11 @@ def test_detection_results_use_box_matching(
     )
     assert posted.status_code == 200, posted.text
     result = client.get(f"/bakeoffs/{bakeoff['id']}/results", headers=lead).json()["vendors"][0]
-    assert result["main_metric"] == "f1"
-    assert result["metrics"]["precision"] == pytest.approx(0.8)
-    assert result["metrics"]["recall"] == pytest.approx(0.8)
+    # the main metric is per-image F1 @ IoU 0.5 (never "accuracy"); i0's box is off
+    assert result["main_metric"] == "per_image_f1"
+    assert result["main_title"] == "per-image F1 @ IoU 0.5"
+    assert result["metrics"]["box_precision"] == pytest.approx(0.8)
+    assert result["metrics"]["box_recall"] == pytest.approx(0.8)
     assert result["main_value"] == pytest.approx(0.8)
 
 
@@ -239,7 +246,68 @@ def test_segmentation_results_use_mask_iou(
     )
     assert posted.status_code == 200, posted.text
     result = client.get(f"/bakeoffs/{bakeoff['id']}/results", headers=lead).json()["vendors"][0]
-    assert result["main_metric"] == "f1"
-    assert result["metrics"]["precision"] == pytest.approx(0.5)
-    assert result["metrics"]["recall"] == pytest.approx(0.5)
+    assert result["main_metric"] == "per_image_f1"
+    assert result["main_title"] == "per-image mask F1 @ IoU 0.5"
+    assert result["metrics"]["mask_precision"] == pytest.approx(0.5)
+    assert result["metrics"]["mask_recall"] == pytest.approx(0.5)
     assert result["metrics"]["mean_iou"] == pytest.approx(1.0)
+
+
+def test_cost_counts_once_and_an_unreturned_item_costs_the_deadline(
+    client: TestClient, auth: dict[str, dict[str, str]], seeded: Any, session: Any
+) -> None:
+    """Tasks and labels both report the cost (as the dispatcher stores it): count it once.
+
+    /results used to add the two (the demo's 84.00 against the report's 42.00). An item
+    sent but never returned costs the dispatch deadline in latency.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    import numpy as np
+    from sqlmodel import select
+
+    import service.models as m
+    from service.core.config import get_settings
+    from service.domain.reporting import bakeoff_report
+
+    t0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    items = {i.key: i.id for i in session.exec(select(m.GoldenItem)).all() if i.key in seeded.gold}
+    keys = sorted(seeded.gold)
+    for key in keys:
+        returned = key != keys[-1]
+        session.add(
+            m.Task(
+                bakeoff_id=seeded.bakeoff_id,
+                vendor_id=seeded.vendor_id,
+                item_id=items[key],
+                status="received" if returned else "timed_out",
+                sent_at=t0,
+                completed_at=t0 + timedelta(hours=1) if returned else None,
+                cost=0.05 if returned else None,
+            )
+        )
+    session.commit()
+    _post(
+        client,
+        auth,
+        seeded,
+        seeded.vendor_id,
+        [{"item_key": k, "value": seeded.gold[k], "cost": 0.05} for k in keys[:-1]],
+    )
+    body = client.get(f"/bakeoffs/{seeded.bakeoff_id}/results", headers=auth["lead"]).json()
+    vendor = body["vendors"][0]
+    assert vendor["total_cost"] == pytest.approx(5 * 0.05)  # not 0.50
+    scores = vendor["scores"]
+    assert scores["cost_per_item"]["value"] == pytest.approx(0.25 / 6)  # all gold items
+    assert scores["cost_per_correct"]["value"] == pytest.approx(0.25 / 5)
+    deadline = get_settings().dispatch_task_timeout_s
+    assert scores["deadline_s"] == deadline and scores["n_unreturned"] == 1
+    assert scores["latency"]["max_s"]["value"] == deadline
+    expected_p95 = float(np.percentile([3600.0] * 5 + [deadline], 95))
+    assert vendor["latency_p95_s"] == pytest.approx(expected_p95)
+    report = bakeoff_report(session=session, bakeoff_id=seeded.bakeoff_id, n_resamples=200)
+    reported = report.scores["Key Vendor Inc."]
+    assert reported.total_cost == pytest.approx(vendor["total_cost"])
+    row = next(r for r in report.ranking.systems if r.name == "Key Vendor Inc.")
+    assert row.p95_latency_s is not None
+    assert row.p95_latency_s.value == pytest.approx(expected_p95)

@@ -309,9 +309,11 @@ class TestGoldCorrections:
             ("img-10", "cat", "dog")
         ]
         # qa proposes; only a lead (the expert) confirms.
-        denied = client.post(f"/review/bakeoffs/{bid}/gold-corrections", headers=auth["qa"])
+        url = f"/review/bakeoffs/{bid}/gold-corrections"
+        shown = {"digest": pending["digest"]}
+        denied = client.post(url, json=shown, headers=auth["qa"])
         assert denied.status_code == 403
-        applied = client.post(f"/review/bakeoffs/{bid}/gold-corrections", headers=auth["lead"])
+        applied = client.post(url, json=shown, headers=auth["lead"])
         assert applied.status_code == 200, applied.text
         out = applied.json()
         assert (out["old_version"], out["new_version"], out["corrected_items"]) == (
@@ -344,7 +346,7 @@ class TestGoldCorrections:
         after = client.get(f"/bakeoffs/{bid}/results", headers=auth["lead"])
         assert after.status_code == 200
         assert _accuracy(after.json(), "Acme Labels") > _accuracy(before.json(), "Acme Labels")
-        nothing = client.post(f"/review/bakeoffs/{bid}/gold-corrections", headers=auth["lead"])
+        nothing = client.post(url, json=shown, headers=auth["lead"])
         assert nothing.status_code == 409
         events = client.get(f"/review/bakeoffs/{bid}/audit", headers=auth["lead"]).json()["data"]
         gold_events = [e for e in events if e["action"] == "gold.correct"]

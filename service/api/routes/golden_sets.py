@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from service.api.deps import CurrentKey, IdempotencyKey, PageDep, SessionDep
 from service.api.uploads import closing_iterator as _closing
 from service.api.uploads import export_response, spool_body
-from service.domain import golden_import, golden_sets, label_io, projects
+from service.domain import golden_import, golden_sets, idempotency, label_io, projects
 from service.domain.label_io import LabelFormat
 from service.models import (
     GoldenItemCreate,
@@ -251,7 +251,11 @@ def set_gold_labels(
 
 @router.post("/{golden_set_id}/corrections", response_model=GoldenSetVersionPublic, status_code=201)
 def correct_gold(
-    session: SessionDep, principal: CurrentKey, golden_set_id: int, body: CorrectionIn
+    session: SessionDep,
+    principal: CurrentKey,
+    golden_set_id: int,
+    body: CorrectionIn,
+    idempotency_key: IdempotencyKey = None,
 ) -> GoldenSetVersionPublic:
     """Correct gold labels: makes a new version; bake-offs keep the version they pinned."""
     version = golden_sets.correct_gold(
@@ -260,6 +264,8 @@ def correct_gold(
         corrections=body.labels,
         note=body.note,
         principal=principal,
+        idempotency_key=idempotency_key,
+        fingerprint=idempotency.fingerprint(body.model_dump_json()),
     )
     return golden_sets.version_public(session, version)
 

@@ -115,11 +115,14 @@ def pending_corrections(
     "/bakeoffs/{bakeoff_id}/gold-corrections", response_model=outcomes.GoldCorrectionResult
 )
 def apply_corrections(
-    session: SessionDep, principal: CurrentKey, bakeoff_id: int
+    session: SessionDep,
+    principal: CurrentKey,
+    bakeoff_id: int,
+    body: outcomes.GoldCorrectionConfirm,
 ) -> outcomes.GoldCorrectionResult:
-    """Confirm the pending gold corrections: a new golden-set version, metrics recomputed."""
+    """Confirm the pending gold corrections named by digest or ids: a new golden-set version."""
     return outcomes.apply_gold_corrections(
-        session=session, bakeoff_id=bakeoff_id, principal=principal
+        session=session, bakeoff_id=bakeoff_id, confirm=body, principal=principal
     )
 
 

@@ -1,0 +1,262 @@
+"""Shared steps of every scorer: check gold, build the summary with intervals, finish.
+
+A scorer computes per-item numbers with the task's metric functions and hands them
+here; this module turns them into the :class:`~metrics.scoring.base.Scored` every door
+reads, with one interval policy (:mod:`metrics.scoring._intervals`), one coverage rule
+and one set of warnings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from metrics.intervals import mean_interval
+from metrics.scoring._intervals import Ratio, Table, bootstrap
+from metrics.scoring.base import (
+    Scored,
+    ScoringOptions,
+    ScoringWarning,
+    TaskType,
+    UnknownLabelsError,
+)
+from metrics.scoring.slices import slice_table
+from metrics.types import TASK, MetricResult
+
+__all__ = [
+    "Statistic",
+    "check_gold",
+    "check_vocabulary",
+    "main_ratios",
+    "summarise",
+    "items_frame",
+    "finish",
+]
+
+FloatArray = npt.NDArray[np.float64]
+Statistic = Callable[[npt.NDArray[np.intp]], float]
+
+
+def check_gold(gold: object) -> pd.Series[Any]:
+    """Gold must be a Series with unique task ids and no missing value.
+
+    Returns it sorted by task id (when ids are comparable): the bootstrap resamples item
+    *positions*, so every door, whatever order it reads items in, gets the same
+    intervals.
+
+    Raises
+    ------
+    TypeError
+        Not a Series.
+    ValueError
+        Duplicate tasks or missing gold values (named).
+    """
+    if not isinstance(gold, pd.Series):
+        raise TypeError(f"gold must be a pandas Series indexed by task, got {type(gold).__name__}")
+    if not gold.index.is_unique:
+        dupes = gold.index[gold.index.duplicated()].unique()[:5].tolist()
+        raise ValueError(f"gold has duplicate tasks {dupes}")
+    missing = [t for t, v in gold.items() if v is None or (isinstance(v, float) and np.isnan(v))]
+    if missing:
+        raise ValueError(f"gold has no value for task(s) {missing[:5]}")
+    out = gold.copy()
+    out.index = out.index.rename(TASK)
+    try:
+        return out.sort_index(kind="stable")
+    except TypeError:  # ids of mixed types: keep the given order
+        return out
+
+
+def check_vocabulary(
+    used: set[Any], known: set[Any], *, options: ScoringOptions, what: str = "classes"
+) -> tuple[ScoringWarning, ...]:
+    """Refuse (or warn about) labels outside the vocabulary ``known``.
+
+    Raises
+    ------
+    UnknownLabelsError
+        When ``options.unknown_labels == "refuse"`` and some used value is unknown.
+    """
+    unknown = sorted((str(u) for u in used - known), key=str)
+    if not unknown:
+        return ()
+    known_names = sorted((str(k) for k in known), key=str)
+    if options.unknown_labels == "refuse":
+        raise UnknownLabelsError(unknown, known_names, what=what)
+    shown = ", ".join(repr(u) for u in unknown[:10])
+    return (
+        ScoringWarning(
+            "vocabulary_mismatch",
+            f"{len(unknown)} {what} not in the gold vocabulary ({shown}) were scored as wrong",
+        ),
+    )
+
+
+def main_ratios(main: str, score: FloatArray, answered: npt.NDArray[np.bool_]) -> dict[str, Ratio]:
+    """The main metric over answered items, over all items, and coverage."""
+    a = answered.astype(np.float64)
+    s = np.where(answered, np.nan_to_num(score), 0.0)
+    ones = np.ones_like(a)
+    return {
+        main: Ratio(s, a),
+        f"{main}_all": Ratio(s, ones),
+        "coverage": Ratio(a, ones),
+    }
+
+
+def summarise(
+    n_items: int,
+    *,
+    ratios: Mapping[str, Ratio],
+    statistics: Mapping[str, tuple[Statistic, float]] | None = None,
+    tables: Sequence[tuple[Table, Mapping[str, float]]] = (),
+    fixed: Mapping[str, float] | None = None,
+    values: Mapping[str, float] | None = None,
+    options: ScoringOptions,
+    params: Mapping[str, Mapping[str, object]] | None = None,
+) -> dict[str, MetricResult]:
+    """Point values and intervals of every summary metric.
+
+    ``ratios`` that are means of per-item scores in ``[0, 1]`` get
+    :func:`metrics.intervals.mean_interval` (Wilson for proportions); other ratios, the
+    ``statistics`` (function, point value) and ``tables`` (table statistics, point
+    values) a paired percentile bootstrap; ``fixed``
+    numbers (e.g. COCO AP) get none. ``values`` replaces a ratio's point value where the
+    task's metric function defines an undefined ratio differently (e.g. 0, not NaN).
+    """
+    values = dict(values or {})
+    statistics = dict(statistics or {})
+    params = dict(params or {})
+    proportions = {name: r for name, r in ratios.items() if r.mean_of_scores}
+    boot = bootstrap(
+        n_items,
+        ratios={n: r for n, r in ratios.items() if n not in proportions},
+        statistics={n: s[0] for n, s in statistics.items()},
+        tables=[t for t, _ in tables],
+        n_resamples=options.n_resamples,
+        seed=options.seed,
+        level=options.level,
+    )
+    out: dict[str, MetricResult] = {}
+    for name, r in ratios.items():
+        value = values.get(name, r.value)
+        if name in proportions:
+            ci = mean_interval(r.scores, level=options.level) if r.scores.size else None
+        else:
+            ci = boot[name]
+        out[name] = MetricResult(
+            name, value, params=params.get(name, {}), ci=ci if np.isfinite(value) else None
+        )
+    for name, (_, value) in statistics.items():
+        ci = boot[name] if np.isfinite(value) else None
+        out[name] = MetricResult(name, float(value), params=params.get(name, {}), ci=ci)
+    for _, points in tables:
+        for name, value in points.items():
+            ci = boot[name] if np.isfinite(value) else None
+            out[name] = MetricResult(name, float(value), params=params.get(name, {}), ci=ci)
+    for name, value in (fixed or {}).items():
+        out[name] = MetricResult(name, float(value), params=params.get(name, {}))
+    return out
+
+
+def items_frame(
+    index: pd.Index,
+    *,
+    answered: npt.NDArray[np.bool_],
+    score: FloatArray,
+    n_answers: pd.Series[int],
+    n_objects: pd.Series[int],
+    tie: pd.Series[bool],
+) -> pd.DataFrame:
+    """Per-item outcomes (:data:`~metrics.scoring.base.ITEM_COLUMNS`), index ``task``."""
+    frame = pd.DataFrame(
+        {
+            "answered": answered.astype(bool),
+            "score": np.where(answered, score, np.nan).astype(np.float64),
+            "n_answers": n_answers.reindex(index).fillna(0).astype(np.int64).to_numpy(),
+            "n_objects": n_objects.reindex(index).fillna(0).astype(np.int64).to_numpy(),
+            "tie": tie.reindex(index).fillna(False).astype(bool).to_numpy(),
+        },
+        index=index,
+    )
+    frame.index.name = TASK
+    return frame
+
+
+def _coverage_warnings(
+    n_items: int, n_answered: int, n_ties: int, options: ScoringOptions
+) -> list[ScoringWarning]:
+    out: list[ScoringWarning] = []
+    if n_answered == 0:
+        out.append(ScoringWarning("no_labels", "no labels: nothing to score yet"))
+    elif n_items and n_answered / n_items < options.min_coverage - 1e-12:
+        out.append(
+            ScoringWarning(
+                "low_coverage",
+                f"coverage {n_answered / n_items:.3f} ({n_answered} of {n_items} items) is "
+                f"below the floor {options.min_coverage:.2f}: not enough results to rank",
+            )
+        )
+    if n_ties:
+        rule = (
+            "broken by the smallest label"
+            if options.tie_break == "smallest"
+            else "broken at random (seeded)"
+        )
+        out.append(
+            ScoringWarning(
+                "crowd_ties",
+                f"{n_ties} of {n_answered} crowd votes were ties ({n_ties / n_answered:.1%}), "
+                f"{rule}",
+            )
+        )
+    return out
+
+
+def finish(
+    *,
+    task_type: TaskType,
+    main: str,
+    title: str,
+    items: pd.DataFrame,
+    summary: Mapping[str, MetricResult],
+    per_class: pd.DataFrame,
+    n_labels: int,
+    options: ScoringOptions,
+    metadata: pd.DataFrame | None,
+    warnings: tuple[ScoringWarning, ...] = (),
+    **extra: Any,
+) -> Scored:
+    """Assemble the :class:`~metrics.scoring.base.Scored` (slices and warnings included)."""
+    n_items = len(items)
+    n_answered = int(items["answered"].sum())
+    n_ties = int(items["tie"].sum())
+    per_slice = None
+    if metadata is not None:
+        per_slice = slice_table(
+            items["score"],
+            metadata,
+            min_items=options.min_slice_items,
+            level=options.level,
+        )
+    return Scored(
+        task_type=task_type,
+        main_metric=main,
+        main_title=title,
+        items=items,
+        summary=dict(summary),
+        per_class=per_class,
+        n_items=n_items,
+        n_answered=n_answered,
+        n_labels=int(n_labels),
+        n_ties=n_ties,
+        min_coverage=float(options.min_coverage),
+        options=options,
+        warnings=(*warnings, *_coverage_warnings(n_items, n_answered, n_ties, options)),
+        per_slice=per_slice,
+        **extra,
+    )

@@ -1,0 +1,328 @@
+"""The scoring protocol and its one result type, :class:`Scored`.
+
+Every door of Bakeoff (``bakeoff evaluate``, ``GET /bakeoffs/{id}/results``, the Python
+client, reports, dashboards, the demo) shows numbers read from a :class:`Scored`; none
+computes a metric, an interval or a cost itself. One module per task type implements
+:class:`Scorer` (the crowd-kit layout: a shared base, one module per algorithm):
+
+=================  ==========================  =============================================
+task type          module                      main metric (``Scored.main_title``)
+=================  ==========================  =============================================
+classification     :mod:`.classification`      accuracy
+multilabel         :mod:`.multilabel`          exact match (the whole label set equals gold)
+spans              :mod:`.spans`               per-item span F1 (exact boundaries and type)
+detection          :mod:`.detection`           per-image F1 @ IoU 0.5 (boxes)
+segmentation       :mod:`.segmentation`        per-image mask F1 @ IoU 0.5
+=================  ==========================  =============================================
+
+Each main metric comes twice in ``Scored.summary``:
+
+* ``<main>`` (e.g. ``accuracy``): over the items the candidate *answered*;
+* ``<main>_all`` (e.g. ``accuracy_all``): over *all* gold items, an unanswered item
+  counting as wrong (score 0). This is the ranking metric: a candidate cannot look good
+  by skipping hard items.
+
+Every summary metric carries its 95% interval (``MetricResult.ci``): the project's
+:func:`metrics.intervals.mean_interval` for a mean of per-item scores in ``[0, 1]``
+(the modified Wilson interval for 0/1 outcomes), otherwise a percentile bootstrap of
+the gold items (:mod:`metrics.scoring._intervals`; the same resamples for every metric
+and, with the same seed, for every candidate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeAlias
+
+import numpy as np
+import pandas as pd
+
+from metrics.aggregation import TieBreak
+from metrics.classification import KappaWeights
+from metrics.types import MetricResult
+
+__all__ = [
+    "TaskType",
+    "UnknownLabels",
+    "WarningCode",
+    "ScoringOptions",
+    "ScoringWarning",
+    "UnknownLabelsError",
+    "Operations",
+    "Scored",
+    "Scorer",
+    "ITEM_COLUMNS",
+    "NOT_ENOUGH_RESULTS",
+    "NO_RESULTS",
+    "Status",
+]
+
+TaskType: TypeAlias = Literal["classification", "multilabel", "detection", "segmentation", "spans"]
+UnknownLabels: TypeAlias = Literal["refuse", "wrong"]
+WarningCode: TypeAlias = Literal[
+    "no_labels",
+    "low_coverage",
+    "vocabulary_mismatch",
+    "crowd_ties",
+    "labels_outside_gold",
+    "several_annotators",
+    "unreturned_latency",
+    "unusable_objects",
+]
+
+#: Columns of :attr:`Scored.items`.
+ITEM_COLUMNS: tuple[str, ...] = ("answered", "score", "n_answers", "n_objects", "tie")
+
+#: :attr:`Scored.status` below the coverage floor (some answers) and with no answer at
+#: all; the ranking's ``SystemRanking.status`` uses the same words.
+NOT_ENOUGH_RESULTS = "not_enough_results"
+NO_RESULTS = "no_results"
+Status: TypeAlias = Literal["ok", "not_enough_results", "no_results"]
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    """How to score: intervals, coverage floor, vocabulary and matching settings.
+
+    Attributes
+    ----------
+    n_resamples
+        Bootstrap resamples of the gold items (for metrics that are not proportions).
+    seed
+        Seed of the bootstrap: the same seed gives the same intervals, and the same
+        resamples for every candidate scored on the same gold (paired).
+    level
+        Confidence level of every interval.
+    min_coverage
+        Coverage floor: below it (or with no answer at all) a candidate has "not enough
+        results" and gets no rank (:attr:`Scored.enough_results`).
+    unknown_labels
+        Labels outside the vocabulary: ``"refuse"`` raises :class:`UnknownLabelsError`
+        naming them; ``"wrong"`` scores them as wrong and warns.
+    classes
+        The vocabulary (class, category or entity-type names); ``None``: those in gold.
+    iou_threshold
+        Detection and segmentation: smallest IoU of a matched pair.
+    kappa_weights
+        Classification: weights of Cohen's kappa (ordinal classes).
+    tie_break
+        Several annotators per item: how :func:`metrics.aggregation.majority_vote` breaks
+        a tie (ties are counted and reported either way).
+    min_slice_items
+        Smallest metadata slice reported in :attr:`Scored.per_slice`.
+    """
+
+    n_resamples: int = 1000
+    seed: int = 0
+    level: float = 0.95
+    min_coverage: float = 0.95
+    unknown_labels: UnknownLabels = "refuse"
+    classes: tuple[str, ...] | None = None
+    iou_threshold: float = 0.5
+    kappa_weights: KappaWeights = "none"
+    tie_break: TieBreak = "smallest"
+    min_slice_items: int = 5
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n_resamples, bool) or int(self.n_resamples) < 1:
+            raise ValueError(f"n_resamples must be a positive integer, got {self.n_resamples!r}")
+        if not 0.0 < float(self.level) < 1.0:
+            raise ValueError(f"level must lie in (0, 1), got {self.level!r}")
+        if not 0.0 <= float(self.min_coverage) <= 1.0:
+            raise ValueError(f"min_coverage must lie in [0, 1], got {self.min_coverage!r}")
+        if self.unknown_labels not in ("refuse", "wrong"):
+            raise ValueError(
+                f"unknown_labels must be 'refuse' or 'wrong', got {self.unknown_labels!r}"
+            )
+        if not 0.0 < float(self.iou_threshold) <= 1.0:
+            raise ValueError(f"iou_threshold must lie in (0, 1], got {self.iou_threshold!r}")
+        if self.min_slice_items < 1:
+            raise ValueError(f"min_slice_items must be >= 1, got {self.min_slice_items!r}")
+
+
+@dataclass(frozen=True)
+class ScoringWarning:
+    """A caveat a door must show next to the numbers (``code`` for machines)."""
+
+    code: WarningCode
+    message: str
+
+
+class UnknownLabelsError(ValueError):
+    """Labels use classes outside the vocabulary (``ScoringOptions.unknown_labels="refuse"``).
+
+    Attributes
+    ----------
+    unknown
+        The unknown values, sorted.
+    known
+        The vocabulary, sorted.
+    """
+
+    def __init__(self, unknown: list[str], known: list[str], *, what: str = "classes") -> None:
+        self.unknown = tuple(unknown)
+        self.known = tuple(known)
+        shown = ", ".join(repr(u) for u in unknown[:20])
+        more = f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
+        super().__init__(
+            f"unknown {what} {shown}{more}; the gold vocabulary has: "
+            f"{', '.join(known[:50])}{' ...' if len(known) > 50 else ''}"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Operations:
+    """Cost and latency of one candidate, with unreturned items accounted for.
+
+    Computed by :func:`metrics.scoring.operations.score_operations`. An item the
+    candidate never returned counts with the deadline as its latency (when a deadline
+    is known) and with what it was billed (usually nothing) as its cost; cost per item
+    divides by *all* gold items and cost per correct label by the correct ones.
+
+    Attributes
+    ----------
+    total_cost
+        Sum of :attr:`item_costs` (``None`` when no cost is known).
+    cost_per_item, cost_per_correct
+        With intervals (paired bootstrap on the same resamples as the metrics).
+    latency
+        ``p50``, ``p90``, ``p95``, ``p99``, ``max`` in seconds (``p95`` with an interval),
+        and ``throughput_per_hour``; empty when no timing is known.
+    n_completed, n_unreturned
+        Items that came back, and items that did not (charged the deadline).
+    deadline_s
+        The deadline used for unreturned items (``None``: they are left out).
+    item_costs, latency_s
+        Per gold item (index ``task``): billed amount and seconds (deadline filled in).
+    """
+
+    total_cost: float | None
+    cost_per_item: MetricResult | None
+    cost_per_correct: MetricResult | None
+    latency: Mapping[str, MetricResult]
+    n_completed: int
+    n_unreturned: int
+    deadline_s: float | None
+    item_costs: pd.Series[float] | None
+    latency_s: pd.Series[float] | None
+
+
+@dataclass(frozen=True, eq=False)
+class Scored:
+    """One candidate scored against gold: the only thing a door reads.
+
+    Attributes
+    ----------
+    task_type
+        Which scorer produced it.
+    main_metric
+        Key of the main metric over answered items in :attr:`summary` (``accuracy``,
+        ``exact_match``, ``per_item_span_f1``, ``per_image_f1``);
+        :attr:`ranking_metric` is the same over all items.
+    main_title
+        The main metric's name in words, the same in every door.
+    items
+        Per-item outcomes, index ``task`` in gold order; columns :data:`ITEM_COLUMNS`:
+        ``answered`` (bool), ``score`` (main metric of the item in ``[0, 1]``, NaN when
+        unanswered), ``n_answers`` (answers received, several for crowds), ``n_objects``
+        (labels delivered: 1 per answer for a class, boxes/spans/classes in a set),
+        ``tie`` (crowd vote was tied).
+    summary
+        Metric name -> :class:`~metrics.types.MetricResult` with its ``ci`` (``None``
+        when no interval is defined, e.g. COCO AP). Always has the main metric,
+        ``<main>_all`` and ``coverage``.
+    per_class
+        Index class (or entity type/category) name; columns depend on the task type
+        (``precision``, ``recall``, ``f1``, ``support`` at least; ``n_ties`` for crowds).
+    confusion
+        Classification: counts, index gold class, columns predicted class.
+    per_annotator
+        Crowds: index annotator; ``n_items``, ``agreement_with_gold``,
+        ``agreement_with_peers``. ``None`` with one annotator per item.
+    per_slice
+        Metadata slices (see :func:`metrics.scoring.slices.slice_table`), or ``None``.
+    box_bias
+        Detection: mean signed edge offset per class (``class``, ``edge``,
+        ``mean_offset``, ``n``).
+    coco
+        Detection and segmentation: the 12 COCO AP/AR numbers by name (boxes without a
+        confidence count with confidence 1).
+    n_items, n_answered, n_labels, n_ties
+        Gold items, items answered, labels delivered (objects), tied crowd votes.
+    min_coverage
+        The coverage floor used for :attr:`enough_results`.
+    warnings
+        Caveats to show (low coverage, no labels, vocabulary mismatch, crowd ties...).
+    options
+        The options it was scored with.
+    operations
+        Cost and latency, when the door knows them (:func:`.operations.with_operations`).
+    """
+
+    task_type: TaskType
+    main_metric: str
+    main_title: str
+    items: pd.DataFrame
+    summary: Mapping[str, MetricResult]
+    per_class: pd.DataFrame
+    n_items: int
+    n_answered: int
+    n_labels: int
+    n_ties: int
+    min_coverage: float
+    options: ScoringOptions
+    warnings: tuple[ScoringWarning, ...] = ()
+    confusion: pd.DataFrame | None = None
+    per_annotator: pd.DataFrame | None = None
+    per_slice: pd.DataFrame | None = None
+    box_bias: pd.DataFrame | None = None
+    coco: Mapping[str, float] | None = None
+    operations: Operations | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ranking_metric(self) -> str:
+        """Key of the main metric over all gold items (unanswered = wrong)."""
+        return f"{self.main_metric}_all"
+
+    @property
+    def coverage(self) -> float:
+        """Share of gold items answered."""
+        return self.n_answered / self.n_items if self.n_items else 0.0
+
+    @property
+    def enough_results(self) -> bool:
+        """Whether the candidate may be ranked: some answers, coverage at the floor."""
+        return self.n_answered > 0 and self.coverage >= self.min_coverage - 1e-12
+
+    @property
+    def status(self) -> Status:
+        """``"ok"``; ``"not_enough_results"`` (coverage below the floor) or
+        ``"no_results"`` (nothing answered): shown instead of a rank."""
+        if self.n_answered == 0:
+            return "no_results"
+        return "ok" if self.enough_results else "not_enough_results"
+
+    @property
+    def item_scores(self) -> pd.Series[float]:
+        """The main metric per gold item (NaN where unanswered), index ``task``."""
+        return self.items["score"].astype(np.float64)
+
+    def value(self, name: str) -> float:
+        """The point value of summary metric ``name`` (``nan`` when absent)."""
+        result = self.summary.get(name)
+        return float(result.value) if result is not None else float("nan")
+
+
+class Scorer(Protocol):
+    """What each ``metrics.scoring.<task_type>`` module's ``score`` function is."""
+
+    def __call__(
+        self,
+        gold: pd.Series[Any],
+        labels: pd.Series[Any] | pd.DataFrame,
+        *,
+        options: ScoringOptions = ...,
+        metadata: pd.DataFrame | None = None,
+    ) -> Scored: ...

@@ -1,0 +1,337 @@
+"""Score a stored bake-off: its rows -> the scoring engine -> one Scored per candidate.
+
+The one place the service scores labels. ``GET /bakeoffs/{id}/results`` and the Python
+client (:mod:`service.domain.results`), reports and dashboards
+(:mod:`service.domain.reporting`) all read the :class:`BakeoffScores` returned here, so
+they show the same numbers. This module only arranges rows into the engine's inputs
+(gold and labels per item key, timestamps, costs); every number comes from
+:mod:`metrics.scoring`.
+
+Inputs per candidate
+
+* labels: every stored answer (``item``, ``annotator``, ``value``); a crowd's answers
+  are merged by the engine's majority vote;
+* cost per item: the tasks' reported costs, else the labels' reported costs, else the
+  vendor's price list (per item plus per label) -- never two of them added up;
+* timestamps: dispatch and completion of the tasks (an item never returned costs the
+  dispatch deadline, ``Settings.dispatch_task_timeout_s``, in latency), or for labels
+  imported without tasks their start and completion times.
+
+The coverage floor is the bake-off's ``constraints["min_coverage"]`` (default
+:data:`DEFAULT_MIN_COVERAGE`): below it a candidate has "not enough results".
+Results are cached by (database, bake-off, data version, settings).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+from sqlalchemy import select as sa_select
+from sqlmodel import Session
+
+from metrics.scoring import Scored, ScoringOptions, score, with_operations
+from reports.inputs import PricingTerms
+from service.core.config import get_settings
+from service.domain._common import get_or_404, table_of
+from service.domain.bakeoffs import vendor_aliases
+from service.domain.stored_labels import stored_frames
+from service.models import BakeOff, GoldenItem, GoldLabel, Project, Vendor
+
+__all__ = [
+    "DEFAULT_MIN_COVERAGE",
+    "Candidate",
+    "BakeoffScores",
+    "min_coverage",
+    "score_bakeoff",
+    "clear_cache",
+]
+
+#: Coverage floor of a bake-off whose constraints do not set ``min_coverage``.
+DEFAULT_MIN_COVERAGE = 0.95
+_HOUR = 3600.0
+_CACHE: OrderedDict[Hashable, BakeoffScores] = OrderedDict()
+_LOCK = threading.Lock()
+_CACHE_SIZE = 32
+
+
+@dataclass(frozen=True, eq=False)
+class Candidate:
+    """One candidate vendor of a bake-off and its :class:`Scored`."""
+
+    vendor_id: int
+    name: str
+    alias: str
+    scored: Scored
+    pricing: PricingTerms
+    n_label_rows: int
+    hours_per_item: float
+
+
+@dataclass(frozen=True, eq=False)
+class BakeoffScores:
+    """Every candidate of a bake-off scored on its pinned gold."""
+
+    bakeoff_id: int
+    data_version: int
+    task_type: str
+    golden_set_version_id: int
+    n_gold: int
+    candidates: list[Candidate]
+    metadata: pd.DataFrame
+
+
+def min_coverage(bakeoff: BakeOff) -> float:
+    """The bake-off's coverage floor: ``constraints["min_coverage"]``, default 0.95."""
+    value = (bakeoff.constraints or {}).get("min_coverage")
+    return DEFAULT_MIN_COVERAGE if value is None else float(value)
+
+
+def clear_cache() -> None:
+    """Forget every cached score."""
+    with _LOCK:
+        _CACHE.clear()
+
+
+def _classes(project: Project) -> tuple[str, ...] | None:
+    classes = (project.ontology or {}).get("classes") or []
+    names = tuple(str(c["name"]) for c in classes if isinstance(c, dict) and "name" in c)
+    return names or None
+
+
+def _with_size(value: Any, size: tuple[int, int] | None) -> Any:
+    """Segmentation objects with the item's height/width (to rasterise polygons)."""
+    if size is None or not isinstance(value, list):
+        return value
+    return [
+        {**obj, "height": size[0], "width": size[1]} if isinstance(obj, dict) else obj
+        for obj in value
+    ]
+
+
+def _load(
+    session: Session, bakeoff: BakeOff, task_type: str
+) -> tuple[pd.Series[Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Gold by item key, item metadata, and the labels and tasks with an ``item`` key."""
+    gl, gi = table_of(GoldLabel), table_of(GoldenItem)
+    rows = session.execute(
+        sa_select(gi.c.id, gi.c.key, gi.c.meta, gi.c.data, gl.c.value)
+        .join(gl, gl.c.item_id == gi.c.id)
+        .where(gl.c.version_id == bakeoff.golden_set_version_id)
+        .order_by(gi.c.key)
+    ).all()
+    key_of = {int(r[0]): str(r[1]) for r in rows}
+    sizes: dict[str, tuple[int, int]] = {}
+    if task_type == "segmentation":
+        for r in rows:
+            data = r[3] or {}
+            if isinstance(data.get("height"), int) and isinstance(data.get("width"), int):
+                sizes[str(r[1])] = (int(data["height"]), int(data["width"]))
+    gold = pd.Series(
+        {str(r[1]): _with_size(r[4], sizes.get(str(r[1]))) for r in rows}, dtype=object
+    )
+    meta = pd.DataFrame.from_records(
+        [
+            {
+                k: (v if isinstance(v, str | int | float | bool) else json.dumps(v))
+                for k, v in (r[2] or {}).items()
+            }
+            for r in rows
+        ],
+        index=pd.Index([str(r[1]) for r in rows]),
+    )
+    labels, tasks = stored_frames(session, bakeoff.id or 0)
+    for frame in (labels, tasks):
+        frame["item"] = frame["item_id"].map(key_of)
+    labels = labels[labels["item"].notna()].copy()
+    tasks = tasks[tasks["item"].notna()].copy()
+    labels["cost"] = pd.to_numeric(labels["cost"], errors="coerce")
+    tasks["cost"] = pd.to_numeric(tasks["cost"], errors="coerce")
+    if sizes:
+        labels["value"] = [
+            _with_size(v, sizes.get(k))
+            for v, k in zip(labels["value"], labels["item"], strict=True)
+        ]
+    return gold, meta, labels, tasks
+
+
+def _timestamps(
+    labels: pd.DataFrame, tasks: pd.DataFrame
+) -> tuple[pd.Series[Any] | None, pd.Series[Any] | None, bool]:
+    """Per item: dispatch and completion times, and whether they are dispatch times."""
+    sent = tasks.dropna(subset=["sent_at"])
+    if len(sent):
+        grouped = sent.groupby("item")
+        return grouped["sent_at"].min(), grouped["completed_at"].max(), True
+    timed = labels.dropna(subset=["started_at"])
+    if len(timed):
+        grouped = timed.groupby("item")
+        return grouped["started_at"].min(), grouped["completed_at"].max(), False
+    return None, None, False
+
+
+def _reported_costs(labels: pd.DataFrame, tasks: pd.DataFrame) -> pd.Series[float] | None:
+    """The tasks' costs when any is reported, else the labels' (never both)."""
+    for frame in (tasks, labels):
+        if frame["cost"].notna().any():
+            return frame.groupby("item")["cost"].sum(min_count=1).fillna(0.0).astype(np.float64)
+    return None
+
+
+def _hours_per_item(labels: pd.DataFrame) -> float:
+    done = labels.dropna(subset=["started_at", "completed_at"])
+    if done.empty:
+        return 0.0
+    hours = (done["completed_at"] - done["started_at"]).dt.total_seconds() / _HOUR
+    return float(max(hours.groupby(done["item"]).sum().mean(), 0.0))
+
+
+def _candidate(
+    vendor: Vendor,
+    alias: str,
+    gold: pd.Series[Any],
+    labels: pd.DataFrame,
+    tasks: pd.DataFrame,
+    *,
+    task_type: Any,
+    options: ScoringOptions,
+    metadata: pd.DataFrame | None,
+) -> Candidate:
+    answers = pd.DataFrame(
+        {
+            "task": labels["item"].to_numpy(),
+            "worker": labels["annotator"].astype(str).to_numpy(),
+            "label": labels["value"].to_numpy(),
+        }
+    )
+    scored = score(task_type, gold, answers, options=options, metadata=metadata)
+    sent, done, dispatched = _timestamps(labels, tasks)
+    priced = vendor.price_per_item > 0 or vendor.price_per_label > 0
+    reported = _reported_costs(labels, tasks)
+    scored = with_operations(
+        scored,
+        item_costs=reported,
+        prices=(vendor.price_per_item, vendor.price_per_label)
+        if reported is None and priced
+        else None,
+        dispatched=sent,
+        completed=done,
+        deadline_s=get_settings().dispatch_task_timeout_s if dispatched else None,
+    )
+    return Candidate(
+        vendor_id=vendor.id or 0,
+        name=vendor.name,
+        alias=alias,
+        scored=scored,
+        pricing=PricingTerms(
+            per_item=vendor.price_per_item,
+            per_label=vendor.price_per_label,
+            per_hour=vendor.price_per_hour,
+            minimum_commitment=vendor.minimum_commitment,
+            currency=vendor.currency,
+        ),
+        n_label_rows=len(labels),
+        hours_per_item=_hours_per_item(labels),
+    )
+
+
+def _compute(session: Session, bakeoff: BakeOff, *, n_resamples: int, seed: int) -> BakeoffScores:
+    project = get_or_404(session, Project, bakeoff.project_id, what="Project")
+    gold, meta, labels, tasks = _load(session, bakeoff, project.task_type)
+    options = ScoringOptions(
+        n_resamples=n_resamples,
+        seed=seed,
+        min_coverage=min_coverage(bakeoff),
+        unknown_labels="wrong",  # the service refused unknown classes at import
+        classes=_classes(project),
+        min_slice_items=3,
+    )
+    metadata = meta if len(meta.columns) else None
+    candidates: list[Candidate] = []
+    aliases = vendor_aliases(session, bakeoff.id or 0)
+    for vendor_id, alias in sorted(aliases.items(), key=lambda kv: (len(kv[1]), kv[1])):
+        vendor = session.get(Vendor, vendor_id)
+        if vendor is None:  # pragma: no cover - foreign key
+            continue
+        if gold.empty:
+            continue
+        candidates.append(
+            _candidate(
+                vendor,
+                alias,
+                gold,
+                labels[labels["vendor_id"] == vendor_id],
+                tasks[tasks["vendor_id"] == vendor_id],
+                task_type=project.task_type,
+                options=options,
+                metadata=metadata,
+            )
+        )
+    return BakeoffScores(
+        bakeoff_id=bakeoff.id or 0,
+        data_version=bakeoff.data_version,
+        task_type=project.task_type,
+        golden_set_version_id=bakeoff.golden_set_version_id,
+        n_gold=len(gold),
+        candidates=candidates,
+        metadata=meta,
+    )
+
+
+def score_bakeoff(
+    *, session: Session, bakeoff: BakeOff, n_resamples: int = 1000, seed: int = 0
+) -> BakeoffScores:
+    """Score every candidate of ``bakeoff`` (already access-checked by the caller).
+
+    Parameters
+    ----------
+    session
+        Database session.
+    bakeoff
+        The bake-off.
+    n_resamples, seed
+        Bootstrap resamples and seed of the intervals (the report's and /results'
+        defaults are the same, so they show the same intervals).
+    """
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    vendors = session.execute(
+        sa_select(
+            table_of(Vendor).c.id,
+            table_of(Vendor).c.name,
+            table_of(Vendor).c.price_per_item,
+            table_of(Vendor).c.price_per_label,
+            table_of(Vendor).c.price_per_hour,
+            table_of(Vendor).c.minimum_commitment,
+        )
+    ).all()
+    key = (
+        str(engine.url),
+        id(engine),
+        bakeoff.id,
+        bakeoff.data_version,
+        bakeoff.golden_set_version_id,
+        bakeoff.updated_at.isoformat(),
+        n_resamples,
+        seed,
+        get_settings().dispatch_task_timeout_s,
+        tuple(sorted(tuple(str(x) for x in row) for row in vendors)),
+    )
+    with _LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            _CACHE.move_to_end(key)
+            return cached
+    result = _compute(session, bakeoff, n_resamples=n_resamples, seed=seed)
+    with _LOCK:
+        _CACHE[key] = result
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return result

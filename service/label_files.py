@@ -1,0 +1,320 @@
+"""Read label files into the scoring engine's inputs (for ``bakeoff evaluate``).
+
+Gold and every system's labels, per task type: classification CSV (``item_id,label``,
+or ``item_id,annotator_id,label`` for a crowd), multi-label CSV (classes joined by
+``|``), span JSON Lines, COCO instances gold with COCO results per system. Nothing is
+scored here (:mod:`service.evaluation` does that, with :mod:`metrics.scoring`); every
+problem with a file raises :class:`adapters.formats.FormatError` naming the file, the
+row or object and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from adapters.formats import FormatError
+from adapters.formats import csv as csv_format
+from metrics.scoring import TaskType
+
+__all__ = [
+    "EvalTask",
+    "LabelSource",
+    "Inputs",
+    "parse_label_source",
+    "numeric_if_possible",
+    "load_gold",
+    "load_inputs",
+]
+
+EvalTask: TypeAlias = TaskType
+PathLike: TypeAlias = str | os.PathLike[str]
+
+
+class LabelSource(BaseModel):
+    """One ``NAME=PATH`` argument: a system's name and its label file."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    path: str
+
+
+@dataclass(frozen=True, eq=False)
+class Inputs:
+    """Gold and every system's labels in the engine's shapes.
+
+    ``systems`` values are a Series indexed by item id or a crowd's answers table;
+    ``files`` the label file name of each system (for messages); ``classes`` the
+    vocabulary when the gold file declares one (COCO categories).
+    """
+
+    task: EvalTask
+    gold_name: str
+    gold: pd.Series[Any]
+    systems: dict[str, pd.Series[Any] | pd.DataFrame]
+    files: dict[str, str]
+    classes: tuple[str, ...] | None = None
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def parse_label_source(spec: str) -> LabelSource:
+    """Parse ``NAME=PATH`` (or a bare ``PATH``, named after the file's stem).
+
+    Examples
+    --------
+    >>> parse_label_source("acme=labels/acme.csv").name
+    'acme'
+    >>> parse_label_source("labels/bolt.csv").name
+    'bolt'
+    """
+    name, sep, path = spec.partition("=")
+    if not sep:
+        path, name = spec, Path(spec).stem
+    name, path = name.strip(), path.strip()
+    if not name or not path:
+        raise ValueError(f"--labels {spec!r}: expected NAME=PATH, e.g. acme=acme.csv")
+    return LabelSource(name=name, path=path)
+
+
+def numeric_if_possible(series: Iterable[pd.Series[Any]]) -> list[pd.Series[Any]]:
+    """Turn string labels into numbers when *every* label in every series is a number.
+
+    Ordered (weighted-kappa) classes then sort as numbers, not as strings.
+    """
+    items = list(series)
+    converted: list[pd.Series[Any]] = []
+    for s in items:
+        try:
+            num = pd.to_numeric(s, errors="raise")
+        except (ValueError, TypeError):
+            return items
+        if not np.isfinite(num.dropna().to_numpy(dtype=float)).all():
+            return items  # "inf" / "1e999" are no numbers here: keep the labels as text
+        converted.append(num)
+    if all((np.mod(c.dropna().to_numpy(dtype=float), 1) == 0).all() for c in converted):
+        converted = [c.astype("int64") if c.notna().all() else c for c in converted]
+    return converted
+
+
+def load_gold(path: PathLike) -> pd.Series[Any]:
+    name = Path(path).name
+    layout = csv_format.detect_layout(path, name=name)
+    if layout != "labels":
+        raise FormatError(name, "row 1", "gold must have one label per item: columns item_id,label")
+    gold = csv_format.read_labels(path, name=name)
+    if gold.empty:
+        raise FormatError(name, "", "no gold items; add rows item_id,label after the header")
+    return gold
+
+
+def _check_sources(sources: Sequence[LabelSource]) -> None:
+    if not sources:
+        raise ValueError("give at least one --labels NAME=PATH")
+    names = [s.name for s in sources]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"--labels names must be unique; repeated: {', '.join(dup)}")
+
+
+def _index(ids: list[str]) -> pd.Index:
+    return pd.Index(ids, name="task", dtype=object)
+
+
+def _classification_labels(
+    path: PathLike, known: set[str], gold_name: str
+) -> pd.Series[Any] | pd.DataFrame:
+    """``item_id,label``: a Series; ``item_id,annotator_id,label``: the answers table."""
+    name = Path(path).name
+
+    def check(item_id: str, row: int) -> None:
+        if item_id not in known:
+            raise FormatError(name, f"row {row}", f"item_id {item_id!r} is not in {gold_name}")
+
+    if csv_format.detect_layout(path, name=name) == "labels":
+        ids, values = [], []
+        for r in csv_format.iter_labels(path, name=name):
+            check(r.item_id, r.row)
+            ids.append(r.item_id)
+            values.append(r.label)
+        return pd.Series(values, index=_index(ids), dtype=object)
+    rows = []
+    for a in csv_format.iter_annotations(path, name=name):
+        check(a.item_id, a.row)
+        rows.append((a.item_id, a.annotator_id, a.label))
+    return pd.DataFrame(rows, columns=["task", "worker", "label"], dtype=object)
+
+
+def _load_classification(gold_path: PathLike, sources: Sequence[LabelSource]) -> Inputs:
+    gold_name = Path(gold_path).name
+    gold = load_gold(gold_path)
+    known = set(gold.index)
+    loaded = {s.name: _classification_labels(s.path, known, gold_name) for s in sources}
+    # Labels become numbers when every label in every file is one (ordinal classes sort).
+    columns = [v if isinstance(v, pd.Series) else v["label"] for v in loaded.values()]
+    series = numeric_if_possible([gold, *columns])
+    systems: dict[str, pd.Series[Any] | pd.DataFrame] = {}
+    for (name, value), converted in zip(loaded.items(), series[1:], strict=True):
+        systems[name] = (
+            converted if isinstance(value, pd.Series) else value.assign(label=converted.to_numpy())
+        )
+    return Inputs(
+        task="classification",
+        gold_name=gold_name,
+        gold=series[0],
+        systems=systems,
+        files={s.name: Path(s.path).name for s in sources},
+    )
+
+
+def _read_multilabel_checked(
+    path: PathLike, *, gold: pd.Series[Any] | None, gold_name: str
+) -> pd.Series[Any]:
+    name = Path(path).name
+    known = None if gold is None else set(gold.index)
+    ids: list[str] = []
+    values: list[frozenset[str]] = []
+    for r in csv_format.iter_multilabels(path, name=name):
+        if known is not None and r.item_id not in known:
+            raise FormatError(name, f"row {r.row}", f"item_id {r.item_id!r} is not in {gold_name}")
+        ids.append(r.item_id)
+        values.append(frozenset(r.labels))
+    return pd.Series(values, index=_index(ids), dtype=object)
+
+
+def _load_multilabel(gold_path: PathLike, sources: Sequence[LabelSource]) -> Inputs:
+    gold_name = Path(gold_path).name
+    gold = _read_multilabel_checked(gold_path, gold=None, gold_name=gold_name)
+    if gold.empty:
+        raise FormatError(gold_name, "", "no gold items; add rows item_id,label after the header")
+    return Inputs(
+        task="multilabel",
+        gold_name=gold_name,
+        gold=gold,
+        systems={
+            s.name: _read_multilabel_checked(s.path, gold=gold, gold_name=gold_name)
+            for s in sources
+        },
+        files={s.name: Path(s.path).name for s in sources},
+    )
+
+
+def _load_spans(gold_path: PathLike, sources: Sequence[LabelSource]) -> Inputs:
+    from adapters.formats.jsonl import iter_annotations, iter_gold
+
+    gold_name = Path(gold_path).name
+    gold = {
+        rec.item_id: list(rec.label)
+        for rec in iter_gold(gold_path, task_type="spans", name=gold_name)
+    }
+    if not gold:
+        raise FormatError(gold_name, "", "no gold items")
+    systems: dict[str, pd.Series[Any] | pd.DataFrame] = {}
+    for src in sources:
+        name = Path(src.path).name
+        answers: dict[str, list[Any]] = {}
+        for i, ann in enumerate(iter_annotations(src.path, task_type="spans", name=name), 1):
+            if ann.item_id not in gold:
+                raise FormatError(
+                    name, f"record {i}", f"item_id {ann.item_id!r} is not in {gold_name}"
+                )
+            if ann.item_id in answers:
+                raise FormatError(name, f"record {i}", f"second answer for item_id {ann.item_id!r}")
+            answers[ann.item_id] = list(ann.label)
+        systems[src.name] = pd.Series(answers, dtype=object)
+    return Inputs(
+        task="spans",
+        gold_name=gold_name,
+        gold=pd.Series(gold, dtype=object),
+        systems=systems,
+        files={s.name: Path(s.path).name for s in sources},
+    )
+
+
+def _load_instances(
+    gold_path: PathLike, sources: Sequence[LabelSource], task: Literal["detection", "segmentation"]
+) -> Inputs:
+    """COCO instances gold and COCO results per system, as objects per image.
+
+    A results file answers for every gold image (an image without results: "nothing
+    here"), as COCO evaluation reads it.
+    """
+    from adapters.formats.coco import read_coco_dataset, read_coco_results
+
+    segm = task == "segmentation"
+    gold = read_coco_dataset(gold_path, name=Path(gold_path).name)
+    rles = gold.rles if segm else None
+    if segm and rles is None:
+        raise FormatError(
+            gold.source, "annotations", "segmentation needs a mask on every gold annotation"
+        )
+    names = {c.id: c.name for c in gold.categories}
+    keys = {im.id: str(im.id) for im in gold.images}
+    objects: dict[str, list[dict[str, Any]]] = {k: [] for k in keys.values()}
+    for i in range(len(gold.ann_ids)):
+        obj: dict[str, Any] = {
+            "category": names[int(gold.category_ids[i])],
+            "bbox": [float(v) for v in gold.boxes[i]],
+            "area": float(gold.areas[i]),
+            "iscrowd": bool(gold.iscrowd[i]),
+            "id": int(gold.ann_ids[i]),
+        }
+        if rles is not None:
+            obj["segmentation"] = rles[i]
+        objects[keys[int(gold.image_ids[i])]].append(obj)
+    systems: dict[str, pd.Series[Any] | pd.DataFrame] = {}
+    for src in sources:
+        results = read_coco_results(src.path, gold, name=Path(src.path).name)
+        if segm and results.rles is None:
+            raise FormatError(
+                results.source, "", "segmentation results need a segmentation on every element"
+            )
+        found: dict[str, list[dict[str, Any]]] = {k: [] for k in keys.values()}
+        for i in range(len(results.image_ids)):
+            det: dict[str, Any] = {
+                "category": names[int(results.category_ids[i])],
+                "bbox": [float(v) for v in results.boxes[i]],
+            }
+            if results.scores is not None:
+                det["score"] = float(results.scores[i])
+            if segm and results.rles is not None:
+                det["segmentation"] = results.rles[i]
+            found[keys[int(results.image_ids[i])]].append(det)
+        systems[src.name] = pd.Series(found, dtype=object)
+    return Inputs(
+        task=task,
+        gold_name=gold.source,
+        gold=pd.Series(objects, dtype=object),
+        systems=systems,
+        files={s.name: Path(s.path).name for s in sources},
+        classes=tuple(c.name for c in gold.categories),
+    )
+
+
+def load_inputs(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelSource]) -> Inputs:
+    """Read the gold file and every system's labels for ``task``.
+
+    Raises
+    ------
+    FormatError
+        On any problem with a file (one line: file, row, what is wrong).
+    ValueError
+        If two sources share a name or none is given.
+    """
+    _check_sources(sources)
+    if task == "classification":
+        return _load_classification(gold_path, sources)
+    if task == "multilabel":
+        return _load_multilabel(gold_path, sources)
+    if task == "spans":
+        return _load_spans(gold_path, sources)
+    return _load_instances(gold_path, sources, task)

@@ -1,0 +1,292 @@
+"""Bake-offs for the cross-door test (tests/test_one_truth.py): generated and the demo's.
+
+A :class:`Case` is gold per item and each vendor's answers ``(item, annotator, value)``
+in the service's JSON shapes; :func:`write_files` writes the same case as the files
+``bakeoff evaluate`` reads (CSV, span JSON Lines, COCO).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service.demo.data import digits_golden_set, scenes_golden_set
+
+__all__ = ["Answer", "Case", "GENERATORS", "demo_cases", "write_files"]
+
+Answer = tuple[str, str | None, Any]  # item, annotator, value
+
+
+@dataclass
+class Case:
+    """A bake-off: gold and each vendor's answers ``(item, annotator, value)``."""
+
+    task: str
+    classes: list[str]
+    gold: dict[str, Any]
+    vendors: dict[str, list[Answer]]
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    meta: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- generated data
+
+
+def _classification(rng: np.random.Generator, n: int, coverage: float) -> Case:
+    classes = ["bird", "cat", "dog"]
+    keys = [f"i{k:03d}" for k in range(n)]
+    gold = {k: str(rng.choice(classes)) for k in keys}
+
+    def answer(k: str, p: float) -> str:
+        return gold[k] if rng.random() < p else str(rng.choice(classes))
+
+    alpha: list[Answer] = [(k, None, answer(k, 0.85)) for k in keys if rng.random() < coverage]
+    crowd: list[Answer] = [(k, w, answer(k, 0.7)) for k in keys for w in ("w1", "w2", "w3")]
+    return Case("classification", classes, gold, {"alpha": alpha, "crowd": crowd})
+
+
+def _multilabel(rng: np.random.Generator, n: int, coverage: float) -> Case:
+    classes = ["a", "b", "c", "d"]
+    keys = [f"i{k:03d}" for k in range(n)]
+
+    def some() -> list[str]:
+        return sorted(set(rng.choice(classes, int(rng.integers(1, 3)))))
+
+    gold = {k: some() for k in keys}
+    vendor: dict[str, list[Answer]] = {
+        name: [(k, None, gold[k] if rng.random() < p else some()) for k in keys if rng.random() < c]
+        for name, p, c in (("alpha", 0.8, coverage), ("beta", 0.6, 1.0))
+    }
+    return Case("multilabel", classes, gold, vendor)
+
+
+def _spans(rng: np.random.Generator, n: int, coverage: float) -> Case:
+    types = ["LOC", "ORG", "PER"]
+    keys = [f"i{k:03d}" for k in range(n)]
+    gold: dict[str, Any] = {}
+    for k in keys:
+        spans = []
+        for slot in range(int(rng.integers(0, 4))):
+            start = 20 * slot + int(rng.integers(0, 5))
+            spans.append(
+                {
+                    "start": start,
+                    "end": start + int(rng.integers(2, 8)),
+                    "type": str(rng.choice(types)),
+                }
+            )
+        gold[k] = spans
+
+    def answer(spans: list[dict[str, Any]], p: float) -> list[dict[str, Any]]:
+        out = [s if rng.random() < p else {**s, "end": s["end"] + 1} for s in spans]
+        if rng.random() < 0.15:
+            out.append({"start": 95, "end": 99, "type": "ORG"})
+        return out
+
+    vendor: dict[str, list[Answer]] = {
+        name: [(k, None, answer(gold[k], p)) for k in keys if rng.random() < c]
+        for name, p, c in (("alpha", 0.85, coverage), ("beta", 0.6, 1.0))
+    }
+    return Case("spans", types, gold, vendor)
+
+
+def _detection(rng: np.random.Generator, n: int, _coverage: float) -> Case:
+    classes = ["bus", "car"]
+    keys = [str(k + 1) for k in range(n)]
+    gold = {
+        k: [
+            {"category": str(rng.choice(classes)), "bbox": [30.0 * j + 5, 10.0, 20.0, 20.0]}
+            for j in range(int(rng.integers(0, 4)))
+        ]
+        for k in keys
+    }
+
+    def answer(objs: list[dict[str, Any]], sd: float) -> list[dict[str, Any]]:
+        out = [
+            {
+                **o,
+                "bbox": [
+                    o["bbox"][0] + float(np.round(abs(rng.normal(0, sd)), 2)),
+                    10.0,
+                    20.0,
+                    20.0,
+                ],
+            }
+            for o in objs
+            if rng.random() < 0.9
+        ]
+        if rng.random() < 0.2:
+            out.append({"category": "car", "bbox": [150.0, 150.0, 10.0, 10.0]})
+        return out
+
+    # a COCO results file answers every image, so every vendor answers every image here
+    vendor: dict[str, list[Answer]] = {
+        name: [(k, None, answer(gold[k], sd)) for k in keys]
+        for name, sd in (("alpha", 2.0), ("beta", 6.0))
+    }
+    return Case("detection", classes, gold, vendor)
+
+
+def _square(x: float, y: float, size: float) -> list[list[float]]:
+    return [[x, y, x + size, y, x + size, y + size, x, y + size]]
+
+
+def _segmentation(rng: np.random.Generator, n: int, _coverage: float) -> Case:
+    keys = [str(k + 1) for k in range(n)]
+    gold = {
+        k: [
+            {"category": "cell", "segmentation": _square(20.0 * j + 2, 4.0, 12.0)}
+            for j in range(int(rng.integers(0, 3)))
+        ]
+        for k in keys
+    }
+
+    def answer(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        shift = float(rng.choice([0.0, 1.0, 7.0]))
+        return [
+            {
+                "category": "cell",
+                "segmentation": _square(o["segmentation"][0][0] + shift, 4.0, 12.0),
+            }
+            for o in objs
+        ]
+
+    vendor: dict[str, list[Answer]] = {
+        name: [(k, None, answer(gold[k])) for k in keys] for name in ("alpha", "beta")
+    }
+    return Case("segmentation", ["cell"], gold, vendor, sizes=dict.fromkeys(keys, (32, 80)))
+
+
+GENERATORS = {
+    "classification": _classification,
+    "multilabel": _multilabel,
+    "spans": _spans,
+    "detection": _detection,
+    "segmentation": _segmentation,
+}
+
+
+def demo_cases() -> list[Case]:
+    rng = np.random.default_rng(7)
+    digits = digits_golden_set(n_items=300)
+    classes = list(digits.classes)
+    gold = {k: str(v) for k, v in digits.gold.items()}
+    swift: list[Answer] = [
+        (k, None, v if rng.random() < 0.9 else str(rng.choice(classes))) for k, v in gold.items()
+    ]
+    team: list[Answer] = [
+        (k, w, v if rng.random() < 0.8 else str(rng.choice(classes)))
+        for k, v in gold.items()
+        for w in ("ann-1", "ann-2", "ann-3")
+    ]
+    scenes = scenes_golden_set(n_items=40)
+    # COCO files name images by integer id: item "scene-007" is image 8
+    ids = {k: str(i + 1) for i, k in enumerate(scenes.gold)}
+    boxes: dict[str, Any] = {
+        ids[k]: [json.loads(b.model_dump_json(exclude_none=True)) for b in v]  # type: ignore[union-attr]
+        for k, v in scenes.gold.items()
+    }
+
+    def shadow(b: dict[str, Any], px: float) -> dict[str, Any]:
+        x, y, w, h = b["bbox"]
+        return {**b, "bbox": [x, y, w + (px if b["category"] == "vehicle" else 0.0), h]}
+
+    # "boxwise" draws every vehicle with its shadow (+4.8 px on the right edge)
+    boxwise: list[Answer] = [(k, None, [shadow(b, 4.8) for b in v]) for k, v in boxes.items()]
+    careful: list[Answer] = [
+        (k, None, [shadow(b, 0.5) for b in v][: max(len(v) - 1, 1)]) for k, v in boxes.items()
+    ]
+    return [
+        Case(
+            "classification",
+            classes,
+            gold,
+            {"swiftlabel": swift, "precisionworks": team},
+            meta=digits.metadata,
+        ),
+        Case(
+            "detection",
+            list(scenes.classes),
+            boxes,
+            {"boxwise": boxwise, "careful": careful},
+            meta={ids[k]: v for k, v in scenes.metadata.items()},
+        ),
+    ]
+
+
+def write_files(case: Case, root: Path) -> tuple[Path, dict[str, Path]]:
+    """Gold and one label file per vendor in the CLI's formats."""
+    root.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    if case.task in ("classification", "multilabel"):
+        gold = root / "gold.csv"
+        join = (lambda v: "|".join(v)) if case.task == "multilabel" else str
+        gold.write_text(
+            "item_id,label\n" + "".join(f"{k},{join(v)}\n" for k, v in case.gold.items())
+        )
+        for name, rows in case.vendors.items():
+            crowd = any(w is not None for _, w, _ in rows)
+            head = "item_id,annotator_id,label\n" if crowd else "item_id,label\n"
+            body = "".join(
+                f"{k},{w},{join(v)}\n" if crowd else f"{k},{join(v)}\n" for k, w, v in rows
+            )
+            out[name] = root / f"{name}.csv"
+            out[name].write_text(head + body)
+        return gold, out
+    if case.task == "spans":
+        gold = root / "gold.jsonl"
+        gold.write_text(
+            "".join(json.dumps({"item_id": k, "label": v}) + "\n" for k, v in case.gold.items())
+        )
+        for name, rows in case.vendors.items():
+            out[name] = root / f"{name}.jsonl"
+            out[name].write_text(
+                "".join(json.dumps({"item_id": k, "label": v}) + "\n" for k, _, v in rows)
+            )
+        return gold, out
+    cats = {c: i + 1 for i, c in enumerate(case.classes)}
+    shape = "segmentation" if case.task == "segmentation" else "bbox"
+    images = [
+        {
+            "id": int(k),
+            "file_name": f"{k}.png",
+            "height": case.sizes.get(k, (480, 640))[0],
+            "width": case.sizes.get(k, (480, 640))[1],
+        }
+        for k in case.gold
+    ]
+    annotations: list[dict[str, Any]] = []
+    for k, objs in case.gold.items():
+        for o in objs:
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": int(k),
+                    "category_id": cats[o["category"]],
+                    shape: o[shape],
+                    "iscrowd": 0,
+                }
+            )
+    gold = root / "gold.json"
+    gold.write_text(
+        json.dumps(
+            {
+                "images": images,
+                "categories": [{"id": i, "name": c} for c, i in cats.items()],
+                "annotations": annotations,
+            }
+        )
+    )
+    for name, rows in case.vendors.items():
+        results = [
+            {"image_id": int(k), "category_id": cats[o["category"]], shape: o[shape]}
+            for k, _, objs in rows
+            for o in objs
+        ]
+        out[name] = root / f"{name}.json"
+        out[name].write_text(json.dumps(results))
+    return gold, out

@@ -1,0 +1,356 @@
+"""One truth: every door shows the same values and intervals for the same bake-off.
+
+For generated bake-offs of every task type (hypothesis, fixed seeds) and for the demo's
+golden sets, the numbers of
+
+* ``bakeoff evaluate --json`` on the same labels as files,
+* ``GET /bakeoffs/{id}/results`` (``vendors[].scores``, ``metrics``, ``main_value``),
+* the Python client's ``get_results`` DataFrame,
+* the report JSON (``render_json``) and its ranking rows,
+* the report CSV (``scores.csv``),
+* the dashboard's data (``/ui/dashboards/bakeoffs/{id}/report.json``)
+
+must be identical: same metrics, same point values, same interval bounds, same status.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlmodel import Session
+from typer.testing import CliRunner
+
+import service.models as m
+from reports.render import render_csv, render_json
+from service.cli.main import app
+from service.client import BakeoffClient
+from service.domain import bakeoffs, golden_sets, projects, vendors
+from service.domain.reporting import bakeoff_report
+from service.domain.vendor_labels import add_vendor_labels
+from tests.one_truth_data import GENERATORS, Case, demo_cases, write_files
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+Triple = tuple[float | None, float | None, float | None]
+
+
+# --------------------------------------------------------------------------- the CLI door
+
+
+def _cli(case: Case, root: Path) -> dict[str, dict[str, Any]]:
+    gold, files = write_files(case, root)
+    args = ["evaluate", "--task", case.task, "--gold", str(gold), "--json"]
+    for name, path in files.items():
+        args += ["--labels", f"{name}={path}"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    systems: dict[str, dict[str, Any]] = json.loads(result.stdout)["systems"]
+    return systems
+
+
+# --------------------------------------------------------------------------- the service's doors
+
+
+@dataclass(frozen=True)
+class Seeded:
+    bakeoff_id: int
+    names: dict[str, str]  # service vendor name -> case vendor name
+
+
+def _seed(session: Session, case: Case) -> Seeded:
+    tag = uuid.uuid4().hex[:8]
+    project = projects.create_project(
+        session=session,
+        data=m.ProjectCreate(
+            name=f"{case.task}-{tag}",
+            task_type=case.task,  # type: ignore[arg-type]
+            ontology={"classes": [{"name": c} for c in case.classes]},
+        ),
+    )
+    assert project.id is not None
+    instructions = projects.create_instructions(
+        session=session, project_id=project.id, data=m.InstructionsVersionCreate(text="label")
+    )
+    golden = golden_sets.create_golden_set(
+        session=session, data=m.GoldenSetCreate(name=f"gold-{tag}", project_id=project.id)
+    )
+    assert golden.id is not None and instructions.id is not None
+    golden_sets.add_items(
+        session=session,
+        golden_set_id=golden.id,
+        items=[
+            m.GoldenItemCreate(
+                key=k,
+                data=(
+                    {"height": case.sizes[k][0], "width": case.sizes[k][1]}
+                    if k in case.sizes
+                    else {}
+                ),
+                meta=case.meta.get(k, {}),
+            )
+            for k in case.gold
+        ],
+    )
+    version = golden_sets.create_version(session=session, golden_set_id=golden.id)
+    golden_sets.set_gold_labels(
+        session=session,
+        golden_set_id=golden.id,
+        version=version.version,
+        labels=[m.GoldLabelCreate(item_key=k, value=v) for k, v in case.gold.items()],
+    )
+    names: dict[str, str] = {}
+    ids: dict[str, int] = {}
+    for i, name in enumerate(case.vendors):
+        vendor = vendors.create_vendor(
+            session=session,
+            data=m.VendorCreate(name=f"{name}-{tag}", price_per_item=0.01 * (i + 1)),
+        )
+        assert vendor.id is not None
+        names[vendor.name] = name
+        ids[name] = vendor.id
+    assert version.id is not None
+    bakeoff = bakeoffs.create_bakeoff(
+        session=session,
+        data=m.BakeOffCreate(
+            name=f"bake-off {tag}",
+            project_id=project.id,
+            golden_set_version_id=version.id,
+            instructions_version_id=instructions.id,
+            vendor_ids=list(ids.values()),
+        ),
+    )
+    assert bakeoff.id is not None
+    for name, rows in case.vendors.items():
+        if not rows:
+            continue
+        add_vendor_labels(
+            session=session,
+            bakeoff_id=bakeoff.id,
+            vendor_id=ids[name],
+            records=[
+                m.VendorLabelCreate(
+                    item_key=k,
+                    value=v,
+                    annotator_id=w,
+                    started_at=T0,
+                    completed_at=T0 + timedelta(minutes=5 + 7 * (j % 11)),
+                )
+                for j, (k, w, v) in enumerate(rows)
+            ],
+        )
+    return Seeded(bakeoff.id, names)
+
+
+@pytest.fixture
+def bk(client: TestClient, api_keys: dict[str, str]) -> Iterator[BakeoffClient]:
+    """The Python client, its requests handed to the in-process app."""
+
+    def forward(request: httpx.Request) -> httpx.Response:
+        response = client.request(
+            request.method,
+            request.url.raw_path.decode(),
+            content=request.read(),
+            headers=dict(request.headers),
+        )
+        return httpx.Response(
+            response.status_code, headers=dict(response.headers), content=response.content
+        )
+
+    http = httpx.Client(base_url="http://bakeoff.test", transport=httpx.MockTransport(forward))
+    with BakeoffClient(api_key=api_keys["lead"], http=http) as c:
+        yield c
+    http.close()
+
+
+# --------------------------------------------------------------------------- fingerprints
+
+QUALITY = (
+    "task_type",
+    "main_metric",
+    "ranking_metric",
+    "main_title",
+    "status",
+    "n_items",
+    "n_answered",
+    "n_labels",
+    "n_ties",
+    "coverage",
+    "min_coverage",
+    "coco",
+)
+
+
+def _num(x: Any) -> float | None:
+    if x is None:
+        return None
+    value = float(x)
+    return None if math.isnan(value) else value
+
+
+def _triple(e: dict[str, Any] | None) -> Triple | None:
+    return None if e is None else (_num(e["value"]), _num(e.get("low")), _num(e.get("high")))
+
+
+def _quality(s: dict[str, Any]) -> dict[str, Any]:
+    out = {k: s[k] for k in QUALITY}
+    out["metrics"] = {k: _triple(v) for k, v in s["metrics"].items()}
+    return out
+
+
+def _operations(s: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "total_cost": s["total_cost"],
+        "cost_per_item": _triple(s["cost_per_item"]),
+        "cost_per_correct": _triple(s["cost_per_correct"]),
+        "latency": {k: _triple(v) for k, v in s["latency"].items()},
+        "n_unreturned": s["n_unreturned"],
+    }
+
+
+def _csv_rows(path: Path) -> dict[str, dict[str, Triple]]:
+    table = pd.read_csv(path)
+    out: dict[str, dict[str, Triple]] = {}
+    for row in table.to_dict("records"):
+        triple = (_num(row["value"]), _num(row["low"]), _num(row["high"]))
+        out.setdefault(str(row["system"]), {})[str(row["metric"])] = triple
+    return out
+
+
+def _doors(
+    case: Case,
+    seeded: Seeded,
+    *,
+    session: Session,
+    client: TestClient,
+    auth: dict[str, dict[str, str]],
+    bk: BakeoffClient,
+    root: Path,
+) -> None:
+    """Assert that every door shows the same numbers for every vendor of ``case``."""
+    answered = Case(
+        case.task,
+        case.classes,
+        case.gold,
+        {k: v for k, v in case.vendors.items() if v},  # a CLI label file has labels
+        case.sizes,
+    )
+    cli = _cli(answered, root / "files")
+    assert set(cli) == set(answered.vendors)
+    results = client.get(f"/bakeoffs/{seeded.bakeoff_id}/results", headers=auth["lead"])
+    assert results.status_code == 200, results.text
+    api = {seeded.names[v["vendor"]]: v for v in results.json()["vendors"]}
+    frame = bk.get_results(seeded.bakeoff_id).rename(index=seeded.names)
+    report = bakeoff_report(session=session, bakeoff_id=seeded.bakeoff_id)
+    doc = json.loads(render_json(report, root / "report.json").read_text(encoding="utf-8"))
+    render_csv(report, root / "csv")
+    csv = _csv_rows(root / "csv" / "scores.csv")
+    dash = client.get(
+        f"/ui/dashboards/bakeoffs/{seeded.bakeoff_id}/report.json", headers=auth["viewer"]
+    )
+    assert dash.status_code == 200, dash.text
+    board = dash.json()
+    assert set(api) == set(case.vendors)
+    for service_name, name in seeded.names.items():
+        truth = api[name]["scores"]
+        reported = doc["scores"][service_name]
+        # label quality: the CLI, /results, the report JSON and the dashboard data
+        for door, scores in (("report", reported), ("dashboard", board["scores"][service_name])):
+            assert _quality(scores) == _quality(truth), (door, name)
+            assert _operations(scores) == _operations(truth), (door, name)
+        if name in cli:
+            assert _quality(cli[name]) == _quality(truth), ("cli", name)
+        # /results' flat fields read the same scores
+        ranking_metric = truth["ranking_metric"]
+        main = truth["metrics"][ranking_metric]["value"]
+        assert api[name]["main_value"] == (main if truth["n_answered"] else None)
+        assert api[name]["metrics"] == {k: v["value"] for k, v in truth["metrics"].items()}
+        assert api[name]["total_cost"] == truth["total_cost"] or truth["n_answered"] == 0
+        # the client's DataFrame
+        row = frame.loc[name]
+        assert row["status"] == truth["status"] and row["coverage"] == truth["coverage"]
+        for metric, e in truth["metrics"].items():
+            got = (_num(row[metric]), _num(row[f"{metric}_low"]), _num(row[f"{metric}_high"]))
+            assert got == _triple(e), ("client", name, metric)
+        # the report CSV
+        expected = {k: _triple(v) for k, v in truth["metrics"].items()}
+        for key in ("cost_per_item", "cost_per_correct"):
+            if truth[key] is not None:
+                expected[key] = _triple(truth[key])
+        if truth["total_cost"] is not None:
+            expected["total_cost"] = (truth["total_cost"], None, None)
+        expected |= {f"latency_{k}": _triple(v) for k, v in truth["latency"].items()}
+        assert csv[service_name] == expected, ("csv", name)
+        # the ranking rows show the same estimates; no rank without enough results
+        rows = {r["name"]: r for r in doc["ranking"]["systems"]}
+        ranked = rows[service_name]
+        assert _triple(ranked["accuracy"]) == _triple(truth["metrics"][ranking_metric])
+        assert _triple(ranked["cost_per_item"]) == _triple(truth["cost_per_item"])
+        if truth["status"] != "ok":
+            assert ranked["rank"] is None
+            assert ranked["status"] == truth["status"]
+        board_rows = {r["name"]: r for r in board["ranking"]["systems"]}
+        assert board_rows[service_name]["accuracy"] == ranked["accuracy"]
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+@pytest.mark.parametrize("task", list(GENERATORS))
+@settings(
+    max_examples=2,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(12, 40),
+    coverage=st.sampled_from([1.0, 0.97, 0.6]),
+)
+def test_generated_bakeoffs_show_the_same_numbers_at_every_door(
+    task: str,
+    seed: int,
+    n: int,
+    coverage: float,
+    session: Session,
+    client: TestClient,
+    auth: dict[str, dict[str, str]],
+    bk: BakeoffClient,
+    tmp_path: Path,
+) -> None:
+    case = GENERATORS[task](np.random.default_rng(seed), n, coverage)
+    seeded = _seed(session, case)
+    root = tmp_path / uuid.uuid4().hex[:8]
+    _doors(case, seeded, session=session, client=client, auth=auth, bk=bk, root=root)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", [0, 1], ids=["digits", "scenes"])
+def test_the_demo_golden_sets_show_the_same_numbers_at_every_door(
+    index: int,
+    session: Session,
+    client: TestClient,
+    auth: dict[str, dict[str, str]],
+    bk: BakeoffClient,
+    tmp_path: Path,
+) -> None:
+    case = demo_cases()[index]
+    case.vendors["silent"] = []  # a vendor that returned nothing: no rank, everywhere
+    seeded = _seed(session, case)
+    _doors(case, seeded, session=session, client=client, auth=auth, bk=bk, root=tmp_path)
+    results = client.get(f"/bakeoffs/{seeded.bakeoff_id}/results", headers=auth["lead"]).json()
+    silent = next(v for v in results["vendors"] if seeded.names[v["vendor"]] == "silent")
+    assert silent["status"] == "no_results" and silent["main_value"] is None
