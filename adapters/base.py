@@ -177,9 +177,7 @@ class LabelingVendor(Protocol):
     settings that a *remote* caller (a host application's API) may choose. Settings that name
     resources of the machine running the adapter (file paths, import paths, model files) are
     never among them: the host resolves those itself. A class without ``api_settings`` accepts
-    no settings from remote callers. Kinds that read settings from the environment also declare
-    ``endpoint_settings`` (where requests go) and ``secret_settings`` (credentials sent there),
-    so that a host never pairs a secret from its environment with an endpoint a caller chose.
+    no settings from remote callers.
     """
 
     name: str

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import os
 import random
 import threading
 import time
@@ -72,8 +74,10 @@ __all__ = [
     "HttpAdapter",
     "HttpVendorSettings",
     "VendorFailing",
+    "WEBHOOK_SECRET_MIN_LENGTH",
     "batch_id_for",
     "env_prefix_for",
+    "env_secret_follows",
     "reset_vendor_guards",
     "sign_callback",
     "to_annotations",
@@ -84,6 +88,9 @@ ALL_TASK_TYPES: frozenset[TaskType] = frozenset(
     ("classification", "multilabel", "detection", "segmentation", "spans")
 )
 CircuitState = Literal["closed", "open", "half_open"]
+WEBHOOK_SECRET_MIN_LENGTH = 16
+log = logging.getLogger(__name__)
+"""Shortest webhook secret :func:`verify_callback` accepts (an empty key lets anyone sign)."""
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -91,6 +98,37 @@ def env_prefix_for(vendor: str) -> str:
     """Environment prefix of a vendor's settings: ``acme-labs`` -> ``BAKEOFF_VENDOR_ACME_LABS_``."""
     slug = "".join(c if c.isalnum() else "_" for c in vendor.upper())
     return f"BAKEOFF_VENDOR_{slug}_"
+
+
+def env_secret_follows(
+    vendor: str, values: Mapping[str, Any], *, endpoint: str, secret: str
+) -> dict[str, Any]:
+    """``values``, with ``secret`` set to ``None`` if the environment's would go elsewhere.
+
+    An operator who puts a vendor's token in ``BAKEOFF_VENDOR_<SLUG>_<SECRET>`` means it for
+    the endpoint in ``BAKEOFF_VENDOR_<SLUG>_<ENDPOINT>``. Whoever may store settings through
+    the API (a lead) must not be able to point the vendor at another host and receive it.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["BAKEOFF_VENDOR_DOCTEST_API_KEY"] = "tok"
+    >>> env_secret_follows("doctest", {"base_url": "https://evil"}, endpoint="base_url",
+    ...                    secret="api_key")
+    {'base_url': 'https://evil', 'api_key': None}
+    >>> del os.environ["BAKEOFF_VENDOR_DOCTEST_API_KEY"]
+    """
+    out = dict(values)
+    if endpoint not in out or secret in out:
+        return out
+    environ = {k.upper(): v for k, v in os.environ.items()}
+    prefix = env_prefix_for(vendor)
+    if f"{prefix}{secret.upper()}" not in environ:
+        return out
+    env_endpoint = environ.get(f"{prefix}{endpoint.upper()}")
+    if env_endpoint is None or env_endpoint.rstrip("/") != str(out[endpoint]).rstrip("/"):
+        out[secret] = None
+    return out
 
 
 class HttpVendorSettings(BaseSettings):
@@ -120,7 +158,13 @@ class HttpVendorSettings(BaseSettings):
 
     @classmethod
     def for_vendor(cls, vendor: str, **values: Any) -> HttpVendorSettings:
-        """Read the settings of ``vendor`` from its env prefix, overridden by ``values``."""
+        """Read the settings of ``vendor`` from its env prefix, overridden by ``values``.
+
+        A token from the environment goes only to the endpoint from the environment: when
+        ``values`` (settings stored through the API) name another ``base_url``, the
+        environment's ``api_key`` is not used (see :func:`env_secret_follows`).
+        """
+        values = env_secret_follows(vendor, values, endpoint="base_url", secret="api_key")
         return cls(_env_prefix=env_prefix_for(vendor), **values)  # type: ignore[call-arg]
 
 
@@ -131,12 +175,15 @@ class VendorFailing(VendorUnavailable):
 class CallbackRejected(AdapterError):
     """A callback failed verification.
 
-    ``reason`` is ``"unsigned"`` (headers missing), ``"bad_signature"``, ``"stale"``
-    (timestamp outside the tolerance) or ``"malformed"`` (not a CallbackPayload).
+    ``reason`` is ``"no_secret"`` (the secret is missing or shorter than
+    :data:`WEBHOOK_SECRET_MIN_LENGTH`), ``"unsigned"`` (headers missing), ``"bad_signature"``,
+    ``"stale"`` (timestamp outside the tolerance) or ``"malformed"`` (not a CallbackPayload).
     """
 
     def __init__(
-        self, reason: Literal["unsigned", "bad_signature", "stale", "malformed"], detail: str
+        self,
+        reason: Literal["no_secret", "unsigned", "bad_signature", "stale", "malformed"],
+        detail: str,
     ) -> None:
         self.reason = reason
         self.detail = detail
@@ -218,9 +265,17 @@ def verify_callback(
     Raises
     ------
     CallbackRejected
-        If a header is missing, the signature does not match, the timestamp is stale,
-        or the body is not a valid :class:`~adapters.http_protocol.CallbackPayload`.
+        If the secret is shorter than :data:`WEBHOOK_SECRET_MIN_LENGTH`, a header is missing,
+        the signature does not match, the timestamp is stale, or the body is not a valid
+        :class:`~adapters.http_protocol.CallbackPayload`.
     """
+    key = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+    if len(key) < WEBHOOK_SECRET_MIN_LENGTH:
+        raise CallbackRejected(
+            "no_secret",
+            f"{vendor}: no webhook secret of at least {WEBHOOK_SECRET_MIN_LENGTH} characters; "
+            "callbacks are refused",
+        )
     lowered = {k.lower(): v for k, v in headers.items()}
     ts = lowered.get(TIMESTAMP_HEADER.lower())
     delivery = lowered.get(DELIVERY_HEADER.lower())
@@ -237,7 +292,6 @@ def verify_callback(
         raise CallbackRejected(
             "unsigned", f"{TIMESTAMP_HEADER} {ts!r} is not Unix seconds"
         ) from exc
-    key = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
     expected = hmac.new(key.encode(), _signed_bytes(ts, delivery, body), hashlib.sha256).hexdigest()
     offered = [p.strip()[3:] for p in signature.split(",") if p.strip().startswith("v1=")]
     if not any(hmac.compare_digest(expected, o) for o in offered):
@@ -280,9 +334,15 @@ def to_annotations(results: list[ItemResult]) -> list[VendorAnnotation]:
 
 
 def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "body"
-    return f"{loc}: {err['msg']}"
+    """``"results.0.item_id: Field required"``: our field names and message, never the input.
+
+    An unexpected field is reported without its name: the name comes from the answer.
+    """
+    err = exc.errors(include_input=False, include_url=False)[0]
+    loc = [str(p) for p in err["loc"]]
+    if err["type"] == "extra_forbidden" and loc:
+        return f"{'.'.join(loc[:-1]) or 'body'}: has a field the protocol does not define"
+    return f"{'.'.join(loc) or 'body'}: {err['msg']}"
 
 
 @dataclass
@@ -355,8 +415,6 @@ class HttpAdapter:
     kind: str = "http"
     #: Settings a remote caller (the service's API) may give: every field of the settings model.
     api_settings: ClassVar[frozenset[str]] = frozenset(HttpVendorSettings.model_fields)
-    endpoint_settings: ClassVar[frozenset[str]] = frozenset({"base_url"})
-    secret_settings: ClassVar[frozenset[str]] = frozenset({"api_key", "webhook_secret"})
 
     def __init__(
         self,
@@ -396,7 +454,7 @@ class HttpAdapter:
         accepted = self._call("POST", "/v1/batches", BatchAccepted, body=request)
         if accepted.batch_id != request.batch_id:
             raise VendorResponseInvalid(
-                f"{self.name} answered batch {request.batch_id!r} with {accepted.batch_id!r}"
+                f"{self.name} answered batch {request.batch_id!r} with another batch id"
             )
         return VendorJob(
             vendor=self.name,
@@ -508,7 +566,10 @@ class HttpAdapter:
                 )
                 cause: BaseException = exc
             except httpx.TransportError as exc:
-                error = VendorUnavailable(f"{self.name}: {method} {path} failed: {exc}")
+                log.info("%s: %s %s failed: %s", self.name, method, path, exc)
+                error = VendorUnavailable(
+                    f"{self.name}: {method} {path} failed ({type(exc).__name__})"
+                )
                 cause = exc
             else:
                 if response.status_code < 400:
@@ -516,9 +577,11 @@ class HttpAdapter:
                 if response.status_code == 404 and "/v1/batches/" in path:
                     raise JobNotFound(f"{self.name} does not know job in {path}")
                 if response.status_code != 429 and response.status_code < 500:
+                    # The status only: the body of an answer from whatever host base_url
+                    # names must not end up in task errors that other users read.
+                    log.info("%s: %s %s refused: %s", self.name, method, path, response.text[:300])
                     raise VendorRejected(
-                        f"{self.name}: {method} {path} refused with HTTP "
-                        f"{response.status_code}: {response.text[:300]}"
+                        f"{self.name}: {method} {path} refused with HTTP {response.status_code}"
                     )
                 retry_after = _retry_after(response)
                 error = VendorUnavailable(

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import html
 import io
+import logging
 import re
 import threading
 import time
@@ -66,7 +67,7 @@ from adapters.formats.labelstudio import (
     iter_tasks,
     labeling_config,
 )
-from adapters.http import env_prefix_for
+from adapters.http import env_prefix_for, env_secret_follows
 
 __all__ = [
     "ALL_TASK_TYPES",
@@ -80,6 +81,7 @@ ALL_TASK_TYPES: frozenset[TaskType] = frozenset(
     {"classification", "multilabel", "detection", "segmentation", "spans"}
 )
 _M = TypeVar("_M", bound=BaseModel)
+log = logging.getLogger(__name__)
 _RUN_LOCKS: dict[str, threading.Lock] = {}
 _RUN_LOCKS_GUARD = threading.Lock()
 _TITLE_MAX = 50  # Label Studio's limit on project titles
@@ -118,7 +120,12 @@ class LabelStudioSettings(BaseSettings):
 
     @classmethod
     def for_vendor(cls, vendor: str, **values: Any) -> LabelStudioSettings:
-        """Read the settings of ``vendor`` from its env prefix, overridden by ``values``."""
+        """Read the settings of ``vendor`` from its env prefix, overridden by ``values``.
+
+        The environment's ``api_token`` is used only with the environment's ``url``
+        (:func:`adapters.http.env_secret_follows`).
+        """
+        values = env_secret_follows(vendor, values, endpoint="url", secret="api_token")
         return cls(_env_prefix=env_prefix_for(vendor), **values)  # type: ignore[call-arg]
 
 
@@ -272,8 +279,6 @@ class LabelStudioAdapter:
     kind: str = "label_studio"
     #: Settings a remote caller (the service's API) may give: every field of the settings model.
     api_settings: ClassVar[frozenset[str]] = frozenset(LabelStudioSettings.model_fields)
-    endpoint_settings: ClassVar[frozenset[str]] = frozenset({"url"})
-    secret_settings: ClassVar[frozenset[str]] = frozenset({"api_token"})
 
     def __init__(
         self,
@@ -436,7 +441,9 @@ class LabelStudioAdapter:
             else:
                 projects = _ProjectPage.model_validate(payload).results
         except (ValueError, ValidationError) as exc:
-            raise VendorResponseInvalid(f"{self.name}: unexpected project list: {exc}") from exc
+            raise VendorResponseInvalid(
+                f"{self.name}: unexpected project list: {_problem(exc)}"
+            ) from exc
         for project in projects:
             if _marks(project.description).get(_MARK_RUN) == key:
                 return project
@@ -479,7 +486,7 @@ class LabelStudioAdapter:
             except FormatError as exc:
                 raise VendorResponseInvalid(f"{self.name}: {exc}") from exc
             except httpx.HTTPError as exc:
-                raise VendorUnavailable(f"{self.name}: export interrupted: {exc}") from exc
+                raise VendorUnavailable(_unreachable(self.name, exc, "export interrupted")) from exc
 
     # -- transport ------------------------------------------------------------------
 
@@ -493,7 +500,7 @@ class LabelStudioAdapter:
                     f"{self._base}/api/token/refresh", json={"refresh": token}
                 )
             except httpx.TransportError as exc:
-                raise VendorUnavailable(f"{self.name}: cannot reach Label Studio: {exc}") from exc
+                raise VendorUnavailable(_unreachable(self.name, exc)) from exc
             self._check(response, job=False)
             self._access = self._parse(response, _Access).access
         return {"Authorization": f"Bearer {self._access}"}
@@ -517,7 +524,7 @@ class LabelStudioAdapter:
                     headers=self._headers(renew=attempt > 0),
                 )
             except httpx.TransportError as exc:
-                raise VendorUnavailable(f"{self.name}: cannot reach Label Studio: {exc}") from exc
+                raise VendorUnavailable(_unreachable(self.name, exc)) from exc
             if (
                 response.status_code == 401
                 and self.settings.token_kind == "personal"
@@ -537,18 +544,20 @@ class LabelStudioAdapter:
         status = response.status_code
         if status < 400:
             return
-        detail = _detail(response)
         where = f"{response.request.method} {response.request.url.path}"
+        log.info(
+            "%s: Label Studio answered %s to %s: %s", self.name, status, where, _detail(response)
+        )
         if status >= 500 or status == 429:
             raise VendorUnavailable(f"{self.name}: Label Studio answered {status} to {where}")
         if status == 404 and job:
             raise JobNotFound(f"{self.name}: Label Studio has no such project ({where})")
         if status in (401, 403):
             raise VendorRejected(
-                f"{self.name}: Label Studio refused the API token ({status} {detail}); "
+                f"{self.name}: Label Studio refused the API token ({status}); "
                 "check api_token and token_kind"
             )
-        raise VendorRejected(f"{self.name}: Label Studio answered {status} to {where}: {detail}")
+        raise VendorRejected(f"{self.name}: Label Studio answered {status} to {where}")
 
     def _parse(self, response: httpx.Response, model: type[_M]) -> _M:
         try:
@@ -556,7 +565,7 @@ class LabelStudioAdapter:
         except (ValueError, ValidationError) as exc:
             where = f"{response.request.method} {response.request.url.path}"
             raise VendorResponseInvalid(
-                f"{self.name}: unexpected answer to {where}: {str(exc)[:300]}"
+                f"{self.name}: unexpected answer to {where}: {_problem(exc)}"
             ) from exc
 
     def _json(
@@ -591,7 +600,7 @@ class _StreamContext:
                 )
                 response: httpx.Response = self._cm.__enter__()
             except httpx.TransportError as exc:
-                raise VendorUnavailable(f"{a.name}: cannot reach Label Studio: {exc}") from exc
+                raise VendorUnavailable(_unreachable(a.name, exc)) from exc
             if response.status_code < 400:
                 return response
             response.read()
@@ -608,6 +617,11 @@ class _StreamContext:
 
 
 def _detail(response: httpx.Response) -> str:
+    """What went wrong, for the operator's log only.
+
+    Never put it in an exception: adapter errors become task errors that other users read,
+    and ``url`` may name any host, so its answers stay out of them (the status is enough).
+    """
     try:
         payload = response.json()
     except ValueError:
@@ -617,3 +631,20 @@ def _detail(response: httpx.Response) -> str:
             if payload.get(key):
                 return str(payload[key])[:300]
     return str(payload)[:300]
+
+
+def _unreachable(name: str, exc: httpx.HTTPError, what: str = "cannot reach Label Studio") -> str:
+    """A transport failure by its kind; its text (hosts, addresses) goes to the log only."""
+    log.info("%s: %s: %s", name, what, exc)
+    return f"{name}: {what} ({type(exc).__name__})"
+
+
+def _problem(exc: ValueError) -> str:
+    """A parse error by location and message, without the answer's values."""
+    if isinstance(exc, ValidationError):
+        err = exc.errors(include_input=False, include_url=False)[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "body"
+        if err["type"] == "extra_forbidden":
+            return f"{loc}: unexpected field"
+        return f"{loc}: {err['msg']}"
+    return "not JSON"

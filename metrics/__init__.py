@@ -14,7 +14,7 @@ import importlib.util
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from metrics.aggregation import majority_vote
+    from metrics.aggregation import Consensus, DawidSkene, majority_vote
     from metrics.agreement import (
         fleiss_kappa,
         krippendorff_alpha,
@@ -93,7 +93,7 @@ if TYPE_CHECKING:
     from metrics.types import LABEL, SCORE, TASK, WORKER, ConfidenceInterval, MetricResult
 
 __all__ = ["LABEL", "SCORE", "TASK", "WORKER", "ConfidenceInterval", "MetricResult"]
-__all__ += ["majority_vote"]
+__all__ += ["Consensus", "DawidSkene", "majority_vote"]
 __all__ += [
     "fleiss_kappa",
     "krippendorff_alpha",
@@ -173,6 +173,8 @@ __all__ += [
 
 # public name -> the module that defines it (tests/metrics/test_lazy_init.py checks both agree)
 _SOURCES: dict[str, str] = {
+    "Consensus": "metrics.aggregation",
+    "DawidSkene": "metrics.aggregation",
     "majority_vote": "metrics.aggregation",
     "fleiss_kappa": "metrics.agreement",
     "krippendorff_alpha": "metrics.agreement",

@@ -35,6 +35,7 @@ FlagKind = Literal[
     "label_entropy",
     "box_disagreement",
     "gold_outvoted",
+    "tied_vote",
 ]
 
 FLAG_COLUMNS: Final = (

@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 import numpy as np
@@ -34,11 +35,12 @@ from metrics.aggregation import (
     _encode_answers_impl,
     encode_answers,
 )
-from metrics.classification import KappaWeights, confusion_matrix_codes, kappa_from_confusion
+from metrics.classification import KappaWeights
 from metrics.types import LABEL, TASK, WORKER, MetricResult
 
 __all__ = [
     "Level",
+    "PairWeights",
     "fleiss_kappa",
     "krippendorff_alpha",
     "pairwise_cohen_kappa",
@@ -48,8 +50,13 @@ __all__ = [
 
 Level: TypeAlias = Literal["nominal", "ordinal", "interval", "ratio"]
 _LEVELS: tuple[Level, ...] = ("nominal", "ordinal", "interval", "ratio")
+PairWeights: TypeAlias = Literal["shared_items", "equal"]
+_PAIR_WEIGHTS: tuple[PairWeights, ...] = ("shared_items", "equal")
+_KAPPA_WEIGHTS: tuple[KappaWeights, ...] = ("none", "linear", "quadratic")
 FloatArray: TypeAlias = npt.NDArray[np.float64]
+IntArray: TypeAlias = npt.NDArray[np.int64]
 _DENSE_LIMIT = 20_000_000  # (units x values) cells above which counts go sparse
+_DENSE_ROWS = 2_000_000  # (workers x classes) above which only the rows that occur are kept
 
 
 def _require_rows(answers: pd.DataFrame) -> None:
@@ -268,9 +275,29 @@ def _distance_matrix(level: Level, values: FloatArray, n_v: FloatArray) -> Float
 
 
 def pairwise_cohen_kappa(
-    answers: pd.DataFrame, *, weights: KappaWeights = "none", min_overlap: int = 1
+    answers: pd.DataFrame,
+    *,
+    weights: KappaWeights = "none",
+    min_overlap: int = 1,
+    pair_weights: PairWeights = "shared_items",
 ) -> MetricResult:
-    """Cohen's kappa for every pair of workers on the tasks both answered.
+    """Cohen's kappa for every pair of workers on the tasks both answered, and their mean.
+
+    Each pair's kappa is :func:`sklearn.metrics.cohen_kappa_score` on the tasks the two
+    workers share (for ``"linear"``/``"quadratic"`` weights, the ranks of the classes
+    present in that pair). The summary ``value`` is the mean of the defined pairwise
+    kappas **weighted by the number of shared tasks** (``pair_weights="shared_items"``,
+    the default): in a crowd where most pairs of annotators meet on one or two items, an
+    unweighted mean is dominated by those nearly-empty pairs, whose kappa is mostly
+    ``-1``, ``0``, ``1`` or undefined. ``pair_weights="equal"`` gives the plain mean of
+    earlier versions.
+
+    All pairs are computed at once from sparse co-occurrence counts: with ``E`` the
+    ``(worker, class) x task`` incidence matrix, ``E @ E.T`` holds, for every two
+    workers ``a, b`` and classes ``i, j``, the number of tasks where ``a`` said ``i``
+    and ``b`` said ``j``, i.e. every pair's confusion matrix. Cost grows with the number
+    of co-occurring answer pairs, not with workers squared (10,000 workers x 1M answers
+    in about a second; ``benchmarks/bench_agreement.py``).
 
     Parameters
     ----------
@@ -280,13 +307,24 @@ def pairwise_cohen_kappa(
         ``"none"``, ``"linear"`` or ``"quadratic"`` (ranks of the classes present in the pair).
     min_overlap
         Pairs sharing fewer tasks are left out.
+    pair_weights
+        How pairs enter ``value``: ``"shared_items"`` (weight = tasks the pair shares)
+        or ``"equal"``.
 
     Returns
     -------
     MetricResult
-        ``value`` is the mean of the defined pairwise kappas (``nan`` if none);
-        ``per_item`` is indexed by ``(worker_a, worker_b)`` with ``worker_a`` before
-        ``worker_b`` in order of first appearance.
+        ``value`` is the mean of the defined pairwise kappas, weighted as ``pair_weights``
+        says (``nan`` if none is defined); ``per_item`` is indexed by
+        ``(worker_a, worker_b)`` with ``worker_a`` before ``worker_b`` in order of first
+        appearance (pairs sharing at least ``min_overlap`` tasks); ``params`` holds the
+        options, ``n_pairs`` (pairs reported), ``n_defined`` (pairs with a kappa) and
+        ``shared_items`` (sum of the weights of the defined pairs).
+
+    Raises
+    ------
+    TypeError, ValueError
+        See :func:`metrics._validation.check_answers`; also on an unknown option.
 
     Examples
     --------
@@ -294,36 +332,185 @@ def pairwise_cohen_kappa(
     >>> answers = pd.DataFrame({"task": [1, 1, 2, 2, 3, 3, 4, 4], "worker": ["a", "b"] * 4,
     ...                         "label": [0, 0, 1, 1, 1, 0, 0, 0]})
     >>> r = pairwise_cohen_kappa(answers)
-    >>> round(r.value, 4), r.per_item.index.tolist()
-    (0.5, [('a', 'b')])
+    >>> round(r.value, 4), r.per_item.index.tolist(), r.params["pair_weights"]
+    (0.5, [('a', 'b')], 'shared_items')
     """
-    _validation.check_option(weights, name="weights", allowed=("none", "linear", "quadratic"))
+    _validation.check_option(weights, name="weights", allowed=_KAPPA_WEIGHTS)
+    _validation.check_option(pair_weights, name="pair_weights", allowed=_PAIR_WEIGHTS)
     _validation.check_positive_int(min_overlap, name="min_overlap")
     enc = encode_answers(answers)
-    n_t, n_w, n_k = len(enc.tasks), len(enc.workers), len(enc.classes)
-    wide = np.full((n_t, n_w), -1, dtype=np.int64)
-    wide[enc.task, enc.worker] = enc.label
-    answered = wide >= 0
-    pairs: list[tuple[object, object]] = []
-    kappas: list[float] = []
-    workers = enc.workers.tolist()
-    for a in range(n_w):
-        for b in range(a + 1, n_w):
-            both = answered[:, a] & answered[:, b]
-            if int(both.sum()) < min_overlap:
-                continue
-            cm = confusion_matrix_codes(wide[both, a], wide[both, b], n_k)
-            pairs.append((workers[a], workers[b]))
-            kappas.append(kappa_from_confusion(cm, weights=weights))
-    index = pd.MultiIndex.from_tuples(pairs, names=[f"{WORKER}_a", f"{WORKER}_b"])
-    per_pair = pd.Series(np.asarray(kappas, dtype=np.float64), index=index, name="cohen_kappa")
-    defined = per_pair.dropna()
-    value = float(defined.mean()) if len(defined) else float("nan")
+    return _pairwise_cohen_kappa_impl(
+        enc, weights=weights, min_overlap=int(min_overlap), pair_weights=pair_weights
+    )
+
+
+@dataclass(frozen=True)
+class _PairCells:
+    """Non-zero confusion cells of every worker pair ``a < b`` (codes), one row per cell."""
+
+    a: IntArray
+    b: IntArray
+    i: IntArray  # a's class code
+    j: IntArray  # b's class code
+    count: FloatArray
+
+
+def _pair_cells(enc: EncodedAnswers) -> _PairCells:
+    """Every pair's confusion counts from one sparse product ``E @ E.T``.
+
+    ``E`` has one row per (worker, class) and one column per task (1 where that worker
+    gave that class to that task); entry ``((a, i), (b, j))`` of ``E @ E.T`` is cell
+    ``(i, j)`` of the confusion matrix of workers ``a`` and ``b``.
+    """
+    n_k = max(len(enc.classes), 1)
+    row = enc.worker * n_k + enc.label
+    if len(enc.workers) * n_k <= _DENSE_ROWS:
+        wl = np.arange(len(enc.workers) * n_k, dtype=np.int64)
+    else:  # only the (worker, class) rows that occur
+        wl, inverse = np.unique(row, return_inverse=True)
+        row = inverse.reshape(-1)
+    e = sparse.csr_matrix(
+        (np.ones(len(row), dtype=np.float64), (row, enc.task)), shape=(len(wl), len(enc.tasks))
+    )
+    co = (e @ e.T).tocoo()
+    # rows are ordered worker-major and a worker answers a task once, so the entries with
+    # row < col are exactly the pairs of two different workers a < b
+    keep = co.row < co.col
+    ra, rb = wl[co.row[keep]], wl[co.col[keep]]
+    return _PairCells(
+        a=ra // n_k,
+        b=rb // n_k,
+        i=ra % n_k,
+        j=rb % n_k,
+        count=np.asarray(co.data[keep], dtype=np.float64),
+    )
+
+
+def _sum_by(index: IntArray, *, weights: FloatArray, minlength: int) -> FloatArray:
+    """Sum of ``weights`` per value of ``index`` (:func:`numpy.bincount`, typed float)."""
+    return np.asarray(np.bincount(index, weights=weights, minlength=minlength), dtype=np.float64)
+
+
+def _grouped_sum(keys: IntArray, values: FloatArray) -> tuple[IntArray, FloatArray]:
+    """Distinct sorted ``keys`` and the sum of ``values`` per key."""
+    uniq, inv = np.unique(keys, return_inverse=True)
+    return uniq, _sum_by(inv.reshape(-1), weights=values, minlength=len(uniq))
+
+
+def _cost(gap: FloatArray, weights: KappaWeights) -> FloatArray:
+    return np.asarray(np.abs(gap) if weights == "linear" else gap * gap)
+
+
+def _disagreement_dense(
+    cells: _PairCells, p: IntArray, n: FloatArray, n_k: int, *, weights: KappaWeights
+) -> tuple[FloatArray, FloatArray]:
+    """Observed and chance-expected weighted disagreement per pair, marginals as arrays.
+
+    ``r[p, i]`` (``s[p, j]``) counts the shared tasks where the first (second) worker of
+    pair ``p`` said class ``i`` (``j``); shape ``(n_pairs, K)``.
+    """
+    n_pairs, c = len(n), cells.count
+    r = _sum_by(p * n_k + cells.i, weights=c, minlength=n_pairs * n_k).reshape(n_pairs, n_k)
+    s = _sum_by(p * n_k + cells.j, weights=c, minlength=n_pairs * n_k).reshape(n_pairs, n_k)
+    if weights == "none":
+        agree = _sum_by(p, weights=c * (cells.i == cells.j), minlength=n_pairs)
+        return n - agree, n - (r * s).sum(axis=1) / n
+    present = (r + s) > 0
+    rank = (np.cumsum(present, axis=1) - 1).astype(np.float64)  # among the present classes
+    observed = _sum_by(
+        p, weights=c * _cost(rank[p, cells.i] - rank[p, cells.j], weights), minlength=n_pairs
+    )
+    if weights == "quadratic":
+        # sum_ij r_i s_j (x_i - x_j)^2 = n sum r x^2 + n sum s x^2 - 2 (sum r x)(sum s x)
+        rx, sx = (r * rank).sum(axis=1), (s * rank).sum(axis=1)
+        total = n * ((r + s) * rank * rank).sum(axis=1) - 2.0 * rx * sx
+    else:
+        # sum_ij r_i s_j |x_i - x_j| = sum over present classes m of
+        # R_m (n - S_m) + (n - R_m) S_m with R_m, S_m the mass at or below m (0 at the last)
+        rc, sc = np.cumsum(r, axis=1), np.cumsum(s, axis=1)
+        term = rc * (n[:, None] - sc) + (n[:, None] - rc) * sc
+        total = np.where(present, term, 0.0).sum(axis=1)
+    return observed, total / n
+
+
+def _disagreement_sparse(
+    cells: _PairCells, p: IntArray, n: FloatArray, n_k: int, *, weights: KappaWeights
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`_disagreement_dense` on sorted ``pair * K + class`` keys (many pairs x classes)."""
+    n_pairs, c = len(n), cells.count
+    r_key, r_val = _grouped_sum(p * n_k + cells.i, c)
+    s_key, s_val = _grouped_sum(p * n_k + cells.j, c)
+    if weights == "none":
+        agree = _sum_by(p, weights=c * (cells.i == cells.j), minlength=n_pairs)
+        both, ri, si = np.intersect1d(r_key, s_key, assume_unique=True, return_indices=True)
+        chance = _sum_by(both // n_k, weights=r_val[ri] * s_val[si], minlength=n_pairs)
+        return n - agree, n - chance / n
+    present = np.union1d(r_key, s_key)
+    start = np.searchsorted(present, np.arange(n_pairs, dtype=np.int64) * n_k)
+    rank_i = np.searchsorted(present, p * n_k + cells.i) - start[p]
+    rank_j = np.searchsorted(present, p * n_k + cells.j) - start[p]
+    gap = (rank_i - rank_j).astype(np.float64)
+    observed = _sum_by(p, weights=c * _cost(gap, weights), minlength=n_pairs)
+    r = np.zeros(len(present))
+    s = np.zeros(len(present))
+    r[np.searchsorted(present, r_key)] = r_val
+    s[np.searchsorted(present, s_key)] = s_val
+    owner = present // n_k
+    rank = (np.arange(len(present)) - start[owner]).astype(np.float64)
+    if weights == "quadratic":
+        rx = _sum_by(owner, weights=r * rank, minlength=n_pairs)
+        sx = _sum_by(owner, weights=s * rank, minlength=n_pairs)
+        rxx = _sum_by(owner, weights=(r + s) * rank * rank, minlength=n_pairs)
+        total = n * rxx - 2.0 * rx * sx
+    else:
+        before_r = np.concatenate([[0.0], np.cumsum(r)])[start]
+        before_s = np.concatenate([[0.0], np.cumsum(s)])[start]
+        rc = np.cumsum(r) - before_r[owner]
+        sc = np.cumsum(s) - before_s[owner]
+        n_own = n[owner]
+        term = rc * (n_own - sc) + (n_own - rc) * sc
+        total = _sum_by(owner, weights=term, minlength=n_pairs)
+    return observed, total / n
+
+
+def _pairwise_cohen_kappa_impl(
+    enc: EncodedAnswers, *, weights: KappaWeights, min_overlap: int, pair_weights: PairWeights
+) -> MetricResult:
+    n_w, n_k = len(enc.workers), max(len(enc.classes), 1)
+    cells = _pair_cells(enc)
+    pair_key, p = np.unique(cells.a * n_w + cells.b, return_inverse=True)
+    p = p.reshape(-1)
+    n = _sum_by(p, weights=cells.count, minlength=len(pair_key))
+    terms = _disagreement_dense if len(pair_key) * n_k <= _DENSE_LIMIT else _disagreement_sparse
+    observed, expected = terms(cells, p, n, n_k, weights=weights)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = np.where(expected != 0.0, 1.0 - observed / expected, np.nan)
+    keep = n >= min_overlap
+    kappa, n, pair_key = kappa[keep], n[keep], pair_key[keep]
+    workers = pd.Index(enc.workers, name=None)
+    index = pd.MultiIndex(
+        levels=[workers, workers],
+        codes=[pair_key // n_w, pair_key % n_w],
+        names=[f"{WORKER}_a", f"{WORKER}_b"],
+        verify_integrity=False,
+    )
+    per_pair = pd.Series(kappa, index=index, name="cohen_kappa")
+    defined = ~np.isnan(kappa)
+    weight = n[defined] if pair_weights == "shared_items" else np.ones(int(defined.sum()))
+    total_weight = float(weight.sum())
+    value = float((kappa[defined] * weight).sum() / total_weight) if total_weight else float("nan")
     return MetricResult(
         "pairwise_cohen_kappa",
         value,
         per_pair,
-        params={"weights": weights, "min_overlap": min_overlap},
+        params={
+            "weights": weights,
+            "min_overlap": min_overlap,
+            "pair_weights": pair_weights,
+            "n_pairs": int(len(kappa)),
+            "n_defined": int(defined.sum()),
+            "shared_items": int(n[defined].sum()),
+        },
     )
 
 

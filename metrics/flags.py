@@ -73,6 +73,7 @@ __all__ = [
     "FlagKind",
     "Flags",
     "vendor_vs_gold_flags",
+    "tied_vote_flags",
     "model_vs_label_flags",
     "multiannotator_flags",
     "candidates_disagree_flags",
@@ -205,6 +206,65 @@ def _vendor_vs_gold_impl(
         group=groups,
         suggested=g[wrong],
         detail=[f"gold={x!s} given={y!s}" for x, y in zip(g[wrong], label[wrong], strict=True)],
+    )
+
+
+def tied_vote_flags(ties: pd.DataFrame, gold: pd.Series[Any]) -> Flags:
+    """Flag every candidate whose annotators tied on a gold item (no consensus answer).
+
+    Under :func:`metrics.aggregation.majority_vote`'s default ``ties="wrong"`` such an
+    item has no consensus label and is scored as wrong; this puts it in the review queue
+    next to the wrong answers (same reason, ``vendor_vs_gold``), so what is scored wrong
+    is flagged. ``score = confidence * (1 - [gold tied] / n_tied)``: the chance that
+    picking one of the tied classes at random would be wrong, times the candidate's own
+    mean score (1 when absent).
+
+    Parameters
+    ----------
+    ties
+        One row per (task, candidate) tie: ``task``, ``worker``, ``tied_classes`` (the
+        tuple of classes that tied) [, ``score``].
+    gold
+        Gold labels indexed by ``task``; ties on tasks without gold are ignored.
+
+    Returns
+    -------
+    Flags
+        ``reason="vendor_vs_gold"``, ``kind="tied_vote"``, ``suggested_label`` = gold,
+        ``group`` = gold and the tied classes (``"a | b | c"``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ties = pd.DataFrame({"task": ["t1", "t2"], "worker": ["A", "A"],
+    ...                      "tied_classes": [("cat", "dog"), ("cat", "dog")]})
+    >>> gold = pd.Series({"t1": "cat", "t2": "bird"})
+    >>> tied_vote_flags(ties, gold).frame[["task", "score", "detail"]].values.tolist()
+    [['t2', 1.0, 'gold=bird tied=cat / dog'], ['t1', 0.5, 'gold=cat tied=cat / dog']]
+    """
+    if not isinstance(ties, pd.DataFrame):
+        raise TypeError(f"ties must be a pandas DataFrame, got {type(ties).__name__}")
+    missing = [c for c in (TASK, WORKER, "tied_classes") if c not in ties.columns]
+    if missing:
+        raise ValueError(f"ties lacks column(s) {missing}; needs task, worker, tied_classes")
+    gold = _check_labels(gold, name="gold")
+    t = ties[ties[TASK].isin(gold.index).to_numpy()]
+    g = gold.reindex(t[TASK]).to_numpy()
+    tied = [tuple(c) for c in t["tied_classes"]]
+    if any(len(c) < 2 for c in tied):
+        raise ValueError("ties.tied_classes must hold at least two classes per row")
+    p_wrong = np.array(
+        [1.0 - (1.0 if y in c else 0.0) / len(c) for y, c in zip(g, tied, strict=True)]
+    )
+    return _build(
+        task=t[TASK].to_numpy(),
+        worker=t[WORKER].to_numpy(),
+        reason="vendor_vs_gold",
+        kind="tied_vote",
+        score=_confidence(t) * p_wrong,
+        group=[" | ".join(sorted({str(y), *map(str, c)})) for y, c in zip(g, tied, strict=True)],
+        suggested=g,
+        detail=[f"gold={y!s} tied={' / '.join(map(str, c))}" for y, c in zip(g, tied, strict=True)],
     )
 
 

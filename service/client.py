@@ -23,10 +23,12 @@ Examples
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import uuid
 import warnings
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +39,7 @@ import httpx
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from adapters.formats.registry import FormatName, detect_format
 from service.models import (
     BakeOffPublic,
     BakeOffResults,
@@ -203,6 +206,16 @@ def _file_format(path: Path, fmt: FileFormat | None) -> FileFormat:
         f"cannot tell the format of {path.name!r} from its suffix; pass format='coco' or "
         "format='labelstudio' (or 'csv', 'jsonl')"
     )
+
+
+def _zipped(folder: Path) -> bytes:
+    """A folder export (VOC, YOLO) as one zip upload."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(folder.rglob("*")):
+            if file.is_file():
+                archive.write(file, file.relative_to(folder).as_posix())
+    return buffer.getvalue()
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:
@@ -461,20 +474,34 @@ class BakeoffClient:
         vendor_id: int,
         labels: pd.DataFrame | str | Path,
         *,
-        format: FileFormat | None = None,
+        format: FormatName | None = None,
         idempotency_key: str | None = None,
+        question: str | None = None,
     ) -> ImportResult:
         """Add a vendor's labels from a DataFrame or a file (one transaction, stored once).
 
         DataFrame columns: ``item_id``, ``label`` and optionally ``annotator_id``, ``score``,
         ``started_at``, ``completed_at``, ``cost``, ``instructions_version``, ``external_id``.
+        A file may be in any format the server reads (detected from its content as the server
+        detects it; a VOC or YOLO folder is sent as a zip); ``question`` names the Labelbox
+        question or SageMaker label attribute to read.
         """
-        content, fmt = self._upload(labels, format, _LABEL_COLUMNS)
+        content: Iterator[bytes] | bytes
+        fmt: str
+        if isinstance(labels, pd.DataFrame):
+            content, fmt = _jsonl_rows(labels, _LABEL_COLUMNS), "jsonl"
+        else:
+            path = Path(labels)
+            fmt = format or detect_format(path)
+            content = _zipped(path) if path.is_dir() else _file_chunks(path)
+        params = {"format": fmt, "filename": _name_of(labels)}
+        if question is not None:
+            params["question"] = question
         return self._model(
             ImportResult,
             "POST",
             f"/bakeoffs/{bakeoff_id}/vendors/{vendor_id}/labels/import",
-            params={"format": fmt, "filename": _name_of(labels)},
+            params=params,
             content=content,
             headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())},
         )

@@ -131,6 +131,7 @@ class AgreementEvaluation(_Result):
     fleiss_kappa: float
     krippendorff_alpha: float
     pairwise_cohen_kappa: float
+    pairwise_cohen_kappa_mean: Literal["weighted by shared items"] = "weighted by shared items"
     annotators: dict[str, AnnotatorAgreement]
 
 

@@ -2,7 +2,8 @@
 
 Gold and every system's labels, per task type: classification CSV (``item_id,label``,
 or ``item_id,annotator_id,label`` for a crowd), multi-label CSV (classes joined by
-``|``), span JSON Lines, COCO instances gold with COCO results per system. Nothing is
+``|``), span JSON Lines, COCO instances gold with COCO results per system; files in any other
+format the one format layer reads go through :mod:`service.label_files_any`. Nothing is
 scored here (:mod:`service.evaluation` does that, with :mod:`metrics.scoring`); every
 problem with a file raises :class:`adapters.formats.FormatError` naming the file, the
 row or object and what is wrong.
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from adapters.formats import FormatError
 from adapters.formats import csv as csv_format
+from adapters.formats.registry import FormatName, detect_format
 from metrics.scoring import TaskType
 
 __all__ = [
@@ -62,6 +64,7 @@ class Inputs:
     systems: dict[str, pd.Series[Any] | pd.DataFrame]
     files: dict[str, str]
     classes: tuple[str, ...] | None = None
+    notes: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- loading
@@ -311,6 +314,28 @@ def load_inputs(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelSour
         If two sources share a name or none is given.
     """
     _check_sources(sources)
+    formats = _formats(task, gold_path, sources)
+    if formats is not None:
+        from service.label_files_any import load_any_inputs
+
+        gold_format, label_formats = formats
+        gold_file, gold, systems, notes = load_any_inputs(
+            task,
+            gold_path,
+            [(s.name, s.path) for s in sources],
+            gold_format=gold_format,
+            label_formats=label_formats,
+        )
+        classes = tuple(c.name for c in gold_file.coco.categories) if gold_file.coco else None
+        return Inputs(
+            task=task,
+            gold_name=Path(gold_path).name,
+            gold=gold,
+            systems=systems,
+            files={s.name: Path(s.path).name for s in sources},
+            classes=classes,
+            notes=notes,
+        )
     if task == "classification":
         return _load_classification(gold_path, sources)
     if task == "multilabel":
@@ -318,3 +343,32 @@ def load_inputs(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelSour
     if task == "spans":
         return _load_spans(gold_path, sources)
     return _load_instances(gold_path, sources, task)
+
+
+# Each task type's own files, read by the loaders above; any other format goes through the
+# one format layer (service.label_files_any).
+_NATIVE: dict[str, tuple[str, str]] = {
+    "classification": ("csv", "csv"),
+    "multilabel": ("csv", "csv"),
+    "spans": ("jsonl", "jsonl"),
+    "detection": ("coco", "coco_results"),
+    "segmentation": ("coco", "coco_results"),
+}
+
+
+def _formats(
+    task: EvalTask, gold_path: PathLike, sources: Sequence[LabelSource]
+) -> tuple[FormatName, dict[str, FormatName]] | None:
+    """The detected formats when any file is not its task type's native one, else ``None``.
+
+    A file no format fits is left to the native loader, whose error names its problem.
+    """
+    native_gold, native_labels = _NATIVE.get(task, ("", ""))
+    try:
+        gold_format = detect_format(gold_path)
+        label_formats = {s.name: detect_format(s.path) for s in sources}
+    except (FormatError, OSError):
+        return None
+    if gold_format == native_gold and all(f == native_labels for f in label_formats.values()):
+        return None
+    return gold_format, label_formats

@@ -44,6 +44,7 @@ Adding a table or column: add it here, then generate a migration (see
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -60,6 +61,8 @@ __all__ = [
     "Role",
     "ROLES",
     "REDACTED",
+    "is_secret_setting",
+    "redact_settings",
     "BakeOffStatus",
     "TaskStatus",
     "FlagStatus",
@@ -428,8 +431,71 @@ class Vendor(VendorBase, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-_SECRET_SETTING = ("secret", "token", "password", "api_key", "apikey", "credential")
 REDACTED = "********"
+# A setting is secret when a word of its name says so (``webhook_secret``, ``auth.password``,
+# ``apiKey``) or the name ends in one (``signing_key``, ``private_key``, ``accesstoken``),
+# unless the name ends in a word that describes the secret rather than holding it
+# (``token_kind``, ``password_file``, ``api_key_header``).
+_SECRET_WORDS = frozenset(
+    {
+        "secret", "secrets", "password", "passwords", "passwd", "passphrase", "pwd",
+        "credential", "credentials", "token", "tokens", "apikey", "key", "keys", "private",
+        "auth", "authorization", "cookie", "cookies", "signature",
+    }
+)  # fmt: skip
+_SECRET_ENDINGS = ("key", "token", "secret", "password", "passwd", "credentials", "auth")
+_SECRET_INSIDE = ("secret", "password", "passwd", "credential")
+_DESCRIPTOR_WORDS = frozenset(
+    {"kind", "type", "url", "uri", "name", "file", "path", "header", "id", "length", "algorithm"}
+)
+
+
+def is_secret_setting(name: str) -> bool:
+    """Whether an adapter setting of this name holds a secret (and is masked when read).
+
+    Examples
+    --------
+    >>> [is_secret_setting(n) for n in ("webhook_secret", "signing_key", "apiKey", "password")]
+    [True, True, True, True]
+    >>> [is_secret_setting(n) for n in ("base_url", "token_kind", "timeout_s", "mode")]
+    [False, False, False, False]
+    """
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    words = [w for w in re.split(r"[^a-z0-9]+", snake) if w]
+    if not words or words[-1] in _DESCRIPTOR_WORDS:
+        return False
+    joined = "".join(words)
+    return (
+        any(w in _SECRET_WORDS for w in words)
+        or joined.endswith(_SECRET_ENDINGS)
+        or any(w in joined for w in _SECRET_INSIDE)
+    )
+
+
+def redact_settings(value: Any, *, secret: bool = False) -> Any:
+    """``value`` with every secret masked as :data:`REDACTED`, at any depth.
+
+    A setting is secret when its own name or the name of any setting it is nested in says
+    so (:func:`is_secret_setting`): under ``{"credentials": {"user": ..., "pass": ...}}``
+    both values are masked. Empty values (``""``, ``None``) stay visible: they hold nothing.
+
+    Examples
+    --------
+    >>> redact_settings({"url": "http://x", "auth": {"user": "bob", "password": "pw"}})
+    {'url': 'http://x', 'auth': {'user': '********', 'password': '********'}}
+    >>> redact_settings({"hooks": [{"signing_key": "k"}], "webhook_secret": ""})
+    {'hooks': [{'signing_key': '********'}], 'webhook_secret': ''}
+    """
+    if isinstance(value, dict):
+        return {
+            k: redact_settings(v, secret=secret or is_secret_setting(str(k)))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact_settings(v, secret=secret) for v in value]
+    if secret and value is not None and value != "":
+        return REDACTED
+    return value
 
 
 class VendorPublic(VendorBase):
@@ -439,11 +505,9 @@ class VendorPublic(VendorBase):
     @field_validator("adapter_settings", mode="after")
     @classmethod
     def _redact_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
-        """Never show webhook secrets, tokens or passwords (anyone who reads them could sign)."""
-        return {
-            k: REDACTED if any(word in k.lower() for word in _SECRET_SETTING) and v else v
-            for k, v in value.items()
-        }
+        """Never show secrets, at any depth (anyone who reads them could sign or log in)."""
+        redacted: dict[str, Any] = redact_settings(value)
+        return redacted
 
 
 class VendorsPublic(SQLModel):
@@ -522,7 +586,13 @@ class BakeOffPublic(BakeOffBase):
     data_version: int
     created_at: datetime
     updated_at: datetime
-    vendor_ids: list[int] = Field(default_factory=list)
+    vendor_ids: list[int] = Field(
+        default_factory=list,
+        description="Candidate vendors in alias order; empty when the caller sees it blinded.",
+    )
+    candidates: list[str] = Field(
+        default_factory=list, description="The candidates' aliases ('Candidate A', ...)."
+    )
 
 
 class BakeOffsPublic(SQLModel):
@@ -578,7 +648,8 @@ class Task(TaskBase, table=True):
 class TaskPublic(TaskBase):
     id: int
     bakeoff_id: int
-    vendor_id: int
+    vendor_id: int | None = Field(description="None when the caller sees the bake-off blinded.")
+    candidate: str | None = Field(default=None, description="The vendor's alias ('Candidate A').")
     item_id: int
     item_key: str | None = None
     item_data: dict[str, Any] | None = None
@@ -650,11 +721,14 @@ class VendorLabel(VendorLabelBase, table=True):
 class VendorLabelPublic(VendorLabelBase):
     id: int
     bakeoff_id: int
-    vendor_id: int
+    vendor_id: int | None = Field(description="None when the caller sees the bake-off blinded.")
+    candidate: str | None = Field(default=None, description="The vendor's alias ('Candidate A').")
     item_id: int
     item_key: str | None = None
     task_id: int | None
-    external_id: str | None = None
+    external_id: str | None = Field(
+        default=None, description="The vendor's answer id; None when blinded."
+    )
     created_at: datetime
 
 

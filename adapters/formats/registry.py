@@ -49,18 +49,23 @@ from adapters.formats._errors import FormatError
 from adapters.formats._members import is_archive
 from adapters.formats.cvat import cvat_annotations
 from adapters.formats.doccano import doccano_annotations
+from adapters.formats.jsonl import GoldRecord
 from adapters.formats.labelbox import labelbox_annotations
 from adapters.formats.prodigy import prodigy_annotations
 from adapters.formats.sagemaker import sagemaker_annotations
-from adapters.formats.voc import voc_annotations
+from adapters.formats.voc import voc_annotations, voc_gold
 from adapters.formats.yolo import yolo_annotations
 
 __all__ = [
     "FORMAT_NAMES",
+    "GOLD_FORMATS",
     "FormatName",
     "GoldContext",
+    "GoldFile",
     "LabelFile",
     "detect_format",
+    "gold_context",
+    "read_gold_file",
     "read_label_file",
 ]
 
@@ -254,13 +259,7 @@ def detect_format(path: str | os.PathLike[str]) -> FormatName:
 
 def _coco_labels(p: Path, task_type: TaskType) -> LabelFile:
     dataset = coco_format.read_coco_dataset(p)
-    kind: Literal["detection", "segmentation"] = (
-        "segmentation" if task_type == "segmentation" else "detection"
-    )
-    key: Literal["id", "file_name"] = (
-        "file_name" if all(im.file_name for im in dataset.images) else "id"
-    )
-    return LabelFile("coco", dataset.to_vendor_annotations(kind, item_key=key), dataset.notes)
+    return LabelFile("coco", _coco_labels_of(dataset, task_type), dataset.notes)
 
 
 def _coco_results(p: Path, task_type: TaskType, gold: GoldContext) -> LabelFile:
@@ -378,3 +377,101 @@ def read_label_file(
     if fmt in ("voc", "yolo") and task_type not in ("detection", "segmentation"):
         raise FormatError(p.name, "", f"{fmt} files carry boxes, not {task_type} labels")
     return readers[fmt]()
+
+
+# --------------------------------------------------------------------------- gold files
+
+GOLD_FORMATS: tuple[FormatName, ...] = ("jsonl", "csv", "coco", "labelstudio", "voc")
+
+
+@dataclass(frozen=True)
+class GoldFile:
+    """Golden items as read, in the format they came in, with the reader's notes."""
+
+    format: FormatName
+    records: list[GoldRecord]
+    notes: tuple[str, ...] = ()
+    coco: coco_format.CocoDataset | None = None
+
+
+def _csv_gold(p: Path, task_type: TaskType) -> list[GoldRecord]:
+    with p.open("rb") as f:
+        if task_type == "multilabel":
+            return [
+                GoldRecord(item_id=m.item_id, label=list(m.labels))
+                for m in csv_format.iter_multilabels(f, name=p.name)
+            ]
+        return [
+            GoldRecord(item_id=r.item_id, label=r.label)
+            for r in csv_format.iter_labels(f, name=p.name)
+        ]
+
+
+def _coco_gold(p: Path, task_type: TaskType) -> GoldFile:
+    dataset = coco_format.read_coco_dataset(p)
+    labels = _coco_labels_of(dataset, task_type)
+    records = []
+    for image, ann in zip(dataset.images, labels, strict=True):
+        data: dict[str, object] = {"coco_id": image.id}
+        if image.width > 0:
+            data.update(width=image.width, height=image.height)
+        records.append(GoldRecord(item_id=ann.item_id, label=ann.label, data=data))
+    return GoldFile("coco", records, dataset.notes, dataset)
+
+
+def _coco_labels_of(
+    dataset: coco_format.CocoDataset, task_type: TaskType
+) -> list[VendorAnnotation]:
+    kind: Literal["detection", "segmentation"] = (
+        "segmentation" if task_type == "segmentation" else "detection"
+    )
+    key: Literal["id", "file_name"] = (
+        "file_name" if all(im.file_name for im in dataset.images) else "id"
+    )
+    return dataset.to_vendor_annotations(kind, item_key=key)
+
+
+def read_gold_file(
+    path: str | os.PathLike[str], *, task_type: TaskType, format: FormatName | None = None
+) -> GoldFile:
+    """Golden items with their gold labels from a file (or a VOC folder/zip).
+
+    Raises
+    ------
+    FormatError
+        The file does not fit the format, or the format holds no gold (e.g. a COCO results
+        array, which has no images of its own).
+    """
+    p = Path(path)
+    fmt = format or detect_format(p)
+    if fmt == "jsonl":
+        return GoldFile("jsonl", jsonl_format.read_gold(p, task_type=task_type))
+    if fmt == "csv":
+        return GoldFile("csv", _csv_gold(p, task_type))
+    if fmt == "coco":
+        return _coco_gold(p, task_type)
+    if fmt == "labelstudio":
+        return GoldFile("labelstudio", ls_format.read_gold(p, task_type=task_type))
+    if fmt == "voc":
+        return GoldFile("voc", voc_gold(p))
+    raise FormatError(
+        p.name,
+        "",
+        f"{fmt} files are read as a vendor's labels, not as gold; gold comes as "
+        f"{', '.join(GOLD_FORMATS)}",
+    )
+
+
+def gold_context(gold: GoldFile) -> GoldContext:
+    """What labels in the other formats need to know of this gold (sizes, texts, COCO ids)."""
+    sizes: dict[str, tuple[int, int]] = {}
+    texts: dict[str, str | None] = {}
+    for r in gold.records:
+        width, height = r.data.get("width"), r.data.get("height")
+        if isinstance(width, int) and isinstance(height, int):
+            sizes[r.item_id] = (width, height)
+        text = r.data.get("text")
+        if isinstance(text, str):
+            texts[text] = None if text in texts else r.item_id
+    classes = tuple(c.name for c in gold.coco.categories) if gold.coco is not None else ()
+    return GoldContext(image_sizes=sizes, texts=texts, class_names=classes, coco=gold.coco)

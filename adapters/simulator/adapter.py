@@ -41,8 +41,6 @@ class SimulatorAdapter(HttpAdapter):
 
     kind: str = "simulator"
     api_settings: ClassVar[frozenset[str]] = HttpAdapter.api_settings | {"url", "profile"}
-    # The endpoint always comes from ``url`` (or its default), never from the environment.
-    endpoint_settings: ClassVar[frozenset[str]] = frozenset({"url", "profile"})
 
     def __init__(
         self,

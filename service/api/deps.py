@@ -6,8 +6,11 @@ Send the API key as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``; ser
 may also use the ``bakeoff_api_key`` cookie. :func:`authorize` runs for *every* route (it is an
 app-wide dependency): it finds the route's entry in
 :data:`service.domain.permissions.ROUTE_PERMISSIONS` and refuses the call with 401 (no or bad key)
-or 403 (role not allowed, or route not registered). Routes that need the caller take
-``principal: CurrentKey``; the key is looked up once per request.
+or 403 (role not allowed, or route not registered), then checks every object id the request
+names (path and query) against the key's project scope and blinding
+(:func:`service.domain.access.check_request_scope`, 403 ``out_of_scope`` or ``blinded``).
+Routes that need the caller take ``principal: CurrentKey``; the key is looked up once per
+request.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlmodel import Session
 from service.api.routing import route_template
 from service.core.config import Settings, get_settings
 from service.core.db import get_session
+from service.domain.access import check_request_scope
 from service.domain.api_keys import authenticate
 from service.domain.errors import Forbidden, Unauthorized
 from service.domain.permissions import PUBLIC, access_for
@@ -67,7 +71,8 @@ def authorize(request: Request, session: SessionDep) -> Principal | None:
     Unauthorized
         No key, unknown key or revoked key (HTTP 401).
     Forbidden
-        The role may not call this route, or the route is not in the table (HTTP 403).
+        The role may not call this route, the route is not in the table, or the request names
+        an object outside the key's project scope or a vendor of a blinded bake-off (HTTP 403).
     """
     path = route_template(request)
     method = request.method
@@ -88,6 +93,13 @@ def authorize(request: Request, session: SessionDep) -> Principal | None:
         raise Forbidden(
             f"role {principal.role!r} may not call {method} {path}", code="role_forbidden"
         )
+    check_request_scope(
+        session,
+        principal,
+        method=method,
+        path_params=request.path_params,
+        query_params=request.query_params.multi_items(),
+    )
     request.state.principal = principal
     return principal
 

@@ -91,10 +91,14 @@ def _run(step: Callable[[], _T], *, task: str | None = None, paths: Sequence[Pat
 
     try:
         return step()
-    except (FormatError, ValueError, TypeError) as exc:
+    except Exception as exc:
+        # A file of another task's format may fail in any way deep in a reader (even an
+        # AttributeError); naming its format and the right --task is the useful answer.
         hint = _wrong_task_hint(task, paths) if task is not None else None
         if hint is not None:
             raise _fail(hint) from None
+        if not isinstance(exc, FormatError | ValueError | TypeError):
+            raise
         if isinstance(exc, FormatError):
             raise _fail(str(exc)) from None
         raise _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
@@ -239,6 +243,8 @@ def evaluate_command(
         )
     )
     inputs = _run(lambda: evaluation.load_inputs(task, gold, sources), task=task, paths=paths)
+    for note in inputs.notes:  # what a reader skipped or could not check, said out loud
+        typer.echo(f"note: {note}", err=True)
     scored = _run(lambda: evaluation.score_inputs(inputs, options=options))
     result = evaluation.evaluation(inputs, scored, options=options)
     if html is not None:  # the same Scored objects as the table and the JSON
@@ -290,7 +296,10 @@ def agreement_command(
     summary.add_row("answers", str(result.n_answers))
     summary.add_row("Fleiss' kappa", _fmt(result.fleiss_kappa))
     summary.add_row(f"Krippendorff's alpha ({result.level})", _fmt(result.krippendorff_alpha))
-    summary.add_row("mean pairwise Cohen's kappa", _fmt(result.pairwise_cohen_kappa))
+    summary.add_row(
+        "pairwise Cohen's kappa (mean weighted by shared items)",
+        _fmt(result.pairwise_cohen_kappa),
+    )
     console.print(summary)
     per = Table(title="Per annotator")
     per.add_column("annotator")

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         with ``Retry-After`` (counted in this process; see :mod:`service.api.auth_throttle`).
         Unset: 20, except in ``test`` (off, so a test suite's wrong keys do not add up); ``0``
         turns it off. See :attr:`failed_auth_limit`.
+    vendor_clock_skew_s
+        How far a vendor's label timestamps may be later than the server's clock, or earlier
+        than the moment the item was sent to it (default two minutes; see
+        :mod:`service.domain.label_times`). Only a simulation that compresses hours into
+        milliseconds (the demo) raises it.
     """
 
     model_config = SettingsConfigDict(
@@ -122,6 +127,8 @@ class Settings(BaseSettings):
         if self.auth_failure_limit is not None:
             return self.auth_failure_limit
         return 0 if self.environment == "test" else 20
+
+    vendor_clock_skew_s: float = Field(default=120.0, ge=0)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

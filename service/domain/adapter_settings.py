@@ -12,20 +12,15 @@ slip through). The server then adds what only it decides:
   server passes the file or the callable;
 * ``file``: the package folder is ``BAKEOFF_VENDOR_FILES_DIR``.
 
-Kinds that read settings from ``BAKEOFF_VENDOR_<SLUG>_*`` environment variables (http,
-simulator, label_studio) take a secret from the environment only while the endpoint comes from
-the environment too: once an API caller sets the endpoint, every secret must come with the
-stored settings, so no caller can point a vendor at a host of theirs and receive the operator's
-token.
+(A secret an operator gives in ``BAKEOFF_VENDOR_<SLUG>_*`` follows only the endpoint given
+there too: the adapters enforce that, see :func:`adapters.http.env_secret_follows`.)
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.http import env_prefix_for
 from adapters.registry import UnknownVendorError, get_adapter_class
 from service.core.config import Settings
 from service.domain.errors import Invalid
@@ -80,10 +75,8 @@ def check_api_settings(kind: str, settings: Mapping[str, Any], config: Settings)
         check_model_name(settings.get("model"), config)
 
 
-def adapter_arguments(
-    kind: str, settings: Mapping[str, Any], config: Settings, *, slug: str
-) -> dict[str, Any]:
-    """The keyword arguments to build the adapter of vendor ``slug`` from its stored settings.
+def adapter_arguments(kind: str, settings: Mapping[str, Any], config: Settings) -> dict[str, Any]:
+    """The keyword arguments to build a vendor's adapter from its stored settings.
 
     Raises
     ------
@@ -96,18 +89,4 @@ def adapter_arguments(
     arguments = dict(settings)
     if kind == "file":
         arguments["directory"] = config.vendor_files_dir
-    cls = get_adapter_class(kind)
-    endpoints: frozenset[str] = getattr(cls, "endpoint_settings", frozenset())
-    if not _endpoint_from_environment(endpoints, settings, slug):
-        for secret in getattr(cls, "secret_settings", frozenset()):
-            arguments.setdefault(secret, None)  # None: not from the environment
     return arguments
-
-
-def _endpoint_from_environment(
-    endpoints: frozenset[str], settings: Mapping[str, Any], slug: str
-) -> bool:
-    prefix = env_prefix_for(slug)
-    return bool(endpoints) and all(
-        name not in settings and f"{prefix}{name.upper()}" in os.environ for name in endpoints
-    )

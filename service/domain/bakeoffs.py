@@ -11,8 +11,14 @@ from sqlmodel import Session, col, select
 
 from service.core.types import utcnow
 from service.domain._common import commit_or_conflict, get_or_404, paginate, table_of
-from service.domain.access import check_project, is_vendor, project_scope
-from service.domain.errors import Conflict, Invalid, NotFound
+from service.domain.access import (
+    Blinding,
+    check_project,
+    check_vendor_scope,
+    is_vendor,
+    project_scope,
+)
+from service.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from service.domain.security import Principal
 from service.models import (
     BakeOff,
@@ -28,12 +34,15 @@ from service.models import (
     Task,
     TaskType,
     Vendor,
+    VendorLabelPublic,
 )
 
 __all__ = [
     "create_bakeoff",
     "get_bakeoff",
     "bakeoff_public",
+    "blinding",
+    "list_labels",
     "bakeoff_vendor_ids",
     "vendor_aliases",
     "list_bakeoffs",
@@ -69,6 +78,7 @@ def _check_refs(
     golden_set_version_id: int | None,
     instructions_version_id: int | None,
     vendor_ids: Sequence[int] | None,
+    principal: Principal | None,
 ) -> None:
     if golden_set_version_id is not None:
         version = session.get(GoldenSetVersion, golden_set_version_id)
@@ -91,6 +101,7 @@ def _check_refs(
         for i, vendor_id in enumerate(vendor_ids):
             if session.get(Vendor, vendor_id) is None:
                 raise Invalid(f"vendor {vendor_id} not found", location=("body", "vendor_ids", i))
+            check_vendor_scope(session, principal, vendor_id, write=False)
 
 
 def _set_vendors(session: Session, bakeoff_id: int, vendor_ids: Sequence[int]) -> None:
@@ -126,6 +137,7 @@ def create_bakeoff(
         golden_set_version_id=data.golden_set_version_id,
         instructions_version_id=data.instructions_version_id,
         vendor_ids=data.vendor_ids,
+        principal=principal,
     )
     bakeoff = BakeOff.model_validate(data)
     session.add(bakeoff)
@@ -172,11 +184,71 @@ def get_bakeoff(
     return bakeoff
 
 
-def bakeoff_public(session: Session, bakeoff: BakeOff) -> BakeOffPublic:
-    """The public view, with the candidate vendor ids."""
+def blinding(*, session: Session, bakeoff_id: int, principal: Principal | None = None) -> Blinding:
+    """How ``principal`` sees the bake-off's candidates (after the same checks as a read)."""
+    bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    return Blinding(session, bakeoff, principal)
+
+
+def bakeoff_public(
+    session: Session, bakeoff: BakeOff, principal: Principal | None = None
+) -> BakeOffPublic:
+    """The public view, with the candidates' aliases and (unless blinded) vendor ids.
+
+    A vendor key sees only itself among the candidates.
+    """
+    view = Blinding(session, bakeoff, principal)
+    vendor_ids = bakeoff_vendor_ids(session, bakeoff.id or 0)
+    if is_vendor(principal) and principal is not None:  # never the other candidates
+        vendor_ids = [v for v in vendor_ids if v == principal.vendor_id]
     return BakeOffPublic.model_validate(
-        bakeoff, update={"vendor_ids": bakeoff_vendor_ids(session, bakeoff.id or 0)}
+        bakeoff,
+        update={
+            "vendor_ids": [] if view.blind else vendor_ids,
+            "candidates": [view.candidate(v) or "" for v in vendor_ids],
+        },
     )
+
+
+def list_labels(
+    *,
+    session: Session,
+    bakeoff_id: int,
+    principal: Principal | None = None,
+    vendor_id: int | None = None,
+    item_key: str | None = None,
+    annotator_id: str | None = None,
+    skip: int = 0,
+    limit: int = 100,
+) -> tuple[list[VendorLabelPublic], int]:
+    """A bake-off's vendor labels as the caller may see them (blinding applied).
+
+    Raises
+    ------
+    Forbidden
+        A blinded caller filters by vendor or by a raw annotator id (either would name a
+        candidate); a vendor key asks for another vendor's labels.
+    """
+    from service.domain.vendor_labels import list_vendor_labels
+
+    view = blinding(session=session, bakeoff_id=bakeoff_id, principal=principal)
+    if view.blind and (vendor_id is not None or annotator_id is not None):
+        raise Forbidden(
+            f"bake-off {bakeoff_id} is blinded: its labels cannot be filtered by vendor or "
+            "annotator",
+            code="blinded",
+        )
+    data, count = list_vendor_labels(
+        session=session,
+        bakeoff_id=bakeoff_id,
+        principal=principal,
+        vendor_id=vendor_id,
+        item_key=item_key,
+        annotator_id=annotator_id,
+        skip=skip,
+        limit=limit,
+    )
+    return [view.label(label) for label in data], count
 
 
 def list_bakeoffs(
@@ -225,6 +297,7 @@ def update_bakeoff(
         golden_set_version_id=data.golden_set_version_id,
         instructions_version_id=None,
         vendor_ids=data.vendor_ids,
+        principal=principal,
     )
     if (
         data.golden_set_version_id is not None
@@ -242,9 +315,11 @@ def update_bakeoff(
     return bakeoff
 
 
-def delete_bakeoff(*, session: Session, bakeoff_id: int) -> None:
+def delete_bakeoff(
+    *, session: Session, bakeoff_id: int, principal: Principal | None = None
+) -> None:
     """Delete a bake-off with its tasks, labels and flags."""
-    bakeoff = get_or_404(session, BakeOff, bakeoff_id, what="Bake-off")
+    bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
     session.delete(bakeoff)
     commit_or_conflict(session, f"bake-off {bakeoff_id} is still referenced")
 

@@ -55,10 +55,12 @@ from adapters.http import (
 from service.core.config import Settings, get_settings
 from service.core.types import utcnow
 from service.domain._common import get_or_404, table_of
+from service.domain.access import is_blinded
 from service.domain.bakeoffs import bakeoff_vendor_ids, create_tasks, get_bakeoff, vendor_aliases
 from service.domain.dispatch_results import (
     CallbackResult,
     adapter_for,
+    error_text,
     forget_adapters,
     receive_callback,
     store_results,
@@ -239,8 +241,9 @@ def run_progress(
 ) -> RunProgress:
     """Per-vendor task counts by status.
 
-    Blinding follows the results: a ``qa`` key sees "Candidate A/B/..." and no vendor ids
-    while the bake-off is blinded; procurement (``viewer``) and leads see names.
+    Blinding follows the results: a ``qa`` key sees "Candidate A/B/..." and no vendor ids or
+    errors (they name the vendor's host) while the bake-off is blinded; procurement
+    (``viewer``) and leads see names.
     """
     bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
     task = table_of(Task)
@@ -263,7 +266,7 @@ def run_progress(
             .group_by(task.c.vendor_id)
         ).all()
     )
-    blind = bakeoff.blinded and principal is not None and principal.role == "qa"
+    blind = is_blinded(bakeoff, principal)
     aliases = vendor_aliases(session, bakeoff_id)
     vendors: dict[int, VendorProgress] = {}
     for vendor_id in bakeoff_vendor_ids(session, bakeoff_id):
@@ -276,7 +279,7 @@ def run_progress(
             counts=dict.fromkeys(_STATUSES, 0),
             cost=0.0,
             failing=vendor_id in errors,
-            last_error=errors.get(vendor_id),
+            last_error=None if blind else errors.get(vendor_id),  # errors name vendor hosts
         )
     for vendor_id, status, count, cost in rows:
         progress = vendors.get(vendor_id)
@@ -399,7 +402,7 @@ def _fail_open(session: Session, bakeoff_id: int, vendor_id: int, error: str) ->
         .where(task.c.bakeoff_id == bakeoff_id)
         .where(task.c.vendor_id == vendor_id)
         .where(task.c.status.in_(("pending", "sent")))
-        .values(status="failed", last_error=error[:1000], updated_at=utcnow())
+        .values(status="failed", last_error=error_text(error), updated_at=utcnow())
     )
     session.commit()
     return _rows(n)
@@ -491,7 +494,7 @@ def _note_error(
     max_attempts: int = 0,
 ) -> int:
     task = table_of(Task)
-    values: dict[str, Any] = {"last_error": error[:1000], "updated_at": utcnow()}
+    values: dict[str, Any] = {"last_error": error_text(error), "updated_at": utcnow()}
     if count_attempt:
         values["attempts"] = task.c.attempts + 1
     session.execute(
@@ -518,7 +521,7 @@ def _fail_tasks(session: Session, ids: list[int], error: str) -> int:
         task.update()
         .where(task.c.id.in_(ids))
         .where(task.c.status.in_(("pending", "sent")))
-        .values(status="failed", last_error=error[:1000], updated_at=utcnow())
+        .values(status="failed", last_error=error_text(error), updated_at=utcnow())
     )
     session.commit()
     return _rows(n)

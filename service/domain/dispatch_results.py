@@ -10,14 +10,15 @@ annotator); the same answer again is a duplicate, a different one a 409 (docs/ve
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy import bindparam, text
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
@@ -31,17 +32,43 @@ from service.domain import idempotency
 from service.domain._common import table_of
 from service.domain.adapter_settings import adapter_arguments
 from service.domain.errors import Conflict, Invalid, NotFound, Unauthorized
+from service.domain.label_times import clamp_completion
 from service.domain.vendor_labels import add_vendor_labels
+from service.domain.vendor_settings import settings_errors
 from service.models import BakeOff, GoldenItem, GoldenSetVersion, Task, Vendor
 
 __all__ = [
+    "LAST_ERROR_MAX",
     "CallbackResult",
     "adapter_for",
+    "error_text",
     "forget_adapters",
     "receive_callback",
     "store_results",
     "vendor_slug",
 ]
+
+
+log = logging.getLogger(__name__)
+
+LAST_ERROR_MAX = 500
+"""Longest ``Task.last_error`` kept (readers of the run's progress see it)."""
+
+
+def error_text(message: str) -> str:
+    """A task's ``last_error``: at most :data:`LAST_ERROR_MAX` characters.
+
+    Messages come from Bakeoff and its adapters, which report a vendor's answer by its HTTP
+    status only, never by its body (the vendor's URL may name any host).
+
+    Examples
+    --------
+    >>> len(error_text("x" * 5000))
+    500
+    """
+    if len(message) <= LAST_ERROR_MAX:
+        return message
+    return message[: LAST_ERROR_MAX - 1] + "\u2026"
 
 
 class CallbackResult(BaseModel):
@@ -74,7 +101,8 @@ def adapter_for(vendor: Vendor, *, config: Settings | None = None) -> LabelingVe
     Raises
     ------
     Invalid
-        The kind is unknown or the settings do not fit it.
+        The kind is unknown or the settings do not fit it. The message names the settings
+        and what is wrong with them, never their values (they may be secrets).
     """
     config = config or get_settings()
     settings = dict(vendor.adapter_settings or {})
@@ -88,11 +116,15 @@ def adapter_for(vendor: Vendor, *, config: Settings | None = None) -> LabelingVe
         cached = _adapters.get(key)
         if cached is not None:
             return cached
-        arguments = adapter_arguments(
-            vendor.adapter_kind, settings, config, slug=vendor_slug(vendor)
-        )
+        arguments = adapter_arguments(vendor.adapter_kind, settings, config)
         try:
             adapter = get_adapter(vendor.adapter_kind, vendor=vendor_slug(vendor), **arguments)
+        except ValidationError as exc:  # str(exc) would show each input_value
+            raise Invalid(
+                f"vendor {vendor.name!r}: its {vendor.adapter_kind!r} adapter settings are "
+                f"invalid: {settings_errors(exc)}",
+                location=("vendor", str(vendor.id), "adapter_settings"),
+            ) from exc
         except (KeyError, TypeError, ValueError, ImportError) as exc:
             raise Invalid(
                 f"vendor {vendor.name!r}: cannot build its {vendor.adapter_kind!r} adapter: {exc}",
@@ -180,9 +212,9 @@ def store_results(
     task, item = table_of(Task), table_of(GoldenItem)
     keys_by_id = _item_ids(session, bakeoff_id, list(by_item))
     open_tasks = {
-        keys_by_id[item_id]: task_id
-        for task_id, item_id in session.execute(
-            sa_select(task.c.id, task.c.item_id)
+        keys_by_id[item_id]: (task_id, sent_at)
+        for task_id, item_id, sent_at in session.execute(
+            sa_select(task.c.id, task.c.item_id, task.c.sent_at)
             .where(task.c.item_id.in_(list(keys_by_id)))
             .where(task.c.bakeoff_id == bakeoff_id)
             .where(task.c.vendor_id == vendor_id)
@@ -202,13 +234,16 @@ def store_results(
         by_item = defaultdict(list, {k: v for k, v in by_item.items() if k in known})
     now = utcnow()
     updates = []
-    for key, task_id in open_tasks.items():
+    for key, (task_id, sent_at) in open_tasks.items():
         answers = by_item[key]
         finished = [a.completed_at for a in answers if a.completed_at is not None]
+        done = max(finished, key=_utc) if finished else now
         updates.append(
             {
                 "tid": task_id,
-                "done": max(finished) if finished else now,
+                # the labels' times are checked (label_times); within the clock-skew
+                # allowance they may still precede sent_at: the task's may not
+                "done": clamp_completion(done, sent_at=sent_at),
                 "price": _priced(vendor, answers),
             }
         )
@@ -263,6 +298,10 @@ def store_results(
 def _item_error(exc: Invalid | Conflict) -> bool:
     """Whether the error is about the records themselves (not a race or a replay)."""
     return isinstance(exc, Invalid) or exc.code == "answer_conflict"
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _item_ids(session: Session, bakeoff_id: int, keys: list[str]) -> dict[int, str]:
@@ -320,9 +359,27 @@ def _fail_items(
         .where(task.c.vendor_id == vendor_id)
         .where(task.c.status.in_(("pending", "sent")))
         .where(task.c.item_id.in_(ids))
-        .values(status="failed", last_error=error, updated_at=utcnow())
+        .values(status="failed", last_error=error_text(error), updated_at=utcnow())
     )
     session.commit()
+
+
+_REFUSED = (
+    "callback refused: it needs the Bakeoff-Timestamp, Bakeoff-Delivery and Bakeoff-Signature "
+    "headers, signed with the vendor's webhook secret (see docs/vendor-protocol.md)"
+)
+
+
+def _webhook_secret(vendor: Vendor | None) -> SecretStr | None:
+    """The vendor's webhook secret, or ``None`` (unknown vendor, bad settings, no secret)."""
+    if vendor is None:
+        return None
+    try:
+        adapter = adapter_for(vendor)
+    except Invalid as exc:
+        log.warning("callback for vendor %s: %s", vendor.id, exc.message)
+        return None
+    return adapter.settings.webhook_secret if isinstance(adapter, HttpAdapter) else None
 
 
 def receive_callback(
@@ -335,34 +392,41 @@ def receive_callback(
 ) -> CallbackResult:
     """Verify a signed vendor callback and store its results exactly once.
 
+    The caller is anonymous until the signature checks out, so every refusal before that
+    point is the same :class:`Unauthorized` answer, whatever the reason (unknown vendor,
+    vendor without a webhook secret or with broken settings, missing or wrong signature):
+    it says nothing about the vendor. The reason is logged.
+
     Raises
     ------
-    NotFound
-        Unknown vendor, or a batch this vendor was never sent.
     Unauthorized
-        Missing, wrong or stale signature; or the vendor has no webhook secret.
+        Code ``callback_refused``: unknown vendor, no usable webhook secret, missing or
+        wrong signature; or (only to a caller that signed correctly) a stale timestamp.
+    NotFound
+        A batch this vendor was never sent.
     Conflict
         The delivery id was seen before (a replay).
     Invalid
         The signed body is not a valid callback, or names unknown items or classes.
     """
     vendor = session.get(Vendor, vendor_id)
-    if vendor is None:
-        raise NotFound(f"Vendor {vendor_id} not found")
-    adapter = adapter_for(vendor)
-    secret = adapter.settings.webhook_secret if isinstance(adapter, HttpAdapter) else None
-    if secret is None:
-        raise Unauthorized(
-            f"vendor {vendor.name!r} has no webhook secret; callbacks from it are refused"
-        )
+    secret = _webhook_secret(vendor)
+    if vendor is None or secret is None:
+        log.info("callback for vendor %s refused: unknown vendor or no webhook secret", vendor_id)
+        raise Unauthorized(_REFUSED, code="callback_refused")
     try:
         delivery = verify_callback(
-            secret=secret, body=body, headers=headers, vendor=vendor.name, now=now
+            secret=secret, body=body, headers=headers, vendor=f"vendor {vendor_id}", now=now
         )
     except CallbackRejected as exc:
-        if exc.reason == "malformed":
+        log.info("callback for vendor %s refused (%s): %s", vendor_id, exc.reason, exc.detail)
+        if exc.reason == "malformed":  # the signature matched: the vendor may know why
             raise Invalid(exc.detail, location=("body",)) from exc
-        raise Unauthorized(f"callback refused ({exc.reason}): {exc.detail}") from exc
+        if exc.reason == "stale":
+            raise Unauthorized(
+                f"callback refused (stale): {exc.detail}", code="callback_refused"
+            ) from exc
+        raise Unauthorized(_REFUSED, code="callback_refused") from exc
     task = table_of(Task)
     bakeoff_id = session.execute(
         sa_select(task.c.bakeoff_id)
@@ -371,7 +435,7 @@ def receive_callback(
         .limit(1)
     ).scalar()
     if bakeoff_id is None:
-        raise NotFound(f"vendor {vendor.name!r} was never sent batch {delivery.batch_id!r}")
+        raise NotFound(f"vendor {vendor_id} was never sent batch {delivery.batch_id!r}")
     return store_results(
         session=session,
         bakeoff_id=int(bakeoff_id),

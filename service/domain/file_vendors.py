@@ -60,6 +60,7 @@ from service.domain.access import check_vendor
 from service.domain.bakeoffs import check_candidate, get_bakeoff
 from service.domain.dispatch_results import adapter_for, store_results
 from service.domain.errors import Conflict, DomainError, Invalid
+from service.domain.label_times import check_label_times
 from service.domain.labels import normalize_value
 from service.domain.projects import class_names
 from service.domain.security import Principal
@@ -409,6 +410,7 @@ def _drop_item_columns(path: Path, batch: Batch) -> None:
 def _check(context: _Context, annotations: Sequence[VendorAnnotation], filename: str) -> None:
     """Classes and times, naming the record and its item (nothing is stored yet)."""
     task_type = context.batch.task_type
+    now = utcnow()
     for number, a in enumerate(annotations, start=1):
         where = f"record {number}"
         try:
@@ -422,14 +424,14 @@ def _check(context: _Context, annotations: Sequence[VendorAnnotation], filename:
             raise Invalid(
                 f"{filename}: {where} (item {a.item_id!r}): {exc.message}", location=exc.location
             ) from exc
-        sent = context.sent_at.get(a.item_id)
-        if sent is not None and a.completed_at is not None and a.completed_at < sent:
-            raise Invalid(
-                f"{filename}: {where} (item {a.item_id!r}): completed_at "
-                f"{a.completed_at.isoformat()} is before the item was handed over "
-                f"({sent.isoformat()})",
-                location=("body", where, "completed_at"),
-            )
+        check_label_times(  # the check every label route runs, named by record and item
+            a.started_at,
+            a.completed_at,
+            sent_at=context.sent_at.get(a.item_id),
+            now=now,
+            where=where,
+            source=f"{filename}: item {a.item_id!r}",
+        )
 
 
 def upload_results(

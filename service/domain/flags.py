@@ -27,6 +27,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from metrics import flags as mflags
+from metrics.aggregation import TiePolicy, majority_vote
 from metrics.label_issues import out_of_fold_pred_probs
 from metrics.types import LABEL, SCORE, TASK, WORKER
 from service.core.types import utcnow
@@ -102,6 +103,13 @@ class FlagComputeRequest(BaseModel):
     )
     iou_threshold: float = Field(default=0.5, gt=0.0, le=1.0)
     min_entropy: float = Field(default=0.5, ge=0.0, le=1.0)
+    ties: TiePolicy = Field(
+        default="wrong",
+        description=(
+            "How a vendor's tied annotator votes are resolved, as in scoring: 'wrong' "
+            "(no answer; flagged as a tied vote), 'random' (seeded) or 'dawid_skene'."
+        ),
+    )
 
 
 class FlagComputeResult(BaseModel):
@@ -197,18 +205,42 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def _class_answers(data: BakeOffData, *, generic: bool) -> pd.DataFrame:
-    """One answer per (item, vendor): the most common value among its annotators."""
+def _empty_answers() -> tuple[pd.DataFrame, pd.DataFrame]:
+    answers = pd.DataFrame(
+        {
+            TASK: pd.Series(dtype=np.int64),
+            WORKER: pd.Series(dtype=np.int64),
+            LABEL: pd.Series(dtype=object),
+            SCORE: pd.Series(dtype=np.float64),
+        }
+    )
+    ties = pd.DataFrame(
+        {
+            TASK: pd.Series(dtype=np.int64),
+            WORKER: pd.Series(dtype=np.int64),
+            "tied_classes": pd.Series(dtype=object),
+            SCORE: pd.Series(dtype=np.float64),
+        }
+    )
+    return answers, ties
+
+
+def _class_answers(
+    data: BakeOffData, *, generic: bool, ties: TiePolicy = "wrong"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One answer per (item, vendor), and the (item, vendor) pairs whose annotators tied.
+
+    Several annotators of one vendor on an item are collapsed by
+    :func:`metrics.aggregation.majority_vote` with the tie policy ``ties``: the one
+    aggregation scoring uses, so an item scored wrong is flagged and one scored right is
+    not. Every stored label is one vote. Under ``ties="wrong"`` a tied item has no
+    answer: it is returned in the second frame (``task``, ``worker``, ``tied_classes``,
+    ``score``) for :func:`metrics.flags.tied_vote_flags`. ``score`` is the mean score
+    of the annotators who gave the consensus label (of all of them for a tie).
+    """
     lab = data.labels[data.labels[TASK].isin(list(data.gold))]
     if lab.empty:
-        return pd.DataFrame(
-            {
-                TASK: pd.Series(dtype=np.int64),
-                WORKER: pd.Series(dtype=np.int64),
-                LABEL: pd.Series(dtype=object),
-                SCORE: pd.Series(dtype=np.float64),
-            }
-        )
+        return _empty_answers()
     values = [_canonical(v) if generic else v for v in lab["value"]]
     frame = pd.DataFrame(
         {
@@ -219,18 +251,59 @@ def _class_answers(data: BakeOffData, *, generic: bool) -> pd.DataFrame:
         }
     )
     if not frame.duplicated([TASK, WORKER]).any():
-        return frame  # one answer per (item, vendor): the usual case
-    # Several annotators: the most common label (first seen on ties), its mean score.
-    frame["_order"] = np.arange(len(frame))
-    votes = (
-        frame.groupby([TASK, WORKER, LABEL], sort=False)
-        .agg(n=(LABEL, "size"), first=("_order", "min"), score=(SCORE, "mean"))
-        .reset_index()
-        .sort_values(["n", "first"], ascending=[False, True], kind="stable")
-        .drop_duplicates([TASK, WORKER], keep="first")
-        .sort_values("first", kind="stable")
+        return frame, _empty_answers()[1]  # one answer per (item, vendor): the usual case
+    # every stored label is a vote: annotator id plus its repeat number on the item
+    annotator = lab["annotator"].astype(str).to_numpy()
+    repeat = frame.assign(_a=annotator).groupby([TASK, WORKER, "_a"], sort=False).cumcount()
+    frame["_voter"] = [f"{a}#{r}" for a, r in zip(annotator, repeat.to_numpy(), strict=True)]
+    answers, tied = [], []
+    for vendor, rows in frame.groupby(WORKER, sort=False):
+        vote = majority_vote(
+            pd.DataFrame(
+                {TASK: rows[TASK].to_numpy(), WORKER: rows["_voter"].to_numpy(), LABEL: rows[LABEL]}
+            ),
+            ties=ties,
+        )
+        label = vote.label.to_dict()
+        agrees = np.array(
+            [
+                label.get(t) is None or _same(label.get(t), v)
+                for t, v in zip(rows[TASK], rows[LABEL], strict=True)
+            ]
+        )
+        score = rows[agrees].groupby(TASK, sort=False)[SCORE].mean()
+        decided = vote.label.notna().to_numpy()
+        answers.append(
+            pd.DataFrame(
+                {
+                    TASK: vote.label.index[decided],
+                    WORKER: vendor,
+                    LABEL: vote.label.to_numpy()[decided],
+                    SCORE: score.reindex(vote.label.index[decided]).to_numpy(np.float64),
+                }
+            )
+        )
+        if ties == "wrong" and vote.n_tied:
+            index = vote.tied_classes.index
+            tied.append(
+                pd.DataFrame(
+                    {
+                        TASK: index,
+                        WORKER: vendor,
+                        "tied_classes": vote.tied_classes.to_numpy(),
+                        SCORE: score.reindex(index).to_numpy(np.float64),
+                    }
+                )
+            )
+    empty_answers, empty_ties = _empty_answers()
+    return (
+        pd.concat([empty_answers, *answers], ignore_index=True) if answers else empty_answers,
+        pd.concat([empty_ties, *tied], ignore_index=True) if tied else empty_ties,
     )
-    return votes[[TASK, WORKER, LABEL, SCORE]].reset_index(drop=True)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(a == b)
 
 
 def _gold_series(data: BakeOffData, *, generic: bool) -> pd.Series[Any]:
@@ -389,11 +462,12 @@ def _run(data: BakeOffData, req: FlagComputeRequest, notes: list[str]) -> mflags
     try:
         if task_type == "classification" or task_type in _GENERIC:
             generic = task_type != "classification"
-            answers = _class_answers(data, generic=generic)
+            answers, tied = _class_answers(data, generic=generic, ties=req.ties)
             gold = _gold_series(data, generic=generic)
             probs = _pred_probs(data, req, notes) if not generic else None
             if "vendor_vs_gold" in reasons:
                 parts.append(mflags.vendor_vs_gold_flags(answers, gold, pred_probs=probs))
+                parts.append(mflags.tied_vote_flags(tied, gold))
             if "candidates_disagree" in reasons:
                 parts.append(
                     mflags.candidates_disagree_flags(

@@ -23,8 +23,10 @@ Roles
 ``vendor`` a key tied to one vendor: its own tasks and instructions, posts its own labels;
            never gold labels, never other vendors.
 
-This table answers "may this role call this route at all". Row-level rules (a vendor sees only its
-own tasks, a project-scoped key only its project, blinding) live in the domain functions.
+This table answers "may this role call this route at all". Object-level rules come next, in
+:func:`service.domain.access.check_request_scope` (every id in the path or query against the
+key's project scope, vendor and blinding; ``tests/service/test_object_scope.py`` walks every route
+with ids in and out of scope) and in the domain functions (ids in bodies, row filters of lists).
 """
 
 from __future__ import annotations

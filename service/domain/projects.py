@@ -34,8 +34,22 @@ __all__ = [
 ]
 
 
-def create_project(*, session: Session, data: ProjectCreate) -> Project:
-    """Create a project; names are unique."""
+def create_project(
+    *, session: Session, data: ProjectCreate, principal: Principal | None = None
+) -> Project:
+    """Create a project; names are unique.
+
+    Raises
+    ------
+    Forbidden
+        A project-scoped key: a new project would be outside its scope.
+    """
+    scope = project_scope(principal)
+    if scope is not None:
+        raise Forbidden(
+            f"this API key is limited to project {scope} and cannot create projects",
+            code="out_of_scope",
+        )
     project = Project.model_validate(data)
     session.add(project)
     commit_or_conflict(session, f"a project named {data.name!r} already exists")
@@ -99,9 +113,11 @@ def update_project(
     return project
 
 
-def delete_project(*, session: Session, project_id: int) -> None:
+def delete_project(
+    *, session: Session, project_id: int, principal: Principal | None = None
+) -> None:
     """Delete a project and everything in it (golden sets, bake-offs, labels)."""
-    project = get_or_404(session, Project, project_id)
+    project = get_project(session=session, project_id=project_id, principal=principal)
     session.delete(project)
     commit_or_conflict(session, f"project {project_id} is still referenced")
 

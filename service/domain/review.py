@@ -38,7 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
 from service.core.types import utcnow
-from service.domain.bakeoffs import get_bakeoff, vendor_aliases
+from service.domain.access import Blinding
+from service.domain.bakeoffs import get_bakeoff
 from service.domain.errors import Conflict, Invalid, NotFound
 from service.domain.labels import normalize_value
 from service.domain.projects import class_names
@@ -218,41 +219,25 @@ class _Context:
     ) -> None:
         self.session = session
         self.bakeoff = bakeoff
-        # As in the results: a qa key sees aliases while the bake-off is blinded.
-        self.blind = bakeoff.blinded and principal is not None and principal.role == "qa"
+        # One blinding for every route (service.domain.access.Blinding): a qa key sees
+        # aliases and numbered annotators while the bake-off is blinded.
+        self.view = Blinding(session, bakeoff, principal)
+        self.blind = self.view.blind
         self.bakeoff_id = bakeoff.id or 0
         project = session.get(Project, bakeoff.project_id)
         if project is None:  # pragma: no cover - foreign key
             raise NotFound(f"project of bake-off {self.bakeoff_id} not found")
         self.project = project
         self.classes = class_names(project)
-        self.aliases = vendor_aliases(session, self.bakeoff_id)
+        self.aliases = self.view.aliases
         names = session.exec(
             select(Vendor.id, Vendor.name).where(col(Vendor.id).in_(list(self.aliases)))
         ).all()
         self.names = {int(i): n for i, n in names if i is not None}
-        self._annotators: dict[int, dict[str, int]] = {}
 
     def annotator(self, vendor_id: int | None, annotator_id: str | None) -> str | None:
-        """An annotator's id as this caller may see it.
-
-        Vendors often name annotators after themselves (``acme-17``), so a blinded reviewer
-        sees ``annotator 1, 2, ...`` (numbered per candidate, in id order) instead.
-        """
-        if not self.blind or annotator_id is None or vendor_id is None:
-            return annotator_id
-        numbers = self._annotators.get(vendor_id)
-        if numbers is None:
-            ids = self.session.exec(
-                select(VendorLabel.annotator_id)
-                .where(VendorLabel.bakeoff_id == self.bakeoff_id)
-                .where(VendorLabel.vendor_id == vendor_id)
-                .distinct()
-            ).all()
-            ordered = sorted(a for a in ids if a is not None)
-            numbers = {a: n for n, a in enumerate(ordered, start=1)}
-            self._annotators[vendor_id] = numbers
-        return f"annotator {numbers.get(annotator_id, 0) or '?'}"
+        """An annotator's id as this caller may see it (see :meth:`Blinding.annotator`)."""
+        return self.view.annotator(vendor_id, annotator_id)
 
     def display(self, vendor_id: int | None) -> str | None:
         if vendor_id is None:

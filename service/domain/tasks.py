@@ -6,7 +6,15 @@ from sqlmodel import Session, col, select
 
 from service.core.types import utcnow
 from service.domain._common import get_or_404, paginate
-from service.domain.access import check_project, check_vendor, is_vendor, project_scope
+from service.domain.access import (
+    BLINDED_ROLES,
+    Blinding,
+    check_project,
+    check_vendor,
+    is_vendor,
+    project_scope,
+)
+from service.domain.dispatch_results import error_text
 from service.domain.errors import NotFound
 from service.domain.security import Principal
 from service.models import BakeOff, GoldenItem, Task, TaskPublic, TaskStatus, TaskUpdate
@@ -26,13 +34,16 @@ def task_public(task: Task, item: GoldenItem | None) -> TaskPublic:
 
 
 def get_task(*, session: Session, task_id: int, principal: Principal | None = None) -> TaskPublic:
-    """One task; a vendor key sees only its own vendor's tasks."""
+    """One task; a vendor key sees only its own vendor's tasks, once they were sent (blinding
+    applies)."""
     task = get_or_404(session, Task, task_id)
     bakeoff = get_or_404(session, BakeOff, task.bakeoff_id, what="Bake-off")
     check_project(principal, bakeoff.project_id)
-    if is_vendor(principal) and principal is not None and principal.vendor_id != task.vendor_id:
-        raise NotFound(f"Task {task_id} not found")
-    return task_public(task, session.get(GoldenItem, task.item_id))
+    if is_vendor(principal) and principal is not None:
+        if principal.vendor_id != task.vendor_id or task.sent_at is None:
+            raise NotFound(f"Task {task_id} not found")
+    view = Blinding(session, bakeoff, principal)
+    return view.task(task_public(task, session.get(GoldenItem, task.item_id)))
 
 
 def list_tasks(
@@ -45,17 +56,24 @@ def list_tasks(
     skip: int = 0,
     limit: int = 100,
 ) -> tuple[list[TaskPublic], int]:
-    """Tasks filtered by bake-off, vendor and status; a vendor key gets only its own."""
-    stmt = select(Task)
+    """Tasks filtered by bake-off, vendor and status; a vendor key gets only its own.
+
+    Blinding applies to each task; a blinded role filtering by vendor gets no task of a blinded
+    bake-off (the filter would tell which candidate the vendor is). A vendor key sees a task
+    (and its item) only once the item was sent to it: its latency clock starts at
+    ``sent_at``, so reading items early would let it start unseen.
+    """
+    stmt = select(Task).join(BakeOff, col(BakeOff.id) == col(Task.bakeoff_id))
     if is_vendor(principal) and principal is not None:
         if vendor_id is not None:
             check_vendor(principal, vendor_id)
         vendor_id = principal.vendor_id
+        stmt = stmt.where(col(Task.sent_at).is_not(None))
     scope = project_scope(principal)
     if scope is not None:
-        stmt = stmt.join(BakeOff, col(BakeOff.id) == col(Task.bakeoff_id)).where(
-            BakeOff.project_id == scope
-        )
+        stmt = stmt.where(BakeOff.project_id == scope)
+    if vendor_id is not None and principal is not None and principal.role in BLINDED_ROLES:
+        stmt = stmt.where(col(BakeOff.blinded).is_(False))
     if bakeoff_id is not None:
         stmt = stmt.where(Task.bakeoff_id == bakeoff_id)
     if vendor_id is not None:
@@ -69,7 +87,12 @@ def list_tasks(
             select(GoldenItem).where(col(GoldenItem.id).in_({t.item_id for t in rows}))
         ).all()
     }
-    return [task_public(t, items.get(t.item_id)) for t in rows], count
+    views: dict[int, Blinding] = {}
+    for bakeoff in session.exec(
+        select(BakeOff).where(col(BakeOff.id).in_({t.bakeoff_id for t in rows}))
+    ).all():
+        views[bakeoff.id or 0] = Blinding(session, bakeoff, principal)
+    return [views[t.bakeoff_id].task(task_public(t, items.get(t.item_id))) for t in rows], count
 
 
 def update_task(
@@ -79,9 +102,13 @@ def update_task(
     task = get_or_404(session, Task, task_id)
     bakeoff = get_or_404(session, BakeOff, task.bakeoff_id, what="Bake-off")
     check_project(principal, bakeoff.project_id)
-    task.sqlmodel_update(data.model_dump(exclude_unset=True))
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("last_error") is not None:
+        changes["last_error"] = error_text(changes["last_error"])
+    task.sqlmodel_update(changes)
     task.updated_at = utcnow()
     session.add(task)
     session.commit()
     session.refresh(task)
-    return task_public(task, session.get(GoldenItem, task.item_id))
+    view = Blinding(session, bakeoff, principal)
+    return view.task(task_public(task, session.get(GoldenItem, task.item_id)))

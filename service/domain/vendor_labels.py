@@ -42,6 +42,7 @@ from service.domain._common import table_of
 from service.domain.access import check_vendor, is_vendor
 from service.domain.bakeoffs import bump_data_version, check_candidate, get_bakeoff
 from service.domain.errors import Conflict, Invalid
+from service.domain.label_times import check_label_times
 from service.domain.labels import check_finite, check_fits, column_length, normalize_value
 from service.domain.projects import class_names
 from service.domain.security import Principal
@@ -257,6 +258,9 @@ class _Batch:
     pinned_version: int
     created: Any
     time: Any
+    now: datetime
+    sent_at: dict[int, datetime]  # item id -> when its task was sent
+    created_floor: datetime | None  # a vendor key's labels of unsent items: not before this
     received: int = 0
     duplicates: int = 0
     labeled_tasks: set[int] = field(default_factory=set)
@@ -389,6 +393,16 @@ def _checked_row(batch: _Batch, record: LabelRecord, number: int) -> tuple[Any, 
         check_finite(score, ("body", where, "score"))
     if cost is not None:
         check_finite(cost, ("body", where, "cost"))
+    if started is not None or completed is not None:
+        check_label_times(
+            started,
+            completed,
+            sent_at=batch.sent_at.get(item_id),
+            now=batch.now,
+            where=where,
+            source=batch.source,
+            created_at=batch.created_floor,
+        )
     answer = _key(item_id, annotator)
     if answer in batch.seen:
         before = batch.seen[answer]
@@ -488,7 +502,14 @@ def add_vendor_labels(
     if stored is not None:
         return ImportResult.model_validate({**stored, "replayed": True})
     try:
-        batch = _prepare(session, bakeoff, vendor_id, source=source, only_items=only_items)
+        batch = _prepare(
+            session,
+            bakeoff,
+            vendor_id,
+            source=source,
+            only_items=only_items,
+            vendor_key=is_vendor(principal),
+        )
         written = append_rows(session, VENDOR_LABELS, _rows(batch, records), batch_size=batch_size)
         _check_resent(session, batch, batch.resent)
         if written:
@@ -523,8 +544,13 @@ def _prepare(
     *,
     source: str,
     only_items: Collection[str] | None,
+    vendor_key: bool = False,
 ) -> _Batch:
-    """Read what the records are checked against: items, tasks, the vendor's stored keys."""
+    """Read what the records are checked against: items, tasks, the vendor's stored keys.
+
+    ``vendor_key``: a vendor posts itself, so its labels of items never sent to it cannot
+    predate the bake-off (see :mod:`service.domain.label_times`).
+    """
     bakeoff_id = int(bakeoff.id or 0)
     project = session.get(Project, bakeoff.project_id)
     instructions = session.get(InstructionsVersion, bakeoff.instructions_version_id)
@@ -537,13 +563,15 @@ def _prepare(
         session, bakeoff.golden_set_version_id, keys=only_items if narrow else None
     )
     task = table_of(Task)
-    task_query = sa_select(task.c.item_id, task.c.id).where(
+    task_query = sa_select(task.c.item_id, task.c.id, task.c.sent_at).where(
         and_(task.c.bakeoff_id == bakeoff_id, task.c.vendor_id == vendor_id)
     )
     if narrow:
         task_query = task_query.where(task.c.item_id.in_(list(items.values())))
     seen = _stored_keys(session, bakeoff_id, vendor_id, list(items.values()) if narrow else None)
     to_bulk = bulk_time(session)
+    task_rows = session.execute(task_query).all()
+    now = utcnow()
     return _Batch(
         bakeoff_id=bakeoff_id,
         vendor_id=vendor_id,
@@ -551,11 +579,14 @@ def _prepare(
         task_type=project.task_type,
         classes=frozenset(class_names(project)),
         items=items,
-        tasks={r[0]: r[1] for r in session.execute(task_query).all()},
+        tasks={r[0]: r[1] for r in task_rows},
         seen=seen,
         pinned_version=instructions.version,
-        created=to_bulk(utcnow()),
+        created=to_bulk(now),
         time=to_bulk,
+        now=now,
+        sent_at={r[0]: r[2] for r in task_rows if r[2] is not None},
+        created_floor=bakeoff.created_at if vendor_key else None,
     )
 
 

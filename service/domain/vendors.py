@@ -7,12 +7,24 @@ from sqlmodel import Session, col, select
 
 from service.core.config import Settings, get_settings
 from service.domain._common import apply_update, commit_or_conflict, get_or_404, paginate
-from service.domain.access import check_vendor
+from service.domain.access import check_vendor, project_scope, vendor_scope_clause
 from service.domain.adapter_settings import check_api_settings
 from service.domain.dispatch_results import vendor_slug
-from service.domain.errors import Conflict
+from service.domain.errors import Conflict, Forbidden
 from service.domain.security import Principal
-from service.models import REDACTED, BakeOffVendorLink, Vendor, VendorCreate, VendorUpdate
+from service.domain.vendor_settings import (
+    check_signing_secrets,
+    endpoint_settings,
+    keep_masked_secrets,
+)
+from service.models import (
+    BakeOff,
+    BakeOffVendorLink,
+    Vendor,
+    VendorCreate,
+    VendorUpdate,
+    redact_settings,
+)
 
 __all__ = ["create_vendor", "get_vendor", "list_vendors", "update_vendor", "delete_vendor"]
 
@@ -20,8 +32,16 @@ __all__ = ["create_vendor", "get_vendor", "list_vendors", "update_vendor", "dele
 def create_vendor(
     *, session: Session, data: VendorCreate, settings: Settings | None = None
 ) -> Vendor:
-    """Register a vendor; names are unique; only the kind's API settings are accepted."""
+    """Register a vendor; names are unique; only the kind's API settings are accepted.
+
+    Raises
+    ------
+    Invalid
+        A setting an API caller may not choose, or a callback signing secret shorter than
+        16 characters.
+    """
     check_api_settings(data.adapter_kind, data.adapter_settings, settings or get_settings())
+    check_signing_secrets(data.adapter_settings)
     vendor = Vendor.model_validate(data)
     _check_slug_free(session, vendor)
     session.add(vendor)
@@ -40,13 +60,14 @@ def get_vendor(*, session: Session, vendor_id: int, principal: Principal | None 
 def list_vendors(
     *,
     session: Session,
+    principal: Principal | None = None,
     skip: int = 0,
     limit: int = 100,
     adapter_kind: str | None = None,
     name: str | None = None,
 ) -> tuple[list[Vendor], int]:
-    """Vendors, filtered by adapter kind or a name substring."""
-    stmt = select(Vendor)
+    """Vendors, filtered by adapter kind or a name substring (project scope applies)."""
+    stmt = select(Vendor).where(vendor_scope_clause(principal))
     if adapter_kind is not None:
         stmt = stmt.where(Vendor.adapter_kind == adapter_kind)
     if name:
@@ -55,21 +76,29 @@ def list_vendors(
 
 
 def update_vendor(
-    *, session: Session, vendor_id: int, data: VendorUpdate, settings: Settings | None = None
+    *,
+    session: Session,
+    vendor_id: int,
+    data: VendorUpdate,
+    settings: Settings | None = None,
+    principal: Principal | None = None,
 ) -> Vendor:
     """Change a vendor's adapter settings or pricing.
 
     Secrets are masked when a vendor is read, so a client that reads the settings and sends
-    them back sends the mask: a masked value keeps the stored secret.
+    them back sends the mask: a masked value keeps the stored secret, unless the same update
+    points the vendor at another endpoint (see :mod:`service.domain.vendor_settings`).
+
+    Raises
+    ------
+    Forbidden
+        A project-scoped key changes a vendor that bake-offs of other projects use.
+    Invalid
+        A callback signing secret is shorter than 16 characters.
     """
     vendor = get_or_404(session, Vendor, vendor_id)
-    if data.adapter_settings is not None:
-        stored = vendor.adapter_settings or {}
-        kept = {
-            key: stored[key] if value == REDACTED and key in stored else value
-            for key, value in data.adapter_settings.items()
-        }
-        data = data.model_copy(update={"adapter_settings": kept})
+    _check_not_shared(session, vendor_id, principal)
+    data = _with_secrets(vendor, data)
     if data.adapter_settings is not None or data.adapter_kind is not None:
         check_api_settings(
             data.adapter_kind or vendor.adapter_kind,
@@ -83,6 +112,39 @@ def update_vendor(
     commit_or_conflict(session, f"a vendor named {data.name!r} already exists")
     session.refresh(vendor)
     return vendor
+
+
+def _check_not_shared(session: Session, vendor_id: int, principal: Principal | None) -> None:
+    """A project-scoped key may change only a vendor no other project's bake-off uses."""
+    scope = project_scope(principal)
+    if scope is None:
+        return
+    projects = session.exec(
+        select(BakeOff.project_id)
+        .join(BakeOffVendorLink, col(BakeOffVendorLink.bakeoff_id) == col(BakeOff.id))
+        .where(BakeOffVendorLink.vendor_id == vendor_id)
+        .distinct()
+    ).all()
+    if any(p != scope for p in projects):
+        raise Forbidden(
+            f"vendor {vendor_id} takes part in bake-offs outside project {scope}; only a lead "
+            "or admin key that is not limited to one project may change it"
+        )
+
+
+def _with_secrets(vendor: Vendor, data: VendorUpdate) -> VendorUpdate:
+    """Restore masked secrets, or drop them when the update redirects the vendor."""
+    stored = vendor.adapter_settings or {}
+    new_kind = data.adapter_kind is not None and data.adapter_kind != vendor.adapter_kind
+    if data.adapter_settings is None and not new_kind:
+        return data
+    # another kind keeps the stored settings but not their secrets
+    sent = redact_settings(stored) if data.adapter_settings is None else data.adapter_settings
+    kept = keep_masked_secrets(sent, stored, same_endpoint=True)
+    if new_kind or endpoint_settings(kept) != endpoint_settings(stored):
+        kept = keep_masked_secrets(sent, stored, same_endpoint=False)
+    check_signing_secrets(kept)
+    return data.model_copy(update={"adapter_settings": kept})
 
 
 def delete_vendor(*, session: Session, vendor_id: int) -> None:

@@ -290,8 +290,43 @@ def test_malformed_answer_is_vendor_response_invalid() -> None:
 def test_answer_for_another_batch_is_invalid() -> None:
     answer = {"job_id": "j", "batch_id": "someone-else", "accepted": 1}
     adapter = make_adapter(lambda _r: httpx.Response(202, json=answer))
-    with pytest.raises(VendorResponseInvalid, match="someone-else"):
+    with pytest.raises(VendorResponseInvalid, match="another batch id") as info:
         adapter.submit(toy_golden().batch())
+    assert "someone-else" not in str(info.value)  # nothing of the answer is repeated
+
+
+# Adapter errors become ``Task.last_error``, which every reader of a run sees, and base_url
+# can name any host: an error reports the status and our own words, never the answer.
+INTERNAL = "INTERNAL-ANSWER-MARKER"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(400, text=f"<html>{INTERNAL}</html>"),
+        httpx.Response(403, json={"error": "forbidden", "detail": INTERNAL}),
+        httpx.Response(202, json={"job_id": "j", "batch_id": "b", "accepted": INTERNAL}),
+        httpx.Response(202, json={"job_id": "j", "batch_id": "b", "accepted": 1, INTERNAL: 1}),
+        httpx.Response(202, text=f"{INTERNAL} is not JSON"),
+    ],
+    ids=["4xx-text", "4xx-json", "bad-value", "extra-field", "not-json"],
+)
+def test_errors_never_carry_the_answer(answer: httpx.Response) -> None:
+    adapter = make_adapter(lambda _r: answer)
+    with pytest.raises((VendorRejected, VendorResponseInvalid)) as info:
+        adapter.submit(toy_golden().batch())
+    assert INTERNAL not in str(info.value)
+    assert str(answer.status_code) in str(info.value) or answer.status_code == 202
+
+
+def test_transport_errors_name_the_failure_not_its_text() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"connect to 10.0.0.7: {INTERNAL}", request=request)
+
+    adapter = make_adapter(handler, max_retries=0)
+    with pytest.raises(VendorUnavailable, match="ConnectError") as info:
+        adapter.submit(toy_golden().batch())
+    assert INTERNAL not in str(info.value)
 
 
 def test_circuit_opens_after_repeated_errors_and_recovers() -> None:
@@ -389,12 +424,37 @@ def test_settings_come_from_the_vendor_env_prefix(monkeypatch: pytest.MonkeyPatc
     assert HttpVendorSettings.for_vendor("acme-labs", max_concurrency=2).max_concurrency == 2
 
 
+def test_the_env_token_goes_only_to_the_env_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lead stores base_url through the API; the operator's token must not follow it."""
+    monkeypatch.setenv("BAKEOFF_VENDOR_ACME_LABS_BASE_URL", "https://api.acme.example")
+    monkeypatch.setenv("BAKEOFF_VENDOR_ACME_LABS_API_KEY", "ENV-TOKEN")
+    seen: list[str | None] = []
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Authorization"))
+        return ProtocolVendor()(request)
+
+    client = httpx.Client(transport=httpx.MockTransport(vendor))
+    for url in ("https://api.acme.example/", "https://attacker.example"):
+        adapter = HttpAdapter("acme-labs", client=client, base_url=url, mode="poll")
+        adapter.submit(toy_golden().batch())
+    assert seen == ["Bearer ENV-TOKEN", None]
+    own = HttpVendorSettings.for_vendor("acme-labs", base_url="https://x", api_key="mine")
+    assert own.api_key is not None and own.api_key.get_secret_value() == "mine"
+    from_env = HttpVendorSettings.for_vendor("acme-labs")
+    assert from_env.api_key is not None and from_env.api_key.get_secret_value() == "ENV-TOKEN"
+
+
 def test_settings_refuse_unknown_fields() -> None:
     with pytest.raises(ValueError, match="colour"):
         HttpVendorSettings.for_vendor("x", base_url="https://x", colour="red")
 
 
 # -- callbacks --------------------------------------------------------------------
+
+SECRET = "s3cret-webhook-key-0123"
+OTHER_SECRET = "another-webhook-key-4567"
+OLD_SECRET = "rotated-out-webhook-key-89"
 
 
 def _callback_body() -> bytes:
@@ -416,9 +476,9 @@ def _callback_body() -> bytes:
 
 def test_signed_callback_verifies_and_parses() -> None:
     body = _callback_body()
-    headers = sign_callback("s3cret", body, timestamp=1_700_000_000, delivery_id="d-1")
+    headers = sign_callback(SECRET, body, timestamp=1_700_000_000, delivery_id="d-1")
     delivery = verify_callback(
-        secret="s3cret", body=body, headers=headers, vendor="acme", now=1_700_000_010
+        secret=SECRET, body=body, headers=headers, vendor="acme", now=1_700_000_010
     )
     assert delivery.delivery_id == "d-1"
     assert delivery.job_id == "j1" and delivery.state == "completed"
@@ -451,46 +511,56 @@ def test_tampered_callbacks_are_refused(
     mutate: Callable[[dict[str, str], bytes], tuple[dict[str, str], bytes]], reason: str
 ) -> None:
     body = _callback_body()
-    headers = sign_callback("s3cret", body, timestamp=1_700_000_000, delivery_id="d-1")
+    headers = sign_callback(SECRET, body, timestamp=1_700_000_000, delivery_id="d-1")
     headers, body = mutate(headers, body)
     with pytest.raises(CallbackRejected) as info:
-        verify_callback(
-            secret="s3cret", body=body, headers=headers, vendor="acme", now=1_700_000_000
-        )
+        verify_callback(secret=SECRET, body=body, headers=headers, vendor="acme", now=1_700_000_000)
     assert info.value.reason == reason
 
 
 def test_stale_and_future_timestamps_are_refused() -> None:
     body = _callback_body()
-    headers = sign_callback("s3cret", body, timestamp=1_700_000_000, delivery_id="d")
+    headers = sign_callback(SECRET, body, timestamp=1_700_000_000, delivery_id="d")
     for now in (1_700_000_000 + 301, 1_700_000_000 - 301):
         with pytest.raises(CallbackRejected) as info:
-            verify_callback(secret="s3cret", body=body, headers=headers, vendor="a", now=now)
+            verify_callback(secret=SECRET, body=body, headers=headers, vendor="a", now=now)
         assert info.value.reason == "stale"
 
 
 def test_wrong_secret_is_refused() -> None:
     body = _callback_body()
-    headers = sign_callback("s3cret", body)
+    headers = sign_callback(SECRET, body)
     with pytest.raises(CallbackRejected, match="bad_signature"):
-        verify_callback(secret="other", body=body, headers=headers, vendor="a")
+        verify_callback(secret=OTHER_SECRET, body=body, headers=headers, vendor="a")
 
 
 def test_malformed_signed_body_is_refused_with_location() -> None:
     body = b'{"job_id": "j", "batch_id": "b", "results": [{"item_id": "x", "annotations": []}]}'
-    headers = sign_callback("s", body)
+    headers = sign_callback(SECRET, body)
     with pytest.raises(CallbackRejected, match=r"results\.0\.annotations") as info:
-        verify_callback(secret="s", body=body, headers=headers, vendor="a")
+        verify_callback(secret=SECRET, body=body, headers=headers, vendor="a")
     assert info.value.reason == "malformed"
 
 
 def test_rotated_secrets_accept_either_signature() -> None:
     body = _callback_body()
-    old = sign_callback("old", body, timestamp=1, delivery_id="d")[SIGNATURE_HEADER]
-    new = sign_callback("new", body, timestamp=1, delivery_id="d")
+    old = sign_callback(OLD_SECRET, body, timestamp=1, delivery_id="d")[SIGNATURE_HEADER]
+    new = sign_callback(SECRET, body, timestamp=1, delivery_id="d")
     headers = {**new, SIGNATURE_HEADER: f"{old}, {new[SIGNATURE_HEADER]}"}
-    verify_callback(secret="old", body=body, headers=headers, vendor="a", now=1)
-    verify_callback(secret="new", body=body, headers=headers, vendor="a", now=1)
+    verify_callback(secret=OLD_SECRET, body=body, headers=headers, vendor="a", now=1)
+    verify_callback(secret=SECRET, body=body, headers=headers, vendor="a", now=1)
+
+
+@pytest.mark.parametrize("secret", ["", "short", "x" * 15], ids=["empty", "short", "15-chars"])
+def test_callbacks_signed_with_a_short_secret_are_refused(secret: str) -> None:
+    body = _callback_body()
+    headers = sign_callback(secret, body, timestamp=1_700_000_000, delivery_id="d")
+    with pytest.raises(CallbackRejected) as info:
+        verify_callback(secret=secret, body=body, headers=headers, vendor="a", now=1_700_000_000)
+    assert info.value.reason == "no_secret"
+    sixteen = "y" * 16  # the minimum is accepted
+    headers = sign_callback(sixteen, body, timestamp=1_700_000_000, delivery_id="d")
+    verify_callback(secret=sixteen, body=body, headers=headers, vendor="a", now=1_700_000_000)
 
 
 def test_openapi_document_matches_the_committed_file() -> None:

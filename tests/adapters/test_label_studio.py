@@ -588,6 +588,36 @@ def test_transport_errors_are_retryable() -> None:
         _mocked(down).poll(toy_job())
 
 
+INTERNAL = "INTERNAL-ANSWER-MARKER"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(400, json={"detail": INTERNAL}),
+        httpx.Response(401, json={"validation_errors": {"token": [INTERNAL]}}),
+        httpx.Response(403, text=INTERNAL),
+        httpx.Response(200, json={"id": INTERNAL}),
+        httpx.Response(200, text=f"<html>{INTERNAL}</html>"),
+    ],
+    ids=["400", "401", "403-text", "bad-value", "not-json"],
+)
+def test_errors_never_carry_the_answer(answer: httpx.Response) -> None:
+    """Errors become task errors others read, and ``url`` may name any host."""
+    with pytest.raises((VendorRejected, VendorResponseInvalid)) as info:
+        _mocked(lambda _r: answer).poll(toy_job())
+    assert INTERNAL not in str(info.value)
+
+
+def test_transport_errors_do_not_repeat_their_text() -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"10.0.0.7:5432 {INTERNAL}", request=request)
+
+    with pytest.raises(VendorUnavailable, match="ConnectError") as info:
+        _mocked(down).poll(toy_job())
+    assert INTERNAL not in str(info.value)
+
+
 def test_malformed_answers_are_response_invalid() -> None:
     adapter = _mocked(lambda _r: httpx.Response(200, text="<html>login</html>"))
     with pytest.raises(VendorResponseInvalid):
@@ -721,6 +751,20 @@ def test_settings_come_from_the_vendor_env_prefix(monkeypatch: pytest.MonkeyPatc
     assert settings.api_token.get_secret_value() == "secret"
     assert settings.annotators_per_task == 3
     assert "secret" not in repr(settings)
+
+
+def test_the_env_token_never_goes_to_a_url_set_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BAKEOFF_VENDOR_LS_TEAM_URL", "http://from-env:8080")
+    monkeypatch.setenv("BAKEOFF_VENDOR_LS_TEAM_API_TOKEN", "ENV-TOKEN")
+    same = LabelStudioSettings.for_vendor("ls-team", url="http://from-env:8080/")
+    assert same.api_token.get_secret_value() == "ENV-TOKEN"
+    with pytest.raises(ValueError, match="api_token") as info:
+        LabelStudioSettings.for_vendor("ls-team", url="http://attacker.example")
+    assert "ENV-TOKEN" not in str(info.value)
+    given = LabelStudioSettings.for_vendor("ls-team", url="http://other:8080", api_token="own")
+    assert given.api_token.get_secret_value() == "own"
 
 
 def test_instructions_html_escapes_and_lists_examples() -> None:

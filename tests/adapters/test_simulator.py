@@ -40,7 +40,7 @@ from adapters.testing import VendorContract, toy_golden
 
 pytestmark = pytest.mark.enable_socket
 
-SECRET = "sim-secret"
+SECRET = "sim-webhook-secret-0123"
 
 VENDORS = [
     SimulatedVendor(

@@ -32,7 +32,11 @@ def test_majority_vote_smallest_and_random_tie_break() -> None:
             "label": ["y", "x", "y", "y", "x", "z"],
         }
     )
-    assert majority_vote(answers).to_dict() == {"t1": "x", "t2": "y", "t3": "z"}
+    assert majority_vote(answers, tie_break="smallest").to_dict() == {
+        "t1": "x",
+        "t2": "y",
+        "t3": "z",
+    }
     seen = {
         majority_vote(answers, tie_break="random", rng=np.random.default_rng(s))["t1"]
         for s in range(30)
@@ -55,7 +59,7 @@ def test_missing_labels_are_dropped_and_counts_are_per_task() -> None:
 def test_bad_tie_break() -> None:
     answers = pd.DataFrame({"task": [1], "worker": ["a"], "label": ["x"]})
     with pytest.raises(ValueError, match="tie_break must be one of"):
-        majority_vote(answers, tie_break="first")  # type: ignore[arg-type]
+        majority_vote(answers, tie_break="first")  # type: ignore[call-overload]
 
 
 # --------------------------------------------------------------------------- Snow et al. 2008
@@ -101,7 +105,7 @@ def test_snow_2008_majority_vote_accuracy(
 
 def test_snow_2008_wsd_single_error_is_the_gold_error() -> None:
     answers, gold = _snow("wsd")
-    vote = majority_vote(answers)
+    vote = majority_vote(answers).label
     wrong = vote[vote != gold.loc[vote.index]]
     assert len(wrong) == 1
     task = wrong.index[0]
@@ -122,3 +126,13 @@ def test_snow_2008_agreement_matches_references(name: str) -> None:
     assert acc.value == pytest.approx(
         float((answers["label"].to_numpy() == gold.loc[answers["task"]].to_numpy()).mean())
     )
+
+
+def test_duplicate_answer_found_on_a_sparse_task_worker_grid() -> None:
+    # 2,001 tasks x 2,001 workers but one answer each: the check sorts instead of counting
+    n = 2001
+    answers = pd.DataFrame({"task": range(n), "worker": range(n), "label": ["x"] * n})
+    assert len(encode_answers(answers).task) == n
+    twice = pd.concat([answers, answers.iloc[[7]]], ignore_index=True)
+    with pytest.raises(ValueError, match=r"more than one answer .*\(7, 7\)"):
+        encode_answers(twice)

@@ -15,6 +15,7 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
+from metrics.aggregation import encode_answers
 from metrics.agreement import (
     Level,
     fleiss_kappa,
@@ -23,6 +24,7 @@ from metrics.agreement import (
     worker_accuracy,
     worker_consensus_agreement,
 )
+from metrics.classification import KappaWeights, confusion_matrix_codes, kappa_from_confusion
 
 TOL = 1e-9
 LEVELS: list[Level] = ["nominal", "ordinal", "interval", "ratio"]
@@ -160,7 +162,155 @@ def test_pairwise_cohen_kappa_matches_sklearn() -> None:
         both = ~np.isnan(data[ia]) & ~np.isnan(data[ib])
         ref = cohen_kappa_score(data[ia][both], data[ib][both], weights="linear")
         assert value == pytest.approx(ref, abs=TOL)
-    assert r.value == pytest.approx(float(r.per_item.mean()), abs=TOL)
+    shared = [
+        int((~np.isnan(data[int(a[1:])]) & ~np.isnan(data[int(b[1:])])).sum())
+        for a, b in cast(list[tuple[str, str]], r.per_item.index.tolist())
+    ]
+    assert r.params["pair_weights"] == "shared_items"
+    assert r.value == pytest.approx(float(np.average(r.per_item, weights=shared)), abs=TOL)
+    equal = pairwise_cohen_kappa(answers, weights="linear", pair_weights="equal")
+    assert equal.value == pytest.approx(float(r.per_item.mean()), abs=TOL)
+
+
+# --------------------------------------------------------------------------- pairwise kappa
+
+
+def _loop_pairwise_kappa(
+    answers: pd.DataFrame, weights: KappaWeights, min_overlap: int
+) -> tuple[pd.Series[float], float]:
+    """The earlier definition: a loop over worker pairs, kappa from each confusion matrix."""
+    enc = encode_answers(answers)
+    n_t, n_w, n_k = len(enc.tasks), len(enc.workers), len(enc.classes)
+    wide = np.full((n_t, n_w), -1, dtype=np.int64)
+    wide[enc.task, enc.worker] = enc.label
+    answered = wide >= 0
+    pairs: list[tuple[object, object]] = []
+    kappas: list[float] = []
+    for a in range(n_w):
+        for b in range(a + 1, n_w):
+            both = answered[:, a] & answered[:, b]
+            if int(both.sum()) < min_overlap:
+                continue
+            cm = confusion_matrix_codes(wide[both, a], wide[both, b], n_k)
+            pairs.append((enc.workers[a], enc.workers[b]))
+            kappas.append(kappa_from_confusion(cm, weights=weights))
+    index = pd.MultiIndex.from_tuples(pairs, names=["worker_a", "worker_b"])
+    per_pair = pd.Series(np.asarray(kappas, dtype=np.float64), index=index)
+    defined = per_pair.dropna()
+    return per_pair, float(defined.mean()) if len(defined) else float("nan")
+
+
+crowd = st.tuples(
+    st.integers(2, 9),  # workers
+    st.integers(1, 25),  # tasks
+    st.integers(1, 6),  # classes
+    st.floats(0.2, 1.0),  # chance a worker answers a task
+    st.integers(0, 2**31 - 1),
+)
+
+
+def _crowd(params: tuple[int, int, int, float, int]) -> tuple[pd.DataFrame, Any]:
+    workers, tasks, k, density, seed = params
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, k, tasks)
+    wide = np.where(rng.random((workers, tasks)) < 0.6, truth, rng.integers(0, k, (workers, tasks)))
+    wide = wide.astype(np.float64)
+    wide[rng.random((workers, tasks)) >= density] = np.nan
+    return _long(wide), wide
+
+
+@settings(max_examples=60, deadline=None)
+@given(crowd, st.sampled_from(["none", "linear", "quadratic"]), st.integers(1, 4))
+def test_hypothesis_pairwise_kappa_equals_loop_and_sklearn(
+    params: tuple[int, int, int, float, int], weights: KappaWeights, min_overlap: int
+) -> None:
+    answers, wide = _crowd(params)
+    if answers.empty:
+        return
+    before = answers.copy()
+    got = pairwise_cohen_kappa(answers, weights=weights, min_overlap=min_overlap)
+    pd.testing.assert_frame_equal(answers, before)
+    ref, ref_mean = _loop_pairwise_kappa(answers, weights, min_overlap)
+    assert got.per_item is not None
+    assert got.per_item.index.tolist() == ref.index.tolist()
+    np.testing.assert_allclose(got.per_item.to_numpy(), ref.to_numpy(), atol=TOL, rtol=0)
+    shared: list[int] = []
+    pairs = cast(list[tuple[str, str]], got.per_item.index.tolist())
+    for (a, b), value in zip(pairs, got.per_item.to_numpy(), strict=True):
+        ia, ib = int(a[1:]), int(b[1:])
+        both = ~np.isnan(wide[ia]) & ~np.isnan(wide[ib])
+        shared.append(int(both.sum()))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # sklearn warns on one class / undefined kappa
+            sk = cohen_kappa_score(wide[ia][both], wide[ib][both], weights=_SK[weights])
+        assert (np.isnan(value) and np.isnan(sk)) or value == pytest.approx(sk, abs=TOL)
+    defined = ~np.isnan(got.per_item.to_numpy())
+    equal = pairwise_cohen_kappa(
+        answers, weights=weights, min_overlap=min_overlap, pair_weights="equal"
+    )
+    if not defined.any():
+        assert np.isnan(got.value) and np.isnan(equal.value) and np.isnan(ref_mean)
+        return
+    assert equal.value == pytest.approx(ref_mean, abs=TOL)
+    w = np.asarray(shared, dtype=np.float64)[defined]
+    assert got.value == pytest.approx(
+        float(np.average(got.per_item.to_numpy()[defined], weights=w)), abs=TOL
+    )
+    assert got.params["shared_items"] == int(w.sum())
+    assert -1.0 - TOL <= got.value <= 1.0 + TOL
+    # shuffling rows and renaming tasks, workers and (nominal) classes changes nothing
+    if weights == "none":
+        moved = answers.sample(frac=1.0, random_state=params[4] % 1000).assign(
+            task=lambda d: "T" + d["task"], label=lambda d: -d["label"]
+        )
+        again = pairwise_cohen_kappa(moved, min_overlap=min_overlap)
+        assert again.per_item is not None
+        aligned = again.per_item.to_dict()
+        for (a, b), value in zip(pairs, got.per_item.to_numpy(), strict=True):
+            other = aligned.get((a, b), aligned.get((b, a)))
+            assert other is not None
+            assert (np.isnan(value) and np.isnan(other)) or other == pytest.approx(value, abs=TOL)
+        assert (np.isnan(got.value) and np.isnan(again.value)) or again.value == pytest.approx(
+            got.value, abs=TOL
+        )
+
+
+_SK: dict[KappaWeights, str | None] = {"none": None, "linear": "linear", "quadratic": "quadratic"}
+
+
+@pytest.mark.parametrize("weights", ["none", "linear", "quadratic"])
+def test_pairwise_kappa_sparse_paths_match_loop(
+    weights: KappaWeights, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import metrics.agreement as agreement_module
+
+    answers, _ = _crowd((7, 30, 5, 0.5, 123))
+    ref, _ = _loop_pairwise_kappa(answers, weights, 1)
+    monkeypatch.setattr(agreement_module, "_DENSE_LIMIT", 0)
+    monkeypatch.setattr(agreement_module, "_DENSE_ROWS", 0)
+    got = pairwise_cohen_kappa(answers, weights=weights).per_item
+    assert got is not None
+    assert got.index.tolist() == ref.index.tolist()
+    np.testing.assert_allclose(got.to_numpy(), ref.to_numpy(), atol=TOL, rtol=0)
+
+
+def test_pairwise_kappa_weights_pairs_by_shared_items() -> None:
+    # a-b agree perfectly on 4 tasks (kappa 1); a-c and b-c meet on one task each
+    answers = pd.DataFrame(
+        {
+            "task": [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6],
+            "worker": ["a", "b"] * 4 + ["a", "c", "b", "c"],
+            "label": ["x", "x", "y", "y", "x", "x", "y", "y", "x", "y", "y", "x"],
+        }
+    )
+    r = pairwise_cohen_kappa(answers)
+    assert r.per_item is not None
+    assert r.per_item.to_dict() == {("a", "b"): 1.0, ("a", "c"): 0.0, ("b", "c"): 0.0}
+    assert r.value == pytest.approx((4 * 1.0 + 1 * 0.0 + 1 * 0.0) / 6)
+    assert pairwise_cohen_kappa(answers, pair_weights="equal").value == pytest.approx(1 / 3)
+    assert r.params["n_pairs"] == 3 and r.params["shared_items"] == 6
+    with pytest.raises(ValueError, match="pair_weights must be one of"):
+        pairwise_cohen_kappa(answers, pair_weights="pairs")  # type: ignore[arg-type]
 
 
 def test_worker_consensus_and_gold() -> None:

@@ -3,7 +3,8 @@
 ``seeded`` builds, through the domain layer: a classification project (classes ``cat``,
 ``dog``, ``bird``), instructions v1, a golden set with six items and gold in version 1, a
 second vendor next to ``key_vendor`` (the vendor key's vendor), and a ``draft`` bake-off with
-both as candidates (``key_vendor`` is "Candidate A").
+both as candidates (``key_vendor`` is "Candidate A"). ``seed_bakeoff`` builds the same for any
+project name and candidates (tests that need several projects call it once per project).
 """
 
 from __future__ import annotations
@@ -57,13 +58,26 @@ class Seed:
     lighting: dict[str, str]
 
 
-@pytest.fixture
-def seeded(session: Session, key_vendor: m.Vendor) -> Seed:
-    """A classification bake-off with gold for six items and two candidate vendors."""
+def seed_bakeoff(
+    session: Session,
+    *,
+    name: str,
+    vendor_ids: list[int],
+    gold: dict[str, str] | None = None,
+    lighting: dict[str, str] | None = None,
+) -> Seed:
+    """Build a classification project ``name`` with a draft bake-off ``Q1 <name>``.
+
+    Instructions v1, a golden set ``<name>-gold`` with one item per ``gold`` key (metadata
+    ``lighting``) and its gold in version 1, and the bake-off with ``vendor_ids`` as candidates
+    in alias order. ``vendor_ids`` needs at least two vendors (``Seed.other_vendor_id``).
+    """
+    gold = dict(GOLD if gold is None else gold)
+    lighting = dict(META if lighting is None else lighting)
     project = projects.create_project(
         session=session,
         data=m.ProjectCreate(
-            name="animals",
+            name=name,
             task_type="classification",
             ontology={"classes": [{"name": c} for c in CLASSES]},
         ),
@@ -75,15 +89,15 @@ def seeded(session: Session, key_vendor: m.Vendor) -> Seed:
         data=m.InstructionsVersionCreate(text="# Label the animal"),
     )
     golden = golden_sets.create_golden_set(
-        session=session, data=m.GoldenSetCreate(name="animals-gold", project_id=project.id)
+        session=session, data=m.GoldenSetCreate(name=f"{name}-gold", project_id=project.id)
     )
     assert golden.id is not None
     golden_sets.add_items(
         session=session,
         golden_set_id=golden.id,
         items=[
-            m.GoldenItemCreate(key=k, data={"image": f"{k}.jpg"}, meta={"lighting": META[k]})
-            for k in GOLD
+            m.GoldenItemCreate(key=k, data={"image": f"{k}.jpg"}, meta={"lighting": lighting[k]})
+            for k in gold
         ],
     )
     version = golden_sets.create_version(session=session, golden_set_id=golden.id, note="first")
@@ -91,21 +105,17 @@ def seeded(session: Session, key_vendor: m.Vendor) -> Seed:
         session=session,
         golden_set_id=golden.id,
         version=version.version,
-        labels=[m.GoldLabelCreate(item_key=k, value=v) for k, v in GOLD.items()],
+        labels=[m.GoldLabelCreate(item_key=k, value=v) for k, v in gold.items()],
     )
-    other = vendors.create_vendor(
-        session=session, data=m.VendorCreate(name="Other Vendor Ltd.", price_per_item=0.02)
-    )
-    assert other.id is not None and key_vendor.id is not None and version.id is not None
-    assert instructions.id is not None
+    assert version.id is not None and instructions.id is not None
     bakeoff = bakeoffs.create_bakeoff(
         session=session,
         data=m.BakeOffCreate(
-            name="Q1 animals",
+            name=f"Q1 {name}",
             project_id=project.id,
             golden_set_version_id=version.id,
             instructions_version_id=instructions.id,
-            vendor_ids=[key_vendor.id, other.id],
+            vendor_ids=vendor_ids,
         ),
     )
     assert bakeoff.id is not None
@@ -115,12 +125,22 @@ def seeded(session: Session, key_vendor: m.Vendor) -> Seed:
         golden_set_id=golden.id,
         version=version.version,
         version_id=version.id,
-        vendor_id=key_vendor.id,
-        other_vendor_id=other.id,
+        vendor_id=vendor_ids[0],
+        other_vendor_id=vendor_ids[1],
         bakeoff_id=bakeoff.id,
-        gold=dict(GOLD),
-        lighting=dict(META),
+        gold=gold,
+        lighting=lighting,
     )
+
+
+@pytest.fixture
+def seeded(session: Session, key_vendor: m.Vendor) -> Seed:
+    """A classification bake-off with gold for six items and two candidate vendors."""
+    other = vendors.create_vendor(
+        session=session, data=m.VendorCreate(name="Other Vendor Ltd.", price_per_item=0.02)
+    )
+    assert other.id is not None and key_vendor.id is not None
+    return seed_bakeoff(session, name="animals", vendor_ids=[key_vendor.id, other.id])
 
 
 LabelGold = Callable[[int, int, dict[str, str], Collection[str], float], None]

@@ -457,3 +457,27 @@ def test_evaluate_writes_html_report(tmp_path: Path) -> None:
     assert "knn" in page and "crowd" in page
     # the page shows the very numbers of the JSON (one Scored behind both)
     assert f"{knn['metrics']['accuracy_all']['value']:.3f}" in page
+
+
+def test_agreement_pairwise_kappa_is_weighted_by_shared_items(tmp_path: Path) -> None:
+    # a and b share 4 items, c meets each of them on 2: the mean is weighted 4 : 2 : 2
+    rows = ["item_id,annotator_id,label"]
+    for item, (la, lb) in enumerate([("x", "x"), ("y", "y"), ("x", "x"), ("y", "x")]):
+        rows += [f"i{item},a,{la}", f"i{item},b,{lb}"]
+    rows += ["j1,a,x", "j1,c,y", "j2,b,y", "j2,c,y", "j3,a,y", "j3,c,y", "j4,b,x", "j4,c,x"]
+    path = _write(tmp_path, "crowd.csv", "\n".join(rows) + "\n")
+    result = _invoke("agreement", "--labels", path, "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    data = pd.read_csv(path)
+    wide = data.pivot(index="item_id", columns="annotator_id", values="label")
+    kappas, shared = [], []
+    for a, b in [("a", "b"), ("a", "c"), ("b", "c")]:
+        both = wide[[a, b]].dropna()
+        kappas.append(skm.cohen_kappa_score(both[a], both[b]))
+        shared.append(len(both))
+    assert shared == [4, 2, 2]
+    assert out["pairwise_cohen_kappa"] == pytest.approx(np.average(kappas, weights=shared))
+    assert out["pairwise_cohen_kappa_mean"] == "weighted by shared items"
+    table = _invoke("agreement", "--labels", path)
+    assert "weighted by shared items" in table.stdout

@@ -189,3 +189,23 @@ def test_gold_csv_metadata_errors_name_the_row(
         bk.create_golden_set(project.id, "gold", path)
     assert info.value.status_code == 422
     assert problem in str(info.value)
+
+
+ODM = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "review_odm"
+
+
+@pytest.mark.skipif(not ODM.exists(), reason=f"public VOC subset not found at {ODM}")
+def test_a_voc_folder_goes_up_as_a_zip_and_scores_like_the_coco_gold(bk: BakeoffClient) -> None:
+    """The client reads what every other door reads: a VOC folder, detected by content."""
+    gts = ODM / "data" / "database" / "gts"
+    coco = gts / "coco_format_v1" / "instances_default.json"
+    classes = [
+        c["name"] for c in sorted(json.loads(coco.read_text())["categories"], key=lambda c: c["id"])
+    ]
+    project = bk.create_project("voc", "detection", classes)
+    version = bk.create_golden_set(project.id, "voc100", coco, format="coco")
+    ins = bk.add_instructions(project.id, "Box every object")
+    vendor = bk.create_vendor("Voc Labs")
+    bakeoff = bk.create_bakeoff(project.id, "voc", version.version_id, ins.id, [vendor.id])
+    stored = bk.add_vendor_labels(bakeoff.id, vendor.id, gts / "pascalvoc_format")
+    assert stored.stored == 100

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -113,6 +114,16 @@ def test_tasks_are_created_once_and_vendors_see_only_their_own(
     url = f"/bakeoffs/{seeded.bakeoff_id}/tasks"
     assert client.post(url, headers=auth["lead"]).json() == {"created": 12}
     assert client.post(url, headers=auth["lead"]).json() == {"created": 0}
+    # a vendor sees its items only once they are sent (its latency clock starts then)
+    assert client.get("/tasks", headers=auth["vendor"]).json()["count"] == 0
+    own = client.get(
+        "/tasks", params={"vendor_id": seeded.vendor_id, "limit": 100}, headers=auth["lead"]
+    ).json()["data"]
+    assert client.get(f"/tasks/{own[0]['id']}", headers=auth["vendor"]).status_code == 404
+    sent = {"status": "sent", "sent_at": datetime.now(UTC).isoformat()}
+    for task in own:
+        assert client.patch(f"/tasks/{task['id']}", json=sent, headers=auth["lead"]).is_success
+    assert client.get(f"/tasks/{own[0]['id']}", headers=auth["vendor"]).status_code == 200
     mine = client.get("/tasks", params={"limit": 100}, headers=auth["vendor"]).json()
     assert mine["count"] == 6
     assert {t["vendor_id"] for t in mine["data"]} == {seeded.vendor_id}
@@ -238,18 +249,19 @@ def test_a_project_scoped_lead_key_sees_only_its_project(
 def test_sending_masked_settings_back_keeps_the_secret(
     client: TestClient, auth: dict[str, dict[str, str]], session: Session
 ) -> None:
+    secret = "s3cret-webhook-key-0001"
     created = client.post(
         "/vendors",
         json={
             "name": "Round Trip Labs",
             "adapter_kind": "http",
-            "adapter_settings": {"base_url": "http://a.example", "webhook_secret": "s3cret"},
+            "adapter_settings": {"base_url": "http://a.example", "webhook_secret": secret},
         },
         headers=auth["lead"],
     ).json()
     read = client.get(f"/vendors/{created['id']}", headers=auth["lead"]).json()
     assert read["adapter_settings"]["webhook_secret"] == "********"
-    settings = dict(read["adapter_settings"], timeout_s=5.0)
+    settings = dict(read["adapter_settings"], timeout_s=3)
     patched = client.patch(
         f"/vendors/{created['id']}", json={"adapter_settings": settings}, headers=auth["lead"]
     )
@@ -259,6 +271,14 @@ def test_sending_masked_settings_back_keeps_the_secret(
     session.refresh(stored)
     assert stored.adapter_settings == {
         "base_url": "http://a.example",
-        "webhook_secret": "s3cret",
-        "timeout_s": 5.0,
+        "webhook_secret": secret,
+        "timeout_s": 3,
     }
+    # pointing it elsewhere with the mask drops the secret: it never follows a new endpoint
+    moved = dict(read["adapter_settings"], base_url="http://b.example")
+    patched = client.patch(
+        f"/vendors/{created['id']}", json={"adapter_settings": moved}, headers=auth["lead"]
+    )
+    assert patched.status_code == 200, patched.text
+    session.refresh(stored)
+    assert stored.adapter_settings == {"base_url": "http://b.example"}

@@ -188,6 +188,8 @@ def _start_stack(tmp: Path, database_url: str, extra_env: dict[str, str]) -> Sta
         "BAKEOFF_DISPATCH_SLICE_S": "3",
         "BAKEOFF_DISPATCH_BATCH_SIZE": "8",
         "BAKEOFF_DISPATCH_MAX_ATTEMPTS": "30",
+        # the simulator runs 100x fast: its vendors report simulated (future) completions
+        "BAKEOFF_VENDOR_CLOCK_SKEW_S": "86400",
         "PYTHONUNBUFFERED": "1",
         # the operator's model folder: the model candidate is registered there, never by path
         "BAKEOFF_MODEL_DIR": str(tmp / "models"),

@@ -319,7 +319,12 @@ def test_returned_jsonl_keeps_file_times_and_annotators(
     client: TestClient, auth: dict[str, dict[str, str]], session: Session, built: Built
 ) -> None:
     _download(client, built, auth["vendor"], "jsonl")
-    done = datetime.now(UTC) + timedelta(minutes=5)
+    # the package went out an hour ago; the file's times fall between then and now
+    sent = datetime.now(UTC) - timedelta(hours=1)
+    task = m.Task.__table__  # type: ignore[attr-defined]
+    session.execute(task.update().where(task.c.vendor_id == built.vendor_id).values(sent_at=sent))
+    session.commit()
+    done = sent + timedelta(minutes=5)
     lines = [
         {
             "item_id": key,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
@@ -244,3 +245,68 @@ def test_segmentation_masks_are_compared_on_their_boxes_and_drawn(
     )
     assert page.status_code == 200
     assert page.text.count("<polygon") == 2 + 2 + 1 + 2  # gold, A, B, C
+
+
+def test_crowd_flags_follow_the_scoring_vote_and_its_ties(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session
+) -> None:
+    from metrics.aggregation import majority_vote
+
+    gold = {"u1": "yes", "u2": "yes", "w1": "yes", "t1": "yes", "t2": "yes", "t3": "no"}
+    seed = _setup(
+        session,
+        name="crowd-ties",
+        task_type="classification",
+        classes=("yes", "no", "maybe"),
+        items=[m.GoldenItemCreate(key=k, data={"text": k}) for k in gold],
+        gold=dict(gold),
+        examples=[],
+        vendor_names=("Crowd One", "Crowd Two", "Crowd Three"),
+    )
+    votes = {
+        "u1": ("yes", "yes", "yes"),  # unanimous, right
+        "u2": ("no", "yes", "yes"),  # 2-1 majority, right (dissent seen first)
+        "w1": ("maybe", "maybe", "yes"),  # 2-1 majority, wrong
+        "t1": ("maybe", "no", "yes"),  # three-way tie, gold among them, first seen wrong
+        "t2": ("yes", "no", "maybe"),  # three-way tie, first seen = gold: unflagged before
+        "t3": ("maybe", "yes", "no"),  # tie again, gold "no" seen last
+    }
+    _labels(
+        session,
+        seed,
+        "A",
+        [(k, v, f"ann{i}") for k, vs in votes.items() for i, v in enumerate(vs)],
+    )
+    r = client.post(f"/review/bakeoffs/{seed.bakeoff_id}/flags", json={}, headers=auth["qa"])
+    assert r.status_code == 200, r.text
+    data = _queue(client, auth["qa"], seed.bakeoff_id, reason="vendor_vs_gold")["data"]
+    flagged = {f["item_key"]: f for f in data if f["candidate"] == "Candidate A"}
+    # the scoring aggregation (default ties="wrong"): wrong = no consensus or not gold
+    answers = pd.DataFrame(
+        [(k, f"ann{i}", v) for k, vs in votes.items() for i, v in enumerate(vs)],
+        columns=["task", "worker", "label"],
+    )
+    consensus = majority_vote(answers)
+    scored_wrong = {k for k, v in consensus.label.items() if v != gold[str(k)]}
+    assert set(flagged) == scored_wrong == {"w1", "t1", "t2", "t3"}
+    assert flagged["w1"]["kind"] == "wrong_class"
+    assert {k: flagged[k]["kind"] for k in ("t1", "t2", "t3")} == dict.fromkeys(
+        ("t1", "t2", "t3"), "tied_vote"
+    )
+    assert all(flagged[k]["suggested_label"] == gold[k] for k in flagged)
+    # seeded random ties: the flags follow whatever the vote picked
+    r = client.post(
+        f"/review/bakeoffs/{seed.bakeoff_id}/flags", json={"ties": "random"}, headers=auth["qa"]
+    )
+    assert r.status_code == 200, r.text
+    data = _queue(client, auth["qa"], seed.bakeoff_id, reason="vendor_vs_gold")["data"]
+    random_vote = majority_vote(answers, ties="random")
+    expected = {k for k, v in random_vote.label.items() if v != gold[str(k)]}
+    open_flags = {
+        f["item_key"] for f in data if f["candidate"] == "Candidate A" and f["status"] == "open"
+    }
+    assert open_flags == expected
+    bad = client.post(
+        f"/review/bakeoffs/{seed.bakeoff_id}/flags", json={"ties": "first"}, headers=auth["qa"]
+    )
+    assert bad.status_code == 422

@@ -337,7 +337,7 @@ def test_callbacks_without_a_valid_signature_are_refused(
         content = body.replace(b"forged-1", b"forged-2") if name == "tampered body" else body
         response = client.post(url, content=content, headers=headers)
         assert response.status_code == 401, f"{name}: {response.status_code} {response.text}"
-        assert response.json()["code"] == "unauthorized"
+        assert response.json()["code"] == "callback_refused"
     assert _label_count(engine) == before
     accepted = client.post(url, content=body, headers=signed)
     assert accepted.status_code == 200, accepted.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -103,8 +104,9 @@ def test_vendor_key_posts_only_its_own_labels(
 def test_jsonl_import_streams_a_file_and_export_round_trips(
     client: TestClient, auth: dict[str, dict[str, str]], seeded: Any
 ) -> None:
+    done = datetime.now(UTC).isoformat()  # a vendor's work cannot predate the bake-off
     lines = [
-        {"item_id": k, "label": v, "annotator_id": a, "completed_at": "2024-05-01T10:00:04Z"}
+        {"item_id": k, "label": v, "annotator_id": a, "completed_at": done}
         for k, v in seeded.gold.items()
         for a in ("w1", "w2")
     ]

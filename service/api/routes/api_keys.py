@@ -15,11 +15,16 @@ router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 
 @router.get("", response_model=ApiKeysPublic)
 def list_keys(
-    session: SessionDep, page: PageDep, role: Role | None = None, include_revoked: bool = False
+    session: SessionDep,
+    principal: CurrentKey,
+    page: PageDep,
+    role: Role | None = None,
+    include_revoked: bool = False,
 ) -> ApiKeysPublic:
-    """List API keys (never their secrets)."""
+    """List API keys (never their secrets); a project-scoped key sees its project's."""
     data, count = api_keys.list_api_keys(
         session=session,
+        principal=principal,
         skip=page.skip,
         limit=page.limit,
         role=role,
@@ -29,9 +34,9 @@ def list_keys(
 
 
 @router.post("", response_model=ApiKeyCreated, status_code=201)
-def create_key(session: SessionDep, body: ApiKeyCreate) -> ApiKeyCreated:
-    """Create an API key; the plaintext key is in the response once and never again."""
-    return api_keys.create_api_key(session=session, data=body)
+def create_key(session: SessionDep, principal: CurrentKey, body: ApiKeyCreate) -> ApiKeyCreated:
+    """Create an API key (at most the caller's role and scope); its plaintext is shown once."""
+    return api_keys.create_api_key(session=session, data=body, principal=principal)
 
 
 @router.get("/me", response_model=ApiKeyPublic)
@@ -41,6 +46,6 @@ def who_am_i(session: SessionDep, principal: CurrentKey) -> ApiKeyPublic:
 
 
 @router.delete("/{key_id}", response_model=ApiKeyPublic)
-def revoke_key(session: SessionDep, key_id: int) -> ApiKeyPublic:
+def revoke_key(session: SessionDep, principal: CurrentKey, key_id: int) -> ApiKeyPublic:
     """Revoke an API key."""
-    return api_keys.revoke_api_key(session=session, key_id=key_id)
+    return api_keys.revoke_api_key(session=session, key_id=key_id, principal=principal)

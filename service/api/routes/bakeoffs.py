@@ -64,7 +64,9 @@ def list_bakeoffs(
         skip=page.skip,
         limit=page.limit,
     )
-    return BakeOffsPublic(data=[bakeoffs.bakeoff_public(session, r) for r in rows], count=count)
+    return BakeOffsPublic(
+        data=[bakeoffs.bakeoff_public(session, r, principal) for r in rows], count=count
+    )
 
 
 @router.post("", response_model=BakeOffPublic, status_code=201)
@@ -73,14 +75,14 @@ def create_bakeoff(
 ) -> BakeOffPublic:
     """Create a bake-off pinning a golden-set version and an instructions version."""
     bakeoff = bakeoffs.create_bakeoff(session=session, data=body, principal=principal)
-    return bakeoffs.bakeoff_public(session, bakeoff)
+    return bakeoffs.bakeoff_public(session, bakeoff, principal)
 
 
 @router.get("/{bakeoff_id}", response_model=BakeOffPublic)
 def get_bakeoff(session: SessionDep, principal: CurrentKey, bakeoff_id: int) -> BakeOffPublic:
     """Read a bake-off."""
     bakeoff = bakeoffs.get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
-    return bakeoffs.bakeoff_public(session, bakeoff)
+    return bakeoffs.bakeoff_public(session, bakeoff, principal)
 
 
 @router.patch("/{bakeoff_id}", response_model=BakeOffPublic)
@@ -91,13 +93,13 @@ def update_bakeoff(
     bakeoff = bakeoffs.update_bakeoff(
         session=session, bakeoff_id=bakeoff_id, data=body, principal=principal
     )
-    return bakeoffs.bakeoff_public(session, bakeoff)
+    return bakeoffs.bakeoff_public(session, bakeoff, principal)
 
 
 @router.delete("/{bakeoff_id}", status_code=204)
-def delete_bakeoff(session: SessionDep, bakeoff_id: int) -> Response:
+def delete_bakeoff(session: SessionDep, principal: CurrentKey, bakeoff_id: int) -> Response:
     """Delete a bake-off with its tasks and labels."""
-    bakeoffs.delete_bakeoff(session=session, bakeoff_id=bakeoff_id)
+    bakeoffs.delete_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
     return Response(status_code=204)
 
 
@@ -125,7 +127,7 @@ def list_labels(
     annotator_id: str | None = None,
 ) -> VendorLabelsPublic:
     """List the vendor labels of a bake-off, filtered by vendor, item or annotator."""
-    data, count = vendor_labels.list_vendor_labels(
+    data, count = bakeoffs.list_labels(
         session=session,
         bakeoff_id=bakeoff_id,
         principal=principal,

@@ -43,9 +43,12 @@ def list_projects(
 
 
 @router.post("", response_model=ProjectPublic, status_code=201)
-def create_project(session: SessionDep, body: ProjectCreate) -> ProjectPublic:
+def create_project(
+    session: SessionDep, principal: CurrentKey, body: ProjectCreate
+) -> ProjectPublic:
     """Create a project with its task type and ontology."""
-    return ProjectPublic.model_validate(projects.create_project(session=session, data=body))
+    project = projects.create_project(session=session, data=body, principal=principal)
+    return ProjectPublic.model_validate(project)
 
 
 @router.get("/{project_id}", response_model=ProjectPublic)
@@ -67,9 +70,9 @@ def update_project(
 
 
 @router.delete("/{project_id}", status_code=204)
-def delete_project(session: SessionDep, project_id: int) -> Response:
+def delete_project(session: SessionDep, principal: CurrentKey, project_id: int) -> Response:
     """Delete a project and everything in it."""
-    projects.delete_project(session=session, project_id=project_id)
+    projects.delete_project(session=session, project_id=project_id, principal=principal)
     return Response(status_code=204)
 
 

@@ -15,11 +15,20 @@ router = APIRouter(prefix="/vendors", tags=["vendors"])
 
 @router.get("", response_model=VendorsPublic)
 def list_vendors(
-    session: SessionDep, page: PageDep, adapter_kind: str | None = None, name: str | None = None
+    session: SessionDep,
+    principal: CurrentKey,
+    page: PageDep,
+    adapter_kind: str | None = None,
+    name: str | None = None,
 ) -> VendorsPublic:
     """List vendors, filtered by adapter kind or name."""
     rows, count = vendors.list_vendors(
-        session=session, skip=page.skip, limit=page.limit, adapter_kind=adapter_kind, name=name
+        session=session,
+        principal=principal,
+        skip=page.skip,
+        limit=page.limit,
+        adapter_kind=adapter_kind,
+        name=name,
     )
     return VendorsPublic(data=[VendorPublic.model_validate(r) for r in rows], count=count)
 
@@ -40,11 +49,15 @@ def get_vendor(session: SessionDep, principal: CurrentKey, vendor_id: int) -> Ve
 
 @router.patch("/{vendor_id}", response_model=VendorPublic)
 def update_vendor(
-    session: SessionDep, settings: SettingsDep, vendor_id: int, body: VendorUpdate
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentKey,
+    vendor_id: int,
+    body: VendorUpdate,
 ) -> VendorPublic:
     """Change a vendor's adapter settings or pricing."""
     vendor = vendors.update_vendor(
-        session=session, vendor_id=vendor_id, data=body, settings=settings
+        session=session, vendor_id=vendor_id, data=body, settings=settings, principal=principal
     )
     return VendorPublic.model_validate(vendor)
 
