@@ -10,14 +10,11 @@ does.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +24,7 @@ from rich.table import Table
 from sqlmodel import Session
 
 import service.models as m
-from adapters.simulator import SimulatorProcess, free_port
+from adapters.simulator import SimulatorProcess
 from reports.render import render_html, render_json
 from reports.results import Report
 from service.cli.run import show_progress
@@ -38,6 +35,7 @@ from service.demo.vendors import simulator_config, train_digit_model, vendor_req
 from service.domain.api_keys import create_api_key
 from service.domain.dispatch import RunProgress
 from service.domain.reporting import bakeoff_report
+from service.stack import LocalStack
 
 __all__ = ["DemoOutcome", "run_demo"]
 
@@ -66,88 +64,26 @@ class DemoOutcome:
     seconds: float
 
 
-@dataclass
-class _Stack:
-    workdir: Path
-    env: dict[str, str]
-    api_url: str
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def spawn(self, args: list[str], name: str) -> None:
-        log = (self.workdir / f"{name}.log").open("ab")
-        self.procs.append(
-            subprocess.Popen(  # noqa: S603 - our own modules, fixed arguments
-                [sys.executable, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        )
-
-    def log_tail(self, name: str) -> str:
-        path = self.workdir / f"{name}.log"
-        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
 @contextmanager
-def _services(workdir: Path, database_url: str) -> Iterator[_Stack]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "BAKEOFF_ENVIRONMENT": "dev",
-        "BAKEOFF_DATABASE_URL": database_url,
-        "BAKEOFF_AUTO_MIGRATE": "false",
-        "BAKEOFF_QUEUE_PATH": str(workdir / "queue.db"),
-        "BAKEOFF_MODEL_DIR": str(workdir / "models"),
-        "BAKEOFF_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "BAKEOFF_DISPATCH_POLL_INTERVAL_S": "0.2",
-        "BAKEOFF_DISPATCH_CALLBACK_POLL_INTERVAL_S": "1",
-        "BAKEOFF_DISPATCH_SLICE_S": "5",
-        "BAKEOFF_DISPATCH_BATCH_SIZE": "50",
-        # The simulator compresses hours of work into milliseconds: its vendors report
-        # simulated completion times, hours ahead of the wall clock.
-        "BAKEOFF_VENDOR_CLOCK_SKEW_S": str(30 * 86_400),
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("BAKEOFF_REDIS_URL", None)
-    stack = _Stack(workdir=workdir, env=env, api_url=f"http://127.0.0.1:{port}")
-    try:
-        stack.spawn(
-            [
-                "-m",
-                "uvicorn",
-                "--factory",
-                "service.main:create_app",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            "api",
-        )
-        stack.spawn(["-m", "service.cli.main", "worker", "--workers", "4"], "worker")
+def _services(workdir: Path, database_url: str) -> Iterator[LocalStack]:
+    stack = LocalStack.prepare(
+        workdir,
+        database_url,
+        environment="dev",
+        settings={
+            "BAKEOFF_DISPATCH_BATCH_SIZE": "50",
+            "BAKEOFF_DISPATCH_SLICE_S": "5",
+            # The simulator compresses hours of work into milliseconds: its vendors report
+            # simulated completion times, hours ahead of the wall clock.
+            "BAKEOFF_VENDOR_CLOCK_SKEW_S": str(30 * 86_400),
+        },
+    )
+    with stack:
+        stack.start_api()
+        stack.start_worker(workers=4)
         # Generous: on a loaded 2-core machine importing the app alone can take a while.
-        deadline = time.monotonic() + 240
-        api = stack.procs[0]
-        while True:
-            try:
-                if httpx.get(f"{stack.api_url}/health", timeout=2.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if api.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the API did not start:\n{stack.log_tail('api')}")
-            time.sleep(0.2)
+        stack.wait_ready(timeout_s=240)
         yield stack
-    finally:
-        stack.stop()
 
 
 class _Api:
@@ -242,7 +178,9 @@ def _create_bakeoff(
     return int(bakeoff["id"])
 
 
-def _run_bakeoffs(api: _Api, stack: _Stack, console: Console, bakeoff_ids: dict[str, int]) -> None:
+def _run_bakeoffs(
+    api: _Api, stack: LocalStack, console: Console, bakeoff_ids: dict[str, int]
+) -> None:
     """Start every bake-off, then follow each one's per-vendor progress until it settles."""
     for bakeoff_id in bakeoff_ids.values():
         api.call("POST", f"/bakeoffs/{bakeoff_id}/run")
@@ -257,7 +195,7 @@ def _run_bakeoffs(api: _Api, stack: _Stack, console: Console, bakeoff_ids: dict[
             timeout_s=150,
         )
         if not final.done:
-            raise RuntimeError(f"the {name} run did not finish:\n{stack.log_tail('worker')}")
+            raise RuntimeError(f"the {name} run did not finish:\n{stack.log('worker')}")
 
 
 def _jsonable(value: Any) -> Any:
