@@ -51,7 +51,10 @@ from typing import Final, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as _stats
+
+# scipy.special, not scipy.stats (0.5 s to import): ndtri and 2 * gammaincinv(df / 2, q) are
+# exactly what scipy.stats.norm.ppf and chi2.ppf compute; Clopper-Pearson imports scipy.stats.
+from scipy.special import gammaincinv, ndtri
 
 from metrics import _validation
 from metrics.types import ConfidenceInterval
@@ -166,19 +169,21 @@ def proportion_interval(
     k, n = int(successes), int(n)
     alpha = 1.0 - level
     if method == "clopper_pearson":
+        from scipy import stats as _stats
+
         low = 0.0 if k == 0 else float(_stats.beta.ppf(alpha / 2, k, n - k + 1))
         high = 1.0 if k == n else float(_stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
         return ConfidenceInterval(low, high, level)
-    z = float(_stats.norm.ppf(1 - alpha / 2))
+    z = float(ndtri(1 - alpha / 2))
     low, high = _wilson(k, n, z)
     low = 0.0 if k == 0 else low  # exact at the bounds (the formula leaves ~1e-18)
     high = 1.0 if k == n else high
     if method == "wilson_modified":
         cutoff = _bcd_cutoff(n)
-        if 1 <= k <= cutoff:
-            low = float(_stats.chi2.ppf(alpha, 2 * k)) / (2.0 * n)
+        if 1 <= k <= cutoff:  # chi2.ppf(alpha, 2k) / 2n
+            low = float(gammaincinv(k, alpha)) / n
         if 1 <= n - k <= cutoff:
-            high = 1.0 - float(_stats.chi2.ppf(alpha, 2 * (n - k))) / (2.0 * n)
+            high = 1.0 - float(gammaincinv(n - k, alpha)) / n
     return ConfidenceInterval(low, high, level)
 
 
@@ -234,7 +239,7 @@ def mean_interval(
     if var <= 0.0:
         return ConfidenceInterval(m, m, level)
     n_eff = n * m * (1.0 - m) / var
-    z = float(_stats.norm.ppf(1 - (1 - level) / 2))
+    z = float(ndtri(1 - (1 - level) / 2))
     low, high = _wilson(m * n_eff, n_eff, z)
     return ConfidenceInterval(min(low, m), max(high, m), level)
 

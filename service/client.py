@@ -11,10 +11,11 @@ Examples
 >>> bk = BakeoffClient("http://127.0.0.1:8000", api_key="bko_...")  # doctest: +SKIP
 >>> project = bk.create_project("animals", "classification", ["cat", "dog"])  # doctest: +SKIP
 >>> gold = pd.DataFrame({"item_id": ["a", "b"], "label": ["cat", "dog"]})
->>> version = bk.create_golden_set(project.id, "gold", gold)  # doctest: +SKIP
+>>> golden = bk.create_golden_set(project.id, "gold", gold)  # doctest: +SKIP
 >>> ins = bk.add_instructions(project.id, "# Label the animal")  # doctest: +SKIP
 >>> acme = bk.create_vendor("Acme", price_per_item=0.05)  # doctest: +SKIP
->>> bo = bk.create_bakeoff(project.id, "Q1", version.id, ins.id, [acme.id])  # doctest: +SKIP
+>>> bo = bk.create_bakeoff(project.id, "Q1", golden.version_id, ins.id, [acme.id])
+... # doctest: +SKIP
 >>> bk.add_vendor_labels(bo.id, acme.id, pd.DataFrame({"item_id": ["a"], "label": ["cat"]}))
 ... # doctest: +SKIP
 >>> bk.get_results(bo.id)  # doctest: +SKIP
@@ -26,6 +27,7 @@ import io
 import json
 import math
 import uuid
+import warnings
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -35,7 +37,7 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from adapters.formats.registry import FormatName, detect_format
 from service.models import (
@@ -50,7 +52,7 @@ from service.models import (
     VendorPublic,
 )
 
-__all__ = ["BakeoffClient", "BakeoffAPIError", "FileFormat"]
+__all__ = ["BakeoffClient", "BakeoffAPIError", "FileFormat", "GoldenSetVersionRef"]
 
 FileFormat = Literal["jsonl", "csv", "coco", "labelstudio"]
 _M = TypeVar("_M", bound=BaseModel)
@@ -97,6 +99,73 @@ class BakeoffAPIError(RuntimeError):
         else:
             text = str(detail)
         super().__init__(f"HTTP {status_code}: {text}")
+
+
+class GoldenSetVersionRef(BaseModel):
+    """Which golden set and which of its versions a gold import created.
+
+    Attributes
+    ----------
+    golden_set_id
+        The golden set (``GET /golden-sets/{golden_set_id}``).
+    version
+        The version's number within its golden set: 1, 2, ...
+    version_id
+        The version's own id: what :meth:`BakeoffClient.create_bakeoff` takes as
+        ``golden_set_version_id``.
+    item_count, note, parent_id, created_at
+        As ``GET /golden-sets/{golden_set_id}/versions/{version}`` returns them.
+    stored, duplicates
+        Gold labels the import stored, and rows that repeated an earlier one.
+
+    ``id`` still works (as before, it is ``version_id``) but warns: next to
+    ``golden_set_id`` it was easy to mistake for the golden set's id.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    golden_set_id: int
+    version: int
+    version_id: int
+    item_count: int
+    note: str
+    parent_id: int | None
+    created_at: datetime
+    stored: int
+    duplicates: int
+
+    @property
+    def id(self) -> int:
+        """Deprecated: the version's id; use :attr:`version_id` (or :attr:`golden_set_id`)."""
+        warnings.warn(
+            "GoldenSetVersionRef.id is the golden-set *version's* id; use .version_id "
+            "(or .golden_set_id for the golden set)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.version_id
+
+
+def _gold_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Gold columns besides item_id/label/data/metadata become flat metadata fields."""
+    extra = [c for c in frame.columns if c not in _GOLD_COLUMNS]
+    if not extra:
+        return frame
+    rows = []
+    base = frame["metadata"] if "metadata" in frame.columns else [None] * len(frame)
+    for meta, values in zip(base, frame[extra].itertuples(index=False, name=None), strict=True):
+        merged = dict(meta) if isinstance(meta, Mapping) else {}
+        for column, value in zip(extra, values, strict=True):
+            v = _jsonable(value)
+            if v is None or v == "":
+                continue
+            if str(column) in merged:
+                raise ValueError(
+                    f"metadata key {column!r} is both a column and in the metadata column"
+                )
+            merged[str(column)] = v
+        rows.append(merged)
+    return frame.drop(columns=extra).assign(metadata=pd.Series(rows, index=frame.index))
 
 
 def _jsonable(value: Any) -> Any:
@@ -295,11 +364,19 @@ class BakeoffClient:
         format: FileFormat | None = None,
         note: str = "",
         idempotency_key: str | None = None,
-    ) -> GoldenSetVersionPublic:
-        """Create a golden set from a DataFrame or a file and return its first version.
+    ) -> GoldenSetVersionRef:
+        """Create a golden set from a DataFrame or a file; returns its ids and first version.
 
         ``gold`` is a DataFrame with columns ``item_id``, ``label`` and optionally ``data`` and
-        ``metadata`` (dicts), or a path to a COCO / Label Studio / CSV / JSON Lines file.
+        ``metadata`` (dicts) and further columns (each one metadata field, e.g. ``lighting``),
+        or a path to a COCO / Label Studio / CSV / JSON Lines file. A CSV file may carry the
+        same columns: ``metadata``/``data`` as JSON objects, any other column as one flat
+        metadata field (:func:`adapters.formats.csv.iter_gold`).
+
+        Returns
+        -------
+        GoldenSetVersionRef
+            ``golden_set_id``, ``version`` (1) and ``version_id`` (for :meth:`create_bakeoff`).
         """
         golden = self._model(
             GoldenSetPublic,
@@ -320,8 +397,13 @@ class BakeoffClient:
         note: str = "",
         merge: bool = False,
         idempotency_key: str | None = None,
-    ) -> GoldenSetVersionPublic:
-        """Import items and gold labels as a new version of a golden set; returns the version."""
+    ) -> GoldenSetVersionRef:
+        """Import items and gold labels as a new version of a golden set; returns the version.
+
+        ``gold`` as in :meth:`create_golden_set`.
+        """
+        if isinstance(gold, pd.DataFrame):
+            gold = _gold_frame(gold)
         content, fmt = self._upload(gold, format, _GOLD_COLUMNS)
         result = self._model(
             ImportResult,
@@ -336,10 +418,21 @@ class BakeoffClient:
             content=content,
             headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())},
         )
-        return self._model(
+        version = self._model(
             GoldenSetVersionPublic,
             "GET",
             f"/golden-sets/{golden_set_id}/versions/{result.golden_set_version}",
+        )
+        return GoldenSetVersionRef(
+            golden_set_id=version.golden_set_id,
+            version=version.version,
+            version_id=version.id,
+            item_count=version.item_count,
+            note=version.note,
+            parent_id=version.parent_id,
+            created_at=version.created_at,
+            stored=result.stored,
+            duplicates=result.duplicates,
         )
 
     def create_bakeoff(

@@ -76,6 +76,10 @@ def _include_routers(app: FastAPI) -> None:
     from service.web import home as web_home
 
     app.include_router(web_home.router)
+    # Errors answered to a browser's page request become pages (API clients keep JSON).
+    from service.web import errors as web_errors
+
+    web_errors.install(app)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

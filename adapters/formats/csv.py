@@ -11,6 +11,12 @@ layout          header                           one row per
                                                  separated by ``|`` (``cat|indoor``)
 =============== ================================ ===================================
 
+Gold files may carry each item's metadata (for slices such as ``lighting=dim``) and data
+(:func:`iter_gold`): a ``metadata`` column holding a JSON object, a ``data`` column holding a
+JSON object, and any other column as one flat metadata field (its header is the key, the
+cell the value; an empty cell sets nothing). ``item_id,label,lighting,metadata`` with a row
+``img-1,cat,dim,"{""camera"": ""A""}"`` gives ``{"lighting": "dim", "camera": "A"}``.
+
 Writers neutralise spreadsheet formulas (:func:`csv_safe`: ``=cmd|...`` is written as
 ``'=cmd|...``) and readers undo it (:func:`csv_unsafe`), so a value round-trips exactly.
 
@@ -57,11 +63,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Layout",
+    "GoldRow",
     "LabelRow",
     "AnnotationRow",
     "MultiLabelRow",
     "MULTILABEL_SEPARATOR",
     "detect_layout",
+    "iter_gold",
     "iter_labels",
     "iter_annotations",
     "iter_multilabels",
@@ -122,6 +130,16 @@ def csv_unsafe(value: str) -> str:
     if value[:1] == "'" and _formula_like(value):
         return value[1:]
     return value
+
+
+class GoldRow(NamedTuple):
+    """One gold row with its item's metadata and data (see :func:`iter_gold`)."""
+
+    item_id: str
+    label: str
+    metadata: dict[str, Any]
+    data: dict[str, Any]
+    row: int
 
 
 class LabelRow(NamedTuple):
@@ -380,6 +398,115 @@ def iter_labels(source: Source, *, name: str | None = None) -> Iterator[LabelRow
             raise _not_utf8(label, reader) from exc
         except csv.Error as exc:
             raise _malformed(label, reader, exc) from exc
+
+
+_JSON_COLUMNS = ("metadata", "data")
+
+
+def _json_object(text: str, name: str, row: int, column: str) -> dict[str, Any]:
+    from adapters.formats._json_safe import loads
+
+    if not text:
+        return {}
+    try:
+        value = loads(text, source=name, where=f"row {row}: {column}")
+    except ValueError as exc:  # json.JSONDecodeError
+        raise FormatError(
+            name, f"row {row}", f'{column} must be a JSON object such as {{"k": "v"}}: {exc}'
+        ) from None
+    if not isinstance(value, dict):
+        raise FormatError(
+            name,
+            f"row {row}",
+            f'{column} must be a JSON object such as {{"k": "v"}}, got {type(value).__name__}',
+        )
+    return value
+
+
+def iter_gold(source: Source, *, name: str | None = None) -> Iterator[GoldRow]:
+    """Stream gold rows: ``item_id,label`` plus the item's metadata and data, if any.
+
+    Columns besides ``item_id`` and ``label`` (any order): ``metadata`` and ``data``, each a
+    JSON object (empty cell: none), and any other column, one flat metadata field each
+    (empty cell: not set). A key given both flat and in ``metadata`` is refused.
+
+    Raises
+    ------
+    FormatError
+        As :func:`iter_labels`, and for an ``annotator_id`` column (answers are not gold),
+        a ``metadata``/``data`` cell that is not a JSON object, or a key given twice.
+
+    Examples
+    --------
+    >>> import io
+    >>> text = 'item_id,label,lighting,metadata\\nimg-1,cat,dim,"{""camera"": ""A""}"\\n'
+    >>> [(r.item_id, r.label, r.metadata) for r in iter_gold(io.StringIO(text))]
+    [('img-1', 'cat', {'camera': 'A', 'lighting': 'dim'})]
+    """
+    label = _name_of(source, name)
+    rows = _rows(source, label)
+    try:
+        row, header = next(rows)
+    except StopIteration:
+        raise FormatError(label, "", "empty file; expected a header row item_id,label") from None
+    seen_cols: set[str] = set()
+    for col in header:
+        if not col:
+            raise FormatError(label, f"row {row}", "a column has no name")
+        if col in seen_cols:
+            raise FormatError(label, f"row {row}", f"column {col!r} appears twice")
+        seen_cols.add(col)
+    missing = [c for c in (_ITEM, _LABEL) if c not in header]
+    if missing:
+        raise FormatError(
+            label,
+            f"row {row}",
+            f"missing column(s) {', '.join(map(repr, missing))}; expected item_id,label and "
+            "optionally metadata, data or flat metadata columns",
+        )
+    if _ANNOTATOR in header:
+        raise FormatError(
+            label,
+            f"row {row}",
+            "annotator_id is a column of annotators' answers, not of gold; "
+            "give one gold label per item_id",
+        )
+    width = len(header)
+    at_item, at_label = header.index(_ITEM), header.index(_LABEL)
+    flat = [(i, c) for i, c in enumerate(header) if c not in (_ITEM, _LABEL, *_JSON_COLUMNS)]
+    json_cols = [(header.index(c), c) for c in _JSON_COLUMNS if c in header]
+    first_seen: dict[str, int] = {}
+    for row, fields in rows:
+        if len(fields) != width:
+            raise FormatError(
+                label,
+                f"row {row}",
+                f"expected {width} fields ({','.join(header)}), got {len(fields)}",
+            )
+        item_id, value = csv_unsafe(fields[at_item]), csv_unsafe(fields[at_label])
+        for col, text in ((_ITEM, item_id), (_LABEL, value)):
+            if not text:
+                where = f" for item_id {item_id!r}" if col != _ITEM else ""
+                raise FormatError(label, f"row {row}", f"empty {col}{where}")
+        first = first_seen.setdefault(item_id, row)
+        if first != row:
+            raise FormatError(
+                label, f"row {row}", f"duplicate item_id {item_id!r} (first seen at row {first})"
+            )
+        objects = {c: _json_object(fields[i], label, row, c) for i, c in json_cols}
+        metadata = objects.get("metadata", {})
+        for i, col in flat:
+            cell = csv_unsafe(fields[i])
+            if not cell:
+                continue
+            if col in metadata:
+                raise FormatError(
+                    label,
+                    f"row {row}",
+                    f"metadata key {col!r} is both a column and in the metadata JSON",
+                )
+            metadata[col] = cell
+        yield GoldRow(item_id, value, metadata, objects.get("data", {}), row)
 
 
 def iter_annotations(source: Source, *, name: str | None = None) -> Iterator[AnnotationRow]:

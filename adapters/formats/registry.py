@@ -447,6 +447,8 @@ def read_gold_file(
     if fmt == "jsonl":
         return GoldFile("jsonl", jsonl_format.read_gold(p, task_type=task_type))
     if fmt == "csv":
+        if task_type not in ("classification", "multilabel"):
+            raise FormatError(p.name, "", f"CSV gold holds classes, not {task_type} labels")
         return GoldFile("csv", _csv_gold(p, task_type))
     if fmt == "coco":
         return _coco_gold(p, task_type)

@@ -17,13 +17,12 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
+import importlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pandas as pd
 
-from metrics.scoring import classification, detection, multilabel, segmentation, spans
 from metrics.scoring.base import (
     ITEM_COLUMNS,
     NO_RESULTS,
@@ -64,16 +63,36 @@ __all__ = [
     "with_operations",
 ]
 
+
+class _Scorers(Mapping[TaskType, Scorer]):
+    """Read-only ``{task type: score}``, importing each scorer's module on first use.
+
+    Scoring a CSV must not import the detection scorer (Numba, pycocotools: 0.4 s).
+    """
+
+    _MODULES: tuple[TaskType, ...] = (
+        "classification",
+        "multilabel",
+        "spans",
+        "detection",
+        "segmentation",
+    )
+
+    def __getitem__(self, task_type: TaskType) -> Scorer:
+        if task_type not in self._MODULES:
+            raise KeyError(task_type)
+        scorer: Scorer = importlib.import_module(f"{__name__}.{task_type}").score
+        return scorer
+
+    def __iter__(self) -> Iterator[TaskType]:
+        return iter(self._MODULES)
+
+    def __len__(self) -> int:
+        return len(self._MODULES)
+
+
 #: The scorer of each task type.
-SCORERS: Mapping[TaskType, Scorer] = MappingProxyType(
-    {
-        "classification": classification.score,
-        "multilabel": multilabel.score,
-        "spans": spans.score,
-        "detection": detection.score,
-        "segmentation": segmentation.score,
-    }
-)
+SCORERS: Mapping[TaskType, Scorer] = _Scorers()
 
 
 def score(

@@ -26,7 +26,6 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
 
 from metrics.intervals import mean_interval
 
@@ -48,6 +47,8 @@ _MAX_SLICE_VALUES = 50
 
 
 def _two_proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
+    from scipy import stats  # on use: 0.5 s to import, and only slices need it
+
     table = np.array([[k1, n1 - k1], [k2, n2 - k2]], dtype=np.float64)
     expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
     if table.sum() < 5000 or expected.min() < 10:
@@ -129,6 +130,8 @@ def slice_table(
                 p_value = _two_proportion_p(int(inside.sum()), n_in, int(rest.sum()), rest.size)
         else:
             if rest.size > 1 and n_in > 1:
+                from scipy import stats
+
                 p = float(stats.ttest_ind(inside, rest, equal_var=False).pvalue)
                 p_value = p if np.isfinite(p) else None
         rows.append(

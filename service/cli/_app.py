@@ -1,8 +1,16 @@
-"""The shared Typer application that command modules register on."""
+"""The shared Typer application that command modules register on.
+
+Help is plain text (``rich_markup_mode=None``): Typer's rich help imports ``rich.markdown``
+and ``markdown_it`` on every ``--help``, which alone costs more than the 0.3 s start-up budget
+on a loaded machine (``benchmarks/bench_cli_startup.py``). Command modules import their
+heavy dependencies inside the command functions, never at import time.
+"""
 
 from __future__ import annotations
 
 import typer
+
+from service.cli._db import database_epilog
 
 __all__ = ["app"]
 
@@ -12,7 +20,10 @@ app = typer.Typer(
         "Run labeling-vendor bake-offs: send a golden set to candidate vendors, "
         "score their labels against the expert's on accuracy, speed and cost, and rank them."
     ),
+    epilog=database_epilog(),
     no_args_is_help=True,
     add_completion=False,
+    context_settings={"max_content_width": 120},
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )

@@ -9,15 +9,56 @@ QA, the reports are written and the ranking is printed.
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from service.cli._app import app
 
-__all__ = ["demo_command"]
+__all__ = ["bakeoff_invocation", "closing_commands", "demo_command"]
+
+
+def bakeoff_invocation() -> str:
+    """How to run ``bakeoff`` from any shell: the name, the venv's script, or ``python -m``.
+
+    ``bakeoff`` alone only works when the ``bakeoff`` on ``PATH`` is this installation's
+    (an activated venv); otherwise the absolute path of this interpreter's script is printed,
+    and without a script, ``<this python> -m service.cli.main``.
+    """
+    script = Path(sys.executable).parent / "bakeoff"
+    on_path = shutil.which("bakeoff")
+    if on_path is not None and script.is_file() and Path(on_path).resolve() == script.resolve():
+        return "bakeoff"
+    if script.is_file():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m service.cli.main"
+
+
+def closing_commands(
+    database_url: str, bakeoff_ids: dict[str, int], *, bakeoff: str | None = None
+) -> list[str]:
+    """The shell lines the demo prints at its end; pasted together, they work as they are.
+
+    Parameters
+    ----------
+    database_url
+        The demo's database (absolute SQLite URL).
+    bakeoff_ids
+        ``{name: bake-off id}`` of the demo's bake-offs, one ``report`` line each.
+    bakeoff
+        How to invoke the CLI; default :func:`bakeoff_invocation`.
+    """
+    cli = bakeoff if bakeoff is not None else bakeoff_invocation()
+    lines = [f"export BAKEOFF_DATABASE_URL={shlex.quote(database_url)}"]
+    for name, bakeoff_id in bakeoff_ids.items():
+        out = shlex.quote(f"report-{name}-{bakeoff_id}.html")
+        lines.append(f"{cli} report {bakeoff_id} -o {out}")
+    lines.append(f"{cli} serve")
+    return lines
 
 
 @app.command("demo")
@@ -34,6 +75,8 @@ def demo_command(
     ] = 60,
 ) -> None:
     """Run a complete bake-off on bundled data (SQLite, no other services) in about a minute."""
+    from rich.console import Console
+
     from service.demo.run import run_demo
 
     console = Console()
@@ -49,8 +92,13 @@ def demo_command(
     for name, path in outcome.reports.items():
         console.print(f"  {name}: {path.resolve().as_uri()}")
     console.print()
-    console.print("Dashboards and the QA review queue:")
-    console.print(f"  BAKEOFF_DATABASE_URL={outcome.database_url} bakeoff serve")
-    console.print("  then open http://127.0.0.1:8000/ and sign in with one of these keys:")
+    console.print(
+        "Reports from the command line, then the dashboards and the QA review queue "
+        "(paste these lines into a shell as they are; the first names the demo's database):"
+    )
+    for line in closing_commands(outcome.database_url, outcome.bakeoff_ids):
+        # never wrapped or marked up: a wrapped line would not paste as one command
+        console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
+    console.print("then open http://127.0.0.1:8000/ and sign in with one of these keys:")
     for role, key in outcome.keys.items():
         console.print(f"    {role:<7} {key}")

@@ -19,27 +19,39 @@ same way (name the unknown and the known classes) unless ``--unknown-as-wrong``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from adapters.formats import FormatError
-from metrics.agreement import Level
-from metrics.classification import KappaWeights
-from metrics.scoring import ScoringOptions
-from reports.render import render_html
-from reports.results import Estimate
-from service import evaluation
 from service.cli._app import app
-from service.domain.report_files import report_from_scored
+from service.cli._choices import EvalTask, KappaWeights, Level
+
+if TYPE_CHECKING:  # imported inside the commands: `bakeoff --help` must not load them
+    from reports.results import Estimate
+    from service import evaluation
 
 __all__ = ["evaluate_command", "agreement_command"]
 
 _T = TypeVar("_T")
+
+# What each --task reads; an input detected as another task's format gets a hint.
+_TASK_FORMATS: dict[str, tuple[str, ...]] = {
+    "classification": ("csv",),
+    "multilabel": ("csv",),
+    "detection": ("coco", "coco_results"),
+    "segmentation": ("coco", "coco_results"),
+    "spans": ("jsonl", "doccano", "prodigy"),
+}
+_FORMAT_TASKS: dict[str, str] = {
+    "coco": "--task detection or segmentation",
+    "coco_results": "--task detection or segmentation",
+    "csv": "--task classification or multilabel",
+    "doccano": "--task spans",
+    "prodigy": "--task spans",
+}
+_FORMAT_NAMES: dict[str, str] = {"coco": "COCO", "coco_results": "COCO results", "csv": "CSV"}
 
 
 def _fail(message: str) -> typer.Exit:
@@ -47,13 +59,48 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def _run(step: Callable[[], _T]) -> _T:
-    """Run a loading/scoring step, turning input errors into one line and exit 1."""
+def _wrong_task_hint(task: str, paths: Sequence[Path]) -> str | None:
+    """``"gold.json looks like COCO: use --task detection or segmentation"``, or None.
+
+    Uses the format layer's content sniffing (:func:`adapters.formats.registry.detect_format`)
+    on the inputs after reading them failed, so a COCO file given to ``--task classification``
+    is named as COCO instead of being printed whole as an unrecognised CSV header.
+    """
+    from adapters.formats import FormatError
+    from adapters.formats.registry import detect_format
+
+    for path in paths:
+        try:
+            found = detect_format(path)
+        except (FormatError, OSError, ValueError):
+            continue
+        if found in _TASK_FORMATS[task] or found not in _FORMAT_TASKS:
+            continue
+        name = _FORMAT_NAMES.get(found, found)
+        return f"{path.name} looks like {name}: use {_FORMAT_TASKS[found]}"
+    return None
+
+
+def _run(step: Callable[[], _T], *, task: str | None = None, paths: Sequence[Path] = ()) -> _T:
+    """Run a loading/scoring step, turning input errors into one line and exit 1.
+
+    Given the ``task`` and the input ``paths``, a failure first checks whether an input is in
+    another task's format and, if so, says which ``--task`` reads it.
+    """
+    from adapters.formats import FormatError
+
     try:
         return step()
-    except FormatError as exc:
-        raise _fail(str(exc)) from None
-    except (ValueError, TypeError) as exc:
+    except Exception as exc:
+        # A file of another task's format may fail in any way deep in a reader (even an
+        # AttributeError); naming its format and the right --task is the useful answer.
+        hint = _wrong_task_hint(task, paths) if task is not None else None
+        if hint is not None:
+            raise _fail(hint) from None
+        if not isinstance(exc, FormatError | ValueError | TypeError):
+            raise
+        if isinstance(exc, FormatError):
+            raise _fail(str(exc)) from None
         raise _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
 
 
@@ -72,6 +119,9 @@ def _estimate(e: Estimate | None) -> str:
 
 def _print(result: evaluation.Evaluation) -> None:
     """The systems' scores as one table (metrics in rows), then warnings and tests."""
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     first = next(iter(result.systems.values()))
     table = Table(
@@ -139,7 +189,7 @@ def evaluate_command(
         ),
     ],
     task: Annotated[
-        evaluation.EvalTask, typer.Option("--task", help="What kind of labels.")
+        EvalTask, typer.Option("--task", help="What kind of labels.")
     ] = "classification",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     kappa_weights: Annotated[
@@ -185,7 +235,11 @@ def evaluate_command(
     ] = None,
 ) -> None:
     """Score one or more systems' labels against gold."""
+    from metrics.scoring import ScoringOptions
+    from service import evaluation
+
     sources = _run(lambda: [evaluation.parse_label_source(s) for s in labels])
+    paths = [gold, *(Path(s.path) for s in sources)]
     options = _run(
         lambda: ScoringOptions(
             n_resamples=resamples,
@@ -197,12 +251,15 @@ def evaluate_command(
             ties=ties,
         )
     )
-    inputs = _run(lambda: evaluation.load_inputs(task, gold, sources))
+    inputs = _run(lambda: evaluation.load_inputs(task, gold, sources), task=task, paths=paths)
     for note in inputs.notes:  # what a reader skipped or could not check, said out loud
         typer.echo(f"note: {note}", err=True)
     scored = _run(lambda: evaluation.score_inputs(inputs, options=options))
     result = evaluation.evaluation(inputs, scored, options=options)
     if html is not None:  # the same Scored objects as the table and the JSON
+        from reports.render import render_html
+        from service.domain.report_files import report_from_scored
+
         report = _run(
             lambda: report_from_scored(
                 scored, title=f"{inputs.gold_name} bake-off", options=options
@@ -230,6 +287,11 @@ def agreement_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Agreement among annotators: Fleiss' kappa, Krippendorff's alpha, per annotator."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from service import evaluation
+
     result = _run(lambda: evaluation.evaluate_agreement_file(labels, level=level, gold_path=gold))
     if as_json:
         typer.echo(result.model_dump_json())

@@ -21,28 +21,25 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
-from sqlmodel import Session
 
-from adapters.formats import FormatError
-from adapters.formats.registry import detect_format
 from service.cli._app import app
-from service.core.config import get_settings
-from service.core.db import get_engine
-from service.core.migrations import upgrade_head
-from service.domain import bakeoffs, golden_import, golden_sets, label_io, vendor_labels
-from service.domain.errors import DomainError
-from service.domain.label_io import LabelFormat, ReadFormat
-from service.models import ImportResult
+from service.cli._choices import LabelFormat, ReadFormat
+from service.cli._db import current_database, database_epilog, fail, fail_domain, open_session
+
+if TYPE_CHECKING:  # imported inside the commands: `bakeoff --help` must not load them
+    from service.models import ImportResult
 
 __all__ = ["guess_format", "import_app"]
 
 import_app = typer.Typer(
     name="import",
     help="Bulk-import gold or a vendor's labels from a CSV, COCO, Label Studio or JSONL file.",
+    epilog=database_epilog(),
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(import_app)
 
@@ -70,6 +67,8 @@ def guess_format(path: Path) -> LabelFormat:
     FormatError
         When the name and content fit no known format.
     """
+    from adapters.formats import FormatError
+
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return "csv"
@@ -100,23 +99,18 @@ def _fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _session() -> Session:
-    settings = get_settings()
-    if settings.auto_migrate:
-        upgrade_head(settings.database_url)
-    return Session(get_engine())
-
-
 def _report(result: ImportResult, what: str) -> None:
     line = f"stored {result.stored} {what} ({result.received} read, {result.duplicates} duplicates)"
     if result.replayed:
         line = f"already imported with this idempotency key: {line}"
     if result.golden_set_version is not None:
         line += f"; golden-set version {result.golden_set_version}"
-    typer.echo(line)
+    typer.echo(f"{line}; database {current_database()}")
 
 
 def _open(path: Path) -> BinaryIO:
+    from adapters.formats import FormatError
+
     if not path.is_file():
         raise FormatError(str(path), "", "no such file")
     return path.open("rb")
@@ -134,9 +128,13 @@ def import_gold_command(
     idempotency_key: KeyOption = None,
 ) -> None:
     """Import items and gold labels as a new version of a golden set."""
+    from adapters.formats import FormatError
+    from service.domain import golden_import, golden_sets, label_io
+    from service.domain.errors import DomainError
+
     try:
         chosen = fmt or guess_format(path)
-        with _session() as session, _open(path) as body:
+        with open_session() as session, _open(path) as body:
             golden = golden_sets.get_golden_set(
                 session=session, golden_set_id=golden_set_id, principal=None
             )
@@ -152,9 +150,10 @@ def import_gold_command(
                 fingerprint=_fingerprint(path),
                 source=path.name,
             )
-    except (FormatError, DomainError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        typer.echo(f"error: {str(exc).splitlines()[0]}", err=True)
-        raise typer.Exit(code=1) from None
+    except DomainError as exc:
+        raise fail_domain(exc) from None
+    except (FormatError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise fail(str(exc).splitlines()[0]) from None
     _report(result, "gold labels")
 
 
@@ -171,11 +170,16 @@ def import_labels_command(
     ] = None,
 ) -> None:
     """Import a vendor's labels for a bake-off; each label is stored exactly once."""
+    from adapters.formats import FormatError
+    from adapters.formats.registry import detect_format
+    from service.domain import bakeoffs, label_io, vendor_labels
+    from service.domain.errors import DomainError
+
     try:
         if not path.exists():
             raise FormatError(str(path), "", "no such file or folder")
         chosen = fmt or detect_format(path)
-        with _session() as session:
+        with open_session() as session:
             bakeoff = bakeoffs.get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=None)
             task_type = bakeoffs.bakeoff_task_type(session, bakeoff)
             records = label_io.read_vendor_labels(
@@ -195,7 +199,8 @@ def import_labels_command(
                 fingerprint=_fingerprint(path),
                 source=path.name,
             )
-    except (FormatError, DomainError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        typer.echo(f"error: {str(exc).splitlines()[0]}", err=True)
-        raise typer.Exit(code=1) from None
+    except DomainError as exc:
+        raise fail_domain(exc) from None
+    except (FormatError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise fail(str(exc).splitlines()[0]) from None
     _report(result, "labels")

@@ -15,47 +15,40 @@ The plaintext key is printed once; only its sha256 is stored.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlmodel import Session, select
 
 from service.cli._app import app
-from service.core.config import get_settings
-from service.core.db import get_engine
-from service.core.migrations import upgrade_head
-from service.domain import api_keys
-from service.domain.errors import DomainError
-from service.models import ApiKeyCreate, Role, Vendor
+from service.cli._choices import Role
+from service.cli._db import current_database, database_epilog, fail, fail_domain, open_session
+
+if TYPE_CHECKING:  # imported inside the commands: `bakeoff --help` must not load them
+    from sqlmodel import Session
 
 __all__ = ["keys_app", "create_key", "list_keys", "revoke_key"]
 
-keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Create, list and revoke API keys.",
+    epilog=database_epilog(),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 app.add_typer(keys_app, name="keys")
 
 
-def _session() -> Session:
-    settings = get_settings()
-    if settings.auto_migrate:
-        upgrade_head(settings.database_url)
-    return Session(get_engine())
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=1)
-
-
 def _vendor_id(session: Session, vendor: str | None) -> int | None:
+    from sqlmodel import select
+
+    from service.models import Vendor
+
     if vendor is None:
         return None
     found = session.exec(select(Vendor).where(Vendor.name == vendor)).first()
     if found is None and vendor.isdigit():
         found = session.get(Vendor, int(vendor))
     if found is None:
-        raise _fail(f"no vendor named {vendor!r} (give its name or id)")
+        raise fail(f"no vendor named {vendor!r} (give its name or id)")
     return found.id
 
 
@@ -69,7 +62,11 @@ def create_key(
     project: Annotated[int | None, typer.Option(help="Limit the key to one project id.")] = None,
 ) -> None:
     """Create an API key and print it (shown once)."""
-    with _session() as session:
+    from service.domain import api_keys
+    from service.domain.errors import DomainError
+    from service.models import ApiKeyCreate
+
+    with open_session() as session:
         try:
             created = api_keys.create_api_key(
                 session=session,
@@ -81,9 +78,13 @@ def create_key(
                 ),
             )
         except DomainError as exc:
-            raise _fail(exc.message) from exc
+            raise fail_domain(exc) from exc
     typer.echo(created.key)
-    typer.echo(f"key {created.id} ({created.role}) created; it is not shown again.", err=True)
+    typer.echo(
+        f"key {created.id} ({created.role}) created in {current_database()}; "
+        "it is not shown again.",
+        err=True,
+    )
 
 
 @keys_app.command("list")
@@ -91,11 +92,26 @@ def list_keys(
     include_revoked: Annotated[bool, typer.Option(help="Also list revoked keys.")] = False,
 ) -> None:
     """List API keys (never their secrets)."""
-    with _session() as session:
+    from rich.console import Console
+    from rich.table import Table
+
+    from service.domain import api_keys
+
+    with open_session() as session:
         rows, _ = api_keys.list_api_keys(
             session=session, limit=100_000, include_revoked=include_revoked
         )
-    table = Table("id", "name", "role", "vendor", "project", "prefix", "created", "revoked")
+    table = Table(
+        "id",
+        "name",
+        "role",
+        "vendor",
+        "project",
+        "prefix",
+        "created",
+        "revoked",
+        title=f"API keys in {current_database()}",
+    )
     for k in rows:
         table.add_row(
             str(k.id),
@@ -115,9 +131,12 @@ def revoke_key(
     key_id: Annotated[int, typer.Argument(help="The key's id (see keys list).")],
 ) -> None:
     """Revoke an API key; it stops working at once."""
-    with _session() as session:
+    from service.domain import api_keys
+    from service.domain.errors import DomainError
+
+    with open_session() as session:
         try:
             revoked = api_keys.revoke_api_key(session=session, key_id=key_id)
         except DomainError as exc:
-            raise _fail(exc.message) from exc
-    typer.echo(f"key {revoked.id} revoked")
+            raise fail_domain(exc) from exc
+    typer.echo(f"key {revoked.id} revoked in {current_database()}")

@@ -20,25 +20,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlmodel import Session
 
-from reports.render import render_csv, render_html, render_json
 from service.cli._app import app
-from service.core.config import get_settings
-from service.core.db import get_engine
-from service.core.migrations import upgrade_head
-from service.domain.errors import DomainError
-from service.domain.reporting import bakeoff_report
+from service.cli._db import current_database, database_epilog, fail, fail_domain, open_session
 
 __all__ = ["report_command"]
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=1)
-
-
-@app.command("report")
+@app.command("report", epilog=database_epilog())
 def report_command(
     bakeoff_id: Annotated[int, typer.Argument(help="The bake-off's id.")],
     output: Annotated[
@@ -58,17 +47,19 @@ def report_command(
 ) -> None:
     """Rank a bake-off's vendors and write its report (HTML, JSON, CSV)."""
     if output is None and json_path is None and csv_dir is None:
-        raise _fail("nothing to write: give -o report.html, --json PATH or --csv-dir DIR")
-    settings = get_settings()
-    if settings.auto_migrate:
-        upgrade_head(settings.database_url)
-    with Session(get_engine()) as session:
+        raise fail("nothing to write: give -o report.html, --json PATH or --csv-dir DIR")
+    from reports.render import render_csv, render_html, render_json
+    from service.domain.errors import DomainError
+    from service.domain.reporting import bakeoff_report
+
+    with open_session() as session:
         try:
             report = bakeoff_report(
                 session=session, bakeoff_id=bakeoff_id, n_resamples=resamples, seed=seed
             )
         except (DomainError, ValueError) as exc:
-            raise _fail(str(exc).splitlines()[0]) from None
+            raise fail_domain(exc) from None
+    typer.echo(f"bake-off {bakeoff_id} read from {current_database()}", err=True)
     if output is not None:
         render_html(report, output)
         typer.echo(f"wrote {output}", err=True)

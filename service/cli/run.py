@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from sqlmodel import Session
 
 from service.cli._app import app
-from service.core.config import get_settings
-from service.domain.dispatch import RunProgress
+from service.cli._db import current_database, database_epilog, fail_domain, open_session
+
+if TYPE_CHECKING:  # imported inside the functions: `bakeoff --help` must not load them
+    from rich.console import Console
+    from rich.table import Table
+
+    from service.domain.dispatch import RunProgress
 
 __all__ = ["run_command", "show_progress"]
 
@@ -39,6 +40,14 @@ def show_progress(
     timeout_s: float | None = None,
 ) -> RunProgress:
     """Draw one bar per vendor from ``fetch() -> RunProgress`` until the run is settled."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     current: RunProgress = fetch()
     started = time.monotonic()
     with Progress(
@@ -69,7 +78,12 @@ def show_progress(
 
 
 def _summary(progress: RunProgress) -> Table:
-    table = Table(title=f"bake-off {progress.bakeoff_id}: {progress.status}")
+    from rich.table import Table
+
+    table = Table(
+        title=f"bake-off {progress.bakeoff_id}: {progress.status}",
+        caption=f"database: {current_database()}",
+    )
     for column in ("vendor", "received", "failed", "timed out", "open", "cost"):
         table.add_column(column, justify="left" if column == "vendor" else "right")
     for v in progress.vendors:
@@ -84,7 +98,7 @@ def _summary(progress: RunProgress) -> Table:
     return table
 
 
-@app.command("run")
+@app.command("run", epilog=database_epilog())
 def run_command(
     bakeoff_id: Annotated[int, typer.Argument(help="The bake-off to run.")],
     wait: Annotated[
@@ -99,30 +113,32 @@ def run_command(
     ] = None,
 ) -> None:
     """Start (or resume) a bake-off run and show its progress per vendor."""
+    from rich.console import Console
+    from sqlmodel import Session
+
+    from service.core.config import get_settings
     from service.core.db import get_engine
     from service.dispatch.queue import get_queue
     from service.domain import dispatch
     from service.domain.errors import DomainError
 
     settings = get_settings()
-    if settings.auto_migrate:
-        from service.core.migrations import upgrade_head
-
-        upgrade_head(settings.database_url)
     console = Console()
-    engine = get_engine()
     try:
-        with Session(engine) as session:
+        with open_session() as session:
             dispatch.start_run(
                 session=session,
                 bakeoff_id=bakeoff_id,
                 kicker=None if inline else get_queue(settings),
             )
     except DomainError as exc:
-        typer.echo(f"error: bake-off {bakeoff_id}: {exc.message}", err=True)
-        raise typer.Exit(code=1) from None
+        raise fail_domain(exc, prefix=f"bake-off {bakeoff_id}: ") from None
+    engine = get_engine()
     if not wait and not inline:
-        console.print(f"bake-off {bakeoff_id} started; follow it with `bakeoff run {bakeoff_id}`")
+        console.print(
+            f"bake-off {bakeoff_id} started in {current_database()}; "
+            f"follow it with `bakeoff run {bakeoff_id}`"
+        )
         return
 
     def fetch() -> RunProgress:

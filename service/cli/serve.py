@@ -15,13 +15,12 @@ from typing import Annotated
 import typer
 
 from service.cli._app import app
-from service.core.config import get_settings
-from service.core.migrations import upgrade_head
+from service.cli._db import database_epilog, describe_database
 
 __all__ = ["serve_command"]
 
 
-@app.command("serve")
+@app.command("serve", epilog=database_epilog())
 def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
@@ -32,7 +31,11 @@ def serve_command(
     """Serve the Bakeoff API (OpenAPI docs at /docs)."""
     import uvicorn
 
+    from service.core.config import get_settings
+    from service.core.migrations import upgrade_head
+
     settings = get_settings()
+    typer.echo(f"database: {describe_database(settings.database_url)}", err=True)
     if migrate:
         upgrade_head(settings.database_url)
     # migrated once here; worker processes must not race to migrate again

@@ -19,12 +19,12 @@ from typing import Annotated
 import typer
 
 from service.cli._app import app
-from service.core.config import get_settings
+from service.cli._db import database_epilog, describe_database
 
 __all__ = ["worker_command"]
 
 
-@app.command("worker")
+@app.command("worker", epilog=database_epilog())
 def worker_command(
     workers: Annotated[
         int, typer.Option("--workers", "-w", min=1, help="Worker threads in this process.")
@@ -36,6 +36,7 @@ def worker_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
 ) -> None:
     """Run bake-offs: send items to vendors and collect their labels (Ctrl-C stops)."""
+    from service.core.config import get_settings
     from service.dispatch.queue import get_queue, queue_location
 
     logging.basicConfig(
@@ -43,6 +44,7 @@ def worker_command(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     settings = get_settings()
+    typer.echo(f"database: {describe_database(settings.database_url)}", err=True)
     if settings.auto_migrate:
         from service.core.migrations import upgrade_head
 

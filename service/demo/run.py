@@ -335,6 +335,8 @@ def run_demo(
                 f"[green]✓[/] flags: {sum(digit_flags['open_by_reason'].values())} on digits, "
                 f"{sum(scene_flags['open_by_reason'].values())} on scenes"
             )
+            for note in [*digit_flags.get("notes", []), *scene_flags.get("notes", [])]:
+                console.print(f"  [yellow]note:[/] {note}", markup=True, highlight=False)
         finally:
             api.close()
 

@@ -55,6 +55,7 @@ __all__ = [
     "BakeOffData",
     "load_bakeoff_data",
     "compute_flags",
+    "last_compute_notes",
 ]
 
 FlagReason = Literal["vendor_vs_gold", "model_vs_label", "candidates_disagree", "gold_may_be_wrong"]
@@ -112,13 +113,17 @@ class FlagComputeRequest(BaseModel):
 
 
 class FlagComputeResult(BaseModel):
-    """How many flags a computation stored, per reason."""
+    """How many flags a computation stored, per reason, and what it had to leave out."""
 
     bakeoff_id: int
     created: int
     updated: int
     deleted: int
     open_by_reason: dict[str, int]
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What was computed differently or skipped, and why (e.g. rare classes).",
+    )
 
 
 @dataclass(frozen=True)
@@ -328,7 +333,9 @@ def _key_to_id(data: BakeOffData) -> dict[str, int]:
     return {key: item_id for item_id, (key, _, _) in data.items.items()}
 
 
-def _pred_probs(data: BakeOffData, req: FlagComputeRequest) -> pd.DataFrame | None:
+def _pred_probs(
+    data: BakeOffData, req: FlagComputeRequest, notes: list[str]
+) -> pd.DataFrame | None:
     ids = _key_to_id(data)
     if req.pred_probs is not None:
         rows, index = [], []
@@ -386,9 +393,12 @@ def _pred_probs(data: BakeOffData, req: FlagComputeRequest) -> pd.DataFrame | No
             "every feature vector must have the same length", location=("body", "features")
         )
     gold = pd.Series({i: data.gold[i] for i in features if isinstance(data.gold.get(i), str)})
+    learnable = _learnable_gold(gold, notes)
+    if learnable is None:
+        return None
     frame = pd.DataFrame.from_dict(features, orient="index")
     try:
-        oof = out_of_fold_pred_probs(frame, gold, rng=np.random.default_rng(0))
+        oof = out_of_fold_pred_probs(frame, learnable, rng=np.random.default_rng(0))
     except ValueError as exc:
         raise Invalid(
             f"cannot fit a model on the features: {exc}", location=("body", "features")
@@ -396,10 +406,56 @@ def _pred_probs(data: BakeOffData, req: FlagComputeRequest) -> pd.DataFrame | No
     return oof.reindex(columns=data.classes, fill_value=0.0)
 
 
+def _learnable_gold(gold: pd.Series[Any], notes: list[str]) -> pd.Series[Any] | None:
+    """The gold a model can be cross-validated on; what was left out is added to ``notes``.
+
+    Small golden sets with rare classes are normal. A class with a single gold item cannot be
+    held out (its item would be predicted by a model that never saw the class), so its items
+    get no model probabilities (hence no model-vs-label flags) instead of the whole request
+    failing; fewer folds are used when the rarest kept class has fewer than 5 items. With
+    fewer than two classes left, no model is fit at all.
+    """
+    counts = gold.value_counts()
+    rare = sorted((str(c) for c in counts[counts < 2].index), key=str)
+    if rare:
+        gold = gold[~gold.astype(str).isin(rare)]
+        notes.append(
+            f"model-vs-label: class(es) {rare} have a single gold item, too few to hold "
+            f"one out in cross-validation; their {int(counts[counts < 2].sum())} item(s) "
+            "got no model probabilities and no model-vs-label flags"
+        )
+    kept = gold.value_counts()
+    if len(kept) < 2:
+        notes.append(
+            "model-vs-label flags skipped: fewer than 2 classes have at least 2 gold items, "
+            "so no model can be fit on the features"
+        )
+        return None
+    if int(kept.min()) < 5:
+        notes.append(
+            f"model-vs-label: {int(kept.min())}-fold cross-validation instead of 5-fold "
+            f"(the rarest class, {kept.idxmin()!r}, has {int(kept.min())} gold items)"
+        )
+    return gold
+
+
+def last_compute_notes(*, session: Session, bakeoff_id: int) -> list[str]:
+    """The notes of a bake-off's latest flag computation (stored in its audit event)."""
+    event = session.exec(
+        select(AuditEvent)
+        .where(AuditEvent.action == "flags.compute")
+        .where(AuditEvent.entity_type == "bakeoff")
+        .where(AuditEvent.entity_id == str(bakeoff_id))
+        .order_by(col(AuditEvent.id).desc())
+    ).first()
+    notes = (event.after or {}).get("notes") if event is not None else None
+    return [str(n) for n in notes] if isinstance(notes, list) else []
+
+
 # --------------------------------------------------------------------------- compute
 
 
-def _run(data: BakeOffData, req: FlagComputeRequest) -> mflags.Flags:
+def _run(data: BakeOffData, req: FlagComputeRequest, notes: list[str]) -> mflags.Flags:
     task_type = data.project.task_type
     reasons = set(req.reasons or _ALL_REASONS)
     parts: list[mflags.Flags] = []
@@ -408,7 +464,7 @@ def _run(data: BakeOffData, req: FlagComputeRequest) -> mflags.Flags:
             generic = task_type != "classification"
             answers, tied = _class_answers(data, generic=generic, ties=req.ties)
             gold = _gold_series(data, generic=generic)
-            probs = _pred_probs(data, req) if not generic else None
+            probs = _pred_probs(data, req, notes) if not generic else None
             if "vendor_vs_gold" in reasons:
                 parts.append(mflags.vendor_vs_gold_flags(answers, gold, pred_probs=probs))
                 parts.append(mflags.tied_vote_flags(tied, gold))
@@ -589,7 +645,8 @@ def compute_flags(
     req = request or FlagComputeRequest()
     bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
     data = load_bakeoff_data(session, bakeoff)
-    flags = _run(data, req)
+    notes: list[str] = []
+    flags = _run(data, req, notes)
     frame = flags.frame
     table = table_of(Flag)
     # The flag identity: (item, vendor, reason, annotator).
@@ -690,7 +747,7 @@ def compute_flags(
             entity_type="bakeoff",
             entity_id=str(bakeoff_id),
             before=None,
-            after={"created": created, "updated": updated, "deleted": deleted},
+            after={"created": created, "updated": updated, "deleted": deleted, "notes": notes},
         )
     )
     session.commit()
@@ -706,6 +763,7 @@ def compute_flags(
         updated=updated,
         deleted=deleted,
         open_by_reason=dict(sorted(by_reason.items())),
+        notes=notes,
     )
 
 

@@ -121,13 +121,35 @@ def _csv_labels(
     return csv_format.iter_labels(source, name=name)
 
 
+def _multilabel(row: csv_format.GoldRow, name: str) -> list[str]:
+    parts = [p.strip() for p in row.label.split(csv_format.MULTILABEL_SEPARATOR)]
+    if any(not p for p in parts):
+        raise FormatError(
+            name,
+            f"row {row.row}",
+            f"empty class in label {row.label!r} for item_id {row.item_id!r}",
+        )
+    return list(dict.fromkeys(parts))
+
+
 def _csv_gold(source: IO[bytes], *, task_type: TaskType, name: str) -> Iterator[GoldRecord]:
-    if task_type == "multilabel":
-        for m in csv_format.iter_multilabels(source, name=name):
-            yield GoldRecord(item_id=m.item_id, label=list(m.labels))
-    else:
-        for r in csv_format.iter_labels(source, name=name):
-            yield GoldRecord(item_id=r.item_id, label=r.label)
+    """Gold from CSV: ``item_id,label``, optionally with metadata/data columns.
+
+    The plain two-column file takes the fast readers; any other header goes through
+    :func:`adapters.formats.csv.iter_gold` (``metadata``/``data`` JSON columns, or flat
+    columns that each become one metadata field).
+    """
+    if sorted(_csv_header(source)) == ["item_id", "label"]:
+        if task_type == "multilabel":
+            for m in csv_format.iter_multilabels(source, name=name):
+                yield GoldRecord(item_id=m.item_id, label=list(m.labels))
+        else:
+            for r in csv_format.iter_labels(source, name=name):
+                yield GoldRecord(item_id=r.item_id, label=r.label)
+        return
+    for g in csv_format.iter_gold(source, name=name):
+        label: Any = _multilabel(g, name) if task_type == "multilabel" else g.label
+        yield GoldRecord(item_id=g.item_id, label=label, data=g.data, metadata=g.metadata)
 
 
 # --------------------------------------------------------------------------- COCO

@@ -145,6 +145,7 @@ def queue_page(
             "page": page,
             "pages": max(1, -(-flags.count // per_page)),
             "can_lead": principal.role in ("admin", "lead"),
+            "flag_notes": flags_domain.last_compute_notes(session=session, bakeoff_id=bakeoff_id),
         },
         settings=settings,
         principal=principal,

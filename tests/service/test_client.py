@@ -57,7 +57,12 @@ def test_dataframe_round_trip_and_results_frame(bk: BakeoffClient) -> None:
     acme = bk.create_vendor("Acme", price_per_item=0.10)
     bolt = bk.create_vendor("Bolt", price_per_item=0.02)
     bakeoff = bk.create_bakeoff(
-        project.id, "Q1", version.id, instructions.id, [acme.id, bolt.id], production_volume=10000
+        project.id,
+        "Q1",
+        version.version_id,
+        instructions.id,
+        [acme.id, bolt.id],
+        production_volume=10000,
     )
     labels = pd.DataFrame(
         {
@@ -103,6 +108,89 @@ def test_golden_set_from_a_coco_file(bk: BakeoffClient, tmp_path: Path) -> None:
     assert sum(len(v) for v in frame["label"]) == 830  # non-crowd boxes
 
 
+def test_create_golden_set_names_the_set_and_the_version_apart(bk: BakeoffClient) -> None:
+    project = bk.create_project("ids", "classification", ["cat", "dog"])
+    bk.create_golden_set(project.id, "first", pd.DataFrame({"item_id": ["a"], "label": ["cat"]}))
+    made = bk.create_golden_set(
+        project.id, "second", pd.DataFrame({"item_id": ["a", "b"], "label": ["cat", "dog"]})
+    )
+    fetched = bk._request("GET", f"/golden-sets/{made.golden_set_id}").json()
+    assert fetched["name"] == "second"
+    version = bk._request("GET", f"/golden-sets/{made.golden_set_id}/versions/1").json()
+    assert (made.version, made.version_id, made.item_count, made.stored) == (
+        1,
+        version["id"],
+        2,
+        2,
+    )
+    with pytest.warns(DeprecationWarning, match="version_id"):
+        assert made.id == made.version_id  # kept for old callers, with a warning
+    again = bk.import_gold(
+        made.golden_set_id, pd.DataFrame({"item_id": ["c"], "label": ["dog"]}), merge=True
+    )
+    assert (again.golden_set_id, again.version, again.item_count) == (made.golden_set_id, 2, 3)
+
+
+def test_gold_csv_with_metadata_columns(bk: BakeoffClient, tmp_path: Path) -> None:
+    project = bk.create_project("slices", "classification", ["cat", "dog"])
+    path = tmp_path / "gold.csv"
+    path.write_text(
+        "item_id,label,lighting,metadata\n"
+        'a,cat,dim,"{""camera"": ""A""}"\n'
+        "b,dog,,\n"
+        'c,cat,bright,"{""camera"": ""B"", ""night"": true}"\n',
+        encoding="utf-8",
+    )
+    made = bk.create_golden_set(project.id, "gold", path)
+    assert made.item_count == 3
+    back = bk.gold(made.golden_set_id, 1).set_index("item_id")
+    assert back.loc["a", "metadata"] == {"lighting": "dim", "camera": "A"}
+    assert back.loc["b", "metadata"] == {}
+    assert back.loc["c", "metadata"] == {"lighting": "bright", "camera": "B", "night": True}
+
+
+def test_gold_dataframe_extra_columns_are_metadata(bk: BakeoffClient) -> None:
+    project = bk.create_project("flat", "classification", ["cat", "dog"])
+    gold = pd.DataFrame(
+        {
+            "item_id": ["a", "b"],
+            "label": ["cat", "dog"],
+            "lighting": ["dim", None],
+            "metadata": [{"camera": "A"}, {}],
+        }
+    )
+    made = bk.create_golden_set(project.id, "gold", gold)
+    back = bk.gold(made.golden_set_id, 1).set_index("item_id")
+    assert back.loc["a", "metadata"] == {"camera": "A", "lighting": "dim"}
+    assert back.loc["b", "metadata"] == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ('item_id,label,metadata\na,cat,"[1, 2]"\n', "metadata must be a JSON object"),
+        ("item_id,label,metadata\na,cat,{not json\n", "metadata must be a JSON object"),
+        (
+            'item_id,label,camera,metadata\na,cat,A,"{""camera"": ""B""}"\n',
+            "metadata key 'camera' is both a column and in the metadata JSON",
+        ),
+        ("item_id,annotator_id,label\na,w1,cat\n", "annotator_id is a column of annotators"),
+        ("item_id,label,lighting\na,cat\n", "row 2: expected 3 fields"),
+    ],
+    ids=["not-an-object", "not-json", "key-twice", "annotations", "short-row"],
+)
+def test_gold_csv_metadata_errors_name_the_row(
+    bk: BakeoffClient, tmp_path: Path, body: str, problem: str
+) -> None:
+    project = bk.create_project("bad", "classification", ["cat", "dog"])
+    path = tmp_path / "gold.csv"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(BakeoffAPIError) as info:
+        bk.create_golden_set(project.id, "gold", path)
+    assert info.value.status_code == 422
+    assert problem in str(info.value)
+
+
 ODM = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "review_odm"
 
 
@@ -118,6 +206,6 @@ def test_a_voc_folder_goes_up_as_a_zip_and_scores_like_the_coco_gold(bk: Bakeoff
     version = bk.create_golden_set(project.id, "voc100", coco, format="coco")
     ins = bk.add_instructions(project.id, "Box every object")
     vendor = bk.create_vendor("Voc Labs")
-    bakeoff = bk.create_bakeoff(project.id, "voc", version.id, ins.id, [vendor.id])
+    bakeoff = bk.create_bakeoff(project.id, "voc", version.version_id, ins.id, [vendor.id])
     stored = bk.add_vendor_labels(bakeoff.id, vendor.id, gts / "pascalvoc_format")
     assert stored.stored == 100

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 from sqlmodel import Session, select
+from typer.testing import CliRunner
 
 import service.models as m
+from service.cli.main import app
 from service.core.db import create_db_engine
 from service.demo.run import run_demo
 
@@ -64,3 +69,55 @@ def test_demo_ranks_every_candidate_and_stores_each_label_once(tmp_path: Path) -
     assert "Pick " in printed
     assert "Cost-accuracy Pareto front" in printed
     assert "Trend: swiftlabel dropped" in printed
+
+
+def test_smallest_demo_runs_and_its_printed_commands_work_as_pasted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`bakeoff demo --digits 30 --scenes 10` (the smallest sizes allowed) end to end.
+
+    Rare classes at this size (one gold 7) used to make the flag step fail with 422. The
+    closing lines are then pasted into a shell that has neither the venv on PATH nor
+    BAKEOFF_DATABASE_URL set, from another folder, and the report commands must work.
+    """
+    venv_bin = str(Path(sys.executable).parent)
+    clean_path = os.pathsep.join(
+        p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin
+    )
+    monkeypatch.setenv("PATH", clean_path)
+    result = CliRunner().invoke(
+        app, ["demo", "--digits", "30", "--scenes", "10", "--workdir", str(tmp_path / "demo")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "✓ flags:" in result.output
+
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if "export BAKEOFF_DATABASE_URL=" in line)
+    commands = []
+    for line in lines[start:]:
+        if not line.startswith("  "):
+            break
+        commands.append(line.strip())
+    assert commands[0].startswith("export BAKEOFF_DATABASE_URL=sqlite:///")
+    assert commands[-1].endswith(" serve")
+    reports = [c for c in commands if " report " in c]
+    assert len(reports) == 2
+    assert not reports[0].startswith("bakeoff ")  # bakeoff is not on PATH here
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BAKEOFF_")}
+    env["BAKEOFF_ENVIRONMENT"] = "dev"
+    pasted = subprocess.run(
+        ["bash", "-c", "\n".join([commands[0], *reports])],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert pasted.returncode == 0, pasted.stderr
+    written = sorted(p.name for p in elsewhere.glob("report-*.html"))
+    assert len(written) == 2, pasted.stderr
+    assert "read from sqlite:///" in pasted.stderr
