@@ -6,7 +6,12 @@ this is the one place that reads them.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from typing import Any
+
 import pandas as pd
+from sqlalchemy import Text, cast
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
@@ -35,7 +40,7 @@ def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.D
                 vl.c.vendor_id,
                 vl.c.item_id,
                 vl.c.annotator_id,
-                vl.c.value,
+                cast(vl.c.value, Text),
                 vl.c.started_at,
                 vl.c.completed_at,
                 vl.c.cost,
@@ -58,4 +63,27 @@ def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.D
         for name in stamps:
             frame[name] = pd.to_datetime(frame[name], utc=True)
     labels["annotator"] = labels["annotator"].fillna("")
+    labels["value"] = pd.Series(_decode(labels["value"].tolist()), index=labels.index, dtype=object)
     return labels, tasks
+
+
+def _decode(texts: Sequence[str | None]) -> list[Any]:
+    """Decode stored JSON texts, each distinct scalar text once (class names repeat).
+
+    Containers (boxes, spans) are decoded per row so that no two rows share a mutable value.
+    """
+    memo: dict[str, Any] = {}
+    out: list[Any] = []
+    for raw in texts:
+        if raw is None:
+            out.append(None)
+            continue
+        hit = memo.get(raw, memo)
+        if hit is not memo:
+            out.append(hit)
+            continue
+        value = json.loads(raw)
+        if not isinstance(value, dict | list):
+            memo[raw] = value
+        out.append(value)
+    return out
