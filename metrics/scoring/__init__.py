@@ -1,7 +1,8 @@
 """The scoring engine: one module per task type behind one protocol, one result type.
 
 Where is X scored? In ``metrics.scoring.<task_type>``: :mod:`.classification`,
-:mod:`.multilabel`, :mod:`.spans`, :mod:`.detection`, :mod:`.segmentation`; cost and
+:mod:`.multilabel`, :mod:`.spans`, :mod:`.detection`, :mod:`.segmentation`,
+:mod:`.keypoints`; cost and
 latency in :mod:`.operations`; metadata slices in :mod:`.slices`. Each returns a
 :class:`~metrics.scoring.base.Scored`, which every door (CLI, API, client, reports,
 dashboards, demo) formats without computing anything.
@@ -23,7 +24,14 @@ from typing import Any
 
 import pandas as pd
 
-from metrics.scoring import classification, detection, multilabel, segmentation, spans
+from metrics.scoring import (
+    classification,
+    detection,
+    keypoints,
+    multilabel,
+    segmentation,
+    spans,
+)
 from metrics.scoring.base import (
     ITEM_COLUMNS,
     NO_RESULTS,
@@ -72,6 +80,7 @@ SCORERS: Mapping[TaskType, Scorer] = MappingProxyType(
         "spans": spans.score,
         "detection": detection.score,
         "segmentation": segmentation.score,
+        "keypoints": keypoints.score,
     }
 )
 
