@@ -88,8 +88,9 @@ class Keypoints(_Frozen):
     """One pose: ``(x, y, v)`` pixel points in the category's keypoint order.
 
     ``v`` follows COCO: 0 not labelled, 1 labelled but hidden, 2 visible. ``bbox``
-    (COCO ``[x, y, w, h]``) and ``area`` are optional on gold (COCO uses the area to scale
-    the keypoint similarity) and not needed on results.
+    (COCO ``[x, y, w, h]``), ``area``, ``iscrowd`` and ``num_keypoints`` are optional on
+    gold (COCO scales the keypoint similarity by the area and ignores crowd poses and
+    poses without keypoints) and not needed on results.
     """
 
     category: str
@@ -97,6 +98,8 @@ class Keypoints(_Frozen):
     score: float | None = None
     bbox: tuple[float, float, float, float] | None = None
     area: float | None = None
+    iscrowd: bool = False
+    num_keypoints: int | None = Field(default=None, ge=0)
 
 
 # The answer for one item, by task type:

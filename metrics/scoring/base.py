@@ -115,8 +115,9 @@ class ScoringOptions:
         Smallest metadata slice reported in :attr:`Scored.per_slice`.
     keypoint_sigmas
         Keypoints: per category, the OKS falloff of each keypoint in order (pairs
-        ``(category, sigmas)``); a category not named uses COCO's person sigmas when it has
-        17 keypoints. ``iou_threshold`` is then the smallest OKS of a matched pair.
+        ``(category, sigmas)``; category ``"*"``: every category not named); a category
+        without sigmas uses COCO's person sigmas when it has 17 keypoints.
+        ``iou_threshold`` is then the smallest OKS of a matched pair.
     """
 
     n_resamples: int = 1000

@@ -76,7 +76,8 @@ class _Flat:
 
 
 def _points(task: Any, obj: Mapping[str, Any]) -> FloatArray:
-    raw = obj.get("points", obj.get("keypoints"))
+    raw = obj.get("points")
+    raw = obj.get("keypoints") if raw is None else raw
     if raw is None:
         raise ValueError(f"task {task!r}: a pose needs 'points' [[x, y, v], ...], got {obj!r}")
     try:
@@ -133,7 +134,7 @@ def _sigmas(
         k = n_k.get(c)
         if k is None:
             continue
-        s = given.get(c)
+        s = given.get(c, given.get("*"))
         if s is None:
             if k != COCO_PERSON_SIGMAS.shape[0]:
                 raise ValueError(
