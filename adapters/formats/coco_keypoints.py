@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from adapters.base import Keypoints, VendorAnnotation
 from adapters.formats._errors import FormatError
@@ -62,7 +62,16 @@ class KeypointDataset:
         ]
 
 
-def _load(path: str | os.PathLike[str], name: str | None) -> tuple[str, Any]:
+Source = str | os.PathLike[str] | IO[bytes]
+
+
+def _load(path: Source, name: str | None) -> tuple[str, Any]:
+    if not isinstance(path, str | os.PathLike):
+        source = name or "<upload>"
+        try:
+            return source, json.load(path)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise FormatError(source, "", f"not valid JSON: {exc}") from exc
     source = name or Path(path).name
     try:
         with Path(path).open("rb") as f:
@@ -118,7 +127,7 @@ def _categories(data: Mapping[str, Any], source: str) -> tuple[KeypointCategory,
 
 
 def read_keypoint_dataset(
-    path: str | os.PathLike[str],
+    path: Source,
     *,
     name: str | None = None,
     item_key: Literal["id", "file_name", "auto"] = "auto",
@@ -196,7 +205,7 @@ def read_keypoint_dataset(
 
 
 def read_keypoint_results(
-    path: str | os.PathLike[str], gold: KeypointDataset, *, name: str | None = None
+    path: Source, gold: KeypointDataset, *, name: str | None = None
 ) -> list[VendorAnnotation]:
     """Read a COCO keypoint results array against its gold: one answer per gold image.
 
