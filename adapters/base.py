@@ -31,6 +31,7 @@ __all__ = [
     "Box",
     "Mask",
     "Span",
+    "Keypoints",
     "LabelValue",
     "OntologyClass",
     "Ontology",
@@ -49,7 +50,9 @@ __all__ = [
     "VendorResponseInvalid",
 ]
 
-TaskType = Literal["classification", "multilabel", "detection", "segmentation", "spans"]
+TaskType = Literal[
+    "classification", "multilabel", "detection", "segmentation", "spans", "keypoints"
+]
 JobState = Literal["pending", "running", "completed", "failed", "cancelled"]
 
 
@@ -81,10 +84,29 @@ class Span(_Frozen):
     type: str
 
 
+class Keypoints(_Frozen):
+    """One pose: ``(x, y, v)`` pixel points in the category's keypoint order.
+
+    ``v`` follows COCO: 0 not labelled, 1 labelled but hidden, 2 visible. ``bbox``
+    (COCO ``[x, y, w, h]``), ``area``, ``iscrowd`` and ``num_keypoints`` are optional on
+    gold (COCO scales the keypoint similarity by the area and ignores crowd poses and
+    poses without keypoints) and not needed on results.
+    """
+
+    category: str
+    points: tuple[tuple[float, float, float], ...]
+    score: float | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    area: float | None = None
+    iscrowd: bool = False
+    num_keypoints: int | None = Field(default=None, ge=0)
+
+
 # The answer for one item, by task type:
 #   classification -> class name; multilabel -> list of class names;
-#   detection -> list[Box]; segmentation -> list[Mask]; spans -> list[Span].
-LabelValue = str | list[str] | list[Box] | list[Mask] | list[Span]
+#   detection -> list[Box]; segmentation -> list[Mask]; spans -> list[Span];
+#   keypoints -> list[Keypoints].
+LabelValue = str | list[str] | list[Box] | list[Mask] | list[Span] | list[Keypoints]
 
 
 class OntologyClass(_Frozen):
@@ -93,11 +115,18 @@ class OntologyClass(_Frozen):
 
 
 class Ontology(_Frozen):
-    """The classes of a project; ``ordinal=True`` means their order is meaningful."""
+    """The classes of a project; ``ordinal=True`` means their order is meaningful.
+
+    Keypoint projects name each category's keypoints in order (``keypoints``) and may give
+    their OKS falloffs (``keypoint_sigmas``, one per keypoint; default COCO's person sigmas
+    for 17 keypoints).
+    """
 
     classes: tuple[OntologyClass, ...]
     ordinal: bool = False
     attributes: dict[str, list[str]] = Field(default_factory=dict)
+    keypoints: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    keypoint_sigmas: dict[str, tuple[float, ...]] = Field(default_factory=dict)
 
     @property
     def class_names(self) -> list[str]:

@@ -150,6 +150,9 @@ def score_inputs(inputs: Inputs, *, options: ScoringOptions) -> dict[str, Scored
     """
     if inputs.classes is not None and options.classes is None:
         options = ScoringOptions(**{**options.__dict__, "classes": inputs.classes})
+    if inputs.keypoint_sigmas:
+        given = dict(inputs.keypoint_sigmas) | dict(options.keypoint_sigmas)
+        options = ScoringOptions(**{**options.__dict__, "keypoint_sigmas": tuple(given.items())})
     out: dict[str, Scored] = {}
     for name, labels in inputs.systems.items():
         try:

@@ -65,6 +65,7 @@ class Inputs:
     files: dict[str, str]
     classes: tuple[str, ...] | None = None
     notes: tuple[str, ...] = ()
+    keypoint_sigmas: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
 
 # --------------------------------------------------------------------------- loading
@@ -303,6 +304,38 @@ def _load_instances(
     )
 
 
+def _load_keypoints(gold_path: PathLike, sources: Sequence[LabelSource]) -> Inputs:
+    """COCO keypoints gold and COCO keypoint results per system, as poses per image."""
+    from adapters.formats.coco_keypoints import read_keypoint_dataset, read_keypoint_results
+
+    gold = read_keypoint_dataset(gold_path, name=Path(gold_path).name)
+    poses = {
+        key: [p.model_dump(mode="json", exclude_none=True) for p in value]
+        for key, value in gold.poses.items()
+    }
+    systems: dict[str, pd.Series[Any] | pd.DataFrame] = {}
+    for src in sources:
+        answers = read_keypoint_results(src.path, gold, name=Path(src.path).name)
+        found: dict[str, list[dict[str, Any]]] = {
+            a.item_id: [
+                p.model_dump(mode="json", exclude_none=True)
+                for p in a.label
+                if isinstance(p, BaseModel)
+            ]
+            for a in answers
+        }
+        systems[src.name] = pd.Series(found, dtype=object)
+    return Inputs(
+        task="keypoints",
+        gold_name=gold.source,
+        gold=pd.Series(poses, dtype=object),
+        systems=systems,
+        files={s.name: Path(s.path).name for s in sources},
+        classes=tuple(c.name for c in gold.categories if c.keypoints),
+        keypoint_sigmas=tuple((c.name, c.sigmas) for c in gold.categories if c.sigmas),
+    )
+
+
 def load_inputs(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelSource]) -> Inputs:
     """Read the gold file and every system's labels for ``task``.
 
@@ -342,6 +375,8 @@ def load_inputs(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelSour
         return _load_multilabel(gold_path, sources)
     if task == "spans":
         return _load_spans(gold_path, sources)
+    if task == "keypoints":
+        return _load_keypoints(gold_path, sources)
     return _load_instances(gold_path, sources, task)
 
 

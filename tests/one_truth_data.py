@@ -161,12 +161,62 @@ def _segmentation(rng: np.random.Generator, n: int, _coverage: float) -> Case:
     return Case("segmentation", ["cell"], gold, vendor, sizes=dict.fromkeys(keys, (32, 80)))
 
 
+def _keypoints(rng: np.random.Generator, n: int, _coverage: float) -> Case:
+    keys = [str(k + 1) for k in range(n)]
+    gold: dict[str, Any] = {}
+    for k in keys:
+        poses = []
+        for j in range(int(rng.integers(0, 3))):
+            x0 = 100.0 * j + 10
+            pts = [
+                [round(x0 + float(rng.uniform(0, 60)), 2), round(float(rng.uniform(10, 90)), 2), 2]
+                for _ in range(17)
+            ]
+            poses.append(
+                {
+                    "category": "person",
+                    "points": pts,
+                    "bbox": [x0, 10.0, 60.0, 80.0],
+                    "area": 4800.0,
+                }
+            )
+        gold[k] = poses
+
+    def answer(poses: list[dict[str, Any]], sd: float) -> list[dict[str, Any]]:
+        out = [
+            {
+                "category": "person",
+                "points": [
+                    [
+                        round(x + float(rng.normal(0, sd)), 2),
+                        round(y + float(rng.normal(0, sd)), 2),
+                        2,
+                    ]
+                    for x, y, _ in p["points"]
+                ],
+                "score": round(float(rng.uniform(0.1, 1.0)), 3),
+            }
+            for p in poses
+            if rng.random() < 0.9
+        ]
+        if rng.random() < 0.2:
+            out.append({"category": "person", "points": [[400.0, 400.0, 2]] * 17, "score": 0.5})
+        return out
+
+    vendor: dict[str, list[Answer]] = {
+        name: [(k, None, answer(gold[k], sd)) for k in keys]
+        for name, sd in (("alpha", 2.0), ("beta", 8.0))
+    }
+    return Case("keypoints", ["person"], gold, vendor)
+
+
 GENERATORS = {
     "classification": _classification,
     "multilabel": _multilabel,
     "spans": _spans,
     "detection": _detection,
     "segmentation": _segmentation,
+    "keypoints": _keypoints,
 }
 
 
@@ -249,6 +299,8 @@ def write_files(case: Case, root: Path) -> tuple[Path, dict[str, Path]]:
             )
         return gold, out
     cats = {c: i + 1 for i, c in enumerate(case.classes)}
+    if case.task == "keypoints":
+        return _write_keypoints(case, root, cats)
     shape = "segmentation" if case.task == "segmentation" else "bbox"
     images = [
         {
@@ -284,6 +336,52 @@ def write_files(case: Case, root: Path) -> tuple[Path, dict[str, Path]]:
     for name, rows in case.vendors.items():
         results = [
             {"image_id": int(k), "category_id": cats[o["category"]], shape: o[shape]}
+            for k, _, objs in rows
+            for o in objs
+        ]
+        out[name] = root / f"{name}.json"
+        out[name].write_text(json.dumps(results))
+    return gold, out
+
+
+def _write_keypoints(case: Case, root: Path, cats: dict[str, int]) -> tuple[Path, dict[str, Path]]:
+    """COCO keypoints gold and one keypoint results array per vendor."""
+    out: dict[str, Path] = {}
+    images = [{"id": int(k), "file_name": k, "height": 480, "width": 640} for k in case.gold]
+    annotations = [
+        {
+            "id": i,
+            "image_id": int(k),
+            "category_id": cats[o["category"]],
+            "keypoints": [v for p in o["points"] for v in p],
+            "num_keypoints": sum(1 for p in o["points"] if p[2] > 0),
+            "bbox": o["bbox"],
+            "area": o["area"],
+            "iscrowd": 0,
+        }
+        for i, (k, o) in enumerate(((k, o) for k, objs in case.gold.items() for o in objs), start=1)
+    ]
+    gold = root / "gold.json"
+    gold.write_text(
+        json.dumps(
+            {
+                "images": images,
+                "categories": [
+                    {"id": i, "name": c, "keypoints": [f"k{j}" for j in range(17)]}
+                    for c, i in cats.items()
+                ],
+                "annotations": annotations,
+            }
+        )
+    )
+    for name, rows in case.vendors.items():
+        results = [
+            {
+                "image_id": int(k),
+                "category_id": cats[o["category"]],
+                "keypoints": [v for p in o["points"] for v in p],
+                "score": o["score"],
+            }
             for k, _, objs in rows
             for o in objs
         ]

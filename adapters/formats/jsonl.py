@@ -34,7 +34,7 @@ import os
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Annotated, Any, TypeVar
+from typing import IO, Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -46,7 +46,7 @@ from pydantic import (
     create_model,
 )
 
-from adapters.base import Box, LabelValue, Mask, Span, TaskType, VendorAnnotation
+from adapters.base import Box, Keypoints, LabelValue, Mask, Span, TaskType, VendorAnnotation
 from adapters.formats import _json_safe
 from adapters.formats._errors import FormatError
 
@@ -116,12 +116,23 @@ class _SpanIn(_Strict):
     type: _NonEmpty
 
 
+class _KeypointsIn(_Strict):
+    category: _NonEmpty
+    points: list[tuple[FiniteFloat, FiniteFloat, Literal[0, 1, 2]]]
+    score: FiniteFloat | None = None
+    bbox: tuple[FiniteFloat, FiniteFloat, _NonNeg, _NonNeg] | None = None
+    area: _NonNeg | None = None
+    iscrowd: bool = False
+    num_keypoints: Annotated[int, Field(ge=0)] | None = None
+
+
 _LABEL_TYPES: dict[TaskType, Any] = {
     "classification": Annotated[str, Field(min_length=1, strict=True)],
     "multilabel": list[Annotated[str, Field(min_length=1, strict=True)]],
     "detection": list[_BoxIn],
     "segmentation": list[_MaskIn],
     "spans": list[_SpanIn],
+    "keypoints": list[_KeypointsIn],
 }
 _LABEL_ADAPTERS: dict[TaskType, TypeAdapter[Any]] = {
     t: TypeAdapter(tp) for t, tp in _LABEL_TYPES.items()
@@ -207,6 +218,8 @@ def _to_label(parsed: Any, *, task_type: TaskType, source: str, where: str) -> L
         return [
             Mask(category=m.category, segmentation=m.segmentation, score=m.score) for m in parsed
         ]
+    if task_type == "keypoints":
+        return [Keypoints.model_validate(k.model_dump()) for k in parsed]
     spans = []
     for k, sp in enumerate(parsed):
         if sp.end <= sp.start:

@@ -42,6 +42,7 @@ from defusedxml.common import DefusedXmlException
 
 from adapters.base import TaskType, VendorAnnotation
 from adapters.formats import coco as coco_format
+from adapters.formats import coco_keypoints as keypoints_format
 from adapters.formats import csv as csv_format
 from adapters.formats import jsonl as jsonl_format
 from adapters.formats import labelstudio as ls_format
@@ -101,12 +102,15 @@ class GoldContext:
         The ontology's classes in the order vendors were sent them (YOLO class indices).
     coco
         The gold as a COCO dataset: a results array names its images and categories by id.
+    keypoints
+        Keypoint projects: the gold as a COCO keypoints dataset (same role as ``coco``).
     """
 
     image_sizes: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     texts: Mapping[str, str | None] = field(default_factory=dict)
     class_names: tuple[str, ...] = ()
     coco: coco_format.CocoDataset | None = None
+    keypoints: keypoints_format.KeypointDataset | None = None
 
 
 @dataclass(frozen=True)
@@ -257,6 +261,20 @@ def detect_format(path: str | os.PathLike[str]) -> FormatName:
 # --------------------------------------------------------------------------- reading
 
 
+def _coco_keypoints(p: Path, gold: GoldContext, *, results: bool) -> LabelFile:
+    if not results:
+        dataset = keypoints_format.read_keypoint_dataset(p)
+        return LabelFile("coco", dataset.to_vendor_annotations(), dataset.notes)
+    if gold.keypoints is None:
+        raise FormatError(
+            p.name,
+            "",
+            "a COCO keypoint results array names images by id: it needs the gold COCO "
+            "keypoints dataset to be read",
+        )
+    return LabelFile("coco_results", keypoints_format.read_keypoint_results(p, gold.keypoints))
+
+
 def _coco_labels(p: Path, task_type: TaskType) -> LabelFile:
     dataset = coco_format.read_coco_dataset(p)
     return LabelFile("coco", _coco_labels_of(dataset, task_type), dataset.notes)
@@ -374,6 +392,8 @@ def read_label_file(
             ),
         ),
     }
+    if task_type == "keypoints" and fmt in ("coco", "coco_results"):
+        return _coco_keypoints(p, gold, results=fmt == "coco_results")
     if fmt in ("voc", "yolo") and task_type not in ("detection", "segmentation"):
         raise FormatError(p.name, "", f"{fmt} files carry boxes, not {task_type} labels")
     return readers[fmt]()

@@ -1,7 +1,8 @@
 """The scoring engine: one module per task type behind one protocol, one result type.
 
 Where is X scored? In ``metrics.scoring.<task_type>``: :mod:`.classification`,
-:mod:`.multilabel`, :mod:`.spans`, :mod:`.detection`, :mod:`.segmentation`; cost and
+:mod:`.multilabel`, :mod:`.spans`, :mod:`.detection`, :mod:`.segmentation`,
+:mod:`.keypoints`; cost and
 latency in :mod:`.operations`; metadata slices in :mod:`.slices`. Each returns a
 :class:`~metrics.scoring.base.Scored`, which every door (CLI, API, client, reports,
 dashboards, demo) formats without computing anything.
@@ -76,6 +77,7 @@ class _Scorers(Mapping[TaskType, Scorer]):
         "spans",
         "detection",
         "segmentation",
+        "keypoints",
     )
 
     def __getitem__(self, task_type: TaskType) -> Scorer:

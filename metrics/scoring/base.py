@@ -58,7 +58,9 @@ __all__ = [
     "Status",
 ]
 
-TaskType: TypeAlias = Literal["classification", "multilabel", "detection", "segmentation", "spans"]
+TaskType: TypeAlias = Literal[
+    "classification", "multilabel", "detection", "segmentation", "spans", "keypoints"
+]
 UnknownLabels: TypeAlias = Literal["refuse", "wrong"]
 WarningCode: TypeAlias = Literal[
     "no_labels",
@@ -114,6 +116,11 @@ class ScoringOptions:
         ``"dawid_skene"`` the one the annotators' fitted reliabilities favour.
     min_slice_items
         Smallest metadata slice reported in :attr:`Scored.per_slice`.
+    keypoint_sigmas
+        Keypoints: per category, the OKS falloff of each keypoint in order (pairs
+        ``(category, sigmas)``; category ``"*"``: every category not named); a category
+        without sigmas uses COCO's person sigmas when it has 17 keypoints.
+        ``iou_threshold`` is then the smallest OKS of a matched pair.
     """
 
     n_resamples: int = 1000
@@ -126,6 +133,7 @@ class ScoringOptions:
     kappa_weights: KappaWeights = "none"
     ties: TiePolicy = "wrong"
     min_slice_items: int = 5
+    keypoint_sigmas: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.n_resamples, bool) or int(self.n_resamples) < 1:

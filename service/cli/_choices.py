@@ -14,7 +14,9 @@ from typing import Literal, TypeAlias
 
 __all__ = ["EvalTask", "KappaWeights", "LabelFormat", "Level", "ReadFormat", "Role"]
 
-EvalTask: TypeAlias = Literal["classification", "multilabel", "detection", "segmentation", "spans"]
+EvalTask: TypeAlias = Literal[
+    "classification", "multilabel", "detection", "segmentation", "spans", "keypoints"
+]
 """Copy of :data:`service.evaluation.EvalTask`."""
 
 KappaWeights: TypeAlias = Literal["none", "linear", "quadratic"]

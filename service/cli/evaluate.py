@@ -176,6 +176,18 @@ def _print(result: evaluation.Evaluation) -> None:
         console.print(comp)
 
 
+def _sigmas(text: str | None) -> tuple[tuple[str, tuple[float, ...]], ...]:
+    if text is None:
+        return ()
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--oks-sigmas: expected comma-separated numbers, got {text!r}") from None
+    if not all(v > 0 for v in values):
+        raise ValueError(f"--oks-sigmas: every sigma must be positive, got {text!r}")
+    return (("*", values),)
+
+
 @app.command("evaluate")
 def evaluate_command(
     gold: Annotated[
@@ -229,6 +241,14 @@ def evaluate_command(
             "random pick, or Dawid-Skene's choice. Ties are counted either way.",
         ),
     ] = "wrong",
+    oks_sigmas: Annotated[
+        str | None,
+        typer.Option(
+            "--oks-sigmas",
+            help="Keypoints: comma-separated OKS sigma per keypoint for categories whose "
+            "gold gives none (default: COCO's person sigmas for 17 keypoints).",
+        ),
+    ] = None,
     html: Annotated[
         Path | None,
         typer.Option("--html", help="Also write the ranked HTML report of the same scores."),
@@ -249,6 +269,7 @@ def evaluate_command(
             iou_threshold=iou_threshold if iou_threshold > 0 else 0.5,
             kappa_weights=kappa_weights,
             ties=ties,
+            keypoint_sigmas=_sigmas(oks_sigmas),
         )
     )
     inputs = _run(lambda: evaluation.load_inputs(task, gold, sources), task=task, paths=paths)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import codecs
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain, groupby
 from pathlib import Path
 from typing import IO, Any, Literal, get_args
@@ -37,13 +37,14 @@ from sqlmodel import Session, col, select
 from adapters.base import TaskType, VendorAnnotation
 from adapters.formats import FormatError
 from adapters.formats import coco as coco_format
+from adapters.formats import coco_keypoints as keypoints_format
 from adapters.formats import csv as csv_format
 from adapters.formats import jsonl as jsonl_format
 from adapters.formats import labelstudio as ls_format
 from adapters.formats.jsonl import GoldRecord
 from adapters.formats.registry import FormatName, GoldContext, read_label_file
 from service.domain.errors import Conflict, Invalid
-from service.domain.projects import class_names
+from service.domain.projects import class_names, project_ontology
 from service.domain.vendor_labels import LabelIn
 from service.models import BakeOff, GoldenItem, GoldenSetVersion, Project
 
@@ -245,6 +246,13 @@ def gold_context(session: Session, bakeoff: BakeOff, fmt: ReadFormat) -> GoldCon
             texts[text] = None if text in texts else key
     classes = tuple(class_names(project))
     coco = None
+    if fmt == "coco_results" and project.task_type == "keypoints":
+        return GoldContext(
+            image_sizes=sizes,
+            texts=texts,
+            class_names=classes,
+            keypoints=_keypoint_gold_context(rows, project),
+        )
     if fmt == "coco_results":
         keyed = dict(rows)
         coco = coco_format.dataset_from_vendor_annotations(
@@ -255,6 +263,34 @@ def gold_context(session: Session, bakeoff: BakeOff, fmt: ReadFormat) -> GoldCon
             source="gold",
         )
     return GoldContext(image_sizes=sizes, texts=texts, class_names=classes, coco=coco)
+
+
+def _keypoint_gold_context(
+    rows: Sequence[tuple[str, Mapping[Any, Any]]], project: Project
+) -> keypoints_format.KeypointDataset:
+    """The gold as a keypoints dataset: images by their COCO id, categories 1..n in order."""
+    ontology = project_ontology(project)
+    keys: dict[int, str] = {}
+    for n, (key, data) in enumerate(rows, start=1):
+        coco_id = data.get("coco_id")
+        keys[coco_id if isinstance(coco_id, int) and coco_id not in keys else n] = key
+    return keypoints_format.KeypointDataset(
+        source="gold",
+        image_keys=keys,
+        categories=tuple(
+            keypoints_format.KeypointCategory(id=i, name=c, keypoints=ontology.keypoints.get(c, ()))
+            for i, c in enumerate(ontology.class_names, 1)
+        ),
+        poses={},
+    )
+
+
+def _keypoint_gold_records(source: IO[bytes], *, name: str) -> Iterator[GoldRecord]:
+    dataset = keypoints_format.read_keypoint_dataset(source, name=name, item_key="file_name")
+    ids = {key: image_id for image_id, key in dataset.image_keys.items()}
+    for ann in dataset.to_vendor_annotations():
+        data: dict[str, Any] = {"coco_id": ids[ann.item_id], "image": ann.item_id}
+        yield GoldRecord(item_id=ann.item_id, label=ann.label, data=data)
 
 
 def _spilled(source: IO[bytes], fmt: ReadFormat) -> Path:
@@ -327,6 +363,9 @@ def read_vendor_labels(
     if fmt == "csv":
         _require(fmt, task_type, _CSV_TASKS)
         return _csv_labels(source, task_type=task_type, name=name)
+    if fmt == "coco" and task_type == "keypoints":
+        dataset = keypoints_format.read_keypoint_dataset(source, name=name)
+        return iter(dataset.to_vendor_annotations())
     if fmt == "coco":
         _require(fmt, task_type, _COCO_TASKS)
         return iter(_coco_annotations(source, task_type=task_type, name=name)[1])
@@ -357,6 +396,8 @@ def read_gold(
     if fmt == "csv":
         _require(fmt, task_type, _CSV_TASKS)
         return _csv_gold(source, task_type=task_type, name=name)
+    if fmt == "coco" and task_type == "keypoints":
+        return _keypoint_gold_records(source, name=name)
     if fmt == "coco":
         _require(fmt, task_type, _COCO_TASKS)
         return _coco_gold(source, task_type=task_type, name=name)

@@ -13,7 +13,7 @@ from typing import Any, TypeGuard
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlmodel import SQLModel
 
-from adapters.base import Box, Mask, Span, TaskType
+from adapters.base import Box, Keypoints, Mask, Span, TaskType
 from service.domain._common import table_of
 from service.domain.errors import Invalid
 
@@ -31,6 +31,7 @@ _LISTS: dict[str, TypeAdapter[Any]] = {
     "detection": TypeAdapter(list[Box]),
     "segmentation": TypeAdapter(list[Mask]),
     "spans": TypeAdapter(list[Span]),
+    "keypoints": TypeAdapter(list[Keypoints]),
 }
 
 
@@ -105,6 +106,13 @@ def normalize_value(
                     raise Invalid(
                         "polygon has a NaN or infinite coordinate",
                         location=(*where, i, "segmentation", j),
+                    )
+        elif isinstance(obj, Keypoints):
+            for j, point in enumerate(obj.points):
+                if not all(math.isfinite(v) for v in point) or point[2] not in (0, 1, 2):
+                    raise Invalid(
+                        f"keypoint {list(point)} needs finite x, y and a visibility 0, 1 or 2",
+                        location=(*where, i, "points", j),
                     )
         if not isinstance(obj, Span):
             check_finite(obj.score, (*where, i, "score"))

@@ -106,6 +106,12 @@ def _classes(project: Project) -> tuple[str, ...] | None:
     return names or None
 
 
+def _keypoint_sigmas(project: Project) -> tuple[tuple[str, tuple[float, ...]], ...]:
+    """The ontology's OKS sigmas per category (keypoint projects)."""
+    sigmas = (project.ontology or {}).get("keypoint_sigmas") or {}
+    return tuple((str(c), tuple(float(v) for v in s)) for c, s in sigmas.items())
+
+
 def _with_size(value: Any, size: tuple[int, int] | None) -> Any:
     """Segmentation objects with the item's height/width (to rasterise polygons)."""
     if size is None or not isinstance(value, list):
@@ -252,6 +258,7 @@ def _compute(session: Session, bakeoff: BakeOff, *, n_resamples: int, seed: int)
         unknown_labels="wrong",  # the service refused unknown classes at import
         classes=_classes(project),
         min_slice_items=3,
+        keypoint_sigmas=_keypoint_sigmas(project),
     )
     metadata = meta if len(meta.columns) else None
     candidates: list[Candidate] = []

@@ -28,11 +28,18 @@ def test_every_public_name_has_a_source_and_resolves_to_it(package: Any) -> None
 
 
 def test_scorers_load_their_module_on_use() -> None:
-    assert list(SCORERS) == ["classification", "multilabel", "spans", "detection", "segmentation"]
+    assert list(SCORERS) == [
+        "classification",
+        "multilabel",
+        "spans",
+        "detection",
+        "segmentation",
+        "keypoints",
+    ]
     for task, scorer in SCORERS.items():
         assert scorer is importlib.import_module(f"metrics.scoring.{task}").score
     with pytest.raises(KeyError):
-        SCORERS["keypoints"]  # type: ignore[index]
+        SCORERS["no-such-task"]  # type: ignore[index]
 
 
 def test_submodules_and_unknown_names() -> None:
