@@ -85,7 +85,7 @@ __all__ = [
 ]
 
 ALL_TASK_TYPES: frozenset[TaskType] = frozenset(
-    ("classification", "multilabel", "detection", "segmentation", "spans")
+    ("classification", "multilabel", "detection", "segmentation", "spans", "keypoints")
 )
 CircuitState = Literal["closed", "open", "half_open"]
 WEBHOOK_SECRET_MIN_LENGTH = 16

@@ -235,6 +235,7 @@ class VendorContract:
             "detection",
             "segmentation",
             "spans",
+            "keypoints",
         }
 
     def test_submit_returns_a_job_for_every_item(

@@ -130,6 +130,11 @@ class SimulatedVendor(_Config):
     box_bias: BoxBias = BoxBias()
     class_box_bias: dict[str, BoxBias] = Field(default_factory=dict)
     miss_rate: float = Field(default=0.0, ge=0, le=1, description="objects/spans left out")
+    keypoint_jitter: float = Field(
+        default=0.05,
+        ge=0,
+        description="keypoints: SD of each point's offset, as a share of the pose's size",
+    )
     false_positive_rate: float = Field(
         default=0.0, ge=0, description="expected spurious boxes/spans/labels per item"
     )

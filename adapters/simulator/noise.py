@@ -10,7 +10,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from adapters.base import Box, LabelValue, Mask, Span, TaskType
+from adapters.base import Box, Keypoints, LabelValue, Mask, Span, TaskType
 from adapters.simulator.config import BoxBias, SimulatedVendor
 
 __all__ = ["Answer", "annotator_skills", "pick_annotators", "simulate_answer", "sample_latency"]
@@ -144,7 +144,44 @@ def simulate_answer(
         return _detection(vendor, data, truth, classes, skill, rng)
     if task_type == "segmentation":
         return _segmentation(vendor, truth, classes, skill, rng)
+    if task_type == "keypoints":
+        return _keypoints(vendor, truth, skill, rng)
     return _spans(vendor, data, truth, classes, skill, rng)
+
+
+def _keypoints(
+    vendor: SimulatedVendor, truth: LabelValue | None, skill: float, rng: random.Random
+) -> Answer:
+    """Each true pose kept unless missed, every labelled point jittered by a Gaussian whose
+    SD is ``keypoint_jitter`` times the pose's size (the square root of its area)."""
+    poses = [p for p in truth if isinstance(p, Keypoints)] if isinstance(truth, list) else []
+    out: list[Keypoints] = []
+    for pose in poses:
+        if rng.random() < vendor.miss_rate:
+            continue
+        seen = [p for p in pose.points if p[2] > 0]
+        if pose.area is not None:
+            size = math.sqrt(max(pose.area, 0.0))
+        elif seen:
+            xs, ys = [p[0] for p in seen], [p[1] for p in seen]
+            size = math.sqrt(max(xs) - min(xs)) * math.sqrt(max(ys) - min(ys))
+        else:
+            size = 0.0
+        sd = vendor.keypoint_jitter * max(size, 1.0)
+        points = tuple(
+            (round(x + rng.gauss(0, sd), 2), round(y + rng.gauss(0, sd), 2), v)
+            if v > 0
+            else (0.0, 0.0, 0.0)
+            for x, y, v in pose.points
+        )
+        out.append(
+            Keypoints(
+                category=pose.category,
+                points=points,
+                score=round(_accuracy(vendor, pose.category, skill), 4),
+            )
+        )
+    return Answer(out, _accuracy(vendor, "", skill), len(out))
 
 
 def _image_size(data: dict[str, object], boxes: list[Box]) -> tuple[float, float]:
