@@ -388,6 +388,7 @@ _NATIVE: dict[str, tuple[str, str]] = {
     "spans": ("jsonl", "jsonl"),
     "detection": ("coco", "coco_results"),
     "segmentation": ("coco", "coco_results"),
+    "keypoints": ("coco", "coco_results"),
 }
 
 

@@ -43,6 +43,7 @@ _TASK_FORMATS: dict[str, tuple[str, ...]] = {
     "detection": ("coco", "coco_results"),
     "segmentation": ("coco", "coco_results"),
     "spans": ("jsonl", "doccano", "prodigy"),
+    "keypoints": ("coco", "coco_results", "jsonl"),
 }
 _FORMAT_TASKS: dict[str, str] = {
     "coco": "--task detection or segmentation",
@@ -74,7 +75,7 @@ def _wrong_task_hint(task: str, paths: Sequence[Path]) -> str | None:
             found = detect_format(path)
         except (FormatError, OSError, ValueError):
             continue
-        if found in _TASK_FORMATS[task] or found not in _FORMAT_TASKS:
+        if found in _TASK_FORMATS.get(task, ()) or found not in _FORMAT_TASKS:
             continue
         name = _FORMAT_NAMES.get(found, found)
         return f"{path.name} looks like {name}: use {_FORMAT_TASKS[found]}"
