@@ -49,7 +49,9 @@ __all__ = [
     "VendorResponseInvalid",
 ]
 
-TaskType = Literal["classification", "multilabel", "detection", "segmentation", "spans"]
+TaskType = Literal[
+    "classification", "multilabel", "detection", "segmentation", "spans", "preference"
+]
 JobState = Literal["pending", "running", "completed", "failed", "cancelled"]
 
 

@@ -23,7 +23,14 @@ from typing import Any
 
 import pandas as pd
 
-from metrics.scoring import classification, detection, multilabel, segmentation, spans
+from metrics.scoring import (
+    classification,
+    detection,
+    multilabel,
+    preference,
+    segmentation,
+    spans,
+)
 from metrics.scoring.base import (
     ITEM_COLUMNS,
     NO_RESULTS,
@@ -72,6 +79,7 @@ SCORERS: Mapping[TaskType, Scorer] = MappingProxyType(
         "spans": spans.score,
         "detection": detection.score,
         "segmentation": segmentation.score,
+        "preference": preference.score,
     }
 )
 
