@@ -34,7 +34,7 @@ import os
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Annotated, Any, TypeVar
+from typing import IO, Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -122,6 +122,7 @@ _LABEL_TYPES: dict[TaskType, Any] = {
     "detection": list[_BoxIn],
     "segmentation": list[_MaskIn],
     "spans": list[_SpanIn],
+    "preference": Literal["A", "B", "tie"],
 }
 _LABEL_ADAPTERS: dict[TaskType, TypeAdapter[Any]] = {
     t: TypeAdapter(tp) for t, tp in _LABEL_TYPES.items()
@@ -199,7 +200,7 @@ def _validate(model: type[_M], obj: Any, *, source: str, line: str, task_type: T
 
 def _to_label(parsed: Any, *, task_type: TaskType, source: str, where: str) -> LabelValue:
     """DTOs from an already validated label."""
-    if task_type in ("classification", "multilabel"):
+    if task_type in ("classification", "multilabel", "preference"):
         return parsed  # type: ignore[no-any-return]
     if task_type == "detection":
         return [Box(category=b.category, bbox=b.bbox, score=b.score) for b in parsed]

@@ -33,6 +33,7 @@ _MAIN = {
     "spans": "per_item_span_f1",
     "detection": "per_image_f1",
     "segmentation": "per_image_f1",
+    "preference": "agreement",
 }
 
 
