@@ -11,7 +11,10 @@ allow, the biases with normal intervals:
 * ``position_bias``: needs a boolean ``swapped`` presentation flag per answer
   (a ``swapped`` column of the answers table, or of ``metadata``);
 * ``length_bias``: needs ``length_a`` and ``length_b`` columns in ``metadata``;
-* ``swap_consistency``: the same worker answered an item both ways.
+* ``swap_consistency``: the same worker answered an item both ways;
+* ``ranking_kendall_tau``: with ``model_a``/``model_b`` columns in ``metadata``, the
+  Kendall tau between the Bradley-Terry ranking of the models from the labels and from
+  gold (both fits in ``Scored.extra["bradley_terry"]``, keys ``labels`` and ``gold``).
 
 Examples
 --------
@@ -33,10 +36,13 @@ import pandas as pd
 
 from metrics.preference import (
     PREFERENCE_LABELS,
+    BradleyTerry,
+    bradley_terry,
     check_preferences,
     length_bias,
     position_bias,
     preference_kappa,
+    ranking_correlation,
     swap_consistency,
 )
 from metrics.scoring import _assemble
@@ -104,6 +110,26 @@ def _biases(
             level=options.level,
         )
     return out
+
+
+def _rankings(
+    gold: pd.Series[Any], voted: pd.Series[Any], metadata: pd.DataFrame | None
+) -> tuple[dict[str, BradleyTerry], dict[str, MetricResult]]:
+    """Bradley-Terry of the compared models from the labels and from gold, and their
+    Kendall tau, when ``metadata`` names the models (``model_a``, ``model_b``)."""
+    if metadata is None or not {"model_a", "model_b"} <= set(metadata.columns):
+        return {}, {}
+    fits: dict[str, BradleyTerry] = {}
+    for name, values in (("gold", gold), ("labels", voted)):
+        rows = metadata.reindex(values.index)[["model_a", "model_b"]].dropna()
+        comparisons = pd.DataFrame(
+            {"a": rows["model_a"], "b": rows["model_b"], "label": values.loc[rows.index]}
+        )
+        if comparisons.empty:
+            return {}, {}
+        fits[name] = bradley_terry(comparisons, max_iter=10_000)
+    tau = ranking_correlation(fits["labels"].scores, fits["gold"].scores)
+    return fits, {"ranking_kendall_tau": tau}
 
 
 def _per_class(gold: pd.Series[Any], voted: pd.Series[Any]) -> pd.DataFrame:
@@ -186,6 +212,8 @@ def score(
         params={"agreement_without_ties": {"ties": "without"}},
     )
     summary.update(_biases(gold, voted, labels, metadata, options))
+    fits, taus = _rankings(gold, voted, metadata)
+    summary.update(taus)
     items = _assemble.items_frame(
         gold.index,
         answered=answered,
@@ -206,4 +234,5 @@ def score(
         metadata=metadata,
         warnings=votes.warnings,
         per_annotator=annotator_table(votes.answers, gold),
+        extra={"bradley_terry": fits} if fits else {},
     )

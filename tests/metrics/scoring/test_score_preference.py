@@ -93,3 +93,19 @@ def test_swap_consistency_from_repeats() -> None:
     )
     s = score("preference", gold, answers, options=ScoringOptions(n_resamples=10))
     assert s.value("swap_consistency") == pytest.approx(0.5)
+
+
+def test_bradley_terry_ranking_compared_with_gold() -> None:
+    rng = np.random.default_rng(9)
+    n, strength = 1500, {"m1": 1.0, "m2": 0.3, "m3": -0.2, "m4": -1.0}
+    models = list(strength)
+    a = rng.choice(models, n)
+    b = np.array([rng.choice([m for m in models if m != x]) for x in a])
+    p = 1 / (1 + np.exp([strength[y] - strength[x] for x, y in zip(a, b, strict=True)]))
+    gold = pd.Series(np.where(rng.random(n) < p, "A", "B"), index=range(n))
+    labels = gold.where(rng.random(n) > 0.1, "tie")
+    metadata = pd.DataFrame({"model_a": a, "model_b": b}, index=range(n))
+    s = score("preference", gold, labels, options=ScoringOptions(n_resamples=10), metadata=metadata)
+    assert s.value("ranking_kendall_tau") == pytest.approx(1.0)
+    fits = s.extra["bradley_terry"]
+    assert list(fits["gold"].scores.index) == ["m1", "m2", "m3", "m4"]
