@@ -20,7 +20,12 @@ multilabel     ``["cat", "indoor"]``
 detection      ``[{"category": "cat", "bbox": [x, y, w, h], "score": 0.8}]`` (pixels)
 segmentation   ``[{"category": "cat", "segmentation": [[x1, y1, ...]]}]`` or COCO RLE
 spans          ``[{"start": 0, "end": 5, "type": "PER"}]``
+preference     ``"A"``, ``"B"`` or ``"tie"`` (canonical frame; see :mod:`metrics.preference`)
 ============== ===========================================================
+
+A preference gold item keeps the pair in ``data`` (``prompt``, ``response_a``,
+``response_b``) and, for the biases and rankings, ``metadata`` may carry ``swapped``
+(B shown first), ``length_a``/``length_b`` and ``model_a``/``model_b``.
 
 Blank lines are skipped. Every problem raises one :class:`~adapters.formats.FormatError`
 naming the file, the line (from 1) and the field: ``labels.jsonl: line 7: label[0].bbox:
