@@ -51,7 +51,13 @@ __all__ = [
 ]
 
 TaskType = Literal[
-    "classification", "multilabel", "detection", "segmentation", "spans", "keypoints"
+    "classification",
+    "multilabel",
+    "detection",
+    "segmentation",
+    "spans",
+    "keypoints",
+    "preference",
 ]
 JobState = Literal["pending", "running", "completed", "failed", "cancelled"]
 

@@ -66,12 +66,14 @@ FileFormat = Literal["csv", "coco", "label_studio", "jsonl"]
 
 #: The task types each format can carry.
 FORMAT_TASKS: dict[FileFormat, frozenset[TaskType]] = {
-    "csv": frozenset({"classification", "multilabel"}),
+    "csv": frozenset({"classification", "multilabel", "preference"}),
     "coco": frozenset({"detection", "segmentation"}),
     "label_studio": frozenset(
         {"classification", "multilabel", "detection", "segmentation", "spans"}
     ),
-    "jsonl": frozenset({"classification", "multilabel", "detection", "segmentation", "spans"}),
+    "jsonl": frozenset(
+        {"classification", "multilabel", "detection", "segmentation", "spans", "preference"}
+    ),
 }
 _EXT: dict[FileFormat, str] = {
     "csv": "csv",

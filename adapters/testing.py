@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
 import pytest
 
@@ -229,14 +229,7 @@ class VendorContract:
         assert isinstance(adapter, LabelingVendor)
         assert adapter.name
         assert adapter.supported_tasks
-        assert adapter.supported_tasks <= {
-            "classification",
-            "multilabel",
-            "detection",
-            "segmentation",
-            "spans",
-            "keypoints",
-        }
+        assert adapter.supported_tasks <= set(get_args(TaskType))
 
     def test_submit_returns_a_job_for_every_item(
         self, adapter: LabelingVendor, batch: Batch

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
@@ -377,6 +377,8 @@ def load_inputs(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelSour
         return _load_spans(gold_path, sources)
     if task == "keypoints":
         return _load_keypoints(gold_path, sources)
+    if task == "preference":  # CSV item_id,label with A/B/tie (the engine checks values)
+        return replace(_load_classification(gold_path, sources), task="preference")
     return _load_instances(gold_path, sources, task)
 
 
@@ -389,6 +391,7 @@ _NATIVE: dict[str, tuple[str, str]] = {
     "detection": ("coco", "coco_results"),
     "segmentation": ("coco", "coco_results"),
     "keypoints": ("coco", "coco_results"),
+    "preference": ("csv", "csv"),
 }
 
 

@@ -210,6 +210,19 @@ def _keypoints(rng: np.random.Generator, n: int, _coverage: float) -> Case:
     return Case("keypoints", ["person"], gold, vendor)
 
 
+def _preference(rng: np.random.Generator, n: int, coverage: float) -> Case:
+    choices = ["A", "B", "tie"]
+    keys = [f"i{k:03d}" for k in range(n)]
+    gold = {k: str(rng.choice(choices, p=[0.45, 0.45, 0.1])) for k in keys}
+
+    def answer(k: str, p: float) -> str:
+        return gold[k] if rng.random() < p else str(rng.choice(choices))
+
+    alpha: list[Answer] = [(k, None, answer(k, 0.8)) for k in keys if rng.random() < coverage]
+    crowd: list[Answer] = [(k, w, answer(k, 0.7)) for k in keys for w in ("w1", "w2", "w3")]
+    return Case("preference", choices, gold, {"alpha": alpha, "crowd": crowd})
+
+
 GENERATORS = {
     "classification": _classification,
     "multilabel": _multilabel,
@@ -217,6 +230,7 @@ GENERATORS = {
     "detection": _detection,
     "segmentation": _segmentation,
     "keypoints": _keypoints,
+    "preference": _preference,
 }
 
 
@@ -272,7 +286,7 @@ def write_files(case: Case, root: Path) -> tuple[Path, dict[str, Path]]:
     """Gold and one label file per vendor in the CLI's formats."""
     root.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}
-    if case.task in ("classification", "multilabel"):
+    if case.task in ("classification", "multilabel", "preference"):
         gold = root / "gold.csv"
         join = (lambda v: "|".join(v)) if case.task == "multilabel" else str
         gold.write_text(

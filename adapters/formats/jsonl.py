@@ -20,7 +20,12 @@ multilabel     ``["cat", "indoor"]``
 detection      ``[{"category": "cat", "bbox": [x, y, w, h], "score": 0.8}]`` (pixels)
 segmentation   ``[{"category": "cat", "segmentation": [[x1, y1, ...]]}]`` or COCO RLE
 spans          ``[{"start": 0, "end": 5, "type": "PER"}]``
+preference     ``"A"``, ``"B"`` or ``"tie"`` (canonical frame; see :mod:`metrics.preference`)
 ============== ===========================================================
+
+A preference gold item keeps the pair in ``data`` (``prompt``, ``response_a``,
+``response_b``) and, for the biases and rankings, ``metadata`` may carry ``swapped``
+(B shown first), ``length_a``/``length_b`` and ``model_a``/``model_b``.
 
 Blank lines are skipped. Every problem raises one :class:`~adapters.formats.FormatError`
 naming the file, the line (from 1) and the field: ``labels.jsonl: line 7: label[0].bbox:
@@ -133,6 +138,7 @@ _LABEL_TYPES: dict[TaskType, Any] = {
     "segmentation": list[_MaskIn],
     "spans": list[_SpanIn],
     "keypoints": list[_KeypointsIn],
+    "preference": Literal["A", "B", "tie"],
 }
 _LABEL_ADAPTERS: dict[TaskType, TypeAdapter[Any]] = {
     t: TypeAdapter(tp) for t, tp in _LABEL_TYPES.items()
@@ -210,7 +216,7 @@ def _validate(model: type[_M], obj: Any, *, source: str, line: str, task_type: T
 
 def _to_label(parsed: Any, *, task_type: TaskType, source: str, where: str) -> LabelValue:
     """DTOs from an already validated label."""
-    if task_type in ("classification", "multilabel"):
+    if task_type in ("classification", "multilabel", "preference"):
         return parsed  # type: ignore[no-any-return]
     if task_type == "detection":
         return [Box(category=b.category, bbox=b.bbox, score=b.score) for b in parsed]

@@ -139,6 +139,12 @@ class SimulatedVendor(_Config):
         default=0.0, ge=0, description="expected spurious boxes/spans/labels per item"
     )
     span_shift: int = Field(default=0, ge=0, description="max chars a span boundary moves")
+    position_bias: float = Field(
+        default=0.0, ge=0, le=1, description="preference: share of answers for the first shown"
+    )
+    length_bias: float = Field(
+        default=0.0, ge=0, le=1, description="preference: share of answers for the longer reply"
+    )
     annotators: AnnotatorPool = AnnotatorPool()
     latency: LatencySpec = LatencySpec()
     prices: PriceList = PriceList()

@@ -140,6 +140,8 @@ def simulate_answer(
         for _ in range(_poisson(vendor.false_positive_rate, rng)):
             chosen.add(rng.choice(classes))
         return Answer(sorted(chosen), _accuracy(vendor, "", skill), len(chosen))
+    if task_type == "preference":
+        return _preference(vendor, data, truth, skill, rng)
     if task_type == "detection":
         return _detection(vendor, data, truth, classes, skill, rng)
     if task_type == "segmentation":
@@ -182,6 +184,33 @@ def _keypoints(
             )
         )
     return Answer(out, _accuracy(vendor, "", skill), len(out))
+
+
+def _preference(
+    vendor: SimulatedVendor,
+    data: dict[str, object],
+    truth: LabelValue | None,
+    skill: float,
+    rng: random.Random,
+) -> Answer:
+    """A/B/tie in the item's canonical frame, with the vendor's planted biases.
+
+    ``data["swapped"]`` (set by the dispatcher) means B was shown first; the lengths of
+    ``data["response_a"]`` and ``data["response_b"]`` drive the length bias. A share
+    ``position_bias`` of answers goes to the response shown first, then a share
+    ``length_bias`` to the longer one; the rest is right with the vendor's accuracy.
+    """
+    accuracy = _accuracy(vendor, "", skill)
+    label = truth if truth in ("A", "B", "tie") else rng.choice(("A", "B", "tie"))
+    if rng.random() >= accuracy:
+        label = rng.choice([c for c in ("A", "B", "tie") if c != label])
+    if rng.random() < vendor.position_bias:
+        label = "B" if data.get("swapped") is True else "A"
+    a, b = data.get("response_a"), data.get("response_b")
+    if isinstance(a, str) and isinstance(b, str) and len(a) != len(b):
+        if rng.random() < vendor.length_bias:
+            label = "A" if len(a) > len(b) else "B"
+    return Answer(label, accuracy, 1)
 
 
 def _image_size(data: dict[str, object], boxes: list[Box]) -> tuple[float, float]:

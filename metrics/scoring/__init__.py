@@ -78,6 +78,7 @@ class _Scorers(Mapping[TaskType, Scorer]):
         "detection",
         "segmentation",
         "keypoints",
+        "preference",
     )
 
     def __getitem__(self, task_type: TaskType) -> Scorer:

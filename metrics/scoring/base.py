@@ -13,6 +13,7 @@ multilabel         :mod:`.multilabel`          exact match (the whole label set 
 spans              :mod:`.spans`               per-item span F1 (exact boundaries and type)
 detection          :mod:`.detection`           per-image F1 @ IoU 0.5 (boxes)
 segmentation       :mod:`.segmentation`        per-image mask F1 @ IoU 0.5
+preference         :mod:`.preference`          agreement with gold (A / B / tie)
 =================  ==========================  =============================================
 
 Each main metric comes twice in ``Scored.summary``:
@@ -59,7 +60,13 @@ __all__ = [
 ]
 
 TaskType: TypeAlias = Literal[
-    "classification", "multilabel", "detection", "segmentation", "spans", "keypoints"
+    "classification",
+    "multilabel",
+    "detection",
+    "segmentation",
+    "spans",
+    "keypoints",
+    "preference",
 ]
 UnknownLabels: TypeAlias = Literal["refuse", "wrong"]
 WarningCode: TypeAlias = Literal[

@@ -15,7 +15,7 @@ from typing import Literal, TypeAlias
 __all__ = ["EvalTask", "KappaWeights", "LabelFormat", "Level", "ReadFormat", "Role"]
 
 EvalTask: TypeAlias = Literal[
-    "classification", "multilabel", "detection", "segmentation", "spans", "keypoints"
+    "classification", "multilabel", "detection", "segmentation", "spans", "keypoints", "preference"
 ]
 """Copy of :data:`service.evaluation.EvalTask`."""
 

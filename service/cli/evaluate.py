@@ -44,6 +44,7 @@ _TASK_FORMATS: dict[str, tuple[str, ...]] = {
     "segmentation": ("coco", "coco_results"),
     "spans": ("jsonl", "doccano", "prodigy"),
     "keypoints": ("coco", "coco_results", "jsonl"),
+    "preference": ("csv", "jsonl"),
 }
 _FORMAT_TASKS: dict[str, str] = {
     "coco": "--task detection or segmentation",

@@ -83,6 +83,12 @@ def normalize_value(
             )
         _check_class(value, classes, where)
         return value
+    if task_type == "preference":
+        if value not in ("A", "B", "tie"):
+            raise Invalid(
+                f"expected 'A', 'B' or 'tie' for a preference, got {value!r}", location=where
+            )
+        return value
     if task_type == "multilabel":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise Invalid(f"expected a list of class names, got {value!r}", location=where)

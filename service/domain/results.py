@@ -34,6 +34,7 @@ _MAIN = {
     "detection": "per_image_f1",
     "segmentation": "per_image_f1",
     "keypoints": "per_image_keypoint_f1",
+    "preference": "agreement",
 }
 
 

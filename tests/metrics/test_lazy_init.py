@@ -35,6 +35,7 @@ def test_scorers_load_their_module_on_use() -> None:
         "detection",
         "segmentation",
         "keypoints",
+        "preference",
     ]
     for task, scorer in SCORERS.items():
         assert scorer is importlib.import_module(f"metrics.scoring.{task}").score

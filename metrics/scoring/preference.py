@@ -1,0 +1,241 @@
+"""Score pairwise preferences: main metric **agreement** (with ties as a third class).
+
+Label value shape: ``"A"``, ``"B"`` or ``"tie"`` in the item's canonical frame (see
+:mod:`metrics.preference`; a swapped presentation is un-swapped before scoring).
+``agreement`` is the share of answered items whose (crowd-voted) label equals gold;
+``agreement_all`` counts unanswered items as wrong (the ranking metric). Also:
+``agreement_without_ties`` (items where neither gold nor label is a tie, Wilson
+interval), ``cohen_kappa`` over A/B/tie (bootstrap interval), and, when the data
+allow, the biases with normal intervals:
+
+* ``position_bias``: needs a boolean ``swapped`` presentation flag per answer
+  (a ``swapped`` column of the answers table, or of ``metadata``);
+* ``length_bias``: needs ``length_a`` and ``length_b`` columns in ``metadata``;
+* ``swap_consistency``: the same worker answered an item both ways;
+* ``ranking_kendall_tau``: with ``model_a``/``model_b`` columns in ``metadata``, the
+  Kendall tau between the Bradley-Terry ranking of the models from the labels and from
+  gold (both fits in ``Scored.extra["bradley_terry"]``, keys ``labels`` and ``gold``).
+
+Examples
+--------
+>>> import pandas as pd
+>>> gold = pd.Series(["A", "B", "tie", "A"], index=list("abcd"))
+>>> s = score(gold, pd.Series(["A", "A", "tie"], index=list("abc")),
+...           options=ScoringOptions(min_coverage=0.5))
+>>> round(s.value("agreement"), 4), s.value("agreement_all"), s.value("agreement_without_ties")
+(0.6667, 0.5, 0.5)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from metrics.preference import (
+    PREFERENCE_LABELS,
+    BradleyTerry,
+    bradley_terry,
+    check_preferences,
+    length_bias,
+    position_bias,
+    preference_kappa,
+    ranking_correlation,
+    swap_consistency,
+)
+from metrics.scoring import _assemble
+from metrics.scoring._crowd import annotator_table, vote
+from metrics.scoring._intervals import Ratio
+from metrics.scoring.base import Scored, ScoringOptions
+from metrics.types import MetricResult
+
+__all__ = ["MAIN_METRIC", "MAIN_TITLE", "score"]
+
+MAIN_METRIC = "agreement"
+MAIN_TITLE = "agreement with gold (ties as a class)"
+
+
+def _kappa_statistic(g: npt.NDArray[Any], v: npt.NDArray[Any]) -> _assemble.Statistic:
+    def compute(idx: npt.NDArray[np.intp]) -> float:
+        gs, vs = g[idx], v[idx]
+        keep = vs != None  # noqa: E711 - object array of labels with None for unanswered
+        return preference_kappa(pd.Series(gs[keep]), pd.Series(vs[keep])).value
+
+    return compute
+
+
+def _swapped_flags(
+    labels: pd.Series[Any] | pd.DataFrame, metadata: pd.DataFrame | None
+) -> pd.Series[bool] | None:
+    if isinstance(labels, pd.DataFrame) and "swapped" in labels.columns:
+        # an item counts as presented swapped when its (first) answer was
+        first = labels.drop_duplicates("task").set_index("task")
+        return first["swapped"].astype(bool)
+    if metadata is not None and "swapped" in metadata.columns:
+        return metadata["swapped"].astype(bool)
+    return None
+
+
+def _biases(
+    gold: pd.Series[Any],
+    voted: pd.Series[Any],
+    labels: pd.Series[Any] | pd.DataFrame,
+    metadata: pd.DataFrame | None,
+    options: ScoringOptions,
+) -> dict[str, MetricResult]:
+    out: dict[str, MetricResult] = {}
+    if isinstance(labels, pd.DataFrame) and {"swapped", "worker"} <= set(labels.columns):
+        answers = labels[labels["task"].isin(gold.index)]
+        # position bias over every answer (not the vote): each answer its own row
+        per_answer = answers.reset_index(drop=True)
+        g = gold.reindex(per_answer["task"]).reset_index(drop=True)
+        out["position_bias"] = position_bias(
+            g, per_answer["label"], per_answer["swapped"].astype(bool), level=options.level
+        )
+        consistency = swap_consistency(answers)
+        if consistency.params["n_pairs"]:
+            out["swap_consistency"] = consistency
+    else:
+        swapped = _swapped_flags(labels, metadata)
+        if swapped is not None:
+            out["position_bias"] = position_bias(gold, voted, swapped, level=options.level)
+    if metadata is not None and {"length_a", "length_b"} <= set(metadata.columns):
+        out["length_bias"] = length_bias(
+            gold,
+            voted,
+            metadata["length_a"].astype(np.float64),
+            metadata["length_b"].astype(np.float64),
+            level=options.level,
+        )
+    return out
+
+
+def _rankings(
+    gold: pd.Series[Any], voted: pd.Series[Any], metadata: pd.DataFrame | None
+) -> tuple[dict[str, BradleyTerry], dict[str, MetricResult]]:
+    """Bradley-Terry of the compared models from the labels and from gold, and their
+    Kendall tau, when ``metadata`` names the models (``model_a``, ``model_b``)."""
+    if metadata is None or not {"model_a", "model_b"} <= set(metadata.columns):
+        return {}, {}
+    fits: dict[str, BradleyTerry] = {}
+    for name, values in (("gold", gold), ("labels", voted)):
+        rows = metadata.reindex(values.index)[["model_a", "model_b"]].dropna()
+        comparisons = pd.DataFrame(
+            {"a": rows["model_a"], "b": rows["model_b"], "label": values.loc[rows.index]}
+        )
+        if comparisons.empty:
+            return {}, {}
+        fits[name] = bradley_terry(comparisons, max_iter=10_000)
+    tau = ranking_correlation(fits["labels"].scores, fits["gold"].scores)
+    return fits, {"ranking_kendall_tau": tau}
+
+
+def _per_class(gold: pd.Series[Any], voted: pd.Series[Any]) -> pd.DataFrame:
+    answered = voted.reindex(gold.index)
+    rows = {}
+    for cls in PREFERENCE_LABELS:
+        tp = int(((gold == cls) & (answered == cls)).sum())
+        predicted = int((answered == cls).sum())
+        support = int((gold == cls).sum())
+        precision = tp / predicted if predicted else float("nan")
+        recall = tp / support if support else float("nan")
+        f1 = 2 * tp / (predicted + support) if predicted + support else float("nan")
+        rows[cls] = (precision, recall, f1, support)
+    frame = pd.DataFrame.from_dict(
+        rows, orient="index", columns=["precision", "recall", "f1", "support"]
+    )
+    frame["support"] = frame["support"].astype(np.int64)
+    frame.index.name = "class"
+    return frame
+
+
+def score(
+    gold: pd.Series[Any],
+    labels: pd.Series[Any] | pd.DataFrame,
+    *,
+    options: ScoringOptions = ScoringOptions(),  # noqa: B008 - frozen, never mutated
+    metadata: pd.DataFrame | None = None,
+) -> Scored:
+    """Score one candidate's pairwise preferences against gold.
+
+    Parameters
+    ----------
+    gold
+        ``A``/``B``/``tie`` per task (index ``task``; no missing value).
+    labels
+        The candidate's preference per task (``None``: skipped), or a crowd's answers
+        table (columns ``task``, ``worker``, ``label``; optional ``swapped``). A
+        worker's repeat of an item (swapped presentation) counts in ``position_bias``
+        and ``swap_consistency``; only their first answer enters the vote.
+    options
+        Intervals, coverage floor, tie-break of the crowd vote.
+    metadata
+        Item metadata (index ``task``): slices, and ``swapped``, ``length_a``,
+        ``length_b`` for the biases.
+
+    Returns
+    -------
+    Scored
+
+    Raises
+    ------
+    TypeError, ValueError
+        Malformed gold or labels (values outside ``A``/``B``/``tie`` named by task).
+    """
+    gold = _assemble.check_gold(gold)
+    check_preferences(gold, what="gold")
+    label_values = labels["label"] if isinstance(labels, pd.DataFrame) else labels
+    if isinstance(labels, pd.DataFrame) and "label" not in labels.columns:
+        raise ValueError("the answers table needs a 'label' column")
+    check_preferences(label_values, what="labels")
+    to_vote = labels
+    if isinstance(labels, pd.DataFrame) and {"task", "worker"} <= set(labels.columns):
+        # a swapped repeat by the same worker feeds the biases, not the vote: first answer
+        to_vote = labels.drop_duplicates(["task", "worker"], keep="first")
+    # a tied crowd vote (ties="wrong") has no answer: answered, wrong, left out of kappa
+    votes = vote(
+        to_vote, gold.index, key=lambda v: v, size=lambda _: 1, options=options, no_consensus=None
+    )
+    voted = votes.answer
+    answered = gold.index.isin(voted.index)
+    g = gold.to_numpy(dtype=object)
+    v = voted.reindex(gold.index).astype(object).where(answered, None).to_numpy(dtype=object)
+    correct = ((v == g) & answered).astype(np.float64)
+    ratios = _assemble.main_ratios(MAIN_METRIC, correct, answered)
+    no_tie = (answered & (g != "tie") & (v != "tie")).astype(np.float64)
+    ratios["agreement_without_ties"] = Ratio(correct * no_tie, no_tie)
+    kappa = preference_kappa(gold, voted).value
+    summary = _assemble.summarise(
+        len(gold),
+        ratios=ratios,
+        statistics={"cohen_kappa": (_kappa_statistic(g, v), kappa)},
+        options=options,
+        params={"agreement_without_ties": {"ties": "without"}},
+    )
+    summary.update(_biases(gold, voted, labels, metadata, options))
+    fits, taus = _rankings(gold, voted, metadata)
+    summary.update(taus)
+    items = _assemble.items_frame(
+        gold.index,
+        answered=answered,
+        score=correct,
+        n_answers=votes.n_answers,
+        n_objects=votes.n_objects,
+        tie=votes.tie,
+    )
+    return _assemble.finish(
+        task_type="preference",
+        main=MAIN_METRIC,
+        title=MAIN_TITLE,
+        items=items,
+        summary=summary,
+        per_class=_per_class(gold, voted),
+        n_labels=int(votes.n_objects.sum()),
+        options=options,
+        metadata=metadata,
+        warnings=votes.warnings,
+        per_annotator=annotator_table(votes.answers, gold),
+        extra={"bradley_terry": fits} if fits else {},
+    )

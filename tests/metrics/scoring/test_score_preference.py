@@ -1,0 +1,111 @@
+"""The preference scorer: numbers equal the pure metrics/sklearn; planted biases found."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from metrics.scoring import ScoringOptions, score
+
+
+def _gold(n: int, seed: int) -> pd.Series:
+    rng = np.random.default_rng(seed)
+    return pd.Series(rng.choice(["A", "B", "tie"], n, p=[0.45, 0.45, 0.1]), index=range(n))
+
+
+def test_summary_equals_references() -> None:
+    gold = _gold(400, 0)
+    rng = np.random.default_rng(1)
+    labels = gold.where(rng.random(400) > 0.25, pd.Series(rng.choice(["A", "B"], 400)))
+    labels = labels.iloc[:380]  # 20 unanswered
+    s = score("preference", gold, labels, options=ScoringOptions(n_resamples=50))
+    g = gold.loc[labels.index]
+    assert s.task_type == "preference"
+    assert s.value("agreement") == pytest.approx(float((g == labels).mean()), abs=1e-12)
+    assert s.value("agreement_all") == pytest.approx(float((g == labels).sum() / 400), abs=1e-12)
+    keep = (g != "tie") & (labels != "tie")
+    assert s.value("agreement_without_ties") == pytest.approx(
+        float((g[keep] == labels[keep]).mean()), abs=1e-12
+    )
+    assert s.value("cohen_kappa") == pytest.approx(cohen_kappa_score(g, labels), abs=1e-9)
+    assert s.summary["cohen_kappa"].ci is not None
+    assert s.n_answered == 380
+    assert list(s.per_class.index) == ["A", "B", "tie"]
+
+
+def test_refuses_values_outside_a_b_tie() -> None:
+    gold = pd.Series(["A", "B"], index=[0, 1])
+    with pytest.raises(ValueError, match=r"outside 'A', 'B', 'tie' at tasks \{'1': 'C'\}"):
+        score("preference", gold, pd.Series(["A", "C"], index=[0, 1]))
+
+
+def test_planted_position_and_length_bias_are_found_in_a_crowd() -> None:
+    rng = np.random.default_rng(7)
+    n = 3000
+    gold = pd.Series(rng.choice(["A", "B"], n), index=range(n))
+    length_a = rng.integers(10, 300, n)
+    length_b = rng.integers(10, 300, n)
+    rows = []
+    for worker, (pos, length) in {"first-lover": (0.3, 0.0), "long-lover": (0.0, 0.3)}.items():
+        swapped = rng.random(n) < 0.5
+        label = gold.to_numpy().copy()
+        to_first = rng.random(n) < pos
+        label[to_first] = np.where(swapped, "B", "A")[to_first]
+        to_long = rng.random(n) < length
+        label[to_long] = np.where(length_a > length_b, "A", "B")[to_long]
+        rows.append(pd.DataFrame({"task": range(n), "worker": worker, "label": label}))
+        rows[-1]["swapped"] = swapped
+    answers = pd.concat(rows, ignore_index=True)
+    metadata = pd.DataFrame({"length_a": length_a, "length_b": length_b}, index=range(n))
+    first = score(
+        "preference",
+        gold,
+        answers[answers["worker"] == "first-lover"],
+        options=ScoringOptions(n_resamples=20),
+        metadata=metadata,
+    )
+    ci = first.summary["position_bias"].ci
+    assert ci is not None and ci.low <= 0.15 <= ci.high
+    assert abs(first.value("length_bias")) < 0.05
+    longer = score(
+        "preference",
+        gold,
+        answers[answers["worker"] == "long-lover"],
+        options=ScoringOptions(n_resamples=20),
+        metadata=metadata,
+    )
+    ci = longer.summary["length_bias"].ci
+    assert ci is not None and ci.low <= 0.15 <= ci.high
+    assert abs(longer.value("position_bias")) < 0.05
+
+
+def test_swap_consistency_from_repeats() -> None:
+    gold = pd.Series(["A", "B"], index=[0, 1])
+    answers = pd.DataFrame(
+        {
+            "task": [0, 0, 1, 1],
+            "worker": ["w", "w", "w", "w"],
+            "label": ["A", "A", "B", "A"],
+            "swapped": [False, True, False, True],
+        }
+    )
+    s = score("preference", gold, answers, options=ScoringOptions(n_resamples=10))
+    assert s.value("swap_consistency") == pytest.approx(0.5)
+
+
+def test_bradley_terry_ranking_compared_with_gold() -> None:
+    rng = np.random.default_rng(9)
+    n, strength = 1500, {"m1": 1.0, "m2": 0.3, "m3": -0.2, "m4": -1.0}
+    models = list(strength)
+    a = rng.choice(models, n)
+    b = np.array([rng.choice([m for m in models if m != x]) for x in a])
+    p = 1 / (1 + np.exp([strength[y] - strength[x] for x, y in zip(a, b, strict=True)]))
+    gold = pd.Series(np.where(rng.random(n) < p, "A", "B"), index=range(n))
+    labels = gold.where(rng.random(n) > 0.1, "tie")
+    metadata = pd.DataFrame({"model_a": a, "model_b": b}, index=range(n))
+    s = score("preference", gold, labels, options=ScoringOptions(n_resamples=10), metadata=metadata)
+    assert s.value("ranking_kendall_tau") == pytest.approx(1.0)
+    fits = s.extra["bradley_terry"]
+    assert list(fits["gold"].scores.index) == ["m1", "m2", "m3", "m4"]
