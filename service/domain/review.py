@@ -19,6 +19,17 @@ admin (the expert) confirms the pending corrections with :func:`apply_gold_corre
 makes a new golden-set version (bake-offs pinned to the old version keep it), moves this bake-off
 to the new version and bumps its ``data_version`` so every metric is recomputed.
 
+Queue order
+-----------
+``sort="score"`` (the API's default) lists the highest score first. ``sort="value"`` (the review
+pages' default) orders by the expected value of a review, :func:`review_value`: ``score * reach``,
+where ``reach`` is the number of candidates whose outcome on the item the review can change (all
+of them for a flag on gold, one otherwise). Scores of different reasons are calibrated
+differently, so the order also mixes reasons: no more than :data:`VALUE_RUN` flags of one reason
+follow each other while another reason still has flags (then the best of the others comes next).
+A gold flag therefore appears among the first few of a queue however many candidate flags
+there are.
+
 Blinding
 --------
 While a bake-off is ``blinded`` (the default) a ``qa`` reviewer sees vendors as their aliases
@@ -35,6 +46,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from service.core.types import utcnow
@@ -62,6 +74,9 @@ from service.models import (
 
 __all__ = [
     "QueueStatus",
+    "QueueSort",
+    "VALUE_RUN",
+    "review_value",
     "FlagView",
     "FlagsPage",
     "CandidateLabel",
@@ -77,6 +92,7 @@ __all__ = [
 ]
 
 QueueStatus = Literal["open", "resolved", "dismissed", "all"]
+QueueSort = Literal["value", "score", "item", "reason"]
 
 
 # --------------------------------------------------------------------------- schemas
@@ -155,6 +171,9 @@ class ItemReview(BaseModel):
     prev_id: int | None
     next_id: int | None
     blinded: bool
+    next_open_id: int | None = Field(
+        default=None, description="The next open flag after this one in the queue."
+    )
 
 
 class DecisionCreate(BaseModel):
@@ -297,6 +316,12 @@ def _view(ctx: _Context, flag: Flag, key: str, active: int) -> FlagView:
         if d.get("target") in ("vendor", "gold", "item")
         else ("vendor" if flag.vendor_id is not None else "gold")
     )
+    detail = d.get("detail")
+    raw_annotator = d.get("annotator")
+    annotator = ctx.annotator(flag.vendor_id, raw_annotator)
+    if ctx.blind and isinstance(detail, str) and raw_annotator:
+        # Annotator flags' detail starts "annotator <raw id>: ..."; raw ids can name the vendor.
+        detail = detail.replace(f"annotator {raw_annotator}", str(annotator))
     return FlagView(
         id=flag.id or 0,
         bakeoff_id=flag.bakeoff_id,
@@ -307,16 +332,85 @@ def _view(ctx: _Context, flag: Flag, key: str, active: int) -> FlagView:
         target=target,
         candidate=ctx.display(flag.vendor_id),
         vendor_id=None if ctx.blind else flag.vendor_id,
-        annotator=ctx.annotator(flag.vendor_id, d.get("annotator")),
+        annotator=annotator,
         score=flag.score,
         status=flag.status,
         group=d.get("group"),
         suggested_label=d.get("suggested_label"),
-        detail=d.get("detail"),
+        detail=detail,
         classes=list(d.get("classes") or []),
         active_reviews=active,
         created_at=flag.created_at,
     )
+
+
+#: How many flags of one reason may follow each other in the ``value`` order while flags of
+#: another reason are still waiting.
+VALUE_RUN = 3
+
+
+def review_value(score: float, target: str, n_candidates: int) -> float:
+    """The expected value of reviewing a flag: ``score * reach``.
+
+    ``score`` (in ``[0, 1]``) is how likely the flag is a real error; ``reach`` is how many
+    candidates' outcomes on the item the review can change: every candidate for a flag on gold
+    (a wrong gold label mis-scores them all), one for a flag on a candidate or on the item.
+
+    Examples
+    --------
+    >>> review_value(0.6, "gold", 3), review_value(0.9, "vendor", 3)
+    (1.7999999999999998, 0.9)
+    """
+    reach = max(n_candidates, 1) if target == "gold" else 1
+    return score * reach
+
+
+def _mix_by_value(rows: list[tuple[int, str, float]]) -> list[int]:
+    """``(flag id, reason, value)`` in the ``value`` queue order (see the module docstring).
+
+    Highest value first, but no more than :data:`VALUE_RUN` flags of one reason in a row while
+    another reason still has flags: then the best flag of the other reasons comes next.
+    """
+    by_reason: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    for flag_id, reason, value in rows:
+        by_reason[reason].append((-value, flag_id))
+    heads = {r: sorted(v) for r, v in by_reason.items()}
+    pos = dict.fromkeys(heads, 0)
+    out: list[int] = []
+    last, run = "", 0
+    while len(out) < len(rows):
+        waiting = [(heads[r][pos[r]], r) for r in heads if pos[r] < len(heads[r])]
+        waiting.sort()
+        choice = waiting[0][1]
+        if choice == last and run >= VALUE_RUN and len(waiting) > 1:
+            choice = waiting[1][1]
+        out.append(heads[choice][pos[choice]][1])
+        pos[choice] += 1
+        run = run + 1 if choice == last else 1
+        last = choice
+    return out
+
+
+def _target_of(vendor_id: int | None, details: dict[str, Any]) -> str:
+    target = details.get("target")
+    if target in ("vendor", "gold", "item"):
+        return str(target)
+    return "vendor" if vendor_id is not None else "gold"
+
+
+def _pinned_ids(ctx: _Context, pinned: tuple[int | None, datetime] | None) -> set[int]:
+    """Flags the reviewer decided (or undid) since the review session began."""
+    if pinned is None:
+        return set()
+    key_id, since = pinned
+    rows = ctx.session.exec(
+        select(Review.flag_id)
+        .join(Flag, col(Flag.id) == col(Review.flag_id))
+        .where(Flag.bakeoff_id == ctx.bakeoff_id)
+        .where(Review.reviewer_key_id == key_id)
+        .where(col(Review.created_at) >= since)
+    ).all()
+    return {int(r) for r in rows}
 
 
 def _filtered(
@@ -328,11 +422,15 @@ def _filtered(
     class_name: str | None,
     slice_: str | None,
     include_id: int | None = None,
+    sort: QueueSort = "score",
+    min_score: float | None = None,
+    pinned: tuple[int | None, datetime] | None = None,
 ) -> list[int]:
-    """Ids of the bake-off's flags matching the filters, in queue order (score desc, id).
+    """Ids of the bake-off's flags matching the filters, in queue order (see ``sort``).
 
-    ``include_id`` is kept whatever the filters say (the flag on screen stays in its queue).
-    Reason, candidate and status are filtered in SQL; gold target, class and slice (JSON) here.
+    ``include_id`` is kept whatever the filters say (the flag on screen stays in its queue), and
+    so are the flags the reviewer decided since ``pinned = (key id, since)``: a queue being
+    worked keeps its order, so ``previous`` and undo reach a flag just decided.
     """
     gold_only = bool(candidate) and str(candidate).lower() == "gold"
     meta_filter: tuple[str, str] | None = None
@@ -343,35 +441,42 @@ def _filtered(
                 f"slice must look like 'key=value', got {slice_!r}", location=("query", "slice")
             )
         meta_filter = (name.strip(), value.strip())
-    in_python = gold_only or bool(class_name) or meta_filter is not None
-    columns = (Flag.id, Flag.item_id, Flag.details) if in_python else (Flag.id,)
-    stmt = select(*columns).where(Flag.bakeoff_id == ctx.bakeoff_id)
+    stmt = sa_select(
+        col(Flag.id),
+        col(Flag.item_id),
+        col(Flag.vendor_id),
+        col(Flag.reason),
+        col(Flag.score),
+        col(Flag.details),
+    ).where(col(Flag.bakeoff_id) == ctx.bakeoff_id)
     if reason:
-        stmt = stmt.where(Flag.reason == reason)
-    if candidate:
-        if gold_only:
-            stmt = stmt.where(col(Flag.vendor_id).is_(None))
-        else:
-            stmt = stmt.where(Flag.vendor_id == ctx.vendor_for(candidate))
+        stmt = stmt.where(col(Flag.reason) == reason)
+    if candidate and not gold_only:
+        stmt = stmt.where(col(Flag.vendor_id) == ctx.vendor_for(candidate))
+    elif gold_only:
+        stmt = stmt.where(col(Flag.vendor_id).is_(None))
+    if min_score is not None:
+        stmt = stmt.where(col(Flag.score) >= min_score)
+    kept = _pinned_ids(ctx, pinned)
+    if include_id:
+        kept.add(include_id)
     if status != "all":
         keep_status = col(Flag.status) == status
-        stmt = stmt.where(keep_status | (col(Flag.id) == include_id) if include_id else keep_status)
-    rows = ctx.session.exec(stmt.order_by(col(Flag.score).desc(), col(Flag.id))).all()
-    if not in_python:
-        return [int(r if isinstance(r, int) else r[0]) for r in rows]
+        stmt = stmt.where(keep_status | col(Flag.id).in_(kept) if kept else keep_status)
+    rows = ctx.session.execute(stmt.order_by(col(Flag.score).desc(), col(Flag.id))).all()
+    item_ids = {int(r[1]) for r in rows}
     metas: dict[int, Any] = {}
-    if meta_filter is not None:
+    if meta_filter is not None and item_ids:
         found = ctx.session.exec(
-            select(GoldenItem.id, GoldenItem.meta).where(
-                col(GoldenItem.id).in_({int(r[1]) for r in rows})
-            )
+            select(GoldenItem.id, GoldenItem.meta).where(col(GoldenItem.id).in_(item_ids))
         ).all()
         metas = {int(i): meta for i, meta in found if i is not None}
-    out = []
-    for flag_id, item_id, details in rows:
+    out: list[tuple[int, int, str, float, str]] = []
+    for flag_id, item_id, vendor_id, flag_reason, score, details in rows:
         d = details or {}
+        target = _target_of(vendor_id, d)
         keep = True
-        if gold_only and d.get("target") != "gold":
+        if gold_only and target != "gold":
             keep = False
         if keep and class_name and class_name not in d.get("classes", []):
             keep = False
@@ -379,8 +484,16 @@ def _filtered(
             meta = metas.get(item_id) or {}
             keep = str(meta.get(meta_filter[0])) == meta_filter[1]
         if keep or flag_id == include_id:
-            out.append(int(flag_id))
-    return out
+            out.append((int(flag_id), int(item_id), str(flag_reason), float(score), target))
+    if sort == "value":
+        n = len(ctx.aliases)
+        return _mix_by_value([(f, r, review_value(s, t, n)) for f, _, r, s, t in out])
+    if sort == "item":
+        keys = ctx.item_keys([i for _, i, _, _, _ in out])
+        out.sort(key=lambda row: (keys.get(row[1], ""), row[0]))
+    elif sort == "reason":
+        out.sort(key=lambda row: (row[2], -row[3], row[0]))
+    return [row[0] for row in out]
 
 
 # --------------------------------------------------------------------------- queue
@@ -398,6 +511,9 @@ def list_queue(
     slice_: str | None = None,
     skip: int = 0,
     limit: int = 100,
+    sort: QueueSort = "score",
+    min_score: float | None = None,
+    pinned_since: datetime | None = None,
 ) -> FlagsPage:
     """The review queue of a bake-off, highest score first.
 
@@ -413,11 +529,27 @@ def list_queue(
         Only flags involving this class (gold, given or suggested).
     slice_
         Only items whose metadata has ``key=value`` (e.g. ``lighting=dim``).
+    sort
+        ``score`` (highest first), ``value`` (expected value of a review, reasons mixed: see
+        the module docstring), ``item`` (item key) or ``reason``.
+    min_score
+        Only flags scoring at least this.
+    pinned_since
+        Keep the flags the caller decided since then whatever their status (a queue being
+        worked keeps its order).
     """
     bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
     ctx = _Context(session, bakeoff, principal)
     ids = _filtered(
-        ctx, status=status, reason=reason, candidate=candidate, class_name=class_name, slice_=slice_
+        ctx,
+        status=status,
+        reason=reason,
+        candidate=candidate,
+        class_name=class_name,
+        slice_=slice_,
+        sort=sort,
+        min_score=min_score,
+        pinned=_pin(principal, pinned_since),
     )
     page_ids = ids[skip : skip + limit]
     loaded = {f.id: f for f in session.exec(select(Flag).where(col(Flag.id).in_(page_ids))).all()}
@@ -428,6 +560,14 @@ def list_queue(
         data=[_view(ctx, f, keys.get(f.item_id, ""), active.get(f.id or 0, 0)) for f in page],
         count=len(ids),
     )
+
+
+def _pin(
+    principal: Principal | None, since: datetime | None
+) -> tuple[int | None, datetime] | None:
+    if since is None:
+        return None
+    return (principal.key_id if principal else None, since)
 
 
 def _load_flag(
@@ -511,9 +651,12 @@ def get_item_review(
     candidate: str | None = None,
     class_name: str | None = None,
     slice_: str | None = None,
+    sort: QueueSort = "score",
+    min_score: float | None = None,
+    pinned_since: datetime | None = None,
 ) -> ItemReview:
     """One flag with its item, gold, every candidate's label, instruction examples, history,
-    and its neighbours in the (filtered) queue."""
+    and its neighbours in the (filtered) queue; filters as in :func:`list_queue`."""
     flag, ctx = _load_flag(session, flag_id, principal)
     item = session.get(GoldenItem, flag.item_id)
     if item is None:  # pragma: no cover - foreign key
@@ -526,9 +669,20 @@ def get_item_review(
         class_name=class_name,
         slice_=slice_,
         include_id=flag.id,
+        sort=sort,
+        min_score=min_score,
+        pinned=_pin(principal, pinned_since),
     )
     ids = queue
     pos = ids.index(flag.id or 0)
+    later = ids[pos + 1 :]
+    still_open = set(
+        session.exec(
+            select(Flag.id).where(col(Flag.id).in_(later)).where(Flag.status == "open")
+        ).all()
+        if later
+        else []
+    )
     active = _active_counts(session, [flag.id or 0])
     view = _view(ctx, flag, item.key, active.get(flag.id or 0, 0))
     candidates = [
@@ -557,6 +711,7 @@ def get_item_review(
         prev_id=ids[pos - 1] if pos > 0 else None,
         next_id=ids[pos + 1] if pos + 1 < len(ids) else None,
         blinded=ctx.blind,
+        next_open_id=next((i for i in later if i in still_open), None),
     )
 
 

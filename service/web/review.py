@@ -13,6 +13,7 @@ below, which carry the CSRF token (``X-CSRF-Token``) and call the same domain fu
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -24,6 +25,7 @@ from service.api.deps import CurrentKey, SessionDep, SettingsDep
 from service.domain import flags as flags_domain
 from service.domain import review
 from service.domain import review_outcomes as outcomes
+from service.domain import review_present as present
 from service.domain.bakeoffs import list_bakeoffs
 from service.models import Flag
 from service.web.auth import render
@@ -39,12 +41,22 @@ PALETTE = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#CC79A7", "#0
 _REASONS = ("vendor_vs_gold", "model_vs_label", "candidates_disagree", "gold_may_be_wrong")
 
 
+_SORTS: dict[str, str] = {
+    "value": "expected value of a review",
+    "score": "score",
+    "item": "item",
+    "reason": "reason",
+}
+
+
 def _filters(
     reason: str | None,
     candidate: str | None,
     class_name: str | None,
     slice_: str | None,
     status: str,
+    sort: str = "value",
+    min_score: float | None = None,
 ) -> dict[str, str]:
     out = {
         "reason": reason or "",
@@ -52,8 +64,23 @@ def _filters(
         "class": class_name or "",
         "slice": slice_ or "",
         "status": status if status != "open" else "",
+        "sort": sort if sort != "value" else "",
+        "min_score": f"{min_score:g}" if min_score is not None else "",
     }
     return {k: v for k, v in out.items() if v}
+
+
+def _sort(value: str | None) -> review.QueueSort:
+    if value in ("score", "item", "reason"):
+        return value  # type: ignore[return-value]
+    return "value"
+
+
+def _since(value: int | None) -> datetime | None:
+    """A worked queue's start (epoch seconds, from the queue page's links)."""
+    if value is None or value <= 0:
+        return None
+    return datetime.fromtimestamp(value, tz=UTC)
 
 
 def _status(value: str | None) -> review.QueueStatus:
@@ -100,12 +127,16 @@ def queue_page(
     class_name: Annotated[str | None, Query(alias="class")] = None,
     slice_: Annotated[str | None, Query(alias="slice")] = None,
     status: str | None = None,
+    sort: str | None = None,
+    min_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
+    layout: str | None = None,
     page: Annotated[int, Query(ge=1)] = 1,
 ) -> HTMLResponse:
     """The review queue of a bake-off."""
     st = _status(status)
     rs = _reason(reason)
-    per_page = 50
+    so = _sort(sort)
+    per_page = 48
     flags = review.list_queue(
         session=session,
         bakeoff_id=bakeoff_id,
@@ -117,6 +148,14 @@ def queue_page(
         slice_=slice_ or None,
         skip=(page - 1) * per_page,
         limit=per_page,
+        sort=so,
+        min_score=min_score,
+    )
+    gold_open = review.list_queue(
+        session=session, bakeoff_id=bakeoff_id, principal=principal, candidate="gold", limit=0
+    ).count
+    cards = present.queue_cards(
+        session=session, bakeoff_id=bakeoff_id, flags=flags.data, principal=principal
     )
     stats = outcomes.review_stats(session=session, bakeoff_id=bakeoff_id, principal=principal)
     groups = outcomes.disagreement_groups(
@@ -128,18 +167,31 @@ def queue_page(
     from service.domain.bakeoffs import get_bakeoff, vendor_aliases
 
     bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
-    filters = _filters(rs, candidate, class_name, slice_, st)
+    filters = _filters(rs, candidate, class_name, slice_, st, so, min_score)
+    since = int(datetime.now(tz=UTC).timestamp())
+    grid = layout != "table" and any(c.image or c.text for c in cards)
     return render(
         request,
         "review/queue.html",
         {
             "bakeoff": bakeoff,
             "flags": flags,
+            "cards": cards,
+            "grid": grid,
+            "gold_open": gold_open,
+            "gold_view": (candidate or "").lower() == "gold",
+            "sorts": _SORTS,
+            "classes": present.bakeoff_classes(session=session, bakeoff_id=bakeoff_id),
+            "slices": present.slice_options(session=session, bakeoff_id=bakeoff_id),
+            "item_query": urlencode({**filters, "since": str(since)}),
             "stats": stats,
             "groups": groups,
             "pending": pending,
             "filters": filters,
             "query": urlencode(filters),
+            "page_query": urlencode(
+                {**filters, **({"layout": "table"} if layout == "table" else {})}
+            ),
             "reasons": _REASONS,
             "candidates": sorted(vendor_aliases(session, bakeoff_id).values()),
             "page": page,
@@ -164,10 +216,14 @@ def item_page(
     class_name: Annotated[str | None, Query(alias="class")] = None,
     slice_: Annotated[str | None, Query(alias="slice")] = None,
     status: str | None = None,
+    sort: str | None = None,
+    min_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
+    since: Annotated[int | None, Query(ge=0)] = None,
 ) -> HTMLResponse:
     """One flag: the item with gold and every candidate's label, and the decision keys."""
     st = _status(status)
     rs = _reason(reason)
+    so = _sort(sort)
     item = review.get_item_review(
         session=session,
         flag_id=flag_id,
@@ -177,12 +233,20 @@ def item_page(
         candidate=candidate or None,
         class_name=class_name or None,
         slice_=slice_ or None,
+        sort=so,
+        min_score=min_score,
+        pinned_since=_since(since),
     )
     stats = outcomes.review_stats(
         session=session, bakeoff_id=item.flag.bakeoff_id, principal=principal
     )
-    filters = _filters(rs, candidate, class_name, slice_, st)
+    filters = _filters(rs, candidate, class_name, slice_, st, so, min_score)
     sources = _sources(item)
+    layers = present.item_layers(item)
+    explanation = present.explain(
+        item.flag, task_type=item.task_type, gold=item.gold, candidates=item.candidates
+    )
+    item_query = urlencode({**filters, **({"since": str(since)} if since else {})})
     return render(
         request,
         "review/item.html",
@@ -191,7 +255,11 @@ def item_page(
             "flag": item.flag,
             "stats": stats,
             "sources": sources,
+            "layers": layers,
+            "explanation": explanation,
+            "legend": _LEGEND,
             "query": urlencode(filters),
+            "item_query": item_query,
             "mine": [
                 r for r in item.reviews if not r.undone and r.reviewer_key_id == principal.key_id
             ],
@@ -199,6 +267,17 @@ def item_page(
         settings=settings,
         principal=principal,
     )
+
+
+#: The box statuses, as FiftyOne marks ground truth and predictions (TP / FN / FP).
+_LEGEND = (
+    ("gold", "Gold", ""),
+    ("matched", "Matched", "TP"),
+    ("missed", "Missed", "FN"),
+    ("extra", "Extra", "FP"),
+    ("wrong_class", "Wrong class", ""),
+    ("low_iou", "Loose", "IoU < 50%"),
+)
 
 
 def _segments(text: str, spans: Any) -> list[tuple[str, str | None]]:
