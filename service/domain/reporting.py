@@ -222,8 +222,9 @@ def project_history(
                     value=float(value),
                     n_items=results.n_gold,
                     coverage=v.coverage,
-                    # a run still going (or a draft) is shown but never compared
-                    completed=other.status == "completed" or other.id == (until and until.id),
+                    # a run still going is not compared (labels imported into a draft are
+                    # complete data: file vendors never "run")
+                    completed=other.status != "running" or other.id == (until and until.id),
                 )
             )
     return points
