@@ -562,9 +562,7 @@ def list_queue(
     )
 
 
-def _pin(
-    principal: Principal | None, since: datetime | None
-) -> tuple[int | None, datetime] | None:
+def _pin(principal: Principal | None, since: datetime | None) -> tuple[int | None, datetime] | None:
     if since is None:
         return None
     return (principal.key_id if principal else None, since)
