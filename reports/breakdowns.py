@@ -16,6 +16,7 @@ from scipy import stats
 
 from metrics.intervals import format_p_value, mean_interval
 from metrics.scoring import slice_table
+from metrics.scoring.slices import metadata_slices
 from reports._bootstrap import sample_quantile
 from reports.inputs import BOX_EDGES, DEFAULT_MIN_COVERAGE, SystemEvaluation, TrendPoint
 from reports.results import (
@@ -41,8 +42,6 @@ __all__ = [
     "cost_projection",
     "trend_breakdown",
 ]
-
-_MAX_SLICE_VALUES = 50
 
 
 def _finite_or_none(x: object) -> float | None:
@@ -136,18 +135,7 @@ def slice_breakdown(
     if not metadata.index.is_unique:
         raise ValueError("metadata has duplicate item ids in its index")
     # The slices (field, value, mask) are the same for every system: find them once.
-    slices: list[tuple[str, str, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]] = []
-    for key in metadata.columns:
-        column = metadata[key]
-        present = column.notna().to_numpy()
-        n_values = column.dropna().nunique()
-        if n_values > _MAX_SLICE_VALUES or n_values < 2:
-            continue
-        codes, uniques = pd.factorize(column.astype(str), sort=True)
-        for code, value in enumerate(uniques):
-            mask = present & (codes == code)
-            if mask.any():
-                slices.append((str(key), str(value), mask, present))
+    slices = metadata_slices(metadata)
     rows: list[SliceRow] = []
     for s in systems:
         if s.scored is not None:

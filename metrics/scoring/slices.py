@@ -56,9 +56,10 @@ def _two_proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
     return float(stats.chi2_contingency(table, correction=False)[1])
 
 
-def _slices(
+def metadata_slices(
     metadata: pd.DataFrame,
 ) -> list[tuple[str, str, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]]:
+    """Each (field, value, in-slice mask, field-present mask) worth comparing."""
     out = []
     for key in metadata.columns:
         column = metadata[key]
@@ -115,7 +116,7 @@ def slice_table(
     binary = bool(np.all((scores == 0) | (scores == 1)))
     overall = float(item_scores.fillna(0.0).mean()) if len(item_scores) else float("nan")
     rows: list[dict[str, object]] = []
-    for key, value, slice_mask, present_mask in _slices(metadata):
+    for key, value, slice_mask, present_mask in metadata_slices(metadata):
         mask = slice_mask & known
         n_in = int(mask.sum())
         if n_in < min_items:
