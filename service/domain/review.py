@@ -89,6 +89,7 @@ __all__ = [
     "get_item_review",
     "decide",
     "undo",
+    "last_decision",
 ]
 
 QueueStatus = Literal["open", "resolved", "dismissed", "all"]
@@ -890,6 +891,23 @@ def undo(*, session: Session, flag_id: int, principal: Principal | None = None) 
     )
     session.commit()
     return next(v for v in _review_views(session, [flag_id]) if v.id == review.id)
+
+
+def last_decision(
+    *, session: Session, bakeoff_id: int, principal: Principal | None = None
+) -> int | None:
+    """The flag of the caller's latest active decision in a bake-off (what ``u`` undoes when
+    the flag on screen has none of the caller's decisions), or ``None``."""
+    key_id = principal.key_id if principal else None
+    row = session.exec(
+        select(Review.flag_id)
+        .join(Flag, col(Flag.id) == col(Review.flag_id))
+        .where(Flag.bakeoff_id == bakeoff_id)
+        .where(Review.reviewer_key_id == key_id)
+        .where(col(Review.undone).is_(False))
+        .order_by(col(Review.created_at).desc(), col(Review.id).desc())
+    ).first()
+    return int(row) if row is not None else None
 
 
 # --------------------------------------------------------------------------- gold corrections

@@ -13,6 +13,7 @@ below, which carry the CSRF token (``X-CSRF-Token``) and call the same domain fu
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -35,8 +36,9 @@ __all__ = ["router", "PALETTE"]
 
 router = APIRouter(prefix="/ui/review", tags=["web"], include_in_schema=False)
 
-# Distinct, colour-blind-friendly colours: gold first, then one per candidate (Okabe-Ito).
-PALETTE = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#CC79A7", "#0072B2", "#F0E442")
+# Distinct, colour-blind-friendly colours: gold first (bright yellow, drawn over a dark halo so
+# it shows on dim and bright images alike), then one per candidate (Okabe-Ito).
+PALETTE = ("#FFD60A", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#CC79A7", "#0072B2", "#F0E442")
 
 _REASONS = ("vendor_vs_gold", "model_vs_label", "candidates_disagree", "gold_may_be_wrong")
 
@@ -246,7 +248,14 @@ def item_page(
     explanation = present.explain(
         item.flag, task_type=item.task_type, gold=item.gold, candidates=item.candidates
     )
-    item_query = urlencode({**filters, **({"since": str(since)} if since else {})})
+    # A worked queue keeps the flags decided since it was opened (``since``), so the counter,
+    # ``k`` and undo reach them; a page opened without one starts such a session now.
+    since = since or int(datetime.now(tz=UTC).timestamp())
+    item_query = urlencode({**filters, "since": str(since)})
+    mine = [r for r in item.reviews if not r.undone and r.reviewer_key_id == principal.key_id]
+    last_mine = review.last_decision(
+        session=session, bakeoff_id=item.flag.bakeoff_id, principal=principal
+    )
     return render(
         request,
         "review/item.html",
@@ -260,13 +269,89 @@ def item_page(
             "legend": _LEGEND,
             "query": urlencode(filters),
             "item_query": item_query,
-            "mine": [
-                r for r in item.reviews if not r.undone and r.reviewer_key_id == principal.key_id
-            ],
+            "mine": mine,
+            "page_data": _page_data(item, layers, item_query, bool(mine), last_mine),
         },
         settings=settings,
         principal=principal,
     )
+
+
+def _plain(value: Any, task_type: str) -> str:
+    """A label in a few plain words (the confirm step's "cat → fox")."""
+    if value is None:
+        return "no label"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return " + ".join(value) if value else "no class"
+    if isinstance(value, list) and task_type in ("detection", "segmentation", "spans"):
+        noun = {"detection": "box", "segmentation": "mask", "spans": "span"}[task_type]
+        counts: dict[str, int] = {}
+        for obj in value:
+            if isinstance(obj, dict):
+                k = str(obj.get("category", obj.get("type", "")))
+                counts[k] = counts.get(k, 0) + 1
+        n = len(value)
+        plural = noun + ("" if n == 1 else ("es" if noun == "box" else "s"))
+        if not n:
+            return f"no {noun}es" if noun == "box" else f"no {noun}s"
+        return (
+            f"{n} {plural} ("
+            + ", ".join(f"{k}{f' ×{c}' if c > 1 else ''}" for k, c in sorted(counts.items()))
+            + ")"
+        )
+    return json.dumps(value)
+
+
+def _page_data(
+    item: review.ItemReview,
+    layers: list[present.Layer],
+    item_query: str,
+    mine: bool,
+    last_mine: int | None,
+) -> dict[str, Any]:
+    """What the item page's script needs (``#review-data``): ids, links, and each candidate
+    under its number key with whether accepting it would change gold."""
+    flag = item.flag
+    suggested = flag.suggested_label if flag.target == "gold" else None
+    return {
+        "flag_id": flag.id,
+        "bakeoff_id": flag.bakeoff_id,
+        "target": flag.target,
+        "task_type": item.task_type,
+        "next_id": item.next_id,
+        "next_open_id": item.next_open_id,
+        "prev_id": item.prev_id,
+        "query": item_query,
+        "mine": mine,
+        "last_mine_id": last_mine,
+        "decide_url": f"/ui/review/flags/{flag.id}/decide",
+        "undo_url": f"/ui/review/flags/{flag.id}/undo",
+        "queue_url": f"/ui/review/bakeoffs/{flag.bakeoff_id}",
+        "classes": item.classes,
+        "gold": item.gold,
+        "gold_text": _plain(item.gold, item.task_type),
+        "suggestion": None
+        if suggested is None
+        else {
+            "text": _plain(suggested, item.task_type),
+            "changes_gold": not present.same_label(suggested, item.gold),
+        },
+        "layers": [
+            {
+                "key": layer.key,
+                "name": layer.name,
+                "candidate": layer.candidate,
+                "flagged": layer.flagged,
+                "changes_gold": layer.changes_gold,
+                "drew_nothing": layer.drew_nothing,
+                "value": layer.value,
+                "text": _plain(layer.value, item.task_type),
+            }
+            for layer in layers[1:]
+        ],
+    }
 
 
 #: The box statuses, as FiftyOne marks ground truth and predictions (TP / FN / FP).

@@ -96,11 +96,12 @@ def test_reviewer_signs_in_and_reviews_three_flags_with_the_keyboard(
     assert cookies["bakeoff_api_key"]["httpOnly"] is True
     assert cookies["bakeoff_api_key"]["sameSite"] == "Strict"
     assert page.locator("#who").inner_text().startswith("reviewer-rita")
-    rows = page.locator("#queue tbody tr")
+    rows = page.locator("#queue .flag-link")
     assert rows.count() >= 8
     page.screenshot(path=str(SCREENSHOTS / "review-queue.png"), full_page=True)
 
-    # Enter opens the first flag; g, a and c (+ a class + Enter) decide three flags.
+    # Enter opens the first flag; g, 1 + a and c (+ a class + Enter) decide three flags; any
+    # that would change gold asks first and is confirmed with Enter.
     page.keyboard.press("Enter")
     page.wait_for_url("**/ui/review/flags/*")
     page.wait_for_selector("#decide")
@@ -115,8 +116,16 @@ def test_reviewer_signs_in_and_reviews_three_flags_with_the_keyboard(
             page.keyboard.press("d")  # type-ahead picks "dog" in the focused list
             assert page.eval_on_selector("#corrected", "el => el.value") == "dog"
             page.keyboard.press("Enter")
+            # "dog" is not gold: the page says so and waits for a second Enter.
+            page.wait_for_selector("#confirm:not([hidden])")
+            assert "changing gold" in page.locator("#confirm-text").inner_text()
+            page.keyboard.press("Enter")
         else:
+            if key == "a":
+                page.keyboard.press("1")  # pick Candidate A: `a` has no default on every flag
             page.keyboard.press(key)
+            if key == "a" and page.locator("#confirm:not([hidden])").count():
+                page.keyboard.press("Enter")  # accepting this candidate would change gold
         page.wait_for_url(
             lambda url, c=current: f"/flags/{c}" not in url.split("?")[0], timeout=10_000
         )

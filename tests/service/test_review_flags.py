@@ -245,7 +245,9 @@ def test_segmentation_masks_are_compared_on_their_boxes_and_drawn(
         f"/ui/review/flags/{data[0]['id']}", headers={**auth["qa"], "Accept": "text/html"}
     )
     assert page.status_code == 200
-    assert page.text.count("<polygon") == 2 + 2 + 1 + 2  # gold, A, B, C
+    # gold, A, B, C (gold's polygons also get a dark halo; B's missed one is marked as a box)
+    assert page.text.count('<polygon class="mask"') == 2 + 2 + 1 + 2
+    assert page.text.count('<polygon class="halo"') == 2
 
 
 def test_crowd_flags_follow_the_scoring_vote_and_its_ties(
