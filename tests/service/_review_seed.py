@@ -23,7 +23,13 @@ import service.models as m
 from service.domain import bakeoffs, golden_sets, projects, vendors
 from service.domain.vendor_labels import add_vendor_labels
 
-__all__ = ["ReviewSeed", "seed_classification", "seed_detection", "png_data_uri"]
+__all__ = [
+    "ReviewSeed",
+    "seed_classification",
+    "seed_detection",
+    "seed_many_classification",
+    "png_data_uri",
+]
 
 CLASSES = ("cat", "dog", "bird", "fox")
 CLASS_GOLD = {
@@ -209,4 +215,33 @@ def seed_detection(session: Session, *, prefix: str = "") -> ReviewSeed:
     _label(session, seed, "A", a)
     _label(session, seed, "B", b)
     _label(session, seed, "C", c)
+    return seed
+
+
+def seed_many_classification(session: Session, *, n: int = 60, prefix: str = "") -> ReviewSeed:
+    """``n`` small images (classes cycle cat/dog/bird/fox); candidates A and B agree with gold,
+    candidate C says the next class on every item: a queue of at least ``n`` flags."""
+    gold = {f"pic-{i:03d}": CLASSES[i % len(CLASSES)] for i in range(n)}
+    items = [
+        m.GoldenItemCreate(
+            key=k,
+            data={"image": png_data_uri(_COLOURS[v], (28, 28)), "width": 28, "height": 28},
+            meta={"lighting": "dim" if i % 2 else "bright"},
+        )
+        for i, (k, v) in enumerate(gold.items())
+    ]
+    seed = _setup(
+        session,
+        name=f"{prefix}many",
+        task_type="classification",
+        classes=CLASSES,
+        items=items,
+        gold=dict(gold),
+        examples=[],
+        vendor_names=(f"{prefix}Acme Labels", f"{prefix}Blue Crowd", f"{prefix}Cheap Tags"),
+    )
+    shifted = {k: CLASSES[(CLASSES.index(v) + 1) % len(CLASSES)] for k, v in gold.items()}
+    _label(session, seed, "A", gold)
+    _label(session, seed, "B", gold)
+    _label(session, seed, "C", shifted)
     return seed
