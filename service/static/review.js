@@ -277,7 +277,11 @@
       }
       return false;
     }
-    svg.querySelectorAll(".layer:not(.hidden) .boxlabel").forEach(function (t) {
+    var labels = Array.prototype.slice.call(svg.querySelectorAll(".layer:not(.hidden) .boxlabel"));
+    labels.sort(function (a, b) {  // gold's labels are placed first, next to their boxes
+      return (b.closest(".layer").classList.contains("gold") ? 1 : 0) - (a.closest(".layer").classList.contains("gold") ? 1 : 0);
+    });
+    labels.forEach(function (t) {
       var x = +t.getAttribute("data-x"), y = +t.getAttribute("data-y");
       var w = +t.getAttribute("data-w"), h = +t.getAttribute("data-h");
       t.setAttribute("x", x); t.setAttribute("y", y);
