@@ -28,6 +28,7 @@ __all__ = [
     "seed_classification",
     "seed_detection",
     "seed_many_classification",
+    "seed_segmentation",
     "png_data_uri",
 ]
 
@@ -244,4 +245,29 @@ def seed_many_classification(session: Session, *, n: int = 60, prefix: str = "")
     _label(session, seed, "A", gold)
     _label(session, seed, "B", gold)
     _label(session, seed, "C", shifted)
+    return seed
+
+
+def _mask(category: str, x: float, y: float, w: float, h: float) -> dict[str, object]:
+    return {"category": category, "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]]}
+
+
+def seed_segmentation(session: Session, *, prefix: str = "") -> ReviewSeed:
+    """One 64x48 item without an image, two gold polygons (cell, nucleus); candidate B misses
+    the nucleus, candidate C calls it a cell."""
+    masks = [_mask("cell", 5, 5, 20, 20), _mask("nucleus", 40, 10, 10, 10)]
+    gold: dict[str, object] = {"m1": masks}
+    seed = _setup(
+        session,
+        name=f"{prefix}cells",
+        task_type="segmentation",
+        classes=("cell", "nucleus"),
+        items=[m.GoldenItemCreate(key="m1", data={"width": 64, "height": 48})],
+        gold=dict(gold),
+        examples=[],
+        vendor_names=(f"{prefix}Seg A", f"{prefix}Seg B", f"{prefix}Seg C"),
+    )
+    _label(session, seed, "A", gold)
+    _label(session, seed, "B", {"m1": masks[:1]})
+    _label(session, seed, "C", {"m1": [masks[0], _mask("cell", 40, 10, 10, 10)]})
     return seed

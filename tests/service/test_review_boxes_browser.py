@@ -27,7 +27,12 @@ from service.core.db import create_db_engine
 from service.domain.api_keys import create_api_key
 from service.domain.flags import compute_flags
 from tests.live import SCREENSHOTS, app_on, serve, watch_page
-from tests.service._review_seed import ReviewSeed, seed_classification, seed_detection
+from tests.service._review_seed import (
+    ReviewSeed,
+    seed_classification,
+    seed_detection,
+    seed_segmentation,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -38,6 +43,7 @@ class Served:
     engine: Engine
     animals: ReviewSeed
     streets: ReviewSeed
+    cells: ReviewSeed
     qa_key: str
 
 
@@ -49,12 +55,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with Session(engine) as session:
         animals = seed_classification(session)
         streets = seed_detection(session)
+        cells = seed_segmentation(session)
         qa = create_api_key(session=session, data=m.ApiKeyCreate(name="reviewer-bo", role="qa"))
-        for seed in (animals, streets):
+        for seed in (animals, streets, cells):
             compute_flags(session=session, bakeoff_id=seed.bakeoff_id)
     settings = Settings(environment="test", auto_migrate=False, database_url=url)
     with serve(app_on(engine, settings)) as base_url:
-        yield Served(base_url, engine, animals, streets, qa.key)
+        yield Served(base_url, engine, animals, streets, cells, qa.key)
     engine.dispose()
 
 
@@ -270,6 +277,46 @@ def test_draw_and_resize_a_box_then_save_the_correction(
     assert value[:-1] == gold
     assert value[-1]["category"] == "sign"
     assert value[-1]["bbox"] == pytest.approx([10, 60, 40, 30], abs=0.5)
+
+
+def test_move_a_polygon_point_then_save_the_correction(
+    browser: Any, served: Served, api: httpx.Client
+) -> None:
+    flag_id = _flag(api, served.cells.bakeoff_id, item_key="m1", candidate="Candidate B")
+    context, page, problems = _open(browser, served, viewport={"width": 1440, "height": 900})
+    page.goto(f"{served.base_url}/ui/review/flags/{flag_id}")
+    page.wait_for_selector("#overlay")
+    gold = page.evaluate("JSON.parse(document.getElementById('review-data').textContent).gold")
+    page.keyboard.press("c")
+    page.wait_for_selector("#edit-layer .edit-body")
+    svg = _box(page, "#overlay")
+    scale = svg["width"] / 64  # the item is 64 x 48, drawn without an image
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return svg["x"] + x * scale, svg["y"] + y * scale
+
+    page.mouse.click(*at(45, 15))  # select the nucleus: its points get handles
+    assert page.locator("#edit-layer .selected .vertex").count() == 4
+    first = _box(page, '#edit-layer .selected .vertex[data-v="0"]')
+    page.mouse.move(first["x"] + first["width"] / 2, first["y"] + first["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(*at(36, 6), steps=5)
+    page.mouse.up()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#confirm:not([hidden])")
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: f"/flags/{flag_id}" not in url, timeout=10_000)
+    context.close()
+    assert problems == []
+
+    [review] = api.get(f"/review/flags/{flag_id}", params={"status": "all"}).json()["reviews"]
+    assert review["decision"] == "correct"
+    cell, nucleus = review["corrected_value"]
+    assert cell == gold[0]
+    assert nucleus["category"] == "nucleus"
+    moved = nucleus["segmentation"][0]
+    assert moved[:2] == pytest.approx([36, 6], abs=0.3)
+    assert moved[2:] == gold[1]["segmentation"][0][2:]
 
 
 def test_gold_may_be_wrong_has_its_own_view(
