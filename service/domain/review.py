@@ -184,6 +184,12 @@ class DecisionCreate(BaseModel):
     candidate: str | None = Field(
         default=None, description="Whose label to accept (alias or name); default the flagged one."
     )
+    annotator: str | None = Field(
+        default=None,
+        max_length=200,
+        description="With candidate: accept this annotator's answer (as the queue shows it) "
+        "instead of the candidate's most common one.",
+    )
     corrected_value: Any = Field(default=None, description="Required for decision 'correct'.")
     comment: str = Field(default="", max_length=4000)
 
@@ -735,6 +741,14 @@ def _accepted_value(ctx: _Context, flag: Flag, body: DecisionCreate) -> Any:
     if not labels:
         raise Invalid(
             f"{ctx.display(vendor_id)} has no label for this item", location=("body", "candidate")
+        )
+    if body.annotator is not None:
+        for ann, value in labels:
+            if ctx.annotator(vendor_id, ann) == body.annotator:
+                return value
+        raise Invalid(
+            f"{ctx.display(vendor_id)} has no label by annotator {body.annotator!r} on this item",
+            location=("body", "annotator"),
         )
     annotator = details.get("annotator") if body.candidate is None else None
     for ann, value in labels:

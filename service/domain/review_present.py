@@ -92,6 +92,7 @@ class Layer(BaseModel):
     key: str = Field(description="'gold', or the candidate's number key (1, 2, ...).")
     name: str = Field(description="'Gold', 'Candidate B' or 'Candidate B · annotator 2'.")
     candidate: str | None = Field(description="The candidate to accept ('Candidate B').")
+    annotator: str | None = Field(default=None, description="The candidate's annotator, if any.")
     tag: str = Field(description="Short name drawn on boxes: 'gold', 'B'.")
     value: Any = None
     score: float | None = None
@@ -264,6 +265,7 @@ def item_layers(item: ItemReview) -> list[Layer]:
                 key=str(n),
                 name=cand.candidate + (f" · {cand.annotator}" if cand.annotator else ""),
                 candidate=cand.candidate,
+                annotator=cand.annotator,
                 tag=_tag(cand.candidate) + (f"·{cand.annotator[-2:]}" if cand.annotator else ""),
                 value=cand.value,
                 score=cand.score,

@@ -142,7 +142,12 @@
 
   function accept() {
     if (busy) return;
-    if (picked) { acceptLayer(picked, { candidate: picked.candidate }); return; }
+    if (picked) {
+      var extra = { candidate: picked.candidate };
+      if (picked.annotator) extra.annotator = picked.annotator;
+      acceptLayer(picked, extra);
+      return;
+    }
     if (data.target === "gold" && data.suggestion) {
       var s = data.suggestion;
       if (!s.changes_gold) { decide("accept_candidate"); return; }

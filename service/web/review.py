@@ -343,6 +343,7 @@ def _page_data(
                 "key": layer.key,
                 "name": layer.name,
                 "candidate": layer.candidate,
+                "annotator": layer.annotator,
                 "flagged": layer.flagged,
                 "changes_gold": layer.changes_gold,
                 "drew_nothing": layer.drew_nothing,

@@ -45,3 +45,49 @@ def test_blinded_reviewer_never_sees_a_vendor_named_annotator(
     # A lead (not blinded) sees who labelled what.
     page = client.get(f"/review/flags/{item_flags[0]['id']}", headers=lead).json()
     assert {"cheaptags-ann-7", "cheaptags-ann-2"} <= {c["annotator"] for c in page["candidates"]}
+
+
+def test_accepting_one_annotator_takes_that_annotators_answer_under_blinding(
+    client: TestClient, session: Session, api_keys: dict[str, str]
+) -> None:
+    seed = seed_classification(session, prefix="pick-")
+    add_vendor_labels(
+        session=session,
+        bakeoff_id=seed.bakeoff_id,
+        vendor_id=seed.vendor_ids["C"],
+        records=[
+            m.VendorLabelCreate(item_key="img-05", value="fox", annotator_id="pick-ann-7"),
+            m.VendorLabelCreate(item_key="img-05", value="bird", annotator_id="pick-ann-2"),
+        ],
+    )
+    qa = {"X-API-Key": api_keys["qa"]}
+    assert client.post(f"/review/bakeoffs/{seed.bakeoff_id}/flags", json={}, headers=qa).is_success
+    queue = client.get(
+        f"/review/bakeoffs/{seed.bakeoff_id}/queue", params={"status": "all"}, headers=qa
+    ).json()
+    flag_id = next(f["id"] for f in queue["data"] if f["item_key"] == "img-05")
+    item = client.get(f"/review/flags/{flag_id}", params={"status": "all"}, headers=qa).json()
+    by_annotator = {
+        c["annotator"]: c["value"]
+        for c in item["candidates"]
+        if c["candidate"] == "Candidate C" and c["annotator"]
+    }
+    assert sorted(by_annotator.values()) == ["bird", "fox"]
+    url = f"/review/flags/{flag_id}/decisions"
+    for annotator, value in sorted(by_annotator.items()):
+        body = {"decision": "accept_candidate", "candidate": "Candidate C", "annotator": annotator}
+        r = client.post(url, json=body, headers=qa)
+        assert r.status_code == 201, r.text
+        assert r.json()["review"]["corrected_value"] == value
+        assert client.post(f"/review/flags/{flag_id}/undo", headers=qa).is_success
+    r = client.post(
+        url,
+        json={
+            "decision": "accept_candidate",
+            "candidate": "Candidate C",
+            "annotator": "pick-ann-7",
+        },
+        headers=qa,
+    )
+    assert r.status_code == 422
+    assert "annotator" in r.text and "pick-ann-7" in r.text
