@@ -257,6 +257,7 @@ def item_layers(item: ItemReview) -> list[Layer]:
     for n, cand in enumerate(item.candidates, start=1):
         shapes = compare_shapes(item.gold, cand.value) if boxes else []
         counts = Counter(s.status for s in shapes)
+        suffix = f"·{cand.annotator[-2:].strip()}" if cand.annotator else ""
         flagged = cand.candidate == item.flag.candidate and (
             item.flag.annotator is None or item.flag.annotator == cand.annotator
         )
@@ -266,7 +267,7 @@ def item_layers(item: ItemReview) -> list[Layer]:
                 name=cand.candidate + (f" · {cand.annotator}" if cand.annotator else ""),
                 candidate=cand.candidate,
                 annotator=cand.annotator,
-                tag=_tag(cand.candidate) + (f"·{cand.annotator[-2:]}" if cand.annotator else ""),
+                tag=_tag(cand.candidate) + suffix,
                 value=cand.value,
                 score=cand.score,
                 flagged=flagged,
