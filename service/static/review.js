@@ -348,13 +348,15 @@
       function zoomBy(factor) { zoomAt(factor, viewport.clientWidth / 2, viewport.clientHeight / 2); }
       function fit() { z = 1; tx = 0; ty = 0; apply(); }
       viewport.addEventListener("wheel", function (ev) {
+        // The page scrolls past the image; Ctrl+wheel (or any wheel once zoomed) zooms.
+        if (z <= 1.001 && !ev.ctrlKey && !ev.metaKey) return;
         ev.preventDefault();
         var r = viewport.getBoundingClientRect();
         zoomAt(Math.exp(-ev.deltaY * 0.0015), ev.clientX - r.left, ev.clientY - r.top);
       }, { passive: false });
       viewport.addEventListener("pointerdown", function (ev) {
         if (editor && editor.active() && ev.button === 0 && !ev.shiftKey) return;
-        if (ev.button !== 0 && ev.button !== 1) return;
+        if ((ev.button !== 0 && ev.button !== 1) || z <= 1.001) return;  // nothing to pan at fit
         drag = { x: ev.clientX, y: ev.clientY, tx: tx, ty: ty };
         viewport.setPointerCapture(ev.pointerId);
         viewport.classList.add("panning");

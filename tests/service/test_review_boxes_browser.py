@@ -211,9 +211,26 @@ def test_boxes_legend_marks_labels_toggles_zoom_and_pan(
     page.mouse.wheel(0, -300)
     assert _box(page, gold_box)["width"] > panned["width"] * 1.2
     page.screenshot(path=str(SCREENSHOTS / "review-boxes-zoomed.png"))
+    page.keyboard.press("-")
+    assert page.locator("#zoom-level").inner_text() != "100%"
     page.keyboard.press("0")
     assert _box(page, gold_box)["width"] == pytest.approx(before["width"], rel=0.01)
     assert page.locator("#zoom-level").inner_text() == "100%"
+    # At fit, the wheel scrolls the page and a drag pans nothing; Ctrl+wheel and + zoom.
+    page.mouse.move(cx, cy)
+    page.mouse.wheel(0, -300)
+    page.mouse.down()
+    page.mouse.move(cx + 60, cy + 30, steps=4)
+    page.mouse.up()
+    assert page.locator("#zoom-level").inner_text() == "100%"
+    assert _box(page, gold_box)["x"] == pytest.approx(before["x"], abs=1)
+    page.keyboard.down("Control")
+    page.mouse.wheel(0, -300)
+    page.keyboard.up("Control")
+    assert page.locator("#zoom-level").inner_text() != "100%"
+    page.keyboard.press("0")
+    page.keyboard.press("+")
+    assert page.locator("#zoom-level").inner_text() == "125%"
 
     # A wrong class is marked as such and named: C called the pedestrian a vehicle.
     wrong = _flag(api, served.streets.bakeoff_id, item_key="scene-2", candidate="Candidate C")
