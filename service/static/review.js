@@ -186,7 +186,6 @@
       value = select.value;
       text = value;
     } else if (json) {
-      if (editor && editor.active()) editor.sync();
       try { value = JSON.parse(json.value); } catch (e) { say("The correction is not valid JSON: " + e.message, true); return; }
       text = Array.isArray(value) ? value.length + " shape" + (value.length === 1 ? "" : "s") : JSON.stringify(value);
     }

@@ -390,3 +390,27 @@ def test_layout_labels_above_the_fold_and_no_overflow_on_a_phone(
     page.screenshot(path=str(SCREENSHOTS / "review-item-390x844.png"), full_page=True)
     context.close()
     assert problems == [] and more == []
+
+
+def test_the_json_fallback_follows_the_drawing_and_saves_with_ctrl_enter(
+    browser: Any, served: Served, api: httpx.Client
+) -> None:
+    flag_id = _flag(api, served.streets.bakeoff_id, item_key="scene-2", candidate="Candidate C")
+    context, page, problems = _open(browser, served, viewport={"width": 1440, "height": 900})
+    page.goto(f"{served.base_url}/ui/review/flags/{flag_id}")
+    page.wait_for_selector("#overlay")
+    page.keyboard.press("c")
+    page.wait_for_selector("#edit-layer .edit-body")
+    page.click("#correct-panel details summary")
+    corrected = [{"category": "pedestrian", "bbox": [60, 30, 14, 40]}]
+    page.fill("#corrected-json", '[{"category": "pedestrian", "bbox": [60, 30, 14, 40]}]')
+    # The drawing follows the text.
+    assert page.get_attribute("#edit-layer .edit-body", "height") == "40"
+    page.locator("#corrected-json").press("Control+Enter")
+    page.wait_for_selector("#confirm:not([hidden])")
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: f"/flags/{flag_id}" not in url, timeout=10_000)
+    context.close()
+    assert problems == []
+    [review] = api.get(f"/review/flags/{flag_id}", params={"status": "all"}).json()["reviews"]
+    assert (review["decision"], review["corrected_value"]) == ("correct", corrected)
