@@ -155,12 +155,12 @@
         function () { decide("accept_candidate"); });
       return;
     }
-    var flagged = null;
-    if (data.target === "vendor") layers.forEach(function (l) { if (l.flagged && !flagged) flagged = l; });
-    if (flagged && !flagged.drew_nothing) { acceptLayer(flagged, {}); return; }
-    var n = layers.length;
-    say((flagged ? flagged.name + " drew nothing; pick it explicitly if you mean it. " : "No candidate picked. ") +
-        (n ? "Press 1" + (n > 1 ? "–" + n : "") + " to pick one first." : ""), true);
+    var flagged = data.target === "vendor" ? layers.filter(function (l) { return l.flagged; }) : [];
+    var n = Math.min(layers.length, 9);
+    var pickOne = n ? "Press 1" + (n > 1 ? "–" + n : "") + " to pick one first." : "";
+    if (flagged.length === 1 && !flagged[0].drew_nothing) { acceptLayer(flagged[0], {}); return; }
+    if (flagged.length > 1) { say("The flagged candidate has several annotators' answers. " + pickOne, true); return; }
+    say((flagged.length ? flagged[0].name + " drew nothing; pick it explicitly if you mean it. " : "No candidate picked. ") + pickOne, true);
   }
 
   // Correcting ----------------------------------------------------------------

@@ -186,13 +186,16 @@ def _box(category: str, x: float, y: float, w: float, h: float) -> dict[str, obj
     return {"category": category, "bbox": [x, y, w, h]}
 
 
-def seed_detection(session: Session, *, prefix: str = "") -> ReviewSeed:
-    """The detection bake-off described in the module docstring."""
+def seed_detection(session: Session, *, prefix: str = "", empty_scene: bool = False) -> ReviewSeed:
+    """The detection bake-off described in the module docstring; with ``empty_scene``, also
+    ``scene-4`` (one vehicle) on which candidate A drew nothing."""
     gold: dict[str, object] = {
         "scene-1": [_box("vehicle", 10, 10, 60, 30), _box("sign", 120, 12, 16, 16)],
         "scene-2": [_box("pedestrian", 60, 30, 14, 36)],
         "scene-3": [_box("vehicle", 80, 40, 50, 24)],
     }
+    if empty_scene:
+        gold["scene-4"] = [_box("vehicle", 20, 20, 40, 30)]
     items = [
         m.GoldenItemCreate(
             key=k,
@@ -210,7 +213,7 @@ def seed_detection(session: Session, *, prefix: str = "") -> ReviewSeed:
         examples=[{"title": "Draw the whole vehicle", "label": [_box("vehicle", 0, 0, 10, 10)]}],
         vendor_names=(f"{prefix}Box Co", f"{prefix}Frame Inc", f"{prefix}Rect Ltd"),
     )
-    a = dict(gold)
+    a = dict(gold, **({"scene-4": []} if empty_scene else {}))
     b = dict(gold, **{"scene-1": [_box("vehicle", 11, 10, 60, 30)]})
     c = dict(gold, **{"scene-2": [_box("vehicle", 61, 30, 14, 36)]})
     _label(session, seed, "A", a)

@@ -54,7 +54,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     SQLModel.metadata.create_all(engine)
     with Session(engine) as session:
         animals = seed_classification(session)
-        streets = seed_detection(session)
+        streets = seed_detection(session, empty_scene=True)
         cells = seed_segmentation(session)
         qa = create_api_key(session=session, data=m.ApiKeyCreate(name="reviewer-bo", role="qa"))
         for seed in (animals, streets, cells):
@@ -414,3 +414,38 @@ def test_the_json_fallback_follows_the_drawing_and_saves_with_ctrl_enter(
     assert problems == []
     [review] = api.get(f"/review/flags/{flag_id}", params={"status": "all"}).json()["reviews"]
     assert (review["decision"], review["corrected_value"]) == ("correct", corrected)
+
+
+def test_a_never_defaults_to_a_candidate_that_drew_nothing(
+    browser: Any, served: Served, api: httpx.Client
+) -> None:
+    empty = _flag(api, served.streets.bakeoff_id, item_key="scene-4", candidate="Candidate A")
+    context, page, problems = _open(browser, served, viewport={"width": 1440, "height": 900})
+    page.goto(f"{served.base_url}/ui/review/flags/{empty}")
+    page.wait_for_selector("#overlay")
+    assert "(drew nothing)" in page.locator('#labels tr[data-key="1"]').inner_text()
+    page.keyboard.press("a")
+    assert "drew nothing; pick it explicitly" in page.locator("#status").inner_text()
+    assert page.locator("#confirm").is_hidden()
+    # Picked on purpose, it still says what it would do to gold before anything is stored.
+    page.keyboard.press("1")
+    page.keyboard.press("a")
+    page.wait_for_selector("#confirm:not([hidden])")
+    assert "removing all of gold's 1 box (vehicle)" in page.locator("#confirm-text").inner_text()
+    page.keyboard.press("Escape")
+    item_flags = [
+        f
+        for f in api.get(f"/review/bakeoffs/{served.streets.bakeoff_id}/queue").json()["data"]
+        if f["item_key"] == "scene-4" and f["target"] == "item"
+    ]
+    assert item_flags  # the candidates disagree there too: a flag on the whole item
+    for f in item_flags:
+        page.goto(f"{served.base_url}/ui/review/flags/{f['id']}")
+        page.wait_for_selector("#overlay")
+        page.keyboard.press("a")
+        assert "No candidate picked" in page.locator("#status").inner_text()
+    context.close()
+    assert problems == []
+    for fid in [empty] + [f["id"] for f in item_flags]:
+        item = api.get(f"/review/flags/{fid}").json()
+        assert item["reviews"] == [] and item["flag"]["status"] == "open"
