@@ -37,7 +37,7 @@ def test_opposite_preferences_come_before_ties_and_agreement_is_not_flagged() ->
         ["t4", "w", 0.5],
     ]
     assert set(frame["reason"]) == {"vendor_vs_gold"}
-    assert frame.loc[0, "suggested_label"] == "A" and "gold A" in frame.loc[0, "detail"]
+    assert frame.loc[0, "suggested_label"] == "A" and "gold A" in str(frame.loc[0, "detail"])
 
 
 def test_ratings_are_flagged_by_their_distance_on_the_scale() -> None:
