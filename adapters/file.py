@@ -69,7 +69,7 @@ FORMAT_TASKS: dict[FileFormat, frozenset[TaskType]] = {
     "csv": frozenset({"classification", "multilabel", "preference"}),
     "coco": frozenset({"detection", "segmentation"}),
     "label_studio": frozenset(
-        {"classification", "multilabel", "detection", "segmentation", "spans"}
+        {"classification", "multilabel", "detection", "segmentation", "spans", "preference"}
     ),
     "jsonl": frozenset(
         {"classification", "multilabel", "detection", "segmentation", "spans", "preference"}

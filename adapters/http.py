@@ -85,7 +85,15 @@ __all__ = [
 ]
 
 ALL_TASK_TYPES: frozenset[TaskType] = frozenset(
-    ("classification", "multilabel", "detection", "segmentation", "spans", "keypoints")
+    (
+        "classification",
+        "multilabel",
+        "detection",
+        "segmentation",
+        "spans",
+        "keypoints",
+        "preference",
+    )
 )
 CircuitState = Literal["closed", "open", "half_open"]
 WEBHOOK_SECRET_MIN_LENGTH = 16

@@ -78,7 +78,7 @@ __all__ = [
 ]
 
 ALL_TASK_TYPES: frozenset[TaskType] = frozenset(
-    {"classification", "multilabel", "detection", "segmentation", "spans"}
+    {"classification", "multilabel", "detection", "segmentation", "spans", "preference"}
 )
 _M = TypeVar("_M", bound=BaseModel)
 log = logging.getLogger(__name__)

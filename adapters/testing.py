@@ -44,8 +44,16 @@ from adapters.base import (
     VendorRejected,
     WorkItem,
 )
+from adapters.pairs import swap_pair
 
-__all__ = ["GOLD_KEYS", "ToyGolden", "VendorContract", "assert_no_gold", "toy_golden"]
+__all__ = [
+    "GOLD_KEYS",
+    "SWAP_MARKERS",
+    "ToyGolden",
+    "VendorContract",
+    "assert_no_gold",
+    "toy_golden",
+]
 
 #: Keys that would carry a gold answer; allowed only empty, or inside the instructions.
 GOLD_KEYS = frozenset(
@@ -61,6 +69,18 @@ GOLD_KEYS = frozenset(
         "annotations",
         "result",
     }
+)
+
+
+#: Keys that would tell a vendor a preference pair was presented swapped; never sent.
+SWAP_MARKERS = frozenset(
+    {"swapped", "swap", "is_swapped", "presented_swapped", "canonical", "original_order"}
+)
+
+_PAIRS = (
+    ("What is 2 + 2?", "4.", "It is 5."),
+    ("Name a colour.", "Blue.", "A colour such as blue, red or green."),
+    ("Say hello in French.", "Bonjour.", "Hola."),
 )
 
 
@@ -95,6 +115,15 @@ class ToyGolden:
                 out[item_id] = label
         return out
 
+    def oracle_json(self) -> dict[str, Any]:
+        """The simulator's oracle: the gold, with each preference pair's response A (so a
+        pair sent swapped is judged by content)."""
+        out = self.gold_json()
+        if self.task_type == "preference":
+            first = {i.item_id: i.data.get("response_a") for i in self.items}
+            out = {k: {"label": v, "response_a": first[k]} for k, v in out.items()}
+        return out
+
 
 def toy_golden(
     task_type: TaskType = "classification", n: int = 12, *, id_prefix: str | None = None
@@ -109,6 +138,8 @@ def toy_golden(
     prefix = f"{task_type[:3]}-" if id_prefix is None else id_prefix
     classes = ("cat", "dog", "bird")
     ontology = Ontology(classes=tuple(OntologyClass(name=c, description=f"a {c}") for c in classes))
+    if task_type == "preference":
+        ontology = Ontology(classes=tuple(OntologyClass(name=c) for c in ("A", "B", "tie")))
     instructions = Instructions(
         version=3,
         text="Label the animal in the picture.",
@@ -124,6 +155,20 @@ def toy_golden(
     for i in range(n):
         item_id = f"{prefix}{i:03d}"
         k = (i * 7) % 3
+        if task_type == "preference":
+            prompt, first, second = _PAIRS[i % len(_PAIRS)]
+            items.append(
+                WorkItem(
+                    item_id=item_id,
+                    data={
+                        "prompt": f"{prompt} (#{i})",
+                        "response_a": f"{first} [{i}a]",
+                        "response_b": f"{second} [{i}b]",
+                    },
+                )
+            )
+            gold[item_id] = ("A", "B", "tie")[k]
+            continue
         if task_type == "detection":
             items.append(
                 WorkItem(
@@ -167,12 +212,15 @@ def assert_no_gold(payloads: list[Any], golden: ToyGolden) -> None:
     Every payload is JSON-like. Checks: (1) no key from :data:`GOLD_KEYS` holds a
     non-empty value outside the instructions; (2) every object naming a golden
     ``item_id`` holds only ``item_id`` and ``data``, and its ``data`` is exactly the
-    item's data; (3) no gold value (a class name list or box list of an item)
-    appears anywhere outside the instructions and ontology.
+    item's data (a preference pair may come with its two responses swapped, and
+    nothing else changed); (3) no gold value (a class name list or box list of an item)
+    appears anywhere outside the instructions and ontology; (4) no key of
+    :data:`SWAP_MARKERS` says a pair was swapped.
     """
     if not payloads:
         raise AssertionError("no outgoing payloads were recorded; the check would be vacuous")
     data_by_id = {i.item_id: _normalise(i.data) for i in golden.items}
+    swapped_by_id = {i.item_id: _normalise(swap_pair(i.data)) for i in golden.items}
     gold_values = [
         _normalise(
             label
@@ -192,12 +240,17 @@ def assert_no_gold(payloads: list[Any], golden: ToyGolden) -> None:
                 for key, sub in value.items():
                     if key.lower() in GOLD_KEYS and sub not in (None, "", [], {}):
                         raise AssertionError(f"{path}.{key} carries a label: {sub!r:.200}")
+                    if key.lower() in SWAP_MARKERS:
+                        raise AssertionError(f"{path}.{key} tells the vendor about a swap")
                 item_id = value.get("item_id")
                 if isinstance(item_id, str) and item_id in data_by_id:
                     extra = set(value) - {"item_id", "data"}
                     if extra:
                         raise AssertionError(f"{path}: item {item_id} has extra keys {extra}")
-                    if "data" in value and value["data"] != data_by_id[item_id]:
+                    if "data" in value and value["data"] not in (
+                        data_by_id[item_id],
+                        swapped_by_id[item_id],
+                    ):
                         raise AssertionError(f"{path}: item {item_id} data was altered")
                 if value in boxes:
                     raise AssertionError(f"{path} is a gold box: {value!r}")

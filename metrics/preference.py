@@ -26,6 +26,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Any, Literal
 
 import numpy as np
@@ -48,6 +49,7 @@ __all__ = [
     "preference_kappa",
     "ranking_correlation",
     "swap_consistency",
+    "transitivity",
 ]
 
 PREFERENCE_LABELS: tuple[str, ...] = ("A", "B", "tie")
@@ -221,6 +223,95 @@ def swap_consistency(answers: pd.DataFrame) -> MetricResult:
     same = (pairs["label_plain"] == pairs["label_swapped"]).to_numpy(dtype=np.float64)
     value = float(same.mean()) if same.size else float("nan")
     return MetricResult("swap_consistency", value, params={"n_pairs": int(same.size)})
+
+
+def _majority(frame: pd.DataFrame) -> dict[tuple[Any, Any], int]:
+    """Per unordered pair ``(x, y)`` with ``x < y``: +1 when x is preferred by more
+    answers, -1 when y is, 0 for a tie (including a tied count)."""
+    a = frame["a"].to_numpy(dtype=object)
+    b = frame["b"].to_numpy(dtype=object)
+    lab = frame["label"].to_numpy(dtype=object)
+    net: dict[tuple[Any, Any], int] = {}
+    for x, y, v in zip(a, b, lab, strict=True):
+        if x == y:
+            continue
+        sign = 1 if v == "A" else -1 if v == "B" else 0
+        key, sign = ((x, y), sign) if str(x) < str(y) else ((y, x), -sign)
+        net[key] = net.get(key, 0) + sign
+    return {k: int(np.sign(v)) for k, v in net.items()}
+
+
+def _triads(net: dict[tuple[Any, Any], int]) -> tuple[int, int, int]:
+    """``(cyclic, transitive, with a tie)`` among the triads whose three pairs were compared."""
+    nodes = sorted({n for pair in net for n in pair}, key=str)
+    cyclic = transitive = tied = 0
+    for x, y, z in combinations(nodes, 3):
+        xy, yz, xz = net.get((x, y)), net.get((y, z)), net.get((x, z))
+        if xy is None or yz is None or xz is None:
+            continue
+        if 0 in (xy, yz, xz):
+            tied += 1
+            continue
+        # x>y and y>z and z>x, or the reverse cycle: (+1, +1, -1) or (-1, -1, +1)
+        if xy == yz and xz == -xy:
+            cyclic += 1
+        else:
+            transitive += 1
+    return cyclic, transitive, tied
+
+
+def transitivity(comparisons: pd.DataFrame) -> MetricResult:
+    """Share of intransitive (cyclic) triads in one annotator's or vendor's preferences.
+
+    Items that share a prompt are compared in pairs (``a`` vs ``b``); three responses
+    x, y, z all compared with each other form a triad, intransitive when the preferences
+    go round (x over y, y over z, z over x). Several answers on one pair count by majority
+    (a tied count is a tie). Triads with a tie are left out of the share (their number is
+    in ``params["n_with_ties"]``): the value is ``cyclic / (cyclic + transitive)``, 0 for
+    perfectly consistent preferences, NaN without a complete strict triad.
+
+    Parameters
+    ----------
+    comparisons
+        Columns ``a``, ``b`` (the compared responses or models), ``label``
+        (``A`` = ``a`` preferred, ``B``, ``tie``) and optionally ``group`` (the prompt:
+        triads are formed within a group; without it, over all comparisons).
+
+    Returns
+    -------
+    MetricResult
+        ``per_item``: the share per group; ``params``: ``n_triads`` (strict, complete),
+        ``n_intransitive``, ``n_with_ties``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> c = pd.DataFrame({"a": ["x", "y", "z"], "b": ["y", "z", "x"], "label": ["A", "A", "A"]})
+    >>> transitivity(c).value
+    1.0
+    >>> transitivity(c.assign(label=["A", "A", "B"])).value
+    0.0
+    """
+    for column in ("a", "b", "label"):
+        if column not in comparisons.columns:
+            raise ValueError(f"comparisons needs a {column!r} column")
+    check_preferences(comparisons["label"], what="comparisons['label']")
+    frame = comparisons.dropna(subset=["label"])
+    groups = frame.groupby("group", sort=True) if "group" in frame.columns else [("all", frame)]
+    per_group: dict[Any, float] = {}
+    cyclic = transitive = tied = 0
+    for name, part in groups:
+        c, t, ti = _triads(_majority(part))
+        cyclic, transitive, tied = cyclic + c, transitive + t, tied + ti
+        if c + t:
+            per_group[name] = c / (c + t)
+    n = cyclic + transitive
+    return MetricResult(
+        "intransitive_triads",
+        cyclic / n if n else float("nan"),
+        per_item=pd.Series(per_group, dtype=np.float64),
+        params={"n_triads": n, "n_intransitive": cyclic, "n_with_ties": tied},
+    )
 
 
 @dataclass(frozen=True, eq=False)

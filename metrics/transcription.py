@@ -32,7 +32,16 @@ import pandas as pd
 
 from metrics.types import ConfidenceInterval, MetricResult
 
-__all__ = ["EditCounts", "Normalization", "Unit", "corpus_error_rate", "edit_counts", "normalize"]
+__all__ = [
+    "AlignedToken",
+    "EditCounts",
+    "Normalization",
+    "Unit",
+    "align",
+    "corpus_error_rate",
+    "edit_counts",
+    "normalize",
+]
 
 Unit = Literal["word", "char"]
 
@@ -164,3 +173,51 @@ def corpus_error_rate(
         "insertions": sum(c.insertions for c in counts),
     }
     return MetricResult("wer" if unit == "word" else "cer", value, per_item, params, ci)
+
+
+@dataclass(frozen=True)
+class AlignedToken:
+    """One step of an alignment: ``op`` is ``equal``, ``sub`` (``ref`` heard as ``hyp``),
+    ``del`` (``ref`` missing from the hypothesis) or ``ins`` (``hyp`` not in the reference)."""
+
+    op: Literal["equal", "sub", "del", "ins"]
+    ref: str | None
+    hyp: str | None
+
+
+def align(reference: Sequence[str], hypothesis: Sequence[str]) -> list[AlignedToken]:
+    """The token-by-token alignment :func:`edit_counts` counts (same table, same backtrace:
+    a diagonal step first, then a deletion, else an insertion), in reading order.
+
+    Examples
+    --------
+    >>> [(t.op, t.ref, t.hyp) for t in align("the cat sat".split(), "the bat sat down".split())]
+    [('equal', 'the', 'the'), ('sub', 'cat', 'bat'), ('equal', 'sat', 'sat'), ('ins', None, 'down')]
+    """
+    n, m = len(reference), len(hypothesis)
+    dist = np.zeros((n + 1, m + 1), dtype=np.int64)
+    dist[:, 0] = np.arange(n + 1)
+    dist[0, :] = np.arange(m + 1)
+    for i in range(1, n + 1):
+        ref = reference[i - 1]
+        for j in range(1, m + 1):
+            cost = 0 if ref == hypothesis[j - 1] else 1
+            dist[i, j] = min(dist[i - 1, j - 1] + cost, dist[i - 1, j] + 1, dist[i, j - 1] + 1)
+    out: list[AlignedToken] = []
+    i, j = n, m
+    while i > 0 or j > 0:
+        if i > 0 and j > 0:
+            same = reference[i - 1] == hypothesis[j - 1]
+            if dist[i, j] == dist[i - 1, j - 1] + (0 if same else 1):
+                op: Literal["equal", "sub"] = "equal" if same else "sub"
+                out.append(AlignedToken(op, reference[i - 1], hypothesis[j - 1]))
+                i, j = i - 1, j - 1
+                continue
+        if i > 0 and dist[i, j] == dist[i - 1, j] + 1:
+            out.append(AlignedToken("del", reference[i - 1], None))
+            i -= 1
+        else:
+            out.append(AlignedToken("ins", None, hypothesis[j - 1]))
+            j -= 1
+    out.reverse()
+    return out

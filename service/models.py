@@ -51,6 +51,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import field_validator
 from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlmodel import AutoString, Field, SQLModel
 
 from adapters.base import Ontology, TaskType
@@ -560,6 +561,14 @@ class BakeOffBase(SQLModel):
         default=None, ge=0, description="Items per period for cost projection."
     )
     blinded: bool = Field(default=True, description="QA sees 'Candidate A/B/..' not names.")
+    swap_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Preference bake-offs: share of items each vendor is sent with the two "
+        "responses swapped (position bias); the swap is recorded here, never sent.",
+        sa_column_kwargs={"server_default": "0.5"},
+    )
 
 
 class BakeOffCreate(BakeOffBase):
@@ -576,6 +585,7 @@ class BakeOffUpdate(SQLModel):
     constraints: dict[str, float] | None = None
     production_volume: int | None = Field(default=None, ge=0)
     blinded: bool | None = None
+    swap_share: float | None = Field(default=None, ge=0, le=1)
     status: BakeOffStatus | None = None
     vendor_ids: list[int] | None = None
     golden_set_version_id: int | None = Field(
@@ -666,6 +676,8 @@ class Task(TaskBase, table=True):
     bakeoff_id: int = Field(foreign_key="bakeoff.id", index=True, ondelete="CASCADE")
     vendor_id: int = Field(foreign_key="vendor.id", index=True)
     item_id: int = Field(foreign_key="goldenitem.id", index=True)
+    # preference items sent with the responses exchanged; server-side only (not in TaskPublic)
+    swapped: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

@@ -10,6 +10,7 @@ from adapters.base import (
     Ontology,
     TaskType,
 )
+from adapters.formats._labelstudio_language import preference_config
 from adapters.formats._labelstudio_regions import BRUSH_NAME, FROM_NAME
 
 __all__ = ["labeling_config", "data_key_for"]
@@ -17,6 +18,8 @@ __all__ = ["labeling_config", "data_key_for"]
 
 def data_key_for(task_type: TaskType, sample: Mapping[str, Any]) -> str:
     """The ``data`` key the labeling config shows: ``image`` or ``text`` (or the first string)."""
+    if task_type == "preference":
+        return "prompt"
     preferred = ("text",) if task_type == "spans" else ("image", "text")
     for key in preferred:
         if key in sample:
@@ -44,6 +47,8 @@ def labeling_config(
     detection      ``<RectangleLabels>`` on an ``<Image>``
     segmentation   ``<PolygonLabels>`` and ``<BrushLabels>`` on an ``<Image>``
     spans          ``<Labels>`` on a ``<Text>``
+    preference     the prompt, ``<Pairwise>`` over the two responses side by
+                   side, and a "tie" ``<Choices>`` (the classes are A/B/tie)
     ============== =======================================================
 
     Parameters
@@ -75,6 +80,8 @@ def labeling_config(
       </RectangleLabels>
     </View>
     """
+    if task_type == "preference":
+        return preference_config(header=header)
     if not ontology.classes:
         raise ValueError("the ontology has no classes")
     key = data_key or ("text" if task_type == "spans" else "image")

@@ -20,6 +20,7 @@ from adapters.base import (
 )
 from adapters.formats._errors import FormatError
 from adapters.formats._labelstudio_brush import decode_brush_rle, encode_brush_rle
+from adapters.formats._labelstudio_language import language_label, preference_results
 
 __all__ = [
     "FROM_NAME",
@@ -231,6 +232,8 @@ def results_to_label(
         A region is malformed, does not fit ``task_type``, or a classification has not
         exactly one choice.
     """
+    if task_type == "preference":
+        return str(language_label(results, kind="preference", source=source, where=where))
     allowed = _REGION_TYPES[task_type]
     choices: list[str] = []
     boxes: list[Box] = []
@@ -419,6 +422,10 @@ def label_to_results(
         The label does not fit the task type or the image size is missing.
     """
     base = {"from_name": from_name, "to_name": to_name}
+    if task_type == "preference":
+        if not isinstance(label, str):
+            raise ValueError("a preference label is 'A', 'B' or 'tie'")
+        return preference_results(label, pair=("response_a", "response_b"))
     if task_type == "classification":
         if not isinstance(label, str):
             raise ValueError("a classification label is one class name")

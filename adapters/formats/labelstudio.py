@@ -24,7 +24,12 @@ detection      ``rectanglelabels``: percent of ``original_width``/``original_hei
 segmentation   ``polygonlabels`` (percent points → one COCO polygon) and
                ``brushlabels`` (Label Studio's bit-packed RLE → COCO RLE)
 spans          ``labels`` with ``start``/``end`` character offsets
+preference     ``pairwise`` (``selected``: ``left`` → A, ``right`` → B) or one
+               ``choices`` of A/B/tie (see :mod:`adapters.formats._labelstudio_language`)
 ============== ==================================================================
+
+Ratings (``rating``, or ``choices`` read as numbers) and transcripts (``textarea``) are
+read by :mod:`adapters.formats.labelstudio_language`.
 
 ``relation`` regions carry no label and are skipped; any other region type that does
 not fit the task type is an error. Cancelled (skipped) annotations are not labels and

@@ -21,7 +21,13 @@ format             what                                        needs from the go
 ``prodigy``        Prodigy ``db-out`` JSONL                    texts, when ids are missing
 ``labelbox``       Labelbox NDJSON export v2
 ``sagemaker``      SageMaker Ground Truth output manifest      texts, for text jobs
+``argilla``        Argilla records (JSON array or JSON Lines)
 =================  ==========================================  ===============================
+
+Language tasks: Label Studio exports carry preferences (Pairwise, or A/B/tie Choices); rating
+and transcription answers (Label Studio Rating/Choices/TextArea, Argilla Rating/Text
+questions) are read by :func:`read_language_file` into plain label rows, the JSON Lines the
+import doors accept.
 
 ``question`` picks what to score where a file answers several things: a Labelbox question or a
 SageMaker label attribute (the error lists the choices).
@@ -41,12 +47,15 @@ from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
 from adapters.base import TaskType, VendorAnnotation
+from adapters.formats import argilla as argilla_format
 from adapters.formats import coco as coco_format
 from adapters.formats import coco_keypoints as keypoints_format
 from adapters.formats import csv as csv_format
 from adapters.formats import jsonl as jsonl_format
 from adapters.formats import labelstudio as ls_format
+from adapters.formats import labelstudio_language as ls_language
 from adapters.formats._errors import FormatError
+from adapters.formats._language import LanguageKind, LanguageRow
 from adapters.formats._members import is_archive
 from adapters.formats.cvat import cvat_annotations
 from adapters.formats.doccano import doccano_annotations
@@ -68,6 +77,7 @@ __all__ = [
     "gold_context",
     "read_gold_file",
     "read_label_file",
+    "read_language_file",
 ]
 
 FormatName = Literal[
@@ -83,6 +93,7 @@ FormatName = Literal[
     "prodigy",
     "labelbox",
     "sagemaker",
+    "argilla",
 ]
 FORMAT_NAMES: tuple[FormatName, ...] = get_args(FormatName)
 
@@ -188,6 +199,12 @@ def _why_archive(path: Path) -> tuple[FormatName | None, list[str]]:
     return None, [f"voc, cvat, yolo, doccano: no .xml, .txt or .jsonl files among {len(names)}"]
 
 
+def _is_argilla(first: Mapping[str, object]) -> bool:
+    return isinstance(first.get("fields"), dict) and bool(
+        {"responses", "suggestions"} & first.keys()
+    )
+
+
 def detect_format(path: str | os.PathLike[str]) -> FormatName:
     """The format of a label file (or folder or zip), from its content.
 
@@ -215,6 +232,8 @@ def detect_format(path: str | os.PathLike[str]) -> FormatName:
         else:
             kind, first = _first_json_value(p)
             if kind == "{line" and isinstance(first, dict):
+                if _is_argilla(first):
+                    return "argilla"
                 if "answer" in first or "_input_hash" in first:
                     return "prodigy"
                 if "data_row" in first:
@@ -238,6 +257,8 @@ def detect_format(path: str | os.PathLike[str]) -> FormatName:
             elif kind == "[":
                 if isinstance(first, dict) and {"image_id", "category_id"} <= first.keys():
                     return "coco_results"
+                if isinstance(first, dict) and _is_argilla(first):
+                    return "argilla"
                 if first is None or (isinstance(first, dict) and "data" in first):
                     return "labelstudio"
                 tried.append(
@@ -391,12 +412,49 @@ def read_label_file(
                 p, task_type=task_type, label_attribute=question, items_by_text=gold.texts
             ),
         ),
+        "argilla": lambda: LabelFile(
+            "argilla",
+            argilla_format.argilla_annotations(p, task_type=task_type, question=question),
+        ),
     }
     if task_type == "keypoints" and fmt in ("coco", "coco_results"):
         return _coco_keypoints(p, gold, results=fmt == "coco_results")
     if fmt in ("voc", "yolo") and task_type not in ("detection", "segmentation"):
         raise FormatError(p.name, "", f"{fmt} files carry boxes, not {task_type} labels")
     return readers[fmt]()
+
+
+def read_language_file(
+    path: str | os.PathLike[str],
+    *,
+    kind: LanguageKind,
+    format: FormatName | None = None,
+    question: str | None = None,
+    scale: Mapping[str, int] | None = None,
+) -> list[LanguageRow]:
+    """A vendor's answers to a language task (preference, rating, transcript) as plain rows.
+
+    ``question`` names the Argilla question or the Label Studio control (a rating
+    criterion) to read; ``scale`` maps choice texts to ratings. Each row is one line of
+    the Bakeoff JSON Lines every import door accepts (:meth:`LanguageRow.to_json`).
+
+    Raises
+    ------
+    FormatError
+        The file is not a Label Studio export or Argilla records, or an answer does not
+        read as ``kind`` (naming the file and the place).
+    """
+    p = Path(path)
+    fmt = format or detect_format(p)
+    if fmt == "labelstudio":
+        return ls_language.read_rows(p, kind=kind, criterion=question, scale=scale)
+    if fmt == "argilla":
+        return argilla_format.read_rows(p, kind=kind, question=question, scale=scale)
+    raise FormatError(
+        p.name,
+        "",
+        f"{kind} answers are read from Label Studio exports and Argilla records, not {fmt}",
+    )
 
 
 # --------------------------------------------------------------------------- gold files
@@ -467,8 +525,10 @@ def read_gold_file(
     if fmt == "jsonl":
         return GoldFile("jsonl", jsonl_format.read_gold(p, task_type=task_type))
     if fmt == "csv":
-        if task_type not in ("classification", "multilabel"):
-            raise FormatError(p.name, "", f"CSV gold holds classes, not {task_type} labels")
+        if task_type not in ("classification", "multilabel", "preference"):
+            raise FormatError(
+                p.name, "", f"CSV gold holds classes or preferences, not {task_type} labels"
+            )
         return GoldFile("csv", _csv_gold(p, task_type))
     if fmt == "coco":
         return _coco_gold(p, task_type)

@@ -23,6 +23,11 @@ and the oracle (``truth.json``) maps item ids to labels in the vendor-neutral sh
 of :data:`adapters.base.LabelValue`::
 
     {"img-1": "cat", "img-2": [{"category": "car", "bbox": [10, 20, 30, 40]}]}
+
+A preference item may name its first response (:class:`PreferenceTruth`), so the simulator
+judges by content, as a real annotator does, when the dispatcher sends the pair swapped::
+
+    {"pair-1": {"label": "A", "response_a": "Paris."}}
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ __all__ = [
     "ClassNoise",
     "Faults",
     "LatencySpec",
+    "OracleTruth",
+    "PreferenceTruth",
     "PriceList",
     "SimulatedVendor",
     "SimulatorConfig",
@@ -164,7 +171,16 @@ class SimulatorConfig(_Config):
     callback_batch_size: int = Field(default=50, ge=1)
 
 
-_ORACLE = TypeAdapter(dict[str, LabelValue])
+class PreferenceTruth(_Config):
+    """The truth of a preference item: the better response (``A``/``B``/``tie``) in the
+    item's own frame, and the text of its response A (to recognise a swapped pair)."""
+
+    label: Literal["A", "B", "tie"]
+    response_a: str
+
+
+OracleTruth = PreferenceTruth | LabelValue
+_ORACLE = TypeAdapter(dict[str, OracleTruth])
 
 
 def load_config(path: Path) -> SimulatorConfig:
@@ -189,7 +205,7 @@ def load_config(path: Path) -> SimulatorConfig:
     return config
 
 
-def load_oracle(path: Path) -> dict[str, LabelValue]:
+def load_oracle(path: Path) -> dict[str, OracleTruth]:
     """Read the oracle: a JSON object mapping item ids to true labels.
 
     Raises

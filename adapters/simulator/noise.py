@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 
 from adapters.base import Box, Keypoints, LabelValue, Mask, Span, TaskType
-from adapters.simulator.config import BoxBias, SimulatedVendor
+from adapters.simulator.config import BoxBias, OracleTruth, PreferenceTruth, SimulatedVendor
 
 __all__ = ["Answer", "annotator_skills", "pick_annotators", "simulate_answer", "sample_latency"]
 
@@ -113,7 +113,7 @@ def simulate_answer(
     *,
     item_id: str,
     data: dict[str, object],
-    truth: LabelValue | None,
+    truth: OracleTruth | None,
     task_type: TaskType,
     classes: list[str],
     annotator: str,
@@ -142,6 +142,8 @@ def simulate_answer(
         return Answer(sorted(chosen), _accuracy(vendor, "", skill), len(chosen))
     if task_type == "preference":
         return _preference(vendor, data, truth, skill, rng)
+    if isinstance(truth, PreferenceTruth):
+        truth = truth.label
     if task_type == "detection":
         return _detection(vendor, data, truth, classes, skill, rng)
     if task_type == "segmentation":
@@ -186,26 +188,41 @@ def _keypoints(
     return Answer(out, _accuracy(vendor, "", skill), len(out))
 
 
+def _shown_truth(data: dict[str, object], truth: OracleTruth | None) -> str | None:
+    """The truth in the frame the pair was shown in (``A`` = the response shown first).
+
+    With a :class:`PreferenceTruth` a pair sent swapped (its first response is the item's
+    response B) is recognised by content; a bare ``A``/``B``/``tie`` is taken as shown.
+    """
+    if isinstance(truth, PreferenceTruth):
+        swapped = data.get("response_a") != truth.response_a and (
+            data.get("response_b") == truth.response_a
+        )
+        return {"A": "B", "B": "A"}.get(truth.label, truth.label) if swapped else truth.label
+    return truth if isinstance(truth, str) and truth in ("A", "B", "tie") else None
+
+
 def _preference(
     vendor: SimulatedVendor,
     data: dict[str, object],
-    truth: LabelValue | None,
+    truth: OracleTruth | None,
     skill: float,
     rng: random.Random,
 ) -> Answer:
-    """A/B/tie in the item's canonical frame, with the vendor's planted biases.
+    """A/B/tie in the frame the pair was shown in, with the vendor's planted biases.
 
-    ``data["swapped"]`` (set by the dispatcher) means B was shown first; the lengths of
-    ``data["response_a"]`` and ``data["response_b"]`` drive the length bias. A share
-    ``position_bias`` of answers goes to the response shown first, then a share
+    The vendor never learns whether a pair was swapped: ``A`` is the response shown first
+    (``data["response_a"]``), and the service turns the answer back to the item's frame.
+    A share ``position_bias`` of answers goes to the response shown first, then a share
     ``length_bias`` to the longer one; the rest is right with the vendor's accuracy.
     """
     accuracy = _accuracy(vendor, "", skill)
-    label = truth if truth in ("A", "B", "tie") else rng.choice(("A", "B", "tie"))
+    shown = _shown_truth(data, truth)
+    label = shown if shown is not None else rng.choice(("A", "B", "tie"))
     if rng.random() >= accuracy:
         label = rng.choice([c for c in ("A", "B", "tie") if c != label])
     if rng.random() < vendor.position_bias:
-        label = "B" if data.get("swapped") is True else "A"
+        label = "A"
     a, b = data.get("response_a"), data.get("response_b")
     if isinstance(a, str) and isinstance(b, str) and len(a) != len(b):
         if rng.random() < vendor.length_bias:

@@ -27,7 +27,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from adapters.base import JobState, LabelValue
+from adapters.base import JobState
 from adapters.http import sign_callback
 from adapters.http_protocol import (
     BatchAccepted,
@@ -39,7 +39,7 @@ from adapters.http_protocol import (
     ResultPage,
     WireAnnotation,
 )
-from adapters.simulator.config import SimulatedVendor, SimulatorConfig
+from adapters.simulator.config import OracleTruth, SimulatedVendor, SimulatorConfig
 from adapters.simulator.noise import pick_annotators, sample_latency, simulate_answer
 
 __all__ = ["SimulatorState", "create_app"]
@@ -87,7 +87,7 @@ class SimulatorState:
     """In-memory state of a running simulator (lost on restart, like a real vendor's outage)."""
 
     config: SimulatorConfig
-    oracle: dict[str, LabelValue]
+    oracle: dict[str, OracleTruth]
     vendors: dict[str, SimulatedVendor] = field(init=False)
     jobs: dict[str, _Job] = field(default_factory=dict)
     batches: dict[tuple[str, str], str] = field(default_factory=dict)

@@ -41,6 +41,7 @@ ReadFormat: TypeAlias = Literal[
     "prodigy",
     "labelbox",
     "sagemaker",
+    "argilla",
 ]
 """Copy of :data:`adapters.formats.registry.FormatName`."""
 

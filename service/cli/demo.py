@@ -73,6 +73,9 @@ def demo_command(
     scenes: Annotated[
         int, typer.Option("--scenes", min=10, max=500, help="Golden street scenes to label.")
     ] = 60,
+    pairs: Annotated[
+        int, typer.Option("--pairs", min=20, max=1000, help="Golden reply pairs to judge.")
+    ] = 120,
 ) -> None:
     """Run a complete bake-off on bundled data (SQLite, no other services) in about a minute."""
     from rich.console import Console
@@ -81,7 +84,9 @@ def demo_command(
 
     console = Console()
     try:
-        outcome = run_demo(workdir, console=console, n_digits=digits, n_scenes=scenes)
+        outcome = run_demo(
+            workdir, console=console, n_digits=digits, n_scenes=scenes, n_pairs=pairs
+        )
     except RuntimeError as exc:
         console.print(f"[red]demo failed:[/] {exc}")
         raise typer.Exit(code=1) from None

@@ -31,6 +31,7 @@ from service.cli.run import show_progress
 from service.core.db import create_db_engine
 from service.core.migrations import upgrade_head
 from service.demo.data import DemoGoldenSet, digits_golden_set, scenes_golden_set
+from service.demo.pairs import pairs_golden_set
 from service.demo.vendors import simulator_config, train_digit_model, vendor_requests
 from service.domain.api_keys import create_api_key
 from service.domain.dispatch import RunProgress
@@ -48,6 +49,11 @@ _INSTRUCTIONS = {
         "# Draw a box around every vehicle, pedestrian and sign\n\nBoxes are tight around the "
         "visible object. **Do not include shadows or motion trails** in a vehicle's box. Label "
         "objects in dim scenes too."
+    ),
+    "preference": (
+        "# Which reply answers the prompt better?\n\nPick the reply that is correct. If both "
+        "are correct, or both wrong, choose **tie**. Length and tone do not matter, and "
+        "neither does which reply is shown first."
     ),
 }
 
@@ -240,6 +246,7 @@ def run_demo(
     console: Console,
     n_digits: int = 300,
     n_scenes: int = 60,
+    n_pairs: int = 120,
     seed: int = 7,
 ) -> DemoOutcome:
     """Run the whole demo in ``workdir`` (wiped first) and return where its results are."""
@@ -253,6 +260,7 @@ def run_demo(
     with console.status("Building golden sets (digits, street scenes) and the model candidate"):
         digits = digits_golden_set(n_items=n_digits, seed=seed)
         scenes = scenes_golden_set(n_items=n_scenes, seed=seed + 4)
+        pairs = pairs_golden_set(n_items=n_pairs, seed=seed + 8)
         model_path = train_digit_model(
             workdir / "models" / "digit-model.joblib", n_golden=n_digits, seed=seed
         )
@@ -267,11 +275,15 @@ def run_demo(
                 keys[role] = created.key
         engine.dispose()
     console.print(
-        f"[green]✓[/] golden sets: {len(digits.items)} digits, {len(scenes.items)} scenes"
+        f"[green]✓[/] golden sets: {len(digits.items)} digits, {len(scenes.items)} scenes, "
+        f"{len(pairs.items)} reply pairs"
     )
 
     oracle = {**{k: _jsonable(v) for k, v in digits.gold.items()}}
     oracle.update({k: _jsonable(v) for k, v in scenes.gold.items()})
+    # a pair's truth names its response A, so the simulator judges swapped pairs by content
+    first = {item.item_id: item.data["response_a"] for item in pairs.items}
+    oracle.update({k: {"label": v, "response_a": first[k]} for k, v in pairs.gold.items()})
     with (
         console.status("Starting the vendor simulator, the API and a worker"),
         SimulatorProcess(
@@ -289,6 +301,7 @@ def run_demo(
             humans = [vendors[n] for n in ("swiftlabel", "boxwise", "precisionworks")]
             digit_project = _create_project(api, digits)
             scene_project = _create_project(api, scenes)
+            pair_project = _create_project(api, pairs)
             digit_constraints = {"min_accuracy": 0.9, "max_p95_latency_h": 72}
             # Last quarter's bake-off first: the vendors as they were then (their Q3
             # simulator profiles), so the report can show each vendor's trend.
@@ -319,6 +332,10 @@ def run_demo(
                     humans,
                     constraints={"min_accuracy": 0.85, "max_cost_per_item": 0.5},
                 ),
+                # half of each vendor's pairs go out swapped: position bias is measured
+                "replies": _create_bakeoff(
+                    api, pair_project, "Q4", humans, constraints={"min_accuracy": 0.7}
+                ),
             }
             _run_bakeoffs(api, stack, console, bakeoff_ids)
             with console.status("Flagging disagreements for QA review"):
@@ -331,11 +348,16 @@ def run_demo(
                 scene_flags = api.call(
                     "POST", f"/review/bakeoffs/{bakeoff_ids['scenes']}/flags", {}
                 )
+                pair_flags = api.call(
+                    "POST", f"/review/bakeoffs/{bakeoff_ids['replies']}/flags", {}
+                )
             console.print(
                 f"[green]✓[/] flags: {sum(digit_flags['open_by_reason'].values())} on digits, "
-                f"{sum(scene_flags['open_by_reason'].values())} on scenes"
+                f"{sum(scene_flags['open_by_reason'].values())} on scenes, "
+                f"{sum(pair_flags['open_by_reason'].values())} on reply pairs"
             )
-            for note in [*digit_flags.get("notes", []), *scene_flags.get("notes", [])]:
+            notes = [digit_flags, scene_flags, pair_flags]
+            for note in [n for flags in notes for n in flags.get("notes", [])]:
                 console.print(f"  [yellow]note:[/] {note}", markup=True, highlight=False)
         finally:
             api.close()

@@ -1,8 +1,10 @@
 """The demo's candidates: three simulated vendors and a model.
 
-* ``swiftlabel``: cheap and noisy; confuses look-alike digits, misses small objects.
+* ``swiftlabel``: cheap and noisy; confuses look-alike digits, misses small objects, and
+  on reply pairs often just picks the reply shown first (position bias).
 * ``boxwise``: accurate classes, but draws every vehicle with its shadow ("tail") included,
-  a systematic box bias the report's box-bias plot makes visible.
+  a systematic box bias the report's box-bias plot makes visible; on reply pairs it favours
+  the longer reply (length bias).
 * ``precisionworks``: slow and accurate, with a team of annotators of varying skill.
 * ``digit-model``: a logistic regression trained on the digits outside the golden set.
 """
@@ -90,6 +92,7 @@ def _current_vendors() -> list[SimulatedVendor]:
             latency=LatencySpec(distribution="lognormal", mean_s=0.4 * _HOUR, sigma=0.6),
             prices=PriceList(per_item=0.018),
             faults=Faults(error_rate=0.05, duplicate_callback_rate=0.05, out_of_order=True),
+            position_bias=0.3,
             webhook_secret=secret,
         ),
         SimulatedVendor(
@@ -104,6 +107,7 @@ def _current_vendors() -> list[SimulatedVendor]:
             false_positive_rate=0.05,
             latency=LatencySpec(distribution="lognormal", mean_s=3 * _HOUR, sigma=0.4),
             prices=PriceList(per_item=0.05, per_label=0.01),
+            length_bias=0.35,
             webhook_secret=secret,
         ),
         SimulatedVendor(

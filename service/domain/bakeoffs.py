@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import string
 from collections.abc import Sequence
 
@@ -340,6 +341,18 @@ def bump_data_version(session: Session, bakeoff_id: int) -> None:
     )
 
 
+def _swapped_items(bakeoff_id: int, vendor_id: int, item_ids: list[int], share: float) -> set[int]:
+    """The items a vendor gets with the responses swapped: ``round(share * n)`` of them,
+    picked by a hash of (bake-off, vendor, item), so each vendor gets its own draw and a
+    rerun the same one."""
+
+    def draw(item_id: int) -> bytes:
+        return hashlib.sha256(f"{bakeoff_id}:{vendor_id}:{item_id}".encode()).digest()
+
+    n = round(share * len(item_ids))
+    return set(sorted(item_ids, key=draw)[:n])
+
+
 def create_tasks(*, session: Session, bakeoff_id: int, principal: Principal | None = None) -> int:
     """Create the missing tasks: one per (gold item of the pinned version, candidate vendor).
 
@@ -361,20 +374,24 @@ def create_tasks(*, session: Session, bakeoff_id: int, principal: Principal | No
         ).all()
     }
     now = utcnow()
-    rows = [
-        {
-            "bakeoff_id": bakeoff_id,
-            "vendor_id": v,
-            "item_id": i,
-            "status": "pending",
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for v in vendor_ids
-        for i in item_ids
-        if (v, i) not in existing
-    ]
+    swap = bakeoff_task_type(session, bakeoff) == "preference"
+    rows: list[dict[str, object]] = []
+    for v in vendor_ids:
+        fresh = [i for i in item_ids if (v, i) not in existing]
+        swapped = _swapped_items(bakeoff_id, v, fresh, bakeoff.swap_share) if swap else set()
+        rows.extend(
+            {
+                "bakeoff_id": bakeoff_id,
+                "vendor_id": v,
+                "item_id": i,
+                "status": "pending",
+                "attempts": 0,
+                "swapped": i in swapped,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in fresh
+        )
     if rows:
         session.execute(insert(Task), rows)
     commit_or_conflict(session, "tasks were created at the same time; retry")

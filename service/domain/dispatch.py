@@ -52,6 +52,7 @@ from adapters.http import (
     VendorFailing,
     batch_id_for,
 )
+from adapters.pairs import swap_pair
 from service.core.config import Settings, get_settings
 from service.core.types import utcnow
 from service.domain._common import get_or_404, table_of
@@ -419,7 +420,7 @@ def _submit_pending(
     vendor_id = int(vendor.id or 0)
     task, item = table_of(Task), table_of(GoldenItem)
     pending = session.execute(
-        sa_select(task.c.id, task.c.attempts, item.c.key, item.c.data)
+        sa_select(task.c.id, task.c.attempts, item.c.key, item.c.data, task.c.swapped)
         .join(item, item.c.id == task.c.item_id)
         .where(task.c.bakeoff_id == bakeoff_id)
         .where(task.c.vendor_id == vendor_id)
@@ -446,7 +447,13 @@ def _submit_pending(
             task_type=context.task_type,
             ontology=context.ontology,
             instructions=context.instructions,
-            items=tuple(WorkItem(item_id=row[2], data=dict(row[3] or {})) for row in chunk),
+            # a swapped pair differs from the stored item only in the order of its responses
+            items=tuple(
+                WorkItem(
+                    item_id=row[2], data=swap_pair(row[3] or {}) if row[4] else dict(row[3] or {})
+                )
+                for row in chunk
+            ),
             callback_url=callback,
         )
         batch_id = batch_id_for(batch, adapter.name)

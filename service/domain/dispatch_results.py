@@ -25,6 +25,7 @@ from sqlmodel import Session
 
 from adapters.base import LabelingVendor, VendorAnnotation
 from adapters.http import CallbackRejected, HttpAdapter, verify_callback
+from adapters.pairs import unswap
 from adapters.registry import get_adapter
 from service.core.config import Settings, get_settings
 from service.core.types import utcnow
@@ -161,6 +162,33 @@ def _priced(vendor: Vendor, annotations: Sequence[VendorAnnotation]) -> float:
     return float(cost)
 
 
+def _canonical(
+    session: Session, bakeoff_id: int, vendor_id: int, annotations: Iterable[VendorAnnotation]
+) -> list[VendorAnnotation]:
+    """Answers to pairs the vendor was shown swapped, turned back to the item's own frame."""
+    records = list(annotations)
+    task, item = table_of(Task), table_of(GoldenItem)
+    keys = list({a.item_id for a in records})
+    swapped: set[str] = set()
+    for start in range(0, len(keys), 500):
+        swapped.update(
+            session.execute(
+                sa_select(item.c.key)
+                .join(task, task.c.item_id == item.c.id)
+                .where(task.c.bakeoff_id == bakeoff_id)
+                .where(task.c.vendor_id == vendor_id)
+                .where(task.c.swapped.is_(True))
+                .where(item.c.key.in_(keys[start : start + 500]))
+            ).scalars()
+        )
+    if not swapped:
+        return records
+    return [
+        a.model_copy(update={"label": unswap(a.label)}) if a.item_id in swapped else a
+        for a in records
+    ]
+
+
 def store_results(
     *,
     session: Session,
@@ -172,6 +200,9 @@ def store_results(
     request_key: tuple[str, str | None, str | None] | None = None,
 ) -> CallbackResult:
     """Store a vendor's results once each and record completion time and cost per task.
+
+    Answers to preference pairs the vendor was shown swapped are turned back to the item's
+    canonical frame first (:func:`adapters.pairs.unswap`).
 
     Parameters
     ----------
@@ -194,6 +225,29 @@ def store_results(
         (``answer_conflict``); or a concurrent request stored the same answers first
         (retry).
     """
+    vendor_id = int(vendor.id or 0)
+    annotations = _canonical(session, bakeoff_id, vendor_id, annotations)
+    return _store(
+        session=session,
+        bakeoff_id=bakeoff_id,
+        vendor=vendor,
+        annotations=annotations,
+        strict=strict,
+        delivery=delivery,
+        request_key=request_key,
+    )
+
+
+def _store(
+    *,
+    session: Session,
+    bakeoff_id: int,
+    vendor: Vendor,
+    annotations: list[VendorAnnotation],
+    strict: bool,
+    delivery: tuple[str, str] | None,
+    request_key: tuple[str, str | None, str | None] | None,
+) -> CallbackResult:
     vendor_id = int(vendor.id or 0)
     if delivery is not None:
         scope, key = delivery
@@ -275,12 +329,14 @@ def store_results(
         stored = duplicates = 0
         for item_key, answers in by_item.items():  # store item by item, fail the bad ones
             try:
-                one = store_results(
+                one = _store(  # already in the canonical frame: not un-swapped twice
                     session=session,
                     bakeoff_id=bakeoff_id,
                     vendor=vendor,
                     annotations=answers,
                     strict=True,
+                    delivery=None,
+                    request_key=None,
                 )
             except (Invalid, Conflict) as item_exc:
                 if not _item_error(item_exc):

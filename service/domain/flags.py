@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,6 +27,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from metrics import flags as mflags
+from metrics import language_flags
 from metrics.aggregation import TiePolicy, majority_vote
 from metrics.label_issues import out_of_fold_pred_probs
 from metrics.types import LABEL, SCORE, TASK, WORKER
@@ -486,6 +487,8 @@ def _run(data: BakeOffData, req: FlagComputeRequest, notes: list[str]) -> mflags
                 parts.extend(_annotator_flags(data, probs))
         elif task_type in ("detection", "segmentation"):
             parts.extend(_detection_flags(data, req, reasons))
+        elif task_type == "preference":
+            parts.extend(_preference_flags(data, reasons))
         else:
             raise Invalid(
                 f"flags are not computed for {task_type!r} projects yet",
@@ -494,6 +497,27 @@ def _run(data: BakeOffData, req: FlagComputeRequest, notes: list[str]) -> mflags
     except ValueError as exc:
         raise Invalid(str(exc), location=("body",)) from exc
     return mflags.Flags.concat(parts)
+
+
+def _preference_flags(data: BakeOffData, reasons: Collection[str]) -> list[mflags.Flags]:
+    """Preferences: every annotator's answer against gold (an opposite preference weighs
+    more than a tie), and the items where one vendor's annotators split."""
+    lab = data.labels[data.labels[TASK].isin(list(data.gold))]
+    answers = pd.DataFrame(
+        {
+            TASK: lab[TASK].to_numpy(),
+            WORKER: lab[WORKER].to_numpy(),
+            language_flags.ANNOTATOR: lab["annotator"].to_numpy(),
+            LABEL: lab["value"].to_numpy(),
+        }
+    )
+    parts = []
+    if "vendor_vs_gold" in reasons:
+        gold = pd.Series(data.gold, dtype=object)
+        parts.append(language_flags.language_vs_gold_flags(answers, gold))
+    if "candidates_disagree" in reasons:
+        parts.append(language_flags.annotators_split_flags(answers))
+    return parts
 
 
 def _annotator_flags(data: BakeOffData, probs: pd.DataFrame) -> list[mflags.Flags]:

@@ -43,7 +43,7 @@ from service.core.config import get_settings
 from service.domain._common import get_or_404, table_of
 from service.domain.bakeoffs import vendor_aliases
 from service.domain.stored_labels import stored_frames
-from service.models import BakeOff, GoldenItem, GoldLabel, Project, Vendor
+from service.models import BakeOff, GoldenItem, GoldLabel, Project, Task, Vendor
 
 __all__ = [
     "DEFAULT_MIN_COVERAGE",
@@ -209,6 +209,7 @@ def _candidate(
     task_type: Any,
     options: ScoringOptions,
     metadata: pd.DataFrame | None,
+    swapped: frozenset[str] = frozenset(),
 ) -> Candidate:
     answers = pd.DataFrame(
         {
@@ -217,6 +218,8 @@ def _candidate(
             "label": labels["value"].to_numpy(),
         }
     )
+    if swapped:  # preference pairs this vendor was shown swapped: position bias per answer
+        answers["swapped"] = answers["task"].isin(swapped).to_numpy()
     scored = score(task_type, gold, answers, options=options, metadata=metadata)
     sent, done, dispatched = _timestamps(labels, tasks)
     priced = vendor.price_per_item > 0 or vendor.price_per_label > 0
@@ -248,6 +251,21 @@ def _candidate(
     )
 
 
+def _swapped(session: Session, bakeoff: BakeOff) -> dict[int, frozenset[str]]:
+    """Per vendor, the keys of the preference items it was sent with the responses swapped."""
+    task, item = table_of(Task), table_of(GoldenItem)
+    rows = session.execute(
+        sa_select(task.c.vendor_id, item.c.key)
+        .join(item, item.c.id == task.c.item_id)
+        .where(task.c.bakeoff_id == bakeoff.id)
+        .where(task.c.swapped.is_(True))
+    ).all()
+    out: dict[int, set[str]] = {}
+    for vendor_id, key in rows:
+        out.setdefault(int(vendor_id), set()).add(str(key))
+    return {v: frozenset(keys) for v, keys in out.items()}
+
+
 def _compute(session: Session, bakeoff: BakeOff, *, n_resamples: int, seed: int) -> BakeoffScores:
     project = get_or_404(session, Project, bakeoff.project_id, what="Project")
     gold, meta, labels, tasks = _load(session, bakeoff, project.task_type)
@@ -261,6 +279,7 @@ def _compute(session: Session, bakeoff: BakeOff, *, n_resamples: int, seed: int)
         keypoint_sigmas=_keypoint_sigmas(project),
     )
     metadata = meta if len(meta.columns) else None
+    swapped = _swapped(session, bakeoff) if project.task_type == "preference" else {}
     candidates: list[Candidate] = []
     aliases = vendor_aliases(session, bakeoff.id or 0)
     for vendor_id, alias in sorted(aliases.items(), key=lambda kv: (len(kv[1]), kv[1])):
@@ -279,6 +298,7 @@ def _compute(session: Session, bakeoff: BakeOff, *, n_resamples: int, seed: int)
                 task_type=project.task_type,
                 options=options,
                 metadata=metadata,
+                swapped=swapped.get(vendor_id, frozenset()),
             )
         )
     return BakeoffScores(

@@ -28,6 +28,7 @@ from service.domain import review
 from service.domain import review_outcomes as outcomes
 from service.domain import review_present as present
 from service.domain.bakeoffs import list_bakeoffs
+from service.domain.review_language import language_view
 from service.models import Flag
 from service.web.auth import render
 from service.web.csrf import CsrfProtected
@@ -264,6 +265,7 @@ def item_page(
             "flag": item.flag,
             "stats": stats,
             "sources": sources,
+            "language": language_view(item.task_type, item.item_data, sources),
             "layers": layers,
             "explanation": explanation,
             "legend": _LEGEND,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+from typing import Literal
 
 import pandas as pd
 
-from adapters.simulator.config import SimulatedVendor
+from adapters.pairs import swap_pair, unswap
+from adapters.simulator.config import PreferenceTruth, SimulatedVendor
 from adapters.simulator.noise import simulate_answer
 from metrics.scoring import ScoringOptions, score
 
@@ -16,24 +18,26 @@ def _bakeoff(vendor: SimulatedVendor, n: int = 3000) -> tuple[pd.Series, pd.Seri
     gold, labels, meta = {}, {}, {}
     for i in range(n):
         item = f"i{i}"
-        truth = rng.choice(["A", "B"])
+        truth: Literal["A", "B"] = "A" if rng.random() < 0.5 else "B"
         data: dict[str, object] = {
             "response_a": "x" * rng.randint(5, 300),
             "response_b": "y" * rng.randint(5, 300),
-            "swapped": rng.random() < 0.5,
         }
+        swapped = rng.random() < 0.5
+        # as the dispatcher sends it: swapped pairs differ only in the order of the responses
         answer = simulate_answer(
             vendor,
             item_id=item,
-            data=data,
-            truth=truth,
+            data=swap_pair(data) if swapped else data,
+            truth=PreferenceTruth(label=truth, response_a=str(data["response_a"])),
             task_type="preference",
             classes=["A", "B", "tie"],
             annotator="a1",
         )
-        gold[item], labels[item] = truth, answer.label
+        gold[item] = truth
+        labels[item] = unswap(answer.label) if swapped else answer.label
         meta[item] = {
-            "swapped": data["swapped"],
+            "swapped": swapped,
             "length_a": len(str(data["response_a"])),
             "length_b": len(str(data["response_b"])),
         }
@@ -65,3 +69,23 @@ def test_an_unbiased_vendor_shows_no_bias() -> None:
     for name in ("position_bias", "length_bias"):
         ci = s.summary[name].ci
         assert ci is not None and ci.low <= 0.0 <= ci.high
+
+
+def test_a_swapped_pair_is_judged_by_content() -> None:
+    """A perfect vendor answers the same pair, shown either way, with the same response."""
+    vendor = SimulatedVendor(name="perfect", accuracy=1.0)
+    data: dict[str, object] = {"prompt": "q", "response_a": "right", "response_b": "wrong"}
+    truth = PreferenceTruth(label="A", response_a="right")
+    shown = [
+        simulate_answer(
+            vendor,
+            item_id="x",
+            data=d,
+            truth=truth,
+            task_type="preference",
+            classes=["A", "B", "tie"],
+            annotator="a1",
+        ).label
+        for d in (data, swap_pair(data))
+    ]
+    assert shown == ["A", "B"]  # the first shown is "A": the swapped pair's "right" is second

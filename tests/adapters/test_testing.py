@@ -60,3 +60,24 @@ def test_empty_annotation_lists_are_allowed() -> None:
     golden, _ = _clean()
     coco_like: dict[str, list[object]] = {"images": [], "annotations": [], "categories": []}
     assert_no_gold([coco_like], golden)
+
+
+def test_a_preference_pair_may_be_swapped_and_nothing_else() -> None:
+    from adapters.pairs import swap_pair
+
+    golden, payloads = _clean("preference")
+    assert sorted(str(golden.gold[i.item_id]) for i in golden.items[:3]) == ["A", "B", "tie"]
+    item = payloads[0]["items"][1]
+    item["data"] = swap_pair(item["data"])
+    assert_no_gold(payloads, golden)  # the order of the responses is all that changed
+    item["data"]["swapped"] = True
+    with pytest.raises(AssertionError, match="altered|swap"):
+        assert_no_gold(payloads, golden)
+    golden, payloads = _clean("preference")
+    payloads[0]["items"][2]["swapped"] = True
+    with pytest.raises(AssertionError, match="swap"):
+        assert_no_gold(payloads, golden)
+    golden, payloads = _clean("preference")
+    payloads[0]["items"][0]["data"]["response_a"] += " (the better one)"
+    with pytest.raises(AssertionError, match="altered"):
+        assert_no_gold(payloads, golden)

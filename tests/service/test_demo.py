@@ -46,8 +46,10 @@ def test_demo_ranks_every_candidate_and_stores_each_label_once(tmp_path: Path) -
     try:
         with Session(engine) as session:
             tasks = session.exec(select(m.Task)).all()
-            # last quarter's digits bake-off, this quarter's digits and scenes bake-offs
-            assert len(tasks) == 60 * 4 * 2 + 12 * 3
+            # last quarter's digits bake-off, this quarter's digits, scenes and replies ones
+            assert len(tasks) == 60 * 4 * 2 + 12 * 3 + 120 * 3
+            # half of each vendor's reply pairs went out swapped (recorded on the task)
+            assert sum(t.swapped for t in tasks) == 60 * 3
             assert {t.status for t in tasks} == {"received"}
             # every demo vendor gives one answer per item: exactly one label per task
             labels = session.exec(select(m.VendorLabel)).all()
@@ -65,6 +67,18 @@ def test_demo_ranks_every_candidate_and_stores_each_label_once(tmp_path: Path) -
         "Handwritten digits: Q4 vendor bake-off",
     }
 
+    # the planted biases of the reply pairs are found: swiftlabel picks the reply shown
+    # first, boxwise the longer one
+    replies = json.loads((tmp_path / "demo" / "report-replies.json").read_text())
+    scores = {vendor: system["metrics"] for vendor, system in replies["scores"].items()}
+    for vendor, bias in (("swiftlabel", "position_bias"), ("boxwise", "length_bias")):
+        assert scores[vendor][bias]["low"] > 0.05, (vendor, scores[vendor][bias])
+    assert (
+        scores["precisionworks"]["position_bias"]["low"]
+        < 0
+        < (scores["precisionworks"]["position_bias"]["high"])
+    )
+
     printed = console.export_text()
     assert "Pick " in printed
     assert "Cost-accuracy Pareto front" in printed
@@ -74,7 +88,7 @@ def test_demo_ranks_every_candidate_and_stores_each_label_once(tmp_path: Path) -
 def test_smallest_demo_runs_and_its_printed_commands_work_as_pasted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`bakeoff demo --digits 30 --scenes 10` (the smallest sizes allowed) end to end.
+    """`bakeoff demo --digits 30 --scenes 10 --pairs 20` (the smallest sizes) end to end.
 
     Rare classes at this size (one gold 7) used to make the flag step fail with 422. The
     closing lines are then pasted into a shell that has neither the venv on PATH nor
@@ -86,7 +100,9 @@ def test_smallest_demo_runs_and_its_printed_commands_work_as_pasted(
     )
     monkeypatch.setenv("PATH", clean_path)
     result = CliRunner().invoke(
-        app, ["demo", "--digits", "30", "--scenes", "10", "--workdir", str(tmp_path / "demo")]
+        app,
+        ["demo", "--digits", "30", "--scenes", "10", "--pairs", "20"]
+        + ["--workdir", str(tmp_path / "demo")],
     )
     assert result.exit_code == 0, result.output
     assert "✓ flags:" in result.output
@@ -101,7 +117,7 @@ def test_smallest_demo_runs_and_its_printed_commands_work_as_pasted(
     assert commands[0].startswith("export BAKEOFF_DATABASE_URL=sqlite:///")
     assert commands[-1].endswith(" serve")
     reports = [c for c in commands if " report " in c]
-    assert len(reports) == 2
+    assert len(reports) == 3
     assert not reports[0].startswith("bakeoff ")  # bakeoff is not on PATH here
 
     elsewhere = tmp_path / "elsewhere"
@@ -119,5 +135,5 @@ def test_smallest_demo_runs_and_its_printed_commands_work_as_pasted(
     )
     assert pasted.returncode == 0, pasted.stderr
     written = sorted(p.name for p in elsewhere.glob("report-*.html"))
-    assert len(written) == 2, pasted.stderr
+    assert len(written) == 3, pasted.stderr
     assert "read from sqlite:///" in pasted.stderr
