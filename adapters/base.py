@@ -58,6 +58,8 @@ TaskType = Literal[
     "spans",
     "keypoints",
     "preference",
+    "rating",
+    "transcription",
 ]
 JobState = Literal["pending", "running", "completed", "failed", "cancelled"]
 
@@ -111,8 +113,18 @@ class Keypoints(_Frozen):
 # The answer for one item, by task type:
 #   classification -> class name; multilabel -> list of class names;
 #   detection -> list[Box]; segmentation -> list[Mask]; spans -> list[Span];
-#   keypoints -> list[Keypoints].
-LabelValue = str | list[str] | list[Box] | list[Mask] | list[Span] | list[Keypoints]
+#   keypoints -> list[Keypoints]; preference -> "A" | "B" | "tie";
+#   rating -> {criterion: integer rating}, e.g. {"helpfulness": 4, "correctness": 5}
+#             (one criterion or several; a single-criterion rubric may name it "rating");
+#             the scale (e.g. 1-5, the same for every criterion) is the gold item's
+#             metadata ``scale_min``/``scale_max`` or the project ontology's
+#             ``rating_scale: [1, 5]``; a gold item's ``data`` holds ``prompt``/``response``;
+#   transcription -> the transcript, one string (the gold item's ``data`` holds
+#             ``audio`` or ``image`` and may hold ``speaker``; ``metadata.speaker``
+#             gives per-speaker breakdowns).
+LabelValue = (
+    str | list[str] | dict[str, int] | list[Box] | list[Mask] | list[Span] | list[Keypoints]
+)
 
 
 class OntologyClass(_Frozen):

@@ -67,6 +67,8 @@ TaskType: TypeAlias = Literal[
     "spans",
     "keypoints",
     "preference",
+    "rating",
+    "transcription",
 ]
 UnknownLabels: TypeAlias = Literal["refuse", "wrong"]
 WarningCode: TypeAlias = Literal[
