@@ -201,13 +201,16 @@ def _icc_all(counts: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -
     ss_cols = n * ((sg / n - m) ** 2 + (sv / n - m) ** 2)
     ss_err = ss_total - ss_rows - ss_cols
     msr, msc, mse = ss_rows / (n - 1), ss_cols, ss_err / (n - 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return [
-            float((msr - mse) / (msr + mse + 2 * (msc - mse) / n)),
-            float((msr - mse) / (msr + mse)),
-            float((msr - mse) / (msr + (msc - mse) / n)),
-            float((msr - mse) / msr),
-        ]
+
+    def ratio(den: float) -> float:
+        return (msr - mse) / den if den != 0 else float("nan")
+
+    return [
+        ratio(msr + mse + 2 * (msc - mse) / n),
+        ratio(msr + mse),
+        ratio(msr + (msc - mse) / n),
+        ratio(msr),
+    ]
 
 
 def _alpha(counts: npt.NDArray[np.float64], delta: npt.NDArray[np.float64]) -> float:
