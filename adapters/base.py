@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "TaskType",
@@ -58,6 +58,8 @@ TaskType = Literal[
     "spans",
     "keypoints",
     "preference",
+    "rating",
+    "transcription",
 ]
 JobState = Literal["pending", "running", "completed", "failed", "cancelled"]
 
@@ -111,8 +113,19 @@ class Keypoints(_Frozen):
 # The answer for one item, by task type:
 #   classification -> class name; multilabel -> list of class names;
 #   detection -> list[Box]; segmentation -> list[Mask]; spans -> list[Span];
-#   keypoints -> list[Keypoints].
-LabelValue = str | list[str] | list[Box] | list[Mask] | list[Span] | list[Keypoints]
+#   keypoints -> list[Keypoints]; preference -> "A" | "B" | "tie";
+#   rating -> {criterion: integer rating}, e.g. {"helpfulness": 4, "correctness": 5}
+#             (one criterion or several; a single-criterion rubric may name it "rating");
+#             the criteria are the ontology's ``classes``; the scale (e.g. 1-5, the same
+#             for every criterion) is the ontology's ``rating_scale: [1, 5]`` or the gold
+#             item's metadata ``scale_min``/``scale_max``; a gold item's ``data`` holds
+#             ``prompt``/``response``;
+#   transcription -> the transcript, one string (the gold item's ``data`` holds
+#             ``audio`` or ``image`` and may hold ``speaker``; ``metadata.speaker``
+#             gives per-speaker breakdowns).
+LabelValue = (
+    str | list[str] | dict[str, int] | list[Box] | list[Mask] | list[Span] | list[Keypoints]
+)
 
 
 class OntologyClass(_Frozen):
@@ -126,6 +139,10 @@ class Ontology(_Frozen):
     Keypoint projects name each category's keypoints in order (``keypoints``) and may give
     their OKS falloffs (``keypoint_sigmas``, one per keypoint; default COCO's person sigmas
     for 17 keypoints).
+
+    Rating projects: ``classes`` are the rubric's criteria (name and what it means;
+    empty: any criterion gold uses) and ``rating_scale`` the ordinal scale
+    ``(lowest, highest)`` of every criterion, e.g. ``(1, 5)``.
     """
 
     classes: tuple[OntologyClass, ...]
@@ -133,6 +150,16 @@ class Ontology(_Frozen):
     attributes: dict[str, list[str]] = Field(default_factory=dict)
     keypoints: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     keypoint_sigmas: dict[str, tuple[float, ...]] = Field(default_factory=dict)
+    rating_scale: tuple[int, int] | None = None
+
+    @model_validator(mode="after")
+    def _check_scale(self) -> Ontology:
+        if self.rating_scale is not None and self.rating_scale[0] >= self.rating_scale[1]:
+            raise ValueError(
+                f"rating_scale must be (lowest, highest) with lowest < highest, "
+                f"got {list(self.rating_scale)}"
+            )
+        return self
 
     @property
     def class_names(self) -> list[str]:

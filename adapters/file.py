@@ -66,13 +66,22 @@ FileFormat = Literal["csv", "coco", "label_studio", "jsonl"]
 
 #: The task types each format can carry.
 FORMAT_TASKS: dict[FileFormat, frozenset[TaskType]] = {
-    "csv": frozenset({"classification", "multilabel", "preference"}),
+    "csv": frozenset({"classification", "multilabel", "preference", "rating", "transcription"}),
     "coco": frozenset({"detection", "segmentation"}),
     "label_studio": frozenset(
         {"classification", "multilabel", "detection", "segmentation", "spans", "preference"}
     ),
     "jsonl": frozenset(
-        {"classification", "multilabel", "detection", "segmentation", "spans", "preference"}
+        {
+            "classification",
+            "multilabel",
+            "detection",
+            "segmentation",
+            "spans",
+            "preference",
+            "rating",
+            "transcription",
+        }
     ),
 }
 _EXT: dict[FileFormat, str] = {

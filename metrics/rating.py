@@ -23,9 +23,34 @@ from sklearn.metrics import cohen_kappa_score
 
 from metrics.types import ConfidenceInterval, MetricResult
 
-__all__ = ["IccForm", "icc", "rating_bias", "rating_mae", "weighted_kappa"]
+__all__ = [
+    "AGREEMENT_STATISTICS",
+    "IccForm",
+    "agreement_statistics",
+    "gwet_ac",
+    "icc",
+    "pair_table",
+    "rating_bias",
+    "rating_mae",
+    "table_statistics",
+    "weighted_kappa",
+]
 
 IccForm = Literal["ICC(2,1)", "ICC(3,1)", "ICC(2,k)", "ICC(3,k)"]
+
+#: Names of :func:`table_statistics`, in order.
+AGREEMENT_STATISTICS: tuple[str, ...] = (
+    "linear_weighted_kappa",
+    "quadratic_weighted_kappa",
+    "icc_2_1",
+    "icc_3_1",
+    "icc_2_k",
+    "icc_3_k",
+    "krippendorff_alpha_ordinal",
+    "krippendorff_alpha_interval",
+    "gwet_ac1",
+    "gwet_ac2",
+)
 
 
 def _paired(
@@ -122,3 +147,172 @@ def icc(ratings: npt.ArrayLike, *, form: IccForm = "ICC(2,1)") -> MetricResult:
             f"form must be one of ICC(2,1), ICC(3,1), ICC(2,k), ICC(3,k); got {form!r}"
         )
     return MetricResult("icc", float(value), params={"form": form})
+
+
+def pair_table(
+    gold: npt.ArrayLike, labels: npt.ArrayLike, *, scale: tuple[int, int]
+) -> npt.NDArray[np.int64]:
+    """``(K, K)`` counts of (gold, label) rating pairs over the whole scale ``lo..hi``.
+
+    Rows are gold ratings, columns the candidate's, both in scale order.
+
+    Raises
+    ------
+    ValueError
+        A rating outside the scale or not an integer.
+    """
+    lo, hi = int(scale[0]), int(scale[1])
+    if hi <= lo:
+        raise ValueError(f"the scale needs scale_min < scale_max, got {lo}..{hi}")
+    g = np.asarray(gold, dtype=np.float64)
+    v = np.asarray(labels, dtype=np.float64)
+    if g.shape != v.shape or g.ndim != 1:
+        raise ValueError(f"gold and labels must be 1-d of one length, got {g.shape}, {v.shape}")
+    for name, x in (("gold", g), ("labels", v)):
+        bad = ~np.isfinite(x) | (x != np.round(x)) | (x < lo) | (x > hi)
+        if bad.any():
+            raise ValueError(
+                f"{name} has ratings outside the integer scale {lo}..{hi}: "
+                f"{np.unique(x[bad])[:5].tolist()}"
+            )
+    k = hi - lo + 1
+    cells = (g.astype(np.int64) - lo) * k + (v.astype(np.int64) - lo)
+    return np.bincount(cells, minlength=k * k).reshape(k, k).astype(np.int64)
+
+
+def _kappa(p: npt.NDArray[np.float64], w: npt.NDArray[np.float64]) -> float:
+    expected = np.outer(p.sum(axis=1), p.sum(axis=0))
+    den = float((w * expected).sum())
+    return 1.0 - float((w * p).sum()) / den if den > 0 else float("nan")
+
+
+def _icc_all(counts: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -> list[float]:
+    """ICC(2,1), ICC(3,1), ICC(2,k), ICC(3,k) of two raters from their pair table."""
+    n = float(counts.sum())
+    if n < 2:
+        return [float("nan")] * 4
+    row, col = counts.sum(axis=1), counts.sum(axis=0)
+    sg, sv = float(row @ values), float(col @ values)
+    sgg, svv = float(row @ values**2), float(col @ values**2)
+    sgv = float(values @ counts @ values)
+    m = (sg + sv) / (2 * n)
+    ss_total = sgg + svv - 2 * n * m * m
+    ss_rows = (sgg + svv + 2 * sgv) / 2 - 2 * n * m * m
+    ss_cols = n * ((sg / n - m) ** 2 + (sv / n - m) ** 2)
+    ss_err = ss_total - ss_rows - ss_cols
+    msr, msc, mse = ss_rows / (n - 1), ss_cols, ss_err / (n - 1)
+
+    def ratio(den: float) -> float:
+        return (msr - mse) / den if den != 0 else float("nan")
+
+    return [
+        ratio(msr + mse + 2 * (msc - mse) / n),
+        ratio(msr + mse),
+        ratio(msr + (msc - mse) / n),
+        ratio(msr),
+    ]
+
+
+def _alpha(counts: npt.NDArray[np.float64], delta: npt.NDArray[np.float64]) -> float:
+    coincidence = counts + counts.T
+    n_c = coincidence.sum(axis=1)
+    total = float(n_c.sum())
+    expected = float((np.outer(n_c, n_c) * delta).sum())
+    if expected <= 0 or total < 2:
+        return float("nan")
+    return 1.0 - (total - 1) * float((coincidence * delta).sum()) / expected
+
+
+def _ordinal_delta(counts: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    n_c = (counts + counts.T).sum(axis=1)
+    cum = np.concatenate([[0.0], np.cumsum(n_c)])
+    i, j = np.meshgrid(np.arange(n_c.size), np.arange(n_c.size), indexing="ij")
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    between = cum[hi + 1] - cum[lo]
+    return np.asarray((between - (n_c[i] + n_c[j]) / 2) ** 2, dtype=np.float64)
+
+
+def gwet_ac(counts: npt.ArrayLike, *, weights: Literal["identity", "quadratic"]) -> float:
+    """Gwet's AC1 (``weights="identity"``) or AC2 of two raters from their pair table.
+
+    ``q`` is the table's number of categories (the whole scale), as irrCAC's
+    ``CAC(..., categories=scale)``: ``pe = T_w / (q (q - 1)) * sum_k pi_k (1 - pi_k)``.
+
+    Examples
+    --------
+    Two raters who agree on 118 of 125 items in a skewed 2x2 table: Cohen's kappa is
+    near 0 (the kappa paradox), AC1 is not (irrCAC 0.4.4 gives the same 0.9407763...):
+
+    >>> round(gwet_ac([[118, 5], [2, 0]], weights="identity"), 4)
+    0.9408
+    """
+    c = np.asarray(counts, dtype=np.float64)
+    q = c.shape[0]
+    n = float(c.sum())
+    if n == 0 or q < 2:
+        return float("nan")
+    idx = np.arange(q)
+    if weights == "identity":
+        w = np.eye(q)
+    else:
+        w = 1.0 - (idx[:, None] - idx[None, :]) ** 2 / float((q - 1) ** 2)
+    p = c / n
+    pa = float((w * p).sum())
+    pi = (p.sum(axis=1) + p.sum(axis=0)) / 2
+    pe = float(w.sum()) / (q * (q - 1)) * float((pi * (1 - pi)).sum())
+    return (pa - pe) / (1 - pe) if pe < 1 else float("nan")
+
+
+def table_statistics(counts: npt.ArrayLike, *, scale: tuple[int, int]) -> tuple[float, ...]:
+    """Every :data:`AGREEMENT_STATISTICS` of gold and one candidate from their pair table.
+
+    ``counts`` is :func:`pair_table`'s ``(K, K)`` table over the scale ``lo..hi``; each
+    statistic treats gold and the candidate as two raters of the same items:
+
+    * Cohen's weighted kappa, linear and quadratic weights over the whole scale
+      (scikit-learn's ``cohen_kappa_score(labels=range(lo, hi + 1))``);
+    * ICC(2,1), ICC(3,1), ICC(2,k), ICC(3,k) (k = 2), Shrout & Fleiss / pingouin;
+    * Krippendorff's alpha, ordinal and interval metric (the ``krippendorff`` package);
+    * Gwet's AC1 and AC2 (quadratic weights), :func:`gwet_ac`.
+    """
+    c = np.asarray(counts, dtype=np.float64)
+    k = c.shape[0]
+    values = np.arange(scale[0], scale[0] + k, dtype=np.float64)
+    idx = np.arange(k, dtype=np.float64)
+    n = float(c.sum())
+    if n == 0:
+        return (float("nan"),) * len(AGREEMENT_STATISTICS)
+    p = c / n
+    linear = np.abs(idx[:, None] - idx[None, :])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (
+            _kappa(p, linear),
+            _kappa(p, linear**2),
+            *_icc_all(c, values),
+            _alpha(c, _ordinal_delta(c)),
+            _alpha(c, (values[:, None] - values[None, :]) ** 2),
+            gwet_ac(c, weights="identity"),
+            gwet_ac(c, weights="quadratic"),
+        )
+
+
+def agreement_statistics(
+    gold: pd.Series[float], labels: pd.Series[float], *, scale: tuple[int, int]
+) -> dict[str, MetricResult]:
+    """:data:`AGREEMENT_STATISTICS` over the tasks both rated, by name.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> s = agreement_statistics(pd.Series([1, 2, 3, 4, 5]), pd.Series([1, 2, 3, 4, 4]),
+    ...                          scale=(1, 5))
+    >>> round(s["quadratic_weighted_kappa"].value, 4), round(s["icc_2_1"].value, 4)
+    (0.9412, 0.9524)
+    """
+    _, pairs = _paired(gold, labels)
+    table = pair_table(pairs[:, 0], pairs[:, 1], scale=scale)
+    values = table_statistics(table, scale=scale)
+    return {
+        name: MetricResult(name, value, params={"scale": list(scale)})
+        for name, value in zip(AGREEMENT_STATISTICS, values, strict=True)
+    }

@@ -26,6 +26,7 @@ __all__ = [
     "GROUP_RULE",
     "leader_advice",
     "summary_sentences",
+    "label_bias_sentences",
     "sample_size_mcnemar",
     "sample_size_paired",
     "sample_size_bootstrap",
@@ -343,6 +344,46 @@ def _box_bias_sentences(rows: list[BoxBiasRow], cfg: RankingConfig) -> list[str]
     return out
 
 
+# label biases a scorer reports in its summary: (metric, > 0 words, < 0 words, unit)
+_LABEL_BIASES = {
+    "leniency_bias": ("lenient", "severe", "scale points"),
+    "position_bias": ("favour the response shown first", "favour the response shown second", ""),
+    "length_bias": ("favour the longer response", "favour the shorter response", ""),
+}
+
+
+def label_bias_sentences(systems: Sequence[SystemEvaluation], confidence: float) -> list[str]:
+    """One sentence per system whose labels carry a significant bias, each with its size.
+
+    Reads the engine's summary (``leniency_bias:<criterion>`` of ratings, ``position_bias``
+    and ``length_bias`` of preferences); a bias is named when its interval excludes 0.
+    """
+    out: list[str] = []
+    conf = f"{confidence:.0%}"
+    for system in systems:
+        parts: list[str] = []
+        for name, result in system.metrics.items():
+            base, _, criterion = name.partition(":")
+            words = _LABEL_BIASES.get(base)
+            if words is None or (base == "leniency_bias" and not criterion):
+                continue
+            ci = result.ci
+            if ci is None or not np.isfinite(result.value) or ci.low <= 0.0 <= ci.high:
+                continue
+            more, less, unit = words
+            unit = f" {unit}" if unit else ""
+            what = f"{criterion} ratings" if criterion else base.replace("_", " ")
+            parts.append(
+                f"{what} {result.value:+.3f}{unit} ({more if result.value > 0 else less}; "
+                f"{conf} interval {ci.low:+.3f} to {ci.high:+.3f})"
+            )
+        if parts:
+            out.append(
+                f"Caveat: {system.name}'s labels are biased against gold: {'; '.join(parts)}."
+            )
+    return out
+
+
 def summary_sentences(
     rows: list[SystemRanking],
     verdict: Verdict,
@@ -356,6 +397,7 @@ def summary_sentences(
     box_bias: list[BoxBiasRow],
     n_items: int,
     main_metric: str = "accuracy",
+    label_bias: Sequence[str] = (),
 ) -> list[str]:
     """The verdict in words, each claim backed by a test the report shows."""
     out: list[str] = []
@@ -411,6 +453,7 @@ def summary_sentences(
         if r.rank is None and verdict != "no_results":
             out.append(f"{r.name} is not ranked: {'; '.join(r.violations)}.")
     out.extend(_box_bias_sentences(box_bias, cfg))
+    out.extend(label_bias)
     out.extend(a.message for a in advice if not a.separated)
     if names_front and verdict != "no_results":
         out.append(f"Cost-accuracy Pareto front: {', '.join(names_front)}.")

@@ -49,7 +49,12 @@ from reports._quantities import (
     throughput_estimate,
     violations,
 )
-from reports._verdict import GROUP_RULE, leader_advice, summary_sentences
+from reports._verdict import (
+    GROUP_RULE,
+    label_bias_sentences,
+    leader_advice,
+    summary_sentences,
+)
 from reports.breakdowns import box_bias_breakdown
 from reports.inputs import RankingConfig, SystemEvaluation
 from reports.results import Estimate, Ranking, SystemRanking
@@ -339,6 +344,7 @@ def rank_systems(
         box_bias=bias,
         n_items=n,
         main_metric=systems[0].main_metric,
+        label_bias=label_bias_sentences(systems, cfg.confidence),
     )
     return Ranking(
         main_metric=systems[0].main_metric,

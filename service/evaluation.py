@@ -156,7 +156,9 @@ def score_inputs(inputs: Inputs, *, options: ScoringOptions) -> dict[str, Scored
     out: dict[str, Scored] = {}
     for name, labels in inputs.systems.items():
         try:
-            out[name] = score(inputs.task, inputs.gold, labels, options=options)
+            out[name] = score(
+                inputs.task, inputs.gold, labels, options=options, metadata=inputs.metadata
+            )
         except UnknownLabelsError as exc:
             raise FormatError(
                 inputs.files.get(name, name),

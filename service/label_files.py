@@ -66,6 +66,7 @@ class Inputs:
     classes: tuple[str, ...] | None = None
     notes: tuple[str, ...] = ()
     keypoint_sigmas: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    metadata: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------- loading
@@ -336,6 +337,88 @@ def _load_keypoints(gold_path: PathLike, sources: Sequence[LabelSource]) -> Inpu
     )
 
 
+def _language_value(task: EvalTask, text: str, *, name: str, where: str) -> Any:
+    """A CSV cell as a rating (``4`` / ``help=4;fact=5``) or a transcript (as written)."""
+    if task == "transcription":
+        return text
+    try:
+        return csv_format.parse_rating_cell(text)
+    except ValueError as exc:
+        raise FormatError(name, where, str(exc)) from None
+
+
+def _is_jsonl(path: PathLike) -> bool:
+    return Path(path).suffix.lower() in (".jsonl", ".ndjson", ".json")
+
+
+def _language_labels(
+    task: EvalTask, path: PathLike, known: set[str], gold_name: str
+) -> pd.Series[Any] | pd.DataFrame:
+    """One system's ratings/transcripts (JSONL or CSV); several annotators: the table."""
+    from adapters.formats.jsonl import iter_annotations
+
+    name = Path(path).name
+    rows: list[tuple[str, str, Any, str]] = []
+    if _is_jsonl(path):
+        for i, ann in enumerate(iter_annotations(path, task_type=task, name=name), 1):
+            rows.append((ann.item_id, ann.annotator_id or "", ann.label, f"line {i}"))
+    elif csv_format.detect_layout(path, name=name) == "labels":
+        for r in csv_format.iter_labels(path, name=name):
+            where = f"row {r.row}"
+            rows.append(
+                (r.item_id, "", _language_value(task, r.label, name=name, where=where), where)
+            )
+    else:
+        for a in csv_format.iter_annotations(path, name=name):
+            where = f"row {a.row}"
+            value = _language_value(task, a.label, name=name, where=where)
+            rows.append((a.item_id, a.annotator_id, value, where))
+    for item_id, _, _, where in rows:
+        if item_id not in known:
+            raise FormatError(name, where, f"item_id {item_id!r} is not in {gold_name}")
+    if any(worker for _, worker, _, _ in rows):
+        return pd.DataFrame(
+            [(i, w, v) for i, w, v, _ in rows], columns=["task", "worker", "label"], dtype=object
+        )
+    ids = [i for i, _, _, _ in rows]
+    if len(set(ids)) != len(ids):
+        dupe = next(i for i in ids if ids.count(i) > 1)
+        raise FormatError(name, "", f"second answer for item_id {dupe!r} without annotator_id")
+    return pd.Series([v for _, _, v, _ in rows], index=_index(ids), dtype=object)
+
+
+def _load_language(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelSource]) -> Inputs:
+    """Rating or transcription gold and labels, each file JSON Lines or CSV.
+
+    Gold metadata (``scale_min``/``scale_max``, ``speaker``...) reaches the engine.
+    """
+    from adapters.formats.jsonl import iter_gold
+
+    gold_name = Path(gold_path).name
+    values: dict[str, Any] = {}
+    metadata: dict[str, dict[str, Any]] = {}
+    if _is_jsonl(gold_path):
+        for rec in iter_gold(gold_path, task_type=task, name=gold_name):
+            values[rec.item_id], metadata[rec.item_id] = rec.label, dict(rec.metadata)
+    else:
+        for g in csv_format.iter_gold(gold_path, name=gold_name):
+            where = f"row {g.row}"
+            values[g.item_id] = _language_value(task, g.label, name=gold_name, where=where)
+            metadata[g.item_id] = dict(g.metadata)
+    if not values:
+        raise FormatError(gold_name, "", "no gold items")
+    known = set(values)
+    meta = pd.DataFrame.from_dict(metadata, orient="index").reindex(list(values))
+    return Inputs(
+        task=task,
+        gold_name=gold_name,
+        gold=pd.Series(values, dtype=object),
+        systems={s.name: _language_labels(task, s.path, known, gold_name) for s in sources},
+        files={s.name: Path(s.path).name for s in sources},
+        metadata=meta if len(meta.columns) else None,
+    )
+
+
 def load_inputs(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelSource]) -> Inputs:
     """Read the gold file and every system's labels for ``task``.
 
@@ -347,6 +430,8 @@ def load_inputs(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelSour
         If two sources share a name or none is given.
     """
     _check_sources(sources)
+    if task in ("rating", "transcription"):
+        return _load_language(task, gold_path, sources)
     formats = _formats(task, gold_path, sources)
     if formats is not None:
         from service.label_files_any import load_any_inputs

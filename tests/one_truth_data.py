@@ -223,6 +223,41 @@ def _preference(rng: np.random.Generator, n: int, coverage: float) -> Case:
     return Case("preference", choices, gold, {"alpha": alpha, "crowd": crowd})
 
 
+def _rating(rng: np.random.Generator, n: int, coverage: float) -> Case:
+    criteria = ["fact", "help"]
+    keys = [f"i{k:03d}" for k in range(n)]
+    gold = {k: {c: int(rng.integers(1, 6)) for c in criteria} for k in keys}
+
+    def answer(k: str, lenient: int) -> dict[str, int]:
+        return {
+            c: int(np.clip(r + lenient * (rng.random() < 0.4) + rng.integers(-1, 2), 1, 5))
+            for c, r in gold[k].items()
+        }
+
+    alpha: list[Answer] = [(k, None, answer(k, 1)) for k in keys if rng.random() < coverage]
+    crowd: list[Answer] = [(k, w, answer(k, 0)) for k in keys for w in ("w1", "w2", "w3")]
+    meta = {k: {"scale_min": 1, "scale_max": 5} for k in keys}
+    return Case("rating", criteria, gold, {"alpha": alpha, "crowd": crowd}, meta=meta)  # type: ignore[arg-type]
+
+
+_WORDS = "the cat sat on a mat dog ran far away 21 Hello, world!".split()
+
+
+def _transcription(rng: np.random.Generator, n: int, coverage: float) -> Case:
+    keys = [f"u{k:03d}" for k in range(n)]
+    gold = {k: " ".join(rng.choice(_WORDS, int(rng.integers(2, 9)))) for k in keys}
+
+    def answer(k: str, p: float) -> str:
+        words = [str(rng.choice(_WORDS)) if rng.random() < p else w for w in gold[k].split()]
+        words = [w for w in words if rng.random() > p / 2] or ["x"]
+        return " ".join(words)
+
+    alpha: list[Answer] = [(k, None, answer(k, 0.1)) for k in keys if rng.random() < coverage]
+    crowd: list[Answer] = [(k, w, answer(k, 0.25)) for k in keys for w in ("w1", "w2", "w3")]
+    meta = {k: {"speaker": f"s{i % 2}"} for i, k in enumerate(keys)}
+    return Case("transcription", [], gold, {"alpha": alpha, "crowd": crowd}, meta=meta)
+
+
 GENERATORS = {
     "classification": _classification,
     "multilabel": _multilabel,
@@ -231,6 +266,8 @@ GENERATORS = {
     "segmentation": _segmentation,
     "keypoints": _keypoints,
     "preference": _preference,
+    "rating": _rating,
+    "transcription": _transcription,
 }
 
 
@@ -300,6 +337,23 @@ def write_files(case: Case, root: Path) -> tuple[Path, dict[str, Path]]:
             )
             out[name] = root / f"{name}.csv"
             out[name].write_text(head + body)
+        return gold, out
+    if case.task in ("rating", "transcription"):
+        gold = root / "gold.jsonl"
+        gold.write_text(
+            "".join(
+                json.dumps({"item_id": k, "label": v, "metadata": case.meta.get(k, {})}) + "\n"
+                for k, v in case.gold.items()
+            )
+        )
+        for name, rows in case.vendors.items():
+            out[name] = root / f"{name}.jsonl"
+            out[name].write_text(
+                "".join(
+                    json.dumps({"item_id": k, "label": v, "annotator_id": w}) + "\n"
+                    for k, w, v in rows
+                )
+            )
         return gold, out
     if case.task == "spans":
         gold = root / "gold.jsonl"

@@ -246,6 +246,7 @@ def _doors(
         case.gold,
         {k: v for k, v in case.vendors.items() if v},  # a CLI label file has labels
         case.sizes,
+        case.meta,
     )
     cli = _cli(answered, root / "files")
     assert set(cli) == set(answered.vendors)

@@ -82,6 +82,7 @@ __all__ = [
     "FORMULA_PREFIXES",
     "csv_safe",
     "csv_unsafe",
+    "parse_rating_cell",
 ]
 
 Source: TypeAlias = str | os.PathLike[str] | IO[str] | IO[bytes]
@@ -735,3 +736,36 @@ def write_multilabels(
             yield item_id, separator.join(names)
 
     return write_labels(joined(), dest)
+
+
+_RATING_PAIR = re.compile(r"^\s*([^=;]+?)\s*=\s*([+-]?\d+)\s*$")
+
+
+def parse_rating_cell(text: str) -> dict[str, int]:
+    """A rating task's CSV ``label`` cell: ``4`` or ``helpfulness=4;correctness=5``.
+
+    A bare integer is the one criterion ``rating``.
+
+    Raises
+    ------
+    ValueError
+        Anything else (the message says the expected form).
+
+    Examples
+    --------
+    >>> parse_rating_cell("4"), parse_rating_cell("help=4; fact=5")
+    ({'rating': 4}, {'help': 4, 'fact': 5})
+    """
+    cell = text.strip()
+    if re.fullmatch(r"[+-]?\d+", cell):
+        return {"rating": int(cell)}
+    out: dict[str, int] = {}
+    for part in cell.split(";"):
+        match = _RATING_PAIR.match(part)
+        if match is None or match.group(1) in out:
+            raise ValueError(
+                f"expected an integer rating or criterion=rating pairs joined by ';' "
+                f"(e.g. helpfulness=4;correctness=5), got {text!r}"
+            )
+        out[match.group(1)] = int(match.group(2))
+    return out

@@ -21,11 +21,20 @@ detection      ``[{"category": "cat", "bbox": [x, y, w, h], "score": 0.8}]`` (pi
 segmentation   ``[{"category": "cat", "segmentation": [[x1, y1, ...]]}]`` or COCO RLE
 spans          ``[{"start": 0, "end": 5, "type": "PER"}]``
 preference     ``"A"``, ``"B"`` or ``"tie"`` (canonical frame; see :mod:`metrics.preference`)
+rating         ``{"helpfulness": 4, "correctness": 5}`` (criterion -> integer rating)
+transcription  ``"the cat sat on the mat"`` (the transcript; ``""`` for silence)
 ============== ===========================================================
 
 A preference gold item keeps the pair in ``data`` (``prompt``, ``response_a``,
 ``response_b``) and, for the biases and rankings, ``metadata`` may carry ``swapped``
 (B shown first), ``length_a``/``length_b`` and ``model_a``/``model_b``.
+
+A rating gold item keeps what is rated in ``data`` (``prompt``, ``response``) and says the
+ordinal scale in ``metadata`` (``scale_min``, ``scale_max``: integers, e.g. 1 and 5, the
+same for every criterion); a rating outside the scale is refused by the scorer. A
+transcription gold item keeps the media in ``data`` (``audio`` or ``image``); a
+``metadata.speaker`` (or any other metadata field) gives per-slice WER. See
+``docs/language-tasks.md``.
 
 Blank lines are skipped. Every problem raises one :class:`~adapters.formats.FormatError`
 naming the file, the line (from 1) and the field: ``labels.jsonl: line 7: label[0].bbox:
@@ -139,6 +148,8 @@ _LABEL_TYPES: dict[TaskType, Any] = {
     "spans": list[_SpanIn],
     "keypoints": list[_KeypointsIn],
     "preference": Literal["A", "B", "tie"],
+    "rating": Annotated[dict[_NonEmpty, Annotated[int, Field(strict=True)]], Field(min_length=1)],
+    "transcription": Annotated[str, Field(strict=True)],
 }
 _LABEL_ADAPTERS: dict[TaskType, TypeAdapter[Any]] = {
     t: TypeAdapter(tp) for t, tp in _LABEL_TYPES.items()
@@ -197,6 +208,8 @@ def _expected(task_type: TaskType) -> str:
     what = {
         "classification": "a class name (string)",
         "multilabel": "a list of class names",
+        "rating": 'an object of integer ratings per criterion, e.g. {"helpfulness": 4}',
+        "transcription": "the transcript (a string)",
     }.get(task_type, f"a list of {task_type} objects")
     return f"expected {what} for {task_type}"
 
@@ -209,14 +222,18 @@ def _validate(model: type[_M], obj: Any, *, source: str, line: str, task_type: T
         errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         err = errors[0]
         where = f"{line}: {_where('', err['loc'])}"
-        if tuple(err["loc"]) == ("label",) and err["type"] in ("string_type", "list_type"):
+        if tuple(err["loc"]) == ("label",) and err["type"] in (
+            "string_type",
+            "list_type",
+            "dict_type",
+        ):
             raise FormatError(source, where, _expected(task_type)) from exc
         raise FormatError(source, where, _problem(err)) from exc
 
 
 def _to_label(parsed: Any, *, task_type: TaskType, source: str, where: str) -> LabelValue:
     """DTOs from an already validated label."""
-    if task_type in ("classification", "multilabel", "preference"):
+    if task_type in ("classification", "multilabel", "preference", "rating", "transcription"):
         return parsed  # type: ignore[no-any-return]
     if task_type == "detection":
         return [Box(category=b.category, bbox=b.bbox, score=b.score) for b in parsed]
@@ -269,7 +286,7 @@ def parse_label(
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = _where(where, err["loc"])
-        if err["type"] in ("string_type", "list_type") and not err["loc"]:
+        if err["type"] in ("string_type", "list_type", "dict_type") and not err["loc"]:
             raise FormatError(source, loc, _expected(task_type)) from exc
         raise FormatError(source, loc, _problem(err)) from exc
     return _to_label(parsed, task_type=task_type, source=source, where=where)

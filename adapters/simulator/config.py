@@ -152,6 +152,26 @@ class SimulatedVendor(_Config):
     length_bias: float = Field(
         default=0.0, ge=0, le=1, description="preference: share of answers for the longer reply"
     )
+    rating_bias: float = Field(
+        default=0.0,
+        ge=-10,
+        le=10,
+        description="rating: planted leniency (> 0) or severity (< 0), mean shift in scale "
+        "points (whole steps plus one more step with the fractional part's probability)",
+    )
+    rating_noise: float = Field(
+        default=0.0, ge=0, le=1, description="rating: chance of a random +-1 step (mean 0)"
+    )
+    rating_scale: tuple[int, int] = Field(
+        default=(1, 5), description="rating: scale to clip to when the item data has none"
+    )
+    transcript_wer: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="transcription: planted word error rate; per reference word one error "
+        "with this chance: half substitutions, a quarter deletions, a quarter insertions",
+    )
     annotators: AnnotatorPool = AnnotatorPool()
     latency: LatencySpec = LatencySpec()
     prices: PriceList = PriceList()

@@ -144,6 +144,10 @@ def simulate_answer(
         return _preference(vendor, data, truth, skill, rng)
     if isinstance(truth, PreferenceTruth):
         truth = truth.label
+    if task_type == "rating":
+        return _rating(vendor, data, truth, classes, rng)
+    if task_type == "transcription":
+        return _transcription(vendor, truth, rng)
     if task_type == "detection":
         return _detection(vendor, data, truth, classes, skill, rng)
     if task_type == "segmentation":
@@ -228,6 +232,60 @@ def _preference(
         if rng.random() < vendor.length_bias:
             label = "A" if len(a) > len(b) else "B"
     return Answer(label, accuracy, 1)
+
+
+def _rating(
+    vendor: SimulatedVendor,
+    data: dict[str, object],
+    truth: LabelValue | None,
+    classes: list[str],
+    rng: random.Random,
+) -> Answer:
+    """Each criterion's true rating shifted by the planted ``rating_bias`` and noise.
+
+    The shift is ``floor(b)`` steps plus one more step with probability ``b - floor(b)``
+    (mean exactly ``b``), then a random +-1 step with probability ``rating_noise``;
+    clipped to the scale (``data["scale_min"]``/``["scale_max"]``, else the vendor's
+    ``rating_scale``), so near the ends the found bias is smaller than planted.
+    """
+    lo, hi = vendor.rating_scale
+    if isinstance(data.get("scale_min"), int) and isinstance(data.get("scale_max"), int):
+        lo, hi = int(data["scale_min"]), int(data["scale_max"])  # type: ignore[call-overload]
+    if isinstance(truth, dict) and truth:
+        true = {str(c): int(r) for c, r in truth.items()}
+    else:  # no truth: a uniform guess per criterion
+        true = {c: rng.randint(lo, hi) for c in (classes or ["rating"])}
+    whole = math.floor(vendor.rating_bias)
+    fraction = vendor.rating_bias - whole
+    out: dict[str, int] = {}
+    for criterion in sorted(true):
+        shift = whole + (1 if rng.random() < fraction else 0)
+        if rng.random() < vendor.rating_noise:
+            shift += rng.choice((-1, 1))
+        out[criterion] = min(hi, max(lo, true[criterion] + shift))
+    return Answer(out, 1.0, len(out))
+
+
+def _transcription(vendor: SimulatedVendor, truth: LabelValue | None, rng: random.Random) -> Answer:
+    """The true transcript with planted word errors at rate ``transcript_wer``.
+
+    Per reference word, with probability ``transcript_wer`` one error: a substitution
+    (half the time: the word with an ``x`` in front), a deletion or an insertion of
+    ``uh`` after it (a quarter each). Expected WER is ``transcript_wer`` (a minimal
+    alignment can only find fewer errors, rarely).
+    """
+    words = truth.split() if isinstance(truth, str) else []
+    out: list[str] = []
+    for word in words:
+        if rng.random() >= vendor.transcript_wer:
+            out.append(word)
+            continue
+        kind = rng.random()
+        if kind < 0.5:
+            out.append("x" + word)
+        elif kind >= 0.75:
+            out += [word, "uh"]
+    return Answer(" ".join(out), 1.0 - vendor.transcript_wer, 1)
 
 
 def _image_size(data: dict[str, object], boxes: list[Box]) -> tuple[float, float]:

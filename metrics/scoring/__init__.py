@@ -2,7 +2,7 @@
 
 Where is X scored? In ``metrics.scoring.<task_type>``: :mod:`.classification`,
 :mod:`.multilabel`, :mod:`.spans`, :mod:`.detection`, :mod:`.segmentation`,
-:mod:`.keypoints`; cost and
+:mod:`.keypoints`, :mod:`.preference`, :mod:`.rating`, :mod:`.transcription`; cost and
 latency in :mod:`.operations`; metadata slices in :mod:`.slices`. Each returns a
 :class:`~metrics.scoring.base.Scored`, which every door (CLI, API, client, reports,
 dashboards, demo) formats without computing anything.
@@ -79,6 +79,8 @@ class _Scorers(Mapping[TaskType, Scorer]):
         "segmentation",
         "keypoints",
         "preference",
+        "rating",
+        "transcription",
     )
 
     def __getitem__(self, task_type: TaskType) -> Scorer:

@@ -14,6 +14,8 @@ spans              :mod:`.spans`               per-item span F1 (exact boundarie
 detection          :mod:`.detection`           per-image F1 @ IoU 0.5 (boxes)
 segmentation       :mod:`.segmentation`        per-image mask F1 @ IoU 0.5
 preference         :mod:`.preference`          agreement with gold (A / B / tie)
+rating             :mod:`.rating`              rating agreement (1 - |rating - gold| / range)
+transcription      :mod:`.transcription`       word error rate (lower is better)
 =================  ==========================  =============================================
 
 Each main metric comes twice in ``Scored.summary``:
@@ -41,6 +43,7 @@ import pandas as pd
 
 from metrics.aggregation import TiePolicy
 from metrics.classification import KappaWeights
+from metrics.transcription import Normalization
 from metrics.types import MetricResult
 
 __all__ = [
@@ -67,6 +70,8 @@ TaskType: TypeAlias = Literal[
     "spans",
     "keypoints",
     "preference",
+    "rating",
+    "transcription",
 ]
 UnknownLabels: TypeAlias = Literal["refuse", "wrong"]
 WarningCode: TypeAlias = Literal[
@@ -78,6 +83,9 @@ WarningCode: TypeAlias = Literal[
     "several_annotators",
     "unreturned_latency",
     "unusable_objects",
+    "rating_scale_inferred",
+    "missing_criteria",
+    "empty_references",
 ]
 
 #: Columns of :attr:`Scored.items`.
@@ -128,6 +136,13 @@ class ScoringOptions:
         ``(category, sigmas)``; category ``"*"``: every category not named); a category
         without sigmas uses COCO's person sigmas when it has 17 keypoints.
         ``iou_threshold`` is then the smallest OKS of a matched pair.
+    rating_scale
+        Ratings: the ordinal scale ``(lowest, highest)`` of every criterion; ``None``:
+        the gold items' metadata ``scale_min``/``scale_max``, else the range seen.
+    transcript_normalization
+        Transcription: what is normalised before WER/CER (case, numbers, punctuation,
+        whitespace; :class:`metrics.transcription.Normalization`). Default: lowercase,
+        numbers to words, punctuation stripped, whitespace collapsed.
     """
 
     n_resamples: int = 1000
@@ -141,6 +156,10 @@ class ScoringOptions:
     ties: TiePolicy = "wrong"
     min_slice_items: int = 5
     keypoint_sigmas: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    rating_scale: tuple[int, int] | None = None
+    transcript_normalization: Normalization = Normalization(
+        lowercase=True, strip_punctuation=True, numbers="words"
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.n_resamples, bool) or int(self.n_resamples) < 1:
@@ -155,6 +174,10 @@ class ScoringOptions:
             )
         if not 0.0 < float(self.iou_threshold) <= 1.0:
             raise ValueError(f"iou_threshold must lie in (0, 1], got {self.iou_threshold!r}")
+        if self.rating_scale is not None and (
+            len(self.rating_scale) != 2 or int(self.rating_scale[0]) >= int(self.rating_scale[1])
+        ):
+            raise ValueError(f"rating_scale must be (lowest, highest), got {self.rating_scale!r}")
         if self.min_slice_items < 1:
             raise ValueError(f"min_slice_items must be >= 1, got {self.min_slice_items!r}")
 

@@ -15,7 +15,15 @@ from typing import Literal, TypeAlias
 __all__ = ["EvalTask", "KappaWeights", "LabelFormat", "Level", "ReadFormat", "Role"]
 
 EvalTask: TypeAlias = Literal[
-    "classification", "multilabel", "detection", "segmentation", "spans", "keypoints", "preference"
+    "classification",
+    "multilabel",
+    "detection",
+    "segmentation",
+    "spans",
+    "keypoints",
+    "preference",
+    "rating",
+    "transcription",
 ]
 """Copy of :data:`service.evaluation.EvalTask`."""
 

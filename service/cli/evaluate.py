@@ -29,6 +29,7 @@ from service.cli._app import app
 from service.cli._choices import EvalTask, KappaWeights, Level
 
 if TYPE_CHECKING:  # imported inside the commands: `bakeoff --help` must not load them
+    from metrics.transcription import Normalization
     from reports.results import Estimate
     from service import evaluation
 
@@ -45,6 +46,8 @@ _TASK_FORMATS: dict[str, tuple[str, ...]] = {
     "spans": ("jsonl", "doccano", "prodigy"),
     "keypoints": ("coco", "coco_results", "jsonl"),
     "preference": ("csv", "jsonl"),
+    "rating": ("csv", "jsonl"),
+    "transcription": ("csv", "jsonl"),
 }
 _FORMAT_TASKS: dict[str, str] = {
     "coco": "--task detection or segmentation",
@@ -190,6 +193,25 @@ def _sigmas(text: str | None) -> tuple[tuple[str, tuple[float, ...]], ...]:
     return (("*", values),)
 
 
+def _scale(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        low, high = (int(p) for p in text.split(","))
+    except ValueError:
+        raise ValueError(
+            f"--rating-scale: expected LOWEST,HIGHEST integers, got {text!r}"
+        ) from None
+    return low, high
+
+
+def _normalization(choice: str) -> Normalization:
+    from metrics.scoring import ScoringOptions
+    from metrics.transcription import Normalization
+
+    return ScoringOptions().transcript_normalization if choice == "default" else Normalization()
+
+
 @app.command("evaluate")
 def evaluate_command(
     gold: Annotated[
@@ -251,6 +273,23 @@ def evaluate_command(
             "gold gives none (default: COCO's person sigmas for 17 keypoints).",
         ),
     ] = None,
+    rating_scale: Annotated[
+        str | None,
+        typer.Option(
+            "--rating-scale",
+            help="Rating: the scale LOWEST,HIGHEST of every criterion, e.g. 1,5 (default: "
+            "gold metadata scale_min/scale_max, else the range seen, with a warning).",
+        ),
+    ] = None,
+    normalize: Annotated[
+        Literal["default", "none"],
+        typer.Option(
+            "--normalize",
+            help="Transcription: 'default' lowercases, writes numbers as words, strips "
+            "punctuation and collapses whitespace before WER/CER; 'none' only collapses "
+            "whitespace (docs/language-tasks.md).",
+        ),
+    ] = "default",
     html: Annotated[
         Path | None,
         typer.Option("--html", help="Also write the ranked HTML report of the same scores."),
@@ -272,6 +311,8 @@ def evaluate_command(
             kappa_weights=kappa_weights,
             ties=ties,
             keypoint_sigmas=_sigmas(oks_sigmas),
+            rating_scale=_scale(rating_scale),
+            transcript_normalization=_normalization(normalize),
         )
     )
     inputs = _run(lambda: evaluation.load_inputs(task, gold, sources), task=task, paths=paths)

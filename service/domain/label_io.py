@@ -80,7 +80,7 @@ SUFFIXES: dict[LabelFormat, str] = {
     "coco": "json",
     "labelstudio": "json",
 }
-_CSV_TASKS = ("classification", "multilabel", "preference")
+_CSV_TASKS = ("classification", "multilabel", "preference", "rating", "transcription")
 _COCO_TASKS = ("detection", "segmentation")
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlmodel import SQLModel
 
 from adapters.base import Box, Keypoints, Mask, Span, TaskType
+from adapters.formats.csv import parse_rating_cell
 from service.domain._common import table_of
 from service.domain.errors import Invalid
 
@@ -48,6 +49,37 @@ def _check_class(name: object, classes: Collection[str], where: tuple[str | int,
     if classes and name not in classes:
         shown = ", ".join(sorted(classes)[:20])
         raise Invalid(f"unknown class {name!r}; the ontology has: {shown}", location=where)
+
+
+def _rating_value(
+    value: Any, classes: Collection[str], where: tuple[str | int, ...]
+) -> dict[str, int]:
+    """``{criterion: integer}`` (or a CSV cell ``4`` / ``help=4;fact=5``), criteria known."""
+    if isinstance(value, str):
+        try:
+            value = parse_rating_cell(value)
+        except ValueError as exc:
+            raise Invalid(str(exc), location=where) from None
+    if not isinstance(value, dict) or not value:
+        raise Invalid(
+            f'expected integer ratings per criterion, e.g. {{"helpfulness": 4}}, got {value!r}',
+            location=where,
+        )
+    for criterion, rating in value.items():
+        if not isinstance(criterion, str) or not criterion:
+            raise Invalid(f"criterion {criterion!r} is not a name", location=where)
+        if not isinstance(rating, int) or isinstance(rating, bool):
+            raise Invalid(
+                f"rating {rating!r} for {criterion!r} is not an integer",
+                location=(*where, criterion),
+            )
+        if classes and criterion not in classes:
+            shown = ", ".join(sorted(classes)[:20])
+            raise Invalid(
+                f"unknown criterion {criterion!r}; the ontology has: {shown}",
+                location=(*where, criterion),
+            )
+    return dict(value)
 
 
 def normalize_value(
@@ -88,6 +120,12 @@ def normalize_value(
             raise Invalid(
                 f"expected 'A', 'B' or 'tie' for a preference, got {value!r}", location=where
             )
+        return value
+    if task_type == "rating":
+        return _rating_value(value, classes, where)
+    if task_type == "transcription":
+        if not isinstance(value, str):
+            raise Invalid(f"expected the transcript (a string), got {value!r}", location=where)
         return value
     if task_type == "multilabel":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

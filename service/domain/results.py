@@ -35,6 +35,8 @@ _MAIN = {
     "segmentation": "per_image_f1",
     "keypoints": "per_image_keypoint_f1",
     "preference": "agreement",
+    "rating": "rating_agreement",
+    "transcription": "wer",
 }
 
 

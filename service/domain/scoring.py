@@ -112,6 +112,12 @@ def _keypoint_sigmas(project: Project) -> tuple[tuple[str, tuple[float, ...]], .
     return tuple((str(c), tuple(float(v) for v in s)) for c, s in sigmas.items())
 
 
+def _rating_scale(project: Project) -> tuple[int, int] | None:
+    """The ontology's ``rating_scale`` (rating projects), else ``None`` (gold metadata)."""
+    scale = (project.ontology or {}).get("rating_scale")
+    return (int(scale[0]), int(scale[1])) if scale else None
+
+
 def _with_size(value: Any, size: tuple[int, int] | None) -> Any:
     """Segmentation objects with the item's height/width (to rasterise polygons)."""
     if size is None or not isinstance(value, list):
@@ -277,6 +283,7 @@ def _compute(session: Session, bakeoff: BakeOff, *, n_resamples: int, seed: int)
         classes=_classes(project),
         min_slice_items=3,
         keypoint_sigmas=_keypoint_sigmas(project),
+        rating_scale=_rating_scale(project),
     )
     metadata = meta if len(meta.columns) else None
     swapped = _swapped(session, bakeoff) if project.task_type == "preference" else {}

@@ -1,0 +1,382 @@
+"""Score rubric / Likert ratings: main metric **rating agreement**.
+
+Label value shape: ``{criterion: integer rating}`` (one or several criteria on one ordinal
+scale, e.g. ``{"helpfulness": 4, "correctness": 5}``; see ``docs/language-tasks.md``).
+
+The scale ``(lo, hi)`` is ``options.rating_scale``, else the gold items' metadata
+``scale_min``/``scale_max``, else the range of the ratings seen (with a warning). A
+rating outside it, or not an integer, is refused naming the item.
+
+``rating_agreement`` (the main metric) is, per item, ``1 - |rating - gold| / (hi - lo)``
+averaged over the gold item's criteria (a criterion the answer leaves out scores 0): a
+per-item score in ``[0, 1]`` ranked like every other task type's main metric;
+``rating_agreement_all`` counts unrated items as 0. Beside it, pooled over item x
+criterion: ``mae``, ``exact_agreement``, ``leniency_bias`` (mean signed difference
+``rating - gold``: > 0 lenient, < 0 severe); per criterion ``c`` the same as
+``<name>:<c>`` plus :data:`metrics.rating.AGREEMENT_STATISTICS` (weighted kappa, ICC,
+Krippendorff's alpha, Gwet's AC1/AC2; gold and the candidate as two raters); with one
+criterion those also appear without the suffix. ``per_class`` is indexed by criterion.
+Intervals: the project's policy (:mod:`metrics.scoring._intervals`): Wilson-type for
+means of per-item scores in ``[0, 1]``, paired percentile bootstrap over gold items for
+the rest (per-criterion statistics from one pair table per resample).
+
+A crowd (answers table) is reduced per item and criterion to the lower median of its
+annotators' ratings; ``per_annotator`` has each annotator's agreement with gold, with
+their peers (the lower median of the others) and their leniency bias.
+
+Examples
+--------
+>>> import pandas as pd
+>>> gold = pd.Series([{"h": 1}, {"h": 5}, {"h": 3}], index=list("abc"))
+>>> s = score(gold, pd.Series([{"h": 2}, {"h": 5}, {"h": 3}], index=list("abc")),
+...           options=ScoringOptions(rating_scale=(1, 5)))
+>>> round(s.value("rating_agreement"), 4), round(s.value("leniency_bias"), 4)
+(0.9167, 0.3333)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from metrics.rating import AGREEMENT_STATISTICS, table_statistics
+from metrics.scoring import _assemble
+from metrics.scoring._crowd import is_missing
+from metrics.scoring._intervals import Ratio, Table
+from metrics.scoring.base import Scored, ScoringOptions, ScoringWarning
+from metrics.types import LABEL, TASK, WORKER
+
+__all__ = ["MAIN_METRIC", "MAIN_TITLE", "score"]
+
+MAIN_METRIC = "rating_agreement"
+MAIN_TITLE = "rating agreement with gold (1 - |rating - gold| / scale range)"
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _is_rating(x: object) -> bool:
+    return isinstance(x, int | np.integer) and not isinstance(x, bool | np.bool_)
+
+
+def _check_value(value: object, *, what: str, task: object) -> dict[str, int]:
+    if not isinstance(value, dict) or not value:
+        raise ValueError(
+            f"{what}: item {task!r}: expected ratings per criterion such as "
+            f'{{"helpfulness": 4}}, got {value!r}'
+        )
+    for criterion, rating in value.items():
+        if not isinstance(criterion, str) or not criterion:
+            raise ValueError(f"{what}: item {task!r}: criterion {criterion!r} is not a name")
+        if not _is_rating(rating):
+            raise ValueError(
+                f"{what}: item {task!r}: rating {rating!r} for {criterion!r} is not an integer"
+            )
+    return value
+
+
+def _scale(
+    gold: pd.Series[Any],
+    answers: pd.DataFrame,
+    metadata: pd.DataFrame | None,
+    options: ScoringOptions,
+) -> tuple[tuple[int, int], tuple[ScoringWarning, ...]]:
+    if options.rating_scale is not None:
+        return (int(options.rating_scale[0]), int(options.rating_scale[1])), ()
+    if metadata is not None and {"scale_min", "scale_max"} <= set(metadata.columns):
+        meta = metadata.reindex(gold.index)
+        lo_values = pd.to_numeric(meta["scale_min"], errors="coerce").dropna()
+        hi_values = pd.to_numeric(meta["scale_max"], errors="coerce").dropna()
+        if len(lo_values) and len(hi_values):
+            lo, hi = int(lo_values.min()), int(hi_values.max())
+            if lo < hi:
+                return (lo, hi), ()
+    seen = [r for v in gold for r in v.values()] + answers["rating"].astype(int).tolist()
+    lo, hi = int(min(seen)), int(max(seen))
+    if lo == hi:
+        hi = lo + 1
+    return (lo, hi), (
+        ScoringWarning(
+            "rating_scale_inferred",
+            f"no rating scale given (gold metadata scale_min/scale_max): using the range "
+            f"seen, {lo}..{hi}; an unused end of the real scale changes kappa and AC",
+        ),
+    )
+
+
+def _long_answers(labels: pd.Series[Any] | pd.DataFrame) -> pd.DataFrame:
+    """Answers as rows ``task, worker, criterion, rating``."""
+    if isinstance(labels, pd.Series):
+        if not labels.index.is_unique:
+            dupes = labels.index[labels.index.duplicated()].unique()[:5].tolist()
+            raise ValueError(f"labels has duplicate tasks {dupes}; pass the answers table")
+        tasks, workers, values = labels.index.to_numpy(), None, labels.to_numpy()
+    elif isinstance(labels, pd.DataFrame):
+        missing = [c for c in (TASK, WORKER, LABEL) if c not in labels.columns]
+        if missing:
+            raise ValueError(
+                f"labels lacks column(s) {missing}; expected {TASK}, {WORKER}, {LABEL}"
+            )
+        tasks = labels[TASK].to_numpy()
+        workers = labels[WORKER].astype(str).to_numpy()
+        values = labels[LABEL].to_numpy()
+    else:
+        raise TypeError(
+            "labels must be a Series indexed by task or a DataFrame with columns "
+            f"{TASK!r}, {WORKER!r}, {LABEL!r}; got {type(labels).__name__}"
+        )
+    rows: list[tuple[Any, str, str, int]] = []
+    for i, (task, value) in enumerate(zip(tasks, values, strict=True)):
+        if is_missing(value):
+            continue
+        checked = _check_value(value, what="labels", task=task)
+        worker = "" if workers is None else str(workers[i])
+        rows.extend((task, worker, c, int(r)) for c, r in checked.items())
+    frame = pd.DataFrame(rows, columns=[TASK, WORKER, "criterion", "rating"])
+    frame["rating"] = frame["rating"].astype(np.int64)
+    return frame
+
+
+def _lower_median(frame: pd.DataFrame, keys: list[str]) -> pd.Series[Any]:
+    return frame.groupby(keys, sort=False)["rating"].quantile(0.5, interpolation="lower")
+
+
+def _criterion_table(
+    g: FloatArray, v: FloatArray, scale: tuple[int, int], names: Sequence[str]
+) -> Table:
+    k = scale[1] - scale[0] + 1
+    both = ~np.isnan(g) & ~np.isnan(v)
+    cells = np.full(g.shape, -1, dtype=np.intp)
+    cells[both] = (g[both].astype(np.intp) - scale[0]) * k + (v[both].astype(np.intp) - scale[0])
+    repeat = len(names) // len(AGREEMENT_STATISTICS)
+
+    def compute(counts: npt.NDArray[np.int64]) -> Sequence[float]:
+        return table_statistics(counts.reshape(k, k), scale=scale) * repeat
+
+    return Table(cells=cells, n_cells=k * k, names=tuple(names), compute=compute)
+
+
+def _per_annotator(
+    answers: pd.DataFrame, gold_long: pd.Series[Any], span: float
+) -> pd.DataFrame | None:
+    named = answers[answers[WORKER] != ""]
+    if named[WORKER].nunique() < 2:
+        return None
+    named = named.assign(
+        gold=gold_long.reindex(pd.MultiIndex.from_frame(named[[TASK, "criterion"]])).to_numpy()
+    )
+    named = named.dropna(subset=["gold"])
+    diff = named["rating"] - named["gold"]
+    closeness = 1.0 - diff.abs() / span
+    peers = []
+    for _, group in named.groupby([TASK, "criterion"], sort=False):
+        ratings = group["rating"].to_numpy()
+        for pos, idx in enumerate(group.index):
+            others = np.delete(ratings, pos)
+            if others.size:
+                median = np.sort(others)[(others.size - 1) // 2]
+                peers.append((idx, 1.0 - abs(ratings[pos] - median) / span))
+    peer = pd.Series(dict(peers), dtype=np.float64).reindex(named.index)
+    by = named[WORKER]
+    table = pd.DataFrame(
+        {
+            "n_items": named.groupby(WORKER)[TASK].nunique().astype(np.int64),
+            "agreement_with_gold": closeness.groupby(by).mean(),
+            "agreement_with_peers": peer.groupby(by).mean(),
+            "leniency_bias": diff.astype(np.float64).groupby(by).mean(),
+        }
+    )
+    table.index.name = WORKER
+    return table
+
+
+def score(
+    gold: pd.Series[Any],
+    labels: pd.Series[Any] | pd.DataFrame,
+    *,
+    options: ScoringOptions = ScoringOptions(),  # noqa: B008 - frozen, never mutated
+    metadata: pd.DataFrame | None = None,
+) -> Scored:
+    """Score one candidate's ratings against gold.
+
+    Parameters
+    ----------
+    gold
+        ``{criterion: rating}`` per task (index ``task``).
+    labels
+        The candidate's ratings per task (``None``: not rated), or a crowd's answers
+        table (columns ``task``, ``worker``, ``label``).
+    options
+        Intervals, coverage floor, ``rating_scale``, ``unknown_labels`` (a criterion
+        gold does not have: refused, or ignored with a warning).
+    metadata
+        Item metadata (index ``task``): ``scale_min``/``scale_max``, and slices.
+
+    Returns
+    -------
+    Scored
+
+    Raises
+    ------
+    TypeError, ValueError
+        Malformed gold or labels, or a rating outside the scale (named by item).
+    """
+    gold = _assemble.check_gold(gold)
+    for task, value in gold.items():
+        _check_value(value, what="gold", task=task)
+    answers = _long_answers(labels)
+    inside = answers[TASK].isin(gold.index).to_numpy()
+    warnings: list[ScoringWarning] = []
+    if (~inside).any():
+        warnings.append(
+            ScoringWarning(
+                "labels_outside_gold",
+                f"{int((~inside).sum())} rating(s) on items that are not in gold were ignored",
+            )
+        )
+    answers = answers[inside].reset_index(drop=True)
+    criteria = sorted({c for v in gold for c in v})
+    warnings.extend(
+        _assemble.check_vocabulary(
+            set(answers["criterion"]), set(criteria), options=options, what="criteria"
+        )
+    )
+    answers = answers[answers["criterion"].isin(criteria)].reset_index(drop=True)
+    scale, scale_warnings = _scale(gold, answers, metadata, options)
+    warnings.extend(scale_warnings)
+    lo, hi = scale
+    out_of_scale = answers[(answers["rating"] < lo) | (answers["rating"] > hi)]
+    if len(out_of_scale):
+        row = out_of_scale.iloc[0]
+        raise ValueError(
+            f"labels: item {row[TASK]!r}: rating {int(row['rating'])} for {row['criterion']!r} "
+            f"is outside the scale {lo}..{hi} ({len(out_of_scale)} such rating(s))"
+        )
+    for task, value in gold.items():
+        for c, r in value.items():
+            if not lo <= r <= hi:
+                raise ValueError(f"gold: item {task!r}: rating {r} for {c!r} is outside {lo}..{hi}")
+    span = float(hi - lo)
+
+    n = len(gold)
+    position = pd.Series(np.arange(n), index=gold.index)
+    voted = (
+        _lower_median(answers, [TASK, "criterion"]) if len(answers) else pd.Series([], dtype=float)
+    )
+    answered = np.zeros(n, dtype=bool)
+    if len(answers):
+        answered[position.reindex(answers[TASK].unique()).to_numpy(np.intp)] = True
+    g_arrays: dict[str, FloatArray] = {}
+    v_arrays: dict[str, FloatArray] = {}
+    closeness_sum = np.zeros(n)
+    n_gold_criteria = np.zeros(n)
+    for c in criteria:
+        g = np.array([float(v.get(c, np.nan)) for v in gold], dtype=np.float64)
+        v = np.full(n, np.nan)
+        if len(voted):
+            got = voted.xs(c, level="criterion") if c in voted.index.get_level_values(1) else None
+            if got is not None:
+                v[position.reindex(got.index).to_numpy(np.intp)] = got.to_numpy(np.float64)
+        v[np.isnan(g)] = np.nan
+        g_arrays[c], v_arrays[c] = g, v
+        has_gold = ~np.isnan(g)
+        n_gold_criteria += has_gold
+        closeness_sum += np.where(has_gold & ~np.isnan(v), 1.0 - np.abs(v - g) / span, 0.0)
+    item_score = closeness_sum / np.maximum(n_gold_criteria, 1)
+    missing = sum(
+        int((answered & ~np.isnan(g_arrays[c]) & np.isnan(v_arrays[c])).sum()) for c in criteria
+    )
+    if missing:
+        warnings.append(
+            ScoringWarning(
+                "missing_criteria",
+                f"{missing} criterion rating(s) left out of rated items scored 0",
+            )
+        )
+
+    ratios = _assemble.main_ratios(MAIN_METRIC, item_score, answered)
+    pooled_abs, pooled_diff, pooled_exact, pooled_n = (np.zeros(n) for _ in range(4))
+    tables: list[tuple[Table, dict[str, float]]] = []
+    per_criterion: dict[str, dict[str, float]] = {}
+    for c in criteria:
+        g, v = g_arrays[c], v_arrays[c]
+        both = ~np.isnan(g) & ~np.isnan(v)
+        d = np.where(both, v - g, 0.0)
+        one = both.astype(np.float64)
+        ratios[f"mae:{c}"] = Ratio(np.abs(d), one)
+        ratios[f"exact_agreement:{c}"] = Ratio(((d == 0) & both).astype(np.float64), one)
+        ratios[f"leniency_bias:{c}"] = Ratio(d, one)
+        pooled_abs += np.abs(d)
+        pooled_diff += d
+        pooled_exact += (d == 0) & both
+        pooled_n += one
+        names = [f"{s}:{c}" for s in AGREEMENT_STATISTICS]
+        if len(criteria) == 1:
+            names += list(AGREEMENT_STATISTICS)
+        k = hi - lo + 1
+        counts = np.bincount(((g[both] - lo) * k + (v[both] - lo)).astype(np.intp), minlength=k * k)
+        values = table_statistics(counts.reshape(k, k), scale=scale)
+        tables.append(
+            (
+                _criterion_table(g, v, scale, names),
+                dict(zip(names, values * (len(names) // len(values)), strict=True)),
+            )
+        )
+        per_criterion[c] = {
+            "support": float(both.sum()),
+            **dict(zip(AGREEMENT_STATISTICS, values, strict=True)),
+        }
+    ratios["mae"] = Ratio(pooled_abs, pooled_n)
+    ratios["exact_agreement"] = Ratio(pooled_exact, pooled_n)
+    ratios["leniency_bias"] = Ratio(pooled_diff, pooled_n)
+    scale_param = {"scale": [lo, hi]}
+    summary = _assemble.summarise(
+        n,
+        ratios=ratios,
+        tables=tables,
+        options=options,
+        params=dict.fromkeys([*ratios, *(k for _, p in tables for k in p)], scale_param),
+    )
+    per_class = pd.DataFrame.from_dict(per_criterion, orient="index")
+    for c in criteria:
+        for metric in ("mae", "exact_agreement", "leniency_bias"):
+            per_class.loc[c, metric] = summary[f"{metric}:{c}"].value
+        ci = summary[f"leniency_bias:{c}"].ci
+        per_class.loc[c, "leniency_bias_low"] = ci.low if ci is not None else np.nan
+        per_class.loc[c, "leniency_bias_high"] = ci.high if ci is not None else np.nan
+    per_class["support"] = per_class["support"].astype(np.int64)
+    per_class.index.name = "criterion"
+
+    n_answers = (
+        answers.groupby(TASK)[WORKER].nunique() if len(answers) else pd.Series([], dtype=int)
+    )
+    n_objects = answers.groupby(TASK).size() if len(answers) else pd.Series([], dtype=int)
+    items = _assemble.items_frame(
+        gold.index,
+        answered=answered,
+        score=item_score,
+        n_answers=n_answers,
+        n_objects=n_objects,
+        tie=pd.Series(False, index=gold.index),
+    )
+    gold_long = pd.Series(
+        {(t, c): float(r) for t, v in gold.items() for c, r in v.items()}, dtype=np.float64
+    )
+    crowd = isinstance(labels, pd.DataFrame)
+    return _assemble.finish(
+        task_type="rating",
+        main=MAIN_METRIC,
+        title=MAIN_TITLE,
+        items=items,
+        summary=summary,
+        per_class=per_class,
+        n_labels=len(answers),
+        options=options,
+        metadata=metadata,
+        warnings=tuple(warnings),
+        per_annotator=_per_annotator(answers, gold_long, span) if crowd else None,
+        extra={"rating_scale": scale, "criteria": tuple(criteria)},
+    )

@@ -1,0 +1,136 @@
+"""The rating scorer: per-criterion statistics equal their references; coverage, scale,
+crowds and refusals are said out loud."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from metrics.scoring import ScoringOptions, UnknownLabelsError, score
+
+krippendorff = pytest.importorskip("krippendorff")
+
+OPTIONS = ScoringOptions(n_resamples=200, rating_scale=(1, 5))
+
+
+def _data(n: int = 120, seed: int = 0) -> tuple[pd.Series, pd.Series]:
+    rng = np.random.default_rng(seed)
+    index = pd.Index([f"i{k:03d}" for k in range(n)], name="task")
+    gold = pd.Series(
+        [{"help": int(rng.integers(1, 6)), "fact": int(rng.integers(1, 6))} for _ in range(n)],
+        index=index,
+    )
+    labels = pd.Series(
+        [{c: int(np.clip(r + rng.integers(-1, 2), 1, 5)) for c, r in g.items()} for g in gold],
+        index=index,
+    )
+    return gold, labels
+
+
+def test_per_criterion_statistics_equal_the_references() -> None:
+    gold, labels = _data()
+    scored = score("rating", gold, labels, options=OPTIONS)
+    for c in ("help", "fact"):
+        g = np.array([v[c] for v in gold])
+        v = np.array([x[c] for x in labels])
+        for w in ("linear", "quadratic"):
+            ref = cohen_kappa_score(g, v, labels=[1, 2, 3, 4, 5], weights=w)
+            assert scored.value(f"{w}_weighted_kappa:{c}") == pytest.approx(ref, abs=1e-9)
+        for level in ("ordinal", "interval"):
+            ref = krippendorff.alpha(
+                reliability_data=np.vstack([g, v]).astype(float), level_of_measurement=level
+            )
+            assert scored.value(f"krippendorff_alpha_{level}:{c}") == pytest.approx(ref, abs=1e-9)
+        assert scored.value(f"mae:{c}") == pytest.approx(np.abs(v - g).mean(), abs=1e-12)
+        assert scored.value(f"leniency_bias:{c}") == pytest.approx((v - g).mean(), abs=1e-12)
+        assert scored.per_class.loc[c, "support"] == len(g)
+    closeness = np.mean(
+        [np.mean([1 - abs(x[c] - y[c]) / 4 for c in y]) for x, y in zip(labels, gold, strict=True)]
+    )
+    assert scored.value("rating_agreement") == pytest.approx(closeness, abs=1e-12)
+    for name, result in scored.summary.items():
+        assert result.ci is not None, name
+        assert result.ci.low - 1e-12 <= result.value <= result.ci.high + 1e-12, name
+
+
+def test_single_criterion_names_the_statistics_without_suffix() -> None:
+    gold = pd.Series([{"rating": r} for r in [1, 2, 3, 4, 5, 3]], index=list("abcdef"))
+    labels = pd.Series([{"rating": r} for r in [1, 3, 3, 4, 4, 3]], index=list("abcdef"))
+    scored = score("rating", gold, labels, options=OPTIONS)
+    ref = cohen_kappa_score(
+        [1, 2, 3, 4, 5, 3], [1, 3, 3, 4, 4, 3], labels=[1, 2, 3, 4, 5], weights="quadratic"
+    )
+    assert scored.value("quadratic_weighted_kappa") == pytest.approx(ref, abs=1e-9)
+    assert scored.value("quadratic_weighted_kappa:rating") == pytest.approx(ref, abs=1e-9)
+    assert scored.main_metric == "rating_agreement"
+    assert scored.ranking_metric == "rating_agreement_all"
+
+
+def test_coverage_missing_criteria_and_the_ranking_metric() -> None:
+    gold = pd.Series([{"a": 1, "b": 5}, {"a": 3, "b": 3}, {"a": 5, "b": 1}], index=list("xyz"))
+    labels = pd.Series([{"a": 1, "b": 5}, {"a": 3}, None], index=list("xyz"))
+    scored = score("rating", gold, labels, options=ScoringOptions(rating_scale=(1, 5)))
+    assert scored.n_answered == 2 and scored.status == "not_enough_results"
+    assert scored.items["score"].tolist()[:2] == [1.0, 0.5]
+    assert scored.value("rating_agreement") == pytest.approx(0.75)
+    assert scored.value("rating_agreement_all") == pytest.approx(0.5)
+    codes = {w.code for w in scored.warnings}
+    assert {"missing_criteria", "low_coverage"} <= codes
+
+
+def test_scale_from_metadata_or_inferred_with_a_warning() -> None:
+    gold = pd.Series([{"r": 2}, {"r": 3}], index=["a", "b"])
+    labels = pd.Series([{"r": 3}, {"r": 3}], index=["a", "b"])
+    meta = pd.DataFrame({"scale_min": [1, 1], "scale_max": [5, 5]}, index=["a", "b"])
+    with_meta = score("rating", gold, labels, metadata=meta)
+    assert with_meta.extra["rating_scale"] == (1, 5)
+    assert with_meta.value("rating_agreement") == pytest.approx(1 - 0.5 / 4)
+    inferred = score("rating", gold, labels)
+    assert inferred.extra["rating_scale"] == (2, 3)
+    assert [w.code for w in inferred.warnings] == ["rating_scale_inferred"]
+
+
+def test_bad_ratings_are_refused_naming_the_item() -> None:
+    gold = pd.Series([{"r": 2}, {"r": 3}], index=["a", "b"])
+    with pytest.raises(ValueError, match=r"item 'b'.*outside the scale 1..5"):
+        score("rating", gold, pd.Series([{"r": 2}, {"r": 6}], index=["a", "b"]), options=OPTIONS)
+    with pytest.raises(ValueError, match=r"item 'a'.*not an integer"):
+        score("rating", gold, pd.Series([{"r": 2.5}], index=["a"]), options=OPTIONS)
+    with pytest.raises(ValueError, match=r"item 'a'.*not an integer"):
+        score("rating", gold, pd.Series([{"r": True}], index=["a"]), options=OPTIONS)
+    with pytest.raises(UnknownLabelsError, match="criteria 'style'"):
+        score("rating", gold, pd.Series([{"style": 2}], index=["a"]), options=OPTIONS)
+    lenient = ScoringOptions(rating_scale=(1, 5), unknown_labels="wrong")
+    scored = score("rating", gold, pd.Series([{"r": 2, "style": 2}], index=["a"]), options=lenient)
+    assert "vocabulary_mismatch" in {w.code for w in scored.warnings}
+
+
+def test_crowd_takes_the_lower_median_and_tables_each_annotator() -> None:
+    gold, _ = _data(n=40, seed=3)
+    rows = []
+    for task, g in gold.items():
+        for worker, shift in (("kind", 1), ("fair", 0), ("fair2", 0)):
+            rows.append((task, worker, {c: int(min(5, r + shift)) for c, r in g.items()}))
+    answers = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    scored = score("rating", gold, answers, options=OPTIONS)
+    assert scored.value("rating_agreement") == 1.0  # the two fair raters outvote
+    table = scored.per_annotator
+    assert table is not None
+    assert table.loc["fair", "leniency_bias"] == 0.0 < table.loc["kind", "leniency_bias"]
+    assert (
+        table.loc["kind", "agreement_with_gold"] < 1.0 == table.loc["fair", "agreement_with_gold"]
+    )
+    assert scored.items["n_answers"].eq(3).all()
+
+
+def test_inputs_are_not_modified_and_order_does_not_matter() -> None:
+    gold, labels = _data(n=30, seed=5)
+    before = gold.copy(deep=True), labels.copy(deep=True)
+    a = score("rating", gold, labels, options=OPTIONS)
+    b = score("rating", gold.iloc[::-1], labels.iloc[::-1], options=OPTIONS)
+    assert gold.equals(before[0]) and labels.equals(before[1])
+    for name in a.summary:
+        assert a.value(name) == pytest.approx(b.value(name), nan_ok=True)
+        assert a.summary[name].ci == b.summary[name].ci

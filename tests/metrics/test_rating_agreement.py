@@ -1,0 +1,146 @@
+"""Rating agreement statistics from the pair table equal their reference packages to 1e-9.
+
+scikit-learn (weighted kappa), pingouin (ICC), krippendorff (alpha) run here on generated
+and fixed cases. irrCAC (Gwet's AC1/AC2) pins ``scipy==1.12`` and ``pandas<3``, so it
+cannot live in the test extra: its values for the fixed cases below were computed with
+irrCAC 0.4.4 (``CAC(df, categories=scale, digits=15).gwet()``), and the generated cases
+compare with irrCAC whenever it is importable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from metrics.rating import (
+    AGREEMENT_STATISTICS,
+    agreement_statistics,
+    gwet_ac,
+    pair_table,
+    table_statistics,
+)
+
+krippendorff = pytest.importorskip("krippendorff")
+pingouin = pytest.importorskip("pingouin")
+
+
+def _case(seed: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(10, 300))
+    lo = int(rng.integers(0, 2))
+    hi = lo + int(rng.integers(2, 7))
+    g = rng.integers(lo, hi + 1, n)
+    v = np.clip(g + rng.integers(-2, 3, n), lo, hi)
+    return g, v, (lo, hi)
+
+
+def _references(g: np.ndarray, v: np.ndarray, scale: tuple[int, int]) -> dict[str, float]:
+    lab = list(range(scale[0], scale[1] + 1))
+    data = np.vstack([g, v]).astype(float)
+    n = len(g)
+    long = pd.DataFrame(
+        {"t": np.r_[np.arange(n), np.arange(n)], "r": ["g"] * n + ["v"] * n, "x": np.r_[g, v]}
+    )
+    icc = pingouin.intraclass_corr(long, targets="t", raters="r", ratings="x")
+    icc = icc.set_index("Type")["ICC"]
+    return {
+        "linear_weighted_kappa": cohen_kappa_score(g, v, labels=lab, weights="linear"),
+        "quadratic_weighted_kappa": cohen_kappa_score(g, v, labels=lab, weights="quadratic"),
+        "krippendorff_alpha_ordinal": krippendorff.alpha(
+            reliability_data=data, level_of_measurement="ordinal"
+        ),
+        "krippendorff_alpha_interval": krippendorff.alpha(
+            reliability_data=data, level_of_measurement="interval"
+        ),
+        "icc_2_1": icc["ICC(A,1)"],
+        "icc_3_1": icc["ICC(C,1)"],
+        "icc_2_k": icc["ICC(A,k)"],
+        "icc_3_k": icc["ICC(C,k)"],
+    }
+
+
+@pytest.mark.parametrize("seed", range(8), ids=lambda s: f"seed{s}")
+def test_statistics_equal_sklearn_pingouin_krippendorff(seed: int) -> None:
+    g, v, scale = _case(seed)
+    ours = agreement_statistics(pd.Series(g), pd.Series(v), scale=scale)
+    for name, reference in _references(g, v, scale).items():
+        assert ours[name].value == pytest.approx(float(reference), abs=1e-9), name
+
+
+@pytest.mark.parametrize("seed", range(4), ids=lambda s: f"seed{s}")
+def test_gwet_equals_irrcac_when_installed(seed: int) -> None:
+    raw = pytest.importorskip("irrCAC.raw")
+    g, v, scale = _case(seed)
+    cats = list(range(scale[0], scale[1] + 1))
+    df = pd.DataFrame({"g": g, "v": v})
+    ours = agreement_statistics(pd.Series(g), pd.Series(v), scale=scale)
+    for name, weights in (("gwet_ac1", "identity"), ("gwet_ac2", "quadratic")):
+        ref = raw.CAC(df, weights=weights, categories=cats, digits=15).gwet()
+        assert ours[name].value == pytest.approx(ref["est"]["coefficient_value"], abs=1e-9)
+
+
+# (gold, candidate, scale) -> irrCAC 0.4.4 AC1, AC2 (quadratic), digits=15
+_IRRCAC = {
+    "skewed_2x2": (
+        [1] * 118 + [1] * 5 + [2] * 2,
+        [1] * 118 + [2] * 5 + [1] * 2,
+        (1, 2),
+        0.940776337608718,
+        0.940776337608718,
+    ),
+    "likert": (
+        [1, 2, 3, 4, 5, 3, 2, 4, 5, 1, 3, 3],
+        [1, 3, 3, 4, 4, 3, 1, 5, 5, 2, 3, 2],
+        (1, 5),
+        0.379310344827586,
+        0.884615384615385,
+    ),
+    "unused_middle": (
+        [1, 1, 2, 5, 5, 4, 2, 1],
+        [1, 2, 2, 5, 4, 4, 1, 1],
+        (1, 5),
+        0.541766109785203,
+        0.926493108728943,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(_IRRCAC), ids=list(_IRRCAC))
+def test_gwet_equals_irrcac_fixed_values(case: str) -> None:
+    g, v, scale, ac1, ac2 = _IRRCAC[case]
+    table = pair_table(g, v, scale=scale)
+    assert gwet_ac(table, weights="identity") == pytest.approx(ac1, abs=1e-9)
+    assert gwet_ac(table, weights="quadratic") == pytest.approx(ac2, abs=1e-9)
+
+
+def test_skewed_table_shows_the_kappa_paradox() -> None:
+    g, v, scale, _, _ = _IRRCAC["skewed_2x2"]
+    stats = dict(
+        zip(
+            AGREEMENT_STATISTICS,
+            table_statistics(pair_table(g, v, scale=scale), scale=scale),
+            strict=True,
+        )
+    )
+    assert stats["linear_weighted_kappa"] < 0.0 < 0.9 < stats["gwet_ac1"]
+
+
+def test_unused_scale_points_still_count_in_the_weights() -> None:
+    # nobody uses 3: sklearn's default labels (those seen) would shrink the 2-4 distance
+    g, v = [1, 2, 4, 5, 2, 4], [2, 2, 4, 4, 4, 2]
+    ours = agreement_statistics(pd.Series(g), pd.Series(v), scale=(1, 5))
+    full = cohen_kappa_score(g, v, labels=[1, 2, 3, 4, 5], weights="quadratic")
+    assert ours["quadratic_weighted_kappa"].value == pytest.approx(full, abs=1e-12)
+    assert full != pytest.approx(cohen_kappa_score(g, v, weights="quadratic"))
+
+
+def test_perfect_agreement_is_one_and_outside_scale_is_refused() -> None:
+    g = np.array([1, 2, 3, 4, 5, 5])
+    stats = agreement_statistics(pd.Series(g), pd.Series(g), scale=(1, 5))
+    assert all(stats[n].value == pytest.approx(1.0) for n in AGREEMENT_STATISTICS)
+    with pytest.raises(ValueError, match="outside the integer scale 1..5"):
+        pair_table([1, 6], [1, 2], scale=(1, 5))
+    with pytest.raises(ValueError, match="outside"):
+        pair_table([1, 2.5], [1, 2], scale=(1, 5))
