@@ -227,11 +227,11 @@ def cusum_alarm_curve(design: CusumDesign, n: int, *, accuracy: float) -> npt.ND
     up = states + a
     up_ok = up < h
     down = np.maximum(0, states - b)
-    dist = np.zeros(h)
+    dist: npt.NDArray[np.float64] = np.zeros(h)
     dist[0] = 1.0
     curve = np.empty(int(n))
     for t in range(int(n)):
-        nxt = np.bincount(up[up_ok], weights=dist[up_ok] * q, minlength=h)
+        nxt = np.bincount(up[up_ok], weights=dist[up_ok] * q, minlength=h).astype(np.float64)
         nxt += np.bincount(down, weights=dist * (1.0 - q), minlength=h)
         dist = nxt
         curve[t] = 1.0 - dist.sum()
