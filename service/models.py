@@ -148,6 +148,16 @@ __all__ = [
     "AuditEventsPublic",
     "IdempotencyRecord",
     "Message",
+    "DeliveryStatus",
+    "AuditStratumName",
+    "AuditDecision",
+    "DeliveryBase",
+    "DeliveryItemIn",
+    "DeliveryCreate",
+    "Delivery",
+    "DeliveryItem",
+    "DeliveryLabel",
+    "DeliveryAudit",
 ]
 
 Role = Literal["admin", "lead", "qa", "viewer", "vendor"]
@@ -987,3 +997,128 @@ class RegisteredModelPublic(SQLModel):
 class RegisteredModelsPublic(SQLModel):
     data: list[RegisteredModelPublic]
     count: int
+
+
+# --------------------------------------------------------------------------- deliveries (issue 15)
+
+DeliveryStatus = Literal["open", "labeled", "cancelled"]
+AuditStratumName = Literal["flagged", "unflagged"]
+AuditDecision = Literal["correct", "error"]
+
+
+class DeliveryBase(SQLModel):
+    name: str = Field(min_length=1, max_length=_NAME)
+    honeypot_rate: float = Field(
+        default=0.02, ge=0, lt=1, description="Share of the sent batch that is honeypots."
+    )
+    honeypot_min_gap: int = Field(
+        default=0, ge=0, description="Fewest other honeypots between two uses of a gold item."
+    )
+    agreed_accuracy: float = Field(
+        default=0.95, gt=0, lt=1, description="Honeypot accuracy the vendor agreed to (p0)."
+    )
+    alert_accuracy: float = Field(
+        default=0.85, gt=0, lt=1, description="Honeypot accuracy the alert must catch (p1)."
+    )
+    alert_target_arl: float = Field(
+        default=1000.0, ge=2, description="Wanted honeypots between false alarms at p0."
+    )
+    max_error_rate: float = Field(
+        default=0.05, gt=0, lt=1, description="SLA: highest acceptable delivery error rate."
+    )
+
+
+class DeliveryItemIn(SQLModel):
+    """A production item to label: the customer's key and its data (never gold)."""
+
+    key: str = Field(min_length=1, max_length=_KEY)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeliveryCreate(DeliveryBase):
+    project_id: int
+    vendor_id: int
+    golden_set_version_id: int | None = Field(
+        default=None, description="Where honeypots come from; required when honeypot_rate > 0."
+    )
+    items: list[DeliveryItemIn] = Field(min_length=1)
+    seed: int | None = Field(
+        default=None, ge=0, description="Seed of the honeypot draw; None: a random one."
+    )
+
+
+class Delivery(DeliveryBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True, ondelete="CASCADE")
+    vendor_id: int = Field(foreign_key="vendor.id", index=True)
+    golden_set_version_id: int | None = Field(default=None, foreign_key="goldensetversion.id")
+    status: DeliveryStatus = Field(default="open", sa_type=AutoString)
+    n_items: int = Field(default=0, ge=0, description="Production items.")
+    n_honeypots: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DeliveryItem(SQLModel, table=True):
+    """One item of a delivery as the vendor sees it (``key``, ``data``); honeypots included.
+
+    ``source_key`` (the customer's key) and ``gold_item_id`` (a honeypot's gold item) never
+    leave the service; ``key`` is the same scheme for both kinds.
+    """
+
+    __tablename__ = "deliveryitem"
+    __table_args__ = (UniqueConstraint("delivery_id", "key", name="uq_deliveryitem_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", ondelete="CASCADE")
+    position: int = Field(ge=0)
+    key: str = Field(max_length=_KEY)
+    source_key: str | None = Field(default=None, max_length=_KEY)
+    gold_item_id: int | None = Field(default=None, index=True)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    flag_score: float | None = Field(default=None, description="Model-label disagreement.")
+    flagged: bool = Field(default=False)
+
+
+class DeliveryLabel(SQLModel, table=True):
+    """One answer per (delivery, item, annotator); a missing annotator is stored as ``""``."""
+
+    __tablename__ = "deliverylabel"
+    __table_args__ = (
+        UniqueConstraint("delivery_id", "item_id", "annotator_id", name="uq_deliverylabel_answer"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", ondelete="CASCADE")
+    item_id: int = Field(index=True)
+    annotator_id: str | None = Field(
+        default=None,
+        max_length=_NAME,
+        sa_type=BlankIsNone(_NAME),
+        nullable=False,
+        sa_column_kwargs={"server_default": ""},
+    )
+    value: Any = Field(sa_type=JSONType)
+    score: float | None = None
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cost: float | None = Field(default=None, ge=0)
+    external_id: str | None = Field(default=None, max_length=_KEY)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DeliveryAudit(SQLModel, table=True):
+    """One item drawn into a delivery's audit sample, and the reviewer's decision."""
+
+    __tablename__ = "deliveryaudit"
+    __table_args__ = (UniqueConstraint("delivery_id", "item_id", name="uq_deliveryaudit_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", index=True, ondelete="CASCADE")
+    item_id: int = Field(foreign_key="deliveryitem.id")
+    stratum: AuditStratumName = Field(sa_type=AutoString)
+    draw: int = Field(ge=0, description="Order of the draw inside the stratum.")
+    decision: AuditDecision | None = Field(default=None, sa_type=AutoString)
+    reviewer_key_id: int | None = Field(default=None, foreign_key="apikey.id")
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
