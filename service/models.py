@@ -158,6 +158,9 @@ __all__ = [
     "DeliveryItem",
     "DeliveryLabel",
     "DeliveryAudit",
+    "DeliveryPublic",
+    "DeliveriesPublic",
+    "DeliveryBatchPublic",
 ]
 
 Role = Literal["admin", "lead", "qa", "viewer", "vendor"]
@@ -1122,3 +1125,37 @@ class DeliveryAudit(SQLModel, table=True):
     decision: AuditDecision | None = Field(default=None, sa_type=AutoString)
     reviewer_key_id: int | None = Field(default=None, foreign_key="apikey.id")
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DeliveryPublic(DeliveryBase):
+    """A delivery with its progress, cost and latency (read by leads, QA and viewers)."""
+
+    id: int
+    project_id: int
+    vendor_id: int
+    golden_set_version_id: int | None
+    status: DeliveryStatus
+    n_items: int
+    n_honeypots: int
+    sent_at: datetime | None
+    created_at: datetime
+    n_labeled: int = Field(default=0, description="Items (honeypots included) with an answer.")
+    n_labels: int = Field(default=0, description="Answers stored.")
+    progress: float = Field(default=0.0, description="Share of sent items answered.")
+    total_cost: float | None = Field(default=None, description="Reported or priced cost.")
+    cost_per_item: float | None = None
+    latency_p50_s: float | None = Field(default=None, description="Sent to answered, median.")
+    latency_p95_s: float | None = None
+
+
+class DeliveriesPublic(SQLModel):
+    data: list[DeliveryPublic]
+    count: int
+
+
+class DeliveryBatchPublic(SQLModel):
+    """What the vendor receives: every item's id and data, honeypots indistinguishable."""
+
+    delivery_id: int
+    task_type: TaskType
+    items: list[dict[str, Any]]
