@@ -46,6 +46,8 @@ __all__ = [
     "cusum_alarm_curve",
     "cusum_alarm_probability",
     "bernoulli_cusum",
+    "PASS_SCORE",
+    "honeypot_outcomes",
 ]
 
 _MAX_STATES: Final = 200_000
@@ -397,3 +399,27 @@ def bernoulli_cusum(outcomes: npt.ArrayLike, design: CusumDesign) -> CusumPath:
         alarms=tuple(alarms),
         threshold=design.decision_interval,
     )
+
+
+PASS_SCORE: Final = 1.0
+"""A honeypot answer counts as right for the alert when its per-item main score reaches this."""
+
+
+def honeypot_outcomes(
+    scores: npt.ArrayLike, *, pass_score: float = PASS_SCORE
+) -> npt.NDArray[np.int8]:
+    """Per-item main-metric scores in ``[0, 1]`` as the chart's 0/1 outcomes.
+
+    Classification, multilabel (exact match) and preference score an item 0 or 1 already;
+    for scores between (per-image F1 of boxes, span F1) an answer is right only when it
+    reaches ``pass_score`` (default 1: every object right). ``NaN`` (unanswered) is wrong.
+
+    Examples
+    --------
+    >>> honeypot_outcomes([1.0, 0.0, 0.8, float("nan")]).tolist()
+    [1, 0, 0, 0]
+    """
+    x = np.asarray(scores, dtype=np.float64)
+    if not 0.0 < pass_score <= 1.0:
+        raise ValueError(f"pass_score must be in (0, 1]; got {pass_score!r}")
+    return (np.nan_to_num(x, nan=0.0) >= pass_score - 1e-12).astype(np.int8)

@@ -161,6 +161,10 @@ __all__ = [
     "DeliveryPublic",
     "DeliveriesPublic",
     "DeliveryBatchPublic",
+    "HoneypotAccuracyPublic",
+    "HoneypotAlertPublic",
+    "HoneypotDesignPublic",
+    "DeliveryQualityPublic",
 ]
 
 Role = Literal["admin", "lead", "qa", "viewer", "vendor"]
@@ -1159,3 +1163,61 @@ class DeliveryBatchPublic(SQLModel):
     delivery_id: int
     task_type: TaskType
     items: list[dict[str, Any]]
+
+
+class HoneypotAccuracyPublic(SQLModel):
+    """The task type's main metric on honeypots for one vendor or annotator and week."""
+
+    week: str | None = Field(description="ISO week ('2026-W49'); None: every week.")
+    annotator_id: str | None = Field(description="None: the vendor as a whole.")
+    n_honeypots: int
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class HoneypotAlertPublic(SQLModel):
+    """The sequential alert (Bernoulli CUSUM) on honeypot outcomes, oldest answer first."""
+
+    annotator_id: str | None = Field(description="None: the vendor as a whole.")
+    n_outcomes: int
+    n_wrong: int
+    statistic: float = Field(description="CUSUM after the last outcome (log-likelihood ratio).")
+    threshold: float = Field(description="Decision interval h.")
+    in_alarm: bool
+    n_alarms: int
+    first_alarm_index: int | None = Field(description="0-based, among this chart's outcomes.")
+    first_alarm_at: datetime | None
+    first_alarm_delivery_id: int | None
+
+
+class HoneypotDesignPublic(SQLModel):
+    """The alert's design and its stated false-alarm rate (exact, from the Markov chain)."""
+
+    agreed_accuracy: float
+    alert_accuracy: float
+    target_arl: float
+    threshold: float
+    arl_in_control: float = Field(description="Mean honeypots between false alarms at p0.")
+    arl_out_of_control: float = Field(description="Mean honeypots to the alarm at p1.")
+    false_alarm_rate: float = Field(description="False alarms per honeypot at p0.")
+    honeypots_per_week: int
+    false_alarm_probability_per_week: float | None
+    pass_rule: str
+
+
+class DeliveryQualityPublic(SQLModel):
+    """Honeypot quality of a delivery's vendor, over its deliveries up to this one."""
+
+    delivery_id: int
+    project_id: int
+    vendor_id: int
+    task_type: TaskType
+    metric: str
+    metric_title: str
+    overall: HoneypotAccuracyPublic | None
+    weekly: list[HoneypotAccuracyPublic]
+    design: HoneypotDesignPublic
+    alerts: list[HoneypotAlertPublic]
+    warnings: list[str] = Field(default_factory=list)

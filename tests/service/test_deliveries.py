@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import Session, col, select
@@ -12,7 +13,8 @@ from sqlmodel import Session, col, select
 import service.models as m
 from adapters.base import Instructions, Ontology, OntologyClass, WorkItem
 from adapters.testing import ToyGolden, assert_no_gold
-from service.domain import deliveries, delivery_labels
+from metrics.scoring import ScoringOptions, score
+from service.domain import deliveries, delivery_labels, delivery_quality
 from service.domain.errors import Conflict, Forbidden, Invalid
 from service.domain.security import Principal
 from service.domain.vendor_labels import LabelIn
@@ -215,3 +217,107 @@ def test_vendor_keys_reach_only_their_own_deliveries(session: Session, seeded: S
     assert deliveries.delivery_batch(session=session, delivery_id=delivery.id or 0, principal=mine)
     with pytest.raises(Forbidden):
         deliveries.delivery_batch(session=session, delivery_id=delivery.id or 0, principal=other)
+
+
+# --------------------------------------------------------------------------- honeypot quality
+
+
+def _label_week(
+    session: Session,
+    delivery: m.Delivery,
+    *,
+    at: datetime,
+    wrong_honeypots: bool,
+    annotators: tuple[str, ...] = ("ann-1", "ann-2"),
+) -> None:
+    """Answer every item; honeypots right (or all wrong), annotators taking turns."""
+    gold_key = {i.id: i.key for i in session.exec(select(m.GoldenItem)).all()}
+    records = []
+    for n, r in enumerate(_rows(session, delivery.id or 0)):
+        truth = GOLD[gold_key[r.gold_item_id]] if r.gold_item_id else "cat"
+        label = (
+            ("bird" if truth != "bird" else "cat") if wrong_honeypots and r.gold_item_id else truth
+        )
+        records.append(
+            LabelIn(
+                r.key,
+                label,
+                annotators[n % len(annotators)],
+                completed_at=at + timedelta(minutes=n),
+            )
+        )
+    delivery_labels.add_delivery_labels(
+        session=session, delivery_id=delivery.id or 0, records=records
+    )
+
+
+def test_honeypot_accuracy_per_week_and_annotator_comes_from_the_engine(
+    session: Session, seeded: Seed
+) -> None:
+    start = datetime(2026, 11, 2, 9, tzinfo=UTC)  # a Monday: ISO week 2026-W45
+    first = _create(
+        session,
+        seeded,
+        n=470,
+        rate=0.06,
+        seed=3,
+        agreed_accuracy=0.9,
+        alert_accuracy=0.6,
+        alert_target_arl=200,
+    )
+    _label_week(session, first, at=start, wrong_honeypots=False)
+    second = _create(
+        session,
+        seeded,
+        n=470,
+        rate=0.06,
+        seed=4,
+        agreed_accuracy=0.9,
+        alert_accuracy=0.6,
+        alert_target_arl=200,
+    )
+    _label_week(session, second, at=start + timedelta(days=7), wrong_honeypots=True)
+
+    before = delivery_quality.delivery_quality(session=session, delivery_id=first.id or 0)
+    assert before.metric == "accuracy" and before.overall is not None
+    assert before.overall.n_honeypots == 30 and before.overall.value == 1.0
+    assert [a.in_alarm for a in before.alerts] == [False, False, False]
+
+    after = delivery_quality.delivery_quality(session=session, delivery_id=second.id or 0)
+    vendor_weeks = {a.week: a for a in after.weekly if a.annotator_id is None}
+    assert set(vendor_weeks) == {"2026-W45", "2026-W46"}
+    assert vendor_weeks["2026-W45"].value == 1.0 and vendor_weeks["2026-W46"].value == 0.0
+    # parity: the same numbers as the engine on the same honeypots
+    answers = delivery_quality.honeypot_answers(session, second)
+    week2 = answers[answers["at"] >= start + timedelta(days=7)]
+    ann1 = week2[week2["annotator"] == "ann-1"]
+    direct = score(
+        "classification",
+        ann1.set_index("item")["gold"],
+        ann1.set_index("item")["label"],
+        options=ScoringOptions(min_coverage=0.0, classes=("cat", "dog", "bird")),
+    )
+    row = next(a for a in after.weekly if a.week == "2026-W46" and a.annotator_id == "ann-1")
+    assert row.n_honeypots == len(ann1)
+    ci = direct.summary["accuracy"].ci
+    assert ci is not None and (row.value, row.ci_low, row.ci_high) == (
+        direct.value("accuracy"),
+        ci.low,
+        ci.high,
+    )
+    vendor_alert = after.alerts[0]
+    assert vendor_alert.annotator_id is None and vendor_alert.in_alarm
+    assert vendor_alert.first_alarm_delivery_id == second.id  # after the drop, not before
+    assert vendor_alert.first_alarm_index is not None and vendor_alert.first_alarm_index >= 30
+    design = after.design
+    assert design.honeypots_per_week == 30
+    assert design.false_alarm_probability_per_week is not None
+    assert 0 < design.false_alarm_probability_per_week < 0.5
+    assert design.arl_in_control >= 200
+
+
+def test_quality_without_honeypot_answers_says_so(session: Session, seeded: Seed) -> None:
+    delivery = _create(session, seeded)
+    quality = delivery_quality.delivery_quality(session=session, delivery_id=delivery.id or 0)
+    assert quality.overall is None and quality.alerts == []
+    assert "no honeypot has been answered yet" in quality.warnings[0]
