@@ -107,7 +107,8 @@ def honeypot_answers(session: Session, delivery: Delivery) -> pd.DataFrame:
         frame[column] = pd.Series(
             [json.loads(t) for t in frame[column]], index=frame.index, dtype=object
         )
-    at = pd.to_datetime(frame["done"], utc=True).fillna(pd.to_datetime(frame["created"], utc=True))
+    done = pd.to_datetime(frame["done"], utc=True).astype("datetime64[ns, UTC]")
+    at = done.fillna(pd.to_datetime(frame["created"], utc=True).astype("datetime64[ns, UTC]"))
     out = pd.DataFrame(
         {
             "delivery_id": frame["delivery_id"].astype(np.int64),

@@ -141,6 +141,13 @@ _TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/review/flags/{flag_id}"): QA_UP,
     ("POST", "/review/flags/{flag_id}/decisions"): QA_UP,
     ("POST", "/review/flags/{flag_id}/undo"): QA_UP,
+    # --- production deliveries (issue 15; a vendor key reads only its own batches)
+    ("GET", "/deliveries"): READERS,
+    ("POST", "/deliveries"): LEAD_UP,
+    ("GET", "/deliveries/{delivery_id}"): READERS,
+    ("GET", "/deliveries/{delivery_id}/batch"): _VENDOR_AND_LEAD,
+    ("POST", "/deliveries/{delivery_id}/labels/import"): _VENDOR_AND_LEAD,
+    ("GET", "/deliveries/{delivery_id}/quality"): READERS,
     # --- front door (service/web/home.py): redirects by role, or to the sign-in form
     ("GET", "/"): PUBLIC,
     ("GET", "/ui"): PUBLIC,
