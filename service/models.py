@@ -165,6 +165,13 @@ __all__ = [
     "HoneypotAlertPublic",
     "HoneypotDesignPublic",
     "DeliveryQualityPublic",
+    "DeliveryFlagPublic",
+    "DeliveryFlagsPublic",
+    "AuditDraw",
+    "AuditDecisionIn",
+    "AuditStratumPublic",
+    "AuditItemPublic",
+    "DeliveryAuditPublic",
 ]
 
 Role = Literal["admin", "lead", "qa", "viewer", "vendor"]
@@ -1221,3 +1228,72 @@ class DeliveryQualityPublic(SQLModel):
     design: HoneypotDesignPublic
     alerts: list[HoneypotAlertPublic]
     warnings: list[str] = Field(default_factory=list)
+
+
+class DeliveryFlagPublic(SQLModel):
+    """One production label the model disagrees with, most likely wrong first."""
+
+    item_id: str = Field(description="The vendor-facing item id.")
+    source_key: str | None = Field(description="The customer's item key.")
+    label: Any = None
+    score: float = Field(description="1 - cleanlab label quality (high: likely wrong).")
+
+
+class DeliveryFlagsPublic(SQLModel):
+    delivery_id: int
+    n_scored: int = Field(description="Production answers scored against the probabilities.")
+    n_flagged: int = Field(description="Items flagged.")
+    n_honeypots_skipped: int = 0
+    n_unlabeled: int = Field(default=0, description="Rows whose item has no answer yet.")
+    data: list[DeliveryFlagPublic]
+
+
+class AuditDraw(SQLModel):
+    """How to size the audit sample: a target interval half-width on the error rate."""
+
+    half_width: float = Field(default=0.02, gt=0, lt=0.5)
+    expected_error_flagged: float = Field(default=0.5, ge=0, le=1)
+    expected_error_unflagged: float = Field(default=0.05, ge=0, le=1)
+    level: float = Field(default=0.95, gt=0, lt=1)
+
+
+class AuditDecisionIn(SQLModel):
+    item_id: str = Field(min_length=1, max_length=_KEY, description="The item served next.")
+    decision: AuditDecision
+
+
+class AuditStratumPublic(SQLModel):
+    name: AuditStratumName
+    population: int
+    planned: int
+    reviewed: int
+    errors: int
+
+
+class AuditItemPublic(SQLModel):
+    """The next drawn item to review: what the vendor saw and what it answered."""
+
+    item_id: str
+    stratum: AuditStratumName
+    draw: int
+    data: dict[str, Any]
+    labels: list[Any]
+
+
+class DeliveryAuditPublic(SQLModel):
+    """The audit sample, the stratified error-rate estimate and the SLA verdict."""
+
+    delivery_id: int
+    strata: list[AuditStratumPublic]
+    planned_half_width: float | None
+    reviewed: int
+    remaining: int
+    estimate: float | None
+    standard_error: float | None
+    ci_low: float | None
+    ci_high: float | None
+    level: float
+    max_error_rate: float
+    decision: Literal["accept", "reject", "inconclusive", "not_enough_reviews"]
+    reason: str
+    next_item: AuditItemPublic | None

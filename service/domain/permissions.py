@@ -148,6 +148,11 @@ _TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/deliveries/{delivery_id}/batch"): _VENDOR_AND_LEAD,
     ("POST", "/deliveries/{delivery_id}/labels/import"): _VENDOR_AND_LEAD,
     ("GET", "/deliveries/{delivery_id}/quality"): READERS,
+    ("POST", "/deliveries/{delivery_id}/flags"): QA_UP,
+    ("GET", "/deliveries/{delivery_id}/flags"): QA_UP,
+    ("POST", "/deliveries/{delivery_id}/audit"): QA_UP,
+    ("GET", "/deliveries/{delivery_id}/audit"): QA_UP,
+    ("POST", "/deliveries/{delivery_id}/audit/decisions"): QA_UP,
     # --- front door (service/web/home.py): redirects by role, or to the sign-in form
     ("GET", "/"): PUBLIC,
     ("GET", "/ui"): PUBLIC,

@@ -391,6 +391,17 @@ CALLS: dict[tuple[str, str], Call] = {
         media="application/x-ndjson",
     ),
     ("GET", "/deliveries/{delivery_id}/quality"): Call(),
+    ("POST", "/deliveries/{delivery_id}/flags"): Call(
+        content=lambda s: f"item_id,cat,dog,bird\n{s.delivery_key},0.2,0.3,0.5\n",
+        media="text/csv",
+    ),
+    ("GET", "/deliveries/{delivery_id}/flags"): Call(),
+    # nothing is answered in the seeded delivery: 409 "nothing to audit" is the real answer
+    ("POST", "/deliveries/{delivery_id}/audit"): Call(json=_fixed({}), ok=_ok(201, 409)),
+    ("GET", "/deliveries/{delivery_id}/audit"): Call(),
+    ("POST", "/deliveries/{delivery_id}/audit/decisions"): Call(
+        json=lambda s: {"item_id": s.delivery_key, "decision": "correct"}, ok=_ok(409)
+    ),
     ("GET", "/golden-sets"): Call(query="?project_id={project_id}"),
     ("POST", "/golden-sets"): Call(json=lambda s: {"name": "gs-new", "project_id": s.project_id}),
     ("GET", "/golden-sets/{golden_set_id}"): Call(),

@@ -1,4 +1,4 @@
-"""Production deliveries: create, the vendor's batch, label import, honeypot quality."""
+"""Production deliveries: create, the vendor's batch, labels, honeypot quality, flags, audit."""
 
 from __future__ import annotations
 
@@ -9,12 +9,22 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CurrentKey, SessionDep
 from service.api.uploads import spool_body
-from service.domain import deliveries, delivery_labels, delivery_quality
+from service.domain import (
+    deliveries,
+    delivery_audit,
+    delivery_flags,
+    delivery_labels,
+    delivery_quality,
+)
 from service.domain.label_io import MEDIA_TYPES, ReadFormat
 from service.models import (
+    AuditDecisionIn,
+    AuditDraw,
     DeliveriesPublic,
+    DeliveryAuditPublic,
     DeliveryBatchPublic,
     DeliveryCreate,
+    DeliveryFlagsPublic,
     DeliveryPublic,
     DeliveryQualityPublic,
     ImportResult,
@@ -111,4 +121,67 @@ def get_quality(
     """Honeypot accuracy per week and annotator, and the sequential alerts."""
     return delivery_quality.delivery_quality(
         session=session, delivery_id=delivery_id, principal=principal
+    )
+
+
+@router.post(
+    "/{delivery_id}/flags",
+    response_model=DeliveryFlagsPublic,
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+    },
+)
+async def flag_delivery(
+    request: Request, session: SessionDep, principal: CurrentKey, delivery_id: int
+) -> DeliveryFlagsPublic:
+    """Flag labels the model's probabilities contradict (CSV: item_id, one column per class)."""
+    spool, _digest = await spool_body(request)
+
+    def run(body: IO[bytes]) -> DeliveryFlagsPublic:
+        with body:
+            return delivery_flags.flag_delivery(
+                session=session, delivery_id=delivery_id, source=body, principal=principal
+            )
+
+    return await run_in_threadpool(run, spool)
+
+
+@router.get("/{delivery_id}/flags", response_model=DeliveryFlagsPublic)
+def list_flags(
+    session: SessionDep,
+    principal: CurrentKey,
+    delivery_id: int,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> DeliveryFlagsPublic:
+    """The flagged labels, most likely wrong first."""
+    return delivery_flags.ranked_flags(
+        session=session, delivery_id=delivery_id, principal=principal, limit=limit
+    )
+
+
+@router.post("/{delivery_id}/audit", response_model=DeliveryAuditPublic, status_code=201)
+def draw_audit(
+    session: SessionDep, principal: CurrentKey, delivery_id: int, body: AuditDraw
+) -> DeliveryAuditPublic:
+    """Draw the stratified audit sample (once; sizes for a target interval width)."""
+    return delivery_audit.draw_audit(
+        session=session, delivery_id=delivery_id, data=body, principal=principal
+    )
+
+
+@router.get("/{delivery_id}/audit", response_model=DeliveryAuditPublic)
+def get_audit(session: SessionDep, principal: CurrentKey, delivery_id: int) -> DeliveryAuditPublic:
+    """The next drawn item, the error-rate estimate and the accept/reject verdict."""
+    return delivery_audit.audit_status(
+        session=session, delivery_id=delivery_id, principal=principal
+    )
+
+
+@router.post("/{delivery_id}/audit/decisions", response_model=DeliveryAuditPublic)
+def decide_audit(
+    session: SessionDep, principal: CurrentKey, delivery_id: int, body: AuditDecisionIn
+) -> DeliveryAuditPublic:
+    """Decide the item served next (correct or error); other items are refused."""
+    return delivery_audit.decide_audit(
+        session=session, delivery_id=delivery_id, data=body, principal=principal
     )
