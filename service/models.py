@@ -1072,6 +1072,10 @@ class Delivery(DeliveryBase, table=True):
     seed: int = Field(default=0, ge=0)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    dispatch_job: dict[str, Any] | None = Field(
+        default=None, sa_type=JSONType, description="The vendor's job once dispatched."
+    )
+    dispatch_error: str | None = None
 
 
 class DeliveryItem(SQLModel, table=True):

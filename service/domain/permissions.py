@@ -147,6 +147,7 @@ _TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/deliveries/{delivery_id}"): READERS,
     ("GET", "/deliveries/{delivery_id}/batch"): _VENDOR_AND_LEAD,
     ("POST", "/deliveries/{delivery_id}/labels/import"): _VENDOR_AND_LEAD,
+    ("POST", "/deliveries/{delivery_id}/dispatch"): LEAD_UP,
     ("GET", "/deliveries/{delivery_id}/quality"): READERS,
     ("POST", "/deliveries/{delivery_id}/flags"): QA_UP,
     ("GET", "/deliveries/{delivery_id}/flags"): QA_UP,

@@ -295,6 +295,9 @@ class _Kicker:
     def kick(self, bakeoff_id: int) -> None:
         del bakeoff_id
 
+    def kick_delivery(self, delivery_id: int) -> None:
+        del delivery_id
+
 
 @pytest.fixture
 def api(client: TestClient) -> Iterator[TestClient]:
@@ -386,6 +389,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ),
     ("GET", "/deliveries/{delivery_id}"): Call(),
     ("GET", "/deliveries/{delivery_id}/batch"): Call(),
+    ("POST", "/deliveries/{delivery_id}/dispatch"): Call(),
     ("POST", "/deliveries/{delivery_id}/labels/import"): Call(
         content=lambda s: f'{{"item_id": "{s.delivery_key}", "label": "dog"}}\n',
         media="application/x-ndjson",

@@ -45,6 +45,8 @@ def upgrade() -> None:
     sa.Column('seed', sa.Integer(), nullable=False),
     sa.Column('sent_at', service.core.types.UTCDateTime(), nullable=True),
     sa.Column('created_at', service.core.types.UTCDateTime(), nullable=False),
+    sa.Column('dispatch_job', service.core.types.JSONType(), nullable=True),
+    sa.Column('dispatch_error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.ForeignKeyConstraint(['golden_set_version_id'], ['goldensetversion.id'], ),
     sa.ForeignKeyConstraint(['project_id'], ['project.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['vendor_id'], ['vendor.id'], ),

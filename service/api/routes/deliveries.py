@@ -8,10 +8,12 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CurrentKey, SessionDep
+from service.api.routes.dispatch import QueueDep
 from service.api.uploads import spool_body
 from service.domain import (
     deliveries,
     delivery_audit,
+    delivery_dispatch,
     delivery_flags,
     delivery_labels,
     delivery_quality,
@@ -185,3 +187,14 @@ def decide_audit(
     return delivery_audit.decide_audit(
         session=session, delivery_id=delivery_id, data=body, principal=principal
     )
+
+
+@router.post("/{delivery_id}/dispatch", response_model=DeliveryPublic, status_code=202)
+def dispatch_delivery(
+    session: SessionDep, principal: CurrentKey, queue: QueueDep, delivery_id: int
+) -> DeliveryPublic:
+    """Send the delivery to its vendor's adapter; a worker collects the answers."""
+    deliveries.get_delivery(session=session, delivery_id=delivery_id, principal=principal)
+    delivery = delivery_dispatch.start_dispatch(session=session, delivery_id=delivery_id)
+    queue.kick_delivery(delivery_id)
+    return deliveries.delivery_public(session, delivery)
