@@ -34,6 +34,10 @@ Flag / Review / AuditEvent
     Used by the QA review queue.
 IdempotencyRecord
     The stored answer of a request sent with an ``Idempotency-Key`` header.
+Delivery / DeliveryItem / DeliveryLabel / DeliveryAudit
+    Production batches for a chosen vendor (docs/deliveries.md): every item as the vendor sees
+    it (honeypots included, marked only server-side), one answer per (delivery, item,
+    annotator), and the drawn audit sample with the reviewers' decisions.
 
 Label values are JSON in the shapes of :mod:`adapters.base`: a class name (classification),
 a list of class names (multilabel), a list of ``Box`` / ``Mask`` / ``Span`` dicts.
