@@ -69,6 +69,7 @@ def _toy(seeded: Seed, session: Session) -> ToyGolden:
     )
 
 
+@pytest.mark.dbs
 def test_honeypots_are_mixed_at_the_rate_and_look_like_production(
     session: Session, seeded: Seed
 ) -> None:
@@ -157,6 +158,7 @@ def _answers(session: Session, delivery_id: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.dbs
 def test_labels_import_once_from_a_file_and_progress_and_cost_follow(
     session: Session, seeded: Seed
 ) -> None:
@@ -181,6 +183,7 @@ def test_labels_import_once_from_a_file_and_progress_and_cost_follow(
     assert public.latency_p50_s is None  # no completion times reported
 
 
+@pytest.mark.dbs
 def test_a_different_answer_is_a_conflict_and_nothing_is_stored(
     session: Session, seeded: Seed
 ) -> None:
@@ -251,6 +254,7 @@ def _label_week(
     )
 
 
+@pytest.mark.dbs
 def test_honeypot_accuracy_per_week_and_annotator_comes_from_the_engine(
     session: Session, seeded: Seed
 ) -> None:

@@ -65,6 +65,7 @@ def _probs_csv(session: Session, delivery: m.Delivery, *, skill: float = 2.5) ->
     return ("\n".join(lines) + "\n").encode()
 
 
+@pytest.mark.dbs
 def test_flags_rank_the_planted_errors_in_chunks(session: Session, seeded: Seed) -> None:
     delivery, wrong = _delivery(session, seeded)
     body = _probs_csv(session, delivery)
@@ -97,6 +98,7 @@ def test_bad_probability_files_are_422(session: Session, seeded: Seed) -> None:
             delivery_flags.flag_delivery(session=session, delivery_id=did, source=io.BytesIO(body))
 
 
+@pytest.mark.dbs
 def test_audit_draws_once_serves_in_order_and_estimates_the_error_rate(
     session: Session, seeded: Seed
 ) -> None:
