@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -56,6 +56,8 @@ __all__ = [
     "find_box_label_issues",
     "multiannotator_quality",
     "out_of_fold_pred_probs",
+    "ChunkedLabelIssues",
+    "find_label_issues_chunked",
 ]
 
 BOX_COLUMNS: Final = ("x", "y", "width", "height")
@@ -728,4 +730,152 @@ def out_of_fold_pred_probs(
     probs = cross_val_predict(model, x, y, cv=folds, method="predict_proba")
     return pd.DataFrame(
         np.asarray(probs, dtype=np.float64), index=labels.index.rename(TASK), columns=classes
+    )
+
+
+# --------------------------------------------------------------------------- chunked (big data)
+
+
+@dataclass(frozen=True)
+class ChunkedLabelIssues:
+    """Label issues of a delivery too big for memory, found chunk by chunk.
+
+    Attributes
+    ----------
+    label_quality
+        Shape ``(N,)``: cleanlab's label quality per row, in the order the chunks gave them
+        (low = likely wrong).
+    issues
+        Row indices of the label issues, most severe first (cleanlab's ranking).
+    classes
+        The class order of the probabilities' columns.
+    quality_method
+        The cleanlab quality score used.
+    """
+
+    label_quality: npt.NDArray[np.float64]
+    issues: npt.NDArray[np.int64]
+    classes: tuple[Hashable, ...]
+    quality_method: Literal["self_confidence", "normalized_margin"]
+
+    @property
+    def is_label_issue(self) -> npt.NDArray[np.bool_]:
+        """Shape ``(N,)``: whether each row is a label issue."""
+        mask = np.zeros(self.label_quality.size, dtype=bool)
+        mask[self.issues] = True
+        return mask
+
+
+def _chunk_arrays(
+    labels: npt.ArrayLike, pred_probs: npt.ArrayLike, classes: pd.Index, number: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    probs = np.asarray(pred_probs, dtype=np.float64)
+    given = np.asarray(labels)
+    if probs.ndim != 2 or probs.shape[1] != len(classes):
+        raise ValueError(
+            f"chunk {number}: pred_probs must have shape (n, {len(classes)}) (one column per "
+            f"class), got {probs.shape}"
+        )
+    if given.shape != (probs.shape[0],):
+        raise ValueError(
+            f"chunk {number}: {given.shape[0] if given.ndim else 0} labels for "
+            f"{probs.shape[0]} rows of pred_probs"
+        )
+    bad = ~np.isfinite(probs).all(axis=1) | (np.abs(probs.sum(axis=1) - 1.0) > _PROB_TOL)
+    if bad.any():
+        rows = np.flatnonzero(bad)[:5].tolist()
+        raise ValueError(f"chunk {number}: rows {rows} are not probabilities summing to 1")
+    where = pd.RangeIndex(len(given))
+    return _encode(given, classes, where=where, name=f"chunk {number} labels"), probs
+
+
+def find_label_issues_chunked(
+    chunks: Callable[[], Iterable[tuple[npt.ArrayLike, npt.ArrayLike]]],
+    *,
+    classes: Sequence[Hashable],
+    quality_method: Literal["self_confidence", "normalized_margin"] = "self_confidence",
+) -> ChunkedLabelIssues:
+    """Label issues from chunks, in bounded memory (cleanlab's ``LabelInspector``).
+
+    Two passes over the data, as ``cleanlab.experimental.label_issues_batched`` does: the
+    first estimates the per-class confident thresholds, the second scores every label and
+    counts the issues; the issues are the lowest-quality labels, as many as cleanlab
+    estimates (``filter_by="low_self_confidence"`` or ``"low_normalized_margin"``). Only one
+    chunk of probabilities is in memory at a time; the result keeps one float per row.
+    The same rows in one array give exactly ``find_label_issues_batched``'s answer.
+
+    Parameters
+    ----------
+    chunks
+        Called twice; each call yields ``(labels, pred_probs)`` chunks in the same order:
+        ``labels`` shape ``(n,)`` class names from ``classes``, ``pred_probs`` shape
+        ``(n, K)`` with columns in ``classes`` order and rows summing to 1.
+    classes
+        The ``K`` classes, in the probabilities' column order.
+    quality_method
+        cleanlab's label quality score.
+
+    Returns
+    -------
+    ChunkedLabelIssues
+
+    Raises
+    ------
+    ValueError
+        A chunk with the wrong shape, rows that are not probabilities, or unknown labels
+        (named with their chunk); or the two passes gave different row counts.
+
+    Examples
+    --------
+    >>> probs = np.array([[0.9, 0.1]] * 4 + [[0.1, 0.9]] * 4)
+    >>> labels = np.array(["cat"] * 3 + ["dog"] + ["dog"] * 4)
+    >>> found = find_label_issues_chunked(
+    ...     lambda: [(labels[:5], probs[:5]), (labels[5:], probs[5:])], classes=["cat", "dog"]
+    ... )
+    >>> found.issues.tolist()
+    [3]
+    """
+    from cleanlab.experimental.label_issues_batched import LabelInspector, find_top_issues
+
+    if quality_method not in ("self_confidence", "normalized_margin"):
+        raise ValueError(
+            "quality_method must be 'self_confidence' or 'normalized_margin'; "
+            f"got {quality_method!r}"
+        )
+    index = pd.Index(list(classes))
+    if len(index) < 2 or not index.is_unique:
+        raise ValueError(f"classes must be at least 2 unique names; got {list(classes)[:10]}")
+    inspector = LabelInspector(
+        num_class=len(index),
+        store_results=False,
+        verbose=False,
+        quality_score_kwargs={"method": quality_method},
+        n_jobs=1,
+    )
+    n_first = 0
+    for number, (labels, pred_probs) in enumerate(chunks()):
+        codes, probs = _chunk_arrays(labels, pred_probs, index, number)
+        if len(codes):
+            inspector.update_confident_thresholds(codes, probs)
+        n_first += len(codes)
+    scores: list[npt.NDArray[np.float64]] = []
+    for number, (labels, pred_probs) in enumerate(chunks()):
+        codes, probs = _chunk_arrays(labels, pred_probs, index, number)
+        if len(codes):
+            scores.append(np.asarray(inspector.score_label_quality(codes, probs), np.float64))
+    quality = np.concatenate(scores) if scores else np.zeros(0, dtype=np.float64)
+    if quality.size != n_first:
+        raise ValueError(
+            f"the chunks gave {n_first} rows on the first pass and {quality.size} on the second"
+        )
+    issues = (
+        np.asarray(find_top_issues(quality, top=inspector.get_num_issues(silent=True)), np.int64)
+        if quality.size
+        else np.zeros(0, dtype=np.int64)
+    )
+    return ChunkedLabelIssues(
+        label_quality=quality,
+        issues=issues,
+        classes=tuple(index.tolist()),
+        quality_method=quality_method,
     )

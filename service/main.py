@@ -64,6 +64,9 @@ def _include_routers(app: FastAPI) -> None:
     from service.api.routes import dashboards  # procurement dashboards (issue 6)
 
     app.include_router(dashboards.router)
+    from service.api.routes import deliveries  # production deliveries (issue 15)
+
+    app.include_router(deliveries.router)
     # QA review (issue 5): API, web sign-in (+ /static), review pages.
     from service.api.routes import review
     from service.web import auth as web_auth

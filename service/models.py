@@ -34,6 +34,10 @@ Flag / Review / AuditEvent
     Used by the QA review queue.
 IdempotencyRecord
     The stored answer of a request sent with an ``Idempotency-Key`` header.
+Delivery / DeliveryItem / DeliveryLabel / DeliveryAudit
+    Production batches for a chosen vendor (docs/deliveries.md): every item as the vendor sees
+    it (honeypots included, marked only server-side), one answer per (delivery, item,
+    annotator), and the drawn audit sample with the reviewers' decisions.
 
 Label values are JSON in the shapes of :mod:`adapters.base`: a class name (classification),
 a list of class names (multilabel), a list of ``Box`` / ``Mask`` / ``Span`` dicts.
@@ -149,6 +153,30 @@ __all__ = [
     "AuditEventsPublic",
     "IdempotencyRecord",
     "Message",
+    "DeliveryStatus",
+    "AuditStratumName",
+    "AuditDecision",
+    "DeliveryBase",
+    "DeliveryItemIn",
+    "DeliveryCreate",
+    "Delivery",
+    "DeliveryItem",
+    "DeliveryLabel",
+    "DeliveryAudit",
+    "DeliveryPublic",
+    "DeliveriesPublic",
+    "DeliveryBatchPublic",
+    "HoneypotAccuracyPublic",
+    "HoneypotAlertPublic",
+    "HoneypotDesignPublic",
+    "DeliveryQualityPublic",
+    "DeliveryFlagPublic",
+    "DeliveryFlagsPublic",
+    "AuditDraw",
+    "AuditDecisionIn",
+    "AuditStratumPublic",
+    "AuditItemPublic",
+    "DeliveryAuditPublic",
 ]
 
 Role = Literal["admin", "lead", "qa", "viewer", "vendor"]
@@ -999,3 +1027,293 @@ class RegisteredModelPublic(SQLModel):
 class RegisteredModelsPublic(SQLModel):
     data: list[RegisteredModelPublic]
     count: int
+
+
+# --------------------------------------------------------------------------- deliveries (issue 15)
+
+DeliveryStatus = Literal["open", "labeled", "cancelled"]
+AuditStratumName = Literal["flagged", "unflagged"]
+AuditDecision = Literal["correct", "error"]
+
+
+class DeliveryBase(SQLModel):
+    name: str = Field(min_length=1, max_length=_NAME)
+    honeypot_rate: float = Field(
+        default=0.02, ge=0, lt=1, description="Share of the sent batch that is honeypots."
+    )
+    honeypot_min_gap: int = Field(
+        default=0, ge=0, description="Fewest other honeypots between two uses of a gold item."
+    )
+    agreed_accuracy: float = Field(
+        default=0.95, gt=0, lt=1, description="Honeypot accuracy the vendor agreed to (p0)."
+    )
+    alert_accuracy: float = Field(
+        default=0.85, gt=0, lt=1, description="Honeypot accuracy the alert must catch (p1)."
+    )
+    alert_target_arl: float = Field(
+        default=1000.0, ge=2, description="Wanted honeypots between false alarms at p0."
+    )
+    max_error_rate: float = Field(
+        default=0.05, gt=0, lt=1, description="SLA: highest acceptable delivery error rate."
+    )
+
+
+class DeliveryItemIn(SQLModel):
+    """A production item to label: the customer's key and its data (never gold)."""
+
+    key: str = Field(min_length=1, max_length=_KEY)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeliveryCreate(DeliveryBase):
+    project_id: int
+    vendor_id: int
+    golden_set_version_id: int | None = Field(
+        default=None, description="Where honeypots come from; required when honeypot_rate > 0."
+    )
+    items: list[DeliveryItemIn] = Field(min_length=1)
+    seed: int | None = Field(
+        default=None, ge=0, description="Seed of the honeypot draw; None: a random one."
+    )
+
+
+class Delivery(DeliveryBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True, ondelete="CASCADE")
+    vendor_id: int = Field(foreign_key="vendor.id", index=True)
+    golden_set_version_id: int | None = Field(default=None, foreign_key="goldensetversion.id")
+    status: DeliveryStatus = Field(default="open", sa_type=AutoString)
+    n_items: int = Field(default=0, ge=0, description="Production items.")
+    n_honeypots: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    dispatch_job: dict[str, Any] | None = Field(
+        default=None, sa_type=JSONType, description="The vendor's job once dispatched."
+    )
+    dispatch_error: str | None = None
+
+
+class DeliveryItem(SQLModel, table=True):
+    """One item of a delivery as the vendor sees it (``key``, ``data``); honeypots included.
+
+    ``source_key`` (the customer's key) and ``gold_item_id`` (a honeypot's gold item) never
+    leave the service; ``key`` is the same scheme for both kinds.
+    """
+
+    __tablename__ = "deliveryitem"
+    __table_args__ = (UniqueConstraint("delivery_id", "key", name="uq_deliveryitem_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", ondelete="CASCADE")
+    position: int = Field(ge=0)
+    key: str = Field(max_length=_KEY)
+    source_key: str | None = Field(default=None, max_length=_KEY)
+    gold_item_id: int | None = Field(default=None, index=True)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    flag_score: float | None = Field(default=None, description="Model-label disagreement.")
+    flagged: bool = Field(default=False)
+
+
+class DeliveryLabel(SQLModel, table=True):
+    """One answer per (delivery, item, annotator); a missing annotator is stored as ``""``."""
+
+    __tablename__ = "deliverylabel"
+    __table_args__ = (
+        UniqueConstraint("delivery_id", "item_id", "annotator_id", name="uq_deliverylabel_answer"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", ondelete="CASCADE")
+    item_id: int = Field(index=True)
+    annotator_id: str | None = Field(
+        default=None,
+        max_length=_NAME,
+        sa_type=BlankIsNone(_NAME),
+        nullable=False,
+        sa_column_kwargs={"server_default": ""},
+    )
+    value: Any = Field(sa_type=JSONType)
+    score: float | None = None
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cost: float | None = Field(default=None, ge=0)
+    external_id: str | None = Field(default=None, max_length=_KEY)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DeliveryAudit(SQLModel, table=True):
+    """One item drawn into a delivery's audit sample, and the reviewer's decision."""
+
+    __tablename__ = "deliveryaudit"
+    __table_args__ = (UniqueConstraint("delivery_id", "item_id", name="uq_deliveryaudit_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", index=True, ondelete="CASCADE")
+    item_id: int = Field(foreign_key="deliveryitem.id")
+    stratum: AuditStratumName = Field(sa_type=AutoString)
+    draw: int = Field(ge=0, description="Order of the draw inside the stratum.")
+    decision: AuditDecision | None = Field(default=None, sa_type=AutoString)
+    reviewer_key_id: int | None = Field(default=None, foreign_key="apikey.id")
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DeliveryPublic(DeliveryBase):
+    """A delivery with its progress, cost and latency (read by leads, QA and viewers)."""
+
+    id: int
+    project_id: int
+    vendor_id: int
+    golden_set_version_id: int | None
+    status: DeliveryStatus
+    n_items: int
+    n_honeypots: int
+    sent_at: datetime | None
+    created_at: datetime
+    n_labeled: int = Field(default=0, description="Items (honeypots included) with an answer.")
+    n_labels: int = Field(default=0, description="Answers stored.")
+    progress: float = Field(default=0.0, description="Share of sent items answered.")
+    total_cost: float | None = Field(default=None, description="Reported or priced cost.")
+    cost_per_item: float | None = None
+    latency_p50_s: float | None = Field(default=None, description="Sent to answered, median.")
+    latency_p95_s: float | None = None
+
+
+class DeliveriesPublic(SQLModel):
+    data: list[DeliveryPublic]
+    count: int
+
+
+class DeliveryBatchPublic(SQLModel):
+    """What the vendor receives: every item's id and data, honeypots indistinguishable."""
+
+    delivery_id: int
+    task_type: TaskType
+    items: list[dict[str, Any]]
+
+
+class HoneypotAccuracyPublic(SQLModel):
+    """The task type's main metric on honeypots for one vendor or annotator and week."""
+
+    week: str | None = Field(description="ISO week ('2026-W49'); None: every week.")
+    annotator_id: str | None = Field(description="None: the vendor as a whole.")
+    n_honeypots: int
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class HoneypotAlertPublic(SQLModel):
+    """The sequential alert (Bernoulli CUSUM) on honeypot outcomes, oldest answer first."""
+
+    annotator_id: str | None = Field(description="None: the vendor as a whole.")
+    n_outcomes: int
+    n_wrong: int
+    statistic: float = Field(description="CUSUM after the last outcome (log-likelihood ratio).")
+    threshold: float = Field(description="Decision interval h.")
+    in_alarm: bool
+    n_alarms: int
+    first_alarm_index: int | None = Field(description="0-based, among this chart's outcomes.")
+    first_alarm_at: datetime | None
+    first_alarm_delivery_id: int | None
+
+
+class HoneypotDesignPublic(SQLModel):
+    """The alert's design and its stated false-alarm rate (exact, from the Markov chain)."""
+
+    agreed_accuracy: float
+    alert_accuracy: float
+    target_arl: float
+    threshold: float
+    arl_in_control: float = Field(description="Mean honeypots between false alarms at p0.")
+    arl_out_of_control: float = Field(description="Mean honeypots to the alarm at p1.")
+    false_alarm_rate: float = Field(description="False alarms per honeypot at p0.")
+    honeypots_per_week: int
+    false_alarm_probability_per_week: float | None
+    pass_rule: str
+
+
+class DeliveryQualityPublic(SQLModel):
+    """Honeypot quality of a delivery's vendor, over its deliveries up to this one."""
+
+    delivery_id: int
+    project_id: int
+    vendor_id: int
+    task_type: TaskType
+    metric: str
+    metric_title: str
+    overall: HoneypotAccuracyPublic | None
+    weekly: list[HoneypotAccuracyPublic]
+    design: HoneypotDesignPublic
+    alerts: list[HoneypotAlertPublic]
+    warnings: list[str] = Field(default_factory=list)
+
+
+class DeliveryFlagPublic(SQLModel):
+    """One production label the model disagrees with, most likely wrong first."""
+
+    item_id: str = Field(description="The vendor-facing item id.")
+    source_key: str | None = Field(description="The customer's item key.")
+    label: Any = None
+    score: float = Field(description="1 - cleanlab label quality (high: likely wrong).")
+
+
+class DeliveryFlagsPublic(SQLModel):
+    delivery_id: int
+    n_scored: int = Field(description="Production answers scored against the probabilities.")
+    n_flagged: int = Field(description="Items flagged.")
+    n_honeypots_skipped: int = 0
+    n_unlabeled: int = Field(default=0, description="Rows whose item has no answer yet.")
+    data: list[DeliveryFlagPublic]
+
+
+class AuditDraw(SQLModel):
+    """How to size the audit sample: a target interval half-width on the error rate."""
+
+    half_width: float = Field(default=0.02, gt=0, lt=0.5)
+    expected_error_flagged: float = Field(default=0.5, ge=0, le=1)
+    expected_error_unflagged: float = Field(default=0.05, ge=0, le=1)
+    level: float = Field(default=0.95, gt=0, lt=1)
+
+
+class AuditDecisionIn(SQLModel):
+    item_id: str = Field(min_length=1, max_length=_KEY, description="The item served next.")
+    decision: AuditDecision
+
+
+class AuditStratumPublic(SQLModel):
+    name: AuditStratumName
+    population: int
+    planned: int
+    reviewed: int
+    errors: int
+
+
+class AuditItemPublic(SQLModel):
+    """The next drawn item to review: what the vendor saw and what it answered."""
+
+    item_id: str
+    stratum: AuditStratumName
+    draw: int
+    data: dict[str, Any]
+    labels: list[Any]
+
+
+class DeliveryAuditPublic(SQLModel):
+    """The audit sample, the stratified error-rate estimate and the SLA verdict."""
+
+    delivery_id: int
+    strata: list[AuditStratumPublic]
+    planned_half_width: float | None
+    reviewed: int
+    remaining: int
+    estimate: float | None
+    standard_error: float | None
+    ci_low: float | None
+    ci_high: float | None
+    level: float
+    max_error_rate: float
+    decision: Literal["accept", "reject", "inconclusive", "not_enough_reviews"]
+    reason: str
+    next_item: AuditItemPublic | None

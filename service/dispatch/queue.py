@@ -89,6 +89,8 @@ class RunQueue:
         self._resume = self.huey.periodic_task(crontab(minute="*"), name="bakeoff.resume")(
             self._resume_stale
         )
+        # production deliveries (issue 15): submit once, then poll until the answers are in
+        self._deliver = self.huey.task(name="delivery.advance")(self._deliver_impl)
 
     # -- public -------------------------------------------------------------------
 
@@ -98,6 +100,10 @@ class RunQueue:
         self.huey.put(self._chain_key(bakeoff_id), token)
         self.huey.put(self._beat_key(bakeoff_id), time.time())
         self._advance(bakeoff_id, token)
+
+    def kick_delivery(self, delivery_id: int) -> None:
+        """Send a delivery to its vendor and collect the answers (on a worker)."""
+        self._deliver(delivery_id)
 
     def resume_all(self, *, stale_after_s: float | None = None) -> list[int]:
         """Kick every running bake-off (only those whose chain is silent, if given)."""
@@ -158,6 +164,23 @@ class RunQueue:
                     return
             if time.monotonic() >= stop_at:
                 self._advance(bakeoff_id, token)  # hand over to a fresh task
+                return
+            time.sleep(settings.dispatch_poll_interval_s)
+
+    def _deliver_impl(self, delivery_id: int) -> None:
+        from service.domain.delivery_dispatch import dispatch_step
+
+        settings = self.settings
+        stop_at = time.monotonic() + settings.dispatch_slice_s
+        while True:
+            try:
+                with Session(self.engine) as session:
+                    if dispatch_step(session=session, delivery_id=delivery_id, settings=settings):
+                        return
+            except Exception:  # noqa: BLE001 - a step failing must not end the delivery
+                log.exception("delivery %s: dispatch step failed; retrying", delivery_id)
+            if time.monotonic() >= stop_at:
+                self._deliver(delivery_id)  # hand over to a fresh task
                 return
             time.sleep(settings.dispatch_poll_interval_s)
 

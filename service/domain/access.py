@@ -28,6 +28,7 @@ id                 owning project
 ``golden_set_id``  the golden set's project
 ``task_id``        the project of the task's bake-off
 ``flag_id``        the project of the flag's bake-off
+``delivery_id``    the delivery's project
 ``key_id``         the key's ``project_id``; an unscoped key belongs to no project, so a
                    scoped key may not touch it
 ``vendor_id``      vendors are shared: a vendor belongs to the projects whose bake-offs use it.
@@ -50,6 +51,7 @@ from service.models import (
     ApiKey,
     BakeOff,
     BakeOffVendorLink,
+    Delivery,
     Flag,
     GoldenSet,
     Project,
@@ -184,6 +186,11 @@ def _project_of_flag(session: Session, flag_id: int) -> tuple[bool, int | None]:
     return (False, None) if flag is None else _project_of_bakeoff(session, flag.bakeoff_id)
 
 
+def _project_of_delivery(session: Session, delivery_id: int) -> tuple[bool, int | None]:
+    delivery = session.get(Delivery, delivery_id)
+    return delivery is not None, delivery.project_id if delivery else None
+
+
 def _project_of_key(session: Session, key_id: int) -> tuple[bool, int | None]:
     key = session.get(ApiKey, key_id)
     return key is not None, key.project_id if key else None
@@ -198,6 +205,7 @@ _OWNERS: Final[Mapping[str, Callable[[Session, int], tuple[bool, int | None]]]] 
     "task_id": _project_of_task,
     "flag_id": _project_of_flag,
     "key_id": _project_of_key,
+    "delivery_id": _project_of_delivery,
 }
 _READS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _ID_MIN: Final = -(2**31)  # ids are database INTEGERs

@@ -548,6 +548,60 @@ def test_ten_percent_faults_still_store_every_label_exactly_once(session: Sessio
 # --------------------------------------------------------------------------- no gold, ever
 
 
+def _dispatch_a_delivery_with_honeypots(
+    session: Session, built: Built, sim_url: str
+) -> list[dict[str, Any]]:
+    """Send a production delivery (half honeypots) to the simulated vendor; what it got.
+
+    Besides carrying no gold (checked with the bake-off's payloads by the caller), the batch
+    marks nothing: every item has the same keys and id scheme, and neither the customer's
+    keys, the gold items' keys nor a honeypot marker appear.
+    """
+    import httpx
+
+    from service.domain import deliveries, delivery_dispatch
+
+    bakeoff = session.get(m.BakeOff, built.bakeoff_id)
+    assert bakeoff is not None
+    production = [f"customer-{i}" for i in range(6)]
+    delivery = deliveries.create_delivery(
+        session=session,
+        data=m.DeliveryCreate(
+            name="week 1",
+            project_id=bakeoff.project_id,
+            vendor_id=built.vendor_ids["sim"],
+            golden_set_version_id=bakeoff.golden_set_version_id,
+            honeypot_rate=0.5,
+            items=[
+                m.DeliveryItemIn(
+                    key=k, data={"image": f"prod/{n}.png", "width": 640, "height": 480}
+                )
+                for n, k in enumerate(production)
+            ],
+            seed=3,
+        ),
+    )
+    assert delivery.n_honeypots == 6
+    before = len(httpx.get(f"{sim_url}/_debug/received").json())
+    delivery_dispatch.dispatch_step(
+        session=session, delivery_id=delivery.id or 0, settings=SETTINGS
+    )
+    bodies = [json.loads(r["body"]) for r in httpx.get(f"{sim_url}/_debug/received").json()]
+    sent = bodies[before:]
+    items = [item for body in sent for item in body["items"]]
+    assert len(items) == 12
+    assert {frozenset(i) for i in items} == {frozenset({"item_id", "data"})}
+    assert {frozenset(i["data"]) for i in items} == {frozenset({"image", "width", "height"})}
+    prefix = f"{delivery.id}-"
+    assert all(i["item_id"].startswith(prefix) for i in items)
+    named = {i["item_id"] for i in items}
+    assert not named & (set(production) | {i.item_id for i in built.golden.items})
+    text = json.dumps(sent).lower()
+    for marker in ("honeypot", "gold_item", "source_key", "customer-", "secret"):
+        assert marker not in text, marker
+    return sent
+
+
 @pytest.mark.slow
 def test_no_payload_of_any_kind_carries_gold(
     session: Session, tmp_path: Any, server_folders: ServerFolders
@@ -581,11 +635,12 @@ def test_no_payload_of_any_kind_carries_gold(
         # the file vendor has its package and has not answered yet
         assert tasks_by_status(session, built.bakeoff_id) == {"received": 12, "sent": 6}
         received = [json.loads(r["body"]) for r in httpx.get(f"{sim.url}/_debug/received").json()]
+        delivered = _dispatch_a_delivery_with_honeypots(session, built, sim.url)
     packages = [json.loads(p.read_text()) for p in sorted(files.rglob("*.json"))] + [
         p.read_text() for p in sorted(files.rglob("*.md"))
     ]
     assert len(packages) >= 4
-    for payloads in (SCRIPTS["mem"].sent, received, packages):
+    for payloads in (SCRIPTS["mem"].sent, received, packages, delivered):
         assert_no_gold(payloads, det)
         # neither the gold boxes' coordinates nor the item metadata (slices) leave
         text = json.dumps(payloads)

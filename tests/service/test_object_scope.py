@@ -34,7 +34,15 @@ import service.models as m
 from service.api.routes.dispatch import get_run_queue
 from service.api.routing import iter_api_routes
 from service.core.config import Settings
-from service.domain import bakeoffs, flags, projects, tasks, vendor_labels, vendors
+from service.domain import (
+    bakeoffs,
+    deliveries,
+    flags,
+    projects,
+    tasks,
+    vendor_labels,
+    vendors,
+)
 from service.domain.access import ROLE_RANK
 from service.domain.api_keys import create_api_key
 from service.domain.errors import Forbidden
@@ -87,6 +95,8 @@ class Side:
     flag_id: int
     key_id: int
     vendor_ids: tuple[int, ...]
+    delivery_id: int = 0
+    delivery_key: str = ""
 
     def path_values(self) -> dict[str, int]:
         return {
@@ -99,6 +109,7 @@ class Side:
             "task_id": self.task_id,
             "flag_id": self.flag_id,
             "key_id": self.key_id,
+            "delivery_id": self.delivery_id,
         }
 
 
@@ -175,6 +186,20 @@ def _side(
     item = session.get(m.GoldenItem, first_task.item_id)
     assert item is not None and item.id is not None
     assert first_flag.id is not None and first_task.id is not None
+    delivery = deliveries.create_delivery(
+        session=session,
+        data=m.DeliveryCreate(
+            name=f"{name} week 1",
+            project_id=seed.project_id,
+            vendor_id=vendor_ids[0],
+            golden_set_version_id=seed.version_id,
+            honeypot_rate=0.2,
+            items=[
+                m.DeliveryItemIn(key=f"{name}-p{i}", data={"image": f"p{i}.jpg"}) for i in range(8)
+            ],
+            seed=0,
+        ),
+    )
     return Side(
         project_id=seed.project_id,
         instructions_id=seed.instructions_id,
@@ -190,6 +215,10 @@ def _side(
         flag_id=first_flag.id,
         key_id=key_id,
         vendor_ids=tuple(vendor_ids),
+        delivery_id=delivery.id or 0,
+        delivery_key=deliveries.item_key(
+            delivery.id or 0, 0, delivery.n_items + delivery.n_honeypots
+        ),
     )
 
 
@@ -265,6 +294,9 @@ def _replace_key(side: Side, key_id: int) -> Side:
 class _Kicker:
     def kick(self, bakeoff_id: int) -> None:
         del bakeoff_id
+
+    def kick_delivery(self, delivery_id: int) -> None:
+        del delivery_id
 
 
 @pytest.fixture
@@ -343,6 +375,36 @@ CALLS: dict[tuple[str, str], Call] = {
         content=lambda s: f"item_id,label\n{s.item_key},dog\n",
         media="text/csv",
         ok=_ok(200, 409),  # nothing sent yet: the package must be downloaded first
+    ),
+    ("GET", "/deliveries"): Call(query="?project_id={project_id}"),
+    ("POST", "/deliveries"): Call(
+        json=lambda s: {
+            "name": "week 2",
+            "project_id": s.project_id,
+            "vendor_id": s.vendor_id,
+            "golden_set_version_id": s.version_id,
+            "honeypot_rate": 0.2,
+            "items": [{"key": "p-new", "data": {"image": "new.jpg"}}],
+        }
+    ),
+    ("GET", "/deliveries/{delivery_id}"): Call(),
+    ("GET", "/deliveries/{delivery_id}/batch"): Call(),
+    ("POST", "/deliveries/{delivery_id}/dispatch"): Call(),
+    ("POST", "/deliveries/{delivery_id}/labels/import"): Call(
+        content=lambda s: f'{{"item_id": "{s.delivery_key}", "label": "dog"}}\n',
+        media="application/x-ndjson",
+    ),
+    ("GET", "/deliveries/{delivery_id}/quality"): Call(),
+    ("POST", "/deliveries/{delivery_id}/flags"): Call(
+        content=lambda s: f"item_id,cat,dog,bird\n{s.delivery_key},0.2,0.3,0.5\n",
+        media="text/csv",
+    ),
+    ("GET", "/deliveries/{delivery_id}/flags"): Call(),
+    # nothing is answered in the seeded delivery: 409 "nothing to audit" is the real answer
+    ("POST", "/deliveries/{delivery_id}/audit"): Call(json=_fixed({}), ok=_ok(201, 409)),
+    ("GET", "/deliveries/{delivery_id}/audit"): Call(),
+    ("POST", "/deliveries/{delivery_id}/audit/decisions"): Call(
+        json=lambda s: {"item_id": s.delivery_key, "decision": "correct"}, ok=_ok(409)
     ),
     ("GET", "/golden-sets"): Call(query="?project_id={project_id}"),
     ("POST", "/golden-sets"): Call(json=lambda s: {"name": "gs-new", "project_id": s.project_id}),
@@ -571,6 +633,7 @@ def test_scoped_lists_show_only_the_keys_project(client: TestClient, two: Two) -
         "/tasks?limit=1000": ("bakeoff_id", {theirs.bakeoff_id}),
         "/vendors": ("id", set(theirs.vendor_ids)),
         "/api-keys?limit=1000": ("project_id", {theirs.project_id}),
+        "/deliveries": ("project_id", {theirs.project_id}),
     }
     for url, (field_name, forbidden) in lists.items():
         for role in m.ROLES:
@@ -685,11 +748,14 @@ def _vendor_ids_in(value: Any) -> list[tuple[str, Any]]:
 
 
 # The vendor catalogue is not a bake-off's: it names vendors, never which candidate is which.
+# A delivery is production work sent to the vendor a bake-off chose: it names that vendor.
 _CATALOGUE = ("/vendors/{vendor_id}",)
 _QA_ROUTES = [
     (method, path)
     for method, path in _KEYED
-    if "qa" in _roles(method, path) and path not in _CATALOGUE
+    if "qa" in _roles(method, path)
+    and path not in _CATALOGUE
+    and not path.startswith("/deliveries")
 ]
 
 

@@ -1,0 +1,295 @@
+"""A vendor's labels for a delivery: validated, each answer stored exactly once, one transaction.
+
+The bake-off's one-answer rule (docs/vendor-labels.md), on ``deliverylabel``:
+
+* at most one answer per (delivery, item, annotator); the database enforces it (unique
+  ``delivery_id, item_id, annotator_id`` with a missing annotator stored as ``""``);
+* the same answer again (same label, by :func:`service.domain.vendor_labels.same_answer`)
+  is a duplicate: counted, not written;
+* a different label for a stored (item, annotator), or two in one request, is refused with
+  409 ``answer_conflict``. Nothing of a refused request is stored.
+
+Labels arrive as a file in any format of the one format layer
+(:func:`service.domain.label_io.read_vendor_labels`, which reads through
+:func:`adapters.formats.registry.read_label_file`) or as adapter results
+(:class:`adapters.base.VendorAnnotation`), and are written by
+:func:`service.core.bulk_write.append_rows`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from adapters.base import TaskType, VendorAnnotation
+from adapters.formats.csv import LabelRow
+from service.core.bulk_write import append_rows, bulk_time, fetch_rows
+from service.core.delivery_tables import DELIVERY_LABELS
+from service.core.types import utcnow
+from service.domain._common import get_or_404, table_of
+from service.domain.deliveries import get_delivery
+from service.domain.errors import Conflict, Invalid
+from service.domain.label_io import ReadFormat, read_vendor_labels
+from service.domain.labels import check_finite, normalize_value
+from service.domain.projects import class_names
+from service.domain.security import Principal
+from service.domain.vendor_labels import LabelIn, same_answer
+from service.models import Delivery, DeliveryLabel, ImportResult, Project
+
+__all__ = ["DeliveryLabelRecord", "add_delivery_labels", "import_delivery_labels"]
+
+DeliveryLabelRecord = VendorAnnotation | LabelIn | LabelRow
+_Key = tuple[int, str]
+
+
+@dataclass
+class _Batch:
+    delivery_id: int
+    source: str
+    task_type: TaskType
+    classes: frozenset[str]
+    items: dict[str, int]
+    seen: dict[_Key, str | None]  # stored (None) or sent in this call (JSON text)
+    created: Any
+    time: Any
+    received: int = 0
+    duplicates: int = 0
+    resent: list[tuple[int, str, str, str]] = field(default_factory=list)
+
+    def conflict(self, where: str, key: str, annotator: str, *, stored: Any = None) -> Conflict:
+        who = f"annotator {annotator!r}" if annotator else "no annotator"
+        against = (
+            f"a different label is already stored ({json.dumps(stored)[:80]})"
+            if stored is not None
+            else "it is answered twice in this request with different labels"
+        )
+        return Conflict(
+            f"{self.source}: {where}: item {key!r}, {who}: {against}; a vendor gives one answer "
+            "per item and annotator and a stored answer is never replaced",
+            code="answer_conflict",
+        )
+
+
+def _fields(
+    record: DeliveryLabelRecord,
+) -> tuple[str, Any, str | None, float | None, Any, Any, float | None, str | None, int | None]:
+    if isinstance(record, LabelRow):
+        return (record.item_id, record.label, None, None, None, None, None, None, record.row)
+    if isinstance(record, LabelIn):
+        return (
+            record.item_key,
+            record.value,
+            record.annotator_id,
+            record.score,
+            record.started_at,
+            record.completed_at,
+            record.cost,
+            record.external_id,
+            record.row,
+        )
+    return (
+        record.item_id,
+        record.label,
+        record.annotator_id,
+        record.score,
+        record.started_at,
+        record.completed_at,
+        record.cost,
+        record.external_id,
+        None,
+    )
+
+
+def _rows(batch: _Batch, records: Iterable[DeliveryLabelRecord]) -> Iterator[tuple[Any, ...]]:
+    number = 0
+    try:
+        for number, record in enumerate(records, start=1):
+            key, value, annotator, score, started, completed, cost, ext, row = _fields(record)
+            where = f"row {row}" if row is not None else f"record {number}"
+            item_id = batch.items.get(key)
+            if item_id is None:
+                raise Invalid(
+                    f"{batch.source}: {where}: item {key!r} is not an item of delivery "
+                    f"{batch.delivery_id}",
+                    location=("body", where, "item_id"),
+                )
+            try:
+                text = json.dumps(
+                    normalize_value(
+                        value,
+                        task_type=batch.task_type,
+                        classes=batch.classes,
+                        where=("body", where, "label"),
+                    )
+                )
+            except Invalid as exc:
+                raise Invalid(
+                    f"{batch.source}: {where}: {exc.message}", location=exc.location
+                ) from exc
+            if score is not None:
+                check_finite(score, ("body", where, "score"))
+            if cost is not None:
+                check_finite(cost, ("body", where, "cost"))
+                if cost < 0:
+                    raise Invalid(
+                        f"{batch.source}: {where}: cost {cost} is negative",
+                        location=("body", where, "cost"),
+                    )
+            answer = (item_id, annotator or "")
+            if answer in batch.seen:
+                before = batch.seen[answer]
+                if before is None:
+                    batch.resent.append((item_id, annotator or "", text, where))
+                elif before != text and not same_answer(
+                    json.loads(before), json.loads(text), task_type=batch.task_type
+                ):
+                    raise batch.conflict(where, key, annotator or "")
+                batch.duplicates += 1
+                continue
+            batch.seen[answer] = text
+            yield (
+                batch.delivery_id,
+                item_id,
+                annotator or "",
+                text,
+                score,
+                None if started is None else batch.time(started),
+                None if completed is None else batch.time(completed),
+                cost,
+                ext,
+                batch.created,
+            )
+    finally:
+        batch.received = number
+
+
+def _check_resent(session: Session, batch: _Batch, keys: dict[int, str]) -> None:
+    if not batch.resent:
+        return
+    label = table_of(DeliveryLabel)
+    wanted = {(i, a): (text, where) for i, a, text, where in batch.resent}
+    ids = sorted({i for i, _, _, _ in batch.resent})
+    for start in range(0, len(ids), 5000):
+        rows = session.execute(
+            sa_select(label.c.item_id, label.c.annotator_id, label.c.value)
+            .where(label.c.delivery_id == batch.delivery_id)
+            .where(label.c.item_id.in_(ids[start : start + 5000]))
+        ).all()
+        for item_id, annotator, value in rows:
+            sent = wanted.get((int(item_id), annotator or ""))
+            if sent is not None and not same_answer(
+                json.loads(sent[0]), value, task_type=batch.task_type
+            ):
+                raise batch.conflict(sent[1], keys[int(item_id)], annotator or "", stored=value)
+
+
+def add_delivery_labels(
+    *,
+    session: Session,
+    delivery_id: int,
+    records: Iterable[DeliveryLabelRecord],
+    principal: Principal | None = None,
+    source: str = "labels",
+) -> ImportResult:
+    """Store a vendor's answers for a delivery, each exactly once, in one transaction.
+
+    Raises
+    ------
+    Invalid
+        A record names an item outside the delivery, an unknown class, a value of the wrong
+        shape or a non-finite score or cost; the location names the record.
+    Conflict
+        ``answer_conflict`` (another label for a stored item and annotator) or
+        ``concurrent_write`` (a concurrent request stored one first; retry).
+    """
+    delivery = get_delivery(session=session, delivery_id=delivery_id, principal=principal)
+    project = get_or_404(session, Project, delivery.project_id)
+    items: dict[str, int] = dict(
+        fetch_rows(
+            session, "SELECT key, id FROM deliveryitem WHERE delivery_id = {}", (delivery_id,)
+        )
+    )
+    stored = fetch_rows(
+        session,
+        "SELECT item_id, annotator_id FROM deliverylabel WHERE delivery_id = {}",
+        (delivery_id,),
+    )
+    batch = _Batch(
+        delivery_id=delivery_id,
+        source=source,
+        task_type=project.task_type,
+        classes=frozenset(class_names(project)),
+        items=items,
+        seen={(int(i), a or ""): None for i, a in stored},
+        created=bulk_time(session)(utcnow()),
+        time=bulk_time(session),
+    )
+    try:
+        written = append_rows(session, DELIVERY_LABELS, _rows(batch, records))
+        _check_resent(session, batch, {v: k for k, v in items.items()})
+        _update_status(session, delivery, len(items))
+        result = ImportResult(received=batch.received, stored=written, duplicates=batch.duplicates)
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(
+            "another request stored an answer for some of these items and annotators at the "
+            "same time; retry (answers already stored are then counted as duplicates)",
+            code="concurrent_write",
+        ) from exc
+    except BaseException:
+        session.rollback()
+        raise
+    return result
+
+
+def _update_status(session: Session, delivery: Delivery, n_items: int) -> None:
+    labeled = fetch_rows(
+        session,
+        "SELECT count(DISTINCT item_id) FROM deliverylabel WHERE delivery_id = {}",
+        (delivery.id,),
+    )[0][0]
+    if delivery.status == "open" and int(labeled) >= n_items:
+        delivery.status = "labeled"
+        session.add(delivery)
+
+
+def import_delivery_labels(
+    *,
+    session: Session,
+    delivery_id: int,
+    format: ReadFormat,
+    source: IO[bytes] | Path,
+    principal: Principal | None = None,
+    filename: str = "upload",
+    question: str | None = None,
+) -> ImportResult:
+    """Import a vendor's label file for a delivery through the one format layer.
+
+    Formats that need gold context to place labels (COCO results, YOLO, doccano, prodigy)
+    are refused: a delivery's items carry no gold.
+    """
+    delivery = get_delivery(session=session, delivery_id=delivery_id, principal=principal)
+    project = get_or_404(session, Project, delivery.project_id)
+    records = read_vendor_labels(
+        format, source, task_type=project.task_type, name=filename, question=question
+    )
+    try:
+        return add_delivery_labels(
+            session=session,
+            delivery_id=delivery_id,
+            records=records,
+            principal=principal,
+            source=filename,
+        )
+    finally:
+        close = getattr(records, "close", None)
+        if close is not None:
+            close()
