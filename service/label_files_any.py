@@ -7,9 +7,9 @@ through :mod:`adapters.formats.registry` here, so a file one door reads every do
 comes as JSON Lines, CSV, COCO instances, Label Studio or VOC; labels are then placed with what
 their format needs from that gold (image sizes, texts, COCO ids).
 
-Several annotators per item are kept: a crowd's classes and label sets become the answers table
-that the engine votes on; several annotators per image of boxes, masks or spans are refused by
-name rather than reduced to the first one (the engine scores those per annotator only).
+Several annotators per item are kept: a crowd's answers become the answers table that the
+engine merges (majority vote for classes and label sets; for boxes, masks and spans the
+documented fusion of :mod:`metrics.fusion`), and scores per annotator too.
 """
 
 from __future__ import annotations
@@ -98,19 +98,12 @@ def _system(
         raise FormatError(name, "", f"item(s) {unknown[:5]} are not in the gold")
     per_item = Counter(a.item_id for a in read)
     several = [item for item, n in per_item.items() if n > 1]
-    if several and task in ("detection", "segmentation", "spans"):
-        raise FormatError(
-            name,
-            "",
-            f"{len(several)} item(s) have several annotators (e.g. {several[0]!r}); "
-            f"{task} scores one answer per item: export one annotator per file",
-        )
     if several:
         rows = [
             (
                 a.item_id,
                 a.annotator_id or f"answer-{k}",
-                _value(task, a.label, None, gold=False, where=name),
+                _value(task, a.label, sizes.get(a.item_id), gold=False, where=name),
             )
             for k, a in enumerate(read)
         ]
