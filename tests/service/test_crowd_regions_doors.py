@@ -58,7 +58,10 @@ GOLD = [
     _task("c", [[_box("car", 30, 30)]]),
 ]
 CROWD = [
-    _task("a", [[_box("car", 0, 0)], [_box("car", 1, 0)], [_box("car", 2, 0), _box("dog", 50, 50)]]),
+    _task(
+        "a",
+        [[_box("car", 0, 0)], [_box("car", 1, 0)], [_box("car", 2, 0), _box("dog", 50, 50)]],
+    ),
     _task("b", [[_box("dog", 20, 20)], [], []]),
     _task("c", [[_box("car", 30, 30)], [_box("car", 30, 30)], [_box("car", 31, 30)]]),
 ]
