@@ -336,8 +336,17 @@ def _load_keypoints(gold_path: PathLike, sources: Sequence[LabelSource]) -> Inpu
     )
 
 
-def load_inputs(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelSource]) -> Inputs:
+def load_inputs(
+    task: EvalTask,
+    gold_path: PathLike,
+    sources: Sequence[LabelSource],
+    *,
+    question: str | None = None,
+) -> Inputs:
     """Read the gold file and every system's labels for ``task``.
+
+    ``question`` names the control to read in Label Studio files (``from_name``), or the
+    Labelbox question / SageMaker label attribute, where a file answers several.
 
     Raises
     ------
@@ -358,6 +367,7 @@ def load_inputs(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelSour
             [(s.name, s.path) for s in sources],
             gold_format=gold_format,
             label_formats=label_formats,
+            question=question,
         )
         classes = tuple(c.name for c in gold_file.coco.categories) if gold_file.coco else None
         return Inputs(

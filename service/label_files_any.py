@@ -46,7 +46,7 @@ def _object(
     if isinstance(value, Box):
         obj: dict[str, Any] = {"category": value.category, "bbox": list(value.bbox)}
         if gold:
-            obj.update(area=value.bbox[2] * value.bbox[3], iscrowd=False, id=index)
+            obj.update(area=value.bbox[2] * value.bbox[3], iscrowd=bool(value.iscrowd), id=index)
     else:
         seg = value.segmentation
         if isinstance(seg, list):
@@ -68,7 +68,7 @@ def _object(
             "segmentation": rle,
         }
         if gold:
-            obj.update(area=float(coco_mask.area(rle)), iscrowd=False, id=index)
+            obj.update(area=float(coco_mask.area(rle)), iscrowd=bool(value.iscrowd), id=index)
     if value.score is not None and not gold:
         obj["score"] = value.score
     return obj
@@ -123,15 +123,19 @@ def load_any_inputs(
     *,
     gold_format: FormatName | None = None,
     label_formats: dict[str, FormatName] | None = None,
+    question: str | None = None,
 ) -> tuple[GoldFile, pd.Series[Any], dict[str, pd.Series[Any] | pd.DataFrame], tuple[str, ...]]:
     """Gold and every ``(name, path)`` system in the engine's shapes, with the readers' notes.
+
+    ``question`` names the Label Studio control (Labelbox question, SageMaker attribute) to
+    read where a file answers several.
 
     Raises
     ------
     FormatError
         On any problem with a file (its name, the place and what is wrong).
     """
-    gold_file = read_gold_file(gold_path, task_type=task, format=gold_format)
+    gold_file = read_gold_file(gold_path, task_type=task, format=gold_format, question=question)
     if not gold_file.records:
         raise FormatError(Path(gold_path).name, "", "no gold items")
     context = gold_context(gold_file)
@@ -148,7 +152,7 @@ def load_any_inputs(
     systems: dict[str, pd.Series[Any] | pd.DataFrame] = {}
     for name, path in sources:
         fmt = (label_formats or {}).get(name)
-        read = read_label_file(path, task_type=task, format=fmt, gold=context)
+        read = read_label_file(path, task_type=task, format=fmt, gold=context, question=question)
         notes += [f"{name}: {n}" for n in read.notes]
         systems[name] = _system(task, read.annotations, gold, sizes, Path(path).name)
     return gold_file, gold, systems, tuple(notes)
