@@ -304,8 +304,11 @@ def _load_instances(
     )
 
 
-def _load_keypoints(gold_path: PathLike, sources: Sequence[LabelSource]) -> Inputs:
-    """COCO keypoints gold and COCO keypoint results per system, as poses per image."""
+def _load_keypoints(
+    gold_path: PathLike, sources: Sequence[LabelSource], *, question: str | None = None
+) -> Inputs:
+    """COCO keypoints gold; per system COCO keypoint results or a Label Studio export
+    (``KeyPointLabels``, keypoint names in the gold's order), as poses per image."""
     from adapters.formats.coco_keypoints import read_keypoint_dataset, read_keypoint_results
 
     gold = read_keypoint_dataset(gold_path, name=Path(gold_path).name)
@@ -315,6 +318,9 @@ def _load_keypoints(gold_path: PathLike, sources: Sequence[LabelSource]) -> Inpu
     }
     systems: dict[str, pd.Series[Any] | pd.DataFrame] = {}
     for src in sources:
+        if _detected(src.path) == "labelstudio":
+            systems[src.name] = _labelstudio_poses(src, gold, set(poses), question)
+            continue
         answers = read_keypoint_results(src.path, gold, name=Path(src.path).name)
         found: dict[str, list[dict[str, Any]]] = {
             a.item_id: [
@@ -334,6 +340,46 @@ def _load_keypoints(gold_path: PathLike, sources: Sequence[LabelSource]) -> Inpu
         classes=tuple(c.name for c in gold.categories if c.keypoints),
         keypoint_sigmas=tuple((c.name, c.sigmas) for c in gold.categories if c.sigmas),
     )
+
+
+def _detected(path: PathLike) -> str | None:
+    try:
+        return detect_format(path)
+    except (FormatError, OSError):
+        return None
+
+
+def _labelstudio_poses(
+    src: LabelSource, gold: Any, items: set[str], question: str | None
+) -> pd.Series[Any] | pd.DataFrame:
+    """A Label Studio keypoints export: one answer per image, or the crowd's answers table."""
+    from adapters.formats.registry import GoldContext, read_label_file
+
+    read = read_label_file(
+        src.path,
+        task_type="keypoints",
+        format="labelstudio",
+        gold=GoldContext(keypoints=gold),
+        question=question,
+    )
+    unknown = sorted({a.item_id for a in read.annotations} - items)
+    if unknown:
+        raise FormatError(Path(src.path).name, "", f"item(s) {unknown[:5]} are not in the gold")
+    rows = [
+        (
+            a.item_id,
+            a.annotator_id or f"answer-{k}",
+            [
+                p.model_dump(mode="json", exclude_none=True)
+                for p in a.label
+                if isinstance(p, BaseModel)
+            ],
+        )
+        for k, a in enumerate(read.annotations)
+    ]
+    if len({r[0] for r in rows}) < len(rows):
+        return pd.DataFrame(rows, columns=["task", "worker", "label"], dtype=object)
+    return pd.Series({r[0]: r[2] for r in rows}, dtype=object)
 
 
 def load_inputs(
@@ -356,6 +402,8 @@ def load_inputs(
         If two sources share a name or none is given.
     """
     _check_sources(sources)
+    if task == "keypoints":  # COCO keypoints gold; results or Label Studio labels
+        return _load_keypoints(gold_path, sources, question=question)
     formats = _formats(task, gold_path, sources)
     if formats is not None:
         from service.label_files_any import load_any_inputs
@@ -385,8 +433,6 @@ def load_inputs(
         return _load_multilabel(gold_path, sources)
     if task == "spans":
         return _load_spans(gold_path, sources)
-    if task == "keypoints":
-        return _load_keypoints(gold_path, sources)
     if task == "preference":  # CSV item_id,label with A/B/tie (the engine checks values)
         return replace(_load_classification(gold_path, sources), task="preference")
     return _load_instances(gold_path, sources, task)

@@ -20,6 +20,7 @@ from adapters.base import (
 )
 from adapters.formats._errors import FormatError
 from adapters.formats._labelstudio_brush import decode_brush_rle, encode_brush_rle
+from adapters.formats._labelstudio_keypoints import KEYPOINT_REGION_TYPES, regions_to_poses
 
 __all__ = [
     "question_names",
@@ -121,6 +122,7 @@ _REGION_TYPES: dict[TaskType, frozenset[str]] = {
     "detection": frozenset({"rectanglelabels"}),
     "segmentation": frozenset({"polygonlabels", "brushlabels"}),
     "spans": frozenset({"labels"}),
+    "keypoints": KEYPOINT_REGION_TYPES,
 }
 _SKIPPED_REGION_TYPES = frozenset({"relation"})
 
@@ -210,6 +212,7 @@ def results_to_label(
     source: str = "<label studio>",
     where: str = "result",
     question: str | None = None,
+    skeletons: Mapping[str, Sequence[str]] | None = None,
 ) -> LabelValue:
     """Convert one annotation's ``result`` list into Bakeoff's label value.
 
@@ -225,6 +228,9 @@ def results_to_label(
         The control (``from_name``) to read; regions of other controls are skipped. When
         ``None``, a classification or multilabel answer to several questions is refused
         with their names (their choices are different label sets, never merged).
+    skeletons
+        Keypoints: category -> keypoint names in order (from the gold or the ontology);
+        see :mod:`adapters.formats._labelstudio_keypoints`.
 
     Returns
     -------
@@ -260,6 +266,8 @@ def results_to_label(
                 f"answers {len(names)} questions (from_name) {', '.join(map(repr, names))}; "
                 "name the one to score (question / --question / ?question=)",
             )
+    if task_type == "keypoints":
+        return _poses(results, regions, skeletons, allowed, source=source, where=where)
     for k, region in regions:
         rw = f"{where}[{k}]"
         rtype = region.type.lower()
@@ -326,6 +334,38 @@ def results_to_label(
     return spans
 
 
+def _poses(
+    results: Sequence[Any],
+    regions: list[tuple[int, _RawRegion]],
+    skeletons: Mapping[str, Sequence[str]] | None,
+    allowed: frozenset[str],
+    *,
+    source: str,
+    where: str,
+) -> LabelValue:
+    if skeletons is None:
+        raise FormatError(
+            source,
+            where,
+            "Label Studio keypoints need the project's keypoint names in order (the gold's "
+            "COCO keypoint categories or the project's ontology)",
+        )
+    kept: list[tuple[int, Any]] = []
+    for k, region in regions:
+        rtype = region.type.lower()
+        if rtype in _SKIPPED_REGION_TYPES:
+            continue
+        if rtype not in allowed:
+            raise FormatError(
+                source,
+                f"{where}[{k}].type",
+                f"region type {region.type!r} does not fit task type 'keypoints' "
+                f"(expected {' or '.join(sorted(allowed))})",
+            )
+        kept.append((k, results[k]))
+    return list(regions_to_poses(kept, skeletons=skeletons, source=source, where=where))
+
+
 def question_names(annotations: Sequence[Any]) -> set[str]:
     """The ``from_name`` of every region in raw annotation/prediction objects."""
     names: set[str] = set()
@@ -355,6 +395,7 @@ def annotation_from_json(
     source: str = "<label studio>",
     where: str = "annotation",
     question: str | None = None,
+    skeletons: Mapping[str, Sequence[str]] | None = None,
 ) -> VendorAnnotation | None:
     """Parse one Label Studio annotation object; ``None`` if it was cancelled (skipped).
 
@@ -379,7 +420,12 @@ def annotation_from_json(
     if ann.was_cancelled:
         return None
     label = results_to_label(
-        ann.result, task_type=task_type, source=source, where=f"{where}.result", question=question
+        ann.result,
+        task_type=task_type,
+        source=source,
+        where=f"{where}.result",
+        question=question,
+        skeletons=skeletons,
     )
     completed = ann.created_at or ann.updated_at
     if completed is not None and completed.tzinfo is None:
@@ -407,10 +453,16 @@ def prediction_from_json(
     source: str,
     where: str,
     question: str | None = None,
+    skeletons: Mapping[str, Sequence[str]] | None = None,
 ) -> VendorAnnotation:
     pred = validate(_RawPrediction, obj, source=source, where=where)
     label = results_to_label(
-        pred.result, task_type=task_type, source=source, where=f"{where}.result", question=question
+        pred.result,
+        task_type=task_type,
+        source=source,
+        where=f"{where}.result",
+        question=question,
+        skeletons=skeletons,
     )
     return VendorAnnotation(
         item_id=item_id,

@@ -24,6 +24,9 @@ detection      ``rectanglelabels``: percent of ``original_width``/``original_hei
 segmentation   ``polygonlabels`` (percent points → one COCO polygon) and
                ``brushlabels`` (Label Studio's bit-packed RLE → COCO RLE)
 spans          ``labels`` with ``start``/``end`` character offsets
+keypoints      ``keypointlabels`` (one region per keypoint) grouped into poses by their
+               ``parentID`` box (``rectanglelabels``: category and bbox), in the
+               keypoint order the caller gives (``skeletons``)
 ============== ==================================================================
 
 ``relation`` regions carry no label and are skipped; any other region type that does
@@ -53,7 +56,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -221,6 +224,7 @@ def _task_labels(
     where: str,
     include_predictions: bool,
     question: str | None,
+    skeletons: Mapping[str, Sequence[str]] | None,
 ) -> tuple[list[VendorAnnotation], list[VendorAnnotation]]:
     annotations = []
     for k, a in enumerate(raw.annotations):
@@ -231,6 +235,7 @@ def _task_labels(
             source=src,
             where=f"{where}.annotations[{k}]",
             question=question,
+            skeletons=skeletons,
         )
         if ann is not None:
             annotations.append(ann)
@@ -242,6 +247,7 @@ def _task_labels(
             source=src,
             where=f"{where}.predictions[{k}]",
             question=question,
+            skeletons=skeletons,
         )
         for k, p in enumerate(raw.predictions if include_predictions else ())
     ]
@@ -256,6 +262,7 @@ def iter_tasks(
     name: str | None = None,
     include_predictions: bool = True,
     question: str | None = None,
+    skeletons: Mapping[str, Sequence[str]] | None = None,
 ) -> Iterator[LabelStudioTask]:
     """Stream the tasks of a Label Studio JSON export.
 
@@ -277,6 +284,9 @@ def iter_tasks(
         The control (``from_name``) to read when the project asks several questions;
         without it, an answer to several classification questions is refused with their
         names. A question no region answers is an error listing those that are there.
+    skeletons
+        Keypoints: category -> keypoint names in order (``KeyPointLabels`` regions name
+        their keypoint; see :mod:`adapters.formats._labelstudio_keypoints`).
 
     Yields
     ------
@@ -301,7 +311,7 @@ def iter_tasks(
         seen.add(src, raw.annotations, raw.predictions if include_predictions else [])
         try:
             annotations, predictions = _task_labels(
-                raw, item_id, task_type, src, where, include_predictions, question
+                raw, item_id, task_type, src, where, include_predictions, question, skeletons
             )
         except FormatError as exc:
             if seen.missing:  # the likely cause: a question the file does not ask
@@ -332,6 +342,7 @@ def iter_gold(
     id_field: str = "item_id",
     name: str | None = None,
     question: str | None = None,
+    skeletons: Mapping[str, Sequence[str]] | None = None,
 ) -> Iterator[GoldRecord]:
     """Stream a golden set labeled by the expert in Label Studio.
 
@@ -341,7 +352,7 @@ def iter_gold(
 
     Parameters
     ----------
-    source, task_type, id_field, name, question
+    source, task_type, id_field, name, question, skeletons
         As for :func:`iter_tasks`.
 
     Yields
@@ -383,6 +394,7 @@ def iter_gold(
                 source=src,
                 where=f"{where}.annotations[{k}].result",
                 question=question,
+                skeletons=skeletons,
             )
         except FormatError as exc:
             if seen.missing:  # the likely cause: a question the file does not ask
@@ -400,10 +412,18 @@ def read_gold(
     id_field: str = "item_id",
     name: str | None = None,
     question: str | None = None,
+    skeletons: Mapping[str, Sequence[str]] | None = None,
 ) -> list[GoldRecord]:
     """Read a whole golden set from a Label Studio export; see :func:`iter_gold`."""
     return list(
-        iter_gold(source, task_type=task_type, id_field=id_field, name=name, question=question)
+        iter_gold(
+            source,
+            task_type=task_type,
+            id_field=id_field,
+            name=name,
+            question=question,
+            skeletons=skeletons,
+        )
     )
 
 
@@ -415,9 +435,10 @@ def iter_annotations(
     name: str | None = None,
     include_predictions: bool = False,
     question: str | None = None,
+    skeletons: Mapping[str, Sequence[str]] | None = None,
 ) -> Iterator[VendorAnnotation]:
     """Stream every annotation of an export (vendor labels), optionally with predictions;
-    ``question`` as in :func:`iter_tasks`."""
+    ``question`` and ``skeletons`` as in :func:`iter_tasks`."""
     for task in iter_tasks(
         source,
         task_type=task_type,
@@ -425,6 +446,7 @@ def iter_annotations(
         name=name,
         include_predictions=include_predictions,
         question=question,
+        skeletons=skeletons,
     ):
         yield from task.annotations
         if include_predictions:

@@ -329,6 +329,13 @@ def _csv(p: Path, task_type: TaskType) -> LabelFile:
     return LabelFile("csv", rows)
 
 
+def _skeletons(gold: GoldContext | None) -> dict[str, tuple[str, ...]] | None:
+    """Keypoint names per category, from a keypoints gold (Label Studio keypoints)."""
+    if gold is None or gold.keypoints is None:
+        return None
+    return {c.name: c.keypoints for c in gold.keypoints.categories if c.keypoints}
+
+
 def read_label_file(
     path: str | os.PathLike[str],
     *,
@@ -356,7 +363,11 @@ def read_label_file(
         "coco_results": lambda: _coco_results(p, task_type, gold),
         "labelstudio": lambda: LabelFile(
             "labelstudio",
-            list(ls_format.iter_annotations(p, task_type=task_type, question=question)),
+            list(
+                ls_format.iter_annotations(
+                    p, task_type=task_type, question=question, skeletons=_skeletons(gold)
+                )
+            ),
         ),
         "voc": lambda: LabelFile("voc", voc_annotations(p, annotator_id=annotator_id)),
         "yolo": lambda: LabelFile(

@@ -250,7 +250,7 @@ def gold_context(session: Session, bakeoff: BakeOff, fmt: ReadFormat) -> GoldCon
     classes = tuple(class_names(project))
     coco = None
     results = fmt in ("coco_results", "coco")  # "coco" may be a results array too
-    if results and project.task_type == "keypoints":
+    if project.task_type == "keypoints" and (results or fmt == "labelstudio"):
         return GoldContext(
             image_sizes=sizes,
             texts=texts,
@@ -290,10 +290,13 @@ def _keypoint_gold_context(
 
 
 def _keypoint_gold_records(source: IO[bytes], *, name: str) -> Iterator[GoldRecord]:
-    dataset = keypoints_format.read_keypoint_dataset(source, name=name, item_key="file_name")
+    # items are the images' file names, or their ids when some image has none
+    dataset = keypoints_format.read_keypoint_dataset(source, name=name, item_key="auto")
     ids = {key: image_id for image_id, key in dataset.image_keys.items()}
     for ann in dataset.to_vendor_annotations():
-        data: dict[str, Any] = {"coco_id": ids[ann.item_id], "image": ann.item_id}
+        data: dict[str, Any] = {"coco_id": ids[ann.item_id]}
+        if ann.item_id != str(ids[ann.item_id]):
+            data["image"] = ann.item_id
         yield GoldRecord(item_id=ann.item_id, label=ann.label, data=data)
 
 
@@ -377,7 +380,14 @@ def read_vendor_labels(
         _require(fmt, task_type, _COCO_TASKS)
         return iter(_coco_annotations(source, task_type=task_type, name=name)[1])
     if fmt == "labelstudio":
-        return ls_format.iter_annotations(source, task_type=task_type, name=name, question=question)
+        skeletons = None
+        if task_type == "keypoints" and gold is not None:
+            keypoints = gold().keypoints
+            if keypoints is not None:
+                skeletons = {c.name: c.keypoints for c in keypoints.categories if c.keypoints}
+        return ls_format.iter_annotations(
+            source, task_type=task_type, name=name, question=question, skeletons=skeletons
+        )
     return jsonl_format.iter_annotations(source, task_type=task_type, name=name)
 
 
