@@ -69,19 +69,29 @@ class _Frozen(BaseModel):
 
 
 class Box(_Frozen):
-    """One box in COCO ``[x, y, width, height]`` pixel coordinates."""
+    """One box in COCO ``[x, y, width, height]`` pixel coordinates.
+
+    ``iscrowd`` (gold only) marks a COCO crowd region: scored as pycocotools does, it is
+    neither a box to find nor a false positive for a box drawn inside it (``None``: not
+    a crowd region, and left out of stored values).
+    """
 
     category: str
     bbox: tuple[float, float, float, float]
     score: float | None = None
+    iscrowd: bool | None = None
 
 
 class Mask(_Frozen):
-    """One instance mask: COCO RLE (``{"size": [h, w], "counts": ...}``) or polygons."""
+    """One instance mask: COCO RLE (``{"size": [h, w], "counts": ...}``) or polygons.
+
+    ``iscrowd`` (gold only): a COCO crowd region, as on :class:`Box`.
+    """
 
     category: str
     segmentation: dict[str, Any] | list[list[float]]
     score: float | None = None
+    iscrowd: bool | None = None
 
 
 class Span(_Frozen):

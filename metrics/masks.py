@@ -32,6 +32,7 @@ __all__ = [
     "mask_area",
     "mask_to_bbox",
     "mask_iou",
+    "mask_majority",
 ]
 
 Rle: TypeAlias = Mapping[str, Any]
@@ -220,6 +221,42 @@ def mask_iou(
     if len(sizes) > 1:
         raise ValueError(f"masks must share one image size, got {sorted(sizes)}")
     return _rle_iou(ra, rb, flags)
+
+
+def mask_majority(rles: Sequence[Rle], *, more_than: float) -> dict[str, Any]:
+    """The pixels covered by more than ``more_than`` of the masks, as one compressed RLE.
+
+    Parameters
+    ----------
+    rles
+        Compressed RLEs of one image (same size), at least one.
+    more_than
+        A pixel is kept when strictly more masks than this cover it (half the voters
+        for a majority).
+
+    Raises
+    ------
+    ValueError
+        If ``rles`` is empty or the masks differ in size.
+
+    Examples
+    --------
+    >>> a = to_rle([[0, 0, 4, 0, 4, 4, 0, 4]], height=8, width=8)
+    >>> b = to_rle([[0, 0, 2, 0, 2, 4, 0, 4]], height=8, width=8)
+    >>> float(mask_area([mask_majority([a, b, b], more_than=1.5)])[0])
+    8.0
+    """
+    if not rles:
+        raise ValueError("mask_majority needs at least one mask")
+    sizes = {_size_of(r) for r in rles}
+    if len(sizes) > 1:
+        raise ValueError(f"masks must share one image size, got {sorted(sizes)}")
+    counts = np.zeros(next(iter(sizes)), dtype=np.int64)
+    for rle in rles:
+        counts += _mask_utils.decode(dict(rle)).astype(np.int64)
+    kept = np.asfortranarray((counts > more_than).astype(np.uint8))
+    out = dict(_mask_utils.encode(kept))
+    return {"size": [int(v) for v in out["size"]], "counts": out["counts"]}
 
 
 def _rle_iou(

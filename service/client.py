@@ -397,24 +397,29 @@ class BakeoffClient:
         note: str = "",
         merge: bool = False,
         idempotency_key: str | None = None,
+        question: str | None = None,
     ) -> GoldenSetVersionRef:
         """Import items and gold labels as a new version of a golden set; returns the version.
 
-        ``gold`` as in :meth:`create_golden_set`.
+        ``gold`` as in :meth:`create_golden_set`; ``question`` names the Label Studio control
+        (``from_name``) to read when the project asks several questions.
         """
         if isinstance(gold, pd.DataFrame):
             gold = _gold_frame(gold)
         content, fmt = self._upload(gold, format, _GOLD_COLUMNS)
+        params = {
+            "format": fmt,
+            "note": note,
+            "merge": str(merge).lower(),
+            "filename": _name_of(gold),
+        }
+        if question is not None:
+            params["question"] = question
         result = self._model(
             ImportResult,
             "POST",
             f"/golden-sets/{golden_set_id}/import",
-            params={
-                "format": fmt,
-                "note": note,
-                "merge": str(merge).lower(),
-                "filename": _name_of(gold),
-            },
+            params=params,
             content=content,
             headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())},
         )
@@ -483,8 +488,8 @@ class BakeoffClient:
         DataFrame columns: ``item_id``, ``label`` and optionally ``annotator_id``, ``score``,
         ``started_at``, ``completed_at``, ``cost``, ``instructions_version``, ``external_id``.
         A file may be in any format the server reads (detected from its content as the server
-        detects it; a VOC or YOLO folder is sent as a zip); ``question`` names the Labelbox
-        question or SageMaker label attribute to read.
+        detects it; a VOC or YOLO folder is sent as a zip); ``question`` names the Label
+        Studio control (``from_name``), Labelbox question or SageMaker label attribute to read.
         """
         content: Iterator[bytes] | bytes
         fmt: str

@@ -305,8 +305,11 @@ def _load_instances(
     )
 
 
-def _load_keypoints(gold_path: PathLike, sources: Sequence[LabelSource]) -> Inputs:
-    """COCO keypoints gold and COCO keypoint results per system, as poses per image."""
+def _load_keypoints(
+    gold_path: PathLike, sources: Sequence[LabelSource], *, question: str | None = None
+) -> Inputs:
+    """COCO keypoints gold; per system COCO keypoint results or a Label Studio export
+    (``KeyPointLabels``, keypoint names in the gold's order), as poses per image."""
     from adapters.formats.coco_keypoints import read_keypoint_dataset, read_keypoint_results
 
     gold = read_keypoint_dataset(gold_path, name=Path(gold_path).name)
@@ -316,6 +319,9 @@ def _load_keypoints(gold_path: PathLike, sources: Sequence[LabelSource]) -> Inpu
     }
     systems: dict[str, pd.Series[Any] | pd.DataFrame] = {}
     for src in sources:
+        if _detected(src.path) == "labelstudio":
+            systems[src.name] = _labelstudio_poses(src, gold, set(poses), question)
+            continue
         answers = read_keypoint_results(src.path, gold, name=Path(src.path).name)
         found: dict[str, list[dict[str, Any]]] = {
             a.item_id: [
@@ -419,8 +425,57 @@ def _load_language(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelS
     )
 
 
-def load_inputs(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelSource]) -> Inputs:
+def _detected(path: PathLike) -> str | None:
+    try:
+        return detect_format(path)
+    except (FormatError, OSError):
+        return None
+
+
+def _labelstudio_poses(
+    src: LabelSource, gold: Any, items: set[str], question: str | None
+) -> pd.Series[Any] | pd.DataFrame:
+    """A Label Studio keypoints export: one answer per image, or the crowd's answers table."""
+    from adapters.formats.registry import GoldContext, read_label_file
+
+    read = read_label_file(
+        src.path,
+        task_type="keypoints",
+        format="labelstudio",
+        gold=GoldContext(keypoints=gold),
+        question=question,
+    )
+    unknown = sorted({a.item_id for a in read.annotations} - items)
+    if unknown:
+        raise FormatError(Path(src.path).name, "", f"item(s) {unknown[:5]} are not in the gold")
+    rows = [
+        (
+            a.item_id,
+            a.annotator_id or f"answer-{k}",
+            [
+                p.model_dump(mode="json", exclude_none=True)
+                for p in a.label
+                if isinstance(p, BaseModel)
+            ],
+        )
+        for k, a in enumerate(read.annotations)
+    ]
+    if len({r[0] for r in rows}) < len(rows):
+        return pd.DataFrame(rows, columns=["task", "worker", "label"], dtype=object)
+    return pd.Series({r[0]: r[2] for r in rows}, dtype=object)
+
+
+def load_inputs(
+    task: EvalTask,
+    gold_path: PathLike,
+    sources: Sequence[LabelSource],
+    *,
+    question: str | None = None,
+) -> Inputs:
     """Read the gold file and every system's labels for ``task``.
+
+    ``question`` names the control to read in Label Studio files (``from_name``), or the
+    Labelbox question / SageMaker label attribute, where a file answers several.
 
     Raises
     ------
@@ -432,6 +487,8 @@ def load_inputs(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelSour
     _check_sources(sources)
     if task in ("rating", "transcription"):
         return _load_language(task, gold_path, sources)
+    if task == "keypoints":  # COCO keypoints gold; results or Label Studio labels
+        return _load_keypoints(gold_path, sources, question=question)
     formats = _formats(task, gold_path, sources)
     if formats is not None:
         from service.label_files_any import load_any_inputs
@@ -443,6 +500,7 @@ def load_inputs(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelSour
             [(s.name, s.path) for s in sources],
             gold_format=gold_format,
             label_formats=label_formats,
+            question=question,
         )
         classes = tuple(c.name for c in gold_file.coco.categories) if gold_file.coco else None
         return Inputs(
@@ -460,8 +518,6 @@ def load_inputs(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelSour
         return _load_multilabel(gold_path, sources)
     if task == "spans":
         return _load_spans(gold_path, sources)
-    if task == "keypoints":
-        return _load_keypoints(gold_path, sources)
     if task == "preference":  # CSV item_id,label with A/B/tie (the engine checks values)
         return replace(_load_classification(gold_path, sources), task="preference")
     return _load_instances(gold_path, sources, task)

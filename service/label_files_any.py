@@ -7,9 +7,9 @@ through :mod:`adapters.formats.registry` here, so a file one door reads every do
 comes as JSON Lines, CSV, COCO instances, Label Studio or VOC; labels are then placed with what
 their format needs from that gold (image sizes, texts, COCO ids).
 
-Several annotators per item are kept: a crowd's classes and label sets become the answers table
-that the engine votes on; several annotators per image of boxes, masks or spans are refused by
-name rather than reduced to the first one (the engine scores those per annotator only).
+Several annotators per item are kept: a crowd's answers become the answers table that the
+engine merges (majority vote for classes and label sets; for boxes, masks and spans the
+documented fusion of :mod:`metrics.fusion`), and scores per annotator too.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def _object(
     if isinstance(value, Box):
         obj: dict[str, Any] = {"category": value.category, "bbox": list(value.bbox)}
         if gold:
-            obj.update(area=value.bbox[2] * value.bbox[3], iscrowd=False, id=index)
+            obj.update(area=value.bbox[2] * value.bbox[3], iscrowd=bool(value.iscrowd), id=index)
     else:
         seg = value.segmentation
         if isinstance(seg, list):
@@ -68,7 +68,7 @@ def _object(
             "segmentation": rle,
         }
         if gold:
-            obj.update(area=float(coco_mask.area(rle)), iscrowd=False, id=index)
+            obj.update(area=float(coco_mask.area(rle)), iscrowd=bool(value.iscrowd), id=index)
     if value.score is not None and not gold:
         obj["score"] = value.score
     return obj
@@ -98,19 +98,12 @@ def _system(
         raise FormatError(name, "", f"item(s) {unknown[:5]} are not in the gold")
     per_item = Counter(a.item_id for a in read)
     several = [item for item, n in per_item.items() if n > 1]
-    if several and task in ("detection", "segmentation", "spans"):
-        raise FormatError(
-            name,
-            "",
-            f"{len(several)} item(s) have several annotators (e.g. {several[0]!r}); "
-            f"{task} scores one answer per item: export one annotator per file",
-        )
     if several:
         rows = [
             (
                 a.item_id,
                 a.annotator_id or f"answer-{k}",
-                _value(task, a.label, None, gold=False, where=name),
+                _value(task, a.label, sizes.get(a.item_id), gold=False, where=name),
             )
             for k, a in enumerate(read)
         ]
@@ -130,15 +123,19 @@ def load_any_inputs(
     *,
     gold_format: FormatName | None = None,
     label_formats: dict[str, FormatName] | None = None,
+    question: str | None = None,
 ) -> tuple[GoldFile, pd.Series[Any], dict[str, pd.Series[Any] | pd.DataFrame], tuple[str, ...]]:
     """Gold and every ``(name, path)`` system in the engine's shapes, with the readers' notes.
+
+    ``question`` names the Label Studio control (Labelbox question, SageMaker attribute) to
+    read where a file answers several.
 
     Raises
     ------
     FormatError
         On any problem with a file (its name, the place and what is wrong).
     """
-    gold_file = read_gold_file(gold_path, task_type=task, format=gold_format)
+    gold_file = read_gold_file(gold_path, task_type=task, format=gold_format, question=question)
     if not gold_file.records:
         raise FormatError(Path(gold_path).name, "", "no gold items")
     context = gold_context(gold_file)
@@ -155,7 +152,7 @@ def load_any_inputs(
     systems: dict[str, pd.Series[Any] | pd.DataFrame] = {}
     for name, path in sources:
         fmt = (label_formats or {}).get(name)
-        read = read_label_file(path, task_type=task, format=fmt, gold=context)
+        read = read_label_file(path, task_type=task, format=fmt, gold=context, question=question)
         notes += [f"{name}: {n}" for n in read.notes]
         systems[name] = _system(task, read.annotations, gold, sizes, Path(path).name)
     return gold_file, gold, systems, tuple(notes)

@@ -121,7 +121,7 @@ def dataset_from_vendor_annotations(
                 "id": len(anns) + 1,
                 "image_id": im.id,
                 "category_id": cat_ids[obj.category],
-                "iscrowd": 0,
+                "iscrowd": int(bool(obj.iscrowd)),
             }
             if isinstance(obj, Box):
                 a["bbox"] = list(obj.bbox)

@@ -143,28 +143,32 @@ class CocoDataset:
         *,
         item_key: ItemKey = "id",
         annotator_id: str | None = None,
+        keep_crowd: bool = False,
     ) -> list[VendorAnnotation]:
         """One DTO per image (in file order; images without boxes get an empty list).
 
         ``detection`` gives :class:`~adapters.base.Box` labels, ``segmentation``
         :class:`~adapters.base.Mask` labels (annotations without a mask are skipped).
-        Crowd regions are not objects a vendor is asked to draw and are left out.
+        Crowd regions are not objects a vendor is asked to draw: they are left out, or,
+        with ``keep_crowd`` (gold), kept with ``iscrowd=True`` so that scoring ignores
+        what is drawn inside them as pycocotools does.
         """
         per_image: dict[int, list[Box] | list[Mask]] = {im.id: [] for im in self.images}
         names = self.category_by_id
         for i in range(self.ann_ids.shape[0]):
-            if self.iscrowd[i]:
+            crowd = bool(self.iscrowd[i])
+            if crowd and not keep_crowd:
                 continue
             img = int(self.image_ids[i])
             cat = names[int(self.category_ids[i])].name
             bucket: list[Any] = per_image[img]
             if task_type == "detection":
                 x, y, w, h = (float(v) for v in self.boxes[i])
-                bucket.append(Box(category=cat, bbox=(x, y, w, h)))
+                bucket.append(Box(category=cat, bbox=(x, y, w, h), iscrowd=crowd or None))
             else:
                 seg = self.segmentations[i]
                 if seg is not None:
-                    bucket.append(Mask(category=cat, segmentation=seg))
+                    bucket.append(Mask(category=cat, segmentation=seg, iscrowd=crowd or None))
         return [
             VendorAnnotation(
                 item_id=self.item_id(im.id, item_key),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -20,9 +20,11 @@ from adapters.base import (
 )
 from adapters.formats._errors import FormatError
 from adapters.formats._labelstudio_brush import decode_brush_rle, encode_brush_rle
+from adapters.formats._labelstudio_keypoints import KEYPOINT_REGION_TYPES, regions_to_poses
 from adapters.formats._labelstudio_language import language_label, preference_results
 
 __all__ = [
+    "question_names",
     "FROM_NAME",
     "BRUSH_NAME",
     "results_to_label",
@@ -69,6 +71,7 @@ class _RawPrediction(_Lenient):
 
 class _RawRegion(_Lenient):
     type: str
+    from_name: str | None = None
     value: dict[str, Any] | None = None
     original_width: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     original_height: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
@@ -120,6 +123,7 @@ _REGION_TYPES: dict[TaskType, frozenset[str]] = {
     "detection": frozenset({"rectanglelabels"}),
     "segmentation": frozenset({"polygonlabels", "brushlabels"}),
     "spans": frozenset({"labels"}),
+    "keypoints": KEYPOINT_REGION_TYPES,
 }
 _SKIPPED_REGION_TYPES = frozenset({"relation"})
 
@@ -208,6 +212,8 @@ def results_to_label(
     task_type: TaskType,
     source: str = "<label studio>",
     where: str = "result",
+    question: str | None = None,
+    skeletons: Mapping[str, Sequence[str]] | None = None,
 ) -> LabelValue:
     """Convert one annotation's ``result`` list into Bakeoff's label value.
 
@@ -219,6 +225,13 @@ def results_to_label(
         Which label shape to produce (see the module docstring).
     source, where
         File name and location prefix used in error messages.
+    question
+        The control (``from_name``) to read; regions of other controls are skipped. When
+        ``None``, a classification or multilabel answer to several questions is refused
+        with their names (their choices are different label sets, never merged).
+    skeletons
+        Keypoints: category -> keypoint names in order (from the gold or the ontology);
+        see :mod:`adapters.formats._labelstudio_keypoints`.
 
     Returns
     -------
@@ -239,9 +252,27 @@ def results_to_label(
     boxes: list[Box] = []
     masks: list[Mask] = []
     spans: list[Span] = []
-    for k, obj in enumerate(results):
+    regions = [
+        (k, validate(_RawRegion, obj, source=source, where=f"{where}[{k}]"))
+        for k, obj in enumerate(results)
+    ]
+    if question is not None:
+        regions = [(k, r) for k, r in regions if r.from_name == question]
+    elif task_type in ("classification", "multilabel"):
+        names = sorted(
+            {r.from_name for _, r in regions if r.from_name and r.type.lower() in allowed}
+        )
+        if len(names) > 1:
+            raise FormatError(
+                source,
+                where,
+                f"answers {len(names)} questions (from_name) {', '.join(map(repr, names))}; "
+                "name the one to score (question / --question / ?question=)",
+            )
+    if task_type == "keypoints":
+        return _poses(results, regions, skeletons, allowed, source=source, where=where)
+    for k, region in regions:
         rw = f"{where}[{k}]"
-        region = validate(_RawRegion, obj, source=source, where=rw)
         rtype = region.type.lower()
         if rtype in _SKIPPED_REGION_TYPES:
             continue
@@ -306,6 +337,50 @@ def results_to_label(
     return spans
 
 
+def _poses(
+    results: Sequence[Any],
+    regions: list[tuple[int, _RawRegion]],
+    skeletons: Mapping[str, Sequence[str]] | None,
+    allowed: frozenset[str],
+    *,
+    source: str,
+    where: str,
+) -> LabelValue:
+    if skeletons is None:
+        raise FormatError(
+            source,
+            where,
+            "Label Studio keypoints need the project's keypoint names in order (the gold's "
+            "COCO keypoint categories or the project's ontology)",
+        )
+    kept: list[tuple[int, Any]] = []
+    for k, region in regions:
+        rtype = region.type.lower()
+        if rtype in _SKIPPED_REGION_TYPES:
+            continue
+        if rtype not in allowed:
+            raise FormatError(
+                source,
+                f"{where}[{k}].type",
+                f"region type {region.type!r} does not fit task type 'keypoints' "
+                f"(expected {' or '.join(sorted(allowed))})",
+            )
+        kept.append((k, results[k]))
+    return list(regions_to_poses(kept, skeletons=skeletons, source=source, where=where))
+
+
+def question_names(annotations: Sequence[Any]) -> set[str]:
+    """The ``from_name`` of every region in raw annotation/prediction objects."""
+    names: set[str] = set()
+    for obj in annotations:
+        result = obj.get("result") if isinstance(obj, Mapping) else None
+        for region in result if isinstance(result, list) else ():
+            name = region.get("from_name") if isinstance(region, Mapping) else None
+            if isinstance(name, str):
+                names.add(name)
+    return names
+
+
 def _annotator(completed_by: int | str | dict[str, Any] | None) -> str | None:
     if completed_by is None:
         return None
@@ -322,6 +397,8 @@ def annotation_from_json(
     task_type: TaskType,
     source: str = "<label studio>",
     where: str = "annotation",
+    question: str | None = None,
+    skeletons: Mapping[str, Sequence[str]] | None = None,
 ) -> VendorAnnotation | None:
     """Parse one Label Studio annotation object; ``None`` if it was cancelled (skipped).
 
@@ -335,6 +412,8 @@ def annotation_from_json(
         Which label shape to produce.
     source, where
         File name and location prefix used in error messages.
+    question
+        The control (``from_name``) to read (see :func:`results_to_label`).
 
     Returns
     -------
@@ -344,7 +423,12 @@ def annotation_from_json(
     if ann.was_cancelled:
         return None
     label = results_to_label(
-        ann.result, task_type=task_type, source=source, where=f"{where}.result"
+        ann.result,
+        task_type=task_type,
+        source=source,
+        where=f"{where}.result",
+        question=question,
+        skeletons=skeletons,
     )
     completed = ann.created_at or ann.updated_at
     if completed is not None and completed.tzinfo is None:
@@ -365,11 +449,23 @@ def annotation_from_json(
 
 
 def prediction_from_json(
-    obj: Any, *, item_id: str, task_type: TaskType, source: str, where: str
+    obj: Any,
+    *,
+    item_id: str,
+    task_type: TaskType,
+    source: str,
+    where: str,
+    question: str | None = None,
+    skeletons: Mapping[str, Sequence[str]] | None = None,
 ) -> VendorAnnotation:
     pred = validate(_RawPrediction, obj, source=source, where=where)
     label = results_to_label(
-        pred.result, task_type=task_type, source=source, where=f"{where}.result"
+        pred.result,
+        task_type=task_type,
+        source=source,
+        where=f"{where}.result",
+        question=question,
+        skeletons=skeletons,
     )
     return VendorAnnotation(
         item_id=item_id,

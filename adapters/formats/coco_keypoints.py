@@ -150,9 +150,10 @@ def read_keypoint_dataset(
         isinstance(im, dict) and isinstance(im.get("id"), int) for im in images
     ):
         raise FormatError(source, "images", "every image needs an integer id")
-    use_names = item_key == "file_name" or (
-        item_key == "auto" and all(isinstance(im.get("file_name"), str) for im in images)
-    )
+    named = all(isinstance(im.get("file_name"), str) for im in images)
+    if item_key == "file_name" and not named:
+        raise FormatError(source, "images", "every image needs a file_name (the item key)")
+    use_names = item_key == "file_name" or (item_key == "auto" and named)
     keys = {im["id"]: str(im["file_name"] if use_names else im["id"]) for im in images}
     poses: dict[str, list[Keypoints]] = {k: [] for k in keys.values()}
     skipped = 0

@@ -26,6 +26,9 @@ segmentation   ``polygonlabels`` (percent points → one COCO polygon) and
 spans          ``labels`` with ``start``/``end`` character offsets
 preference     ``pairwise`` (``selected``: ``left`` → A, ``right`` → B) or one
                ``choices`` of A/B/tie (see :mod:`adapters.formats._labelstudio_language`)
+keypoints      ``keypointlabels`` (one region per keypoint) grouped into poses by their
+               ``parentID`` box (``rectanglelabels``: category and bbox), in the
+               keypoint order the caller gives (``skeletons``)
 ============== ==================================================================
 
 Ratings (``rating``, or ``choices`` read as numbers) and transcripts (``textarea``) are
@@ -58,7 +61,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -80,6 +83,7 @@ from adapters.formats._labelstudio_regions import (
     annotation_from_json,
     label_to_results,
     prediction_from_json,
+    question_names,
     results_to_label,
     validate,
 )
@@ -147,6 +151,38 @@ class _RawTask(BaseModel):
     predictions: list[Any] = Field(default_factory=list)
 
 
+class _Questions:
+    """The questions (``from_name``) a file answers, to refuse a named one it lacks."""
+
+    def __init__(self, question: str | None) -> None:
+        self.question = question
+        self.names: set[str] = set()
+        self.source = ""
+
+    def add(self, source: str, annotations: list[Any], predictions: list[Any]) -> None:
+        self.source = source
+        if self.question is not None:
+            self.names |= question_names([*annotations, *predictions])
+
+    @property
+    def missing(self) -> bool:
+        """A question was named and no region read so far answers it."""
+        return self.question is not None and self.question not in self.names
+
+    def error(self) -> FormatError:
+        there = ", ".join(repr(n) for n in sorted(self.names)) or "none"
+        return FormatError(
+            self.source,
+            "",
+            f"no region answers question {self.question!r}; the file's questions "
+            f"(from_name): {there}",
+        )
+
+    def check(self) -> None:
+        if self.missing and self.source:
+            raise self.error()
+
+
 def _iter_raw(
     source: Source, *, id_field: str, name: str | None
 ) -> Iterator[tuple[str, str, _RawTask, str]]:
@@ -185,6 +221,44 @@ def _iter_raw(
             stream.close()
 
 
+def _task_labels(
+    raw: _RawTask,
+    item_id: str,
+    task_type: TaskType,
+    src: str,
+    where: str,
+    include_predictions: bool,
+    question: str | None,
+    skeletons: Mapping[str, Sequence[str]] | None,
+) -> tuple[list[VendorAnnotation], list[VendorAnnotation]]:
+    annotations = []
+    for k, a in enumerate(raw.annotations):
+        ann = annotation_from_json(
+            a,
+            item_id=item_id,
+            task_type=task_type,
+            source=src,
+            where=f"{where}.annotations[{k}]",
+            question=question,
+            skeletons=skeletons,
+        )
+        if ann is not None:
+            annotations.append(ann)
+    predictions = [
+        prediction_from_json(
+            p,
+            item_id=item_id,
+            task_type=task_type,
+            source=src,
+            where=f"{where}.predictions[{k}]",
+            question=question,
+            skeletons=skeletons,
+        )
+        for k, p in enumerate(raw.predictions if include_predictions else ())
+    ]
+    return annotations, predictions
+
+
 def iter_tasks(
     source: Source,
     *,
@@ -192,6 +266,8 @@ def iter_tasks(
     id_field: str = "item_id",
     name: str | None = None,
     include_predictions: bool = True,
+    question: str | None = None,
+    skeletons: Mapping[str, Sequence[str]] | None = None,
 ) -> Iterator[LabelStudioTask]:
     """Stream the tasks of a Label Studio JSON export.
 
@@ -209,6 +285,13 @@ def iter_tasks(
     include_predictions
         Read each task's ``predictions`` too; without it a prediction that could not be
         read (e.g. one lacking ``original_width``) does not stop the annotations.
+    question
+        The control (``from_name``) to read when the project asks several questions;
+        without it, an answer to several classification questions is refused with their
+        names. A question no region answers is an error listing those that are there.
+    skeletons
+        Keypoints: category -> keypoint names in order (``KeyPointLabels`` regions name
+        their keypoint; see :mod:`adapters.formats._labelstudio_keypoints`).
 
     Yields
     ------
@@ -228,28 +311,17 @@ def iter_tasks(
     >>> [t.annotations[0].label for t in iter_tasks(io.BytesIO(blob), task_type="classification")]
     ['pos']
     """
+    seen = _Questions(question)
     for src, where, raw, item_id in _iter_raw(source, id_field=id_field, name=name):
-        annotations = []
-        for k, a in enumerate(raw.annotations):
-            ann = annotation_from_json(
-                a,
-                item_id=item_id,
-                task_type=task_type,
-                source=src,
-                where=f"{where}.annotations[{k}]",
+        seen.add(src, raw.annotations, raw.predictions if include_predictions else [])
+        try:
+            annotations, predictions = _task_labels(
+                raw, item_id, task_type, src, where, include_predictions, question, skeletons
             )
-            if ann is not None:
-                annotations.append(ann)
-        predictions = [
-            prediction_from_json(
-                p,
-                item_id=item_id,
-                task_type=task_type,
-                source=src,
-                where=f"{where}.predictions[{k}]",
-            )
-            for k, p in enumerate(raw.predictions if include_predictions else ())
-        ]
+        except FormatError as exc:
+            if seen.missing:  # the likely cause: a question the file does not ask
+                raise seen.error() from exc
+            raise
         yield LabelStudioTask(
             item_id=item_id,
             data=raw.data,
@@ -258,6 +330,7 @@ def iter_tasks(
             ls_id=raw.id,
             metadata={k: v for k, v in (raw.meta or {}).items() if k != id_field},
         )
+    seen.check()
 
 
 def read_tasks(
@@ -273,6 +346,8 @@ def iter_gold(
     task_type: TaskType,
     id_field: str = "item_id",
     name: str | None = None,
+    question: str | None = None,
+    skeletons: Mapping[str, Sequence[str]] | None = None,
 ) -> Iterator[GoldRecord]:
     """Stream a golden set labeled by the expert in Label Studio.
 
@@ -282,7 +357,7 @@ def iter_gold(
 
     Parameters
     ----------
-    source, task_type, id_field, name
+    source, task_type, id_field, name, question, skeletons
         As for :func:`iter_tasks`.
 
     Yields
@@ -295,7 +370,9 @@ def iter_gold(
         As :func:`iter_tasks`, and for a task without an expert answer or with several
         candidates for it.
     """
+    seen = _Questions(question)
     for src, where, raw, item_id in _iter_raw(source, id_field=id_field, name=name):
+        seen.add(src, raw.annotations, [])
         candidates: list[tuple[int, Any]] = []
         truth: list[tuple[int, Any]] = []
         for k, obj in enumerate(raw.annotations):
@@ -315,21 +392,44 @@ def iter_gold(
             )
             raise FormatError(src, f"{where}.annotations", problem)
         k, obj = chosen[0]
-        label = results_to_label(
-            validate(RawAnnotation, obj, source=src, where=f"{where}.annotations[{k}]").result,
-            task_type=task_type,
-            source=src,
-            where=f"{where}.annotations[{k}].result",
-        )
+        try:
+            label = results_to_label(
+                validate(RawAnnotation, obj, source=src, where=f"{where}.annotations[{k}]").result,
+                task_type=task_type,
+                source=src,
+                where=f"{where}.annotations[{k}].result",
+                question=question,
+                skeletons=skeletons,
+            )
+        except FormatError as exc:
+            if seen.missing:  # the likely cause: a question the file does not ask
+                raise seen.error() from exc
+            raise
         metadata = {key: v for key, v in (raw.meta or {}).items() if key != id_field}
         yield GoldRecord(item_id=item_id, label=label, data=raw.data, metadata=metadata)
+    seen.check()
 
 
 def read_gold(
-    source: Source, *, task_type: TaskType, id_field: str = "item_id", name: str | None = None
+    source: Source,
+    *,
+    task_type: TaskType,
+    id_field: str = "item_id",
+    name: str | None = None,
+    question: str | None = None,
+    skeletons: Mapping[str, Sequence[str]] | None = None,
 ) -> list[GoldRecord]:
     """Read a whole golden set from a Label Studio export; see :func:`iter_gold`."""
-    return list(iter_gold(source, task_type=task_type, id_field=id_field, name=name))
+    return list(
+        iter_gold(
+            source,
+            task_type=task_type,
+            id_field=id_field,
+            name=name,
+            question=question,
+            skeletons=skeletons,
+        )
+    )
 
 
 def iter_annotations(
@@ -339,14 +439,19 @@ def iter_annotations(
     id_field: str = "item_id",
     name: str | None = None,
     include_predictions: bool = False,
+    question: str | None = None,
+    skeletons: Mapping[str, Sequence[str]] | None = None,
 ) -> Iterator[VendorAnnotation]:
-    """Stream every annotation of an export (vendor labels), optionally with predictions."""
+    """Stream every annotation of an export (vendor labels), optionally with predictions;
+    ``question`` and ``skeletons`` as in :func:`iter_tasks`."""
     for task in iter_tasks(
         source,
         task_type=task_type,
         id_field=id_field,
         name=name,
         include_predictions=include_predictions,
+        question=question,
+        skeletons=skeletons,
     ):
         yield from task.annotations
         if include_predictions:

@@ -29,7 +29,8 @@ and transcription answers (Label Studio Rating/Choices/TextArea, Argilla Rating/
 questions) are read by :func:`read_language_file` into plain label rows, the JSON Lines the
 import doors accept.
 
-``question`` picks what to score where a file answers several things: a Labelbox question or a
+``question`` picks what to score where a file answers several things: a Label Studio control
+(``from_name``), a Labelbox question or a
 SageMaker label attribute (the error lists the choices).
 """
 
@@ -349,6 +350,13 @@ def _csv(p: Path, task_type: TaskType) -> LabelFile:
     return LabelFile("csv", rows)
 
 
+def _skeletons(gold: GoldContext | None) -> dict[str, tuple[str, ...]] | None:
+    """Keypoint names per category, from a keypoints gold (Label Studio keypoints)."""
+    if gold is None or gold.keypoints is None:
+        return None
+    return {c.name: c.keypoints for c in gold.keypoints.categories if c.keypoints}
+
+
 def read_label_file(
     path: str | os.PathLike[str],
     *,
@@ -375,7 +383,12 @@ def read_label_file(
         "coco": lambda: _coco_labels(p, task_type),
         "coco_results": lambda: _coco_results(p, task_type, gold),
         "labelstudio": lambda: LabelFile(
-            "labelstudio", list(ls_format.iter_annotations(p, task_type=task_type))
+            "labelstudio",
+            list(
+                ls_format.iter_annotations(
+                    p, task_type=task_type, question=question, skeletons=_skeletons(gold)
+                )
+            ),
         ),
         "voc": lambda: LabelFile("voc", voc_annotations(p, annotator_id=annotator_id)),
         "yolo": lambda: LabelFile(
@@ -487,7 +500,7 @@ def _csv_gold(p: Path, task_type: TaskType) -> list[GoldRecord]:
 
 def _coco_gold(p: Path, task_type: TaskType) -> GoldFile:
     dataset = coco_format.read_coco_dataset(p)
-    labels = _coco_labels_of(dataset, task_type)
+    labels = _coco_labels_of(dataset, task_type, gold=True)
     records = []
     for image, ann in zip(dataset.images, labels, strict=True):
         data: dict[str, object] = {"coco_id": image.id}
@@ -498,7 +511,7 @@ def _coco_gold(p: Path, task_type: TaskType) -> GoldFile:
 
 
 def _coco_labels_of(
-    dataset: coco_format.CocoDataset, task_type: TaskType
+    dataset: coco_format.CocoDataset, task_type: TaskType, *, gold: bool = False
 ) -> list[VendorAnnotation]:
     kind: Literal["detection", "segmentation"] = (
         "segmentation" if task_type == "segmentation" else "detection"
@@ -506,13 +519,20 @@ def _coco_labels_of(
     key: Literal["id", "file_name"] = (
         "file_name" if all(im.file_name for im in dataset.images) else "id"
     )
-    return dataset.to_vendor_annotations(kind, item_key=key)
+    return dataset.to_vendor_annotations(kind, item_key=key, keep_crowd=gold)
 
 
 def read_gold_file(
-    path: str | os.PathLike[str], *, task_type: TaskType, format: FormatName | None = None
+    path: str | os.PathLike[str],
+    *,
+    task_type: TaskType,
+    format: FormatName | None = None,
+    question: str | None = None,
 ) -> GoldFile:
     """Golden items with their gold labels from a file (or a VOC folder/zip).
+
+    ``question`` names the Label Studio control (``from_name``) to read when the project
+    asks several questions.
 
     Raises
     ------
@@ -533,7 +553,9 @@ def read_gold_file(
     if fmt == "coco":
         return _coco_gold(p, task_type)
     if fmt == "labelstudio":
-        return GoldFile("labelstudio", ls_format.read_gold(p, task_type=task_type))
+        return GoldFile(
+            "labelstudio", ls_format.read_gold(p, task_type=task_type, question=question)
+        )
     if fmt == "voc":
         return GoldFile("voc", voc_gold(p))
     raise FormatError(

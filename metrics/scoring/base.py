@@ -79,6 +79,7 @@ WarningCode: TypeAlias = Literal[
     "low_coverage",
     "vocabulary_mismatch",
     "crowd_ties",
+    "crowd_no_majority",
     "labels_outside_gold",
     "several_annotators",
     "unreturned_latency",

@@ -14,6 +14,13 @@ counts and F1; the box-edge bias against gold; and COCO AP/AR over all gold imag
 boxes without a confidence count with confidence 1). :mod:`.segmentation` is the same
 with mask IoU.
 
+A crowd (several annotators per image) is scored on its consensus per image, built by
+:func:`metrics.fusion.fuse_boxes` / :func:`~metrics.fusion.fuse_masks` (IoU clustering;
+a region is kept when more than half of the image's annotators drew one; median box,
+pixel-majority mask); regions left out for want of a majority are counted in a
+``crowd_no_majority`` warning, and ``per_annotator`` gives each annotator's mean
+per-image F1 against gold and against the consensus.
+
 Objects are dicts: ``category`` (name) and ``bbox`` (COCO ``[x, y, w, h]``) or, for
 masks, ``segmentation`` (COCO RLE, or polygons with the item's ``height``/``width`` on
 the object); optional ``score`` and, in gold, ``iscrowd``, ``area`` and ``id`` (COCO's
@@ -31,7 +38,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -47,12 +54,12 @@ from metrics.detection import (
     evaluate_coco,
     match_unscored,
 )
+from metrics.fusion import ItemFusion, fuse_boxes, fuse_masks
 from metrics.masks import mask_area, mask_to_bbox, to_rle
 from metrics.scoring import _assemble
-from metrics.scoring._crowd import is_missing
+from metrics.scoring._crowd import fuse, no_majority_warning, region_annotator_table
 from metrics.scoring._intervals import Ratio
 from metrics.scoring.base import Scored, ScoringOptions, ScoringWarning
-from metrics.types import TASK, WORKER
 
 __all__ = ["MAIN_METRIC", "main_title", "score", "score_instances"]
 
@@ -122,40 +129,75 @@ def _flatten(values: pd.Series[Any], position: Mapping[Any, int], *, segm: bool)
     )
 
 
-def _one_answer(
-    labels: pd.Series[Any] | pd.DataFrame, gold_index: pd.Index
-) -> tuple[pd.Series[Any], list[ScoringWarning]]:
-    """One answer per image: a crowd's is its first annotator's (by id), with a warning."""
-    warnings: list[ScoringWarning] = []
-    if isinstance(labels, pd.DataFrame):
-        rows = labels[np.array([not is_missing(v) for v in labels["label"].to_numpy()], dtype=bool)]
-        if rows[TASK].duplicated().any():
-            warnings.append(
-                ScoringWarning(
-                    "several_annotators",
-                    "several annotators per image: boxes cannot be voted, so each image is "
-                    "scored on its first annotator's answer (by annotator id)",
-                )
-            )
-        rows = rows.sort_values([TASK, WORKER], kind="stable").drop_duplicates(TASK)
-        labels = pd.Series(rows["label"].to_numpy(), index=rows[TASK].to_numpy(), dtype=object)
-    if not isinstance(labels, pd.Series):
-        raise TypeError(f"labels must be a Series or an answers DataFrame, got {type(labels)}")
-    if not labels.index.is_unique:
-        dupes = labels.index[labels.index.duplicated()].unique()[:5].tolist()
-        raise ValueError(f"labels has duplicate tasks {dupes}; pass the answers table")
-    kept = labels[np.array([not is_missing(v) for v in labels.to_numpy()], dtype=bool)]
-    inside = kept.index.isin(gold_index)
-    if (~inside).any():
-        warnings.append(
-            ScoringWarning(
-                "labels_outside_gold",
-                f"{int((~inside).sum())} label(s) on items that are not in gold were ignored",
-            )
-        )
-    kept = kept[inside]
-    # gold order, whatever order the door read them in: sums run in one order everywhere
-    return kept.reindex(gold_index[gold_index.isin(kept.index)]), warnings
+def _fuse_item(
+    iou_type: Literal["bbox", "segm"], iou_threshold: float
+) -> Callable[[list[Any]], ItemFusion]:
+    def fuse_item(answers: list[Any]) -> ItemFusion:
+        if iou_type == "segm":
+            return fuse_masks(answers, iou_threshold=iou_threshold)
+        return fuse_boxes(answers, iou_threshold=iou_threshold)
+
+    return fuse_item
+
+
+def _categories(fused: list[str], answers: pd.DataFrame | None) -> set[str]:
+    """Categories used by the candidate: every annotator's, not only the consensus'."""
+    used = set(fused)
+    if answers is not None:
+        used |= {str(o["category"]) for v in answers["label"] for o in v if isinstance(o, Mapping)}
+    return used
+
+
+def _size(value: Any) -> int:
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"expected a list of objects, got {value!r}")
+    return len(value)
+
+
+def _image_f1(
+    reference: pd.Series[Any],
+    answer: pd.Series[Any],
+    *,
+    iou_type: Literal["bbox", "segm"],
+    iou_threshold: float,
+) -> npt.NDArray[np.float64]:
+    """Per item of ``answer`` (its order): the F1 of its objects against ``reference``."""
+    index = answer.index
+    ref = pd.Series([reference.get(t, []) for t in index], index=index, dtype=object)
+    position = {task: i + 1 for i, task in enumerate(index)}
+    segm = iou_type == "segm"
+    g = _flatten(ref, position, segm=segm)
+    lab = _flatten(answer, position, segm=segm)
+    code = {name: i + 1 for i, name in enumerate(sorted({*g.category, *lab.category}))}
+    n = len(index)
+    gold_set = DetectionGold.from_arrays(
+        image_ids=g.image,
+        category_ids=[code[c] for c in g.category],
+        boxes=np.asarray(g.boxes, dtype=np.float64).reshape(-1, 4),
+        iscrowd=g.crowd,
+        all_image_ids=np.arange(1, n + 1, dtype=np.int64),
+        all_category_ids=np.asarray(sorted(code.values()), dtype=np.int64),
+        rles=g.rles if segm else None,
+    )
+    dets = Detections.from_arrays(
+        image_ids=lab.image,
+        category_ids=[code[c] for c in lab.category],
+        boxes=np.asarray(lab.boxes, dtype=np.float64).reshape(-1, 4),
+        rles=lab.rles if segm else None,
+    )
+    match = match_unscored(
+        gold_set,
+        dets,
+        iou_threshold=iou_threshold,
+        iou_type=iou_type,
+        labeled_images=np.arange(1, n + 1, dtype=np.int64),
+    )
+    tp, n_lab, n_gold, _ = _per_image(
+        match, n, dets.image_ids, gold_set.image_ids, gold_set.iscrowd
+    )
+    denom = n_lab + n_gold
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1.0), 1.0)
 
 
 def score(
@@ -173,7 +215,9 @@ def score(
         Gold objects per image (index ``task``): a list of dicts (see the module).
     labels
         The candidate's objects per image (``None``: skipped; ``[]``: "nothing here"),
-        or an answers table (first annotator per image).
+        or a crowd's answers table (fused per image by :mod:`metrics.fusion`: IoU
+        clustering with majority; each annotator is also scored on its own in
+        ``per_annotator``).
     options, metadata
         As in :func:`metrics.scoring.classification.score`; ``iou_threshold`` sets the
         matching IoU and ``classes`` the category vocabulary.
@@ -218,19 +262,25 @@ def score_instances(
     """Boxes (``iou_type="bbox"``) or masks (``"segm"``); see :func:`score`."""
     segm = iou_type == "segm"
     gold = _assemble.check_gold(gold)
-    answer, warnings = _one_answer(labels, gold.index)
+    fusion = fuse(
+        labels, gold.index, fuse_item=_fuse_item(iou_type, options.iou_threshold), size=_size
+    )
+    answer = fusion.votes.answer
+    warnings = list(fusion.votes.warnings)
+    warnings += no_majority_warning(fusion, "masks" if segm else "boxes")
     position = {task: i + 1 for i, task in enumerate(gold.index)}
     g = _flatten(gold, position, segm=segm)
     lab = _flatten(answer, position, segm=segm)
     known = set(g.category) | set(options.classes or ())
     warnings += _assemble.check_vocabulary(
-        set(lab.category), known, options=options, what="categories"
+        _categories(lab.category, fusion.answers), known, options=options, what="categories"
     )
-    if g.unusable or lab.unusable:
+    if g.unusable or lab.unusable or fusion.n_unusable:
         warnings.append(
             ScoringWarning(
                 "unusable_objects",
-                f"{g.unusable} gold and {lab.unusable} labelled mask(s) could not be "
+                f"{g.unusable} gold and {lab.unusable + fusion.n_unusable} labelled mask(s) "
+                "could not be "
                 "rasterised (polygons without the image size) and were left out",
             )
         )
@@ -288,9 +338,9 @@ def score_instances(
         gold.index,
         answered=answered,
         score=f1,
-        n_answers=pd.Series(1, index=answer.index, dtype=np.int64),
-        n_objects=answer.map(len).astype(np.int64),
-        tie=pd.Series(False, index=answer.index, dtype=bool),
+        n_answers=fusion.votes.n_answers,
+        n_objects=fusion.votes.n_objects,
+        tie=fusion.votes.tie,
     )
     name_of = {v: k for k, v in code.items()}
     per_class = match.per_class.rename(index=lambda c: name_of.get(int(c), str(c)))
@@ -314,12 +364,20 @@ def score_instances(
             params={k: {"iou_threshold": options.iou_threshold} for k in ratios},
         ),
         per_class=per_class,
-        n_labels=len(lab.image),
+        n_labels=len(lab.image) if fusion.answers is None else int(fusion.votes.n_objects.sum()),
         options=options,
         metadata=metadata,
         warnings=tuple(warnings),
         box_bias=_bias_table(match, name_of),
         coco=coco,
+        per_annotator=region_annotator_table(
+            fusion.answers,
+            gold,
+            answer,
+            item_f1=lambda ref, ans: _image_f1(
+                ref, ans, iou_type=iou_type, iou_threshold=options.iou_threshold
+            ),
+        ),
     )
 
 

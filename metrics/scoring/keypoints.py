@@ -14,6 +14,11 @@ numbers (:func:`metrics.keypoints.evaluate_keypoints`, equal to
 :attr:`Scored.coco`; and, in ``Scored.extra["per_keypoint"]``, a table with one row per
 category and keypoint: mean similarity and median pixel error.
 
+A crowd is scored on its consensus pose per image (:func:`metrics.fusion.fuse_keypoints`:
+symmetric-OKS clustering, a pose kept when more than half of the image's annotators drew
+one, per-keypoint median), with a ``crowd_no_majority`` warning counting poses left out
+and each annotator's mean per-image F1 against gold and consensus in ``per_annotator``.
+
 Objects are dicts: ``category`` and ``points`` (``[[x, y, v], ...]`` in the category's
 keypoint order) or COCO's flat ``keypoints`` (``[x1, y1, v1, ...]``); optional ``score``
 and, in gold, ``bbox``, ``area``, ``iscrowd``, ``id``, ``num_keypoints`` (default: the
@@ -39,6 +44,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from metrics.fusion import ItemFusion, fuse_keypoints
 from metrics.keypoints import (
     COCO_PERSON_SIGMAS,
     KEYPOINT_STAT_NAMES,
@@ -47,9 +53,9 @@ from metrics.keypoints import (
     evaluate_keypoints,
 )
 from metrics.scoring import _assemble
+from metrics.scoring._crowd import fuse, no_majority_warning, region_annotator_table
 from metrics.scoring._intervals import Ratio
 from metrics.scoring.base import Scored, ScoringOptions, ScoringWarning
-from metrics.scoring.detection import _one_answer
 
 __all__ = ["MAIN_METRIC", "main_title", "score"]
 
@@ -219,7 +225,8 @@ def score(
         Gold poses per image (index ``task``): a list of dicts (see the module).
     labels
         The candidate's poses per image (``None``: skipped; ``[]``: "nothing here"), or an
-        answers table (first annotator per image).
+        crowd's answers table (fused per image by :func:`metrics.fusion.fuse_keypoints`:
+        OKS clustering with majority; each annotator also scored in ``per_annotator``).
     options, metadata
         As in :func:`metrics.scoring.classification.score`; ``iou_threshold`` is the
         smallest OKS of a matched pair and ``keypoint_sigmas`` the falloffs per category.
@@ -233,13 +240,24 @@ def score(
         or a category without sigmas.
     """
     gold = _assemble.check_gold(gold)
-    answer, warnings = _one_answer(labels, gold.index)
     position = {task: i + 1 for i, task in enumerate(gold.index)}
     g = _flatten(gold, position)
+    gold_k = {c: kp.shape[0] for c, kp in zip(g.category, g.points, strict=True)}
+    fusion_sigmas = {
+        **{c: np.asarray(v, dtype=np.float64) for c, v in options.keypoint_sigmas},
+        **_sigmas(sorted(gold_k), gold_k, options),
+    }
+
+    def fuse_item(answers: list[Any]) -> ItemFusion:
+        return fuse_keypoints(answers, sigmas=fusion_sigmas, oks_threshold=options.iou_threshold)
+
+    fusion = fuse(labels, gold.index, fuse_item=fuse_item, size=_size)
+    answer = fusion.votes.answer
+    warnings = [*fusion.votes.warnings, *no_majority_warning(fusion, "poses")]
     lab = _flatten(answer, position)
     known = set(g.category) | set(options.classes or ())
     warnings += _assemble.check_vocabulary(
-        set(lab.category), known, options=options, what="categories"
+        _categories(lab.category, fusion.answers), known, options=options, what="categories"
     )
     n_k: dict[str, int] = {}
     for cat, kp in zip([*g.category, *lab.category], [*g.points, *lab.points], strict=True):
@@ -270,9 +288,9 @@ def score(
         gold.index,
         answered=answered,
         score=f1,
-        n_answers=pd.Series(1, index=answer.index, dtype=np.int64),
-        n_objects=answer.map(len).astype(np.int64),
-        tie=pd.Series(False, index=answer.index, dtype=bool),
+        n_answers=fusion.votes.n_answers,
+        n_objects=fusion.votes.n_objects,
+        tie=fusion.votes.tie,
     )
     return _assemble.finish(
         task_type="keypoints",
@@ -286,13 +304,48 @@ def score(
             params={k: {"oks_threshold": options.iou_threshold} for k in ratios},
         ),
         per_class=_per_class(per_cat),
-        n_labels=len(lab.image),
+        n_labels=int(fusion.votes.n_objects.sum()),
         options=options,
         metadata=metadata,
         warnings=tuple(warnings),
         coco=coco,
         extra={"per_keypoint": per_keypoint},
+        per_annotator=region_annotator_table(
+            fusion.answers,
+            gold,
+            answer,
+            item_f1=lambda ref, ans: _image_f1(ref, ans, sig, options.iou_threshold),
+        ),
     )
+
+
+def _categories(fused: list[str], answers: pd.DataFrame | None) -> set[str]:
+    """Categories used by the candidate: every annotator's, not only the consensus'."""
+    used = set(fused)
+    if answers is not None:
+        used |= {str(o["category"]) for v in answers["label"] for o in v if isinstance(o, Mapping)}
+    return used
+
+
+def _size(value: Any) -> int:
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"expected a list of poses, got {value!r}")
+    return len(value)
+
+
+def _image_f1(
+    reference: pd.Series[Any], answer: pd.Series[Any], sig: Mapping[str, FloatArray], t: float
+) -> FloatArray:
+    """Per item of ``answer`` (its order): the F1 of its poses against ``reference``."""
+    index = answer.index
+    ref = pd.Series([reference.get(k, []) for k in index], index=index, dtype=object)
+    position = {task: i + 1 for i, task in enumerate(index)}
+    tp, n_lab, n_gold, _, _ = _match(
+        _flatten(ref, position), _flatten(answer, position), sig, t, len(index)
+    )
+    denom = n_lab + n_gold
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1.0), 1.0)
 
 
 def _per_class(per_cat: Mapping[str, list[int]]) -> pd.DataFrame:

@@ -12,6 +12,11 @@ Also, pooled over answered items as :func:`metrics.spans.span_scores` computes t
 and a per-type table. An answer with no span ("no entities") is an answer; ``None``
 is not.
 
+A crowd is scored on its consensus per item (:func:`metrics.fusion.fuse_spans`: a
+character is kept when more than half of the item's annotators cover it with a span of
+that type), with a ``crowd_no_majority`` warning counting the span runs left out and
+each annotator's mean per-item span F1 against gold and consensus in ``per_annotator``.
+
 Examples
 --------
 >>> import pandas as pd
@@ -23,7 +28,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -32,8 +36,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from metrics.fusion import fuse_spans
 from metrics.scoring import _assemble
-from metrics.scoring._crowd import NO_CONSENSUS, annotator_table, vote
+from metrics.scoring._crowd import fuse, no_majority_warning, region_annotator_table
 from metrics.scoring._intervals import Ratio
 from metrics.scoring.base import Scored, ScoringOptions
 from metrics.spans import _partial_matches, span_scores
@@ -67,10 +72,6 @@ def as_spans(value: Any) -> list[Span]:
     if isinstance(value, str) or not isinstance(value, list | tuple):
         raise TypeError(f"a span answer must be a list of spans, got {value!r}")
     return sorted(_one(s) for s in value)
-
-
-def _key(value: Any) -> str:
-    return json.dumps(as_spans(value))
 
 
 def _frame(spans: pd.Series[Any]) -> pd.DataFrame:
@@ -140,7 +141,8 @@ def score(
         ``start``, ``end`` and ``type`` (or ``label``), or a ``(start, end, type)`` tuple.
     labels
         The candidate's spans per task in the same shape (``None``: skipped; ``[]``:
-        "no entities"), or a crowd's answers table (majority vote over whole answers).
+        "no entities"), or a crowd's answers table (fused per item by
+        :func:`metrics.fusion.fuse_spans`: character-level majority of the same type).
     options, metadata
         As in :func:`metrics.scoring.classification.score`.
 
@@ -152,16 +154,15 @@ def score(
         Malformed spans (non-integer offsets, ``start >= end``).
     """
     gold = _assemble.check_gold(gold).map(as_spans)
-    votes = vote(
+    fusion = fuse(
         labels,
         gold.index,
-        key=_key,
+        fuse_item=lambda answers: fuse_spans([as_spans(a) for a in answers]),
         size=lambda v: len(as_spans(v)),
-        options=options,
-        no_consensus=[(0, 0, NO_CONSENSUS)],
     )
+    votes = fusion.votes
     voted = votes.answer.map(as_spans)
-    raw = votes.answers["label"].map(json.loads) if votes.answers is not None else voted
+    raw = fusion.answers["label"].map(as_spans) if fusion.answers is not None else voted
     used = {s[2] for v in raw for s in v}
     known = {s[2] for v in gold for s in v} | set(options.classes or ())
     warnings = _assemble.check_vocabulary(used, known, options=options, what="entity types")
@@ -226,6 +227,21 @@ def score(
         n_labels=int(votes.n_objects.sum()),
         options=options,
         metadata=metadata,
-        warnings=(*votes.warnings, *warnings),
-        per_annotator=annotator_table(votes.answers, gold.map(_key)),
+        warnings=(*votes.warnings, *no_majority_warning(fusion, "spans"), *warnings),
+        per_annotator=region_annotator_table(
+            fusion.answers, gold, voted, item_f1=lambda ref, ans: _item_f1(ref, ans, types)
+        ),
     )
+
+
+def _item_f1(
+    reference: pd.Series[Any], answer: pd.Series[Any], types: list[str]
+) -> npt.NDArray[np.float64]:
+    """Per item of ``answer`` (its order): its exact span F1 against ``reference``."""
+    ref = pd.Series([reference.get(t, []) for t in answer.index], dtype=object).map(as_spans)
+    pred = answer.map(as_spans).reset_index(drop=True)
+    kinds = sorted({*types, *(k for v in [*ref, *pred] for _, _, k in v)})
+    exact, _, n_gold, n_pred, _, _, _ = _per_item(ref, pred, kinds)
+    denom = n_gold + n_pred
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denom > 0, 2 * exact / np.where(denom > 0, denom, 1), 1.0)

@@ -294,6 +294,14 @@ def evaluate_command(
         Path | None,
         typer.Option("--html", help="Also write the ranked HTML report of the same scores."),
     ] = None,
+    question: Annotated[
+        str | None,
+        typer.Option(
+            "--question",
+            help="Label Studio control (from_name), Labelbox question or SageMaker attribute "
+            "to score, where a file answers several.",
+        ),
+    ] = None,
 ) -> None:
     """Score one or more systems' labels against gold."""
     from metrics.scoring import ScoringOptions
@@ -315,7 +323,11 @@ def evaluate_command(
             transcript_normalization=_normalization(normalize),
         )
     )
-    inputs = _run(lambda: evaluation.load_inputs(task, gold, sources), task=task, paths=paths)
+    inputs = _run(
+        lambda: evaluation.load_inputs(task, gold, sources, question=question),
+        task=task,
+        paths=paths,
+    )
     for note in inputs.notes:  # what a reader skipped or could not check, said out loud
         typer.echo(f"note: {note}", err=True)
     scored = _run(lambda: evaluation.score_inputs(inputs, options=options))

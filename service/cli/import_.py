@@ -126,6 +126,10 @@ def import_gold_command(
     ] = False,
     note: Annotated[str, typer.Option("--note", help="Stored on the new version.")] = "",
     idempotency_key: KeyOption = None,
+    question: Annotated[
+        str | None,
+        typer.Option("--question", help="Label Studio control (from_name), when several."),
+    ] = None,
 ) -> None:
     """Import items and gold labels as a new version of a golden set."""
     from adapters.formats import FormatError
@@ -139,7 +143,9 @@ def import_gold_command(
                 session=session, golden_set_id=golden_set_id, principal=None
             )
             task_type = golden_sets.golden_set_project(session, golden).task_type
-            records = label_io.read_gold(chosen, body, task_type=task_type, name=path.name)
+            records = label_io.read_gold(
+                chosen, body, task_type=task_type, name=path.name, question=question
+            )
             result = golden_import.import_gold(
                 session=session,
                 golden_set_id=golden_set_id,
@@ -166,7 +172,10 @@ def import_labels_command(
     idempotency_key: KeyOption = None,
     question: Annotated[
         str | None,
-        typer.Option("--question", help="Labelbox question or SageMaker label attribute."),
+        typer.Option(
+            "--question",
+            help="Label Studio control (from_name), Labelbox question or SageMaker attribute.",
+        ),
     ] = None,
 ) -> None:
     """Import a vendor's labels for a bake-off; each label is stored exactly once."""

@@ -585,7 +585,10 @@ def _detection_flags(
         ],
         with_worker=True,
     )
-    gold = _boxes_frame([(t, None, as_boxes(v)) for t, v in data.gold.items()], with_worker=False)
+    # crowd regions (COCO ``iscrowd``) are not boxes to find: no flag is about them
+    gold = _boxes_frame(
+        [(t, None, as_boxes(_not_crowd(v))) for t, v in data.gold.items()], with_worker=False
+    )
     tasks = list(data.gold)
     out = []
     thr = req.iou_threshold
@@ -628,6 +631,12 @@ def _detection_flags(
             )
         )
     return out
+
+
+def _not_crowd(value: Any) -> Any:
+    if not isinstance(value, list):
+        return value
+    return [o for o in value if not (isinstance(o, Mapping) and o.get("iscrowd"))]
 
 
 def _involved_classes(row: Mapping[Any, Any], gold_value: Any) -> list[str]:

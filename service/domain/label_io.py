@@ -161,18 +161,21 @@ def _coco_item_key(dataset: coco_format.CocoDataset) -> Literal["id", "file_name
 
 
 def _coco_annotations(
-    source: IO[bytes], *, task_type: TaskType, name: str
+    source: IO[bytes], *, task_type: TaskType, name: str, gold: bool = False
 ) -> tuple[coco_format.CocoDataset, list[VendorAnnotation]]:
+    """The file's boxes or masks per image; gold keeps crowd regions (``iscrowd``)."""
     dataset = coco_format.read_coco_dataset(source, name=name)
     detection: Literal["detection", "segmentation"] = (
         "segmentation" if task_type == "segmentation" else "detection"
     )
-    annotations = dataset.to_vendor_annotations(detection, item_key=_coco_item_key(dataset))
+    annotations = dataset.to_vendor_annotations(
+        detection, item_key=_coco_item_key(dataset), keep_crowd=gold
+    )
     return dataset, annotations
 
 
 def _coco_gold(source: IO[bytes], *, task_type: TaskType, name: str) -> Iterator[GoldRecord]:
-    dataset, annotations = _coco_annotations(source, task_type=task_type, name=name)
+    dataset, annotations = _coco_annotations(source, task_type=task_type, name=name, gold=True)
     for image, ann in zip(dataset.images, annotations, strict=True):
         data: dict[str, Any] = {"coco_id": image.id}
         if image.width > 0:  # 0: the file gave no size
@@ -246,14 +249,15 @@ def gold_context(session: Session, bakeoff: BakeOff, fmt: ReadFormat) -> GoldCon
             texts[text] = None if text in texts else key
     classes = tuple(class_names(project))
     coco = None
-    if fmt == "coco_results" and project.task_type == "keypoints":
+    results = fmt in ("coco_results", "coco")  # "coco" may be a results array too
+    if project.task_type == "keypoints" and (results or fmt == "labelstudio"):
         return GoldContext(
             image_sizes=sizes,
             texts=texts,
             class_names=classes,
             keypoints=_keypoint_gold_context(rows, project),
         )
-    if fmt == "coco_results":
+    if results:
         keyed = dict(rows)
         coco = coco_format.dataset_from_vendor_annotations(
             [],
@@ -286,10 +290,13 @@ def _keypoint_gold_context(
 
 
 def _keypoint_gold_records(source: IO[bytes], *, name: str) -> Iterator[GoldRecord]:
-    dataset = keypoints_format.read_keypoint_dataset(source, name=name, item_key="file_name")
+    # items are the images' file names, or their ids when some image has none
+    dataset = keypoints_format.read_keypoint_dataset(source, name=name, item_key="auto")
     ids = {key: image_id for image_id, key in dataset.image_keys.items()}
     for ann in dataset.to_vendor_annotations():
-        data: dict[str, Any] = {"coco_id": ids[ann.item_id], "image": ann.item_id}
+        data: dict[str, Any] = {"coco_id": ids[ann.item_id]}
+        if ann.item_id != str(ids[ann.item_id]):
+            data["image"] = ann.item_id
         yield GoldRecord(item_id=ann.item_id, label=ann.label, data=data)
 
 
@@ -344,8 +351,9 @@ def read_vendor_labels(
 
     ``source`` is a seekable binary file (an upload) or a path (the CLI; a folder for VOC
     and YOLO). ``gold`` supplies what ``coco_results``, ``yolo``, ``doccano`` and ``prodigy``
-    files need from the gold (called only for those); ``question`` names the Labelbox
-    question or SageMaker label attribute to read when a file holds several.
+    files need from the gold (called only for those); ``question`` names the Label Studio
+    control (``from_name``), Labelbox question or SageMaker label attribute to read when a
+    file holds several.
 
     Raises
     ------
@@ -354,6 +362,8 @@ def read_vendor_labels(
     Invalid
         The format cannot hold this task type's labels.
     """
+    if fmt == "coco" and _is_json_array(source):
+        fmt = "coco_results"  # "coco" names both COCO files; a results array is the other
     if fmt not in FORMATS:
         return _registry_labels(fmt, source, task_type=task_type, gold=gold, question=question)
     if isinstance(source, Path):
@@ -370,8 +380,33 @@ def read_vendor_labels(
         _require(fmt, task_type, _COCO_TASKS)
         return iter(_coco_annotations(source, task_type=task_type, name=name)[1])
     if fmt == "labelstudio":
-        return ls_format.iter_annotations(source, task_type=task_type, name=name)
+        skeletons = None
+        if task_type == "keypoints" and gold is not None:
+            keypoints = gold().keypoints
+            if keypoints is not None:
+                skeletons = {c.name: c.keypoints for c in keypoints.categories if c.keypoints}
+        return ls_format.iter_annotations(
+            source, task_type=task_type, name=name, question=question, skeletons=skeletons
+        )
     return jsonl_format.iter_annotations(source, task_type=task_type, name=name)
+
+
+def _is_json_array(source: IO[bytes] | Path) -> bool:
+    """Whether the file's first non-blank byte opens a JSON array (the stream is rewound)."""
+    if isinstance(source, Path):
+        if not source.is_file():
+            return False
+        with source.open("rb") as body:
+            return _is_json_array(body)
+    start = source.tell()
+    try:
+        while chunk := source.read(4096):
+            text = chunk.lstrip(b" \t\r\n\xef\xbb\xbf")
+            if text:
+                return text[:1] == b"["
+        return False
+    finally:
+        source.seek(start)
 
 
 def _read_path(
@@ -382,9 +417,17 @@ def _read_path(
 
 
 def read_gold(
-    fmt: LabelFormat, source: IO[bytes], *, task_type: TaskType, name: str = "<upload>"
+    fmt: LabelFormat,
+    source: IO[bytes],
+    *,
+    task_type: TaskType,
+    name: str = "<upload>",
+    question: str | None = None,
 ) -> Iterator[GoldRecord]:
     """Stream golden items with their gold labels from a file in ``fmt``.
+
+    ``question`` names the Label Studio control (``from_name``) to read when the project
+    asks several questions.
 
     Raises
     ------
@@ -403,7 +446,7 @@ def read_gold(
         return _coco_gold(source, task_type=task_type, name=name)
     if fmt == "labelstudio":
         # the library's reader: one annotation per task, or the one marked ground_truth
-        return ls_format.iter_gold(source, task_type=task_type, name=name)
+        return ls_format.iter_gold(source, task_type=task_type, name=name, question=question)
     return jsonl_format.iter_gold(source, task_type=task_type, name=name)
 
 

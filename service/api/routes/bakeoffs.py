@@ -189,7 +189,10 @@ async def import_labels(
     filename: str = "upload",
     question: Annotated[
         str | None,
-        Query(description="The Labelbox question or SageMaker label attribute to read."),
+        Query(
+            description="The Label Studio control (from_name), Labelbox question or "
+            "SageMaker label attribute to read."
+        ),
     ] = None,
 ) -> ImportResult:
     """Import a vendor's label file (streamed; one transaction; 422 names the bad row)."""

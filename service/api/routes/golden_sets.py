@@ -293,6 +293,10 @@ async def import_gold(
     merge: bool = False,
     note: str = "",
     filename: str = "upload",
+    question: Annotated[
+        str | None,
+        Query(description="Label Studio: the control (from_name) to read, when several."),
+    ] = None,
 ) -> ImportResult:
     """Import items and gold labels from a file body as a new version (one transaction)."""
     spool, digest = await spool_body(request)
@@ -303,7 +307,9 @@ async def import_gold(
                 session=session, golden_set_id=golden_set_id, principal=principal
             )
             task_type = golden_sets.golden_set_project(session, golden).task_type
-            records = label_io.read_gold(format, body, task_type=task_type, name=filename)
+            records = label_io.read_gold(
+                format, body, task_type=task_type, name=filename, question=question
+            )
             with _closing(records):
                 return golden_import.import_gold(
                     session=session,
