@@ -124,6 +124,8 @@ def report_tables(report: Report) -> dict[str, pd.DataFrame]:
             for s in report.ranking.systems
         ]
     )
+    if "rank" in ranking:
+        ranking["rank"] = ranking["rank"].astype("Int64")  # 1, not 1.0; empty when not ranked
     tables: dict[str, pd.DataFrame] = {
         "ranking": ranking,
         "comparisons": pd.DataFrame([c.model_dump() for c in report.ranking.comparisons]),
