@@ -33,12 +33,11 @@ from __future__ import annotations
 
 import csv
 import io
-import math
-import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from reports._format import as_number, money
 from reports.render import report_tables, scores_table
 from reports.results import Estimate, Report
 
@@ -96,24 +95,15 @@ class ExportTable:
     rows: tuple[tuple[Cell, ...], ...]
 
 
-def _number(value: object) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, numbers.Real):  # numpy scalars too; pd.NA and NaN are "none"
-        x = float(value)
-        return x if math.isfinite(x) else None
-    return None
-
-
 def _rounded(cell: Cell) -> object:
     """The cell's value as a typed, rounded Python value (what an XLSX cell holds)."""
     if cell.value is None:
         return None
     if cell.kind == "int":
-        x = _number(cell.value)
+        x = as_number(cell.value)
         return None if x is None else round(x)
     if cell.kind in ("number", "money"):
-        x = _number(cell.value)
+        x = as_number(cell.value)
         # round() of a float can still print 0.30000000000000004: go through the text
         return None if x is None else float(f"{x:.{cell.digits}f}")
     if cell.kind == "bool":
@@ -129,15 +119,6 @@ def format_cell(cell: Cell) -> str:
     if cell.kind in ("number", "money") and isinstance(value, float):
         return f"{value:.{cell.digits}f}"
     return str(value)
-
-
-def money(value: float | None, currency: str | None, digits: int = 2) -> str:
-    """An amount for a page: ``"USD 1,800.00"`` (``"–"`` when there is none)."""
-    x = _number(value)
-    if x is None:
-        return "–"
-    amount = f"{x:,.{digits}f}"
-    return f"{currency} {amount}" if currency else amount
 
 
 def _est(e: Estimate | None) -> tuple[float | None, float | None, float | None]:
@@ -156,7 +137,7 @@ def _ranking(report: Report) -> ExportTable:
     for r in table.to_dict("records"):
         system = str(r["system"])
         c = report.currencies.get(system)
-        p95 = _number(r["p95_latency_s"])
+        p95 = as_number(r["p95_latency_s"])
         rows.append(
             (
                 Cell(r["rank"], "int"),
