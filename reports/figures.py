@@ -54,8 +54,9 @@ __all__ = [
 _FRONT = "#d62728"
 _TEMPLATE = "plotly_white"
 
-#: Colours of vendors (colour-blind safe Okabe-Ito first, then tab10's others); red is
-#: kept for the Pareto front and limits, grey for "no data".
+#: Colours of vendors: Okabe-Ito's colour-blind-safe set without its yellow, then four
+#: of Tol's muted colours, all readable on white. Red is kept for the Pareto front and
+#: limits, grey for "no data".
 VENDOR_PALETTE: Final[tuple[str, ...]] = (
     "#0072B2",
     "#E69F00",
@@ -63,10 +64,10 @@ VENDOR_PALETTE: Final[tuple[str, ...]] = (
     "#CC79A7",
     "#56B4E9",
     "#D55E00",
-    "#9467BD",
+    "#6A3D9A",
     "#8C564B",
-    "#17BECF",
-    "#BCBD22",
+    "#882255",
+    "#44AA99",
 )
 
 
@@ -443,7 +444,7 @@ def build_latency_chart(
             )
         )
     fig.update_layout(
-        title_text="Latency distribution (share of items completed)",
+        title_text="Latency: share of items completed",
         xaxis_title="hours from dispatch",
         yaxis_title="share completed",
         yaxis_tickformat=".0%",
