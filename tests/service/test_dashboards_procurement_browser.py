@@ -53,7 +53,8 @@ WIDTHS_JS = """
       e.getBoundingClientRect().right > inner + 1).map(e => e.tagName + '#' + e.id).slice(0, 5),
     spill: Array.from(document.querySelectorAll('body *')).filter(e => !scrolls(e) &&
       getComputedStyle(e).overflowX === 'visible' && e.scrollWidth > e.clientWidth + 1 &&
-      e.clientWidth > 0 && !inScroller(e)).map(e => `${e.tagName}.${e.className} ${e.scrollWidth}/${e.clientWidth}`).slice(0, 8)};
+      e.clientWidth > 0 && !inScroller(e)
+    ).map(e => `${e.tagName}.${e.className} ${e.scrollWidth}/${e.clientWidth}`).slice(0, 8)};
 }
 """
 OTHER_WEIGHTS = {"accuracy": 0.5, "speed": 0.1, "cost": 0.4}
