@@ -546,6 +546,9 @@ def trend_breakdown(
                     low=low,
                     high=high,
                     n_items=p.n_items,
+                    weights=None if p.weights is None else dict(p.weights),
+                    cost_per_correct=p.cost_per_correct,
+                    currency=p.currency,
                 )
             )
         if len(points) < 2:

@@ -7,7 +7,10 @@ the data (tests inspect ``fig.data`` and the layout, not pixels).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Final
 
 import numpy as np
 import plotly.graph_objects as go
@@ -38,14 +41,98 @@ __all__ = [
     "build_latency_chart",
     "build_cost_projection_chart",
     "build_trend_chart",
+    "build_cost_trend_chart",
     "build_confusion_chart",
     "build_figures",
+    "VENDOR_PALETTE",
+    "vendor_colours",
+    "report_colours",
+    "trend_label",
+    "weights_text",
 ]
 
-_RANKED = "#1f77b4"
-_EXCLUDED = "#b0b0b0"
 _FRONT = "#d62728"
 _TEMPLATE = "plotly_white"
+
+#: Colours of vendors: Okabe-Ito's colour-blind-safe set without its yellow, then four
+#: of Tol's muted colours, all readable on white. Red is kept for the Pareto front and
+#: limits, grey for "no data".
+VENDOR_PALETTE: Final[tuple[str, ...]] = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#D55E00",
+    "#6A3D9A",
+    "#8C564B",
+    "#882255",
+    "#44AA99",
+)
+
+
+def vendor_colours(names: Iterable[str]) -> dict[str, str]:
+    """One colour per vendor name, the same in every chart and page.
+
+    A name's colour is picked by a hash of the name (so it does not depend on which other
+    vendors a chart shows); two names that hash to the same colour are separated by
+    taking the next free one, in name order. Beyond ten names colours repeat.
+
+    Examples
+    --------
+    >>> c = vendor_colours(["acme", "bolt"])
+    >>> c == vendor_colours(["bolt", "acme"]) and c["acme"] != c["bolt"]
+    True
+    """
+    n = len(VENDOR_PALETTE)
+    taken: set[int] = set()
+    out: dict[str, str] = {}
+    for name in sorted(set(names)):
+        slot = zlib.crc32(name.encode("utf-8")) % n
+        if len(taken) < n:
+            while slot in taken:
+                slot = (slot + 1) % n
+        taken.add(slot)
+        out[name] = VENDOR_PALETTE[slot]
+    return out
+
+
+def report_colours(report: Report) -> dict[str, str]:
+    """:func:`vendor_colours` of every system a report names (ranking, trends, costs)."""
+    names = [s.name for s in report.ranking.systems]
+    names += [r.system for r in report.trends] + [c.system for c in report.cost_projection]
+    return vendor_colours(names)
+
+
+def _palette(colours: Mapping[str, str] | None, names: Iterable[str]) -> Mapping[str, str]:
+    names = list(names)
+    if colours is not None and all(n in colours for n in names):
+        return colours
+    return vendor_colours([*names, *(colours or {})])
+
+
+def weights_text(weights: Mapping[str, float] | None) -> str:
+    """``"accuracy 0.6 · speed 0.2 · cost 0.2"`` (``"weights unknown"`` for ``None``)."""
+    if not weights:
+        return "weights unknown"
+    return " · ".join(f"{k} {weights[k]:g}" for k in ("accuracy", "speed", "cost") if k in weights)
+
+
+def _quarter(when: datetime) -> str:
+    return f"{when.year}-Q{(when.month - 1) // 3 + 1}"
+
+
+def trend_label(rows: Sequence[TrendRow]) -> dict[tuple[str, datetime], str]:
+    """The x label of each bake-off of a trend: its name (with its date when names repeat)."""
+    whens: dict[str, set[datetime]] = {}
+    for r in rows:
+        whens.setdefault(r.bakeoff, set()).add(r.when)
+    return {
+        (r.bakeoff, r.when): (
+            r.bakeoff if len(whens[r.bakeoff]) == 1 else f"{r.bakeoff} ({r.when:%Y-%m-%d})"
+        )
+        for r in rows
+    }
 
 
 def _err(estimates: Sequence[Estimate | None]) -> dict[str, object]:
@@ -75,13 +162,15 @@ def _fmt_interval(e: Estimate | None, digits: int = 3) -> str:
     return f"{e.value:.{digits}f} [{e.low:.{digits}f}, {e.high:.{digits}f}]"
 
 
-def build_ranking_chart(ranking: Ranking) -> go.Figure:
+def build_ranking_chart(ranking: Ranking, *, colours: Mapping[str, str] | None = None) -> go.Figure:
     """Score of each ranked system and accuracy of every system, with intervals.
 
     Left: the weighted score (ranked systems, best on top, tie groups in the hover).
-    Right: the main metric of every system; those that break a constraint are grey.
+    Right: the main metric of every system; those not ranked are drawn as open markers.
+    Each vendor has its colour of :func:`vendor_colours`.
     """
     ranked = [s for s in ranking.systems if s.rank is not None]
+    colour = _palette(colours, [s.name for s in ranking.systems])
     fig = make_subplots(
         rows=1,
         cols=2,
@@ -97,7 +186,7 @@ def build_ranking_chart(ranking: Ranking) -> go.Figure:
                 y=[s.name for s in ranked],
                 x=[s.score.value if s.score else None for s in ranked],
                 error_x=_err([s.score for s in ranked]),
-                marker_color=_RANKED,
+                marker_color=[colour[s.name] for s in ranked],
                 text=[f"#{s.rank} · group {s.letters}" for s in ranked],
                 textposition="inside",
                 hovertext=[
@@ -120,7 +209,9 @@ def build_ranking_chart(ranking: Ranking) -> go.Figure:
             error_x=_err([s.accuracy for s in every]),
             marker={
                 "size": 11,
-                "color": [_RANKED if s.rank is not None else _EXCLUDED for s in every],
+                "color": [colour[s.name] for s in every],
+                "symbol": ["circle" if s.rank is not None else "circle-open" for s in every],
+                "line": {"width": 2},
             },
             hovertext=[
                 f"{s.name}: {_fmt_interval(s.accuracy)}"
@@ -147,8 +238,15 @@ def build_ranking_chart(ranking: Ranking) -> go.Figure:
     return fig
 
 
-def build_pareto_chart(ranking: Ranking) -> go.Figure:
-    """Cost per correct label against accuracy; the Pareto front joined by a line."""
+def build_pareto_chart(
+    ranking: Ranking, *, colours: Mapping[str, str] | None = None, currency: str | None = None
+) -> go.Figure:
+    """Cost per correct label against accuracy; the Pareto front joined by a line.
+
+    Diamonds are on the front; open markers are systems that are not ranked.
+    """
+    colour = _palette(colours, [s.name for s in ranking.systems])
+    unit = f" ({currency})" if currency else ""
     pts = [
         s
         for s in ranking.systems
@@ -169,11 +267,16 @@ def build_pareto_chart(ranking: Ranking) -> go.Figure:
             textposition="top center",
             marker={
                 "size": 12,
-                "color": [_RANKED if s.rank is not None else _EXCLUDED for s in pts],
-                "symbol": ["diamond" if s.pareto_optimal else "circle" for s in pts],
+                "color": [colour[s.name] for s in pts],
+                "symbol": [
+                    ("diamond" if s.pareto_optimal else "circle")
+                    + ("" if s.rank is not None else "-open")
+                    for s in pts
+                ],
+                "line": {"width": 2},
             },
             hovertext=[
-                f"{s.name}: cost/correct {_fmt_interval(s.cost_per_correct, 4)}, "
+                f"{s.name}: cost/correct {_fmt_interval(s.cost_per_correct, 4)}{unit}, "
                 f"{ranking.main_metric} {_fmt_interval(s.accuracy)}"
                 for s in pts
             ],
@@ -197,7 +300,7 @@ def build_pareto_chart(ranking: Ranking) -> go.Figure:
         )
     fig.update_layout(
         title_text="Cost–accuracy Pareto front",
-        xaxis_title="cost per correct label",
+        xaxis_title=f"cost per correct label{unit}",
         yaxis_title=ranking.main_metric,
         template=_TEMPLATE,
     )
@@ -270,7 +373,9 @@ def build_slice_chart(rows: Sequence[SliceRow], *, top: int = 25) -> go.Figure:
     return fig
 
 
-def build_box_bias_chart(rows: Sequence[BoxBiasRow]) -> go.Figure:
+def build_box_bias_chart(
+    rows: Sequence[BoxBiasRow], *, colours: Mapping[str, str] | None = None
+) -> go.Figure:
     """Mean signed offset of each box edge per class, one bar group per vendor.
 
     The x axis has two levels (class, edge). A positive offset moves the edge right
@@ -278,6 +383,7 @@ def build_box_bias_chart(rows: Sequence[BoxBiasRow]) -> go.Figure:
     draws boxes larger than gold shows negative left/top and positive right/bottom bars.
     """
     systems = list(dict.fromkeys(r.system for r in rows))
+    colour = _palette(colours, systems)
     classes = sorted({r.cls for r in rows})
     fig = go.Figure()
     cats = [(c, e) for c in classes for e in BOX_EDGES]
@@ -289,6 +395,7 @@ def build_box_bias_chart(rows: Sequence[BoxBiasRow]) -> go.Figure:
                 name=system,
                 x=[[c for c, _ in present], [e for _, e in present]],
                 y=[value[k].mean_offset for k in present],
+                marker_color=colour[system],
                 customdata=[value[k].n for k in present],
                 hovertemplate=f"{system} · %{{x}}: %{{y:.2f}} (n=%{{customdata}})<extra></extra>",
             )
@@ -303,8 +410,11 @@ def build_box_bias_chart(rows: Sequence[BoxBiasRow]) -> go.Figure:
     return fig
 
 
-def build_latency_chart(rows: Sequence[LatencySummary]) -> go.Figure:
+def build_latency_chart(
+    rows: Sequence[LatencySummary], *, colours: Mapping[str, str] | None = None
+) -> go.Figure:
     """Empirical CDF of latency (hours) per system, p95 marked."""
+    colour = _palette(colours, [r.system for r in rows])
     fig = go.Figure()
     for r in rows:
         if not r.quantiles_s:
@@ -316,6 +426,7 @@ def build_latency_chart(rows: Sequence[LatencySummary]) -> go.Figure:
                 x=[q / 3600 for q in r.quantiles_s],
                 y=r.quantile_levels,
                 line_shape="hv",
+                line_color=colour[r.system],
                 hovertemplate=f"{r.system}: %{{y:.0%}} done by %{{x:.2f}} h<extra></extra>",
             )
         )
@@ -333,7 +444,7 @@ def build_latency_chart(rows: Sequence[LatencySummary]) -> go.Figure:
             )
         )
     fig.update_layout(
-        title_text="Latency distribution (share of items completed)",
+        title_text="Latency: share of items completed",
         xaxis_title="hours from dispatch",
         yaxis_title="share completed",
         yaxis_tickformat=".0%",
@@ -342,44 +453,116 @@ def build_latency_chart(rows: Sequence[LatencySummary]) -> go.Figure:
     return fig
 
 
-def build_cost_projection_chart(rows: Sequence[CostProjection]) -> go.Figure:
-    """Projected bill at production volume, with the minimum commitment marked."""
-    fig = go.Figure()
+def build_cost_projection_chart(
+    rows: Sequence[CostProjection], *, colours: Mapping[str, str] | None = None
+) -> go.Figure:
+    """Projected bill at production volume (top) and cost per correct label (bottom).
+
+    Two panels rather than a second y axis: both axes start at zero and no marker sits
+    on a bar's label. A bill set by the minimum commitment says so in its label.
+    """
+    colour = _palette(colours, [r.system for r in rows])
+    currencies = {r.currency for r in rows}
+    unit = f" ({next(iter(currencies))})" if len(currencies) == 1 else ""
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.14,
+        subplot_titles=(f"projected cost{unit}", f"projected cost per correct label{unit}"),
+    )
     fig.add_trace(
         go.Bar(
             name="projected cost",
             x=[r.system for r in rows],
             y=[r.projected_cost for r in rows],
-            marker_color=[_FRONT if r.minimum_binds else _RANKED for r in rows],
+            marker_color=[colour[r.system] for r in rows],
+            marker_pattern_shape=["/" if r.minimum_binds else "" for r in rows],
             text=[
                 f"{r.currency} {r.projected_cost:,.0f}" + (" (minimum)" if r.minimum_binds else "")
                 for r in rows
             ],
             textposition="outside",
-        )
+            cliponaxis=False,
+            hovertemplate="%{x}: %{text}<extra></extra>",
+        ),
+        row=1,
+        col=1,
     )
     fig.add_trace(
-        go.Scatter(
+        go.Bar(
             name="cost per correct label",
-            mode="markers",
             x=[r.system for r in rows],
             y=[r.cost_per_correct for r in rows],
-            yaxis="y2",
-            marker={"symbol": "diamond", "size": 11, "color": "#222"},
-        )
+            marker_color=[colour[r.system] for r in rows],
+            text=[
+                f"{r.currency} {r.cost_per_correct:,.4f}" if r.cost_per_correct is not None else ""
+                for r in rows
+            ],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{x}: %{text} per correct label<extra></extra>",
+        ),
+        row=2,
+        col=1,
     )
+    top = max([r.projected_cost for r in rows] + [0.0])
+    low = max([r.cost_per_correct or 0.0 for r in rows] + [0.0])
+    # room above the tallest bar for its label; never below zero
+    fig.update_yaxes(range=[0, top * 1.25 or 1], rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(range=[0, low * 1.3 or 1], rangemode="tozero", row=2, col=1)
     volume = rows[0].volume if rows else 0
     fig.update_layout(
         title_text=f"Cost projected to {volume:,} items",
-        yaxis_title="projected cost",
-        yaxis2={"title": "cost per correct label", "overlaying": "y", "side": "right"},
         template=_TEMPLATE,
+        showlegend=False,
+        height=520,
     )
     return fig
 
 
-def build_trend_chart(rows: Sequence[TrendRow], warnings: Sequence[TrendWarning] = ()) -> go.Figure:
-    """Each system's main metric over the project's bake-offs; significant drops marked."""
+def _trend_axis(
+    fig: go.Figure, rows: Sequence[TrendRow], labels: Mapping[tuple[str, datetime], str]
+) -> None:
+    """Bake-offs in time order on a category axis, each with the weights it ranked by."""
+    order = sorted({(r.when, labels[(r.bakeoff, r.when)]) for r in rows})
+    weights = {labels[(r.bakeoff, r.when)]: r.weights for r in rows}
+    names = [name for _, name in order]
+    fig.update_xaxes(
+        type="category",
+        categoryorder="array",
+        categoryarray=names,
+        tickmode="array",
+        tickvals=names,
+        ticktext=[
+            f"{name}<br><span style='font-size:10px'>{_quarter(when)} · "
+            f"{weights_text(weights[name])}</span>"
+            for when, name in order
+        ],
+        title_text="bake-off (quarter · ranking weights)",
+    )
+
+
+def _trend_hover(r: TrendRow, extra: str) -> str:
+    return (
+        f"{r.system} · {r.bakeoff} ({_quarter(r.when)}): {extra}<br>"
+        f"ranked with weights {weights_text(r.weights)}"
+    )
+
+
+def build_trend_chart(
+    rows: Sequence[TrendRow],
+    warnings: Sequence[TrendWarning] = (),
+    *,
+    colours: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Each system's main metric over the project's bake-offs; significant drops marked.
+
+    The x axis names the bake-offs (not timestamps), in time order, each with its quarter
+    and the ranking weights it used.
+    """
+    colour = _palette(colours, [r.system for r in rows])
+    labels = trend_label(rows)
     fig = go.Figure()
     for system in dict.fromkeys(r.system for r in rows):
         pts = [r for r in rows if r.system == system]
@@ -387,31 +570,75 @@ def build_trend_chart(rows: Sequence[TrendRow], warnings: Sequence[TrendWarning]
             go.Scatter(
                 name=system,
                 mode="lines+markers",
-                x=[r.when for r in pts],
+                x=[labels[(r.bakeoff, r.when)] for r in pts],
                 y=[r.value for r in pts],
+                line_color=colour[system],
                 error_y={
                     "type": "data",
                     "symmetric": False,
                     "array": [r.high - r.value for r in pts],
                     "arrayminus": [r.value - r.low for r in pts],
                 },
-                text=[r.bakeoff for r in pts],
-                hovertemplate=f"{system} · %{{text}}: %{{y:.3f}}<extra></extra>",
+                hovertext=[
+                    _trend_hover(r, f"{r.value:.3f} [{r.low:.3f}, {r.high:.3f}]") for r in pts
+                ],
+                hoverinfo="text",
             )
         )
     for w in warnings:
         last = [r for r in rows if r.system == w.system][-1]
         fig.add_annotation(
-            x=last.when,
+            x=labels[(last.bakeoff, last.when)],
             y=last.value,
             text=f"⚠ {w.system} −{w.drop:.3f}",
             showarrow=True,
             arrowcolor=_FRONT,
             font={"color": _FRONT},
         )
+    _trend_axis(fig, rows, labels)
     fig.update_layout(
         title_text="Trend across bake-offs",
         yaxis_title="main metric",
+        template=_TEMPLATE,
+    )
+    return fig
+
+
+def build_cost_trend_chart(
+    rows: Sequence[TrendRow], *, colours: Mapping[str, str] | None = None
+) -> go.Figure:
+    """Each system's cost per correct label over the project's bake-offs (engine values).
+
+    Points without a cost (no price list) are left out; the y axis starts at zero.
+    """
+    priced = [r for r in rows if r.cost_per_correct is not None]
+    colour = _palette(colours, [r.system for r in priced])
+    labels = trend_label(rows)
+    currencies = {r.currency for r in priced if r.currency}
+    unit = f" ({next(iter(currencies))})" if len(currencies) == 1 else ""
+    fig = go.Figure()
+    for system in dict.fromkeys(r.system for r in priced):
+        pts = [r for r in priced if r.system == system]
+        fig.add_trace(
+            go.Scatter(
+                name=system,
+                mode="lines+markers",
+                x=[labels[(r.bakeoff, r.when)] for r in pts],
+                y=[r.cost_per_correct for r in pts],
+                line_color=colour[system],
+                hovertext=[
+                    _trend_hover(r, f"{r.currency or ''} {r.cost_per_correct:,.4f}".strip())
+                    for r in pts
+                    if r.cost_per_correct is not None
+                ],
+                hoverinfo="text",
+            )
+        )
+    _trend_axis(fig, rows, labels)
+    fig.update_yaxes(rangemode="tozero")
+    fig.update_layout(
+        title_text="Cost per correct label across bake-offs",
+        yaxis_title=f"cost per correct label{unit}",
         template=_TEMPLATE,
     )
     return fig
@@ -444,24 +671,34 @@ def build_confusion_chart(cm: ConfusionMatrix) -> go.Figure:
 
 
 def build_figures(report: Report) -> dict[str, go.Figure]:
-    """Every figure the report has data for, keyed by a stable id, in page order."""
+    """Every figure the report has data for, keyed by a stable id, in page order.
+
+    Every chart colours a vendor the same (:func:`report_colours`).
+    """
+    colours = report_colours(report)
     figs: dict[str, go.Figure] = {
-        "ranking": build_ranking_chart(report.ranking),
+        "ranking": build_ranking_chart(report.ranking, colours=colours),
     }
     if any(s.cost_per_correct is not None for s in report.ranking.systems):
-        figs["pareto"] = build_pareto_chart(report.ranking)
+        figs["pareto"] = build_pareto_chart(
+            report.ranking, colours=colours, currency=report.currency
+        )
     if report.per_class:
         figs["per_class"] = build_class_heatmap(report.per_class)
     if report.slices:
         figs["slices"] = build_slice_chart(report.slices)
     if report.box_bias:
-        figs["box_bias"] = build_box_bias_chart(report.box_bias)
+        figs["box_bias"] = build_box_bias_chart(report.box_bias, colours=colours)
     if any(r.quantiles_s for r in report.latency):
-        figs["latency"] = build_latency_chart(report.latency)
+        figs["latency"] = build_latency_chart(report.latency, colours=colours)
     if report.cost_projection:
-        figs["cost_projection"] = build_cost_projection_chart(report.cost_projection)
+        figs["cost_projection"] = build_cost_projection_chart(
+            report.cost_projection, colours=colours
+        )
     if report.trends:
-        figs["trends"] = build_trend_chart(report.trends, report.trend_warnings)
+        figs["trends"] = build_trend_chart(report.trends, report.trend_warnings, colours=colours)
+        if any(r.cost_per_correct is not None for r in report.trends):
+            figs["cost_trends"] = build_cost_trend_chart(report.trends, colours=colours)
     for i, cm in enumerate(report.confusion):
         figs[f"confusion_{i}"] = build_confusion_chart(cm)
     return figs

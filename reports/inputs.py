@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from types import MappingProxyType
+from typing import Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from metrics.types import MetricResult
 __all__ = [
     "BOX_EDGES",
     "DEFAULT_MIN_COVERAGE",
+    "DEFAULT_RANKING_WEIGHTS",
     "Normalisation",
     "SpeedMeasure",
     "PricingTerms",
@@ -46,6 +48,13 @@ _BOX_BIAS_COLUMNS = ("class", "edge", "mean_offset", "n")
 #: Share of golden items a vendor must label to be ranked, unless the bake-off sets
 #: its own ``min_coverage``. Below it the vendor gets "not enough results".
 DEFAULT_MIN_COVERAGE = 0.95
+
+#: The ranking weights of a bake-off that sets none: the one default of the API
+#: (``BakeOffCreate.ranking_weights``), the client, the demo and :class:`RankingWeights`.
+#: Documented in README.md ("Ranking weights") and docs/report-schema.md.
+DEFAULT_RANKING_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType(
+    {"accuracy": 0.6, "speed": 0.2, "cost": 0.2}
+)
 
 
 @dataclass(frozen=True)
@@ -238,6 +247,13 @@ class TrendPoint:
     completed
         ``False`` for a bake-off that did not finish (cancelled, still running): it is
         never compared, so an empty run cannot raise a "significant decline".
+    weights
+        The ranking weights that bake-off used (shown next to the point: a leader
+        under other weights is not the same verdict).
+    cost_per_correct
+        The scoring engine's cost per correct label of the system in that bake-off.
+    currency
+        Currency of ``cost_per_correct``.
     """
 
     bakeoff: str
@@ -248,6 +264,9 @@ class TrendPoint:
     se: float | None = None
     coverage: float | None = None
     completed: bool = True
+    weights: Mapping[str, float] | None = None
+    cost_per_correct: float | None = None
+    currency: str | None = None
 
     def __post_init__(self) -> None:
         if self.when.tzinfo is None:  # naive timestamps are taken as UTC
@@ -268,11 +287,14 @@ class TrendPoint:
 
 @dataclass(frozen=True)
 class RankingWeights:
-    """Relative importance of accuracy, speed and cost in the score (need not sum to 1)."""
+    """Relative importance of accuracy, speed and cost in the score (need not sum to 1).
 
-    accuracy: float = 0.6
-    speed: float = 0.2
-    cost: float = 0.2
+    The defaults are :data:`DEFAULT_RANKING_WEIGHTS`.
+    """
+
+    accuracy: float = DEFAULT_RANKING_WEIGHTS["accuracy"]
+    speed: float = DEFAULT_RANKING_WEIGHTS["speed"]
+    cost: float = DEFAULT_RANKING_WEIGHTS["cost"]
 
     def __post_init__(self) -> None:
         for name in ("accuracy", "speed", "cost"):

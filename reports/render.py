@@ -19,6 +19,7 @@ import plotly.offline
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from metrics.intervals import format_p_value
+from reports._format import money
 from reports.figures import build_figures
 from reports.results import Estimate, Report
 
@@ -53,6 +54,7 @@ def _env() -> Environment:
     )
     env.filters["num"] = _num
     env.filters["pval"] = _pval
+    env.filters["money"] = money
     return env
 
 
@@ -124,6 +126,8 @@ def report_tables(report: Report) -> dict[str, pd.DataFrame]:
             for s in report.ranking.systems
         ]
     )
+    if "rank" in ranking:
+        ranking["rank"] = ranking["rank"].astype("Int64")  # 1, not 1.0; empty when not ranked
     tables: dict[str, pd.DataFrame] = {
         "ranking": ranking,
         "comparisons": pd.DataFrame([c.model_dump() for c in report.ranking.comparisons]),

@@ -81,6 +81,16 @@ def build_report(
     when = generated_at or datetime.now(UTC)
     accuracy = {r.name: r.accuracy.value for r in ranking.systems if r.accuracy.value is not None}
     coverage = {r.name: r.coverage for r in ranking.systems}
+    cost_per_correct = {
+        r.name: r.cost_per_correct.value for r in ranking.systems if r.cost_per_correct is not None
+    }
+    currencies = {s.name: s.pricing.currency for s in systems if s.pricing is not None}
+    shared = set(currencies.values())
+    weights = {
+        "accuracy": cfg.weights.accuracy,
+        "speed": cfg.weights.speed,
+        "cost": cfg.weights.cost,
+    }
 
     points = list(history)
     if points and not any(p.bakeoff == title for p in points):
@@ -94,6 +104,9 @@ def build_report(
                 value=value,
                 n_items=n_items,
                 coverage=coverage[name],
+                weights=weights,
+                cost_per_correct=cost_per_correct.get(name),
+                currency=currencies.get(name),
             )
             for name, value in accuracy.items()
             if any(p.system == name for p in points)
@@ -136,4 +149,6 @@ def build_report(
         trends=trends,
         trend_warnings=warnings,
         scores=scores,
+        currencies=currencies,
+        currency=shared.pop() if len(shared) == 1 else None,
     )

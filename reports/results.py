@@ -252,6 +252,13 @@ class TrendRow(_Frozen):
     low: float
     high: float
     n_items: int
+    weights: dict[str, float] | None = Field(
+        default=None, description="Ranking weights that bake-off used (null: unknown)."
+    )
+    cost_per_correct: float | None = Field(
+        default=None, description="The engine's cost per correct label in that bake-off."
+    )
+    currency: str | None = Field(default=None, description="Currency of cost_per_correct.")
 
 
 class TrendWarning(_Frozen):
@@ -341,4 +348,13 @@ class Report(_Frozen):
     scores: dict[str, SystemScores] = Field(
         default_factory=dict,
         description="system -> the scoring engine's numbers (values, intervals, status).",
+    )
+    currencies: dict[str, str] = Field(
+        default_factory=dict,
+        description="system -> ISO currency of its money figures (systems with a price list).",
+    )
+    currency: str | None = Field(
+        default=None,
+        description="The one currency every priced system uses; null when none is priced "
+        "or they differ (then read currencies).",
     )

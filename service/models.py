@@ -59,6 +59,7 @@ from sqlalchemy import false as sa_false
 from sqlmodel import AutoString, Field, SQLModel
 
 from adapters.base import Ontology, TaskType
+from reports.inputs import DEFAULT_RANKING_WEIGHTS
 from reports.results import SystemScores
 from service.core.types import BlankIsNone, JSONType, UTCDateTime, utcnow
 
@@ -576,9 +577,13 @@ class BakeOffBase(SQLModel):
     name: str = Field(min_length=1, max_length=_NAME)
     description: str = ""
     ranking_weights: dict[str, float] = Field(
-        default_factory=lambda: {"accuracy": 0.6, "speed": 0.2, "cost": 0.2},
+        default_factory=lambda: dict(DEFAULT_RANKING_WEIGHTS),
         sa_type=JSONType,
-        description="Weights of the ranking score, e.g. {'accuracy': 0.6, 'speed': 0.2, ...}.",
+        description=(
+            "Weights of the ranking score {accuracy, speed, cost}; default "
+            + ", ".join(f"{k} {v}" for k, v in DEFAULT_RANKING_WEIGHTS.items())
+            + " (reports.inputs.DEFAULT_RANKING_WEIGHTS)."
+        ),
     )
     constraints: dict[str, float] = Field(
         default_factory=dict,

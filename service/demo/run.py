@@ -25,6 +25,7 @@ from sqlmodel import Session
 
 import service.models as m
 from adapters.simulator import SimulatorProcess
+from reports.inputs import DEFAULT_RANKING_WEIGHTS
 from reports.render import render_html, render_json
 from reports.results import Report
 from service.cli.run import show_progress
@@ -176,7 +177,7 @@ def _create_bakeoff(
             "golden_set_version_id": pinned.version_id,
             "instructions_version_id": pinned.instructions_id,
             "vendor_ids": vendor_ids,
-            "ranking_weights": {"accuracy": 0.6, "speed": 0.15, "cost": 0.25},
+            "ranking_weights": dict(DEFAULT_RANKING_WEIGHTS),  # the one documented default
             "constraints": constraints,
             "production_volume": 100_000,
         },

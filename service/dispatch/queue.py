@@ -121,6 +121,15 @@ class RunQueue:
             kicked.append(bakeoff_id)
         return kicked
 
+    def last_worker_beat(self, bakeoff_id: int) -> float | None:
+        """Unix time of the last step a worker took on the run (``None``: never).
+
+        Written only by the worker's chain (a kick from the web process does not count),
+        so the pages can say when no worker has picked a started run up.
+        """
+        beat = self.huey.get(self._worker_key(bakeoff_id), peek=True)
+        return float(beat) if isinstance(beat, int | float) else None
+
     def consumer(self, *, workers: int = 2) -> Consumer:
         """A Huey consumer (threads) for this queue; ``.run()`` blocks until signalled."""
         return self.huey.create_consumer(
@@ -147,6 +156,9 @@ class RunQueue:
     def _beat_key(self, bakeoff_id: int) -> str:
         return f"bakeoff.beat.{bakeoff_id}"
 
+    def _worker_key(self, bakeoff_id: int) -> str:
+        return f"bakeoff.worker.{bakeoff_id}"
+
     def _advance_impl(self, bakeoff_id: int, token: str) -> None:
         settings = self.settings
         stop_at = time.monotonic() + settings.dispatch_slice_s
@@ -154,6 +166,7 @@ class RunQueue:
             if self.huey.get(self._chain_key(bakeoff_id), peek=True) != token:
                 return  # a newer chain took over
             self.huey.put(self._beat_key(bakeoff_id), time.time())
+            self.huey.put(self._worker_key(bakeoff_id), time.time())
             try:
                 with Session(self.engine) as session:
                     result = tick(session=session, bakeoff_id=bakeoff_id, settings=settings)

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, func
@@ -81,10 +81,13 @@ from service.models import (
 
 __all__ = [
     "CallbackResult",
+    "NO_WORKER_AFTER_S",
     "RunKicker",
     "RunProgress",
     "TickResult",
     "VendorProgress",
+    "WorkerMonitor",
+    "WorkerStatus",
     "adapter_for",
     "cancel_run",
     "forget_adapters",
@@ -94,6 +97,7 @@ __all__ = [
     "store_results",
     "tick",
     "vendor_slug",
+    "worker_status",
 ]
 
 log = logging.getLogger(__name__)
@@ -104,6 +108,19 @@ class RunKicker(Protocol):
     """Something that makes a worker pick a run up (the queue)."""
 
     def kick(self, bakeoff_id: int) -> None: ...
+
+
+@runtime_checkable
+class WorkerMonitor(Protocol):
+    """Something that knows when a worker last advanced a run (the queue's heartbeat)."""
+
+    def last_worker_beat(self, bakeoff_id: int) -> float | None:
+        """Unix time of the last step a worker took on the run; ``None``: never."""
+        ...
+
+
+#: Seconds a running bake-off may go without a worker step before the pages warn.
+NO_WORKER_AFTER_S: Final = 30.0
 
 
 # --------------------------------------------------------------------------- schemas
@@ -121,6 +138,19 @@ class VendorProgress(BaseModel):
     last_error: str | None = None
 
 
+class WorkerStatus(BaseModel):
+    """Whether a worker is advancing a running bake-off (from the worker's heartbeat)."""
+
+    last_seen_at: datetime | None = Field(
+        description="When a worker last took a step on the run; null: never."
+    )
+    silent_s: float = Field(
+        description="Seconds since that step, or since the run started when none was seen."
+    )
+    stalled: bool = Field(description="silent_s is past the threshold: nobody runs it.")
+    message: str | None = Field(default=None, description="The warning, in words.")
+
+
 class RunProgress(BaseModel):
     """A run's progress: per-vendor counts by task status."""
 
@@ -130,6 +160,10 @@ class RunProgress(BaseModel):
     counts: dict[TaskStatus, int]
     done: bool = Field(description="No task is pending or sent any more.")
     vendors: list[VendorProgress]
+    worker: WorkerStatus | None = Field(
+        default=None,
+        description="A running bake-off's worker heartbeat (null when not running or unknown).",
+    )
 
 
 class TickResult(BaseModel):
@@ -237,10 +271,61 @@ def cancel_run(
 # --------------------------------------------------------------------------- progress
 
 
+def worker_status(
+    *,
+    session: Session,
+    bakeoff_id: int,
+    monitor: WorkerMonitor,
+    now: datetime | None = None,
+    threshold_s: float = NO_WORKER_AFTER_S,
+) -> WorkerStatus | None:
+    """Is a worker advancing this run? ``None`` when the bake-off is not running.
+
+    The worker writes a heartbeat at every step of a run (:mod:`service.dispatch.queue`).
+    A run is *stalled* when no step was taken for ``threshold_s`` seconds: since the last
+    heartbeat, or since its tasks were created when no worker ever took it up.
+    """
+    bakeoff = session.get(BakeOff, bakeoff_id)
+    if bakeoff is None or bakeoff.status != "running":
+        return None
+    clock = now or utcnow()
+    beat = monitor.last_worker_beat(bakeoff_id)
+    seen = None if beat is None else datetime.fromtimestamp(beat, tz=UTC)
+    if seen is not None:
+        since = seen
+    else:
+        started = session.execute(
+            sa_select(func.min(table_of(Task).c.created_at)).where(
+                table_of(Task).c.bakeoff_id == bakeoff_id
+            )
+        ).scalar_one()
+        since = started or bakeoff.updated_at
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+    silent = max(0.0, (clock - since).total_seconds())
+    stalled = silent >= threshold_s
+    message: str | None = None
+    if stalled and seen is None:
+        message = (
+            f"No worker has picked this run up for {silent:.0f} s: start one with "
+            "`bakeoff worker` on the same database and queue."
+        )
+    elif stalled and seen is not None:
+        message = (
+            f"No worker has advanced this run for {silent:.0f} s (last step "
+            f"{seen:%Y-%m-%d %H:%M:%S} UTC): the worker may have stopped."
+        )
+    return WorkerStatus(last_seen_at=seen, silent_s=silent, stalled=stalled, message=message)
+
+
 def run_progress(
-    *, session: Session, bakeoff_id: int, principal: Principal | None = None
+    *,
+    session: Session,
+    bakeoff_id: int,
+    principal: Principal | None = None,
+    monitor: WorkerMonitor | None = None,
 ) -> RunProgress:
-    """Per-vendor task counts by status.
+    """Per-vendor task counts by status (and, given ``monitor``, the worker's heartbeat).
 
     Blinding follows the results: a ``qa`` key sees "Candidate A/B/..." and no vendor ids or
     errors (they name the vendor's host) while the bake-off is blinded; procurement
@@ -302,6 +387,11 @@ def run_progress(
         counts=counts,
         done=total > 0 and counts["pending"] == 0 and counts["sent"] == 0,
         vendors=list(vendors.values()),
+        worker=(
+            None
+            if monitor is None
+            else worker_status(session=session, bakeoff_id=bakeoff_id, monitor=monitor)
+        ),
     )
 
 

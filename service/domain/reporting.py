@@ -27,6 +27,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from reports.inputs import (
+    DEFAULT_RANKING_WEIGHTS,
     Constraints,
     RankingConfig,
     RankingWeights,
@@ -104,9 +105,7 @@ def ranking_config(bakeoff: BakeOff, *, n_resamples: int = 1000) -> RankingConfi
         latency_s = float(c["max_p95_latency_h"]) * _HOUR
     return RankingConfig(
         weights=RankingWeights(
-            accuracy=float(weights.get("accuracy", 0.6)),
-            speed=float(weights.get("speed", 0.2)),
-            cost=float(weights.get("cost", 0.2)),
+            **{k: float(weights.get(k, v)) for k, v in DEFAULT_RANKING_WEIGHTS.items()}
         ),
         constraints=Constraints(
             min_accuracy=c.get("min_accuracy"),
@@ -225,9 +224,17 @@ def project_history(
                     # a run still going is not compared (labels imported into a draft are
                     # complete data: file vendors never "run")
                     completed=other.status != "running" or other.id == (until and until.id),
+                    weights=other.ranking_weights,
+                    cost_per_correct=v.cost_per_correct,
+                    currency=_currency(session, v.vendor_id),
                 )
             )
     return points
+
+
+def _currency(session: Session, vendor_id: int | None) -> str | None:
+    vendor = None if vendor_id is None else session.get(Vendor, vendor_id)
+    return None if vendor is None else vendor.currency
 
 
 def bakeoff_report(

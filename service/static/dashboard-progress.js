@@ -1,11 +1,23 @@
 /* Bakeoff dashboards: live run progress (templates/dashboards/_progress.html). No dependencies.
  *
  * While a run is going (data-poll="on"), GET the progress API every 2 s with the sign-in
- * cookie (same origin), redraw the bars from the JSON, and reload the page once when the run
- * is done so that the report shows the final results. Text goes in with textContent only.
+ * cookie (same origin), redraw the bars from the JSON, show or hide the "no worker" warning
+ * (the worker heartbeat in progress.worker), and reload the page once when the run is done
+ * so that the report shows the final results. Text goes in with textContent only. The
+ * "Cancel run" form asks for confirmation first.
  */
 (function () {
   "use strict";
+
+  // Cancelling a run cannot be undone: ask first.
+  var cancelForm = document.getElementById("cancel-run-form");
+  if (cancelForm) {
+    cancelForm.addEventListener("submit", function (event) {
+      if (!window.confirm("Cancel this run? Open tasks fail and vendors are told; labels already in are kept.")) {
+        event.preventDefault();
+      }
+    });
+  }
 
   var panel = document.getElementById("run-progress");
   if (!panel || panel.getAttribute("data-poll") !== "on") return;
@@ -85,6 +97,13 @@
     vendorsEl.replaceChildren(rows);
     var empty = document.getElementById("run-empty");
     if (empty && progress.total > 0) empty.remove();
+    var warning = document.getElementById("run-worker-warning");
+    if (warning) {
+      var worker = progress.worker;
+      var stalled = Boolean(worker && worker.stalled);
+      warning.textContent = stalled ? (worker.message || "No worker is running this bake-off.") : "";
+      warning.hidden = !stalled;
+    }
   }
 
   function schedule() {

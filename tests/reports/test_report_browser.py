@@ -53,7 +53,7 @@ def test_report_opens_offline_with_every_figure_drawn(
     context.close()
 
     assert problems == []
-    assert expected == 11
+    assert expected == 12
     assert {f["id"] for f in figures} == {
         "fig-ranking",
         "fig-pareto",
@@ -63,6 +63,7 @@ def test_report_opens_offline_with_every_figure_drawn(
         "fig-box_bias",
         "fig-latency",
         "fig-trends",
+        "fig-cost_trends",
         "fig-confusion_0",
         "fig-confusion_1",
         "fig-confusion_2",

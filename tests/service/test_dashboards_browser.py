@@ -93,7 +93,12 @@ def test_viewer_signs_in_and_reads_the_dashboards(
     page.wait_for_url(f"**/ui/dashboards/projects/{labelled.project_id}*")
 
     figures = _figures(page)
-    assert {f["id"] for f in figures} == {"fig-ranking", "fig-pareto", "fig-trends"}
+    assert {f["id"] for f in figures} == {
+        "fig-ranking",
+        "fig-pareto",
+        "fig-trends",
+        "fig-cost_trends",
+    }
     trends = next(f for f in figures if f["id"] == "fig-trends")
     assert trends["traces"] == 2 and trends["points"] == [2, 2]  # 2 vendors x 2 bake-offs
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -36,9 +36,16 @@ def start_run(
 
 
 @router.get("/bakeoffs/{bakeoff_id}/progress", response_model=RunProgress)
-def run_progress(session: SessionDep, principal: CurrentKey, bakeoff_id: int) -> RunProgress:
-    """Per-vendor task counts by status."""
-    return dispatch.run_progress(session=session, bakeoff_id=bakeoff_id, principal=principal)
+def run_progress(
+    session: SessionDep, principal: CurrentKey, queue: QueueDep, bakeoff_id: int
+) -> RunProgress:
+    """Per-vendor task counts by status, and whether a worker is running it."""
+    return dispatch.run_progress(
+        session=session,
+        bakeoff_id=bakeoff_id,
+        principal=principal,
+        monitor=queue if isinstance(queue, dispatch.WorkerMonitor) else None,
+    )
 
 
 @router.post("/bakeoffs/{bakeoff_id}/cancel", response_model=RunProgress)
