@@ -62,10 +62,13 @@ def _utc(values: list[Any]) -> pd.Series[Any]:
     """Driver timestamps (ISO text from SQLite, ``datetime`` from PostgreSQL) in UTC.
 
     SQLite keeps no zone: its naive values are UTC (:class:`service.core.types.UTCDateTime`).
+    The result has the dtype ``pandas.to_datetime`` gives the ``datetime`` objects SQLAlchemy
+    would have made (microseconds), so both databases give the same frames.
     """
+    column = pd.Series(values, dtype=object)
     if any(isinstance(v, str) for v in values):
-        return pd.Series(pd.to_datetime(values, utc=True, format="ISO8601"))
-    return pd.Series(pd.to_datetime(values, utc=True), dtype="datetime64[ns, UTC]")
+        return pd.to_datetime(column, utc=True, format="ISO8601").dt.as_unit("us")
+    return pd.to_datetime(column, utc=True)
 
 
 def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
