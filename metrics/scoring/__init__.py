@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from metrics.scoring._intervals import shared_resamples
 from metrics.scoring.base import (
     ITEM_COLUMNS,
     NO_RESULTS,
@@ -60,6 +61,7 @@ __all__ = [
     "WarningCode",
     "score",
     "score_operations",
+    "shared_resamples",
     "slice_table",
     "with_operations",
 ]

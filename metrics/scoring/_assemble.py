@@ -60,7 +60,13 @@ def check_gold(gold: object) -> pd.Series[Any]:
     if not gold.index.is_unique:
         dupes = gold.index[gold.index.duplicated()].unique()[:5].tolist()
         raise ValueError(f"gold has duplicate tasks {dupes}")
-    missing = [t for t, v in gold.items() if v is None or (isinstance(v, float) and np.isnan(v))]
+    values = gold.to_numpy(dtype=object)
+    maybe = np.flatnonzero(pd.isna(values))  # a superset (NaT, pd.NA), checked one by one
+    missing = [
+        gold.index[int(i)]
+        for i in maybe
+        if values[i] is None or (isinstance(values[i], float) and np.isnan(values[i]))
+    ]
     if missing:
         raise ValueError(f"gold has no value for task(s) {missing[:5]}")
     out = gold.copy()

@@ -43,13 +43,17 @@ _MAX_CELLS = 4096
 
 
 def _confusion_table(
-    cells: npt.NDArray[np.intp], k: int, n_items: int, options: ScoringOptions
+    cells: npt.NDArray[np.intp],
+    reference: npt.NDArray[np.intp],
+    k: int,
+    n_items: int,
+    options: ScoringOptions,
 ) -> Table:
     def compute(counts: npt.NDArray[np.int64]) -> list[float]:
         summary = _summary_from_counts(counts.reshape(k, k), n_items, weights=options.kappa_weights)
         return [summary[p] for p in _POSITIONS]
 
-    return Table(cells=cells, n_cells=k * k, names=_SECONDARY, compute=compute)
+    return Table(cells=cells, n_cells=k * k, names=_SECONDARY, compute=compute, reference=reference)
 
 
 def score(
@@ -105,7 +109,8 @@ def score(
     tables: list[tuple[Table, dict[str, float]]] = []
     if k * k <= _MAX_CELLS:  # every resample's confusion matrix from one bincount
         cells = np.where(enc.pred >= 0, enc.gold * k + enc.pred, -1).astype(np.intp)
-        tables.append((_confusion_table(cells, k, len(gold), options), points))
+        diagonal = (enc.gold * (k + 1)).astype(np.intp)  # every candidate's usual cell
+        tables.append((_confusion_table(cells, diagonal, k, len(gold), options), points))
     else:
         statistics = {
             name: (

@@ -32,17 +32,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Text, cast
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
-from metrics.scoring import Scored, ScoringOptions, score, with_operations
+from metrics.scoring import Scored, ScoringOptions, score, shared_resamples, with_operations
 from reports.inputs import PricingTerms
 from service.core.config import get_settings
 from service.domain._common import get_or_404, table_of
 from service.domain.bakeoffs import vendor_aliases
-from service.domain.stored_labels import stored_frames
+from service.domain.stored_labels import decode_json, fetch_columns, stored_frames
 from service.models import BakeOff, GoldenItem, GoldLabel, Project, Task, Vendor
 
 __all__ = [
@@ -128,40 +129,73 @@ def _with_size(value: Any, size: tuple[int, int] | None) -> Any:
     ]
 
 
+def _metadata(texts: list[Any], keys: list[str]) -> pd.DataFrame:
+    """Item metadata (scalars as they are, anything else as JSON text), index item key."""
+    decoded: dict[Any, dict[str, Any]] = {}
+    records = []
+    for text in texts:
+        record = decoded.get(text)
+        if record is None:  # items share a few metadata texts: decode each once
+            raw = json.loads(text) if isinstance(text, str) else text
+            record = {
+                k: (v if isinstance(v, str | int | float | bool) else json.dumps(v))
+                for k, v in (raw or {}).items()
+            }
+            decoded[text] = record
+        records.append(record)
+    index = pd.Index(keys, dtype=object)
+    if not any(records):
+        return pd.DataFrame(index=index)
+    return pd.DataFrame.from_records(records, index=index)
+
+
 def _load(
     session: Session, bakeoff: BakeOff, task_type: str
-) -> tuple[pd.Series[Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Gold by item key, item metadata, and the labels and tasks with an ``item`` key."""
+) -> tuple[pd.Series[Any], pd.DataFrame, pd.DataFrame, pd.DataFrame, npt.NDArray[np.object_]]:
+    """Gold by item key, item metadata, the labels and tasks with an ``item`` key and its
+    ``item_rank`` (rank of the key in Python's order, -1 outside gold), and the item keys in
+    that order."""
     gl, gi = table_of(GoldLabel), table_of(GoldenItem)
-    rows = session.execute(
-        sa_select(gi.c.id, gi.c.key, gi.c.meta, gi.c.data, gl.c.value)
+    columns = [gi.c.id, gi.c.key, cast(gi.c.meta, Text), cast(gl.c.value, Text)]
+    if task_type == "segmentation":
+        columns.append(cast(gi.c.data, Text))
+    fetched = fetch_columns(
+        session,
+        sa_select(*columns)
         .join(gl, gl.c.item_id == gi.c.id)
         .where(gl.c.version_id == bakeoff.golden_set_version_id)
-        .order_by(gi.c.key)
-    ).all()
-    key_of = {int(r[0]): str(r[1]) for r in rows}
+        .order_by(gi.c.key),
+    )
+    ids = np.asarray(fetched[0], dtype=np.int64)
+    keys = [str(k) for k in fetched[1]]
     sizes: dict[str, tuple[int, int]] = {}
     if task_type == "segmentation":
-        for r in rows:
-            data = r[3] or {}
+        for key, data in zip(keys, decode_json(fetched[4]), strict=True):
+            data = data or {}
             if isinstance(data.get("height"), int) and isinstance(data.get("width"), int):
-                sizes[str(r[1])] = (int(data["height"]), int(data["width"]))
+                sizes[key] = (int(data["height"]), int(data["width"]))
+    values = decode_json(fetched[3])
     gold = pd.Series(
-        {str(r[1]): _with_size(r[4], sizes.get(str(r[1]))) for r in rows}, dtype=object
+        [_with_size(v, sizes.get(k)) for k, v in zip(keys, values, strict=True)]
+        if sizes
+        else values,
+        index=pd.Index(keys, dtype=object),
+        dtype=object,
     )
-    meta = pd.DataFrame.from_records(
-        [
-            {
-                k: (v if isinstance(v, str | int | float | bool) else json.dumps(v))
-                for k, v in (r[2] or {}).items()
-            }
-            for r in rows
-        ],
-        index=pd.Index([str(r[1]) for r in rows]),
-    )
+    meta = _metadata(fetched[2], keys)
     labels, tasks = stored_frames(session, bakeoff.id or 0)
+    known = pd.Index(ids)
+    key_array = np.asarray(keys, dtype=object)
+    by_key = np.argsort(key_array, kind="stable")  # Python's order of the keys
+    rank = np.empty(len(keys), dtype=np.int64)
+    rank[by_key] = np.arange(len(keys), dtype=np.int64)
     for frame in (labels, tasks):
-        frame["item"] = frame["item_id"].map(key_of)
+        position = known.get_indexer(pd.Index(frame["item_id"].to_numpy()))
+        inside = position >= 0
+        item = np.full(position.size, None, dtype=object)  # None: outside the pinned gold
+        item[inside] = key_array[position[inside]]
+        frame["item"] = item
+        frame["item_rank"] = np.where(inside, rank[np.where(inside, position, 0)], -1)
     labels = labels[labels["item"].notna()].copy()
     tasks = tasks[tasks["item"].notna()].copy()
     labels["cost"] = pd.to_numeric(labels["cost"], errors="coerce")
@@ -171,29 +205,51 @@ def _load(
             _with_size(v, sizes.get(k))
             for v, k in zip(labels["value"], labels["item"], strict=True)
         ]
-    return gold, meta, labels, tasks
+    return gold, meta, labels, tasks, key_array[by_key]
+
+
+def _keyed(grouped: pd.Series[Any], keys: npt.NDArray[np.object_]) -> pd.Series[Any]:
+    """A Series grouped by ``item_rank`` re-indexed by item key (``keys``: keys in order)."""
+    out = grouped.copy()
+    out.index = pd.Index(keys[grouped.index.to_numpy(dtype=np.int64)], dtype=object, name="item")
+    return out
 
 
 def _timestamps(
-    labels: pd.DataFrame, tasks: pd.DataFrame
+    labels: pd.DataFrame, tasks: pd.DataFrame, keys: npt.NDArray[np.object_]
 ) -> tuple[pd.Series[Any] | None, pd.Series[Any] | None, bool]:
-    """Per item: dispatch and completion times, and whether they are dispatch times."""
+    """Per item: dispatch and completion times, and whether they are dispatch times.
+
+    Rows are grouped by ``item_rank`` (the item key's rank, an integer: grouping 100,000
+    string keys costs ten times more) and the result is keyed by item key again.
+    """
     sent = tasks.dropna(subset=["sent_at"])
     if len(sent):
-        grouped = sent.groupby("item")
-        return grouped["sent_at"].min(), grouped["completed_at"].max(), True
+        grouped = sent.groupby("item_rank")
+        return (
+            _keyed(grouped["sent_at"].min(), keys),
+            _keyed(grouped["completed_at"].max(), keys),
+            True,
+        )
     timed = labels.dropna(subset=["started_at"])
     if len(timed):
-        grouped = timed.groupby("item")
-        return grouped["started_at"].min(), grouped["completed_at"].max(), False
+        grouped = timed.groupby("item_rank")
+        return (
+            _keyed(grouped["started_at"].min(), keys),
+            _keyed(grouped["completed_at"].max(), keys),
+            False,
+        )
     return None, None, False
 
 
-def _reported_costs(labels: pd.DataFrame, tasks: pd.DataFrame) -> pd.Series[float] | None:
+def _reported_costs(
+    labels: pd.DataFrame, tasks: pd.DataFrame, keys: npt.NDArray[np.object_]
+) -> pd.Series[float] | None:
     """The tasks' costs when any is reported, else the labels' (never both)."""
     for frame in (tasks, labels):
         if frame["cost"].notna().any():
-            return frame.groupby("item")["cost"].sum(min_count=1).fillna(0.0).astype(np.float64)
+            costs = frame.groupby("item_rank")["cost"].sum(min_count=1).fillna(0.0)
+            return _keyed(costs.astype(np.float64), keys)
     return None
 
 
@@ -202,7 +258,7 @@ def _hours_per_item(labels: pd.DataFrame) -> float:
     if done.empty:
         return 0.0
     hours = (done["completed_at"] - done["started_at"]).dt.total_seconds() / _HOUR
-    return float(max(hours.groupby(done["item"]).sum().mean(), 0.0))
+    return float(max(hours.groupby(done["item_rank"].to_numpy()).sum().mean(), 0.0))
 
 
 def _candidate(
@@ -215,6 +271,7 @@ def _candidate(
     task_type: Any,
     options: ScoringOptions,
     metadata: pd.DataFrame | None,
+    keys: npt.NDArray[np.object_],
     swapped: frozenset[str] = frozenset(),
 ) -> Candidate:
     answers = pd.DataFrame(
@@ -227,9 +284,9 @@ def _candidate(
     if swapped:  # preference pairs this vendor was shown swapped: position bias per answer
         answers["swapped"] = answers["task"].isin(swapped).to_numpy()
     scored = score(task_type, gold, answers, options=options, metadata=metadata)
-    sent, done, dispatched = _timestamps(labels, tasks)
+    sent, done, dispatched = _timestamps(labels, tasks, keys)
     priced = vendor.price_per_item > 0 or vendor.price_per_label > 0
-    reported = _reported_costs(labels, tasks)
+    reported = _reported_costs(labels, tasks, keys)
     scored = with_operations(
         scored,
         item_costs=reported,
@@ -274,7 +331,7 @@ def _swapped(session: Session, bakeoff: BakeOff) -> dict[int, frozenset[str]]:
 
 def _compute(session: Session, bakeoff: BakeOff, *, n_resamples: int, seed: int) -> BakeoffScores:
     project = get_or_404(session, Project, bakeoff.project_id, what="Project")
-    gold, meta, labels, tasks = _load(session, bakeoff, project.task_type)
+    gold, meta, labels, tasks, keys = _load(session, bakeoff, project.task_type)
     options = ScoringOptions(
         n_resamples=n_resamples,
         seed=seed,
@@ -289,25 +346,27 @@ def _compute(session: Session, bakeoff: BakeOff, *, n_resamples: int, seed: int)
     swapped = _swapped(session, bakeoff) if project.task_type == "preference" else {}
     candidates: list[Candidate] = []
     aliases = vendor_aliases(session, bakeoff.id or 0)
-    for vendor_id, alias in sorted(aliases.items(), key=lambda kv: (len(kv[1]), kv[1])):
-        vendor = session.get(Vendor, vendor_id)
-        if vendor is None:  # pragma: no cover - foreign key
-            continue
-        if gold.empty:
-            continue
-        candidates.append(
-            _candidate(
-                vendor,
-                alias,
-                gold,
-                labels[labels["vendor_id"] == vendor_id],
-                tasks[tasks["vendor_id"] == vendor_id],
-                task_type=project.task_type,
-                options=options,
-                metadata=metadata,
-                swapped=swapped.get(vendor_id, frozenset()),
+    with shared_resamples():  # every candidate's intervals on one draw of resamples
+        for vendor_id, alias in sorted(aliases.items(), key=lambda kv: (len(kv[1]), kv[1])):
+            vendor = session.get(Vendor, vendor_id)
+            if vendor is None:  # pragma: no cover - foreign key
+                continue
+            if gold.empty:
+                continue
+            candidates.append(
+                _candidate(
+                    vendor,
+                    alias,
+                    gold,
+                    labels[labels["vendor_id"] == vendor_id],
+                    tasks[tasks["vendor_id"] == vendor_id],
+                    task_type=project.task_type,
+                    options=options,
+                    metadata=metadata,
+                    keys=keys,
+                    swapped=swapped.get(vendor_id, frozenset()),
+                )
             )
-        )
     return BakeoffScores(
         bakeoff_id=bakeoff.id or 0,
         data_version=bakeoff.data_version,
