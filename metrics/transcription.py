@@ -339,7 +339,8 @@ def align(reference: Sequence[str], hypothesis: Sequence[str]) -> list[AlignedTo
 
     ref, hyp = list(reference), list(hypothesis)
     out: list[AlignedToken] = []
-    for tag, i1, i2, j1, j2 in Levenshtein.opcodes(ref, hyp):
+    for op in Levenshtein.opcodes(ref, hyp):
+        tag, i1, i2, j1, j2 = op.tag, op.src_start, op.src_end, op.dest_start, op.dest_end
         if tag == "equal":
             out.extend(
                 AlignedToken("equal", r, h) for r, h in zip(ref[i1:i2], hyp[j1:j2], strict=True)
