@@ -11,6 +11,7 @@ import pandas as pd
 from reports.breakdowns import (
     annotator_breakdown,
     box_bias_breakdown,
+    keypoint_breakdown,
     class_breakdown,
     confusion_matrices,
     cost_projection,
@@ -126,6 +127,7 @@ def build_report(
         box_bias=box_bias_breakdown(
             systems, threshold=cfg.box_bias_threshold, confidence=cfg.confidence
         ),
+        per_keypoint=keypoint_breakdown(systems),
         confusion=confusion_matrices(systems),
         latency=latency_summaries(systems),
         cost_projection=(
