@@ -11,10 +11,10 @@ import pandas as pd
 from reports.breakdowns import (
     annotator_breakdown,
     box_bias_breakdown,
-    keypoint_breakdown,
     class_breakdown,
     confusion_matrices,
     cost_projection,
+    keypoint_breakdown,
     latency_summaries,
     slice_breakdown,
     trend_breakdown,
