@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from adapters.base import Box
 from adapters.formats.yolo import yolo_annotations
 
-GOLD_COCO = {
+GOLD_COCO: dict[str, Any] = {
     "images": [
         {"id": 1, "file_name": "a.jpg", "width": 640, "height": 480},
         {"id": 2, "file_name": "b.jpg", "width": 333, "height": 517},
@@ -27,11 +27,11 @@ GOLD_COCO = {
         {"id": 2, "image_id": 2, "category_id": 2, "bbox": [5, 5, 50, 200], "iscrowd": 0},
     ],
 }
-BOX_LABELS = [
+BOX_LABELS: list[dict[str, Any]] = [
     {"item_id": "a.jpg", "label": [{"category": "car", "bbox": [10.5, 20.0, 100.0, 48.0]}]},
     {"item_id": "b.jpg", "label": [{"category": "person", "bbox": [4.0, 6.0, 52.0, 198.0]}]},
 ]
-SPAN_GOLD = [
+SPAN_GOLD: list[dict[str, Any]] = [
     {
         "item_id": "t1",
         "label": [{"start": 0, "end": 2, "type": "ORG"}],
@@ -39,7 +39,7 @@ SPAN_GOLD = [
     },
     {"item_id": "t2", "label": [], "data": {"text": "Peter Blackburn"}},
 ]
-SPAN_LABELS = [
+SPAN_LABELS: list[dict[str, Any]] = [
     {"item_id": "t1", "label": [{"start": 0, "end": 2, "type": "ORG"}]},
     {"item_id": "t2", "label": [{"start": 0, "end": 15, "type": "PER"}]},
 ]
@@ -123,7 +123,9 @@ def test_box_labels_round_trip_through_export_and_import(
         sizes = {"a.jpg": (640, 480), "b.jpg": (333, 517)}
         back = {a.item_id: a.label for a in yolo_annotations(path, image_sizes=sizes)}
         for row in BOX_LABELS:
-            (box,) = back[row["item_id"]]
+            label = back[row["item_id"]]
+            assert isinstance(label, list) and len(label) == 1
+            box = label[0]
             assert isinstance(box, Box) and box.category == row["label"][0]["category"]
             assert box.bbox == pytest.approx(row["label"][0]["bbox"], abs=1e-9)
     else:
