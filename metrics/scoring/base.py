@@ -281,7 +281,9 @@ class Scored:
         Classification: counts, index gold class, columns predicted class.
     per_annotator
         Crowds: index annotator; ``n_items``, ``agreement_with_gold``,
-        ``agreement_with_peers``. ``None`` with one annotator per item.
+        ``agreement_with_peers`` (classes and label sets: agreement of the answers; boxes,
+        masks, keypoints and spans: the annotator's mean per-item F1 against gold and
+        against the fused consensus). ``None`` with one annotator per item.
     per_slice
         Metadata slices (see :func:`metrics.scoring.slices.slice_table`), or ``None``.
     box_bias
