@@ -102,9 +102,9 @@ def main() -> int:
         }
     )
 
-    def icc() -> pd.Series:
+    def icc() -> dict[str, float]:
         table = pingouin.intraclass_corr(long, targets="t", raters="r", ratings="x")
-        return table.set_index("Type")["ICC"]
+        return {str(k): float(v) for k, v in table.set_index("Type")["ICC"].items()}
 
     t_ref, ref_icc = best_of(icc, max(1, args.repeat - 2))
     for ours_name, ref_name in (

@@ -430,7 +430,7 @@ def load_inputs(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelSour
         If two sources share a name or none is given.
     """
     _check_sources(sources)
-    if task in ("rating", "transcription"):
+    if task == "rating" or task == "transcription":
         return _load_language(task, gold_path, sources)
     formats = _formats(task, gold_path, sources)
     if formats is not None:
