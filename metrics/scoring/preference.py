@@ -14,7 +14,10 @@ allow, the biases with normal intervals:
 * ``swap_consistency``: the same worker answered an item both ways;
 * ``ranking_kendall_tau``: with ``model_a``/``model_b`` columns in ``metadata``, the
   Kendall tau between the Bradley-Terry ranking of the models from the labels and from
-  gold (both fits in ``Scored.extra["bradley_terry"]``, keys ``labels`` and ``gold``).
+  gold (both fits in ``Scored.extra["bradley_terry"]``, keys ``labels`` and ``gold``);
+* ``intransitive_triads``: with the models named, the share of cyclic triads in the
+  candidate's preferences between them (within each ``prompt_id`` when ``metadata`` has
+  one), when three models were all compared (:func:`metrics.preference.transitivity`).
 
 Examples
 --------
@@ -44,6 +47,7 @@ from metrics.preference import (
     preference_kappa,
     ranking_correlation,
     swap_consistency,
+    transitivity,
 )
 from metrics.scoring import _assemble
 from metrics.scoring._crowd import annotator_table, vote
@@ -129,7 +133,20 @@ def _rankings(
             return {}, {}
         fits[name] = bradley_terry(comparisons, max_iter=10_000)
     tau = ranking_correlation(fits["labels"].scores, fits["gold"].scores)
-    return fits, {"ranking_kendall_tau": tau}
+    out = {"ranking_kendall_tau": tau}
+    # transitivity of the candidate's preferences between the compared models (within each
+    # prompt when ``prompt_id`` groups items): only where some three were all compared
+    rows = metadata.reindex(voted.index)[["model_a", "model_b"]].dropna()
+    comparisons = pd.DataFrame(
+        {"a": rows["model_a"], "b": rows["model_b"], "label": voted.loc[rows.index]}
+    )
+    if "prompt_id" in metadata.columns:
+        comparisons["group"] = metadata["prompt_id"].reindex(rows.index)
+        comparisons = comparisons.dropna(subset=["group"])
+    triads = transitivity(comparisons)
+    if triads.params["n_triads"]:
+        out["intransitive_triads"] = triads
+    return fits, out
 
 
 def _per_class(gold: pd.Series[Any], voted: pd.Series[Any]) -> pd.DataFrame:
