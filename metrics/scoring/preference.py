@@ -61,11 +61,37 @@ MAIN_METRIC = "agreement"
 MAIN_TITLE = "agreement with gold (ties as a class)"
 
 
+def _codes(values: npt.NDArray[Any]) -> npt.NDArray[np.intp]:
+    """A/B/tie as 0/1/2, anything else (unanswered) as -1."""
+    out = np.full(values.shape, -1, dtype=np.intp)
+    for code, cls in enumerate(PREFERENCE_LABELS):
+        out[values == cls] = code
+    return out
+
+
 def _kappa_statistic(g: npt.NDArray[Any], v: npt.NDArray[Any]) -> _assemble.Statistic:
+    """Cohen's kappa over A/B/tie on a resample of items, from a 3x3 count table (the
+    formula :func:`metrics.preference.preference_kappa` takes from scikit-learn; NaN where it
+    is NaN: no answered item, one class only, or chance agreement of 1)."""
+    k = len(PREFERENCE_LABELS)
+    gc, vc = _codes(g), _codes(v)
+
     def compute(idx: npt.NDArray[np.intp]) -> float:
-        gs, vs = g[idx], v[idx]
-        keep = vs != None  # noqa: E711 - object array of labels with None for unanswered
-        return preference_kappa(pd.Series(gs[keep]), pd.Series(vs[keep])).value
+        gs, vs = gc[idx], vc[idx]
+        keep = vs >= 0
+        gs, vs = gs[keep], vs[keep]
+        if gs.size == 0:
+            return float("nan")
+        table = np.bincount(gs * k + vs, minlength=k * k).reshape(k, k).astype(np.float64)
+        rows, cols = table.sum(axis=1), table.sum(axis=0)
+        if np.count_nonzero(rows + cols) < 2:
+            return float("nan")
+        n = float(gs.size)
+        observed = float(np.trace(table)) / n
+        expected = float(rows @ cols) / (n * n)
+        if expected == 1.0:
+            return float("nan")
+        return (observed - expected) / (1.0 - expected)
 
     return compute
 
