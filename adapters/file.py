@@ -69,7 +69,16 @@ FORMAT_TASKS: dict[FileFormat, frozenset[TaskType]] = {
     "csv": frozenset({"classification", "multilabel", "preference", "rating", "transcription"}),
     "coco": frozenset({"detection", "segmentation"}),
     "label_studio": frozenset(
-        {"classification", "multilabel", "detection", "segmentation", "spans", "preference"}
+        {
+            "classification",
+            "multilabel",
+            "detection",
+            "segmentation",
+            "spans",
+            "preference",
+            "rating",
+            "transcription",
+        }
     ),
     "jsonl": frozenset(
         {

@@ -78,7 +78,16 @@ __all__ = [
 ]
 
 ALL_TASK_TYPES: frozenset[TaskType] = frozenset(
-    {"classification", "multilabel", "detection", "segmentation", "spans", "preference"}
+    {
+        "classification",
+        "multilabel",
+        "detection",
+        "segmentation",
+        "spans",
+        "preference",
+        "rating",
+        "transcription",
+    }
 )
 _M = TypeVar("_M", bound=BaseModel)
 log = logging.getLogger(__name__)

@@ -10,7 +10,11 @@ from adapters.base import (
     Ontology,
     TaskType,
 )
-from adapters.formats._labelstudio_language import preference_config
+from adapters.formats._labelstudio_language import (
+    preference_config,
+    rating_config,
+    transcription_config,
+)
 from adapters.formats._labelstudio_regions import BRUSH_NAME, FROM_NAME
 
 __all__ = ["labeling_config", "data_key_for"]
@@ -20,6 +24,10 @@ def data_key_for(task_type: TaskType, sample: Mapping[str, Any]) -> str:
     """The ``data`` key the labeling config shows: ``image`` or ``text`` (or the first string)."""
     if task_type == "preference":
         return "prompt"
+    if task_type == "rating":
+        return "response"
+    if task_type == "transcription":
+        return "image" if "image" in sample and "audio" not in sample else "audio"
     preferred = ("text",) if task_type == "spans" else ("image", "text")
     for key in preferred:
         if key in sample:
@@ -49,6 +57,10 @@ def labeling_config(
     spans          ``<Labels>`` on a ``<Text>``
     preference     the prompt, ``<Pairwise>`` over the two responses side by
                    side, and a "tie" ``<Choices>`` (the classes are A/B/tie)
+    rating         prompt and response, one ``<Rating>`` per criterion (the
+                   classes) on the ontology's ``rating_scale`` (``<Choices>`` of
+                   its numbers when it does not start at 1)
+    transcription  the ``<Audio>`` (or ``<Image>``) and a ``<TextArea>``
     ============== =======================================================
 
     Parameters
@@ -82,6 +94,14 @@ def labeling_config(
     """
     if task_type == "preference":
         return preference_config(header=header)
+    if task_type == "rating":
+        if ontology.rating_scale is None:
+            raise ValueError(
+                "a Label Studio rating config needs the ontology's rating_scale, e.g. [1, 5]"
+            )
+        return rating_config(ontology.class_names, ontology.rating_scale, header=header)
+    if task_type == "transcription":
+        return transcription_config(data_key or "audio", header=header)
     if not ontology.classes:
         raise ValueError("the ontology has no classes")
     key = data_key or ("text" if task_type == "spans" else "image")

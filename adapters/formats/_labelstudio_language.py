@@ -28,14 +28,22 @@ from adapters.formats._language import (
 __all__ = [
     "PAIRWISE_NAME",
     "TIE_NAME",
+    "TRANSCRIPT_NAME",
     "language_label",
     "preference_config",
     "preference_results",
+    "rating_config",
+    "rating_criteria",
+    "rating_results",
+    "transcription_config",
+    "transcription_results",
 ]
 
 #: The Pairwise control and the tie checkbox of configs generated for preference projects.
 PAIRWISE_NAME = "label"
 TIE_NAME = "tie"
+#: The TextArea control of configs generated for transcription projects.
+TRANSCRIPT_NAME = "transcript"
 
 _REGIONS: dict[LanguageKind, frozenset[str]] = {
     "preference": frozenset({"pairwise", "choices"}),
@@ -138,6 +146,113 @@ def language_label(
     if kind == "preference":
         return preference_value(choices[0], source=source, where=f"{vw}.choices[0]")
     return rating_value(choices[0], source=source, where=f"{vw}.choices[0]", scale=scale)
+
+
+def rating_criteria(
+    results: Sequence[Any],
+    *,
+    source: str = "<label studio>",
+    where: str = "result",
+    criterion: str | None = None,
+    scale: Mapping[str, int] | None = None,
+) -> dict[str, int]:
+    """One annotation's ratings as ``{criterion: rating}``: every ``rating`` region, and
+    every ``choices`` region read as a number, keyed by its control (``from_name``).
+
+    Raises
+    ------
+    FormatError
+        No rating, two ratings from one control, a region of another kind, or a choice
+        that does not read as a number.
+    """
+    out: dict[str, int] = {}
+    for k, obj in enumerate(results):
+        rw = f"{where}[{k}]"
+        if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+            raise FormatError(source, rw, "a region must be an object with a 'type'")
+        if obj["type"].lower() in _SKIPPED:
+            continue
+        name = str(obj.get("from_name") or "rating")
+        if criterion is not None and name != criterion:
+            continue
+        rating = language_label([obj], kind="rating", source=source, where=rw, scale=scale)
+        if name in out:
+            raise FormatError(source, rw, f"two ratings for criterion {name!r}")
+        out[name] = int(rating)
+    if not out:
+        wanted = f" from control {criterion!r}" if criterion is not None else ""
+        raise FormatError(source, where, f"no rating{wanted} in this annotation")
+    return out
+
+
+def rating_results(label: Mapping[str, int], *, to_name: str) -> list[dict[str, Any]]:
+    """Ratings as Label Studio ``rating`` regions, one per criterion (control)."""
+    return [
+        {"from_name": name, "to_name": to_name, "type": "rating", "value": {"rating": int(v)}}
+        for name, v in label.items()
+    ]
+
+
+def transcription_results(text: str, *, to_name: str) -> list[dict[str, Any]]:
+    """A transcript as Label Studio's TextArea region."""
+    return [
+        {
+            "from_name": TRANSCRIPT_NAME,
+            "to_name": to_name,
+            "type": "textarea",
+            "value": {"text": [text]},
+        }
+    ]
+
+
+def rating_config(
+    criteria: Sequence[str], scale: tuple[int, int], *, header: str | None = None
+) -> str:
+    """A rubric: the prompt and the response, and one control per criterion: a
+    ``<Rating>`` for a 1..n scale, else ``<Choices>`` of the scale's numbers."""
+    from xml.sax.saxutils import quoteattr
+
+    low, high = scale
+    lines = ["<View>"]
+    if header:
+        lines.append(f"  <Header value={quoteattr(header)}/>")
+    lines += [
+        '  <Text name="prompt" value="$prompt"/>',
+        '  <Text name="response" value="$response"/>',
+    ]
+    for name in criteria:
+        lines.append(f"  <Header value={quoteattr(name)}/>")
+        if low == 1:
+            lines.append(
+                f'  <Rating name={quoteattr(name)} toName="response" maxRating="{high}" '
+                'required="true"/>'
+            )
+        else:
+            lines.append(
+                f'  <Choices name={quoteattr(name)} toName="response" choice="single" '
+                'showInline="true" required="true">'
+            )
+            lines += [f'    <Choice value="{v}"/>' for v in range(low, high + 1)]
+            lines.append("  </Choices>")
+    lines.append("</View>")
+    return "\n".join(lines)
+
+
+def transcription_config(media_key: str, *, header: str | None = None) -> str:
+    """The media (``<Audio>``, or ``<Image>`` for OCR) and one TextArea for the transcript."""
+    from xml.sax.saxutils import quoteattr
+
+    tag = "Image" if media_key == "image" else "Audio"
+    lines = ["<View>"]
+    if header:
+        lines.append(f"  <Header value={quoteattr(header)}/>")
+    lines += [
+        f'  <{tag} name="{media_key}" value="${media_key}"/>',
+        f'  <TextArea name="{TRANSCRIPT_NAME}" toName="{media_key}" rows="3" editable="true" '
+        'maxSubmissions="1" required="true"/>',
+        "</View>",
+    ]
+    return "\n".join(lines)
 
 
 def preference_results(label: str, *, pair: tuple[str, str]) -> list[dict[str, Any]]:

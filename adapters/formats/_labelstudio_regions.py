@@ -21,7 +21,13 @@ from adapters.base import (
 from adapters.formats._errors import FormatError
 from adapters.formats._labelstudio_brush import decode_brush_rle, encode_brush_rle
 from adapters.formats._labelstudio_keypoints import KEYPOINT_REGION_TYPES, regions_to_poses
-from adapters.formats._labelstudio_language import language_label, preference_results
+from adapters.formats._labelstudio_language import (
+    language_label,
+    preference_results,
+    rating_criteria,
+    rating_results,
+    transcription_results,
+)
 
 __all__ = [
     "question_names",
@@ -247,6 +253,14 @@ def results_to_label(
     """
     if task_type == "preference":
         return str(language_label(results, kind="preference", source=source, where=where))
+    if task_type == "rating":
+        return rating_criteria(results, source=source, where=where, criterion=question)
+    if task_type == "transcription":
+        return str(
+            language_label(
+                results, kind="transcription", source=source, where=where, criterion=question
+            )
+        )
     allowed = _REGION_TYPES[task_type]
     choices: list[str] = []
     boxes: list[Box] = []
@@ -522,6 +536,14 @@ def label_to_results(
         if not isinstance(label, str):
             raise ValueError("a preference label is 'A', 'B' or 'tie'")
         return preference_results(label, pair=("response_a", "response_b"))
+    if task_type == "rating":
+        if not isinstance(label, dict):
+            raise ValueError("a rating label is {criterion: integer rating}")
+        return rating_results(label, to_name=to_name)
+    if task_type == "transcription":
+        if not isinstance(label, str):
+            raise ValueError("a transcription label is the transcript (a string)")
+        return transcription_results(label, to_name=to_name)
     if task_type == "classification":
         if not isinstance(label, str):
             raise ValueError("a classification label is one class name")

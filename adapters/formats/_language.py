@@ -6,15 +6,16 @@ Every reader of a language format turns a tool's answer into one of three plain 
 preference     ``"A"``, ``"B"`` or ``"tie"``: ``A``/``left``/``response_a`` (any case)
                is the first response, ``B``/``right``/``response_b`` the second,
                ``tie`` (or ``equal``) neither
-rating         an integer on the scale: a number, a numeric string (``"4"``), or a
-               choice mapped through an explicit ``scale`` (``{"good": 4}``)
+rating         ``{criterion: rating}`` (the engine's shape), each rating an integer: a
+               number, a numeric string (``"4"``), or a choice mapped through an
+               explicit ``scale`` (``{"good": 4}``)
 transcription  the text as written (several text boxes are joined by newlines)
 ============== =====================================================================
 
 and yields :class:`LanguageRow`, which is exactly one line of the Bakeoff JSON Lines that
-every import door accepts (:meth:`LanguageRow.to_json`). Preference rows become
-:class:`~adapters.base.VendorAnnotation` in the registry; rating and transcription rows are
-kept in this neutral shape until the engine's value types exist for them.
+every import door accepts (:meth:`LanguageRow.to_json`). The registry reads the same answers
+as :class:`~adapters.base.VendorAnnotation` for the ``preference``, ``rating`` and
+``transcription`` task types.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class LanguageRow:
     """One answer to a language item, in the shape of a Bakeoff JSON Lines label row."""
 
     item_id: str
-    label: str | int
+    label: str | int | dict[str, int]
     annotator_id: str | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None

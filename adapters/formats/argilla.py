@@ -20,7 +20,8 @@ multilabel     a ``MultiLabelQuestion`` value (a list of strings)
 preference     a label ``A``/``B``/``tie`` (or left/right/response_a/...), or a
                ``RankingQuestion`` value ``[{"value": "response_a", "rank": 1}, ...]``
                (equal ranks are a tie)
-rating         a ``RatingQuestion`` value (an integer)
+rating         ``RatingQuestion`` values (integers): ``{question: rating}`` per user over
+               every question answered with integers, or over the one named
 transcription  a ``TextQuestion`` value (text)
 ============== ===============================================================
 
@@ -197,6 +198,73 @@ def _iter_answers(
             )
 
 
+def _rating_questions(source: Source, name: str | None) -> list[str]:
+    """The questions answered with integers (rating questions), in the order first seen."""
+    found: dict[str, bool] = {}
+    for src, where, obj in iter_records(source, name=name):
+        rec = _record(obj, src, where)
+        for q, responses in (rec.get("responses") or {}).items():
+            for resp in responses if isinstance(responses, list) else []:
+                value = resp.get("value") if isinstance(resp, dict) else None
+                if isinstance(value, int) and not isinstance(value, bool):
+                    found.setdefault(q, True)
+    if not isinstance(source, str | os.PathLike):
+        source.seek(0)
+    return list(found)
+
+
+def _iter_ratings(
+    source: Source,
+    *,
+    question: str | None,
+    include_suggestions: bool,
+    scale: Mapping[str, int] | None,
+    id_field: str,
+    name: str | None,
+) -> Iterator[tuple[str, dict[str, int], str | None]]:
+    """Per record and user: ``{question: rating}`` over the rating questions (or the one
+    named); suggestions per agent with ``include_suggestions``."""
+    questions = [question] if question is not None else _rating_questions(source, name)
+    if not questions:
+        src = name or (Path(source).name if isinstance(source, str | os.PathLike) else "<upload>")
+        raise FormatError(src, "", "no record answers a rating question (integer responses)")
+    seen: set[str] = set()
+    for src, where, obj in iter_records(source, name=name):
+        rec = _record(obj, src, where)
+        meta = rec.get("metadata") or {}
+        ident = meta.get(id_field, rec.get("id"))
+        if not isinstance(ident, str | int) or isinstance(ident, bool) or ident == "":
+            raise FormatError(src, f"{where}.id", f"no item id (record id or metadata.{id_field})")
+        item_id = str(ident)
+        if item_id in seen:
+            raise FormatError(src, f"{where}.id", f"duplicate item id {item_id!r}")
+        seen.add(item_id)
+        by_user: dict[str | None, dict[str, int]] = {}
+        for q in questions:
+            responses = (rec.get("responses") or {}).get(q) or []
+            for k, resp in enumerate(responses if isinstance(responses, list) else []):
+                rw = f"{where}.responses.{q}[{k}]"
+                if not isinstance(resp, dict) or "value" not in resp:
+                    raise FormatError(src, rw, "a response is an object with a value")
+                if str(resp.get("status", "submitted")) in _NOT_ANSWERS:
+                    continue
+                user = None if resp.get("user_id") is None else str(resp["user_id"])
+                value = rating_value(resp["value"], source=src, where=f"{rw}.value", scale=scale)
+                by_user.setdefault(user, {})[q] = value
+            suggestion = (rec.get("suggestions") or {}).get(q)
+            if include_suggestions and isinstance(suggestion, dict) and "value" in suggestion:
+                agent = suggestion.get("agent")
+                value = rating_value(
+                    suggestion["value"],
+                    source=src,
+                    where=f"{where}.suggestions.{q}.value",
+                    scale=scale,
+                )
+                by_user.setdefault(None if agent is None else str(agent), {})[q] = value
+        for user, ratings in by_user.items():
+            yield item_id, ratings, user
+
+
 def read_rows(
     source: Source,
     *,
@@ -216,6 +284,18 @@ def read_rows(
         ``kind``, or several questions and none named.
     """
     rows = []
+    if kind == "rating":
+        return [
+            LanguageRow(item_id=item_id, label=ratings, annotator_id=who)
+            for item_id, ratings, who in _iter_ratings(
+                source,
+                question=question,
+                include_suggestions=include_suggestions,
+                scale=scale,
+                id_field=id_field,
+                name=name,
+            )
+        ]
     for item_id, value, who, score in _iter_answers(
         source,
         kind=kind,
@@ -240,20 +320,33 @@ def argilla_annotations(
     id_field: str = "item_id",
 ) -> list[VendorAnnotation]:
     """Every answer to ``question`` as vendor annotations (classification, multilabel,
-    preference).
+    preference, transcription; ratings as ``{question: rating}`` over every rating
+    question, or the one named).
 
     Raises
     ------
     FormatError
         As :func:`read_rows`, and for a task type Argilla records do not carry here.
     """
-    if task_type not in ("classification", "multilabel", "preference"):
+    if task_type == "rating":
+        return [
+            VendorAnnotation(item_id=item_id, label=ratings, annotator_id=who)
+            for item_id, ratings, who in _iter_ratings(
+                source,
+                question=question,
+                include_suggestions=include_suggestions,
+                scale=None,
+                id_field=id_field,
+                name=None,
+            )
+        ]
+    if task_type not in ("classification", "multilabel", "preference", "transcription"):
         name = Path(source).name if isinstance(source, str | os.PathLike) else "<upload>"
         raise FormatError(
             name,
             "",
-            f"Argilla records are read for classification, multilabel "
-            f"and preference, not {task_type}",
+            f"Argilla records are read for classification, multilabel, preference, rating "
+            f"and transcription, not {task_type}",
         )
     kind: ArgillaKind = task_type
     return [

@@ -3,8 +3,9 @@
 The export is the same JSON array as any Label Studio export (see
 :mod:`adapters.formats.labelstudio`); each non-cancelled annotation becomes one
 :class:`~adapters.formats._language.LanguageRow` whose ``label`` is a preference
-(``Pairwise`` or A/B/tie ``Choices``), a rating (``Rating``, or ``Choices`` read as numbers)
-or a transcript (``TextArea``), as :mod:`adapters.formats._labelstudio_language` reads them.
+(``Pairwise`` or A/B/tie ``Choices``), ratings ``{criterion: rating}`` (each ``Rating``
+control, or ``Choices`` read as numbers, keyed by its name) or a transcript (``TextArea``),
+as :mod:`adapters.formats._labelstudio_language` reads them.
 Annotator, times and answer id are read as for every Label Studio annotation.
 
 Examples
@@ -22,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, timedelta
 
 from adapters.formats._json_stream import Source
-from adapters.formats._labelstudio_language import language_label
+from adapters.formats._labelstudio_language import language_label, rating_criteria
 from adapters.formats._labelstudio_regions import RawAnnotation, validate
 from adapters.formats._language import LanguageKind, LanguageRow
 from adapters.formats.labelstudio import _iter_raw
@@ -74,14 +75,20 @@ def iter_rows(
             ann = validate(RawAnnotation, obj, source=src, where=aw)
             if ann.was_cancelled:
                 continue
-            label = language_label(
-                ann.result,
-                kind=kind,
-                source=src,
-                where=f"{aw}.result",
-                criterion=criterion,
-                scale=scale,
-            )
+            label: str | int | dict[str, int]
+            if kind == "rating":  # the engine's shape: {criterion (control): rating}
+                label = rating_criteria(
+                    ann.result, source=src, where=f"{aw}.result", criterion=criterion, scale=scale
+                )
+            else:
+                label = language_label(
+                    ann.result,
+                    kind=kind,
+                    source=src,
+                    where=f"{aw}.result",
+                    criterion=criterion,
+                    scale=scale,
+                )
             completed = ann.created_at or ann.updated_at
             if completed is not None and completed.tzinfo is None:
                 completed = completed.replace(tzinfo=UTC)

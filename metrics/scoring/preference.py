@@ -14,7 +14,10 @@ allow, the biases with normal intervals:
 * ``swap_consistency``: the same worker answered an item both ways;
 * ``ranking_kendall_tau``: with ``model_a``/``model_b`` columns in ``metadata``, the
   Kendall tau between the Bradley-Terry ranking of the models from the labels and from
-  gold (both fits in ``Scored.extra["bradley_terry"]``, keys ``labels`` and ``gold``).
+  gold (both fits in ``Scored.extra["bradley_terry"]``, keys ``labels`` and ``gold``);
+* ``intransitive_triads``: with the models named, the share of cyclic triads in the
+  candidate's preferences between them (within each ``prompt_id`` when ``metadata`` has
+  one), when three models were all compared (:func:`metrics.preference.transitivity`).
 
 Examples
 --------
@@ -44,6 +47,7 @@ from metrics.preference import (
     preference_kappa,
     ranking_correlation,
     swap_consistency,
+    transitivity,
 )
 from metrics.scoring import _assemble
 from metrics.scoring._crowd import annotator_table, vote
@@ -57,11 +61,37 @@ MAIN_METRIC = "agreement"
 MAIN_TITLE = "agreement with gold (ties as a class)"
 
 
+def _codes(values: npt.NDArray[Any]) -> npt.NDArray[np.intp]:
+    """A/B/tie as 0/1/2, anything else (unanswered) as -1."""
+    out = np.full(values.shape, -1, dtype=np.intp)
+    for code, cls in enumerate(PREFERENCE_LABELS):
+        out[values == cls] = code
+    return out
+
+
 def _kappa_statistic(g: npt.NDArray[Any], v: npt.NDArray[Any]) -> _assemble.Statistic:
+    """Cohen's kappa over A/B/tie on a resample of items, from a 3x3 count table (the
+    formula :func:`metrics.preference.preference_kappa` takes from scikit-learn; NaN where it
+    is NaN: no answered item, one class only, or chance agreement of 1)."""
+    k = len(PREFERENCE_LABELS)
+    gc, vc = _codes(g), _codes(v)
+
     def compute(idx: npt.NDArray[np.intp]) -> float:
-        gs, vs = g[idx], v[idx]
-        keep = vs != None  # noqa: E711 - object array of labels with None for unanswered
-        return preference_kappa(pd.Series(gs[keep]), pd.Series(vs[keep])).value
+        gs, vs = gc[idx], vc[idx]
+        keep = vs >= 0
+        gs, vs = gs[keep], vs[keep]
+        if gs.size == 0:
+            return float("nan")
+        table = np.bincount(gs * k + vs, minlength=k * k).reshape(k, k).astype(np.float64)
+        rows, cols = table.sum(axis=1), table.sum(axis=0)
+        if np.count_nonzero(rows + cols) < 2:
+            return float("nan")
+        n = float(gs.size)
+        observed = float(np.trace(table)) / n
+        expected = float(rows @ cols) / (n * n)
+        if expected == 1.0:
+            return float("nan")
+        return (observed - expected) / (1.0 - expected)
 
     return compute
 
@@ -129,7 +159,20 @@ def _rankings(
             return {}, {}
         fits[name] = bradley_terry(comparisons, max_iter=10_000)
     tau = ranking_correlation(fits["labels"].scores, fits["gold"].scores)
-    return fits, {"ranking_kendall_tau": tau}
+    out = {"ranking_kendall_tau": tau}
+    # transitivity of the candidate's preferences between the compared models (within each
+    # prompt when ``prompt_id`` groups items): only where some three were all compared
+    rows = metadata.reindex(voted.index)[["model_a", "model_b"]].dropna()
+    comparisons = pd.DataFrame(
+        {"a": rows["model_a"], "b": rows["model_b"], "label": voted.loc[rows.index]}
+    )
+    if "prompt_id" in metadata.columns:
+        comparisons["group"] = metadata["prompt_id"].reindex(rows.index)
+        comparisons = comparisons.dropna(subset=["group"])
+    triads = transitivity(comparisons)
+    if triads.params["n_triads"]:
+        out["intransitive_triads"] = triads
+    return fits, out
 
 
 def _per_class(gold: pd.Series[Any], voted: pd.Series[Any]) -> pd.DataFrame:

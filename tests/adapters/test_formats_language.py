@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from adapters.base import Ontology
+from adapters.base import Ontology, OntologyClass
 from adapters.formats import FormatError
 from adapters.formats._labelstudio_language import language_label
 from adapters.formats.argilla import argilla_annotations, question_names, read_rows
@@ -63,24 +63,27 @@ def test_real_pairwise_export_reads_as_preferences_with_annotators_and_times() -
     assert (first.completed_at - first.started_at).total_seconds() == pytest.approx(12.0)
 
 
-def test_real_rating_export_reads_each_criterion() -> None:
+def test_real_rating_export_reads_every_criterion_in_the_engines_shape() -> None:
     path = LS_FILES / "rating_and_choices.json"
-    with pytest.raises(FormatError, match=r"several controls \['fluency', 'helpfulness'\]"):
-        read_language_file(path, kind="rating")
-    helpful = read_language_file(path, kind="rating", question="helpfulness")
-    fluency = read_language_file(path, kind="rating", question="fluency")
-    assert [(r.item_id, r.annotator_id, r.label) for r in helpful] == [
-        ("p1", "2", 5),
-        ("p1", "3", 4),
-        ("p2", "2", 3),
-        ("p2", "3", 2),
-        ("p3", "2", 4),
-        ("p3", "3", 4),
-    ]
-    assert [r.label for r in fluency] == [3, 3, 2, 1, 3, 2]  # Choices "1".."3" as numbers
-    assert all(isinstance(r.label, int) for r in helpful + fluency)
-    line = helpful[0].to_json()
-    assert line["item_id"] == "p1" and line["label"] == 5 and line["annotator_id"] == "2"
+    read = read_label_file(path, task_type="rating")
+    got = {(a.item_id, a.annotator_id): a.label for a in read.annotations}
+    # Rating controls and Choices read as numbers, keyed by control: {criterion: rating}
+    assert got == {
+        ("p1", "2"): {"helpfulness": 5, "fluency": 3},
+        ("p1", "3"): {"helpfulness": 4, "fluency": 3},
+        ("p2", "2"): {"helpfulness": 3, "fluency": 2},
+        ("p2", "3"): {"helpfulness": 2, "fluency": 1},
+        ("p3", "2"): {"helpfulness": 4, "fluency": 3},
+        ("p3", "3"): {"helpfulness": 4, "fluency": 2},
+    }
+    one = read_label_file(path, task_type="rating", question="helpfulness")
+    assert [a.label for a in one.annotations][:2] == [{"helpfulness": 5}, {"helpfulness": 4}]
+    rows = read_language_file(path, kind="rating", question="fluency")
+    assert [r.label for r in rows] == [{"fluency": v} for v in (3, 3, 2, 1, 3, 2)]
+    line = rows[0].to_json()
+    assert line["item_id"] == "p1" and line["label"] == {"fluency": 3}
+    with pytest.raises(FormatError, match="no region answers question 'clarity'"):
+        read_label_file(path, task_type="rating", question="clarity")
 
 
 def test_real_textarea_export_reads_transcripts() -> None:
@@ -253,19 +256,76 @@ def test_argilla_ratings_and_texts_and_question_choice(tmp_path: Path) -> None:
             "r1",
             {
                 "quality": [{"value": 4, "user_id": "u1"}, {"value": 2, "user_id": "u2"}],
+                "clarity": [{"value": 5, "user_id": "u1"}],
                 "transcript": [{"value": "hello there", "user_id": "u1"}],
             },
         )
     ]
     path = tmp_path / "r.json"
     path.write_text(json.dumps(records))
-    assert question_names(path) == ["quality", "transcript"]
-    with pytest.raises(FormatError, match=r"2 questions \['quality', 'transcript'\]"):
-        read_rows(path, kind="rating")
-    rated = read_language_file(path, kind="rating", question="quality")
-    assert [(r.annotator_id, r.label) for r in rated] == [("u1", 4), ("u2", 2)]
-    said = read_language_file(path, kind="transcription", question="transcript")
-    assert [r.label for r in said] == ["hello there"]
+    assert question_names(path) == ["clarity", "quality", "transcript"]
+    # every question answered with integers is a criterion of the rubric
+    rated = read_label_file(path, task_type="rating")
+    assert [(a.annotator_id, a.label) for a in rated.annotations] == [
+        ("u1", {"quality": 4, "clarity": 5}),
+        ("u2", {"quality": 2}),
+    ]
+    rows = read_rows(path, kind="rating", question="quality")
+    assert [(r.annotator_id, r.label) for r in rows] == [
+        ("u1", {"quality": 4}),
+        ("u2", {"quality": 2}),
+    ]
+    with pytest.raises(FormatError, match=r"3 questions \['clarity', 'quality', 'transcript'\]"):
+        read_label_file(path, task_type="transcription")
+    said = read_label_file(path, task_type="transcription", question="transcript")
+    assert [a.label for a in said.annotations] == ["hello there"]
+
+
+def test_label_studio_sdk_parses_the_rating_and_transcript_configs() -> None:
+    """Label Studio's SDK reads the generated configs; our regions round-trip."""
+    require(
+        "label-studio", None if LS_PYTHON.exists() else f"its venv is not installed at {LS_PYTHON}"
+    )
+    onto = Ontology(
+        classes=(OntologyClass(name="helpfulness"), OntologyClass(name="correctness")),
+        rating_scale=(1, 5),
+    )
+    zero_based = Ontology(classes=(OntologyClass(name="tone"),), rating_scale=(0, 3))
+    configs = [
+        labeling_config("rating", onto),
+        labeling_config("rating", zero_based),
+        labeling_config("transcription", Ontology(classes=()), data_key="audio"),
+    ]
+    script = (
+        "import json, sys\n"
+        "from label_studio_sdk.label_interface import LabelInterface\n"
+        "out = []\n"
+        "for cfg in json.loads(sys.stdin.read()):\n"
+        "    li = LabelInterface(cfg)\n"
+        "    out.append({n: c.tag for n, c in li._controls.items()})\n"
+        "print(json.dumps(out))\n"
+    )
+    done = subprocess.run(
+        [str(LS_PYTHON), "-c", script],
+        input=json.dumps(configs),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    require("label-studio", None if done.returncode == 0 else done.stderr.strip()[-300:])
+    assert json.loads(done.stdout) == [
+        {"helpfulness": "Rating", "correctness": "Rating"},
+        {"tone": "Choices"},
+        {"transcript": "TextArea"},
+    ]
+    ratings = {"helpfulness": 4, "correctness": 2}
+    regions = label_to_results(ratings, task_type="rating", to_name="response")
+    assert results_to_label(regions, task_type="rating") == ratings
+    said = label_to_results("the cat sat", task_type="transcription", to_name="audio")
+    assert results_to_label(said, task_type="transcription") == "the cat sat"
+    with pytest.raises(ValueError, match="rating_scale"):
+        labeling_config("rating", Ontology(classes=(OntologyClass(name="x"),)))
 
 
 @pytest.mark.parametrize(

@@ -783,7 +783,16 @@ def test_registry_builds_the_label_studio_kind() -> None:
     adapter = get_adapter("label_studio", vendor="ls-team", url="http://x", api_token="t")
     assert isinstance(adapter, LabelStudioAdapter)
     assert adapter.supported_tasks == frozenset(
-        {"classification", "multilabel", "detection", "segmentation", "spans", "preference"}
+        {
+            "classification",
+            "multilabel",
+            "detection",
+            "segmentation",
+            "spans",
+            "preference",
+            "rating",
+            "transcription",
+        }
     )
 
 

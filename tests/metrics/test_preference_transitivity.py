@@ -118,3 +118,29 @@ def test_range_renaming_and_inputs_unmodified(seed: int, p: float) -> None:
         a=frame["b"], b=frame["a"], label=frame["label"].map({"A": "B", "B": "A"})
     )
     assert transitivity(flipped).value == pytest.approx(result.value)
+
+
+def test_the_engine_reports_intransitive_triads_per_prompt() -> None:
+    from metrics.scoring import ScoringOptions, score
+
+    # two prompts, three models compared round-robin in each (items i0..i5)
+    pairs = [("x", "y"), ("y", "z"), ("x", "z")] * 2
+    prompts = ["p1"] * 3 + ["p2"] * 3
+    index = [f"i{k}" for k in range(6)]
+    metadata = pd.DataFrame(
+        {"model_a": [a for a, _ in pairs], "model_b": [b for _, b in pairs], "prompt_id": prompts},
+        index=index,
+    )
+    gold = pd.Series(["A", "A", "A"] * 2, index=index)  # x > y > z, consistent
+    # the candidate goes round in p1 (x>y, y>z, z>x) and agrees with gold in p2
+    labels = pd.Series(["A", "A", "B", "A", "A", "A"], index=index)
+    scored = score(
+        "preference", gold, labels, options=ScoringOptions(min_coverage=0.5), metadata=metadata
+    )
+    triads = scored.summary["intransitive_triads"]
+    assert triads.value == 0.5 and triads.params["n_triads"] == 2
+    two_models = metadata.assign(model_b="y", model_a="x")
+    plain = score(
+        "preference", gold, labels, options=ScoringOptions(min_coverage=0.5), metadata=two_models
+    )
+    assert "intransitive_triads" not in plain.summary

@@ -6,7 +6,7 @@ with the two responses exchanged. Which tasks were swapped is recorded on the ta
 default). Existing tasks were sent as stored: ``swapped`` is false for them.
 
 Revision ID: 0003_lang_formats
-Revises: 0002
+Revises: 0003_delivery
 Create Date: 2026-12-03 13:40:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_lang_formats"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003_delivery"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
