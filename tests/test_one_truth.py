@@ -305,8 +305,10 @@ def _doors(
         assert csv[service_name] == expected, ("csv", name)
         # the dashboard's download: the same values, only rounded (to the digits it shows)
         for metric, triple in expected.items():
-            row = exported[(service_name, metric)]
-            for cell, value in zip((row["value"], row["low"], row["high"]), triple, strict=True):
+            assert triple is not None, metric
+            shown = exported[(service_name, metric)]
+            cells = (shown["value"], shown["low"], shown["high"])
+            for cell, value in zip(cells, triple, strict=True):
                 if value is None or not math.isfinite(value):
                     assert cell == "", ("export", name, metric)
                     continue
