@@ -258,6 +258,7 @@ def build_pareto_chart(
     fig.add_trace(
         go.Scatter(
             name="systems",
+            showlegend=False,  # each point is named; its colour is its vendor's
             mode="markers+text",
             x=[s.cost_per_correct.value for s in pts if s.cost_per_correct],
             y=[s.accuracy.value for s in pts],
