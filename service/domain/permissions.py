@@ -177,6 +177,7 @@ _TABLE: dict[tuple[str, str], Access] = {
     # --- dashboards (service/api/routes/dashboards.py; viewers read them)
     ("GET", "/ui/dashboards"): READERS,
     ("GET", "/ui/dashboards/projects/{project_id}"): READERS,
+    ("GET", "/ui/dashboards/projects/{project_id}/deliveries"): READERS,
     ("GET", "/ui/dashboards/bakeoffs/{bakeoff_id}"): READERS,
     ("POST", "/ui/dashboards/bakeoffs/{bakeoff_id}/run"): LEAD_UP,
     ("GET", "/ui/dashboards/bakeoffs/{bakeoff_id}/report.html"): READERS,
