@@ -38,6 +38,8 @@ from service.domain.access import check_project, check_vendor, is_vendor, projec
 from service.domain.errors import Forbidden, Invalid
 from service.domain.security import Principal
 from service.models import (
+    BakeOff,
+    BakeOffVendorLink,
     Delivery,
     DeliveryBatchPublic,
     DeliveryCreate,
@@ -134,6 +136,8 @@ def _check_create(session: Session, data: DeliveryCreate, principal: Principal |
             "honeypots from (or set honeypot_rate to 0)",
             location=("body", "golden_set_version_id"),
         )
+    if data.bakeoff_id is not None:
+        _check_bakeoff(session, data, project.id or 0)
     seen: dict[str, int] = {}
     for n, item in enumerate(data.items):
         if item.key in seen:
@@ -143,6 +147,18 @@ def _check_create(session: Session, data: DeliveryCreate, principal: Principal |
             )
         seen[item.key] = n
     return project
+
+
+def _check_bakeoff(session: Session, data: DeliveryCreate, project_id: int) -> None:
+    """The bake-off a delivery follows must be of its project and have its vendor as candidate."""
+    bakeoff = session.get(BakeOff, data.bakeoff_id)
+    link = session.get(BakeOffVendorLink, (data.bakeoff_id, data.vendor_id))
+    if bakeoff is None or bakeoff.project_id != project_id or link is None:
+        raise Invalid(
+            f"bake-off {data.bakeoff_id} is not a bake-off of project {project_id} with vendor "
+            f"{data.vendor_id} as a candidate",
+            location=("body", "bakeoff_id"),
+        )
 
 
 def _check_fields(data: DeliveryCreate, gold: dict[int, dict[str, Any]], chosen: set[int]) -> None:

@@ -178,6 +178,7 @@ _TABLE: dict[tuple[str, str], Access] = {
     # --- dashboards (service/api/routes/dashboards.py; viewers read them)
     ("GET", "/ui/dashboards"): READERS,
     ("GET", "/ui/dashboards/projects/{project_id}"): READERS,
+    ("GET", "/ui/dashboards/projects/{project_id}/deliveries"): READERS,
     ("GET", "/ui/dashboards/bakeoffs/{bakeoff_id}"): READERS,
     ("POST", "/ui/dashboards/bakeoffs/{bakeoff_id}/run"): LEAD_UP,
     ("POST", "/ui/dashboards/bakeoffs/{bakeoff_id}/cancel"): LEAD_UP,

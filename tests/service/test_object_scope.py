@@ -483,6 +483,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/ui/dashboards/bakeoffs/{bakeoff_id}/report.json"): Call(ok=_PAGES),
     ("POST", "/ui/dashboards/bakeoffs/{bakeoff_id}/run"): Call(),
     ("GET", "/ui/dashboards/projects/{project_id}"): Call(),
+    ("GET", "/ui/dashboards/projects/{project_id}/deliveries"): Call(),
     ("GET", "/ui/review/bakeoffs/{bakeoff_id}"): Call(),
     ("POST", "/ui/review/bakeoffs/{bakeoff_id}/blinding"): Call(form={"blinded": "0"}),
     ("POST", "/ui/review/bakeoffs/{bakeoff_id}/flags"): Call(),
