@@ -6,7 +6,7 @@ vendor's production quality back to the bake-off that chose it. Existing deliver
 carries the branch name; the lead renumbers it when merging next to other new migrations.
 
 Revision ID: 0003_delivery_views
-Revises: 0003_delivery
+Revises: 0003_lang_formats
 Create Date: 2026-12-03 14:30:00
 """
 
