@@ -150,7 +150,7 @@ def test_single_answer_vote_equals_the_grouped_vote(monkeypatch: pytest.MonkeyPa
     fast = _crowd.vote(answers, gold_index, key=lambda v: v, size=lambda _: 1, options=options)
     monkeypatch.setattr(_crowd, "_single_answers", None)  # any use would fail
     monkeypatch.setattr(
-        pd.Series, "duplicated", lambda self, *a, **k: pd.Series(True, index=self.index)
+        pd.Series, "duplicated", lambda self, *_a, **_k: pd.Series(True, index=self.index)
     )
     grouped = _crowd.vote(answers, gold_index, key=lambda v: v, size=lambda _: 1, options=options)
     for name in ("answer", "n_answers", "n_objects", "tie"):
