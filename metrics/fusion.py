@@ -58,9 +58,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from metrics._matching import box_iou
-from metrics.masks import mask_area, mask_iou, mask_majority, to_rle
-
 __all__ = [
     "ItemFusion",
     "fuse_boxes",
@@ -174,6 +171,8 @@ def fuse_boxes(
     TypeError, ValueError
         A region without a category or a 4-number ``bbox``; a threshold outside (0, 1].
     """
+    from metrics._matching import box_iou  # scipy: only for boxes
+
     _check_threshold(iou_threshold)
     owners, categories, objects = _flat(answers)
     boxes = np.zeros((len(objects), 4), dtype=np.float64)
@@ -215,6 +214,8 @@ def fuse_masks(
         Fused ``{"category", "segmentation"}`` dicts (compressed RLE). A region that
         cannot be rasterised takes no part and is counted in ``n_unusable``.
     """
+    from metrics.masks import mask_area, mask_iou, mask_majority, to_rle  # pycocotools
+
     _check_threshold(iou_threshold)
     owners, categories, objects = _flat(answers)
     rles: list[dict[str, Any]] = []

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,9 +27,11 @@ import pandas as pd
 
 from metrics.aggregation import majority_vote
 from metrics.agreement import worker_accuracy, worker_consensus_agreement
-from metrics.fusion import ItemFusion
 from metrics.scoring.base import ScoringOptions, ScoringWarning
 from metrics.types import LABEL, TASK, WORKER
+
+if TYPE_CHECKING:  # the fusion module loads pycocotools: only region scorers need it
+    from metrics.fusion import ItemFusion
 
 __all__ = [
     "NO_CONSENSUS",
