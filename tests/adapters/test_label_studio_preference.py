@@ -10,7 +10,7 @@ second annotator's position bias from the swaps. Skips where Label Studio is not
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from sqlmodel import Session, select
@@ -127,7 +127,7 @@ def test_a_preference_bakeoff_runs_in_label_studio(
 def test_rating_and_transcription_bakeoffs_run_in_label_studio(
     label_studio: LabelStudio,  # noqa: F811 - the imported fixture
     session: Session,
-    task_type: str,
+    task_type: Literal["rating", "transcription"],
 ) -> None:
     """The generated Rating / TextArea configs are accepted by the real server, and what an
     annotator submits there comes back in the engine's shape."""
@@ -154,7 +154,7 @@ def test_rating_and_transcription_bakeoffs_run_in_label_studio(
             for k in range(3)
         )
         gold = {f"t{k}": f"the cat sat {k}" for k in range(3)}
-    golden = ToyGolden(task_type, ontology, base.instructions, items, gold)  # type: ignore[arg-type]
+    golden = ToyGolden(task_type, ontology, base.instructions, items, gold)
     built = build_bakeoff(
         session,
         golden,
