@@ -8,8 +8,9 @@ Targets, on a quiet machine:
   under 1 s (timed in a fresh process through FastAPI's ``TestClient``, so the engine's
   data-version cache is cold and the import has just changed the data version).
 
-Both wall and CPU time (of the child process) are printed: on a shared machine wall time
-includes waiting for a core. Exits 1 when a target is missed, 2 when it cannot run.
+Both wall and CPU time (of the child process) are printed, with the machine's load average:
+on a shared machine wall time includes waiting for a core. Exits 1 when a target is missed,
+2 when it cannot run.
 
 Run: ``.venv/bin/python benchmarks/bench_report_e2e.py [--db sqlite|postgres] [--n 100000]
 [--results-n 50000] [--vendors 5]``
@@ -190,6 +191,11 @@ def _drop(url: str, base: str | None) -> None:
     admin.dispose()
 
 
+def _load() -> str:
+    """The 1-minute load average and the number of cores, to read a wall time against."""
+    return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
 def _child_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -282,7 +288,7 @@ def main() -> int:
             print(
                 f"report  {args.n:>7} items: wall {wall:6.2f} s  cpu {cpu:6.2f} s  "
                 f"target {REPORT_TARGET_S} s  ratio {wall / REPORT_TARGET_S:.2f}  "
-                f"html {size:.1f} MB"
+                f"html {size:.1f} MB  ({_load()})"
             )
             missed |= wall > REPORT_TARGET_S
         finally:
@@ -298,6 +304,7 @@ def main() -> int:
                 print(
                     f"results {args.results_n:>7} items: wall {wall:6.2f} s  cpu {cpu:6.2f} s"
                     f"  target {RESULTS_TARGET_S} s  ratio {wall / RESULTS_TARGET_S:.2f}"
+                    f"  ({_load()})"
                 )
                 missed |= wall > RESULTS_TARGET_S
             finally:

@@ -39,6 +39,8 @@ __all__ = [
     "latency_summary",
     "cost_summary",
     "cost_per_correct_label",
+    "CostPerCorrectEstimate",
+    "estimated_cost_per_correct",
 ]
 
 
@@ -257,3 +259,62 @@ def cost_per_correct_label(
         summary.cost_per_correct_label,
         params={"total_cost": summary.total_cost, "n_correct": summary.n_correct},
     )
+
+
+@dataclass(frozen=True)
+class CostPerCorrectEstimate:
+    """Cost per correct label where correctness is estimated, not known per label.
+
+    Attributes
+    ----------
+    value
+        ``total_cost / (n_labels * correct_rate)``; ``nan`` when no label is estimated correct.
+    low, high
+        The same with the correct rate at its interval's high and low end (the cost falls as
+        the correct rate rises); ``nan`` without an interval.
+    """
+
+    value: float
+    low: float
+    high: float
+
+
+def estimated_cost_per_correct(
+    total_cost: float,
+    n_labels: int,
+    correct_rate: float,
+    *,
+    correct_ci: tuple[float, float] | None = None,
+) -> CostPerCorrectEstimate:
+    """Cost per correct label from an estimated correct rate (audit or honeypots).
+
+    Production labels have no gold, so the number of correct labels is estimated as
+    ``n_labels * correct_rate``; the interval maps the correct rate's interval through the
+    same (decreasing) function.
+
+    Raises
+    ------
+    ValueError
+        A negative or non-finite cost, a negative count, or rates outside ``[0, 1]``.
+
+    Examples
+    --------
+    >>> e = estimated_cost_per_correct(90.0, 100, 0.9, correct_ci=(0.8, 0.95))
+    >>> round(e.value, 6), round(e.low, 6), round(e.high, 6)
+    (1.0, 0.947368, 1.125)
+    """
+    if not np.isfinite(total_cost) or total_cost < 0:
+        raise ValueError(f"total_cost must be finite and non-negative; got {total_cost!r}")
+    if n_labels < 0:
+        raise ValueError(f"n_labels must be non-negative; got {n_labels}")
+    rates = [correct_rate, *(correct_ci or ())]
+    if any(not 0.0 <= r <= 1.0 for r in rates):
+        raise ValueError(f"correct rates must lie in [0, 1]; got {rates}")
+
+    def per(rate: float) -> float:
+        correct = n_labels * rate
+        return total_cost / correct if correct > 0 else float("nan")
+
+    if correct_ci is None:
+        return CostPerCorrectEstimate(per(correct_rate), float("nan"), float("nan"))
+    return CostPerCorrectEstimate(per(correct_rate), per(correct_ci[1]), per(correct_ci[0]))

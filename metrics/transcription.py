@@ -340,8 +340,7 @@ def align(reference: Sequence[str], hypothesis: Sequence[str]) -> list[AlignedTo
     ref, hyp = list(reference), list(hypothesis)
     out: list[AlignedToken] = []
     for op in Levenshtein.opcodes(ref, hyp):
-        tag = op.tag
-        i1, i2, j1, j2 = int(op.src_start), int(op.src_end), int(op.dest_start), int(op.dest_end)
+        tag, i1, i2, j1, j2 = op.tag, op.src_start, op.src_end, op.dest_start, op.dest_end
         if tag == "equal":
             out.extend(
                 AlignedToken("equal", r, h) for r, h in zip(ref[i1:i2], hyp[j1:j2], strict=True)

@@ -26,6 +26,7 @@ from reports.results import (
     ConfusionMatrix,
     CostProjection,
     Estimate,
+    KeypointRow,
     LatencySummary,
     SliceRow,
     TrendRow,
@@ -37,6 +38,7 @@ __all__ = [
     "slice_breakdown",
     "annotator_breakdown",
     "box_bias_breakdown",
+    "keypoint_breakdown",
     "confusion_matrices",
     "latency_summaries",
     "cost_projection",
@@ -267,6 +269,33 @@ def _offset_interval(
         return None, None
     half = float(stats.t.ppf(1 - (1 - confidence) / 2, n - 1)) * sd / np.sqrt(n)
     return offset - half, offset + half
+
+
+def keypoint_breakdown(systems: Sequence[SystemEvaluation]) -> list[KeypointRow]:
+    """Keypoints: one row per system, category and keypoint, read from the engine's
+    per-keypoint table (``Scored.extra["per_keypoint"]``); empty for other task types.
+
+    Returns
+    -------
+    list of KeypointRow
+        In system order, then the engine's (category, keypoint order).
+    """
+    rows: list[KeypointRow] = []
+    for s in systems:
+        table = s.scored.extra.get("per_keypoint") if s.scored is not None else None
+        if not isinstance(table, pd.DataFrame) or table.empty:
+            continue
+        rows.extend(
+            KeypointRow(
+                system=s.name,
+                cls=str(r["class"]),
+                keypoint=int(r["keypoint"]),
+                similarity=_finite_or_none(r["similarity"]),
+                median_error_px=_finite_or_none(r["median_error_px"]),
+            )
+            for r in table.to_dict("records")
+        )
+    return rows
 
 
 def box_bias_breakdown(

@@ -152,6 +152,7 @@ def report_tables(report: Report) -> dict[str, pd.DataFrame]:
         ),
         "annotators": pd.DataFrame([r.model_dump() for r in report.annotators]),
         "box_bias": pd.DataFrame([r.model_dump() for r in report.box_bias]),
+        "per_keypoint": pd.DataFrame([r.model_dump() for r in report.per_keypoint]),
         "confusion": pd.DataFrame(
             [
                 {"system": cm.system, "gold": g, "predicted": p, "count": cm.counts[i][j]}

@@ -14,6 +14,7 @@ from reports.breakdowns import (
     class_breakdown,
     confusion_matrices,
     cost_projection,
+    keypoint_breakdown,
     latency_summaries,
     slice_breakdown,
     trend_breakdown,
@@ -139,6 +140,7 @@ def build_report(
         box_bias=box_bias_breakdown(
             systems, threshold=cfg.box_bias_threshold, confidence=cfg.confidence
         ),
+        per_keypoint=keypoint_breakdown(systems),
         confusion=confusion_matrices(systems),
         latency=latency_summaries(systems),
         cost_projection=(

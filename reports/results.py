@@ -25,6 +25,7 @@ __all__ = [
     "SliceRow",
     "AnnotatorRow",
     "BoxBiasRow",
+    "KeypointRow",
     "ConfusionMatrix",
     "LatencySummary",
     "CostProjection",
@@ -209,6 +210,21 @@ class BoxBiasRow(_Frozen):
     )
 
 
+class KeypointRow(_Frozen):
+    """Keypoints: how close one keypoint of one category lands, per system (from the engine's
+    ``Scored.extra["per_keypoint"]``, over the COCO matches at OKS 0.5)."""
+
+    system: str
+    cls: str
+    keypoint: int = Field(description="Position of the keypoint in the category's order (0-based).")
+    similarity: float | None = Field(
+        default=None, description="Mean keypoint similarity exp(-d^2 / 2 s^2 k^2) in [0, 1]."
+    )
+    median_error_px: float | None = Field(
+        default=None, description="Median distance to the gold keypoint, in pixels."
+    )
+
+
 class ConfusionMatrix(_Frozen):
     system: str
     labels_gold: list[str]
@@ -340,6 +356,9 @@ class Report(_Frozen):
     slices: list[SliceRow] = Field(description="Worst slices first.")
     annotators: list[AnnotatorRow]
     box_bias: list[BoxBiasRow]
+    per_keypoint: list[KeypointRow] = Field(
+        default_factory=list, description="Keypoints: per system, category and keypoint."
+    )
     confusion: list[ConfusionMatrix]
     latency: list[LatencySummary]
     cost_projection: list[CostProjection]

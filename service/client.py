@@ -55,6 +55,8 @@ from service.models import (
 __all__ = ["BakeoffClient", "BakeoffAPIError", "FileFormat", "GoldenSetVersionRef"]
 
 FileFormat = Literal["jsonl", "csv", "coco", "labelstudio"]
+#: What exports write: the four above, and Pascal VOC / YOLO (zips), CVAT 1.1 XML, doccano.
+ExportFormat = Literal["jsonl", "csv", "coco", "labelstudio", "voc", "yolo", "cvat", "doccano"]
 _M = TypeVar("_M", bound=BaseModel)
 _SUFFIX_FORMATS: dict[str, FileFormat] = {
     ".jsonl": "jsonl",
@@ -512,9 +514,9 @@ class BakeoffClient:
         )
 
     def export_vendor_labels(
-        self, bakeoff_id: int, vendor_id: int, *, format: FileFormat = "jsonl"
+        self, bakeoff_id: int, vendor_id: int, *, format: ExportFormat = "jsonl"
     ) -> bytes:
-        """A vendor's labels of a bake-off as a file in ``format``."""
+        """A vendor's labels of a bake-off as a file in ``format`` (``voc``/``yolo``: a zip)."""
         return self._request(
             "GET",
             f"/bakeoffs/{bakeoff_id}/vendors/{vendor_id}/labels/export",

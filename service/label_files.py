@@ -485,7 +485,7 @@ def load_inputs(
         If two sources share a name or none is given.
     """
     _check_sources(sources)
-    if task in ("rating", "transcription"):
+    if task == "rating" or task == "transcription":
         return _load_language(task, gold_path, sources)
     if task == "keypoints":  # COCO keypoints gold; results or Label Studio labels
         return _load_keypoints(gold_path, sources, question=question)

@@ -67,6 +67,12 @@ def _include_routers(app: FastAPI) -> None:
     from service.api.routes import deliveries  # production deliveries (issue 15)
 
     app.include_router(deliveries.router)
+    from service.web import deliveries as web_deliveries
+
+    app.include_router(web_deliveries.router)
+    from service.web import procurement as web_procurement  # procurement view (issue 15)
+
+    app.include_router(web_procurement.router)
     # QA review (issue 5): API, web sign-in (+ /static), review pages.
     from service.api.routes import review
     from service.web import auth as web_auth

@@ -178,6 +178,7 @@ __all__ = [
     "AuditStratumPublic",
     "AuditItemPublic",
     "DeliveryAuditPublic",
+    "DeliveryModelFlagsIn",
 ]
 
 Role = Literal["admin", "lead", "qa", "viewer", "vendor"]
@@ -1077,6 +1078,9 @@ class DeliveryCreate(DeliveryBase):
         default=None, description="Where honeypots come from; required when honeypot_rate > 0."
     )
     items: list[DeliveryItemIn] = Field(min_length=1)
+    bakeoff_id: int | None = Field(
+        default=None, description="The bake-off that chose this vendor (same project)."
+    )
     seed: int | None = Field(
         default=None, ge=0, description="Seed of the honeypot draw; None: a random one."
     )
@@ -1097,6 +1101,9 @@ class Delivery(DeliveryBase, table=True):
         default=None, sa_type=JSONType, description="The vendor's job once dispatched."
     )
     dispatch_error: str | None = None
+    bakeoff_id: int | None = Field(
+        default=None, foreign_key="bakeoff.id", index=True, ondelete="SET NULL"
+    )
 
 
 class DeliveryItem(SQLModel, table=True):
@@ -1175,6 +1182,7 @@ class DeliveryPublic(DeliveryBase):
     n_honeypots: int
     sent_at: datetime | None
     created_at: datetime
+    bakeoff_id: int | None = Field(default=None, description="The bake-off that chose the vendor.")
     n_labeled: int = Field(default=0, description="Items (honeypots included) with an answer.")
     n_labels: int = Field(default=0, description="Answers stored.")
     progress: float = Field(default=0.0, description="Share of sent items answered.")
@@ -1322,3 +1330,85 @@ class DeliveryAuditPublic(SQLModel):
     decision: Literal["accept", "reject", "inconclusive", "not_enough_reviews"]
     reason: str
     next_item: AuditItemPublic | None
+
+
+class DeliveryModelFlagsIn(SQLModel):
+    """Flag a delivery with a model the server's operator registered (``GET /models``)."""
+
+    model: str = Field(min_length=1, max_length=_NAME)
+    feature_key: str = Field(default="features", min_length=1, max_length=_NAME)
+
+
+# --------------------------------------------------------------------------- procurement view
+
+
+class WeeklyQualityPublic(SQLModel):
+    """A vendor's honeypot accuracy in one ISO week, and whether its CUSUM alert fired then."""
+
+    week: str
+    n_honeypots: int
+    accuracy: float | None
+    ci_low: float | None
+    ci_high: float | None
+    alert: bool = Field(description="The vendor's CUSUM alert first fired in this week.")
+
+
+class DeliveryQualityRowPublic(SQLModel):
+    """One delivery of a vendor on the procurement view: every number from the domain."""
+
+    delivery_id: int
+    name: str
+    created_at: datetime
+    status: DeliveryStatus
+    n_labels: int
+    honeypot_accuracy: float | None
+    honeypot_ci_low: float | None
+    honeypot_ci_high: float | None
+    n_honeypots_answered: int
+    error_rate: float | None = Field(description="Audited (stratified) error-rate estimate.")
+    error_ci_low: float | None
+    error_ci_high: float | None
+    audit_decision: str
+    flagged_share: float | None = Field(description="Flagged items among those scored.")
+    n_flagged: int
+    n_scored: int
+    total_cost: float | None
+    cost_per_correct: float | None
+    cost_per_correct_low: float | None
+    cost_per_correct_high: float | None
+    correct_basis: str | None = Field(description="'audit' or 'honeypots': the correct rate used.")
+    alert: bool = Field(description="The vendor's CUSUM alert first fired in this delivery.")
+    rejected: bool = Field(description="The audit rejected the delivery against its SLA.")
+    bakeoff_id: int | None
+
+
+class BakeoffLinkPublic(SQLModel):
+    bakeoff_id: int
+    name: str
+
+
+class VendorQualityPublic(SQLModel):
+    """A vendor's production quality over time in a project (names as the caller may see)."""
+
+    vendor_id: int | None = Field(description="None while the caller sees the vendor blinded.")
+    name: str
+    metric_title: str
+    weekly: list[WeeklyQualityPublic]
+    deliveries: list[DeliveryQualityRowPublic]
+    alert_in_alarm: bool
+    first_alarm_at: datetime | None
+    first_alarm_delivery_id: int | None
+    false_alarm_probability_per_week: float | None
+    agreed_accuracy: float
+    alert_accuracy: float
+    n_alarms: int = Field(description="Times the vendor's CUSUM alert fired (it restarts).")
+    n_rejected: int = Field(description="Deliveries the audit rejected against the SLA.")
+    n_breaches: int = Field(description="CUSUM alarms plus rejected deliveries.")
+    bakeoffs: list[BakeoffLinkPublic]
+    warnings: list[str] = Field(default_factory=list)
+
+
+class ProcurementViewPublic(SQLModel):
+    project_id: int
+    project_name: str
+    vendors: list[VendorQualityPublic]

@@ -8,13 +8,16 @@ golden sets, the numbers of
 * the Python client's ``get_results`` DataFrame,
 * the report JSON (``render_json``) and its ranking rows,
 * the report CSV (``scores.csv``),
-* the dashboard's data (``/ui/dashboards/bakeoffs/{id}/report.json``)
+* the dashboard's data (``/ui/dashboards/bakeoffs/{id}/report.json``) and its download
+  (``export/metrics.csv``: the same values, rounded),
 
 must be identical: same metrics, same point values, same interval bounds, same status.
 """
 
 from __future__ import annotations
 
+import csv as _csv
+import io
 import json
 import math
 import uuid
@@ -263,6 +266,13 @@ def _doors(
     )
     assert dash.status_code == 200, dash.text
     board = dash.json()
+    export = client.get(
+        f"/ui/dashboards/bakeoffs/{seeded.bakeoff_id}/export/metrics.csv", headers=auth["viewer"]
+    )
+    assert export.status_code == 200, export.text
+    exported: dict[tuple[str, str], dict[str, str]] = {
+        (r["system"], r["metric"]): r for r in _csv.DictReader(io.StringIO(export.text))
+    }
     assert set(api) == set(case.vendors)
     for service_name, name in seeded.names.items():
         truth = api[name]["scores"]
@@ -294,6 +304,17 @@ def _doors(
             expected["total_cost"] = (truth["total_cost"], None, None)
         expected |= {f"latency_{k}": _triple(v) for k, v in truth["latency"].items()}
         assert csv[service_name] == expected, ("csv", name)
+        # the dashboard's download: the same values, only rounded (to the digits it shows)
+        for metric, triple in expected.items():
+            assert triple is not None, metric
+            shown = exported[(service_name, metric)]
+            cells = (shown["value"], shown["low"], shown["high"])
+            for cell, value in zip(cells, triple, strict=True):
+                if value is None or not math.isfinite(value):
+                    assert cell == "", ("export", name, metric)
+                    continue
+                digits = len(cell.split(".")[1]) if "." in cell else 0
+                assert cell == f"{value:.{digits}f}", ("export", name, metric, cell, value)
         # the ranking rows show the same estimates; no rank without enough results
         rows = {r["name"]: r for r in doc["ranking"]["systems"]}
         ranked = rows[service_name]

@@ -33,8 +33,10 @@ from __future__ import annotations
 import math
 import os
 import zipfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from xml.etree.ElementTree import Element
+from xml.sax.saxutils import quoteattr
 
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
@@ -42,7 +44,7 @@ from defusedxml.common import DefusedXmlException
 from adapters.base import Box, LabelValue, Mask, TaskType, VendorAnnotation
 from adapters.formats._errors import FormatError
 
-__all__ = ["cvat_annotations", "read_cvat_xml"]
+__all__ = ["cvat_annotations", "read_cvat_xml", "write_cvat"]
 
 _SHAPES = ("box", "polygon", "tag", "polyline", "points", "skeleton", "cuboid", "mask", "ellipse")
 
@@ -198,3 +200,67 @@ def cvat_annotations(
             )
         )
     return out
+
+
+def _cvat_shape(obj: object, where: str) -> str:
+    if isinstance(obj, Box):
+        x, y, w, h = obj.bbox
+        return (
+            f'    <box label={quoteattr(obj.category)} xtl="{x!r}" ytl="{y!r}" '
+            f'xbr="{x + w!r}" ybr="{y + h!r}" occluded="0"/>'
+        )
+    if isinstance(obj, Mask):
+        seg = obj.segmentation
+        if not isinstance(seg, list) or len(seg) != 1:
+            raise FormatError("cvat", where, "CVAT polygons hold one polygon, not RLE masks")
+        flat = [float(v) for v in seg[0]]
+        points = ";".join(f"{flat[k]!r},{flat[k + 1]!r}" for k in range(0, len(flat), 2))
+        return f'    <polygon label={quoteattr(obj.category)} points="{points}" occluded="0"/>'
+    raise FormatError("cvat", where, f"CVAT images hold tags, boxes or polygons, not {obj!r}")
+
+
+def write_cvat(
+    annotations: Iterable[VendorAnnotation],
+    *,
+    task_type: TaskType,
+    image_sizes: Mapping[str, tuple[int, int]] | None = None,
+) -> bytes:
+    """One CVAT for images 1.1 ``annotations.xml``: an ``<image>`` per item.
+
+    Classes become ``<tag>`` elements, boxes ``<box>`` and one-polygon masks ``<polygon>``
+    (coordinates with full float precision, so :func:`cvat_annotations` reads back the same
+    labels); ``image_sizes`` fills ``width``/``height`` where known. Several annotators of
+    one item are written as several ``<image>`` elements with a ``job_id`` each, as a CVAT
+    project export does.
+
+    Raises
+    ------
+    FormatError
+        Spans or keypoints, an RLE mask, or an annotator twice on one item.
+    """
+    if task_type not in ("classification", "multilabel", "detection", "segmentation"):
+        raise FormatError("cvat", "", f"CVAT for images holds tags and shapes, not {task_type}")
+    jobs: dict[str | None, int] = {}
+    seen: set[tuple[str, str | None]] = set()
+    lines = ['<?xml version="1.0" encoding="utf-8"?>', "<annotations>", "  <version>1.1</version>"]
+    for n, ann in enumerate(annotations):
+        if (ann.item_id, ann.annotator_id) in seen:
+            raise FormatError("cvat", ann.item_id, "answered twice by one annotator")
+        seen.add((ann.item_id, ann.annotator_id))
+        size = (image_sizes or {}).get(ann.item_id)
+        attrs = f'id="{n}" name={quoteattr(ann.item_id)}'
+        if size is not None:
+            attrs += f' width="{int(size[0])}" height="{int(size[1])}"'
+        if ann.annotator_id is not None:
+            attrs += f' job_id="{jobs.setdefault(ann.annotator_id, len(jobs) + 1)}"'
+        lines.append(f"  <image {attrs}>")
+        label = ann.label
+        tags = [label] if isinstance(label, str) else label
+        for k, obj in enumerate(tags):
+            if isinstance(obj, str):
+                lines.append(f"    <tag label={quoteattr(obj)}/>")
+            else:
+                lines.append(_cvat_shape(obj, f"{ann.item_id}[{k}]"))
+        lines.append("  </image>")
+    lines.append("</annotations>")
+    return ("\n".join(lines) + "\n").encode("utf-8")

@@ -17,9 +17,10 @@ each file's stem (the user name) becomes the annotator id. Items are found as in
 from __future__ import annotations
 
 import io
+import json
 import os
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -28,7 +29,7 @@ from adapters.formats._errors import FormatError
 from adapters.formats._text_items import item_id_of
 from adapters.formats.jsonl import _lines
 
-__all__ = ["doccano_annotations"]
+__all__ = ["doccano_annotations", "write_doccano"]
 
 
 def _files(path: Path) -> Iterator[tuple[str, str | None, bytes]]:
@@ -111,3 +112,54 @@ def doccano_annotations(
             label = _label(record, task_type, source=source, where=where)
             out.append(VendorAnnotation(item_id=item, label=label, annotator_id=who))
     return out
+
+
+def write_doccano(
+    annotations: Iterable[VendorAnnotation],
+    *,
+    task_type: TaskType,
+    texts: Mapping[str, str] | None = None,
+    id_field: str = "item_id",
+) -> bytes:
+    """A doccano JSONL file: one line per answer, as doccano imports and exports them.
+
+    Each line has the item id (``id_field``, so :func:`doccano_annotations` finds the item
+    without guessing from the text), the item's ``text`` from ``texts`` where known, and
+    ``label``: ``[class]`` for classification, the classes for multilabel, ``[[start, end,
+    type], ...]`` for spans.
+
+    Raises
+    ------
+    FormatError
+        A task type doccano's text projects do not hold, or a label of the wrong shape.
+    """
+    if task_type not in ("classification", "multilabel", "spans"):
+        raise FormatError(
+            "doccano", "", f"doccano text exports hold classes or spans, not {task_type}"
+        )
+    out: list[str] = []
+    seen: set[str] = set()
+    for ann in annotations:
+        if ann.item_id in seen:
+            raise FormatError(
+                "doccano", ann.item_id, "answered twice: one file holds one annotator's answers"
+            )
+        seen.add(ann.item_id)
+        label = ann.label
+        value: list[Any]
+        if task_type == "spans":
+            if not isinstance(label, list) or not all(isinstance(s, Span) for s in label):
+                raise FormatError("doccano", ann.item_id, "spans must be a list of spans")
+            value = [[s.start, s.end, s.type] for s in label if isinstance(s, Span)]
+        elif isinstance(label, str):
+            value = [label]
+        elif isinstance(label, list) and all(isinstance(c, str) for c in label):
+            value = list(label)
+        else:
+            raise FormatError("doccano", ann.item_id, f"a {task_type} label is class names")
+        record: dict[str, Any] = {id_field: ann.item_id}
+        if texts is not None and ann.item_id in texts:
+            record["text"] = texts[ann.item_id]
+        record["label"] = value
+        out.append(json.dumps(record, ensure_ascii=False))
+    return "".join(f"{line}\n" for line in out).encode("utf-8")

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
 from xml.etree.ElementTree import Element
+from xml.sax.saxutils import escape
 
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
@@ -36,7 +37,7 @@ from adapters.formats._errors import FormatError
 from adapters.formats._members import iter_members
 from adapters.formats.jsonl import GoldRecord
 
-__all__ = ["VocImage", "read_voc", "voc_annotations", "voc_gold"]
+__all__ = ["VocImage", "read_voc", "voc_annotations", "voc_gold", "write_voc"]
 
 Difficult = Literal["keep", "drop"]
 
@@ -154,3 +155,64 @@ def voc_gold(path: str | os.PathLike[str], *, difficult: Difficult = "keep") -> 
         data = {} if im.width is None else {"width": im.width, "height": im.height}
         records.append(GoldRecord(item_id=im.item_id, label=list(im.boxes), data=data))
     return records
+
+
+def _voc_file(item_id: str, size: tuple[int, int] | None, boxes: Iterable[Box]) -> bytes:
+    lines = ["<annotation>", f"  <filename>{escape(item_id)}</filename>"]
+    if size is not None:
+        lines += [
+            "  <size>",
+            f"    <width>{int(size[0])}</width>",
+            f"    <height>{int(size[1])}</height>",
+            "    <depth>3</depth>",
+            "  </size>",
+        ]
+    for box in boxes:
+        x, y, w, h = box.bbox
+        lines += [
+            "  <object>",
+            f"    <name>{escape(box.category)}</name>",
+            "    <difficult>0</difficult>",
+            "    <bndbox>",
+            f"      <xmin>{x!r}</xmin>",
+            f"      <ymin>{y!r}</ymin>",
+            f"      <xmax>{x + w!r}</xmax>",
+            f"      <ymax>{y + h!r}</ymax>",
+            "    </bndbox>",
+        ]
+        if box.score is not None:
+            lines.append(f"    <score>{box.score!r}</score>")
+        lines.append("  </object>")
+    lines.append("</annotation>")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def write_voc(
+    annotations: Iterable[VendorAnnotation],
+    *,
+    image_sizes: Mapping[str, tuple[int, int]] | None = None,
+) -> dict[str, bytes]:
+    """Pascal VOC files, one per item: ``{"<item stem>.xml": content}``.
+
+    Boxes are written as pixel corners with full float precision (``repr``), so reading the
+    files back (:func:`voc_annotations`) gives the same boxes; ``image_sizes`` (``item id ->
+    (width, height)``) fills ``<size>`` where known.
+
+    Raises
+    ------
+    FormatError
+        A label that is not a list of boxes, an item twice, or two items with one file stem.
+    """
+    files: dict[str, bytes] = {}
+    for ann in annotations:
+        label = ann.label
+        if not isinstance(label, list) or not all(isinstance(b, Box) for b in label):
+            raise FormatError("voc", ann.item_id, "Pascal VOC holds boxes only")
+        name = f"{PurePosixPath(ann.item_id).stem}.xml"
+        if name in files:
+            raise FormatError(
+                "voc", ann.item_id, f"{name} would hold two answers (one annotator per file)"
+            )
+        boxes = [b for b in label if isinstance(b, Box)]
+        files[name] = _voc_file(ann.item_id, (image_sizes or {}).get(ann.item_id), boxes)
+    return files

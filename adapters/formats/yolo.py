@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 
 import yaml
@@ -30,7 +30,7 @@ from adapters.base import Box, LabelValue, Mask, TaskType, VendorAnnotation
 from adapters.formats._errors import FormatError
 from adapters.formats._members import iter_members
 
-__all__ = ["yolo_annotations", "yolo_class_names"]
+__all__ = ["write_yolo", "yolo_annotations", "yolo_class_names"]
 
 _NAME_FILES = ("classes.txt", "obj.names")
 
@@ -174,3 +174,58 @@ def yolo_annotations(
         label: LabelValue = objects  # type: ignore[assignment]
         out.append(VendorAnnotation(item_id=item_id, label=label, annotator_id=annotator_id))
     return out
+
+
+def _yolo_line(obj: Box | Mask, code: Mapping[str, int], w: int, h: int, where: str) -> str:
+    if obj.category not in code:
+        raise FormatError("yolo", where, f"class {obj.category!r} is not in the class names")
+    if isinstance(obj, Box):
+        x, y, bw, bh = obj.bbox
+        values = [(x + bw / 2) / w, (y + bh / 2) / h, bw / w, bh / h]
+        if obj.score is not None:
+            values.append(obj.score)
+    else:
+        seg = obj.segmentation
+        if not isinstance(seg, list) or len(seg) != 1:
+            raise FormatError("yolo", where, "YOLO holds one polygon per object, not RLE masks")
+        values = [v / (w if k % 2 == 0 else h) for k, v in enumerate(seg[0])]
+    return " ".join([str(code[obj.category]), *(repr(float(v)) for v in values)])
+
+
+def write_yolo(
+    annotations: Iterable[VendorAnnotation],
+    *,
+    image_sizes: Mapping[str, tuple[int, int]],
+    class_names: Sequence[str],
+) -> dict[str, bytes]:
+    """YOLO label files, one per item (``<item stem>.txt``), and ``classes.txt``.
+
+    Boxes become ``class cx cy w h [confidence]`` and one-polygon masks ``class x1 y1 ...``,
+    normalised by the item's ``(width, height)`` from ``image_sizes`` and written with full
+    float precision, so :func:`yolo_annotations` reads back the same pixels (to rounding).
+
+    Raises
+    ------
+    FormatError
+        An item without a size, a class outside ``class_names``, an RLE mask, a label that
+        is not boxes or masks, or two answers for one file.
+    """
+    code = {name: k for k, name in enumerate(class_names)}
+    files: dict[str, bytes] = {"classes.txt": ("\n".join(class_names) + "\n").encode("utf-8")}
+    for ann in annotations:
+        label = ann.label
+        if not isinstance(label, list) or not all(isinstance(o, Box | Mask) for o in label):
+            raise FormatError("yolo", ann.item_id, "YOLO holds boxes or polygons only")
+        size = image_sizes.get(ann.item_id)
+        if size is None:
+            raise FormatError("yolo", ann.item_id, "needs the image's width and height")
+        name = f"{PurePosixPath(ann.item_id).stem}.txt"
+        if name in files:
+            raise FormatError("yolo", ann.item_id, f"{name} would hold two answers")
+        lines = [
+            _yolo_line(o, code, size[0], size[1], f"{ann.item_id}[{k}]")
+            for k, o in enumerate(label)
+            if isinstance(o, Box | Mask)
+        ]
+        files[name] = "".join(f"{line}\n" for line in lines).encode("utf-8")
+    return files

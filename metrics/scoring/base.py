@@ -281,7 +281,9 @@ class Scored:
         Classification: counts, index gold class, columns predicted class.
     per_annotator
         Crowds: index annotator; ``n_items``, ``agreement_with_gold``,
-        ``agreement_with_peers``. ``None`` with one annotator per item.
+        ``agreement_with_peers`` (classes and label sets: agreement of the answers; boxes,
+        masks, keypoints and spans: the annotator's mean per-item F1 against gold and
+        against the fused consensus). ``None`` with one annotator per item.
     per_slice
         Metadata slices (see :func:`metrics.scoring.slices.slice_table`), or ``None``.
     box_bias
@@ -322,11 +324,23 @@ class Scored:
     coco: Mapping[str, float] | None = None
     operations: Operations | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    item_metric: str | None = None
 
     @property
     def ranking_metric(self) -> str:
         """Key of the main metric over all gold items (unanswered = wrong)."""
         return f"{self.main_metric}_all"
+
+    @property
+    def item_score_metric(self) -> str:
+        """Key of the mean of :attr:`item_scores` over all gold items (unanswered = 0).
+
+        What paired tests compare and the ranking orders by: :attr:`ranking_metric`,
+        unless the main metric is not a mean of per-item scores in ``[0, 1]``
+        (transcription: the ranking orders by ``word_accuracy_all``, which is what makes
+        a lower WER better).
+        """
+        return f"{self.item_metric}_all" if self.item_metric else self.ranking_metric
 
     @property
     def coverage(self) -> float:

@@ -95,7 +95,7 @@ def paired_comparisons(
             pvalue, test = t.pvalue, "paired bootstrap"
         raw[f"{a}\x00{b}"] = (a, b, float(pvalue), better_a, better_b, test)
     adjusted = holm({k: v[2] for k, v in raw.items()}, alpha=alpha)
-    metric = first.ranking_metric
+    metric = first.item_score_metric
     return [
         PairedComparison(
             a=a,

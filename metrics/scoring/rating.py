@@ -350,10 +350,11 @@ def score(
     per_class["support"] = per_class["support"].astype(np.int64)
     per_class.index.name = "criterion"
 
-    n_answers = (
-        answers.groupby(TASK)[WORKER].nunique() if len(answers) else pd.Series([], dtype=int)
-    )
-    n_objects = answers.groupby(TASK).size() if len(answers) else pd.Series([], dtype=int)
+    n_answers = pd.Series(0, index=gold.index[:0], dtype=np.int64)
+    n_objects = n_answers
+    if len(answers):
+        n_answers = answers.groupby(TASK)[WORKER].nunique().astype(np.int64)
+        n_objects = answers.groupby(TASK)[WORKER].size().astype(np.int64)
     items = _assemble.items_frame(
         gold.index,
         answered=answered,

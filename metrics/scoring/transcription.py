@@ -297,6 +297,7 @@ def score(
         options=options,
         metadata=metadata,
         warnings=tuple(warnings),
+        item_metric="word_accuracy",
         extra={
             "per_item": per_item,
             "wer_by_slice": _slices(

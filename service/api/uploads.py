@@ -18,7 +18,13 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-__all__ = ["spool_body", "export_response", "closing_iterator", "SPOOL_BYTES"]
+__all__ = [
+    "spool_body",
+    "export_response",
+    "export_bytes_response",
+    "closing_iterator",
+    "SPOOL_BYTES",
+]
 
 SPOOL_BYTES = 8 * 1024 * 1024
 
@@ -71,6 +77,18 @@ async def export_response(
     spool = await run_in_threadpool(_run)
     return StreamingResponse(
         _chunks(spool),
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+async def export_bytes_response(
+    build: Callable[[], bytes], *, media_type: str, filename: str
+) -> StreamingResponse:
+    """Run ``build()`` (a whole file, e.g. a zip) in a worker thread, then stream it back."""
+    content = await run_in_threadpool(build)
+    return StreamingResponse(
+        iter([content]),
         media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

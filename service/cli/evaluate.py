@@ -163,6 +163,21 @@ def _print(result: evaluation.Evaluation) -> None:
     for name, s in result.systems.items():
         for warning in s.warnings:
             console.print(f"[yellow]{name}:[/] {warning}")
+    for name, s in result.systems.items():
+        if not s.annotators:
+            continue
+        per = Table(title=f"{name}: each annotator alone (the scores above are the consensus)")
+        for col in ("annotator", "items", "agreement with gold", "agreement with peers"):
+            per.add_column(col, justify="left" if col == "annotator" else "right")
+        for who, row in s.annotators.items():
+            items = row.get("n_items")
+            per.add_row(
+                who,
+                "-" if items is None else f"{items:.0f}",
+                _fmt(row.get("agreement_with_gold")),
+                _fmt(row.get("agreement_with_peers")),
+            )
+        console.print(per)
     if result.comparisons:
         comp = Table(title=f"Paired tests on {result.comparisons[0].metric} (Holm-adjusted)")
         for col in ("A", "B", "A - B", "A better", "B better", "test", "p", "p (Holm)"):

@@ -2,25 +2,38 @@
 
 The project page lists a project's bake-offs with the leader of each (not only of the
 current one) and the ranking weights each was ranked under. Leaders are read from each
-bake-off's report (:func:`service.domain.reporting.bakeoff_report`, cached by data
-version): the ranking engine's verdict, never recomputed here.
+bake-off's report (:func:`service.domain.reporting.bakeoff_report`): the ranking engine's
+verdict, never recomputed here. A leader depends only on its own bake-off (labels, gold,
+weights, constraints, prices), so it is remembered under that bake-off's own state: labels
+landing in the newest bake-off do not make the page rebuild every older report.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import Engine
+from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
 from reports.inputs import DEFAULT_RANKING_WEIGHTS
 from reports.results import Ranking
 from service.domain import reporting
+from service.domain._common import table_of
+from service.domain.bakeoffs import bakeoff_vendor_ids
 from service.domain.reporting import ProjectOverview
 from service.domain.security import Principal
-from service.models import BakeOff
+from service.models import BakeOff, Vendor
 
-__all__ = ["BakeoffRow", "bakeoff_rows", "leader_text"]
+__all__ = ["BakeoffRow", "bakeoff_rows", "clear_cache", "leader_text"]
+
+_LEADERS: OrderedDict[Hashable, tuple[str, str]] = OrderedDict()
+_LOCK = threading.Lock()
+_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,73 @@ def _weights(bakeoff: BakeOff | None) -> dict[str, float]:
     return {k: float(stored.get(k, v)) for k, v in DEFAULT_RANKING_WEIGHTS.items()}
 
 
+def clear_cache() -> None:
+    """Forget every remembered leader."""
+    with _LOCK:
+        _LEADERS.clear()
+
+
+def _own_state(session: Session, bakeoff: BakeOff, principal: Principal | None) -> Hashable:
+    """Everything one bake-off's ranking depends on (not the project's other bake-offs)."""
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    vendor = table_of(Vendor)
+    ids = bakeoff_vendor_ids(session, bakeoff.id or 0)
+    prices = session.execute(
+        sa_select(
+            vendor.c.id,
+            vendor.c.name,
+            vendor.c.price_per_item,
+            vendor.c.price_per_label,
+            vendor.c.price_per_hour,
+            vendor.c.minimum_commitment,
+            vendor.c.currency,
+        ).where(vendor.c.id.in_(ids))
+    ).all()
+    return (
+        str(engine.url),
+        id(engine),
+        bakeoff.id,
+        bakeoff.data_version,
+        str(bakeoff.updated_at),
+        bakeoff.golden_set_version_id,
+        bakeoff.status,
+        repr(sorted((bakeoff.ranking_weights or {}).items())),
+        repr(sorted((bakeoff.constraints or {}).items())),
+        bakeoff.blinded,
+        None if principal is None else principal.role,
+        tuple(sorted(tuple(str(x) for x in row) for row in prices)),
+    )
+
+
+def _leader(
+    session: Session, bakeoff: BakeOff, principal: Principal | None, n_resamples: int
+) -> tuple[str, str]:
+    key = (_own_state(session, bakeoff, principal), n_resamples)
+    with _LOCK:
+        hit = _LEADERS.get(key)
+        if hit is not None:
+            _LEADERS.move_to_end(key)
+            return hit
+    try:
+        report = reporting.bakeoff_report(
+            session=session,
+            bakeoff_id=bakeoff.id or 0,
+            principal=principal,
+            n_resamples=n_resamples,
+        )
+    except ValueError as exc:  # no gold, no candidates, bad settings: say which
+        found = (f"no verdict: {exc}", "")
+    else:
+        summary = report.ranking.summary
+        found = (leader_text(report.ranking), summary[0] if summary else "")
+    with _LOCK:
+        _LEADERS[key] = found
+        while len(_LEADERS) > _SIZE:
+            _LEADERS.popitem(last=False)
+    return found
+
+
 def bakeoff_rows(
     *,
     session: Session,
@@ -81,20 +161,12 @@ def bakeoff_rows(
     """The overview's bake-offs, each with its leader, verdict and ranking weights."""
     rows: list[BakeoffRow] = []
     for b in overview.bakeoffs:
-        verdict = ""
-        if b.status == "cancelled":
-            leader = "cancelled"
+        model = session.get(BakeOff, b.id)
+        if b.status == "cancelled" or model is None:
+            leader, verdict = "cancelled", ""
         else:
-            try:
-                report = reporting.bakeoff_report(
-                    session=session, bakeoff_id=b.id, principal=principal, n_resamples=n_resamples
-                )
-            except ValueError as exc:  # no gold, no candidates, bad settings: say which
-                leader = f"no verdict: {exc}"
-            else:
-                leader = leader_text(report.ranking)
-                verdict = report.ranking.summary[0] if report.ranking.summary else ""
-        weights = _weights(session.get(BakeOff, b.id))
+            leader, verdict = _leader(session, model, principal, n_resamples)
+        weights = _weights(model)
         rows.append(
             BakeoffRow(
                 id=b.id,

@@ -38,6 +38,8 @@ from service.domain.access import check_project, check_vendor, is_vendor, projec
 from service.domain.errors import Forbidden, Invalid
 from service.domain.security import Principal
 from service.models import (
+    BakeOff,
+    BakeOffVendorLink,
     Delivery,
     DeliveryBatchPublic,
     DeliveryCreate,
@@ -134,6 +136,8 @@ def _check_create(session: Session, data: DeliveryCreate, principal: Principal |
             "honeypots from (or set honeypot_rate to 0)",
             location=("body", "golden_set_version_id"),
         )
+    if data.bakeoff_id is not None:
+        _check_bakeoff(session, data, project.id or 0)
     seen: dict[str, int] = {}
     for n, item in enumerate(data.items):
         if item.key in seen:
@@ -143,6 +147,18 @@ def _check_create(session: Session, data: DeliveryCreate, principal: Principal |
             )
         seen[item.key] = n
     return project
+
+
+def _check_bakeoff(session: Session, data: DeliveryCreate, project_id: int) -> None:
+    """The bake-off a delivery follows must be of its project and have its vendor as candidate."""
+    bakeoff = session.get(BakeOff, data.bakeoff_id)
+    link = session.get(BakeOffVendorLink, (data.bakeoff_id, data.vendor_id))
+    if bakeoff is None or bakeoff.project_id != project_id or link is None:
+        raise Invalid(
+            f"bake-off {data.bakeoff_id} is not a bake-off of project {project_id} with vendor "
+            f"{data.vendor_id} as a candidate",
+            location=("body", "bakeoff_id"),
+        )
 
 
 def _check_fields(data: DeliveryCreate, gold: dict[int, dict[str, Any]], chosen: set[int]) -> None:
@@ -251,7 +267,8 @@ def delivery_batch(
 ) -> DeliveryBatchPublic:
     """What the vendor receives: ``item_id`` and ``data`` of every item, in batch order.
 
-    The first read marks the delivery as sent (its latency clock starts).
+    The vendor's first read marks the delivery as sent (its latency clock starts); a lead
+    looking at the batch does not.
     """
     delivery = get_delivery(session=session, delivery_id=delivery_id, principal=principal)
     project = get_or_404(session, Project, delivery.project_id)
@@ -264,7 +281,7 @@ def delivery_batch(
         WorkItem(item_id=str(k), data=json.loads(d) if isinstance(d, str) else dict(d))
         for k, d in rows
     ]
-    if delivery.sent_at is None:
+    if delivery.sent_at is None and (principal is None or is_vendor(principal)):
         delivery.sent_at = utcnow()
         session.add(delivery)
         session.commit()

@@ -109,8 +109,21 @@ def _fields(
 
 def _rows(batch: _Batch, records: Iterable[DeliveryLabelRecord]) -> Iterator[tuple[Any, ...]]:
     number = 0
+    fast = batch.task_type == "classification"
+    dumped = {c: json.dumps(c) for c in batch.classes}
+    items_get, dumped_get, seen = batch.items.get, dumped.get, batch.seen
+    delivery_id, created = batch.delivery_id, batch.created
     try:
         for number, record in enumerate(records, start=1):
+            # Fast path: a CSV row (checked by its reader) naming an item and a known class,
+            # not answered before; anything else (errors included) takes the general path.
+            if fast and type(record) is LabelRow:
+                item_id = items_get(record[0])
+                text = dumped_get(record[1])
+                if item_id is not None and text is not None and (item_id, "") not in seen:
+                    seen[(item_id, "")] = text
+                    yield (delivery_id, item_id, "", text, None, None, None, None, None, created)
+                    continue
             key, value, annotator, score, started, completed, cost, ext, row = _fields(record)
             where = f"row {row}" if row is not None else f"record {number}"
             item_id = batch.items.get(key)

@@ -25,8 +25,10 @@ Readers stream (COCO files are parsed whole by their reader) and raise
 from __future__ import annotations
 
 import codecs
+import io
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain, groupby
 from pathlib import Path
@@ -41,8 +43,12 @@ from adapters.formats import coco_keypoints as keypoints_format
 from adapters.formats import csv as csv_format
 from adapters.formats import jsonl as jsonl_format
 from adapters.formats import labelstudio as ls_format
+from adapters.formats.cvat import write_cvat
+from adapters.formats.doccano import write_doccano
 from adapters.formats.jsonl import GoldRecord
 from adapters.formats.registry import FormatName, GoldContext, read_label_file
+from adapters.formats.voc import write_voc
+from adapters.formats.yolo import write_yolo
 from service.domain.errors import Conflict, Invalid
 from service.domain.projects import class_names, project_ontology
 from service.domain.vendor_labels import LabelIn
@@ -61,10 +67,33 @@ __all__ = [
     "read_vendor_labels",
     "write_gold",
     "write_vendor_labels",
+    "export_file",
+    "export_gold_file",
+    "FILE_FORMATS",
+    "FILE_MEDIA_TYPES",
+    "FILE_SUFFIXES",
+    "ExportFormat",
+    "FileFormat",
 ]
 
 LabelFormat = Literal["jsonl", "csv", "coco", "labelstudio"]
 FORMATS: tuple[LabelFormat, ...] = get_args(LabelFormat)
+#: Formats written as one file or a zip by :func:`export_file` (read back by the registry).
+FileFormat = Literal["voc", "yolo", "cvat", "doccano"]
+FILE_FORMATS: tuple[FileFormat, ...] = get_args(FileFormat)
+ExportFormat = LabelFormat | FileFormat
+FILE_MEDIA_TYPES: dict[FileFormat, str] = {
+    "voc": "application/zip",
+    "yolo": "application/zip",
+    "cvat": "application/xml",
+    "doccano": "application/x-ndjson",
+}
+FILE_SUFFIXES: dict[FileFormat, str] = {
+    "voc": "zip",
+    "yolo": "zip",
+    "cvat": "xml",
+    "doccano": "jsonl",
+}
 # Vendor label files are read in every format of the one format layer.
 ReadFormat = FormatName
 READ_FORMATS: tuple[ReadFormat, ...] = get_args(FormatName)
@@ -555,3 +584,81 @@ def write_gold(
             return csv_format.write_multilabels(((r.item_id, r.label) for r in records), out)
         return csv_format.write_labels(((r.item_id, r.label) for r in records), out)
     return jsonl_format.write_gold(records, out)
+
+
+def _zip(files: Mapping[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, content in sorted(files.items()):
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def export_file(
+    fmt: FileFormat,
+    annotations: Iterable[VendorAnnotation],
+    *,
+    task_type: TaskType,
+    classes: list[str] | None = None,
+    items: Mapping[str, Mapping[str, Any]] | None = None,
+) -> bytes:
+    """Labels as a Pascal VOC zip, a YOLO zip, a CVAT for images 1.1 XML or a doccano JSONL
+    file, which the same format's reader reads back as the same labels.
+
+    ``items`` maps item key -> item data (``width``/``height`` for images, ``text``); YOLO
+    class indices follow ``classes`` (the ontology's order, also written to ``classes.txt``).
+
+    Raises
+    ------
+    Invalid
+        The format cannot hold this task type's labels, or lacks what it needs (an image size
+        for YOLO).
+    """
+    items = items or {}
+    sizes: dict[str, tuple[int, int]] = {}
+    texts: dict[str, str] = {}
+    for key, data in items.items():
+        width, height = data.get("width"), data.get("height")
+        if isinstance(width, int) and isinstance(height, int):
+            sizes[key] = (width, height)
+        if isinstance(data.get("text"), str):
+            texts[key] = str(data["text"])
+    allowed = {
+        "voc": ("detection",),
+        "yolo": ("detection", "segmentation"),
+        "cvat": ("classification", "multilabel", "detection", "segmentation"),
+        "doccano": ("classification", "multilabel", "spans"),
+    }[fmt]
+    if task_type not in allowed:
+        raise Invalid(
+            f"format {fmt!r} holds {' or '.join(allowed)} labels, not {task_type}",
+            location=("query", "format"),
+        )
+    try:
+        if fmt == "voc":
+            return _zip(write_voc(annotations, image_sizes=sizes))
+        if fmt == "yolo":
+            return _zip(write_yolo(annotations, image_sizes=sizes, class_names=classes or []))
+        if fmt == "cvat":
+            return write_cvat(annotations, task_type=task_type, image_sizes=sizes)
+        return write_doccano(annotations, task_type=task_type, texts=texts)
+    except FormatError as exc:
+        raise Invalid(f"cannot export as {fmt}: {exc}", location=("query", "format")) from exc
+
+
+def export_gold_file(
+    fmt: FileFormat,
+    records: Iterable[GoldRecord],
+    *,
+    task_type: TaskType,
+    classes: list[str] | None = None,
+) -> bytes:
+    """Golden items' gold labels as :func:`export_file` writes them (sizes, texts from data)."""
+    rows = list(records)
+    return export_file(
+        fmt,
+        [VendorAnnotation(item_id=r.item_id, label=r.label) for r in rows],
+        task_type=task_type,
+        classes=classes,
+        items={r.item_id: r.data for r in rows},
+    )

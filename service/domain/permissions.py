@@ -151,9 +151,14 @@ _TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/deliveries/{delivery_id}/quality"): READERS,
     ("POST", "/deliveries/{delivery_id}/flags"): QA_UP,
     ("GET", "/deliveries/{delivery_id}/flags"): QA_UP,
+    ("POST", "/deliveries/{delivery_id}/flags/model"): QA_UP,
     ("POST", "/deliveries/{delivery_id}/audit"): QA_UP,
     ("GET", "/deliveries/{delivery_id}/audit"): QA_UP,
     ("POST", "/deliveries/{delivery_id}/audit/decisions"): QA_UP,
+    # --- delivery audit page (service/web/deliveries.py)
+    ("GET", "/ui/deliveries/{delivery_id}/audit"): QA_UP,
+    ("POST", "/ui/deliveries/{delivery_id}/audit/draw"): QA_UP,
+    ("POST", "/ui/deliveries/{delivery_id}/audit/decide"): QA_UP,
     # --- front door (service/web/home.py): redirects by role, or to the sign-in form
     ("GET", "/"): PUBLIC,
     ("GET", "/ui"): PUBLIC,
@@ -173,6 +178,7 @@ _TABLE: dict[tuple[str, str], Access] = {
     # --- dashboards (service/api/routes/dashboards.py; viewers read them)
     ("GET", "/ui/dashboards"): READERS,
     ("GET", "/ui/dashboards/projects/{project_id}"): READERS,
+    ("GET", "/ui/dashboards/projects/{project_id}/deliveries"): READERS,
     ("GET", "/ui/dashboards/bakeoffs/{bakeoff_id}"): READERS,
     ("POST", "/ui/dashboards/bakeoffs/{bakeoff_id}/run"): LEAD_UP,
     ("POST", "/ui/dashboards/bakeoffs/{bakeoff_id}/cancel"): LEAD_UP,

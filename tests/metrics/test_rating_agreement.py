@@ -130,14 +130,14 @@ def test_skewed_table_shows_the_kappa_paradox() -> None:
 def test_unused_scale_points_still_count_in_the_weights() -> None:
     # nobody uses 3: sklearn's default labels (those seen) would shrink the 2-4 distance
     g, v = [1, 2, 4, 5, 2, 4], [2, 2, 4, 4, 4, 2]
-    ours = agreement_statistics(pd.Series(g), pd.Series(v), scale=(1, 5))
+    ours = agreement_statistics(pd.Series(g, dtype=float), pd.Series(v, dtype=float), scale=(1, 5))
     full = cohen_kappa_score(g, v, labels=[1, 2, 3, 4, 5], weights="quadratic")
     assert ours["quadratic_weighted_kappa"].value == pytest.approx(full, abs=1e-12)
     assert full != pytest.approx(cohen_kappa_score(g, v, weights="quadratic"))
 
 
 def test_perfect_agreement_is_one_and_outside_scale_is_refused() -> None:
-    g = np.array([1, 2, 3, 4, 5, 5])
+    g = np.array([1.0, 2, 3, 4, 5, 5])
     stats = agreement_statistics(pd.Series(g), pd.Series(g), scale=(1, 5))
     assert all(stats[n].value == pytest.approx(1.0) for n in AGREEMENT_STATISTICS)
     with pytest.raises(ValueError, match="outside the integer scale 1..5"):

@@ -105,7 +105,9 @@ def test_golden_set_from_a_coco_file(bk: BakeoffClient, tmp_path: Path) -> None:
     version = bk.create_golden_set(project.id, "val100", path, format="coco")
     assert version.item_count == 100
     frame: Any = bk.gold(version.golden_set_id, 1)
-    assert sum(len(v) for v in frame["label"]) == 830  # non-crowd boxes
+    # 830 boxes and the 9 crowd regions, kept as gold (ignored when scoring, as pycocotools)
+    assert sum(len(v) for v in frame["label"]) == 839
+    assert sum(1 for v in frame["label"] for b in v if b.get("iscrowd")) == 9
 
 
 def test_create_golden_set_names_the_set_and_the_version_apart(bk: BakeoffClient) -> None:

@@ -85,6 +85,11 @@ def test_bakeoff_evaluate_scores_the_consensus(tmp_path: Path) -> None:
     annotators = system["annotators"]
     assert annotators["1"]["agreement_with_gold"] == 1.0
     assert annotators["3"]["agreement_with_gold"] == pytest.approx((2 / 3 + 0 + 1) / 3)
+    table = CliRunner().invoke(
+        app, ["evaluate", "--task", "detection", "--gold", str(gold), "--labels", f"crowd={crowd}"]
+    )
+    assert table.exit_code == 0, table.output
+    assert "each annotator alone" in table.output and "0.556" in table.output
 
 
 def _setup(client: TestClient, lead: dict[str, str], vendor_id: int) -> int:

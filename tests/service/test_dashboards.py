@@ -127,6 +127,44 @@ def test_plotly_is_served_locally_without_a_key(client: TestClient) -> None:
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/javascript")
     assert r.text == plotly_js()
+    # httpx asks for gzip and decodes it: the bytes on the wire are about a third
+    assert r.headers["content-encoding"] == "gzip"
+    assert int(r.headers["content-length"]) < len(plotly_js()) / 3
+    assert r.headers["vary"] == "Accept-Encoding"
+    raw = client.get("/ui/dashboards/assets/plotly.min.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in raw.headers and raw.text == plotly_js()
+    again = client.get(
+        "/ui/dashboards/assets/plotly.min.js", headers={"If-None-Match": r.headers["etag"]}
+    )
+    assert again.status_code == 304 and again.content == b""
+
+
+def test_unknown_export_table_is_a_422_naming_it(
+    client: TestClient, auth: dict[str, dict[str, str]], labelled: Any
+) -> None:
+    r = client.get(
+        f"/ui/dashboards/bakeoffs/{labelled.bakeoff_id}/export/prices.csv", headers=auth["viewer"]
+    )
+    assert r.status_code == 422 and "table" in r.text
+    ok = client.get(
+        f"/ui/dashboards/bakeoffs/{labelled.bakeoff_id}/export/ranking.csv?resamples=200",
+        headers=auth["viewer"],
+    )
+    assert ok.status_code == 200 and ok.headers["content-type"].startswith("text/csv")
+    assert ok.text.splitlines()[0].startswith("rank,system,status,group,score")
+    assert (
+        client.get(
+            f"/ui/dashboards/bakeoffs/{labelled.bakeoff_id}/export.xlsx", headers=auth["vendor"]
+        ).status_code
+        == 403
+    )
+
+
+def test_only_leads_cancel_from_the_page(
+    client: TestClient, auth: dict[str, dict[str, str]], seeded: Any
+) -> None:
+    path = f"/ui/dashboards/bakeoffs/{seeded.bakeoff_id}/cancel"
+    assert client.post(path, headers=auth["viewer"]).status_code == 403
 
 
 def test_a_bakeoff_without_gold_is_a_clear_conflict(

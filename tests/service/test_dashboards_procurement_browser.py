@@ -27,6 +27,7 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session
 
 import service.models as m
+from reports.inputs import DEFAULT_RANKING_WEIGHTS
 from service.api.routes.dispatch import get_run_queue
 from service.core.types import utcnow
 from service.domain import bakeoffs
@@ -108,7 +109,7 @@ def project(session: Session, seeded: Any, label_gold: LabelGold) -> Any:
                 golden_set_version_id=seeded.version_id,
                 instructions_version_id=seeded.instructions_id,
                 vendor_ids=[seeded.vendor_id, seeded.other_vendor_id],
-                **({"ranking_weights": weights} if weights else {}),
+                ranking_weights=weights or dict(DEFAULT_RANKING_WEIGHTS),
             ),
         )
         assert b.id is not None

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 import service.models as m
 from adapters.base import Instructions, Ontology, OntologyClass, WorkItem
+from adapters.formats import FormatError
 from adapters.testing import ToyGolden, assert_no_gold
 from metrics.scoring import ScoringOptions, score
 from service.domain import deliveries, delivery_labels, delivery_quality
@@ -325,3 +326,41 @@ def test_quality_without_honeypot_answers_says_so(session: Session, seeded: Seed
     quality = delivery_quality.delivery_quality(session=session, delivery_id=delivery.id or 0)
     assert quality.overall is None and quality.alerts == []
     assert "no honeypot has been answered yet" in quality.warnings[0]
+
+
+@pytest.mark.dbs
+def test_csv_fast_path_stores_once_and_refuses_a_changed_answer(
+    session: Session, seeded: Seed
+) -> None:
+    delivery = _create(session, seeded, n=18, rate=0.1)  # 2 honeypots
+    did = delivery.id or 0
+    keys = [r.key for r in _rows(session, did)]
+    body = ("item_id,label\n" + "".join(f"{k},cat\n" for k in keys)).encode()
+    first = delivery_labels.import_delivery_labels(
+        session=session, delivery_id=did, format="csv", source=io.BytesIO(body)
+    )
+    again = delivery_labels.import_delivery_labels(
+        session=session, delivery_id=did, format="csv", source=io.BytesIO(body)
+    )
+    assert (first.stored, again.stored, again.duplicates) == (20, 0, 20)
+    changed = f"item_id,label\n{keys[3]},dog\n".encode()
+    with pytest.raises(Conflict, match="different label is already stored"):
+        delivery_labels.import_delivery_labels(
+            session=session, delivery_id=did, format="csv", source=io.BytesIO(changed)
+        )
+    twice = f"item_id,label\n{keys[0]},cat\n{keys[0]},dog\n".encode()
+    other = _create(session, seeded, n=18, rate=0.1, seed=9)
+    twice = twice.replace(f"{did}-".encode(), f"{other.id}-".encode())
+    with pytest.raises(FormatError, match="duplicate item_id"):  # the CSV reader refuses it
+        delivery_labels.import_delivery_labels(
+            session=session, delivery_id=other.id or 0, format="csv", source=io.BytesIO(twice)
+        )
+    with pytest.raises(Invalid, match="row 2: item 'nope'"):
+        delivery_labels.import_delivery_labels(
+            session=session,
+            delivery_id=did,
+            format="csv",
+            source=io.BytesIO(b"item_id,label\nnope,cat\n"),
+        )
+    stored = session.exec(select(m.DeliveryLabel).where(m.DeliveryLabel.delivery_id == did)).all()
+    assert len(stored) == 20 and {x.value for x in stored} == {"cat"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from adapters import registry
 from adapters.testing import toy_golden
 from service.core.config import Settings, get_settings
 from service.core.db import create_db_engine, get_engine
+from service.core.types import utcnow
 from service.dispatch.queue import RunQueue, queue_location
 from service.domain import bakeoffs, golden_sets, projects, vendors
 from tests.service.conftest import ServerFolders
@@ -211,3 +213,36 @@ def test_cli_run_unknown_bakeoff_is_one_line_and_exit_1(cli_env: str) -> None:
 
 def test_registry_is_untouched() -> None:
     assert "memory" not in registry.registry
+
+
+def test_the_worker_heartbeat_is_written_by_worker_steps_only(queue: RunQueue) -> None:
+    from service.domain import dispatch
+
+    with Session(queue.engine) as session:
+        bakeoff_id = _seed(session, status="draft")
+        dispatch.start_run(session=session, bakeoff_id=bakeoff_id, kicker=queue)
+        # a kick (the web process) is no sign of a worker
+        assert queue.last_worker_beat(bakeoff_id) is None
+        assert isinstance(queue, dispatch.WorkerMonitor)
+        later = utcnow() + timedelta(seconds=dispatch.NO_WORKER_AFTER_S + 5)
+        status = dispatch.worker_status(
+            session=session, bakeoff_id=bakeoff_id, monitor=queue, now=later
+        )
+        assert status is not None and status.stalled and status.last_seen_at is None
+        assert status.message is not None
+        assert status.message.startswith("No worker has picked this run up for 3")
+        fresh = dispatch.worker_status(session=session, bakeoff_id=bakeoff_id, monitor=queue)
+        assert fresh is not None and not fresh.stalled and fresh.message is None
+        # a worker took a step two minutes ago and has been silent since
+        queue.huey.put(f"bakeoff.worker.{bakeoff_id}", time.time() - 120)
+        stale = dispatch.run_progress(session=session, bakeoff_id=bakeoff_id, monitor=queue)
+        assert stale.worker is not None and stale.worker.stalled
+        assert stale.worker.last_seen_at is not None
+        assert (stale.worker.message or "").startswith("No worker has advanced this run for 12")
+        # the progress API's default: no monitor, no claim
+        assert dispatch.run_progress(session=session, bakeoff_id=bakeoff_id).worker is None
+    token = queue.huey.get(f"bakeoff.chain.{bakeoff_id}", peek=True)
+    before = time.time()
+    queue._advance_impl(bakeoff_id, str(token))  # one worker step writes the heartbeat
+    beat = queue.last_worker_beat(bakeoff_id)
+    assert beat is not None and beat >= before

@@ -395,11 +395,23 @@ CALLS: dict[tuple[str, str], Call] = {
         media="application/x-ndjson",
     ),
     ("GET", "/deliveries/{delivery_id}/quality"): Call(),
+    ("GET", "/ui/deliveries/{delivery_id}/audit"): Call(),
+    # nothing answered yet: "nothing to audit" (409) and "nothing waiting" (409) are real answers
+    ("POST", "/ui/deliveries/{delivery_id}/audit/draw"): Call(
+        form={"half_width": "0.05"}, ok=_ok(303, 409)
+    ),
+    ("POST", "/ui/deliveries/{delivery_id}/audit/decide"): Call(
+        form={"item_id": "x", "decision": "correct"}, ok=_ok(409)
+    ),
     ("POST", "/deliveries/{delivery_id}/flags"): Call(
         content=lambda s: f"item_id,cat,dog,bird\n{s.delivery_key},0.2,0.3,0.5\n",
         media="text/csv",
     ),
     ("GET", "/deliveries/{delivery_id}/flags"): Call(),
+    # no model is registered in the walk's server: 422 names the setting
+    ("POST", "/deliveries/{delivery_id}/flags/model"): Call(
+        json=_fixed({"model": "none.joblib"}), ok=_ok(422)
+    ),
     # nothing is answered in the seeded delivery: 409 "nothing to audit" is the real answer
     ("POST", "/deliveries/{delivery_id}/audit"): Call(json=_fixed({}), ok=_ok(201, 409)),
     ("GET", "/deliveries/{delivery_id}/audit"): Call(),
@@ -471,6 +483,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/ui/dashboards/bakeoffs/{bakeoff_id}/report.json"): Call(ok=_PAGES),
     ("POST", "/ui/dashboards/bakeoffs/{bakeoff_id}/run"): Call(),
     ("GET", "/ui/dashboards/projects/{project_id}"): Call(),
+    ("GET", "/ui/dashboards/projects/{project_id}/deliveries"): Call(),
     ("GET", "/ui/review/bakeoffs/{bakeoff_id}"): Call(),
     ("POST", "/ui/review/bakeoffs/{bakeoff_id}/blinding"): Call(form={"blinded": "0"}),
     ("POST", "/ui/review/bakeoffs/{bakeoff_id}/flags"): Call(),
@@ -753,9 +766,7 @@ _CATALOGUE = ("/vendors/{vendor_id}",)
 _QA_ROUTES = [
     (method, path)
     for method, path in _KEYED
-    if "qa" in _roles(method, path)
-    and path not in _CATALOGUE
-    and not path.startswith("/deliveries")
+    if "qa" in _roles(method, path) and path not in _CATALOGUE and "/deliveries" not in path
 ]
 
 

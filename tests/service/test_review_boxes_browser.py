@@ -34,7 +34,8 @@ from tests.service._review_seed import (
     seed_segmentation,
 )
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# One seeded server for the module: its tests run on one xdist worker, in this order.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("review_boxes")]
 
 
 @dataclass(frozen=True)

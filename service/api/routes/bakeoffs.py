@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import IO, Annotated
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CurrentKey, IdempotencyKey, PageDep, SessionDep
 from service.api.uploads import closing_iterator as _closing
-from service.api.uploads import export_response, spool_body
+from service.api.uploads import export_bytes_response, export_response, spool_body
 from service.domain import bakeoffs, idempotency, label_io, projects, results, vendor_labels
 from service.domain.label_io import LabelFormat, ReadFormat
 from service.models import (
@@ -230,18 +230,27 @@ async def import_labels(
 @router.get(
     "/{bakeoff_id}/vendors/{vendor_id}/labels/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {t: {} for t in set(label_io.MEDIA_TYPES.values())}}},
+    responses={
+        200: {
+            "content": {
+                t: {} for t in {*label_io.MEDIA_TYPES.values(), *label_io.FILE_MEDIA_TYPES.values()}
+            }
+        }
+    },
 )
 async def export_labels(
     session: SessionDep,
     principal: CurrentKey,
     bakeoff_id: int,
     vendor_id: int,
-    format: Annotated[LabelFormat, Query(description="File format to write.")] = "jsonl",
+    format: Annotated[
+        label_io.ExportFormat,
+        Query(description="File format to write (voc and yolo: a zip of one file per image)."),
+    ] = "jsonl",
 ) -> StreamingResponse:
     """Export a vendor's labels of a bake-off as a file."""
 
-    def write(out: IO[str]) -> None:
+    def labels() -> tuple[Any, Any, Any]:
         bakeoff = bakeoffs.get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
         project = projects.get_project(session=session, project_id=bakeoff.project_id)
         items = vendor_labels.item_data(session, bakeoff, principal) if format != "jsonl" else None
@@ -252,8 +261,33 @@ async def export_labels(
             principal=principal,
             order="item",
         )
+        return project, annotations, items
+
+    stem = f"bakeoff-{bakeoff_id}-vendor-{vendor_id}"
+    if format in label_io.FILE_FORMATS:
+        fmt: label_io.FileFormat = format
+
+        def build() -> bytes:
+            project, annotations, items = labels()
+            return label_io.export_file(
+                fmt,
+                annotations,
+                task_type=project.task_type,
+                classes=projects.class_names(project),
+                items=items,
+            )
+
+        return await export_bytes_response(
+            build,
+            media_type=label_io.FILE_MEDIA_TYPES[fmt],
+            filename=f"{stem}.{label_io.FILE_SUFFIXES[fmt]}",
+        )
+    text_format: LabelFormat = format  # type: ignore[assignment]
+
+    def write(out: IO[str]) -> None:
+        project, annotations, items = labels()
         label_io.write_vendor_labels(
-            format,
+            text_format,
             annotations,
             out,
             task_type=project.task_type,
@@ -263,6 +297,6 @@ async def export_labels(
 
     return await export_response(
         write,
-        media_type=label_io.MEDIA_TYPES[format],
-        filename=f"bakeoff-{bakeoff_id}-vendor-{vendor_id}.{label_io.SUFFIXES[format]}",
+        media_type=label_io.MEDIA_TYPES[text_format],
+        filename=f"{stem}.{label_io.SUFFIXES[text_format]}",
     )

@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import secrets
+import threading
+from collections import OrderedDict
 from functools import cache
 from typing import Annotated, Literal
 
@@ -88,6 +91,27 @@ def _progress(
         i: dispatch.run_progress(session=session, bakeoff_id=i, principal=principal)
         for i in bakeoff_ids
     }
+
+
+_NONCE_SLOT = f"nonce-{secrets.token_hex(16)}"  # unguessable: never in a report's text
+_FRAGMENTS: OrderedDict[int, tuple[Report, str]] = OrderedDict()
+_FRAGMENTS_LOCK = threading.Lock()
+
+
+def _fragment(report: Report, nonce: str) -> str:
+    """The report's HTML fragment, rendered once per cached report (the nonce put in)."""
+    key = id(report)
+    with _FRAGMENTS_LOCK:
+        hit = _FRAGMENTS.get(key)
+        if hit is not None and hit[0] is report:
+            _FRAGMENTS.move_to_end(key)
+            return hit[1].replace(_NONCE_SLOT, nonce)
+    html = render_fragment(report, nonce=_NONCE_SLOT)
+    with _FRAGMENTS_LOCK:
+        _FRAGMENTS[key] = (report, html)  # holding the report keeps its id unique
+        while len(_FRAGMENTS) > 16:
+            _FRAGMENTS.popitem(last=False)
+    return html.replace(_NONCE_SLOT, nonce)
 
 
 @cache
@@ -243,7 +267,7 @@ def bakeoff_page(
             "default_weights": report is not None
             and report.ranking.weights == dict(DEFAULT_RANKING_WEIGHTS),
             "swatches": report_colours(report) if report is not None else {},
-            "fragment": "" if report is None else render_fragment(report, nonce=csp_nonce(request)),
+            "fragment": "" if report is None else _fragment(report, csp_nonce(request)),
             "plotly_src": PLOTLY_PATH if report is not None else None,
         },
         settings=settings,

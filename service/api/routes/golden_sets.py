@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import IO, Annotated
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CurrentKey, IdempotencyKey, PageDep, SessionDep
 from service.api.uploads import closing_iterator as _closing
-from service.api.uploads import export_response, spool_body
+from service.api.uploads import export_bytes_response, export_response, spool_body
 from service.domain import golden_import, golden_sets, idempotency, label_io, projects
 from service.domain.label_io import LabelFormat
 from service.models import (
@@ -329,18 +329,27 @@ async def import_gold(
 @router.get(
     "/{golden_set_id}/versions/{version}/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {t: {} for t in set(label_io.MEDIA_TYPES.values())}}},
+    responses={
+        200: {
+            "content": {
+                t: {} for t in {*label_io.MEDIA_TYPES.values(), *label_io.FILE_MEDIA_TYPES.values()}
+            }
+        }
+    },
 )
 async def export_gold(
     session: SessionDep,
     principal: CurrentKey,
     golden_set_id: int,
     version: int,
-    format: Annotated[LabelFormat, Query(description="File format to write.")] = "jsonl",
+    format: Annotated[
+        label_io.ExportFormat,
+        Query(description="File format to write (voc and yolo: a zip of one file per image)."),
+    ] = "jsonl",
 ) -> StreamingResponse:
     """Export a version's items and gold labels as a file."""
 
-    def write(out: IO[str]) -> None:
+    def gold() -> tuple[Any, Any]:
         golden = golden_sets.get_golden_set(
             session=session, golden_set_id=golden_set_id, principal=principal
         )
@@ -348,8 +357,29 @@ async def export_gold(
         records = golden_import.iter_gold_records(
             session=session, golden_set_id=golden_set_id, version=version, principal=principal
         )
+        return project, records
+
+    stem = f"golden-set-{golden_set_id}-v{version}"
+    if format in label_io.FILE_FORMATS:
+        fmt: label_io.FileFormat = format
+
+        def build() -> bytes:
+            project, records = gold()
+            return label_io.export_gold_file(
+                fmt, records, task_type=project.task_type, classes=projects.class_names(project)
+            )
+
+        return await export_bytes_response(
+            build,
+            media_type=label_io.FILE_MEDIA_TYPES[fmt],
+            filename=f"{stem}.{label_io.FILE_SUFFIXES[fmt]}",
+        )
+    text_format: LabelFormat = format  # type: ignore[assignment]
+
+    def write(out: IO[str]) -> None:
+        project, records = gold()
         label_io.write_gold(
-            format,
+            text_format,
             records,
             out,
             task_type=project.task_type,
@@ -358,6 +388,6 @@ async def export_gold(
 
     return await export_response(
         write,
-        media_type=label_io.MEDIA_TYPES[format],
-        filename=f"golden-set-{golden_set_id}-v{version}.{label_io.SUFFIXES[format]}",
+        media_type=label_io.MEDIA_TYPES[text_format],
+        filename=f"{stem}.{label_io.SUFFIXES[text_format]}",
     )

@@ -209,3 +209,30 @@ def test_cli_refuses_results_on_unknown_image(tmp_path: Path) -> None:
     )
     assert out.exit_code == 1
     assert "res.json: [0].image_id: image 99 is not in the gold" in out.output
+
+
+def test_html_report_shows_the_engines_per_keypoint_table(tmp_path: Path) -> None:
+    """``bakeoff evaluate --html``: the report's per-keypoint table is the engine's."""
+    gt, dt = _case(5, 12, 17)
+    (tmp_path / "gold.json").write_text(json.dumps(gt))
+    (tmp_path / "res.json").write_text(json.dumps(dt))
+    html = tmp_path / "report.html"
+    out = CliRunner().invoke(
+        app,
+        ["evaluate", "--task", "keypoints", "--gold", str(tmp_path / "gold.json")]
+        + ["--labels", f"m={tmp_path / 'res.json'}", "--resamples", "20", "--html", str(html)],
+    )
+    assert out.exit_code == 0, out.output
+    page = html.read_text(encoding="utf-8")
+    assert '<section id="keypoints"><h2>Per keypoint</h2>' in page
+    gold, labels = _engine_inputs(gt, dt)
+    table = score("keypoints", gold, labels, options=ScoringOptions(n_resamples=20)).extra[
+        "per_keypoint"
+    ]
+    assert len(table) == 17
+    for r in table.to_dict("records"):
+        row = (
+            f'<tr><td class="text">m</td><td class="text">person</td><td>{r["keypoint"]}</td>'
+            f"<td>{r['similarity']:,.3f}</td><td>{r['median_error_px']:,.1f}</td></tr>"
+        )
+        assert row in page

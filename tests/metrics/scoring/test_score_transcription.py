@@ -121,3 +121,19 @@ def test_a_non_string_is_refused_naming_the_item() -> None:
         score("transcription", gold, pd.Series([3], index=["x"]))
     with pytest.raises(ValueError, match=r"gold: item 'x'"):
         score("transcription", pd.Series([3], index=["x"]), pd.Series(["a"], index=["x"]))
+
+
+def test_paired_tests_compare_word_accuracy_so_lower_wer_is_better() -> None:
+    from metrics.scoring.compare import paired_comparisons
+
+    gold, labels, _ = _data(n=60, seed=7)
+    worse = labels.map(lambda t: " ".join(t.split()[:-1]) or "x")  # drops the last word
+    scored = {
+        "good": score("transcription", gold, labels, options=OPTIONS),
+        "bad": score("transcription", gold, worse, options=OPTIONS),
+    }
+    assert scored["good"].value("wer") < scored["bad"].value("wer")
+    (c,) = paired_comparisons(scored)
+    assert c.metric == "word_accuracy_all" == scored["good"].item_score_metric
+    better = c.a if c.difference > 0 else c.b
+    assert better == "good" and c.significant

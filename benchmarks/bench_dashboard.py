@@ -1,0 +1,242 @@
+"""Dashboard first view after labels land (issue 13: target under 1 s).
+
+A project with earlier completed bake-offs and a new one is stored; the app runs (in this
+process, through FastAPI's ``TestClient``) and its pages have been viewed once, so code
+is imported and compiled as on a running server. Then a vendor's labels are imported into
+the new bake-off (its data version changes, so every cached report of the project is
+stale) and the *first* view of
+
+* the bake-off's dashboard page (``/ui/dashboards/bakeoffs/{id}``) and
+* the project's dashboard page (``/ui/dashboards/projects/{id}``, which lists every
+  bake-off's leader and the trends)
+
+is timed. As the peer, the first ``GET /bakeoffs/{id}/results`` after another import (the
+scoring engine's own door, without ranking or report) is timed in the same process, and
+the ratios are printed. Also printed: plotly.js as served (gzip) against its raw size.
+
+Exits 1 when a first view misses the target, 2 when it cannot run.
+
+Run: ``.venv/bin/python benchmarks/bench_dashboard.py [--n 2000] [--vendors 4]
+[--earlier 3] [--target 1.0]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlmodel import Session, SQLModel
+
+import service.models as m
+from service.core.config import Settings, get_settings
+from service.core.db import create_db_engine, get_session
+from service.domain import bakeoffs, golden_import, golden_sets, projects, vendor_labels, vendors
+from service.domain.api_keys import create_api_key
+from service.domain.label_io import GoldRecord
+from service.domain.vendor_labels import LabelIn
+from service.main import create_app
+
+CLASSES = [f"class_{k}" for k in range(10)]
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _labels(
+    truth: np.ndarray, v: int, rng: np.random.Generator, *, accuracy: float
+) -> list[LabelIn]:
+    n = len(truth)
+    wrong = rng.random(n) > accuracy - 0.02 * v
+    answer = np.where(wrong, rng.integers(0, len(CLASSES), n), truth)
+    latency = rng.lognormal(3.0, 0.5, n)
+    return [
+        LabelIn(
+            item_key=f"it-{i:06d}",
+            value=CLASSES[int(answer[i])],
+            started_at=START,
+            completed_at=START + timedelta(seconds=float(latency[i])),
+            cost=0.05 + 0.01 * v,
+        )
+        for i in range(n)
+    ]
+
+
+def _store(
+    engine: Engine, n_items: int, n_vendors: int, n_earlier: int
+) -> tuple[int, int, int, list[int], np.ndarray, str]:
+    """Project, gold, vendors, ``n_earlier`` completed bake-offs and a new one (two labelled)."""
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, len(CLASSES), n_items)
+    with Session(engine) as session:
+        project = projects.create_project(
+            session=session,
+            data=m.ProjectCreate(
+                name="dash",
+                task_type="classification",
+                ontology={"classes": [{"name": c} for c in CLASSES]},
+            ),
+        )
+        assert project.id is not None
+        project_id = project.id
+        instructions = projects.create_instructions(
+            session=session, project_id=project.id, data=m.InstructionsVersionCreate(text="# x")
+        )
+        golden = golden_sets.create_golden_set(
+            session=session, data=m.GoldenSetCreate(name="gold", project_id=project.id)
+        )
+        assert golden.id is not None and instructions.id is not None
+        result = golden_import.import_gold(
+            session=session,
+            golden_set_id=golden.id,
+            records=(
+                GoldRecord(item_id=f"it-{i:06d}", label=CLASSES[int(truth[i])])
+                for i in range(n_items)
+            ),
+        )
+        version = golden_sets.get_version(
+            session=session, golden_set_id=golden.id, version=result.golden_set_version or 1
+        )
+        assert version.id is not None
+        ids = []
+        for v in range(n_vendors):
+            vendor = vendors.create_vendor(
+                session=session, data=m.VendorCreate(name=f"vendor-{v}", price_per_item=0.05)
+            )
+            assert vendor.id is not None
+            ids.append(vendor.id)
+        bakeoff_ids = []
+        for q in range(n_earlier + 1):
+            b = bakeoffs.create_bakeoff(
+                session=session,
+                data=m.BakeOffCreate(
+                    name=f"2026-Q{q + 1}" if q < 4 else f"bake-off {q + 1}",
+                    project_id=project.id,
+                    golden_set_version_id=version.id,
+                    instructions_version_id=instructions.id,
+                    vendor_ids=ids,
+                    production_volume=100_000,
+                ),
+            )
+            assert b.id is not None
+            bakeoff_ids.append(b.id)
+            labelled = ids if q < n_earlier else ids[:2]  # the new one: two vendors so far
+            for v, vendor_id in enumerate(labelled):
+                vendor_labels.add_vendor_labels(
+                    session=session,
+                    bakeoff_id=b.id,
+                    vendor_id=vendor_id,
+                    records=_labels(truth, v, rng, accuracy=0.95 - 0.01 * q),
+                )
+            if q < n_earlier:
+                bakeoffs.update_bakeoff(
+                    session=session, bakeoff_id=b.id, data=m.BakeOffUpdate(status="completed")
+                )
+        key = create_api_key(session=session, data=m.ApiKeyCreate(name="bench", role="viewer")).key
+    return project_id, bakeoff_ids[-1], bakeoff_ids[0], ids, truth, key
+
+
+def _timed(call: Callable[[], int]) -> float:
+    t0 = time.perf_counter()
+    status = call()
+    wall = time.perf_counter() - t0
+    if status != 200:
+        print(f"request failed with HTTP {status}")
+        sys.exit(2)
+    return wall
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000, help="golden items")
+    parser.add_argument("--vendors", type=int, default=4)
+    parser.add_argument("--earlier", type=int, default=3, help="earlier completed bake-offs")
+    parser.add_argument("--target", type=float, default=1.0, help="seconds, each first view")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        engine = create_db_engine(url)
+        SQLModel.metadata.create_all(engine)
+        t0 = time.perf_counter()
+        project_id, new_id, first_id, vendor_ids, truth, key = _store(
+            engine, args.n, args.vendors, args.earlier
+        )
+        print(
+            f"stored {args.earlier + 1} bake-offs x {args.n:,} items x {args.vendors} vendors "
+            f"in {time.perf_counter() - t0:.1f} s"
+        )
+        settings = Settings(environment="test", auto_migrate=False, database_url=url)
+        app = create_app(settings)
+
+        def _session():  # type: ignore[no-untyped-def]
+            with Session(engine) as session:
+                yield session
+
+        app.dependency_overrides[get_session] = _session
+        app.dependency_overrides[get_settings] = lambda: settings
+        rng = np.random.default_rng(1)
+        bakeoff_page = f"/ui/dashboards/bakeoffs/{new_id}"
+        project_page = f"/ui/dashboards/projects/{project_id}"
+        with TestClient(app, headers={"X-API-Key": key}) as client:
+            # a running server: every page viewed once (imports, JIT, caches of old data)
+            for path in (bakeoff_page, project_page, f"/bakeoffs/{first_id}/results"):
+                _timed(lambda p=path: client.get(p).status_code)  # type: ignore[misc]
+
+            def land(vendor_index: int) -> None:
+                with Session(engine) as session:
+                    vendor_labels.add_vendor_labels(
+                        session=session,
+                        bakeoff_id=new_id,
+                        vendor_id=vendor_ids[vendor_index],
+                        records=_labels(truth, vendor_index, rng, accuracy=0.9),
+                    )
+
+            land(2)  # the peer: the engine's own door, first call after an import
+            results_s = _timed(lambda: client.get(f"/bakeoffs/{new_id}/results").status_code)
+            land(3 % args.vendors)  # labels land again; then the dashboards' first views
+            bakeoff_s = _timed(lambda: client.get(bakeoff_page).status_code)
+            bakeoff_again_s = _timed(lambda: client.get(bakeoff_page).status_code)
+            project_s = _timed(lambda: client.get(project_page).status_code)
+            again_s = _timed(lambda: client.get(project_page).status_code)
+            raw = client.get("/ui/dashboards/assets/plotly.min.js", headers={"Accept-Encoding": ""})
+            gz = client.get("/ui/dashboards/assets/plotly.min.js")
+            gz_bytes = int(gz.headers.get("content-length", "0"))
+            gz_encoding = gz.headers.get("content-encoding")
+        engine.dispose()
+
+    print(f"first GET /bakeoffs/{{id}}/results after an import (peer): {results_s:.3f} s")
+    print(
+        f"first bake-off dashboard view after an import: {bakeoff_s:.3f} s "
+        f"({bakeoff_s / results_s:.1f}x the results door; target < {args.target:.1f} s); "
+        f"again: {bakeoff_again_s:.3f} s"
+    )
+    print(
+        f"project dashboard view just after (every bake-off's leader, trends): {project_s:.3f} s "
+        f"({project_s / results_s:.1f}x the results door); again: {again_s:.3f} s"
+    )
+    print(
+        f"plotly.js served: {gz_bytes / 1e6:.2f} MB ({gz_encoding}) against "
+        f"{len(raw.content) / 1e6:.2f} MB raw ({len(raw.content) / max(gz_bytes, 1):.1f}x smaller)"
+    )
+    missed = [
+        name
+        for name, wall in (("bake-off page", bakeoff_s), ("project page", project_s))
+        if wall >= args.target
+    ]
+    if gz_encoding != "gzip":
+        missed.append("plotly.js not gzip-compressed")
+    if missed:
+        print(f"MISSED: {', '.join(missed)}")
+        return 1
+    print("OK: both first views under target")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

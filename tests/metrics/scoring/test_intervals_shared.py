@@ -1,0 +1,160 @@
+"""The engine's fast bootstrap paths give the numbers of the direct computation.
+
+Resamples shared across candidates, confusion tables built from a shared reference,
+ratio sums over the items off the mode and the p95 found in a window of ranks are all
+shortcuts; each is checked here against the plain definition on the same resamples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metrics.scoring import _crowd
+from metrics.scoring._intervals import (
+    Quantile,
+    Ratio,
+    Table,
+    _count_chunks,
+    _modes,
+    _quantile_plan,
+    _quantile_reps,
+    _ratio_sums,
+    _table_reps,
+    _TablePlan,
+    bootstrap,
+    resamples,
+    shared_resamples,
+)
+from metrics.scoring.base import ScoringOptions
+
+
+def _idx_and_counts(n: int, b: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    idx = np.vstack(list(resamples(n, n_resamples=b, seed=seed)))
+    counts = np.vstack(list(_count_chunks(n, n_resamples=b, seed=seed))).astype(np.int64)
+    return idx, counts
+
+
+def test_counts_are_the_draws_of_the_resamples() -> None:
+    idx, counts = _idx_and_counts(57, 40, 3)
+    for r in range(idx.shape[0]):
+        assert np.array_equal(counts[r], np.bincount(idx[r], minlength=57))
+    assert set(counts.sum(axis=1)) == {57}
+
+
+@pytest.mark.parametrize("q", [0.05, 0.5, 0.95, 0.99])
+def test_windowed_quantile_is_numpys_quantile_of_each_resample(q: float) -> None:
+    rng = np.random.default_rng(7)
+    values = rng.lognormal(3.0, 0.5, 400)
+    values[rng.random(400) < 0.1] = np.nan
+    values[:20] = 600.0  # ties (a deadline)
+    idx, counts = _idx_and_counts(400, 60, 11)
+    plan = _quantile_plan(Quantile(values, q))
+    assert plan is not None
+    narrow = replace(  # a window too narrow for most resamples: the exact fallback runs
+        plan, start=plan.start + plan.width - 3 if plan.high else 0, width=3
+    )
+    for p in (plan, narrow):
+        got = _quantile_reps(p, counts)
+        for r in range(idx.shape[0]):
+            drawn = values[idx[r]]
+            want = np.quantile(drawn[np.isfinite(drawn)], q)
+            assert got[r] == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
+def test_tables_from_a_reference_equal_tables_of_the_drawn_items() -> None:
+    rng = np.random.default_rng(5)
+    n, k = 300, 4
+    gold = rng.integers(0, k, n)
+    pred = np.where(rng.random(n) < 0.8, gold, rng.integers(0, k, n))
+    cells = np.where(rng.random(n) < 0.05, -1, gold * k + pred).astype(np.intp)
+    table = Table(cells=cells, n_cells=k * k, names=("all",), compute=lambda t: list(t))
+    referenced = replace(table, reference=(gold * (k + 1)).astype(np.intp))
+    idx, counts = _idx_and_counts(n, 30, 2)
+    want = np.array(
+        [np.bincount(cells[idx[r]][cells[idx[r]] >= 0], minlength=k * k) for r in range(30)]
+    )
+    key = (n, 30, 2)
+    with shared_resamples():
+        for plan in (_TablePlan.of(table), _TablePlan.of(referenced), _TablePlan.of(referenced)):
+            got = _table_reps(plan, counts, 0, key)
+            assert np.array_equal(got, want)
+
+
+def test_ratio_sums_off_the_mode_equal_the_full_product() -> None:
+    rng = np.random.default_rng(3)
+    n = 500
+    design = np.column_stack(
+        [
+            np.where(rng.random(n) < 0.97, 0.05, 0.0),
+            (rng.random(n) < 0.9).astype(float),
+            rng.random(n),
+            np.ones(n),
+        ]
+    )
+    modes = _modes(design)
+    assert modes[0] == 0.05 and modes[1] == 1.0 and modes[3] == 1.0
+    differ = np.flatnonzero(np.any(design != modes, axis=1)).astype(np.intp)
+    _, counts = _idx_and_counts(n, 25, 9)
+    got = _ratio_sums(modes, differ, np.ascontiguousarray(design[differ] - modes), counts)
+    np.testing.assert_allclose(got, counts @ design, rtol=1e-12)
+
+
+def test_shared_resamples_do_not_change_intervals() -> None:
+    rng = np.random.default_rng(1)
+    n = 250
+    gold = rng.integers(0, 3, n)
+
+    def intervals(pred: np.ndarray) -> dict[str, object]:
+        cells = (gold * 3 + pred).astype(np.intp)
+        table = Table(
+            cells=cells,
+            n_cells=9,
+            names=("diag",),
+            compute=lambda t: [float(np.trace(t.reshape(3, 3)))],
+            reference=(gold * 4).astype(np.intp),
+        )
+        cost = np.where(pred == gold, 0.1, 0.3)
+        return bootstrap(
+            n,
+            ratios={"cost": Ratio(cost, np.ones(n))},
+            tables=[table],
+            quantiles={"p95": Quantile(rng.lognormal(size=n), 0.95)},
+            n_resamples=200,
+            seed=4,
+            level=0.95,
+        )
+
+    preds = [np.where(rng.random(n) < p, gold, (gold + 1) % 3) for p in (0.9, 0.7)]
+    state = rng.bit_generator.state
+    alone = [intervals(p) for p in preds]
+    rng.bit_generator.state = state
+    with shared_resamples():
+        together = [intervals(p) for p in preds]
+    assert alone == together
+
+
+def test_single_answer_vote_equals_the_grouped_vote(monkeypatch: pytest.MonkeyPatch) -> None:
+    gold_index = pd.Index([f"t{i:02d}" for i in range(12)], name="task")
+    answers = pd.DataFrame(
+        {
+            "task": ["t03", "t00", "x99", "t07", "t05", "t11"],
+            "worker": [""] * 6,
+            "label": ["b", "a", "a", None, "c", "a"],
+        }
+    )
+    options = ScoringOptions()
+    fast = _crowd.vote(answers, gold_index, key=lambda v: v, size=lambda _: 1, options=options)
+    monkeypatch.setattr(_crowd, "_single_answers", None)  # any use would fail
+    monkeypatch.setattr(
+        pd.Series, "duplicated", lambda self, *_a, **_k: pd.Series(True, index=self.index)
+    )
+    grouped = _crowd.vote(answers, gold_index, key=lambda v: v, size=lambda _: 1, options=options)
+    for name in ("answer", "n_answers", "n_objects", "tie"):
+        pd.testing.assert_series_equal(getattr(fast, name), getattr(grouped, name))
+    assert fast.answers is not None and grouped.answers is not None
+    pd.testing.assert_frame_equal(fast.answers, grouped.answers)
+    assert fast.warnings == grouped.warnings
