@@ -8,9 +8,9 @@ in ``[0, 1]``, higher = look first), over every annotator's answer rather than a
     Per (item, vendor): the mean distance of its annotators' answers to gold. Preferences:
     0 for the same answer, 0.5 between a tie and a preference, 1 for the opposite
     preference (:func:`preference_distance`); ratings: ``|label - gold|`` over the scale's
-    range (:func:`rating_distance`); transcripts: the item's word error rate capped at 1
-    (pass ``distance`` built on :mod:`metrics.transcription`). Items at distance 0 are
-    not flagged.
+    range, averaged over the rubric's criteria (:func:`rubric_distance`); transcripts: the
+    item's word error rate capped at 1 (:func:`transcript_distance`). Items at distance 0
+    are not flagged.
 ``candidates_disagree`` (kind ``label_entropy``)
     Per (item, vendor) with two or more annotators who do not all agree: the normalised
     entropy of their answers (1 when every answer differs), ``worker`` = the vendor.
@@ -49,6 +49,8 @@ __all__ = [
     "language_vs_gold_flags",
     "preference_distance",
     "rating_distance",
+    "rubric_distance",
+    "transcript_distance",
 ]
 
 ANNOTATOR = "annotator"
@@ -71,6 +73,32 @@ def rating_distance(low: float, high: float) -> Distance:
         return min(1.0, abs(float(label) - float(gold)) / (high - low))
 
     return distance
+
+
+def rubric_distance(low: float, high: float) -> Distance:
+    """Ratings ``{criterion: rating}``: the mean over gold's criteria of
+    ``|label - gold| / (high - low)``; a criterion the answer leaves out counts 1."""
+    one = rating_distance(low, high)
+
+    def distance(gold: Any, label: Any) -> float:
+        if not isinstance(gold, dict) or not gold:
+            raise ValueError(f"a rubric gold is {{criterion: rating}}, got {gold!r}")
+        given = label if isinstance(label, dict) else {}
+        return float(np.mean([one(g, given[c]) if c in given else 1.0 for c, g in gold.items()]))
+
+    return distance
+
+
+def transcript_distance(gold: Any, label: Any) -> float:
+    """The item's word error rate (engine's default normalisation), capped at 1."""
+    from metrics.transcription import Normalization, edit_counts, normalize
+
+    reference = normalize(str(gold), Normalization()).split()
+    hypothesis = normalize(str(label), Normalization()).split()
+    counts = edit_counts(reference, hypothesis)
+    if not reference:
+        return 0.0 if not hypothesis else 1.0
+    return min(1.0, counts.errors / len(reference))
 
 
 def _check(answers: object, *, annotator: bool) -> pd.DataFrame:

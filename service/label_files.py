@@ -358,14 +358,27 @@ def _is_jsonl(path: PathLike) -> bool:
 
 
 def _language_labels(
-    task: EvalTask, path: PathLike, known: set[str], gold_name: str
+    task: EvalTask,
+    path: PathLike,
+    known: set[str],
+    gold_name: str,
+    question: str | None = None,
 ) -> pd.Series[Any] | pd.DataFrame:
-    """One system's ratings/transcripts (JSONL or CSV); several annotators: the table."""
+    """One system's ratings/transcripts (JSONL, CSV, or a Label Studio export or Argilla
+    records through the one format layer); several annotators: the table."""
     from adapters.formats.jsonl import iter_annotations
 
     name = Path(path).name
     rows: list[tuple[str, str, Any, str]] = []
-    if _is_jsonl(path):
+    detected = _detected(path)
+    if detected in ("labelstudio", "argilla"):
+        from adapters.formats.registry import read_label_file
+
+        fmt: FormatName = "labelstudio" if detected == "labelstudio" else "argilla"
+        read = read_label_file(path, task_type=task, format=fmt, question=question)
+        for i, ann in enumerate(read.annotations):
+            rows.append((ann.item_id, ann.annotator_id or "", ann.label, f"answer {i}"))
+    elif _is_jsonl(path):
         for i, ann in enumerate(iter_annotations(path, task_type=task, name=name), 1):
             rows.append((ann.item_id, ann.annotator_id or "", ann.label, f"line {i}"))
     elif csv_format.detect_layout(path, name=name) == "labels":
@@ -393,7 +406,12 @@ def _language_labels(
     return pd.Series([v for _, _, v, _ in rows], index=_index(ids), dtype=object)
 
 
-def _load_language(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelSource]) -> Inputs:
+def _load_language(
+    task: EvalTask,
+    gold_path: PathLike,
+    sources: Sequence[LabelSource],
+    question: str | None = None,
+) -> Inputs:
     """Rating or transcription gold and labels, each file JSON Lines or CSV.
 
     Gold metadata (``scale_min``/``scale_max``, ``speaker``...) reaches the engine.
@@ -419,7 +437,9 @@ def _load_language(task: EvalTask, gold_path: PathLike, sources: Sequence[LabelS
         task=task,
         gold_name=gold_name,
         gold=pd.Series(values, dtype=object),
-        systems={s.name: _language_labels(task, s.path, known, gold_name) for s in sources},
+        systems={
+            s.name: _language_labels(task, s.path, known, gold_name, question) for s in sources
+        },
         files={s.name: Path(s.path).name for s in sources},
         metadata=meta if len(meta.columns) else None,
     )
@@ -486,7 +506,7 @@ def load_inputs(
     """
     _check_sources(sources)
     if task == "rating" or task == "transcription":
-        return _load_language(task, gold_path, sources)
+        return _load_language(task, gold_path, sources, question)
     if task == "keypoints":  # COCO keypoints gold; results or Label Studio labels
         return _load_keypoints(gold_path, sources, question=question)
     formats = _formats(task, gold_path, sources)

@@ -487,8 +487,8 @@ def _run(data: BakeOffData, req: FlagComputeRequest, notes: list[str]) -> mflags
                 parts.extend(_annotator_flags(data, probs))
         elif task_type in ("detection", "segmentation"):
             parts.extend(_detection_flags(data, req, reasons))
-        elif task_type == "preference":
-            parts.extend(_preference_flags(data, reasons))
+        elif task_type in ("preference", "rating", "transcription"):
+            parts.extend(_language_flags(data, reasons))
         else:
             raise Invalid(
                 f"flags are not computed for {task_type!r} projects yet",
@@ -499,9 +499,30 @@ def _run(data: BakeOffData, req: FlagComputeRequest, notes: list[str]) -> mflags
     return mflags.Flags.concat(parts)
 
 
-def _preference_flags(data: BakeOffData, reasons: Collection[str]) -> list[mflags.Flags]:
-    """Preferences: every annotator's answer against gold (an opposite preference weighs
-    more than a tie), and the items where one vendor's annotators split."""
+def _rating_scale(data: BakeOffData) -> tuple[float, float]:
+    """The rubric's scale: the ontology's ``rating_scale``, else the gold items' metadata
+    ``scale_min``/``scale_max``, else the range of the ratings given."""
+    scale = (data.project.ontology or {}).get("rating_scale")
+    if isinstance(scale, list | tuple) and len(scale) == 2:
+        return float(scale[0]), float(scale[1])
+    for _key, _data, meta in data.items.values():
+        if "scale_min" in meta and "scale_max" in meta:
+            return float(meta["scale_min"]), float(meta["scale_max"])
+    seen = [
+        float(v)
+        for value in [*data.gold.values(), *data.labels["value"]]
+        if isinstance(value, dict)
+        for v in value.values()
+    ]
+    low, high = (min(seen), max(seen)) if seen else (0.0, 1.0)
+    return low, high if high > low else low + 1.0
+
+
+def _language_flags(data: BakeOffData, reasons: Collection[str]) -> list[mflags.Flags]:
+    """Language tasks: every annotator's answer against gold (preferences: an opposite one
+    weighs more than a tie; ratings: distance on the scale; transcripts: word error rate),
+    and, for preferences and ratings, the items where one vendor's annotators split."""
+    task_type = data.project.task_type
     lab = data.labels[data.labels[TASK].isin(list(data.gold))]
     answers = pd.DataFrame(
         {
@@ -511,11 +532,20 @@ def _preference_flags(data: BakeOffData, reasons: Collection[str]) -> list[mflag
             LABEL: lab["value"].to_numpy(),
         }
     )
+    distance: language_flags.Distance = language_flags.preference_distance
+    if task_type == "rating":
+        distance = language_flags.rubric_distance(*_rating_scale(data))
+        answers[LABEL] = [json.dumps(v, sort_keys=True) for v in answers[LABEL]]
+    elif task_type == "transcription":
+        distance = language_flags.transcript_distance
     parts = []
     if "vendor_vs_gold" in reasons:
         gold = pd.Series(data.gold, dtype=object)
-        parts.append(language_flags.language_vs_gold_flags(answers, gold))
-    if "candidates_disagree" in reasons:
+        labels = answers
+        if task_type == "rating":  # distances read the ratings, splits their JSON text
+            labels = answers.assign(**{LABEL: [json.loads(v) for v in answers[LABEL]]})
+        parts.append(language_flags.language_vs_gold_flags(labels, gold, distance=distance))
+    if "candidates_disagree" in reasons and task_type != "transcription":
         parts.append(language_flags.annotators_split_flags(answers))
     return parts
 

@@ -30,9 +30,10 @@ CLASSES = ("cat", "dog", "bird")
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 
 
-def vendor_answer(item_id: str) -> str:
+def vendor_answer(item_id: str, task: str = "classification") -> str:
     """What the make-believe vendor answers: derived from the id, never from gold."""
-    return CLASSES[sum(map(ord, item_id)) % 3]
+    choices = ("A", "B", "tie") if task == "preference" else CLASSES
+    return choices[sum(map(ord, item_id)) % 3]
 
 
 def write_return(adapter: FileAdapter, job: VendorJob, golden: ToyGolden) -> Path:
@@ -48,13 +49,13 @@ def write_return(adapter: FileAdapter, job: VendorJob, golden: ToyGolden) -> Pat
             writer = csv.writer(out)
             writer.writerow(["item_id", "label"])
             for i in ids:
-                writer.writerow([i, vendor_answer(i) if task != "multilabel" else "cat|dog"])
+                writer.writerow([i, vendor_answer(i, task) if task != "multilabel" else "cat|dog"])
     elif fmt == "jsonl":
         write_annotations(
             (
                 VendorAnnotation(
                     item_id=i,
-                    label=[vendor_answer(i)] if task == "multilabel" else vendor_answer(i),
+                    label=[vendor_answer(i)] if task == "multilabel" else vendor_answer(i, task),
                     annotator_id="w1",
                     started_at=T0,
                     completed_at=T0.replace(minute=5),
@@ -73,7 +74,7 @@ def write_return(adapter: FileAdapter, job: VendorJob, golden: ToyGolden) -> Pat
                 annotations=(
                     VendorAnnotation(
                         item_id=i,
-                        label=vendor_answer(i),
+                        label=vendor_answer(i, task),
                         annotator_id="7",
                         completed_at=T0,
                         external_id="101",
@@ -160,6 +161,11 @@ class TestLabelStudio(_FileContract):
 
 class TestJsonLines(_FileContract):
     file_format = "jsonl"
+
+
+class TestLabelStudioPreference(_FileContract):
+    file_format = "label_studio"
+    task_type = "preference"
 
 
 def test_package_contents(tmp_path: Path) -> None:

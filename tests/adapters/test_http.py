@@ -164,6 +164,10 @@ class TestHttpContractDetection(TestHttpContract):
     task_type = "detection"
 
 
+class TestHttpContractPreference(TestHttpContract):
+    task_type = "preference"
+
+
 def test_requests_carry_bearer_token_and_protocol_version() -> None:
     vendor = ProtocolVendor()
     adapter = make_adapter(vendor)

@@ -81,9 +81,9 @@ VENDORS = [
 @pytest.fixture(scope="module")
 def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
     oracle: dict[str, Any] = {}
-    tasks: tuple[TaskType, ...] = ("classification", "detection")
+    tasks: tuple[TaskType, ...] = ("classification", "detection", "preference")
     for task in tasks:
-        oracle.update(toy_golden(task).gold_json())
+        oracle.update(toy_golden(task).oracle_json())
     config = SimulatorConfig(vendors=VENDORS, time_scale=0.001)
     with SimulatorProcess(config, oracle, workdir=tmp_path_factory.mktemp("sim")) as sim:
         yield sim
@@ -142,6 +142,12 @@ class TestSimulatorContract(VendorContract):
 
 class TestSimulatorContractDetection(TestSimulatorContract):
     task_type = "detection"
+
+
+class TestSimulatorContractPreference(TestSimulatorContract):
+    """Preference pairs: what the simulator receives is checked like every other batch."""
+
+    task_type = "preference"
 
 
 def test_simulated_labels_follow_the_oracle_it_was_given_out_of_band(

@@ -67,3 +67,18 @@ def test_agreeing_or_single_annotators_are_not_a_split_and_inputs_are_checked() 
         annotators_split_flags(answers.drop(columns="annotator"))
     with pytest.raises(TypeError):
         language_vs_gold_flags(answers, {"t": "A"})  # type: ignore[arg-type]
+
+
+def test_rubric_and_transcript_distances() -> None:
+    from metrics.language_flags import rubric_distance, transcript_distance
+
+    rubric = rubric_distance(1, 5)
+    assert rubric({"help": 5, "fact": 1}, {"help": 4, "fact": 1}) == pytest.approx(0.125)
+    assert rubric({"help": 5}, {}) == 1.0  # a criterion left out counts in full
+    assert transcript_distance("the cat sat", "the cat sat") == 0.0
+    assert transcript_distance("the cat sat", "a cat sat down") == pytest.approx(2 / 3)
+    assert transcript_distance("hi", "one two three four") == 1.0  # capped
+    answers = _answers([("t1", "v", "a", "the cat sat"), ("t2", "v", "a", "a dog")])
+    gold = pd.Series({"t1": "the cat sat", "t2": "the dog"})
+    flags = language_vs_gold_flags(answers, gold, distance=transcript_distance).frame
+    assert flags[["task", "score"]].values.tolist() == [["t2", 0.5]]

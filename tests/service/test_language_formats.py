@@ -119,3 +119,37 @@ def test_argilla_ratings_score_through_the_api(
     metrics = _metrics(client, lead, bid)
     # the vendor gave exactly the gold ratings: no error at all
     assert metrics["mae"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(
+    ("task_type", "file", "gold", "worst"),
+    [
+        ("rating", "rating_and_choices.json", RATING_GOLD, "p2"),
+        ("transcription", "transcription_textarea.json", TRANSCRIPT_GOLD, "a3"),
+    ],
+    ids=["rating", "transcription"],
+)
+def test_review_flags_for_ratings_and_transcripts(
+    client: TestClient,
+    auth: dict[str, dict[str, str]],
+    key_vendor: Any,
+    task_type: str,
+    file: str,
+    gold: dict[str, Any],
+    worst: str,
+) -> None:
+    lead, vid = auth["lead"], int(key_vendor.id)
+    bid = _bakeoff(client, lead, vid, task_type, gold)
+    content = (LS_FILES / file).read_bytes()
+    _import(client, lead, bid, vid, params={"format": "labelstudio"}, content=content)
+    computed = client.post(f"/review/bakeoffs/{bid}/flags", json={}, headers=lead)
+    assert computed.status_code == 200, computed.text
+    assert computed.json()["open_by_reason"].get("vendor_vs_gold", 0) > 0
+    queue = client.get(
+        f"/review/bakeoffs/{bid}/queue", params={"reason": "vendor_vs_gold"}, headers=lead
+    )
+    assert queue.status_code == 200, queue.text
+    by_gold = sorted(queue.json()["data"], key=lambda f: -f["score"])
+    # the farthest from gold first: p2's ratings (3/2 and 2/1 against 2/2), a3's transcripts
+    # ("it is 3 o'clock" and "it is three o clock" against "it is three o'clock")
+    assert by_gold[0]["item_key"] == worst, by_gold

@@ -3,9 +3,8 @@
 A preference item shows the prompt and both responses side by side with each candidate's
 choice and the gold; its flags come from the service (``compute_flags``: a vendor's answers
 opposite to gold, annotators who split). A transcript item shows the gold text and each
-candidate's word-level diff from the engine's alignment. Until the transcription task type
-lands in the engine, the transcript bake-off is a seeded preference bake-off whose rows are
-turned into a transcription project (task type, gold and labels as text) and flagged by hand.
+candidate's word-level diff from the engine's alignment; its flags come from the service too
+(word error rate against gold).
 """
 
 from __future__ import annotations
@@ -16,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
-from sqlmodel import Session, SQLModel, col
+from sqlmodel import Session, SQLModel
 
 import service.models as m
 from service.core.config import Settings
@@ -37,9 +35,9 @@ PAIRS = {
 }
 GOLD = {"pair-1": "A", "pair-2": "A", "pair-3": "tie"}
 TRANSCRIPTS = {
-    "pair-1": "the cat sat on the mat",
-    "pair-2": "hello world",
-    "pair-3": "it is three o clock",
+    "clip-1": "the cat sat on the mat",
+    "clip-2": "hello world",
+    "clip-3": "it is three o clock",
 }
 
 
@@ -48,7 +46,6 @@ class Served:
     base_url: str
     prefs: ReviewSeed
     speech: ReviewSeed
-    speech_flag: int
     key: str
 
 
@@ -83,43 +80,35 @@ def _seed(session: Session, name: str) -> ReviewSeed:
     return seed
 
 
-def _as_transcription(session: Session, seed: ReviewSeed) -> int:
-    """Turn a seeded pair bake-off into a transcript one and flag candidate C on pair-1."""
-    heard = {
-        "A": "the cat sat on a mat",
-        "B": "the cat sat on the mat",
-        "C": "a cat sat on the mat today",
-    }
-    session.execute(
-        update(m.Project)
-        .where(col(m.Project.id) == seed.project_id)
-        .values(task_type="transcription")
+def _seed_transcripts(session: Session) -> ReviewSeed:
+    """A transcription bake-off: three clips, vendor A with two annotators, B exact, C off."""
+    items = [
+        m.GoldenItemCreate(key=k, data={"audio": f"https://example.org/{k}.wav"})
+        for k in TRANSCRIPTS
+    ]
+    seed = _setup(
+        session,
+        name="speech",
+        task_type="transcription",
+        classes=(),
+        items=items,
+        gold=dict(TRANSCRIPTS),
+        examples=[],
+        vendor_names=("speech Acme", "speech Blue", "speech Cheap"),
     )
-    for key, text in TRANSCRIPTS.items():
-        session.execute(
-            update(m.GoldLabel)
-            .where(col(m.GoldLabel.item_id) == seed.item_ids[key])
-            .values(value=text)
-        )
-    for letter, vendor_id in seed.vendor_ids.items():
-        session.execute(
-            update(m.VendorLabel)
-            .where(col(m.VendorLabel.vendor_id) == vendor_id)
-            .where(col(m.VendorLabel.bakeoff_id) == seed.bakeoff_id)
-            .values(value=heard[letter])
-        )
-    flag = m.Flag(
+    _label(session, seed, "B", dict(TRANSCRIPTS))
+    _label(session, seed, "C", {**TRANSCRIPTS, "clip-1": "a cat sat on the mat today"})
+    add_vendor_labels(
+        session=session,
         bakeoff_id=seed.bakeoff_id,
-        item_id=seed.item_ids["pair-1"],
-        vendor_id=seed.vendor_ids["C"],
-        reason="vendor_vs_gold",
-        score=0.5,
-        details={"kind": "wrong_class", "detail": "WER 0.33"},
+        vendor_id=seed.vendor_ids["A"],
+        records=[
+            m.VendorLabelCreate(item_key=k, value=v, annotator_id=who)
+            for who in ("ann-1", "ann-2")
+            for k, v in {**TRANSCRIPTS, "clip-1": "the cat sat on a mat"}.items()
+        ],
     )
-    session.add(flag)
-    session.commit()
-    assert flag.id is not None
-    return flag.id
+    return seed
 
 
 @pytest.fixture
@@ -130,12 +119,12 @@ def served(tmp_path: Path) -> Iterator[Served]:
     with Session(engine) as session:
         prefs = _seed(session, "prefs")
         compute_flags(session=session, bakeoff_id=prefs.bakeoff_id)
-        speech = _seed(session, "speech")
-        speech_flag = _as_transcription(session, speech)
+        speech = _seed_transcripts(session)
+        compute_flags(session=session, bakeoff_id=speech.bakeoff_id)
         key = create_api_key(session=session, data=m.ApiKeyCreate(name="rev", role="lead")).key
     settings = Settings(environment="test", auto_migrate=False, database_url=url)
     with serve(app_on(engine, settings)) as base_url:
-        yield Served(base_url, prefs, speech, speech_flag, key)
+        yield Served(base_url, prefs, speech, key)
     engine.dispose()
 
 
@@ -179,9 +168,11 @@ def test_preference_and_transcript_items_on_the_review_page(browser: Any, served
     assert any("response B" in t and "disagrees" in t for t in texts)
     page.screenshot(path=str(SCREENSHOTS / "review-item-preference.png"), full_page=True)
 
-    # a transcript item: gold and each candidate's word diff
-    page.goto(f"{base}/ui/review/flags/{served.speech_flag}")
+    # a transcript item: gold and each candidate's word diff (the farthest from gold first)
+    page.goto(f"{base}/ui/review/bakeoffs/{served.speech.bakeoff_id}?reason=vendor_vs_gold")
+    page.locator("#queue a.flag-link").first.click()
     page.wait_for_selector("#language-transcript")
+    assert page.locator("#item-key").inner_text() == "clip-1"
     assert "the cat sat on the mat" in page.locator("#gold-transcript").inner_text()
     diffs = page.locator("#language-transcript .diff")
     assert diffs.count() == 4  # vendor A's two annotators, B and C
