@@ -141,7 +141,8 @@ def toy_golden(
             gold[item_id] = {"help": 1 + (i * 7) % 5, "fact": 1 + (i * 3) % 5}
         elif task_type == "transcription":
             items.append(WorkItem(item_id=item_id, data={"audio": f"clip/{i}.wav"}))
-            gold[item_id] = f"zebra {i} quietly hums the {classes[k]} anthem number {i * 13}"
+            tag = chr(97 + i % 26) + chr(97 + i // 26 % 26)  # unique, no digits to normalise
+            gold[item_id] = f"zebra {tag} quietly hums the {classes[k]} anthem of {tag}{tag}"
         elif task_type == "detection":
             items.append(
                 WorkItem(
