@@ -404,13 +404,25 @@ def _read_csv(path: Path, task_type: TaskType) -> list[VendorAnnotation]:
             VendorAnnotation(item_id=r.item_id, label=list(r.labels))
             for r in csv_format.iter_multilabels(path)
         ]
+
+    def value(text: str, row: int) -> Any:
+        if task_type != "rating":
+            return text
+        try:  # a rating cell: 4 or help=4;fact=5
+            return csv_format.parse_rating_cell(text)
+        except ValueError as exc:
+            raise FormatError(path.name, f"row {row}", str(exc)) from None
+
     if csv_format.detect_layout(path) == "annotations":
         return [
-            VendorAnnotation(item_id=r.item_id, label=r.label, annotator_id=r.annotator_id)
+            VendorAnnotation(
+                item_id=r.item_id, label=value(r.label, r.row), annotator_id=r.annotator_id
+            )
             for r in csv_format.iter_annotations(path)
         ]
     return [
-        VendorAnnotation(item_id=r.item_id, label=r.label) for r in csv_format.iter_labels(path)
+        VendorAnnotation(item_id=r.item_id, label=value(r.label, r.row))
+        for r in csv_format.iter_labels(path)
     ]
 
 

@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 import httpx
 from pydantic import BaseModel, Field, SecretStr, ValidationError
@@ -84,17 +84,7 @@ __all__ = [
     "verify_callback",
 ]
 
-ALL_TASK_TYPES: frozenset[TaskType] = frozenset(
-    (
-        "classification",
-        "multilabel",
-        "detection",
-        "segmentation",
-        "spans",
-        "keypoints",
-        "preference",
-    )
-)
+ALL_TASK_TYPES: frozenset[TaskType] = frozenset(get_args(TaskType))
 CircuitState = Literal["closed", "open", "half_open"]
 WEBHOOK_SECRET_MIN_LENGTH = 16
 log = logging.getLogger(__name__)

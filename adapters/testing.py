@@ -140,6 +140,14 @@ def toy_golden(
     ontology = Ontology(classes=tuple(OntologyClass(name=c, description=f"a {c}") for c in classes))
     if task_type == "preference":
         ontology = Ontology(classes=tuple(OntologyClass(name=c) for c in ("A", "B", "tie")))
+    if task_type == "rating":  # a rubric: the classes are its criteria, on a 1-5 scale
+        ontology = Ontology(
+            classes=(
+                OntologyClass(name="help", description="how helpful the reply is"),
+                OntologyClass(name="fact", description="how factually right it is"),
+            ),
+            rating_scale=(1, 5),
+        )
     instructions = Instructions(
         version=3,
         text="Label the animal in the picture.",
@@ -169,7 +177,18 @@ def toy_golden(
             )
             gold[item_id] = ("A", "B", "tie")[k]
             continue
-        if task_type == "detection":
+        if task_type == "rating":
+            items.append(
+                WorkItem(
+                    item_id=item_id, data={"prompt": f"question {i}", "response": f"reply {i}"}
+                )
+            )
+            gold[item_id] = {"help": 1 + (i * 7) % 5, "fact": 1 + (i * 3) % 5}
+        elif task_type == "transcription":
+            items.append(WorkItem(item_id=item_id, data={"audio": f"clip/{i}.wav"}))
+            tag = chr(97 + i % 26) + chr(97 + i // 26 % 26)  # unique, no digits to normalise
+            gold[item_id] = f"zebra {tag} quietly hums the {classes[k]} anthem of {tag}{tag}"
+        elif task_type == "detection":
             items.append(
                 WorkItem(
                     item_id=item_id, data={"image": f"img/{i}.png", "width": 640, "height": 480}
@@ -228,9 +247,12 @@ def assert_no_gold(payloads: list[Any], golden: ToyGolden) -> None:
             else [x if isinstance(x, str) else x.model_dump() for x in label]
         )
         for label in golden.gold.values()
-        if not isinstance(label, str)
+        if isinstance(label, list)
     ]
     boxes = [v for g in gold_values for v in g if isinstance(v, dict)]
+    # ratings (dicts) and transcripts (long unique strings) are caught wherever they appear
+    ratings = [_normalise(v) for v in golden.gold.values() if isinstance(v, dict)]
+    transcripts = [v for v in golden.gold.values() if isinstance(v, str) and " " in v]
     for n, payload in enumerate(payloads):
         doc = _normalise(payload)
         for path, value, in_instructions in _walk(doc, f"payload[{n}]", False):
@@ -254,6 +276,10 @@ def assert_no_gold(payloads: list[Any], golden: ToyGolden) -> None:
                         raise AssertionError(f"{path}: item {item_id} data was altered")
                 if value in boxes:
                     raise AssertionError(f"{path} is a gold box: {value!r}")
+                if value in ratings:
+                    raise AssertionError(f"{path} is a gold rating: {value!r}")
+            if isinstance(value, str) and any(t in value for t in transcripts):
+                raise AssertionError(f"{path} carries a gold transcript: {value!r:.200}")
             if isinstance(value, list) and value and value in gold_values:
                 raise AssertionError(f"{path} is a gold label: {value!r:.200}")
 
@@ -308,6 +334,14 @@ class VendorContract:
         assert {a.item_id for a in results} == {i.item_id for i in batch.items}
         classes = set(batch.ontology.class_names)
         for a in results:
+            if batch.task_type == "transcription":
+                assert isinstance(a.label, str), f"{a.item_id}: {a.label!r} is not a transcript"
+                continue
+            if batch.task_type == "rating":
+                assert isinstance(a.label, dict) and set(a.label) <= classes, a.label
+                low, high = batch.ontology.rating_scale or (1, 5)
+                assert all(low <= r <= high for r in a.label.values()), a.label
+                continue
             labels = a.label if isinstance(a.label, list) else [a.label]
             for lab in labels:
                 name = lab if isinstance(lab, str) else getattr(lab, "category", None)

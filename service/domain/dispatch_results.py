@@ -25,7 +25,6 @@ from sqlmodel import Session
 
 from adapters.base import LabelingVendor, VendorAnnotation
 from adapters.http import CallbackRejected, HttpAdapter, verify_callback
-from adapters.pairs import unswap
 from adapters.registry import get_adapter
 from service.core.config import Settings, get_settings
 from service.core.types import utcnow
@@ -162,33 +161,6 @@ def _priced(vendor: Vendor, annotations: Sequence[VendorAnnotation]) -> float:
     return float(cost)
 
 
-def _canonical(
-    session: Session, bakeoff_id: int, vendor_id: int, annotations: Iterable[VendorAnnotation]
-) -> list[VendorAnnotation]:
-    """Answers to pairs the vendor was shown swapped, turned back to the item's own frame."""
-    records = list(annotations)
-    task, item = table_of(Task), table_of(GoldenItem)
-    keys = list({a.item_id for a in records})
-    swapped: set[str] = set()
-    for start in range(0, len(keys), 500):
-        swapped.update(
-            session.execute(
-                sa_select(item.c.key)
-                .join(task, task.c.item_id == item.c.id)
-                .where(task.c.bakeoff_id == bakeoff_id)
-                .where(task.c.vendor_id == vendor_id)
-                .where(task.c.swapped.is_(True))
-                .where(item.c.key.in_(keys[start : start + 500]))
-            ).scalars()
-        )
-    if not swapped:
-        return records
-    return [
-        a.model_copy(update={"label": unswap(a.label)}) if a.item_id in swapped else a
-        for a in records
-    ]
-
-
 def store_results(
     *,
     session: Session,
@@ -202,7 +174,8 @@ def store_results(
     """Store a vendor's results once each and record completion time and cost per task.
 
     Answers to preference pairs the vendor was shown swapped are turned back to the item's
-    canonical frame first (:func:`adapters.pairs.unswap`).
+    canonical frame by :func:`service.domain.vendor_labels.add_vendor_labels`, the one place
+    every door stores through.
 
     Parameters
     ----------
@@ -225,13 +198,11 @@ def store_results(
         (``answer_conflict``); or a concurrent request stored the same answers first
         (retry).
     """
-    vendor_id = int(vendor.id or 0)
-    annotations = _canonical(session, bakeoff_id, vendor_id, annotations)
     return _store(
         session=session,
         bakeoff_id=bakeoff_id,
         vendor=vendor,
-        annotations=annotations,
+        annotations=list(annotations),
         strict=strict,
         delivery=delivery,
         request_key=request_key,

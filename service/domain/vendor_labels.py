@@ -35,6 +35,7 @@ from sqlmodel import Session, col, select
 
 from adapters.base import TaskType, VendorAnnotation
 from adapters.formats.csv import LabelRow
+from adapters.pairs import unswap
 from service.core.bulk_write import VENDOR_LABELS, append_rows, bulk_time, fetch_rows
 from service.core.types import utcnow
 from service.domain import idempotency
@@ -279,6 +280,7 @@ class _Batch:
     now: datetime
     sent_at: dict[int, datetime]  # item id -> when its task was sent
     created_floor: datetime | None  # a vendor key's labels of unsent items: not before this
+    swapped: frozenset[int] = frozenset()  # item ids of pairs this vendor was shown swapped
     received: int = 0
     duplicates: int = 0
     labeled_tasks: set[int] = field(default_factory=set)
@@ -397,16 +399,19 @@ def _checked_row(batch: _Batch, record: LabelRecord, number: int) -> tuple[Any, 
         except Invalid as exc:
             raise Invalid(f"{batch.source}: {where}: {exc.message}", location=exc.location) from exc
     try:
-        json_text = json.dumps(
-            normalize_value(
-                value,
-                task_type=batch.task_type,
-                classes=batch.classes,
-                where=("body", where, "label"),
-            )
+        normalized = normalize_value(
+            value,
+            task_type=batch.task_type,
+            classes=batch.classes,
+            where=("body", where, "label"),
         )
     except Invalid as exc:
         raise Invalid(f"{batch.source}: {where}: {exc.message}", location=exc.location) from exc
+    # Every door stores a pair's answer in the item's own frame: an answer to a pair this
+    # vendor was shown swapped (callback, poll, upload or a direct post) is turned back here.
+    if item_id in batch.swapped:
+        normalized = unswap(normalized)
+    json_text = json.dumps(normalized)
     if score is not None:
         check_finite(score, ("body", where, "score"))
     if cost is not None:
@@ -581,7 +586,7 @@ def _prepare(
         session, bakeoff.golden_set_version_id, keys=only_items if narrow else None
     )
     task = table_of(Task)
-    task_query = sa_select(task.c.item_id, task.c.id, task.c.sent_at).where(
+    task_query = sa_select(task.c.item_id, task.c.id, task.c.sent_at, task.c.swapped).where(
         and_(task.c.bakeoff_id == bakeoff_id, task.c.vendor_id == vendor_id)
     )
     if narrow:
@@ -605,6 +610,7 @@ def _prepare(
         now=now,
         sent_at={r[0]: r[2] for r in task_rows if r[2] is not None},
         created_floor=bakeoff.created_at if vendor_key else None,
+        swapped=frozenset(r[0] for r in task_rows if r[3]),
     )
 
 

@@ -49,7 +49,8 @@ def write_return(adapter: FileAdapter, job: VendorJob, golden: ToyGolden) -> Pat
             writer = csv.writer(out)
             writer.writerow(["item_id", "label"])
             for i in ids:
-                writer.writerow([i, vendor_answer(i, task) if task != "multilabel" else "cat|dog"])
+                answer = {"multilabel": "cat|dog", "rating": "help=4;fact=2"}.get(task)
+                writer.writerow([i, answer or vendor_answer(i, task)])
     elif fmt == "jsonl":
         write_annotations(
             (
@@ -148,6 +149,16 @@ class TestCsv(_FileContract):
 class TestCsvMultilabel(_FileContract):
     file_format = "csv"
     task_type = "multilabel"
+
+
+class TestCsvRating(_FileContract):
+    file_format = "csv"
+    task_type = "rating"
+
+
+class TestJsonlTranscription(_FileContract):
+    file_format = "jsonl"
+    task_type = "transcription"
 
 
 class TestCoco(_FileContract):

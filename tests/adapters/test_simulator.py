@@ -504,3 +504,11 @@ def test_spans_segmentation_and_multilabel_answers() -> None:
         annotator="a",
     ).label
     assert labels == ["cat", "dog"]
+
+
+class TestSimulatorContractRating(TestSimulatorContract):
+    task_type = "rating"
+
+
+class TestSimulatorContractTranscription(TestSimulatorContract):
+    task_type = "transcription"

@@ -16,7 +16,7 @@ def _clean(task: str = "classification") -> tuple[Any, list[Any]]:
 
 
 def test_a_clean_batch_passes() -> None:
-    for task in ("classification", "detection", "multilabel"):
+    for task in ("classification", "detection", "multilabel", "rating", "transcription"):
         golden, payloads = _clean(task)
         assert_no_gold(payloads, golden)
 
@@ -80,4 +80,18 @@ def test_a_preference_pair_may_be_swapped_and_nothing_else() -> None:
     golden, payloads = _clean("preference")
     payloads[0]["items"][0]["data"]["response_a"] += " (the better one)"
     with pytest.raises(AssertionError, match="altered"):
+        assert_no_gold(payloads, golden)
+
+
+def test_a_gold_rating_or_transcript_anywhere_is_caught() -> None:
+    golden, payloads = _clean("rating")
+    rating = golden.gold_json()[golden.items[2].item_id]
+    payloads.append({"prefill": {"scores": rating}})
+    with pytest.raises(AssertionError, match="gold rating"):
+        assert_no_gold(payloads, golden)
+    golden, payloads = _clean("transcription")
+    text = golden.gold[golden.items[4].item_id]
+    payloads[0]["instructions"]["text"] += " "  # instructions may say anything
+    payloads.append({"note": f"reference: {text}."})
+    with pytest.raises(AssertionError, match="gold transcript"):
         assert_no_gold(payloads, golden)

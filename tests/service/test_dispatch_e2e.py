@@ -404,3 +404,51 @@ def test_a_killed_worker_and_a_vendor_failing_30_percent_still_store_every_label
     assert len(got) == len(set(got)), "an answer was stored twice"
     assert got == expected, "stored answers differ from what the vendor sent"
     assert len(tasks) == FLAKY_ITEMS and {t.status for t in tasks} == {"received"}
+
+
+@pytest.mark.parametrize("task", ["rating", "transcription"])
+def test_language_bakeoff_end_to_end_finds_the_planted_sizes(task: str, tmp_path: Path) -> None:
+    """A rating (transcription) bake-off through the API, a worker and the simulator on
+    SQLite: a lenient rater's leniency (a noisy transcriber's WER) is found in /results,
+    the planted size inside its 95% interval; the fair vendor shows none."""
+    golden = toy_golden(task, n=60)  # type: ignore[arg-type]
+    planted = {"rating": 1.0, "transcription": 0.3}[task]
+    noisy = {"rating_bias": planted} if task == "rating" else {"transcript_wer": planted}
+    vendors = [
+        SimulatedVendor(name="noisy", seed=4, **noisy),  # type: ignore[arg-type]
+        SimulatedVendor(name="fair", seed=5),
+    ]
+    stack = _start_stack(tmp_path, f"sqlite:///{tmp_path / 'bakeoff.db'}", {})
+    try:
+        worker = stack.start_worker()
+        config = SimulatorConfig(vendors=vendors, time_scale=0.01)
+        with SimulatorProcess(config, golden.gold_json(), workdir=tmp_path / "sim") as sim:
+            stack.local.wait_ready(timeout_s=60)
+            settings = {"url": sim.url, "mode": "poll", "timeout_s": 5}
+            bakeoff_id = _create_bakeoff(
+                stack, golden, [("noisy", settings), ("fair", settings)], None
+            )
+            started = httpx.post(
+                f"{stack.api_url}/bakeoffs/{bakeoff_id}/run", headers=stack.headers, timeout=30
+            )
+            assert started.status_code == 202, started.text
+            final = stack.wait_done(bakeoff_id)
+            assert final["status"] == "completed", (final, stack.log("worker"))
+        results = httpx.get(
+            f"{stack.api_url}/bakeoffs/{bakeoff_id}/results", headers=stack.headers, timeout=60
+        ).json()
+        worker.terminate()
+    finally:
+        stack.stop()
+    scores = {v["vendor"]: v["scores"] for v in results["vendors"]}
+    if task == "rating":
+        # toy gold spans the whole 1-5 scale: a +1 shift is clipped on gold 5 (a fifth)
+        expected = {"noisy": planted * 4 / 5, "fair": 0.0}
+        for name, size in expected.items():
+            bias = scores[name]["metrics"]["leniency_bias"]
+            assert bias["low"] <= size <= bias["high"], (name, bias)
+        assert scores["noisy"]["metrics"]["leniency_bias"]["low"] > 0
+    else:
+        wer = scores["noisy"]["metrics"]["wer"]
+        assert wer["low"] <= planted <= wer["high"], wer
+        assert scores["fair"]["metrics"]["wer"]["value"] == 0.0
