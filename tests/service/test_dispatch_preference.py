@@ -109,3 +109,43 @@ def test_swapped_pairs_are_recorded_not_sent_and_measure_position_bias(
     biased = by_name["first"].summary["position_bias"]
     assert biased.ci is not None and biased.ci.low > 0.1
     assert by_name["first"].value("agreement") < 1.0
+
+
+def test_a_direct_post_of_answers_to_swapped_pairs_is_stored_in_the_items_frame(
+    session: Session,
+) -> None:
+    """A vendor that posts its answers itself (not a callback or a poll) answers what it was
+    shown; the store turns answers to swapped pairs back, so gold agreement is exact."""
+    from adapters.base import VendorAnnotation
+    from service.domain.vendor_labels import add_vendor_labels
+    from tests.service.test_dispatch import Script
+
+    golden = toy_golden("preference", n=12)
+    built = build_bakeoff(session, golden, {"mem": ("memory", {"tasks": ["preference"]})})
+    SCRIPTS["mem"] = Script(hold=True)
+    dispatch.start_run(session=session, bakeoff_id=built.bakeoff_id)
+    dispatch.tick(session=session, bakeoff_id=built.bakeoff_id, settings=SETTINGS)
+    sent = {i["item_id"]: i["data"] for body in SCRIPTS["mem"].sent for i in body["items"]}
+    assert len(sent) == 12
+    by_id = {i.item_id: i.data for i in golden.items}
+    shown_swapped = {k for k, data in sent.items() if data != by_id[k]}
+    assert len(shown_swapped) == 6
+    flip = {"A": "B", "B": "A", "tie": "tie"}
+    answers = [  # right answers, in the frame the vendor saw
+        VendorAnnotation(
+            item_id=k, label=flip[str(g)] if k in shown_swapped else str(g), annotator_id="w1"
+        )
+        for k, g in golden.gold.items()
+    ]
+    result = add_vendor_labels(
+        session=session,
+        bakeoff_id=built.bakeoff_id,
+        vendor_id=built.vendor_ids["mem"],
+        records=answers,
+    )
+    assert result.stored == 12
+    items = {i.id: i.key for i in session.exec(select(m.GoldenItem)).all()}
+    stored = session.exec(
+        select(m.VendorLabel).where(m.VendorLabel.bakeoff_id == built.bakeoff_id)
+    ).all()
+    assert {items[x.item_id]: x.value for x in stored} == golden.gold_json()
