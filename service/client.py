@@ -55,8 +55,11 @@ from service.models import (
 __all__ = ["BakeoffClient", "BakeoffAPIError", "FileFormat", "GoldenSetVersionRef"]
 
 FileFormat = Literal["jsonl", "csv", "coco", "labelstudio"]
-#: What exports write: the four above, and Pascal VOC / YOLO (zips), CVAT 1.1 XML, doccano.
-ExportFormat = Literal["jsonl", "csv", "coco", "labelstudio", "voc", "yolo", "cvat", "doccano"]
+#: What exports write: the four above, and Pascal VOC / YOLO (zips), CVAT 1.1 XML, doccano,
+#: Prodigy JSONL and SageMaker Ground Truth output manifests.
+ExportFormat = Literal[
+    "jsonl", "csv", "coco", "labelstudio", "voc", "yolo", "cvat", "doccano", "prodigy", "sagemaker"
+]
 _M = TypeVar("_M", bound=BaseModel)
 _SUFFIX_FORMATS: dict[str, FileFormat] = {
     ".jsonl": "jsonl",

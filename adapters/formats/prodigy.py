@@ -18,9 +18,10 @@ Spans come from ``spans`` (``ner``, ``ner_manual``, ``spans_manual``), classes f
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from adapters.base import LabelValue, Span, TaskType, VendorAnnotation
@@ -28,7 +29,7 @@ from adapters.formats._errors import FormatError
 from adapters.formats._text_items import item_id_of
 from adapters.formats.jsonl import _lines
 
-__all__ = ["prodigy_annotations"]
+__all__ = ["prodigy_annotations", "write_prodigy"]
 
 
 def _spans(record: Mapping[str, Any], *, source: str, where: str) -> list[Span]:
@@ -119,3 +120,88 @@ def prodigy_annotations(
         for a, n in sorted(skipped.items())
     )
     return out, notes
+
+
+def _options(classes: Sequence[str] | None, used: Iterable[str]) -> list[dict[str, str]]:
+    """The choice options: ``classes`` in their order, then any other class a label uses."""
+    names = list(dict.fromkeys([*(classes or []), *used]))
+    return [{"id": c, "text": c} for c in names]
+
+
+def write_prodigy(
+    annotations: Iterable[VendorAnnotation],
+    *,
+    task_type: TaskType,
+    texts: Mapping[str, str] | None = None,
+    classes: Sequence[str] | None = None,
+    id_field: str = "item_id",
+) -> bytes:
+    """A Prodigy JSONL file of accepted answers, as ``prodigy db-in`` reads it back.
+
+    Each line has the item id (``id_field``, so :func:`prodigy_annotations` finds the item
+    without guessing from the text), the item's ``text`` from ``texts`` where known,
+    ``"answer": "accept"`` and the annotator as ``_annotator_id`` when there is one. Spans go
+    under ``spans`` (``{"start", "end", "label"}``, as ``ner_manual`` writes them); classes
+    as a choice task: ``options`` (``classes`` in their order, then any other class used) and
+    the chosen ids under ``accept``, one for classification, any number for multilabel. Every
+    line offers the same options.
+
+    Raises
+    ------
+    FormatError
+        A task type Prodigy's text recipes do not hold, a label of the wrong shape, or one
+        item answered twice by the same annotator.
+    """
+    if task_type not in ("classification", "multilabel", "spans"):
+        raise FormatError(
+            "prodigy", "", f"Prodigy text answers hold classes or spans, not {task_type}"
+        )
+    rows = list(annotations)
+    used: list[str] = []
+    for ann in rows:
+        if isinstance(ann.label, str):
+            used.append(ann.label)
+        elif isinstance(ann.label, list):
+            used.extend(c for c in ann.label if isinstance(c, str))
+    out: list[str] = []
+    seen: set[tuple[str, str | None]] = set()
+    for ann in rows:
+        if (ann.item_id, ann.annotator_id) in seen:
+            raise FormatError(
+                "prodigy", ann.item_id, f"answered twice by annotator {ann.annotator_id!r}"
+            )
+        seen.add((ann.item_id, ann.annotator_id))
+        label = ann.label
+        record: dict[str, Any] = {id_field: ann.item_id}
+        if texts is not None and ann.item_id in texts:
+            record["text"] = texts[ann.item_id]
+        if task_type == "spans":
+            if not isinstance(label, list) or not all(isinstance(s, Span) for s in label):
+                raise FormatError("prodigy", ann.item_id, "spans must be a list of spans")
+            record["spans"] = [
+                {"start": s.start, "end": s.end, "label": s.type}
+                for s in label
+                if isinstance(s, Span)
+            ]
+        else:
+            if task_type == "classification" and isinstance(label, str):
+                chosen = [label]
+            elif (
+                task_type == "multilabel"
+                and isinstance(label, list)
+                and all(isinstance(c, str) for c in label)
+            ):
+                chosen = [str(c) for c in label]
+            else:
+                raise FormatError(
+                    "prodigy",
+                    ann.item_id,
+                    f"a {task_type} label must be class names, got {label!r}",
+                )
+            record["options"] = _options(classes, used)
+            record["accept"] = chosen
+        record["answer"] = "accept"
+        if ann.annotator_id is not None:
+            record["_annotator_id"] = ann.annotator_id
+        out.append(json.dumps(record, ensure_ascii=False))
+    return "".join(f"{line}\n" for line in out).encode("utf-8")

@@ -31,8 +31,9 @@ The annotator is the metadata's ``job-name`` (outputs are consolidated over work
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -41,7 +42,7 @@ from adapters.formats._errors import FormatError
 from adapters.formats._text_items import item_id_of
 from adapters.formats.jsonl import _lines
 
-__all__ = ["sagemaker_annotations"]
+__all__ = ["sagemaker_annotations", "write_sagemaker"]
 
 _PREFIX = "groundtruth/"
 
@@ -201,3 +202,133 @@ def sagemaker_annotations(
             )
         )
     return out
+
+
+def _class_ids(
+    annotations: Sequence[VendorAnnotation], classes: Sequence[str] | None
+) -> dict[str, int]:
+    """Class name -> id: ``classes`` in their order, then other classes as first used."""
+    used: list[str] = []
+    for ann in annotations:
+        label = ann.label
+        if isinstance(label, str):
+            used.append(label)
+        elif isinstance(label, list):
+            used.extend(x.category if isinstance(x, Box) else str(x) for x in label)
+    return {c: k for k, c in enumerate(dict.fromkeys([*(classes or []), *used]))}
+
+
+def _written_label(
+    ann: VendorAnnotation,
+    task_type: TaskType,
+    ids: Mapping[str, int],
+    image_size: tuple[int, int] | None,
+) -> tuple[Any, dict[str, Any]]:
+    """The label attribute's value and what its ``-metadata`` adds for one answer."""
+    label = ann.label
+    if task_type == "classification":
+        if not isinstance(label, str):
+            raise FormatError(
+                "sagemaker", ann.item_id, f"a classification label is a class name, got {label!r}"
+            )
+        return ids[label], {"class-name": label}
+    if task_type == "multilabel":
+        if not isinstance(label, list) or not all(isinstance(c, str) for c in label):
+            raise FormatError(
+                "sagemaker", ann.item_id, f"a multilabel label is class names, got {label!r}"
+            )
+        return [ids[str(c)] for c in label], {}
+    if not isinstance(label, list) or not all(isinstance(b, Box) for b in label):
+        raise FormatError("sagemaker", ann.item_id, "object detection labels are boxes")
+    boxes = [b for b in label if isinstance(b, Box)]
+    value: dict[str, Any] = {
+        "annotations": [
+            {
+                "class_id": ids[b.category],
+                "left": b.bbox[0],
+                "top": b.bbox[1],
+                "width": b.bbox[2],
+                "height": b.bbox[3],
+            }
+            for b in boxes
+        ]
+    }
+    if image_size is not None:
+        value = {
+            "image_size": [{"width": image_size[0], "height": image_size[1], "depth": 3}],
+            **value,
+        }
+    objects = [{} if b.score is None else {"confidence": b.score} for b in boxes]
+    return value, {"objects": objects}
+
+
+def write_sagemaker(
+    annotations: Iterable[VendorAnnotation],
+    *,
+    task_type: TaskType,
+    classes: Sequence[str] | None = None,
+    texts: Mapping[str, str] | None = None,
+    image_sizes: Mapping[str, tuple[int, int]] | None = None,
+    label_attribute: str = "label",
+) -> bytes:
+    """A Ground Truth output manifest: one line per answer, as :func:`sagemaker_annotations`
+    (and Ground Truth's chained jobs) read it.
+
+    Each line has ``item_id``, the data reference (``source`` with the item's text where
+    ``texts`` has it, else ``source-ref`` with the item key), the label under
+    ``label_attribute`` and ``<label_attribute>-metadata`` with the ``type``, the
+    ``class-map`` (``classes`` in their order, then any other class used), ``class-name`` for
+    classification, per-box ``objects`` confidences for detection, and the annotator as
+    ``job-name`` when there is one. Classification and multilabel are written as
+    ``text-classification`` when the item has a text, else ``image-classification``; boxes
+    carry ``image_size`` where ``image_sizes`` knows it.
+
+    Raises
+    ------
+    FormatError
+        A task type other than classification, multilabel and detection (semantic
+        segmentation outputs are PNG masks), a label of the wrong shape, or one item
+        answered twice by the same annotator.
+    """
+    kinds = {
+        "classification": "classification",
+        "multilabel": "classification-multilabel",
+        "detection": "object-detection",
+    }
+    if task_type not in kinds:
+        raise FormatError(
+            "sagemaker",
+            "",
+            f"Ground Truth manifests are written for classification, multilabel and "
+            f"detection, not {task_type}",
+        )
+    rows = list(annotations)
+    ids = _class_ids(rows, classes)
+    class_map = {str(k): c for c, k in ids.items()}
+    texts = texts or {}
+    sizes = image_sizes or {}
+    seen: set[tuple[str, str | None]] = set()
+    out: list[str] = []
+    for ann in rows:
+        if (ann.item_id, ann.annotator_id) in seen:
+            raise FormatError(
+                "sagemaker", ann.item_id, f"answered twice by annotator {ann.annotator_id!r}"
+            )
+        seen.add((ann.item_id, ann.annotator_id))
+        text = texts.get(ann.item_id)
+        kind = kinds[task_type]
+        if task_type != "detection":
+            kind = f"{'text' if text is not None else 'image'}-{kind}"
+        value, extra = _written_label(ann, task_type, ids, sizes.get(ann.item_id))
+        meta: dict[str, Any] = {"class-map": class_map, **extra, "type": _PREFIX + kind}
+        if ann.annotator_id is not None:
+            meta["job-name"] = ann.annotator_id
+        record: dict[str, Any] = {"item_id": ann.item_id}
+        if text is not None:
+            record["source"] = text
+        else:
+            record["source-ref"] = ann.item_id
+        record[label_attribute] = value
+        record[f"{label_attribute}-metadata"] = meta
+        out.append(json.dumps(record, ensure_ascii=False))
+    return "".join(f"{line}\n" for line in out).encode("utf-8")

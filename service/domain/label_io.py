@@ -15,8 +15,10 @@ the same formats:
 ===============  ========================================================================
 
 Vendor labels are also read in every other format of :mod:`adapters.formats.registry`
-(``coco_results``, ``voc``, ``yolo``, ``cvat``, ``doccano``, ``prodigy``), with what those need
-from the bake-off's gold (:func:`gold_context`); the four above are also written.
+(``coco_results``, ``voc``, ``yolo``, ``cvat``, ``doccano``, ``prodigy``, ...), with what those
+need from the bake-off's gold (:func:`gold_context`); the four above are also written, and
+:func:`export_file` writes ``voc``, ``yolo``, ``cvat``, ``doccano``, ``prodigy`` and
+``sagemaker``.
 
 Readers stream (COCO files are parsed whole by their reader) and raise
 :class:`adapters.formats.FormatError` naming the row or object; the API maps it to HTTP 422.
@@ -46,7 +48,9 @@ from adapters.formats import labelstudio as ls_format
 from adapters.formats.cvat import write_cvat
 from adapters.formats.doccano import write_doccano
 from adapters.formats.jsonl import GoldRecord
+from adapters.formats.prodigy import write_prodigy
 from adapters.formats.registry import FormatName, GoldContext, read_label_file
+from adapters.formats.sagemaker import write_sagemaker
 from adapters.formats.voc import write_voc
 from adapters.formats.yolo import write_yolo
 from service.domain.errors import Conflict, Invalid
@@ -79,7 +83,7 @@ __all__ = [
 LabelFormat = Literal["jsonl", "csv", "coco", "labelstudio"]
 FORMATS: tuple[LabelFormat, ...] = get_args(LabelFormat)
 #: Formats written as one file or a zip by :func:`export_file` (read back by the registry).
-FileFormat = Literal["voc", "yolo", "cvat", "doccano"]
+FileFormat = Literal["voc", "yolo", "cvat", "doccano", "prodigy", "sagemaker"]
 FILE_FORMATS: tuple[FileFormat, ...] = get_args(FileFormat)
 ExportFormat = LabelFormat | FileFormat
 FILE_MEDIA_TYPES: dict[FileFormat, str] = {
@@ -87,12 +91,16 @@ FILE_MEDIA_TYPES: dict[FileFormat, str] = {
     "yolo": "application/zip",
     "cvat": "application/xml",
     "doccano": "application/x-ndjson",
+    "prodigy": "application/x-ndjson",
+    "sagemaker": "application/x-ndjson",
 }
 FILE_SUFFIXES: dict[FileFormat, str] = {
     "voc": "zip",
     "yolo": "zip",
     "cvat": "xml",
     "doccano": "jsonl",
+    "prodigy": "jsonl",
+    "sagemaker": "manifest",
 }
 # Vendor label files are read in every format of the one format layer.
 ReadFormat = FormatName
@@ -602,11 +610,13 @@ def export_file(
     classes: list[str] | None = None,
     items: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> bytes:
-    """Labels as a Pascal VOC zip, a YOLO zip, a CVAT for images 1.1 XML or a doccano JSONL
-    file, which the same format's reader reads back as the same labels.
+    """Labels as a Pascal VOC zip, a YOLO zip, a CVAT for images 1.1 XML, a doccano or Prodigy
+    JSONL file or a SageMaker Ground Truth output manifest, which the same format's reader
+    reads back as the same labels.
 
     ``items`` maps item key -> item data (``width``/``height`` for images, ``text``); YOLO
-    class indices follow ``classes`` (the ontology's order, also written to ``classes.txt``).
+    class indices follow ``classes`` (the ontology's order, also written to ``classes.txt``),
+    as do Prodigy's choice options and SageMaker's class-map ids.
 
     Raises
     ------
@@ -628,6 +638,8 @@ def export_file(
         "yolo": ("detection", "segmentation"),
         "cvat": ("classification", "multilabel", "detection", "segmentation"),
         "doccano": ("classification", "multilabel", "spans"),
+        "prodigy": ("classification", "multilabel", "spans"),
+        "sagemaker": ("classification", "multilabel", "detection"),
     }[fmt]
     if task_type not in allowed:
         raise Invalid(
@@ -641,6 +653,12 @@ def export_file(
             return _zip(write_yolo(annotations, image_sizes=sizes, class_names=classes or []))
         if fmt == "cvat":
             return write_cvat(annotations, task_type=task_type, image_sizes=sizes)
+        if fmt == "prodigy":
+            return write_prodigy(annotations, task_type=task_type, texts=texts, classes=classes)
+        if fmt == "sagemaker":
+            return write_sagemaker(
+                annotations, task_type=task_type, classes=classes, texts=texts, image_sizes=sizes
+            )
         return write_doccano(annotations, task_type=task_type, texts=texts)
     except FormatError as exc:
         raise Invalid(f"cannot export as {fmt}: {exc}", location=("query", "format")) from exc

@@ -1,8 +1,11 @@
-"""Writers for Pascal VOC, YOLO, CVAT for images 1.1 and doccano: what Bakeoff writes, the
-same format's reader reads back as the same labels (export -> read -> identical)."""
+"""Writers for Pascal VOC, YOLO, CVAT for images 1.1, doccano, Prodigy and SageMaker Ground
+Truth: what Bakeoff writes, the same format's reader reads back as the same labels (export ->
+read -> identical)."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,9 @@ from adapters.base import Box, Mask, Span, VendorAnnotation
 from adapters.formats import FormatError
 from adapters.formats.cvat import cvat_annotations, write_cvat
 from adapters.formats.doccano import doccano_annotations, write_doccano
+from adapters.formats.prodigy import prodigy_annotations, write_prodigy
+from adapters.formats.registry import detect_format
+from adapters.formats.sagemaker import sagemaker_annotations, write_sagemaker
 from adapters.formats.voc import voc_annotations, write_voc
 from adapters.formats.yolo import write_yolo, yolo_annotations
 
@@ -169,3 +175,129 @@ def test_doccano_round_trips(task_type: Any, tmp_path: Path) -> None:
     assert _key(doccano_annotations(stripped, task_type=task_type, items_by_text=by_text)) == _key(
         anns
     )
+
+
+TEXTS = {"t1": "EU rejects German call", "t2": "Peter Blackburn"}
+PRODIGY_CASES: dict[str, list[VendorAnnotation]] = {
+    "classification": [
+        VendorAnnotation(item_id="t1", label="positive", annotator_id="news-alice"),
+        VendorAnnotation(item_id="t1", label="negative", annotator_id="news-bob"),
+        VendorAnnotation(item_id="t2", label="negative"),
+    ],
+    "multilabel": [
+        VendorAnnotation(item_id="t1", label=["sports", "politics"]),
+        VendorAnnotation(item_id="t2", label=[]),
+    ],
+    "spans": [
+        VendorAnnotation(
+            item_id="t1",
+            label=[Span(start=0, end=2, type="ORG"), Span(start=11, end=17, type="MISC")],
+            annotator_id="ner-alice",
+        ),
+        VendorAnnotation(item_id="t2", label=[], annotator_id="ner-alice"),
+    ],
+}
+
+
+@pytest.mark.parametrize("task_type", list(PRODIGY_CASES), ids=list(PRODIGY_CASES))
+def test_prodigy_round_trips(task_type: Any, tmp_path: Path) -> None:
+    anns = PRODIGY_CASES[task_type]
+    path = tmp_path / "db-out.jsonl"
+    path.write_bytes(
+        write_prodigy(anns, task_type=task_type, texts=TEXTS, classes=["negative", "positive"])
+    )
+    assert detect_format(path) == "prodigy"
+    back, notes = prodigy_annotations(path, task_type=task_type)
+    assert _key(back) == _key(anns) and notes == ()
+    # every line is an accepted answer with its text, as `prodigy db-in` reads it
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        assert record["answer"] == "accept" and record["text"] in TEXTS.values()
+    # found by text alone too (a Prodigy dataset Bakeoff did not create)
+    stripped = tmp_path / "by_text.jsonl"
+    stripped.write_text(re.sub(r'"item_id": "t[12]", ', "", path.read_text()))
+    by_text = {v: k for k, v in TEXTS.items()}
+    again, _ = prodigy_annotations(stripped, task_type=task_type, items_by_text=by_text)
+    assert _key(again) == _key(anns)
+
+
+def test_prodigy_choice_options_follow_the_class_order(tmp_path: Path) -> None:
+    raw = write_prodigy(
+        PRODIGY_CASES["multilabel"], task_type="multilabel", classes=["politics", "weather"]
+    )
+    first, second = (json.loads(x) for x in raw.decode().splitlines())
+    assert [o["id"] for o in first["options"]] == ["politics", "weather", "sports"]
+    assert first["accept"] == ["sports", "politics"]
+    assert second["options"] == first["options"] and second["accept"] == []
+
+
+def test_prodigy_refuses_what_it_cannot_hold() -> None:
+    with pytest.raises(FormatError, match="not detection"):
+        write_prodigy(BOXES, task_type="detection")
+    with pytest.raises(FormatError, match="answered twice"):
+        write_prodigy([VendorAnnotation(item_id="t1", label="a")] * 2, task_type="classification")
+
+
+SAGEMAKER_CASES: dict[str, list[VendorAnnotation]] = {
+    "classification": [
+        VendorAnnotation(item_id="a.jpg", label="cat", annotator_id="labeling-job/pets"),
+        VendorAnnotation(item_id="a.jpg", label="dog", annotator_id="labeling-job/pets-2"),
+        VendorAnnotation(item_id="b.jpg", label="dog"),
+    ],
+    "multilabel": [
+        VendorAnnotation(item_id="a.jpg", label=["sunny", "urban"]),
+        VendorAnnotation(item_id="b.jpg", label=[]),
+    ],
+    "detection": BOXES,
+}
+
+
+@pytest.mark.parametrize("task_type", list(SAGEMAKER_CASES), ids=list(SAGEMAKER_CASES))
+def test_sagemaker_round_trips(task_type: Any, tmp_path: Path) -> None:
+    anns = SAGEMAKER_CASES[task_type]
+    path = tmp_path / "output.manifest"
+    path.write_bytes(
+        write_sagemaker(anns, task_type=task_type, classes=["dog", "car"], image_sizes=SIZES)
+    )
+    assert detect_format(path) == "sagemaker"
+    back = sagemaker_annotations(path, task_type=task_type)
+    assert _key(back) == _key(anns)
+    records = [json.loads(x) for x in path.read_text().splitlines()]
+    meta = records[0]["label-metadata"]
+    assert meta["class-map"]["0"] == "dog"  # ids follow the ontology's order
+    if task_type == "detection":
+        assert records[0]["label"]["image_size"] == [{"width": 640, "height": 480, "depth": 3}]
+    # items found without an item_id: image jobs by the source-ref's file name
+    stripped = tmp_path / "no_ids.manifest"
+    stripped.write_text(re.sub(r'"item_id": "[ab].jpg", ', "", path.read_text()))
+    assert _key(sagemaker_annotations(stripped, task_type=task_type)) == _key(anns)
+
+
+def test_sagemaker_text_classification_round_trips(tmp_path: Path) -> None:
+    anns = [
+        VendorAnnotation(item_id="t1", label="politics", annotator_id="labeling-job/news"),
+        VendorAnnotation(item_id="t2", label="sports", annotator_id="labeling-job/news"),
+    ]
+    path = tmp_path / "output.manifest"
+    path.write_bytes(write_sagemaker(anns, task_type="classification", texts=TEXTS))
+    record = json.loads(path.read_text().splitlines()[0])
+    assert record["source"] == TEXTS["t1"]
+    assert record["label-metadata"]["type"] == "groundtruth/text-classification"
+    stripped = tmp_path / "by_text.manifest"
+    stripped.write_text(re.sub(r'"item_id": "t[12]", ', "", path.read_text()))
+    by_text = {v: k for k, v in TEXTS.items()}
+    back = sagemaker_annotations(stripped, task_type="classification", items_by_text=by_text)
+    assert _key(back) == _key(anns)
+
+
+def test_sagemaker_refuses_what_it_cannot_hold() -> None:
+    with pytest.raises(FormatError, match="not spans"):
+        write_sagemaker(PRODIGY_CASES["spans"], task_type="spans")
+    with pytest.raises(FormatError, match="answered twice"):
+        write_sagemaker(
+            [VendorAnnotation(item_id="a.jpg", label="cat")] * 2, task_type="classification"
+        )
+    with pytest.raises(FormatError, match="class name"):
+        write_sagemaker(
+            [VendorAnnotation(item_id="a.jpg", label=["cat"])], task_type="classification"
+        )

@@ -1,4 +1,5 @@
-"""Exports in the formats other tools read (Pascal VOC, YOLO, CVAT 1.1, doccano) round-trip
+"""Exports in the formats other tools read (Pascal VOC, YOLO, CVAT 1.1, doccano, Prodigy,
+SageMaker Ground Truth) round-trip
 through the API: a vendor's labels exported in a format and imported again in that format are
 the same labels (the import finds each one already stored: all duplicates, no conflict)."""
 
@@ -8,13 +9,15 @@ import io
 import json
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from fastapi.testclient import TestClient
 
 from adapters.base import Box
 from adapters.formats.yolo import yolo_annotations
+from service.client import ExportFormat as ClientExportFormat
+from service.domain.label_io import FILE_FORMATS, FORMATS
 
 GOLD_COCO: dict[str, Any] = {
     "images": [
@@ -176,6 +179,133 @@ def test_span_labels_round_trip_through_doccano(
     assert again.json()["stored"] == 0 and again.json()["duplicates"] == 2
 
 
+def test_span_labels_round_trip_through_prodigy(
+    client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any
+) -> None:
+    bakeoff, gs = _bakeoff(
+        client,
+        auth["lead"],
+        key_vendor.id,
+        task_type="spans",
+        classes=["ORG", "PER"],
+        gold="".join(json.dumps(r) + "\n" for r in SPAN_GOLD).encode(),
+        fmt="jsonl",
+    )
+    url = f"/bakeoffs/{bakeoff}/vendors/{key_vendor.id}/labels"
+    body = "".join(json.dumps(r) + "\n" for r in SPAN_LABELS).encode()
+    first = client.post(
+        url + "/import", params={"format": "jsonl"}, content=body, headers=auth["vendor"]
+    )
+    assert first.status_code == 200 and first.json()["stored"] == 2, first.text
+    exported = client.get(url + "/export", params={"format": "prodigy"}, headers=auth["lead"])
+    assert exported.status_code == 200, exported.text
+    assert exported.headers["content-disposition"].endswith('.jsonl"')
+    lines = [json.loads(x) for x in exported.text.splitlines()]
+    assert lines[0] == {
+        "item_id": "t1",
+        "text": "EU rejects",
+        "spans": [{"start": 0, "end": 2, "label": "ORG"}],
+        "answer": "accept",
+    }
+    again = client.post(
+        url + "/import",
+        params={"format": "prodigy"},
+        content=exported.content,
+        headers=auth["vendor"],
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["stored"] == 0 and again.json()["duplicates"] == 2
+    gold = client.get(
+        f"/golden-sets/{gs}/versions/1/export", params={"format": "prodigy"}, headers=auth["lead"]
+    )
+    assert gold.status_code == 200, gold.text
+    assert [json.loads(x)["spans"] for x in gold.text.splitlines()] == [
+        [{"start": 0, "end": 2, "label": "ORG"}],
+        [],
+    ]
+
+
+CLASS_GOLD = "item_id,label\nt1,sports\nt2,politics\n"
+CLASS_LABELS: list[dict[str, Any]] = [
+    {"item_id": "t1", "label": "sports", "annotator_id": "w1"},
+    {"item_id": "t1", "label": "politics", "annotator_id": "w2"},
+    {"item_id": "t2", "label": "politics", "annotator_id": "w1"},
+]
+
+
+@pytest.mark.parametrize("fmt", ["prodigy", "sagemaker"])
+def test_class_labels_of_several_annotators_round_trip(
+    client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any, fmt: str
+) -> None:
+    bakeoff, gs = _bakeoff(
+        client,
+        auth["lead"],
+        key_vendor.id,
+        task_type="classification",
+        classes=["politics", "sports"],
+        gold=CLASS_GOLD.encode(),
+        fmt="csv",
+    )
+    url = f"/bakeoffs/{bakeoff}/vendors/{key_vendor.id}/labels"
+    body = "".join(json.dumps(r) + "\n" for r in CLASS_LABELS).encode()
+    first = client.post(
+        url + "/import", params={"format": "jsonl"}, content=body, headers=auth["vendor"]
+    )
+    assert first.status_code == 200 and first.json()["stored"] == 3, first.text
+    exported = client.get(url + "/export", params={"format": fmt}, headers=auth["lead"])
+    assert exported.status_code == 200, exported.text
+    again = client.post(
+        url + "/import", params={"format": fmt}, content=exported.content, headers=auth["vendor"]
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["stored"] == 0 and again.json()["duplicates"] == 3
+    gold = client.get(
+        f"/golden-sets/{gs}/versions/1/export", params={"format": fmt}, headers=auth["lead"]
+    )
+    assert gold.status_code == 200, gold.text
+    assert len(gold.text.splitlines()) == 2
+
+
+def test_box_labels_round_trip_through_sagemaker(
+    client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any
+) -> None:
+    bakeoff, gs = _bakeoff(
+        client,
+        auth["lead"],
+        key_vendor.id,
+        task_type="detection",
+        classes=["car", "person"],
+        gold=json.dumps(GOLD_COCO).encode(),
+        fmt="coco",
+    )
+    url = f"/bakeoffs/{bakeoff}/vendors/{key_vendor.id}/labels"
+    body = "".join(json.dumps(r) + "\n" for r in BOX_LABELS).encode()
+    first = client.post(
+        url + "/import", params={"format": "jsonl"}, content=body, headers=auth["vendor"]
+    )
+    assert first.status_code == 200 and first.json()["stored"] == 2, first.text
+    exported = client.get(url + "/export", params={"format": "sagemaker"}, headers=auth["lead"])
+    assert exported.status_code == 200, exported.text
+    assert exported.headers["content-disposition"].endswith('.manifest"')
+    record = json.loads(exported.text.splitlines()[0])
+    assert record["label-metadata"]["class-map"] == {"0": "car", "1": "person"}
+    assert record["label"]["image_size"] == [{"width": 640, "height": 480, "depth": 3}]
+    again = client.post(
+        url + "/import",
+        params={"format": "sagemaker"},
+        content=exported.content,
+        headers=auth["vendor"],
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["stored"] == 0 and again.json()["duplicates"] == 2
+    gold = client.get(
+        f"/golden-sets/{gs}/versions/1/export", params={"format": "sagemaker"}, headers=auth["lead"]
+    )
+    assert gold.status_code == 200, gold.text
+    boxes = [json.loads(x)["label"]["annotations"] for x in gold.text.splitlines()]
+    assert boxes[0] == [{"class_id": 0, "left": 10.0, "top": 20.0, "width": 100.0, "height": 50.0}]
+
+
 def test_a_format_that_cannot_hold_the_task_type_is_422(
     client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any
 ) -> None:
@@ -189,6 +319,13 @@ def test_a_format_that_cannot_hold_the_task_type_is_422(
         fmt="jsonl",
     )
     url = f"/bakeoffs/{bakeoff}/vendors/{key_vendor.id}/labels/export"
-    response = client.get(url, params={"format": "voc"}, headers=auth["lead"])
-    assert response.status_code == 422
-    assert "voc" in response.text and "spans" in response.text
+    for fmt in ("voc", "sagemaker"):
+        response = client.get(url, params={"format": fmt}, headers=auth["lead"])
+        assert response.status_code == 422
+        assert fmt in response.text and "spans" in response.text
+
+
+def test_the_client_offers_every_export_format() -> None:
+    """The client's ``ExportFormat`` is a copy of the service's; they must not drift apart."""
+    assert set(get_args(ClientExportFormat)) == set(FORMATS) | set(FILE_FORMATS)
+    assert {"prodigy", "sagemaker"} <= set(FILE_FORMATS)
