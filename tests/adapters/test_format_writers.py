@@ -300,6 +300,40 @@ def test_sagemaker_round_trips(task_type: Any, tmp_path: Path) -> None:
     assert _key(sagemaker_annotations(stripped, task_type=task_type)) == _key(anns)
 
 
+SAGEMAKER_FIXTURE = VOC_FIXTURE.parents[1] / "sagemaker"
+
+
+def test_sagemaker_round_trips_real_ground_truth_manifests(tmp_path: Path) -> None:
+    """Output manifests Ground Truth wrote (amazon-sagemaker-examples), read, written, read."""
+    boxes = sagemaker_annotations(
+        SAGEMAKER_FIXTURE / "yolov5_sample_output.manifest", task_type="detection"
+    )
+    assert len(boxes) == 100 and {a.annotator_id for a in boxes} == {
+        "labeling-job/ground-truth-od-demo-1662974840"
+    }
+    first = boxes[0].label
+    assert isinstance(first, list) and isinstance(first[0], Box)
+    assert first[0].bbox == (138.8, 164.60000000000002, 443.8, 859.0)
+    assert first[0].score == 0.93 and first[0].category == "Bird"
+    written = tmp_path / "boxes.manifest"
+    written.write_bytes(write_sagemaker(boxes, task_type="detection"))
+    assert _key(sagemaker_annotations(written, task_type="detection")) == _key(boxes)
+    # one image and one text classification, each under its own job's label attribute
+    texts = {"food": "The food was delicious"}
+    classes = sagemaker_annotations(
+        SAGEMAKER_FIXTURE / "classification_output.manifest",
+        task_type="classification",
+        items_by_text={v: k for k, v in texts.items()},
+    )
+    assert _key(classes) == [
+        ("example_image.jpg", "dog", "identify-animal-species"),
+        ("food", "positive", "label-sentiment"),
+    ]
+    written = tmp_path / "classes.manifest"
+    written.write_bytes(write_sagemaker(classes, task_type="classification", texts=texts))
+    assert _key(sagemaker_annotations(written, task_type="classification")) == _key(classes)
+
+
 def test_sagemaker_text_classification_round_trips(tmp_path: Path) -> None:
     anns = [
         VendorAnnotation(item_id="t1", label="politics", annotator_id="labeling-job/news"),
