@@ -211,3 +211,34 @@ def test_a_voc_folder_goes_up_as_a_zip_and_scores_like_the_coco_gold(bk: Bakeoff
     bakeoff = bk.create_bakeoff(project.id, "voc", version.version_id, ins.id, [vendor.id])
     stored = bk.add_vendor_labels(bakeoff.id, vendor.id, gts / "pascalvoc_format")
     assert stored.stored == 100
+
+
+@pytest.mark.parametrize("fmt", ["prodigy", "sagemaker"])
+def test_an_export_in_a_tools_format_goes_back_up_as_the_same_labels(
+    bk: BakeoffClient, tmp_path: Path, fmt: Any
+) -> None:
+    """Prodigy / SageMaker exports through the client are detected on upload and stored once."""
+    project = bk.create_project("news", "multilabel", ["sports", "politics", "weather"])
+    gold = pd.DataFrame(
+        {
+            "item_id": ["a", "b"],
+            "label": [["sports"], ["politics", "weather"]],
+            "data": [{"text": "Cup final tonight"}, {"text": "Storm delays vote"}],
+        }
+    )
+    version = bk.create_golden_set(project.id, "gold", gold)
+    instructions = bk.add_instructions(project.id, "# Tag the topics")
+    acme = bk.create_vendor("Acme", price_per_item=0.10)
+    bakeoff = bk.create_bakeoff(project.id, "Q1", version.version_id, instructions.id, [acme.id])
+    labels = pd.DataFrame(
+        {
+            "item_id": ["a", "a", "b"],
+            "label": [["sports"], ["sports", "weather"], []],
+            "annotator_id": ["w1", "w2", "w1"],
+        }
+    )
+    assert bk.add_vendor_labels(bakeoff.id, acme.id, labels).stored == 3
+    path = tmp_path / f"export.{fmt}"
+    path.write_bytes(bk.export_vendor_labels(bakeoff.id, acme.id, format=fmt))
+    again = bk.add_vendor_labels(bakeoff.id, acme.id, path)
+    assert again.stored == 0 and again.duplicates == 3
