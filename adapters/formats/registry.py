@@ -276,7 +276,8 @@ def detect_format(path: str | os.PathLike[str]) -> FormatName:
         "",
         "no known format fits: "
         + "; ".join(tried)
-        + f". Known formats: {', '.join(FORMAT_NAMES)}; name one with --format",
+        + f". Known formats: {', '.join(FORMAT_NAMES)}; name one with --format (CLI) or "
+        "?format= (API)",
     )
 
 

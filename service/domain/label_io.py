@@ -49,7 +49,7 @@ from adapters.formats.cvat import write_cvat
 from adapters.formats.doccano import write_doccano
 from adapters.formats.jsonl import GoldRecord
 from adapters.formats.prodigy import write_prodigy
-from adapters.formats.registry import FormatName, GoldContext, read_label_file
+from adapters.formats.registry import FormatName, GoldContext, detect_format, read_label_file
 from adapters.formats.sagemaker import write_sagemaker
 from adapters.formats.voc import write_voc
 from adapters.formats.yolo import write_yolo
@@ -103,7 +103,7 @@ FILE_SUFFIXES: dict[FileFormat, str] = {
     "sagemaker": "manifest",
 }
 # Vendor label files are read in every format of the one format layer.
-ReadFormat = FormatName
+ReadFormat = FormatName | Literal["auto"]
 READ_FORMATS: tuple[ReadFormat, ...] = get_args(FormatName)
 MEDIA_TYPES: dict[LabelFormat, str] = {
     "jsonl": "application/x-ndjson",
@@ -286,8 +286,9 @@ def gold_context(session: Session, bakeoff: BakeOff, fmt: ReadFormat) -> GoldCon
             texts[text] = None if text in texts else key
     classes = tuple(class_names(project))
     coco = None
-    results = fmt in ("coco_results", "coco")  # "coco" may be a results array too
-    if project.task_type == "keypoints" and (results or fmt == "labelstudio"):
+    # "coco" may be a results array too; "auto" may turn out to be either
+    results = fmt in ("coco_results", "coco", "auto")
+    if project.task_type == "keypoints" and (results or fmt in ("labelstudio", "auto")):
         return GoldContext(
             image_sizes=sizes,
             texts=texts,
@@ -347,8 +348,20 @@ def _spilled(source: IO[bytes], fmt: ReadFormat) -> Path:
     return Path(out.name)
 
 
+def _detected(source: IO[bytes] | Path) -> FormatName:
+    """The format of an upload or a path, from its content (:func:`detect_format`)."""
+    if isinstance(source, Path):
+        return detect_format(source)
+    path = _spilled(source, "auto")
+    try:
+        return detect_format(path)
+    finally:
+        path.unlink(missing_ok=True)
+        source.seek(0)
+
+
 def _registry_labels(
-    fmt: ReadFormat,
+    fmt: FormatName,
     source: IO[bytes] | Path,
     *,
     task_type: TaskType,
@@ -399,6 +412,8 @@ def read_vendor_labels(
     Invalid
         The format cannot hold this task type's labels.
     """
+    if fmt == "auto":  # what the CLI and the client do before they upload: read the content
+        fmt = _detected(source)
     if fmt == "coco" and _is_json_array(source):
         fmt = "coco_results"  # "coco" names both COCO files; a results array is the other
     if fmt not in FORMATS:

@@ -126,9 +126,12 @@ def test_bakeoff_evaluate_ignores_crowd_regions_like_pycocotools(tmp_path: Path)
     assert system["metrics"]["box_precision"]["value"] == pytest.approx(2 / 3)
 
 
+@pytest.mark.parametrize("label_format", ["coco", None], ids=["named", "detected"])
 def test_api_keeps_crowd_regions_on_gold_import_and_scores_like_pycocotools(
-    client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any
+    client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any, label_format: str | None
 ) -> None:
+    """A COCO results array is read with ``?format=coco`` or with no format at all (the
+    API tells it from the content, as the CLI and the client do)."""
     lead = auth["lead"]
     project = client.post(
         "/projects",
@@ -169,7 +172,7 @@ def test_api_keeps_crowd_regions_on_gold_import_and_scores_like_pycocotools(
     ).json()
     response = client.post(
         f"/bakeoffs/{bakeoff['id']}/vendors/{key_vendor.id}/labels/import",
-        params={"format": "coco"},
+        params={"format": label_format} if label_format else {},
         content=json.dumps(RESULTS).encode(),
         headers=auth["vendor"],
     )

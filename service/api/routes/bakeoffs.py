@@ -184,8 +184,11 @@ async def import_labels(
     idempotency_key: IdempotencyKey = None,
     format: Annotated[
         ReadFormat,
-        Query(description="File format of the body (VOC and YOLO as a zip of their files)."),
-    ] = "jsonl",
+        Query(
+            description="File format of the body (VOC and YOLO as a zip of their files); "
+            "auto (the default) tells it from the content, as the CLI and the client do."
+        ),
+    ] = "auto",
     filename: str = "upload",
     question: Annotated[
         str | None,

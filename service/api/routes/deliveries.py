@@ -92,7 +92,9 @@ async def import_labels(
     session: SessionDep,
     principal: CurrentKey,
     delivery_id: int,
-    format: Annotated[ReadFormat, Query(description="File format of the body.")] = "jsonl",
+    format: Annotated[
+        ReadFormat, Query(description="File format of the body; auto: told from the content.")
+    ] = "auto",
     filename: str = "upload",
     question: Annotated[
         str | None,
