@@ -176,6 +176,7 @@ __all__ = [
     "AuditStratumPublic",
     "AuditItemPublic",
     "DeliveryAuditPublic",
+    "DeliveryModelFlagsIn",
 ]
 
 Role = Literal["admin", "lead", "qa", "viewer", "vendor"]
@@ -1312,6 +1313,13 @@ class DeliveryAuditPublic(SQLModel):
     decision: Literal["accept", "reject", "inconclusive", "not_enough_reviews"]
     reason: str
     next_item: AuditItemPublic | None
+
+
+class DeliveryModelFlagsIn(SQLModel):
+    """Flag a delivery with a model the server's operator registered (``GET /models``)."""
+
+    model: str = Field(min_length=1, max_length=_NAME)
+    feature_key: str = Field(default="features", min_length=1, max_length=_NAME)
 
 
 # --------------------------------------------------------------------------- procurement view

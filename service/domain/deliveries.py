@@ -267,7 +267,8 @@ def delivery_batch(
 ) -> DeliveryBatchPublic:
     """What the vendor receives: ``item_id`` and ``data`` of every item, in batch order.
 
-    The first read marks the delivery as sent (its latency clock starts).
+    The vendor's first read marks the delivery as sent (its latency clock starts); a lead
+    looking at the batch does not.
     """
     delivery = get_delivery(session=session, delivery_id=delivery_id, principal=principal)
     project = get_or_404(session, Project, delivery.project_id)
@@ -280,7 +281,7 @@ def delivery_batch(
         WorkItem(item_id=str(k), data=json.loads(d) if isinstance(d, str) else dict(d))
         for k, d in rows
     ]
-    if delivery.sent_at is None:
+    if delivery.sent_at is None and (principal is None or is_vendor(principal)):
         delivery.sent_at = utcnow()
         session.add(delivery)
         session.commit()

@@ -10,6 +10,10 @@ flagged when one of its answers is, with the highest ``1 - label quality`` as it
 The flags are stored on the delivery's items (``deliveryitem.flag_score``, ``flagged``),
 where the audit's flagged stratum and :func:`ranked_flags` read them.
 
+The probabilities may instead come from a model the server's operator registered
+(:func:`flag_delivery_with_model`, :mod:`service.domain.model_registry`), run chunk by chunk
+on each item's ``data[feature_key]``.
+
 Classification only: cleanlab's chunked inspector handles multi-class labels; other task
 types are refused with 422.
 """
@@ -27,7 +31,9 @@ from sqlalchemy import bindparam, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
+from adapters.base import WorkItem
 from metrics.label_issues import find_label_issues_chunked
+from service.core.config import Settings, get_settings
 from service.domain._common import get_or_404, table_of
 from service.domain.deliveries import get_delivery
 from service.domain.errors import Invalid
@@ -41,7 +47,7 @@ from service.models import (
     Project,
 )
 
-__all__ = ["flag_delivery", "ranked_flags"]
+__all__ = ["flag_delivery", "flag_delivery_with_model", "ranked_flags"]
 
 _CHUNK = 50_000
 
@@ -166,6 +172,105 @@ def flag_delivery(
         probabilities (the message names the chunk and rows).
     """
     delivery = get_delivery(session=session, delivery_id=delivery_id, principal=principal)
+    project = _classification(session, delivery)
+    classes = class_names(project)
+    columns = _header(source, classes)
+    reader = _Reader(session, delivery_id, source, columns, classes, chunk_size)
+    return _store(session, delivery_id, reader, classes, source_name="probabilities")
+
+
+class _ModelReader:
+    """Chunks of (labels, probabilities) from a registered model, item by item from the DB."""
+
+    def __init__(
+        self, session: Session, delivery_id: int, adapter: Any, classes: list[str], chunk: int
+    ) -> None:
+        self.session, self.delivery_id, self.adapter = session, delivery_id, adapter
+        self.classes, self.chunk = classes, chunk
+        self.item_ids: list[npt.NDArray[np.int64]] = []
+        self.honeypots = 0
+        self.unlabeled = 0
+
+    def __call__(self) -> Iterator[tuple[npt.NDArray[Any], npt.NDArray[np.float64]]]:
+        self.item_ids, self.honeypots, self.unlabeled = [], 0, 0
+        item, label = table_of(DeliveryItem), table_of(DeliveryLabel)
+        last = -1
+        while True:
+            rows = self.session.execute(
+                sa_select(item.c.id, item.c.position, item.c.key, item.c.data, item.c.gold_item_id)
+                .where(item.c.delivery_id == self.delivery_id)
+                .where(item.c.position > last)
+                .order_by(item.c.position)
+                .limit(self.chunk)
+            ).all()
+            if not rows:
+                return
+            last = int(rows[-1][1])
+            production = [r for r in rows if r[4] is None]
+            self.honeypots += len(rows) - len(production)
+            answers: dict[int, list[Any]] = {}
+            if production:
+                for item_id, value in self.session.execute(
+                    sa_select(label.c.item_id, label.c.value)
+                    .where(label.c.delivery_id == self.delivery_id)
+                    .where(label.c.item_id.in_([int(r[0]) for r in production]))
+                ).all():
+                    answers.setdefault(int(item_id), []).append(value)
+            answered = [r for r in production if int(r[0]) in answers]
+            self.unlabeled += len(production) - len(answered)
+            work = [WorkItem(item_id=str(r[2]), data=dict(r[3] or {})) for r in answered]
+            try:
+                probs = self.adapter.predict_proba(work, self.classes).probabilities
+            except ValueError as exc:
+                raise Invalid(f"model: {exc}", location=("body", "model")) from exc
+            labels: list[Any] = []
+            take: list[int] = []
+            ids: list[int] = []
+            for n, r in enumerate(answered):
+                for value in answers[int(r[0])]:
+                    labels.append(value)
+                    take.append(n)
+                    ids.append(int(r[0]))
+            self.item_ids.append(np.asarray(ids, dtype=np.int64))
+            yield np.asarray(labels, dtype=object), np.asarray(probs, dtype=np.float64)[take]
+
+
+def flag_delivery_with_model(
+    *,
+    session: Session,
+    delivery_id: int,
+    model: str,
+    feature_key: str = "features",
+    principal: Principal | None = None,
+    settings: Settings | None = None,
+    chunk_size: int = _CHUNK,
+) -> DeliveryFlagsPublic:
+    """Flag a delivery's production labels with a model the server's operator registered.
+
+    The model (:mod:`service.domain.model_registry`) predicts from each item's
+    ``data[feature_key]``, chunk by chunk (twice, as the chunked inspector needs).
+
+    Raises
+    ------
+    Invalid
+        Not a classification project, an unregistered model, items without the features or
+        outputs that do not match the ontology.
+    """
+    from adapters.model import ModelAdapter
+    from service.domain.model_registry import model_adapter_arguments
+
+    delivery = get_delivery(session=session, delivery_id=delivery_id, principal=principal)
+    project = _classification(session, delivery)
+    classes = class_names(project)
+    arguments = model_adapter_arguments(
+        {"model": model, "feature_key": feature_key}, settings or get_settings()
+    )
+    adapter = ModelAdapter("delivery-flags", **arguments)
+    reader = _ModelReader(session, delivery_id, adapter, classes, chunk_size)
+    return _store(session, delivery_id, reader, classes, source_name="model")
+
+
+def _classification(session: Session, delivery: Any) -> Project:
     project = get_or_404(session, Project, delivery.project_id)
     if project.task_type != "classification":
         raise Invalid(
@@ -173,13 +278,22 @@ def flag_delivery(
             f"{project.id} is {project.task_type}",
             location=("path", "delivery_id"),
         )
-    classes = class_names(project)
-    columns = _header(source, classes)
-    reader = _Reader(session, delivery_id, source, columns, classes, chunk_size)
+    return project
+
+
+def _store(
+    session: Session,
+    delivery_id: int,
+    reader: _Reader | _ModelReader,
+    classes: list[str],
+    *,
+    source_name: str,
+) -> DeliveryFlagsPublic:
+    """Run the chunked inspector over ``reader`` and store each item's flag and score."""
     try:
         found = find_label_issues_chunked(reader, classes=classes)
     except ValueError as exc:
-        raise Invalid(f"probabilities: {exc}", location=("body",)) from exc
+        raise Invalid(f"{source_name}: {exc}", location=("body",)) from exc
     item_ids = np.concatenate(reader.item_ids) if reader.item_ids else np.zeros(0, np.int64)
     score = 1.0 - found.label_quality
     issue = found.is_label_issue

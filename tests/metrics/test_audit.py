@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import binom
 from statsmodels.stats.proportion import proportion_confint
 
@@ -166,3 +169,33 @@ def test_bad_strata_are_named() -> None:
         stratified_error_rate([AuditStratum("u", 5, 2, 0), AuditStratum("u", 5, 2, 0)])
     with pytest.raises(ValueError, match="ltpd must be above aql"):
         acceptance_plan(0.05, 0.01)
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(2, 5000), st.integers(0, 400), st.floats(0, 1)),
+        min_size=1,
+        max_size=4,
+    ),
+    st.randoms(use_true_random=False),
+)
+@settings(max_examples=150, deadline=None)
+def test_estimate_invariants(raw: list[tuple[int, int, float]], order: Any) -> None:
+    strata = []
+    for h, (population, sampled, share) in enumerate(raw):
+        n = max(2, min(population, sampled))
+        strata.append(AuditStratum(f"s{h}", population, n, int(round(share * n))))
+    est = stratified_error_rate(strata)
+    assert 0.0 <= est.ci.low <= est.estimate <= est.ci.high <= 1.0
+    assert est.standard_error >= 0.0
+    shuffled = list(strata)
+    order.shuffle(shuffled)
+    again = stratified_error_rate(shuffled)  # stratum order does not matter
+    assert again.estimate == pytest.approx(est.estimate, abs=1e-12)
+    assert (again.ci.low, again.ci.high) == pytest.approx((est.ci.low, est.ci.high), abs=1e-9)
+    # no error found anywhere: the estimate is 0 and the upper bound still positive
+    clean = stratified_error_rate(
+        [AuditStratum(s.name, s.population, s.sampled, 0) for s in strata]
+    )
+    assert clean.estimate == 0.0
+    assert clean.ci.high > 0.0 or all(s.sampled == s.population for s in strata)

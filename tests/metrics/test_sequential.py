@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from metrics.sequential import (
     CusumDesign,
@@ -108,3 +110,29 @@ def test_inputs_are_checked() -> None:
         bernoulli_cusum([1, 2, 0], design)
     with pytest.raises(ValueError, match="whole number of honeypots"):
         cusum_alarm_probability(design, 0, accuracy=0.9)
+
+
+@given(st.lists(st.booleans(), max_size=300), st.sampled_from([(0.95, 0.85), (0.9, 0.6)]))
+@settings(max_examples=100, deadline=None)
+def test_path_invariants(outcomes: list[bool], levels: tuple[float, float]) -> None:
+    design = _designs(levels)
+    path = bernoulli_cusum(outcomes, design)
+    assert path.statistic.shape == (len(outcomes),)
+    assert (path.statistic >= 0).all()
+    # an alarm is exactly a crossing of the threshold, and right answers never raise S
+    crossings = np.flatnonzero(path.statistic >= path.threshold - 1e-12).tolist()
+    assert list(path.alarms) == crossings
+    for i in range(1, len(outcomes)):
+        if outcomes[i] and i - 1 not in path.alarms:
+            assert path.statistic[i] <= path.statistic[i - 1]
+    # all right: no alarm, ever
+    assert bernoulli_cusum([True] * len(outcomes), design).alarms == ()
+
+
+_CACHE: dict[tuple[float, float], CusumDesign] = {}
+
+
+def _designs(levels: tuple[float, float]) -> CusumDesign:
+    if levels not in _CACHE:
+        _CACHE[levels] = design_bernoulli_cusum(*levels, target_arl=300)
+    return _CACHE[levels]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
 from sqlmodel import Session, col, select
 
 import service.models as m
 from metrics.audit import AuditStratum, stratified_error_rate
+from service.core.config import Settings
 from service.domain import deliveries, delivery_audit, delivery_flags, delivery_labels
 from service.domain.errors import Conflict, Invalid
 from service.domain.vendor_labels import LabelIn
@@ -158,4 +162,35 @@ def test_audit_draws_once_serves_in_order_and_estimates_the_error_rate(
             session=session,
             delivery_id=did,
             data=m.AuditDecisionIn(item_id=other, decision="error"),
+        )
+
+
+def test_flags_from_a_registered_model(session: Session, seeded: Seed, tmp_path: Path) -> None:
+    """A scikit-learn model in the operator's folder predicts from each item's features."""
+    delivery, wrong = _delivery(session, seeded, n=300)
+    did = delivery.id or 0
+    rows = session.exec(select(m.DeliveryItem).where(m.DeliveryItem.delivery_id == did)).all()
+    rng = np.random.default_rng(5)
+    centres = {c: rng.normal(0, 3, 4) for c in CLASSES}
+    x, y = [], []
+    for r in rows:  # features: the true class's centre plus noise (honeypots included)
+        truth = CLASSES[r.position % 3]
+        r.data = {**r.data, "features": (centres[truth] + rng.normal(0, 1, 4)).tolist()}
+        session.add(r)
+        x.append(r.data["features"])
+        y.append(truth)
+    session.commit()
+    folder = tmp_path / "models"
+    folder.mkdir()
+    joblib.dump(LogisticRegression(max_iter=500).fit(x, y), folder / "animals.joblib")
+    settings = Settings(environment="test", database_url="sqlite://", model_dir=str(folder))
+    found = delivery_flags.flag_delivery_with_model(
+        session=session, delivery_id=did, model="animals.joblib", settings=settings, chunk_size=41
+    )
+    assert found.n_scored == 300 and found.n_honeypots_skipped == delivery.n_honeypots
+    ranked = delivery_flags.ranked_flags(session=session, delivery_id=did, limit=1000).data
+    assert ranked and np.mean([wrong[f.item_id] for f in ranked]) > 0.5
+    with pytest.raises(Invalid, match="registered"):
+        delivery_flags.flag_delivery_with_model(
+            session=session, delivery_id=did, model="nope.joblib", settings=settings
         )

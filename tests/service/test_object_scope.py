@@ -408,6 +408,10 @@ CALLS: dict[tuple[str, str], Call] = {
         media="text/csv",
     ),
     ("GET", "/deliveries/{delivery_id}/flags"): Call(),
+    # no model is registered in the walk's server: 422 names the setting
+    ("POST", "/deliveries/{delivery_id}/flags/model"): Call(
+        json=_fixed({"model": "none.joblib"}), ok=_ok(422)
+    ),
     # nothing is answered in the seeded delivery: 409 "nothing to audit" is the real answer
     ("POST", "/deliveries/{delivery_id}/audit"): Call(json=_fixed({}), ok=_ok(201, 409)),
     ("GET", "/deliveries/{delivery_id}/audit"): Call(),

@@ -29,7 +29,7 @@ from adapters.http_protocol import CallbackPayload, ItemResult, WireAnnotation
 from service.api.hardening import SECURITY_HEADERS
 from service.api.routing import iter_api_routes
 from service.core.config import Settings
-from service.domain import bakeoffs, golden_sets, projects, vendor_labels, vendors
+from service.domain import bakeoffs, deliveries, golden_sets, projects, vendor_labels, vendors
 from service.domain.permissions import access_for
 from service.web.csrf import (
     CSRF_COOKIE,
@@ -67,6 +67,7 @@ class World:
     own_task_ids: tuple[int, ...]
     other_task_ids: tuple[int, ...]
     key_ids: tuple[int, ...]
+    delivery_ids: tuple[int, ...] = ()  # the key's vendor's delivery, then the other's
 
 
 @pytest.fixture
@@ -162,6 +163,27 @@ def world(session: Session, key_vendor: m.Vendor, api_keys: dict[str, str]) -> W
         session.execute(select(m.Task).where(col(m.Task.bakeoff_id) == bakeoff.id)).scalars().all()
     )
     key_ids = tuple(k.id for k in session.execute(select(m.ApiKey)).scalars() if k.id is not None)
+    delivery_ids = tuple(
+        deliveries.create_delivery(
+            session=session,
+            data=m.DeliveryCreate(
+                name=f"production for {vendor_id}",
+                project_id=project.id,
+                vendor_id=vendor_id,
+                golden_set_version_id=version.id,
+                honeypot_rate=0.5,
+                items=[
+                    m.DeliveryItemIn(
+                        key=f"prod-{i}", data={"image": f"p{i}.png", "width": 640, "height": 480}
+                    )
+                    for i in range(3)
+                ],
+                seed=1,
+            ),
+        ).id
+        or 0
+        for vendor_id in (key_vendor.id, other.id)
+    )
     return World(
         project_id=project.id,
         golden_set_id=golden.id,
@@ -173,6 +195,7 @@ def world(session: Session, key_vendor: m.Vendor, api_keys: dict[str, str]) -> W
         own_task_ids=tuple(t.id for t in tasks if t.vendor_id == key_vendor.id and t.id),
         other_task_ids=tuple(t.id for t in tasks if t.vendor_id == other.id and t.id),
         key_ids=key_ids,
+        delivery_ids=delivery_ids,
     )
 
 
@@ -187,6 +210,7 @@ def _values(world: World) -> dict[str, tuple[int, ...]]:
         "task_id": (*world.own_task_ids[:1], *world.other_task_ids[:1]),
         "key_id": world.key_ids,
         "flag_id": (1,),
+        "delivery_id": world.delivery_ids,
     }
 
 
@@ -259,6 +283,11 @@ def test_vendor_key_never_sees_gold_or_another_vendor_on_any_get_route(
         headers=auth["vendor"],
     )
     assert own.status_code == 200 and OWN_ANNOTATOR in own.text
+    # its delivery's batch (with honeypots) is readable; the other vendor's is not
+    mine, theirs = world.delivery_ids
+    batch = client.get(f"/deliveries/{mine}/batch", headers=auth["vendor"])
+    assert batch.status_code == 200 and len(batch.json()["items"]) == 6
+    assert client.get(f"/deliveries/{theirs}/batch", headers=auth["vendor"]).status_code == 403
 
 
 def test_the_markers_are_visible_to_qa_so_the_walk_can_fail(

@@ -7,7 +7,7 @@ from typing import IO, Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import CurrentKey, SessionDep
+from service.api.deps import CurrentKey, SessionDep, SettingsDep
 from service.api.routes.dispatch import QueueDep
 from service.api.uploads import spool_body
 from service.domain import (
@@ -27,6 +27,7 @@ from service.models import (
     DeliveryBatchPublic,
     DeliveryCreate,
     DeliveryFlagsPublic,
+    DeliveryModelFlagsIn,
     DeliveryPublic,
     DeliveryQualityPublic,
     ImportResult,
@@ -146,6 +147,25 @@ async def flag_delivery(
             )
 
     return await run_in_threadpool(run, spool)
+
+
+@router.post("/{delivery_id}/flags/model", response_model=DeliveryFlagsPublic)
+def flag_delivery_with_model(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentKey,
+    delivery_id: int,
+    body: DeliveryModelFlagsIn,
+) -> DeliveryFlagsPublic:
+    """Flag labels a registered model contradicts (predicting from item data)."""
+    return delivery_flags.flag_delivery_with_model(
+        session=session,
+        delivery_id=delivery_id,
+        model=body.model,
+        feature_key=body.feature_key,
+        principal=principal,
+        settings=settings,
+    )
 
 
 @router.get("/{delivery_id}/flags", response_model=DeliveryFlagsPublic)
