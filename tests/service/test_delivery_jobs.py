@@ -216,3 +216,43 @@ def _same(a: dict[int, tuple[float | None, bool]], b: dict[int, tuple[float | No
         if a[k][0] is not None and abs((a[k][0] or 0) - (b[k][0] or 0)) > 1e-12:
             return False
     return True
+
+
+def test_the_huey_tasks_carry_a_run_to_the_merge(tmp_path: Path) -> None:
+    from service.dispatch.queue import RunQueue
+
+    url = f"sqlite:///{tmp_path / 'queue-jobs.db'}"
+    engine = create_db_engine(url)
+    SQLModel.metadata.create_all(engine)
+    folder = tmp_path / "models"
+    settings = Settings(
+        environment="test", database_url=url, model_dir=str(folder), queue_path=str(tmp_path / "q")
+    )
+    queue = RunQueue(settings, engine=engine)
+    with Session(engine) as session:
+        vendors = [m.Vendor(name=n, adapter_kind="file") for n in ("acme", "other")]
+        session.add_all(vendors)
+        session.commit()
+        seeded = seed_bakeoff(session, name="queue", vendor_ids=[v.id or 0 for v in vendors])
+        did = _with_model(session, seeded, folder)
+        run = delivery_jobs.start_flag_run(
+            session=session,
+            delivery_id=did,
+            data=m.DeliveryFlagRunCreate(model="animals.joblib", chunk_size=64),
+            settings=settings,
+        )
+        run_id, n_chunks = run.id or 0, run.n_chunks
+    assert queue.kick_flag_run(run_id) == n_chunks
+    executed = 0
+    while queue.huey.pending_count():
+        task = queue.huey.dequeue()
+        assert task is not None
+        queue.huey.execute(task)
+        executed += 1
+    assert executed == 2 * n_chunks  # each chunk once per phase, no duplicates
+    with Session(engine) as session:
+        merged = session.get(m.DeliveryFlagRun, run_id)
+        assert merged is not None and merged.state == "merged" and merged.n_scored == 300
+    queue.sweep_flag_runs()
+    assert queue.huey.pending_count() == 0  # nothing left to do
+    engine.dispose()
