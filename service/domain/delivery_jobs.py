@@ -19,9 +19,10 @@ one worker only while no unexpired lease is held), computes, then stores the res
 ``UPDATE ... WHERE state = <the state it read>`` in one transaction: a second worker that
 computed the same chunk finds no row to update and stores nothing. A worker that dies
 mid-chunk commits nothing; its lease expires and the periodic sweep
-(:func:`advance_run` with ``sweep=True``) hands the chunk to another worker. The merge
-moves the run from ``running`` to ``merged`` in the same transaction as it writes the
-flags, so it happens once, whoever gets there first. The result equals
+(:func:`advance_run` with ``sweep=True``) hands the chunk to another worker. Each item's
+score is written with its chunk's phase-2 result (an item lies in one chunk whole); the
+merge sets the flags and moves the run from ``running`` to ``merged`` in one transaction,
+so it happens once, whoever gets there first. The result equals
 :func:`service.domain.delivery_flags.flag_delivery_with_model` run in one process.
 """
 
@@ -302,11 +303,47 @@ def process_chunk(
         if result.rowcount != 1:  # type: ignore[attr-defined]
             session.rollback()  # another worker stored this chunk first
             return False
+        if new_state == "scored":
+            _write_scores(session, run, chunk, blob)
         session.commit()
     except BaseException:
         session.rollback()
         raise
     return True
+
+
+def _write_scores(
+    session: Session, run: DeliveryFlagRun, chunk: DeliveryFlagChunk, blob: bytes
+) -> None:
+    """Each item's score (``1 - quality``, the worst of its answers), for the chunk's items.
+
+    Items lie in one chunk whole, so this is final per item; whether an item is *flagged*
+    needs every chunk and is set by the merge.
+    """
+    arrays = _unpack(blob)
+    per_item = (
+        pd.DataFrame({"item": arrays["item_ids"], "score": 1.0 - arrays["quality"]})
+        .groupby("item")["score"]
+        .max()
+    )
+    item = table_of(DeliveryItem)
+    session.execute(
+        update(item)
+        .where(item.c.delivery_id == run.delivery_id)
+        .where(item.c.position >= chunk.lo)
+        .where(item.c.position < chunk.hi)
+        .values(flag_score=None)
+    )
+    if len(per_item):
+        session.execute(
+            update(item)
+            .where(item.c.id == bindparam("b_id"))
+            .values(flag_score=bindparam("b_score")),
+            [
+                {"b_id": int(i), "b_score": float(v)}
+                for i, v in zip(per_item.index, per_item.to_numpy(), strict=True)
+            ],
+        )
 
 
 def _chunks(session: Session, run_id: int) -> list[DeliveryFlagChunk]:
@@ -353,7 +390,7 @@ def _set_thresholds(
 
 
 def _merge(session: Session, run: DeliveryFlagRun, chunks: list[DeliveryFlagChunk]) -> None:
-    """Write every item's flag and score, and mark the run merged: one transaction, once."""
+    """Flag the issues over every chunk and mark the run merged: one transaction, once."""
     runs, item = table_of(DeliveryFlagRun), table_of(DeliveryItem)
     scored: list[ScoredPartition] = []
     ids: list[npt.NDArray[np.int64]] = []
@@ -362,13 +399,7 @@ def _merge(session: Session, run: DeliveryFlagRun, chunks: list[DeliveryFlagChun
         scored.append(ScoredPartition(arrays["quality"], int((c.partial or {})["n_issues"])))
         ids.append(arrays["item_ids"])
     item_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
-    quality = (
-        np.concatenate([s.label_quality for s in scored]) if scored else np.zeros(0, np.float64)
-    )
-    flagged = np.zeros(quality.size, dtype=bool)
-    flagged[issues_from_partitions(scored)] = True
-    per_item = pd.DataFrame({"item": item_ids, "score": 1.0 - quality, "flagged": flagged})
-    merged = per_item.groupby("item").agg(score=("score", "max"), flagged=("flagged", "any"))
+    flagged_items = sorted({int(i) for i in item_ids[issues_from_partitions(scored)]})
     try:
         claimed = session.execute(
             update(runs)
@@ -378,7 +409,7 @@ def _merge(session: Session, run: DeliveryFlagRun, chunks: list[DeliveryFlagChun
                 state="merged",
                 finished_at=utcnow(),
                 n_scored=int(item_ids.size),
-                n_flagged=int(merged["flagged"].sum()) if len(merged) else 0,
+                n_flagged=len(flagged_items),
                 n_honeypots=sum(int((c.partial or {}).get("honeypots", 0)) for c in chunks),
                 n_unlabeled=sum(int((c.partial or {}).get("unlabeled", 0)) for c in chunks),
             )
@@ -387,21 +418,12 @@ def _merge(session: Session, run: DeliveryFlagRun, chunks: list[DeliveryFlagChun
             session.rollback()  # merged already, by another worker
             return
         session.execute(
-            update(item)
-            .where(item.c.delivery_id == run.delivery_id)
-            .values(flag_score=None, flagged=False)
+            update(item).where(item.c.delivery_id == run.delivery_id).values(flagged=False)
         )
-        if len(merged):
+        if flagged_items:
             session.execute(
-                update(item)
-                .where(item.c.id == bindparam("b_id"))
-                .values(flag_score=bindparam("b_score"), flagged=bindparam("b_flagged")),
-                [
-                    {"b_id": int(i), "b_score": float(s), "b_flagged": bool(f)}
-                    for i, s, f in zip(
-                        merged.index, merged["score"], merged["flagged"], strict=True
-                    )
-                ],
+                update(item).where(item.c.id == bindparam("b_id")).values(flagged=True),
+                [{"b_id": i} for i in flagged_items],
             )
         session.execute(
             update(table_of(DeliveryFlagChunk))
