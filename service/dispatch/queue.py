@@ -116,6 +116,10 @@ class RunQueue:
 
         with Session(self.engine) as session:
             chunk_ids = advance_run(session=session, run_id=run_id, sweep=True)
+        return self.enqueue_flag_chunks(chunk_ids)
+
+    def enqueue_flag_chunks(self, chunk_ids: list[int]) -> int:
+        """Enqueue flag-run chunk jobs (a worker that finds one taken or done skips it)."""
         for chunk_id in chunk_ids:
             self._flag_chunk(chunk_id)
         return len(chunk_ids)

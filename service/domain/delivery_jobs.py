@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import bindparam, func, or_, update
+from sqlalchemy import bindparam, func, or_, text, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -55,6 +55,7 @@ from service.core.types import utcnow
 from service.domain._common import get_or_404, table_of
 from service.domain.deliveries import get_delivery
 from service.domain.delivery_flags import _classification
+from service.domain.errors import Invalid
 from service.domain.projects import class_names
 from service.domain.security import Principal
 from service.models import (
@@ -74,6 +75,7 @@ __all__ = [
     "process_chunk",
     "advance_run",
     "flag_run_public",
+    "list_flag_runs",
 ]
 
 #: How long a worker holds a chunk before another may take it over (seconds).
@@ -128,7 +130,10 @@ def start_flag_run(
     """
     delivery = get_delivery(session=session, delivery_id=delivery_id, principal=principal)
     _classification(session, delivery)
-    _adapter(data.model, data.feature_key, settings or get_settings())  # 422 if unknown
+    try:
+        _adapter(data.model, data.feature_key, settings or get_settings())
+    except Invalid as exc:
+        raise Invalid(f"model {data.model!r}: {exc.message}", location=("body", "model")) from exc
     size = delivery.n_items + delivery.n_honeypots
     bounds = list(range(0, size, data.chunk_size))
     run = DeliveryFlagRun(
@@ -334,7 +339,19 @@ def _write_scores(
         .where(item.c.position < chunk.hi)
         .values(flag_score=None)
     )
-    if len(per_item):
+    if len(per_item) and session.get_bind().dialect.name == "postgresql":
+        session.execute(  # one statement instead of one UPDATE per item
+            text(
+                "UPDATE deliveryitem SET flag_score = v.score "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:scores AS float8[])) AS v(id, score) "
+                "WHERE deliveryitem.id = v.id"
+            ),
+            {
+                "ids": [int(i) for i in per_item.index],
+                "scores": [float(v) for v in per_item.to_numpy()],
+            },
+        )
+    elif len(per_item):
         session.execute(
             update(item)
             .where(item.c.id == bindparam("b_id"))
@@ -479,3 +496,16 @@ def flag_run_public(session: Session, run: DeliveryFlagRun) -> DeliveryFlagRunPu
         run.model_dump()
         | {"n_chunks_parsed": int(counts.get("parsed", 0)) + scored, "n_chunks_scored": scored}
     )
+
+
+def list_flag_runs(
+    *, session: Session, delivery_id: int, principal: Principal | None = None
+) -> list[DeliveryFlagRunPublic]:
+    """A delivery's flag runs, newest first."""
+    get_delivery(session=session, delivery_id=delivery_id, principal=principal)
+    runs = session.exec(
+        select(DeliveryFlagRun)
+        .where(DeliveryFlagRun.delivery_id == delivery_id)
+        .order_by(col(DeliveryFlagRun.id).desc())
+    ).all()
+    return [flag_run_public(session, r) for r in runs]

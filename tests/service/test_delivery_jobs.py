@@ -12,6 +12,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from sklearn.linear_model import LogisticRegression
 from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel, col, select
@@ -256,3 +257,52 @@ def test_the_huey_tasks_carry_a_run_to_the_merge(tmp_path: Path) -> None:
     queue.sweep_flag_runs()
     assert queue.huey.pending_count() == 0  # nothing left to do
     engine.dispose()
+
+
+def test_the_api_starts_a_run_on_the_queue_and_lists_it(
+    client: TestClient,
+    auth: dict[str, dict[str, str]],
+    session: Session,
+    seeded: Seed,
+    tmp_path: Path,
+    settings: Settings,
+) -> None:
+    from service.api.routes.dispatch import get_run_queue
+
+    folder = tmp_path / "models"
+    did = _with_model(session, seeded, folder, n=60)
+    settings.model_dir = str(folder)
+    enqueued: list[int] = []
+
+    class Recorder:
+        def enqueue_flag_chunks(self, chunk_ids: list[int]) -> int:
+            enqueued.extend(chunk_ids)
+            return len(chunk_ids)
+
+    client.app.dependency_overrides[get_run_queue] = Recorder  # type: ignore[attr-defined]
+    body = {"model": "animals.joblib", "chunk_size": 16}
+    r = client.post(f"/deliveries/{did}/flags/runs", json=body, headers=auth["qa"])
+    assert r.status_code == 202, r.text
+    run = r.json()
+    assert run["state"] == "running" and run["n_chunks"] == -(
+        -(60 + _honeypots(session, did)) // 16
+    )
+    assert len(enqueued) == run["n_chunks"]  # every chunk on the queue, once
+    _drain(session, run["id"], settings)
+    done = client.get(f"/deliveries/{did}/flags/runs", headers=auth["qa"]).json()[0]
+    assert done["state"] == "merged" and done["n_chunks_scored"] == run["n_chunks"]
+    assert done["n_scored"] == 60
+    listed = client.get(f"/deliveries/{did}/flags/runs", headers=auth["viewer"])
+    assert listed.status_code == 403  # flags are QA's (labels), as GET /flags
+    listed = client.get(f"/deliveries/{did}/flags/runs", headers=auth["lead"])
+    assert [x["id"] for x in listed.json()] == [run["id"]]
+    bad = client.post(
+        f"/deliveries/{did}/flags/runs", json={"model": "nope.joblib"}, headers=auth["qa"]
+    )
+    assert bad.status_code == 422 and "nope.joblib" in bad.text
+
+
+def _honeypots(session: Session, did: int) -> int:
+    delivery = session.get(m.Delivery, did)
+    assert delivery is not None
+    return delivery.n_honeypots
