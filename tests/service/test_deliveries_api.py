@@ -87,3 +87,18 @@ def test_bad_input_is_422_naming_the_place(client: TestClient, seeded: Seed, aut
     assert bad.status_code == 422 and "not an item of delivery" in bad.text
     assert client.post("/deliveries", json=_body(seeded), headers=auth["qa"]).status_code == 403
     assert client.get("/deliveries/999999", headers=lead).status_code == 404
+
+
+def test_a_vendor_or_golden_set_in_use_by_a_delivery_is_not_deleted(
+    client: TestClient, seeded: Seed, auth: Headers
+) -> None:
+    made = client.post(
+        "/vendors",
+        json={"name": "Production Only Ltd.", "adapter_kind": "file"},
+        headers=auth["lead"],
+    ).json()
+    body = _body(seeded, vendor_id=made["id"])
+    assert client.post("/deliveries", json=body, headers=auth["lead"]).status_code == 201
+    refused = client.delete(f"/vendors/{made['id']}", headers=auth["admin"])
+    assert refused.status_code == 409, refused.text
+    assert client.get(f"/vendors/{made['id']}", headers=auth["admin"]).status_code == 200
