@@ -73,7 +73,10 @@ from service.dispatch.queue import RunQueue
 url, redis, name, models = sys.argv[1:5]
 settings = Settings(environment="test", database_url=url, redis_url=redis, queue_name=name,
                     model_dir=models)
-RunQueue(settings).consumer(workers=1).run()
+import sklearn.ensemble, adapters.model, service.domain.delivery_jobs  # noqa: E401,F401
+consumer = RunQueue(settings).consumer(workers=1)
+print("ready", flush=True)  # everything imported: the clock may start
+consumer.run()
 """
 
 
@@ -145,12 +148,19 @@ def _seed(session: Session, args: argparse.Namespace, models: Path) -> int:
 
 def _start_workers(n: int, url: str, name: str, models: Path) -> list[subprocess.Popen[bytes]]:
     env = {**os.environ, **_ONE_THREAD, "PYTHONPATH": str(REPO)}
-    return [
+    workers = [
         subprocess.Popen(
-            [sys.executable, "-c", _WORKER, url, REDIS, name, str(models)], env=env, cwd=REPO
+            [sys.executable, "-c", _WORKER, url, REDIS, name, str(models)],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
         )
         for _ in range(n)
     ]
+    for w in workers:  # wait until each has imported everything (not timed)
+        if w.stdout is None or w.stdout.readline().strip() != b"ready":
+            raise RuntimeError("a worker process did not start")
+    return workers
 
 
 def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
@@ -179,7 +189,7 @@ def _flag_once(
     queue.huey.flush()
     workers = _start_workers(n_workers, settings.database_url, settings.queue_name, args.models)
     try:
-        time.sleep(args.warmup)  # let the workers import and start polling
+        time.sleep(args.warmup)  # let the consumers start polling
         with Session(queue.engine) as session:
             run = delivery_jobs.start_flag_run(
                 session=session,
@@ -224,7 +234,7 @@ def main() -> int:
     ap.add_argument("--trees", type=int, default=600)
     ap.add_argument("--chunk", type=int, default=2_000)
     ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--warmup", type=float, default=8.0, help="Seconds for workers to start.")
+    ap.add_argument("--warmup", type=float, default=1.0, help="Seconds after workers import.")
     args = ap.parse_args()
     problem = _reachable()
     if problem:
