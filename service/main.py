@@ -67,6 +67,9 @@ def _include_routers(app: FastAPI) -> None:
     from service.api.routes import deliveries  # production deliveries (issue 15)
 
     app.include_router(deliveries.router)
+    from service.api.routes import delivery_jobs  # flag runs on the workers (issue 15)
+
+    app.include_router(delivery_jobs.router)
     from service.web import deliveries as web_deliveries
 
     app.include_router(web_deliveries.router)

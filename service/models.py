@@ -54,7 +54,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import field_validator
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, LargeBinary, UniqueConstraint
 from sqlalchemy import false as sa_false
 from sqlmodel import AutoString, Field, SQLModel
 
@@ -1412,3 +1412,74 @@ class ProcurementViewPublic(SQLModel):
     project_id: int
     project_name: str
     vendors: list[VendorQualityPublic]
+
+
+# --------------------------------------------------------------------------- flag jobs (workers)
+
+FlagRunState = Literal["running", "merged", "failed"]
+FlagChunkState = Literal["pending", "parsed", "scored"]
+
+
+class DeliveryFlagRun(SQLModel, table=True):
+    """One flagging of a delivery by a registered model, partitioned into chunk jobs."""
+
+    __tablename__ = "deliveryflagrun"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", index=True, ondelete="CASCADE")
+    model: str = Field(max_length=_NAME)
+    feature_key: str = Field(default="features", max_length=_NAME)
+    n_chunks: int = Field(ge=0)
+    chunk_size: int = Field(gt=0)
+    state: FlagRunState = Field(default="running", sa_type=AutoString)
+    phase: int = Field(default=1, ge=1, le=2, description="1: predict; 2: score (thresholds set).")
+    thresholds: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    n_scored: int = 0
+    n_flagged: int = 0
+    n_honeypots: int = 0
+    n_unlabeled: int = 0
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DeliveryFlagChunk(SQLModel, table=True):
+    """A chunk job: items at positions ``[lo, hi)``; its result is stored exactly once."""
+
+    __tablename__ = "deliveryflagchunk"
+    __table_args__ = (UniqueConstraint("run_id", "chunk", name="uq_deliveryflagchunk_chunk"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="deliveryflagrun.id", index=True, ondelete="CASCADE")
+    chunk: int = Field(ge=0)
+    lo: int = Field(ge=0)
+    hi: int = Field(ge=0)
+    state: FlagChunkState = Field(default="pending", sa_type=AutoString)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = 0
+    partial: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    arrays: bytes | None = Field(default=None, sa_type=LargeBinary)
+
+
+class DeliveryFlagRunCreate(SQLModel):
+    model: str = Field(min_length=1, max_length=_NAME)
+    feature_key: str = Field(default="features", min_length=1, max_length=_NAME)
+    chunk_size: int = Field(default=50_000, ge=1, le=1_000_000)
+
+
+class DeliveryFlagRunPublic(SQLModel):
+    id: int
+    delivery_id: int
+    model: str
+    n_chunks: int
+    chunk_size: int
+    state: FlagRunState
+    n_chunks_parsed: int = 0
+    n_chunks_scored: int = 0
+    n_scored: int
+    n_flagged: int
+    n_honeypots: int
+    n_unlabeled: int
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None

@@ -91,6 +91,11 @@ class RunQueue:
         )
         # production deliveries (issue 15): submit once, then poll until the answers are in
         self._deliver = self.huey.task(name="delivery.advance")(self._deliver_impl)
+        # delivery flag runs (issue 15, scale): chunk jobs any worker takes, swept each minute
+        self._flag_chunk = self.huey.task(name="delivery.flag_chunk")(self._flag_chunk_impl)
+        self._flag_sweep = self.huey.periodic_task(crontab(minute="*"), name="delivery.flag_sweep")(
+            self.sweep_flag_runs
+        )
 
     # -- public -------------------------------------------------------------------
 
@@ -104,6 +109,32 @@ class RunQueue:
     def kick_delivery(self, delivery_id: int) -> None:
         """Send a delivery to its vendor and collect the answers (on a worker)."""
         self._deliver(delivery_id)
+
+    def kick_flag_run(self, run_id: int) -> int:
+        """Enqueue every chunk of a flag run that no worker holds; the number enqueued."""
+        from service.domain.delivery_jobs import advance_run
+
+        with Session(self.engine) as session:
+            chunk_ids = advance_run(session=session, run_id=run_id, sweep=True)
+        return self.enqueue_flag_chunks(chunk_ids)
+
+    def enqueue_flag_chunks(self, chunk_ids: list[int]) -> int:
+        """Enqueue flag-run chunk jobs (a worker that finds one taken or done skips it)."""
+        for chunk_id in chunk_ids:
+            self._flag_chunk(chunk_id)
+        return len(chunk_ids)
+
+    def sweep_flag_runs(self) -> None:
+        """Re-enqueue chunks of running flag runs whose worker died (expired lease)."""
+        from service.models import DeliveryFlagRun
+
+        with Session(self.engine) as session:
+            running = session.exec(
+                select(DeliveryFlagRun.id).where(DeliveryFlagRun.state == "running")
+            ).all()
+        for run_id in running:
+            if run_id is not None:
+                self.kick_flag_run(run_id)
 
     def resume_all(self, *, stale_after_s: float | None = None) -> list[int]:
         """Kick every running bake-off (only those whose chain is silent, if given)."""
@@ -196,6 +227,20 @@ class RunQueue:
                 self._deliver(delivery_id)  # hand over to a fresh task
                 return
             time.sleep(settings.dispatch_poll_interval_s)
+
+    def _flag_chunk_impl(self, chunk_id: int) -> None:
+        from service.domain.delivery_jobs import advance_run, process_chunk
+        from service.models import DeliveryFlagChunk
+
+        with Session(self.engine) as session:
+            chunk = session.get(DeliveryFlagChunk, chunk_id)
+            if chunk is None:
+                return
+            run_id = chunk.run_id
+            process_chunk(session=session, chunk_id=chunk_id, settings=self.settings)
+            follow = advance_run(session=session, run_id=run_id)
+        for next_id in follow:
+            self._flag_chunk(next_id)
 
     def _resume_stale(self) -> None:
         self.resume_all(stale_after_s=max(60.0, 3 * self.settings.dispatch_slice_s))

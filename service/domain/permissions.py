@@ -151,6 +151,8 @@ _TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/deliveries/{delivery_id}/quality"): READERS,
     ("POST", "/deliveries/{delivery_id}/flags"): QA_UP,
     ("GET", "/deliveries/{delivery_id}/flags"): QA_UP,
+    ("POST", "/deliveries/{delivery_id}/flags/runs"): QA_UP,
+    ("GET", "/deliveries/{delivery_id}/flags/runs"): QA_UP,
     ("POST", "/deliveries/{delivery_id}/flags/model"): QA_UP,
     ("POST", "/deliveries/{delivery_id}/audit"): QA_UP,
     ("GET", "/deliveries/{delivery_id}/audit"): QA_UP,

@@ -298,6 +298,9 @@ class _Kicker:
     def kick_delivery(self, delivery_id: int) -> None:
         del delivery_id
 
+    def enqueue_flag_chunks(self, chunk_ids: list[int]) -> int:
+        return len(chunk_ids)
+
 
 @pytest.fixture
 def api(client: TestClient) -> Iterator[TestClient]:
@@ -408,6 +411,11 @@ CALLS: dict[tuple[str, str], Call] = {
         media="text/csv",
     ),
     ("GET", "/deliveries/{delivery_id}/flags"): Call(),
+    # no model is registered in the walk's server: 422 names the setting
+    ("POST", "/deliveries/{delivery_id}/flags/runs"): Call(
+        json=_fixed({"model": "none.joblib"}), ok=_ok(422)
+    ),
+    ("GET", "/deliveries/{delivery_id}/flags/runs"): Call(),
     # no model is registered in the walk's server: 422 names the setting
     ("POST", "/deliveries/{delivery_id}/flags/model"): Call(
         json=_fixed({"model": "none.joblib"}), ok=_ok(422)

@@ -1,0 +1,511 @@
+"""Flagging a delivery in parallel: chunk jobs that any number of workers process.
+
+A *flag run* (:func:`start_flag_run`) cuts a delivery's items into chunks of positions
+``[lo, hi)``, one :class:`~service.models.DeliveryFlagChunk` row each. Workers (Huey tasks
+on any machine that reaches the same PostgreSQL and Redis) process chunks in two phases,
+the two reductions of cleanlab's label-issue search (:mod:`metrics.label_issues_partitioned`):
+
+1. ``pending -> parsed``: read the chunk's items and answers, predict class probabilities
+   with the registered model (the CPU-heavy step), store the arrays and the chunk's
+   threshold partial;
+2. once every chunk is parsed, :func:`advance_run` merges the thresholds (in chunk order,
+   so they equal the sequential pass), and each chunk goes ``parsed -> scored``: cleanlab's
+   label quality and the chunk's issue count;
+3. once every chunk is scored, :func:`advance_run` merges: the issues over all chunks,
+   each item's flag and score written to ``deliveryitem``.
+
+Exactly once. A worker first takes a *lease* on a chunk (an ``UPDATE`` that succeeds for
+one worker only while no unexpired lease is held), computes, then stores the result with an
+``UPDATE ... WHERE state = <the state it read>`` in one transaction: a second worker that
+computed the same chunk finds no row to update and stores nothing. A worker that dies
+mid-chunk commits nothing; its lease expires and the periodic sweep
+(:func:`advance_run` with ``sweep=True``) hands the chunk to another worker. Each item's
+score is written with its chunk's phase-2 result (an item lies in one chunk whole); the
+merge sets the flags and moves the run from ``running`` to ``merged`` in one transaction,
+so it happens once, whoever gets there first. The result equals
+:func:`service.domain.delivery_flags.flag_delivery_with_model` run in one process.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sqlalchemy import bindparam, func, or_, text, update
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from adapters.base import WorkItem
+from metrics.label_issues_partitioned import (
+    MergedThresholds,
+    ScoredPartition,
+    ThresholdPartial,
+    issues_from_partitions,
+    merge_thresholds,
+    score_partition,
+    threshold_partial,
+)
+from service.core.config import Settings, get_settings
+from service.core.types import utcnow
+from service.domain._common import get_or_404, table_of
+from service.domain.deliveries import get_delivery
+from service.domain.delivery_flags import _classification
+from service.domain.errors import Invalid
+from service.domain.projects import class_names
+from service.domain.security import Principal
+from service.models import (
+    Delivery,
+    DeliveryFlagChunk,
+    DeliveryFlagRun,
+    DeliveryFlagRunCreate,
+    DeliveryFlagRunPublic,
+    DeliveryItem,
+    DeliveryLabel,
+    Project,
+)
+
+__all__ = [
+    "LEASE_S",
+    "start_flag_run",
+    "process_chunk",
+    "advance_run",
+    "flag_run_public",
+    "list_flag_runs",
+]
+
+#: How long a worker holds a chunk before another may take it over (seconds).
+LEASE_S = 300.0
+
+_adapters: dict[tuple[str, str, str | None], Any] = {}
+_adapters_lock = threading.Lock()
+
+
+def _adapter(model: str, feature_key: str, settings: Settings) -> Any:
+    """The registered model's adapter, loaded once per worker process."""
+    from adapters.model import ModelAdapter
+    from service.domain.model_registry import model_adapter_arguments
+
+    key = (model, feature_key, settings.model_dir)
+    with _adapters_lock:
+        if key not in _adapters:
+            arguments = model_adapter_arguments(
+                {"model": model, "feature_key": feature_key}, settings
+            )
+            _adapters[key] = ModelAdapter("delivery-flags", **arguments)
+        return _adapters[key]
+
+
+def _pack(**arrays: npt.NDArray[Any]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def _unpack(blob: bytes | None) -> dict[str, npt.NDArray[Any]]:
+    if blob is None:
+        raise ValueError("the chunk has no stored arrays")
+    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def start_flag_run(
+    *,
+    session: Session,
+    delivery_id: int,
+    data: DeliveryFlagRunCreate,
+    principal: Principal | None = None,
+    settings: Settings | None = None,
+) -> DeliveryFlagRun:
+    """Plan a flag run: one chunk job per ``chunk_size`` item positions (workers do the rest).
+
+    Raises
+    ------
+    Invalid
+        Not a classification project, or the model is not registered.
+    """
+    delivery = get_delivery(session=session, delivery_id=delivery_id, principal=principal)
+    _classification(session, delivery)
+    try:
+        _adapter(data.model, data.feature_key, settings or get_settings())
+    except Invalid as exc:
+        raise Invalid(f"model {data.model!r}: {exc.message}", location=("body", "model")) from exc
+    size = delivery.n_items + delivery.n_honeypots
+    bounds = list(range(0, size, data.chunk_size))
+    run = DeliveryFlagRun(
+        delivery_id=delivery_id,
+        model=data.model,
+        feature_key=data.feature_key,
+        n_chunks=len(bounds),
+        chunk_size=data.chunk_size,
+    )
+    try:
+        session.add(run)
+        session.flush()
+        session.add_all(
+            DeliveryFlagChunk(
+                run_id=run.id or 0, chunk=n, lo=lo, hi=min(lo + data.chunk_size, size)
+            )
+            for n, lo in enumerate(bounds)
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    session.refresh(run)
+    return run
+
+
+def _claim(session: Session, chunk: DeliveryFlagChunk, lease_s: float) -> bool:
+    t = table_of(DeliveryFlagChunk)
+    now = utcnow()
+    result = session.execute(
+        update(t)
+        .where(t.c.id == chunk.id)
+        .where(t.c.state == chunk.state)
+        .where(or_(t.c.lease_until.is_(None), t.c.lease_until < now))
+        .values(lease_until=now + timedelta(seconds=lease_s), attempts=t.c.attempts + 1)
+    )
+    session.commit()
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _read_chunk(
+    session: Session, run: DeliveryFlagRun, chunk: DeliveryFlagChunk
+) -> tuple[npt.NDArray[np.int64], list[Any], list[WorkItem], list[int], int, int]:
+    """Items ``[lo, hi)``: per answer its item id and label; the items to predict."""
+    item, label = table_of(DeliveryItem), table_of(DeliveryLabel)
+    rows = session.execute(
+        sa_select(item.c.id, item.c.key, item.c.data, item.c.gold_item_id)
+        .where(item.c.delivery_id == run.delivery_id)
+        .where(item.c.position >= chunk.lo)
+        .where(item.c.position < chunk.hi)
+        .order_by(item.c.position)
+    ).all()
+    production = [r for r in rows if r[3] is None]
+    answers: dict[int, list[Any]] = {}
+    if production:
+        for item_id, value in session.execute(
+            sa_select(label.c.item_id, label.c.value)
+            .where(label.c.delivery_id == run.delivery_id)
+            .where(label.c.item_id.in_([int(r[0]) for r in production]))
+            .order_by(label.c.id)
+        ).all():
+            answers.setdefault(int(item_id), []).append(value)
+    answered = [r for r in production if int(r[0]) in answers]
+    work = [WorkItem(item_id=str(r[1]), data=dict(r[2] or {})) for r in answered]
+    ids: list[int] = []
+    labels: list[Any] = []
+    take: list[int] = []
+    for n, r in enumerate(answered):
+        for value in answers[int(r[0])]:
+            ids.append(int(r[0]))
+            labels.append(value)
+            take.append(n)
+    return (
+        np.asarray(ids, dtype=np.int64),
+        labels,
+        work,
+        take,
+        len(rows) - len(production),
+        len(production) - len(answered),
+    )
+
+
+def _parse(
+    session: Session, run: DeliveryFlagRun, chunk: DeliveryFlagChunk, settings: Settings
+) -> tuple[dict[str, Any], bytes]:
+    delivery = get_or_404(session, Delivery, run.delivery_id)
+    project = get_or_404(session, Project, delivery.project_id)
+    classes = class_names(project)
+    ids, labels, work, take, honeypots, unlabeled = _read_chunk(session, run, chunk)
+    index = pd.Index(classes)
+    codes = index.get_indexer(pd.Index(labels, dtype=object)).astype(np.int64)
+    if (codes < 0).any():
+        bad = sorted({str(labels[i]) for i in np.flatnonzero(codes < 0)[:5]})
+        raise ValueError(f"chunk {chunk.chunk}: labels {bad} are not classes of the ontology")
+    if work:
+        predicted = _adapter(run.model, run.feature_key, settings).predict_proba(work, classes)
+        probs = np.asarray(predicted.probabilities, dtype=np.float64)[take]
+    else:
+        probs = np.zeros((0, len(classes)), dtype=np.float64)
+    part = threshold_partial(codes, probs, len(classes))
+    partial = {
+        "class_counts": part.class_counts.tolist(),
+        "thresholds": part.thresholds.tolist(),
+        "n_rows": part.n_rows,
+        "honeypots": honeypots,
+        "unlabeled": unlabeled,
+    }
+    return partial, _pack(item_ids=ids, codes=codes, probs=probs)
+
+
+def _merged(run: DeliveryFlagRun) -> MergedThresholds:
+    t = run.thresholds or {}
+    return MergedThresholds(
+        np.asarray(t["thresholds"], dtype=np.float64),
+        np.asarray(t["class_counts"], dtype=np.int64),
+        int(t["n_rows"]),
+    )
+
+
+def _score(run: DeliveryFlagRun, chunk: DeliveryFlagChunk) -> tuple[dict[str, Any], bytes]:
+    arrays = _unpack(chunk.arrays)
+    scored = score_partition(arrays["codes"], arrays["probs"], _merged(run))
+    partial = dict(chunk.partial or {}) | {"n_issues": scored.n_issues}
+    return partial, _pack(item_ids=arrays["item_ids"], quality=scored.label_quality)
+
+
+def process_chunk(
+    *,
+    session: Session,
+    chunk_id: int,
+    settings: Settings | None = None,
+    lease_s: float = LEASE_S,
+) -> bool:
+    """Do the next phase of one chunk, if no other worker holds it; ``True`` when stored."""
+    settings = settings or get_settings()
+    chunk = session.get(DeliveryFlagChunk, chunk_id)
+    if chunk is None or chunk.state == "scored":
+        return False
+    run = get_or_404(session, DeliveryFlagRun, chunk.run_id)
+    if run.state != "running" or (chunk.state == "parsed" and run.phase != 2):
+        return False
+    state = chunk.state
+    if not _claim(session, chunk, lease_s):
+        return False
+    session.refresh(chunk)
+    try:
+        if state == "pending":
+            partial, blob = _parse(session, run, chunk, settings)
+            new_state = "parsed"
+        else:
+            partial, blob = _score(run, chunk)
+            new_state = "scored"
+    except ValueError as exc:  # bad data, not a dying worker: retrying would not help
+        session.rollback()
+        runs = table_of(DeliveryFlagRun)
+        session.execute(
+            update(runs)
+            .where(runs.c.id == run.id)
+            .where(runs.c.state == "running")
+            .values(state="failed", error=str(exc), finished_at=utcnow())
+        )
+        session.commit()
+        return False
+    t = table_of(DeliveryFlagChunk)
+    try:
+        result = session.execute(
+            update(t)
+            .where(t.c.id == chunk_id)
+            .where(t.c.state == state)
+            .values(state=new_state, partial=partial, arrays=blob, lease_until=None)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()  # another worker stored this chunk first
+            return False
+        if new_state == "scored":
+            _write_scores(session, run, chunk, blob)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return True
+
+
+def _write_scores(
+    session: Session, run: DeliveryFlagRun, chunk: DeliveryFlagChunk, blob: bytes
+) -> None:
+    """Each item's score (``1 - quality``, the worst of its answers), for the chunk's items.
+
+    Items lie in one chunk whole, so this is final per item; whether an item is *flagged*
+    needs every chunk and is set by the merge.
+    """
+    arrays = _unpack(blob)
+    per_item = (
+        pd.DataFrame({"item": arrays["item_ids"], "score": 1.0 - arrays["quality"]})
+        .groupby("item")["score"]
+        .max()
+    )
+    item = table_of(DeliveryItem)
+    session.execute(
+        update(item)
+        .where(item.c.delivery_id == run.delivery_id)
+        .where(item.c.position >= chunk.lo)
+        .where(item.c.position < chunk.hi)
+        .values(flag_score=None)
+    )
+    if len(per_item) and session.get_bind().dialect.name == "postgresql":
+        session.execute(  # one statement instead of one UPDATE per item
+            text(
+                "UPDATE deliveryitem SET flag_score = v.score "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:scores AS float8[])) AS v(id, score) "
+                "WHERE deliveryitem.id = v.id"
+            ),
+            {
+                "ids": [int(i) for i in per_item.index],
+                "scores": [float(v) for v in per_item.to_numpy()],
+            },
+        )
+    elif len(per_item):
+        session.execute(
+            update(item)
+            .where(item.c.id == bindparam("b_id"))
+            .values(flag_score=bindparam("b_score")),
+            [
+                {"b_id": int(i), "b_score": float(v)}
+                for i, v in zip(per_item.index, per_item.to_numpy(), strict=True)
+            ],
+        )
+
+
+def _chunks(session: Session, run_id: int) -> list[DeliveryFlagChunk]:
+    return list(
+        session.exec(
+            select(DeliveryFlagChunk)
+            .where(DeliveryFlagChunk.run_id == run_id)
+            .order_by(col(DeliveryFlagChunk.chunk))
+        ).all()
+    )
+
+
+def _set_thresholds(
+    session: Session, run: DeliveryFlagRun, chunks: list[DeliveryFlagChunk]
+) -> bool:
+    delivery = get_or_404(session, Delivery, run.delivery_id)
+    k = len(class_names(get_or_404(session, Project, delivery.project_id)))
+    parts = [
+        ThresholdPartial(
+            np.asarray(c.partial["class_counts"], dtype=np.int64),
+            np.asarray(c.partial["thresholds"], dtype=np.float64),
+            int(c.partial["n_rows"]),
+        )
+        for c in chunks
+        if c.partial is not None
+    ]
+    merged = merge_thresholds(parts, k)
+    t = table_of(DeliveryFlagRun)
+    result = session.execute(
+        update(t)
+        .where(t.c.id == run.id)
+        .where(t.c.phase == 1)
+        .values(
+            phase=2,
+            thresholds={
+                "thresholds": merged.thresholds.tolist(),
+                "class_counts": merged.class_counts.tolist(),
+                "n_rows": merged.n_rows,
+            },
+        )
+    )
+    session.commit()
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _merge(session: Session, run: DeliveryFlagRun, chunks: list[DeliveryFlagChunk]) -> None:
+    """Flag the issues over every chunk and mark the run merged: one transaction, once."""
+    runs, item = table_of(DeliveryFlagRun), table_of(DeliveryItem)
+    scored: list[ScoredPartition] = []
+    ids: list[npt.NDArray[np.int64]] = []
+    for c in chunks:
+        arrays = _unpack(c.arrays)
+        scored.append(ScoredPartition(arrays["quality"], int((c.partial or {})["n_issues"])))
+        ids.append(arrays["item_ids"])
+    item_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+    flagged_items = sorted({int(i) for i in item_ids[issues_from_partitions(scored)]})
+    try:
+        claimed = session.execute(
+            update(runs)
+            .where(runs.c.id == run.id)
+            .where(runs.c.state == "running")
+            .values(
+                state="merged",
+                finished_at=utcnow(),
+                n_scored=int(item_ids.size),
+                n_flagged=len(flagged_items),
+                n_honeypots=sum(int((c.partial or {}).get("honeypots", 0)) for c in chunks),
+                n_unlabeled=sum(int((c.partial or {}).get("unlabeled", 0)) for c in chunks),
+            )
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()  # merged already, by another worker
+            return
+        session.execute(
+            update(item).where(item.c.delivery_id == run.delivery_id).values(flagged=False)
+        )
+        if flagged_items:
+            session.execute(
+                update(item).where(item.c.id == bindparam("b_id")).values(flagged=True),
+                [{"b_id": i} for i in flagged_items],
+            )
+        session.execute(
+            update(table_of(DeliveryFlagChunk))
+            .where(table_of(DeliveryFlagChunk).c.run_id == run.id)
+            .values(arrays=None)
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def advance_run(*, session: Session, run_id: int, sweep: bool = False) -> list[int]:
+    """Move a run to its next phase when its chunks allow; the chunk ids to (re)enqueue.
+
+    After the last chunk of phase 1 the thresholds are merged and every chunk is returned for
+    phase 2; after the last of phase 2 the flags are merged. With ``sweep`` (the periodic
+    check) chunks not done whose lease has expired, or that were never taken, are returned
+    too: a worker that died mid-chunk loses nothing.
+    """
+    run = get_or_404(session, DeliveryFlagRun, run_id)
+    if run.state != "running":
+        return []
+    chunks = _chunks(session, run_id)
+    states = {c.state for c in chunks}
+    again: list[int] = []
+    if "pending" not in states and run.phase == 1:
+        if _set_thresholds(session, run, chunks):
+            again = [c.id or 0 for c in chunks if c.state == "parsed"]
+        session.refresh(run)
+    if states <= {"scored"}:
+        _merge(session, run, chunks)
+        return []
+    if sweep:
+        now = utcnow()
+        for c in chunks:
+            ready = c.state == "pending" or (c.state == "parsed" and run.phase == 2)
+            if ready and (c.lease_until is None or c.lease_until < now):
+                again.append(c.id or 0)
+    return sorted(set(again))
+
+
+def flag_run_public(session: Session, run: DeliveryFlagRun) -> DeliveryFlagRunPublic:
+    """A run with its chunk counts."""
+    t = table_of(DeliveryFlagChunk)
+    counts = dict(
+        session.execute(
+            sa_select(t.c.state, func.count()).where(t.c.run_id == run.id).group_by(t.c.state)
+        ).all()
+    )
+    scored = int(counts.get("scored", 0))
+    return DeliveryFlagRunPublic.model_validate(
+        run.model_dump()
+        | {"n_chunks_parsed": int(counts.get("parsed", 0)) + scored, "n_chunks_scored": scored}
+    )
+
+
+def list_flag_runs(
+    *, session: Session, delivery_id: int, principal: Principal | None = None
+) -> list[DeliveryFlagRunPublic]:
+    """A delivery's flag runs, newest first."""
+    get_delivery(session=session, delivery_id=delivery_id, principal=principal)
+    runs = session.exec(
+        select(DeliveryFlagRun)
+        .where(DeliveryFlagRun.delivery_id == delivery_id)
+        .order_by(col(DeliveryFlagRun.id).desc())
+    ).all()
+    return [flag_run_public(session, r) for r in runs]
