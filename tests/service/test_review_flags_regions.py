@@ -12,6 +12,7 @@ from sqlmodel import Session
 import service.models as m
 from metrics.fusion import fuse_boxes
 from metrics.masks import to_rle
+from service.domain.review_present import compare_shapes
 from service.domain.vendor_labels import add_vendor_labels
 from tests.service._review_seed import ReviewSeed, _setup
 
@@ -58,7 +59,8 @@ def test_masks_with_one_tight_box_are_compared_by_mask_iou(
         vendor_names=("Seg A", "Seg B", "Seg C"),
     )
     _labels(session, seed, "A", [("m1", gold["m1"], None)])
-    _labels(session, seed, "B", [("m1", [{"category": "cell", "segmentation": lower}], None)])
+    b_mask = {"category": "cell", "segmentation": lower}
+    _labels(session, seed, "B", [("m1", [b_mask], None)])
     _labels(session, seed, "C", [("m1", gold["m1"], None)])
     g, b = to_rle(upper, height=32, width=32), to_rle(lower, height=32, width=32)
     iou = float(coco_mask.iou([b], [g], [0])[0, 0])
@@ -69,6 +71,18 @@ def test_masks_with_one_tight_box_are_compared_by_mask_iou(
     assert [(f["candidate"], f["kind"], f["detail"]) for f in data] == [
         ("Candidate B", "missed", "missed=1 extra=1 wrong_class=0 low_iou=0")
     ]
+    # The reviewer's page marks the masks with the same IoU as the flag (not the boxes).
+    assert [x.status for x in compare_shapes(gold["m1"], [b_mask], size=(32, 32))] == [
+        "extra",
+        "missed",
+    ]
+    assert [x.status for x in compare_shapes(gold["m1"], [b_mask])] == ["matched"]  # no size
+    page = client.get(
+        f"/ui/review/flags/{data[0]['id']}", headers={**auth["qa"], "Accept": "text/html"}
+    )
+    assert page.status_code == 200
+    assert "Candidate B missed 1 cell and drew 1 cell that gold lacks" in page.text
+    assert "boxes match gold" not in page.text
 
 
 def test_a_vendors_annotators_are_flagged_on_their_consensus(
