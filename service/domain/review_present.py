@@ -407,6 +407,23 @@ def _box_errors(name: str, shapes: Sequence[Shape]) -> str:
     return f"{name} {_join(parts)}"
 
 
+def _region_consensus(
+    values: Sequence[Any], *, task_type: str, size: tuple[int, int] | None
+) -> list[dict[str, Any]]:
+    """Several annotators' boxes or masks as their consensus, by the fusion the flags and the
+    scoring engine use (:func:`metrics.fusion.fuse_boxes` / :func:`~metrics.fusion.fuse_masks`
+    at IoU :data:`IOU_THRESHOLD`)."""
+    from metrics.fusion import fuse_boxes, fuse_masks
+
+    answers = [_objects(v) for v in values]
+    if task_type == "segmentation":
+        if size is not None:
+            h, w = size
+            answers = [[{"height": h, "width": w, **o} for o in a] for a in answers]
+        return list(fuse_masks(answers, iou_threshold=IOU_THRESHOLD).objects)
+    return list(fuse_boxes(answers, iou_threshold=IOU_THRESHOLD).objects)
+
+
 def _candidate_of(flag: FlagView, candidates: Sequence[CandidateLabel]) -> CandidateLabel | None:
     for cand in candidates:
         if cand.candidate == flag.candidate and (
@@ -455,7 +472,13 @@ def explain(
     s = flag.score
     reason, kind = flag.reason, flag.kind or ""
     if reason == "vendor_vs_gold" and boxes:
-        shapes = compare_shapes(gold, cand.value if cand else [], size=size)
+        value = cand.value if cand else []
+        crowd = [c for c in candidates if c.candidate == flag.candidate]
+        if flag.annotator is None and len(crowd) > 1:
+            # the flag was raised against the vendor's consensus: describe that, not one answer
+            value = _region_consensus([c.value for c in crowd], task_type=task_type, size=size)
+            name = f"{name} (the consensus of {len(crowd)} annotators)"
+        shapes = compare_shapes(gold, value, size=size)
         return Explanation(
             headline=_box_errors(name, shapes) + ".",
             score_text=(

@@ -122,3 +122,9 @@ def test_a_vendors_annotators_are_flagged_on_their_consensus(
         ("i2", "Candidate A", "extra")
     ]
     assert "the consensus of 3 annotators" in data[0]["detail"]
+    # The page explains the consensus too, not annotator 1 (who drew i2 as gold did).
+    page = client.get(
+        f"/ui/review/flags/{data[0]['id']}", headers={**auth["qa"], "Accept": "text/html"}
+    )
+    assert page.status_code == 200
+    assert "Candidate A (the consensus of 3 annotators) drew 1 dog that gold lacks" in page.text
