@@ -28,9 +28,16 @@ def _labels(
     )
 
 
-def _flags(client: TestClient, auth: dict[str, dict[str, str]], seed: ReviewSeed) -> Any:
+def _flags(
+    client: TestClient,
+    auth: dict[str, dict[str, str]],
+    seed: ReviewSeed,
+    notes: list[str] | None = None,
+) -> Any:
     r = client.post(f"/review/bakeoffs/{seed.bakeoff_id}/flags", json={}, headers=auth["qa"])
     assert r.status_code == 200, r.text
+    if notes is not None:
+        notes.extend(r.json()["notes"])
     r = client.get(
         f"/review/bakeoffs/{seed.bakeoff_id}/queue",
         params={"reason": "vendor_vs_gold"},
@@ -91,6 +98,7 @@ def test_a_vendors_annotators_are_flagged_on_their_consensus(
     car = {"category": "car", "bbox": [0.0, 0.0, 10.0, 10.0]}
     dog = {"category": "dog", "bbox": [50.0, 50.0, 10.0, 10.0]}
     cat = {"category": "dog", "bbox": [100.0, 20.0, 10.0, 10.0]}
+    stray = {"category": "car", "bbox": [150.0, 150.0, 10.0, 10.0]}
     gold = {"i1": [car, dog], "i2": [car]}
     seed = _setup(
         session,
@@ -104,7 +112,7 @@ def test_a_vendors_annotators_are_flagged_on_their_consensus(
     )
     answers = {
         # annotator 1 alone: misses the dog on i1, is right on i2
-        ("i1", "w1"): [car],
+        ("i1", "w1"): [car, stray],  # the stray box has no majority: left out, said in notes
         ("i1", "w2"): [car, dog],
         ("i1", "w3"): [car, dog],
         ("i2", "w1"): [car],
@@ -117,10 +125,12 @@ def test_a_vendors_annotators_are_flagged_on_their_consensus(
     _labels(session, seed, "C", [(k, v, None) for k, v in gold.items()])
     consensus = {k: fuse_boxes([answers[(k, a)] for a in ("w1", "w2", "w3")]).objects for k in gold}
     assert consensus == {"i1": [car, dog], "i2": [car, cat]}
-    data = _flags(client, auth, seed)
+    notes: list[str] = []
+    data = _flags(client, auth, seed, notes)
     assert [(f["item_key"], f["candidate"], f["kind"]) for f in data] == [
         ("i2", "Candidate A", "extra")
     ]
+    assert any(n.startswith("Candidate A: 1 region(s) drawn by too few") for n in notes), notes
     assert "the consensus of 3 annotators" in data[0]["detail"]
     # The page explains the consensus too, not annotator 1 (who drew i2 as gold did).
     page = client.get(
