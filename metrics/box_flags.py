@@ -4,11 +4,18 @@ Boxes are long frames with ``task``, ``worker`` (candidates only), ``label``, ``
 ``width``, ``height`` and optionally ``score``; gold boxes have no ``worker``. IoU comes from
 :func:`metrics.detection.box_iou`; candidate and gold boxes are paired one-to-one by maximum total
 IoU regardless of class, so that a wrong class shows as such.
+
+Masks: frames that also carry a ``segmentation`` column (:data:`MASK`, each region's COCO RLE,
+all regions of one task of one size) are compared by **mask IoU**
+(:func:`metrics.masks.mask_iou`, equal to ``pycocotools.mask.iou``, the IoU the segmentation
+scorer matches on), not by their boxes: two masks with the same tight box may barely overlap.
+The box columns then hold each mask's tight box (used by the edge-bias flags).
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -21,6 +28,7 @@ from metrics.label_issues import BOX_COLUMNS, _check_boxes, _find_box_label_issu
 from metrics.types import LABEL, SCORE, TASK, WORKER
 
 __all__ = [
+    "MASK",
     "box_edge_bias_flags",
     "box_vendor_vs_gold_flags",
     "box_model_vs_label_flags",
@@ -30,6 +38,9 @@ __all__ = [
 
 # A single box error never reaches certainty, so several errors on one item outrank one.
 _MAX_BOX_SEVERITY: Final = 0.95
+
+MASK: Final = "segmentation"
+"""Optional column of compressed COCO RLEs: regions are then compared by mask IoU."""
 
 
 # --------------------------------------------------------------------------- boxes
@@ -61,6 +72,41 @@ def _boxes_arr(frame: pd.DataFrame | None) -> npt.NDArray[np.float64]:
     if frame is None or frame.empty:
         return np.zeros((0, 4))
     return frame[list(BOX_COLUMNS)].to_numpy(dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class _Regions:
+    """One task's regions of one side: boxes ``[x, y, w, h]`` and, for masks, their RLEs."""
+
+    boxes: npt.NDArray[np.float64]
+    rles: list[Any] | None
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def take(self, index: Sequence[int] | npt.NDArray[np.int64]) -> _Regions:
+        idx = [int(i) for i in index]
+        return _Regions(self.boxes[idx], None if self.rles is None else [self.rles[i] for i in idx])
+
+
+def _regions(frame: pd.DataFrame | None) -> _Regions:
+    boxes = _boxes_arr(frame)
+    if frame is None or frame.empty or MASK not in frame.columns:
+        return _Regions(boxes, None)
+    return _Regions(boxes, list(frame[MASK]))
+
+
+def _region_iou(a: _Regions, b: _Regions) -> npt.NDArray[np.float64]:
+    """Box IoU, or mask IoU where both sides are masks."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    if a.rles is None and b.rles is None:
+        return box_iou(a.boxes, b.boxes)
+    if a.rles is None or b.rles is None:
+        raise ValueError(f"masks can only be compared with masks (column {MASK!r} on one side)")
+    from metrics.masks import mask_iou  # pycocotools: only for masks
+
+    return mask_iou(a.rles, b.rles)
 
 
 def _labels_arr(frame: pd.DataFrame | None) -> npt.NDArray[Any]:
@@ -130,9 +176,11 @@ def box_vendor_vs_gold_flags(
     ----------
     boxes
         Candidates' boxes: ``task``, ``worker``, ``label``, ``x``, ``y``,
-        ``width``, ``height`` [, ``score``].
+        ``width``, ``height`` [, ``score``] [, ``segmentation``: masks, compared by
+        mask IoU; see the module].
     gold_boxes
-        Gold boxes: ``task``, ``label``, ``x``, ``y``, ``width``, ``height``.
+        Gold boxes: ``task``, ``label``, ``x``, ``y``, ``width``, ``height``
+        [, ``segmentation``].
     iou_threshold
         A matched box with lower IoU is a localisation error.
     match_iou
@@ -158,7 +206,7 @@ def box_vendor_vs_gold_flags(
     n_others = max(len(workers) - 1, 1)
     for task in task_list:
         g = gold_by.get(task)
-        gb, gl = _boxes_arr(g), _labels_arr(g)
+        gb, gl = _regions(g), _labels_arr(g)
         per_worker = []
         # Per gold box: which workers drew it, gave it gold's class, drew it tightly.
         drew = np.zeros((len(workers), len(gb)), dtype=bool)
@@ -166,8 +214,8 @@ def box_vendor_vs_gold_flags(
         tight = np.zeros_like(drew)
         for wi, worker in enumerate(workers):
             c = cand_by.get((task, worker))
-            cb, cl, cs = _boxes_arr(c), _labels_arr(c), _scores_arr(c)
-            iou = box_iou(gb, cb)
+            cb, cl, cs = _regions(c), _labels_arr(c), _scores_arr(c)
+            iou = _region_iou(gb, cb)
             r, k = _match(iou, min_iou=match_iou)
             drew[wi, r] = True
             same_class[wi, r] = gl[r] == cl[k] if len(r) else False
@@ -190,7 +238,8 @@ def box_vendor_vs_gold_flags(
                 backers = 0
                 for wj in np.flatnonzero(others).tolist():
                     ob, ol, _, _, _, _, oextra = per_worker[wj]
-                    if len(oextra) and (box_iou(cb[j : j + 1], ob[oextra])[0] >= match_iou).any():
+                    near = _region_iou(cb.take([j]), ob.take(oextra)) if len(oextra) else None
+                    if near is not None and (near[0] >= match_iou).any():
                         backers += 1
                 sup = 1.0 - backers / n_others if len(workers) > 1 else 1.0
                 sev.append((_MAX_BOX_SEVERITY * cs[j] * sup, "extra", cl[j]))
@@ -286,16 +335,16 @@ def box_model_vs_label_flags(
 
 
 def _pair_f1(
-    ab: npt.NDArray[np.float64],
+    ab: _Regions,
     al: npt.NDArray[Any],
-    bb: npt.NDArray[np.float64],
+    bb: _Regions,
     bl: npt.NDArray[Any],
     iou_threshold: float,
 ) -> tuple[float, list[object]]:
-    """F1 of two box sets (same class, IoU >= threshold) and the classes left unmatched."""
+    """F1 of two region sets (same class, IoU >= threshold) and the classes left unmatched."""
     if len(ab) == 0 and len(bb) == 0:
         return 1.0, []
-    iou = box_iou(ab, bb)
+    iou = _region_iou(ab, bb)
     same = al[:, None] == bl[None, :] if len(ab) and len(bb) else np.zeros((len(ab), len(bb)), bool)
     r, c = _match(np.where(same, iou, 0.0), min_iou=iou_threshold)
     tp = len(r)
@@ -349,9 +398,9 @@ def box_candidates_disagree_flags(
         for i in range(len(workers)):
             for j in range(i + 1, len(workers)):
                 f1, lft = _pair_f1(
-                    _boxes_arr(sets[i]),
+                    _regions(sets[i]),
                     _labels_arr(sets[i]),
-                    _boxes_arr(sets[j]),
+                    _regions(sets[j]),
                     _labels_arr(sets[j]),
                     iou_threshold,
                 )
@@ -424,21 +473,21 @@ def box_gold_may_be_wrong_flags(
     rows: list[tuple[Any, str, float, object, object, str]] = []
     for task in task_list:
         g = gold_by.get(task)
-        gb, gl = _boxes_arr(g), _labels_arr(g)
+        gb, gl = _regions(g), _labels_arr(g)
         matched_any = np.zeros(len(gb))
         other_class: list[list[object]] = [[] for _ in range(len(gb))]
-        unmatched: list[tuple[npt.NDArray[np.float64], npt.NDArray[Any]]] = []
+        unmatched: list[tuple[_Regions, npt.NDArray[Any]]] = []
         for w in workers:
             c = cand_by.get((task, w))
-            cb, cl = _boxes_arr(c), _labels_arr(c)
-            iou = box_iou(gb, cb)
+            cb, cl = _regions(c), _labels_arr(c)
+            iou = _region_iou(gb, cb)
             r, k = _match(iou, min_iou=iou_threshold)
             for i, j in zip(r.tolist(), k.tolist(), strict=True):
                 matched_any[i] += 1
                 if cl[j] != gl[i]:
                     other_class[i].append(cl[j])
             rest = sorted(set(range(len(cb))) - set(k.tolist()))
-            unmatched.append((cb[rest], cl[rest]))
+            unmatched.append((cb.take(rest), cl[rest]))
         best: tuple[str, float, object, object] | None = None
         for i in range(len(gb)):
             if other_class[i]:
@@ -456,7 +505,7 @@ def box_gold_may_be_wrong_flags(
                 for wj, (vb, vl) in enumerate(unmatched):
                     if wj == wi or len(vb) == 0:
                         continue
-                    iou = box_iou(ub[bi : bi + 1], vb)[0]
+                    iou = _region_iou(ub.take([bi]), vb)[0]
                     if np.any((iou >= iou_threshold) & (vl == ul[bi])):
                         votes += 1
                 share = votes / n
@@ -534,11 +583,12 @@ def box_edge_bias_flags(
     pairs: dict[tuple[Any, str], list[tuple[Any, npt.NDArray[np.float64]]]] = {}
     for task in task_list:
         g = gold_by.get(task)
-        gb, gl = _boxes_arr(g), _labels_arr(g)
+        gr, gl = _regions(g), _labels_arr(g)
         for worker in workers:
             c = cand_by.get((task, worker))
-            cb, cl = _boxes_arr(c), _labels_arr(c)
-            r, k = _match(box_iou(gb, cb), min_iou=match_iou)
+            cr, cl = _regions(c), _labels_arr(c)
+            r, k = _match(_region_iou(gr, cr), min_iou=match_iou)
+            cb, gb = cr.boxes, gr.boxes
             for i, j in zip(r.tolist(), k.tolist(), strict=True):
                 if gl[i] == cl[j]:
                     offset = _edges(cb[j : j + 1])[0] - _edges(gb[i : i + 1])[0]

@@ -17,7 +17,7 @@ import json
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ from sqlmodel import Session, col, select
 from metrics import flags as mflags
 from metrics import language_flags
 from metrics.aggregation import TiePolicy, majority_vote
+from metrics.box_flags import MASK
 from metrics.label_issues import out_of_fold_pred_probs
 from metrics.types import LABEL, SCORE, TASK, WORKER
 from service.core.types import utcnow
@@ -312,7 +313,9 @@ def _gold_series(data: BakeOffData, *, generic: bool) -> pd.Series[Any]:
     return pd.Series(values, index=list(data.gold), dtype=object)
 
 
-def _boxes_frame(pairs: Sequence[tuple[int, Any, Any]], *, with_worker: bool) -> pd.DataFrame:
+def _boxes_frame(
+    pairs: Sequence[tuple[int, Any, Any]], *, with_worker: bool, masks: bool = False
+) -> pd.DataFrame:
     rows = []
     for task, worker, value in pairs:
         for box in value or []:
@@ -322,9 +325,11 @@ def _boxes_frame(pairs: Sequence[tuple[int, Any, Any]], *, with_worker: bool) ->
                 row[WORKER] = worker
             s = box.get("score")
             row[SCORE] = float(s) if s is not None else np.nan
+            if masks:
+                row[MASK] = box[MASK]
             rows.append(row)
     cols = [TASK, *([WORKER] if with_worker else []), LABEL, "x", "y", "width", "height", SCORE]
-    return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(rows, columns=cols + ([MASK] if masks else []))
 
 
 # --------------------------------------------------------------------------- model inputs
@@ -486,7 +491,7 @@ def _run(data: BakeOffData, req: FlagComputeRequest, notes: list[str]) -> mflags
                 )
                 parts.extend(_annotator_flags(data, probs))
         elif task_type in ("detection", "segmentation"):
-            parts.extend(_detection_flags(data, req, reasons))
+            parts.extend(_detection_flags(data, req, reasons, notes))
         elif task_type in ("preference", "rating", "transcription"):
             parts.extend(_language_flags(data, reasons))
         else:
@@ -575,53 +580,126 @@ def _annotator_flags(data: BakeOffData, probs: pd.DataFrame) -> list[mflags.Flag
     return out
 
 
-def _same_value(value: Any) -> Any:
-    return value
+def _sized(value: Any, data: Mapping[str, Any]) -> Any:
+    """Segmentation objects with the item's ``height``/``width`` (to rasterise polygons)."""
+    h, w = data.get("height"), data.get("width")
+    if not isinstance(value, list) or not isinstance(h, int) or not isinstance(w, int):
+        return value
+    return [{"height": h, "width": w, **o} if isinstance(o, Mapping) else o for o in value]
 
 
-def _mask_boxes(value: Any) -> list[dict[str, Any]]:
-    """Masks as ``{"category", "bbox", "score"}`` boxes: polygon bounds, or the RLE's tight box."""
+def _mask_regions(value: Any, unusable: list[int]) -> list[dict[str, Any]]:
+    """Masks as ``{"category", "bbox", "score", "segmentation"}``: the compressed RLE (compared
+    by mask IoU) and its tight box (for the edge-bias flags). A mask that cannot be rasterised
+    (a polygon without the image size) is left out and counted in ``unusable``."""
     from metrics.masks import mask_to_bbox, to_rle
 
     out: list[dict[str, Any]] = []
     for mask in value or []:
-        seg = mask.get("segmentation")
-        if isinstance(seg, list):
-            xs = [float(x) for poly in seg for x in poly[0::2]]
-            ys = [float(y) for poly in seg for y in poly[1::2]]
-            if not xs:
-                continue
-            bbox = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
-        elif isinstance(seg, dict):
-            bbox = [float(v) for v in mask_to_bbox([to_rle(seg)])[0]]
-        else:
+        try:
+            rle = to_rle(mask["segmentation"], height=mask.get("height"), width=mask.get("width"))
+        except (KeyError, TypeError, ValueError):
+            unusable.append(1)
             continue
-        out.append({"category": mask["category"], "bbox": bbox, "score": mask.get("score")})
+        bbox = [float(v) for v in mask_to_bbox([rle])[0]]
+        out.append(
+            {"category": mask["category"], "bbox": bbox, "score": mask.get("score"), MASK: rle}
+        )
     return out
 
 
+def _vendor_answers(
+    data: BakeOffData, lab: pd.DataFrame, *, segm: bool, iou_threshold: float, notes: list[str]
+) -> tuple[list[tuple[int, Any, Any]], dict[tuple[int, Any], int]]:
+    """One answer per (item, vendor): a vendor with several annotators on an item is
+    represented by their consensus (:func:`metrics.fusion.fuse_boxes` /
+    :func:`~metrics.fusion.fuse_masks`, the fusion the scoring engine scores crowds on, the
+    answers ordered by annotator id as there); returns the answers and ``{(item, vendor):
+    number of annotators}`` where fused."""
+    from metrics.fusion import fuse_boxes, fuse_masks
+
+    lab = lab.drop_duplicates([TASK, WORKER, "annotator"], keep="first")
+    lab = lab.assign(_annotator=lab["annotator"].astype(str)).sort_values(
+        [TASK, WORKER, "_annotator"], kind="stable"
+    )
+    answers: list[tuple[int, Any, Any]] = []
+    fused_n: dict[tuple[int, Any], int] = {}
+    dropped: Counter[Any] = Counter()
+    for key, rows in lab.groupby([TASK, WORKER], sort=False):
+        raw_task, worker = cast(tuple[Any, Any], key)
+        task = int(raw_task)
+        size = data.items.get(task, ("", {}, {}))[1] or {}
+        values = [_sized(v, size) if segm else v for v in rows["value"]]
+        if len(values) == 1:
+            answers.append((task, worker, values[0]))
+            continue
+        fuse = fuse_masks if segm else fuse_boxes
+        fused = fuse([v or [] for v in values], iou_threshold=iou_threshold)
+        answers.append((task, worker, fused.objects))
+        fused_n[(task, worker)] = len(values)
+        dropped[worker] += fused.no_majority
+    for worker, n in sorted(dropped.items(), key=lambda kv: str(kv[0])):
+        if n:
+            alias = data.aliases.get(int(worker), str(worker))
+            notes.append(
+                f"{alias}: {n} region(s) drawn by too few of its annotators to reach a "
+                "majority were left out of its consensus"
+            )
+    return answers, fused_n
+
+
+def _say_consensus(flags: mflags.Flags, fused_n: Mapping[tuple[int, Any], int]) -> mflags.Flags:
+    """Say in a vendor flag's reason when it was raised against the vendor's consensus."""
+    if not fused_n or flags.frame.empty:
+        return flags
+    frame = flags.frame.copy()
+    detail = []
+    for task, worker, text in zip(frame[TASK], frame[WORKER], frame["detail"], strict=True):
+        n = fused_n.get((int(task), worker))
+        if n is None and (worker is None or worker == mflags.GOLD):
+            k = sum(1 for t, _ in fused_n if t == int(task))
+            extra = f" (with {k} candidate(s) as the consensus of their annotators)" if k else ""
+        else:
+            extra = f" (the consensus of {n} annotators)" if n else ""
+        detail.append(f"{text or ''}{extra}".strip() if extra else text)
+    frame["detail"] = detail
+    return mflags.Flags(frame)
+
+
 def _detection_flags(
-    data: BakeOffData, req: FlagComputeRequest, reasons: set[FlagReason]
+    data: BakeOffData, req: FlagComputeRequest, reasons: set[FlagReason], notes: list[str]
 ) -> list[mflags.Flags]:
     lab = data.labels[data.labels[TASK].isin(list(data.gold))]
-    # Detection answers: one annotator's boxes per (item, vendor) (the first stored).
-    first = lab.drop_duplicates([TASK, WORKER], keep="first")
-    # Segmentation is compared on each mask's tight box (an approximation of mask IoU).
-    as_boxes = _mask_boxes if data.project.task_type == "segmentation" else _same_value
+    segm = data.project.task_type == "segmentation"
+    thr = req.iou_threshold
+    # One answer per (item, vendor): several annotators are fused into their consensus.
+    answers, fused_n = _vendor_answers(data, lab, segm=segm, iou_threshold=thr, notes=notes)
+    # Segmentation is compared by mask IoU (the masks ride along as RLEs).
+    unusable: list[int] = []
     cand = _boxes_frame(
-        [
-            (t, w, as_boxes(v))
-            for t, w, v in zip(first[TASK], first[WORKER], first["value"], strict=True)
-        ],
+        [(t, w, _mask_regions(v, unusable) if segm else v) for t, w, v in answers],
         with_worker=True,
+        masks=segm,
     )
     # crowd regions (COCO ``iscrowd``) are not boxes to find: no flag is about them
+    gold_values = [
+        (t, None, _not_crowd(_sized(v, data.items.get(t, ("", {}, {}))[1] or {}) if segm else v))
+        for t, v in data.gold.items()
+    ]
+    n_cand_unusable = len(unusable)
     gold = _boxes_frame(
-        [(t, None, as_boxes(_not_crowd(v))) for t, v in data.gold.items()], with_worker=False
+        [(t, w, _mask_regions(v, unusable) if segm else v) for t, w, v in gold_values],
+        with_worker=False,
+        masks=segm,
     )
+    if unusable:
+        notes.append(
+            f"{len(unusable) - n_cand_unusable} gold and {n_cand_unusable} labelled mask(s) "
+            "could not be rasterised (a polygon needs the item's width and height) and were "
+            "left out of the flags"
+        )
     tasks = list(data.gold)
     out = []
-    thr = req.iou_threshold
     if "vendor_vs_gold" in reasons:
         out.append(
             mflags.box_vendor_vs_gold_flags(
@@ -651,16 +729,17 @@ def _detection_flags(
                     )
             pairs.append((ids[key], None, [b.model_dump() for b in boxes]))
         preds = _boxes_frame(pairs, with_worker=False)
+        # a detector's boxes: ObjectLab compares boxes, so masks take part by their tight box
         out.append(
             mflags.box_model_vs_label_flags(
                 preds,
-                boxes=cand,
-                gold_boxes=gold.drop(columns=SCORE),
+                boxes=cand.drop(columns=[MASK], errors="ignore"),
+                gold_boxes=gold.drop(columns=[SCORE, MASK], errors="ignore"),
                 tasks=tasks,
                 classes=data.classes or None,
             )
         )
-    return out
+    return [_say_consensus(f, fused_n) for f in out]
 
 
 def _not_crowd(value: Any) -> Any:

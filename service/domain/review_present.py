@@ -16,17 +16,20 @@ one to one by IoU as :func:`metrics.box_flags.box_vendor_vs_gold_flags` does:
 ``missed``
     a gold box the candidate did not draw (a false negative).
 
-Polygons (segmentation) are compared on their bounding boxes, as the flags are.
+Masks (segmentation) are compared by mask IoU, as the flags are, when every mask of both sides
+can be rasterised (an RLE, or polygons with the item's ``width`` and ``height``); otherwise on
+their bounding boxes.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
@@ -54,6 +57,7 @@ __all__ = [
     "MATCH_IOU",
     "same_label",
     "compare_shapes",
+    "image_size",
     "item_layers",
     "explain",
     "queue_cards",
@@ -171,10 +175,57 @@ def _shape(index: int, obj: dict[str, Any], status: ShapeStatus, **extra: Any) -
     )
 
 
+def image_size(data: Mapping[str, Any]) -> tuple[int, int] | None:
+    """An item's ``(height, width)`` from its data, when both are whole numbers."""
+    h, w = data.get("height"), data.get("width")
+    if isinstance(h, int) and isinstance(w, int):
+        return h, w
+    return None
+
+
+def _mask_rles(
+    objects: Sequence[dict[str, Any]], size: tuple[int, int] | None
+) -> list[dict[str, Any]] | None:
+    """Each object's mask as an RLE, or ``None`` when one is not a mask that can be read."""
+    from metrics.masks import to_rle
+
+    h, w = size if size is not None else (None, None)
+    out = []
+    for obj in objects:
+        seg = obj.get("segmentation")
+        if not isinstance(seg, list | dict):
+            return None
+        try:
+            out.append(to_rle(seg, height=obj.get("height", h), width=obj.get("width", w)))
+        except (TypeError, ValueError):
+            return None
+    return out
+
+
+def _shape_iou(
+    golds: Sequence[dict[str, Any]],
+    cands: Sequence[dict[str, Any]],
+    size: tuple[int, int] | None,
+) -> npt.NDArray[np.float64]:
+    """Mask IoU where both sides are readable masks (as the flags compare them), else box IoU."""
+    g_rles, c_rles = _mask_rles(golds, size), _mask_rles(cands, size)
+    if g_rles is not None and c_rles is not None:
+        from metrics.masks import mask_iou
+
+        try:
+            return mask_iou(g_rles, c_rles)
+        except ValueError:  # masks of different sizes: fall back to their boxes
+            pass
+    gb = np.array([_bbox_of(o)[0] for o in golds], dtype=np.float64).reshape(-1, 4)
+    cb = np.array([_bbox_of(o)[0] for o in cands], dtype=np.float64).reshape(-1, 4)
+    return box_iou(gb, cb)
+
+
 def compare_shapes(
     gold: Any,
     value: Any,
     *,
+    size: tuple[int, int] | None = None,
     iou_threshold: float = IOU_THRESHOLD,
     match_iou: float = MATCH_IOU,
 ) -> list[Shape]:
@@ -184,6 +235,9 @@ def compare_shapes(
     ----------
     gold, value
         Lists of ``{"category", "bbox"}`` or ``{"category", "segmentation"}`` objects.
+    size
+        The image's ``(height, width)``, to rasterise polygons: masks are then compared by
+        mask IoU (see the module).
     iou_threshold
         Matched boxes with lower IoU are ``low_iou`` (same class).
     match_iou
@@ -205,11 +259,9 @@ def compare_shapes(
     from scipy.optimize import linear_sum_assignment
 
     golds, cands = _objects(gold), _objects(value)
-    gb = np.array([_bbox_of(o)[0] for o in golds], dtype=np.float64).reshape(-1, 4)
-    cb = np.array([_bbox_of(o)[0] for o in cands], dtype=np.float64).reshape(-1, 4)
     matched: dict[int, tuple[int, float]] = {}
-    if len(gb) and len(cb):
-        iou = box_iou(gb, cb)
+    if golds and cands:
+        iou = _shape_iou(golds, cands, size)
         weight = np.where(iou >= match_iou, iou, 0.0)
         rows, cols = linear_sum_assignment(weight, maximize=True)
         for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
@@ -255,7 +307,8 @@ def item_layers(item: ItemReview) -> list[Layer]:
         )
     ]
     for n, cand in enumerate(item.candidates, start=1):
-        shapes = compare_shapes(item.gold, cand.value) if boxes else []
+        size = image_size(item.item_data)
+        shapes = compare_shapes(item.gold, cand.value, size=size) if boxes else []
         counts = Counter(s.status for s in shapes)
         suffix = f"·{cand.annotator[-2:].strip()}" if cand.annotator else ""
         flagged = cand.candidate == item.flag.candidate and (
@@ -354,6 +407,23 @@ def _box_errors(name: str, shapes: Sequence[Shape]) -> str:
     return f"{name} {_join(parts)}"
 
 
+def _region_consensus(
+    values: Sequence[Any], *, task_type: str, size: tuple[int, int] | None
+) -> list[dict[str, Any]]:
+    """Several annotators' boxes or masks as their consensus, by the fusion the flags and the
+    scoring engine use (:func:`metrics.fusion.fuse_boxes` / :func:`~metrics.fusion.fuse_masks`
+    at IoU :data:`IOU_THRESHOLD`)."""
+    from metrics.fusion import fuse_boxes, fuse_masks
+
+    answers = [_objects(v) for v in values]
+    if task_type == "segmentation":
+        if size is not None:
+            h, w = size
+            answers = [[{"height": h, "width": w, **o} for o in a] for a in answers]
+        return list(fuse_masks(answers, iou_threshold=IOU_THRESHOLD).objects)
+    return list(fuse_boxes(answers, iou_threshold=IOU_THRESHOLD).objects)
+
+
 def _candidate_of(flag: FlagView, candidates: Sequence[CandidateLabel]) -> CandidateLabel | None:
     for cand in candidates:
         if cand.candidate == flag.candidate and (
@@ -374,9 +444,15 @@ def _split_sentence(candidates: Sequence[CandidateLabel]) -> str:
 
 
 def explain(
-    flag: FlagView, *, task_type: str, gold: Any, candidates: Sequence[CandidateLabel]
+    flag: FlagView,
+    *,
+    task_type: str,
+    gold: Any,
+    candidates: Sequence[CandidateLabel],
+    size: tuple[int, int] | None = None,
 ) -> Explanation:
-    """The flag's reason and score as sentences a reviewer can act on.
+    """The flag's reason and score as sentences a reviewer can act on (``size``: the image's
+    ``(height, width)``, to compare masks by mask IoU).
 
     Examples
     --------
@@ -396,7 +472,13 @@ def explain(
     s = flag.score
     reason, kind = flag.reason, flag.kind or ""
     if reason == "vendor_vs_gold" and boxes:
-        shapes = compare_shapes(gold, cand.value if cand else [])
+        value = cand.value if cand else []
+        crowd = [c for c in candidates if c.candidate == flag.candidate]
+        if flag.annotator is None and len(crowd) > 1:
+            # the flag was raised against the vendor's consensus: describe that, not one answer
+            value = _region_consensus([c.value for c in crowd], task_type=task_type, size=size)
+            name = f"{name} (the consensus of {len(crowd)} annotators)"
+        shapes = compare_shapes(gold, value, size=size)
         return Explanation(
             headline=_box_errors(name, shapes) + ".",
             score_text=(
@@ -550,7 +632,11 @@ def queue_cards(
                 image=image if isinstance(image, str) else None,
                 text=text[:240] if isinstance(text, str) else None,
                 explanation=explain(
-                    flag, task_type=ctx.project.task_type, gold=gold, candidates=cands
+                    flag,
+                    task_type=ctx.project.task_type,
+                    gold=gold,
+                    candidates=cands,
+                    size=image_size(data),
                 ),
                 boxes=[_shape(i, o, "gold") for i, o in enumerate(_objects(gold))] if boxes else [],
                 width=float(width) if isinstance(width, int | float) else None,

@@ -247,7 +247,11 @@ def item_page(
     sources = _sources(item)
     layers = present.item_layers(item)
     explanation = present.explain(
-        item.flag, task_type=item.task_type, gold=item.gold, candidates=item.candidates
+        item.flag,
+        task_type=item.task_type,
+        gold=item.gold,
+        candidates=item.candidates,
+        size=present.image_size(item.item_data),
     )
     # A worked queue keeps the flags decided since it was opened (``since``), so the counter,
     # ``k`` and undo reach them; a page opened without one starts such a session now.

@@ -214,7 +214,7 @@ def test_spans_page_highlights_each_source(
     assert "Cities are LOC" in page.text
 
 
-def test_segmentation_masks_are_compared_on_their_boxes_and_drawn(
+def test_segmentation_masks_are_flagged_and_drawn(
     client: TestClient, auth: dict[str, dict[str, str]], session: Session
 ) -> None:
     def mask(category: str, x: float, y: float, w: float, h: float) -> dict[str, Any]:
