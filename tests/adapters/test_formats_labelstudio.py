@@ -735,7 +735,7 @@ def test_percent_math_is_exact_enough() -> None:
         image_size=(10.0, 7.0),
     )
     back = results_to_label([region], task_type="detection")
-    assert isinstance(back[0], Box)
+    assert isinstance(back, list) and isinstance(back[0], Box)
     assert all(
         math.isclose(a, b, abs_tol=1e-12) for a, b in zip(back[0].bbox, (1, 2, 3, 4), strict=True)
     )

@@ -135,7 +135,9 @@ def test_cvat_rotated_boxes_are_refused_as_boxes_and_exact_as_outlines(tmp_path:
     with pytest.raises(FormatError, match="rotated by 90 degrees"):
         cvat_annotations(xml, task_type="detection")
     anns = {a.item_id: a for a in cvat_annotations(xml, task_type="segmentation")}
-    rotated = anns["a.jpg"].label[0]
+    label = anns["a.jpg"].label
+    assert isinstance(label, list)
+    rotated = label[0]
     assert isinstance(rotated, Mask) and isinstance(rotated.segmentation, list)
     # a 20x10 box turned by 90 degrees about (50, 50) covers x 45..55, y 40..60
     rle = mask_utils.frPyObjects(rotated.segmentation, 100, 100)

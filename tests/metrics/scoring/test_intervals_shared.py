@@ -7,6 +7,7 @@ shortcuts; each is checked here against the plain definition on the same resampl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -108,7 +109,7 @@ def test_shared_resamples_do_not_change_intervals() -> None:
     n = 250
     gold = rng.integers(0, 3, n)
 
-    def intervals(pred: np.ndarray) -> dict[str, object]:
+    def intervals(pred: np.ndarray) -> Mapping[str, object]:
         cells = (gold * 3 + pred).astype(np.intp)
         table = Table(
             cells=cells,
