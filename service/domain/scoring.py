@@ -195,7 +195,11 @@ def _load(
         item = np.full(position.size, None, dtype=object)  # None: outside the pinned gold
         item[inside] = key_array[position[inside]]
         frame["item"] = item
-        frame["item_rank"] = np.where(inside, rank[np.where(inside, position, 0)], -1)
+        frame["item_rank"] = (  # an empty gold has no ranks to look up
+            np.where(inside, rank[np.where(inside, position, 0)], -1)
+            if len(keys)
+            else np.full(position.size, -1, dtype=np.int64)
+        )
     labels = labels[labels["item"].notna()].copy()
     tasks = tasks[tasks["item"].notna()].copy()
     labels["cost"] = pd.to_numeric(labels["cost"], errors="coerce")

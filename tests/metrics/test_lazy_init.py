@@ -36,6 +36,8 @@ def test_scorers_load_their_module_on_use() -> None:
         "segmentation",
         "keypoints",
         "preference",
+        "rating",
+        "transcription",
     ]
     for task, scorer in SCORERS.items():
         assert scorer is importlib.import_module(f"metrics.scoring.{task}").score

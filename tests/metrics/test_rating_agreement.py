@@ -3,8 +3,8 @@
 scikit-learn (weighted kappa), pingouin (ICC), krippendorff (alpha) run here on generated
 and fixed cases. irrCAC (Gwet's AC1/AC2) pins ``scipy==1.12`` and ``pandas<3``, so it
 cannot live in the test extra: its values for the fixed cases below were computed with
-irrCAC 0.4.4 (``CAC(df, categories=scale, digits=15).gwet()``), and the generated cases
-compare with irrCAC whenever it is importable.
+irrCAC 0.4.4 (``CAC(df, categories=scale, digits=15).gwet()``) in a separate environment
+(a test that needs it could only skip here, and CI refuses skips).
 """
 
 from __future__ import annotations
@@ -67,18 +67,6 @@ def test_statistics_equal_sklearn_pingouin_krippendorff(seed: int) -> None:
     ours = agreement_statistics(pd.Series(g), pd.Series(v), scale=scale)
     for name, reference in _references(g, v, scale).items():
         assert ours[name].value == pytest.approx(float(reference), abs=1e-9), name
-
-
-@pytest.mark.parametrize("seed", range(4), ids=lambda s: f"seed{s}")
-def test_gwet_equals_irrcac_when_installed(seed: int) -> None:
-    raw = pytest.importorskip("irrCAC.raw")
-    g, v, scale = _case(seed)
-    cats = list(range(scale[0], scale[1] + 1))
-    df = pd.DataFrame({"g": g, "v": v})
-    ours = agreement_statistics(pd.Series(g), pd.Series(v), scale=scale)
-    for name, weights in (("gwet_ac1", "identity"), ("gwet_ac2", "quadratic")):
-        ref = raw.CAC(df, weights=weights, categories=cats, digits=15).gwet()
-        assert ours[name].value == pytest.approx(ref["est"]["coefficient_value"], abs=1e-9)
 
 
 # (gold, candidate, scale) -> irrCAC 0.4.4 AC1, AC2 (quadratic), digits=15

@@ -98,7 +98,7 @@ class Side:
     delivery_id: int = 0
     delivery_key: str = ""
 
-    def path_values(self) -> dict[str, int]:
+    def path_values(self) -> dict[str, int | str]:
         return {
             "project_id": self.project_id,
             "golden_set_id": self.golden_set_id,
@@ -110,6 +110,7 @@ class Side:
             "flag_id": self.flag_id,
             "key_id": self.key_id,
             "delivery_id": self.delivery_id,
+            "table": "metrics",  # a dashboard CSV download (names no object)
         }
 
 
@@ -490,6 +491,10 @@ CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/ui/dashboards/bakeoffs/{bakeoff_id}/report.html"): Call(ok=_PAGES),
     ("GET", "/ui/dashboards/bakeoffs/{bakeoff_id}/report.json"): Call(ok=_PAGES),
     ("POST", "/ui/dashboards/bakeoffs/{bakeoff_id}/run"): Call(),
+    # a run that is not going answers 409 (nothing to cancel); either way the scope held
+    ("POST", "/ui/dashboards/bakeoffs/{bakeoff_id}/cancel"): Call(ok=_ok(303, 409)),
+    ("GET", "/ui/dashboards/bakeoffs/{bakeoff_id}/export/{table}.csv"): Call(ok=_PAGES),
+    ("GET", "/ui/dashboards/bakeoffs/{bakeoff_id}/export.xlsx"): Call(ok=_PAGES),
     ("GET", "/ui/dashboards/projects/{project_id}"): Call(),
     ("GET", "/ui/dashboards/projects/{project_id}/deliveries"): Call(),
     ("GET", "/ui/review/bakeoffs/{bakeoff_id}"): Call(),

@@ -199,7 +199,7 @@ def world(session: Session, key_vendor: m.Vendor, api_keys: dict[str, str]) -> W
     )
 
 
-def _values(world: World) -> dict[str, tuple[int, ...]]:
+def _values(world: World) -> dict[str, tuple[int | str, ...]]:
     return {
         "project_id": (world.project_id,),
         "golden_set_id": (world.golden_set_id,),
@@ -211,6 +211,7 @@ def _values(world: World) -> dict[str, tuple[int, ...]]:
         "key_id": world.key_ids,
         "flag_id": (1,),
         "delivery_id": world.delivery_ids,
+        "table": ("ranking", "metrics", "costs"),  # the dashboard's CSV downloads
     }
 
 
