@@ -106,3 +106,25 @@ def test_a_two_level_axis_and_a_missing_value_are_said() -> None:
     assert table.columns == ("series", "x label", "mean offset")
     assert table.rows == (("acme", "cat · left", "1.500"), ("acme", "cat · top", "–"))
     assert table.label.startswith("Box bias: chart")
+
+
+def test_the_report_page_names_every_chart_and_puts_its_numbers_under_it(
+    full_report: Report,
+) -> None:
+    from reports.render import render_html_string
+
+    html = render_html_string(full_report, plotly_src="/static/plotly.js")
+    figs = build_figures(full_report)
+    for key, fig in figs.items():
+        table = figure_table(fig)
+        m = re.search(
+            rf'<div class="figure" id="fig-{key}" role="img" aria-label="([^"]+)"></div>\s*'
+            r'<details class="chart-numbers"><summary>Numbers behind this chart</summary>'
+            r"(.*?)</details>",
+            html,
+            re.S,
+        )
+        assert m is not None, key
+        assert m.group(1) == table.label, key
+        assert m.group(2).count("<tr>") == len(table.rows) + 1, key  # + the header row
+    assert html.count('role="img"') == len(figs) == 12
