@@ -753,9 +753,15 @@ def _plain(text: object) -> str:
     return " ".join(_TAGS.sub(" ", str(text)).split())
 
 
-def _axis_title(fig: go.Figure, ref: str | None, axis: str) -> str:
+def _title(obj: Mapping[str, Any] | None) -> str:
+    """Plain text of a plotly ``title`` (a dict ``{"text": ...}`` or a string)."""
+    title = (obj or {}).get("title")
+    return _plain(title.get("text") if isinstance(title, Mapping) else title)
+
+
+def _axis_title(layout: Mapping[str, Any], ref: str | None, axis: str) -> str:
     """Title of the trace's x or y axis (``"x2"`` → ``layout.xaxis2``)."""
-    return _plain(fig.layout[axis + "axis" + (ref or axis)[1:]].title.text)
+    return _title(layout.get(axis + "axis" + (ref or axis)[1:]))
 
 
 def _cell(value: object, title: str) -> str:
@@ -782,14 +788,15 @@ def _values(v: Any, n: int) -> list[object]:
     return items
 
 
-def _interval(err: Any, value: object, i: int, title: str) -> str:
+def _interval(err: Mapping[str, Any] | None, value: object, i: int, title: str) -> str:
     """``"[low, high]"`` of an error bar at point ``i`` (empty when there is none)."""
-    if err is None or err.array is None:
-        return ""
     x = as_number(value)
-    plus = as_number(err.array[i])
-    minus = as_number(err.arrayminus[i] if err.arrayminus is not None else plus)
-    if x is None or plus is None or minus is None or (plus == 0.0 and minus == 0.0):
+    array = (err or {}).get("array")
+    if x is None or err is None or array is None:
+        return ""
+    plus = as_number(array[i])
+    minus = as_number(err["arrayminus"][i] if err.get("arrayminus") is not None else array[i])
+    if plus is None or minus is None or (plus == 0.0 and minus == 0.0):
         return ""
     return f"[{_cell(x - minus, title)}, {_cell(x + plus, title)}]"
 
@@ -807,38 +814,48 @@ def figure_table(fig: go.Figure) -> ChartTable:
     >>> t.columns, t.rows
     (('series', 'x label', 'n'), (('n', 'a', '0.500'),))
     """
-    title = _plain(fig.layout.title.text) or "Chart"
+    spec = fig.to_plotly_json()  # plain data: reading plotly objects point by point is slow
+    layout: Mapping[str, Any] = spec.get("layout", {})
+    title = _title(layout) or "Chart"
     raw: list[dict[str, str]] = []
-    for trace in fig.data:
-        xt = _axis_title(fig, getattr(trace, "xaxis", None), "x") or "x label"
-        yt = _axis_title(fig, getattr(trace, "yaxis", None), "y") or "y label"
-        z = getattr(trace, "z", None)
+    for trace in spec.get("data", []):
+        name = str(trace.get("name") or "")
+        xt = _axis_title(layout, trace.get("xaxis"), "x") or "x label"
+        yt = _axis_title(layout, trace.get("yaxis"), "y") or "y label"
+        z = trace.get("z")
         if z is not None:  # a heatmap: one row per cell, counts when it shows them
-            text = getattr(trace, "text", None)
-            zt = _plain(trace.colorbar.title.text) or "value"
-            for i, y in enumerate(_values(trace.y, len(z))):
-                for j, x in enumerate(_values(trace.x, len(z[i]))):
-                    cell = {"series": trace.name or "", xt: _cell(x, xt), yt: _cell(y, yt)}
+            text = trace.get("text")
+            zt = _title(trace.get("colorbar")) or "value"
+            for i, y in enumerate(_values(trace.get("y"), len(z))):
+                for j, x in enumerate(_values(trace.get("x"), len(z[i]))):
+                    cell = {"series": name, xt: _cell(x, xt), yt: _cell(y, yt)}
                     cell[zt] = _cell(z[i][j], zt)
                     if text is not None and str(text[i][j]).isdigit():
                         cell["count"] = _plain(text[i][j])
                     raw.append(cell)
             continue
-        n = max(len(trace.x or ()), len(trace.y or ()))
-        x_vals, y_vals = _values(trace.x, n), _values(trace.y, n)
+        n = max(len(trace.get("x") or ()), len(trace.get("y") or ()))
+        x_vals, y_vals = _values(trace.get("x"), n), _values(trace.get("y"), n)
         # a value axis titled by nothing takes the trace's name ("projected cost")
         if xt == "x label" and not isinstance(next(iter(x_vals), ""), str):
-            xt = trace.name or "x"
+            xt = name or "x"
         if yt == "y label" and not isinstance(next(iter(y_vals), ""), str):
-            yt = trace.name or "y"
-        labels = trace.text if "text" in (getattr(trace, "mode", None) or "") else None
+            yt = name or "y"
+        labels = trace.get("text") if "text" in str(trace.get("mode") or "") else None
+        errors = [
+            (err, vals, t)
+            for err, vals, t in (
+                (trace.get("error_x"), x_vals, xt),
+                (trace.get("error_y"), y_vals, yt),
+            )
+            if err is not None and err.get("array") is not None
+        ]
         for i in range(n):
-            cell = {"series": trace.name or "", xt: _cell(x_vals[i], xt), yt: _cell(y_vals[i], yt)}
+            cell = {"series": name, xt: _cell(x_vals[i], xt), yt: _cell(y_vals[i], yt)}
             if labels is not None:
                 cell["point"] = _plain(labels[i])
-            for err, v, t in ((trace.error_x, x_vals[i], xt), (trace.error_y, y_vals[i], yt)):
-                if getattr(err, "array", None) is not None:
-                    cell[f"{t} interval"] = _interval(err, v, i, t)
+            for err, vals, t in errors:
+                cell[f"{t} interval"] = _interval(err, vals[i], i, t)
             raw.append(cell)
     columns: list[str] = []
     for row in raw:
