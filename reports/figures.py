@@ -7,16 +7,19 @@ the data (tests inspect ``fig.data`` and the layout, not pixels).
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from metrics.intervals import format_p_value
+from reports._format import as_number, money
 from reports.inputs import BOX_EDGES
 from reports.results import (
     BoxBiasRow,
@@ -44,6 +47,8 @@ __all__ = [
     "build_cost_trend_chart",
     "build_confusion_chart",
     "build_figures",
+    "ChartTable",
+    "figure_table",
     "VENDOR_PALETTE",
     "vendor_colours",
     "report_colours",
@@ -717,3 +722,146 @@ def build_figures(report: Report) -> dict[str, go.Figure]:
     for i, cm in enumerate(report.confusion):
         figs[f"confusion_{i}"] = build_confusion_chart(cm)
     return figs
+
+
+@dataclass(frozen=True)
+class ChartTable:
+    """The text alternative of a figure: what it shows, and the numbers it plots.
+
+    Attributes
+    ----------
+    label
+        An ``aria-label`` for the figure: its title and what it is.
+    columns
+        The table's header cells.
+    rows
+        One row of formatted cells per plotted point (or heatmap cell).
+    """
+
+    label: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def _plain(text: object) -> str:
+    """Text of a plotly title or label without its HTML (``<br>`` becomes a space)."""
+    if text is None:
+        return ""
+    return " ".join(_TAGS.sub(" ", str(text)).split())
+
+
+def _title(obj: Mapping[str, Any] | None) -> str:
+    """Plain text of a plotly ``title`` (a dict ``{"text": ...}`` or a string)."""
+    title = (obj or {}).get("title")
+    return _plain(title.get("text") if isinstance(title, Mapping) else title)
+
+
+def _axis_title(layout: Mapping[str, Any], ref: str | None, axis: str) -> str:
+    """Title of the trace's x or y axis (``"x2"`` → ``layout.xaxis2``)."""
+    return _title(layout.get(axis + "axis" + (ref or axis)[1:]))
+
+
+def _cell(value: object, title: str) -> str:
+    """A plotted value as the page formats it: money for costs, 3 decimals otherwise."""
+    if isinstance(value, str):
+        return _plain(value)
+    x = as_number(value)
+    if x is None:
+        return "–"
+    if "cost" in title:
+        return money(x, None, 4 if "per" in title else 2)
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,d}"
+    return f"{x:,.3f}"
+
+
+def _values(v: Any, n: int) -> list[object]:
+    """A trace's coordinate as a list of ``n`` values (multi-level axes joined by " · ")."""
+    if v is None:
+        return [None] * n
+    items = list(v)
+    if items and isinstance(items[0], list | tuple):  # a two-level category axis
+        return [" · ".join(str(level[i]) for level in items) for i in range(len(items[0]))]
+    return items
+
+
+def _interval(err: Mapping[str, Any] | None, value: object, i: int, title: str) -> str:
+    """``"[low, high]"`` of an error bar at point ``i`` (empty when there is none)."""
+    x = as_number(value)
+    array = (err or {}).get("array")
+    if x is None or err is None or array is None:
+        return ""
+    plus = as_number(array[i])
+    minus = as_number(err["arrayminus"][i] if err.get("arrayminus") is not None else array[i])
+    if plus is None or minus is None or (plus == 0.0 and minus == 0.0):
+        return ""
+    return f"[{_cell(x - minus, title)}, {_cell(x + plus, title)}]"
+
+
+def figure_table(fig: go.Figure) -> ChartTable:
+    """The numbers a figure plots, read from its own traces (never recomputed).
+
+    One row per point of every trace: the trace's name, its point label (``text`` of a
+    labelled scatter), x, y, the value of a heatmap cell, and the interval of its error
+    bars. Numbers are formatted as the pages format them (costs with :func:`money`).
+
+    Examples
+    --------
+    >>> t = figure_table(go.Figure(go.Bar(name="n", x=["a"], y=[0.5])))
+    >>> t.columns, t.rows
+    (('series', 'x label', 'n'), (('n', 'a', '0.500'),))
+    """
+    spec = fig.to_plotly_json()  # plain data: reading plotly objects point by point is slow
+    layout: Mapping[str, Any] = spec.get("layout", {})
+    title = _title(layout) or "Chart"
+    raw: list[dict[str, str]] = []
+    for trace in spec.get("data", []):
+        name = str(trace.get("name") or "")
+        xt = _axis_title(layout, trace.get("xaxis"), "x") or "x label"
+        yt = _axis_title(layout, trace.get("yaxis"), "y") or "y label"
+        z = trace.get("z")
+        if z is not None:  # a heatmap: one row per cell, counts when it shows them
+            text = trace.get("text")
+            zt = _title(trace.get("colorbar")) or "value"
+            for i, y in enumerate(_values(trace.get("y"), len(z))):
+                for j, x in enumerate(_values(trace.get("x"), len(z[i]))):
+                    cell = {"series": name, xt: _cell(x, xt), yt: _cell(y, yt)}
+                    cell[zt] = _cell(z[i][j], zt)
+                    if text is not None and str(text[i][j]).isdigit():
+                        cell["count"] = _plain(text[i][j])
+                    raw.append(cell)
+            continue
+        n = max(len(trace.get("x") or ()), len(trace.get("y") or ()))
+        x_vals, y_vals = _values(trace.get("x"), n), _values(trace.get("y"), n)
+        # a value axis titled by nothing takes the trace's name ("projected cost")
+        if xt == "x label" and not isinstance(next(iter(x_vals), ""), str):
+            xt = name or "x"
+        if yt == "y label" and not isinstance(next(iter(y_vals), ""), str):
+            yt = name or "y"
+        labels = trace.get("text") if "text" in str(trace.get("mode") or "") else None
+        errors = [
+            (err, vals, t)
+            for err, vals, t in (
+                (trace.get("error_x"), x_vals, xt),
+                (trace.get("error_y"), y_vals, yt),
+            )
+            if err is not None and err.get("array") is not None
+        ]
+        for i in range(n):
+            cell = {"series": name, xt: _cell(x_vals[i], xt), yt: _cell(y_vals[i], yt)}
+            if labels is not None:
+                cell["point"] = _plain(labels[i])
+            for err, vals, t in errors:
+                cell[f"{t} interval"] = _interval(err, vals[i], i, t)
+            raw.append(cell)
+    columns: list[str] = []
+    for row in raw:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    rows = tuple(tuple(row.get(c, "") for c in columns) for row in raw)
+    label = f"{title}: chart; the numbers it shows are in the table below it"
+    return ChartTable(label=label, columns=tuple(columns), rows=rows)

@@ -17,14 +17,16 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import plotly.offline
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from metrics.intervals import format_p_value
 from reports._format import money
-from reports.figures import build_figures
+from reports.figures import build_figures, figure_table
 from reports.results import Estimate, Report
 
 __all__ = [
     "figure_payloads",
+    "chart_blocks",
     "report_tables",
     "scores_table",
     "render_html_string",
@@ -87,6 +89,17 @@ def figure_payloads(report: Report) -> dict[str, str]:
     return {
         key: _script_safe(pio.to_json(fig, validate=False, pretty=False))
         for key, fig in build_figures(report).items()
+    }
+
+
+def chart_blocks(figures: Mapping[str, go.Figure]) -> dict[str, Markup]:
+    """Each figure's container (``#fig-<key>``, ``role="img"``, an ``aria-label``) and,
+    collapsed under it, the table of the numbers it plots (:func:`figure_table`).
+    """
+    template = _env().get_template("chart.html.j2")
+    return {
+        key: Markup(template.render(key=key, table=figure_table(fig)))  # noqa: S704 (autoescaped)
+        for key, fig in figures.items()
     }
 
 
@@ -202,9 +215,14 @@ def scores_table(report: Report) -> pd.DataFrame:
 
 
 def _context(report: Report, nonce: str | None) -> dict[str, object]:
+    figures = build_figures(report)
     return {
         "report": report,
-        "figures": figure_payloads(report),
+        "figures": {
+            key: _script_safe(pio.to_json(fig, validate=False, pretty=False))
+            for key, fig in figures.items()
+        },
+        "charts": chart_blocks(figures),
         "metric_names": sorted({n for values in report.metrics.values() for n in values}),
         "nonce": nonce,
     }

@@ -29,6 +29,17 @@ FIGURE_DATA_JS = """
 }))
 """
 
+# Each chart container's role and name, and the rows of the numbers table right under it.
+CHART_TEXT_JS = """
+() => Array.from(document.querySelectorAll('.figure')).map(el => {
+  const next = el.nextElementSibling;
+  const table = next && next.tagName === 'DETAILS' ? next.querySelector('table') : null;
+  return {id: el.id, role: el.getAttribute('role'), label: el.getAttribute('aria-label') || '',
+    summary: next && next.tagName === 'DETAILS' ? next.querySelector('summary').textContent : '',
+    rows: table ? table.tBodies[0].rows.length : 0};
+})
+"""
+
 
 def test_report_opens_offline_with_every_figure_drawn(
     browser: Any, full_report: Report, tmp_path: Path
@@ -48,8 +59,18 @@ def test_report_opens_offline_with_every_figure_drawn(
         f"document.querySelectorAll('.js-plotly-plot').length === {expected}", timeout=20_000
     )
     figures = page.evaluate(FIGURE_DATA_JS)
+    charts = page.evaluate(CHART_TEXT_JS)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "report.png"), full_page=True)
+    # On a phone (390 x 844), every chart's numbers opened: no sideways scrolling of the page.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.evaluate("document.querySelectorAll('details.chart-numbers').forEach(d => d.open = true)")
+    page.wait_for_timeout(500)  # plotly's responsive relayout after the resize
+    phone = page.evaluate(
+        "({scroll: document.documentElement.scrollWidth, inner: window.innerWidth,"
+        " open: document.querySelectorAll('details.chart-numbers[open]').length})"
+    )
+    page.screenshot(path=str(SCREENSHOTS / "report-phone-numbers.png"), full_page=True)
     context.close()
 
     assert problems == []
@@ -75,3 +96,9 @@ def test_report_opens_offline_with_every_figure_drawn(
     assert by_id["fig-ranking"]["points"] == [2, 3]  # 2 ranked scores, 3 systems' accuracy
     assert by_id["fig-latency"]["points"][:3] == [101, 101, 101]
     assert (SCREENSHOTS / "report.png").stat().st_size > 10_000
+    assert len(charts) == expected
+    for c in charts:  # every chart is named and has its numbers in a table under it
+        assert c["role"] == "img" and c["label"].strip(), c
+        assert c["summary"] == "Numbers behind this chart" and c["rows"] > 0, c
+    assert phone["open"] == expected
+    assert phone["scroll"] <= phone["inner"], phone

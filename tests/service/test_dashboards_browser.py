@@ -31,6 +31,15 @@ FIGURE_DATA_JS = """
 }))
 """
 
+CHART_TEXT_JS = """
+() => Array.from(document.querySelectorAll('.figure')).map(el => {
+  const next = el.nextElementSibling;
+  const table = next && next.tagName === 'DETAILS' ? next.querySelector('table') : null;
+  return {id: el.id, role: el.getAttribute('role'), label: el.getAttribute('aria-label') || '',
+    rows: table ? table.tBodies[0].rows.length : 0};
+})
+"""
+
 
 @pytest.fixture
 def labelled(session: Session, seeded: Any, label_gold: LabelGold) -> Any:
@@ -74,6 +83,11 @@ def _figures(page: Any) -> list[dict[str, Any]]:
     for f in figures:
         assert f["traces"] > 0, f["id"]
         assert all(n > 0 for n in f["points"]), f
+    # every chart is named, and the numbers it plots are in a table right under it
+    charts = page.evaluate(CHART_TEXT_JS)
+    assert len(charts) == expected
+    for c in charts:
+        assert c["role"] == "img" and c["label"].strip() and c["rows"] > 0, c
     return figures
 
 

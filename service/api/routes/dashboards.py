@@ -48,7 +48,13 @@ from reports.figures import (
     weights_text,
 )
 from reports.inputs import DEFAULT_RANKING_WEIGHTS
-from reports.render import plotly_js, render_figures_script, render_fragment, render_html_string
+from reports.render import (
+    chart_blocks,
+    plotly_js,
+    render_figures_script,
+    render_fragment,
+    render_html_string,
+)
 from reports.results import Report
 from service.api.deps import CurrentKey, SessionDep, SettingsDep
 from service.api.hardening import csp_nonce
@@ -211,6 +217,7 @@ def project_page(
             "weights_text": weights_text,
             "default_weights": weights_text(DEFAULT_RANKING_WEIGHTS),
             "figure_keys": list(figures),
+            "charts": chart_blocks(figures),
             "figures_script": render_figures_script(figures, nonce=nonce),
             "plotly_src": PLOTLY_PATH,
             "progress": _progress(session, principal, [b.id for b in overview.bakeoffs]),
