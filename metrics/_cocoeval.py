@@ -446,6 +446,8 @@ def coco_eval_arrays(
             ious,
         )
     else:
+        if dt_rle is None and len(dt_image) == 0:  # no detections: nothing to rasterise
+            dt_rle = []
         if gt_rle is None or dt_rle is None:
             raise ValueError("mask IoU needs RLEs for gold and detections")
         gt_runs, dt_runs = run_lengths(gt_rle), run_lengths(dt_rle)

@@ -259,7 +259,8 @@ def check_dets(dets: DetectionSet, gold: GoldInstances, *, need_masks: bool, sco
             raise ValueError("detections.scores has NaN or infinite values")
     if dets.areas is not None:
         _check_1d("detections.areas", np.asarray(dets.areas), n)
-    if need_masks and (dets.rles is None or len(dets.rles) != n):
+    # no detections need no masks (an empty results array is a valid, if poor, answer)
+    if need_masks and n and (dets.rles is None or len(dets.rles) != n):
         raise ValueError(f"iou_type='segm' needs detections.rles with {n} masks")
     known = np.unique(np.asarray(gold.all_image_ids, dtype=np.int64))
     img = np.asarray(dets.image_ids, dtype=np.int64)

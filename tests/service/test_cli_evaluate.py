@@ -481,3 +481,25 @@ def test_agreement_pairwise_kappa_is_weighted_by_shared_items(tmp_path: Path) ->
     assert out["pairwise_cohen_kappa_mean"] == "weighted by shared items"
     table = _invoke("agreement", "--labels", path)
     assert "weighted by shared items" in table.stdout
+
+
+def test_an_empty_results_array_is_scored_under_segmentation_too(tmp_path: Path) -> None:
+    """A system that found nothing is a valid, poor answer under both box task types."""
+    square = [[50.0, 50.0, 70.0, 50.0, 70.0, 70.0, 50.0, 70.0]]
+    gold = {
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 100, "height": 100}],
+        "categories": [{"id": 1, "name": "car"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [50, 50, 20, 20], "area": 400}
+            | {"iscrowd": 0, "segmentation": square}
+        ],
+    }
+    gold_path = _write(tmp_path, "gold.json", json.dumps(gold))
+    empty = _write(tmp_path, "empty.json", "[]")
+    for task in ("detection", "segmentation"):
+        result = _invoke(
+            "evaluate", "--task", task, "--gold", str(gold_path), "--labels", f"v={empty}", "--json"
+        )
+        assert result.exit_code == 0, (task, result.output)
+        system = json.loads(result.output)["systems"]["v"]
+        assert system["metrics"]["per_image_f1_all"]["value"] == 0.0, task
