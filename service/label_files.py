@@ -257,11 +257,9 @@ def _load_instances(
 
     segm = task == "segmentation"
     gold = read_coco_dataset(gold_path, name=Path(gold_path).name)
+    if segm:
+        gold.require_masks()
     rles = gold.rles if segm else None
-    if segm and rles is None:
-        raise FormatError(
-            gold.source, "annotations", "segmentation needs a mask on every gold annotation"
-        )
     names = {c.id: c.name for c in gold.categories}
     keys = {im.id: str(im.id) for im in gold.images}
     objects: dict[str, list[dict[str, Any]]] = {k: [] for k in keys.values()}

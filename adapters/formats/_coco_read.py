@@ -114,6 +114,26 @@ class CocoDataset:
     def category_id_by_name(self) -> Mapping[str, int]:
         return {c.name: c.id for c in self.categories}
 
+    def require_masks(self) -> None:
+        """Refuse a gold without a mask on every annotation (for segmentation).
+
+        CVAT writes ``"segmentation": []`` for an object drawn as a box; scored as a mask it
+        would silently vanish from the gold.
+
+        Raises
+        ------
+        FormatError
+            Naming how many annotations have no mask.
+        """
+        bare = sum(1 for s in self.segmentations if s is None)
+        if bare:
+            raise FormatError(
+                self.source,
+                "annotations",
+                f"segmentation needs a mask on every gold annotation; {bare} of "
+                f"{len(self.segmentations)} have none (an empty or missing segmentation)",
+            )
+
     @cached_property
     def rles(self) -> list[dict[str, Any]] | None:
         """Compressed RLE per annotation (as ``COCO.annToRLE``); ``None`` if any lacks a mask."""

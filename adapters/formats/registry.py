@@ -501,6 +501,8 @@ def _csv_gold(p: Path, task_type: TaskType) -> list[GoldRecord]:
 
 def _coco_gold(p: Path, task_type: TaskType) -> GoldFile:
     dataset = coco_format.read_coco_dataset(p)
+    if task_type == "segmentation":
+        dataset.require_masks()
     labels = _coco_labels_of(dataset, task_type, gold=True)
     records = []
     for image, ann in zip(dataset.images, labels, strict=True):

@@ -202,6 +202,8 @@ def _coco_annotations(
 ) -> tuple[coco_format.CocoDataset, list[VendorAnnotation]]:
     """The file's boxes or masks per image; gold keeps crowd regions (``iscrowd``)."""
     dataset = coco_format.read_coco_dataset(source, name=name)
+    if gold and task_type == "segmentation":
+        dataset.require_masks()
     detection: Literal["detection", "segmentation"] = (
         "segmentation" if task_type == "segmentation" else "detection"
     )
