@@ -66,6 +66,28 @@ class RawAnnotation(_Lenient):
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
+    @property
+    def annotator_id(self) -> str | None:
+        """Who answered: the user's email or id (Label Studio exports either)."""
+        who = self.completed_by
+        if isinstance(who, dict):
+            ident = who.get("email") or who.get("id")
+            return None if ident is None else str(ident)
+        return None if who is None else str(who)
+
+    def times(self) -> tuple[datetime | None, datetime | None]:
+        """``(started, completed)``: completed at creation (or update), started ``lead_time``
+        seconds before; naive times are read as UTC."""
+        completed = self.created_at or self.updated_at
+        if completed is not None and completed.tzinfo is None:
+            completed = completed.replace(tzinfo=UTC)
+        started = (
+            completed - timedelta(seconds=self.lead_time)
+            if completed is not None and self.lead_time is not None
+            else None
+        )
+        return started, completed
+
 
 class _RawPrediction(_Lenient):
     id: int | str | None = None
@@ -395,15 +417,6 @@ def question_names(annotations: Sequence[Any]) -> set[str]:
     return names
 
 
-def _annotator(completed_by: int | str | dict[str, Any] | None) -> str | None:
-    if completed_by is None:
-        return None
-    if isinstance(completed_by, dict):
-        ident = completed_by.get("email") or completed_by.get("id")
-        return None if ident is None else str(ident)
-    return str(completed_by)
-
-
 def annotation_from_json(
     obj: Any,
     *,
@@ -444,18 +457,11 @@ def annotation_from_json(
         question=question,
         skeletons=skeletons,
     )
-    completed = ann.created_at or ann.updated_at
-    if completed is not None and completed.tzinfo is None:
-        completed = completed.replace(tzinfo=UTC)
-    started = (
-        completed - timedelta(seconds=ann.lead_time)
-        if completed is not None and ann.lead_time is not None
-        else None
-    )
+    started, completed = ann.times()
     return VendorAnnotation(
         item_id=item_id,
         label=label,
-        annotator_id=_annotator(ann.completed_by),
+        annotator_id=ann.annotator_id,
         started_at=started,
         completed_at=completed,
         external_id=None if ann.id is None else str(ann.id),

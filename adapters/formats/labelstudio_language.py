@@ -20,7 +20,6 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import UTC, timedelta
 
 from adapters.formats._json_stream import Source
 from adapters.formats._labelstudio_language import language_label, rating_criteria
@@ -29,15 +28,6 @@ from adapters.formats._language import LanguageKind, LanguageRow
 from adapters.formats.labelstudio import _iter_raw
 
 __all__ = ["iter_rows", "read_rows"]
-
-
-def _annotator(completed_by: object) -> str | None:
-    if completed_by is None:
-        return None
-    if isinstance(completed_by, dict):
-        ident = completed_by.get("email") or completed_by.get("id")
-        return None if ident is None else str(ident)
-    return str(completed_by)
 
 
 def iter_rows(
@@ -89,18 +79,11 @@ def iter_rows(
                     criterion=criterion,
                     scale=scale,
                 )
-            completed = ann.created_at or ann.updated_at
-            if completed is not None and completed.tzinfo is None:
-                completed = completed.replace(tzinfo=UTC)
-            started = (
-                completed - timedelta(seconds=ann.lead_time)
-                if completed is not None and ann.lead_time is not None
-                else None
-            )
+            started, completed = ann.times()
             yield LanguageRow(
                 item_id=item_id,
                 label=label,
-                annotator_id=_annotator(ann.completed_by),
+                annotator_id=ann.annotator_id,
                 started_at=started,
                 completed_at=completed,
                 external_id=None if ann.id is None else str(ann.id),
