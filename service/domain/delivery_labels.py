@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import select as sa_select
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from adapters.base import TaskType, VendorAnnotation
@@ -40,7 +39,7 @@ from service.domain.label_io import ReadFormat, read_vendor_labels
 from service.domain.labels import check_finite, normalize_value
 from service.domain.projects import class_names
 from service.domain.security import Principal
-from service.domain.vendor_labels import LabelIn, same_answer
+from service.domain.vendor_labels import LabelIn, answers_transaction, same_answer
 from service.models import Delivery, DeliveryLabel, ImportResult, Project
 
 __all__ = ["DeliveryLabelRecord", "add_delivery_labels", "import_delivery_labels"]
@@ -244,22 +243,11 @@ def add_delivery_labels(
         created=bulk_time(session)(utcnow()),
         time=bulk_time(session),
     )
-    try:
+    with answers_transaction(session):
         written = append_rows(session, DELIVERY_LABELS, _rows(batch, records))
         _check_resent(session, batch, {v: k for k, v in items.items()})
         _update_status(session, delivery, len(items))
         result = ImportResult(received=batch.received, stored=written, duplicates=batch.duplicates)
-        session.commit()
-    except IntegrityError as exc:
-        session.rollback()
-        raise Conflict(
-            "another request stored an answer for some of these items and annotators at the "
-            "same time; retry (answers already stored are then counted as duplicates)",
-            code="concurrent_write",
-        ) from exc
-    except BaseException:
-        session.rollback()
-        raise
     return result
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
@@ -64,6 +65,7 @@ __all__ = [
     "LabelIn",
     "LabelRecord",
     "add_vendor_labels",
+    "answers_transaction",
     "list_vendor_labels",
     "iter_vendor_labels",
     "same_answer",
@@ -460,6 +462,31 @@ def _checked_row(batch: _Batch, record: LabelRecord, number: int) -> tuple[Any, 
 # --------------------------------------------------------------------------- storing
 
 
+@contextmanager
+def answers_transaction(session: Session) -> Iterator[None]:
+    """One import of answers as one transaction: committed when the block ends, rolled back
+    on any error; a concurrent writer that stored the same (item, annotator) first is a 409.
+
+    Raises
+    ------
+    Conflict
+        ``concurrent_write`` (retry: answers already stored then count as duplicates).
+    """
+    try:
+        yield
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(
+            "another request stored an answer for some of these items and annotators at the "
+            "same time; retry (answers already stored are then counted as duplicates)",
+            code="concurrent_write",
+        ) from exc
+    except BaseException:
+        session.rollback()
+        raise
+
+
 def add_vendor_labels(
     *,
     session: Session,
@@ -524,7 +551,7 @@ def add_vendor_labels(
     stored = idempotency.lookup(session, scope=scope, key=idempotency_key, fingerprint=fingerprint)
     if stored is not None:
         return ImportResult.model_validate({**stored, "replayed": True})
-    try:
+    with answers_transaction(session):
         batch = _prepare(
             session,
             bakeoff,
@@ -546,17 +573,6 @@ def add_vendor_labels(
             fingerprint=fingerprint,
             response=result.model_dump(mode="json"),
         )
-        session.commit()
-    except IntegrityError as exc:
-        session.rollback()
-        raise Conflict(
-            "another request stored an answer for some of these items and annotators at the "
-            "same time; retry (answers already stored are then counted as duplicates)",
-            code="concurrent_write",
-        ) from exc
-    except BaseException:
-        session.rollback()
-        raise
     return result
 
 
