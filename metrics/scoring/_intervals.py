@@ -84,6 +84,9 @@ class Table:
     names: tuple[str, ...]
     compute: Callable[[npt.NDArray[np.int64]], Sequence[float]]
     reference: npt.NDArray[np.intp] | None = None
+    #: optional, the same as ``compute`` over a stack of tables ``(R, n_cells)`` at once,
+    #: returning ``(R, len(names))``: used instead of calling ``compute`` per resample
+    compute_many: Callable[[npt.NDArray[np.int64]], FloatArray] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -270,6 +273,8 @@ def _table_reps(
             if shared is not None:
                 kept.append(base)
         tables = base - plan.minus.sums(counts) + plan.plus.sums(counts)
+    if plan.table.compute_many is not None:
+        return np.asarray(plan.table.compute_many(tables), dtype=np.float64)
     compute = plan.table.compute
     return np.asarray([compute(row) for row in tables], dtype=np.float64)
 

@@ -43,7 +43,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from metrics.rating import AGREEMENT_STATISTICS, table_statistics
+from metrics.rating import AGREEMENT_STATISTICS, table_statistics, table_statistics_many
 from metrics.scoring import _assemble
 from metrics.scoring._crowd import is_missing
 from metrics.scoring._intervals import Ratio, Table
@@ -156,7 +156,17 @@ def _criterion_table(
     def compute(counts: npt.NDArray[np.int64]) -> Sequence[float]:
         return table_statistics(counts.reshape(k, k), scale=scale) * repeat
 
-    return Table(cells=cells, n_cells=k * k, names=tuple(names), compute=compute)
+    def compute_many(counts: npt.NDArray[np.int64]) -> FloatArray:
+        values = table_statistics_many(counts.reshape(-1, k, k), scale=scale)
+        return np.tile(values, (1, repeat))
+
+    return Table(
+        cells=cells,
+        n_cells=k * k,
+        names=tuple(names),
+        compute=compute,
+        compute_many=compute_many,
+    )
 
 
 def _per_annotator(

@@ -20,6 +20,7 @@ from metrics.rating import (
     gwet_ac,
     pair_table,
     table_statistics,
+    table_statistics_many,
 )
 
 krippendorff = pytest.importorskip("krippendorff")
@@ -67,6 +68,29 @@ def test_statistics_equal_sklearn_pingouin_krippendorff(seed: int) -> None:
     ours = agreement_statistics(pd.Series(g), pd.Series(v), scale=scale)
     for name, reference in _references(g, v, scale).items():
         assert ours[name].value == pytest.approx(float(reference), abs=1e-9), name
+
+
+def test_a_stack_of_tables_equals_the_references_table_by_table() -> None:
+    """The bootstrap's vectorised path: each row of a stack of pair tables (one of them
+    empty, one with a single item) equals the packages on that table's own pairs."""
+    scale = (1, 5)
+    cases = [_case(seed) for seed in range(20, 26)]
+    cases = [(g.clip(1, 5), v.clip(1, 5), scale) for g, v, _ in cases]
+    tables = [pair_table(g, v, scale=scale) for g, v, _ in cases]
+    tables += [
+        np.zeros((5, 5), dtype=np.int64),
+        pair_table(np.array([2]), np.array([3]), scale=scale),
+    ]
+    rows = table_statistics_many(np.stack(tables), scale=scale)
+    assert rows.shape == (len(tables), len(AGREEMENT_STATISTICS))
+    for row, (g, v, _) in zip(rows, cases, strict=False):
+        named = dict(zip(AGREEMENT_STATISTICS, row, strict=True))
+        for name, reference in _references(g, v, scale).items():
+            assert named[name] == pytest.approx(float(reference), abs=1e-9), name
+    assert np.isnan(rows[-2]).all()  # no pairs: nothing is defined
+    assert np.isnan(rows[-1][2:6]).all()  # ICC needs two items
+    for row, table in zip(rows, tables, strict=True):
+        np.testing.assert_array_equal(row, np.array(table_statistics(table, scale=scale)))
 
 
 # (gold, candidate, scale) -> irrCAC 0.4.4 AC1, AC2 (quadratic), digits=15

@@ -133,3 +133,27 @@ def test_inputs_are_not_modified_and_order_does_not_matter() -> None:
     for name in a.summary:
         assert a.value(name) == pytest.approx(b.value(name), nan_ok=True)
         assert a.summary[name].ci == b.summary[name].ci
+
+
+def test_vectorised_resamples_give_the_same_intervals_as_one_table_at_a_time() -> None:
+    """The bootstrap computes a rating table's statistics for all resamples at once; a
+    Table without that path (one call per resample) gives the very same intervals."""
+    from dataclasses import replace
+
+    from metrics.scoring._intervals import bootstrap
+    from metrics.scoring.rating import _criterion_table
+
+    gold, labels = _data(n=80, seed=3)
+    g = np.array([v["help"] for v in gold], dtype=np.float64)
+    v = np.array([x["help"] for x in labels], dtype=np.float64)
+    v[:5] = np.nan  # unrated items are left out of the table
+    names = [f"{s}:help" for s in ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j")]
+    fast = _criterion_table(g, v, (1, 5), names)
+    slow = replace(fast, compute_many=None)
+    assert fast.compute_many is not None
+    got = [bootstrap(len(g), tables=[t], n_resamples=300, seed=1, level=0.95) for t in (fast, slow)]
+    assert got[0].keys() == got[1].keys() == set(names)
+    for name in names:
+        a, b = got[0][name], got[1][name]
+        assert a is not None and b is not None
+        assert (a.low, a.high) == (b.low, b.high), name
