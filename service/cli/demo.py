@@ -2,9 +2,10 @@
 
 It needs no other service: SQLite and the embedded queue. Three simulated vendors (one
 with a systematic box bias, one cheap and noisy, one slow and accurate) and a model
-candidate label two golden sets (handwritten digits, generated street scenes) through
-the same API, queue and adapters a deployment uses; then disagreements are flagged for
-QA, the reports are written and the ranking is printed.
+candidate label four golden sets (handwritten digits, generated street scenes, generated
+reply pairs and replies to rate) through the same API, queue and adapters a deployment
+uses; then disagreements are flagged for QA, the reports are written and the ranking is
+printed.
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ def demo_command(
     pairs: Annotated[
         int, typer.Option("--pairs", min=20, max=1000, help="Golden reply pairs to judge.")
     ] = 120,
+    ratings: Annotated[
+        int, typer.Option("--ratings", min=20, max=1000, help="Golden replies to rate.")
+    ] = 120,
 ) -> None:
     """Run a complete bake-off on bundled data (SQLite, no other services) in about a minute."""
     from rich.console import Console
@@ -85,7 +89,12 @@ def demo_command(
     console = Console()
     try:
         outcome = run_demo(
-            workdir, console=console, n_digits=digits, n_scenes=scenes, n_pairs=pairs
+            workdir,
+            console=console,
+            n_digits=digits,
+            n_scenes=scenes,
+            n_pairs=pairs,
+            n_ratings=ratings,
         )
     except RuntimeError as exc:
         console.print(f"[red]demo failed:[/] {exc}")

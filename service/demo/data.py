@@ -44,6 +44,8 @@ class DemoGoldenSet:
     items: tuple[WorkItem, ...]
     gold: dict[str, LabelValue]
     metadata: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: ratings: the rubric's ordinal scale ``(lowest, highest)``, put in the ontology
+    rating_scale: tuple[int, int] | None = None
 
 
 def png_data_uri(pixels: npt.NDArray[np.uint8]) -> str:

@@ -1,4 +1,5 @@
-"""The demo's language golden set: pairs of generated replies to generated prompts.
+"""The demo's language golden sets: generated replies to generated prompts, as pairs to
+judge and as single replies to rate.
 
 Three made-up chat models answer short factual prompts (sums, unit conversions, capitals,
 words spelt backwards): ``model-alpha`` is terse and usually right, ``model-beta`` pads every
@@ -7,6 +8,12 @@ golden item shows one prompt with two models' replies in a random order; the exp
 the right reply, and calls a tie when both are right or both wrong. Nothing is downloaded:
 prompts and replies are generated from the seed. Item metadata carries ``model_a``/``model_b``
 (for the Bradley-Terry ranking of the models) and ``length_a``/``length_b`` (for length bias).
+
+The rating set shows one reply per item, rated on a two-criterion rubric (``correctness``,
+``helpfulness``) on a 1-5 scale. The expert's ratings stay within 2-4 (right 4, wrong 2;
+a right reply padded with filler is less helpful, 3), so a planted leniency of less than one
+step and +-1 rating noise are never clipped at an end of the scale: the bias the report
+finds is the planted one.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import random
 from adapters.base import LabelValue, WorkItem
 from service.demo.data import DemoGoldenSet
 
-__all__ = ["MODELS", "pairs_golden_set"]
+__all__ = ["MODELS", "RATING_CRITERIA", "RATING_SCALE", "pairs_golden_set", "ratings_golden_set"]
 
 #: name -> (chance of a right answer, padded with filler)
 MODELS: dict[str, tuple[float, bool]] = {
@@ -24,6 +31,9 @@ MODELS: dict[str, tuple[float, bool]] = {
     "model-beta": (0.6, True),
     "model-gamma": (0.4, False),
 }
+#: The demo rubric's criteria and scale.
+RATING_CRITERIA = ("correctness", "helpfulness")
+RATING_SCALE = (1, 5)
 _CAPITALS = {
     "France": "Paris",
     "Japan": "Tokyo",
@@ -114,4 +124,39 @@ def pairs_golden_set(*, n_items: int = 120, seed: int = 11) -> DemoGoldenSet:
         items=tuple(items),
         gold=gold,
         metadata=metadata,
+    )
+
+
+def ratings_golden_set(*, n_items: int = 120, seed: int = 19) -> DemoGoldenSet:
+    """``n_items`` replies with the expert's rubric ratings (``correctness``, ``helpfulness``).
+
+    Ratings lie in 2-4 on the 1-5 scale (see the module docstring): correctness 4 for a
+    right reply and 2 for a wrong one; helpfulness the same, except 3 for a right reply
+    padded with filler. Metadata: ``model`` (which made-up model wrote the reply).
+    """
+    rng = random.Random(seed)
+    models = sorted(MODELS)
+    items: list[WorkItem] = []
+    gold: dict[str, LabelValue] = {}
+    metadata: dict[str, dict[str, str]] = {}
+    for i in range(n_items):
+        prompt, right, wrong = _question(rng)
+        model = rng.choice(models)
+        text, ok = _reply(model, right, wrong, rng)
+        padded = MODELS[model][1]
+        key = f"reply-{i:04d}"
+        items.append(WorkItem(item_id=key, data={"prompt": prompt, "response": text}))
+        gold[key] = {
+            "correctness": 4 if ok else 2,
+            "helpfulness": (3 if padded else 4) if ok else 2,
+        }
+        metadata[key] = {"model": model}
+    return DemoGoldenSet(
+        name="Chat reply ratings",
+        task_type="rating",
+        classes=RATING_CRITERIA,
+        items=tuple(items),
+        gold=gold,
+        metadata=metadata,
+        rating_scale=RATING_SCALE,
     )

@@ -32,7 +32,7 @@ from service.cli.run import show_progress
 from service.core.db import create_db_engine
 from service.core.migrations import upgrade_head
 from service.demo.data import DemoGoldenSet, digits_golden_set, scenes_golden_set
-from service.demo.pairs import pairs_golden_set
+from service.demo.pairs import pairs_golden_set, ratings_golden_set
 from service.demo.vendors import simulator_config, train_digit_model, vendor_requests
 from service.domain.api_keys import create_api_key
 from service.domain.dispatch import RunProgress
@@ -55,6 +55,11 @@ _INSTRUCTIONS = {
         "# Which reply answers the prompt better?\n\nPick the reply that is correct. If both "
         "are correct, or both wrong, choose **tie**. Length and tone do not matter, and "
         "neither does which reply is shown first."
+    ),
+    "rating": (
+        "# Rate the reply on each criterion, 1 (worst) to 5 (best)\n\n**correctness**: is the "
+        "answer right? **helpfulness**: does it answer the prompt directly, without filler? "
+        "Keep 5 for replies that could not be improved."
     ),
 }
 
@@ -127,7 +132,11 @@ def _create_project(api: _Api, golden: DemoGoldenSet) -> _Pinned:
         {
             "name": golden.name,
             "task_type": golden.task_type,
-            "ontology": {"classes": [{"name": c} for c in golden.classes], "ordinal": False},
+            "ontology": {
+                "classes": [{"name": c} for c in golden.classes],
+                "ordinal": False,
+                **({"rating_scale": list(golden.rating_scale)} if golden.rating_scale else {}),
+            },
         },
     )
     instructions = api.call(
@@ -248,6 +257,7 @@ def run_demo(
     n_digits: int = 300,
     n_scenes: int = 60,
     n_pairs: int = 120,
+    n_ratings: int = 120,
     seed: int = 7,
 ) -> DemoOutcome:
     """Run the whole demo in ``workdir`` (wiped first) and return where its results are."""
@@ -258,10 +268,11 @@ def run_demo(
     workdir.mkdir(parents=True)
     database_url = f"sqlite:///{(workdir / 'bakeoff.db').resolve()}"
 
-    with console.status("Building golden sets (digits, street scenes) and the model candidate"):
+    with console.status("Building golden sets (digits, scenes, replies) and the model candidate"):
         digits = digits_golden_set(n_items=n_digits, seed=seed)
         scenes = scenes_golden_set(n_items=n_scenes, seed=seed + 4)
         pairs = pairs_golden_set(n_items=n_pairs, seed=seed + 8)
+        ratings = ratings_golden_set(n_items=n_ratings, seed=seed + 12)
         model_path = train_digit_model(
             workdir / "models" / "digit-model.joblib", n_golden=n_digits, seed=seed
         )
@@ -277,7 +288,7 @@ def run_demo(
         engine.dispose()
     console.print(
         f"[green]✓[/] golden sets: {len(digits.items)} digits, {len(scenes.items)} scenes, "
-        f"{len(pairs.items)} reply pairs"
+        f"{len(pairs.items)} reply pairs, {len(ratings.items)} rated replies"
     )
 
     oracle = {**{k: _jsonable(v) for k, v in digits.gold.items()}}
@@ -285,6 +296,7 @@ def run_demo(
     # a pair's truth names its response A, so the simulator judges swapped pairs by content
     first = {item.item_id: item.data["response_a"] for item in pairs.items}
     oracle.update({k: {"label": v, "response_a": first[k]} for k, v in pairs.gold.items()})
+    oracle.update(ratings.gold)
     with (
         console.status("Starting the vendor simulator, the API and a worker"),
         SimulatorProcess(
@@ -303,6 +315,7 @@ def run_demo(
             digit_project = _create_project(api, digits)
             scene_project = _create_project(api, scenes)
             pair_project = _create_project(api, pairs)
+            rating_project = _create_project(api, ratings)
             digit_constraints = {"min_accuracy": 0.9, "max_p95_latency_h": 72}
             # Last quarter's bake-off first: the vendors as they were then (their Q3
             # simulator profiles), so the report can show each vendor's trend.
@@ -337,6 +350,10 @@ def run_demo(
                 "replies": _create_bakeoff(
                     api, pair_project, "Q4", humans, constraints={"min_accuracy": 0.7}
                 ),
+                # precisionworks' raters are lenient: the verdict names it per criterion
+                "ratings": _create_bakeoff(
+                    api, rating_project, "Q4", humans, constraints={"min_accuracy": 0.8}
+                ),
             }
             _run_bakeoffs(api, stack, console, bakeoff_ids)
             with console.status("Flagging disagreements for QA review"):
@@ -352,12 +369,16 @@ def run_demo(
                 pair_flags = api.call(
                     "POST", f"/review/bakeoffs/{bakeoff_ids['replies']}/flags", {}
                 )
+                rating_flags = api.call(
+                    "POST", f"/review/bakeoffs/{bakeoff_ids['ratings']}/flags", {}
+                )
             console.print(
                 f"[green]✓[/] flags: {sum(digit_flags['open_by_reason'].values())} on digits, "
                 f"{sum(scene_flags['open_by_reason'].values())} on scenes, "
-                f"{sum(pair_flags['open_by_reason'].values())} on reply pairs"
+                f"{sum(pair_flags['open_by_reason'].values())} on reply pairs, "
+                f"{sum(rating_flags['open_by_reason'].values())} on rated replies"
             )
-            notes = [digit_flags, scene_flags, pair_flags]
+            notes = [digit_flags, scene_flags, pair_flags, rating_flags]
             for note in [n for flags in notes for n in flags.get("notes", [])]:
                 console.print(f"  [yellow]note:[/] {note}", markup=True, highlight=False)
         finally:

@@ -5,7 +5,9 @@
 * ``boxwise``: accurate classes, but draws every vehicle with its shadow ("tail") included,
   a systematic box bias the report's box-bias plot makes visible; on reply pairs it favours
   the longer reply (length bias).
-* ``precisionworks``: slow and accurate, with a team of annotators of varying skill.
+* ``precisionworks``: slow and accurate, with a team of annotators of varying skill; its
+  raters are lenient, rating replies 0.6 of a scale step above the expert on average
+  (:data:`PLANTED_LENIENCY`).
 * ``digit-model``: a logistic regression trained on the digits outside the golden set.
 """
 
@@ -33,6 +35,7 @@ from adapters.simulator import (
 from service.demo.data import digits_training_set
 
 __all__ = [
+    "PLANTED_LENIENCY",
     "WEBHOOK_SECRET",
     "Quarter",
     "simulator_config",
@@ -41,6 +44,9 @@ __all__ = [
 ]
 
 WEBHOOK_SECRET = "demo-webhook-secret-not-for-production"
+#: precisionworks' leniency on the reply ratings, in scale points (no gold rating is at
+#: the top of the scale, so none is clipped and the report should find this size)
+PLANTED_LENIENCY = 0.6
 _HOUR = 3600.0
 
 # Simulated hours pass in milliseconds: one simulated hour is 36 ms of real time.
@@ -93,6 +99,7 @@ def _current_vendors() -> list[SimulatedVendor]:
             prices=PriceList(per_item=0.018),
             faults=Faults(error_rate=0.05, duplicate_callback_rate=0.05, out_of_order=True),
             position_bias=0.3,
+            rating_noise=0.3,
             webhook_secret=secret,
         ),
         SimulatedVendor(
@@ -119,6 +126,7 @@ def _current_vendors() -> list[SimulatedVendor]:
             annotators=AnnotatorPool(count=5, per_item=1, skill_spread=0.02),
             latency=LatencySpec(distribution="lognormal", mean_s=16 * _HOUR, sigma=0.5),
             prices=PriceList(per_item=0.14),
+            rating_bias=PLANTED_LENIENCY,
             webhook_secret=secret,
         ),
     ]

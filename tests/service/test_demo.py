@@ -18,7 +18,9 @@ from typer.testing import CliRunner
 import service.models as m
 from service.cli.main import app
 from service.core.db import create_db_engine
+from service.demo.pairs import RATING_CRITERIA
 from service.demo.run import run_demo
+from service.demo.vendors import PLANTED_LENIENCY
 
 pytestmark = pytest.mark.slow
 
@@ -46,8 +48,9 @@ def test_demo_ranks_every_candidate_and_stores_each_label_once(tmp_path: Path) -
     try:
         with Session(engine) as session:
             tasks = session.exec(select(m.Task)).all()
-            # last quarter's digits bake-off, this quarter's digits, scenes and replies ones
-            assert len(tasks) == 60 * 4 * 2 + 12 * 3 + 120 * 3
+            # last quarter's digits bake-off, this quarter's digits, scenes, reply pairs
+            # and reply ratings ones
+            assert len(tasks) == 60 * 4 * 2 + 12 * 3 + 120 * 3 + 120 * 3
             # half of each vendor's reply pairs went out swapped (recorded on the task)
             assert sum(t.swapped for t in tasks) == 60 * 3
             assert {t.status for t in tasks} == {"received"}
@@ -79,6 +82,28 @@ def test_demo_ranks_every_candidate_and_stores_each_label_once(tmp_path: Path) -
         < (scores["precisionworks"]["position_bias"]["high"])
     )
 
+    # precisionworks' planted leniency is found per criterion, the planted size inside its
+    # interval, and the verdict names it with that interval; the others show none
+    ratings = json.loads((tmp_path / "demo" / "report-ratings.json").read_text())
+    scores = {vendor: system["metrics"] for vendor, system in ratings["scores"].items()}
+    for criterion in RATING_CRITERIA:
+        bias = scores["precisionworks"][f"leniency_bias:{criterion}"]
+        assert bias["low"] <= PLANTED_LENIENCY <= bias["high"], (criterion, bias)
+        assert bias["low"] > 0
+    for vendor in ("swiftlabel", "boxwise"):
+        bias = scores[vendor]["leniency_bias"]
+        assert bias["low"] <= 0 <= bias["high"], (vendor, bias)
+    caveats = [s for s in ratings["ranking"]["summary"] if s.startswith("Caveat")]
+    lenient = [s for s in caveats if "precisionworks" in s and "lenient" in s]
+    assert len(lenient) == 1, caveats
+    for criterion in RATING_CRITERIA:
+        found = scores["precisionworks"][f"leniency_bias:{criterion}"]
+        assert (
+            f"{criterion} ratings {found['value']:+.3f} scale points (lenient; 95% interval "
+            f"{found['low']:+.3f} to {found['high']:+.3f})"
+        ) in lenient[0]
+    assert not any("swiftlabel" in s or "boxwise" in s for s in caveats if "lenient" in s)
+
     printed = console.export_text()
     assert "Pick " in printed
     assert "Cost-accuracy Pareto front" in printed
@@ -88,7 +113,8 @@ def test_demo_ranks_every_candidate_and_stores_each_label_once(tmp_path: Path) -
 def test_smallest_demo_runs_and_its_printed_commands_work_as_pasted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`bakeoff demo --digits 30 --scenes 10 --pairs 20` (the smallest sizes) end to end.
+    """`bakeoff demo --digits 30 --scenes 10 --pairs 20 --ratings 20` (the smallest sizes)
+    end to end.
 
     Rare classes at this size (one gold 7) used to make the flag step fail with 422. The
     closing lines are then pasted into a shell that has neither the venv on PATH nor
@@ -101,7 +127,7 @@ def test_smallest_demo_runs_and_its_printed_commands_work_as_pasted(
     monkeypatch.setenv("PATH", clean_path)
     result = CliRunner().invoke(
         app,
-        ["demo", "--digits", "30", "--scenes", "10", "--pairs", "20"]
+        ["demo", "--digits", "30", "--scenes", "10", "--pairs", "20", "--ratings", "20"]
         + ["--workdir", str(tmp_path / "demo")],
     )
     assert result.exit_code == 0, result.output
@@ -117,7 +143,7 @@ def test_smallest_demo_runs_and_its_printed_commands_work_as_pasted(
     assert commands[0].startswith("export BAKEOFF_DATABASE_URL=sqlite:///")
     assert commands[-1].endswith(" serve")
     reports = [c for c in commands if " report " in c]
-    assert len(reports) == 3
+    assert len(reports) == 4
     assert not reports[0].startswith("bakeoff ")  # bakeoff is not on PATH here
 
     elsewhere = tmp_path / "elsewhere"
@@ -135,5 +161,5 @@ def test_smallest_demo_runs_and_its_printed_commands_work_as_pasted(
     )
     assert pasted.returncode == 0, pasted.stderr
     written = sorted(p.name for p in elsewhere.glob("report-*.html"))
-    assert len(written) == 3, pasted.stderr
+    assert len(written) == 4, pasted.stderr
     assert "read from sqlite:///" in pasted.stderr
