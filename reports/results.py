@@ -301,10 +301,16 @@ class SystemScores(_Frozen):
         description="Key of the main metric over answered items, e.g. 'accuracy'."
     )
     ranking_metric: str = Field(
-        description="Key of the main metric over all gold items (unanswered = wrong), "
-        "e.g. 'accuracy_all': what the ranking uses."
+        description="Key of the ranked quantity, the mean per-item score over all gold "
+        "items (unanswered = 0): '<main_metric>_all', e.g. 'accuracy_all'; transcription "
+        "ranks by 'word_accuracy_all' (a lower WER is better, so 'wer_all' is not ranked)."
     )
     main_title: str = Field(description="The main metric in words, e.g. 'per-image F1 @ IoU 0.5'.")
+    ranking_title: str = Field(
+        default="",
+        description="The ranked quantity in words: main_title, or for transcription "
+        "'word accuracy (mean over items of 1 - min(WER, 1), higher is better)'.",
+    )
     status: Literal["ok", "not_enough_results", "no_results"] = Field(
         description="not_enough_results: coverage below the floor; no_results: nothing "
         "labelled. Either way no rank."

@@ -51,6 +51,7 @@ def system_scores(scored: Scored) -> SystemScores:
         main_metric=scored.main_metric,
         ranking_metric=scored.ranking_metric,
         main_title=scored.main_title,
+        ranking_title=scored.ranking_title,
         status=scored.status,
         n_items=scored.n_items,
         n_answered=scored.n_answered,
@@ -117,7 +118,8 @@ def system_evaluation(
     return SystemEvaluation(
         name=name,
         item_scores=scored.item_scores,
-        main_metric=scored.main_title,
+        # the ranking rows, figures and verdict show the ranked quantity under this name
+        main_metric=scored.ranking_title,
         latency_s=ops.latency_s if ops is not None else None,
         item_costs=ops.item_costs if ops is not None else None,
         latency_summary=_latency_summary(scored),

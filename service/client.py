@@ -551,8 +551,9 @@ class BakeoffClient:
     def get_results(self, bakeoff_id: int) -> pd.DataFrame:
         """The bake-off's results, one row per vendor (index ``vendor``).
 
-        Columns: ``vendor_id``, ``main_metric``, ``main_title``, ``main_value`` (the main
-        metric over all gold items, as ranked), ``status`` (``not_enough_results`` below
+        Columns: ``vendor_id``, ``main_metric``, ``main_title``, ``ranking_metric`` and
+        ``ranking_title`` (the ranked quantity: ``<main_metric>_all``, or for transcription
+        ``word_accuracy_all``), ``main_value`` (its value), ``status`` (``not_enough_results`` below
         the coverage floor), ``coverage``, ``n_gold``, ``n_labelled``, ``n_labels``,
         latency and cost, and for every metric ``<name>``, ``<name>_low`` and
         ``<name>_high`` (its 95% interval): the numbers of ``bakeoff evaluate`` and the

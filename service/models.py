@@ -839,9 +839,15 @@ class VendorResult(SQLModel):
         "metrics['<main_metric>_all'] is the same over all gold items (unanswered = wrong)."
     )
     main_title: str = Field(default="", description="The main metric in words.")
+    ranking_metric: str | None = Field(
+        default=None,
+        description="Key of the ranked quantity in metrics: '<main_metric>_all'; "
+        "transcription ranks by 'word_accuracy_all' (lower WER is better). Null without gold.",
+    )
+    ranking_title: str = Field(default="", description="The ranked quantity in words.")
     main_value: float | None = Field(
-        description="The main metric over all gold items (unanswered = wrong), as ranked; "
-        "null when nothing was labelled."
+        description="The ranked quantity (metrics[ranking_metric]: the mean per-item score "
+        "over all gold items, unanswered = 0); null when nothing was labelled."
     )
     status: str = Field(
         default="ok",

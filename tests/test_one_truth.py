@@ -185,6 +185,7 @@ QUALITY = (
     "main_metric",
     "ranking_metric",
     "main_title",
+    "ranking_title",
     "status",
     "n_items",
     "n_answered",
@@ -283,8 +284,16 @@ def _doors(
             assert _operations(scores) == _operations(truth), (door, name)
         if name in cli:
             assert _quality(cli[name]) == _quality(truth), ("cli", name)
-        # /results' flat fields read the same scores
+        # /results' flat fields read the same scores; the ranked quantity has one name
         ranking_metric = truth["ranking_metric"]
+        assert api[name]["ranking_metric"] == ranking_metric
+        assert api[name]["ranking_title"] == truth["ranking_title"] == doc["main_metric"]
+        if truth["task_type"] == "transcription":  # ranked by word accuracy, never WER
+            assert ranking_metric == "word_accuracy_all"
+            assert truth["ranking_title"].startswith("word accuracy (")
+        else:
+            assert ranking_metric == f"{truth['main_metric']}_all"
+            assert truth["ranking_title"] == truth["main_title"]
         main = truth["metrics"][ranking_metric]["value"]
         assert api[name]["main_value"] == (main if truth["n_answered"] else None)
         assert api[name]["metrics"] == {k: v["value"] for k, v in truth["metrics"].items()}
@@ -292,6 +301,10 @@ def _doors(
         # the client's DataFrame
         row = frame.loc[name]
         assert row["status"] == truth["status"] and row["coverage"] == truth["coverage"]
+        assert (row["ranking_metric"], row["ranking_title"]) == (
+            ranking_metric,
+            truth["ranking_title"],
+        )
         for metric, e in truth["metrics"].items():
             got = (_num(row[metric]), _num(row[f"{metric}_low"]), _num(row[f"{metric}_high"]))
             assert got == _triple(e), ("client", name, metric)

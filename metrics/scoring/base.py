@@ -261,9 +261,13 @@ class Scored:
     main_metric
         Key of the main metric over answered items in :attr:`summary` (``accuracy``,
         ``exact_match``, ``per_item_span_f1``, ``per_image_f1``);
-        :attr:`ranking_metric` is the same over all items.
+        ``<main>_all`` is the same over all items.
     main_title
         The main metric's name in words, the same in every door.
+    item_metric, item_title
+        When the main metric is not a mean of per-item scores in ``[0, 1]``
+        (transcription's WER): the key and words of the metric :attr:`items` ``score``
+        holds, which the ranking orders by (:attr:`ranking_metric`).
     items
         Per-item outcomes, index ``task`` in gold order; columns :data:`ITEM_COLUMNS`:
         ``answered`` (bool), ``score`` (main metric of the item in ``[0, 1]``, NaN when
@@ -325,22 +329,31 @@ class Scored:
     operations: Operations | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     item_metric: str | None = None
+    item_title: str | None = None
 
     @property
     def ranking_metric(self) -> str:
-        """Key of the main metric over all gold items (unanswered = wrong)."""
-        return f"{self.main_metric}_all"
+        """Key of the ranked quantity: the mean of :attr:`item_scores` over all gold items
+        (an unanswered item scores 0), which paired tests compare and the ranking orders by.
+
+        ``<main>_all`` (e.g. ``accuracy_all``), unless the main metric is not a mean of
+        per-item scores in ``[0, 1]``: transcription ranks by ``word_accuracy_all`` (named
+        by :attr:`ranking_title`), which is what makes a lower WER better; ``wer_all``
+        stays in :attr:`summary` beside it.
+        """
+        return f"{self.item_metric}_all" if self.item_metric else f"{self.main_metric}_all"
+
+    @property
+    def ranking_title(self) -> str:
+        """The ranked quantity (:attr:`ranking_metric`) in words, the same in every door."""
+        if self.item_metric:
+            return self.item_title or self.item_metric.replace("_", " ")
+        return self.main_title
 
     @property
     def item_score_metric(self) -> str:
-        """Key of the mean of :attr:`item_scores` over all gold items (unanswered = 0).
-
-        What paired tests compare and the ranking orders by: :attr:`ranking_metric`,
-        unless the main metric is not a mean of per-item scores in ``[0, 1]``
-        (transcription: the ranking orders by ``word_accuracy_all``, which is what makes
-        a lower WER better).
-        """
-        return f"{self.item_metric}_all" if self.item_metric else self.ranking_metric
+        """The same as :attr:`ranking_metric` (kept for the paired tests' readers)."""
+        return self.ranking_metric
 
     @property
     def coverage(self) -> float:

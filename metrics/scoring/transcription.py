@@ -15,8 +15,10 @@ Summary (corpus-level: summed errors over summed reference length, jiwer's defin
   ``insertions``;
 * ``word_accuracy`` and ``word_accuracy_all``: the mean per-item score
   ``1 - min(WER_i, 1)`` (an item with an empty reference scores 1 when the transcript is
-  empty too, else 0); ``items.score`` holds it, so the report ranks candidates by it like
-  every other task type's per-item score, higher better, which orders them by WER.
+  empty too, else 0); ``items.score`` holds it, and it is the ranked quantity
+  (``Scored.ranking_metric`` is ``word_accuracy_all``, named by ``ITEM_TITLE`` in every
+  door): higher is better, which orders candidates like WER. ``wer_all`` is reported
+  beside it, never shown as the ranked number.
 
 Intervals: percentile bootstrap over gold items (paired across candidates) for the
 rates; the project's Wilson-type interval for the word accuracy means. Per item:
@@ -53,10 +55,13 @@ from metrics.scoring.slices import metadata_slices
 from metrics.transcription import edit_count_arrays, normalize
 from metrics.types import LABEL, TASK, WORKER
 
-__all__ = ["MAIN_METRIC", "MAIN_TITLE", "WER_SLICE_COLUMNS", "score"]
+__all__ = ["ITEM_METRIC", "ITEM_TITLE", "MAIN_METRIC", "MAIN_TITLE", "WER_SLICE_COLUMNS", "score"]
 
 MAIN_METRIC = "wer"
 MAIN_TITLE = "word error rate (corpus WER, lower is better)"
+#: What ``items.score`` holds and the ranking orders by (``word_accuracy_all``).
+ITEM_METRIC = "word_accuracy"
+ITEM_TITLE = "word accuracy (mean over items of 1 - min(WER, 1), higher is better)"
 #: Columns of ``Scored.extra["wer_by_slice"]``.
 WER_SLICE_COLUMNS = ("key", "value", "n_items", "wer", "low", "high", "cer")
 
@@ -225,7 +230,7 @@ def score(
         "deletion_rate": Ratio(dels * a, lengths * a),
         "insertion_rate": Ratio(ins * a, lengths * a),
     }
-    for name, r in _assemble.main_ratios("word_accuracy", accuracy, answered).items():
+    for name, r in _assemble.main_ratios(ITEM_METRIC, accuracy, answered).items():
         ratios[name] = r
     summary = _assemble.summarise(
         n,
@@ -297,7 +302,8 @@ def score(
         options=options,
         metadata=metadata,
         warnings=tuple(warnings),
-        item_metric="word_accuracy",
+        item_metric=ITEM_METRIC,
+        item_title=ITEM_TITLE,
         extra={
             "per_item": per_item,
             "wer_by_slice": _slices(

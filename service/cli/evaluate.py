@@ -152,8 +152,8 @@ def _print(result: evaluation.Evaluation) -> None:
     console.print(table)
     console.print(
         f"[dim]{first.main_metric}: over the items a system answered; "
-        f"{first.ranking_metric}: over all gold items, a skipped item counting as wrong "
-        f"(what the ranking uses).[/dim]"
+        f"{first.ranking_metric}: {first.ranking_title or first.main_title} over all gold "
+        f"items, a skipped item counting as wrong (what the ranking uses).[/dim]"
     )
     console.print(
         f"[dim]under each value: 95% interval (Wilson for means of per-item scores, paired "

@@ -1,8 +1,9 @@
 """The results of a bake-off: each candidate's scores against the pinned gold.
 
 A thin view of :func:`service.domain.scoring.score_bakeoff` (the scoring engine,
-:mod:`metrics.scoring`): nothing is computed here. ``main_value`` is the main metric over
-all gold items (an unanswered item counts as wrong), the number the ranking uses;
+:mod:`metrics.scoring`): nothing is computed here. ``main_value`` is the ranked quantity
+(``ranking_metric``, named by ``ranking_title``: the mean per-item score over all gold
+items, an unanswered item scoring 0; for transcription word accuracy, not WER);
 ``metrics`` holds every summary metric's value and ``scores`` the same with intervals,
 the status ("not enough results" below the coverage floor) and warnings, exactly as
 ``bakeoff evaluate --json`` and the report show them. Results are cached with the
@@ -67,6 +68,8 @@ def _vendor_result(c: Candidate, *, reveal: bool, n_gold: int) -> VendorResult:
         coverage=c.scored.coverage,
         main_metric=scores.main_metric,
         main_title=scores.main_title,
+        ranking_metric=scores.ranking_metric,
+        ranking_title=scores.ranking_title,
         main_value=(
             _finite(c.scored.value(scores.ranking_metric)) if c.scored.n_answered else None
         ),

@@ -183,6 +183,12 @@ def test_transcription_results_equal_jiwer(
     assert result["metrics"]["wer"] == pytest.approx(jiwer.wer(refs, hyps), abs=1e-9)
     assert result["metrics"]["cer"] == pytest.approx(jiwer.cer(refs, hyps), abs=1e-9)
     assert result["metrics"]["deletions"] == jiwer.process_words(refs, hyps).deletions
+    # the ranked number is word accuracy under its own name, never WER shown as accuracy
+    per_item = [min(jiwer.wer(r, h), 1.0) for r, h in zip(refs, hyps, strict=True)]
+    assert result["ranking_metric"] == "word_accuracy_all"
+    assert result["ranking_title"].startswith("word accuracy (")
+    assert result["main_value"] == pytest.approx(1 - float(np.mean(per_item)), abs=1e-9)
+    assert result["main_value"] != result["metrics"]["wer_all"]
     bad = client.post(
         f"/bakeoffs/{bid}/vendors/{key_vendor.id}/labels",
         json={"labels": [{"item_key": "t0", "value": ["not", "a", "string"]}]},
