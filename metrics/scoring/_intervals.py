@@ -68,7 +68,9 @@ class Ratio:
 class Table:
     """Statistics of a contingency table (e.g. a confusion matrix) of the resampled items.
 
-    ``cells[i]`` is item ``i``'s cell in ``[0, n_cells)`` (``-1``: not counted);
+    ``cells[i]`` is item ``i``'s cell in ``[0, n_cells)`` (``-1``: not counted); with
+    several cells per item (``cells`` of shape ``(N, C)``, e.g. one per rubric criterion)
+    each is counted, and a resampled item brings all of its cells;
     ``compute`` maps the cell counts of one resample to one value per name in ``names``.
     One ``bincount`` per chunk of resamples builds every resample's table.
 
@@ -201,9 +203,17 @@ class _Cells:
     @classmethod
     def of(cls, cells: IndexArray, items: IndexArray, n_cells: int) -> _Cells:
         """The items ``items`` (positions) by their cell ``cells[items]``; cells < 0 left out."""
-        items = items[cells[items] >= 0]
-        order = items[np.argsort(cells[items], kind="stable")]
-        grouped = cells[order]
+        return cls.of_units(cells[items], items, n_cells)
+
+    @classmethod
+    def of_units(cls, unit_cells: IndexArray, unit_items: IndexArray, n_cells: int) -> _Cells:
+        """Counted units by cell: unit ``u`` is in cell ``unit_cells[u]`` (< 0: left out)
+        and belongs to item position ``unit_items[u]`` (an item may own several units)."""
+        keep = unit_cells >= 0
+        unit_cells, unit_items = unit_cells[keep], unit_items[keep]
+        by_cell = np.argsort(unit_cells, kind="stable")
+        order = unit_items[by_cell]
+        grouped = unit_cells[by_cell]
         starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]) if order.size else order
         return cls(order, starts.astype(np.intp), grouped[starts], n_cells)
 
@@ -230,6 +240,13 @@ class _TablePlan:
 
     @classmethod
     def of(cls, table: Table) -> _TablePlan:
+        if table.cells.ndim == 2:  # several cells per item: each item's row of cells
+            if table.reference is not None:
+                raise ValueError("a table with several cells per item takes no reference")
+            n, c = table.cells.shape
+            items = np.repeat(np.arange(n, dtype=np.intp), c)
+            units = _Cells.of_units(table.cells.ravel().astype(np.intp), items, table.n_cells)
+            return cls(table, units, None, b"", None, None)
         every = np.arange(table.cells.size, dtype=np.intp)
         if table.reference is None:
             return cls(table, _Cells.of(table.cells, every, table.n_cells), None, b"", None, None)

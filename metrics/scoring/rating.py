@@ -14,8 +14,16 @@ per-item score in ``[0, 1]`` ranked like every other task type's main metric;
 criterion: ``mae``, ``exact_agreement``, ``leniency_bias`` (mean signed difference
 ``rating - gold``: > 0 lenient, < 0 severe); per criterion ``c`` the same as
 ``<name>:<c>`` plus :data:`metrics.rating.AGREEMENT_STATISTICS` (weighted kappa, ICC,
-Krippendorff's alpha, Gwet's AC1/AC2; gold and the candidate as two raters); with one
-criterion those also appear without the suffix. ``per_class`` is indexed by criterion.
+Krippendorff's alpha, Gwet's AC1/AC2; gold and the candidate as two raters).
+
+**Pooled agreement** across criteria: the same statistics without the suffix (e.g.
+``quadratic_weighted_kappa``, ``icc_2_1``), computed with every (item, criterion) pair as
+one target that gold and the candidate both rated, on the criteria's shared scale: Cohen's
+kappa of the stacked ratings, ICC of the long table with targets ``(item, criterion)``,
+alpha of the stacked reliability data (equal to scikit-learn, pingouin and krippendorff on
+that stacked data). A pair either side left out is not counted. With one criterion the
+pooled statistics equal that criterion's. Their intervals resample items, an item's
+criteria together (its pairs are not independent). ``per_class`` is indexed by criterion.
 Intervals: the project's policy (:mod:`metrics.scoring._intervals`): Wilson-type for
 means of per-item scores in ``[0, 1]``, paired percentile bootstrap over gold items for
 the rest (per-criterion statistics from one pair table per resample).
@@ -144,29 +152,39 @@ def _lower_median(frame: pd.DataFrame, keys: list[str]) -> pd.Series[Any]:
     return frame.groupby(keys, sort=False)["rating"].quantile(0.5, interpolation="lower")
 
 
-def _criterion_table(
-    g: FloatArray, v: FloatArray, scale: tuple[int, int], names: Sequence[str]
-) -> Table:
+def _pair_cells(g: FloatArray, v: FloatArray, scale: tuple[int, int]) -> npt.NDArray[np.intp]:
+    """Each item's cell ``(gold - lo) * K + (rating - lo)`` of the pair table; -1 unpaired."""
     k = scale[1] - scale[0] + 1
     both = ~np.isnan(g) & ~np.isnan(v)
     cells = np.full(g.shape, -1, dtype=np.intp)
     cells[both] = (g[both].astype(np.intp) - scale[0]) * k + (v[both].astype(np.intp) - scale[0])
-    repeat = len(names) // len(AGREEMENT_STATISTICS)
+    return cells
+
+
+def _agreement_table(
+    cells: npt.NDArray[np.intp], scale: tuple[int, int], names: Sequence[str]
+) -> tuple[Table, dict[str, float]]:
+    """The bootstrap table of :data:`AGREEMENT_STATISTICS` under ``names`` and its point
+    values; ``cells`` ``(N,)`` (one criterion) or ``(N, C)`` (pooled: every criterion's
+    pair of an item counts, and a resampled item brings all of them)."""
+    k = scale[1] - scale[0] + 1
 
     def compute(counts: npt.NDArray[np.int64]) -> Sequence[float]:
-        return table_statistics(counts.reshape(k, k), scale=scale) * repeat
+        return table_statistics(counts.reshape(k, k), scale=scale)
 
     def compute_many(counts: npt.NDArray[np.int64]) -> FloatArray:
-        values = table_statistics_many(counts.reshape(-1, k, k), scale=scale)
-        return np.tile(values, (1, repeat))
+        return table_statistics_many(counts.reshape(-1, k, k), scale=scale)
 
-    return Table(
+    used = cells[cells >= 0]
+    values = table_statistics(np.bincount(used, minlength=k * k).reshape(k, k), scale=scale)
+    table = Table(
         cells=cells,
         n_cells=k * k,
         names=tuple(names),
         compute=compute,
         compute_many=compute_many,
     )
+    return table, dict(zip(names, values, strict=True))
 
 
 def _per_annotator(
@@ -310,6 +328,7 @@ def score(
     ratios = _assemble.main_ratios(MAIN_METRIC, item_score, answered)
     pooled_abs, pooled_diff, pooled_exact, pooled_n = (np.zeros(n) for _ in range(4))
     tables: list[tuple[Table, dict[str, float]]] = []
+    cells: dict[str, npt.NDArray[np.intp]] = {}
     per_criterion: dict[str, dict[str, float]] = {}
     for c in criteria:
         g, v = g_arrays[c], v_arrays[c]
@@ -323,22 +342,19 @@ def score(
         pooled_diff += d
         pooled_exact += (d == 0) & both
         pooled_n += one
-        names = [f"{s}:{c}" for s in AGREEMENT_STATISTICS]
-        if len(criteria) == 1:
-            names += list(AGREEMENT_STATISTICS)
-        k = hi - lo + 1
-        counts = np.bincount(((g[both] - lo) * k + (v[both] - lo)).astype(np.intp), minlength=k * k)
-        values = table_statistics(counts.reshape(k, k), scale=scale)
-        tables.append(
-            (
-                _criterion_table(g, v, scale, names),
-                dict(zip(names, values * (len(names) // len(values)), strict=True)),
-            )
+        cells[c] = _pair_cells(g, v, scale)
+        table, points = _agreement_table(
+            cells[c], scale, [f"{s}:{c}" for s in AGREEMENT_STATISTICS]
         )
+        tables.append((table, points))
         per_criterion[c] = {
             "support": float(both.sum()),
-            **dict(zip(AGREEMENT_STATISTICS, values, strict=True)),
+            **dict(zip(AGREEMENT_STATISTICS, points.values(), strict=True)),
         }
+    # pooled over criteria: every (item, criterion) pair one target rated by gold and the
+    # candidate, on the shared scale (with one criterion, the same as that criterion's)
+    pooled_cells = np.column_stack([cells[c] for c in criteria]) if n else np.zeros((0, 0))
+    tables.append(_agreement_table(pooled_cells.astype(np.intp), scale, list(AGREEMENT_STATISTICS)))
     ratios["mae"] = Ratio(pooled_abs, pooled_n)
     ratios["exact_agreement"] = Ratio(pooled_exact, pooled_n)
     ratios["leniency_bias"] = Ratio(pooled_diff, pooled_n)

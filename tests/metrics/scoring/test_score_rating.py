@@ -141,14 +141,14 @@ def test_vectorised_resamples_give_the_same_intervals_as_one_table_at_a_time() -
     from dataclasses import replace
 
     from metrics.scoring._intervals import bootstrap
-    from metrics.scoring.rating import _criterion_table
+    from metrics.scoring.rating import _agreement_table, _pair_cells
 
     gold, labels = _data(n=80, seed=3)
     g = np.array([v["help"] for v in gold], dtype=np.float64)
     v = np.array([x["help"] for x in labels], dtype=np.float64)
     v[:5] = np.nan  # unrated items are left out of the table
     names = [f"{s}:help" for s in ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j")]
-    fast = _criterion_table(g, v, (1, 5), names)
+    fast, _ = _agreement_table(_pair_cells(g, v, (1, 5)), (1, 5), names)
     slow = replace(fast, compute_many=None)
     assert fast.compute_many is not None
     got = [bootstrap(len(g), tables=[t], n_resamples=300, seed=1, level=0.95) for t in (fast, slow)]
@@ -157,3 +157,78 @@ def test_vectorised_resamples_give_the_same_intervals_as_one_table_at_a_time() -
         a, b = got[0][name], got[1][name]
         assert a is not None and b is not None
         assert (a.low, a.high) == (b.low, b.high), name
+
+
+def test_pooled_agreement_equals_the_references_on_stacked_item_criterion_targets() -> None:
+    """Pooled over three criteria (some pairs missing on either side): every (item,
+    criterion) pair is one target; sklearn, pingouin and krippendorff on the stacked data
+    give the unsuffixed statistics to 1e-9, and the interval resamples whole items."""
+    pingouin = pytest.importorskip("pingouin")
+    rng = np.random.default_rng(5)
+    n, criteria = 90, ("help", "fact", "tone")
+    index = pd.Index([f"i{k:03d}" for k in range(n)], name="task")
+    gold_rows, label_rows = [], []
+    for k in range(n):
+        g = {c: int(rng.integers(1, 6)) for c in criteria if not (c == "tone" and k % 7 == 0)}
+        shift = {"help": 1, "fact": 0, "tone": -1}  # criteria differ: pooling is not trivial
+        v = {
+            c: int(np.clip(r + shift[c] * (rng.random() < 0.4) + rng.integers(-1, 2), 1, 5))
+            for c, r in g.items()
+            if not (c == "fact" and k % 11 == 0)
+        }
+        gold_rows.append(g)
+        label_rows.append(v)
+    gold, labels = pd.Series(gold_rows, index=index), pd.Series(label_rows, index=index)
+    scored = score("rating", gold, labels, options=OPTIONS)
+
+    stacked = [
+        (f"{t}|{c}", g[c], v[c])
+        for t, g, v in zip(index, gold_rows, label_rows, strict=True)
+        for c in criteria
+        if c in g and c in v
+    ]
+    targets = [s[0] for s in stacked]
+    sg = np.array([s[1] for s in stacked])
+    sv = np.array([s[2] for s in stacked])
+    assert len(stacked) < n * len(criteria)  # missing pairs are left out, not scored
+    for w in ("linear", "quadratic"):
+        ref = cohen_kappa_score(sg, sv, labels=[1, 2, 3, 4, 5], weights=w)
+        assert scored.value(f"{w}_weighted_kappa") == pytest.approx(ref, abs=1e-9)
+    long = pd.DataFrame(
+        {"t": targets * 2, "r": ["gold"] * len(sg) + ["cand"] * len(sv), "x": np.r_[sg, sv]}
+    )
+    icc = pingouin.intraclass_corr(long, targets="t", raters="r", ratings="x")
+    icc = icc.set_index("Type")["ICC"]
+    for ours, theirs in (
+        ("icc_2_1", "ICC(A,1)"),
+        ("icc_3_1", "ICC(C,1)"),
+        ("icc_2_k", "ICC(A,k)"),
+        ("icc_3_k", "ICC(C,k)"),
+    ):
+        assert scored.value(ours) == pytest.approx(float(icc[theirs]), abs=1e-9), ours
+    for level in ("ordinal", "interval"):
+        ref = krippendorff.alpha(
+            reliability_data=np.vstack([sg, sv]).astype(float), level_of_measurement=level
+        )
+        assert scored.value(f"krippendorff_alpha_{level}") == pytest.approx(ref, abs=1e-9)
+    # pooled differs from each criterion's own value (it is not one criterion relabelled)
+    pooled = scored.value("quadratic_weighted_kappa")
+    assert all(pooled != scored.value(f"quadratic_weighted_kappa:{c}") for c in criteria)
+    # the interval resamples items (a resampled item brings all of its criteria): the
+    # same as a bootstrap over item positions done by hand
+    ci = scored.summary["quadratic_weighted_kappa"].ci
+    assert ci is not None and ci.low < pooled < ci.high
+    by_item = {
+        t: [(g[c], v[c]) for c in criteria if c in g and c in v]
+        for t, g, v in zip(index, gold_rows, label_rows, strict=True)
+    }
+    from metrics.scoring._intervals import resamples
+
+    reps = []
+    for chunk in resamples(n, n_resamples=OPTIONS.n_resamples, seed=OPTIONS.seed):
+        for row in chunk:
+            pairs = [p for i in row for p in by_item[index[i]]]
+            a, b = zip(*pairs, strict=True)
+            reps.append(cohen_kappa_score(a, b, labels=[1, 2, 3, 4, 5], weights="quadratic"))
+    low, high = np.percentile(reps, [2.5, 97.5])
+    assert (ci.low, ci.high) == pytest.approx((low, high), abs=1e-9)
