@@ -9,6 +9,7 @@ and one set of warnings.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,10 +26,15 @@ from metrics.scoring.base import (
     UnknownLabelsError,
 )
 from metrics.scoring.slices import slice_table
-from metrics.types import TASK, MetricResult
+from metrics.types import LABEL, TASK, WORKER, MetricResult
 
 __all__ = [
+    "AnswerRows",
     "Statistic",
+    "answer_rows",
+    "check_labels",
+    "is_missing",
+    "outside_gold_warning",
     "check_gold",
     "check_vocabulary",
     "main_ratios",
@@ -75,6 +81,83 @@ def check_gold(gold: object) -> pd.Series[Any]:
         return out.sort_index(kind="stable")
     except TypeError:  # ids of mixed types: keep the given order
         return out
+
+
+def check_labels(labels: object) -> None:
+    """``labels`` must be a Series with unique task ids (one answer per item) or the long
+    answers table with columns ``task``, ``worker``, ``label``.
+
+    Raises
+    ------
+    TypeError
+        Neither a Series nor a DataFrame.
+    ValueError
+        Duplicate tasks in a Series, or a column missing from the table (named).
+    """
+    if isinstance(labels, pd.Series):
+        if not labels.index.is_unique:
+            dupes = labels.index[labels.index.duplicated()].unique()[:5].tolist()
+            raise ValueError(f"labels has duplicate tasks {dupes}; pass the answers table")
+        return
+    if not isinstance(labels, pd.DataFrame):
+        raise TypeError(
+            "labels must be a Series indexed by task or a DataFrame with columns "
+            f"{TASK!r}, {WORKER!r}, {LABEL!r}; got {type(labels).__name__}"
+        )
+    missing = [c for c in (TASK, WORKER, LABEL) if c not in labels.columns]
+    if missing:
+        raise ValueError(f"labels lacks column(s) {missing}; expected {TASK}, {WORKER}, {LABEL}")
+
+
+def is_missing(value: object) -> bool:
+    """``None`` or a float NaN (an unanswered item); an empty list is an answer."""
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+@dataclass(frozen=True, eq=False)
+class AnswerRows:
+    """A candidate's answers as parallel arrays, unanswered ones (``None``/NaN) dropped.
+
+    ``workers`` is ``None`` for a Series (one answer per task, nobody named), else each
+    answer's annotator as a string. Tasks outside gold are kept: the scorer counts them
+    (:func:`outside_gold_warning`).
+    """
+
+    tasks: npt.NDArray[Any]
+    workers: npt.NDArray[Any] | None
+    values: npt.NDArray[Any]
+
+
+def answer_rows(labels: pd.Series[Any] | pd.DataFrame) -> AnswerRows:
+    """:func:`check_labels`, then the answers given, in the order given.
+
+    The step the rating and transcription scorers share before reducing a crowd (lower
+    median of ratings, medoid transcript) in their own way.
+    """
+    check_labels(labels)
+    if isinstance(labels, pd.Series):
+        tasks, workers, values = labels.index.to_numpy(), None, labels.to_numpy(dtype=object)
+    else:
+        tasks = labels[TASK].to_numpy()
+        workers = labels[WORKER].astype(str).to_numpy()
+        values = labels[LABEL].to_numpy(dtype=object)
+    given = np.array([not is_missing(v) for v in values], dtype=bool)
+    return AnswerRows(
+        tasks=tasks[given],
+        workers=workers[given] if workers is not None else None,
+        values=values[given],
+    )
+
+
+def outside_gold_warning(n: int, what: str = "label(s)") -> tuple[ScoringWarning, ...]:
+    """The ``labels_outside_gold`` warning for ``n`` answers on items not in gold."""
+    if not n:
+        return ()
+    return (
+        ScoringWarning(
+            "labels_outside_gold", f"{n} {what} on items that are not in gold were ignored"
+        ),
+    )
 
 
 def check_vocabulary(

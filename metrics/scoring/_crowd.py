@@ -27,6 +27,7 @@ import pandas as pd
 
 from metrics.aggregation import majority_vote
 from metrics.agreement import worker_accuracy, worker_consensus_agreement
+from metrics.scoring._assemble import check_labels, is_missing, outside_gold_warning
 from metrics.scoring.base import ScoringOptions, ScoringWarning
 from metrics.types import LABEL, TASK, WORKER
 
@@ -49,11 +50,6 @@ Key = Callable[[Any], Hashable]
 
 #: A tied vote's answer under ``ties="wrong"``: no gold class has this name.
 NO_CONSENSUS = "<no consensus>"
-
-
-def is_missing(value: object) -> bool:
-    """``None`` or a float NaN (an unanswered item); an empty list is an answer."""
-    return value is None or (isinstance(value, float) and np.isnan(value))
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,16 +79,6 @@ class Votes:
     tie: pd.Series[bool]
     answers: pd.DataFrame | None
     warnings: tuple[ScoringWarning, ...]
-
-
-def _outside(n: int) -> tuple[ScoringWarning, ...]:
-    if not n:
-        return ()
-    return (
-        ScoringWarning(
-            "labels_outside_gold", f"{n} label(s) on items that are not in gold were ignored"
-        ),
-    )
 
 
 def vote(
@@ -129,10 +115,8 @@ def vote(
     ValueError
         When the answers table lacks a column or a Series has duplicate tasks.
     """
+    check_labels(labels)
     if isinstance(labels, pd.Series):
-        if not labels.index.is_unique:
-            dupes = labels.index[labels.index.duplicated()].unique()[:5].tolist()
-            raise ValueError(f"labels has duplicate tasks {dupes}; pass the answers table")
         kept = labels[np.array([not is_missing(v) for v in labels.to_numpy()], dtype=bool)]
         inside = kept.index.isin(gold_index)
         kept = kept[inside]
@@ -145,20 +129,12 @@ def vote(
             n_objects=answer.map(size).astype(np.int64),
             tie=pd.Series(False, index=order, dtype=bool),
             answers=None,
-            warnings=_outside(int((~inside).sum())),
+            warnings=outside_gold_warning(int((~inside).sum())),
         )
-    if not isinstance(labels, pd.DataFrame):
-        raise TypeError(
-            "labels must be a Series indexed by task or a DataFrame with columns "
-            f"{TASK!r}, {WORKER!r}, {LABEL!r}; got {type(labels).__name__}"
-        )
-    missing = [c for c in (TASK, WORKER, LABEL) if c not in labels.columns]
-    if missing:
-        raise ValueError(f"labels lacks column(s) {missing}; expected {TASK}, {WORKER}, {LABEL}")
     rows = labels[np.array([not is_missing(v) for v in labels[LABEL].to_numpy()], dtype=bool)]
     inside = rows[TASK].isin(gold_index).to_numpy()
     rows = rows[inside]
-    outside = _outside(int((~inside).sum()))
+    outside = outside_gold_warning(int((~inside).sum()))
     if rows.empty:
         empty = gold_index[:0]
         return Votes(
@@ -309,17 +285,10 @@ def fuse(
         votes = vote(labels, gold_index, key=id, size=size, options=_ONE)
         empty = pd.Series(0, index=votes.answer.index, dtype=np.int64)
         return Fusion(votes=votes, answers=None, no_majority=empty, n_unusable=0)
-    if not isinstance(labels, pd.DataFrame):
-        raise TypeError(
-            "labels must be a Series indexed by task or a DataFrame with columns "
-            f"{TASK!r}, {WORKER!r}, {LABEL!r}; got {type(labels).__name__}"
-        )
-    missing = [c for c in (TASK, WORKER, LABEL) if c not in labels.columns]
-    if missing:
-        raise ValueError(f"labels lacks column(s) {missing}; expected {TASK}, {WORKER}, {LABEL}")
+    check_labels(labels)
     rows = labels[np.array([not is_missing(v) for v in labels[LABEL].to_numpy()], dtype=bool)]
     inside = rows[TASK].isin(gold_index).to_numpy()
-    outside = _outside(int((~inside).sum()))
+    outside = outside_gold_warning(int((~inside).sum()))
     rows = pd.DataFrame(
         {
             TASK: rows[TASK].to_numpy()[inside],

@@ -53,10 +53,9 @@ import pandas as pd
 
 from metrics.rating import AGREEMENT_STATISTICS, table_statistics, table_statistics_many
 from metrics.scoring import _assemble
-from metrics.scoring._crowd import is_missing
 from metrics.scoring._intervals import Ratio, Table
 from metrics.scoring.base import Scored, ScoringOptions, ScoringWarning
-from metrics.types import LABEL, TASK, WORKER
+from metrics.types import TASK, WORKER
 
 __all__ = ["MAIN_METRIC", "MAIN_TITLE", "score"]
 
@@ -117,31 +116,11 @@ def _scale(
 
 def _long_answers(labels: pd.Series[Any] | pd.DataFrame) -> pd.DataFrame:
     """Answers as rows ``task, worker, criterion, rating``."""
-    if isinstance(labels, pd.Series):
-        if not labels.index.is_unique:
-            dupes = labels.index[labels.index.duplicated()].unique()[:5].tolist()
-            raise ValueError(f"labels has duplicate tasks {dupes}; pass the answers table")
-        tasks, workers, values = labels.index.to_numpy(), None, labels.to_numpy()
-    elif isinstance(labels, pd.DataFrame):
-        missing = [c for c in (TASK, WORKER, LABEL) if c not in labels.columns]
-        if missing:
-            raise ValueError(
-                f"labels lacks column(s) {missing}; expected {TASK}, {WORKER}, {LABEL}"
-            )
-        tasks = labels[TASK].to_numpy()
-        workers = labels[WORKER].astype(str).to_numpy()
-        values = labels[LABEL].to_numpy()
-    else:
-        raise TypeError(
-            "labels must be a Series indexed by task or a DataFrame with columns "
-            f"{TASK!r}, {WORKER!r}, {LABEL!r}; got {type(labels).__name__}"
-        )
+    given = _assemble.answer_rows(labels)
     rows: list[tuple[Any, str, str, int]] = []
-    for i, (task, value) in enumerate(zip(tasks, values, strict=True)):
-        if is_missing(value):
-            continue
+    for i, (task, value) in enumerate(zip(given.tasks, given.values, strict=True)):
         checked = _check_value(value, what="labels", task=task)
-        worker = "" if workers is None else str(workers[i])
+        worker = "" if given.workers is None else str(given.workers[i])
         rows.extend((task, worker, c, int(r)) for c, r in checked.items())
     frame = pd.DataFrame(rows, columns=[TASK, WORKER, "criterion", "rating"])
     frame["rating"] = frame["rating"].astype(np.int64)
@@ -258,13 +237,7 @@ def score(
     answers = _long_answers(labels)
     inside = answers[TASK].isin(gold.index).to_numpy()
     warnings: list[ScoringWarning] = []
-    if (~inside).any():
-        warnings.append(
-            ScoringWarning(
-                "labels_outside_gold",
-                f"{int((~inside).sum())} rating(s) on items that are not in gold were ignored",
-            )
-        )
+    warnings.extend(_assemble.outside_gold_warning(int((~inside).sum()), "rating(s)"))
     answers = answers[inside].reset_index(drop=True)
     criteria = sorted({c for v in gold for c in v})
     warnings.extend(

@@ -48,12 +48,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from metrics.scoring import _assemble
-from metrics.scoring._crowd import is_missing
 from metrics.scoring._intervals import Ratio, bootstrap
 from metrics.scoring.base import Scored, ScoringOptions, ScoringWarning
 from metrics.scoring.slices import metadata_slices
 from metrics.transcription import edit_count_arrays, normalize
-from metrics.types import LABEL, TASK, WORKER
 
 __all__ = ["ITEM_METRIC", "ITEM_TITLE", "MAIN_METRIC", "MAIN_TITLE", "WER_SLICE_COLUMNS", "score"]
 
@@ -91,30 +89,12 @@ def _answers(
     labels: pd.Series[Any] | pd.DataFrame, gold_index: pd.Index, options: ScoringOptions
 ) -> tuple[pd.Series[Any], pd.Series[int], int]:
     """One normalised transcript per answered gold item, answers per item, outside count."""
-    if isinstance(labels, pd.Series):
-        if not labels.index.is_unique:
-            dupes = labels.index[labels.index.duplicated()].unique()[:5].tolist()
-            raise ValueError(f"labels has duplicate tasks {dupes}; pass the answers table")
-        tasks, values = labels.index.to_numpy(), labels.to_numpy()
-    elif isinstance(labels, pd.DataFrame):
-        missing = [c for c in (TASK, WORKER, LABEL) if c not in labels.columns]
-        if missing:
-            raise ValueError(
-                f"labels lacks column(s) {missing}; expected {TASK}, {WORKER}, {LABEL}"
-            )
-        tasks, values = labels[TASK].to_numpy(), labels[LABEL].to_numpy()
-    else:
-        raise TypeError(
-            "labels must be a Series indexed by task or a DataFrame with columns "
-            f"{TASK!r}, {WORKER!r}, {LABEL!r}; got {type(labels).__name__}"
-        )
+    given = _assemble.answer_rows(labels)
     known = set(gold_index)
     by_task: dict[Any, list[str]] = {}
     outside = 0
     norm = options.transcript_normalization
-    for task, value in zip(tasks, values, strict=True):
-        if is_missing(value):
-            continue
+    for task, value in zip(given.tasks, given.values, strict=True):
         text = _check_text(value, what="labels", task=task)
         if task not in known:
             outside += 1
@@ -247,13 +227,7 @@ def score(
     )
     # "coverage" comes from the word accuracy ratios (answered / all)
     warnings: list[ScoringWarning] = []
-    if outside:
-        warnings.append(
-            ScoringWarning(
-                "labels_outside_gold",
-                f"{outside} transcript(s) on items that are not in gold were ignored",
-            )
-        )
+    warnings.extend(_assemble.outside_gold_warning(outside, "transcript(s)"))
     if empty_ref.any():
         warnings.append(
             ScoringWarning(
