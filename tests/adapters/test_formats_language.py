@@ -1,8 +1,9 @@
 """Language formats: Label Studio Pairwise/Rating/Choices/TextArea and Argilla records.
 
 The Label Studio files are real exports of a Label Studio 1.23.2 server (see
-tests/data/external/labelstudio_language/SOURCE); the Argilla records follow Argilla 2's
-``Record.to_dict`` (``records.to_json`` writes a JSON array of them).
+tests/data/external/labelstudio_language/SOURCE); the Argilla records here are hand-made
+after Argilla 2's ``Record.to_dict`` (with a response ``status``, which the SDK's own export
+drops); files written by Argilla's SDK are read in test_formats_argilla_sdk.py.
 """
 
 from __future__ import annotations
