@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 import service.models as m
-from reports.render import plotly_js
+from reports.render import plotly_js, unpack_plotly
 from service.domain import bakeoffs
 from tests.service.conftest import LabelGold
 
@@ -114,7 +114,7 @@ def test_downloads(client: TestClient, auth: dict[str, dict[str, str]], labelled
     html = client.get(f"{base}/report.html?resamples=200", headers=auth["viewer"])
     assert html.status_code == 200
     assert "attachment" in html.headers["content-disposition"]
-    assert plotly_js()[:200] in html.text
+    assert unpack_plotly(html.text) == plotly_js()  # self-contained: plotly.js packed inside
     doc = client.get(f"{base}/report.json?resamples=200", headers=auth["viewer"])
     assert doc.status_code == 200
     schema = json.loads((REPO / "docs" / "report-schema.json").read_text(encoding="utf-8"))
