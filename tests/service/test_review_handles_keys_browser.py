@@ -142,6 +142,9 @@ def test_tenth_and_later_candidates_are_picked_with_two_quick_digits(
     page.wait_for_selector("#labels")
     rows = page.locator("#labels tr[data-key]:not([data-key='gold'])")
     assert rows.count() == N_WORKERS + 2
+    # Rows in number order (annotator 10 after annotator 9); the 10th is the dissenting worker.
+    tenth = page.locator('#labels tr[data-key="10"]').inner_text()
+    assert "Candidate A · annotator 10" in tenth and "fox" in tenth
     assert "Candidate C" in page.locator('#labels tr[data-key="12"]').inner_text()
     # The page says how: the whole range and the two-digit rule.
     line = page.locator("#pick").inner_text()
@@ -165,26 +168,26 @@ def test_tenth_and_later_candidates_are_picked_with_two_quick_digits(
     page.keyboard.press("1")
     page.keyboard.press("0")
     assert picked() == ["10"]
-    assert "Picked Candidate A · annotator" in page.locator("#status").inner_text()
+    assert "Picked Candidate A · annotator 10" in page.locator("#status").inner_text()
     page.screenshot(path=str(SCREENSHOTS / "review-pick-tenth.png"))
 
-    # Row 12 (candidate C, who says dog) picked by its two digits, then accepted: it proposes
-    # changing gold, so the confirm step comes first, and the decision names C.
-    page.wait_for_timeout(1_200)
-    page.keyboard.press("1")
-    page.keyboard.press("2")
-    assert picked() == ["12"]
+    # Accepting the 10th row proposes its answer (fox) as gold, after the confirm step, and the
+    # decision names that candidate and annotator.
     with page.expect_request(lambda r: r.url.endswith("/decide")) as sent:
         page.keyboard.press("a")
         page.wait_for_selector("#confirm:not([hidden])")
-        assert "from cat to dog" in page.locator("#confirm-text").inner_text()
+        assert "from cat to fox" in page.locator("#confirm-text").inner_text()
         page.keyboard.press("Enter")
     body = sent.value.post_data_json
-    assert (body["decision"], body["candidate"]) == ("accept_candidate", "Candidate C")
+    assert (body["decision"], body["candidate"], body["annotator"]) == (
+        "accept_candidate",
+        "Candidate A",
+        "annotator 10",
+    )
     page.wait_for_url(lambda url: f"/flags/{flag_id}" not in url, timeout=10_000)
     context.close()
     assert problems == []
     pending = api.get(f"/review/bakeoffs/{served.crowd.bakeoff_id}/gold-corrections").json()
     assert [(c["item_key"], c["gold"], c["proposed"]) for c in pending["data"]] == [
-        ("img-11", "cat", "dog")
+        ("img-11", "cat", "fox")
     ]
