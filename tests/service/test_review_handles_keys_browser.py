@@ -28,6 +28,7 @@ from tests.service._review_seed import ReviewSeed, seed_crowd_classification, se
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("review_handles")]
 
 N_WORKERS = 10  # candidate A's crowd: with B and C, 12 rows
+KEYS_READY = "body[data-keys=ready]"  # review.js has set up its key handlers
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def test_edit_handles_keep_their_screen_size_at_every_zoom(
     flag_id = _flag(api, served.streets.bakeoff_id, item_key="scene-2", candidate="Candidate C")
     context, page, problems = _open(browser, served)
     page.goto(f"{served.base_url}/ui/review/flags/{flag_id}")
-    page.wait_for_selector("#overlay")
+    page.wait_for_selector(KEYS_READY)
     page.keyboard.press("c")
     page.wait_for_selector("#edit-layer .edit-body")  # gold's pedestrian at (60, 30, 14, 36)
     body = _box(page, "#edit-layer .edit-body")
@@ -139,7 +140,7 @@ def test_tenth_and_later_candidates_are_picked_with_two_quick_digits(
     flag_id = _flag(api, served.crowd.bakeoff_id, item_key="img-11", target="item")
     context, page, problems = _open(browser, served)
     page.goto(f"{served.base_url}/ui/review/flags/{flag_id}")
-    page.wait_for_selector("#labels")
+    page.wait_for_selector(KEYS_READY)
     rows = page.locator("#labels tr[data-key]:not([data-key='gold'])")
     assert rows.count() == N_WORKERS + 2
     # Rows in number order (annotator 10 after annotator 9); the 10th is the dissenting worker.

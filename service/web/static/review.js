@@ -623,4 +623,7 @@
       };
     })();
   }
+
+  // Every listener is in place: keys pressed from now on are handled (browser tests wait for it).
+  document.body.setAttribute("data-keys", "ready");
 })();
