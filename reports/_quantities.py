@@ -16,6 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from reports._bootstrap import sample_quantile
+from reports._format import money
 from reports.inputs import RankingConfig, SystemEvaluation
 from reports.results import Estimate, SystemStatus
 
@@ -197,8 +198,13 @@ def violations(
     n_items: int,
     p95: float,
     cost_per_item: float,
+    currency: str | None = None,
 ) -> tuple[SystemStatus, list[str]]:
-    """Why a system is not ranked (empty when it is), and its status."""
+    """Why a system is not ranked (empty when it is), and its status.
+
+    ``currency`` is the system's (its price list's); amounts are shown in it, never in a
+    currency the system was not priced in.
+    """
     c = config.constraints
     out: list[str] = []
     status: SystemStatus = "ranked"
@@ -225,7 +231,10 @@ def violations(
         if not np.isfinite(cost_per_item):
             out.append("cost per item unknown")
         elif cost_per_item > c.max_cost_per_item:
-            out.append(f"cost per item ${cost_per_item:.4f} > allowed ${c.max_cost_per_item:.4f}")
+            out.append(
+                f"cost per item {money(cost_per_item, currency, 4)} > allowed "
+                f"{money(c.max_cost_per_item, currency, 4)}"
+            )
     if out and status == "ranked":
         status = "excluded"
     return status, out

@@ -5,13 +5,14 @@ Split from :mod:`reports.ranking`, which computes the numbers these sentences qu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
 from metrics.intervals import format_p_value
+from reports._format import money
 from reports.inputs import RankingConfig, SystemEvaluation
 from reports.results import (
     BoxBiasRow,
@@ -242,9 +243,16 @@ def _interval(e: Estimate | None, digits: int = 3) -> str:
 
 
 def _components_sentence(
-    ranked: list[SystemRanking], weights: dict[str, float], cfg: RankingConfig
+    ranked: list[SystemRanking],
+    weights: dict[str, float],
+    cfg: RankingConfig,
+    currencies: Mapping[str, str],
 ) -> str:
-    """Each ranked system's score as its raw quantities and normalised components."""
+    """Each ranked system's score as its raw quantities and normalised components.
+
+    A cost is shown in its system's currency (``currencies``, from its price list); a system
+    without a price list has its amount shown bare rather than in a guessed currency.
+    """
     total = sum(weights.values()) or 1.0
     terms = " + ".join(
         f"{weights[k] / total:.2f} x {k}" for k in ("accuracy", "speed", "cost") if weights[k] > 0
@@ -264,7 +272,8 @@ def _components_sentence(
             bits.append(f"{speed_name} {raw} -> {r.components.get('speed', 0.0):.3f}")
         if weights["cost"] > 0:
             cpc = r.cost_per_correct.value if r.cost_per_correct else None
-            raw = f"{cpc:.4f}" if cpc is not None and np.isfinite(cpc) else "n/a"
+            finite = cpc is not None and np.isfinite(cpc)
+            raw = money(cpc, currencies.get(r.name), 4) if finite else "n/a"
             bits.append(f"cost per correct {raw} -> {r.components.get('cost', 0.0):.3f}")
         shown = f"{score:.3f}" if score is not None else "n/a"
         parts.append(f"{r.name} {shown} ({', '.join(bits)})")
@@ -396,10 +405,15 @@ def summary_sentences(
     weights: dict[str, float],
     box_bias: list[BoxBiasRow],
     n_items: int,
+    currencies: Mapping[str, str] | None = None,
     main_metric: str = "accuracy",
     label_bias: Sequence[str] = (),
 ) -> list[str]:
-    """The verdict in words, each claim backed by a test the report shows."""
+    """The verdict in words, each claim backed by a test the report shows.
+
+    ``currencies`` (system -> ISO code of its price list) puts each money figure in its
+    system's currency.
+    """
     out: list[str] = []
     ranked = [r for r in rows if r.rank is not None]
     conf = f"{cfg.confidence:.0%}"
@@ -446,7 +460,7 @@ def summary_sentences(
         if len(ranked) > 1:
             letters = ", ".join(f"{r.name} {r.letters}" for r in ranked)
             out.append(f"Groups: {letters}. {GROUP_RULE.format(alpha=cfg.alpha)}")
-        out.append(_components_sentence(ranked, weights, cfg))
+        out.append(_components_sentence(ranked, weights, cfg, currencies or {}))
         order = {r.name: i for i, r in enumerate(ranked)}
         out.extend(_metric_sentences(comparisons, order, main_metric, cfg.alpha))
     for r in rows:

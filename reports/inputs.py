@@ -10,7 +10,7 @@ that every system can be resampled on the *same* items (paired bootstrap).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -31,6 +31,7 @@ __all__ = [
     "SpeedMeasure",
     "PricingTerms",
     "SystemEvaluation",
+    "currencies_of",
     "TrendPoint",
     "RankingWeights",
     "Constraints",
@@ -220,6 +221,19 @@ class SystemEvaluation:
             raise ValueError(
                 f"system {self.name!r}: labels_per_item and hours_per_item must be >= 0"
             )
+
+
+def currencies_of(systems: Sequence[SystemEvaluation]) -> dict[str, str]:
+    """System name -> the ISO currency of its money figures (systems with a price list).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> a = SystemEvaluation("a", pd.Series([1.0]), pricing=PricingTerms(currency="EUR"))
+    >>> currencies_of([a, SystemEvaluation("b", pd.Series([1.0]))])
+    {'a': 'EUR'}
+    """
+    return {s.name: s.pricing.currency for s in systems if s.pricing is not None}
 
 
 @dataclass(frozen=True)

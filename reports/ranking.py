@@ -56,7 +56,7 @@ from reports._verdict import (
     summary_sentences,
 )
 from reports.breakdowns import box_bias_breakdown
-from reports.inputs import RankingConfig, SystemEvaluation
+from reports.inputs import RankingConfig, SystemEvaluation, currencies_of
 from reports.results import Estimate, Ranking, SystemRanking
 
 __all__ = ["rank_systems", "align_items", "pareto_front"]
@@ -171,6 +171,7 @@ def rank_systems(
     n, v = m.scores.shape
     notes: list[str] = []
     pts = compute_points(m, systems)
+    currencies = currencies_of(systems)
 
     checked = [
         violations(
@@ -181,6 +182,7 @@ def rank_systems(
             n_items=n,
             p95=float(pts.p95[j]),
             cost_per_item=float(pts.cost_per_item[j]),
+            currency=currencies.get(systems[j].name),
         )
         for j in range(v)
     ]
@@ -343,6 +345,7 @@ def rank_systems(
         weights=used,
         box_bias=bias,
         n_items=n,
+        currencies=currencies,
         main_metric=systems[0].main_metric,
         label_bias=label_bias_sentences(systems, cfg.confidence),
     )

@@ -19,7 +19,7 @@ from reports.breakdowns import (
     slice_breakdown,
     trend_breakdown,
 )
-from reports.inputs import RankingConfig, SystemEvaluation, TrendPoint
+from reports.inputs import RankingConfig, SystemEvaluation, TrendPoint, currencies_of
 from reports.ranking import align_items, rank_systems
 from reports.results import Report
 from reports.scores import overlay_scores, system_scores
@@ -85,7 +85,7 @@ def build_report(
     cost_per_correct = {
         r.name: r.cost_per_correct.value for r in ranking.systems if r.cost_per_correct is not None
     }
-    currencies = {s.name: s.pricing.currency for s in systems if s.pricing is not None}
+    currencies = currencies_of(systems)
     shared = set(currencies.values())
     weights = {
         "accuracy": cfg.weights.accuracy,

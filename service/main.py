@@ -61,9 +61,9 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(tasks.router)
     app.include_router(dispatch.router)
     app.include_router(file_vendors.router)
-    from service.api.routes import dashboards  # procurement dashboards (issue 6)
+    from service.web import dashboards as web_dashboards  # procurement dashboards (issue 6)
 
-    app.include_router(dashboards.router)
+    app.include_router(web_dashboards.router)
     from service.api.routes import deliveries  # production deliveries (issue 15)
 
     app.include_router(deliveries.router)

@@ -32,7 +32,9 @@ __all__ = [
     "SCREENSHOTS",
     "app_on",
     "launch_chromium",
+    "offline_page",
     "serve",
+    "sign_in",
     "watch_page",
 ]
 
@@ -112,3 +114,33 @@ def watch_page(page: Any, *, base: str | None = None) -> list[str]:
     page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
     page.on("request", on_request)
     return problems
+
+
+def offline_page(browser: Any, base: str, **context_args: Any) -> tuple[Any, Any, list[str]]:
+    """A page on a new context where every request off ``base`` is aborted and reported.
+
+    Returns the context, the page and the list of problems (off-site requests, console errors
+    and warnings, page errors) that fills while the page runs.
+    """
+    context = browser.new_context(**context_args)
+    problems: list[str] = []
+
+    def route(r: Any) -> None:
+        if r.request.url.startswith((base, "data:")):
+            r.continue_()
+        else:
+            problems.append(f"off-site request: {r.request.url}")
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    problems += watch_page(page)
+    return context, page, problems
+
+
+def sign_in(page: Any, base: str, key: str, then: str) -> None:
+    """Sign ``page`` in with the web form using ``key``, and wait until it lands on ``then``."""
+    page.goto(f"{base}/ui/login?next={then}")
+    page.fill("#api_key", key)
+    page.click("#sign-in")
+    page.wait_for_url(f"{base}{then}")

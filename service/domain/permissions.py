@@ -177,7 +177,7 @@ _TABLE: dict[tuple[str, str], Access] = {
     ("POST", "/ui/review/bakeoffs/{bakeoff_id}/flags"): QA_UP,
     ("POST", "/ui/review/bakeoffs/{bakeoff_id}/gold-corrections"): LEAD_UP,
     ("POST", "/ui/review/bakeoffs/{bakeoff_id}/blinding"): LEAD_UP,
-    # --- dashboards (service/api/routes/dashboards.py; viewers read them)
+    # --- dashboards (service/web/dashboards.py; viewers read them)
     ("GET", "/ui/dashboards"): READERS,
     ("GET", "/ui/dashboards/projects/{project_id}"): READERS,
     ("GET", "/ui/dashboards/projects/{project_id}/deliveries"): READERS,

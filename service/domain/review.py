@@ -40,6 +40,7 @@ blinding off with :func:`set_blinding`.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -585,6 +586,16 @@ def _load_flag(
     return flag, _Context(session, bakeoff, principal)
 
 
+def _natural(text: str) -> list[str | int]:
+    """Sort key that orders numbers by value: "annotator 2" before "annotator 10" (the rows'
+    number keys follow this order, so the 10th row is annotator 10, not annotator 9).
+
+    >>> sorted(["annotator 10", "annotator 2", "w1"], key=_natural)
+    ['annotator 2', 'annotator 10', 'w1']
+    """
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
 def _candidate_labels(
     ctx: _Context, item_id: int
 ) -> list[tuple[int, str | None, Any, float | None]]:
@@ -700,7 +711,7 @@ def get_item_review(
         )
         for vid, ann, value, score in _candidate_labels(ctx, flag.item_id)
     ]
-    candidates.sort(key=lambda c: (len(c.candidate), c.candidate, c.annotator or ""))
+    candidates.sort(key=lambda c: (len(c.candidate), c.candidate, _natural(c.annotator or "")))
     return ItemReview(
         flag=view,
         task_type=ctx.project.task_type,

@@ -7,11 +7,11 @@
 * ``POST /ui/logout`` clears it.
 * Both forms carry the double-submit CSRF token of :mod:`service.web.csrf`; a failed check shows
   the form again (HTTP 400).
-* :func:`install` also serves ``service/static`` at ``/static`` and turns a *page* request that
+* :func:`install` also serves ``service/web/static`` at ``/static`` and turns a *page* request that
   is not signed in (HTTP 401 on a ``GET /ui/...`` asking for HTML) into a redirect to the form.
 
 Page modules render with :func:`render`, which passes ``request``, ``principal``, ``csrf_token``,
-``csrf_input`` and ``csp_nonce`` to the template (templates live in ``service/templates`` and
+``csrf_input`` and ``csp_nonce`` to the template (every page template lives under the one root
 ``service/web/templates``; ``web/base.html`` is the shared layout).
 """
 
@@ -26,7 +26,7 @@ from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from service.api.auth_throttle import record_failure
 from service.api.deps import API_KEY_COOKIE, SessionDep, SettingsDep
@@ -54,12 +54,12 @@ SESSION_MAX_AGE_S: Final = 8 * 3600
 _PAGE_PREFIX: Final = "/ui/"
 
 _HERE = Path(__file__).resolve().parent
-_TEMPLATE_DIRS = [_HERE.parent / "templates", _HERE / "templates"]
-_STATIC_DIR = _HERE.parent / "static"
+_TEMPLATE_DIR = _HERE / "templates"  # the one template root of every page (STYLE.md §8)
+_STATIC_DIR = _HERE / "static"
 
 TEMPLATES = Jinja2Templates(
     env=Environment(
-        loader=ChoiceLoader([FileSystemLoader(str(d)) for d in _TEMPLATE_DIRS]),
+        loader=FileSystemLoader(str(_TEMPLATE_DIR)),
         autoescape=select_autoescape(["html", "xml", "j2"]),
         trim_blocks=True,
         lstrip_blocks=True,

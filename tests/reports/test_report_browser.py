@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from reports.render import render_html
+from reports.render import PlotlyEmbed, render_html, render_html_string
 from reports.results import Report
-from tests.live import SCREENSHOTS, watch_page
+from tests.live import SCREENSHOTS, offline_page, watch_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -102,3 +102,58 @@ def test_report_opens_offline_with_every_figure_drawn(
         assert c["summary"] == "Numbers behind this chart" and c["rows"] > 0, c
     assert phone["open"] == expected
     assert phone["scroll"] <= phone["inner"], phone
+
+
+CSP = "default-src 'none'; script-src 'nonce-n0nce'; style-src 'unsafe-inline'; img-src data:"
+
+
+@pytest.mark.parametrize("embed", ["gzip", "plain"], ids=["gzip", "plain"])
+def test_report_draws_under_the_services_strict_csp(
+    browser: Any, full_report: Report, embed: PlotlyEmbed
+) -> None:
+    """Served by the service, scripts run only with the page's nonce: the unpacked plotly.js
+    must carry it too (an inline script added without it would be refused)."""
+    html = render_html_string(full_report, nonce="n0nce", embed=embed)
+    base = "http://report.invalid"
+    url = f"{base}/report.html"
+    context, page, problems = offline_page(browser, base, viewport={"width": 1280, "height": 900})
+    context.route(  # routes added later win: the page is served with the CSP
+        url,
+        lambda r: r.fulfill(
+            status=200,
+            body=html,
+            headers={"Content-Type": "text/html", "Content-Security-Policy": CSP},
+        ),
+    )
+    page.goto(url)
+    page.wait_for_function(
+        "document.querySelectorAll('.js-plotly-plot').length === 12", timeout=30_000
+    )
+    drawn = page.evaluate(FIGURE_DATA_JS)
+    context.close()
+    assert problems == []
+    assert all(f["traces"] > 0 for f in drawn)
+
+
+def test_a_browser_that_cannot_unpack_says_so_and_keeps_the_numbers(
+    browser: Any, full_report: Report, tmp_path: Path
+) -> None:
+    html = render_html(full_report, tmp_path / "report.html")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script("delete window.DecompressionStream;")
+    context.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort(),
+    )
+    page = context.new_page()
+    problems = watch_page(page)
+    page.goto(html.as_uri())
+    page.wait_for_selector(".figure.no-chart")
+    notes = page.eval_on_selector_all(".figure", "els => els.map(e => e.textContent)")
+    charts = page.evaluate(CHART_TEXT_JS)
+    context.close()
+    assert problems == []
+    assert len(notes) == 12
+    said = "Chart not drawn: this browser cannot unpack the charts"
+    assert all(n.startswith(said) for n in notes)
+    assert all(c["rows"] > 0 for c in charts)  # the numbers are still there

@@ -26,6 +26,7 @@ from service.domain.vendor_labels import add_vendor_labels
 __all__ = [
     "ReviewSeed",
     "seed_classification",
+    "seed_crowd_classification",
     "seed_detection",
     "seed_many_classification",
     "seed_segmentation",
@@ -179,6 +180,48 @@ def seed_classification(session: Session, *, prefix: str = "") -> ReviewSeed:
     _label(session, seed, "A", a)
     _label(session, seed, "B", b)
     _label(session, seed, "C", c)
+    return seed
+
+
+def seed_crowd_classification(
+    session: Session, *, n_annotators: int = 10, prefix: str = ""
+) -> ReviewSeed:
+    """The classification items with candidate A a crowd of ``n_annotators`` (``w01``...), so an
+    item has ``n_annotators + 2`` candidate rows; on ``img-11`` worker ``w10`` says fox and
+    candidate C says dog (gold: cat), everything else agrees with gold."""
+    items = [
+        m.GoldenItemCreate(
+            key=k, data={"image": png_data_uri(_COLOURS[v]), "width": 96, "height": 64}
+        )
+        for k, v in CLASS_GOLD.items()
+    ]
+    seed = _setup(
+        session,
+        name=f"{prefix}crowd",
+        task_type="classification",
+        classes=CLASSES,
+        items=items,
+        gold=dict(CLASS_GOLD),
+        examples=[],
+        vendor_names=(f"{prefix}Crowd Co", f"{prefix}Blue Crowd", f"{prefix}Cheap Tags"),
+    )
+    add_vendor_labels(
+        session=session,
+        bakeoff_id=seed.bakeoff_id,
+        vendor_id=seed.vendor_ids["A"],
+        records=[
+            m.VendorLabelCreate(
+                item_key=k,
+                value="fox" if (k, w) == ("img-11", n_annotators) else v,
+                annotator_id=f"w{w:02d}",
+                score=0.9,
+            )
+            for k, v in CLASS_GOLD.items()
+            for w in range(1, n_annotators + 1)
+        ],
+    )
+    _label(session, seed, "B", CLASS_GOLD)
+    _label(session, seed, "C", dict(CLASS_GOLD, **{"img-11": "dog"}))
     return seed
 
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 import service.models as m
-from reports.render import plotly_js
+from reports.render import plotly_js, unpack_plotly
 from service.domain import bakeoffs
 from tests.service.conftest import LabelGold
 
@@ -114,7 +114,7 @@ def test_downloads(client: TestClient, auth: dict[str, dict[str, str]], labelled
     html = client.get(f"{base}/report.html?resamples=200", headers=auth["viewer"])
     assert html.status_code == 200
     assert "attachment" in html.headers["content-disposition"]
-    assert plotly_js()[:200] in html.text
+    assert unpack_plotly(html.text) == plotly_js()  # self-contained: plotly.js packed inside
     doc = client.get(f"{base}/report.json?resamples=200", headers=auth["viewer"])
     assert doc.status_code == 200
     schema = json.loads((REPO / "docs" / "report-schema.json").read_text(encoding="utf-8"))
@@ -182,3 +182,26 @@ def test_a_bakeoff_without_gold_is_a_clear_conflict(
     r = client.get(f"/ui/dashboards/bakeoffs/{seeded.bakeoff_id}/report.json", headers=auth["lead"])
     assert r.status_code == 409
     assert "no gold" in r.json()["detail"]
+
+
+def test_the_verdict_names_each_vendors_currency_on_every_door(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session, labelled: Any
+) -> None:
+    other = session.get(m.Vendor, labelled.other_vendor_id)
+    assert other is not None
+    other.currency = "EUR"
+    session.add(other)
+    session.commit()
+    base = f"/ui/dashboards/bakeoffs/{labelled.bakeoff_id}"
+    doc = client.get(f"{base}/report.json?resamples=200", headers=auth["viewer"]).json()
+    line = next(x for x in doc["ranking"]["summary"] if x.startswith("Score = "))
+    costs = {s["name"]: s["cost_per_correct"]["value"] for s in doc["ranking"]["systems"]}
+    want = [
+        f"cost per correct USD {costs['Key Vendor Inc.']:.4f} -> ",
+        f"cost per correct EUR {costs['Other Vendor Ltd.']:.4f} -> ",
+    ]
+    assert all(w in line for w in want), line
+    escaped = [w.replace(">", "&gt;") for w in want]
+    for path in (f"{base}?resamples=200", f"{base}/report.html?resamples=200"):
+        html = client.get(path, headers=auth["viewer"]).text
+        assert all(w in html for w in escaped), path

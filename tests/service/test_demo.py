@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 import service.models as m
+from reports.render import plotly_js, unpack_plotly
 from service.cli.main import app
 from service.core.db import create_db_engine
 from service.demo.pairs import RATING_CRITERIA
@@ -40,8 +41,8 @@ def test_demo_ranks_every_candidate_and_stores_each_label_once(tmp_path: Path) -
     }
     for path in outcome.reports.values():
         html = path.read_text()
-        # self-contained: plotly.js is inlined, no script is fetched from elsewhere
-        assert "Plotly" in html
+        # self-contained: plotly.js is inside (packed), no script is fetched from elsewhere
+        assert unpack_plotly(html) == plotly_js()
         assert re.search(r"<script[^>]+src=[\"']?https?:", html) is None
 
     engine = create_db_engine(outcome.database_url)

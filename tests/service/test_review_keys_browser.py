@@ -30,6 +30,8 @@ from tests.service._review_seed import ReviewSeed, seed_many_classification
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 N_ITEMS = 50
+# review.js has set up its key handlers (the page's HTML is there before its script runs).
+KEYS_READY = "body[data-keys=ready]"
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def _leave(page: Any, flag_id: int) -> None:
         arg=flag_id,
         timeout=10_000,
     )
-    page.wait_for_selector("#decide")
+    page.wait_for_selector(KEYS_READY)
 
 
 def _reload_of(page: Any, flag_id: int, *, mine: bool) -> None:
@@ -110,6 +112,7 @@ def _reload_of(page: Any, flag_id: int, *, mine: bool) -> None:
         arg=[flag_id, mine],
         timeout=10_000,
     )
+    page.wait_for_selector(KEYS_READY)
 
 
 def test_fifty_flags_by_keyboard_store_exactly_what_was_pressed(
@@ -121,7 +124,7 @@ def test_fifty_flags_by_keyboard_store_exactly_what_was_pressed(
     context, page, problems = _offline_page(browser, base, viewport={"width": 1440, "height": 900})
     _sign_in(page, base, served.qa_key, queue)
     page.keyboard.press("Enter")
-    page.wait_for_selector("#decide")
+    page.wait_for_selector(KEYS_READY)
     total = int(_counter(page).split(" of ")[1])
     assert total >= 100  # 60 flags on C, 40 where the candidates split
 
@@ -243,7 +246,7 @@ def test_a_without_a_pick_proposes_nothing_on_a_flag_about_the_whole_item(
     context, page, problems = _offline_page(browser, base, viewport={"width": 1360, "height": 900})
     _sign_in(page, base, served.qa_key, f"{queue}?reason=candidates_disagree")
     page.keyboard.press("Enter")
-    page.wait_for_selector("#decide")
+    page.wait_for_selector(KEYS_READY)
     d = _data(page)
     assert d["target"] == "item"
     for _ in range(5):

@@ -156,11 +156,26 @@
       return;
     }
     var flagged = data.target === "vendor" ? layers.filter(function (l) { return l.flagged; }) : [];
-    var n = Math.min(layers.length, 9);
-    var pickOne = n ? "Press 1" + (n > 1 ? "–" + n : "") + " to pick one first." : "";
+    var n = layers.length;
+    var pickOne = n ? "Press 1" + (n > 1 ? "–" + n : "") + (n > 9 ? " (10 on: both digits quickly)" : "") + " to pick one first." : "";
     if (flagged.length === 1 && !flagged[0].drew_nothing) { acceptLayer(flagged[0], {}); return; }
     if (flagged.length > 1) { say("The flagged candidate has several annotators' answers. " + pickOne, true); return; }
     say((flagged.length ? flagged[0].name + " drew nothing; pick it explicitly if you mean it. " : "No candidate picked. ") + pickOne, true);
+  }
+
+  // Number keys: a digit picks its candidate at once; with 10 or more rows, a second digit
+  // typed within PICK_WINDOW_MS extends it (1 then 0 picks 10), so rows past 9 have keys too.
+  var PICK_WINDOW_MS = 1000;
+  var digits = "", digitsAt = -Infinity;
+
+  function pickDigit(d, now) {
+    var longer = now - digitsAt < PICK_WINDOW_MS ? digits + d : "";
+    if (longer && layerByKey(longer)) { digits = longer; digitsAt = now; pick(longer); return true; }
+    digits = "";
+    if (d === "0") return false;  // 0 on its own fits the zoom
+    digits = d; digitsAt = now;
+    pick(d);
+    return true;
   }
 
   // Correcting ----------------------------------------------------------------
@@ -241,7 +256,7 @@
       if (ev.key === "Delete" || ev.key === "Backspace") { ev.preventDefault(); editor.removeSelected(); return; }
       if (ev.key === "Escape") { ev.preventDefault(); editor.close(); panel.hidden = true; return; }
     }
-    if (/^[1-9]$/.test(ev.key)) { ev.preventDefault(); pick(ev.key); return; }
+    if (/^[0-9]$/.test(ev.key) && pickDigit(ev.key, performance.now())) { ev.preventDefault(); return; }
     switch (ev.key) {
       case "a": ev.preventDefault(); accept(); break;
       case "g": ev.preventDefault(); decide("confirm_gold"); break;
@@ -335,6 +350,9 @@
         stage.setAttribute("data-zoom", z.toFixed(3));
         if (level) level.textContent = Math.round(z * 100) + "%";
         viewport.classList.toggle("zoomed", z > 1.001);
+        // Edit handles are sized in screen pixels: redraw them at the new scale so they keep
+        // their size instead of growing and shrinking with the image.
+        if (editor && editor.active()) editor.render();
       }
       function zoomAt(factor, px, py) {
         var nz = Math.min(16, Math.max(1, z * factor));
@@ -389,6 +407,7 @@
       var op = null;
       var classSelect = $("edit-class");
       var segm = data.task_type === "segmentation";
+      var HANDLE_PX = 7;  // side of a resize/vertex handle on screen, at every zoom
 
       function r1(v) { return Math.round(v * 10) / 10; }
       function clone(v) { return JSON.parse(JSON.stringify(v)); }
@@ -423,7 +442,11 @@
 
       function render() {
         while (editLayer.firstChild) editLayer.removeChild(editLayer.firstChild);
-        var hs = 7 * unitsPerPx();
+        // Sizes in screen pixels, turned into image units at the current zoom. (The zoom is a
+        // CSS transform, which vector-effect: non-scaling-stroke does not undo.)
+        var upp = unitsPerPx();
+        var hs = HANDLE_PX * upp;
+        var handleStroke = 1.5 * upp;
         shapes.forEach(function (s, i) {
           var g = el("g", { "class": "edit-shape" + (i === selected ? " selected" : ""), "data-i": i }, editLayer);
           var p = polys(s);
@@ -431,27 +454,27 @@
             p.forEach(function (poly, pi) {
               var pts = [];
               for (var k = 0; k + 1 < poly.length; k += 2) pts.push(poly[k] + "," + poly[k + 1]);
-              el("polygon", { "class": "edit-body", points: pts.join(" "), "data-i": i, "vector-effect": "non-scaling-stroke" }, g);
+              el("polygon", { "class": "edit-body", points: pts.join(" "), "data-i": i, "stroke-width": (i === selected ? 3 : 2.5) * upp }, g);
               if (i === selected) {
                 for (var v = 0; v + 1 < poly.length; v += 2) {
                   el("rect", { "class": "handle vertex", x: poly[v] - hs / 2, y: poly[v + 1] - hs / 2, width: hs, height: hs,
-                    "data-i": i, "data-poly": pi, "data-v": v, "vector-effect": "non-scaling-stroke" }, g);
+                    "data-i": i, "data-poly": pi, "data-v": v, "stroke-width": handleStroke }, g);
                 }
               }
             });
           } else if (s.bbox) {
             var b = s.bbox;
-            el("rect", { "class": "edit-body", x: b[0], y: b[1], width: b[2], height: b[3], "data-i": i, "vector-effect": "non-scaling-stroke" }, g);
+            el("rect", { "class": "edit-body", x: b[0], y: b[1], width: b[2], height: b[3], "data-i": i, "stroke-width": (i === selected ? 3 : 2.5) * upp }, g);
             if (i === selected) {
               [[0, 0], [1, 0], [0, 1], [1, 1]].forEach(function (c) {
                 el("rect", { "class": "handle corner", x: b[0] + c[0] * b[2] - hs / 2, y: b[1] + c[1] * b[3] - hs / 2,
-                  width: hs, height: hs, "data-i": i, "data-cx": c[0], "data-cy": c[1], "vector-effect": "non-scaling-stroke" }, g);
+                  width: hs, height: hs, "data-i": i, "data-cx": c[0], "data-cy": c[1], "stroke-width": handleStroke }, g);
               });
             }
           }
           var bb = bboxOf(s);
           if (bb) {
-            var t = el("text", { "class": "edit-label", x: bb[0], y: bb[1] - 2 * unitsPerPx() }, g);
+            var t = el("text", { "class": "edit-label", x: bb[0], y: bb[1] - 2 * upp }, g);
             t.textContent = s.category || "";
           }
         });
@@ -587,6 +610,7 @@
       return {
         open: open,
         close: close,
+        render: render,
         sync: sync,
         active: function () { return on; },
         removeSelected: function () {
@@ -599,4 +623,7 @@
       };
     })();
   }
+
+  // Every listener is in place: keys pressed from now on are handled (browser tests wait for it).
+  document.body.setAttribute("data-keys", "ready");
 })();
