@@ -150,6 +150,8 @@ def score_inputs(inputs: Inputs, *, options: ScoringOptions) -> dict[str, Scored
     """
     if inputs.classes is not None and options.classes is None:
         options = ScoringOptions(**{**options.__dict__, "classes": inputs.classes})
+    if inputs.coco_image_ids and not options.coco_image_ids:
+        options = ScoringOptions(**{**options.__dict__, "coco_image_ids": inputs.coco_image_ids})
     if inputs.keypoint_sigmas:
         given = dict(inputs.keypoint_sigmas) | dict(options.keypoint_sigmas)
         options = ScoringOptions(**{**options.__dict__, "keypoint_sigmas": tuple(given.items())})

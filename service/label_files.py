@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,9 @@ from adapters.formats import FormatError
 from adapters.formats import csv as csv_format
 from adapters.formats.registry import FormatName, detect_format
 from metrics.scoring import TaskType
+
+if TYPE_CHECKING:
+    from adapters.formats.coco import CocoDataset
 
 __all__ = [
     "EvalTask",
@@ -67,6 +70,7 @@ class Inputs:
     notes: tuple[str, ...] = ()
     keypoint_sigmas: tuple[tuple[str, tuple[float, ...]], ...] = ()
     metadata: pd.DataFrame | None = None
+    coco_image_ids: tuple[tuple[str, int], ...] = ()
 
 
 # --------------------------------------------------------------------------- loading
@@ -245,6 +249,14 @@ def _load_spans(gold_path: PathLike, sources: Sequence[LabelSource]) -> Inputs:
     )
 
 
+def _coco_image_ids(dataset: CocoDataset | None) -> tuple[tuple[str, int], ...]:
+    """(item, COCO image id) of a COCO gold file's images, keyed as its reader keys them."""
+    if dataset is None:
+        return ()
+    by_name = all(im.file_name for im in dataset.images)
+    return tuple(((im.file_name if by_name else str(im.id)), im.id) for im in dataset.images)
+
+
 def _load_instances(
     gold_path: PathLike, sources: Sequence[LabelSource], task: Literal["detection", "segmentation"]
 ) -> Inputs:
@@ -286,6 +298,8 @@ def _load_instances(
             det: dict[str, Any] = {
                 "category": names[int(results.category_ids[i])],
                 "bbox": [float(v) for v in results.boxes[i]],
+                # COCO.loadRes' area: a mask result's is its box's when the file has boxes
+                "area": float(results.areas[i]),
             }
             if results.scores is not None:
                 det["score"] = float(results.scores[i])
@@ -298,6 +312,7 @@ def _load_instances(
         gold_name=gold.source,
         gold=pd.Series(objects, dtype=object),
         systems=systems,
+        coco_image_ids=tuple((key, image_id) for image_id, key in keys.items()),
         files={s.name: Path(s.path).name for s in sources},
         classes=tuple(c.name for c in gold.categories),
     )
@@ -529,6 +544,7 @@ def load_inputs(
             files={s.name: Path(s.path).name for s in sources},
             classes=classes,
             notes=notes,
+            coco_image_ids=_coco_image_ids(gold_file.coco),
         )
     if task == "classification":
         return _load_classification(gold_path, sources)

@@ -338,6 +338,10 @@ class GoldenSetVersion(GoldenSetVersionBase, table=True):
     version: int = Field(ge=1)
     parent_id: int | None = Field(default=None, foreign_key="goldensetversion.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # A COCO gold file's own category ids by class name (COCO's run 1..90 with gaps): a
+    # results array names categories by these ids, so reading one needs them. None: the
+    # gold came from another format, and class i (1-based, ontology order) is id i.
+    coco_category_ids: dict[str, int] | None = Field(default=None, sa_type=JSONType)
 
 
 class GoldenSetVersionPublic(GoldenSetVersionBase):

@@ -68,6 +68,7 @@ __all__ = [
     "SUFFIXES",
     "GoldRecord",
     "read_gold",
+    "CocoGoldRecords",
     "read_vendor_labels",
     "write_gold",
     "write_vendor_labels",
@@ -208,20 +209,46 @@ def _coco_annotations(
         "segmentation" if task_type == "segmentation" else "detection"
     )
     annotations = dataset.to_vendor_annotations(
-        detection, item_key=_coco_item_key(dataset), keep_crowd=gold
+        detection, item_key=_coco_item_key(dataset), keep_crowd=gold, with_area=gold
     )
     return dataset, annotations
 
 
-def _coco_gold(source: IO[bytes], *, task_type: TaskType, name: str) -> Iterator[GoldRecord]:
-    dataset, annotations = _coco_annotations(source, task_type=task_type, name=name, gold=True)
-    for image, ann in zip(dataset.images, annotations, strict=True):
-        data: dict[str, Any] = {"coco_id": image.id}
-        if image.width > 0:  # 0: the file gave no size
-            data.update(width=image.width, height=image.height)
-        if image.file_name:
-            data["image"] = image.file_name
-        yield GoldRecord(item_id=ann.item_id, label=ann.label, data=data)
+class CocoGoldRecords(Iterator[GoldRecord]):
+    """A COCO gold file's records, one per image; once the first is read,
+    ``coco_category_ids`` holds the file's category ids by name.
+
+    The import stores those ids with the golden-set version: a results array names its
+    categories by them (COCO's own run 1..90 with gaps), so it cannot be read without.
+    """
+
+    def __init__(self, source: IO[bytes], *, task_type: TaskType, name: str) -> None:
+        self.coco_category_ids: dict[str, int] | None = None
+        self._records = self._read(source, task_type=task_type, name=name)
+
+    def _read(self, source: IO[bytes], *, task_type: TaskType, name: str) -> Iterator[GoldRecord]:
+        dataset, annotations = _coco_annotations(source, task_type=task_type, name=name, gold=True)
+        self.coco_category_ids = {c.name: c.id for c in dataset.categories}
+        for image, ann in zip(dataset.images, annotations, strict=True):
+            data: dict[str, Any] = {"coco_id": image.id}
+            if image.width > 0:  # 0: the file gave no size
+                data.update(width=image.width, height=image.height)
+            if image.file_name:
+                data["image"] = image.file_name
+            yield GoldRecord(item_id=ann.item_id, label=ann.label, data=data)
+
+    def __next__(self) -> GoldRecord:
+        return next(self._records)
+
+    def close(self) -> None:
+        """Stop reading (the upload's file is closed next)."""
+        close = getattr(self._records, "close", None)
+        if close is not None:
+            close()
+
+
+def _coco_gold(source: IO[bytes], *, task_type: TaskType, name: str) -> CocoGoldRecords:
+    return CocoGoldRecords(source, task_type=task_type, name=name)
 
 
 def _coco_images(
@@ -287,6 +314,7 @@ def gold_context(session: Session, bakeoff: BakeOff, fmt: ReadFormat) -> GoldCon
         if isinstance(text, str):
             texts[text] = None if text in texts else key
     classes = tuple(class_names(project))
+    category_ids = _category_ids(classes, version.coco_category_ids)
     coco = None
     # "coco" may be a results array too; "auto" may turn out to be either
     results = fmt in ("coco_results", "coco", "auto")
@@ -302,11 +330,25 @@ def gold_context(session: Session, bakeoff: BakeOff, fmt: ReadFormat) -> GoldCon
         coco = coco_format.dataset_from_vendor_annotations(
             [],
             images=_coco_images(keyed, keyed),
-            categories=[coco_format.CocoCategory(id=i, name=c) for i, c in enumerate(classes, 1)],
+            categories=[coco_format.CocoCategory(id=category_ids[c], name=c) for c in classes],
             item_key="file_name",
             source="gold",
         )
     return GoldContext(image_sizes=sizes, texts=texts, class_names=classes, coco=coco)
+
+
+def _category_ids(classes: Sequence[str], stored: Mapping[str, int] | None) -> dict[str, int]:
+    """Each class's COCO category id: the gold file's where it gave one (a results array
+    uses those), else the class's 1-based position, moved past every id already taken."""
+    ids = {c: int(stored[c]) for c in classes if stored and c in stored}
+    taken = set(ids.values())
+    for position, c in enumerate(classes, 1):
+        if c not in ids:
+            while position in taken:
+                position += 1
+            ids[c] = position
+            taken.add(position)
+    return ids
 
 
 def _keypoint_gold_context(
