@@ -40,7 +40,7 @@ from metrics.agreement import (
 from metrics.scoring import Scored, ScoringOptions, UnknownLabelsError, score
 from metrics.scoring.compare import paired_comparisons
 from reports.results import SystemScores
-from reports.scores import system_scores
+from reports.scores import annotator_rows, system_scores
 from service.label_files import (
     EvalTask,
     Inputs,
@@ -198,7 +198,7 @@ def _system(scored: Scored) -> EvaluatedSystem:
         **system_scores(scored).model_dump(),
         per_class=_table(scored.per_class) or {},
         confusion=confusion,
-        annotators=_table(scored.per_annotator),
+        annotators=annotator_rows(scored),
     )
 
 

@@ -860,6 +860,15 @@ class VendorResult(SQLModel):
     scores: SystemScores | None = Field(
         default=None, description="Every value with its interval, status and warnings."
     )
+    annotators: dict[str, dict[str, float | None]] | None = Field(
+        default=None,
+        description="Several annotators per item (any task type: classes, boxes, masks, "
+        "keypoints, spans, ...): per annotator id, 'n_items', 'agreement_with_gold' (mean "
+        "per-item score against gold) and 'agreement_with_peers' (against the consensus of "
+        "the vendor's annotators), read from the scoring engine: the rows of `bakeoff "
+        "evaluate --json` (systems[].annotators). Numbered 'annotator 1, 2, ...' while "
+        "blinded; null with fewer than two named annotators.",
+    )
 
 
 class BakeOffResults(SQLModel):
