@@ -53,6 +53,7 @@ from adapters.formats.registry import FormatName, GoldContext, detect_format, re
 from adapters.formats.sagemaker import write_sagemaker
 from adapters.formats.voc import write_voc
 from adapters.formats.yolo import write_yolo
+from service.domain.answer_geometry import LabelsAtPrecision, yolo_tolerance_px
 from service.domain.errors import Conflict, Invalid
 from service.domain.projects import class_names, project_ontology
 from service.domain.vendor_labels import LabelIn
@@ -413,8 +414,10 @@ def _registry_labels(
     question: str | None,
 ) -> Iterator[VendorAnnotation]:
     path = source if isinstance(source, Path) else _spilled(source, fmt)
+    one_voc_file = fmt == "voc" and path.suffix == ".xml"
+    context = gold() if gold and not one_voc_file else None
     try:
-        if fmt == "voc" and path.suffix == ".xml":  # one VOC file: read as a folder of one
+        if one_voc_file:  # read as a folder of one
             with tempfile.TemporaryDirectory() as folder:
                 shutil.copy(path, Path(folder) / "annotation.xml")
                 read = read_label_file(folder, task_type=task_type, format=fmt)
@@ -423,12 +426,15 @@ def _registry_labels(
                 path,
                 task_type=task_type,
                 format=fmt,
-                gold=gold() if gold else None,
+                gold=context,
                 question=question,
             )
     finally:
         if not isinstance(source, Path):
             path.unlink(missing_ok=True)
+    if fmt == "yolo":  # fractions of the image's side, to 6 decimals: the duplicate check
+        sizes = context.image_sizes if context else {}  # compares geometry to that precision
+        return LabelsAtPrecision(iter(read.annotations), tolerance_px=yolo_tolerance_px(sizes))
     return iter(read.annotations)
 
 
