@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import IO, Annotated, Any
+from typing import IO, Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CurrentKey, IdempotencyKey, PageDep, SessionDep
 from service.api.uploads import closing_iterator as _closing
-from service.api.uploads import export_bytes_response, export_response, spool_body
-from service.domain import golden_import, golden_sets, idempotency, label_io, projects
+from service.api.uploads import plan_response, spool_body
+from service.domain import golden_import, golden_sets, idempotency, label_export, label_io
 from service.domain.label_io import LabelFormat
 from service.models import (
     GoldenItemCreate,
@@ -348,46 +348,11 @@ async def export_gold(
     ] = "jsonl",
 ) -> StreamingResponse:
     """Export a version's items and gold labels as a file."""
-
-    def gold() -> tuple[Any, Any]:
-        golden = golden_sets.get_golden_set(
-            session=session, golden_set_id=golden_set_id, principal=principal
-        )
-        project = golden_sets.golden_set_project(session, golden)
-        records = golden_import.iter_gold_records(
-            session=session, golden_set_id=golden_set_id, version=version, principal=principal
-        )
-        return project, records
-
-    stem = f"golden-set-{golden_set_id}-v{version}"
-    if format in label_io.FILE_FORMATS:
-        fmt: label_io.FileFormat = format
-
-        def build() -> bytes:
-            project, records = gold()
-            return label_io.export_gold_file(
-                fmt, records, task_type=project.task_type, classes=projects.class_names(project)
-            )
-
-        return await export_bytes_response(
-            build,
-            media_type=label_io.FILE_MEDIA_TYPES[fmt],
-            filename=f"{stem}.{label_io.FILE_SUFFIXES[fmt]}",
-        )
-    text_format: LabelFormat = format  # type: ignore[assignment]
-
-    def write(out: IO[str]) -> None:
-        project, records = gold()
-        label_io.write_gold(
-            text_format,
-            records,
-            out,
-            task_type=project.task_type,
-            classes=projects.class_names(project),
-        )
-
-    return await export_response(
-        write,
-        media_type=label_io.MEDIA_TYPES[text_format],
-        filename=f"{stem}.{label_io.SUFFIXES[text_format]}",
+    plan = label_export.gold_export(
+        session=session,
+        golden_set_id=golden_set_id,
+        version=version,
+        fmt=format,
+        principal=principal,
     )
+    return await plan_response(plan)
