@@ -15,6 +15,7 @@ from typing import Literal, TypeAlias
 __all__ = [
     "EvalTask",
     "ExportFormat",
+    "GoldFormat",
     "KappaWeights",
     "LabelFormat",
     "Level",
@@ -43,6 +44,9 @@ Level: TypeAlias = Literal["nominal", "ordinal", "interval", "ratio"]
 
 LabelFormat: TypeAlias = Literal["jsonl", "csv", "coco", "labelstudio"]
 """Copy of :data:`service.domain.label_io.LabelFormat`."""
+
+GoldFormat: TypeAlias = Literal["jsonl", "csv", "coco", "labelstudio", "voc"]
+"""Copy of :data:`service.domain.label_io.GoldFormat`."""
 
 ExportFormat: TypeAlias = Literal[
     "jsonl", "csv", "coco", "labelstudio", "voc", "yolo", "cvat", "doccano", "prodigy", "sagemaker"

@@ -51,7 +51,7 @@ from adapters.formats.jsonl import GoldRecord
 from adapters.formats.prodigy import write_prodigy
 from adapters.formats.registry import FormatName, GoldContext, detect_format, read_label_file
 from adapters.formats.sagemaker import write_sagemaker
-from adapters.formats.voc import write_voc
+from adapters.formats.voc import voc_gold, write_voc
 from adapters.formats.yolo import write_yolo
 from service.domain.answer_geometry import LabelsAtPrecision, yolo_tolerance_px
 from service.domain.errors import Conflict, Invalid
@@ -61,6 +61,8 @@ from service.models import BakeOff, GoldenItem, GoldenSetVersion, Project
 
 __all__ = [
     "LabelFormat",
+    "GoldFormat",
+    "GOLD_FORMATS",
     "ReadFormat",
     "READ_FORMATS",
     "FORMATS",
@@ -84,6 +86,10 @@ __all__ = [
 
 LabelFormat = Literal["jsonl", "csv", "coco", "labelstudio"]
 FORMATS: tuple[LabelFormat, ...] = get_args(LabelFormat)
+#: What gold is imported from: the text formats and Pascal VOC (a zip or one XML upload),
+#: the gold formats ``bakeoff evaluate`` reads (:data:`adapters.formats.registry.GOLD_FORMATS`).
+GoldFormat = Literal["jsonl", "csv", "coco", "labelstudio", "voc"]
+GOLD_FORMATS: tuple[GoldFormat, ...] = get_args(GoldFormat)
 #: Formats written as one file or a zip by :func:`export_file` (read back by the registry).
 FileFormat = Literal["voc", "yolo", "cvat", "doccano", "prodigy", "sagemaker"]
 FILE_FORMATS: tuple[FileFormat, ...] = get_args(FileFormat)
@@ -123,7 +129,7 @@ _CSV_TASKS = ("classification", "multilabel", "preference", "rating", "transcrip
 _COCO_TASKS = ("detection", "segmentation")
 
 
-def _require(fmt: LabelFormat, task_type: TaskType, allowed: tuple[str, ...]) -> None:
+def _require(fmt: GoldFormat, task_type: TaskType, allowed: tuple[str, ...]) -> None:
     if task_type not in allowed:
         raise Invalid(
             f"format {fmt!r} holds {' or '.join(allowed)} labels, not {task_type}; "
@@ -519,17 +525,19 @@ def _read_path(
 
 
 def read_gold(
-    fmt: LabelFormat,
-    source: IO[bytes],
+    fmt: GoldFormat,
+    source: IO[bytes] | Path,
     *,
     task_type: TaskType,
     name: str = "<upload>",
     question: str | None = None,
+    project: Project | None = None,
 ) -> Iterator[GoldRecord]:
     """Stream golden items with their gold labels from a file in ``fmt``.
 
     ``question`` names the Label Studio control (``from_name``) to read when the project
-    asks several questions.
+    asks several questions. ``project``: its ontology's ``keypoints`` give Label Studio
+    keypoint gold its keypoint order (a Label Studio export has none of its own).
 
     Raises
     ------
@@ -538,6 +546,11 @@ def read_gold(
     Invalid
         The format cannot hold this task type's labels.
     """
+    if fmt == "voc":
+        _require(fmt, task_type, ("detection",))
+        return _voc_gold(source)
+    if isinstance(source, Path):  # the text formats are read as one stream
+        raise Invalid(f"{name}: a {fmt} gold file is one file, not a folder", location=("body",))
     if fmt == "csv":
         _require(fmt, task_type, _CSV_TASKS)
         return _csv_gold(source, task_type=task_type, name=name)
@@ -548,8 +561,29 @@ def read_gold(
         return _coco_gold(source, task_type=task_type, name=name)
     if fmt == "labelstudio":
         # the library's reader: one annotation per task, or the one marked ground_truth
-        return ls_format.iter_gold(source, task_type=task_type, name=name, question=question)
+        skeletons = None
+        if task_type == "keypoints" and project is not None:
+            skeletons = dict(project_ontology(project).keypoints) or None
+        return ls_format.iter_gold(
+            source, task_type=task_type, name=name, question=question, skeletons=skeletons
+        )
     return jsonl_format.iter_gold(source, task_type=task_type, name=name)
+
+
+def _voc_gold(source: IO[bytes] | Path) -> Iterator[GoldRecord]:
+    """Pascal VOC gold: a folder, a zip or one XML file (boxes; image sizes into data)."""
+    path = source if isinstance(source, Path) else _spilled(source, "voc")
+    try:
+        if path.is_file() and path.suffix == ".xml":  # one VOC file: read as a folder of one
+            with tempfile.TemporaryDirectory() as folder:
+                shutil.copy(path, Path(folder) / "annotation.xml")
+                records = voc_gold(folder)
+        else:
+            records = voc_gold(path)
+    finally:
+        if not isinstance(source, Path):
+            path.unlink(missing_ok=True)
+    return iter(records)
 
 
 def write_vendor_labels(

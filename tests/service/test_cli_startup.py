@@ -111,6 +111,7 @@ def test_database_commands_name_the_database_in_help(command: str) -> None:
         ("KappaWeights", "metrics.classification:KappaWeights"),
         ("Level", "metrics.agreement:Level"),
         ("LabelFormat", "service.domain.label_io:LabelFormat"),
+        ("GoldFormat", "service.domain.label_io:GoldFormat"),
         ("ReadFormat", "adapters.formats.registry:FormatName"),
         ("Role", "service.models:Role"),
     ],

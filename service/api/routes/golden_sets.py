@@ -14,7 +14,7 @@ from service.api.deps import CurrentKey, IdempotencyKey, PageDep, SessionDep
 from service.api.uploads import closing_iterator as _closing
 from service.api.uploads import plan_response, spool_body
 from service.domain import golden_import, golden_sets, idempotency, label_export, label_io
-from service.domain.label_io import LabelFormat
+from service.domain.label_io import GoldFormat
 from service.models import (
     GoldenItemCreate,
     GoldenItemPublic,
@@ -289,7 +289,9 @@ async def import_gold(
     principal: CurrentKey,
     golden_set_id: int,
     idempotency_key: IdempotencyKey = None,
-    format: Annotated[LabelFormat, Query(description="File format of the body.")] = "jsonl",
+    format: Annotated[
+        GoldFormat, Query(description="File format of the body (voc: a zip or one XML file).")
+    ] = "jsonl",
     merge: bool = False,
     note: str = "",
     filename: str = "upload",
@@ -306,9 +308,14 @@ async def import_gold(
             golden = golden_sets.get_golden_set(
                 session=session, golden_set_id=golden_set_id, principal=principal
             )
-            task_type = golden_sets.golden_set_project(session, golden).task_type
+            project = golden_sets.golden_set_project(session, golden)
             records = label_io.read_gold(
-                format, body, task_type=task_type, name=filename, question=question
+                format,
+                body,
+                task_type=project.task_type,
+                name=filename,
+                question=question,
+                project=project,
             )
             with _closing(records):
                 return golden_import.import_gold(
