@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 from metrics.operations import LatencySummary
 from metrics.scoring import Scored
@@ -20,7 +21,14 @@ from metrics.types import MetricResult
 from reports.inputs import PricingTerms, SystemEvaluation
 from reports.results import Estimate, Ranking, SystemRanking, SystemScores
 
-__all__ = ["estimate", "system_scores", "system_evaluation", "overlay_scores", "annotator_rows"]
+__all__ = [
+    "estimate",
+    "system_scores",
+    "system_evaluation",
+    "overlay_scores",
+    "annotator_rows",
+    "table_rows",
+]
 
 
 def _finite(x: float | None) -> float | None:
@@ -50,7 +58,12 @@ def annotator_rows(scored: Scored) -> dict[str, dict[str, float | None]] | None:
     non-finite value is ``None``. ``bakeoff evaluate --json`` and ``/results`` both show
     these rows, so the two doors cannot disagree.
     """
-    table = scored.per_annotator
+    return table_rows(scored.per_annotator)
+
+
+def table_rows(table: pd.DataFrame | None) -> dict[str, dict[str, float | None]] | None:
+    """An engine table (per class, per annotator) as JSON rows: ``{index: {column: value}}``,
+    numbers as floats, missing or non-finite ones as ``None``."""
     if table is None:
         return None
     return {

@@ -61,6 +61,30 @@ def _text_format(fmt: label_io.ExportFormat) -> label_io.LabelFormat:
     raise ValueError(f"unknown export format {fmt!r}")
 
 
+def _plan(
+    stem: str,
+    fmt: label_io.ExportFormat,
+    *,
+    whole: Callable[[label_io.FileFormat], bytes],
+    lines: Callable[[label_io.LabelFormat, IO[str]], None],
+) -> ExportPlan:
+    """The plan for ``fmt``: a file format is built ``whole``, a text format written in
+    ``lines``; the file name is ``stem`` with the format's suffix."""
+    if _is_file_format(fmt):
+        file_format = fmt
+        return ExportPlan(
+            filename=f"{stem}.{label_io.FILE_SUFFIXES[file_format]}",
+            media_type=label_io.FILE_MEDIA_TYPES[file_format],
+            build=lambda: whole(file_format),
+        )
+    text_format = _text_format(fmt)
+    return ExportPlan(
+        filename=f"{stem}.{label_io.SUFFIXES[text_format]}",
+        media_type=label_io.MEDIA_TYPES[text_format],
+        write=lambda out: lines(text_format, out),
+    )
+
+
 def vendor_labels_export(
     *,
     session: Session,
@@ -84,28 +108,17 @@ def vendor_labels_export(
         )
         return project, annotations, items
 
-    stem = f"bakeoff-{bakeoff_id}-vendor-{vendor_id}"
-    if _is_file_format(fmt):
-        file_format = fmt
-
-        def build() -> bytes:
-            project, annotations, items = labels()
-            return label_io.export_file(
-                file_format,
-                annotations,
-                task_type=project.task_type,
-                classes=projects.class_names(project),
-                items=items,
-            )
-
-        return ExportPlan(
-            filename=f"{stem}.{label_io.FILE_SUFFIXES[file_format]}",
-            media_type=label_io.FILE_MEDIA_TYPES[file_format],
-            build=build,
+    def whole(file_format: label_io.FileFormat) -> bytes:
+        project, annotations, items = labels()
+        return label_io.export_file(
+            file_format,
+            annotations,
+            task_type=project.task_type,
+            classes=projects.class_names(project),
+            items=items,
         )
-    text_format = _text_format(fmt)
 
-    def write(out: IO[str]) -> None:
+    def lines(text_format: label_io.LabelFormat, out: IO[str]) -> None:
         project, annotations, items = labels()
         label_io.write_vendor_labels(
             text_format,
@@ -116,11 +129,7 @@ def vendor_labels_export(
             items=items,
         )
 
-    return ExportPlan(
-        filename=f"{stem}.{label_io.SUFFIXES[text_format]}",
-        media_type=label_io.MEDIA_TYPES[text_format],
-        write=write,
-    )
+    return _plan(f"bakeoff-{bakeoff_id}-vendor-{vendor_id}", fmt, whole=whole, lines=lines)
 
 
 def gold_export(
@@ -143,27 +152,13 @@ def gold_export(
         )
         return project, records
 
-    stem = f"golden-set-{golden_set_id}-v{version}"
-    if _is_file_format(fmt):
-        file_format = fmt
-
-        def build() -> bytes:
-            project, records = gold()
-            return label_io.export_gold_file(
-                file_format,
-                records,
-                task_type=project.task_type,
-                classes=projects.class_names(project),
-            )
-
-        return ExportPlan(
-            filename=f"{stem}.{label_io.FILE_SUFFIXES[file_format]}",
-            media_type=label_io.FILE_MEDIA_TYPES[file_format],
-            build=build,
+    def whole(file_format: label_io.FileFormat) -> bytes:
+        project, records = gold()
+        return label_io.export_gold_file(
+            file_format, records, task_type=project.task_type, classes=projects.class_names(project)
         )
-    text_format = _text_format(fmt)
 
-    def write(out: IO[str]) -> None:
+    def lines(text_format: label_io.LabelFormat, out: IO[str]) -> None:
         project, records = gold()
         label_io.write_gold(
             text_format,
@@ -173,8 +168,4 @@ def gold_export(
             classes=projects.class_names(project),
         )
 
-    return ExportPlan(
-        filename=f"{stem}.{label_io.SUFFIXES[text_format]}",
-        media_type=label_io.MEDIA_TYPES[text_format],
-        write=write,
-    )
+    return _plan(f"golden-set-{golden_set_id}-v{version}", fmt, whole=whole, lines=lines)

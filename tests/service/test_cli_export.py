@@ -4,7 +4,6 @@ writes, the same file as the API's export, and read back by ``bakeoff import``."
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,7 @@ from typer.testing import CliRunner
 
 import service.models as m
 from service.cli.main import app
-from service.core.config import get_settings
 from service.core.db import get_engine
-from service.core.migrations import upgrade_head
 from service.domain import bakeoffs, golden_sets, label_export, projects, vendors
 
 GOLD_COCO: dict[str, Any] = {
@@ -46,12 +43,8 @@ def _run(*args: str) -> str:
 
 
 @pytest.fixture
-def ids(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
+def ids(tmp_path: Path, cli_database: None) -> dict[str, int]:
     """A detection bake-off with COCO gold and one vendor's labels, imported by the CLI."""
-    monkeypatch.setenv("BAKEOFF_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    upgrade_head(get_settings().database_url)
     with Session(get_engine()) as session:
         project = projects.create_project(
             session=session,
@@ -92,10 +85,7 @@ def ids(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, i
     labels = tmp_path / "acme.jsonl"
     labels.write_text("".join(json.dumps(r) + "\n" for r in LABELS))
     _run("import", "labels", str(bakeoff.id), str(found["vendor"]), str(labels))
-    yield found
-    get_engine().dispose()
-    get_settings.cache_clear()
-    get_engine.cache_clear()
+    return found
 
 
 @pytest.mark.parametrize("fmt", BOX_FORMATS)
