@@ -108,6 +108,13 @@ def vendor_labels_export(
         )
         return project, annotations, items
 
+    def category_ids() -> dict[str, int] | None:
+        bakeoff = bakeoffs.get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
+        pinned = golden_sets.get_version_by_id(
+            session=session, version_id=bakeoff.golden_set_version_id
+        )
+        return pinned.coco_category_ids
+
     def whole(file_format: label_io.FileFormat) -> bytes:
         project, annotations, items = labels()
         return label_io.export_file(
@@ -127,6 +134,7 @@ def vendor_labels_export(
             task_type=project.task_type,
             classes=projects.class_names(project),
             items=items,
+            coco_category_ids=category_ids(),
         )
 
     return _plan(f"bakeoff-{bakeoff_id}-vendor-{vendor_id}", fmt, whole=whole, lines=lines)
@@ -160,12 +168,16 @@ def gold_export(
 
     def lines(text_format: label_io.LabelFormat, out: IO[str]) -> None:
         project, records = gold()
+        found = golden_sets.get_version(
+            session=session, golden_set_id=golden_set_id, version=version, principal=principal
+        )
         label_io.write_gold(
             text_format,
             records,
             out,
             task_type=project.task_type,
             classes=projects.class_names(project),
+            coco_category_ids=found.coco_category_ids,
         )
 
     return _plan(f"golden-set-{golden_set_id}-v{version}", fmt, whole=whole, lines=lines)

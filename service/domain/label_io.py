@@ -284,12 +284,15 @@ def _write_coco(
     *,
     classes: list[str],
     items: Mapping[str, Mapping[str, Any]],
+    coco_category_ids: Mapping[str, int] | None = None,
 ) -> int:
     keys = list(dict.fromkeys([*items.keys(), *(a.item_id for a in annotations)]))
+    # the gold file's own category ids, so its results arrays still read against the export
+    ids = _category_ids(classes, coco_category_ids)
     dataset = coco_format.dataset_from_vendor_annotations(
         annotations,
         images=_coco_images(keys, items),
-        categories=[coco_format.CocoCategory(id=i, name=c) for i, c in enumerate(classes, 1)],
+        categories=[coco_format.CocoCategory(id=ids[c], name=c) for c in classes],
         item_key="file_name",
         source="export",
     )
@@ -594,11 +597,13 @@ def write_vendor_labels(
     task_type: TaskType,
     classes: list[str] | None = None,
     items: Mapping[str, Mapping[str, Any]] | None = None,
+    coco_category_ids: Mapping[str, int] | None = None,
 ) -> int:
     """Write vendor labels in ``fmt``; returns how many labels were written.
 
     ``items`` maps item key → item data (Label Studio task data; COCO image sizes).
-    For ``labelstudio`` the annotations must come grouped by item.
+    For ``labelstudio`` the annotations must come grouped by item. ``coco_category_ids``:
+    the COCO gold file's category ids (COCO export; default: class i is id i).
     """
     items = items or {}
     if fmt == "labelstudio":
@@ -611,7 +616,13 @@ def write_vendor_labels(
         return ls_format.write_tasks(tasks, out, task_type=task_type)
     if fmt == "coco":
         _require(fmt, task_type, _COCO_TASKS)
-        return _write_coco(list(annotations), out, classes=classes or [], items=items)
+        return _write_coco(
+            list(annotations),
+            out,
+            classes=classes or [],
+            items=items,
+            coco_category_ids=coco_category_ids,
+        )
     if fmt == "csv":
         _require(fmt, task_type, _CSV_TASKS)
         return _write_vendor_csv(annotations, out, task_type=task_type)
@@ -666,8 +677,10 @@ def write_gold(
     *,
     task_type: TaskType,
     classes: list[str] | None = None,
+    coco_category_ids: Mapping[str, int] | None = None,
 ) -> int:
-    """Write golden items with their gold labels in ``fmt``; returns how many were written."""
+    """Write golden items with their gold labels in ``fmt``; returns how many were written
+    (``coco_category_ids`` as in :func:`write_vendor_labels`)."""
     if fmt == "labelstudio":
         tasks = (
             ls_format.LabelStudioTask(
@@ -683,7 +696,11 @@ def write_gold(
         rows = list(records)
         annotations = [VendorAnnotation(item_id=r.item_id, label=r.label) for r in rows]
         return _write_coco(
-            annotations, out, classes=classes or [], items={r.item_id: r.data for r in rows}
+            annotations,
+            out,
+            classes=classes or [],
+            items={r.item_id: r.data for r in rows},
+            coco_category_ids=coco_category_ids,
         )
     if fmt == "csv":
         _require(fmt, task_type, _CSV_TASKS)

@@ -125,9 +125,11 @@ def test_api_and_client_equal_cocoeval(
     _assert_same(raw.json()["vendors"][0]["scores"]["coco"], want)
 
 
-def test_gold_keeps_and_exports_the_files_areas(
-    client: TestClient, bk: BakeoffClient, auth: dict[str, dict[str, str]]
+def test_gold_keeps_and_exports_the_files_areas_and_ids(
+    client: TestClient, bk: BakeoffClient, auth: dict[str, dict[str, str]], tmp_path: Path
 ) -> None:
+    """The exported COCO gold has the file's areas, image ids and category ids, so the
+    original results array scores against it as against the original (= COCOeval)."""
     gold = _gold()
     classes = [c["name"] for c in gold["categories"]]
     project = bk.create_project("coco", "detection", classes)
@@ -143,3 +145,16 @@ def test_gold_keeps_and_exports_the_files_areas(
     got = sorted((a["image_id"], a["area"]) for a in back)
     np.testing.assert_allclose([a for _, a in got], [a for _, a in want], rtol=0, atol=0)
     assert [i for i, _ in got] == [i for i, _ in want]
+    ids = {c["name"]: c["id"] for c in exported.json()["categories"]}
+    assert ids == {c["name"]: c["id"] for c in gold["categories"]}
+    path = tmp_path / "exported.json"
+    path.write_bytes(exported.content)
+    results = COCO / "instances_val2014_fakebbox100_results.json"
+    out = CliRunner().invoke(
+        app,
+        ["evaluate", "--task", "detection", "--gold", str(path), "--labels", f"fake={results}"]
+        + ["--json"],
+    )
+    assert out.exit_code == 0, out.output
+    coco = json.loads(out.stdout)["systems"]["fake"]["coco"]
+    _assert_same(coco, _reference(_results("fakebbox"), "bbox"))
