@@ -5,8 +5,9 @@ RLE, which sorts it into small/medium/large; its box area would sort many differ
 12 stats of ``bakeoff evaluate``, of the API's ``/results`` after a gold and a vendor
 import (raw JSON and the Python client) must equal ``COCOeval`` to 1e-9, for boxes, for
 masks, and for mask results that also carry boxes (detectron2 writes both; ``loadRes``
-then takes each result's *box* area, not its mask's). The gold exported as COCO gives the
-file's areas back.
+then takes each result's *box* area, not its mask's); ``bakeoff import`` gold and labels
+then the results give the same. The gold exported as COCO gives the file's areas and ids
+back.
 """
 
 from __future__ import annotations
@@ -20,11 +21,16 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from pycocotools import mask as mask_utils
+from sqlmodel import Session
 from typer.testing import CliRunner
 
+import service.models as m
 from metrics.detection import COCO_STAT_NAMES
 from service.cli.main import app
 from service.client import BakeoffClient
+from service.core.db import get_engine
+from service.domain import bakeoffs, golden_sets, projects, vendors
+from service.domain.results import bakeoff_results
 from tests.metrics._coco_reference import run_cocoeval
 
 COCO = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "coco_val2014_100"
@@ -158,3 +164,51 @@ def test_gold_keeps_and_exports_the_files_areas_and_ids(
     assert out.exit_code == 0, out.output
     coco = json.loads(out.stdout)["systems"]["fake"]["coco"]
     _assert_same(coco, _reference(_results("fakebbox"), "bbox"))
+
+
+def test_bakeoff_import_then_results_equal_cocoeval(cli_database: None) -> None:
+    """The CLI's import door (gold, then the vendor's results array) on a SQLite file."""
+    with Session(get_engine()) as session:
+        project = projects.create_project(
+            session=session,
+            data=m.ProjectCreate(
+                name="coco",
+                task_type="detection",
+                ontology={"classes": [{"name": c["name"]} for c in _gold()["categories"]]},
+            ),
+        )
+        assert project.id is not None
+        instructions = projects.create_instructions(
+            session=session, project_id=project.id, data=m.InstructionsVersionCreate(text="Box")
+        )
+        golden = golden_sets.create_golden_set(
+            session=session, data=m.GoldenSetCreate(name="val100", project_id=project.id)
+        )
+        vendor = vendors.create_vendor(session=session, data=m.VendorCreate(name="fake"))
+        assert instructions.id is not None and golden.id is not None and vendor.id is not None
+        ids = (project.id, instructions.id, golden.id, vendor.id)
+    runner = CliRunner()
+    gold = runner.invoke(app, ["import", "gold", str(ids[2]), str(GOLD)])
+    assert gold.exit_code == 0, gold.output
+    with Session(get_engine()) as session:
+        version = golden_sets.latest_version(session=session, golden_set_id=ids[2])
+        assert version is not None and version.id is not None
+        bakeoff = bakeoffs.create_bakeoff(
+            session=session,
+            data=m.BakeOffCreate(
+                name="b",
+                project_id=ids[0],
+                golden_set_version_id=version.id,
+                instructions_version_id=ids[1],
+                vendor_ids=[ids[3]],
+            ),
+        )
+        assert bakeoff.id is not None
+        bakeoff_id = bakeoff.id
+    results = COCO / "instances_val2014_fakebbox100_results.json"
+    labels = runner.invoke(app, ["import", "labels", str(bakeoff_id), str(ids[3]), str(results)])
+    assert labels.exit_code == 0, labels.output
+    with Session(get_engine()) as session:
+        (vendor_result,) = bakeoff_results(session=session, bakeoff_id=bakeoff_id).vendors
+    assert vendor_result.scores is not None and vendor_result.scores.coco is not None
+    _assert_same(dict(vendor_result.scores.coco), _reference(_results("fakebbox"), "bbox"))
