@@ -74,24 +74,37 @@ class Box(_Frozen):
     ``iscrowd`` (gold only) marks a COCO crowd region: scored as pycocotools does, it is
     neither a box to find nor a false positive for a box drawn inside it (``None``: not
     a crowd region, and left out of stored values).
+
+    ``area`` (gold only): the COCO annotation's ``area``, which sorts the object into
+    COCO's small/medium/large ranges. On real COCO gold it is the area of the object's
+    polygon or RLE, not of its box, so it must travel with the box for APs/APm/APl to
+    equal pycocotools (``None``: the box area, as for gold from formats without one).
+    A result's area is never read: ``COCO.loadRes`` always takes a box result's ``w*h``.
     """
 
     category: str
     bbox: tuple[float, float, float, float]
     score: float | None = None
     iscrowd: bool | None = None
+    area: float | None = Field(default=None, ge=0)
 
 
 class Mask(_Frozen):
     """One instance mask: COCO RLE (``{"size": [h, w], "counts": ...}``) or polygons.
 
     ``iscrowd`` (gold only): a COCO crowd region, as on :class:`Box`.
+
+    ``area``: on gold, the COCO annotation's ``area`` (for polygons, the exact polygon
+    area, a little off the rasterised mask's). On a result, the area ``COCO.loadRes``
+    gives it: the area of the result's ``bbox`` when the results file carried boxes
+    (detectron2's do), else the mask's own. ``None``: the mask's pixel count.
     """
 
     category: str
     segmentation: dict[str, Any] | list[list[float]]
     score: float | None = None
     iscrowd: bool | None = None
+    area: float | None = Field(default=None, ge=0)
 
 
 class Span(_Frozen):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 from metrics.operations import LatencySummary
 from metrics.scoring import Scored
@@ -20,7 +21,14 @@ from metrics.types import MetricResult
 from reports.inputs import PricingTerms, SystemEvaluation
 from reports.results import Estimate, Ranking, SystemRanking, SystemScores
 
-__all__ = ["estimate", "system_scores", "system_evaluation", "overlay_scores"]
+__all__ = [
+    "estimate",
+    "system_scores",
+    "system_evaluation",
+    "overlay_scores",
+    "annotator_rows",
+    "table_rows",
+]
 
 
 def _finite(x: float | None) -> float | None:
@@ -40,6 +48,35 @@ def estimate(result: MetricResult | None) -> Estimate | None:
         low=_finite(ci.low) if ci is not None else None,
         high=_finite(ci.high) if ci is not None else None,
     )
+
+
+def annotator_rows(scored: Scored) -> dict[str, dict[str, float | None]] | None:
+    """The engine's per-annotator table as JSON rows (``None`` without a named crowd).
+
+    One row per annotator id with every column of :attr:`Scored.per_annotator` (e.g.
+    ``n_items``, ``agreement_with_gold``, ``agreement_with_peers``); a missing or
+    non-finite value is ``None``. ``bakeoff evaluate --json`` and ``/results`` both show
+    these rows, so the two doors cannot disagree.
+    """
+    return table_rows(scored.per_annotator)
+
+
+def table_rows(table: pd.DataFrame | None) -> dict[str, dict[str, float | None]] | None:
+    """An engine table (per class, per annotator) as JSON rows: ``{index: {column: value}}``,
+    numbers as floats, missing or non-finite ones as ``None``."""
+    if table is None:
+        return None
+    return {
+        str(annotator): {
+            str(column): (
+                float(v)
+                if isinstance(v, int | float | np.number) and math.isfinite(float(v))
+                else None
+            )
+            for column, v in row.items()
+        }
+        for annotator, row in table.iterrows()
+    }
 
 
 def system_scores(scored: Scored) -> SystemScores:

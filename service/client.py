@@ -562,7 +562,7 @@ class BakeoffClient:
         results = self.results(bakeoff_id)
         rows = []
         for v in results.vendors:
-            row = v.model_dump(exclude={"metrics", "scores"})
+            row = v.model_dump(exclude={"metrics", "scores", "annotators"})
             row.update(v.metrics)
             if v.scores is not None:
                 for name, e in v.scores.metrics.items():
@@ -582,6 +582,19 @@ class BakeoffClient:
             rows.append(row)
         frame = pd.DataFrame(rows)
         return frame.set_index("vendor") if len(frame) else frame
+
+    def get_annotator_results(self, bakeoff_id: int) -> pd.DataFrame:
+        """Per vendor and annotator (index ``vendor``, ``annotator``): the engine's
+        per-annotator scores, e.g. ``n_items``, ``agreement_with_gold`` and
+        ``agreement_with_peers`` (vendors with fewer than two named annotators have no rows).
+        """
+        rows = [
+            {"vendor": v.vendor, "annotator": a, **row}
+            for v in self.results(bakeoff_id).vendors
+            for a, row in (v.annotators or {}).items()
+        ]
+        frame = pd.DataFrame(rows, columns=["vendor", "annotator"] if not rows else None)
+        return frame.set_index(["vendor", "annotator"])
 
 
 def _name_of(data: pd.DataFrame | str | Path) -> str:

@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal, TypeAlias
 
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
@@ -40,7 +39,7 @@ from metrics.agreement import (
 from metrics.scoring import Scored, ScoringOptions, UnknownLabelsError, score
 from metrics.scoring.compare import paired_comparisons
 from reports.results import SystemScores
-from reports.scores import system_scores
+from reports.scores import annotator_rows, system_scores, table_rows
 from service.label_files import (
     EvalTask,
     Inputs,
@@ -150,6 +149,8 @@ def score_inputs(inputs: Inputs, *, options: ScoringOptions) -> dict[str, Scored
     """
     if inputs.classes is not None and options.classes is None:
         options = ScoringOptions(**{**options.__dict__, "classes": inputs.classes})
+    if inputs.coco_image_ids and not options.coco_image_ids:
+        options = ScoringOptions(**{**options.__dict__, "coco_image_ids": inputs.coco_image_ids})
     if inputs.keypoint_sigmas:
         given = dict(inputs.keypoint_sigmas) | dict(options.keypoint_sigmas)
         options = ScoringOptions(**{**options.__dict__, "keypoint_sigmas": tuple(given.items())})
@@ -169,22 +170,6 @@ def score_inputs(inputs: Inputs, *, options: ScoringOptions) -> dict[str, Scored
     return out
 
 
-def _table(frame: pd.DataFrame | None) -> dict[str, dict[str, float | None]] | None:
-    if frame is None:
-        return None
-    return {
-        str(idx): {
-            str(col): (
-                float(v)
-                if isinstance(v, int | float | np.number) and math.isfinite(float(v))
-                else None
-            )
-            for col, v in row.items()
-        }
-        for idx, row in frame.iterrows()
-    }
-
-
 def _system(scored: Scored) -> EvaluatedSystem:
     confusion = None
     if scored.confusion is not None:
@@ -194,9 +179,9 @@ def _system(scored: Scored) -> EvaluatedSystem:
         }
     return EvaluatedSystem(
         **system_scores(scored).model_dump(),
-        per_class=_table(scored.per_class) or {},
+        per_class=table_rows(scored.per_class) or {},
         confusion=confusion,
-        annotators=_table(scored.per_annotator),
+        annotators=annotator_rows(scored),
     )
 
 

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,10 @@ from adapters.formats import FormatError
 from adapters.formats import csv as csv_format
 from adapters.formats.registry import FormatName, detect_format
 from metrics.scoring import TaskType
+
+if TYPE_CHECKING:
+    from adapters.formats.coco import CocoDataset
+    from adapters.formats.coco_keypoints import KeypointDataset
 
 __all__ = [
     "EvalTask",
@@ -67,6 +71,7 @@ class Inputs:
     notes: tuple[str, ...] = ()
     keypoint_sigmas: tuple[tuple[str, tuple[float, ...]], ...] = ()
     metadata: pd.DataFrame | None = None
+    coco_image_ids: tuple[tuple[str, int], ...] = ()
 
 
 # --------------------------------------------------------------------------- loading
@@ -245,6 +250,14 @@ def _load_spans(gold_path: PathLike, sources: Sequence[LabelSource]) -> Inputs:
     )
 
 
+def _coco_image_ids(dataset: CocoDataset | None) -> tuple[tuple[str, int], ...]:
+    """(item, COCO image id) of a COCO gold file's images, keyed as its reader keys them."""
+    if dataset is None:
+        return ()
+    by_name = all(im.file_name for im in dataset.images)
+    return tuple(((im.file_name if by_name else str(im.id)), im.id) for im in dataset.images)
+
+
 def _load_instances(
     gold_path: PathLike, sources: Sequence[LabelSource], task: Literal["detection", "segmentation"]
 ) -> Inputs:
@@ -286,6 +299,8 @@ def _load_instances(
             det: dict[str, Any] = {
                 "category": names[int(results.category_ids[i])],
                 "bbox": [float(v) for v in results.boxes[i]],
+                # COCO.loadRes' area: a mask result's is its box's when the file has boxes
+                "area": float(results.areas[i]),
             }
             if results.scores is not None:
                 det["score"] = float(results.scores[i])
@@ -298,19 +313,66 @@ def _load_instances(
         gold_name=gold.source,
         gold=pd.Series(objects, dtype=object),
         systems=systems,
+        coco_image_ids=tuple((key, image_id) for image_id, key in keys.items()),
         files={s.name: Path(s.path).name for s in sources},
         classes=tuple(c.name for c in gold.categories),
     )
 
 
+def _labelstudio_keypoint_gold(
+    gold_path: PathLike, label_config: PathLike | None, question: str | None
+) -> KeypointDataset:
+    """Label Studio keypoint gold, in the keypoint order its labeling config gives."""
+    from adapters.base import Keypoints
+    from adapters.formats import labelstudio as ls_format
+    from adapters.formats.coco_keypoints import KeypointCategory, KeypointDataset
+
+    name = Path(gold_path).name
+    if label_config is None:
+        raise FormatError(
+            name,
+            "",
+            "Label Studio keypoint gold has no keypoint order: pass --label-config with the "
+            "project's labeling config (its <KeyPointLabels> list the keypoints in order)",
+        )
+    config = Path(label_config)
+    skeletons = ls_format.skeletons_from_config(
+        config.read_text(encoding="utf-8"), source=config.name, question=question
+    )
+    poses = {
+        r.item_id: tuple(p for p in r.label if isinstance(p, Keypoints))
+        for r in ls_format.iter_gold(
+            gold_path, task_type="keypoints", name=name, question=question, skeletons=skeletons
+        )
+        if isinstance(r.label, list)
+    }
+    return KeypointDataset(
+        source=name,
+        image_keys={},  # a results array names images by COCO id: not with this gold
+        categories=tuple(
+            KeypointCategory(id=i, name=c, keypoints=k)
+            for i, (c, k) in enumerate(skeletons.items(), 1)
+        ),
+        poses=poses,
+    )
+
+
 def _load_keypoints(
-    gold_path: PathLike, sources: Sequence[LabelSource], *, question: str | None = None
+    gold_path: PathLike,
+    sources: Sequence[LabelSource],
+    *,
+    question: str | None = None,
+    label_config: PathLike | None = None,
 ) -> Inputs:
-    """COCO keypoints gold; per system COCO keypoint results or a Label Studio export
-    (``KeyPointLabels``, keypoint names in the gold's order), as poses per image."""
+    """COCO keypoints gold, or Label Studio gold in ``label_config``'s keypoint order; per
+    system COCO keypoint results or a Label Studio export (``KeyPointLabels``, keypoint
+    names in the gold's order), as poses per image."""
     from adapters.formats.coco_keypoints import read_keypoint_dataset, read_keypoint_results
 
-    gold = read_keypoint_dataset(gold_path, name=Path(gold_path).name)
+    if _detected(gold_path) == "labelstudio":
+        gold = _labelstudio_keypoint_gold(gold_path, label_config, question)
+    else:
+        gold = read_keypoint_dataset(gold_path, name=Path(gold_path).name)
     poses = {
         key: [p.model_dump(mode="json", exclude_none=True) for p in value]
         for key, value in gold.poses.items()
@@ -489,11 +551,14 @@ def load_inputs(
     sources: Sequence[LabelSource],
     *,
     question: str | None = None,
+    label_config: PathLike | None = None,
 ) -> Inputs:
     """Read the gold file and every system's labels for ``task``.
 
     ``question`` names the control to read in Label Studio files (``from_name``), or the
     Labelbox question / SageMaker label attribute, where a file answers several.
+    ``label_config``: a Label Studio labeling config (XML) whose ``<KeyPointLabels>`` give
+    the keypoint order of Label Studio keypoint gold.
 
     Raises
     ------
@@ -505,8 +570,8 @@ def load_inputs(
     _check_sources(sources)
     if task == "rating" or task == "transcription":
         return _load_language(task, gold_path, sources, question)
-    if task == "keypoints":  # COCO keypoints gold; results or Label Studio labels
-        return _load_keypoints(gold_path, sources, question=question)
+    if task == "keypoints":  # COCO or Label Studio keypoints gold; results or LS labels
+        return _load_keypoints(gold_path, sources, question=question, label_config=label_config)
     formats = _formats(task, gold_path, sources)
     if formats is not None:
         from service.label_files_any import load_any_inputs
@@ -529,6 +594,7 @@ def load_inputs(
             files={s.name: Path(s.path).name for s in sources},
             classes=classes,
             notes=notes,
+            coco_image_ids=_coco_image_ids(gold_file.coco),
         )
     if task == "classification":
         return _load_classification(gold_path, sources)

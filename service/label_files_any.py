@@ -46,7 +46,8 @@ def _object(
     if isinstance(value, Box):
         obj: dict[str, Any] = {"category": value.category, "bbox": list(value.bbox)}
         if gold:
-            obj.update(area=value.bbox[2] * value.bbox[3], iscrowd=bool(value.iscrowd), id=index)
+            area = value.area if value.area is not None else value.bbox[2] * value.bbox[3]
+            obj.update(area=area, iscrowd=bool(value.iscrowd), id=index)
     else:
         seg = value.segmentation
         if isinstance(seg, list):
@@ -68,9 +69,12 @@ def _object(
             "segmentation": rle,
         }
         if gold:
-            obj.update(area=float(coco_mask.area(rle)), iscrowd=bool(value.iscrowd), id=index)
+            area = value.area if value.area is not None else float(coco_mask.area(rle))
+            obj.update(area=area, iscrowd=bool(value.iscrowd), id=index)
     if value.score is not None and not gold:
         obj["score"] = value.score
+    if value.area is not None and not gold:
+        obj["area"] = value.area  # COCO.loadRes' area for a result, as its reader set it
     return obj
 
 

@@ -338,6 +338,10 @@ class GoldenSetVersion(GoldenSetVersionBase, table=True):
     version: int = Field(ge=1)
     parent_id: int | None = Field(default=None, foreign_key="goldensetversion.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # A COCO gold file's own category ids by class name (COCO's run 1..90 with gaps): a
+    # results array names categories by these ids, so reading one needs them. None: the
+    # gold came from another format, and class i (1-based, ontology order) is id i.
+    coco_category_ids: dict[str, int] | None = Field(default=None, sa_type=JSONType)
 
 
 class GoldenSetVersionPublic(GoldenSetVersionBase):
@@ -861,6 +865,15 @@ class VendorResult(SQLModel):
     cost_per_correct: float | None = None
     scores: SystemScores | None = Field(
         default=None, description="Every value with its interval, status and warnings."
+    )
+    annotators: dict[str, dict[str, float | None]] | None = Field(
+        default=None,
+        description="Several annotators per item (any task type: classes, boxes, masks, "
+        "keypoints, spans, ...): per annotator id, 'n_items', 'agreement_with_gold' (mean "
+        "per-item score against gold) and 'agreement_with_peers' (against the consensus of "
+        "the vendor's annotators), read from the scoring engine: the rows of `bakeoff "
+        "evaluate --json` (systems[].annotators). Numbered 'annotator 1, 2, ...' while "
+        "blinded; null with fewer than two named annotators.",
     )
 
 

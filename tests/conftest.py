@@ -38,6 +38,7 @@ import uuid
 from collections.abc import Generator, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -46,6 +47,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
 import service.models as models
+from service.client import BakeoffClient
 from service.core.config import Settings, get_settings
 from service.core.db import create_db_engine, get_session
 from service.domain.api_keys import create_api_key
@@ -295,6 +297,27 @@ def api_keys(session: Session, key_vendor: models.Vendor) -> dict[str, str]:
 def auth(api_keys: dict[str, str]) -> dict[str, dict[str, str]]:
     """Request headers per role: ``auth["lead"] == {"X-API-Key": "..."}``."""
     return {role: {"X-API-Key": key} for role, key in api_keys.items()}
+
+
+@pytest.fixture
+def bk(client: TestClient, api_keys: dict[str, str]) -> Iterator[BakeoffClient]:
+    """The Python client with the lead's key, its requests handed to the in-process app."""
+
+    def forward(request: httpx.Request) -> httpx.Response:
+        response = client.request(
+            request.method,
+            request.url.raw_path.decode(),
+            content=request.read(),
+            headers=dict(request.headers),
+        )
+        return httpx.Response(
+            response.status_code, headers=dict(response.headers), content=response.content
+        )
+
+    http = httpx.Client(base_url="http://bakeoff.test", transport=httpx.MockTransport(forward))
+    with BakeoffClient(api_key=api_keys["lead"], http=http) as c:
+        yield c
+    http.close()
 
 
 __all__ = ["DEFAULT_POSTGRES_URL"]

@@ -21,13 +21,11 @@ import io
 import json
 import math
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -155,27 +153,6 @@ def _seed(session: Session, case: Case) -> Seeded:
             ],
         )
     return Seeded(bakeoff.id, names)
-
-
-@pytest.fixture
-def bk(client: TestClient, api_keys: dict[str, str]) -> Iterator[BakeoffClient]:
-    """The Python client, its requests handed to the in-process app."""
-
-    def forward(request: httpx.Request) -> httpx.Response:
-        response = client.request(
-            request.method,
-            request.url.raw_path.decode(),
-            content=request.read(),
-            headers=dict(request.headers),
-        )
-        return httpx.Response(
-            response.status_code, headers=dict(response.headers), content=response.content
-        )
-
-    http = httpx.Client(base_url="http://bakeoff.test", transport=httpx.MockTransport(forward))
-    with BakeoffClient(api_key=api_keys["lead"], http=http) as c:
-        yield c
-    http.close()
 
 
 # --------------------------------------------------------------------------- fingerprints

@@ -127,6 +127,8 @@ def dataset_from_vendor_annotations(
                 a["bbox"] = list(obj.bbox)
             else:
                 a["segmentation"] = obj.segmentation
+            if obj.area is not None:  # gold's own COCO area goes back out unchanged
+                a["area"] = obj.area
             anns.append(a)
     obj = {
         "images": [

@@ -164,6 +164,7 @@ class CocoDataset:
         item_key: ItemKey = "id",
         annotator_id: str | None = None,
         keep_crowd: bool = False,
+        with_area: bool = False,
     ) -> list[VendorAnnotation]:
         """One DTO per image (in file order; images without boxes get an empty list).
 
@@ -171,7 +172,10 @@ class CocoDataset:
         :class:`~adapters.base.Mask` labels (annotations without a mask are skipped).
         Crowd regions are not objects a vendor is asked to draw: they are left out, or,
         with ``keep_crowd`` (gold), kept with ``iscrowd=True`` so that scoring ignores
-        what is drawn inside them as pycocotools does.
+        what is drawn inside them as pycocotools does. ``with_area`` (gold) keeps each
+        annotation's ``area``: COCO's small/medium/large split reads it, and on real COCO
+        gold it is the polygon's area, not the box's. (A vendor's instances file is read
+        as pycocotools reads results, whose areas it recomputes: leave it off there.)
         """
         per_image: dict[int, list[Box] | list[Mask]] = {im.id: [] for im in self.images}
         names = self.category_by_id
@@ -182,13 +186,18 @@ class CocoDataset:
             img = int(self.image_ids[i])
             cat = names[int(self.category_ids[i])].name
             bucket: list[Any] = per_image[img]
+            area = float(self.areas[i]) if with_area else None
             if task_type == "detection":
                 x, y, w, h = (float(v) for v in self.boxes[i])
-                bucket.append(Box(category=cat, bbox=(x, y, w, h), iscrowd=crowd or None))
+                bucket.append(
+                    Box(category=cat, bbox=(x, y, w, h), iscrowd=crowd or None, area=area)
+                )
             else:
                 seg = self.segmentations[i]
                 if seg is not None:
-                    bucket.append(Mask(category=cat, segmentation=seg, iscrowd=crowd or None))
+                    bucket.append(
+                        Mask(category=cat, segmentation=seg, iscrowd=crowd or None, area=area)
+                    )
         return [
             VendorAnnotation(
                 item_id=self.item_id(im.id, item_key),
@@ -503,7 +512,14 @@ class CocoResults:
             else:
                 if self.rles is None:
                     raise ValueError(f"{self.source}: has no segmentations to export as masks")
-                item = Mask(category=cat, segmentation=_json_rle(self.rles[i]), score=score)
+                # the area COCO.loadRes gives a mask result: its bbox's when the file
+                # carried boxes (detectron2's results do), which the mask alone cannot tell
+                item = Mask(
+                    category=cat,
+                    segmentation=_json_rle(self.rles[i]),
+                    score=score,
+                    area=float(self.areas[i]),
+                )
             per_image.setdefault(img, []).append(item)
         return [
             VendorAnnotation(

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.base import Keypoints
 from adapters.formats._errors import FormatError
 
-__all__ = ["KEYPOINT_REGION_TYPES", "regions_to_poses"]
+__all__ = ["KEYPOINT_REGION_TYPES", "regions_to_poses", "skeletons_from_config"]
 
 KEYPOINT_REGION_TYPES = frozenset({"keypointlabels", "rectanglelabels"})
 
@@ -175,3 +175,78 @@ def regions_to_poses(
             )
         )
     return poses
+
+
+def skeletons_from_config(
+    config: str, *, source: str = "<label config>", question: str | None = None
+) -> dict[str, tuple[str, ...]]:
+    """The keypoint order of a Label Studio labeling config: category -> keypoint names.
+
+    A Label Studio export holds no keypoint order (each point is its own region naming
+    its keypoint); the project's config lists them: the ``<Label value>`` children of its
+    ``<KeyPointLabels>``, in their ``model_index`` order where every label has one (the
+    index Label Studio's ML backends use for a pose model's outputs), else in the order
+    written. The pose's category is the label of the ``<RectangleLabels>`` box the points
+    sit in (each of its labels gets this order); a config without boxes names the
+    category after the ``KeyPointLabels`` control.
+
+    Raises
+    ------
+    FormatError
+        No ``KeyPointLabels``, several without ``question`` naming one, a label without a
+        value or a repeated one, or ``model_index`` values that are not 0..n-1.
+
+    Examples
+    --------
+    >>> skeletons_from_config(
+    ...     '<View><Image name="i" value="$image"/>'
+    ...     '<KeyPointLabels name="kp" toName="i"><Label value="nose" model_index="1"/>'
+    ...     '<Label value="neck" model_index="0"/></KeyPointLabels>'
+    ...     '<RectangleLabels name="box" toName="i"><Label value="person"/></RectangleLabels>'
+    ...     "</View>"
+    ... )
+    {'person': ('neck', 'nose')}
+    """
+    from defusedxml import ElementTree
+    from defusedxml.common import DefusedXmlException
+
+    try:
+        root = ElementTree.fromstring(config)
+    except (ElementTree.ParseError, DefusedXmlException) as exc:
+        raise FormatError(source, "", f"not a labeling config: {exc}") from exc
+    controls = [e for e in root.iter() if e.tag == "KeyPointLabels"]
+    if question is not None:
+        controls = [e for e in controls if e.get("name") == question]
+    if not controls:
+        raise FormatError(source, "", "has no <KeyPointLabels> to give the keypoint order")
+    if len(controls) > 1:
+        names = ", ".join(repr(e.get("name")) for e in controls)
+        raise FormatError(source, "", f"has several <KeyPointLabels> ({names}); name one")
+    control = controls[0]
+    labels = [e for e in control if e.tag == "Label"]
+    values = [e.get("value") or "" for e in labels]
+    if not labels or "" in values or len(set(values)) != len(values):
+        raise FormatError(
+            source, str(control.get("name")), "needs distinct <Label value> keypoint names"
+        )
+    indices = [e.get("model_index") for e in labels]
+    if all(i is not None for i in indices):
+        try:
+            order = sorted(range(len(values)), key=lambda k: int(str(indices[k])))
+        except ValueError as exc:
+            raise FormatError(source, str(control.get("name")), f"model_index: {exc}") from exc
+        if sorted(int(str(i)) for i in indices) != list(range(len(values))):
+            raise FormatError(
+                source, str(control.get("name")), "model_index must number the labels 0..n-1"
+            )
+        values = [values[k] for k in order]
+    target = control.get("toName")
+    boxes = [
+        str(e.get("value"))
+        for r in root.iter()
+        if r.tag == "RectangleLabels" and (target is None or r.get("toName") == target)
+        for e in r
+        if e.tag == "Label" and e.get("value")
+    ]
+    categories = boxes or [str(control.get("name"))]
+    return {category: tuple(values) for category in categories}

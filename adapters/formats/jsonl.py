@@ -116,12 +116,17 @@ class _BoxIn(_Strict):
     category: _NonEmpty
     bbox: tuple[FiniteFloat, FiniteFloat, _NonNeg, _NonNeg]
     score: FiniteFloat | None = None
+    # what a JSONL export of COCO gold carries: crowd regions and COCO's own areas
+    iscrowd: bool | None = None
+    area: _NonNeg | None = None
 
 
 class _MaskIn(_Strict):
     category: _NonEmpty
     segmentation: dict[str, Any] | list[Annotated[list[FiniteFloat], Field(min_length=6)]]
     score: FiniteFloat | None = None
+    iscrowd: bool | None = None
+    area: _NonNeg | None = None
 
 
 class _SpanIn(_Strict):
@@ -236,11 +241,9 @@ def _to_label(parsed: Any, *, task_type: TaskType, source: str, where: str) -> L
     if task_type in ("classification", "multilabel", "preference", "rating", "transcription"):
         return parsed  # type: ignore[no-any-return]
     if task_type == "detection":
-        return [Box(category=b.category, bbox=b.bbox, score=b.score) for b in parsed]
+        return [Box.model_validate(b.model_dump()) for b in parsed]
     if task_type == "segmentation":
-        return [
-            Mask(category=m.category, segmentation=m.segmentation, score=m.score) for m in parsed
-        ]
+        return [Mask.model_validate(m.model_dump()) for m in parsed]
     if task_type == "keypoints":
         return [Keypoints.model_validate(k.model_dump()) for k in parsed]
     spans = []

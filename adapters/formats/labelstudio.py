@@ -76,6 +76,7 @@ from adapters.formats._errors import FormatError
 from adapters.formats._json_stream import ArrayReader, Source, open_source
 from adapters.formats._labelstudio_brush import decode_brush_rle, encode_brush_rle
 from adapters.formats._labelstudio_config import data_key_for, labeling_config
+from adapters.formats._labelstudio_keypoints import skeletons_from_config
 from adapters.formats._labelstudio_regions import (
     BRUSH_NAME,
     FROM_NAME,
@@ -109,6 +110,7 @@ __all__ = [
     "data_key_for",
     "decode_brush_rle",
     "encode_brush_rle",
+    "skeletons_from_config",
 ]
 
 

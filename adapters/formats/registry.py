@@ -522,7 +522,7 @@ def _coco_labels_of(
     key: Literal["id", "file_name"] = (
         "file_name" if all(im.file_name for im in dataset.images) else "id"
     )
-    return dataset.to_vendor_annotations(kind, item_key=key, keep_crowd=gold)
+    return dataset.to_vendor_annotations(kind, item_key=key, keep_crowd=gold, with_area=gold)
 
 
 def read_gold_file(

@@ -144,6 +144,11 @@ class ScoringOptions:
         Transcription: what is normalised before WER/CER (case, numbers, punctuation,
         whitespace; :class:`metrics.transcription.Normalization`). Default: lowercase,
         numbers to words, punctuation stripped, whitespace collapsed.
+    coco_image_ids
+        Detection and segmentation: pairs ``(item, COCO image id)``. COCO AP/AR visits
+        images in id order, as ``COCOeval.accumulate`` does, and that order decides which
+        of two detections with the same score on different images counts first; items
+        not named follow in gold order. Empty: gold order.
     """
 
     n_resamples: int = 1000
@@ -161,6 +166,7 @@ class ScoringOptions:
     transcript_normalization: Normalization = Normalization(
         lowercase=True, strip_punctuation=True, numbers="words"
     )
+    coco_image_ids: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.n_resamples, bool) or int(self.n_resamples) < 1:

@@ -23,8 +23,11 @@ per-image F1 against gold and against the consensus.
 
 Objects are dicts: ``category`` (name) and ``bbox`` (COCO ``[x, y, w, h]``) or, for
 masks, ``segmentation`` (COCO RLE, or polygons with the item's ``height``/``width`` on
-the object); optional ``score`` and, in gold, ``iscrowd``, ``area`` and ``id`` (COCO's
-annotation area and id, used by COCO AP/AR; default: box area, file order).
+the object); optional ``score`` and ``area``, and, in gold, ``iscrowd`` and ``id``
+(COCO's annotation area and id, used by COCO AP/AR; default area: the box's ``w*h``, or
+the mask's pixel count under segm, per object; default id: file order). A result's
+``area`` is the one ``COCO.loadRes`` gives it (a mask result's is its box's when the
+results file carried boxes); the readers set it, the engine only uses it.
 
 Examples
 --------
@@ -39,7 +42,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -127,6 +130,23 @@ def _flatten(values: pd.Series[Any], position: Mapping[Any, int], *, segm: bool)
         flat.ids,
         unusable,
     )
+
+
+def _areas(flat: _Flat, *, segm: bool) -> npt.NDArray[np.float64]:
+    """Each object's COCO area: its own ``area`` where it has one, else the mask's pixel
+    count (segm) or the box's ``w*h`` (bbox).
+
+    The fallback is per object, not all-or-nothing, because gold edited in review (a
+    corrected box carries no area) sits beside gold imported with COCO's areas.
+    """
+    n = len(flat.boxes)
+    if segm:
+        default = mask_area(flat.rles) if n else np.zeros(0, dtype=np.float64)
+    else:
+        boxes = np.asarray(flat.boxes, dtype=np.float64).reshape(-1, 4)
+        default = boxes[:, 2] * boxes[:, 3]
+    own = np.asarray([np.nan if a is None else float(a) for a in flat.areas], dtype=np.float64)
+    return np.where(np.isnan(own), np.asarray(default, dtype=np.float64), own)
 
 
 def _fuse_item(
@@ -293,11 +313,7 @@ def score_instances(
         category_ids=[code[c] for c in g.category],
         boxes=np.asarray(g.boxes, dtype=np.float64).reshape(-1, 4),
         iscrowd=g.crowd,
-        areas=(
-            [float(a) for a in g.areas if a is not None]
-            if None not in g.areas
-            else (mask_area(g.rles) if segm else None)
-        ),
+        areas=_areas(g, segm=segm),
         ann_ids=[int(i) for i in g.ids if i is not None] if None not in g.ids else None,
         all_image_ids=all_images,
         all_category_ids=np.asarray([code[c] for c in sorted(known, key=str)], dtype=np.int64),
@@ -333,7 +349,7 @@ def score_instances(
         f"{kind}_f1": Ratio(2 * tp * a, denom * a),
         "mean_iou": Ratio(iou * a, tp * a),
     }
-    coco = _coco(gold_set, lab, dets, iou_type=iou_type)
+    coco = _coco(gold_set, lab, dets, iou_type=iou_type, order=_coco_order(gold.index, options))
     items = _assemble.items_frame(
         gold.index,
         answered=answered,
@@ -381,19 +397,42 @@ def score_instances(
     )
 
 
+def _coco_order(index: pd.Index[Any], options: ScoringOptions) -> npt.NDArray[np.int64]:
+    """The image id COCO AP/AR gives each gold position (1-based): the rank of its COCO
+    image id, items without one after them in gold order."""
+    coco_ids = dict(options.coco_image_ids)
+    keys = [(0, coco_ids[t], i) if t in coco_ids else (1, 0, i) for i, t in enumerate(index)]
+    order = np.empty(len(keys), dtype=np.int64)
+    order[[k[2] for k in sorted(keys)]] = np.arange(1, len(keys) + 1, dtype=np.int64)
+    return order
+
+
 def _coco(
-    gold_set: DetectionGold, lab: _Flat, dets: Detections, *, iou_type: Literal["bbox", "segm"]
+    gold_set: DetectionGold,
+    lab: _Flat,
+    dets: Detections,
+    *,
+    iou_type: Literal["bbox", "segm"],
+    order: npt.NDArray[np.int64],
 ) -> dict[str, float]:
     scored = all(s is not None for s in lab.scores)
     scores = np.asarray(
         [float(s) if scored and s is not None else 1.0 for s in lab.scores], dtype=np.float64
     )
     known = np.isin(dets.category_ids, gold_set.all_category_ids)
+    areas = _areas(lab, segm=iou_type == "segm")
+    # images renumbered in COCO id order: pycocotools breaks score ties across images so
+    gold_set = replace(
+        gold_set,
+        image_ids=order[gold_set.image_ids - 1],
+        all_image_ids=np.sort(order[gold_set.all_image_ids - 1]),
+    )
     with_scores = Detections.from_arrays(
-        image_ids=dets.image_ids[known],
+        image_ids=order[dets.image_ids[known] - 1],
         category_ids=dets.category_ids[known],
         boxes=dets.boxes[known],
         scores=scores[known],
+        areas=areas[known],
         rles=[r for r, k in zip(lab.rles, known, strict=True) if k] if dets.rles else None,
     )
     result = evaluate_coco(gold_set, with_scores, iou_type=iou_type)

@@ -18,10 +18,13 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from service.domain.label_export import ExportPlan
+
 __all__ = [
     "spool_body",
     "export_response",
     "export_bytes_response",
+    "plan_response",
     "closing_iterator",
     "SPOOL_BYTES",
 ]
@@ -92,3 +95,14 @@ async def export_bytes_response(
         media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+async def plan_response(plan: ExportPlan) -> StreamingResponse:
+    """Stream an export (:mod:`service.domain.label_export`), made in a worker thread."""
+    if plan.build is not None:
+        return await export_bytes_response(
+            plan.build, media_type=plan.media_type, filename=plan.filename
+        )
+    if plan.write is None:  # pragma: no cover - a plan sets one of the two
+        raise ValueError(f"export {plan.filename!r} has nothing to write")
+    return await export_response(plan.write, media_type=plan.media_type, filename=plan.filename)

@@ -12,7 +12,16 @@ from __future__ import annotations
 
 from typing import Literal, TypeAlias
 
-__all__ = ["EvalTask", "KappaWeights", "LabelFormat", "Level", "ReadFormat", "Role"]
+__all__ = [
+    "EvalTask",
+    "ExportFormat",
+    "GoldFormat",
+    "KappaWeights",
+    "LabelFormat",
+    "Level",
+    "ReadFormat",
+    "Role",
+]
 
 EvalTask: TypeAlias = Literal[
     "classification",
@@ -35,6 +44,14 @@ Level: TypeAlias = Literal["nominal", "ordinal", "interval", "ratio"]
 
 LabelFormat: TypeAlias = Literal["jsonl", "csv", "coco", "labelstudio"]
 """Copy of :data:`service.domain.label_io.LabelFormat`."""
+
+GoldFormat: TypeAlias = Literal["jsonl", "csv", "coco", "labelstudio", "voc"]
+"""Copy of :data:`service.domain.label_io.GoldFormat`."""
+
+ExportFormat: TypeAlias = Literal[
+    "jsonl", "csv", "coco", "labelstudio", "voc", "yolo", "cvat", "doccano", "prodigy", "sagemaker"
+]
+"""Copy of :data:`service.domain.label_io.ExportFormat` (text formats, then file formats)."""
 
 ReadFormat: TypeAlias = Literal[
     "jsonl",

@@ -317,6 +317,14 @@ def evaluate_command(
             "to score, where a file answers several.",
         ),
     ] = None,
+    label_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--label-config",
+            help="Keypoints with Label Studio gold: the project's labeling config (XML); its "
+            "<KeyPointLabels> give the keypoint order.",
+        ),
+    ] = None,
 ) -> None:
     """Score one or more systems' labels against gold."""
     from metrics.scoring import ScoringOptions
@@ -339,7 +347,9 @@ def evaluate_command(
         )
     )
     inputs = _run(
-        lambda: evaluation.load_inputs(task, gold, sources, question=question),
+        lambda: evaluation.load_inputs(
+            task, gold, sources, question=question, label_config=label_config
+        ),
         task=task,
         paths=paths,
     )

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO
+from typing import IO, TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 
 from service.cli._app import app
-from service.cli._choices import LabelFormat, ReadFormat
+from service.cli._choices import GoldFormat, ReadFormat
 from service.cli._db import current_database, database_epilog, fail, fail_domain, open_session
 
 if TYPE_CHECKING:  # imported inside the commands: `bakeoff --help` must not load them
@@ -44,7 +45,7 @@ import_app = typer.Typer(
 app.add_typer(import_app)
 
 FormatOption = Annotated[
-    LabelFormat | None,
+    GoldFormat | None,
     typer.Option("--format", "-f", help="File format; guessed from the file when left out."),
 ]
 ReadFormatOption = Annotated[
@@ -59,8 +60,9 @@ KeyOption = Annotated[
 ]
 
 
-def guess_format(path: Path) -> LabelFormat:
-    """The format of a label file from its name and, for ``.json``, its first character.
+def guess_format(path: Path) -> GoldFormat:
+    """The format of a gold file from its name and, for ``.json``, its first character (a
+    folder, ``.zip`` or ``.xml``: Pascal VOC).
 
     Raises
     ------
@@ -70,6 +72,8 @@ def guess_format(path: Path) -> LabelFormat:
     from adapters.formats import FormatError
 
     suffix = path.suffix.lower()
+    if path.is_dir() or suffix in (".zip", ".xml"):
+        return "voc"
     if suffix == ".csv":
         return "csv"
     if suffix in (".jsonl", ".ndjson"):
@@ -82,7 +86,9 @@ def guess_format(path: Path) -> LabelFormat:
         if head.startswith(b"{"):
             return "coco"
     raise FormatError(
-        path.name, "", "cannot tell the format; name it with --format csv|jsonl|coco|labelstudio"
+        path.name,
+        "",
+        "cannot tell the format; name it with --format csv|jsonl|coco|labelstudio|voc",
     )
 
 
@@ -138,13 +144,23 @@ def import_gold_command(
 
     try:
         chosen = fmt or guess_format(path)
-        with open_session() as session, _open(path) as body:
+        # a VOC folder is read where it is; every other gold file as one stream
+        folder = path if chosen == "voc" and path.is_dir() else None
+        with ExitStack() as files, open_session() as session:
+            body: IO[bytes] | Path = (
+                folder if folder is not None else files.enter_context(_open(path))
+            )
             golden = golden_sets.get_golden_set(
                 session=session, golden_set_id=golden_set_id, principal=None
             )
-            task_type = golden_sets.golden_set_project(session, golden).task_type
+            project = golden_sets.golden_set_project(session, golden)
             records = label_io.read_gold(
-                chosen, body, task_type=task_type, name=path.name, question=question
+                chosen,
+                body,
+                task_type=project.task_type,
+                name=path.name,
+                question=question,
+                project=project,
             )
             result = golden_import.import_gold(
                 session=session,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import service.cli.demo  # noqa: F401  (bakeoff demo)
 import service.cli.evaluate  # noqa: F401  (bakeoff evaluate, bakeoff agreement)
+import service.cli.export  # noqa: F401  (bakeoff export gold|labels)
 import service.cli.import_  # noqa: F401  (bakeoff import gold|labels)
 import service.cli.keys  # noqa: F401  (bakeoff keys create/list/revoke)
 import service.cli.report  # noqa: F401  (bakeoff report)

@@ -22,6 +22,7 @@ from service.domain.golden_sets import (
     golden_set_project,
     item_ids_by_key,
 )
+from service.domain.label_io import CocoGoldRecords
 from service.domain.labels import (
     check_fits,
     check_image_size,
@@ -164,6 +165,13 @@ def import_gold(
             flush()
         if received == 0:
             raise Invalid(f"{source}: no golden items in the file", location=("body",))
+        if isinstance(records, CocoGoldRecords) and records.coco_category_ids is not None:
+            # a results array read against this version names categories by these ids
+            version.coco_category_ids = {
+                **(version.coco_category_ids or {}),
+                **records.coco_category_ids,
+            }
+            session.add(version)
         result = ImportResult(
             received=received, stored=received, golden_set_version=version.version
         )

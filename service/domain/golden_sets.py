@@ -196,6 +196,8 @@ def create_version(
         version=(parent.version if parent else 0) + 1,
         parent_id=parent.id if parent else None,
         note=note,
+        # the copied gold keeps its COCO category ids (a re-import replaces them)
+        coco_category_ids=parent.coco_category_ids if copy_labels and parent else None,
     )
     session.add(version)
     try:

@@ -51,8 +51,9 @@ from adapters.formats.jsonl import GoldRecord
 from adapters.formats.prodigy import write_prodigy
 from adapters.formats.registry import FormatName, GoldContext, detect_format, read_label_file
 from adapters.formats.sagemaker import write_sagemaker
-from adapters.formats.voc import write_voc
+from adapters.formats.voc import voc_gold, write_voc
 from adapters.formats.yolo import write_yolo
+from service.domain.answer_geometry import LabelsAtPrecision, yolo_tolerance_px
 from service.domain.errors import Conflict, Invalid
 from service.domain.projects import class_names, project_ontology
 from service.domain.vendor_labels import LabelIn
@@ -60,6 +61,8 @@ from service.models import BakeOff, GoldenItem, GoldenSetVersion, Project
 
 __all__ = [
     "LabelFormat",
+    "GoldFormat",
+    "GOLD_FORMATS",
     "ReadFormat",
     "READ_FORMATS",
     "FORMATS",
@@ -68,6 +71,7 @@ __all__ = [
     "SUFFIXES",
     "GoldRecord",
     "read_gold",
+    "CocoGoldRecords",
     "read_vendor_labels",
     "write_gold",
     "write_vendor_labels",
@@ -82,6 +86,10 @@ __all__ = [
 
 LabelFormat = Literal["jsonl", "csv", "coco", "labelstudio"]
 FORMATS: tuple[LabelFormat, ...] = get_args(LabelFormat)
+#: What gold is imported from: the text formats and Pascal VOC (a zip or one XML upload),
+#: the gold formats ``bakeoff evaluate`` reads (:data:`adapters.formats.registry.GOLD_FORMATS`).
+GoldFormat = Literal["jsonl", "csv", "coco", "labelstudio", "voc"]
+GOLD_FORMATS: tuple[GoldFormat, ...] = get_args(GoldFormat)
 #: Formats written as one file or a zip by :func:`export_file` (read back by the registry).
 FileFormat = Literal["voc", "yolo", "cvat", "doccano", "prodigy", "sagemaker"]
 FILE_FORMATS: tuple[FileFormat, ...] = get_args(FileFormat)
@@ -121,7 +129,7 @@ _CSV_TASKS = ("classification", "multilabel", "preference", "rating", "transcrip
 _COCO_TASKS = ("detection", "segmentation")
 
 
-def _require(fmt: LabelFormat, task_type: TaskType, allowed: tuple[str, ...]) -> None:
+def _require(fmt: GoldFormat, task_type: TaskType, allowed: tuple[str, ...]) -> None:
     if task_type not in allowed:
         raise Invalid(
             f"format {fmt!r} holds {' or '.join(allowed)} labels, not {task_type}; "
@@ -208,20 +216,46 @@ def _coco_annotations(
         "segmentation" if task_type == "segmentation" else "detection"
     )
     annotations = dataset.to_vendor_annotations(
-        detection, item_key=_coco_item_key(dataset), keep_crowd=gold
+        detection, item_key=_coco_item_key(dataset), keep_crowd=gold, with_area=gold
     )
     return dataset, annotations
 
 
-def _coco_gold(source: IO[bytes], *, task_type: TaskType, name: str) -> Iterator[GoldRecord]:
-    dataset, annotations = _coco_annotations(source, task_type=task_type, name=name, gold=True)
-    for image, ann in zip(dataset.images, annotations, strict=True):
-        data: dict[str, Any] = {"coco_id": image.id}
-        if image.width > 0:  # 0: the file gave no size
-            data.update(width=image.width, height=image.height)
-        if image.file_name:
-            data["image"] = image.file_name
-        yield GoldRecord(item_id=ann.item_id, label=ann.label, data=data)
+class CocoGoldRecords(Iterator[GoldRecord]):
+    """A COCO gold file's records, one per image; once the first is read,
+    ``coco_category_ids`` holds the file's category ids by name.
+
+    The import stores those ids with the golden-set version: a results array names its
+    categories by them (COCO's own run 1..90 with gaps), so it cannot be read without.
+    """
+
+    def __init__(self, source: IO[bytes], *, task_type: TaskType, name: str) -> None:
+        self.coco_category_ids: dict[str, int] | None = None
+        self._records = self._read(source, task_type=task_type, name=name)
+
+    def _read(self, source: IO[bytes], *, task_type: TaskType, name: str) -> Iterator[GoldRecord]:
+        dataset, annotations = _coco_annotations(source, task_type=task_type, name=name, gold=True)
+        self.coco_category_ids = {c.name: c.id for c in dataset.categories}
+        for image, ann in zip(dataset.images, annotations, strict=True):
+            data: dict[str, Any] = {"coco_id": image.id}
+            if image.width > 0:  # 0: the file gave no size
+                data.update(width=image.width, height=image.height)
+            if image.file_name:
+                data["image"] = image.file_name
+            yield GoldRecord(item_id=ann.item_id, label=ann.label, data=data)
+
+    def __next__(self) -> GoldRecord:
+        return next(self._records)
+
+    def close(self) -> None:
+        """Stop reading (the upload's file is closed next)."""
+        close = getattr(self._records, "close", None)
+        if close is not None:
+            close()
+
+
+def _coco_gold(source: IO[bytes], *, task_type: TaskType, name: str) -> CocoGoldRecords:
+    return CocoGoldRecords(source, task_type=task_type, name=name)
 
 
 def _coco_images(
@@ -250,12 +284,15 @@ def _write_coco(
     *,
     classes: list[str],
     items: Mapping[str, Mapping[str, Any]],
+    coco_category_ids: Mapping[str, int] | None = None,
 ) -> int:
     keys = list(dict.fromkeys([*items.keys(), *(a.item_id for a in annotations)]))
+    # the gold file's own category ids, so its results arrays still read against the export
+    ids = _category_ids(classes, coco_category_ids)
     dataset = coco_format.dataset_from_vendor_annotations(
         annotations,
         images=_coco_images(keys, items),
-        categories=[coco_format.CocoCategory(id=i, name=c) for i, c in enumerate(classes, 1)],
+        categories=[coco_format.CocoCategory(id=ids[c], name=c) for c in classes],
         item_key="file_name",
         source="export",
     )
@@ -287,6 +324,7 @@ def gold_context(session: Session, bakeoff: BakeOff, fmt: ReadFormat) -> GoldCon
         if isinstance(text, str):
             texts[text] = None if text in texts else key
     classes = tuple(class_names(project))
+    category_ids = _category_ids(classes, version.coco_category_ids)
     coco = None
     # "coco" may be a results array too; "auto" may turn out to be either
     results = fmt in ("coco_results", "coco", "auto")
@@ -302,11 +340,25 @@ def gold_context(session: Session, bakeoff: BakeOff, fmt: ReadFormat) -> GoldCon
         coco = coco_format.dataset_from_vendor_annotations(
             [],
             images=_coco_images(keyed, keyed),
-            categories=[coco_format.CocoCategory(id=i, name=c) for i, c in enumerate(classes, 1)],
+            categories=[coco_format.CocoCategory(id=category_ids[c], name=c) for c in classes],
             item_key="file_name",
             source="gold",
         )
     return GoldContext(image_sizes=sizes, texts=texts, class_names=classes, coco=coco)
+
+
+def _category_ids(classes: Sequence[str], stored: Mapping[str, int] | None) -> dict[str, int]:
+    """Each class's COCO category id: the gold file's where it gave one (a results array
+    uses those), else the class's 1-based position, moved past every id already taken."""
+    ids = {c: int(stored[c]) for c in classes if stored and c in stored}
+    taken = set(ids.values())
+    for position, c in enumerate(classes, 1):
+        if c not in ids:
+            while position in taken:
+                position += 1
+            ids[c] = position
+            taken.add(position)
+    return ids
 
 
 def _keypoint_gold_context(
@@ -371,8 +423,10 @@ def _registry_labels(
     question: str | None,
 ) -> Iterator[VendorAnnotation]:
     path = source if isinstance(source, Path) else _spilled(source, fmt)
+    one_voc_file = fmt == "voc" and path.suffix == ".xml"
+    context = gold() if gold and not one_voc_file else None
     try:
-        if fmt == "voc" and path.suffix == ".xml":  # one VOC file: read as a folder of one
+        if one_voc_file:  # read as a folder of one
             with tempfile.TemporaryDirectory() as folder:
                 shutil.copy(path, Path(folder) / "annotation.xml")
                 read = read_label_file(folder, task_type=task_type, format=fmt)
@@ -381,12 +435,15 @@ def _registry_labels(
                 path,
                 task_type=task_type,
                 format=fmt,
-                gold=gold() if gold else None,
+                gold=context,
                 question=question,
             )
     finally:
         if not isinstance(source, Path):
             path.unlink(missing_ok=True)
+    if fmt == "yolo":  # fractions of the image's side, to 6 decimals: the duplicate check
+        sizes = context.image_sizes if context else {}  # compares geometry to that precision
+        return LabelsAtPrecision(iter(read.annotations), tolerance_px=yolo_tolerance_px(sizes))
     return iter(read.annotations)
 
 
@@ -471,17 +528,19 @@ def _read_path(
 
 
 def read_gold(
-    fmt: LabelFormat,
-    source: IO[bytes],
+    fmt: GoldFormat,
+    source: IO[bytes] | Path,
     *,
     task_type: TaskType,
     name: str = "<upload>",
     question: str | None = None,
+    project: Project | None = None,
 ) -> Iterator[GoldRecord]:
     """Stream golden items with their gold labels from a file in ``fmt``.
 
     ``question`` names the Label Studio control (``from_name``) to read when the project
-    asks several questions.
+    asks several questions. ``project``: its ontology's ``keypoints`` give Label Studio
+    keypoint gold its keypoint order (a Label Studio export has none of its own).
 
     Raises
     ------
@@ -490,6 +549,11 @@ def read_gold(
     Invalid
         The format cannot hold this task type's labels.
     """
+    if fmt == "voc":
+        _require(fmt, task_type, ("detection",))
+        return _voc_gold(source)
+    if isinstance(source, Path):  # the text formats are read as one stream
+        raise Invalid(f"{name}: a {fmt} gold file is one file, not a folder", location=("body",))
     if fmt == "csv":
         _require(fmt, task_type, _CSV_TASKS)
         return _csv_gold(source, task_type=task_type, name=name)
@@ -500,8 +564,29 @@ def read_gold(
         return _coco_gold(source, task_type=task_type, name=name)
     if fmt == "labelstudio":
         # the library's reader: one annotation per task, or the one marked ground_truth
-        return ls_format.iter_gold(source, task_type=task_type, name=name, question=question)
+        skeletons = None
+        if task_type == "keypoints" and project is not None:
+            skeletons = dict(project_ontology(project).keypoints) or None
+        return ls_format.iter_gold(
+            source, task_type=task_type, name=name, question=question, skeletons=skeletons
+        )
     return jsonl_format.iter_gold(source, task_type=task_type, name=name)
+
+
+def _voc_gold(source: IO[bytes] | Path) -> Iterator[GoldRecord]:
+    """Pascal VOC gold: a folder, a zip or one XML file (boxes; image sizes into data)."""
+    path = source if isinstance(source, Path) else _spilled(source, "voc")
+    try:
+        if path.is_file() and path.suffix == ".xml":  # one VOC file: read as a folder of one
+            with tempfile.TemporaryDirectory() as folder:
+                shutil.copy(path, Path(folder) / "annotation.xml")
+                records = voc_gold(folder)
+        else:
+            records = voc_gold(path)
+    finally:
+        if not isinstance(source, Path):
+            path.unlink(missing_ok=True)
+    return iter(records)
 
 
 def write_vendor_labels(
@@ -512,11 +597,13 @@ def write_vendor_labels(
     task_type: TaskType,
     classes: list[str] | None = None,
     items: Mapping[str, Mapping[str, Any]] | None = None,
+    coco_category_ids: Mapping[str, int] | None = None,
 ) -> int:
     """Write vendor labels in ``fmt``; returns how many labels were written.
 
     ``items`` maps item key → item data (Label Studio task data; COCO image sizes).
-    For ``labelstudio`` the annotations must come grouped by item.
+    For ``labelstudio`` the annotations must come grouped by item. ``coco_category_ids``:
+    the COCO gold file's category ids (COCO export; default: class i is id i).
     """
     items = items or {}
     if fmt == "labelstudio":
@@ -529,7 +616,13 @@ def write_vendor_labels(
         return ls_format.write_tasks(tasks, out, task_type=task_type)
     if fmt == "coco":
         _require(fmt, task_type, _COCO_TASKS)
-        return _write_coco(list(annotations), out, classes=classes or [], items=items)
+        return _write_coco(
+            list(annotations),
+            out,
+            classes=classes or [],
+            items=items,
+            coco_category_ids=coco_category_ids,
+        )
     if fmt == "csv":
         _require(fmt, task_type, _CSV_TASKS)
         return _write_vendor_csv(annotations, out, task_type=task_type)
@@ -584,8 +677,10 @@ def write_gold(
     *,
     task_type: TaskType,
     classes: list[str] | None = None,
+    coco_category_ids: Mapping[str, int] | None = None,
 ) -> int:
-    """Write golden items with their gold labels in ``fmt``; returns how many were written."""
+    """Write golden items with their gold labels in ``fmt``; returns how many were written
+    (``coco_category_ids`` as in :func:`write_vendor_labels`)."""
     if fmt == "labelstudio":
         tasks = (
             ls_format.LabelStudioTask(
@@ -601,7 +696,11 @@ def write_gold(
         rows = list(records)
         annotations = [VendorAnnotation(item_id=r.item_id, label=r.label) for r in rows]
         return _write_coco(
-            annotations, out, classes=classes or [], items={r.item_id: r.data for r in rows}
+            annotations,
+            out,
+            classes=classes or [],
+            items={r.item_id: r.data for r in rows},
+            coco_category_ids=coco_category_ids,
         )
     if fmt == "csv":
         _require(fmt, task_type, _CSV_TASKS)

@@ -16,10 +16,10 @@ import math
 
 from sqlmodel import Session
 
-from reports.scores import system_scores
+from reports.scores import annotator_rows, system_scores
 from service.core.types import utcnow
 from service.domain import scoring
-from service.domain.access import is_vendor
+from service.domain.access import Blinding, is_vendor
 from service.domain.bakeoffs import get_bakeoff, vendor_aliases
 from service.domain.errors import Forbidden
 from service.domain.scoring import Candidate
@@ -53,7 +53,15 @@ def _finite(x: float | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _vendor_result(c: Candidate, *, reveal: bool, n_gold: int) -> VendorResult:
+def _annotators(c: Candidate, blinding: Blinding) -> dict[str, dict[str, float | None]] | None:
+    """The engine's per-annotator rows, annotators named as this caller may see them."""
+    rows = annotator_rows(c.scored)
+    if rows is None:
+        return None
+    return {blinding.annotator(c.vendor_id, a) or a: row for a, row in rows.items()}
+
+
+def _vendor_result(c: Candidate, *, reveal: bool, n_gold: int, blinding: Blinding) -> VendorResult:
     scores = system_scores(c.scored)
     ops = c.scored.operations
     p50 = ops.latency.get("p50_s") if ops is not None else None
@@ -80,6 +88,7 @@ def _vendor_result(c: Candidate, *, reveal: bool, n_gold: int) -> VendorResult:
         total_cost=scores.total_cost if c.scored.n_answered or scores.total_cost else None,
         cost_per_correct=_finite(cpc.value) if cpc is not None else None,
         scores=scores,
+        annotators=_annotators(c, blinding),
     )
 
 
@@ -96,7 +105,11 @@ def bakeoff_results(
         raise Forbidden("vendor keys cannot read bake-off results")
     reveal = not (bakeoff.blinded and principal is not None and principal.role == "qa")
     scored = scoring.score_bakeoff(session=session, bakeoff=bakeoff)
-    vendors = [_vendor_result(c, reveal=reveal, n_gold=scored.n_gold) for c in scored.candidates]
+    blinding = Blinding(session, bakeoff, principal)
+    vendors = [
+        _vendor_result(c, reveal=reveal, n_gold=scored.n_gold, blinding=blinding)
+        for c in scored.candidates
+    ]
     if not scored.candidates:  # no gold yet: list the candidates without numbers
         project = session.get(Project, bakeoff.project_id)
         main = _MAIN.get(project.task_type if project else "", "accuracy")

@@ -151,13 +151,22 @@ def _metadata(texts: list[Any], keys: list[str]) -> pd.DataFrame:
 
 def _load(
     session: Session, bakeoff: BakeOff, task_type: str
-) -> tuple[pd.Series[Any], pd.DataFrame, pd.DataFrame, pd.DataFrame, npt.NDArray[np.object_]]:
+) -> tuple[
+    pd.Series[Any],
+    pd.DataFrame,
+    pd.DataFrame,
+    pd.DataFrame,
+    npt.NDArray[np.object_],
+    tuple[tuple[str, int], ...],
+]:
     """Gold by item key, item metadata, the labels and tasks with an ``item`` key and its
-    ``item_rank`` (rank of the key in Python's order, -1 outside gold), and the item keys in
-    that order."""
+    ``item_rank`` (rank of the key in Python's order, -1 outside gold), the item keys in
+    that order, and (boxes and masks) each item's COCO image id where its gold came from a
+    COCO file."""
     gl, gi = table_of(GoldLabel), table_of(GoldenItem)
     columns = [gi.c.id, gi.c.key, cast(gi.c.meta, Text), cast(gl.c.value, Text)]
-    if task_type == "segmentation":
+    regions = task_type in ("detection", "segmentation")
+    if regions:
         columns.append(cast(gi.c.data, Text))
     fetched = fetch_columns(
         session,
@@ -169,9 +178,14 @@ def _load(
     ids = np.asarray(fetched[0], dtype=np.int64)
     keys = [str(k) for k in fetched[1]]
     sizes: dict[str, tuple[int, int]] = {}
-    if task_type == "segmentation":
+    coco_ids: dict[str, int] = {}
+    if regions:
         for key, data in zip(keys, decode_json(fetched[4]), strict=True):
             data = data or {}
+            if isinstance(data.get("coco_id"), int):
+                coco_ids[key] = int(data["coco_id"])
+            if task_type != "segmentation":
+                continue
             if isinstance(data.get("height"), int) and isinstance(data.get("width"), int):
                 sizes[key] = (int(data["height"]), int(data["width"]))
     values = decode_json(fetched[3])
@@ -209,7 +223,7 @@ def _load(
             _with_size(v, sizes.get(k))
             for v, k in zip(labels["value"], labels["item"], strict=True)
         ]
-    return gold, meta, labels, tasks, key_array[by_key]
+    return gold, meta, labels, tasks, key_array[by_key], tuple(coco_ids.items())
 
 
 def _keyed(grouped: pd.Series[Any], keys: npt.NDArray[np.object_]) -> pd.Series[Any]:
@@ -335,7 +349,7 @@ def _swapped(session: Session, bakeoff: BakeOff) -> dict[int, frozenset[str]]:
 
 def _compute(session: Session, bakeoff: BakeOff, *, n_resamples: int, seed: int) -> BakeoffScores:
     project = get_or_404(session, Project, bakeoff.project_id, what="Project")
-    gold, meta, labels, tasks, keys = _load(session, bakeoff, project.task_type)
+    gold, meta, labels, tasks, keys, coco_ids = _load(session, bakeoff, project.task_type)
     options = ScoringOptions(
         n_resamples=n_resamples,
         seed=seed,
@@ -345,6 +359,7 @@ def _compute(session: Session, bakeoff: BakeOff, *, n_resamples: int, seed: int)
         min_slice_items=3,
         keypoint_sigmas=_keypoint_sigmas(project),
         rating_scale=_rating_scale(project),
+        coco_image_ids=coco_ids,
     )
     metadata = meta if len(meta.columns) else None
     swapped = _swapped(session, bakeoff) if project.task_type == "preference" else {}

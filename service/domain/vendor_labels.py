@@ -42,6 +42,7 @@ from service.core.types import utcnow
 from service.domain import idempotency
 from service.domain._common import table_of
 from service.domain.access import check_vendor, is_vendor
+from service.domain.answer_geometry import LabelsAtPrecision, same_geometry
 from service.domain.bakeoffs import bump_data_version, check_candidate, get_bakeoff
 from service.domain.errors import Conflict, Invalid
 from service.domain.label_times import check_label_times
@@ -105,10 +106,14 @@ _EXTERNAL_ID_MAX = column_length(VendorLabel, "external_id") or 1 << 30
 _Key = int | tuple[int, str]
 
 
-def same_answer(a: Any, b: Any, *, task_type: TaskType) -> bool:
-    """Whether two stored-form label values are the same answer (multilabel: as sets)."""
+def same_answer(a: Any, b: Any, *, task_type: TaskType, tolerance_px: float = 0.0) -> bool:
+    """Whether two stored-form label values are the same answer (multilabel: as sets;
+    boxes, masks and poses: geometry within what the file format carries, see
+    :mod:`service.domain.answer_geometry`)."""
     if task_type == "multilabel" and isinstance(a, list) and isinstance(b, list):
         return sorted(map(str, a)) == sorted(map(str, b))
+    if task_type in ("detection", "segmentation", "keypoints"):
+        return same_geometry(a, b, tolerance_px=tolerance_px)
     return bool(a == b)
 
 
@@ -257,7 +262,12 @@ def _check_resent(
             sent = wanted.get(_key(int(item_id), annotator))
             if sent is None:
                 continue
-            if not same_answer(json.loads(sent[0]), value, task_type=batch.task_type):
+            if not same_answer(
+                json.loads(sent[0]),
+                value,
+                task_type=batch.task_type,
+                tolerance_px=batch.tolerance_px,
+            ):
                 raise batch.conflict(sent[1], int(item_id), annotator, stored=value)
 
 
@@ -283,6 +293,7 @@ class _Batch:
     sent_at: dict[int, datetime]  # item id -> when its task was sent
     created_floor: datetime | None  # a vendor key's labels of unsent items: not before this
     swapped: frozenset[int] = frozenset()  # item ids of pairs this vendor was shown swapped
+    tolerance_px: float = 0.0  # how far the records' format may move geometry (see same_answer)
     received: int = 0
     duplicates: int = 0
     labeled_tasks: set[int] = field(default_factory=set)
@@ -434,7 +445,10 @@ def _checked_row(batch: _Batch, record: LabelRecord, number: int) -> tuple[Any, 
         if before is None:
             batch.resent.append((item_id, annotator, json_text, where))
         elif before != json_text and not same_answer(
-            json.loads(before), json.loads(json_text), task_type=batch.task_type
+            json.loads(before),
+            json.loads(json_text),
+            task_type=batch.task_type,
+            tolerance_px=batch.tolerance_px,
         ):
             raise batch.conflict(where, item_id, annotator)
         return None
@@ -560,6 +574,8 @@ def add_vendor_labels(
             only_items=only_items,
             vendor_key=is_vendor(principal),
         )
+        if isinstance(records, LabelsAtPrecision):  # a reader of a lossy format said so
+            batch.tolerance_px = records.tolerance_px
         written = append_rows(session, VENDOR_LABELS, _rows(batch, records), batch_size=batch_size)
         _check_resent(session, batch, batch.resent)
         if written:

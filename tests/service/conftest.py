@@ -207,3 +207,19 @@ def server_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     yield folders
     get_settings.cache_clear()
     forget_adapters()
+
+
+@pytest.fixture
+def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A migrated SQLite file that the ``bakeoff`` commands (and ``get_engine()``) use."""
+    from service.core.db import get_engine
+    from service.core.migrations import upgrade_head
+
+    monkeypatch.setenv("BAKEOFF_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    upgrade_head(get_settings().database_url)
+    yield
+    get_engine().dispose()
+    get_settings.cache_clear()
+    get_engine.cache_clear()

@@ -111,6 +111,7 @@ def test_database_commands_name_the_database_in_help(command: str) -> None:
         ("KappaWeights", "metrics.classification:KappaWeights"),
         ("Level", "metrics.agreement:Level"),
         ("LabelFormat", "service.domain.label_io:LabelFormat"),
+        ("GoldFormat", "service.domain.label_io:GoldFormat"),
         ("ReadFormat", "adapters.formats.registry:FormatName"),
         ("Role", "service.models:Role"),
     ],
@@ -247,3 +248,10 @@ def test_a_real_csv_error_is_kept(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "duplicate" in result.stderr and "looks like" not in result.stderr
+
+
+def test_export_format_choices_equal_the_api_formats() -> None:
+    """``bakeoff export --format`` offers every format the API's export endpoints write."""
+    from service.domain.label_io import FILE_FORMATS, FORMATS
+
+    assert get_args(_choices.ExportFormat) == (*FORMATS, *FILE_FORMATS)

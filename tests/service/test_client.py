@@ -3,39 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 
 from service.client import BakeoffAPIError, BakeoffClient
 
 COCO = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "coco_val2014_100"
-
-
-@pytest.fixture
-def bk(client: TestClient, api_keys: dict[str, str]) -> Iterator[BakeoffClient]:
-    """A BakeoffClient whose httpx transport hands each request to the TestClient."""
-
-    def forward(request: httpx.Request) -> httpx.Response:
-        response = client.request(
-            request.method,
-            request.url.raw_path.decode(),
-            content=request.read(),
-            headers=dict(request.headers),
-        )
-        return httpx.Response(
-            response.status_code, headers=dict(response.headers), content=response.content
-        )
-
-    http = httpx.Client(base_url="http://bakeoff.test", transport=httpx.MockTransport(forward))
-    with BakeoffClient(api_key=api_keys["lead"], http=http) as c:
-        yield c
-    http.close()
 
 
 def test_dataframe_round_trip_and_results_frame(bk: BakeoffClient) -> None:

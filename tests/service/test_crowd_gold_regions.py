@@ -4,7 +4,8 @@ pycocotools ignores them.
 The same gold and results give the same 12 COCO numbers from ``bakeoff evaluate``, from the
 API after a gold import and a vendor import, and from ``pycocotools`` ``COCOeval``; boxes
 drawn inside a crowd region are neither true nor false positives, and the crowd region is
-not a box to find. (Areas are the box areas: the service keeps no annotation ``area``.)
+not a box to find. (The file's areas are the box areas here; ``test_coco_areas_doors``
+checks COCO's own polygon areas.)
 """
 
 from __future__ import annotations
@@ -154,7 +155,9 @@ def test_api_keeps_crowd_regions_on_gold_import_and_scores_like_pycocotools(
     assert imported.status_code == 201, imported.text
     stored = client.get(f"/golden-sets/{gs['id']}/versions/1/labels", headers=lead).json()
     crowd = [o for g in stored["data"] for o in g["value"] if o.get("iscrowd")]
-    assert crowd == [{"category": "car", "bbox": [50.0, 50.0, 40.0, 40.0], "iscrowd": True}]
+    assert crowd == [
+        {"category": "car", "bbox": [50.0, 50.0, 40.0, 40.0], "iscrowd": True, "area": 1600.0}
+    ]
     version = client.get(f"/golden-sets/{gs['id']}/versions/1", headers=lead).json()
     instructions = client.post(
         f"/projects/{project['id']}/instructions", json={"text": "label"}, headers=lead

@@ -131,20 +131,89 @@ def test_box_labels_round_trip_through_export_and_import(
             box = label[0]
             assert isinstance(box, Box) and box.category == row["label"][0]["category"]
             assert box.bbox == pytest.approx(row["label"][0]["bbox"], abs=1e-9)
-    else:
-        again = client.post(
-            url + "/import",
-            params={"format": fmt},
-            content=exported.content,
-            headers=auth["vendor"],
-        )
-        assert again.status_code == 200, again.text
-        assert again.json()["stored"] == 0 and again.json()["duplicates"] == 2
+    # ... and yet the re-import is all duplicates: geometry is compared at what the
+    # format can carry, not bit for bit
+    again = client.post(
+        url + "/import",
+        params={"format": fmt},
+        content=exported.content,
+        headers=auth["vendor"],
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["stored"] == 0 and again.json()["duplicates"] == 2
+    # a box genuinely moved (a tenth of a pixel) is another answer, in every format
+    moved = [dict(r, label=[dict(r["label"][0])]) for r in BOX_LABELS]
+    moved[0]["label"][0]["bbox"] = [10.6, 20.0, 100.0, 48.0]
+    refused = client.post(
+        url + "/import",
+        params={"format": "jsonl"},
+        content="".join(json.dumps(r) + "\n" for r in moved).encode(),
+        headers=auth["vendor"],
+    )
+    assert refused.status_code == 409 and refused.json()["code"] == "answer_conflict"
     # the gold exports too, and VOC gold reads back as the same boxes
     gold = client.get(
         f"/golden-sets/{gs}/versions/1/export", params={"format": fmt}, headers=auth["lead"]
     )
     assert gold.status_code == 200, gold.text
+
+
+def _rounded_yolo(exported: bytes, *, shift: float = 0.0) -> bytes:
+    """The YOLO export rewritten as Ultralytics and CVAT write YOLO: 6 decimals (the
+    first box's centre moved by ``shift`` of the image width)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(exported)) as src, zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            text = src.read(name).decode()
+            if name.endswith(".txt") and name != "classes.txt":
+                rows = []
+                for line in text.splitlines():
+                    code, *values = line.split()
+                    numbers = [float(v) for v in values]
+                    if name == "a.txt":
+                        numbers[0] += shift
+                    rows.append(" ".join([code, *(f"{v:.6f}" for v in numbers)]))
+                text = "".join(r + "\n" for r in rows)
+            dst.writestr(name, text)
+    return out.getvalue()
+
+
+def test_a_yolo_file_at_six_decimals_is_the_same_answer_and_a_moved_box_is_not(
+    client: TestClient, auth: dict[str, dict[str, str]], key_vendor: Any
+) -> None:
+    """YOLO carries a pixel to 1e-6 of the image side (6 decimals of a fraction): that
+    far off is a duplicate; a box moved by 0.001 of the width (0.64 px) conflicts."""
+    bakeoff, _ = _bakeoff(
+        client,
+        auth["lead"],
+        key_vendor.id,
+        task_type="detection",
+        classes=["car", "person"],
+        gold=json.dumps(GOLD_COCO).encode(),
+        fmt="coco",
+    )
+    url = f"/bakeoffs/{bakeoff}/vendors/{key_vendor.id}/labels"
+    body = "".join(json.dumps(r) + "\n" for r in BOX_LABELS).encode()
+    stored = client.post(
+        url + "/import", params={"format": "jsonl"}, content=body, headers=auth["vendor"]
+    )
+    assert stored.status_code == 200, stored.text
+    exported = client.get(url + "/export", params={"format": "yolo"}, headers=auth["lead"])
+    rounded = _rounded_yolo(exported.content)
+    assert rounded != exported.content  # the numbers did lose digits
+    again = client.post(
+        url + "/import", params={"format": "yolo"}, content=rounded, headers=auth["vendor"]
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["stored"] == 0 and again.json()["duplicates"] == 2
+    moved = client.post(
+        url + "/import",
+        params={"format": "yolo"},
+        content=_rounded_yolo(exported.content, shift=0.001),
+        headers=auth["vendor"],
+    )
+    assert moved.status_code == 409, moved.text
+    assert moved.json()["code"] == "answer_conflict" and "a.jpg" in moved.json()["detail"]
 
 
 def test_span_labels_round_trip_through_doccano(

@@ -4,10 +4,8 @@ client (API import), ``bakeoff evaluate``; the same engine numbers from each."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -23,25 +21,6 @@ PAIRWISE = LS_FILES / "preference_pairwise.json"
 # skipped p4) are p1: A, A; p2: B, A; p3: tie, B; p4: B. A split vote has no consensus and
 # counts as answered and wrong, so agreement is 2/4 (p1 and p4).
 GOLD = {"p1": "A", "p2": "B", "p3": "B", "p4": "B"}
-
-
-@pytest.fixture
-def bk(client: TestClient, api_keys: dict[str, str]) -> Iterator[BakeoffClient]:
-    def forward(request: httpx.Request) -> httpx.Response:
-        response = client.request(
-            request.method,
-            request.url.raw_path.decode(),
-            content=request.read(),
-            headers=dict(request.headers),
-        )
-        return httpx.Response(
-            response.status_code, headers=dict(response.headers), content=response.content
-        )
-
-    http = httpx.Client(base_url="http://bakeoff.test", transport=httpx.MockTransport(forward))
-    with BakeoffClient(api_key=api_keys["lead"], http=http) as c:
-        yield c
-    http.close()
 
 
 def _bakeoff(client: TestClient, lead: dict[str, str], vendor_id: int) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import IO, Annotated, Any
+from typing import IO, Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -13,9 +13,16 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CurrentKey, IdempotencyKey, PageDep, SessionDep
 from service.api.uploads import closing_iterator as _closing
-from service.api.uploads import export_bytes_response, export_response, spool_body
-from service.domain import bakeoffs, idempotency, label_io, projects, results, vendor_labels
-from service.domain.label_io import LabelFormat, ReadFormat
+from service.api.uploads import plan_response, spool_body
+from service.domain import (
+    bakeoffs,
+    idempotency,
+    label_export,
+    label_io,
+    results,
+    vendor_labels,
+)
+from service.domain.label_io import ReadFormat
 from service.models import (
     BakeOffCreate,
     BakeOffPublic,
@@ -252,54 +259,11 @@ async def export_labels(
     ] = "jsonl",
 ) -> StreamingResponse:
     """Export a vendor's labels of a bake-off as a file."""
-
-    def labels() -> tuple[Any, Any, Any]:
-        bakeoff = bakeoffs.get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
-        project = projects.get_project(session=session, project_id=bakeoff.project_id)
-        items = vendor_labels.item_data(session, bakeoff, principal) if format != "jsonl" else None
-        annotations = vendor_labels.iter_vendor_labels(
-            session=session,
-            bakeoff_id=bakeoff_id,
-            vendor_id=vendor_id,
-            principal=principal,
-            order="item",
-        )
-        return project, annotations, items
-
-    stem = f"bakeoff-{bakeoff_id}-vendor-{vendor_id}"
-    if format in label_io.FILE_FORMATS:
-        fmt: label_io.FileFormat = format
-
-        def build() -> bytes:
-            project, annotations, items = labels()
-            return label_io.export_file(
-                fmt,
-                annotations,
-                task_type=project.task_type,
-                classes=projects.class_names(project),
-                items=items,
-            )
-
-        return await export_bytes_response(
-            build,
-            media_type=label_io.FILE_MEDIA_TYPES[fmt],
-            filename=f"{stem}.{label_io.FILE_SUFFIXES[fmt]}",
-        )
-    text_format: LabelFormat = format  # type: ignore[assignment]
-
-    def write(out: IO[str]) -> None:
-        project, annotations, items = labels()
-        label_io.write_vendor_labels(
-            text_format,
-            annotations,
-            out,
-            task_type=project.task_type,
-            classes=projects.class_names(project),
-            items=items,
-        )
-
-    return await export_response(
-        write,
-        media_type=label_io.MEDIA_TYPES[text_format],
-        filename=f"{stem}.{label_io.SUFFIXES[text_format]}",
+    plan = label_export.vendor_labels_export(
+        session=session,
+        bakeoff_id=bakeoff_id,
+        vendor_id=vendor_id,
+        fmt=format,
+        principal=principal,
     )
+    return await plan_response(plan)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import IO, Annotated, Any
+from typing import IO, Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -12,9 +12,9 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CurrentKey, IdempotencyKey, PageDep, SessionDep
 from service.api.uploads import closing_iterator as _closing
-from service.api.uploads import export_bytes_response, export_response, spool_body
-from service.domain import golden_import, golden_sets, idempotency, label_io, projects
-from service.domain.label_io import LabelFormat
+from service.api.uploads import plan_response, spool_body
+from service.domain import golden_import, golden_sets, idempotency, label_export, label_io
+from service.domain.label_io import GoldFormat
 from service.models import (
     GoldenItemCreate,
     GoldenItemPublic,
@@ -289,7 +289,9 @@ async def import_gold(
     principal: CurrentKey,
     golden_set_id: int,
     idempotency_key: IdempotencyKey = None,
-    format: Annotated[LabelFormat, Query(description="File format of the body.")] = "jsonl",
+    format: Annotated[
+        GoldFormat, Query(description="File format of the body (voc: a zip or one XML file).")
+    ] = "jsonl",
     merge: bool = False,
     note: str = "",
     filename: str = "upload",
@@ -306,9 +308,14 @@ async def import_gold(
             golden = golden_sets.get_golden_set(
                 session=session, golden_set_id=golden_set_id, principal=principal
             )
-            task_type = golden_sets.golden_set_project(session, golden).task_type
+            project = golden_sets.golden_set_project(session, golden)
             records = label_io.read_gold(
-                format, body, task_type=task_type, name=filename, question=question
+                format,
+                body,
+                task_type=project.task_type,
+                name=filename,
+                question=question,
+                project=project,
             )
             with _closing(records):
                 return golden_import.import_gold(
@@ -348,46 +355,11 @@ async def export_gold(
     ] = "jsonl",
 ) -> StreamingResponse:
     """Export a version's items and gold labels as a file."""
-
-    def gold() -> tuple[Any, Any]:
-        golden = golden_sets.get_golden_set(
-            session=session, golden_set_id=golden_set_id, principal=principal
-        )
-        project = golden_sets.golden_set_project(session, golden)
-        records = golden_import.iter_gold_records(
-            session=session, golden_set_id=golden_set_id, version=version, principal=principal
-        )
-        return project, records
-
-    stem = f"golden-set-{golden_set_id}-v{version}"
-    if format in label_io.FILE_FORMATS:
-        fmt: label_io.FileFormat = format
-
-        def build() -> bytes:
-            project, records = gold()
-            return label_io.export_gold_file(
-                fmt, records, task_type=project.task_type, classes=projects.class_names(project)
-            )
-
-        return await export_bytes_response(
-            build,
-            media_type=label_io.FILE_MEDIA_TYPES[fmt],
-            filename=f"{stem}.{label_io.FILE_SUFFIXES[fmt]}",
-        )
-    text_format: LabelFormat = format  # type: ignore[assignment]
-
-    def write(out: IO[str]) -> None:
-        project, records = gold()
-        label_io.write_gold(
-            text_format,
-            records,
-            out,
-            task_type=project.task_type,
-            classes=projects.class_names(project),
-        )
-
-    return await export_response(
-        write,
-        media_type=label_io.MEDIA_TYPES[text_format],
-        filename=f"{stem}.{label_io.SUFFIXES[text_format]}",
+    plan = label_export.gold_export(
+        session=session,
+        golden_set_id=golden_set_id,
+        version=version,
+        fmt=format,
+        principal=principal,
     )
+    return await plan_response(plan)
