@@ -917,7 +917,12 @@ class ApiKeysPublic(SQLModel):
 
 
 class FlagBase(SQLModel):
-    item_id: int = Field(foreign_key="goldenitem.id", index=True)
+    item_id: int | None = Field(
+        default=None,
+        foreign_key="goldenitem.id",
+        index=True,
+        description="The golden item (bake-off flags); None on a delivery's flag.",
+    )
     vendor_id: int | None = Field(
         default=None, foreign_key="vendor.id", index=True, description="None: the gold."
     )
@@ -932,14 +937,31 @@ class FlagCreate(FlagBase):
 
 
 class Flag(FlagBase, table=True):
+    """A flag in the review queue: on a bake-off's golden item, or on a delivery's item.
+
+    Exactly one of (``bakeoff_id``, ``item_id``) and (``delivery_id``, ``delivery_item_id``)
+    is set: production flags live in the same table (and their decisions in the same
+    ``review`` rows) as bake-off flags.
+    """
+
     id: int | None = Field(default=None, primary_key=True)
-    bakeoff_id: int = Field(foreign_key="bakeoff.id", index=True, ondelete="CASCADE")
+    bakeoff_id: int | None = Field(
+        default=None, foreign_key="bakeoff.id", index=True, ondelete="CASCADE"
+    )
+    delivery_id: int | None = Field(
+        default=None, foreign_key="delivery.id", index=True, ondelete="CASCADE"
+    )
+    delivery_item_id: int | None = Field(
+        default=None, foreign_key="deliveryitem.id", index=True, ondelete="CASCADE"
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class FlagPublic(FlagBase):
     id: int
-    bakeoff_id: int
+    bakeoff_id: int | None
+    delivery_id: int | None = None
+    delivery_item_id: int | None = None
     created_at: datetime
 
 

@@ -38,6 +38,7 @@ from service.domain._common import get_or_404, table_of
 from service.domain.deliveries import get_delivery
 from service.domain.errors import Invalid
 from service.domain.projects import class_names
+from service.domain.review_delivery import sync_delivery_flags
 from service.domain.security import Principal
 from service.models import (
     DeliveryFlagPublic,
@@ -318,6 +319,7 @@ def _store(
                     )
                 ],
             )
+        sync_delivery_flags(session, delivery_id)
         session.commit()
     except BaseException:
         session.rollback()

@@ -57,6 +57,7 @@ from service.domain.deliveries import get_delivery
 from service.domain.delivery_flags import _classification
 from service.domain.errors import Invalid
 from service.domain.projects import class_names
+from service.domain.review_delivery import sync_delivery_flags
 from service.domain.security import Principal
 from service.models import (
     Delivery,
@@ -447,6 +448,7 @@ def _merge(session: Session, run: DeliveryFlagRun, chunks: list[DeliveryFlagChun
             .where(table_of(DeliveryFlagChunk).c.run_id == run.id)
             .values(arrays=None)
         )
+        sync_delivery_flags(session, run.delivery_id)
         session.commit()
     except BaseException:
         session.rollback()

@@ -138,6 +138,7 @@ _TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/review/bakeoffs/{bakeoff_id}/gold-corrections"): QA_UP,
     ("POST", "/review/bakeoffs/{bakeoff_id}/gold-corrections"): LEAD_UP,
     ("PUT", "/review/bakeoffs/{bakeoff_id}/blinding"): LEAD_UP,
+    ("GET", "/review/deliveries/{delivery_id}/queue"): QA_UP,
     ("GET", "/review/flags/{flag_id}"): QA_UP,
     ("POST", "/review/flags/{flag_id}/decisions"): QA_UP,
     ("POST", "/review/flags/{flag_id}/undo"): QA_UP,
@@ -171,7 +172,9 @@ _TABLE: dict[tuple[str, str], Access] = {
     # --- QA review pages (service/web/review.py)
     ("GET", "/ui/review"): QA_UP,
     ("GET", "/ui/review/bakeoffs/{bakeoff_id}"): QA_UP,
+    ("GET", "/ui/review/deliveries/{delivery_id}"): QA_UP,
     ("GET", "/ui/review/flags/{flag_id}"): QA_UP,
+    ("POST", "/ui/review/flags/{flag_id}/delivery-decision"): QA_UP,
     ("POST", "/ui/review/flags/{flag_id}/decide"): QA_UP,
     ("POST", "/ui/review/flags/{flag_id}/undo"): QA_UP,
     ("POST", "/ui/review/bakeoffs/{bakeoff_id}/flags"): QA_UP,
