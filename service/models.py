@@ -1440,6 +1440,7 @@ class ProcurementViewPublic(SQLModel):
 
 FlagRunState = Literal["running", "merged", "failed"]
 FlagChunkState = Literal["pending", "parsed", "scored"]
+FlagRunSource = Literal["model", "upload"]
 
 
 class DeliveryFlagRun(SQLModel, table=True):
@@ -1449,8 +1450,14 @@ class DeliveryFlagRun(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     delivery_id: int = Field(foreign_key="delivery.id", index=True, ondelete="CASCADE")
-    model: str = Field(max_length=_NAME)
+    model: str = Field(max_length=_NAME, description="The registered model; '' for an upload.")
     feature_key: str = Field(default="features", max_length=_NAME)
+    source: FlagRunSource = Field(
+        default="model",
+        sa_type=AutoString,
+        sa_column_kwargs={"server_default": "model"},
+        description="model: predicted on the workers; upload: probabilities uploaded (CSV).",
+    )
     n_chunks: int = Field(ge=0)
     chunk_size: int = Field(gt=0)
     state: FlagRunState = Field(default="running", sa_type=AutoString)
@@ -1460,6 +1467,11 @@ class DeliveryFlagRun(SQLModel, table=True):
     n_flagged: int = 0
     n_honeypots: int = 0
     n_unlabeled: int = 0
+    n_without_probabilities: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": "0"},
+        description="Answered production items the uploaded file gave no probabilities for.",
+    )
     error: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -1493,6 +1505,7 @@ class DeliveryFlagRunPublic(SQLModel):
     id: int
     delivery_id: int
     model: str
+    source: FlagRunSource = "model"
     n_chunks: int
     chunk_size: int
     state: FlagRunState
@@ -1502,6 +1515,7 @@ class DeliveryFlagRunPublic(SQLModel):
     n_flagged: int
     n_honeypots: int
     n_unlabeled: int
+    n_without_probabilities: int = 0
     error: str | None
     created_at: datetime
     finished_at: datetime | None

@@ -153,6 +153,7 @@ _TABLE: dict[tuple[str, str], Access] = {
     ("POST", "/deliveries/{delivery_id}/flags"): QA_UP,
     ("GET", "/deliveries/{delivery_id}/flags"): QA_UP,
     ("POST", "/deliveries/{delivery_id}/flags/runs"): QA_UP,
+    ("POST", "/deliveries/{delivery_id}/flags/runs/upload"): QA_UP,
     ("GET", "/deliveries/{delivery_id}/flags/runs"): QA_UP,
     ("POST", "/deliveries/{delivery_id}/flags/model"): QA_UP,
     ("POST", "/deliveries/{delivery_id}/audit"): QA_UP,

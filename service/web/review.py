@@ -25,8 +25,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import col, func, select
 
 from service.api.deps import CurrentKey, SessionDep, SettingsDep
+from service.domain import delivery_jobs, review, review_delivery
 from service.domain import flags as flags_domain
-from service.domain import review, review_delivery
 from service.domain import review_outcomes as outcomes
 from service.domain import review_present as present
 from service.domain.bakeoffs import list_bakeoffs
@@ -321,11 +321,15 @@ def delivery_queue_page(
         limit=per_page,
     )
     query = urlencode({"status": st} if st != "open" else {})
+    runs = delivery_jobs.list_flag_runs(
+        session=session, delivery_id=delivery_id, principal=principal
+    )[:5]
     return render(
         request,
         "review/delivery_queue.html",
         {
             "delivery": delivery,
+            "runs": runs,
             "flags": flags,
             "status": st,
             "query": query,

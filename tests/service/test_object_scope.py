@@ -416,6 +416,11 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/deliveries/{delivery_id}/flags/runs"): Call(
         json=_fixed({"model": "none.joblib"}), ok=_ok(422)
     ),
+    ("POST", "/deliveries/{delivery_id}/flags/runs/upload"): Call(
+        content=lambda s: f"item_id,cat,dog,bird\n{s.delivery_key},0.2,0.3,0.5\n",
+        media="text/csv",
+        ok=_ok(202),
+    ),
     ("GET", "/deliveries/{delivery_id}/flags/runs"): Call(),
     # no model is registered in the walk's server: 422 names the setting
     ("POST", "/deliveries/{delivery_id}/flags/model"): Call(
