@@ -14,8 +14,9 @@ The probabilities may instead come from a model the server's operator registered
 (:func:`flag_delivery_with_model`, :mod:`service.domain.model_registry`), run chunk by chunk
 on each item's ``data[feature_key]``.
 
-Classification only: cleanlab's chunked inspector handles multi-class labels; other task
-types are refused with 422.
+Classification only: cleanlab's chunked inspector handles one class per answer; every other
+task type is refused with a 422 that says why
+(:data:`service.domain.delivery_probs.UNFLAGGABLE`).
 """
 
 from __future__ import annotations

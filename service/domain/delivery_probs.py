@@ -43,6 +43,7 @@ __all__ = [
     "bucket_by_chunk",
     "pack",
     "unpack",
+    "UNFLAGGABLE",
     "check_flaggable",
     "start_upload_run",
     "uploaded_rows",
@@ -357,13 +358,43 @@ def start_upload_run(
     return run
 
 
+#: Why each task type other than classification has no model-label flags on a delivery yet.
+#: The engine's flags for them (:mod:`metrics.box_flags`, :mod:`metrics.language_flags`)
+#: compare a label with a model's *regions* or with gold and other candidates, and a delivery
+#: has neither gold (only honeypots) nor a second candidate; the chunked, partitioned search
+#: (:mod:`metrics.label_issues_partitioned`) is cleanlab's for one class per answer.
+UNFLAGGABLE: Final[dict[str, str]] = {
+    "multilabel": "an answer is a set of classes: cleanlab's multi-label search needs every "
+    "item at once and has no chunked form here",
+    "detection": "flags need the model's boxes with scores per item (ObjectLab), not one "
+    "probability per class; no box-prediction upload exists for deliveries",
+    "segmentation": "flags need the model's masks per item (ObjectLab on mask IoU), not one "
+    "probability per class",
+    "keypoints": "the engine has no model-label flags for keypoints",
+    "spans": "span flags compare candidates and gold; a delivery has one vendor and no gold",
+    "preference": "preference flags compare candidates and gold; a delivery has one vendor "
+    "and no gold",
+    "rating": "rating flags compare candidates and gold; a delivery has one vendor and no gold",
+    "transcription": "transcription flags compare candidates and gold; a delivery has one "
+    "vendor and no gold",
+}
+
+
 def check_flaggable(session: Session, delivery: Delivery) -> Project:
-    """The delivery's project, if its task type can be flagged (422 otherwise)."""
+    """The delivery's project, if its task type can be flagged; else 422 saying why not.
+
+    Only ``classification`` is supported: the flags are cleanlab's label-issue search on class
+    probabilities, run in chunks and partitions over workers. :data:`UNFLAGGABLE` says why each
+    other task type is refused (the message names the supported type and the reason).
+    """
     project = get_or_404(session, Project, delivery.project_id)
     if project.task_type != "classification":
+        why = UNFLAGGABLE.get(project.task_type, "the engine has no flags for it")
         raise Invalid(
-            f"model-label flags on deliveries need a classification project; project "
-            f"{project.id} is {project.task_type}",
+            f"model-label flags on deliveries support task type 'classification' only "
+            f"(cleanlab on one class probability per class, in chunks); project "
+            f"{project.id} is {project.task_type!r}: {why}",
             location=("path", "delivery_id"),
+            code="task_type_not_supported",
         )
     return project
