@@ -184,6 +184,12 @@ def queue_page(
     filters = _filters(rs, candidate, class_name, slice_, st, so, min_score)
     since = int(datetime.now(tz=UTC).timestamp())
     grid = layout != "table" and any(c.image or c.text for c in cards)
+    # Production deliveries from the vendor this bake-off chose: their flags, one click away.
+    chosen = [
+        d
+        for d in list_deliveries(session=session, principal=principal)
+        if d.bakeoff_id == bakeoff_id
+    ]
     return render(
         request,
         "review/queue.html",
@@ -212,6 +218,8 @@ def queue_page(
             "pages": max(1, -(-flags.count // per_page)),
             "can_lead": principal.role in ("admin", "lead"),
             "flag_notes": flags_domain.last_compute_notes(session=session, bakeoff_id=bakeoff_id),
+            "deliveries": chosen,
+            "delivery_counts": review_delivery.open_counts(session, [d.id or 0 for d in chosen]),
         },
         settings=settings,
         principal=principal,

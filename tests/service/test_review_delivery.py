@@ -141,3 +141,22 @@ def test_the_api_serves_the_delivery_queue_and_its_decisions(
     assert client.get(f"/review/deliveries/{did}/queue", headers=auth["qa"]).json()["count"] == (
         data["count"] - 1
     )
+
+
+def test_the_bake_off_queue_page_links_the_deliveries_of_the_vendor_it_chose(
+    client: TestClient, session: Session, seeded: Seed, auth: Headers
+) -> None:
+    delivery, _ = _delivery(session, seeded, n=90)
+    delivery.bakeoff_id = seeded.bakeoff_id
+    session.add(delivery)
+    session.commit()
+    did = delivery.id or 0
+    delivery_flags.flag_delivery(
+        session=session, delivery_id=did, source=io.BytesIO(_probs_csv(session, delivery))
+    )
+    n_open = len(_flags(session, did))
+    page = client.get(f"/ui/review/bakeoffs/{seeded.bakeoff_id}", headers=auth["qa"])
+    assert page.status_code == 200
+    assert f'<a href="/ui/review/deliveries/{did}">delivery week 1</a>: {n_open} open' in page.text
+    index = client.get("/ui/review", headers=auth["qa"])
+    assert f'<a href="/ui/review/deliveries/{did}">week 1</a>' in index.text
