@@ -17,7 +17,9 @@ Measured and printed:
 * **false alarm rate over repeated weeks**: the service's chart (its stated design, read from
   ``/quality``) is run over ``--false-alarm-weeks`` simulated in-control weeks of the same
   number of honeypots; the simulated weekly false-alarm share must lie within 3 standard
-  errors of the stated probability;
+  errors of the stated probability. The service counts honeypots per ISO week, and the
+  deliveries of one run all land in one calendar week, so a "week" here is the whole run's
+  honeypots (2,040 at 100,000 labels, 20,400 at 1,000,000);
 * **audit interval vs truth**: on the last (degraded) delivery the stratified audit sample
   (``--half-width``) is drawn and worked through the API with the simulator's true answers;
   the interval must cover the delivery's true error rate;
@@ -25,6 +27,12 @@ Measured and printed:
   run of chunk jobs on the workers (``/flags/runs/upload``); precision at ``--k`` of the
   ranked flags against the planted errors must exceed twice the base rate;
 * **time**: wall seconds per stage and in all, with the load average.
+
+Measured here (2 shared cores, load 6-8, SQLite, 10 weekly deliveries of 10,000 labels):
+100,000 labels + 2,040 honeypots in 422 s; alert silent before the drop, first alarm at
+honeypot 1,070 (drop at 1,020) in the first degraded delivery; false alarms 0.025 of 1,000
+simulated weeks of 2,040 honeypots against 0.0177 stated; flags precision@500 = 0.998
+(base rate 0.205); audit 609 reviewed, 0.2136 [0.1937, 0.2350] against a true 0.2053.
 
 Exit status 1 when any check fails. The test in ``tests/service/test_delivery_e2e.py`` runs
 the same path small; this script is the full size.
