@@ -936,7 +936,12 @@ class ApiKeysPublic(SQLModel):
 
 
 class FlagBase(SQLModel):
-    item_id: int = Field(foreign_key="goldenitem.id", index=True)
+    item_id: int | None = Field(
+        default=None,
+        foreign_key="goldenitem.id",
+        index=True,
+        description="The golden item (bake-off flags); None on a delivery's flag.",
+    )
     vendor_id: int | None = Field(
         default=None, foreign_key="vendor.id", index=True, description="None: the gold."
     )
@@ -951,14 +956,31 @@ class FlagCreate(FlagBase):
 
 
 class Flag(FlagBase, table=True):
+    """A flag in the review queue: on a bake-off's golden item, or on a delivery's item.
+
+    Exactly one of (``bakeoff_id``, ``item_id``) and (``delivery_id``, ``delivery_item_id``)
+    is set: production flags live in the same table (and their decisions in the same
+    ``review`` rows) as bake-off flags.
+    """
+
     id: int | None = Field(default=None, primary_key=True)
-    bakeoff_id: int = Field(foreign_key="bakeoff.id", index=True, ondelete="CASCADE")
+    bakeoff_id: int | None = Field(
+        default=None, foreign_key="bakeoff.id", index=True, ondelete="CASCADE"
+    )
+    delivery_id: int | None = Field(
+        default=None, foreign_key="delivery.id", index=True, ondelete="CASCADE"
+    )
+    delivery_item_id: int | None = Field(
+        default=None, foreign_key="deliveryitem.id", index=True, ondelete="CASCADE"
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class FlagPublic(FlagBase):
     id: int
-    bakeoff_id: int
+    bakeoff_id: int | None
+    delivery_id: int | None = None
+    delivery_item_id: int | None = None
     created_at: datetime
 
 
@@ -1437,6 +1459,7 @@ class ProcurementViewPublic(SQLModel):
 
 FlagRunState = Literal["running", "merged", "failed"]
 FlagChunkState = Literal["pending", "parsed", "scored"]
+FlagRunSource = Literal["model", "upload"]
 
 
 class DeliveryFlagRun(SQLModel, table=True):
@@ -1446,8 +1469,14 @@ class DeliveryFlagRun(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     delivery_id: int = Field(foreign_key="delivery.id", index=True, ondelete="CASCADE")
-    model: str = Field(max_length=_NAME)
+    model: str = Field(max_length=_NAME, description="The registered model; '' for an upload.")
     feature_key: str = Field(default="features", max_length=_NAME)
+    source: FlagRunSource = Field(
+        default="model",
+        sa_type=AutoString,
+        sa_column_kwargs={"server_default": "model"},
+        description="model: predicted on the workers; upload: probabilities uploaded (CSV).",
+    )
     n_chunks: int = Field(ge=0)
     chunk_size: int = Field(gt=0)
     state: FlagRunState = Field(default="running", sa_type=AutoString)
@@ -1457,6 +1486,11 @@ class DeliveryFlagRun(SQLModel, table=True):
     n_flagged: int = 0
     n_honeypots: int = 0
     n_unlabeled: int = 0
+    n_without_probabilities: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": "0"},
+        description="Answered production items the uploaded file gave no probabilities for.",
+    )
     error: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -1490,6 +1524,7 @@ class DeliveryFlagRunPublic(SQLModel):
     id: int
     delivery_id: int
     model: str
+    source: FlagRunSource = "model"
     n_chunks: int
     chunk_size: int
     state: FlagRunState
@@ -1499,6 +1534,7 @@ class DeliveryFlagRunPublic(SQLModel):
     n_flagged: int
     n_honeypots: int
     n_unlabeled: int
+    n_without_probabilities: int = 0
     error: str | None
     created_at: datetime
     finished_at: datetime | None

@@ -183,7 +183,11 @@ def _project_of_task(session: Session, task_id: int) -> tuple[bool, int | None]:
 
 def _project_of_flag(session: Session, flag_id: int) -> tuple[bool, int | None]:
     flag = session.get(Flag, flag_id)
-    return (False, None) if flag is None else _project_of_bakeoff(session, flag.bakeoff_id)
+    if flag is None:
+        return False, None
+    if flag.delivery_id is not None:  # a delivery's flag in the review queue
+        return _project_of_delivery(session, flag.delivery_id)
+    return _project_of_bakeoff(session, flag.bakeoff_id or 0)
 
 
 def _project_of_delivery(session: Session, delivery_id: int) -> tuple[bool, int | None]:

@@ -14,8 +14,9 @@ The probabilities may instead come from a model the server's operator registered
 (:func:`flag_delivery_with_model`, :mod:`service.domain.model_registry`), run chunk by chunk
 on each item's ``data[feature_key]``.
 
-Classification only: cleanlab's chunked inspector handles multi-class labels; other task
-types are refused with 422.
+Classification only: cleanlab's chunked inspector handles one class per answer; every other
+task type is refused with a 422 that says why
+(:data:`service.domain.delivery_probs.UNFLAGGABLE`).
 """
 
 from __future__ import annotations
@@ -34,10 +35,12 @@ from sqlmodel import Session
 from adapters.base import WorkItem
 from metrics.label_issues import find_label_issues_chunked
 from service.core.config import Settings, get_settings
-from service.domain._common import get_or_404, table_of
+from service.domain._common import table_of
 from service.domain.deliveries import get_delivery
+from service.domain.delivery_probs import check_flaggable, probability_chunks, read_header
 from service.domain.errors import Invalid
 from service.domain.projects import class_names
+from service.domain.review_delivery import sync_delivery_flags
 from service.domain.security import Principal
 from service.models import (
     DeliveryFlagPublic,
@@ -50,28 +53,6 @@ from service.models import (
 __all__ = ["flag_delivery", "flag_delivery_with_model", "ranked_flags"]
 
 _CHUNK = 50_000
-
-
-def _header(source: IO[bytes] | Path, classes: list[str]) -> list[str]:
-    head = pd.read_csv(source, nrows=0)
-    if not isinstance(source, Path):
-        source.seek(0)
-    columns = [str(c) for c in head.columns]
-    if not columns or columns[0] != "item_id":
-        raise Invalid(
-            f"probabilities: the first column must be 'item_id'; got {columns[:3]}",
-            location=("body", "header"),
-        )
-    given = columns[1:]
-    if sorted(given) != sorted(classes):
-        missing = sorted(set(classes) - set(given))
-        extra = sorted(set(given) - set(classes))
-        raise Invalid(
-            f"probabilities: the class columns must be the ontology's classes; missing "
-            f"{missing}, not in the ontology {extra}",
-            location=("body", "header"),
-        )
-    return given
 
 
 def _answers(
@@ -105,38 +86,30 @@ class _Reader:
         session: Session,
         delivery_id: int,
         source: IO[bytes] | Path,
-        columns: list[str],
         classes: list[str],
         chunk_size: int,
     ) -> None:
         self.session, self.delivery_id, self.source = session, delivery_id, source
-        self.columns, self.classes, self.chunk_size = columns, classes, chunk_size
+        self.classes, self.chunk_size = classes, chunk_size
         self.item_ids: list[npt.NDArray[np.int64]] = []
         self.honeypots = 0
         self.unlabeled = 0
 
     def __call__(self) -> Iterator[tuple[npt.NDArray[Any], npt.NDArray[np.float64]]]:
         self.item_ids, self.honeypots, self.unlabeled = [], 0, 0
-        if not isinstance(self.source, Path):
-            self.source.seek(0)
-        reader = pd.read_csv(
-            self.source, chunksize=self.chunk_size, dtype={"item_id": str}, skipinitialspace=True
-        )
-        row = 2  # the header is row 1
-        for chunk in reader:
-            keys = chunk["item_id"].astype(str).tolist()
-            found = _answers(self.session, self.delivery_id, keys)
-            probs = chunk[self.classes].to_numpy(dtype=np.float64)
+        for part in probability_chunks(self.source, self.classes, self.chunk_size):
+            found = _answers(self.session, self.delivery_id, part.keys)
             labels: list[Any] = []
             take: list[int] = []
             ids: list[int] = []
-            for n, key in enumerate(keys):
+            for n, key in enumerate(part.keys):
                 hit = found.get(key)
                 if hit is None:
+                    row = part.first_row + n
                     raise Invalid(
-                        f"probabilities: row {row + n}: item {key!r} is not an item of delivery "
-                        f"{self.delivery_id}",
-                        location=("body", f"row {row + n}", "item_id"),
+                        f"probabilities: row {row}, column 'item_id': {key[:80]!r} is not an "
+                        f"item of delivery {self.delivery_id}",
+                        location=("body", f"row {row}", "item_id"),
                     )
                 item_id, honeypot, answers = hit
                 if honeypot:
@@ -149,9 +122,8 @@ class _Reader:
                     labels.append(value)
                     take.append(n)
                     ids.append(item_id)
-            row += len(keys)
             self.item_ids.append(np.asarray(ids, dtype=np.int64))
-            yield np.asarray(labels, dtype=object), probs[take]
+            yield np.asarray(labels, dtype=object), part.probs[take]
 
 
 def flag_delivery(
@@ -174,8 +146,8 @@ def flag_delivery(
     delivery = get_delivery(session=session, delivery_id=delivery_id, principal=principal)
     project = _classification(session, delivery)
     classes = class_names(project)
-    columns = _header(source, classes)
-    reader = _Reader(session, delivery_id, source, columns, classes, chunk_size)
+    read_header(source, classes)
+    reader = _Reader(session, delivery_id, source, classes, chunk_size)
     return _store(session, delivery_id, reader, classes, source_name="probabilities")
 
 
@@ -271,14 +243,7 @@ def flag_delivery_with_model(
 
 
 def _classification(session: Session, delivery: Any) -> Project:
-    project = get_or_404(session, Project, delivery.project_id)
-    if project.task_type != "classification":
-        raise Invalid(
-            f"model-label flags on deliveries need a classification project; project "
-            f"{project.id} is {project.task_type}",
-            location=("path", "delivery_id"),
-        )
-    return project
+    return check_flaggable(session, delivery)
 
 
 def _store(
@@ -318,6 +283,7 @@ def _store(
                     )
                 ],
             )
+        sync_delivery_flags(session, delivery_id)
         session.commit()
     except BaseException:
         session.rollback()

@@ -6,8 +6,9 @@ on any machine that reaches the same PostgreSQL and Redis) process chunks in two
 the two reductions of cleanlab's label-issue search (:mod:`metrics.label_issues_partitioned`):
 
 1. ``pending -> parsed``: read the chunk's items and answers, predict class probabilities
-   with the registered model (the CPU-heavy step), store the arrays and the chunk's
-   threshold partial;
+   with the registered model (the CPU-heavy step) or, in a run on uploaded probabilities
+   (:func:`service.domain.delivery_probs.start_upload_run`), take the chunk's rows of the
+   file, sorted into it at upload; store the arrays and the chunk's threshold partial;
 2. once every chunk is parsed, :func:`advance_run` merges the thresholds (in chunk order,
    so they equal the sequential pass), and each chunk goes ``parsed -> scored``: cleanlab's
    label quality and the chunk's issue count;
@@ -28,7 +29,6 @@ so it happens once, whoever gets there first. The result equals
 
 from __future__ import annotations
 
-import io
 import threading
 from datetime import timedelta
 from typing import Any
@@ -55,8 +55,10 @@ from service.core.types import utcnow
 from service.domain._common import get_or_404, table_of
 from service.domain.deliveries import get_delivery
 from service.domain.delivery_flags import _classification
+from service.domain.delivery_probs import pack, unpack, uploaded_rows
 from service.domain.errors import Invalid
 from service.domain.projects import class_names
+from service.domain.review_delivery import sync_delivery_flags
 from service.domain.security import Principal
 from service.models import (
     Delivery,
@@ -98,19 +100,6 @@ def _adapter(model: str, feature_key: str, settings: Settings) -> Any:
             )
             _adapters[key] = ModelAdapter("delivery-flags", **arguments)
         return _adapters[key]
-
-
-def _pack(**arrays: npt.NDArray[Any]) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)  # type: ignore[arg-type]
-    return buffer.getvalue()
-
-
-def _unpack(blob: bytes | None) -> dict[str, npt.NDArray[Any]]:
-    if blob is None:
-        raise ValueError("the chunk has no stored arrays")
-    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
 
 
 def start_flag_run(
@@ -223,16 +212,21 @@ def _parse(
     project = get_or_404(session, Project, delivery.project_id)
     classes = class_names(project)
     ids, labels, work, take, honeypots, unlabeled = _read_chunk(session, run, chunk)
+    without = 0
+    if run.source == "upload":
+        ids, labels, probs, without = uploaded_rows(
+            chunk.arrays, ids, labels, len(work), take, len(classes)
+        )
+    elif work:
+        predicted = _adapter(run.model, run.feature_key, settings).predict_proba(work, classes)
+        probs = np.asarray(predicted.probabilities, dtype=np.float64)[take]
+    else:
+        probs = np.zeros((0, len(classes)), dtype=np.float64)
     index = pd.Index(classes)
     codes = index.get_indexer(pd.Index(labels, dtype=object)).astype(np.int64)
     if (codes < 0).any():
         bad = sorted({str(labels[i]) for i in np.flatnonzero(codes < 0)[:5]})
         raise ValueError(f"chunk {chunk.chunk}: labels {bad} are not classes of the ontology")
-    if work:
-        predicted = _adapter(run.model, run.feature_key, settings).predict_proba(work, classes)
-        probs = np.asarray(predicted.probabilities, dtype=np.float64)[take]
-    else:
-        probs = np.zeros((0, len(classes)), dtype=np.float64)
     part = threshold_partial(codes, probs, len(classes))
     partial = {
         "class_counts": part.class_counts.tolist(),
@@ -240,8 +234,9 @@ def _parse(
         "n_rows": part.n_rows,
         "honeypots": honeypots,
         "unlabeled": unlabeled,
+        "without_probabilities": without,
     }
-    return partial, _pack(item_ids=ids, codes=codes, probs=probs)
+    return partial, pack(item_ids=ids, codes=codes, probs=probs)
 
 
 def _merged(run: DeliveryFlagRun) -> MergedThresholds:
@@ -254,10 +249,10 @@ def _merged(run: DeliveryFlagRun) -> MergedThresholds:
 
 
 def _score(run: DeliveryFlagRun, chunk: DeliveryFlagChunk) -> tuple[dict[str, Any], bytes]:
-    arrays = _unpack(chunk.arrays)
+    arrays = unpack(chunk.arrays)
     scored = score_partition(arrays["codes"], arrays["probs"], _merged(run))
     partial = dict(chunk.partial or {}) | {"n_issues": scored.n_issues}
-    return partial, _pack(item_ids=arrays["item_ids"], quality=scored.label_quality)
+    return partial, pack(item_ids=arrays["item_ids"], quality=scored.label_quality)
 
 
 def process_chunk(
@@ -325,7 +320,7 @@ def _write_scores(
     Items lie in one chunk whole, so this is final per item; whether an item is *flagged*
     needs every chunk and is set by the merge.
     """
-    arrays = _unpack(blob)
+    arrays = unpack(blob)
     per_item = (
         pd.DataFrame({"item": arrays["item_ids"], "score": 1.0 - arrays["quality"]})
         .groupby("item")["score"]
@@ -412,7 +407,7 @@ def _merge(session: Session, run: DeliveryFlagRun, chunks: list[DeliveryFlagChun
     scored: list[ScoredPartition] = []
     ids: list[npt.NDArray[np.int64]] = []
     for c in chunks:
-        arrays = _unpack(c.arrays)
+        arrays = unpack(c.arrays)
         scored.append(ScoredPartition(arrays["quality"], int((c.partial or {})["n_issues"])))
         ids.append(arrays["item_ids"])
     item_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
@@ -429,6 +424,9 @@ def _merge(session: Session, run: DeliveryFlagRun, chunks: list[DeliveryFlagChun
                 n_flagged=len(flagged_items),
                 n_honeypots=sum(int((c.partial or {}).get("honeypots", 0)) for c in chunks),
                 n_unlabeled=sum(int((c.partial or {}).get("unlabeled", 0)) for c in chunks),
+                n_without_probabilities=sum(
+                    int((c.partial or {}).get("without_probabilities", 0)) for c in chunks
+                ),
             )
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
@@ -447,6 +445,7 @@ def _merge(session: Session, run: DeliveryFlagRun, chunks: list[DeliveryFlagChun
             .where(table_of(DeliveryFlagChunk).c.run_id == run.id)
             .values(arrays=None)
         )
+        sync_delivery_flags(session, run.delivery_id)
         session.commit()
     except BaseException:
         session.rollback()

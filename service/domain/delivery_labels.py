@@ -4,10 +4,13 @@ The bake-off's one-answer rule (docs/vendor-labels.md), on ``deliverylabel``:
 
 * at most one answer per (delivery, item, annotator); the database enforces it (unique
   ``delivery_id, item_id, annotator_id`` with a missing annotator stored as ``""``);
-* the same answer again (same label, by :func:`service.domain.vendor_labels.same_answer`)
+* the same answer again (same label, by :func:`service.domain.answer_checks.same_answer`)
   is a duplicate: counted, not written;
 * a different label for a stored (item, annotator), or two in one request, is refused with
   409 ``answer_conflict``. Nothing of a refused request is stored.
+
+The checks are the bake-off store's own (:mod:`service.domain.answer_checks`); only the
+items (the delivery's), the table and a negative cost being refused are this door's.
 
 Labels arrive as a file in any format of the one format layer
 (:func:`service.domain.label_io.read_vendor_labels`, which reads through
@@ -33,13 +36,20 @@ from service.core.bulk_write import append_rows, bulk_time, fetch_rows
 from service.core.delivery_tables import DELIVERY_LABELS
 from service.core.types import utcnow
 from service.domain._common import get_or_404, table_of
+from service.domain.answer_checks import (
+    admit_answer,
+    answer_conflict,
+    answer_fields,
+    check_amounts,
+    check_resent,
+    normalized_text,
+)
 from service.domain.deliveries import get_delivery
 from service.domain.errors import Conflict, Invalid
 from service.domain.label_io import ReadFormat, read_vendor_labels
-from service.domain.labels import check_finite, normalize_value
 from service.domain.projects import class_names
 from service.domain.security import Principal
-from service.domain.vendor_labels import LabelIn, answers_transaction, same_answer
+from service.domain.vendor_labels import LabelIn, answers_transaction
 from service.models import Delivery, DeliveryLabel, ImportResult, Project
 
 __all__ = ["DeliveryLabelRecord", "add_delivery_labels", "import_delivery_labels"]
@@ -63,47 +73,7 @@ class _Batch:
     resent: list[tuple[int, str, str, str]] = field(default_factory=list)
 
     def conflict(self, where: str, key: str, annotator: str, *, stored: Any = None) -> Conflict:
-        who = f"annotator {annotator!r}" if annotator else "no annotator"
-        against = (
-            f"a different label is already stored ({json.dumps(stored)[:80]})"
-            if stored is not None
-            else "it is answered twice in this request with different labels"
-        )
-        return Conflict(
-            f"{self.source}: {where}: item {key!r}, {who}: {against}; a vendor gives one answer "
-            "per item and annotator and a stored answer is never replaced",
-            code="answer_conflict",
-        )
-
-
-def _fields(
-    record: DeliveryLabelRecord,
-) -> tuple[str, Any, str | None, float | None, Any, Any, float | None, str | None, int | None]:
-    if isinstance(record, LabelRow):
-        return (record.item_id, record.label, None, None, None, None, None, None, record.row)
-    if isinstance(record, LabelIn):
-        return (
-            record.item_key,
-            record.value,
-            record.annotator_id,
-            record.score,
-            record.started_at,
-            record.completed_at,
-            record.cost,
-            record.external_id,
-            record.row,
-        )
-    return (
-        record.item_id,
-        record.label,
-        record.annotator_id,
-        record.score,
-        record.started_at,
-        record.completed_at,
-        record.cost,
-        record.external_id,
-        None,
-    )
+        return answer_conflict(self.source, where, key, annotator, stored=stored)
 
 
 def _rows(batch: _Batch, records: Iterable[DeliveryLabelRecord]) -> Iterator[tuple[Any, ...]]:
@@ -123,8 +93,9 @@ def _rows(batch: _Batch, records: Iterable[DeliveryLabelRecord]) -> Iterator[tup
                     seen[(item_id, "")] = text
                     yield (delivery_id, item_id, "", text, None, None, None, None, None, created)
                     continue
-            key, value, annotator, score, started, completed, cost, ext, row = _fields(record)
-            where = f"row {row}" if row is not None else f"record {number}"
+            key, value, annotator, score, started, completed, cost, _, ext, where = answer_fields(
+                record, number
+            )
             item_id = batch.items.get(key)
             if item_id is None:
                 raise Invalid(
@@ -132,40 +103,24 @@ def _rows(batch: _Batch, records: Iterable[DeliveryLabelRecord]) -> Iterator[tup
                     f"{batch.delivery_id}",
                     location=("body", where, "item_id"),
                 )
-            try:
-                text = json.dumps(
-                    normalize_value(
-                        value,
-                        task_type=batch.task_type,
-                        classes=batch.classes,
-                        where=("body", where, "label"),
-                    )
-                )
-            except Invalid as exc:
-                raise Invalid(
-                    f"{batch.source}: {where}: {exc.message}", location=exc.location
-                ) from exc
-            if score is not None:
-                check_finite(score, ("body", where, "score"))
-            if cost is not None:
-                check_finite(cost, ("body", where, "cost"))
-                if cost < 0:
-                    raise Invalid(
-                        f"{batch.source}: {where}: cost {cost} is negative",
-                        location=("body", where, "cost"),
-                    )
-            answer = (item_id, annotator or "")
-            if answer in batch.seen:
-                before = batch.seen[answer]
-                if before is None:
-                    batch.resent.append((item_id, annotator or "", text, where))
-                elif before != text and not same_answer(
-                    json.loads(before), json.loads(text), task_type=batch.task_type
-                ):
-                    raise batch.conflict(where, key, annotator or "")
+            text = normalized_text(
+                value,
+                source=batch.source,
+                where=where,
+                task_type=batch.task_type,
+                classes=batch.classes,
+            )
+            check_amounts(score, cost, source=batch.source, where=where, refuse_negative_cost=True)
+            admitted = admit_answer(
+                seen, (item_id, annotator or ""), text, task_type=batch.task_type
+            )
+            if admitted == "conflict":
+                raise batch.conflict(where, key, annotator or "")
+            if admitted == "resent":
+                batch.resent.append((item_id, annotator or "", text, where))
+            if admitted != "new":
                 batch.duplicates += 1
                 continue
-            batch.seen[answer] = text
             yield (
                 batch.delivery_id,
                 item_id,
@@ -194,12 +149,12 @@ def _check_resent(session: Session, batch: _Batch, keys: dict[int, str]) -> None
             .where(label.c.delivery_id == batch.delivery_id)
             .where(label.c.item_id.in_(ids[start : start + 5000]))
         ).all()
-        for item_id, annotator, value in rows:
-            sent = wanted.get((int(item_id), annotator or ""))
-            if sent is not None and not same_answer(
-                json.loads(sent[0]), value, task_type=batch.task_type
-            ):
-                raise batch.conflict(sent[1], keys[int(item_id)], annotator or "", stored=value)
+        check_resent(
+            (((int(i), a or ""), value) for i, a, value in rows),
+            wanted,
+            task_type=batch.task_type,
+            conflict=lambda where, k, value: batch.conflict(where, keys[k[0]], k[1], stored=value),
+        )
 
 
 def add_delivery_labels(

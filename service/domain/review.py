@@ -104,8 +104,10 @@ class FlagView(BaseModel):
     """A flag as a reviewer sees it (blinded: no vendor id, candidate alias)."""
 
     id: int
-    bakeoff_id: int
-    item_id: int
+    bakeoff_id: int | None = Field(description="None on a delivery's flag.")
+    delivery_id: int | None = Field(default=None, description="The delivery of a production flag.")
+    delivery: str | None = Field(default=None, description="The delivery's name, for the queue.")
+    item_id: int = Field(description="The golden item, or the delivery's item.")
     item_key: str
     reason: str
     kind: str | None
@@ -317,6 +319,13 @@ def _active_counts(session: Session, flag_ids: Sequence[int]) -> dict[int, int]:
     return counts
 
 
+def _item_of(flag: Flag) -> int:
+    """A bake-off flag's golden item (delivery flags, which have none, never come here)."""
+    if flag.item_id is None:  # pragma: no cover - a delivery flag routed to the bake-off code
+        raise NotFound(f"flag {flag.id} is a delivery's flag, not on a golden item")
+    return flag.item_id
+
+
 def _view(ctx: _Context, flag: Flag, key: str, active: int) -> FlagView:
     d = flag.details or {}
     target: Literal["vendor", "gold", "item"] = (
@@ -333,7 +342,7 @@ def _view(ctx: _Context, flag: Flag, key: str, active: int) -> FlagView:
     return FlagView(
         id=flag.id or 0,
         bakeoff_id=flag.bakeoff_id,
-        item_id=flag.item_id,
+        item_id=_item_of(flag),
         item_key=key,
         reason=flag.reason,
         kind=d.get("kind"),
@@ -562,10 +571,10 @@ def list_queue(
     page_ids = ids[skip : skip + limit]
     loaded = {f.id: f for f in session.exec(select(Flag).where(col(Flag.id).in_(page_ids))).all()}
     page = [loaded[i] for i in page_ids if i in loaded]
-    keys = ctx.item_keys([f.item_id for f in page])
+    keys = ctx.item_keys([_item_of(f) for f in page])
     active = _active_counts(session, page_ids)
     return FlagsPage(
-        data=[_view(ctx, f, keys.get(f.item_id, ""), active.get(f.id or 0, 0)) for f in page],
+        data=[_view(ctx, f, keys.get(_item_of(f), ""), active.get(f.id or 0, 0)) for f in page],
         count=len(ids),
     )
 
@@ -576,11 +585,17 @@ def _pin(principal: Principal | None, since: datetime | None) -> tuple[int | Non
     return (principal.key_id if principal else None, since)
 
 
+def _on_delivery(session: Session, flag_id: int) -> bool:
+    """Whether the flag is a delivery's (worked by :mod:`service.domain.review_delivery`)."""
+    flag = session.get(Flag, flag_id)
+    return flag is not None and flag.delivery_id is not None
+
+
 def _load_flag(
     session: Session, flag_id: int, principal: Principal | None
 ) -> tuple[Flag, _Context]:
     flag = session.get(Flag, flag_id)
-    if flag is None:
+    if flag is None or flag.bakeoff_id is None:
         raise NotFound(f"Flag {flag_id} not found")
     bakeoff = get_bakeoff(session=session, bakeoff_id=flag.bakeoff_id, principal=principal)
     return flag, _Context(session, bakeoff, principal)
@@ -672,7 +687,15 @@ def get_item_review(
     pinned_since: datetime | None = None,
 ) -> ItemReview:
     """One flag with its item, gold, every candidate's label, instruction examples, history,
-    and its neighbours in the (filtered) queue; filters as in :func:`list_queue`."""
+    and its neighbours in the (filtered) queue; filters as in :func:`list_queue`.
+
+    A delivery's flag is shown by :func:`service.domain.review_delivery.get_item_review`."""
+    if _on_delivery(session, flag_id):
+        from service.domain import review_delivery
+
+        return review_delivery.get_item_review(
+            session=session, flag_id=flag_id, principal=principal, status=status
+        )
     flag, ctx = _load_flag(session, flag_id, principal)
     item = session.get(GoldenItem, flag.item_id)
     if item is None:  # pragma: no cover - foreign key
@@ -709,7 +732,7 @@ def get_item_review(
             value=value,
             score=score,
         )
-        for vid, ann, value, score in _candidate_labels(ctx, flag.item_id)
+        for vid, ann, value, score in _candidate_labels(ctx, _item_of(flag))
     ]
     candidates.sort(key=lambda c: (len(c.candidate), c.candidate, _natural(c.annotator or "")))
     return ItemReview(
@@ -718,7 +741,7 @@ def get_item_review(
         classes=ctx.classes,
         item_data=dict(item.data or {}),
         item_meta=dict(item.meta or {}),
-        gold=ctx.gold_value(flag.item_id),
+        gold=ctx.gold_value(_item_of(flag)),
         candidates=candidates,
         examples=_relevant_examples(ctx, view.classes),
         reviews=_review_views(session, [flag.id or 0]),
@@ -746,7 +769,7 @@ def _accepted_value(ctx: _Context, flag: Flag, body: DecisionCreate) -> Any:
     vendor_id = ctx.vendor_for(body.candidate) if body.candidate is not None else flag.vendor_id
     labels = [
         (ann, value)
-        for vid, ann, value, _ in _candidate_labels(ctx, flag.item_id)
+        for vid, ann, value, _ in _candidate_labels(ctx, _item_of(flag))
         if vid == vendor_id
     ]
     if not labels:
@@ -791,6 +814,12 @@ def decide(
     Invalid
         A ``correct`` decision without a valid ``corrected_value``, or an unknown candidate.
     """
+    if _on_delivery(session, flag_id):
+        from service.domain import review_delivery
+
+        return review_delivery.decide(
+            session=session, flag_id=flag_id, body=body, principal=principal
+        )
     flag, ctx = _load_flag(session, flag_id, principal)
     reviewer_id = principal.key_id if principal else None
     mine = session.exec(
@@ -804,7 +833,7 @@ def decide(
             f"you already decided {mine.decision!r} on flag {flag_id}; undo it first",
             code="already_decided",
         )
-    gold = ctx.gold_value(flag.item_id)
+    gold = ctx.gold_value(_item_of(flag))
     value: Any = None
     if body.decision == "confirm_gold":
         if body.corrected_value is not None:
@@ -859,7 +888,7 @@ def decide(
     session.refresh(review)
     session.refresh(flag)
     views = _review_views(session, [flag_id])
-    key = ctx.item_keys([flag.item_id]).get(flag.item_id, "")
+    key = ctx.item_keys([_item_of(flag)]).get(_item_of(flag), "")
     active = _active_counts(session, [flag_id]).get(flag_id, 0)
     nxt = _filtered(ctx, status="open", reason=None, candidate=None, class_name=None, slice_=None)
     return DecisionResult(
@@ -881,6 +910,10 @@ def undo(*, session: Session, flag_id: int, principal: Principal | None = None) 
     NotFound
         No active decision to undo.
     """
+    if _on_delivery(session, flag_id):
+        from service.domain import review_delivery
+
+        return review_delivery.undo(session=session, flag_id=flag_id, principal=principal)
     flag, ctx = _load_flag(session, flag_id, principal)
     stmt = (
         select(Review)

@@ -192,7 +192,7 @@ def pending_gold_corrections(
     )
     proposals: dict[int, dict[str, Any]] = defaultdict(dict)
     for item_id, value in rows:
-        if value is not None:
+        if value is not None and item_id is not None:
             proposals[int(item_id)][_canon(value)] = value
     # Items where some active decision confirmed gold count as disputed too.
     confirmed = set(

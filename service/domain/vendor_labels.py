@@ -42,11 +42,20 @@ from service.core.types import utcnow
 from service.domain import idempotency
 from service.domain._common import table_of
 from service.domain.access import check_vendor, is_vendor
-from service.domain.answer_geometry import LabelsAtPrecision, same_geometry
+from service.domain.answer_checks import (
+    admit_answer,
+    answer_conflict,
+    answer_fields,
+    check_amounts,
+    check_resent,
+    normalized,
+    same_answer,
+)
+from service.domain.answer_geometry import LabelsAtPrecision
 from service.domain.bakeoffs import bump_data_version, check_candidate, get_bakeoff
 from service.domain.errors import Conflict, Invalid
 from service.domain.label_times import check_label_times
-from service.domain.labels import check_finite, check_fits, column_length, normalize_value
+from service.domain.labels import check_fits, column_length
 from service.domain.projects import class_names
 from service.domain.security import Principal
 from service.models import (
@@ -106,17 +115,6 @@ _EXTERNAL_ID_MAX = column_length(VendorLabel, "external_id") or 1 << 30
 _Key = int | tuple[int, str]
 
 
-def same_answer(a: Any, b: Any, *, task_type: TaskType, tolerance_px: float = 0.0) -> bool:
-    """Whether two stored-form label values are the same answer (multilabel: as sets;
-    boxes, masks and poses: geometry within what the file format carries, see
-    :mod:`service.domain.answer_geometry`)."""
-    if task_type == "multilabel" and isinstance(a, list) and isinstance(b, list):
-        return sorted(map(str, a)) == sorted(map(str, b))
-    if task_type in ("detection", "segmentation", "keypoints"):
-        return same_geometry(a, b, tolerance_px=tolerance_px)
-    return bool(a == b)
-
-
 def pinned_item_ids(
     session: Session, version_id: int, *, keys: Collection[str] | None = None
 ) -> dict[str, int]:
@@ -166,43 +164,6 @@ def item_data(
         stmt = stmt.where(item.c.id.in_(sent.union(answered)))
     rows = session.execute(stmt).all()
     return {r[0]: dict(r[1] or {}) for r in rows}
-
-
-def _record_fields(
-    record: LabelRecord,
-) -> tuple[str, Any, str | None, float | None, Any, Any, float | None, int | None, str | None]:
-    if isinstance(record, LabelIn):
-        return record[:9]
-    if isinstance(record, LabelRow):
-        return (record.item_id, record.label, None, None, None, None, None, None, None)
-    if isinstance(record, VendorAnnotation):
-        return (
-            record.item_id,
-            record.label,
-            record.annotator_id,
-            record.score,
-            record.started_at,
-            record.completed_at,
-            record.cost,
-            record.instructions_version,
-            record.external_id,
-        )
-    return (
-        record.item_key,
-        record.value,
-        record.annotator_id,
-        record.score,
-        record.started_at,
-        record.completed_at,
-        record.cost,
-        record.instructions_version,
-        record.external_id,
-    )
-
-
-def _where(record: LabelRecord, number: int) -> str:
-    row = record.row if isinstance(record, LabelIn | LabelRow) else None
-    return f"row {row}" if row is not None else f"record {number}"
 
 
 # --------------------------------------------------------------------------- stored answers
@@ -258,17 +219,17 @@ def _check_resent(
             .where(label.c.vendor_id == batch.vendor_id)
             .where(label.c.item_id.in_(item_ids[start : start + 5000]))
         ).all()
-        for item_id, annotator, value in rows:
-            sent = wanted.get(_key(int(item_id), annotator))
-            if sent is None:
-                continue
-            if not same_answer(
-                json.loads(sent[0]),
-                value,
-                task_type=batch.task_type,
-                tolerance_px=batch.tolerance_px,
-            ):
-                raise batch.conflict(sent[1], int(item_id), annotator, stored=value)
+        check_resent(
+            ((_key(int(i), a), value) for i, a, value in rows),
+            wanted,
+            task_type=batch.task_type,
+            tolerance_px=batch.tolerance_px,
+            conflict=lambda where, key, value: batch.conflict(where, *_split(key), stored=value),
+        )
+
+
+def _split(key: _Key) -> tuple[int, str | None]:
+    return (key, None) if isinstance(key, int) else key
 
 
 # --------------------------------------------------------------------------- rows
@@ -305,23 +266,7 @@ class _Batch:
     def conflict(
         self, where: str, item_id: int, annotator: str | None, *, stored: Any = None
     ) -> Conflict:
-        who = f"annotator {annotator!r}" if annotator else "no annotator"
-        against = (
-            f"a different label is already stored ({_short(stored)})"
-            if stored is not None
-            else "it is answered twice in this request with different labels"
-        )
-        return Conflict(
-            f"{self.source}: {where}: item {self.key_name(item_id)!r}, {who}: {against}; a "
-            "vendor gives one answer per item and annotator and a stored answer is never "
-            "replaced",
-            code="answer_conflict",
-        )
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+        return answer_conflict(self.source, where, self.key_name(item_id), annotator, stored=stored)
 
 
 def _rows(batch: _Batch, records: Iterable[LabelRecord]) -> Iterator[tuple[Any, ...]]:
@@ -355,9 +300,10 @@ def _rows(batch: _Batch, records: Iterable[LabelRecord]) -> Iterator[tuple[Any, 
                     if item_id in seen:
                         before = seen_get(item_id)
                         if before is None:
-                            batch.resent.append((item_id, None, json_text, _where(record, number)))
+                            where = answer_fields(record, number).where
+                            batch.resent.append((item_id, None, json_text, where))
                         elif before != json_text:
-                            raise batch.conflict(_where(record, number), item_id, None)
+                            raise batch.conflict(answer_fields(record, number).where, item_id, None)
                         duplicates += 1
                         continue
                     seen[item_id] = json_text
@@ -391,11 +337,10 @@ def _rows(batch: _Batch, records: Iterable[LabelRecord]) -> Iterator[tuple[Any, 
 
 def _checked_row(batch: _Batch, record: LabelRecord, number: int) -> tuple[Any, ...] | None:
     """The general path of :func:`_rows`: one record as a row, or ``None`` for a duplicate."""
-    key, value, annotator, score, started, completed, cost, ins_version, ext = _record_fields(
-        record
+    key, value, annotator, score, started, completed, cost, ins_version, ext, where = answer_fields(
+        record, number
     )
     item_id = batch.items.get(key)
-    where = _where(record, number)
     if item_id is None:
         raise Invalid(
             f"{batch.source}: {where}: item {key!r} is not in the golden-set version "
@@ -411,24 +356,15 @@ def _checked_row(batch: _Batch, record: LabelRecord, number: int) -> tuple[Any, 
             check_fits(VendorLabel, "external_id", ext, ("body", where, "external_id"))
         except Invalid as exc:
             raise Invalid(f"{batch.source}: {where}: {exc.message}", location=exc.location) from exc
-    try:
-        normalized = normalize_value(
-            value,
-            task_type=batch.task_type,
-            classes=batch.classes,
-            where=("body", where, "label"),
-        )
-    except Invalid as exc:
-        raise Invalid(f"{batch.source}: {where}: {exc.message}", location=exc.location) from exc
+    value = normalized(
+        value, source=batch.source, where=where, task_type=batch.task_type, classes=batch.classes
+    )
     # Every door stores a pair's answer in the item's own frame: an answer to a pair this
     # vendor was shown swapped (callback, poll, upload or a direct post) is turned back here.
     if item_id in batch.swapped:
-        normalized = unswap(normalized)
-    json_text = json.dumps(normalized)
-    if score is not None:
-        check_finite(score, ("body", where, "score"))
-    if cost is not None:
-        check_finite(cost, ("body", where, "cost"))
+        value = unswap(value)
+    json_text = json.dumps(value)
+    check_amounts(score, cost, source=batch.source, where=where)
     if started is not None or completed is not None:
         check_label_times(
             started,
@@ -439,20 +375,19 @@ def _checked_row(batch: _Batch, record: LabelRecord, number: int) -> tuple[Any, 
             source=batch.source,
             created_at=batch.created_floor,
         )
-    answer = _key(item_id, annotator)
-    if answer in batch.seen:
-        before = batch.seen[answer]
-        if before is None:
-            batch.resent.append((item_id, annotator, json_text, where))
-        elif before != json_text and not same_answer(
-            json.loads(before),
-            json.loads(json_text),
-            task_type=batch.task_type,
-            tolerance_px=batch.tolerance_px,
-        ):
-            raise batch.conflict(where, item_id, annotator)
+    admitted = admit_answer(
+        batch.seen,
+        _key(item_id, annotator),
+        json_text,
+        task_type=batch.task_type,
+        tolerance_px=batch.tolerance_px,
+    )
+    if admitted == "conflict":
+        raise batch.conflict(where, item_id, annotator)
+    if admitted == "resent":
+        batch.resent.append((item_id, annotator, json_text, where))
+    if admitted != "new":
         return None
-    batch.seen[answer] = json_text
     task_id = batch.tasks.get(item_id)
     if task_id is not None:
         batch.labeled_tasks.add(task_id)

@@ -5,6 +5,8 @@ Pages (``GET``, signed in with :mod:`service.web.auth`, role ``qa`` and up):
 ``/ui/review``                         bake-offs with their open flags
 ``/ui/review/bakeoffs/{bakeoff_id}``   the queue (filters), throughput, agreement, groups
 ``/ui/review/flags/{flag_id}``         one flag: the item drawn with gold and candidates
+``/ui/review/deliveries/{delivery_id}`` a delivery's flags (model-label disagreement), the same
+                                       ``flag`` rows and decisions as a bake-off's
 
 The page scripts (``/static/review.js``) post JSON to the ``/ui/review/...`` action routes
 below, which carry the CSRF token (``X-CSRF-Token``) and call the same domain functions as the
@@ -23,13 +25,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import col, func, select
 
 from service.api.deps import CurrentKey, SessionDep, SettingsDep
+from service.domain import delivery_jobs, review, review_delivery
 from service.domain import flags as flags_domain
-from service.domain import review
 from service.domain import review_outcomes as outcomes
 from service.domain import review_present as present
 from service.domain.bakeoffs import list_bakeoffs
+from service.domain.deliveries import get_delivery, list_deliveries
+from service.domain.errors import Invalid, NotFound
 from service.domain.review_language import language_view
-from service.models import Flag
+from service.models import Flag, ReviewDecision
 from service.web.auth import render
 from service.web.csrf import CsrfProtected
 
@@ -100,19 +104,26 @@ def _reason(value: str | None) -> str | None:
 def index(
     request: Request, session: SessionDep, settings: SettingsDep, principal: CurrentKey
 ) -> HTMLResponse:
-    """Bake-offs to review."""
+    """Bake-offs and deliveries to review."""
     bakeoffs, _ = list_bakeoffs(session=session, principal=principal, limit=200)
     counts = dict(
         session.exec(
             select(Flag.bakeoff_id, func.count())
             .where(Flag.status == "open")
+            .where(col(Flag.bakeoff_id).is_not(None))
             .group_by(col(Flag.bakeoff_id))
         ).all()
     )
+    shipped = list_deliveries(session=session, principal=principal)[:200]
     return render(
         request,
         "review/index.html",
-        {"bakeoffs": bakeoffs, "open_counts": counts},
+        {
+            "bakeoffs": bakeoffs,
+            "open_counts": counts,
+            "deliveries": shipped,
+            "delivery_counts": review_delivery.open_counts(session, [d.id or 0 for d in shipped]),
+        },
         settings=settings,
         principal=principal,
     )
@@ -173,6 +184,12 @@ def queue_page(
     filters = _filters(rs, candidate, class_name, slice_, st, so, min_score)
     since = int(datetime.now(tz=UTC).timestamp())
     grid = layout != "table" and any(c.image or c.text for c in cards)
+    # Production deliveries from the vendor this bake-off chose: their flags, one click away.
+    chosen = [
+        d
+        for d in list_deliveries(session=session, principal=principal)
+        if d.bakeoff_id == bakeoff_id
+    ]
     return render(
         request,
         "review/queue.html",
@@ -201,6 +218,8 @@ def queue_page(
             "pages": max(1, -(-flags.count // per_page)),
             "can_lead": principal.role in ("admin", "lead"),
             "flag_notes": flags_domain.last_compute_notes(session=session, bakeoff_id=bakeoff_id),
+            "deliveries": chosen,
+            "delivery_counts": review_delivery.open_counts(session, [d.id or 0 for d in chosen]),
         },
         settings=settings,
         principal=principal,
@@ -224,6 +243,8 @@ def item_page(
     since: Annotated[int | None, Query(ge=0)] = None,
 ) -> HTMLResponse:
     """One flag: the item with gold and every candidate's label, and the decision keys."""
+    if flag_id and _delivery_flag(session, flag_id):
+        return _delivery_item_page(request, session, settings, principal, flag_id, status)
     st = _status(status)
     rs = _reason(reason)
     so = _sort(sort)
@@ -240,9 +261,8 @@ def item_page(
         min_score=min_score,
         pinned_since=_since(since),
     )
-    stats = outcomes.review_stats(
-        session=session, bakeoff_id=item.flag.bakeoff_id, principal=principal
-    )
+    bakeoff_id = item.flag.bakeoff_id or 0
+    stats = outcomes.review_stats(session=session, bakeoff_id=bakeoff_id, principal=principal)
     filters = _filters(rs, candidate, class_name, slice_, st, so, min_score)
     sources = _sources(item)
     layers = present.item_layers(item)
@@ -258,9 +278,7 @@ def item_page(
     since = since or int(datetime.now(tz=UTC).timestamp())
     item_query = urlencode({**filters, "since": str(since)})
     mine = [r for r in item.reviews if not r.undone and r.reviewer_key_id == principal.key_id]
-    last_mine = review.last_decision(
-        session=session, bakeoff_id=item.flag.bakeoff_id, principal=principal
-    )
+    last_mine = review.last_decision(session=session, bakeoff_id=bakeoff_id, principal=principal)
     return render(
         request,
         "review/item.html",
@@ -277,6 +295,83 @@ def item_page(
             "item_query": item_query,
             "mine": mine,
             "page_data": _page_data(item, layers, item_query, bool(mine), last_mine),
+        },
+        settings=settings,
+        principal=principal,
+    )
+
+
+def _delivery_flag(session: SessionDep, flag_id: int) -> bool:
+    flag = session.get(Flag, flag_id)
+    return flag is not None and flag.delivery_id is not None
+
+
+@router.get("/deliveries/{delivery_id}", response_class=HTMLResponse)
+def delivery_queue_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentKey,
+    delivery_id: int,
+    status: str | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> HTMLResponse:
+    """The review queue of a delivery: its model-label flags, most likely wrong first."""
+    delivery = get_delivery(session=session, delivery_id=delivery_id, principal=principal)
+    st = _status(status)
+    per_page = 48
+    flags = review_delivery.list_delivery_queue(
+        session=session,
+        delivery_id=delivery_id,
+        principal=principal,
+        status=st,
+        skip=(page - 1) * per_page,
+        limit=per_page,
+    )
+    query = urlencode({"status": st} if st != "open" else {})
+    runs = delivery_jobs.list_flag_runs(
+        session=session, delivery_id=delivery_id, principal=principal
+    )[:5]
+    return render(
+        request,
+        "review/delivery_queue.html",
+        {
+            "delivery": delivery,
+            "runs": runs,
+            "flags": flags,
+            "status": st,
+            "query": query,
+            "page": page,
+            "pages": max(1, -(-flags.count // per_page)),
+        },
+        settings=settings,
+        principal=principal,
+    )
+
+
+def _delivery_item_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentKey,
+    flag_id: int,
+    status: str | None,
+) -> HTMLResponse:
+    """A delivery's flag: the item as the vendor saw it, its labels, accept or correct."""
+    st = _status(status)
+    item = review_delivery.get_item_review(
+        session=session, flag_id=flag_id, principal=principal, status=st
+    )
+    mine = [r for r in item.reviews if not r.undone and r.reviewer_key_id == principal.key_id]
+    return render(
+        request,
+        "review/delivery_item.html",
+        {
+            "item": item,
+            "flag": item.flag,
+            "mine": mine,
+            "query": urlencode({"status": st} if st != "open" else {}),
+            "labels": [(c.annotator, _plain(c.value, item.task_type)) for c in item.candidates],
         },
         settings=settings,
         principal=principal,
@@ -435,6 +530,41 @@ def decide_action(
 def undo_action(session: SessionDep, principal: CurrentKey, flag_id: int) -> review.ReviewView:
     """Undo the caller's latest decision from the item page."""
     return review.undo(session=session, flag_id=flag_id, principal=principal)
+
+
+@router.post("/flags/{flag_id}/delivery-decision", dependencies=[CsrfProtected])
+def delivery_decide_action(
+    session: SessionDep,
+    principal: CurrentKey,
+    flag_id: int,
+    decision: Annotated[ReviewDecision | None, Form()] = None,
+    corrected_value: Annotated[str | None, Form(max_length=100_000)] = None,
+    comment: Annotated[str, Form(max_length=4000)] = "",
+    undo: Annotated[str | None, Form(max_length=8)] = None,
+) -> RedirectResponse:
+    """Decide (or undo) a delivery's flag from its page, then show the next open flag."""
+    if not _delivery_flag(session, flag_id):
+        raise NotFound(f"flag {flag_id} is not a delivery's flag")
+    if undo:
+        review.undo(session=session, flag_id=flag_id, principal=principal)
+        return RedirectResponse(f"/ui/review/flags/{flag_id}", status_code=303)
+    if decision is None:
+        raise Invalid("choose a decision, or undo", location=("body", "decision"))
+    value: Any = None
+    if decision == "correct" and corrected_value is not None:
+        text = corrected_value.strip()
+        # Regions and spans come as JSON from the text box; a class name comes as itself.
+        try:
+            value = json.loads(text) if text[:1] in ("[", "{") else text
+        except ValueError as exc:
+            raise Invalid(
+                f"corrected_value is not valid JSON: {exc}", location=("body", "corrected_value")
+            ) from exc
+    body = review.DecisionCreate(decision=decision, corrected_value=value, comment=comment)
+    result = review.decide(session=session, flag_id=flag_id, body=body, principal=principal)
+    if result.next_id is not None:
+        return RedirectResponse(f"/ui/review/flags/{result.next_id}", status_code=303)
+    return RedirectResponse(f"/ui/review/deliveries/{result.flag.delivery_id}", status_code=303)
 
 
 @router.post("/bakeoffs/{bakeoff_id}/flags", dependencies=[CsrfProtected])

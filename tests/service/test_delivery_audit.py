@@ -95,8 +95,8 @@ def test_bad_probability_files_are_422(session: Session, seeded: Seed) -> None:
     for body, match in [
         (b"key,cat,dog,bird\n", "first column must be 'item_id'"),
         (b"item_id,cat,dog\n", r"missing \['bird'\]"),
-        (b"item_id,cat,dog,bird\nnope,0.2,0.3,0.5\n", "row 2: item 'nope'"),
-        (f"item_id,cat,dog,bird\n{did}-00,0.9,0.9,0.9\n".encode(), "not probabilities"),
+        (b"item_id,cat,dog,bird\nnope,0.2,0.3,0.5\n", "row 2, column 'item_id': 'nope' is not"),
+        (f"item_id,cat,dog,bird\n{did}-00,0.9,0.9,0.9\n".encode(), "row 2: .* sum to 2.7"),
     ]:
         with pytest.raises(Invalid, match=match):
             delivery_flags.flag_delivery(session=session, delivery_id=did, source=io.BytesIO(body))

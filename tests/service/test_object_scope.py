@@ -416,6 +416,11 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/deliveries/{delivery_id}/flags/runs"): Call(
         json=_fixed({"model": "none.joblib"}), ok=_ok(422)
     ),
+    ("POST", "/deliveries/{delivery_id}/flags/runs/upload"): Call(
+        content=lambda s: f"item_id,cat,dog,bird\n{s.delivery_key},0.2,0.3,0.5\n",
+        media="text/csv",
+        ok=_ok(202),
+    ),
     ("GET", "/deliveries/{delivery_id}/flags/runs"): Call(),
     # no model is registered in the walk's server: 422 names the setting
     ("POST", "/deliveries/{delivery_id}/flags/model"): Call(
@@ -481,6 +486,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/review/bakeoffs/{bakeoff_id}/groups"): Call(),
     ("GET", "/review/bakeoffs/{bakeoff_id}/queue"): Call(),
     ("GET", "/review/bakeoffs/{bakeoff_id}/stats"): Call(),
+    ("GET", "/review/deliveries/{delivery_id}/queue"): Call(),
     ("GET", "/review/flags/{flag_id}"): Call(),
     ("POST", "/review/flags/{flag_id}/decisions"): Call(json=_fixed({"decision": "confirm_gold"})),
     ("POST", "/review/flags/{flag_id}/undo"): Call(ok=_ok(200, 404, 409)),  # nothing to undo
@@ -504,6 +510,11 @@ CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/ui/review/flags/{flag_id}"): Call(),
     ("POST", "/ui/review/flags/{flag_id}/decide"): Call(json=_fixed({"decision": "confirm_gold"})),
     ("POST", "/ui/review/flags/{flag_id}/undo"): Call(ok=_ok(200, 404, 409)),
+    ("GET", "/ui/review/deliveries/{delivery_id}"): Call(),
+    # the walk's flag is a bake-off's: this form is for a delivery's flags only (404)
+    ("POST", "/ui/review/flags/{flag_id}/delivery-decision"): Call(
+        form={"decision": "accept_candidate"}, ok=_ok(404)
+    ),
     ("GET", "/vendors/{vendor_id}"): Call(),
     ("PATCH", "/vendors/{vendor_id}"): Call(json=_fixed({"price_per_item": 0.5})),
     ("DELETE", "/vendors/{vendor_id}"): Call(ok=_ok(204, 409)),  # in use by a bake-off

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from service.api.deps import CurrentKey, PageDep, SessionDep
 from service.domain import flags as flags_domain
-from service.domain import review
+from service.domain import review, review_delivery
 from service.domain import review_outcomes as outcomes
 from service.models import AuditEventsPublic
 
@@ -135,6 +135,25 @@ def blinding(
         session=session, bakeoff_id=bakeoff_id, blinded=body.blinded, principal=principal
     )
     return outcomes.BlindingUpdate(blinded=value)
+
+
+@router.get("/deliveries/{delivery_id}/queue", response_model=review.FlagsPage)
+def delivery_queue(
+    session: SessionDep,
+    principal: CurrentKey,
+    page: PageDep,
+    delivery_id: int,
+    status: review.QueueStatus = "open",
+) -> review.FlagsPage:
+    """A delivery's flags in the review queue, most likely wrong first (decide as any flag)."""
+    return review_delivery.list_delivery_queue(
+        session=session,
+        delivery_id=delivery_id,
+        principal=principal,
+        status=status,
+        skip=page.skip,
+        limit=page.limit,
+    )
 
 
 @router.get("/flags/{flag_id}", response_model=review.ItemReview)
