@@ -107,7 +107,10 @@ class _Encoder:
                 "b64": base64.b64encode(values.view(np.int64).tobytes()).decode("ascii"),
             }
         if values.dtype.kind == "O" and values.ndim == 1:
-            return {"$ao": [self.value(v) for v in values.tolist()]}
+            items = values.tolist()
+            if all(type(v) is str for v in items):  # item keys, class names: stored as is
+                return {"$aos": items}
+            return {"$ao": [self.value(v) for v in items]}
         if values.dtype.kind in "US" and values.ndim == 1:
             return {"$as": values.dtype.str, "v": values.tolist()}
         raise TypeError(f"cannot store an array of dtype {values.dtype} and shape {values.shape}")
@@ -209,6 +212,10 @@ class _Decoder:
         return index
 
     def array(self, raw: Any) -> np.ndarray[Any, Any]:
+        if "$aos" in raw:
+            strings = np.empty(len(raw["$aos"]), dtype=object)
+            strings[:] = raw["$aos"]
+            return strings
         if "$ao" in raw:
             out = np.empty(len(raw["$ao"]), dtype=object)
             out[:] = [self.value(v) for v in raw["$ao"]]
@@ -249,7 +256,7 @@ class _Decoder:
             return float(v["$f"])
         if "$n" in v:
             return self.array(v["$n"])[0]
-        if "$a" in v or "$ao" in v or "$as" in v:
+        if "$a" in v or "$ao" in v or "$aos" in v or "$as" in v:
             return self.array(v)
         if "$df" in v:
             index = self.index(v["index"])
