@@ -101,7 +101,7 @@ def _records(labels: list[LabelIn]) -> dict[str, list[dict[str, object]]]:
 
 def _store(
     engine: Engine, n_items: int, n_vendors: int, n_earlier: int
-) -> tuple[int, int, int, list[int], np.ndarray, str]:
+) -> tuple[int, int, int, list[int], np.ndarray, str, str]:
     """Project, gold, vendors, ``n_earlier`` completed bake-offs and a new one (two labelled)."""
     rng = np.random.default_rng(0)
     truth = rng.integers(0, len(CLASSES), n_items)
