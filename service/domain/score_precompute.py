@@ -9,8 +9,9 @@ then is :attr:`service.core.config.Settings.scores_on_import`:
     The bake-off is queued for one thread of this process, which scores it
     (:func:`service.domain.scoring.score_bakeoff`, the defaults every door reads) and
     stores the result. The import answers at once. Imports arriving while a bake-off is
-    being scored coalesce into one more run (a stream of callbacks does not score once per
-    label). The thread is not a daemon: a CLI import finishes storing before it exits.
+    being scored coalesce into one more run, started no sooner than twice the last run's
+    duration after it (a stream of callbacks does not score once per label, nor all the
+    time). The thread is not a daemon: a CLI import finishes storing before it exits.
 ``"inline"``
     The import scores before it returns.
 ``"off"``
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -42,6 +44,11 @@ _LOCK = threading.Condition()
 _PENDING: dict[tuple[int, int], tuple[Engine, int]] = {}  # (engine id, bake-off) -> job
 _RUNNING: set[tuple[int, int]] = set()
 _THREAD: list[threading.Thread] = []
+# A bake-off is scored again no sooner than this many times its last scoring's duration
+# after it: a stream of callbacks (one label each) keeps the thread busy a third of the time
+# at most, and a read in between computes what it needs itself.
+_SPACING = 2.0
+_NOT_BEFORE: dict[tuple[int, int], float] = {}
 
 
 def _in_memory(engine: Engine) -> bool:
@@ -63,24 +70,28 @@ def precompute(engine: Engine, bakeoff_id: int) -> None:
 def _work() -> None:
     while True:
         with _LOCK:
-            ready = [k for k in _PENDING if k not in _RUNNING]
-            if not ready:
-                if not _PENDING:
-                    _THREAD.clear()
-                    _LOCK.notify_all()
-                    return
-                _LOCK.wait(0.05)
+            if not _PENDING:
+                _THREAD.clear()
+                _LOCK.notify_all()
+                return
+            now = time.monotonic()
+            key = min(_PENDING, key=lambda k: _NOT_BEFORE.get(k, 0.0))
+            wait = _NOT_BEFORE.get(key, 0.0) - now
+            if wait > 0:  # scored moments ago: let more labels land first
+                _LOCK.wait(wait)
                 continue
-            key = ready[0]
             engine, bakeoff_id = _PENDING.pop(key)
             _RUNNING.add(key)
+        started = time.monotonic()
         try:
             precompute(engine, bakeoff_id)
         except Exception:  # the first read computes instead; the import already succeeded
             log.exception("scoring bake-off %s after an import failed", bakeoff_id)
         finally:
+            finished = time.monotonic()
             with _LOCK:
                 _RUNNING.discard(key)
+                _NOT_BEFORE[key] = finished + _SPACING * (finished - started)
                 _LOCK.notify_all()
 
 

@@ -291,3 +291,25 @@ def test_two_processes_on_postgresql_run_the_engine_once(
             e.dispose()
     assert engine_calls == [seeded.bakeoff_id]
     assert sorted([first.scored_now, second.scored_now]) == [False, True]
+
+
+def test_a_stream_of_imports_is_scored_a_few_times_not_once_per_import(
+    file_engine: Engine, mode: Any, engine_calls: list[int]
+) -> None:
+    mode("off")
+    with Session(file_engine) as session:
+        seeded = seed_case(session, _case())
+        vendor_id = _vendor_id(session, seeded.bakeoff_id)
+        mode("background")
+        for k in range(8):  # callbacks: one label each, while the first scoring runs
+            add_vendor_labels(
+                session=session,
+                bakeoff_id=seeded.bakeoff_id,
+                vendor_id=vendor_id,
+                records=[m.VendorLabelCreate(item_key="i001", value="cat", annotator_id=f"c{k}")],
+            )
+        assert score_precompute.wait_idle(60)
+        assert 1 <= len(engine_calls) <= 3, engine_calls
+        scoring.clear_cache()
+        results = bakeoff_results(session=session, bakeoff_id=seeded.bakeoff_id)
+    assert results.scored_now is False  # the last run scored the last import
