@@ -16,7 +16,8 @@ printed, then the *first* view of
 is timed. As the peer, the first ``GET /bakeoffs/{id}/results`` after another import (the
 scoring engine's own door, without ranking or report) is timed in the same process, and
 the ratios are printed. The same two pages are then viewed first in a fresh process (a
-restarted server: nothing in memory, only the database). Also printed: plotly.js as served
+restarted server that served another project's pages first: code imported and compiled,
+nothing of this project in memory, only the database). Also printed: plotly.js as served
 (gzip) against its raw size, and the load average.
 
 Exits 1 when a first view misses the target, 2 when it cannot run.
@@ -100,7 +101,7 @@ def _records(labels: list[LabelIn]) -> dict[str, list[dict[str, object]]]:
 
 
 def _store(
-    engine: Engine, n_items: int, n_vendors: int, n_earlier: int
+    engine: Engine, n_items: int, n_vendors: int, n_earlier: int, *, name: str = "dash"
 ) -> tuple[int, int, int, list[int], np.ndarray, str, str]:
     """Project, gold, vendors, ``n_earlier`` completed bake-offs and a new one (two labelled)."""
     rng = np.random.default_rng(0)
@@ -109,7 +110,7 @@ def _store(
         project = projects.create_project(
             session=session,
             data=m.ProjectCreate(
-                name="dash",
+                name=name,
                 task_type="classification",
                 ontology={"classes": [{"name": c} for c in CLASSES]},
             ),
@@ -120,7 +121,7 @@ def _store(
             session=session, project_id=project.id, data=m.InstructionsVersionCreate(text="# x")
         )
         golden = golden_sets.create_golden_set(
-            session=session, data=m.GoldenSetCreate(name="gold", project_id=project.id)
+            session=session, data=m.GoldenSetCreate(name=f"{name} gold", project_id=project.id)
         )
         assert golden.id is not None and instructions.id is not None
         result = golden_import.import_gold(
@@ -138,7 +139,7 @@ def _store(
         ids = []
         for v in range(n_vendors):
             vendor = vendors.create_vendor(
-                session=session, data=m.VendorCreate(name=f"vendor-{v}", price_per_item=0.05)
+                session=session, data=m.VendorCreate(name=f"{name} vendor-{v}", price_per_item=0.05)
             )
             assert vendor.id is not None
             ids.append(vendor.id)
@@ -169,15 +170,22 @@ def _store(
                 bakeoffs.update_bakeoff(
                     session=session, bakeoff_id=b.id, data=m.BakeOffUpdate(status="completed")
                 )
-        key = create_api_key(session=session, data=m.ApiKeyCreate(name="bench", role="viewer")).key
-        lead = create_api_key(session=session, data=m.ApiKeyCreate(name="imports", role="lead")).key
+        viewer = m.ApiKeyCreate(name=f"{name} bench", role="viewer")
+        key = create_api_key(session=session, data=viewer).key
+        importer = m.ApiKeyCreate(name=f"{name} imports", role="lead")
+        lead = create_api_key(session=session, data=importer).key
     return project_id, bakeoff_ids[-1], bakeoff_ids[0], ids, truth, key, lead
 
 
+_CPU: dict[float, float] = {}  # wall time of a view -> CPU seconds of this process meanwhile
+
+
 def _timed(call: Callable[[], int]) -> float:
+    c0 = time.process_time()
     t0 = time.perf_counter()
     status = call()
     wall = time.perf_counter() - t0
+    _CPU[wall] = time.process_time() - c0
     if status != 200:
         print(f"request failed with HTTP {status}")
         sys.exit(2)
@@ -188,8 +196,12 @@ _FRESH_CHILD = """
 import json, resource, sys, time
 from fastapi.testclient import TestClient
 from service.main import create_app
-key, paths = sys.argv[1], sys.argv[2:]
+key, n_warm, paths = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 with TestClient(create_app(), headers={"X-API-Key": key}) as client:
+    for path in paths[:n_warm]:  # another project's pages: code imported and compiled
+        if client.get(path).status_code != 200:
+            sys.exit(f"{path}: HTTP error")
+    paths = paths[n_warm:]
     out = []
     for path in paths:
         c0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -204,11 +216,12 @@ print("FRESH " + json.dumps(out))
 """
 
 
-def _fresh_views(url: str, key: str, paths: list[str]) -> list[list[float]]:
-    """Wall and CPU seconds of the first view of each page in a new server process."""
+def _fresh_views(url: str, key: str, paths: list[str], warm_up: list[str]) -> list[list[float]]:
+    """Wall and CPU seconds of the first view of each page in a new server process, after
+    it served ``warm_up`` (pages of another project)."""
     env = dict(os.environ, BAKEOFF_DATABASE_URL=url, BAKEOFF_AUTO_MIGRATE="false")
     proc = subprocess.run(
-        [sys.executable, "-c", _FRESH_CHILD, key, *paths],
+        [sys.executable, "-c", _FRESH_CHILD, key, str(len(warm_up)), *warm_up, *paths],
         env=env,
         capture_output=True,
         text=True,
@@ -241,6 +254,10 @@ def main() -> int:
         project_id, new_id, first_id, vendor_ids, truth, key, lead = _store(
             engine, args.n, args.vendors, args.earlier
         )
+        # another small project: a fresh server views its pages first, so the timed views
+        # pay for this project's data, not for importing and compiling code
+        warm_project, warm_new, *_ = _store(engine, 30, 2, 1, name="warm-up")
+        warm_up = [f"/ui/dashboards/bakeoffs/{warm_new}", f"/ui/dashboards/projects/{warm_project}"]
         os.environ["BAKEOFF_SCORES_ON_IMPORT"] = "background"  # the service's default
         get_settings.cache_clear()
         print(
@@ -293,25 +310,30 @@ def main() -> int:
             gz_bytes = int(gz.headers.get("content-length", "0"))
             gz_encoding = gz.headers.get("content-encoding")
         engine.dispose()
-        fresh = _fresh_views(url, key, [bakeoff_page, project_page])
+        fresh = _fresh_views(url, key, [bakeoff_page, project_page], warm_up)
 
     for n, (answered, stored) in enumerate(imports, start=1):
         print(
             f"import {n}: {args.n:,} labels through POST .../labels answered in {answered:.3f} s; "
             f"scores stored {stored:.3f} s after it began (in the background)"
         )
-    print(f"first GET /bakeoffs/{{id}}/results after an import (peer): {results_s:.3f} s")
+    print(
+        f"first GET /bakeoffs/{{id}}/results after an import (peer): {results_s:.3f} s "
+        f"(cpu {_CPU[results_s]:.3f} s)"
+    )
     print(
         f"first bake-off dashboard view after an import: {bakeoff_s:.3f} s "
-        f"({bakeoff_s / results_s:.1f}x the results door; target < {args.target:.1f} s); "
-        f"again: {bakeoff_again_s:.3f} s"
+        f"(cpu {_CPU[bakeoff_s]:.3f} s; {bakeoff_s / results_s:.1f}x the results door; "
+        f"target < {args.target:.1f} s); again: {bakeoff_again_s:.3f} s"
     )
     print(
         f"project dashboard view just after (every bake-off's leader, trends): {project_s:.3f} s "
-        f"({project_s / results_s:.1f}x the results door); again: {again_s:.3f} s"
+        f"(cpu {_CPU[project_s]:.3f} s; {project_s / results_s:.1f}x the results door); "
+        f"again: {again_s:.3f} s"
     )
     print(
-        f"in a fresh process (a restarted server, nothing in memory): bake-off page "
+        f"in a fresh process (a restarted server, nothing of this project in memory; it "
+        f"served another project's pages first): bake-off page "
         f"{fresh[0][0]:.3f} s (cpu {fresh[0][1]:.3f} s), then project page {fresh[1][0]:.3f} s "
         f"(cpu {fresh[1][1]:.3f} s)"
     )
