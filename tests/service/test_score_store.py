@@ -125,8 +125,7 @@ def mode(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         get_settings.cache_clear()
 
     yield set_mode
-    monkeypatch.delenv("BAKEOFF_SCORES_ON_IMPORT", raising=False)
-    get_settings.cache_clear()
+    get_settings.cache_clear()  # read again once monkeypatch has restored the variable
 
 
 @pytest.fixture
