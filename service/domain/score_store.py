@@ -32,9 +32,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, Executable, text
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 from sqlmodel import Session
 
 from service.core import scored_json
@@ -120,8 +121,45 @@ def _data_version(conn: Connection, bakeoff_id: int) -> int | None:
     return None if row is None else int(row[0])
 
 
+@dataclass(frozen=True)
+class _Link:
+    """A connection for the row: one of its own, or (an in-memory SQLite database, whose
+    one connection every session shares) the caller's session's, never rolled back here."""
+
+    conn: Connection
+    session: Session
+    shared: bool
+
+    def release(self) -> None:
+        """End this connection's read transaction (a snapshot must not outlive its use)."""
+        if not self.shared:
+            self.conn.rollback()
+
+    def write(self, statements: list[Executable]) -> None:
+        """Run ``statements`` in one transaction of their own and commit."""
+        if self.shared:
+            for statement in statements:
+                self.session.execute(statement)
+            self.session.commit()
+            return
+        self.conn.rollback()
+        with self.conn.begin():
+            for statement in statements:
+                self.conn.execute(statement)
+
+
+@contextmanager
+def _link(session: Session) -> Iterator[_Link]:
+    engine = engine_of(session)
+    if isinstance(engine.pool, StaticPool | SingletonThreadPool):
+        yield _Link(session.connection(), session, shared=True)
+        return
+    with engine.connect() as conn:
+        yield _Link(conn, session, shared=False)
+
+
 def _write(
-    conn: Connection,
+    link: _Link,
     *,
     bakeoff_id: int,
     data_version: int,
@@ -133,13 +171,11 @@ def _write(
     """Store one row and delete the bake-off's other (stale) rows, in one transaction."""
     table = table_of(BakeOffScoresRow)
     try:
-        with conn.begin():
-            conn.execute(
+        link.write(
+            [
                 table.delete()
                 .where(table.c.bakeoff_id == bakeoff_id)
-                .where(table.c.fingerprint != fingerprint)
-            )
-            conn.execute(
+                .where(table.c.fingerprint != fingerprint),
                 table.insert().values(
                     bakeoff_id=bakeoff_id,
                     data_version=data_version,
@@ -147,40 +183,37 @@ def _write(
                     body=body,
                     compute_s=compute_s,
                     computed_at=computed_at,
-                )
-            )
+                ),
+            ]
+        )
     except IntegrityError:  # another process stored the same scores first (SQLite)
         log.info("scores of bake-off %s were stored by another process", bakeoff_id)
 
 
 @contextmanager
-def _one_writer(engine: Engine, bakeoff_id: int) -> Iterator[Connection]:
+def _one_writer(session: Session, bakeoff_id: int) -> Iterator[_Link]:
     """Hold the bake-off's writer lock (process; PostgreSQL: also across processes).
 
     Yields a connection of its own (not the caller's session, whose transaction may hold an
     older snapshot) for re-reading and writing the row.
     """
+    engine = engine_of(session)
     key = (_token(engine), bakeoff_id)
     with _LOCK:
         lock = _WRITERS.setdefault(key, threading.Lock())
-    with lock, engine.connect() as conn:
+    with lock, _link(session) as link:
         advisory = engine.dialect.name == "postgresql"
-        if advisory:
-            conn.execute(
-                text("SELECT pg_advisory_lock(:a, :b)"),
-                {"a": _ADVISORY_NAMESPACE, "b": bakeoff_id},
-            )
-            conn.commit()
+        lock_args = {"a": _ADVISORY_NAMESPACE, "b": bakeoff_id}
+        if advisory:  # PostgreSQL engines never share one connection (no StaticPool)
+            link.conn.execute(text("SELECT pg_advisory_lock(:a, :b)"), lock_args)
+            link.conn.commit()
         try:
-            yield conn
+            yield link
         finally:
             if advisory:
-                conn.rollback()
-                conn.execute(
-                    text("SELECT pg_advisory_unlock(:a, :b)"),
-                    {"a": _ADVISORY_NAMESPACE, "b": bakeoff_id},
-                )
-                conn.commit()
+                link.conn.rollback()
+                link.conn.execute(text("SELECT pg_advisory_unlock(:a, :b)"), lock_args)
+                link.conn.commit()
 
 
 def _remember(key: Hashable, value: Any, computed_at: datetime) -> None:
@@ -224,15 +257,16 @@ def get_or_compute(
         if hit is not None:
             _MEMORY.move_to_end(key)
             return Found(hit[0], hit[1], scored_now=False)
-    with engine.connect() as conn:
-        row = _read(conn, bakeoff_id, fingerprint)
+    with _link(session) as link:
+        row = _read(link.conn, bakeoff_id, fingerprint)
+        link.release()
     if row is None:
-        with _one_writer(engine, bakeoff_id) as conn:
-            row = _read(conn, bakeoff_id, fingerprint)  # the writer we waited for stored it
+        with _one_writer(session, bakeoff_id) as link:
+            row = _read(link.conn, bakeoff_id, fingerprint)  # the writer we waited for stored it
+            link.release()
             if row is None:
-                conn.rollback()
                 return _compute_and_store(
-                    conn,
+                    link,
                     key=key,
                     bakeoff_id=bakeoff_id,
                     data_version=data_version,
@@ -246,7 +280,7 @@ def get_or_compute(
 
 
 def _compute_and_store(
-    conn: Connection,
+    link: _Link,
     *,
     key: Hashable,
     bakeoff_id: int,
@@ -259,17 +293,17 @@ def _compute_and_store(
     computed_at = utcnow()
     value = compute()
     compute_s = time.perf_counter() - started
-    if _data_version(conn, bakeoff_id) != data_version:
-        conn.rollback()  # labels landed meanwhile: these scores may mix two versions
+    changed = _data_version(link.conn, bakeoff_id) != data_version
+    link.release()
+    if changed:  # labels landed meanwhile: these scores may mix two versions
         return Found(value, computed_at, scored_now=True)
-    conn.rollback()
     try:
         body = scored_json.dumps(value, types=types)
     except TypeError:  # a result type the codec cannot store exactly: serve, do not store
         log.exception("scores of bake-off %s cannot be stored", bakeoff_id)
         return Found(value, computed_at, scored_now=True)
     _write(
-        conn,
+        link,
         bakeoff_id=bakeoff_id,
         data_version=data_version,
         fingerprint=fingerprint,

@@ -312,3 +312,17 @@ def test_a_stream_of_imports_is_scored_a_few_times_not_once_per_import(
         scoring.clear_cache()
         results = bakeoff_results(session=session, bakeoff_id=seeded.bakeoff_id)
     assert results.scored_now is False  # the last run scored the last import
+
+
+def test_scoring_keeps_the_callers_unfinished_transaction(session: Session) -> None:
+    """In-memory SQLite shares one connection: the store must not roll the caller back."""
+    seeded = seed_case(session, _case())
+    session.add(m.Vendor(name="added, not yet committed", adapter_kind="file"))
+    session.flush()
+    bakeoff = session.get(m.BakeOff, seeded.bakeoff_id)
+    assert bakeoff is not None
+    scoring.clear_cache()
+    scoring.score_bakeoff(session=session, bakeoff=bakeoff, n_resamples=50)
+    session.commit()
+    names = {v.name for v in session.exec(select(m.Vendor)).all()}
+    assert "added, not yet committed" in names
