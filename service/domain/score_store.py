@@ -168,14 +168,13 @@ def _write(
     compute_s: float,
     computed_at: datetime,
 ) -> None:
-    """Store one row and delete the bake-off's other (stale) rows, in one transaction."""
+    """Store one row and delete the bake-off's other rows (stale, or unreadable under the
+    same fingerprint), in one transaction; the caller holds the writer lock."""
     table = table_of(BakeOffScoresRow)
     try:
         link.write(
             [
-                table.delete()
-                .where(table.c.bakeoff_id == bakeoff_id)
-                .where(table.c.fingerprint != fingerprint),
+                table.delete().where(table.c.bakeoff_id == bakeoff_id),
                 table.insert().values(
                     bakeoff_id=bakeoff_id,
                     data_version=data_version,
@@ -258,13 +257,14 @@ def get_or_compute(
             _MEMORY.move_to_end(key)
             return Found(hit[0], hit[1], scored_now=False)
     with _link(session) as link:
-        row = _read(link.conn, bakeoff_id, fingerprint)
+        found = _decoded(_read(link.conn, bakeoff_id, fingerprint), types)
         link.release()
-    if row is None:
+    if found is None:
         with _one_writer(session, bakeoff_id) as link:
-            row = _read(link.conn, bakeoff_id, fingerprint)  # the writer we waited for stored it
+            # the writer we waited for may have stored it
+            found = _decoded(_read(link.conn, bakeoff_id, fingerprint), types)
             link.release()
-            if row is None:
+            if found is None:
                 return _compute_and_store(
                     link,
                     key=key,
@@ -274,8 +274,20 @@ def get_or_compute(
                     compute=compute,
                     types=types,
                 )
-    value = scored_json.loads(row[0], types=types)
-    _remember(key, value, row[1])
+    _remember(key, found.value, found.computed_at)
+    return found
+
+
+def _decoded(row: tuple[bytes, datetime] | None, types: Collection[type]) -> Found[Any] | None:
+    """The scores of a stored row; ``None`` when there is none or it cannot be read (it is
+    then recomputed and replaced, never served half-read)."""
+    if row is None:
+        return None
+    try:
+        value = scored_json.loads(row[0], types=types)
+    except (ValueError, KeyError, TypeError):
+        log.exception("stored scores cannot be read; computing them again")
+        return None
     return Found(value, row[1], scored_now=False)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Session, SQLModel, select
 
 import service.models as m
@@ -326,3 +326,22 @@ def test_scoring_keeps_the_callers_unfinished_transaction(session: Session) -> N
     session.commit()
     names = {v.name for v in session.exec(select(m.Vendor)).all()}
     assert "added, not yet committed" in names
+
+
+def test_an_unreadable_row_is_computed_again_and_replaced(
+    file_engine: Engine, mode: Any, engine_calls: list[int]
+) -> None:
+    mode("off")
+    with Session(file_engine) as session:
+        seeded = seed_case(session, _case())
+        bakeoff_results(session=session, bakeoff_id=seeded.bakeoff_id)
+        bad = zlib.compress(json.dumps({"indexes": [], "value": {"$dc": "os:system"}}).encode())
+        session.execute(update(m.BakeOffScoresRow).values(body=bad))
+        session.commit()
+        scoring.clear_cache()
+        again = bakeoff_results(session=session, bakeoff_id=seeded.bakeoff_id)
+        scoring.clear_cache()
+        third = bakeoff_results(session=session, bakeoff_id=seeded.bakeoff_id)
+        assert score_store.stored_row_count(session, seeded.bakeoff_id) == 1
+    assert len(engine_calls) == 2
+    assert again.scored_now is True and third.scored_now is False
