@@ -45,7 +45,7 @@ from metrics.scoring import Scored, ScoringOptions, score, shared_resamples, wit
 from reports.inputs import PricingTerms
 from service.core import scored_json
 from service.core.config import get_settings
-from service.domain import score_store
+from service.domain import score_store, stored_labels
 from service.domain._common import get_or_404, table_of
 from service.domain.bakeoffs import vendor_aliases
 from service.domain.stored_labels import decode_json, fetch_columns, stored_frames
@@ -396,9 +396,8 @@ def _compute(session: Session, bakeoff: BakeOff, *, n_resamples: int, seed: int)
 
 
 def _code_digest() -> str:
-    """Digest of the code the scores come from: the engine and every metric it calls
-    (:mod:`metrics`), this module and the stored form. Stored scores of other code are not
-    served (a deploy that changes a metric recomputes)."""
+    """Digest of the code the scores come from (:mod:`metrics`, this module, the reading of
+    rows, the stored form): scores of other code are not served, a deploy recomputes."""
     global _CODE
     if _CODE is None:
         import metrics  # the package's files, not an import of every module
@@ -406,7 +405,8 @@ def _code_digest() -> str:
         digest = hashlib.sha256()
         roots = [Path(metrics.__file__).parent]
         files = sorted(p for root in roots for p in root.rglob("*.py"))
-        files += [Path(__file__), Path(scored_json.__file__), Path(inputs_module.__file__)]
+        files += [Path(__file__), Path(stored_labels.__file__)]  # what is read, how
+        files += [Path(scored_json.__file__), Path(inputs_module.__file__)]  # stored form
         for path in files:
             digest.update(path.name.encode())
             digest.update(path.read_bytes())

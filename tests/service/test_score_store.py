@@ -202,7 +202,7 @@ def test_a_read_before_any_import_scores_once_and_says_so(
 
 
 def test_a_row_of_an_older_state_is_never_served(
-    file_engine: Engine, mode: Any, engine_calls: list[int]
+    file_engine: Engine, mode: Any, engine_calls: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mode("off")
     with Session(file_engine) as session:
@@ -227,6 +227,7 @@ def test_a_row_of_an_older_state_is_never_served(
                     data=m.BakeOffUpdate(constraints={"min_coverage": 0.5}),
                 ),
             ),
+            ("engine code", lambda: monkeypatch.setattr(scoring, "_CODE", "a new release")),
         ]
         for what, change in changes:
             calls = len(engine_calls)
