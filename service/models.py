@@ -886,7 +886,12 @@ class BakeOffResults(SQLModel):
     golden_set_version_id: int
     n_gold: int
     blinded: bool
-    computed_at: datetime
+    computed_at: datetime = Field(description="When the engine computed these scores.")
+    scored_now: bool = Field(
+        default=False,
+        description="True when this request computed the scores (none were stored yet for "
+        "the bake-off's current data); false when they were read as stored when labels landed.",
+    )
     vendors: list[VendorResult]
 
 
@@ -1538,3 +1543,30 @@ class DeliveryFlagRunPublic(SQLModel):
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+
+
+# --------------------------------------------------------------------------- stored scores
+
+
+class BakeOffScoresRow(SQLModel, table=True):
+    """A bake-off's scores as the engine returned them, stored when labels land.
+
+    ``fingerprint`` digests everything the scores depend on (data version, gold version,
+    coverage floor, ontology, candidates and their prices, task timings, the engine's code,
+    bootstrap settings): a row is read only under the exact fingerprint of the bake-off's
+    current state, so a stale row is never served. ``body`` is compressed JSON
+    (:mod:`service.core.scored_json`), never pickle.
+    """
+
+    __tablename__ = "bakeoffscores"
+    __table_args__ = (
+        UniqueConstraint("bakeoff_id", "fingerprint", name="uq_bakeoffscores_fingerprint"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    bakeoff_id: int = Field(foreign_key="bakeoff.id", index=True, ondelete="CASCADE")
+    data_version: int
+    fingerprint: str = Field(max_length=64)
+    body: bytes = Field(sa_type=LargeBinary)
+    compute_s: float = Field(default=0.0, description="Seconds the engine took.")
+    computed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

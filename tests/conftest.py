@@ -64,6 +64,10 @@ from tests.needs import (
 )
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# Imports do not score in a background thread during tests (a thread outliving its test would
+# race the next test's database); the first read scores and stores instead. Tests of scoring
+# after imports (tests/service/test_score_store.py) set the mode themselves.
+os.environ.setdefault("BAKEOFF_SCORES_ON_IMPORT", "off")
 _pg_reason: list[str | None] = []
 
 

@@ -8,17 +8,24 @@ in the service's JSON shapes; :func:`write_files` writes the same case as the fi
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlmodel import Session
 
+import service.models as m
 from service.demo.data import digits_golden_set, scenes_golden_set
+from service.domain import bakeoffs, golden_sets, projects, vendors
+from service.domain.vendor_labels import add_vendor_labels
 
-__all__ = ["Answer", "Case", "GENERATORS", "demo_cases", "write_files"]
+__all__ = ["Answer", "Case", "GENERATORS", "Seeded", "demo_cases", "seed_case", "write_files"]
 
 Answer = tuple[str, str | None, Any]  # item, annotator, value
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -456,3 +463,99 @@ def _write_keypoints(case: Case, root: Path, cats: dict[str, int]) -> tuple[Path
         out[name] = root / f"{name}.json"
         out[name].write_text(json.dumps(results))
     return gold, out
+
+
+# --------------------------------------------------------------------------- stored
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """A stored case: its bake-off and the service's vendor names."""
+
+    bakeoff_id: int
+    names: dict[str, str]  # service vendor name -> case vendor name
+
+
+def seed_case(session: Session, case: Case) -> Seeded:
+    """Store ``case`` through the domain layer: project, gold, vendors, a bake-off, labels."""
+    tag = uuid.uuid4().hex[:8]
+    project = projects.create_project(
+        session=session,
+        data=m.ProjectCreate(
+            name=f"{case.task}-{tag}",
+            task_type=case.task,  # type: ignore[arg-type]
+            ontology={"classes": [{"name": c} for c in case.classes]},
+        ),
+    )
+    assert project.id is not None
+    instructions = projects.create_instructions(
+        session=session, project_id=project.id, data=m.InstructionsVersionCreate(text="label")
+    )
+    golden = golden_sets.create_golden_set(
+        session=session, data=m.GoldenSetCreate(name=f"gold-{tag}", project_id=project.id)
+    )
+    assert golden.id is not None and instructions.id is not None
+    golden_sets.add_items(
+        session=session,
+        golden_set_id=golden.id,
+        items=[
+            m.GoldenItemCreate(
+                key=k,
+                data=(
+                    {"height": case.sizes[k][0], "width": case.sizes[k][1]}
+                    if k in case.sizes
+                    else {}
+                ),
+                meta=case.meta.get(k, {}),
+            )
+            for k in case.gold
+        ],
+    )
+    version = golden_sets.create_version(session=session, golden_set_id=golden.id)
+    golden_sets.set_gold_labels(
+        session=session,
+        golden_set_id=golden.id,
+        version=version.version,
+        labels=[m.GoldLabelCreate(item_key=k, value=v) for k, v in case.gold.items()],
+    )
+    names: dict[str, str] = {}
+    ids: dict[str, int] = {}
+    for i, name in enumerate(case.vendors):
+        vendor = vendors.create_vendor(
+            session=session,
+            data=m.VendorCreate(name=f"{name}-{tag}", price_per_item=0.01 * (i + 1)),
+        )
+        assert vendor.id is not None
+        names[vendor.name] = name
+        ids[name] = vendor.id
+    assert version.id is not None
+    bakeoff = bakeoffs.create_bakeoff(
+        session=session,
+        data=m.BakeOffCreate(
+            name=f"bake-off {tag}",
+            project_id=project.id,
+            golden_set_version_id=version.id,
+            instructions_version_id=instructions.id,
+            vendor_ids=list(ids.values()),
+        ),
+    )
+    assert bakeoff.id is not None
+    for name, rows in case.vendors.items():
+        if not rows:
+            continue
+        add_vendor_labels(
+            session=session,
+            bakeoff_id=bakeoff.id,
+            vendor_id=ids[name],
+            records=[
+                m.VendorLabelCreate(
+                    item_key=k,
+                    value=v,
+                    annotator_id=w,
+                    started_at=T0,
+                    completed_at=T0 + timedelta(minutes=5 + 7 * (j % 11)),
+                )
+                for j, (k, w, v) in enumerate(rows)
+            ],
+        )
+    return Seeded(bakeoff.id, names)

@@ -11,7 +11,8 @@ golden sets, the numbers of
 * the dashboard's data (``/ui/dashboards/bakeoffs/{id}/report.json``) and its download
   (``export/metrics.csv``: the same values, rounded),
 
-must be identical: same metrics, same point values, same interval bounds, same status.
+must be identical: same metrics, same point values, same interval bounds, same status. And
+``/results`` read from the scores stored in the database equals a fresh computation.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ import io
 import json
 import math
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +31,18 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import delete
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-import service.models as m
 from reports.render import render_csv, render_json
 from service.cli.main import app
 from service.client import BakeoffClient
-from service.domain import bakeoffs, golden_sets, projects, vendors
+from service.domain import scoring
 from service.domain.reporting import bakeoff_report
-from service.domain.vendor_labels import add_vendor_labels
-from tests.one_truth_data import GENERATORS, Case, demo_cases, write_files
+from service.models import BakeOffScoresRow
+from tests.one_truth_data import GENERATORS, Case, Seeded, demo_cases, seed_case, write_files
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 Triple = tuple[float | None, float | None, float | None]
 
 
@@ -63,96 +61,6 @@ def _cli(case: Case, root: Path) -> dict[str, dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- the service's doors
-
-
-@dataclass(frozen=True)
-class Seeded:
-    bakeoff_id: int
-    names: dict[str, str]  # service vendor name -> case vendor name
-
-
-def _seed(session: Session, case: Case) -> Seeded:
-    tag = uuid.uuid4().hex[:8]
-    project = projects.create_project(
-        session=session,
-        data=m.ProjectCreate(
-            name=f"{case.task}-{tag}",
-            task_type=case.task,  # type: ignore[arg-type]
-            ontology={"classes": [{"name": c} for c in case.classes]},
-        ),
-    )
-    assert project.id is not None
-    instructions = projects.create_instructions(
-        session=session, project_id=project.id, data=m.InstructionsVersionCreate(text="label")
-    )
-    golden = golden_sets.create_golden_set(
-        session=session, data=m.GoldenSetCreate(name=f"gold-{tag}", project_id=project.id)
-    )
-    assert golden.id is not None and instructions.id is not None
-    golden_sets.add_items(
-        session=session,
-        golden_set_id=golden.id,
-        items=[
-            m.GoldenItemCreate(
-                key=k,
-                data=(
-                    {"height": case.sizes[k][0], "width": case.sizes[k][1]}
-                    if k in case.sizes
-                    else {}
-                ),
-                meta=case.meta.get(k, {}),
-            )
-            for k in case.gold
-        ],
-    )
-    version = golden_sets.create_version(session=session, golden_set_id=golden.id)
-    golden_sets.set_gold_labels(
-        session=session,
-        golden_set_id=golden.id,
-        version=version.version,
-        labels=[m.GoldLabelCreate(item_key=k, value=v) for k, v in case.gold.items()],
-    )
-    names: dict[str, str] = {}
-    ids: dict[str, int] = {}
-    for i, name in enumerate(case.vendors):
-        vendor = vendors.create_vendor(
-            session=session,
-            data=m.VendorCreate(name=f"{name}-{tag}", price_per_item=0.01 * (i + 1)),
-        )
-        assert vendor.id is not None
-        names[vendor.name] = name
-        ids[name] = vendor.id
-    assert version.id is not None
-    bakeoff = bakeoffs.create_bakeoff(
-        session=session,
-        data=m.BakeOffCreate(
-            name=f"bake-off {tag}",
-            project_id=project.id,
-            golden_set_version_id=version.id,
-            instructions_version_id=instructions.id,
-            vendor_ids=list(ids.values()),
-        ),
-    )
-    assert bakeoff.id is not None
-    for name, rows in case.vendors.items():
-        if not rows:
-            continue
-        add_vendor_labels(
-            session=session,
-            bakeoff_id=bakeoff.id,
-            vendor_id=ids[name],
-            records=[
-                m.VendorLabelCreate(
-                    item_key=k,
-                    value=v,
-                    annotator_id=w,
-                    started_at=T0,
-                    completed_at=T0 + timedelta(minutes=5 + 7 * (j % 11)),
-                )
-                for j, (k, w, v) in enumerate(rows)
-            ],
-        )
-    return Seeded(bakeoff.id, names)
 
 
 # --------------------------------------------------------------------------- fingerprints
@@ -344,7 +252,7 @@ def test_generated_bakeoffs_show_the_same_numbers_at_every_door(
     tmp_path: Path,
 ) -> None:
     case = GENERATORS[task](np.random.default_rng(seed), n, coverage)
-    seeded = _seed(session, case)
+    seeded = seed_case(session, case)
     root = tmp_path / uuid.uuid4().hex[:8]
     _doors(case, seeded, session=session, client=client, auth=auth, bk=bk, root=root)
 
@@ -361,8 +269,36 @@ def test_the_demo_golden_sets_show_the_same_numbers_at_every_door(
 ) -> None:
     case = demo_cases()[index]
     case.vendors["silent"] = []  # a vendor that returned nothing: no rank, everywhere
-    seeded = _seed(session, case)
+    seeded = seed_case(session, case)
     _doors(case, seeded, session=session, client=client, auth=auth, bk=bk, root=tmp_path)
     results = client.get(f"/bakeoffs/{seeded.bakeoff_id}/results", headers=auth["lead"]).json()
     silent = next(v for v in results["vendors"] if seeded.names[v["vendor"]] == "silent")
     assert silent["status"] == "no_results" and silent["main_value"] is None
+
+
+@pytest.mark.parametrize("task", list(GENERATORS))
+def test_results_read_from_stored_scores_equal_a_fresh_computation(
+    task: str, session: Session, client: TestClient, auth: dict[str, dict[str, str]]
+) -> None:
+    """``/results`` served from the stored row is the engine's fresh output to the last digit."""
+    case = GENERATORS[task](np.random.default_rng(11), 24, 0.97)
+    seeded = seed_case(session, case)
+    url = f"/bakeoffs/{seeded.bakeoff_id}/results"
+
+    def read() -> dict[str, Any]:
+        scoring.clear_cache()  # as a fresh process: only the database remembers
+        response = client.get(url, headers=auth["lead"])
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = json.loads(response.text)
+        return body
+
+    first = read()
+    stored = read()
+    session.execute(delete(BakeOffScoresRow))
+    session.commit()
+    fresh = read()
+    assert (first["scored_now"], stored["scored_now"], fresh["scored_now"]) == (True, False, True)
+    assert stored["computed_at"] == first["computed_at"]
+    for doc in (first, stored, fresh):
+        del doc["scored_now"], doc["computed_at"]
+    assert stored == fresh == first

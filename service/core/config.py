@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         than the moment the item was sent to it (default two minutes; see
         :mod:`service.domain.label_times`). Only a simulation that compresses hours into
         milliseconds (the demo) raises it.
+    scores_on_import
+        When a bake-off's scores are computed and stored after labels land
+        (:mod:`service.domain.score_precompute`): ``"background"`` (default) in a thread of
+        the importing process right after the import commits, so the import answers at once
+        and the first read is a read; ``"inline"`` before the import returns; ``"off"``: on
+        the first read (stored then). An in-memory SQLite database is always ``"off"``.
     """
 
     model_config = SettingsConfigDict(
@@ -113,6 +119,7 @@ class Settings(BaseSettings):
     cookie_secure: bool | None = None
     auth_failure_limit: int | None = Field(default=None, ge=0)
     auth_failure_window_s: float = Field(default=300.0, gt=0)
+    scores_on_import: Literal["background", "inline", "off"] = "background"
 
     @property
     def secure_cookies(self) -> bool:

@@ -6,8 +6,8 @@ A thin view of :func:`service.domain.scoring.score_bakeoff` (the scoring engine,
 items, an unanswered item scoring 0; for transcription word accuracy, not WER);
 ``metrics`` holds every summary metric's value and ``scores`` the same with intervals,
 the status ("not enough results" below the coverage floor) and warnings, exactly as
-``bakeoff evaluate --json`` and the report show them. Results are cached with the
-scores, by data version.
+``bakeoff evaluate --json`` and the report show them. The scores are read as stored when
+the labels landed (``scored_now`` says when this request had to compute them instead).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def _vendor_result(c: Candidate, *, reveal: bool, n_gold: int, blinding: Blindin
 def bakeoff_results(
     *, session: Session, bakeoff_id: int, principal: Principal | None = None
 ) -> BakeOffResults:
-    """Every candidate's scores, recomputed whenever the bake-off's data version changes.
+    """Every candidate's scores at the bake-off's current data version (stored scores).
 
     A ``qa`` key sees candidates as "Candidate A/B/..." while the bake-off is blinded; vendor keys
     may not read results.
@@ -137,6 +137,7 @@ def bakeoff_results(
         golden_set_version_id=bakeoff.golden_set_version_id,
         n_gold=scored.n_gold,
         blinded=not reveal,
-        computed_at=utcnow(),
+        computed_at=scored.computed_at or utcnow(),
+        scored_now=scored.scored_now,
         vendors=vendors,
     )

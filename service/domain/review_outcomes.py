@@ -29,6 +29,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from service.core.types import utcnow
+from service.domain import score_precompute
 from service.domain._common import commit_or_conflict, table_of
 from service.domain.access import require_role
 from service.domain.bakeoffs import get_bakeoff
@@ -401,6 +402,7 @@ def apply_gold_corrections(
         session, "another version was created at the same time; reload and confirm again"
     )
     session.expire_all()
+    score_precompute.after_change(session, bakeoff_id)  # scored on the corrected gold
     return GoldCorrectionResult(
         bakeoff_id=bakeoff_id,
         old_version=old_version,

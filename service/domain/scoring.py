@@ -19,38 +19,52 @@ Inputs per candidate
 
 The coverage floor is the bake-off's ``constraints["min_coverage"]`` (default
 :data:`DEFAULT_MIN_COVERAGE`): below it a candidate has "not enough results".
-Results are cached by (database, bake-off, data version, settings).
+Scores are stored in the database under a :func:`fingerprint` of everything they depend
+on (:mod:`service.domain.score_store`), computed when labels land
+(:mod:`service.domain.score_precompute`), so a read after an import is a read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import threading
-from collections import OrderedDict
-from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import Engine, Text, cast
+from sqlalchemy import Text, cast, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
+import reports.inputs as inputs_module
 from metrics.scoring import Scored, ScoringOptions, score, shared_resamples, with_operations
 from reports.inputs import PricingTerms
+from service.core import scored_json
 from service.core.config import get_settings
+from service.domain import score_store, stored_labels
 from service.domain._common import get_or_404, table_of
 from service.domain.bakeoffs import vendor_aliases
 from service.domain.stored_labels import decode_json, fetch_columns, stored_frames
-from service.models import BakeOff, GoldenItem, GoldLabel, Project, Task, Vendor
+from service.models import (
+    BakeOff,
+    BakeOffVendorLink,
+    GoldenItem,
+    GoldLabel,
+    Project,
+    Task,
+    Vendor,
+)
 
 __all__ = [
     "DEFAULT_MIN_COVERAGE",
     "Candidate",
     "BakeoffScores",
     "min_coverage",
+    "fingerprint",
     "score_bakeoff",
     "clear_cache",
 ]
@@ -58,9 +72,7 @@ __all__ = [
 #: Coverage floor of a bake-off whose constraints do not set ``min_coverage``.
 DEFAULT_MIN_COVERAGE = 0.95
 _HOUR = 3600.0
-_CACHE: OrderedDict[Hashable, BakeoffScores] = OrderedDict()
-_LOCK = threading.Lock()
-_CACHE_SIZE = 32
+_CODE: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,6 +99,8 @@ class BakeoffScores:
     n_gold: int
     candidates: list[Candidate]
     metadata: pd.DataFrame
+    computed_at: datetime | None = None
+    scored_now: bool = False
 
 
 def min_coverage(bakeoff: BakeOff) -> float:
@@ -96,9 +110,8 @@ def min_coverage(bakeoff: BakeOff) -> float:
 
 
 def clear_cache() -> None:
-    """Forget every cached score."""
-    with _LOCK:
-        _CACHE.clear()
+    """Forget the scores decoded in this process (stored rows stay: they are exact)."""
+    score_store.clear_memory()
 
 
 def _classes(project: Project) -> tuple[str, ...] | None:
@@ -397,10 +410,88 @@ def _compute(session: Session, bakeoff: BakeOff, *, n_resamples: int, seed: int)
     )
 
 
+def _code_digest() -> str:
+    """Digest of the code the scores come from (:mod:`metrics`, this module, the reading of
+    rows, the stored form): scores of other code are not served, a deploy recomputes."""
+    global _CODE
+    if _CODE is None:
+        import metrics  # the package's files, not an import of every module
+
+        digest = hashlib.sha256()
+        roots = [Path(metrics.__file__).parent]
+        files = sorted(p for root in roots for p in root.rglob("*.py"))
+        files += [Path(__file__), Path(stored_labels.__file__)]  # what is read, how
+        files += [Path(scored_json.__file__), Path(inputs_module.__file__)]  # stored form
+        for path in files:
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+        _CODE = digest.hexdigest()
+    return _CODE
+
+
+def fingerprint(session: Session, bakeoff: BakeOff, *, n_resamples: int, seed: int) -> str:
+    """Digest of everything :func:`score_bakeoff` depends on.
+
+    The data version (labels, gold corrections), the pinned gold version, the coverage
+    floor, the project's task type and ontology, the candidates with their aliases and
+    prices, the tasks' dispatch/return times and costs (which move without new labels when
+    items time out), the dispatch deadline, the bootstrap settings and the code.
+    """
+    project = session.get(Project, bakeoff.project_id)
+    v, link, t = table_of(Vendor), table_of(BakeOffVendorLink), table_of(Task)
+    vendors = session.execute(
+        sa_select(
+            v.c.id,
+            v.c.name,
+            link.c.alias,
+            v.c.price_per_item,
+            v.c.price_per_label,
+            v.c.price_per_hour,
+            v.c.minimum_commitment,
+            v.c.currency,
+        )
+        .join(link, link.c.vendor_id == v.c.id)
+        .where(link.c.bakeoff_id == bakeoff.id)
+        .order_by(v.c.id)
+    ).all()
+    tasks = session.execute(
+        sa_select(
+            func.count(),
+            func.count(t.c.sent_at),
+            func.max(t.c.sent_at),
+            func.count(t.c.completed_at),
+            func.max(t.c.completed_at),
+            func.count(t.c.cost),
+            func.sum(t.c.cost),
+        ).where(t.c.bakeoff_id == bakeoff.id)
+    ).one()
+    state = [
+        bakeoff.id,
+        bakeoff.data_version,
+        bakeoff.golden_set_version_id,
+        min_coverage(bakeoff),
+        None if project is None else project.task_type,
+        None if project is None else project.ontology,
+        [[str(x) for x in row] for row in vendors],
+        [str(x) for x in tasks],
+        get_settings().dispatch_task_timeout_s,
+        n_resamples,
+        seed,
+        _code_digest(),
+    ]
+    text = json.dumps(state, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def score_bakeoff(
     *, session: Session, bakeoff: BakeOff, n_resamples: int = 1000, seed: int = 0
 ) -> BakeoffScores:
     """Score every candidate of ``bakeoff`` (already access-checked by the caller).
+
+    The scores of the bake-off's current state are read as stored
+    (:mod:`service.domain.score_store`: computed when its labels landed, or by an earlier
+    read); only when none are stored does the engine run, once, and its output is stored.
+    ``computed_at`` and ``scored_now`` of the result say which happened.
 
     Parameters
     ----------
@@ -412,38 +503,12 @@ def score_bakeoff(
         Bootstrap resamples and seed of the intervals (the report's and /results'
         defaults are the same, so they show the same intervals).
     """
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
-    vendors = session.execute(
-        sa_select(
-            table_of(Vendor).c.id,
-            table_of(Vendor).c.name,
-            table_of(Vendor).c.price_per_item,
-            table_of(Vendor).c.price_per_label,
-            table_of(Vendor).c.price_per_hour,
-            table_of(Vendor).c.minimum_commitment,
-        )
-    ).all()
-    key = (
-        str(engine.url),
-        id(engine),
-        bakeoff.id,
-        bakeoff.data_version,
-        bakeoff.golden_set_version_id,
-        bakeoff.updated_at.isoformat(),
-        n_resamples,
-        seed,
-        get_settings().dispatch_task_timeout_s,
-        tuple(sorted(tuple(str(x) for x in row) for row in vendors)),
+    found = score_store.get_or_compute(
+        session,
+        bakeoff_id=bakeoff.id or 0,
+        data_version=bakeoff.data_version,
+        fingerprint=fingerprint(session, bakeoff, n_resamples=n_resamples, seed=seed),
+        compute=lambda: _compute(session, bakeoff, n_resamples=n_resamples, seed=seed),
+        types=(BakeoffScores, Candidate),
     )
-    with _LOCK:
-        cached = _CACHE.get(key)
-        if cached is not None:
-            _CACHE.move_to_end(key)
-            return cached
-    result = _compute(session, bakeoff, n_resamples=n_resamples, seed=seed)
-    with _LOCK:
-        _CACHE[key] = result
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return result
+    return replace(found.value, computed_at=found.computed_at, scored_now=found.scored_now)

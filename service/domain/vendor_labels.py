@@ -39,7 +39,7 @@ from adapters.formats.csv import LabelRow
 from adapters.pairs import unswap
 from service.core.bulk_write import VENDOR_LABELS, append_rows, bulk_time, fetch_rows
 from service.core.types import utcnow
-from service.domain import idempotency
+from service.domain import idempotency, score_precompute
 from service.domain._common import table_of
 from service.domain.access import check_vendor, is_vendor
 from service.domain.answer_checks import (
@@ -524,6 +524,8 @@ def add_vendor_labels(
             fingerprint=fingerprint,
             response=result.model_dump(mode="json"),
         )
+    if written:  # committed: score now, so the first read after the import is a read
+        score_precompute.after_change(session, bakeoff_id)
     return result
 
 
