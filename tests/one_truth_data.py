@@ -476,6 +476,17 @@ class Seeded:
     names: dict[str, str]  # service vendor name -> case vendor name
 
 
+def _item_data(case: Case, key: str) -> dict[str, Any]:
+    """An item's data as an import of the CLI's gold file stores it: its size and, for the
+    COCO task types, its image id (COCO AP visits images in id order, as the CLI does)."""
+    data: dict[str, Any] = {}
+    if key in case.sizes:
+        data.update(height=case.sizes[key][0], width=case.sizes[key][1])
+    if case.task in ("detection", "segmentation", "keypoints"):
+        data["coco_id"] = int(key)
+    return data
+
+
 def seed_case(session: Session, case: Case) -> Seeded:
     """Store ``case`` through the domain layer: project, gold, vendors, a bake-off, labels."""
     tag = uuid.uuid4().hex[:8]
@@ -501,11 +512,7 @@ def seed_case(session: Session, case: Case) -> Seeded:
         items=[
             m.GoldenItemCreate(
                 key=k,
-                data=(
-                    {"height": case.sizes[k][0], "width": case.sizes[k][1]}
-                    if k in case.sizes
-                    else {}
-                ),
+                data=_item_data(case, k),
                 meta=case.meta.get(k, {}),
             )
             for k in case.gold
