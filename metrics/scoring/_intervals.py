@@ -31,7 +31,15 @@ import numpy.typing as npt
 from metrics.statistics import bootstrap_indices
 from metrics.types import ConfidenceInterval
 
-__all__ = ["Ratio", "Table", "Quantile", "bootstrap", "resamples", "shared_resamples"]
+__all__ = [
+    "Ratio",
+    "Table",
+    "Quantile",
+    "bootstrap",
+    "resample_counts",
+    "resamples",
+    "shared_resamples",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
@@ -77,6 +85,9 @@ class Table:
     gold class: the resampled tables of the reference are summed once (per
     :func:`shared_resamples` block) and each table only corrects them on the items whose
     cell differs. The result does not depend on it.
+
+    ``compute_many`` (optional) maps a stack of tables ``(k, n_cells)`` to ``(k, len(names))``
+    values, equal to ``compute`` row by row: a thousand resamples in a few array operations.
     """
 
     cells: npt.NDArray[np.intp]
@@ -84,6 +95,7 @@ class Table:
     names: tuple[str, ...]
     compute: Callable[[npt.NDArray[np.int64]], Sequence[float]]
     reference: npt.NDArray[np.intp] | None = None
+    compute_many: Callable[[npt.NDArray[np.int64]], FloatArray] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,7 +106,19 @@ class Quantile:
     q: float
 
 
-def resamples(n_items: int, *, n_resamples: int, seed: int) -> Iterator[IndexArray]:
+def _draw(n_items: int, k: int, rng: np.random.Generator) -> npt.NDArray[np.integer]:
+    """``k`` resamples of ``n_items`` positions: :func:`metrics.statistics.bootstrap_indices`.
+
+    Below 2**31 items they are drawn as 32-bit integers: NumPy then generates the same
+    numbers (its bounded generator works in 32 bits whenever the range fits) in about 60 %
+    of the time (``tests/metrics/scoring/test_intervals.py`` checks they are equal).
+    """
+    if n_items < 2**31:
+        return rng.integers(0, n_items, size=(k, n_items), dtype=np.int32)
+    return bootstrap_indices(n_items, n_resamples=k, rng=rng)
+
+
+def resamples(n_items: int, *, n_resamples: int, seed: int) -> Iterator[npt.NDArray[np.integer]]:
     """Bootstrap resamples of ``n_items`` item positions, in chunks of rows ``(k, n_items)``.
 
     Examples
@@ -107,17 +131,22 @@ def resamples(n_items: int, *, n_resamples: int, seed: int) -> Iterator[IndexArr
     done = 0
     while done < n_resamples:
         k = min(rows, n_resamples - done)
-        yield bootstrap_indices(n_items, n_resamples=k, rng=rng)
+        yield _draw(n_items, k, rng)
         done += k
 
 
-def _counts_of(idx: IndexArray, n_items: int) -> npt.NDArray[np.integer]:
-    """How often each item is drawn in each resample (rows of ``idx``), compactly typed."""
-    rows = [np.bincount(row, minlength=n_items) for row in idx]
-    small = all(int(r.max(initial=0)) < 256 for r in rows)
-    counts = np.empty((idx.shape[0], n_items), dtype=np.uint8 if small else np.int64)
-    for r, row in enumerate(rows):
-        counts[r] = row
+def _counts_of(idx: npt.NDArray[np.integer], n_items: int) -> npt.NDArray[np.integer]:
+    """How often each item is drawn in each resample (rows of ``idx``), compactly typed.
+
+    One ``bincount`` per row (a row's counts stay in cache), written straight into bytes
+    unless some item is drawn 256 times or more.
+    """
+    counts: npt.NDArray[np.integer] = np.empty((idx.shape[0], n_items), dtype=np.uint8)
+    for r, row in enumerate(idx):
+        drawn = np.bincount(row, minlength=n_items)
+        if int(drawn.max(initial=0)) >= 256:
+            return np.stack([np.bincount(x, minlength=n_items) for x in idx]).astype(np.int64)
+        counts[r] = drawn
     return counts
 
 
@@ -140,7 +169,9 @@ def shared_resamples() -> Iterator[None]:
     number of items) for each of them; inside this block they are drawn once and kept
     (as counts per item, one byte each: 100 MB for 100,000 items x 1,000 resamples), and
     so are the tables of a shared :attr:`Table.reference`. The intervals are the same
-    with or without the block: only the work is shared.
+    with or without the block: only the work is shared. A block opened inside another
+    joins it (a report scores its candidates in one block and ranks them on the same
+    resamples, :func:`resample_counts`).
 
     Examples
     --------
@@ -151,11 +182,31 @@ def shared_resamples() -> Iterator[None]:
     ...                n_resamples=50, seed=1, level=0.9)
     True
     """
+    if _SHARED.get() is not None:
+        yield
+        return
     token = _SHARED.set(_Shared())
     try:
         yield
     finally:
         _SHARED.reset(token)
+
+
+def resample_counts(
+    n_items: int, *, n_resamples: int, seed: int
+) -> Iterator[npt.NDArray[np.integer]]:
+    """The bootstrap resamples as counts per item, ``(k, n_items)`` per chunk.
+
+    Row ``b`` says how often each item position is drawn in resample ``b`` of
+    :func:`resamples` (``default_rng(seed)``, chunks of about 4 million cells); inside
+    :func:`shared_resamples` they are drawn once and kept for every later use.
+
+    Examples
+    --------
+    >>> [c.sum(axis=1).tolist() for c in resample_counts(5, n_resamples=3, seed=0)]
+    [[5, 5, 5]]
+    """
+    return _count_chunks(n_items, n_resamples=n_resamples, seed=seed)
 
 
 def _count_chunks(
@@ -270,6 +321,8 @@ def _table_reps(
             if shared is not None:
                 kept.append(base)
         tables = base - plan.minus.sums(counts) + plan.plus.sums(counts)
+    if plan.table.compute_many is not None:
+        return np.asarray(plan.table.compute_many(tables), dtype=np.float64)
     compute = plan.table.compute
     return np.asarray([compute(row) for row in tables], dtype=np.float64)
 
@@ -448,6 +501,7 @@ def bootstrap(
     if statistics:
         row = 0
         for idx in resamples(n_items, n_resamples=n_resamples, seed=seed):
+            idx = idx.astype(np.intp, copy=False)  # statistics get the documented positions
             k = idx.shape[0]
             for name, statistic in statistics.items():
                 reps[name][row : row + k] = [statistic(i) for i in idx]
