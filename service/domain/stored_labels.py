@@ -33,7 +33,11 @@ def _utc(values: npt.NDArray[Any]) -> pd.Series[Any]:
 
 
 def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The bake-off's vendor labels and tasks.
+    """The bake-off's vendor labels, and its tasks that carry a time or a cost.
+
+    A task with no dispatch time, no completion time and no cost (a file vendor's, or one
+    not sent yet) says nothing to score, and a bake-off can hold one per item and vendor:
+    such tasks are left in the database.
 
     Returns
     -------
@@ -58,9 +62,9 @@ def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.D
     )
     task_columns = read_columns(
         session,
-        sa_select(tk.c.vendor_id, tk.c.item_id, tk.c.sent_at, tk.c.completed_at, tk.c.cost).where(
-            tk.c.bakeoff_id == bakeoff_id
-        ),
+        sa_select(tk.c.vendor_id, tk.c.item_id, tk.c.sent_at, tk.c.completed_at, tk.c.cost)
+        .where(tk.c.bakeoff_id == bakeoff_id)
+        .where(tk.c.sent_at.is_not(None) | tk.c.completed_at.is_not(None) | tk.c.cost.is_not(None)),
         ("int", "int", "time", "time", "float"),
         group_by=0,
     )
@@ -94,18 +98,15 @@ def decode_json(texts: Iterable[str | None]) -> list[Any]:
 
     Containers (boxes, spans) are decoded per row so that no two rows share a mutable value.
     """
-    memo: dict[str, Any] = {}
-    out: list[Any] = []
-    for raw in texts:
-        if raw is None:
-            out.append(None)
-            continue
-        hit = memo.get(raw, memo)
-        if hit is not memo:
-            out.append(hit)
-            continue
-        value = json.loads(raw)
-        if not isinstance(value, dict | list):
-            memo[raw] = value
-        out.append(value)
-    return out
+    raw = np.asarray(texts if isinstance(texts, np.ndarray) else list(texts), dtype=object)
+    codes, distinct = pd.factorize(raw)  # None: code -1
+    decoded = np.empty(len(distinct) + 1, dtype=object)  # the last one stands for None
+    containers = np.zeros(len(distinct) + 1, dtype=bool)
+    for i, text in enumerate(distinct):
+        value = json.loads(text)
+        decoded[i] = value
+        containers[i] = isinstance(value, dict | list)
+    out = decoded[codes]
+    for row in np.flatnonzero(containers[codes]):
+        out[row] = json.loads(raw[row])
+    return list(out)
