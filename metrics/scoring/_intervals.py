@@ -382,22 +382,23 @@ def _quantile_reps(plan: _QuantilePlan | None, counts: npt.NDArray[np.integer]) 
     cum = np.cumsum(window, axis=1)
     if plan.high:
         cum += (total - cum[:, -1])[:, None]
-    for r in range(k):
-        t = int(total[r])
-        if t == 0:
-            continue
-        h = (t - 1) * plan.q
-        lo = int(np.floor(h))
-        hi = min(lo + 1, t - 1)
-        row = cum[r]
-        base = plan.start
-        inside = lo >= row[0] - window[r, 0] if plan.high else hi < row[-1]
-        if not inside:
-            row = np.cumsum(counts[r, plan.order].astype(np.int64))
-            base = 0
-        a = plan.sorted_values[base + int(np.searchsorted(row, lo, side="right"))]
-        b = plan.sorted_values[base + int(np.searchsorted(row, hi, side="right"))]
-        out[r] = a + (h - lo) * (b - a)
+    h = (total - 1) * plan.q
+    lo = np.floor(h).astype(np.int64)
+    hi = np.minimum(lo + 1, total - 1)
+    inside = lo >= cum[:, 0] - window[:, 0] if plan.high else hi < cum[:, -1]
+    inside &= total > 0
+    # searchsorted(row, x, side="right") is the number of cumulative counts <= x
+    rows = np.flatnonzero(inside)
+    at_lo = plan.start + (cum[rows] <= lo[rows, None]).sum(axis=1)
+    at_hi = plan.start + (cum[rows] <= hi[rows, None]).sum(axis=1)
+    a = plan.sorted_values[at_lo]
+    b = plan.sorted_values[at_hi]
+    out[rows] = a + (h[rows] - lo[rows]) * (b - a)
+    for r in np.flatnonzero(~inside & (total > 0)):  # rank outside the window: every value
+        row = np.cumsum(counts[r, plan.order].astype(np.int64))
+        a_r = plan.sorted_values[int(np.searchsorted(row, lo[r], side="right"))]
+        b_r = plan.sorted_values[int(np.searchsorted(row, hi[r], side="right"))]
+        out[r] = a_r + (h[r] - lo[r]) * (b_r - a_r)
     return out
 
 
