@@ -751,14 +751,16 @@ def bootstrap_z_test(
         nan = float("nan")
         return PairedTestResult(nan, nan, int(reps.size), ConfidenceInterval(nan, nan, level))
     se = float(finite.std(ddof=1))
-    from scipy import stats as _stats
+    # scipy.special's ndtri and ndtr are what scipy.stats.norm.ppf and .sf evaluate, without
+    # importing scipy.stats (about 1 s of a report's start-up)
+    from scipy.special import ndtr, ndtri
 
-    z_crit = float(_stats.norm.ppf(1 - (1 - level) / 2))
+    z_crit = float(ndtri(1 - (1 - level) / 2))
     d = float(observed)
     if se <= 1e-12 * max(1.0, abs(d)):
         pvalue = 1.0 if abs(d) <= 1e-12 else 0.0
         return PairedTestResult(d, pvalue, int(reps.size), ConfidenceInterval(d, d, level))
-    pvalue = float(min(1.0, 2.0 * _stats.norm.sf(abs(d) / se)))
+    pvalue = float(min(1.0, 2.0 * ndtr(-(abs(d) / se))))
     ci = ConfidenceInterval(d - z_crit * se, d + z_crit * se, level)
     return PairedTestResult(difference=d, pvalue=pvalue, n_resamples=int(reps.size), ci=ci)
 

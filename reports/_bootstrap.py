@@ -3,7 +3,11 @@
 Resamples are drawn with :func:`metrics.statistics.bootstrap_indices` (in chunks, so
 that 100,000 items times 1,000 resamples never sit in memory at once). Every resample
 is turned into a vector of counts (how often each golden item was drawn); the same
-counts are applied to every system, which makes the bootstrap *paired*. Sums over
+counts are applied to every system, which makes the bootstrap *paired*. Given a seed
+instead of a generator, the resamples are the scoring engine's for that seed
+(:func:`metrics.scoring.resample_counts`: the very draws of ``default_rng(seed)``), so
+a report that scores and ranks inside :func:`metrics.scoring.shared_resamples` draws
+them once. Sums over
 items become one matrix product per chunk of resamples; the 95th-percentile latency
 of a resample (linear interpolation, as :mod:`metrics.operations`) is found in a narrow
 window of ranks around the observed one (with an
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from metrics.scoring import resample_counts
 from metrics.statistics import bootstrap_indices
 
 __all__ = ["Replicates", "paired_resample_counts", "bootstrap_replicates", "sample_quantile"]
@@ -28,7 +33,7 @@ _CHUNK_CELLS = 4_000_000  # resample-count cells materialised at once (about 32 
 
 
 def paired_resample_counts(
-    n_items: int, n_resamples: int, rng: np.random.Generator, *, chunk: int | None = None
+    n_items: int, n_resamples: int, rng: np.random.Generator | int, *, chunk: int | None = None
 ) -> Iterator[FloatArray]:
     """Yield bootstrap resamples of ``n_items`` items as count matrices.
 
@@ -41,9 +46,12 @@ def paired_resample_counts(
     n_items, n_resamples
         Items per resample (drawn with replacement) and resamples in all.
     rng
-        The random generator (seed it for a reproducible report).
+        The random generator (seed it for a reproducible report), or a seed: the same
+        counts as ``default_rng(seed)`` gives, taken from the scoring engine's resamples
+        (shared with its intervals inside :func:`metrics.scoring.shared_resamples`).
     chunk
-        Rows per yielded matrix; by default about 4 million cells.
+        Rows per yielded matrix; by default about 4 million cells (a seed always uses the
+        default).
 
     Examples
     --------
@@ -54,6 +62,12 @@ def paired_resample_counts(
     """
     if n_items < 1 or n_resamples < 1:
         raise ValueError(f"need n_items >= 1 and n_resamples >= 1, got {n_items}, {n_resamples}")
+    if not isinstance(rng, np.random.Generator):
+        if chunk is not None:
+            raise ValueError("chunk applies to a generator; a seed uses the engine's chunks")
+        for counts in resample_counts(n_items, n_resamples=n_resamples, seed=int(rng)):
+            yield counts.astype(np.float64)
+        return
     rows = chunk or max(1, min(n_resamples, _CHUNK_CELLS // n_items))
     done = 0
     while done < n_resamples:
@@ -150,7 +164,7 @@ def bootstrap_replicates(
     costs: FloatArray | None,
     *,
     n_resamples: int,
-    rng: np.random.Generator,
+    rng: np.random.Generator | int,
     q: float = 0.95,
 ) -> Replicates:
     """Paired bootstrap replicates of accuracy, latency quantile and cost per (correct) item.
@@ -164,7 +178,8 @@ def bootstrap_replicates(
     costs
         ``(n_items, n_systems)`` amounts, a NaN column for a system without costs.
     n_resamples, rng
-        How many resamples, from which generator.
+        How many resamples, from which generator (or seed: see
+        :func:`paired_resample_counts`).
     q
         The latency quantile (0.95 for p95).
     """

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy.special import ndtri  # scipy.stats.norm.ppf without importing scipy.stats
 
 from metrics.intervals import format_p_value
 from reports._format import money
@@ -81,8 +81,8 @@ def sample_size_mcnemar(
     psi = p10 + p01
     if delta == 0:
         return delta, None
-    za = stats.norm.ppf(1 - alpha / 2)
-    zb = stats.norm.ppf(power)
+    za = ndtri(1 - alpha / 2)
+    zb = ndtri(power)
     n0 = (za * np.sqrt(psi) + zb * np.sqrt(max(psi - delta**2, 0.0))) ** 2 / delta**2
     need = n0 / 4.0 * (1.0 + np.sqrt(1.0 + 4.0 / (n0 * abs(delta)))) ** 2
     return delta, int(np.ceil(need))
@@ -118,8 +118,8 @@ def sample_size_paired(
     sd = float(diffs.std(ddof=1)) if diffs.size > 1 else 0.0
     if sd == 0:
         return delta, int(diffs.size)
-    za = stats.norm.ppf(1 - alpha / 2)
-    zb = stats.norm.ppf(power)
+    za = ndtri(1 - alpha / 2)
+    zb = ndtri(power)
     return delta, int(np.ceil(((za + zb) * sd / abs(delta)) ** 2))
 
 
@@ -132,8 +132,8 @@ def sample_size_bootstrap(
         return None
     if sd == 0:
         return n
-    za = stats.norm.ppf(1 - alpha / 2)
-    zb = stats.norm.ppf(power)
+    za = ndtri(1 - alpha / 2)
+    zb = ndtri(power)
     return int(np.ceil(n * ((za + zb) * sd / abs(diff)) ** 2))
 
 

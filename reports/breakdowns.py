@@ -7,12 +7,14 @@ rows of :mod:`reports.results`.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Hashable, Mapping, Sequence
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
+from scipy.special import ndtr, ndtri  # scipy.stats.norm's ppf and sf, without scipy.stats
 
 from metrics.intervals import format_p_value, mean_interval
 from metrics.scoring import slice_table
@@ -44,6 +46,11 @@ __all__ = [
     "cost_projection",
     "trend_breakdown",
 ]
+
+
+def _stats() -> ModuleType:
+    """``scipy.stats``, imported on first use: only slices and offsets need it (1 s)."""
+    return importlib.import_module("scipy.stats")
 
 
 def _finite_or_none(x: object) -> float | None:
@@ -89,8 +96,8 @@ def _two_proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
     table = np.array([[k1, n1 - k1], [k2, n2 - k2]], dtype=np.float64)
     expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
     if table.sum() < 5000 or expected.min() < 10:
-        return float(stats.fisher_exact(table.astype(np.int64))[1])
-    return float(stats.chi2_contingency(table, correction=False)[1])
+        return float(_stats().fisher_exact(table.astype(np.int64))[1])
+    return float(_stats().chi2_contingency(table, correction=False)[1])
 
 
 def slice_breakdown(
@@ -165,7 +172,8 @@ def slice_breakdown(
                     )
             else:
                 if rest.size > 1 and n_in > 1:
-                    p_value = _finite_or_none(stats.ttest_ind(inside, rest, equal_var=False).pvalue)
+                    test = _stats().ttest_ind(inside, rest, equal_var=False)
+                    p_value = _finite_or_none(test.pvalue)
             rows.append(
                 SliceRow(
                     system=s.name,
@@ -267,7 +275,7 @@ def _offset_interval(
     sd = _finite_or_none(row.get("sd"))
     if sd is None or n < 2:
         return None, None
-    half = float(stats.t.ppf(1 - (1 - confidence) / 2, n - 1)) * sd / np.sqrt(n)
+    half = float(_stats().t.ppf(1 - (1 - confidence) / 2, n - 1)) * sd / np.sqrt(n)
     return offset - half, offset + half
 
 
@@ -552,7 +560,7 @@ def trend_breakdown(
     (list of TrendRow, list of TrendWarning)
         Rows ordered by system then time; at most one warning per system.
     """
-    z = float(stats.norm.ppf(1 - (1 - confidence) / 2))
+    z = float(ndtri(1 - (1 - confidence) / 2))
     rows: list[TrendRow] = []
     warnings: list[TrendWarning] = []
     by_system: dict[str, list[TrendPoint]] = {}
@@ -587,7 +595,7 @@ def trend_breakdown(
         if drop <= 0:
             continue
         se = float(np.hypot(_se(prev), _se(cur)))
-        p_value = float(stats.norm.sf(drop / se)) if se > 0 else 0.0
+        p_value = float(ndtr(-(drop / se))) if se > 0 else 0.0
         if p_value < alpha:
             warnings.append(
                 TrendWarning(

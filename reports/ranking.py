@@ -36,7 +36,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from metrics.intervals import mean_interval, proportion_interval, resolve_rng
+from metrics.intervals import DEFAULT_SEED, mean_interval, proportion_interval, resolve_rng
 from metrics.statistics import compact_letter_display
 from reports._bootstrap import bootstrap_replicates
 from reports._pairwise import compute_tests, score_gaps, verdict_of
@@ -123,11 +123,17 @@ def _accuracy_estimate(scores: FloatArray, binary: bool, confidence: float) -> E
     return Estimate(value=float(scores.mean()), low=ci.low, high=ci.high)
 
 
+def _seed_or_generator(rng: np.random.Generator | int) -> np.random.Generator | int:
+    if isinstance(rng, int | np.integer) and not isinstance(rng, bool):
+        return int(rng)
+    return resolve_rng(rng)  # type: ignore[arg-type]  # a TypeError names anything else
+
+
 def rank_systems(
     systems: Sequence[SystemEvaluation],
     *,
     config: RankingConfig | None = None,
-    rng: np.random.Generator | None = None,
+    rng: np.random.Generator | int | None = None,
 ) -> Ranking:
     """Score, rank and compare candidate systems on the same golden items.
 
@@ -139,9 +145,11 @@ def rank_systems(
         Weights, hard constraints and statistical settings (defaults: weights 0.6/0.2/0.2,
         coverage floor 0.95, 1,000 paired resamples, 95 % intervals, alpha 0.05).
     rng
-        Random generator of the bootstrap; ``None`` uses
-        ``default_rng(metrics.intervals.DEFAULT_SEED)`` so that the same data always
-        gives the same report.
+        Random generator of the bootstrap, or its seed; ``None`` is the seed
+        :data:`metrics.intervals.DEFAULT_SEED`, so that the same data always gives the
+        same report. A seed draws exactly what ``default_rng(seed)`` would, and reuses
+        the scoring engine's resamples for that seed when they are shared
+        (:func:`metrics.scoring.shared_resamples`).
 
     Returns
     -------
@@ -166,7 +174,7 @@ def rank_systems(
     ([('good', 1, 'a'), ('bad', 2, 'b')], 'pick')
     """
     cfg = config or RankingConfig()
-    gen = resolve_rng(rng)
+    gen: np.random.Generator | int = DEFAULT_SEED if rng is None else _seed_or_generator(rng)
     m = matrices(systems, cfg.deadline_s)
     n, v = m.scores.shape
     notes: list[str] = []

@@ -39,7 +39,7 @@ def build_report(
     metadata: pd.DataFrame | None = None,
     history: Sequence[TrendPoint] = (),
     production_volume: int | None = None,
-    rng: np.random.Generator | None = None,
+    rng: np.random.Generator | int | None = None,
     generated_at: datetime | None = None,
     min_slice_items: int = 5,
 ) -> Report:
@@ -61,7 +61,8 @@ def build_report(
     production_volume
         Items per production period for the cost projection; ``None`` skips it.
     rng
-        Generator of the bootstrap (``None``: fixed seed, reproducible report).
+        Generator of the bootstrap, or its seed (``None``: a fixed seed, reproducible
+        report); see :func:`reports.ranking.rank_systems`.
     generated_at
         Timestamp stored in the report (default: now, UTC).
     min_slice_items

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from metrics.scoring._intervals import shared_resamples
+from metrics.scoring._intervals import resample_counts, shared_resamples
 from metrics.scoring.base import (
     ITEM_COLUMNS,
     NO_RESULTS,
@@ -60,6 +60,7 @@ __all__ = [
     "UnknownLabelsError",
     "WarningCode",
     "score",
+    "resample_counts",
     "score_operations",
     "shared_resamples",
     "slice_table",

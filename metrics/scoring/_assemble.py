@@ -40,6 +40,7 @@ __all__ = [
     "main_ratios",
     "summarise",
     "items_frame",
+    "on_gold",
     "finish",
 ]
 
@@ -252,6 +253,32 @@ def summarise(
     return out
 
 
+def on_gold(
+    values: pd.Series[Any], positions: npt.NDArray[np.intp], index: pd.Index
+) -> pd.Series[Any]:
+    """``values`` (one per answered item, at gold ``positions``) re-indexed by gold ``index``.
+
+    What ``values.reindex(index)`` gives (missing items as the dtype's missing value, an
+    integer column turned float only when an item is missing), without looking the keys
+    up: the positions come from the vote.
+    """
+    indexer = np.full(len(index), -1, dtype=np.intp)
+    indexer[positions] = np.arange(len(positions), dtype=np.intp)
+    taken = pd.api.extensions.take(values.array, indexer, allow_fill=True)
+    return pd.Series(taken, index=index, name=values.name)
+
+
+def _spread(
+    values: pd.Series[Any], positions: npt.NDArray[np.intp] | None, index: pd.Index, fill: Any
+) -> pd.Series[Any]:
+    if positions is None:
+        return values.reindex(index).fillna(fill)
+    data = values.to_numpy()
+    out = np.full(len(index), fill, dtype=data.dtype)
+    out[positions] = data
+    return pd.Series(out, index=index)
+
+
 def items_frame(
     index: pd.Index,
     *,
@@ -260,15 +287,21 @@ def items_frame(
     n_answers: pd.Series[int],
     n_objects: pd.Series[int],
     tie: pd.Series[bool],
+    positions: npt.NDArray[np.intp] | None = None,
 ) -> pd.DataFrame:
-    """Per-item outcomes (:data:`~metrics.scoring.base.ITEM_COLUMNS`), index ``task``."""
+    """Per-item outcomes (:data:`~metrics.scoring.base.ITEM_COLUMNS`), index ``task``.
+
+    ``n_answers``, ``n_objects`` and ``tie`` are indexed by the answered items; with
+    ``positions`` (:attr:`~metrics.scoring._crowd.Votes.positions`) they are placed at
+    those gold positions instead of being looked up by key.
+    """
     frame = pd.DataFrame(
         {
             "answered": answered.astype(bool),
             "score": np.where(answered, score, np.nan).astype(np.float64),
-            "n_answers": n_answers.reindex(index).fillna(0).astype(np.int64).to_numpy(),
-            "n_objects": n_objects.reindex(index).fillna(0).astype(np.int64).to_numpy(),
-            "tie": tie.reindex(index).fillna(False).astype(bool).to_numpy(),
+            "n_answers": _spread(n_answers, positions, index, 0).astype(np.int64).to_numpy(),
+            "n_objects": _spread(n_objects, positions, index, 0).astype(np.int64).to_numpy(),
+            "tie": _spread(tie, positions, index, False).astype(bool).to_numpy(),
         },
         index=index,
     )

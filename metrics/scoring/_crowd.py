@@ -40,9 +40,12 @@ __all__ = [
     "Votes",
     "annotator_table",
     "fuse",
+    "answered_mask",
     "is_missing",
     "no_majority_warning",
+    "one",
     "region_annotator_table",
+    "same",
     "vote",
 ]
 
@@ -50,6 +53,28 @@ Key = Callable[[Any], Hashable]
 
 #: A tied vote's answer under ``ties="wrong"``: no gold class has this name.
 NO_CONSENSUS = "<no consensus>"
+
+
+def answered_mask(values: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """``not is_missing(v)`` for every value, without a Python call per value.
+
+    :func:`pandas.isna` flags a superset (``pd.NA``, ``NaT`` too, which are answers here);
+    only the flagged values are checked one by one.
+    """
+    kept = np.ones(len(values), dtype=bool)
+    for i in np.flatnonzero(pd.isna(values)):
+        kept[i] = not is_missing(values[i])
+    return kept
+
+
+def same(value: Any) -> Any:
+    """The identity: a class label is its own vote key (lets :func:`vote` skip mapping)."""
+    return value
+
+
+def one(_value: Any) -> int:
+    """One label per answer (a class): lets :func:`vote` skip mapping."""
+    return 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +85,9 @@ class Votes:
     ----------
     answer
         Index ``task`` (answered gold items, gold order): the answer (original value).
+    positions
+        The answered items' positions in the gold index (aligned with ``answer``): the
+        doors line per-item arrays up with gold by them, without looking keys up again.
     n_answers
         Index ``task``: answers received per item.
     n_objects
@@ -74,6 +102,7 @@ class Votes:
     """
 
     answer: pd.Series[Any]
+    positions: npt.NDArray[np.intp]
     n_answers: pd.Series[int]
     n_objects: pd.Series[int]
     tie: pd.Series[bool]
@@ -117,49 +146,54 @@ def vote(
     """
     check_labels(labels)
     if isinstance(labels, pd.Series):
-        kept = labels[np.array([not is_missing(v) for v in labels.to_numpy()], dtype=bool)]
-        inside = kept.index.isin(gold_index)
-        kept = kept[inside]
-        order = gold_index[gold_index.isin(kept.index)]
-        answer = kept.reindex(order)
-        ones = pd.Series(1, index=order, dtype=np.int64)
+        kept = labels[answered_mask(labels.to_numpy())]
+        where = kept.index.get_indexer(gold_index)  # each gold item's row in kept, or -1
+        inside = where >= 0
+        positions = np.flatnonzero(inside).astype(np.intp)
+        order = gold_index[positions]
+        answer = kept.iloc[where[inside]]
+        answer.index = order
         return Votes(
             answer=answer,
-            n_answers=ones,
-            n_objects=answer.map(size).astype(np.int64),
+            positions=positions,
+            n_answers=pd.Series(1, index=order, dtype=np.int64),
+            n_objects=_sizes(answer.to_numpy(), size, order),
             tie=pd.Series(False, index=order, dtype=bool),
             answers=None,
-            warnings=outside_gold_warning(int((~inside).sum())),
+            warnings=outside_gold_warning(len(kept) - len(positions)),
         )
-    rows = labels[np.array([not is_missing(v) for v in labels[LABEL].to_numpy()], dtype=bool)]
-    inside = rows[TASK].isin(gold_index).to_numpy()
-    rows = rows[inside]
+    rows = labels[answered_mask(labels[LABEL].to_numpy())]
+    where = gold_index.get_indexer(pd.Index(rows[TASK].to_numpy()))  # gold position, or -1
+    inside = where >= 0
+    rows, where = rows[inside], where[inside]
     outside = outside_gold_warning(int((~inside).sum()))
     if rows.empty:
         empty = gold_index[:0]
         return Votes(
             answer=pd.Series([], index=empty, dtype=object),
+            positions=np.zeros(0, dtype=np.intp),
             n_answers=pd.Series([], index=empty, dtype=int),
             n_objects=pd.Series([], index=empty, dtype=int),
             tie=pd.Series([], index=empty, dtype=bool),
             answers=None,
             warnings=outside,
         )
-    keys = rows[LABEL].map(key)
+    values = rows[LABEL].to_numpy()
+    keys = values if key is same else rows[LABEL].map(key).to_numpy()
     answers = pd.DataFrame(
-        {
-            TASK: rows[TASK].to_numpy(),
-            WORKER: rows[WORKER].astype(str).to_numpy(),
-            LABEL: keys.to_numpy(),
-        }
+        {TASK: rows[TASK].to_numpy(), WORKER: _strings(rows[WORKER]), LABEL: keys}
     )
-    value_of = dict(zip(keys.to_numpy(), rows[LABEL].to_numpy(), strict=True))
-    if not answers[TASK].duplicated().any():
-        return _single_answers(rows, answers, gold_index, value_of, size, outside)
+    value_of = None if key is same else dict(zip(keys, values, strict=True))
+    if _one_answer_each(where, len(gold_index)):
+        return _single_answers(answers, values, value_of, where, gold_index, size, outside)
+    if value_of is None:
+        value_of = dict(zip(keys, values, strict=True))
     consensus = majority_vote(answers, ties=options.ties, rng=np.random.default_rng(options.seed))
     # under ties="wrong" a tied item has no consensus label (None): answered, scored wrong
     voted, tied = consensus.label, consensus.tied
-    order = gold_index[gold_index.isin(voted.index)]
+    present = gold_index.isin(voted.index)
+    positions = np.flatnonzero(present).astype(np.intp)
+    order = gold_index[positions]
     per_task = answers.groupby(TASK, sort=False)
     objects = rows[LABEL].map(size).groupby(rows[TASK].to_numpy(), sort=False).sum()
     answer = voted.reindex(order).map(value_of)
@@ -170,6 +204,7 @@ def vote(
             answer.iat[int(position)] = no_consensus
     return Votes(
         answer=answer,
+        positions=positions,
         n_answers=pd.Series(per_task.size().reindex(order).to_numpy(np.int64), index=order),
         n_objects=pd.Series(objects.reindex(order).fillna(0).to_numpy(np.int64), index=order),
         tie=tied.reindex(order).astype(bool),
@@ -178,29 +213,54 @@ def vote(
     )
 
 
+def _one_answer_each(where: npt.NDArray[np.intp], n_items: int) -> bool:
+    """No gold position occurs twice in ``where``: every answered item has one answer."""
+    return bool(np.bincount(where, minlength=n_items).max(initial=0) <= 1)
+
+
+def _sizes(values: npt.NDArray[Any], size: Callable[[Any], int], index: pd.Index) -> pd.Series[int]:
+    """Labels per answer (``size`` of each value), index ``index``."""
+    if size is one:
+        return pd.Series(np.ones(len(values), dtype=np.int64), index=index, dtype=int)
+    sizes = np.fromiter(map(size, values), dtype=np.int64, count=len(values))
+    return pd.Series(sizes, index=index, dtype=int)
+
+
+def _strings(column: pd.Series[Any]) -> npt.NDArray[np.object_]:
+    """``column.astype(str)`` as an object array; a column of strings is taken as it is."""
+    values = column.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values
+    return np.asarray(column.astype(str).to_numpy(), dtype=object)
+
+
 def _single_answers(
-    rows: pd.DataFrame,
     answers: pd.DataFrame,
+    values: npt.NDArray[Any],
+    value_of: dict[Any, Any] | None,
+    where: npt.NDArray[np.intp],
     gold_index: pd.Index,
-    value_of: dict[Any, Any],
     size: Callable[[Any], int],
     outside: tuple[ScoringWarning, ...],
 ) -> Votes:
     """The vote when every item has one answer: that answer (no tie is possible).
 
     The same result as the majority vote, without grouping hundreds of thousands of
-    answers by item.
+    answers by item: the rows in the order of their gold positions ``where``. ``value_of``
+    maps a vote key to the value it stands for (``None``: the key is the value).
     """
-    tasks = pd.Index(answers[TASK].to_numpy())
-    order = gold_index[gold_index.isin(tasks)]
-    position = tasks.get_indexer(order)
-    keys = answers[LABEL].to_numpy()[position]
-    answer = pd.Series(keys, index=order, name=LABEL).map(value_of)
-    objects = rows[LABEL].map(size).to_numpy(np.int64)[position]
+    rows = np.argsort(where, kind="stable")
+    positions = where[rows].astype(np.intp)
+    order = gold_index[positions]
+    picked = values[rows]
+    answer = pd.Series(answers[LABEL].to_numpy()[rows], index=order, name=LABEL)
+    if value_of is not None:
+        answer = answer.map(value_of)
     return Votes(
         answer=answer,
+        positions=positions,
         n_answers=pd.Series(1, index=order, dtype=np.int64),
-        n_objects=pd.Series(objects, index=order),
+        n_objects=_sizes(picked, size, order),
         tie=pd.Series(False, index=order, dtype=bool, name="tied"),
         answers=answers,
         warnings=outside,
@@ -286,7 +346,7 @@ def fuse(
         empty = pd.Series(0, index=votes.answer.index, dtype=np.int64)
         return Fusion(votes=votes, answers=None, no_majority=empty, n_unusable=0)
     check_labels(labels)
-    rows = labels[np.array([not is_missing(v) for v in labels[LABEL].to_numpy()], dtype=bool)]
+    rows = labels[answered_mask(labels[LABEL].to_numpy())]
     inside = rows[TASK].isin(gold_index).to_numpy()
     outside = outside_gold_warning(int((~inside).sum()))
     rows = pd.DataFrame(
@@ -300,7 +360,8 @@ def fuse(
     by_task: dict[Any, list[Any]] = {}
     for task, value in zip(rows[TASK].to_numpy(), rows[LABEL].to_numpy(), strict=True):
         by_task.setdefault(task, []).append(value)
-    order = gold_index[gold_index.isin(list(by_task))]
+    positions = np.flatnonzero(gold_index.isin(list(by_task))).astype(np.intp)
+    order = gold_index[positions]
     answer: list[Any] = []
     dropped: list[int] = []
     unusable = 0
@@ -318,6 +379,7 @@ def fuse(
     n_objects = np.asarray([sum(size(v) for v in by_task[t]) for t in order], dtype=np.int64)
     votes = Votes(
         answer=pd.Series(answer, index=order, dtype=object),
+        positions=positions,
         n_answers=pd.Series(n_answers, index=order),
         n_objects=pd.Series(n_objects, index=order),
         tie=pd.Series(False, index=order, dtype=bool),

@@ -31,7 +31,15 @@ import numpy.typing as npt
 from metrics.statistics import bootstrap_indices
 from metrics.types import ConfidenceInterval
 
-__all__ = ["Ratio", "Table", "Quantile", "bootstrap", "resamples", "shared_resamples"]
+__all__ = [
+    "Ratio",
+    "Table",
+    "Quantile",
+    "bootstrap",
+    "resample_counts",
+    "resamples",
+    "shared_resamples",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
@@ -79,6 +87,9 @@ class Table:
     gold class: the resampled tables of the reference are summed once (per
     :func:`shared_resamples` block) and each table only corrects them on the items whose
     cell differs. The result does not depend on it.
+
+    ``compute_many`` (optional) maps a stack of tables ``(k, n_cells)`` to ``(k, len(names))``
+    values, equal to ``compute`` row by row: a thousand resamples in a few array operations.
     """
 
     cells: npt.NDArray[np.intp]
@@ -86,8 +97,6 @@ class Table:
     names: tuple[str, ...]
     compute: Callable[[npt.NDArray[np.int64]], Sequence[float]]
     reference: npt.NDArray[np.intp] | None = None
-    #: optional, the same as ``compute`` over a stack of tables ``(R, n_cells)`` at once,
-    #: returning ``(R, len(names))``: used instead of calling ``compute`` per resample
     compute_many: Callable[[npt.NDArray[np.int64]], FloatArray] | None = None
 
 
@@ -99,7 +108,19 @@ class Quantile:
     q: float
 
 
-def resamples(n_items: int, *, n_resamples: int, seed: int) -> Iterator[IndexArray]:
+def _draw(n_items: int, k: int, rng: np.random.Generator) -> npt.NDArray[np.integer]:
+    """``k`` resamples of ``n_items`` positions: :func:`metrics.statistics.bootstrap_indices`.
+
+    Below 2**31 items they are drawn as 32-bit integers: NumPy then generates the same
+    numbers (its bounded generator works in 32 bits whenever the range fits) in about 60 %
+    of the time (``tests/metrics/scoring/test_intervals.py`` checks they are equal).
+    """
+    if n_items < 2**31:
+        return rng.integers(0, n_items, size=(k, n_items), dtype=np.int32)
+    return bootstrap_indices(n_items, n_resamples=k, rng=rng)
+
+
+def resamples(n_items: int, *, n_resamples: int, seed: int) -> Iterator[npt.NDArray[np.integer]]:
     """Bootstrap resamples of ``n_items`` item positions, in chunks of rows ``(k, n_items)``.
 
     Examples
@@ -112,17 +133,22 @@ def resamples(n_items: int, *, n_resamples: int, seed: int) -> Iterator[IndexArr
     done = 0
     while done < n_resamples:
         k = min(rows, n_resamples - done)
-        yield bootstrap_indices(n_items, n_resamples=k, rng=rng)
+        yield _draw(n_items, k, rng)
         done += k
 
 
-def _counts_of(idx: IndexArray, n_items: int) -> npt.NDArray[np.integer]:
-    """How often each item is drawn in each resample (rows of ``idx``), compactly typed."""
-    rows = [np.bincount(row, minlength=n_items) for row in idx]
-    small = all(int(r.max(initial=0)) < 256 for r in rows)
-    counts = np.empty((idx.shape[0], n_items), dtype=np.uint8 if small else np.int64)
-    for r, row in enumerate(rows):
-        counts[r] = row
+def _counts_of(idx: npt.NDArray[np.integer], n_items: int) -> npt.NDArray[np.integer]:
+    """How often each item is drawn in each resample (rows of ``idx``), compactly typed.
+
+    One ``bincount`` per row (a row's counts stay in cache), written straight into bytes
+    unless some item is drawn 256 times or more.
+    """
+    counts: npt.NDArray[np.integer] = np.empty((idx.shape[0], n_items), dtype=np.uint8)
+    for r, row in enumerate(idx):
+        drawn = np.bincount(row, minlength=n_items)
+        if int(drawn.max(initial=0)) >= 256:
+            return np.stack([np.bincount(x, minlength=n_items) for x in idx]).astype(np.int64)
+        counts[r] = drawn
     return counts
 
 
@@ -145,7 +171,9 @@ def shared_resamples() -> Iterator[None]:
     number of items) for each of them; inside this block they are drawn once and kept
     (as counts per item, one byte each: 100 MB for 100,000 items x 1,000 resamples), and
     so are the tables of a shared :attr:`Table.reference`. The intervals are the same
-    with or without the block: only the work is shared.
+    with or without the block: only the work is shared. A block opened inside another
+    joins it (a report scores its candidates in one block and ranks them on the same
+    resamples, :func:`resample_counts`).
 
     Examples
     --------
@@ -156,11 +184,31 @@ def shared_resamples() -> Iterator[None]:
     ...                n_resamples=50, seed=1, level=0.9)
     True
     """
+    if _SHARED.get() is not None:
+        yield
+        return
     token = _SHARED.set(_Shared())
     try:
         yield
     finally:
         _SHARED.reset(token)
+
+
+def resample_counts(
+    n_items: int, *, n_resamples: int, seed: int
+) -> Iterator[npt.NDArray[np.integer]]:
+    """The bootstrap resamples as counts per item, ``(k, n_items)`` per chunk.
+
+    Row ``b`` says how often each item position is drawn in resample ``b`` of
+    :func:`resamples` (``default_rng(seed)``, chunks of about 4 million cells); inside
+    :func:`shared_resamples` they are drawn once and kept for every later use.
+
+    Examples
+    --------
+    >>> [c.sum(axis=1).tolist() for c in resample_counts(5, n_resamples=3, seed=0)]
+    [[5, 5, 5]]
+    """
+    return _count_chunks(n_items, n_resamples=n_resamples, seed=seed)
 
 
 def _count_chunks(
@@ -351,22 +399,23 @@ def _quantile_reps(plan: _QuantilePlan | None, counts: npt.NDArray[np.integer]) 
     cum = np.cumsum(window, axis=1)
     if plan.high:
         cum += (total - cum[:, -1])[:, None]
-    for r in range(k):
-        t = int(total[r])
-        if t == 0:
-            continue
-        h = (t - 1) * plan.q
-        lo = int(np.floor(h))
-        hi = min(lo + 1, t - 1)
-        row = cum[r]
-        base = plan.start
-        inside = lo >= row[0] - window[r, 0] if plan.high else hi < row[-1]
-        if not inside:
-            row = np.cumsum(counts[r, plan.order].astype(np.int64))
-            base = 0
-        a = plan.sorted_values[base + int(np.searchsorted(row, lo, side="right"))]
-        b = plan.sorted_values[base + int(np.searchsorted(row, hi, side="right"))]
-        out[r] = a + (h - lo) * (b - a)
+    h = (total - 1) * plan.q
+    lo = np.floor(h).astype(np.int64)
+    hi = np.minimum(lo + 1, total - 1)
+    inside = lo >= cum[:, 0] - window[:, 0] if plan.high else hi < cum[:, -1]
+    inside &= total > 0
+    # searchsorted(row, x, side="right") is the number of cumulative counts <= x
+    rows = np.flatnonzero(inside)
+    at_lo = plan.start + (cum[rows] <= lo[rows, None]).sum(axis=1)
+    at_hi = plan.start + (cum[rows] <= hi[rows, None]).sum(axis=1)
+    a = plan.sorted_values[at_lo]
+    b = plan.sorted_values[at_hi]
+    out[rows] = a + (h[rows] - lo[rows]) * (b - a)
+    for r in np.flatnonzero(~inside & (total > 0)):  # rank outside the window: every value
+        row = np.cumsum(counts[r, plan.order].astype(np.int64))
+        a_r = plan.sorted_values[int(np.searchsorted(row, lo[r], side="right"))]
+        b_r = plan.sorted_values[int(np.searchsorted(row, hi[r], side="right"))]
+        out[r] = a_r + (h[r] - lo[r]) * (b_r - a_r)
     return out
 
 
@@ -470,6 +519,7 @@ def bootstrap(
     if statistics:
         row = 0
         for idx in resamples(n_items, n_resamples=n_resamples, seed=seed):
+            idx = idx.astype(np.intp, copy=False)  # statistics get the documented positions
             k = idx.shape[0]
             for name, statistic in statistics.items():
                 reps[name][row : row + k] = [statistic(i) for i in idx]

@@ -25,9 +25,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from metrics.classification import _summary_from_counts, classification_summary, encode_labels
+from metrics.classification import (
+    _summaries_from_counts,
+    _summary_from_counts,
+    classification_summary,
+    encode_labels,
+)
 from metrics.scoring import _assemble
-from metrics.scoring._crowd import NO_CONSENSUS, annotator_table, vote
+from metrics.scoring._crowd import NO_CONSENSUS, annotator_table, one, same, vote
 from metrics.scoring._intervals import Table
 from metrics.scoring.base import Scored, ScoringOptions
 from metrics.statistics import ClassificationMetricName, classification_statistic
@@ -53,7 +58,19 @@ def _confusion_table(
         summary = _summary_from_counts(counts.reshape(k, k), n_items, weights=options.kappa_weights)
         return [summary[p] for p in _POSITIONS]
 
-    return Table(cells=cells, n_cells=k * k, names=_SECONDARY, compute=compute, reference=reference)
+    def compute_many(tables: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        stack = tables.reshape(-1, k, k)
+        summaries = _summaries_from_counts(stack, n_items, weights=options.kappa_weights)
+        return summaries[:, list(_POSITIONS)]
+
+    return Table(
+        cells=cells,
+        n_cells=k * k,
+        names=_SECONDARY,
+        compute=compute,
+        reference=reference,
+        compute_many=compute_many,
+    )
 
 
 def score(
@@ -90,16 +107,20 @@ def score(
         Malformed gold or labels.
     """
     gold = _assemble.check_gold(gold)
-    votes = vote(labels, gold.index, key=lambda v: v, size=lambda _: 1, options=options)
-    used = set(votes.answers["label"]) if votes.answers is not None else set(votes.answer)
+    votes = vote(labels, gold.index, key=same, size=one, options=options)
+    # distinct labels first: iterating 100k values of a pandas string column one by one
+    # costs half a second
+    given = votes.answers["label"] if votes.answers is not None else votes.answer
+    used = set(given.unique())
     known = set(gold.to_numpy()) | set(options.classes or ())
     warnings = _assemble.check_vocabulary(used, known, options=options)
-    voted = votes.answer
+    # the vote on every gold item (missing where unanswered), placed by position: the
+    # metrics below then find labels and gold on the same index, with no key lookups
+    voted = _assemble.on_gold(votes.answer, votes.positions, gold.index)
     summary = classification_summary(gold, voted, weights=options.kappa_weights)
-    answered = gold.index.isin(voted.index)
-    correct = (voted.reindex(gold.index).to_numpy(dtype=object) == gold.to_numpy(dtype=object)) & (
-        answered
-    )
+    answered = np.zeros(len(gold), dtype=bool)
+    answered[votes.positions] = True
+    correct = (voted.to_numpy(dtype=object) == gold.to_numpy(dtype=object)) & answered
     score_ = correct.astype(np.float64)
     ratios = _assemble.main_ratios(MAIN_METRIC, score_, answered)
     points: dict[str, float] = {name: float(getattr(summary, name)) for name in _SECONDARY}
@@ -126,6 +147,7 @@ def score(
         n_answers=votes.n_answers,
         n_objects=votes.n_objects,
         tie=votes.tie,
+        positions=votes.positions,
     )
     per_class = pd.DataFrame(
         {

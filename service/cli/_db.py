@@ -93,10 +93,11 @@ def open_session() -> Session:
 
     from service.core.config import get_settings
     from service.core.db import get_engine
-    from service.core.migrations import upgrade_head
 
     settings = get_settings()
     if settings.auto_migrate:
+        from service.core.migrations import upgrade_head  # Alembic: only when migrating
+
         upgrade_head(settings.database_url)
     return Session(get_engine())
 

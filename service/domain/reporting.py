@@ -20,12 +20,12 @@ from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from metrics.scoring import shared_resamples
 from reports.inputs import (
     DEFAULT_RANKING_WEIGHTS,
     Constraints,
@@ -337,29 +337,32 @@ def _build(
     n_resamples: int,
     seed: int,
 ) -> Report:
-    systems, meta = bakeoff_systems(
-        session=session, bakeoff=bakeoff, reveal=reveal, n_resamples=n_resamples, seed=seed
-    )
-    history = (
-        project_history(
-            session=session, project_id=bakeoff.project_id, principal=principal, until=bakeoff
+    # one draw of resamples for the engine's intervals and the ranking's paired tests: the
+    # ranking's seed gives the very resamples the engine drew for the same seed
+    with shared_resamples():
+        systems, meta = bakeoff_systems(
+            session=session, bakeoff=bakeoff, reveal=reveal, n_resamples=n_resamples, seed=seed
         )
-        if reveal
-        else []
-    )
-    history = [p for p in history if any(s.name == p.system for s in systems)]
-    if not any(p.bakeoff != bakeoff.name for p in history):
-        history = []  # a trend needs an earlier bake-off
-    return build_report(
-        systems,
-        title=bakeoff.name,
-        config=ranking_config(bakeoff, n_resamples=n_resamples),
-        metadata=meta if len(meta.columns) else None,
-        history=history,
-        production_volume=bakeoff.production_volume or None,
-        rng=np.random.default_rng(seed),
-        min_slice_items=3,  # the engine's slices (service.domain.scoring) use the same
-    )
+        history = (
+            project_history(
+                session=session, project_id=bakeoff.project_id, principal=principal, until=bakeoff
+            )
+            if reveal
+            else []
+        )
+        history = [p for p in history if any(s.name == p.system for s in systems)]
+        if not any(p.bakeoff != bakeoff.name for p in history):
+            history = []  # a trend needs an earlier bake-off
+        return build_report(
+            systems,
+            title=bakeoff.name,
+            config=ranking_config(bakeoff, n_resamples=n_resamples),
+            metadata=meta if len(meta.columns) else None,
+            history=history,
+            production_volume=bakeoff.production_volume or None,
+            rng=seed,
+            min_slice_items=3,  # the engine's slices (service.domain.scoring) use the same
+        )
 
 
 @dataclass(frozen=True)

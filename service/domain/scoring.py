@@ -240,10 +240,15 @@ def _load(
 
 
 def _keyed(grouped: pd.Series[Any], keys: npt.NDArray[np.object_]) -> pd.Series[Any]:
-    """A Series grouped by ``item_rank`` re-indexed by item key (``keys``: keys in order)."""
-    out = grouped.copy()
-    out.index = pd.Index(keys[grouped.index.to_numpy(dtype=np.int64)], dtype=object, name="item")
-    return out
+    """A Series grouped by ``item_rank`` on every gold item, by key (``keys``: keys in order).
+
+    Items without rows hold the dtype's missing value. Laid out on all gold keys in their
+    order, the engine finds its own item index here and re-indexes without a lookup.
+    """
+    indexer = np.full(len(keys), -1, dtype=np.intp)
+    indexer[grouped.index.to_numpy(dtype=np.int64)] = np.arange(len(grouped), dtype=np.intp)
+    values = pd.api.extensions.take(grouped.array, indexer, allow_fill=True)
+    return pd.Series(values, index=pd.Index(keys, dtype=object, name="item"), name=grouped.name)
 
 
 def _timestamps(

@@ -6,18 +6,18 @@ this is the one place that reads them.
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Sequence
-from operator import itemgetter
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import Select, Text, cast
+from sqlalchemy import Text, cast
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
+from service.core.bulk_read import fetch_columns, read_columns
 from service.domain._common import table_of
 from service.models import Task, VendorLabel
 
@@ -27,52 +27,17 @@ LABEL_COLUMNS = ("vendor_id", "item_id", "annotator", "value", "started_at", "co
 TASK_COLUMNS = ("vendor_id", "item_id", "sent_at", "completed_at", "cost")
 
 
-def fetch_columns(session: Session, statement: Select[Any]) -> list[list[Any]]:
-    """The columns of ``statement``'s result, read through the driver's own cursor.
-
-    Large reads (hundreds of thousands of label rows) skip SQLAlchemy's per-row objects
-    and result processors: the values are the driver's (JSON as text, SQLite timestamps
-    as ISO strings, PostgreSQL's as ``datetime``), so callers convert whole columns at
-    once. One list per selected column, in order.
-    """
-    connection = session.connection()
-    compiled = statement.compile(
-        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
-    )
-    params: Any = compiled.params
-    if compiled.positiontup is not None:
-        params = tuple(compiled.params[name] for name in compiled.positiontup)
-    width = len(statement.selected_columns)
-    collecting = gc.isenabled()
-    gc.disable()  # millions of new tuples would trigger full collections for nothing
-    try:
-        cursor = connection.connection.cursor()
-        try:
-            cursor.execute(str(compiled), params)
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
-        return [list(map(itemgetter(j), rows)) for j in range(width)]
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _utc(values: list[Any]) -> pd.Series[Any]:
-    """Driver timestamps (ISO text from SQLite, ``datetime`` from PostgreSQL) in UTC.
-
-    SQLite keeps no zone: its naive values are UTC (:class:`service.core.types.UTCDateTime`).
-    The result has the dtype ``pandas.to_datetime`` gives the ``datetime`` objects SQLAlchemy
-    would have made (microseconds), so both databases give the same frames.
-    """
-    column = pd.Series(values, dtype=object)
-    if any(isinstance(v, str) for v in values):
-        return pd.to_datetime(column, utc=True, format="ISO8601").dt.as_unit("us")
-    return pd.to_datetime(column, utc=True)
+def _utc(values: npt.NDArray[Any]) -> pd.Series[Any]:
+    """A :func:`service.core.bulk_read.read_columns` time column as UTC ``datetime64[us]``."""
+    return pd.Series(pd.DatetimeIndex(values).tz_localize("UTC"))
 
 
 def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The bake-off's vendor labels and tasks.
+    """The bake-off's vendor labels, and its tasks that carry a time or a cost.
+
+    A task with no dispatch time, no completion time and no cost (a file vendor's, or one
+    not sent yet) says nothing to score, and a bake-off can hold one per item and vendor:
+    such tasks are left in the database.
 
     Returns
     -------
@@ -81,7 +46,7 @@ def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.D
         gave none) and tasks with :data:`TASK_COLUMNS`; timestamps are UTC ``datetime64``.
     """
     vl, tk = table_of(VendorLabel), table_of(Task)
-    label_columns = fetch_columns(
+    label_columns = read_columns(
         session,
         sa_select(
             vl.c.vendor_id,
@@ -92,55 +57,56 @@ def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.D
             vl.c.completed_at,
             vl.c.cost,
         ).where(vl.c.bakeoff_id == bakeoff_id),
+        ("int", "int", "text", "text", "time", "time", "float"),
+        group_by=0,  # one vendor's labels per array: texts stay far below 1 GB
     )
-    task_columns = fetch_columns(
+    task_columns = read_columns(
         session,
-        sa_select(tk.c.vendor_id, tk.c.item_id, tk.c.sent_at, tk.c.completed_at, tk.c.cost).where(
-            tk.c.bakeoff_id == bakeoff_id
-        ),
+        sa_select(tk.c.vendor_id, tk.c.item_id, tk.c.sent_at, tk.c.completed_at, tk.c.cost)
+        .where(tk.c.bakeoff_id == bakeoff_id)
+        .where(tk.c.sent_at.is_not(None) | tk.c.completed_at.is_not(None) | tk.c.cost.is_not(None)),
+        ("int", "int", "time", "time", "float"),
+        group_by=0,
     )
     vendor_id, item_id, annotator, value, started, completed, cost = label_columns
     labels = pd.DataFrame(
         {
-            "vendor_id": np.asarray(vendor_id, dtype=np.int64),
-            "item_id": np.asarray(item_id, dtype=np.int64),
+            "vendor_id": vendor_id,
+            "item_id": item_id,
             "annotator": pd.Series(annotator, dtype=object).fillna(""),
             "value": pd.Series(decode_json(value), dtype=object),
             "started_at": _utc(started),
             "completed_at": _utc(completed),
-            "cost": pd.Series(cost),
+            "cost": pd.Series(cost, dtype=np.float64),
         }
     )
     vendor_id, item_id, sent, completed, cost = task_columns
     tasks = pd.DataFrame(
         {
-            "vendor_id": np.asarray(vendor_id, dtype=np.int64),
-            "item_id": np.asarray(item_id, dtype=np.int64),
+            "vendor_id": vendor_id,
+            "item_id": item_id,
             "sent_at": _utc(sent),
             "completed_at": _utc(completed),
-            "cost": pd.Series(cost),
+            "cost": pd.Series(cost, dtype=np.float64),
         }
     )
     return labels, tasks
 
 
-def decode_json(texts: Sequence[str | None]) -> list[Any]:
+def decode_json(texts: Iterable[str | None]) -> list[Any]:
     """Decode stored JSON texts, each distinct scalar text once (class names repeat).
 
     Containers (boxes, spans) are decoded per row so that no two rows share a mutable value.
     """
-    memo: dict[str, Any] = {}
-    out: list[Any] = []
-    for raw in texts:
-        if raw is None:
-            out.append(None)
-            continue
-        hit = memo.get(raw, memo)
-        if hit is not memo:
-            out.append(hit)
-            continue
-        value = json.loads(raw)
-        if not isinstance(value, dict | list):
-            memo[raw] = value
-        out.append(value)
-    return out
+    raw = np.asarray(texts if isinstance(texts, np.ndarray) else list(texts), dtype=object)
+    codes, distinct = pd.factorize(raw)  # None: code -1
+    decoded = np.empty(len(distinct) + 1, dtype=object)  # the last one stands for None
+    containers = np.zeros(len(distinct) + 1, dtype=bool)
+    for i, text in enumerate(distinct):
+        value = json.loads(text)
+        decoded[i] = value
+        containers[i] = isinstance(value, dict | list)
+    out = decoded[codes]
+    for row in np.flatnonzero(containers[codes]):
+        out[row] = json.loads(raw[row])
+    return list(out)

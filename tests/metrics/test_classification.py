@@ -14,6 +14,8 @@ from sklearn import metrics as skm
 
 from metrics.classification import (
     KappaWeights,
+    _summaries_from_counts,
+    _summary_from_counts,
     accuracy,
     accuracy_all,
     balanced_accuracy,
@@ -302,3 +304,27 @@ def test_direct_integer_path_matches_sklearn(offset: int) -> None:
     assert balanced_accuracy(gold, labels).value == pytest.approx(
         skm.balanced_accuracy_score(y, p), abs=TOL
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    k=st.integers(1, 12),
+    per_item=st.integers(0, 40),
+    absent=st.floats(0.0, 0.6),
+    weights=st.sampled_from(["none", "linear", "quadratic"]),
+)
+def test_summaries_of_many_tables_equal_one_at_a_time(
+    seed: int, k: int, per_item: int, absent: float, weights: Any
+) -> None:
+    """The bootstrap's stacked tables give the one-table numbers bit for bit (NaN alike)."""
+    rng = np.random.default_rng(seed)
+    tables = rng.poisson(per_item / max(k, 1), size=(30, k, k))
+    tables[rng.random((30, k)) < absent] = 0  # classes without gold items in some tables
+    tables[0] = 0  # an empty table
+    tables[1] = np.diag(rng.integers(1, 5, size=k))  # every answer right
+    n_gold = int(tables.reshape(30, -1).sum(axis=1).max()) + 3
+    many = _summaries_from_counts(tables, n_gold, weights=weights)
+    for i in range(30):
+        one = np.array(_summary_from_counts(tables[i], n_gold, weights=weights))
+        assert np.array_equal(many[i], one, equal_nan=True), (i, many[i], one)

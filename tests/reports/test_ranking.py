@@ -609,3 +609,26 @@ def test_coverage_floor_defaults_and_can_be_lowered(make_system: MakeSystem) -> 
     assert {s.name: s.rank for s in lowered.systems}["thin"] == 1
     with pytest.raises(ValueError, match="min_coverage"):
         Constraints(min_coverage=95)
+
+
+def test_a_seed_ranks_on_the_resamples_of_its_generator(make_system: MakeSystem) -> None:
+    """``rng=seed`` (the engine's resamples, shared or not) is ``rng=default_rng(seed)``."""
+    from metrics.scoring import shared_resamples
+
+    systems = [
+        make_system("a", n_correct=380, latency_h=2.0, cost=0.04),
+        make_system("b", n_correct=372, latency_h=2.5, cost=0.03),
+        make_system("c", n_correct=330, latency_h=1.0, cost=0.05),
+    ]
+    config = RankingConfig(n_resamples=N_RES)
+    plain = rank_systems(systems, config=config, rng=np.random.default_rng(11))
+    seeded = rank_systems(systems, config=config, rng=11)
+    with shared_resamples():
+        first = rank_systems(systems, config=config, rng=np.int64(11))
+        again = rank_systems(systems, config=config, rng=11)  # the kept draw
+    for other in (seeded, first, again):
+        assert other.model_dump() == plain.model_dump()
+    default = rank_systems(systems, config=config)
+    assert default.model_dump() == rank_systems(systems, config=config, rng=0).model_dump()
+    with pytest.raises(TypeError, match="rng must be"):
+        rank_systems(systems, config=config, rng="11")  # type: ignore[arg-type]

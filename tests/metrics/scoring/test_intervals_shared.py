@@ -138,7 +138,10 @@ def test_shared_resamples_do_not_change_intervals() -> None:
     assert alone == together
 
 
-def test_single_answer_vote_equals_the_grouped_vote(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("key", [_crowd.same, lambda v: v], ids=["same", "lambda"])
+def test_single_answer_vote_equals_the_grouped_vote(
+    monkeypatch: pytest.MonkeyPatch, key: _crowd.Key
+) -> None:
     gold_index = pd.Index([f"t{i:02d}" for i in range(12)], name="task")
     answers = pd.DataFrame(
         {
@@ -148,14 +151,42 @@ def test_single_answer_vote_equals_the_grouped_vote(monkeypatch: pytest.MonkeyPa
         }
     )
     options = ScoringOptions()
-    fast = _crowd.vote(answers, gold_index, key=lambda v: v, size=lambda _: 1, options=options)
+    fast = _crowd.vote(answers, gold_index, key=key, size=lambda _: 1, options=options)
     monkeypatch.setattr(_crowd, "_single_answers", None)  # any use would fail
-    monkeypatch.setattr(
-        pd.Series, "duplicated", lambda self, *_a, **_k: pd.Series(True, index=self.index)
-    )
-    grouped = _crowd.vote(answers, gold_index, key=lambda v: v, size=lambda _: 1, options=options)
+    monkeypatch.setattr(_crowd, "_one_answer_each", lambda *_a: False)
+    grouped = _crowd.vote(answers, gold_index, key=key, size=lambda _: 1, options=options)
     for name in ("answer", "n_answers", "n_objects", "tie"):
         pd.testing.assert_series_equal(getattr(fast, name), getattr(grouped, name))
+    assert np.array_equal(fast.positions, grouped.positions)
+    assert fast.positions.tolist() == [0, 3, 5, 11]
     assert fast.answers is not None and grouped.answers is not None
     pd.testing.assert_frame_equal(fast.answers, grouped.answers)
     assert fast.warnings == grouped.warnings
+
+
+@pytest.mark.parametrize("n", [1, 7, 4_001, 100_000], ids=lambda n: f"n={n}")
+def test_resamples_are_bootstrap_indices_of_the_same_generator(n: int) -> None:
+    """32-bit draws are NumPy's 64-bit ones (same numbers, same generator state after)."""
+    from metrics.statistics import bootstrap_indices
+
+    b = 90
+    ours = np.vstack(list(resamples(n, n_resamples=b, seed=5)))
+    rng = np.random.default_rng(5)
+    rows = max(1, min(b, 4_000_000 // n))
+    plain = np.vstack(
+        [
+            bootstrap_indices(n, n_resamples=min(rows, b - done), rng=rng)
+            for done in range(0, b, rows)
+        ]
+    )
+    assert np.array_equal(ours, plain)
+
+
+def test_counts_fall_back_to_int64_when_an_item_is_drawn_256_times() -> None:
+    from metrics.scoring._intervals import _counts_of
+
+    idx = np.zeros((2, 300), dtype=np.int32)  # item 0 drawn 300 times in each resample
+    idx[1, :10] = np.arange(10)
+    counts = _counts_of(idx, 300)
+    assert counts.dtype == np.int64
+    assert counts[0, 0] == 300 and counts[1, 0] == 291 and counts[1, 1] == 1
