@@ -23,8 +23,17 @@ from service.models import Task, VendorLabel
 
 __all__ = ["LABEL_COLUMNS", "TASK_COLUMNS", "decode_json", "fetch_columns", "stored_frames"]
 
-LABEL_COLUMNS = ("vendor_id", "item_id", "annotator", "value", "started_at", "completed_at", "cost")
-TASK_COLUMNS = ("vendor_id", "item_id", "sent_at", "completed_at", "cost")
+LABEL_COLUMNS = (
+    "vendor_id",
+    "item_id",
+    "annotator",
+    "value",
+    "started_at",
+    "completed_at",
+    "cost",
+    "repeat",
+)
+TASK_COLUMNS = ("vendor_id", "item_id", "sent_at", "completed_at", "cost", "repeat")
 
 
 def fetch_columns(session: Session, statement: Select[Any]) -> list[list[Any]]:
@@ -91,15 +100,16 @@ def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.D
             vl.c.started_at,
             vl.c.completed_at,
             vl.c.cost,
+            vl.c.repeat,
         ).where(vl.c.bakeoff_id == bakeoff_id),
     )
     task_columns = fetch_columns(
         session,
-        sa_select(tk.c.vendor_id, tk.c.item_id, tk.c.sent_at, tk.c.completed_at, tk.c.cost).where(
-            tk.c.bakeoff_id == bakeoff_id
-        ),
+        sa_select(
+            tk.c.vendor_id, tk.c.item_id, tk.c.sent_at, tk.c.completed_at, tk.c.cost, tk.c.repeat
+        ).where(tk.c.bakeoff_id == bakeoff_id),
     )
-    vendor_id, item_id, annotator, value, started, completed, cost = label_columns
+    vendor_id, item_id, annotator, value, started, completed, cost, repeat = label_columns
     labels = pd.DataFrame(
         {
             "vendor_id": np.asarray(vendor_id, dtype=np.int64),
@@ -109,9 +119,11 @@ def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.D
             "started_at": _utc(started),
             "completed_at": _utc(completed),
             "cost": pd.Series(cost),
+            # 1: the answer to a preference pair's second sending (self-consistency)
+            "repeat": np.asarray(repeat, dtype=np.int64),
         }
     )
-    vendor_id, item_id, sent, completed, cost = task_columns
+    vendor_id, item_id, sent, completed, cost, repeat = task_columns
     tasks = pd.DataFrame(
         {
             "vendor_id": np.asarray(vendor_id, dtype=np.int64),
@@ -119,6 +131,7 @@ def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.D
             "sent_at": _utc(sent),
             "completed_at": _utc(completed),
             "cost": pd.Series(cost),
+            "repeat": np.asarray(repeat, dtype=np.int64),
         }
     )
     return labels, tasks
