@@ -281,7 +281,8 @@ def assert_no_gold(payloads: list[Any], golden: ToyGolden) -> None:
                     if key.lower() in GOLD_KEYS and sub not in (None, "", [], {}):
                         raise AssertionError(f"{path}.{key} carries a label: {sub!r:.200}")
                     if key.lower() in SWAP_MARKERS:
-                        raise AssertionError(f"{path}.{key} tells the vendor about a swap")
+                        what = f"{path}.{key} tells the vendor"
+                        raise AssertionError(f"{what} about a swap or repeat")
                 item_id = value.get("item_id")
                 if isinstance(item_id, str) and item_id in data_by_id:
                     extra = set(value) - {"item_id", "data"}
