@@ -651,7 +651,7 @@ def _collect(
     _last_poll[key] = time.monotonic()
     task, item = table_of(Task), table_of(GoldenItem)
     rows = session.execute(
-        sa_select(task.c.external_id, item.c.key, task.c.sent_at)
+        sa_select(task.c.external_id, item.c.key, task.c.sent_at, task.c.repeat)
         .join(item, item.c.id == task.c.item_id)
         .where(task.c.bakeoff_id == bakeoff_id)
         .where(task.c.vendor_id == vendor_id)
@@ -659,9 +659,12 @@ def _collect(
     ).all()
     jobs: dict[str, list[str]] = defaultdict(list)
     sent_at: dict[str, datetime] = {}
-    for external_id, key_, when in rows:
+    for external_id, key_, when, repeat in rows:
         if external_id:
-            jobs[external_id].append(key_)
+            # the ids the vendor was sent: a pair's second sending went under its opaque id
+            jobs[external_id].append(
+                repeat_item_id(bakeoff_id, vendor_id, key_) if repeat else key_
+            )
             if when is not None:
                 sent_at[external_id] = min(sent_at.get(external_id, when), when)
     for external_id, keys in jobs.items():
