@@ -20,6 +20,7 @@ from adapters.pairs import swap_pair
 from adapters.testing import assert_no_gold, toy_golden
 from service.domain import dispatch, scoring
 from service.domain.dispatch_results import store_results
+from service.domain.flags import load_bakeoff_data
 from service.domain.repeats import repeat_item_id, repeat_keys
 from tests.service.test_dispatch import (  # noqa: F401 - memory_kind is an autouse fixture
     SCRIPTS,
@@ -129,3 +130,5 @@ def test_a_planted_inconsistency_is_found_and_repeats_count_once(session: Sessio
     # the second sendings never enter the main metric: every first answer is right
     assert scored.value("agreement") == 1.0
     assert int(scored.items["n_answers"].sum()) == N
+    # nor the review queue's flags: one answer per item and annotator, the first sending's
+    assert len(load_bakeoff_data(session, bakeoff).labels) == N
