@@ -72,9 +72,24 @@ GOLD_KEYS = frozenset(
 )
 
 
-#: Keys that would tell a vendor a preference pair was presented swapped; never sent.
+#: Keys that would tell a vendor a preference pair was presented swapped, or sent a second
+#: time (and which sending it repeats); never sent.
 SWAP_MARKERS = frozenset(
-    {"swapped", "swap", "is_swapped", "presented_swapped", "canonical", "original_order"}
+    {
+        "swapped",
+        "swap",
+        "is_swapped",
+        "presented_swapped",
+        "canonical",
+        "original_order",
+        "repeat",
+        "repeated",
+        "is_repeat",
+        "repeat_of",
+        "duplicate_of",
+        "original_item_id",
+        "original_id",
+    }
 )
 
 _PAIRS = (
@@ -234,7 +249,10 @@ def assert_no_gold(payloads: list[Any], golden: ToyGolden) -> None:
     item's data (a preference pair may come with its two responses swapped, and
     nothing else changed); (3) no gold value (a class name list or box list of an item)
     appears anywhere outside the instructions and ontology; (4) no key of
-    :data:`SWAP_MARKERS` says a pair was swapped.
+    :data:`SWAP_MARKERS` says a pair was swapped or repeated; (5) an object whose
+    ``item_id`` is not a golden id but whose ``data`` is a golden item's (a preference
+    pair sent a second time) holds only ``item_id`` and ``data``, and its id contains no
+    golden item id (nothing links it to the first sending).
     """
     if not payloads:
         raise AssertionError("no outgoing payloads were recorded; the check would be vacuous")
@@ -263,7 +281,8 @@ def assert_no_gold(payloads: list[Any], golden: ToyGolden) -> None:
                     if key.lower() in GOLD_KEYS and sub not in (None, "", [], {}):
                         raise AssertionError(f"{path}.{key} carries a label: {sub!r:.200}")
                     if key.lower() in SWAP_MARKERS:
-                        raise AssertionError(f"{path}.{key} tells the vendor about a swap")
+                        what = f"{path}.{key} tells the vendor"
+                        raise AssertionError(f"{what} about a swap or repeat")
                 item_id = value.get("item_id")
                 if isinstance(item_id, str) and item_id in data_by_id:
                     extra = set(value) - {"item_id", "data"}
@@ -274,6 +293,8 @@ def assert_no_gold(payloads: list[Any], golden: ToyGolden) -> None:
                         swapped_by_id[item_id],
                     ):
                         raise AssertionError(f"{path}: item {item_id} data was altered")
+                elif isinstance(item_id, str) and "data" in value:
+                    _check_unlinked(path, value, item_id, data_by_id, swapped_by_id)
                 if value in boxes:
                     raise AssertionError(f"{path} is a gold box: {value!r}")
                 if value in ratings:
@@ -282,6 +303,26 @@ def assert_no_gold(payloads: list[Any], golden: ToyGolden) -> None:
                 raise AssertionError(f"{path} carries a gold transcript: {value!r:.200}")
             if isinstance(value, list) and value and value in gold_values:
                 raise AssertionError(f"{path} is a gold label: {value!r:.200}")
+
+
+def _check_unlinked(
+    path: str,
+    value: dict[str, Any],
+    item_id: str,
+    data_by_id: dict[str, Any],
+    swapped_by_id: dict[str, Any],
+) -> None:
+    """An item under an id that is not golden: if its data is a golden item's (a repeat),
+    nothing may link it to that item."""
+    same = [k for k in data_by_id if value["data"] in (data_by_id[k], swapped_by_id[k])]
+    if not same:
+        return
+    extra = set(value) - {"item_id", "data"}
+    if extra:
+        raise AssertionError(f"{path}: repeated item {item_id} has extra keys {extra}")
+    linked = [k for k in data_by_id if k in item_id]
+    if linked:
+        raise AssertionError(f"{path}: repeated item id {item_id!r} names item {linked[0]!r}")
 
 
 class VendorContract:

@@ -222,7 +222,8 @@ def swap_consistency(answers: pd.DataFrame) -> MetricResult:
     pairs = plain.merge(turned, on=["task", "worker"], suffixes=("_plain", "_swapped"))
     same = (pairs["label_plain"] == pairs["label_swapped"]).to_numpy(dtype=np.float64)
     value = float(same.mean()) if same.size else float("nan")
-    return MetricResult("swap_consistency", value, params={"n_pairs": int(same.size)})
+    params = {"n_pairs": int(same.size), "n_same": int(same.sum())}
+    return MetricResult("swap_consistency", value, params=params)
 
 
 def _majority(frame: pd.DataFrame) -> dict[tuple[Any, Any], int]:

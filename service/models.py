@@ -607,6 +607,15 @@ class BakeOffBase(SQLModel):
         "responses swapped (position bias); the swap is recorded here, never sent.",
         sa_column_kwargs={"server_default": "0.5"},
     )
+    repeat_share: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Preference bake-offs: share of items each vendor is sent a second time, "
+        "in the other order and under an unlinked id, to measure its self-consistency; the "
+        "repeat never counts twice in the main metric.",
+        sa_column_kwargs={"server_default": "0"},
+    )
 
 
 class BakeOffCreate(BakeOffBase):
@@ -624,6 +633,7 @@ class BakeOffUpdate(SQLModel):
     production_volume: int | None = Field(default=None, ge=0)
     blinded: bool | None = None
     swap_share: float | None = Field(default=None, ge=0, le=1)
+    repeat_share: float | None = Field(default=None, ge=0, le=1)
     status: BakeOffStatus | None = None
     vendor_ids: list[int] | None = None
     golden_set_version_id: int | None = Field(
@@ -706,7 +716,8 @@ class TaskUpdate(SQLModel):
 
 class Task(TaskBase, table=True):
     __table_args__ = (
-        UniqueConstraint("bakeoff_id", "vendor_id", "item_id"),
+        # ``repeat`` 1: the same pair sent a second time (self-consistency), its own task
+        UniqueConstraint("bakeoff_id", "vendor_id", "item_id", "repeat", name="uq_task_item"),
         Index("ix_task_bakeoff_vendor_status", "bakeoff_id", "vendor_id", "status"),
     )
 
@@ -716,6 +727,9 @@ class Task(TaskBase, table=True):
     item_id: int = Field(foreign_key="goldenitem.id", index=True)
     # preference items sent with the responses exchanged; server-side only (not in TaskPublic)
     swapped: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    # 0: the item's sending; 1: its repeat in the other order, sent under an opaque id
+    # (server-side only, like ``swapped``)
+    repeat: int = Field(default=0, ge=0, le=1, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -764,8 +778,14 @@ class VendorLabel(VendorLabelBase, table=True):
     __table_args__ = (
         # One answer per (vendor, item, annotator) in a bake-off, whatever route it came by.
         # Its index also serves lookups by (bake-off, vendor) and (bake-off, vendor, item).
+        # ... and per sending: ``repeat`` 1 holds the answer to the item's repeat
         UniqueConstraint(
-            "bakeoff_id", "vendor_id", "item_id", "annotator_id", name="uq_vendorlabel_answer"
+            "bakeoff_id",
+            "vendor_id",
+            "item_id",
+            "annotator_id",
+            "repeat",
+            name="uq_vendorlabel_answer",
         ),
     )
 
@@ -790,6 +810,8 @@ class VendorLabel(VendorLabelBase, table=True):
     external_id: str | None = Field(
         default=None, max_length=_KEY, description="The vendor's own id of this answer."
     )
+    # 1: the answer to the item's repeat (self-consistency); never enters the main metric
+    repeat: int = Field(default=0, ge=0, le=1, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

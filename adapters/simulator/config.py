@@ -152,6 +152,13 @@ class SimulatedVendor(_Config):
     length_bias: float = Field(
         default=0.0, ge=0, le=1, description="preference: share of answers for the longer reply"
     )
+    inconsistency: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="preference: share of pairs seen again (recognised by content, whatever "
+        "their id and order) answered differently from the first time",
+    )
     rating_bias: float = Field(
         default=0.0,
         ge=-10,

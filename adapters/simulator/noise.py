@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from adapters.base import Box, Keypoints, LabelValue, Mask, Span, TaskType
 from adapters.simulator.config import BoxBias, OracleTruth, PreferenceTruth, SimulatedVendor
 
-__all__ = ["Answer", "annotator_skills", "pick_annotators", "simulate_answer", "sample_latency"]
+__all__ = [
+    "Answer",
+    "annotator_skills",
+    "pair_content",
+    "pick_annotators",
+    "simulate_answer",
+    "simulate_repeat",
+    "sample_latency",
+]
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,48 @@ def simulate_answer(
     if task_type == "keypoints":
         return _keypoints(vendor, truth, skill, rng)
     return _spans(vendor, data, truth, classes, skill, rng)
+
+
+def pair_content(data: dict[str, object]) -> tuple[str, frozenset[str]] | None:
+    """What makes a preference pair the same pair in either order: its prompt and the set
+    of its two responses (``None``: not a pair of texts)."""
+    prompt, a, b = data.get("prompt"), data.get("response_a"), data.get("response_b")
+    if not (isinstance(prompt, str) and isinstance(a, str) and isinstance(b, str)):
+        return None
+    return prompt, frozenset((a, b))
+
+
+def simulate_repeat(
+    vendor: SimulatedVendor,
+    *,
+    first_id: str,
+    item_id: str,
+    data: dict[str, object],
+    truth: OracleTruth | None,
+    annotator: str,
+) -> Answer:
+    """``annotator``'s answer to a pair seen before under ``first_id`` (sent again, maybe
+    in the other order, under ``item_id``).
+
+    The annotator judges it as the first time, from its content in the order shown (the
+    same draws as for ``first_id``); then with chance ``inconsistency`` changes their mind
+    to another answer. With position bias or noise on ties the two answers may also differ
+    after un-swapping, as a real annotator's would.
+    """
+    first = simulate_answer(
+        vendor,
+        item_id=first_id,
+        data=data,
+        truth=truth,
+        task_type="preference",
+        classes=["A", "B", "tie"],
+        annotator=annotator,
+    )
+    rng = _rng(vendor, "repeat", item_id, annotator)
+    if rng.random() >= vendor.inconsistency:
+        return first
+    label = rng.choice([c for c in ("A", "B", "tie") if c != first.label])
+    return Answer(label, first.score, 1)
 
 
 def _keypoints(

@@ -40,7 +40,13 @@ from adapters.http_protocol import (
     WireAnnotation,
 )
 from adapters.simulator.config import OracleTruth, SimulatedVendor, SimulatorConfig
-from adapters.simulator.noise import pick_annotators, sample_latency, simulate_answer
+from adapters.simulator.noise import (
+    pair_content,
+    pick_annotators,
+    sample_latency,
+    simulate_answer,
+    simulate_repeat,
+)
 
 __all__ = ["SimulatorState", "create_app"]
 
@@ -94,6 +100,8 @@ class SimulatorState:
     received: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=10_000))
     callbacks_sent: int = 0
     fault_rng: random.Random = field(default_factory=lambda: random.Random(0))
+    # per vendor: the first item id each preference pair (by content) was seen under
+    pairs_seen: dict[tuple[str, tuple[str, frozenset[str]]], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.vendors = {v.name: v for v in self.config.vendors}
@@ -111,17 +119,29 @@ class SimulatorState:
         for item in batch.items:
             annotations: list[WireAnnotation] = []
             slowest = 0.0
-            annotators = pick_annotators(vendor, item.item_id)
+            first_id = self._first_sending(vendor, batch.task_type, item.item_id, item.data)
+            # a pair seen before goes to the annotators who judged it then
+            annotators = pick_annotators(vendor, first_id)
             for annotator in annotators:
-                answer = simulate_answer(
-                    vendor,
-                    item_id=item.item_id,
-                    data=item.data,
-                    truth=self.oracle.get(item.item_id),
-                    task_type=batch.task_type,
-                    classes=classes,
-                    annotator=annotator,
-                )
+                if first_id != item.item_id:
+                    answer = simulate_repeat(
+                        vendor,
+                        first_id=first_id,
+                        item_id=item.item_id,
+                        data=item.data,
+                        truth=self.oracle.get(first_id),
+                        annotator=annotator,
+                    )
+                else:
+                    answer = simulate_answer(
+                        vendor,
+                        item_id=item.item_id,
+                        data=item.data,
+                        truth=self.oracle.get(item.item_id),
+                        task_type=batch.task_type,
+                        classes=classes,
+                        annotator=annotator,
+                    )
                 seconds = sample_latency(vendor, item.item_id, annotator)
                 slowest = max(slowest, seconds)
                 prices = vendor.prices
@@ -152,6 +172,16 @@ class SimulatorState:
         self.jobs[job_id] = job
         self.batches[key] = job_id
         return job
+
+    def _first_sending(
+        self, vendor: SimulatedVendor, task_type: str, item_id: str, data: dict[str, Any]
+    ) -> str:
+        """The id a preference pair was first seen under by this vendor (by its content,
+        whatever its order: the service sends a repeat under an id of its own)."""
+        content = pair_content(data) if task_type == "preference" else None
+        if content is None:
+            return item_id
+        return self.pairs_seen.setdefault((vendor.name, content), item_id)
 
     def status(self, job: _Job) -> BatchStatus:
         done = job.ready_count(time.monotonic())

@@ -11,7 +11,12 @@ allow, the biases with normal intervals:
 * ``position_bias``: needs a boolean ``swapped`` presentation flag per answer
   (a ``swapped`` column of the answers table, or of ``metadata``);
 * ``length_bias``: needs ``length_a`` and ``length_b`` columns in ``metadata``;
-* ``swap_consistency``: the same worker answered an item both ways;
+* ``self_consistency``: the share of the pairs a worker was sent twice, once in each
+  order, answered the same way after un-swapping (a row with ``swapped`` true and one
+  with it false for the same ``task`` and ``worker``), with the project's Wilson interval
+  over those pairs (``params``: ``n_pairs``, ``n_same``). An optional integer ``repeat``
+  column marks the second sending (``1``); only the first answer (``repeat`` 0) enters the
+  vote and the main metric, so a repeated pair never counts twice;
 * ``ranking_kendall_tau``: with ``model_a``/``model_b`` columns in ``metadata``, the
   Kendall tau between the Bradley-Terry ranking of the models from the labels and from
   gold (both fits in ``Scored.extra["bradley_terry"]``, keys ``labels`` and ``gold``);
@@ -37,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from metrics.intervals import proportion_interval
 from metrics.preference import (
     PREFERENCE_LABELS,
     BradleyTerry,
@@ -108,6 +114,20 @@ def _swapped_flags(
     return None
 
 
+def _self_consistency(answers: pd.DataFrame, options: ScoringOptions) -> MetricResult | None:
+    """``swap_consistency`` with the Wilson interval over the repeated pairs (None: none)."""
+    pairs = swap_consistency(answers)
+    n, same = pairs.params["n_pairs"], pairs.params["n_same"]
+    if not isinstance(n, int) or not isinstance(same, int) or not n:
+        return None
+    return MetricResult(
+        "self_consistency",
+        same / n,
+        params={"n_pairs": n, "n_same": same},
+        ci=proportion_interval(same, n, level=options.level),
+    )
+
+
 def _biases(
     gold: pd.Series[Any],
     voted: pd.Series[Any],
@@ -124,9 +144,9 @@ def _biases(
         out["position_bias"] = position_bias(
             g, per_answer["label"], per_answer["swapped"].astype(bool), level=options.level
         )
-        consistency = swap_consistency(answers)
-        if consistency.params["n_pairs"]:
-            out["swap_consistency"] = consistency
+        consistency = _self_consistency(answers, options)
+        if consistency is not None:
+            out["self_consistency"] = consistency
     else:
         swapped = _swapped_flags(labels, metadata)
         if swapped is not None:
@@ -209,9 +229,10 @@ def score(
         ``A``/``B``/``tie`` per task (index ``task``; no missing value).
     labels
         The candidate's preference per task (``None``: skipped), or a crowd's answers
-        table (columns ``task``, ``worker``, ``label``; optional ``swapped``). A
-        worker's repeat of an item (swapped presentation) counts in ``position_bias``
-        and ``swap_consistency``; only their first answer enters the vote.
+        table (columns ``task``, ``worker``, ``label``; optional ``swapped`` and
+        ``repeat``). A worker's repeat of an item (swapped presentation) counts in
+        ``position_bias`` and ``self_consistency``; only their first answer (``repeat``
+        0 where the column is given) enters the vote.
     options
         Intervals, coverage floor, tie-break of the crowd vote.
     metadata
@@ -235,8 +256,13 @@ def score(
     check_preferences(label_values, what="labels")
     to_vote = labels
     if isinstance(labels, pd.DataFrame) and {"task", "worker"} <= set(labels.columns):
-        # a swapped repeat by the same worker feeds the biases, not the vote: first answer
-        to_vote = labels.drop_duplicates(["task", "worker"], keep="first")
+        # a swapped repeat by the same worker feeds the biases, not the vote: first answer,
+        # and where the second sending is marked, the first sending's answer whatever the
+        # order the rows came in (a stable sort keeps the order within each sending)
+        first = labels
+        if "repeat" in labels.columns:
+            first = labels.sort_values("repeat", kind="stable")
+        to_vote = first.drop_duplicates(["task", "worker"], keep="first")
     # a tied crowd vote (ties="wrong") has no answer: answered, wrong, left out of kappa
     votes = vote(
         to_vote, gold.index, key=lambda v: v, size=lambda _: 1, options=options, no_consensus=None

@@ -33,6 +33,7 @@ from service.core.config import get_settings
 __all__ = [
     "BulkTable",
     "VENDOR_LABELS",
+    "VENDOR_LABEL_REPEATS",
     "append_rows",
     "bulk_time",
     "copy_text",
@@ -90,6 +91,19 @@ VENDOR_LABELS = BulkTable(
     render=_vendor_label_text,
 )
 """``vendorlabel`` rows: ``value`` is JSON text, times come from :func:`bulk_time`."""
+
+
+def _repeat_label_text(rows: Sequence[Row]) -> str:
+    # a few rows per call (second sendings of pairs): the first sending's renderer, plus one
+    return "".join(f"{_vendor_label_text([row[:-1]])[:-1]}\t{row[-1]}\n" for row in rows)
+
+
+VENDOR_LABEL_REPEATS = BulkTable(
+    name="vendorlabel",
+    columns=(*VENDOR_LABELS.columns, "repeat"),
+    render=_repeat_label_text,
+)
+"""``vendorlabel`` rows answering a preference pair's second sending: ``repeat`` last."""
 
 
 def copy_text(table: BulkTable, rows: Sequence[Row]) -> str:

@@ -341,20 +341,24 @@ def bump_data_version(session: Session, bakeoff_id: int) -> None:
     )
 
 
-def _swapped_items(bakeoff_id: int, vendor_id: int, item_ids: list[int], share: float) -> set[int]:
-    """The items a vendor gets with the responses swapped: ``round(share * n)`` of them,
-    picked by a hash of (bake-off, vendor, item), so each vendor gets its own draw and a
-    rerun the same one."""
+def _drawn_items(
+    bakeoff_id: int, vendor_id: int, item_ids: list[int], share: float, *, salt: str = ""
+) -> set[int]:
+    """``round(share * n)`` of the items, picked by a hash of (bake-off, vendor, item), so
+    each vendor gets its own draw and a rerun the same one; ``salt`` gives another draw
+    (the repeats are drawn independently of the swaps)."""
 
     def draw(item_id: int) -> bytes:
-        return hashlib.sha256(f"{bakeoff_id}:{vendor_id}:{item_id}".encode()).digest()
+        return hashlib.sha256(f"{salt}{bakeoff_id}:{vendor_id}:{item_id}".encode()).digest()
 
     n = round(share * len(item_ids))
     return set(sorted(item_ids, key=draw)[:n])
 
 
 def create_tasks(*, session: Session, bakeoff_id: int, principal: Principal | None = None) -> int:
-    """Create the missing tasks: one per (gold item of the pinned version, candidate vendor).
+    """Create the missing tasks: one per (gold item of the pinned version, candidate vendor),
+    and in a preference bake-off a second one (``repeat`` 1, the other order) for the
+    bake-off's ``repeat_share`` of each vendor's items.
 
     Returns the number of tasks created; running it again creates none.
     """
@@ -368,31 +372,47 @@ def create_tasks(*, session: Session, bakeoff_id: int, principal: Principal | No
         ).scalars()
     )
     existing = {
-        (r[0], r[1])
+        (r[0], r[1], r[2])
         for r in session.execute(
-            sa_select(task.c.vendor_id, task.c.item_id).where(task.c.bakeoff_id == bakeoff_id)
+            sa_select(task.c.vendor_id, task.c.item_id, task.c.repeat).where(
+                task.c.bakeoff_id == bakeoff_id
+            )
         ).all()
     }
     now = utcnow()
-    swap = bakeoff_task_type(session, bakeoff) == "preference"
+    pairs = bakeoff_task_type(session, bakeoff) == "preference"
     rows: list[dict[str, object]] = []
     for v in vendor_ids:
-        fresh = [i for i in item_ids if (v, i) not in existing]
-        swapped = _swapped_items(bakeoff_id, v, fresh, bakeoff.swap_share) if swap else set()
-        rows.extend(
-            {
-                "bakeoff_id": bakeoff_id,
-                "vendor_id": v,
-                "item_id": i,
-                "status": "pending",
-                "attempts": 0,
-                "swapped": i in swapped,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for i in fresh
+        fresh = [i for i in item_ids if (v, i, 0) not in existing]
+        swapped = _drawn_items(bakeoff_id, v, fresh, bakeoff.swap_share) if pairs else set()
+        repeated = (
+            _drawn_items(bakeoff_id, v, fresh, bakeoff.repeat_share, salt="repeat:")
+            if pairs
+            else set()
         )
+        for i in fresh:
+            rows.append(_task_row(bakeoff_id, v, i, swapped=i in swapped, repeat=0, now=now))
+            if i in repeated:  # the same pair again, in the other order
+                rows.append(
+                    _task_row(bakeoff_id, v, i, swapped=i not in swapped, repeat=1, now=now)
+                )
     if rows:
         session.execute(insert(Task), rows)
     commit_or_conflict(session, "tasks were created at the same time; retry")
     return len(rows)
+
+
+def _task_row(
+    bakeoff_id: int, vendor_id: int, item_id: int, *, swapped: bool, repeat: int, now: object
+) -> dict[str, object]:
+    return {
+        "bakeoff_id": bakeoff_id,
+        "vendor_id": vendor_id,
+        "item_id": item_id,
+        "status": "pending",
+        "attempts": 0,
+        "swapped": swapped,
+        "repeat": repeat,
+        "created_at": now,
+        "updated_at": now,
+    }

@@ -68,6 +68,7 @@ from service.domain.dispatch_results import (
     vendor_slug,
 )
 from service.domain.errors import Conflict, Invalid, NotFound
+from service.domain.repeats import repeat_item_id
 from service.domain.security import Principal
 from service.models import (
     BakeOff,
@@ -510,12 +511,15 @@ def _submit_pending(
     vendor_id = int(vendor.id or 0)
     task, item = table_of(Task), table_of(GoldenItem)
     pending = session.execute(
-        sa_select(task.c.id, task.c.attempts, item.c.key, item.c.data, task.c.swapped)
+        sa_select(
+            task.c.id, task.c.attempts, item.c.key, item.c.data, task.c.swapped, task.c.repeat
+        )
         .join(item, item.c.id == task.c.item_id)
         .where(task.c.bakeoff_id == bakeoff_id)
         .where(task.c.vendor_id == vendor_id)
         .where(task.c.status == "pending")
-        .order_by(task.c.item_id)
+        # second sendings after every first one: never side by side with their first
+        .order_by(task.c.repeat, task.c.item_id)
     ).all()
     if not pending:
         return
@@ -537,10 +541,12 @@ def _submit_pending(
             task_type=context.task_type,
             ontology=context.ontology,
             instructions=context.instructions,
-            # a swapped pair differs from the stored item only in the order of its responses
+            # a swapped pair differs from the stored item only in the order of its responses;
+            # a pair's second sending goes under an id the vendor cannot link to the first
             items=tuple(
                 WorkItem(
-                    item_id=row[2], data=swap_pair(row[3] or {}) if row[4] else dict(row[3] or {})
+                    item_id=repeat_item_id(bakeoff_id, vendor_id, row[2]) if row[5] else row[2],
+                    data=swap_pair(row[3] or {}) if row[4] else dict(row[3] or {}),
                 )
                 for row in chunk
             ),
@@ -645,7 +651,7 @@ def _collect(
     _last_poll[key] = time.monotonic()
     task, item = table_of(Task), table_of(GoldenItem)
     rows = session.execute(
-        sa_select(task.c.external_id, item.c.key, task.c.sent_at)
+        sa_select(task.c.external_id, item.c.key, task.c.sent_at, task.c.repeat)
         .join(item, item.c.id == task.c.item_id)
         .where(task.c.bakeoff_id == bakeoff_id)
         .where(task.c.vendor_id == vendor_id)
@@ -653,9 +659,12 @@ def _collect(
     ).all()
     jobs: dict[str, list[str]] = defaultdict(list)
     sent_at: dict[str, datetime] = {}
-    for external_id, key_, when in rows:
+    for external_id, key_, when, repeat in rows:
         if external_id:
-            jobs[external_id].append(key_)
+            # the ids the vendor was sent: a pair's second sending went under its opaque id
+            jobs[external_id].append(
+                repeat_item_id(bakeoff_id, vendor_id, key_) if repeat else key_
+            )
             if when is not None:
                 sent_at[external_id] = min(sent_at.get(external_id, when), when)
     for external_id, keys in jobs.items():

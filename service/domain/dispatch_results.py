@@ -16,7 +16,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy import bindparam, text
@@ -33,6 +33,7 @@ from service.domain._common import table_of
 from service.domain.adapter_settings import adapter_arguments
 from service.domain.errors import Conflict, Invalid, NotFound, Unauthorized
 from service.domain.label_times import clamp_completion
+from service.domain.repeats import repeat_keys
 from service.domain.vendor_labels import add_vendor_labels
 from service.domain.vendor_settings import settings_errors
 from service.models import BakeOff, GoldenItem, GoldenSetVersion, Task, Vendor
@@ -198,14 +199,52 @@ def store_results(
         (``answer_conflict``); or a concurrent request stored the same answers first
         (retry).
     """
-    return _store(
+    records = list(annotations)
+    repeats = repeat_keys(session, bakeoff_id, int(vendor.id or 0)) if records else {}
+    second = [
+        a.model_copy(update={"item_id": repeats[a.item_id]})
+        for a in records
+        if a.item_id in repeats
+    ]
+    if not second:
+        return _store(
+            session=session,
+            bakeoff_id=bakeoff_id,
+            vendor=vendor,
+            annotations=records,
+            strict=strict,
+            delivery=delivery,
+            request_key=request_key,
+        )
+    first = [a for a in records if a.item_id not in repeats]
+    # Second sendings first, without the replay and idempotency records: a replayed or
+    # retried delivery finds them stored (duplicates), and the first sendings' call
+    # below then remembers the delivery, or refuses it as a replay.
+    done = _store(
         session=session,
         bakeoff_id=bakeoff_id,
         vendor=vendor,
-        annotations=list(annotations),
+        annotations=second,
+        strict=strict,
+        delivery=None if first else delivery,
+        request_key=None if first else request_key,
+        repeat=1,
+    )
+    if not first:
+        return done
+    rest = _store(
+        session=session,
+        bakeoff_id=bakeoff_id,
+        vendor=vendor,
+        annotations=first,
         strict=strict,
         delivery=delivery,
         request_key=request_key,
+    )
+    return CallbackResult(
+        received=done.received + rest.received,
+        stored=done.stored + rest.stored,
+        duplicates=done.duplicates + rest.duplicates,
     )
 
 
@@ -218,6 +257,7 @@ def _store(
     strict: bool,
     delivery: tuple[str, str] | None,
     request_key: tuple[str, str | None, str | None] | None,
+    repeat: Literal[0, 1] = 0,
 ) -> CallbackResult:
     vendor_id = int(vendor.id or 0)
     if delivery is not None:
@@ -243,6 +283,7 @@ def _store(
             .where(task.c.item_id.in_(list(keys_by_id)))
             .where(task.c.bakeoff_id == bakeoff_id)
             .where(task.c.vendor_id == vendor_id)
+            .where(task.c.repeat == repeat)
             .where(task.c.status != "received")
         ).all()
     }
@@ -253,6 +294,7 @@ def _store(
                 .join(task, task.c.item_id == item.c.id)
                 .where(task.c.bakeoff_id == bakeoff_id)
                 .where(task.c.vendor_id == vendor_id)
+                .where(task.c.repeat == repeat)
                 .where(item.c.key.in_(list(by_item)))
             ).scalars()
         )
@@ -290,12 +332,15 @@ def _store(
             idempotency_key=idem_key,
             fingerprint=idem_fingerprint,
             idempotency_scope=idem_scope,
+            repeat=repeat,
         )
     except (Invalid, Conflict) as exc:
         if strict or not _item_error(exc):
             raise
         if len(by_item) == 1:
-            _fail_items(session, bakeoff_id, vendor_id, list(by_item), exc.message[:500])
+            _fail_items(
+                session, bakeoff_id, vendor_id, list(by_item), exc.message[:500], repeat=repeat
+            )
             raise
         stored = duplicates = 0
         for item_key, answers in by_item.items():  # store item by item, fail the bad ones
@@ -308,11 +353,19 @@ def _store(
                     strict=True,
                     delivery=None,
                     request_key=None,
+                    repeat=repeat,
                 )
             except (Invalid, Conflict) as item_exc:
                 if not _item_error(item_exc):
                     raise
-                _fail_items(session, bakeoff_id, vendor_id, [item_key], item_exc.message[:500])
+                _fail_items(
+                    session,
+                    bakeoff_id,
+                    vendor_id,
+                    [item_key],
+                    item_exc.message[:500],
+                    repeat=repeat,
+                )
                 continue
             stored += one.stored
             duplicates += one.duplicates
@@ -376,7 +429,13 @@ def _update_tasks(session: Session, updates: list[dict[str, Any]]) -> None:
 
 
 def _fail_items(
-    session: Session, bakeoff_id: int, vendor_id: int, keys: list[str], error: str
+    session: Session,
+    bakeoff_id: int,
+    vendor_id: int,
+    keys: list[str],
+    error: str,
+    *,
+    repeat: int = 0,
 ) -> None:
     task, item = table_of(Task), table_of(GoldenItem)
     ids = sa_select(item.c.id).where(item.c.key.in_(keys))
@@ -385,6 +444,7 @@ def _fail_items(
         .where(task.c.bakeoff_id == bakeoff_id)
         .where(task.c.vendor_id == vendor_id)
         .where(task.c.status.in_(("pending", "sent")))
+        .where(task.c.repeat == repeat)
         .where(task.c.item_id.in_(ids))
         .values(status="failed", last_error=error_text(error), updated_at=utcnow())
     )

@@ -180,6 +180,9 @@ def load_bakeoff_data(session: Session, bakeoff: BakeOff) -> BakeOffData:
             label_t.c.score,
         )
         .where(label_t.c.bakeoff_id == bakeoff.id)
+        # a preference pair's second sending measures self-consistency (the engine); as a
+        # second vote here it would double an annotator and split them against themselves
+        .where(label_t.c.repeat == 0)
         .order_by(label_t.c.id)
     ).all()
     labels = pd.DataFrame(

@@ -620,6 +620,7 @@ def _candidate_labels(
         )
         .where(VendorLabel.bakeoff_id == ctx.bakeoff_id)
         .where(VendorLabel.item_id == item_id)
+        .where(VendorLabel.repeat == 0)  # each source's answer once (not its repeat)
         .order_by(col(VendorLabel.id))
     ).all()
     return [(int(v), a, val, s) for v, a, val, s in rows]

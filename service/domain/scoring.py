@@ -308,7 +308,7 @@ def _candidate(
     options: ScoringOptions,
     metadata: pd.DataFrame | None,
     keys: npt.NDArray[np.object_],
-    swapped: frozenset[str] = frozenset(),
+    swapped: frozenset[tuple[str, int]] = frozenset(),
 ) -> Candidate:
     answers = pd.DataFrame(
         {
@@ -318,7 +318,13 @@ def _candidate(
         }
     )
     if swapped:  # preference pairs this vendor was shown swapped: position bias per answer
-        answers["swapped"] = answers["task"].isin(swapped).to_numpy()
+        # per sending: a repeated pair went out once in each order
+        sending = zip(answers["task"], labels["repeat"].to_numpy(dtype=np.int64), strict=True)
+        answers["swapped"] = np.fromiter(
+            ((str(k), int(r)) in swapped for k, r in sending), dtype=bool, count=len(answers)
+        )
+    if bool((labels["repeat"] > 0).any()):  # a second sending never enters the vote
+        answers["repeat"] = labels["repeat"].to_numpy(dtype=np.int64)
     scored = score(task_type, gold, answers, options=options, metadata=metadata)
     sent, done, dispatched = _timestamps(labels, tasks, keys)
     priced = vendor.price_per_item > 0 or vendor.price_per_label > 0
@@ -350,18 +356,19 @@ def _candidate(
     )
 
 
-def _swapped(session: Session, bakeoff: BakeOff) -> dict[int, frozenset[str]]:
-    """Per vendor, the keys of the preference items it was sent with the responses swapped."""
+def _swapped(session: Session, bakeoff: BakeOff) -> dict[int, frozenset[tuple[str, int]]]:
+    """Per vendor, the (key, repeat) sendings of preference items it was sent with the
+    responses swapped (a repeated pair's second sending is in the other order)."""
     task, item = table_of(Task), table_of(GoldenItem)
     rows = session.execute(
-        sa_select(task.c.vendor_id, item.c.key)
+        sa_select(task.c.vendor_id, item.c.key, task.c.repeat)
         .join(item, item.c.id == task.c.item_id)
         .where(task.c.bakeoff_id == bakeoff.id)
         .where(task.c.swapped.is_(True))
     ).all()
-    out: dict[int, set[str]] = {}
-    for vendor_id, key in rows:
-        out.setdefault(int(vendor_id), set()).add(str(key))
+    out: dict[int, set[tuple[str, int]]] = {}
+    for vendor_id, key, repeat in rows:
+        out.setdefault(int(vendor_id), set()).add((str(key), int(repeat)))
     return {v: frozenset(keys) for v, keys in out.items()}
 
 

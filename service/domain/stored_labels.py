@@ -23,8 +23,17 @@ from service.models import Task, VendorLabel
 
 __all__ = ["LABEL_COLUMNS", "TASK_COLUMNS", "decode_json", "fetch_columns", "stored_frames"]
 
-LABEL_COLUMNS = ("vendor_id", "item_id", "annotator", "value", "started_at", "completed_at", "cost")
-TASK_COLUMNS = ("vendor_id", "item_id", "sent_at", "completed_at", "cost")
+LABEL_COLUMNS = (
+    "vendor_id",
+    "item_id",
+    "annotator",
+    "value",
+    "started_at",
+    "completed_at",
+    "cost",
+    "repeat",
+)
+TASK_COLUMNS = ("vendor_id", "item_id", "sent_at", "completed_at", "cost", "repeat")
 
 
 def _utc(values: npt.NDArray[Any]) -> pd.Series[Any]:
@@ -56,19 +65,22 @@ def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.D
             vl.c.started_at,
             vl.c.completed_at,
             vl.c.cost,
+            vl.c.repeat,
         ).where(vl.c.bakeoff_id == bakeoff_id),
-        ("int", "int", "text", "text", "time", "time", "float"),
+        ("int", "int", "text", "text", "time", "time", "float", "int"),
         group_by=0,  # one vendor's labels per array: texts stay far below 1 GB
     )
     task_columns = read_columns(
         session,
-        sa_select(tk.c.vendor_id, tk.c.item_id, tk.c.sent_at, tk.c.completed_at, tk.c.cost)
+        sa_select(
+            tk.c.vendor_id, tk.c.item_id, tk.c.sent_at, tk.c.completed_at, tk.c.cost, tk.c.repeat
+        )
         .where(tk.c.bakeoff_id == bakeoff_id)
         .where(tk.c.sent_at.is_not(None) | tk.c.completed_at.is_not(None) | tk.c.cost.is_not(None)),
-        ("int", "int", "time", "time", "float"),
+        ("int", "int", "time", "time", "float", "int"),
         group_by=0,
     )
-    vendor_id, item_id, annotator, value, started, completed, cost = label_columns
+    vendor_id, item_id, annotator, value, started, completed, cost, repeat = label_columns
     labels = pd.DataFrame(
         {
             "vendor_id": vendor_id,
@@ -78,9 +90,11 @@ def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.D
             "started_at": _utc(started),
             "completed_at": _utc(completed),
             "cost": pd.Series(cost, dtype=np.float64),
+            # 1: the answer to a preference pair's second sending (self-consistency)
+            "repeat": np.asarray(repeat, dtype=np.int64),
         }
     )
-    vendor_id, item_id, sent, completed, cost = task_columns
+    vendor_id, item_id, sent, completed, cost, repeat = task_columns
     tasks = pd.DataFrame(
         {
             "vendor_id": vendor_id,
@@ -88,6 +102,7 @@ def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.D
             "sent_at": _utc(sent),
             "completed_at": _utc(completed),
             "cost": pd.Series(cost, dtype=np.float64),
+            "repeat": np.asarray(repeat, dtype=np.int64),
         }
     )
     return labels, tasks

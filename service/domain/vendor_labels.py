@@ -37,7 +37,13 @@ from sqlmodel import Session, col, select
 from adapters.base import TaskType, VendorAnnotation
 from adapters.formats.csv import LabelRow
 from adapters.pairs import unswap
-from service.core.bulk_write import VENDOR_LABELS, append_rows, bulk_time, fetch_rows
+from service.core.bulk_write import (
+    VENDOR_LABEL_REPEATS,
+    VENDOR_LABELS,
+    append_rows,
+    bulk_time,
+    fetch_rows,
+)
 from service.core.types import utcnow
 from service.domain import idempotency, score_precompute
 from service.domain._common import table_of
@@ -174,9 +180,15 @@ def _key(item_id: int, annotator: str | None) -> _Key:
 
 
 def _stored_keys(
-    session: Session, bakeoff_id: int, vendor_id: int, item_ids: list[int] | None
+    session: Session,
+    bakeoff_id: int,
+    vendor_id: int,
+    item_ids: list[int] | None,
+    *,
+    repeat: int = 0,
 ) -> dict[_Key, str | None]:
-    """The keys of the vendor's stored answers (of ``item_ids`` only, when given).
+    """The keys of the vendor's stored answers to one sending (of ``item_ids`` only, when
+    given).
 
     Values are ``None``: a stored answer's label is read only if it is sent again.
     """
@@ -184,8 +196,8 @@ def _stored_keys(
         rows = fetch_rows(
             session,
             "SELECT item_id, annotator_id FROM vendorlabel WHERE bakeoff_id = {} "
-            "AND vendor_id = {}",
-            (bakeoff_id, vendor_id),
+            "AND vendor_id = {} AND repeat = {}",
+            (bakeoff_id, vendor_id, repeat),
         )
     else:
         label = table_of(VendorLabel)
@@ -195,6 +207,7 @@ def _stored_keys(
                 sa_select(label.c.item_id, label.c.annotator_id)
                 .where(label.c.bakeoff_id == bakeoff_id)
                 .where(label.c.vendor_id == vendor_id)
+                .where(label.c.repeat == repeat)
                 .where(label.c.item_id.in_(item_ids))
             ).all()
         ]
@@ -217,6 +230,7 @@ def _check_resent(
             sa_select(label.c.item_id, label.c.annotator_id, label.c.value)
             .where(label.c.bakeoff_id == batch.bakeoff_id)
             .where(label.c.vendor_id == batch.vendor_id)
+            .where(label.c.repeat == batch.repeat)
             .where(label.c.item_id.in_(item_ids[start : start + 5000]))
         ).all()
         check_resent(
@@ -255,6 +269,7 @@ class _Batch:
     created_floor: datetime | None  # a vendor key's labels of unsent items: not before this
     swapped: frozenset[int] = frozenset()  # item ids of pairs this vendor was shown swapped
     tolerance_px: float = 0.0  # how far the records' format may move geometry (see same_answer)
+    repeat: int = 0  # 1: answers to the second sending of preference pairs
     received: int = 0
     duplicates: int = 0
     labeled_tasks: set[int] = field(default_factory=set)
@@ -449,6 +464,7 @@ def add_vendor_labels(
     source: str = "labels",
     only_items: Collection[str] | None = None,
     batch_size: int | None = None,
+    repeat: Literal[0, 1] = 0,
 ) -> ImportResult:
     """Store a vendor's answers for a bake-off, each exactly once, in one transaction.
 
@@ -476,6 +492,10 @@ def add_vendor_labels(
         naming another item is refused as outside the pinned version.
     batch_size
         Rows per bulk write (default: the ``import_batch_size`` setting).
+    repeat
+        ``1``: the records answer the second sending of preference pairs (sent in the other
+        order under an opaque id, mapped back by :mod:`service.domain.dispatch_results`);
+        they are checked against that sending's task and stored as its own answers.
 
     Returns
     -------
@@ -508,10 +528,15 @@ def add_vendor_labels(
             source=source,
             only_items=only_items,
             vendor_key=is_vendor(principal),
+            repeat=repeat,
         )
         if isinstance(records, LabelsAtPrecision):  # a reader of a lossy format said so
             batch.tolerance_px = records.tolerance_px
-        written = append_rows(session, VENDOR_LABELS, _rows(batch, records), batch_size=batch_size)
+        rows = _rows(batch, records)
+        table = VENDOR_LABELS
+        if repeat:  # few rows: the answer key's last column, after the bulk columns
+            table, rows = VENDOR_LABEL_REPEATS, (row + (repeat,) for row in rows)
+        written = append_rows(session, table, rows, batch_size=batch_size)
         _check_resent(session, batch, batch.resent)
         if written:
             _mark_received(session, batch.labeled_tasks)
@@ -537,6 +562,7 @@ def _prepare(
     source: str,
     only_items: Collection[str] | None,
     vendor_key: bool = False,
+    repeat: int = 0,
 ) -> _Batch:
     """Read what the records are checked against: items, tasks, the vendor's stored keys.
 
@@ -556,11 +582,17 @@ def _prepare(
     )
     task = table_of(Task)
     task_query = sa_select(task.c.item_id, task.c.id, task.c.sent_at, task.c.swapped).where(
-        and_(task.c.bakeoff_id == bakeoff_id, task.c.vendor_id == vendor_id)
+        and_(
+            task.c.bakeoff_id == bakeoff_id,
+            task.c.vendor_id == vendor_id,
+            task.c.repeat == repeat,
+        )
     )
     if narrow:
         task_query = task_query.where(task.c.item_id.in_(list(items.values())))
-    seen = _stored_keys(session, bakeoff_id, vendor_id, list(items.values()) if narrow else None)
+    seen = _stored_keys(
+        session, bakeoff_id, vendor_id, list(items.values()) if narrow else None, repeat=repeat
+    )
     to_bulk = bulk_time(session)
     task_rows = session.execute(task_query).all()
     now = utcnow()
@@ -580,6 +612,7 @@ def _prepare(
         sent_at={r[0]: r[2] for r in task_rows if r[2] is not None},
         created_floor=bakeoff.created_at if vendor_key else None,
         swapped=frozenset(r[0] for r in task_rows if r[3]),
+        repeat=repeat,
     )
 
 

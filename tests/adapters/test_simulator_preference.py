@@ -9,7 +9,7 @@ import pandas as pd
 
 from adapters.pairs import swap_pair, unswap
 from adapters.simulator.config import PreferenceTruth, SimulatedVendor
-from adapters.simulator.noise import simulate_answer
+from adapters.simulator.noise import pair_content, simulate_answer, simulate_repeat
 from metrics.scoring import ScoringOptions, score
 
 
@@ -89,3 +89,62 @@ def test_a_swapped_pair_is_judged_by_content() -> None:
         for d in (data, swap_pair(data))
     ]
     assert shown == ["A", "B"]  # the first shown is "A": the swapped pair's "right" is second
+
+
+def test_a_planted_inconsistency_on_pairs_seen_again_is_found_with_its_size() -> None:
+    """Each pair is sent again in the other order under another id: the simulator answers
+    it as the first time (same draws, by content), then changes its mind with the planted
+    chance; the engine's self-consistency finds 1 - chance inside its interval."""
+    vendor = SimulatedVendor(name="fickle", accuracy=1.0, inconsistency=0.2)
+    rng = random.Random(5)
+    gold, rows = {}, []
+    for i in range(1500):
+        truth: Literal["A", "B", "tie"] = rng.choice(("A", "B", "tie"))
+        data: dict[str, object] = {"prompt": f"q{i}", "response_a": f"a{i}", "response_b": f"b{i}"}
+        facts = PreferenceTruth(label=truth, response_a=f"a{i}")
+        first = simulate_answer(
+            vendor,
+            item_id=f"i{i}",
+            data=data,
+            truth=facts,
+            task_type="preference",
+            classes=["A", "B", "tie"],
+            annotator="a1",
+        )
+        again = simulate_repeat(
+            vendor,
+            first_id=f"i{i}",
+            item_id=f"opaque-{i}",
+            data=swap_pair(data),
+            truth=facts,
+            annotator="a1",
+        )
+        assert pair_content(swap_pair(data)) == pair_content(data)
+        gold[f"i{i}"] = truth
+        rows.append((f"i{i}", "a1", first.label, False, 0))
+        rows.append((f"i{i}", "a1", unswap(again.label), True, 1))
+    answers = pd.DataFrame(rows, columns=["task", "worker", "label", "swapped", "repeat"])
+    s = score("preference", pd.Series(gold), answers, options=ScoringOptions(n_resamples=20))
+    ci = s.summary["self_consistency"].ci
+    assert ci is not None and ci.low <= 0.8 <= ci.high
+    assert s.value("agreement") == 1.0  # the first sendings alone are voted
+
+
+def test_a_vendor_without_planted_inconsistency_answers_repeats_alike() -> None:
+    vendor = SimulatedVendor(name="steady", accuracy=0.8)  # noise, but the same draws again
+    data: dict[str, object] = {"prompt": "q", "response_a": "x", "response_b": "y"}
+    facts = PreferenceTruth(label="A", response_a="x")
+    for i in range(200):
+        first = simulate_answer(
+            vendor,
+            item_id=f"i{i}",
+            data=data,
+            truth=facts,
+            task_type="preference",
+            classes=["A", "B", "tie"],
+            annotator="a1",
+        )
+        again = simulate_repeat(
+            vendor, first_id=f"i{i}", item_id=f"r{i}", data=data, truth=facts, annotator="a1"
+        )
+        assert again == first

@@ -83,6 +83,30 @@ def test_a_preference_pair_may_be_swapped_and_nothing_else() -> None:
         assert_no_gold(payloads, golden)
 
 
+def test_a_repeated_pair_may_come_under_an_unlinked_id_and_nothing_else() -> None:
+    from adapters.pairs import swap_pair
+
+    golden, payloads = _clean("preference")
+    first = payloads[0]["items"][1]
+    repeat: dict[str, Any] = {
+        "item_id": "9f86d081884c7d659a2feaa0c55ad015",
+        "data": swap_pair(first["data"]),
+    }
+    payloads[0]["items"].append(repeat)
+    assert_no_gold(payloads, golden)  # a second sending under an opaque id: allowed
+    repeat["repeat_of"] = first["item_id"]
+    with pytest.raises(AssertionError, match="extra keys|swap"):
+        assert_no_gold(payloads, golden)
+    del repeat["repeat_of"]
+    repeat["item_id"] = f"{first['item_id']}-again"  # an id that names its item
+    with pytest.raises(AssertionError, match="names item"):
+        assert_no_gold(payloads, golden)
+    repeat["item_id"] = "9f86d081884c7d659a2feaa0c55ad015"
+    repeat["data"] = {**repeat["data"], "repeat": True}  # a marker inside the data
+    with pytest.raises(AssertionError, match="about a swap or repeat"):
+        assert_no_gold(payloads, golden)
+
+
 def test_a_gold_rating_or_transcript_anywhere_is_caught() -> None:
     golden, payloads = _clean("rating")
     rating = golden.gold_json()[golden.items[2].item_id]

@@ -249,7 +249,7 @@ def test_a_concurrent_duplicate_is_a_409_and_rolls_back(
     first = {"labels": [{"item_key": "img-6", "value": "cat"}]}
     assert client.post(_labels_url(seeded), json=first, headers=auth["lead"]).status_code == 200
 
-    def blind(*_args: object) -> dict[object, None]:
+    def blind(*_args: object, **_kwargs: object) -> dict[object, None]:
         # as if another request stored img-6 after this one looked: the database refuses it
         return {}
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.proportion import proportion_confint
 
 from metrics.scoring import ScoringOptions, score
 
@@ -81,7 +82,7 @@ def test_planted_position_and_length_bias_are_found_in_a_crowd() -> None:
     assert abs(longer.value("position_bias")) < 0.05
 
 
-def test_swap_consistency_from_repeats() -> None:
+def test_self_consistency_from_repeats() -> None:
     gold = pd.Series(["A", "B"], index=[0, 1])
     answers = pd.DataFrame(
         {
@@ -92,7 +93,46 @@ def test_swap_consistency_from_repeats() -> None:
         }
     )
     s = score("preference", gold, answers, options=ScoringOptions(n_resamples=10))
-    assert s.value("swap_consistency") == pytest.approx(0.5)
+    result = s.summary["self_consistency"]
+    assert result.value == pytest.approx(0.5)
+    assert result.params == {"n_pairs": 2, "n_same": 1}
+    assert "swap_consistency" not in s.summary
+
+
+def test_self_consistency_finds_planted_rate_with_wilson_interval() -> None:
+    # 400 pairs, 300 of them sent a second time in the other order; the vendor answers
+    # 20% of the repeats differently (after un-swapping): the planted rate is found
+    n, n_repeat, flip = 400, 300, 0.2
+    gold = _gold(n, 3)
+    rng = np.random.default_rng(4)
+    first = gold.where(rng.random(n) > 0.1, "tie")
+    changed = rng.random(n_repeat) < flip
+    other = {"A": "B", "B": "tie", "tie": "A"}
+    second = [other[v] if c else v for v, c in zip(first.iloc[:n_repeat], changed, strict=True)]
+    swapped_first = rng.random(n) < 0.5
+    # the repeats come first in the table: the vote must still take the first sending
+    answers = pd.DataFrame(
+        {
+            "task": list(range(n_repeat)) + list(range(n)),
+            "worker": "w",
+            "label": second + list(first),
+            "swapped": list(~swapped_first[:n_repeat]) + list(swapped_first),
+            "repeat": [1] * n_repeat + [0] * n,
+        }
+    )
+    s = score("preference", gold, answers, options=ScoringOptions(n_resamples=20))
+    result = s.summary["self_consistency"]
+    n_same = int((~changed).sum())
+    assert result.value == pytest.approx(n_same / n_repeat, abs=1e-12)
+    assert result.params == {"n_pairs": n_repeat, "n_same": n_same}
+    # over 100 pairs the project's modified Wilson interval is the plain Wilson interval
+    low, high = proportion_confint(n_same, n_repeat, alpha=0.05, method="wilson")
+    assert result.ci is not None
+    assert (result.ci.low, result.ci.high) == pytest.approx((low, high), abs=1e-12)
+    assert result.ci.low <= 1 - flip <= result.ci.high
+    # repeats never count twice: the main metric is the first sending's answers alone
+    assert s.value("agreement") == pytest.approx(float((first == gold).mean()), abs=1e-12)
+    assert int(s.items["n_answers"].sum()) == n
 
 
 def test_bradley_terry_ranking_compared_with_gold() -> None:
