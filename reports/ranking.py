@@ -32,6 +32,7 @@ Statistics (one policy, :mod:`metrics.intervals`):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -123,7 +124,9 @@ def _accuracy_estimate(scores: FloatArray, binary: bool, confidence: float) -> E
     return Estimate(value=float(scores.mean()), low=ci.low, high=ci.high)
 
 
-def _seed_or_generator(rng: np.random.Generator | int) -> np.random.Generator | int:
+def _seed_or_generator(
+    rng: np.random.Generator | int | np.integer[Any],
+) -> np.random.Generator | int:
     if isinstance(rng, int | np.integer) and not isinstance(rng, bool):
         return int(rng)
     return resolve_rng(rng)  # type: ignore[arg-type]  # a TypeError names anything else
@@ -133,7 +136,7 @@ def rank_systems(
     systems: Sequence[SystemEvaluation],
     *,
     config: RankingConfig | None = None,
-    rng: np.random.Generator | int | None = None,
+    rng: np.random.Generator | int | np.integer[Any] | None = None,
 ) -> Ranking:
     """Score, rank and compare candidate systems on the same golden items.
 

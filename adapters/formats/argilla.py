@@ -11,7 +11,8 @@ Argilla 2's export writes each record as::
 Each response to the chosen *question* is one answer: ``annotator_id`` = its ``user_id``
 (a response whose ``status`` is ``discarded`` or ``draft`` is not an answer and is left
 out; note that the SDK's own ``Record.to_dict``/``records.to_json``, 2.8.0, writes no
-response status, so such responses cannot be told apart there and are read as answers). Suggestions are model answers: read only with ``include_suggestions`` (annotator
+response status, so such responses cannot be told apart there and are read as answers).
+Suggestions are model answers: read only with ``include_suggestions`` (annotator
 ``agent``, with its ``score``). The item id is ``metadata[id_field]`` when present, else
 the record ``id`` (Argilla's external id). Values by task:
 
