@@ -428,7 +428,8 @@ def _script_nonces(html: str) -> list[str | None]:
     scripts = re.findall(r"<script\b([^>]*)>", html)
     out: list[str | None] = []
     for attrs in scripts:
-        if re.search(r"type=\"application/(ld\+)?json\"", attrs):
+        # data blocks (JSON, the report's packed plotly.js) are never executed: no nonce
+        if re.search(r"type=\"application/((ld\+)?json|octet-stream)\"", attrs):
             continue
         nonce = re.search(r"nonce=\"([^\"]+)\"", attrs)
         out.append(nonce.group(1) if nonce else None)
