@@ -17,8 +17,10 @@ is timed. As the peer, the first ``GET /bakeoffs/{id}/results`` after another im
 scoring engine's own door, without ranking or report) is timed in the same process, and
 the ratios are printed. The same two pages are then viewed first in a fresh process (a
 restarted server that served another project's pages first: code imported and compiled,
-nothing of this project in memory, only the database). Also printed: plotly.js as served
-(gzip) against its raw size, and the load average.
+nothing of this project in memory, only the database), and in another fresh process the
+project page is the first view (the stored scores and leaders are read; only the current
+bake-off's ranking, drawn on the page, is built). Also printed: plotly.js as served (gzip)
+against its raw size, and the load average.
 
 Exits 1 when a first view misses the target, 2 when it cannot run.
 
@@ -311,6 +313,7 @@ def main() -> int:
             gz_encoding = gz.headers.get("content-encoding")
         engine.dispose()
         fresh = _fresh_views(url, key, [bakeoff_page, project_page], warm_up)
+        fresh_project = _fresh_views(url, key, [project_page], warm_up)
 
     for n, (answered, stored) in enumerate(imports, start=1):
         print(
@@ -338,6 +341,11 @@ def main() -> int:
         f"(cpu {fresh[1][1]:.3f} s)"
     )
     print(
+        f"in another fresh process, the project page as its first view after the import: "
+        f"{fresh_project[0][0]:.3f} s (cpu {fresh_project[0][1]:.3f} s; target < "
+        f"{args.target:.1f} s)"
+    )
+    print(
         f"plotly.js served: {gz_bytes / 1e6:.2f} MB ({gz_encoding}) against "
         f"{len(raw.content) / 1e6:.2f} MB raw ({len(raw.content) / max(gz_bytes, 1):.1f}x smaller)"
     )
@@ -349,6 +357,7 @@ def main() -> int:
             ("project page", project_s),
             ("bake-off page, fresh process", fresh[0][0]),
             ("project page, fresh process", fresh[1][0]),
+            ("project page first, fresh process", fresh_project[0][0]),
         )
         if wall >= args.target
     ]
@@ -357,7 +366,7 @@ def main() -> int:
     if missed:
         print(f"MISSED: {', '.join(missed)}")
         return 1
-    print("OK: both first views under target")
+    print("OK: every first view under target")
     return 0
 
 

@@ -1592,3 +1592,25 @@ class BakeOffScoresRow(SQLModel, table=True):
     body: bytes = Field(sa_type=LargeBinary)
     compute_s: float = Field(default=0.0, description="Seconds the engine took.")
     computed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class BakeOffLeaderRow(SQLModel, table=True):
+    """A bake-off's leader and verdict line, as its ranking found them, next to its scores.
+
+    The project dashboard lists every bake-off's leader; in a new process it reads them here
+    instead of ranking every bake-off again. A row belongs to one stored scores row
+    (``scores_id``: the scores' fingerprint; it goes when they are replaced) and ``key``
+    digests everything else the ranking depends on (that fingerprint, the ranking weights,
+    constraints and bootstrap settings, whether names are shown or blinded, the ranking's
+    code), so a row of other weights or another role's view is never served.
+    """
+
+    __tablename__ = "bakeoffleaders"
+    __table_args__ = (UniqueConstraint("scores_id", "key", name="uq_bakeoffleaders_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scores_id: int = Field(foreign_key="bakeoffscores.id", index=True, ondelete="CASCADE")
+    key: str = Field(max_length=64)
+    leader: str
+    verdict: str
+    computed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -3,37 +3,43 @@
 The project page lists a project's bake-offs with the leader of each (not only of the
 current one) and the ranking weights each was ranked under. Leaders are read from each
 bake-off's report (:func:`service.domain.reporting.bakeoff_report`): the ranking engine's
-verdict, never recomputed here. A leader depends only on its own bake-off (labels, gold,
-weights, constraints, prices), so it is remembered under that bake-off's own state: labels
-landing in the newest bake-off do not make the page rebuild every older report.
+verdict, never recomputed here. A leader depends only on its own bake-off's scores and
+ranking state (weights, constraints, bootstrap settings, whether the reader sees vendor
+names), so labels landing in the newest bake-off do not make the page rank every older one
+again. Once found, a leader is stored next to the bake-off's stored scores
+(:func:`service.domain.score_store.store_leader`, under a key of that whole state) and
+remembered in this process: a new process reads it instead of ranking. The service's
+background scoring stores the named (unblinded) leader right after the scores
+(:func:`store_leader_of`), so the first project page after an import is a read.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
-from sqlalchemy import Engine
-from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
 from reports.inputs import DEFAULT_RANKING_WEIGHTS
 from reports.results import Ranking
-from service.domain import reporting
-from service.domain._common import table_of
-from service.domain.bakeoffs import bakeoff_vendor_ids
+from service.domain import reporting, score_store, scoring
 from service.domain.reporting import ProjectOverview
 from service.domain.security import Principal
-from service.models import BakeOff, Vendor
+from service.models import BakeOff
 
-__all__ = ["BakeoffRow", "bakeoff_rows", "clear_cache", "leader_text"]
+__all__ = ["BakeoffRow", "bakeoff_rows", "clear_cache", "leader_text", "store_leader_of"]
 
 _LEADERS: OrderedDict[Hashable, tuple[str, str]] = OrderedDict()
 _LOCK = threading.Lock()
 _SIZE = 256
+_SEED = 0  # the reports' seed (reporting.bakeoff_report's default)
+_CODE: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,70 +91,117 @@ def _weights(bakeoff: BakeOff | None) -> dict[str, float]:
 
 
 def clear_cache() -> None:
-    """Forget every remembered leader."""
+    """Forget every leader remembered in this process (stored ones stay)."""
     with _LOCK:
         _LEADERS.clear()
 
 
-def _own_state(session: Session, bakeoff: BakeOff, principal: Principal | None) -> Hashable:
-    """Everything one bake-off's ranking depends on (not the project's other bake-offs)."""
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
-    vendor = table_of(Vendor)
-    ids = bakeoff_vendor_ids(session, bakeoff.id or 0)
-    prices = session.execute(
-        sa_select(
-            vendor.c.id,
-            vendor.c.name,
-            vendor.c.price_per_item,
-            vendor.c.price_per_label,
-            vendor.c.price_per_hour,
-            vendor.c.minimum_commitment,
-            vendor.c.currency,
-        ).where(vendor.c.id.in_(ids))
-    ).all()
-    return (
-        str(engine.url),
-        id(engine),
-        bakeoff.id,
-        bakeoff.data_version,
-        str(bakeoff.updated_at),
-        bakeoff.golden_set_version_id,
-        bakeoff.status,
-        repr(sorted((bakeoff.ranking_weights or {}).items())),
-        repr(sorted((bakeoff.constraints or {}).items())),
-        bakeoff.blinded,
-        None if principal is None else principal.role,
-        tuple(sorted(tuple(str(x) for x in row) for row in prices)),
-    )
+def _code_digest() -> str:
+    """Digest of the code a leader comes from besides the scores' (the ranking and report
+    in :mod:`reports`, the report's inputs, this module's wording): a deploy ranks again."""
+    global _CODE
+    if _CODE is None:
+        import reports  # the package's files, not an import of every module
+
+        digest = hashlib.sha256()
+        files = sorted(Path(reports.__file__).parent.rglob("*.py"))
+        files += [Path(reporting.__file__), Path(__file__)]
+        for path in files:
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+        _CODE = digest.hexdigest()
+    return _CODE
 
 
-def _leader(
+def _state(
     session: Session, bakeoff: BakeOff, principal: Principal | None, n_resamples: int
-) -> tuple[str, str]:
-    key = (_own_state(session, bakeoff, principal), n_resamples)
-    with _LOCK:
-        hit = _LEADERS.get(key)
-        if hit is not None:
-            _LEADERS.move_to_end(key)
-            return hit
+) -> tuple[str, str] | None:
+    """The stored scores' fingerprint and a digest of everything else the bake-off's ranking
+    depends on; ``None`` when its settings are invalid (the report says why, every time)."""
+    try:
+        config = reporting.ranking_config(bakeoff, n_resamples=n_resamples)
+    except ValueError:
+        return None
+    fingerprint = scoring.fingerprint(session, bakeoff, n_resamples=n_resamples, seed=_SEED)
+    state = [
+        fingerprint,
+        repr(config),  # weights, constraints (coverage floor too), bootstrap settings
+        reporting.reveals_names(bakeoff, principal),
+        _SEED,
+        _code_digest(),
+    ]
+    key = hashlib.sha256(json.dumps(state, default=str).encode()).hexdigest()
+    return fingerprint, key
+
+
+def _ranked(
+    session: Session, bakeoff: BakeOff, principal: Principal | None, n_resamples: int
+) -> tuple[tuple[str, str], bool]:
+    """The leader and verdict line of the bake-off's report; whether they may be stored."""
     try:
         report = reporting.bakeoff_report(
             session=session,
             bakeoff_id=bakeoff.id or 0,
             principal=principal,
             n_resamples=n_resamples,
+            seed=_SEED,
         )
     except ValueError as exc:  # no gold, no candidates, bad settings: say which
-        found = (f"no verdict: {exc}", "")
-    else:
-        summary = report.ranking.summary
-        found = (leader_text(report.ranking), summary[0] if summary else "")
+        return (f"no verdict: {exc}", ""), False
+    summary = report.ranking.summary
+    return (leader_text(report.ranking), summary[0] if summary else ""), True
+
+
+def _leader(
+    session: Session, bakeoff: BakeOff, principal: Principal | None, n_resamples: int
+) -> tuple[str, str]:
+    bakeoff_id = bakeoff.id or 0
+    state = _state(session, bakeoff, principal, n_resamples)
+    if state is None:
+        return _ranked(session, bakeoff, principal, n_resamples)[0]
+    fingerprint, key = state
+    memory_key = (score_store.engine_token(score_store.engine_of(session)), bakeoff_id, key)
     with _LOCK:
-        _LEADERS[key] = found
+        hit = _LEADERS.get(memory_key)
+        if hit is not None:
+            _LEADERS.move_to_end(memory_key)
+            return hit
+    found = score_store.read_leader(
+        session, bakeoff_id=bakeoff_id, fingerprint=fingerprint, key=key
+    )
+    if found is None:
+        found, storable = _ranked(session, bakeoff, principal, n_resamples)
+        # stored only next to the very scores it was ranked from: not when they moved on
+        # meanwhile (a task timed out, labels landed) or were not kept (see store_leader)
+        if storable and _state(session, bakeoff, principal, n_resamples) == state:
+            score_store.store_leader(
+                session,
+                bakeoff_id=bakeoff_id,
+                fingerprint=fingerprint,
+                key=key,
+                leader=found[0],
+                verdict=found[1],
+            )
+    with _LOCK:
+        _LEADERS[memory_key] = found
         while len(_LEADERS) > _SIZE:
             _LEADERS.popitem(last=False)
     return found
+
+
+def store_leader_of(session: Session, bakeoff: BakeOff, *, n_resamples: int = 1000) -> None:
+    """Rank ``bakeoff`` and store its leader as the dashboard shows it to readers who see
+    vendor names, unless it is stored already. Nothing is done when the scores of its
+    current state are not stored (labels landed while they were computed: the next
+    scoring comes, and ranking scores nobody kept would only compute them again)."""
+    if bakeoff.status == "cancelled":
+        return
+    state = _state(session, bakeoff, None, n_resamples)
+    if state is None or not score_store.is_stored(
+        session, bakeoff_id=bakeoff.id or 0, fingerprint=state[0]
+    ):
+        return
+    _leader(session, bakeoff, None, n_resamples)
 
 
 def bakeoff_rows(

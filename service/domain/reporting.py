@@ -54,6 +54,7 @@ __all__ = [
     "ProjectOverview",
     "BakeoffSummary",
     "ranking_config",
+    "reveals_names",
     "bakeoff_systems",
     "bakeoff_report",
     "project_history",
@@ -117,7 +118,9 @@ def ranking_config(bakeoff: BakeOff, *, n_resamples: int = 1000) -> RankingConfi
     )
 
 
-def _reveal(bakeoff: BakeOff, principal: Principal | None) -> bool:
+def reveals_names(bakeoff: BakeOff, principal: Principal | None) -> bool:
+    """Whether ``principal``'s report of ``bakeoff`` names vendors (``False``: a QA reader
+    of a blinded bake-off, who sees the aliases "Candidate A", ...)."""
     return not (bakeoff.blinded and principal is not None and principal.role == "qa")
 
 
@@ -270,7 +273,7 @@ def bakeoff_report(
     bakeoff = get_bakeoff(session=session, bakeoff_id=bakeoff_id, principal=principal)
     if is_vendor(principal):
         raise Forbidden("vendor keys cannot read bake-off reports")
-    reveal = _reveal(bakeoff, principal)
+    reveal = reveals_names(bakeoff, principal)
     key = _cache_key(session, bakeoff, reveal=reveal, extra=(n_resamples, seed))
     with _LOCK:
         cached = _CACHE.get(key)

@@ -8,12 +8,14 @@ then is :attr:`service.core.config.Settings.scores_on_import`:
 ``"background"`` (default)
     The bake-off is queued for one thread of this process, which scores it
     (:func:`service.domain.scoring.score_bakeoff`, the defaults every door reads) and
-    stores the result. The import answers at once. Imports arriving while a bake-off is
-    being scored coalesce into one more run, started no sooner than twice the last run's
-    duration after it (a stream of callbacks does not score once per label, nor all the
-    time). The thread is not a daemon: a CLI import finishes storing before it exits.
+    stores the result, then ranks it and stores its leader next to the scores
+    (:func:`service.domain.dashboards.store_leader_of`: the project dashboard's column).
+    The import answers at once. Imports arriving while a bake-off is being scored
+    coalesce into one more run, started no sooner than twice the last run's duration
+    after it (a stream of callbacks does not score once per label, nor all the time).
+    The thread is not a daemon: a CLI import finishes storing before it exits.
 ``"inline"``
-    The import scores before it returns.
+    The import scores (and ranks) before it returns.
 ``"off"``
     Nothing: the first read computes and stores.
 
@@ -32,7 +34,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from service.core.config import get_settings
-from service.domain import scoring
+from service.domain import dashboards, scoring
 from service.domain.score_store import engine_of
 from service.models import BakeOff
 
@@ -59,12 +61,14 @@ def _in_memory(engine: Engine) -> bool:
 
 
 def precompute(engine: Engine, bakeoff_id: int) -> None:
-    """Score ``bakeoff_id`` at its current data version and store the scores (if needed)."""
+    """Score ``bakeoff_id`` at its current data version and store the scores (if needed),
+    then its leader (as readers who see vendor names are shown it)."""
     with Session(engine) as session:
         bakeoff = session.get(BakeOff, bakeoff_id)
         if bakeoff is None:  # deleted meanwhile
             return
         scoring.score_bakeoff(session=session, bakeoff=bakeoff)
+        dashboards.store_leader_of(session, bakeoff)
 
 
 def _work() -> None:

@@ -16,6 +16,10 @@ Rows are looked up by exact fingerprint, so a row of an older data version (or o
 prices, gold, coverage floor or engine code) is never served; storing a new row deletes the
 bake-off's older ones. Scores whose data changed while they were being computed are
 returned to their caller but not stored.
+
+Next to a scores row, :func:`read_leader` and :func:`store_leader` keep what the ranking made
+of those scores for the project dashboard (a leader and a verdict line per ranking state,
+:class:`service.models.BakeOffLeaderRow`); they go with the row when it is replaced.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Engine, Executable, text
+from sqlalchemy import Connection, Engine, Executable, literal, text
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
@@ -41,9 +45,19 @@ from sqlmodel import Session
 from service.core import scored_json
 from service.core.types import utcnow
 from service.domain._common import table_of
-from service.models import BakeOff, BakeOffScoresRow
+from service.models import BakeOff, BakeOffLeaderRow, BakeOffScoresRow
 
-__all__ = ["Found", "get_or_compute", "engine_of", "clear_memory", "stored_row_count"]
+__all__ = [
+    "Found",
+    "get_or_compute",
+    "engine_of",
+    "engine_token",
+    "clear_memory",
+    "stored_row_count",
+    "is_stored",
+    "read_leader",
+    "store_leader",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -82,9 +96,9 @@ def engine_of(session: Session) -> Engine:
     return bind if isinstance(bind, Engine) else bind.engine
 
 
-def _token(engine: Engine) -> str:
+def engine_token(engine: Engine) -> str:
     """A name for ``engine`` unique in this process's lifetime (``id()`` is reused once an
-    engine is gone, e.g. between tests on in-memory databases)."""
+    engine is gone, e.g. between tests on in-memory databases): for keys of memory caches."""
     with _LOCK:
         token = _TOKENS.get(engine)
         if token is None:
@@ -103,6 +117,20 @@ def stored_row_count(session: Session, bakeoff_id: int) -> int:
     table = table_of(BakeOffScoresRow)
     rows = session.execute(sa_select(table.c.id).where(table.c.bakeoff_id == bakeoff_id)).all()
     return len(rows)
+
+
+def is_stored(session: Session, *, bakeoff_id: int, fingerprint: str) -> bool:
+    """Whether scores are stored under ``fingerprint`` (committed, seen by a new snapshot)."""
+    table = table_of(BakeOffScoresRow)
+    query = (
+        sa_select(table.c.id)
+        .where(table.c.bakeoff_id == bakeoff_id)
+        .where(table.c.fingerprint == fingerprint)
+    )
+    with _link(session) as link:
+        row = link.conn.execute(query).first()
+        link.release()
+    return row is not None
 
 
 def _read(conn: Connection, bakeoff_id: int, fingerprint: str) -> tuple[bytes, datetime] | None:
@@ -197,7 +225,7 @@ def _one_writer(session: Session, bakeoff_id: int) -> Iterator[_Link]:
     older snapshot) for re-reading and writing the row.
     """
     engine = engine_of(session)
-    key = (_token(engine), bakeoff_id)
+    key = (engine_token(engine), bakeoff_id)
     with _LOCK:
         lock = _WRITERS.setdefault(key, threading.Lock())
     with lock, _link(session) as link:
@@ -250,7 +278,7 @@ def get_or_compute(
         a stored row.
     """
     engine = engine_of(session)
-    key = (_token(engine), bakeoff_id, fingerprint)
+    key = (engine_token(engine), bakeoff_id, fingerprint)
     with _LOCK:
         hit = _MEMORY.get(key)
         if hit is not None:
@@ -325,3 +353,61 @@ def _compute_and_store(
     )
     _remember(key, value, computed_at)
     return Found(value, computed_at, scored_now=True)
+
+
+def read_leader(
+    session: Session, *, bakeoff_id: int, fingerprint: str, key: str
+) -> tuple[str, str] | None:
+    """The leader and verdict line stored next to the scores under ``fingerprint`` for the
+    ranking state ``key``; ``None`` when there are none (or the scores were replaced)."""
+    scores, leaders = table_of(BakeOffScoresRow), table_of(BakeOffLeaderRow)
+    query = (
+        sa_select(leaders.c.leader, leaders.c.verdict)
+        .join(scores, scores.c.id == leaders.c.scores_id)
+        .where(scores.c.bakeoff_id == bakeoff_id)
+        .where(scores.c.fingerprint == fingerprint)
+        .where(leaders.c.key == key)
+    )
+    with _link(session) as link:
+        row = link.conn.execute(query).first()
+        link.release()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+def store_leader(
+    session: Session, *, bakeoff_id: int, fingerprint: str, key: str, leader: str, verdict: str
+) -> None:
+    """Store a leader and verdict line next to the scores under ``fingerprint``.
+
+    Nothing is stored when no scores are stored under ``fingerprint`` (they were not kept,
+    or newer ones replaced them meanwhile) or a row for ``key`` is there already.
+    """
+    scores, leaders = table_of(BakeOffScoresRow), table_of(BakeOffLeaderRow)
+    taken = (
+        sa_select(leaders.c.id)
+        .where(leaders.c.scores_id == scores.c.id)
+        .where(leaders.c.key == key)
+        .exists()
+    )
+    source = (
+        sa_select(
+            scores.c.id,
+            literal(key),
+            literal(leader),
+            literal(verdict),
+            literal(utcnow(), type_=leaders.c.computed_at.type),
+        )
+        .where(scores.c.bakeoff_id == bakeoff_id)
+        .where(scores.c.fingerprint == fingerprint)
+        .where(~taken)
+    )
+    statement = leaders.insert().from_select(
+        ["scores_id", "key", "leader", "verdict", "computed_at"], source
+    )
+    with _link(session) as link:
+        try:
+            link.write([statement])
+        except IntegrityError:  # stored by another process meanwhile, or its scores replaced
+            if link.shared:
+                session.rollback()
+            log.info("leader of bake-off %s was stored by another process", bakeoff_id)

@@ -1,6 +1,7 @@
-"""Review item page in a real headless Chromium: box-edit handles keep their screen size at every
-zoom (and still resize the box when zoomed), and with more than 9 candidate rows the 10th and
-later are picked by typing both digits quickly (1 then 0), as the page says.
+"""Review item page in a real headless Chromium: box-edit handles and box labels keep their
+screen size at every zoom (and handles still resize the box when zoomed), and with more than 9
+candidate rows the 10th and later are picked by typing both digits quickly (1 then 0), as the
+page says.
 
 Like the other review browser tests: uvicorn on a free localhost port over a seeded SQLite file,
 Debian's Chromium through Playwright, off-site requests aborted and reported, console errors
@@ -77,13 +78,35 @@ def _flag(api: httpx.Client, bakeoff_id: int, **match: Any) -> int:
     return int(found[0]["id"])
 
 
+LABELS = "#overlay .layer:not(.hidden) .boxlabel"  # the candidates' and gold's box labels
+EDIT_LABEL = "#edit-layer .edit-label"  # the class of a box being edited
+
+
+def _label_sizes(page: Any, selector: str) -> list[dict[str, float]]:
+    """Each label's font size as drawn on screen (CSS px: the SVG's font size in image units
+    times the image's on-screen scale) and its on-screen box height."""
+    sizes: list[dict[str, float]] = page.evaluate(
+        """(sel) => {
+            const svg = document.getElementById('overlay');
+            const perUnit = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+            return Array.from(document.querySelectorAll(sel)).map((t) => ({
+                font: parseFloat(getComputedStyle(t).fontSize) * perUnit,
+                height: t.getBoundingClientRect().height,
+            }));
+        }""",
+        selector,
+    )
+    assert sizes, selector
+    return sizes
+
+
 def _box(page: Any, selector: str) -> dict[str, float]:
     box: dict[str, float] | None = page.locator(selector).first.bounding_box()
     assert box is not None, selector
     return box
 
 
-def test_edit_handles_keep_their_screen_size_at_every_zoom(
+def test_edit_handles_and_box_labels_keep_their_screen_size_at_every_zoom(
     browser: Any, served: Served, api: httpx.Client
 ) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -98,6 +121,9 @@ def test_edit_handles_keep_their_screen_size_at_every_zoom(
     handle = '#edit-layer .selected .corner[data-cx="1"][data-cy="1"]'
     at_fit = _box(page, handle)
     assert 7 <= at_fit["width"] <= 9  # 7 px and its outline
+    labels_at_fit = _label_sizes(page, LABELS)
+    edit_label_at_fit = _label_sizes(page, EDIT_LABEL)
+    assert all(8 <= x["font"] <= 24 for x in labels_at_fit + edit_label_at_fit), labels_at_fit
 
     for _ in range(3):
         page.click("#zoom-in")
@@ -114,6 +140,14 @@ def test_edit_handles_keep_their_screen_size_at_every_zoom(
     )
     assert zoomed["x"] + zoomed["width"] / 2 == pytest.approx(corner_x, abs=2)
     assert zoomed["y"] + zoomed["height"] / 2 == pytest.approx(corner_y, abs=2)
+    # Box labels, like the handles, keep their screen size while the image doubles.
+    for selector, before in ((LABELS, labels_at_fit), (EDIT_LABEL, edit_label_at_fit)):
+        after = _label_sizes(page, selector)
+        assert len(after) == len(before), selector
+        for b, a in zip(before, after, strict=True):
+            assert a["font"] == pytest.approx(b["font"], abs=0.05), selector
+            # (glyph boxes round differently under the transform: within 5%, not 95% taller)
+            assert a["height"] == pytest.approx(b["height"], rel=0.05), selector
     page.screenshot(path=str(SCREENSHOTS / "review-handles-zoomed.png"))
 
     # A handle at this zoom still resizes the box in image coordinates.
@@ -130,6 +164,8 @@ def test_edit_handles_keep_their_screen_size_at_every_zoom(
     page.click("#zoom-fit")
     assert page.locator("#zoom-level").inner_text() == "100%"
     assert _box(page, handle)["width"] == pytest.approx(at_fit["width"], abs=0.5)
+    back = _label_sizes(page, LABELS)
+    assert [x["font"] for x in back] == pytest.approx([x["font"] for x in labels_at_fit], abs=0.05)
     context.close()
     assert problems == []
 

@@ -350,9 +350,21 @@
         stage.setAttribute("data-zoom", z.toFixed(3));
         if (level) level.textContent = Math.round(z * 100) + "%";
         viewport.classList.toggle("zoomed", z > 1.001);
+        scaleLabels(z);
         // Edit handles are sized in screen pixels: redraw them at the new scale so they keep
         // their size instead of growing and shrinking with the image.
         if (editor && editor.active()) editor.render();
+      }
+      // Box labels keep their screen size too: the zoom is a CSS transform of the image and
+      // its overlay, so the overlay's font size (in image units) is divided by it, and the
+      // labels are laid out again at that size (only when the zoom changed, not on a pan).
+      var baseFont = parseFloat(svg.getAttribute("font-size")) || 10;
+      var labelZoom = 1;
+      function scaleLabels(zoom) {
+        if (Math.abs(zoom - labelZoom) < 1e-6) return;
+        labelZoom = zoom;
+        svg.setAttribute("font-size", String(baseFont / zoom));
+        layoutLabels();
       }
       function zoomAt(factor, px, py) {
         var nz = Math.min(16, Math.max(1, z * factor));
