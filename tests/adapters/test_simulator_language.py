@@ -140,7 +140,7 @@ def test_the_verdict_names_a_preference_bias_with_its_planted_size(
 
     systems = []
     for vendor in (
-        SimulatedVendor(name="biased", accuracy=1.0, **{bias: planted}),
+        SimulatedVendor.model_validate({"name": "biased", "accuracy": 1.0, bias: planted}),
         SimulatedVendor(name="fair", accuracy=0.9),
     ):
         gold, labels, meta = _bakeoff(vendor)

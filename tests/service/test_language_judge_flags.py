@@ -101,7 +101,7 @@ def test_a_judge_disagreeing_with_ratings_is_flagged_by_distance_on_the_scale(
     case = Case(
         "rating",
         ["help", "fact"],
-        RATINGS_GOLD,  # type: ignore[arg-type]
+        RATINGS_GOLD,
         {
             "judge": [(k, None, v) for k, v in RATINGS_GOLD.items()],
             "raters": [
