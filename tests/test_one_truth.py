@@ -286,6 +286,10 @@ def test_preference_sendings_show_the_same_numbers_at_every_door(
     for name in ("fickle", "crowd"):
         for metric in ("position_bias", "length_bias", "self_consistency", "ranking_kendall_tau"):
             assert metric in scores[name], (name, metric)
+        # the models' Bradley-Terry ranking from the labels, each strength with its interval
+        for model in ("m1", "m2", "m3"):
+            e = scores[name][f"bradley_terry:{model}"]
+            assert e["low"] is not None and e["low"] <= e["value"] <= e["high"], (name, e)
     fickle, crowd = scores["fickle"]["self_consistency"], scores["crowd"]["self_consistency"]
     assert fickle["high"] < SELF_CONSISTENCY_FLOOR <= crowd["high"], (fickle, crowd)
     # the HTML report: every metric's value and interval, and the verdict's caveat
