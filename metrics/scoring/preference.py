@@ -19,7 +19,9 @@ allow, the biases with normal intervals:
   vote and the main metric, so a repeated pair never counts twice;
 * ``ranking_kendall_tau``: with ``model_a``/``model_b`` columns in ``metadata``, the
   Kendall tau between the Bradley-Terry ranking of the models from the labels and from
-  gold (both fits in ``Scored.extra["bradley_terry"]``, keys ``labels`` and ``gold``);
+  gold (both fits in ``Scored.extra["bradley_terry"]``, keys ``labels`` and ``gold``),
+  and ``bradley_terry:<model>``, each model's log-strength (mean 0) from the labels:
+  both with paired bootstrap intervals over items (each resample refits both rankings);
 * ``intransitive_triads``: with the models named, the share of cyclic triads in the
   candidate's preferences between them (within each ``prompt_id`` when ``metadata`` has
   one), when three models were all compared (:func:`metrics.preference.transitivity`).
@@ -47,7 +49,9 @@ from metrics.preference import (
     PREFERENCE_LABELS,
     BradleyTerry,
     bradley_terry,
+    bradley_terry_many,
     check_preferences,
+    kendall_tau_many,
     length_bias,
     position_bias,
     preference_kappa,
@@ -57,7 +61,7 @@ from metrics.preference import (
 )
 from metrics.scoring import _assemble
 from metrics.scoring._crowd import annotator_table, vote
-from metrics.scoring._intervals import Ratio
+from metrics.scoring._intervals import Ratio, Table
 from metrics.scoring.base import Scored, ScoringOptions
 from metrics.types import MetricResult
 
@@ -65,6 +69,7 @@ __all__ = ["MAIN_METRIC", "MAIN_TITLE", "score"]
 
 MAIN_METRIC = "agreement"
 MAIN_TITLE = "agreement with gold (ties as a class)"
+FloatArray = npt.NDArray[np.float64]
 
 
 def _codes(values: npt.NDArray[Any]) -> npt.NDArray[np.intp]:
@@ -162,13 +167,87 @@ def _biases(
     return out
 
 
+def _ranking_table(
+    gold: pd.Series[Any],
+    voted: pd.Series[Any],
+    metadata: pd.DataFrame,
+    fits: dict[str, BradleyTerry],
+    tau: float,
+) -> tuple[Table, dict[str, float]]:
+    """The Bradley-Terry ranking from the labels and its Kendall tau with gold's, as a
+    statistic of the resampled items' win tables (their bootstrap intervals).
+
+    Each item is two cells: its voted label's (winner, loser) cell, a tie in a second
+    block (half a win each way), unanswered ``-1``; and gold's, offset by one table.
+    Point values are the fits' (``fits``, ``tau``); a resample refits both from its
+    counts (:func:`metrics.preference.bradley_terry_many`), the labels' log-strengths
+    centred over the models they ranked, as the point fit is.
+    """
+    models = list(fits["gold"].scores.index)
+    ranked = list(fits["labels"].scores.index)
+    m = len(models)
+    col = {name: i for i, name in enumerate(models)}
+    mine = np.array([col[x] for x in ranked], dtype=np.intp)
+    pairs = metadata.reindex(gold.index)[["model_a", "model_b"]]
+    known = pairs.notna().all(axis=1).to_numpy()
+    a = np.array(
+        [col.get(x, -1) if k else -1 for x, k in zip(pairs["model_a"], known, strict=True)]
+    )
+    b = np.array(
+        [col.get(x, -1) if k else -1 for x, k in zip(pairs["model_b"], known, strict=True)]
+    )
+    block = m * m
+
+    def cells_of(values: npt.NDArray[Any]) -> npt.NDArray[np.intp]:
+        out = np.full(values.shape, -1, dtype=np.intp)
+        ok = (a >= 0) & (b >= 0)
+        out[ok & (values == "A")] = (a * m + b)[ok & (values == "A")]
+        out[ok & (values == "B")] = (b * m + a)[ok & (values == "B")]
+        out[ok & (values == "tie")] = (block + a * m + b)[ok & (values == "tie")]
+        return out
+
+    v = voted.reindex(gold.index).astype(object).to_numpy(dtype=object)
+    g = gold.to_numpy(dtype=object)
+    labels_cells, gold_cells = cells_of(v), cells_of(g)
+    gold_cells = np.where(gold_cells >= 0, gold_cells + 2 * block, -1)
+    names = (*[f"bradley_terry:{x}" for x in ranked], "ranking_kendall_tau")
+
+    def wins(counts: npt.NDArray[np.int64]) -> FloatArray:
+        flat = counts.reshape(-1, 2 * block).astype(np.float64)
+        won, tied = flat[:, :block].reshape(-1, m, m), flat[:, block:].reshape(-1, m, m)
+        return won + 0.5 * (tied + tied.transpose(0, 2, 1))
+
+    def compute_many(counts: npt.NDArray[np.int64]) -> FloatArray:
+        stack = counts.reshape(-1, 4 * block)
+        from_labels = bradley_terry_many(wins(stack[:, : 2 * block]))[:, mine]
+        from_labels -= from_labels.mean(axis=1, keepdims=True)
+        from_gold = bradley_terry_many(wins(stack[:, 2 * block :]))[:, mine]
+        return np.column_stack([from_labels, kendall_tau_many(from_labels, from_gold)])
+
+    def compute(counts: npt.NDArray[np.int64]) -> list[float]:
+        return [float(x) for x in compute_many(counts[None, :])[0]]
+
+    table = Table(
+        cells=np.column_stack([labels_cells, gold_cells]),
+        n_cells=4 * block,
+        names=names,
+        compute=compute,
+        compute_many=compute_many,
+    )
+    points = {f"bradley_terry:{x}": float(fits["labels"].scores[x]) for x in ranked}
+    points["ranking_kendall_tau"] = tau
+    return table, points
+
+
 def _rankings(
     gold: pd.Series[Any], voted: pd.Series[Any], metadata: pd.DataFrame | None
-) -> tuple[dict[str, BradleyTerry], dict[str, MetricResult]]:
+) -> tuple[dict[str, BradleyTerry], dict[str, MetricResult], list[tuple[Table, dict[str, float]]]]:
     """Bradley-Terry of the compared models from the labels and from gold, and their
-    Kendall tau, when ``metadata`` names the models (``model_a``, ``model_b``)."""
+    Kendall tau, when ``metadata`` names the models (``model_a``, ``model_b``): the fits,
+    the intransitive triads, and the table whose resamples give the labels' log-strength
+    of each model (``bradley_terry:<model>``) and the tau their intervals."""
     if metadata is None or not {"model_a", "model_b"} <= set(metadata.columns):
-        return {}, {}
+        return {}, {}, []
     fits: dict[str, BradleyTerry] = {}
     for name, values in (("gold", gold), ("labels", voted)):
         rows = metadata.reindex(values.index)[["model_a", "model_b"]].dropna()
@@ -176,10 +255,11 @@ def _rankings(
             {"a": rows["model_a"], "b": rows["model_b"], "label": values.loc[rows.index]}
         )
         if comparisons.empty:
-            return {}, {}
+            return {}, {}, []
         fits[name] = bradley_terry(comparisons, max_iter=10_000)
     tau = ranking_correlation(fits["labels"].scores, fits["gold"].scores)
-    out = {"ranking_kendall_tau": tau}
+    out: dict[str, MetricResult] = {}
+    tables = [_ranking_table(gold, voted, metadata, fits, tau.value)]
     # transitivity of the candidate's preferences between the compared models (within each
     # prompt when ``prompt_id`` groups items): only where some three were all compared
     rows = metadata.reindex(voted.index)[["model_a", "model_b"]].dropna()
@@ -192,7 +272,7 @@ def _rankings(
     triads = transitivity(comparisons)
     if triads.params["n_triads"]:
         out["intransitive_triads"] = triads
-    return fits, out
+    return fits, out, tables
 
 
 def _per_class(gold: pd.Series[Any], voted: pd.Series[Any]) -> pd.DataFrame:
@@ -276,16 +356,17 @@ def score(
     no_tie = (answered & (g != "tie") & (v != "tie")).astype(np.float64)
     ratios["agreement_without_ties"] = Ratio(correct * no_tie, no_tie)
     kappa = preference_kappa(gold, voted).value
+    fits, triads, ranking = _rankings(gold, voted, metadata)
     summary = _assemble.summarise(
         len(gold),
         ratios=ratios,
         statistics={"cohen_kappa": (_kappa_statistic(g, v), kappa)},
+        tables=ranking,
         options=options,
         params={"agreement_without_ties": {"ties": "without"}},
     )
     summary.update(_biases(gold, voted, labels, metadata, options))
-    fits, taus = _rankings(gold, voted, metadata)
-    summary.update(taus)
+    summary.update(triads)
     items = _assemble.items_frame(
         gold.index,
         answered=answered,

@@ -103,6 +103,14 @@ class FlagComputeRequest(BaseModel):
     model_boxes: dict[str, list[ModelBox]] | None = Field(
         default=None, description="Detection: a model's scored boxes per item key."
     )
+    judge_vendor_id: int | None = Field(
+        default=None,
+        description=(
+            "Preference, rating and transcription: the candidate whose answers are a model "
+            "judge's (e.g. an LLM judge's labels imported as a vendor); every other "
+            "candidate's answer it disagrees with is flagged model_vs_label."
+        ),
+    )
     iou_threshold: float = Field(default=0.5, gt=0.0, le=1.0)
     min_entropy: float = Field(default=0.5, ge=0.0, le=1.0)
     ties: TiePolicy = Field(
@@ -468,6 +476,18 @@ def _run(data: BakeOffData, req: FlagComputeRequest, notes: list[str]) -> mflags
     task_type = data.project.task_type
     reasons = set(req.reasons or _ALL_REASONS)
     parts: list[mflags.Flags] = []
+    judge = req.judge_vendor_id
+    if judge is not None and task_type not in _LANGUAGE:
+        raise Invalid(
+            f"judge_vendor_id is for preference, rating and transcription bake-offs, not "
+            f"{task_type!r} (a classifier's judgement comes as pred_probs or features)",
+            location=("body", "judge_vendor_id"),
+        )
+    if judge is not None and judge not in data.aliases:
+        raise Invalid(
+            f"vendor {judge} is not a candidate of bake-off {data.bakeoff.id}",
+            location=("body", "judge_vendor_id"),
+        )
     try:
         if task_type == "classification" or task_type in _GENERIC:
             generic = task_type != "classification"
@@ -495,8 +515,8 @@ def _run(data: BakeOffData, req: FlagComputeRequest, notes: list[str]) -> mflags
                 parts.extend(_annotator_flags(data, probs))
         elif task_type in ("detection", "segmentation"):
             parts.extend(_detection_flags(data, req, reasons, notes))
-        elif task_type in ("preference", "rating", "transcription"):
-            parts.extend(_language_flags(data, reasons))
+        elif task_type in _LANGUAGE:
+            parts.extend(_language_flags(data, reasons, judge))
         else:
             raise Invalid(
                 f"flags are not computed for {task_type!r} projects yet",
@@ -526,10 +546,18 @@ def _rating_scale(data: BakeOffData) -> tuple[float, float]:
     return low, high if high > low else low + 1.0
 
 
-def _language_flags(data: BakeOffData, reasons: Collection[str]) -> list[mflags.Flags]:
+_LANGUAGE = ("preference", "rating", "transcription")
+
+
+def _language_flags(
+    data: BakeOffData, reasons: Collection[str], judge: int | None = None
+) -> list[mflags.Flags]:
     """Language tasks: every annotator's answer against gold (preferences: an opposite one
     weighs more than a tie; ratings: distance on the scale; transcripts: word error rate),
-    and, for preferences and ratings, the items where one vendor's annotators split."""
+    with a model judge (the candidate ``judge``) every other candidate's answer against the
+    judge's by the same distance (the judge itself is flagged against gold like any
+    candidate), and, for preferences and ratings, the items where one vendor's annotators
+    split."""
     task_type = data.project.task_type
     lab = data.labels[data.labels[TASK].isin(list(data.gold))]
     answers = pd.DataFrame(
@@ -547,11 +575,20 @@ def _language_flags(data: BakeOffData, reasons: Collection[str]) -> list[mflags.
     elif task_type == "transcription":
         distance = language_flags.transcript_distance
     parts = []
+    labels = answers
+    if task_type == "rating":  # distances read the ratings, splits their JSON text
+        labels = answers.assign(**{LABEL: [json.loads(v) for v in answers[LABEL]]})
+    if judge is not None and "model_vs_label" in reasons:
+        # every other candidate against the judge; the judge is still a candidate against
+        # gold below
+        mine = (labels[WORKER] == judge).to_numpy()
+        parts.append(
+            language_flags.judge_vs_label_flags(
+                labels[~mine], labels.loc[mine, [TASK, LABEL]], distance=distance
+            )
+        )
     if "vendor_vs_gold" in reasons:
         gold = pd.Series(data.gold, dtype=object)
-        labels = answers
-        if task_type == "rating":  # distances read the ratings, splits their JSON text
-            labels = answers.assign(**{LABEL: [json.loads(v) for v in answers[LABEL]]})
         parts.append(language_flags.language_vs_gold_flags(labels, gold, distance=distance))
     if "candidates_disagree" in reasons and task_type != "transcription":
         parts.append(language_flags.annotators_split_flags(answers))

@@ -44,6 +44,17 @@ from adapters.http_protocol import (
 from adapters.testing import ToyGolden, VendorContract, toy_golden
 
 
+def _answer(batch: BatchRequest, item_id: str) -> object:
+    """A well-formed answer of the batch's task type, from the item id alone (no gold)."""
+    classes = batch.ontology.class_names
+    if batch.task_type == "rating":  # every criterion, inside the scale
+        low, high = batch.ontology.rating_scale or (1, 5)
+        return {c: low + len(item_id) % (high - low + 1) for c in classes}
+    if batch.task_type == "transcription":
+        return f"heard {item_id}"
+    return classes[len(item_id) % len(classes)]
+
+
 class ProtocolVendor:
     """A minimal, correct protocol-v1 vendor; labels each item without any gold."""
 
@@ -78,14 +89,13 @@ class ProtocolVendor:
             self.cancelled.add(job_id)
             return httpx.Response(204)
         if path.endswith("/results"):
-            classes = batch.ontology.class_names
             results = [
                 {
                     "item_id": it.item_id,
                     "annotations": [
                         {
                             "result_id": f"{job_id}:{it.item_id}",
-                            "label": classes[len(it.item_id) % len(classes)],
+                            "label": _answer(batch, it.item_id),
                             "annotator_id": "w1",
                             "completed_at": "2024-05-01T10:00:00Z",
                             "cost": 0.1,
@@ -166,6 +176,18 @@ class TestHttpContractDetection(TestHttpContract):
 
 class TestHttpContractPreference(TestHttpContract):
     task_type = "preference"
+
+
+class TestHttpContractRating(TestHttpContract):
+    """A rubric: no gold rating in any request (the contract scans every body)."""
+
+    task_type = "rating"
+
+
+class TestHttpContractTranscription(TestHttpContract):
+    """Transcripts: no gold transcript in any request."""
+
+    task_type = "transcription"
 
 
 def test_requests_carry_bearer_token_and_protocol_version() -> None:

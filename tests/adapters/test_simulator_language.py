@@ -113,12 +113,34 @@ def test_the_noisier_transcriber_ranks_lower() -> None:
     assert ranked == ["clean", "noisy"] and ranking.verdict == "pick"
 
 
-def test_the_verdict_names_a_preference_position_bias_with_its_size() -> None:
+def _interval(summary: str, pattern: str) -> tuple[float, float, float]:
+    """The value and interval a verdict sentence quotes (``pattern`` leads to the value)."""
+    found = re.search(
+        pattern + r" ([+-]?[\d.]+)\D.*?interval ([+-]?[\d.]+) to ([+-]?[\d.]+)", summary
+    )
+    assert found is not None, summary
+    value, low, high = (float(x) for x in found.groups())
+    return value, low, high
+
+
+@pytest.mark.parametrize(
+    ("bias", "planted", "words"),
+    [
+        # a share p moved to the first shown (longer) changes the answer when gold was the
+        # other response: half the time, so the engine's size is p / 2
+        ("position_bias", 0.3, "favour the response shown first"),
+        ("length_bias", 0.4, "favour the longer response"),
+    ],
+    ids=["position", "length"],
+)
+def test_the_verdict_names_a_preference_bias_with_its_planted_size(
+    bias: str, planted: float, words: str
+) -> None:
     from tests.adapters.test_simulator_preference import _bakeoff
 
     systems = []
     for vendor in (
-        SimulatedVendor(name="first", accuracy=0.9, position_bias=0.3),
+        SimulatedVendor.model_validate({"name": "biased", "accuracy": 1.0, bias: planted}),
         SimulatedVendor(name="fair", accuracy=0.9),
     ):
         gold, labels, meta = _bakeoff(vendor)
@@ -127,9 +149,33 @@ def test_the_verdict_names_a_preference_position_bias_with_its_size() -> None:
         )
         systems.append(system_evaluation(vendor.name, scored))
     summary = " ".join(rank_systems(systems).summary)
-    assert re.search(
-        r"first's labels are biased against gold: position bias \+0\.1\d\d "
-        r"\(favour the response shown first; 95% interval",
-        summary,
-    ), summary
+    what = bias.replace("_", " ")
+    assert f"biased's labels are biased against gold: {what} +" in summary, summary
+    assert f"({words}; 95% interval" in summary
+    value, low, high = _interval(summary, f"biased's labels are biased against gold: {what}")
+    assert low <= planted / 2 <= high and low > 0, (value, low, high)
     assert "fair's labels" not in summary
+
+
+def test_the_verdict_names_an_inconsistent_vendor_with_its_planted_size() -> None:
+    from reports._verdict import SELF_CONSISTENCY_FLOOR
+    from tests.adapters.test_simulator_preference import repeated_pairs
+
+    planted = 0.25  # share of pairs seen again answered differently
+    systems = []
+    for vendor in (
+        SimulatedVendor(name="fickle", accuracy=0.9, inconsistency=planted),
+        SimulatedVendor(name="steady", accuracy=0.9),
+    ):
+        gold, answers = repeated_pairs(vendor, n=400)
+        scored = score("preference", gold, answers, options=ScoringOptions(n_resamples=30))
+        systems.append(system_evaluation(vendor.name, scored))
+    summary = " ".join(rank_systems(systems).summary)
+    value, low, high = _interval(
+        summary, "fickle answers repeated pairs inconsistently: self-consistency"
+    )
+    assert low <= 1 - planted <= high < SELF_CONSISTENCY_FLOOR, (value, low, high)
+    found = systems[0].metrics["self_consistency"]
+    assert f"{found.params['n_same']:,} of 400 pairs sent twice answered alike" in summary
+    assert f"below the {SELF_CONSISTENCY_FLOOR:g} floor" in summary
+    assert "steady answers" not in summary and "steady's labels" not in summary

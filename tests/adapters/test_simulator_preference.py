@@ -91,14 +91,12 @@ def test_a_swapped_pair_is_judged_by_content() -> None:
     assert shown == ["A", "B"]  # the first shown is "A": the swapped pair's "right" is second
 
 
-def test_a_planted_inconsistency_on_pairs_seen_again_is_found_with_its_size() -> None:
-    """Each pair is sent again in the other order under another id: the simulator answers
-    it as the first time (same draws, by content), then changes its mind with the planted
-    chance; the engine's self-consistency finds 1 - chance inside its interval."""
-    vendor = SimulatedVendor(name="fickle", accuracy=1.0, inconsistency=0.2)
+def repeated_pairs(vendor: SimulatedVendor, n: int = 1500) -> tuple[pd.Series, pd.DataFrame]:
+    """Gold and an answers table: every pair answered, then sent again swapped under another
+    id (``swapped``/``repeat`` columns as the service gives them to the engine)."""
     rng = random.Random(5)
     gold, rows = {}, []
-    for i in range(1500):
+    for i in range(n):
         truth: Literal["A", "B", "tie"] = rng.choice(("A", "B", "tie"))
         data: dict[str, object] = {"prompt": f"q{i}", "response_a": f"a{i}", "response_b": f"b{i}"}
         facts = PreferenceTruth(label=truth, response_a=f"a{i}")
@@ -124,7 +122,16 @@ def test_a_planted_inconsistency_on_pairs_seen_again_is_found_with_its_size() ->
         rows.append((f"i{i}", "a1", first.label, False, 0))
         rows.append((f"i{i}", "a1", unswap(again.label), True, 1))
     answers = pd.DataFrame(rows, columns=["task", "worker", "label", "swapped", "repeat"])
-    s = score("preference", pd.Series(gold), answers, options=ScoringOptions(n_resamples=20))
+    return pd.Series(gold), answers
+
+
+def test_a_planted_inconsistency_on_pairs_seen_again_is_found_with_its_size() -> None:
+    """Each pair is sent again in the other order under another id: the simulator answers
+    it as the first time (same draws, by content), then changes its mind with the planted
+    chance; the engine's self-consistency finds 1 - chance inside its interval."""
+    vendor = SimulatedVendor(name="fickle", accuracy=1.0, inconsistency=0.2)
+    gold, answers = repeated_pairs(vendor)
+    s = score("preference", gold, answers, options=ScoringOptions(n_resamples=20))
     ci = s.summary["self_consistency"].ci
     assert ci is not None and ci.low <= 0.8 <= ci.high
     assert s.value("agreement") == 1.0  # the first sendings alone are voted

@@ -10,6 +10,7 @@ from scipy.stats import entropy
 
 from metrics.language_flags import (
     annotators_split_flags,
+    judge_vs_label_flags,
     language_vs_gold_flags,
     rating_distance,
 )
@@ -82,3 +83,26 @@ def test_rubric_and_transcript_distances() -> None:
     gold = pd.Series({"t1": "the cat sat", "t2": "the dog"})
     flags = language_vs_gold_flags(answers, gold, distance=transcript_distance).frame
     assert flags[["task", "score"]].values.tolist() == [["t2", 0.5]]
+
+
+def test_a_judge_is_averaged_over_its_answers_and_items_it_left_out_are_not_flagged() -> None:
+    answers = _answers(
+        [
+            ("t1", "v", "a", "A"),
+            ("t1", "v", "b", "B"),
+            ("t2", "v", "a", "B"),  # the judge did not answer t2
+            ("t3", "w", "a", "tie"),
+        ]
+    )
+    # two judge prompts on t1 (A and B), one on t3
+    judge = pd.DataFrame({"task": ["t1", "t1", "t3"], "label": ["A", "B", "A"]})
+    frame = judge_vs_label_flags(answers, judge).frame
+    # t1: (A,A)=0, (A,B)=1, (B,A)=1, (B,B)=0 -> 0.5; t3: tie vs A -> 0.5
+    assert frame[["task", "worker", "score"]].values.tolist() == [
+        ["t1", "v", 0.5],
+        ["t3", "w", 0.5],
+    ]
+    assert set(frame["reason"]) == {"model_vs_label"} and set(frame["kind"]) == {"label_issue"}
+    assert frame.loc[1, "suggested_label"] == "A"
+    with pytest.raises(ValueError, match="judge needs"):
+        judge_vs_label_flags(answers, pd.DataFrame({"task": ["t1"]}))

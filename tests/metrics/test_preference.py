@@ -125,3 +125,27 @@ def test_bradley_terry_intervals_and_rank_correlation() -> None:
     assert (bt.ci["low"] <= bt.scores).all() and (bt.scores <= bt.ci["high"]).all()
     truth = pd.Series(np.linspace(-1, 1, 6), index=range(6))
     assert ranking_correlation(bt.scores, truth).value > 0.8
+
+
+def test_many_tables_fit_at_once_equal_choix_and_tau_equals_scipy() -> None:
+    from scipy.stats import kendalltau
+
+    from metrics.preference import bradley_terry_many, kendall_tau_many
+
+    stack, theirs = [], []
+    for seed in range(4):
+        comparisons = _tournament(seed, n=400)
+        winners = np.where(comparisons["label"] == "A", comparisons["a"], comparisons["b"])
+        losers = np.where(comparisons["label"] == "A", comparisons["b"], comparisons["a"])
+        wins = np.zeros((6, 6))
+        np.add.at(wins, (winners, losers), 1.0)
+        stack.append(wins)
+        data = list(zip(winners.tolist(), losers.tolist(), strict=True))
+        fit = choix.ilsr_pairwise(6, data, alpha=0.0, tol=1e-14, max_iter=10_000)
+        theirs.append(fit - fit.mean())
+    ours = bradley_terry_many(np.array(stack), tol=1e-13, max_iter=100_000)
+    np.testing.assert_allclose(ours, np.array(theirs), atol=1e-9)
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 4, (20, 6)).astype(float), rng.normal(size=(20, 6))
+    expected = [kendalltau(x[r], y[r]).statistic for r in range(20)]
+    np.testing.assert_allclose(kendall_tau_many(x, y), expected, atol=1e-12)

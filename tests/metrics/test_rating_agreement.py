@@ -2,12 +2,16 @@
 
 scikit-learn (weighted kappa), pingouin (ICC), krippendorff (alpha) run here on generated
 and fixed cases. irrCAC (Gwet's AC1/AC2) pins ``scipy==1.12`` and ``pandas<3``, so it
-cannot live in the test extra: its values for the fixed cases below were computed with
-irrCAC 0.4.4 (``CAC(df, categories=scale, digits=15).gwet()``) in a separate environment
-(a test that needs it could only skip here, and CI refuses skips).
+cannot live in the test extra: its values for the fixed cases below, and for the seeded
+generated cases in ``tests/data/external/irrcac/generated_cases.json`` (data and values
+together), were computed with irrCAC 0.4.4 (``CAC(df, categories=scale, digits=15).gwet()``)
+in a separate environment (a test that needs it could only skip here, and CI refuses skips).
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -125,6 +129,24 @@ def test_gwet_equals_irrcac_fixed_values(case: str) -> None:
     table = pair_table(g, v, scale=scale)
     assert gwet_ac(table, weights="identity") == pytest.approx(ac1, abs=1e-9)
     assert gwet_ac(table, weights="quadratic") == pytest.approx(ac2, abs=1e-9)
+
+
+_GENERATED = Path(__file__).resolve().parents[1] / "data" / "external" / "irrcac"
+
+
+@pytest.mark.parametrize("case", range(12), ids=[f"g{k}" for k in range(12)])
+def test_gwet_equals_irrcac_on_generated_cases(case: int) -> None:
+    doc = json.loads((_GENERATED / "generated_cases.json").read_text(encoding="utf-8"))
+    c = doc["cases"][case]
+    table = pair_table(np.asarray(c["gold"]), np.asarray(c["vendor"]), scale=tuple(c["scale"]))
+    assert gwet_ac(table, weights="identity") == pytest.approx(c["ac1"], abs=1e-9)
+    assert gwet_ac(table, weights="quadratic") == pytest.approx(c["ac2_quadratic"], abs=1e-9)
+    # and through the engine's all-statistics path
+    stats = agreement_statistics(
+        pd.Series(c["gold"]), pd.Series(c["vendor"]), scale=tuple(c["scale"])
+    )
+    assert stats["gwet_ac1"].value == pytest.approx(c["ac1"], abs=1e-9)
+    assert stats["gwet_ac2"].value == pytest.approx(c["ac2_quadratic"], abs=1e-9)
 
 
 def test_skewed_table_shows_the_kappa_paradox() -> None:

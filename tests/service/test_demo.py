@@ -19,7 +19,7 @@ import service.models as m
 from reports.render import plotly_js, unpack_plotly
 from service.cli.main import app
 from service.core.db import create_db_engine
-from service.demo.pairs import RATING_CRITERIA
+from service.demo.pairs import MODELS, RATING_CRITERIA
 from service.demo.run import run_demo
 from service.demo.vendors import PLANTED_LENIENCY
 
@@ -82,6 +82,24 @@ def test_demo_ranks_every_candidate_and_stores_each_label_once(tmp_path: Path) -
         < 0
         < (scores["precisionworks"]["position_bias"]["high"])
     )
+    # ... and the verdict names each with the size and interval the scores show
+    said = " ".join(replies["ranking"]["summary"])
+    for vendor, bias, words in (
+        ("swiftlabel", "position_bias", "favour the response shown first"),
+        ("boxwise", "length_bias", "favour the longer response"),
+    ):
+        e = scores[vendor][bias]
+        assert (
+            f"{bias.replace('_', ' ')} {e['value']:+.3f} ({words}; 95% interval "
+            f"{e['low']:+.3f} to {e['high']:+.3f})"
+        ) in said, said
+    assert "precisionworks's labels are biased" not in said
+    # the models' Bradley-Terry ranking from each vendor's preferences, with intervals
+    for vendor in ("swiftlabel", "boxwise", "precisionworks"):
+        for model in MODELS:
+            e = scores[vendor][f"bradley_terry:{model}"]
+            assert e["low"] <= e["value"] <= e["high"], (vendor, model, e)
+        assert "ranking_kendall_tau" in scores[vendor]
 
     # precisionworks' planted leniency is found per criterion, the planted size inside its
     # interval, and the verdict names it with that interval; the others show none

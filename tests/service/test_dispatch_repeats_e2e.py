@@ -5,7 +5,8 @@ to be sent twice (``repeat_share`` set by ``PATCH``), run by ``bakeoff worker`` 
 the vendor simulator (its own process), which recognises a pair seen again by content
 and changes its mind on a planted share of them. ``GET /results`` shows the planted
 consistency inside the ``self_consistency`` interval, a steady vendor fully consistent,
-and neither vendor's agreement touched by the repeats.
+and neither vendor's agreement touched by the repeats; the report's verdict names the
+fickle vendor with that size and interval.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlmodel import Session
 
 from adapters.simulator import SimulatedVendor, SimulatorConfig, SimulatorProcess
 from adapters.testing import toy_golden
+from reports._verdict import SELF_CONSISTENCY_FLOOR
+from service.core.db import create_db_engine
+from service.domain.reporting import bakeoff_report
 from tests.service.test_dispatch_e2e import _create_bakeoff, _start_stack
 
 pytestmark = pytest.mark.slow
@@ -33,7 +38,8 @@ def test_a_planted_inconsistency_is_found_through_api_worker_and_simulator(
         SimulatedVendor(name="fickle", seed=4, accuracy=1.0, inconsistency=PLANTED),
         SimulatedVendor(name="steady", seed=5, accuracy=1.0),
     ]
-    stack = _start_stack(tmp_path, f"sqlite:///{tmp_path / 'bakeoff.db'}", {})
+    database_url = f"sqlite:///{tmp_path / 'bakeoff.db'}"
+    stack = _start_stack(tmp_path, database_url, {})
     try:
         worker = stack.start_worker()
         config = SimulatorConfig(vendors=vendors, time_scale=0.01)
@@ -80,3 +86,19 @@ def test_a_planted_inconsistency_is_found_through_api_worker_and_simulator(
     assert steady["self_consistency"]["value"] == 1.0
     # the second sendings never enter the main metric: both vendors were right every time
     assert fickle["agreement"]["value"] == 1.0 and steady["agreement"]["value"] == 1.0
+    # the report's verdict names the fickle vendor with the size and interval /results shows
+    engine = create_db_engine(database_url)
+    try:
+        with Session(engine) as session:
+            summary = " ".join(
+                bakeoff_report(session=session, bakeoff_id=bakeoff_id).ranking.summary
+            )
+    finally:
+        engine.dispose()
+    assert consistency["high"] < SELF_CONSISTENCY_FLOOR
+    assert (
+        f"Caveat: fickle answers repeated pairs inconsistently: self-consistency "
+        f"{consistency['value']:.3f} (95% interval {consistency['low']:.3f} to "
+        f"{consistency['high']:.3f}"
+    ) in summary, summary
+    assert "steady answers" not in summary

@@ -149,3 +149,47 @@ def test_bradley_terry_ranking_compared_with_gold() -> None:
     assert s.value("ranking_kendall_tau") == pytest.approx(1.0)
     fits = s.extra["bradley_terry"]
     assert list(fits["gold"].scores.index) == ["m1", "m2", "m3", "m4"]
+
+
+def test_bradley_terry_strengths_and_tau_come_with_bootstrap_intervals() -> None:
+    """Each model's log-strength from the labels (``bradley_terry:<model>``) and the tau
+    with gold's ranking have intervals; a resample's refit from its win-table counts equals
+    a fresh :func:`bradley_terry` of the resampled comparisons."""
+    from metrics.preference import bradley_terry
+    from metrics.scoring.preference import _ranking_table
+
+    rng = np.random.default_rng(4)
+    n, strength = 600, {"m1": 1.0, "m2": 0.2, "m3": -0.4, "m4": -0.8}
+    models = list(strength)
+    a = rng.choice(models, n)
+    b = np.array([rng.choice([m for m in models if m != x]) for x in a])
+    p = 1 / (1 + np.exp([strength[y] - strength[x] for x, y in zip(a, b, strict=True)]))
+    gold = pd.Series(np.where(rng.random(n) < p, "A", "B"), index=range(n))
+    noisy = np.where(rng.random(n) < 0.3, rng.choice(["A", "B", "tie"], n), gold.to_numpy())
+    labels = pd.Series(noisy, index=range(n))
+    metadata = pd.DataFrame({"model_a": a, "model_b": b}, index=range(n))
+    s = score(
+        "preference", gold, labels, options=ScoringOptions(n_resamples=200), metadata=metadata
+    )
+    fit = s.extra["bradley_terry"]["labels"].scores
+    for model in models:
+        e = s.summary[f"bradley_terry:{model}"]
+        assert e.value == fit[model] and e.ci is not None
+        assert e.ci.low < e.value < e.ci.high
+    assert s.summary["bradley_terry:m1"].ci.low > s.summary["bradley_terry:m4"].ci.high  # type: ignore[union-attr]
+    tau = s.summary["ranking_kendall_tau"]
+    assert tau.ci is not None and tau.ci.low <= tau.value <= tau.ci.high
+    # the table's refit on a resample = bradley_terry on the resampled comparisons
+    fits = s.extra["bradley_terry"]
+    table, points = _ranking_table(gold, labels, metadata, fits, tau.value)
+    for seed in range(3):
+        idx = np.random.default_rng(seed).integers(0, n, n)
+        counts = np.bincount(table.cells[idx].ravel(), minlength=table.n_cells)
+        got = dict(zip(table.names, table.compute(counts), strict=True))
+        resampled = pd.DataFrame({"a": a[idx], "b": b[idx], "label": labels.to_numpy()[idx]})
+        again = bradley_terry(resampled).scores
+        for model in models:
+            assert got[f"bradley_terry:{model}"] == pytest.approx(again[model], abs=1e-7)
+    full = np.bincount(table.cells.ravel(), minlength=table.n_cells)
+    for name, value in zip(table.names, table.compute(full), strict=True):
+        assert value == pytest.approx(points[name], abs=1e-7), name
