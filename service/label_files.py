@@ -378,11 +378,23 @@ def _load_keypoints(
         for key, value in gold.poses.items()
     }
     systems: dict[str, pd.Series[Any] | pd.DataFrame] = {}
+    notes: list[str] = list(gold.notes)
     for src in sources:
-        if _detected(src.path) == "labelstudio":
+        detected = _detected(src.path)
+        if detected == "labelstudio":
             systems[src.name] = _labelstudio_poses(src, gold, set(poses), question)
             continue
-        answers = read_keypoint_results(src.path, gold, name=Path(src.path).name)
+        if detected == "coco":  # a tool's full keypoints export, read as bakeoff import reads it
+            dataset = read_keypoint_dataset(src.path, name=Path(src.path).name)
+            unknown = sorted(set(dataset.poses) - set(poses))
+            if unknown:
+                raise FormatError(
+                    dataset.source, "", f"image(s) {unknown[:5]} are not in the gold"
+                )
+            notes += [f"{src.name}: {n}" for n in dataset.notes]
+            answers = dataset.to_vendor_annotations()
+        else:
+            answers = read_keypoint_results(src.path, gold, name=Path(src.path).name)
         found: dict[str, list[dict[str, Any]]] = {
             a.item_id: [
                 p.model_dump(mode="json", exclude_none=True)
@@ -399,6 +411,7 @@ def _load_keypoints(
         systems=systems,
         files={s.name: Path(s.path).name for s in sources},
         classes=tuple(c.name for c in gold.categories if c.keypoints),
+        notes=tuple(notes),
         keypoint_sigmas=tuple((c.name, c.sigmas) for c in gold.categories if c.sigmas),
     )
 
