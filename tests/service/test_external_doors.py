@@ -11,9 +11,11 @@ type scores) is refused by every door with a message naming the format and the p
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import zipfile
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -23,12 +25,15 @@ from xml.etree import ElementTree
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 from sqlmodel import Session
 from typer.testing import CliRunner
 
 import service.models as m
 from adapters.base import TaskType
 from metrics.detection import COCO_STAT_NAMES
+from metrics.keypoints import KEYPOINT_STAT_NAMES
 from service.cli.main import app
 from service.client import BakeoffAPIError, BakeoffClient
 from service.core.db import get_engine
@@ -44,6 +49,9 @@ DOCCANO_CLS = EXTERNAL / "doccano" / "text_classification.jsonl"
 VOC = EXTERNAL / "datumaro" / "voc" / "Annotations"
 YOLO = EXTERNAL / "datumaro" / "yolo"
 CVAT = EXTERNAL / "datumaro" / "cvat" / "train.xml"
+KEYPOINTS = EXTERNAL / "datumaro" / "person_keypoints_val.json"
+LS_PAIRWISE = EXTERNAL / "labelstudio_language" / "preference_pairwise.json"
+ARGILLA_RANKING = EXTERNAL / "argilla_sdk" / "preference_ranking.json"
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,10 @@ class Case:
     expected: Callable[[], dict[str, float]]
     question: str | None = None
     coco: Callable[[], dict[str, float]] | None = None
+    ontology: dict[str, Any] | None = None
+
+    def project_ontology(self) -> dict[str, Any]:
+        return self.ontology or {"classes": [{"name": c} for c in self.classes]}
 
 
 # --- independent readings of the real files --------------------------------------------
@@ -299,6 +311,105 @@ def _yolo_coco() -> dict[str, float]:
     return _coco_stats(_yolo_gold_obj(), [("1.jpg", c, b, 1.0) for c, b in boxes])
 
 
+# Preferences: several raters per pair; a pair's answer is its strict majority, a split vote
+# has none and counts as answered and wrong (README, "How labels are scored").
+def _agreement(answers: dict[str, list[str]], gold: dict[str, str]) -> dict[str, float]:
+    right = 0
+    for item, want in gold.items():
+        (top, n), *_ = Counter(answers[item]).most_common(1)
+        right += n * 2 > len(answers[item]) and top == want
+    return {"agreement_all": right / len(gold)}
+
+
+def _write_preference_gold(gold: dict[str, str], folder: Path) -> Path:
+    path = folder / "gold.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "item_id": k,
+                    "label": v,
+                    "data": {"prompt": f"q {k}", "response_a": "a", "response_b": "b"},
+                }
+            )
+            + "\n"
+            for k, v in gold.items()
+        )
+    )
+    return path
+
+
+# Label Studio Pairwise export (left is A, right is B, a "tie" choice); skipped ones dropped.
+def _ls_pairwise() -> dict[str, list[str]]:
+    answers: dict[str, list[str]] = {}
+    for task in json.loads(LS_PAIRWISE.read_text()):
+        for ann in task["annotations"]:
+            if ann.get("was_cancelled"):
+                continue
+            for r in ann["result"]:
+                value = r["value"]
+                answer = (
+                    {"left": "A", "right": "B"}[value["selected"]]
+                    if r["type"] == "pairwise"
+                    else value["choices"][0]
+                )
+                answers.setdefault(task["meta"]["item_id"], []).append(answer)
+    return answers
+
+
+LS_PAIRWISE_GOLD = {"p1": "A", "p2": "B", "p3": "B", "p4": "B"}
+
+
+# Argilla RankingQuestion records (SDK's own JSON): rank 1 alone wins, both rank 1 is a tie.
+def _argilla_ranking() -> dict[str, list[str]]:
+    answers: dict[str, list[str]] = {}
+    for record in json.loads(ARGILLA_RANKING.read_text()):
+        for response in record["responses"]["preference"]:
+            first = [v["value"] for v in response["value"] if v["rank"] == 1]
+            answer = "tie" if len(first) > 1 else {"response_a": "A", "response_b": "B"}[first[0]]
+            answers.setdefault(record["metadata"]["item_id"], []).append(answer)
+    return answers
+
+
+ARGILLA_GOLD = {"pair-000": "A", "pair-001": "B", "pair-002": "A", "pair-003": "B"}
+
+
+# COCO keypoints (datumaro's asset, a full instances file): the pose of category "a" moved by
+# 0.15 px in the gold, so OKS falls under some thresholds; category "b"'s crowd region holds
+# keypoints without names (pycocotools ignores crowd gold; its points are not a pose).
+KEYPOINT_SIGMAS = [0.1, 0.1, 0.1]
+
+
+def _keypoint_gold_obj() -> dict[str, Any]:
+    gold = json.loads(KEYPOINTS.read_text())
+    gold["categories"][1]["keypoints"] = ["b_1", "b_2", "b_3"]
+    for c in gold["categories"]:
+        c["sigmas"] = KEYPOINT_SIGMAS
+    for a in gold["annotations"]:
+        if not a["iscrowd"]:
+            a["keypoints"] = [v + (0.15 if i % 3 != 2 else 0) for i, v in enumerate(a["keypoints"])]
+    return dict(gold)
+
+
+def _keypoint_coco() -> dict[str, float]:
+    dt = [
+        {"image_id": a["image_id"], "category_id": a["category_id"], "keypoints": a["keypoints"]}
+        | {"score": 1.0}
+        for a in json.loads(KEYPOINTS.read_text())["annotations"]
+        if not a["iscrowd"]
+    ]
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = _keypoint_gold_obj()
+        gt.createIndex()
+        ev = COCOeval(gt, gt.loadRes(dt), "keypoints")
+        ev.params.kpt_oks_sigmas = np.asarray(KEYPOINT_SIGMAS)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return dict(zip(KEYPOINT_STAT_NAMES, (float(v) for v in ev.stats), strict=True))
+
+
 CASES: dict[str, Case] = {
     "sagemaker_object_detection": Case(
         task="detection",
@@ -339,6 +450,33 @@ CASES: dict[str, Case] = {
         expected=lambda: {"per_image_f1_all": 0.5},
         coco=_voc_coco,
     ),
+    "labelstudio_pairwise": Case(
+        task="preference",
+        classes=["A", "B", "tie"],
+        labels=LS_PAIRWISE,
+        write_gold=lambda d: _write_preference_gold(LS_PAIRWISE_GOLD, d),
+        expected=lambda: _agreement(_ls_pairwise(), LS_PAIRWISE_GOLD),
+    ),
+    "argilla_ranking": Case(
+        task="preference",
+        classes=["A", "B", "tie"],
+        labels=ARGILLA_RANKING,
+        write_gold=lambda d: _write_preference_gold(ARGILLA_GOLD, d),
+        expected=lambda: _agreement(_argilla_ranking(), ARGILLA_GOLD),
+    ),
+    "coco_keypoints_export": Case(
+        task="keypoints",
+        classes=["a", "b"],
+        labels=KEYPOINTS,
+        write_gold=lambda d: _write_json(_keypoint_gold_obj(), d / "gold.json"),
+        expected=dict,
+        coco=_keypoint_coco,
+        ontology={
+            "classes": [{"name": "a"}, {"name": "b"}],
+            "keypoints": {"a": ["a_1", "a_2", "a_3"], "b": ["b_1", "b_2", "b_3"]},
+            "keypoint_sigmas": {"a": KEYPOINT_SIGMAS, "b": KEYPOINT_SIGMAS},
+        },
+    ),
     "yolo_boxes": Case(
         task="detection",
         classes=_yolo()[0],
@@ -358,6 +496,9 @@ def test_the_independent_readings_see_the_files_content() -> None:
     assert 0.5 < _labelbox_expected()["accuracy_all"] < 0.8
     assert 0.5 < _prodigy_expected()["span_f1"] < 1.0
     assert 0.0 < _sagemaker_coco_ap() < 1.0
+    assert _agreement(_ls_pairwise(), LS_PAIRWISE_GOLD) == {"agreement_all": 0.5}
+    assert len(_argilla_ranking()) == 4
+    assert 0.0 < _keypoint_coco()["AP"] < 1.0
 
 
 def _sagemaker_coco_ap() -> float:
@@ -406,7 +547,7 @@ def test_bakeoff_evaluate_and_bakeoff_import_give_the_independent_numbers(
             data=m.ProjectCreate(
                 name="p",
                 task_type=case.task,
-                ontology={"classes": [{"name": c} for c in case.classes]},
+                ontology=case.project_ontology(),
             ),
         )
         assert project.id is not None
@@ -474,12 +615,18 @@ def test_the_api_and_the_client_give_the_independent_numbers(
 ) -> None:
     case = CASES[name]
     gold = case.write_gold(tmp_path)
-    project = bk.create_project("p", case.task, case.classes)
-    version = bk.create_golden_set(project.id, "g", gold)
-    instructions = bk.add_instructions(project.id, "do")
+    created = client.post(
+        "/projects",
+        json={"name": "p", "task_type": case.task, "ontology": case.project_ontology()},
+        headers=auth["lead"],
+    )
+    assert created.status_code == 201, created.text
+    project_id = int(created.json()["id"])
+    version = bk.create_golden_set(project_id, "g", gold)
+    instructions = bk.add_instructions(project_id, "do")
     by_client, by_api = bk.create_vendor("client"), bk.create_vendor("api")
     bakeoff = bk.create_bakeoff(
-        project.id, "b", version.version_id, instructions.id, [by_client.id, by_api.id]
+        project_id, "b", version.version_id, instructions.id, [by_client.id, by_api.id]
     )
     bk.add_vendor_labels(bakeoff.id, by_client.id, case.labels, question=case.question)
     filename, content = _upload(case.labels)
