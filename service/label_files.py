@@ -357,6 +357,45 @@ def _labelstudio_keypoint_gold(
     )
 
 
+def _jsonl_keypoint_gold(gold_path: PathLike) -> KeypointDataset:
+    """Bakeoff JSON Lines keypoint gold (as ``bakeoff import gold`` reads it): images keyed
+    ``1..n`` in file order (or by a row's ``data.coco_id``), as the service keys them for a
+    results array; a category's keypoints are named ``k1..kK`` (JSON Lines names none)."""
+    from adapters.base import Keypoints
+    from adapters.formats.coco_keypoints import KeypointCategory, KeypointDataset
+    from adapters.formats.registry import read_gold_file
+
+    name = Path(gold_path).name
+    read = read_gold_file(gold_path, task_type="keypoints", format="jsonl")
+    poses: dict[str, tuple[Keypoints, ...]] = {}
+    keys: dict[int, str] = {}
+    sizes: dict[str, int] = {}
+    for n, record in enumerate(read.records, start=1):
+        label = record.label if isinstance(record.label, list) else []
+        poses[record.item_id] = tuple(p for p in label if isinstance(p, Keypoints))
+        coco_id = (record.data or {}).get("coco_id")
+        keys[coco_id if isinstance(coco_id, int) and coco_id not in keys else n] = record.item_id
+        for pose in poses[record.item_id]:
+            k = sizes.setdefault(pose.category, len(pose.points))
+            if k != len(pose.points):
+                raise FormatError(
+                    name,
+                    f"item {record.item_id!r}",
+                    f"category {pose.category!r} has poses of {k} and of {len(pose.points)} "
+                    "keypoints",
+                )
+    return KeypointDataset(
+        source=name,
+        image_keys=keys,
+        categories=tuple(
+            KeypointCategory(id=i, name=c, keypoints=tuple(f"k{j}" for j in range(1, k + 1)))
+            for i, (c, k) in enumerate(sizes.items(), 1)
+        ),
+        poses=poses,
+        notes=read.notes,
+    )
+
+
 def _load_keypoints(
     gold_path: PathLike,
     sources: Sequence[LabelSource],
@@ -369,8 +408,11 @@ def _load_keypoints(
     names in the gold's order), as poses per image."""
     from adapters.formats.coco_keypoints import read_keypoint_dataset, read_keypoint_results
 
-    if _detected(gold_path) == "labelstudio":
+    gold_format = _detected(gold_path)
+    if gold_format == "labelstudio":
         gold = _labelstudio_keypoint_gold(gold_path, label_config, question)
+    elif gold_format == "jsonl":
+        gold = _jsonl_keypoint_gold(gold_path)
     else:
         gold = read_keypoint_dataset(gold_path, name=Path(gold_path).name)
     poses = {
@@ -380,21 +422,14 @@ def _load_keypoints(
     systems: dict[str, pd.Series[Any] | pd.DataFrame] = {}
     notes: list[str] = list(gold.notes)
     for src in sources:
-        detected = _detected(src.path)
-        if detected == "labelstudio":
-            systems[src.name] = _labelstudio_poses(src, gold, set(poses), question)
+        # Label Studio, a tool's full COCO keypoints export and Bakeoff JSON Lines: read as
+        # bakeoff import reads them (several annotators become the crowd's answers table)
+        fmt = _POSE_FORMATS.get(_detected(src.path) or "")
+        if fmt is not None:
+            systems[src.name], read_notes = _registry_poses(src, gold, set(poses), question, fmt)
+            notes += [f"{src.name}: {n}" for n in read_notes]
             continue
-        if detected == "coco":  # a tool's full keypoints export, read as bakeoff import reads it
-            dataset = read_keypoint_dataset(src.path, name=Path(src.path).name)
-            unknown = sorted(set(dataset.poses) - set(poses))
-            if unknown:
-                raise FormatError(
-                    dataset.source, "", f"image(s) {unknown[:5]} are not in the gold"
-                )
-            notes += [f"{src.name}: {n}" for n in dataset.notes]
-            answers = dataset.to_vendor_annotations()
-        else:
-            answers = read_keypoint_results(src.path, gold, name=Path(src.path).name)
+        answers = read_keypoint_results(src.path, gold, name=Path(src.path).name)
         found: dict[str, list[dict[str, Any]]] = {
             a.item_id: [
                 p.model_dump(mode="json", exclude_none=True)
@@ -525,16 +560,29 @@ def _detected(path: PathLike) -> str | None:
         return None
 
 
-def _labelstudio_poses(
-    src: LabelSource, gold: Any, items: set[str], question: str | None
-) -> pd.Series[Any] | pd.DataFrame:
-    """A Label Studio keypoints export: one answer per image, or the crowd's answers table."""
+_POSE_FORMATS: dict[str, Literal["labelstudio", "coco", "jsonl"]] = {
+    "labelstudio": "labelstudio",
+    "coco": "coco",
+    "jsonl": "jsonl",
+}
+
+
+def _registry_poses(
+    src: LabelSource,
+    gold: Any,
+    items: set[str],
+    question: str | None,
+    fmt: Literal["labelstudio", "coco", "jsonl"],
+) -> tuple[pd.Series[Any] | pd.DataFrame, tuple[str, ...]]:
+    """Keypoint labels the format layer reads (a Label Studio export, a COCO keypoints
+    instances file, JSON Lines): one answer per image, or the crowd's answers table; with the
+    reader's notes."""
     from adapters.formats.registry import GoldContext, read_label_file
 
     read = read_label_file(
         src.path,
         task_type="keypoints",
-        format="labelstudio",
+        format=fmt,
         gold=GoldContext(keypoints=gold),
         question=question,
     )
@@ -554,8 +602,9 @@ def _labelstudio_poses(
         for k, a in enumerate(read.annotations)
     ]
     if len({r[0] for r in rows}) < len(rows):
-        return pd.DataFrame(rows, columns=["task", "worker", "label"], dtype=object)
-    return pd.Series({r[0]: r[2] for r in rows}, dtype=object)
+        crowd = pd.DataFrame(rows, columns=["task", "worker", "label"], dtype=object)
+        return crowd, read.notes
+    return pd.Series({r[0]: r[2] for r in rows}, dtype=object), read.notes
 
 
 def load_inputs(
