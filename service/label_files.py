@@ -520,7 +520,8 @@ def _load_language(
     sources: Sequence[LabelSource],
     question: str | None = None,
 ) -> Inputs:
-    """Rating or transcription gold and labels, each file JSON Lines or CSV.
+    """Rating or transcription gold (JSON Lines, CSV or a Label Studio export, as ``bakeoff
+    import gold`` reads them) and labels.
 
     Gold metadata (``scale_min``/``scale_max``, ``speaker``...) reaches the engine.
     """
@@ -529,7 +530,13 @@ def _load_language(
     gold_name = Path(gold_path).name
     values: dict[str, Any] = {}
     metadata: dict[str, dict[str, Any]] = {}
-    if _is_jsonl(gold_path):
+    if _detected(gold_path) == "labelstudio":  # one (or the ground-truth) annotation a task
+        from adapters.formats.registry import read_gold_file
+
+        read = read_gold_file(gold_path, task_type=task, format="labelstudio", question=question)
+        for rec in read.records:
+            values[rec.item_id], metadata[rec.item_id] = rec.label, dict(rec.metadata)
+    elif _is_jsonl(gold_path):
         for rec in iter_gold(gold_path, task_type=task, name=gold_name):
             values[rec.item_id], metadata[rec.item_id] = rec.label, dict(rec.metadata)
     else:
