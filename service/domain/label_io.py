@@ -506,7 +506,7 @@ def read_vendor_labels(
     if isinstance(source, Path):
         if not source.is_file():
             raise FormatError(source.name, "", f"{fmt} labels are one file, not a folder")
-        return _read_path(fmt, source, task_type=task_type, name=name)
+        return _read_path(fmt, source, task_type=task_type, name=name, gold=gold, question=question)
     if fmt == "csv":
         _require(fmt, task_type, _CSV_TASKS)
         return _csv_labels(source, task_type=task_type, name=name)
@@ -547,10 +547,20 @@ def _is_json_array(source: IO[bytes] | Path) -> bool:
 
 
 def _read_path(
-    fmt: LabelFormat, path: Path, *, task_type: TaskType, name: str
+    fmt: LabelFormat,
+    path: Path,
+    *,
+    task_type: TaskType,
+    name: str,
+    gold: Callable[[], GoldContext] | None,
+    question: str | None,
 ) -> Iterator[VendorAnnotation | LabelIn | csv_format.LabelRow]:
+    """A file on disk (the CLI), read as its upload would be: with the gold's context (Label
+    Studio keypoint order) and the question named."""
     with path.open("rb") as body:
-        yield from read_vendor_labels(fmt, body, task_type=task_type, name=name)
+        yield from read_vendor_labels(
+            fmt, body, task_type=task_type, name=name, gold=gold, question=question
+        )
 
 
 def read_gold(
