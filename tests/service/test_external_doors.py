@@ -39,6 +39,7 @@ from service.client import BakeoffAPIError, BakeoffClient
 from service.core.db import get_engine
 from service.domain import bakeoffs, golden_sets, projects, vendors
 from service.domain.results import bakeoff_results
+from tests.adapters import test_labelstudio_keypoints as ls_keypoints
 from tests.metrics._coco_reference import run_cocoeval
 
 EXTERNAL = Path(__file__).resolve().parents[1] / "data" / "external"
@@ -410,6 +411,26 @@ def _keypoint_coco() -> dict[str, float]:
     return dict(zip(KEYPOINT_STAT_NAMES, (float(v) for v in ev.stats), strict=True))
 
 
+# Label Studio KeyPointLabels (label-studio-sdk's converter fixture): one pose, its box the
+# parent; gold a few pixels off (tests/adapters/test_labelstudio_keypoints.py reads it by hand).
+def _ls_keypoint_gold_obj() -> dict[str, Any]:
+    return ls_keypoints._gold(*ls_keypoints._by_hand())
+
+
+def _ls_keypoint_coco() -> dict[str, float]:
+    flat, _ = ls_keypoints._by_hand()
+    dt = [{"image_id": 10764, "category_id": 1, "keypoints": flat, "score": 1.0}]
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = _ls_keypoint_gold_obj()
+        gt.createIndex()
+        ev = COCOeval(gt, gt.loadRes(dt), "keypoints")  # COCO's person sigmas
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return dict(zip(KEYPOINT_STAT_NAMES, (float(v) for v in ev.stats), strict=True))
+
+
 CASES: dict[str, Case] = {
     "sagemaker_object_detection": Case(
         task="detection",
@@ -477,6 +498,18 @@ CASES: dict[str, Case] = {
             "keypoint_sigmas": {"a": KEYPOINT_SIGMAS, "b": KEYPOINT_SIGMAS},
         },
     ),
+    "labelstudio_keypoints": Case(
+        task="keypoints",
+        classes=["person"],
+        labels=ls_keypoints.EXPORT,
+        write_gold=lambda d: _write_json(_ls_keypoint_gold_obj(), d / "gold.json"),
+        expected=dict,
+        coco=_ls_keypoint_coco,
+        ontology={
+            "classes": [{"name": "person"}],
+            "keypoints": {"person": list(ls_keypoints.NAMES)},
+        },
+    ),
     "yolo_boxes": Case(
         task="detection",
         classes=_yolo()[0],
@@ -499,6 +532,7 @@ def test_the_independent_readings_see_the_files_content() -> None:
     assert _agreement(_ls_pairwise(), LS_PAIRWISE_GOLD) == {"agreement_all": 0.5}
     assert len(_argilla_ranking()) == 4
     assert 0.0 < _keypoint_coco()["AP"] < 1.0
+    assert 0.0 < _ls_keypoint_coco()["AP"] < 1.0
 
 
 def _sagemaker_coco_ap() -> float:
