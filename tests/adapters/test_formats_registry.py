@@ -232,6 +232,13 @@ def test_prodigy_keeps_accepted_answers_and_says_what_it_skipped(tmp_path: Path)
         "skipped 1 answer(s) of 'ignore' (only 'accept' is a label)",
         "skipped 1 answer(s) of 'reject' (only 'accept' is a label)",
     )
+    # class answers are not "no entities": read as spans they are refused
+    with pytest.raises(FormatError, match=r"line 1: a Prodigy text classification answer"):
+        read_label_file(path, task_type="spans")
+    textcat = EXTERNAL / "prodigy" / "annotated_github-issues-DOCUMENTATION-textcat.head40.jsonl"
+    texts = {json.loads(line)["text"]: f"i{i}" for i, line in enumerate(textcat.open())}
+    with pytest.raises(FormatError, match="cannot be a spans label"):
+        read_label_file(textcat, task_type="spans", gold=GoldContext(texts=texts))
 
 
 def test_coco_results_array_and_instances_file_are_told_apart() -> None:
