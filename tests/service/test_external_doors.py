@@ -764,3 +764,24 @@ def test_the_datumaro_cvat_file_is_refused_by_the_api_and_the_client(
     with pytest.raises(BakeoffAPIError, match=CVAT_REFUSAL):
         bk.add_vendor_labels(bakeoff.id, vendor.id, CVAT)
     assert bk.results(bakeoff.id).vendors[0].n_labels == 0
+
+
+def test_the_client_reads_gold_by_content_and_a_voc_folder_as_gold(
+    bk: BakeoffClient, tmp_path: Path
+) -> None:
+    """The client's gold door tells formats apart as ``bakeoff import gold`` does: a COCO file
+    named ``.json`` and a Pascal VOC folder (sent as a zip) are both gold."""
+    project = bk.create_project("p", "detection", ["cat", "person"])
+    version = bk.create_golden_set(project.id, "voc", VOC)
+    instructions = bk.add_instructions(project.id, "do")
+    vendor = bk.create_vendor("v")
+    bakeoff = bk.create_bakeoff(project.id, "b", version.version_id, instructions.id, [vendor.id])
+    bk.add_vendor_labels(bakeoff.id, vendor.id, VOC)
+    (result,) = bk.results(bakeoff.id).vendors
+    assert result.metrics["per_image_f1_all"] == 1.0
+    coco = bk.create_golden_set(
+        project.id, "coco", _write_json(_voc_gold_obj(), tmp_path / "gold.json")
+    )
+    assert coco.version == 1
+    with pytest.raises(ValueError, match="reads as yolo, which holds no gold"):
+        bk.create_golden_set(project.id, "yolo", YOLO)
