@@ -33,13 +33,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import httpx
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from adapters.formats.registry import FormatName, detect_format
+from adapters.formats import FormatError
+from adapters.formats.registry import GOLD_FORMATS, FormatName, detect_format
 from service.models import (
     BakeOffPublic,
     BakeOffResults,
@@ -54,18 +55,14 @@ from service.models import (
 
 __all__ = ["BakeoffClient", "BakeoffAPIError", "FileFormat", "GoldenSetVersionRef"]
 
-FileFormat = Literal["jsonl", "csv", "coco", "labelstudio"]
+#: Gold file formats (as ``bakeoff import gold`` and the API's gold import read them).
+FileFormat = Literal["jsonl", "csv", "coco", "labelstudio", "voc"]
 #: What exports write: the four above, and Pascal VOC / YOLO (zips), CVAT 1.1 XML, doccano,
 #: Prodigy JSONL and SageMaker Ground Truth output manifests.
 ExportFormat = Literal[
     "jsonl", "csv", "coco", "labelstudio", "voc", "yolo", "cvat", "doccano", "prodigy", "sagemaker"
 ]
 _M = TypeVar("_M", bound=BaseModel)
-_SUFFIX_FORMATS: dict[str, FileFormat] = {
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".csv": "csv",
-}
 _GOLD_COLUMNS = ("item_id", "label", "data", "metadata")
 _LABEL_COLUMNS = (
     "item_id",
@@ -203,14 +200,18 @@ def _jsonl_rows(frame: pd.DataFrame, columns: Sequence[str]) -> Iterator[bytes]:
 
 
 def _file_format(path: Path, fmt: FileFormat | None) -> FileFormat:
+    """The gold file's format: as given, else told from its content by the format layer
+    (as ``bakeoff import gold`` and the API tell it), never from its suffix alone."""
     if fmt is not None:
         return fmt
-    if path.suffix.lower() in _SUFFIX_FORMATS:
-        return _SUFFIX_FORMATS[path.suffix.lower()]
-    raise ValueError(
-        f"cannot tell the format of {path.name!r} from its suffix; pass format='coco' or "
-        "format='labelstudio' (or 'csv', 'jsonl')"
-    )
+    found = detect_format(path)
+    if found not in GOLD_FORMATS:
+        raise FormatError(
+            path.name,
+            "",
+            f"reads as {found}, which holds no gold; gold comes as {', '.join(GOLD_FORMATS)}",
+        )
+    return cast(FileFormat, found)
 
 
 def _zipped(folder: Path) -> bytes:
@@ -476,7 +477,8 @@ class BakeoffClient:
         if isinstance(data, pd.DataFrame):
             return _jsonl_rows(data, columns), "jsonl"
         path = Path(data)
-        return _file_chunks(path), _file_format(path, fmt)
+        fmt = _file_format(path, fmt)
+        return (iter([_zipped(path)]) if path.is_dir() else _file_chunks(path)), fmt
 
     def add_vendor_labels(
         self,

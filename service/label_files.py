@@ -357,6 +357,45 @@ def _labelstudio_keypoint_gold(
     )
 
 
+def _jsonl_keypoint_gold(gold_path: PathLike) -> KeypointDataset:
+    """Bakeoff JSON Lines keypoint gold (as ``bakeoff import gold`` reads it): images keyed
+    ``1..n`` in file order (or by a row's ``data.coco_id``), as the service keys them for a
+    results array; a category's keypoints are named ``k1..kK`` (JSON Lines names none)."""
+    from adapters.base import Keypoints
+    from adapters.formats.coco_keypoints import KeypointCategory, KeypointDataset
+    from adapters.formats.registry import read_gold_file
+
+    name = Path(gold_path).name
+    read = read_gold_file(gold_path, task_type="keypoints", format="jsonl")
+    poses: dict[str, tuple[Keypoints, ...]] = {}
+    keys: dict[int, str] = {}
+    sizes: dict[str, int] = {}
+    for n, record in enumerate(read.records, start=1):
+        label = record.label if isinstance(record.label, list) else []
+        poses[record.item_id] = tuple(p for p in label if isinstance(p, Keypoints))
+        coco_id = (record.data or {}).get("coco_id")
+        keys[coco_id if isinstance(coco_id, int) and coco_id not in keys else n] = record.item_id
+        for pose in poses[record.item_id]:
+            k = sizes.setdefault(pose.category, len(pose.points))
+            if k != len(pose.points):
+                raise FormatError(
+                    name,
+                    f"item {record.item_id!r}",
+                    f"category {pose.category!r} has poses of {k} and of {len(pose.points)} "
+                    "keypoints",
+                )
+    return KeypointDataset(
+        source=name,
+        image_keys=keys,
+        categories=tuple(
+            KeypointCategory(id=i, name=c, keypoints=tuple(f"k{j}" for j in range(1, k + 1)))
+            for i, (c, k) in enumerate(sizes.items(), 1)
+        ),
+        poses=poses,
+        notes=read.notes,
+    )
+
+
 def _load_keypoints(
     gold_path: PathLike,
     sources: Sequence[LabelSource],
@@ -369,8 +408,11 @@ def _load_keypoints(
     names in the gold's order), as poses per image."""
     from adapters.formats.coco_keypoints import read_keypoint_dataset, read_keypoint_results
 
-    if _detected(gold_path) == "labelstudio":
+    gold_format = _detected(gold_path)
+    if gold_format == "labelstudio":
         gold = _labelstudio_keypoint_gold(gold_path, label_config, question)
+    elif gold_format == "jsonl":
+        gold = _jsonl_keypoint_gold(gold_path)
     else:
         gold = read_keypoint_dataset(gold_path, name=Path(gold_path).name)
     poses = {
@@ -378,9 +420,14 @@ def _load_keypoints(
         for key, value in gold.poses.items()
     }
     systems: dict[str, pd.Series[Any] | pd.DataFrame] = {}
+    notes: list[str] = list(gold.notes)
     for src in sources:
-        if _detected(src.path) == "labelstudio":
-            systems[src.name] = _labelstudio_poses(src, gold, set(poses), question)
+        # Label Studio, a tool's full COCO keypoints export and Bakeoff JSON Lines: read as
+        # bakeoff import reads them (several annotators become the crowd's answers table)
+        fmt = _POSE_FORMATS.get(_detected(src.path) or "")
+        if fmt is not None:
+            systems[src.name], read_notes = _registry_poses(src, gold, set(poses), question, fmt)
+            notes += [f"{src.name}: {n}" for n in read_notes]
             continue
         answers = read_keypoint_results(src.path, gold, name=Path(src.path).name)
         found: dict[str, list[dict[str, Any]]] = {
@@ -399,6 +446,7 @@ def _load_keypoints(
         systems=systems,
         files={s.name: Path(s.path).name for s in sources},
         classes=tuple(c.name for c in gold.categories if c.keypoints),
+        notes=tuple(notes),
         keypoint_sigmas=tuple((c.name, c.sigmas) for c in gold.categories if c.sigmas),
     )
 
@@ -472,7 +520,8 @@ def _load_language(
     sources: Sequence[LabelSource],
     question: str | None = None,
 ) -> Inputs:
-    """Rating or transcription gold and labels, each file JSON Lines or CSV.
+    """Rating or transcription gold (JSON Lines, CSV or a Label Studio export, as ``bakeoff
+    import gold`` reads them) and labels.
 
     Gold metadata (``scale_min``/``scale_max``, ``speaker``...) reaches the engine.
     """
@@ -481,7 +530,13 @@ def _load_language(
     gold_name = Path(gold_path).name
     values: dict[str, Any] = {}
     metadata: dict[str, dict[str, Any]] = {}
-    if _is_jsonl(gold_path):
+    if _detected(gold_path) == "labelstudio":  # one (or the ground-truth) annotation a task
+        from adapters.formats.registry import read_gold_file
+
+        read = read_gold_file(gold_path, task_type=task, format="labelstudio", question=question)
+        for rec in read.records:
+            values[rec.item_id], metadata[rec.item_id] = rec.label, dict(rec.metadata)
+    elif _is_jsonl(gold_path):
         for rec in iter_gold(gold_path, task_type=task, name=gold_name):
             values[rec.item_id], metadata[rec.item_id] = rec.label, dict(rec.metadata)
     else:
@@ -512,16 +567,29 @@ def _detected(path: PathLike) -> str | None:
         return None
 
 
-def _labelstudio_poses(
-    src: LabelSource, gold: Any, items: set[str], question: str | None
-) -> pd.Series[Any] | pd.DataFrame:
-    """A Label Studio keypoints export: one answer per image, or the crowd's answers table."""
+_POSE_FORMATS: dict[str, Literal["labelstudio", "coco", "jsonl"]] = {
+    "labelstudio": "labelstudio",
+    "coco": "coco",
+    "jsonl": "jsonl",
+}
+
+
+def _registry_poses(
+    src: LabelSource,
+    gold: Any,
+    items: set[str],
+    question: str | None,
+    fmt: Literal["labelstudio", "coco", "jsonl"],
+) -> tuple[pd.Series[Any] | pd.DataFrame, tuple[str, ...]]:
+    """Keypoint labels the format layer reads (a Label Studio export, a COCO keypoints
+    instances file, JSON Lines): one answer per image, or the crowd's answers table; with the
+    reader's notes."""
     from adapters.formats.registry import GoldContext, read_label_file
 
     read = read_label_file(
         src.path,
         task_type="keypoints",
-        format="labelstudio",
+        format=fmt,
         gold=GoldContext(keypoints=gold),
         question=question,
     )
@@ -541,8 +609,9 @@ def _labelstudio_poses(
         for k, a in enumerate(read.annotations)
     ]
     if len({r[0] for r in rows}) < len(rows):
-        return pd.DataFrame(rows, columns=["task", "worker", "label"], dtype=object)
-    return pd.Series({r[0]: r[2] for r in rows}, dtype=object)
+        crowd = pd.DataFrame(rows, columns=["task", "worker", "label"], dtype=object)
+        return crowd, read.notes
+    return pd.Series({r[0]: r[2] for r in rows}, dtype=object), read.notes
 
 
 def load_inputs(

@@ -158,6 +158,8 @@ def labelbox_annotations(
         question = asked[0]
     out: list[VendorAnnotation] = []
     unanswered: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()  # objects of kinds the task type does not read
+    n_read = 0
     for source, number, record in rows:
         where = f"line {number}"
         row = record.get("data_row")
@@ -180,6 +182,12 @@ def labelbox_annotations(
                     for j, o in enumerate(objects)
                     if isinstance(o, Mapping) and o.get("annotation_kind") == kind
                 ]
+                n_read += len(value)
+                skipped.update(
+                    str(o.get("annotation_kind"))
+                    for o in objects
+                    if isinstance(o, Mapping) and o.get("annotation_kind") != kind
+                )
             else:
                 value = _classes(
                     annotations.get("classifications", []),
@@ -196,8 +204,20 @@ def labelbox_annotations(
                     item_id=item, label=value, annotator_id=None if who is None else str(who)
                 )
             )
+    if task_type in _OBJECT_KINDS and out and n_read == 0 and not skipped and _questions(rows):
+        # every label answers questions and none drew an object: not a file of this task type
+        raise FormatError(
+            os.fspath(path).rsplit("/", 1)[-1],
+            "",
+            f"no label draws an object ({_OBJECT_KINDS[task_type]} for {task_type}); the "
+            f"labels answer questions {_questions(rows)}: score them as classification or "
+            "multilabel",
+        )
     notes = tuple(
         f"{n} label(s) give no answer to {q!r}; those data rows have no label"
         for q, n in unanswered.items()
+    ) + tuple(
+        f"{n} {kind} object(s) skipped: {task_type} reads {_OBJECT_KINDS[task_type]} objects"
+        for kind, n in sorted(skipped.items())
     )
     return out, notes

@@ -33,6 +33,14 @@ __all__ = ["prodigy_annotations", "write_prodigy"]
 
 
 def _spans(record: Mapping[str, Any], *, source: str, where: str) -> list[Span]:
+    if "spans" not in record and ("label" in record or "options" in record):
+        # a textcat/choice answer: read as spans it would say "no entities" on every text
+        raise FormatError(
+            source,
+            where,
+            "a Prodigy text classification answer (label or options, no spans) cannot be a "
+            "spans label; score it as classification or multilabel",
+        )
     spans = record.get("spans", [])
     if not isinstance(spans, list):
         raise FormatError(source, f"{where}.spans", "must be a list")

@@ -27,13 +27,15 @@ Readers stream (COCO files are parsed whole by their reader) and raise
 from __future__ import annotations
 
 import codecs
+import contextlib
 import io
+import re
 import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain, groupby
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any, Literal, get_args
 
 from sqlmodel import Session, col, select
@@ -326,8 +328,11 @@ def gold_context(session: Session, bakeoff: BakeOff, fmt: ReadFormat) -> GoldCon
     classes = tuple(class_names(project))
     category_ids = _category_ids(classes, version.coco_category_ids)
     coco = None
-    # "coco" may be a results array too; "auto" may turn out to be either
+    # "coco" may be a results array too; "auto" may turn out to be either. Only boxes and
+    # masks come as results arrays: a class or span bake-off's gold has no image sizes to
+    # build a COCO dataset from, and needs none
     results = fmt in ("coco_results", "coco", "auto")
+    arrays = results and project.task_type in ("detection", "segmentation")
     if project.task_type == "keypoints" and (results or fmt in ("labelstudio", "auto")):
         return GoldContext(
             image_sizes=sizes,
@@ -335,7 +340,7 @@ def gold_context(session: Session, bakeoff: BakeOff, fmt: ReadFormat) -> GoldCon
             class_names=classes,
             keypoints=_keypoint_gold_context(rows, project),
         )
-    if results:
+    if arrays:
         keyed = dict(rows)
         coco = coco_format.dataset_from_vendor_annotations(
             [],
@@ -392,25 +397,43 @@ def _keypoint_gold_records(source: IO[bytes], *, name: str) -> Iterator[GoldReco
         yield GoldRecord(item_id=ann.item_id, label=ann.label, data=data)
 
 
-def _spilled(source: IO[bytes], fmt: ReadFormat) -> Path:
-    """An upload as a file the registry's readers can open (a zip keeps its suffix)."""
+_UNSAFE_NAME = re.compile(r"[^\w.()+ -]")
+
+
+def _spilled(source: IO[bytes], fmt: ReadFormat, name: str = "upload") -> Path:
+    """An upload as a file the registry's readers can open, under the name it was sent with
+    (so their messages name the caller's file, not a temporary one); a zip or an XML file
+    keeps its suffix."""
     head = source.read(4)
     source.seek(0)
-    suffix = ".zip" if head.startswith(b"PK") else {"voc": ".xml", "cvat": ".xml"}.get(fmt, ".json")
-    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as out:
+    suffix = ".zip" if head.startswith(b"PK") else {"voc": ".xml", "cvat": ".xml"}.get(fmt, "")
+    base = _UNSAFE_NAME.sub("_", PurePosixPath(name.replace("\\", "/")).name)[:200].strip()
+    if base in ("", ".", ".."):
+        base = "upload"
+    if suffix and not base.lower().endswith(suffix):
+        base += suffix
+    path = Path(tempfile.mkdtemp(prefix="bakeoff-upload-")) / base
+    with path.open("wb") as out:
         shutil.copyfileobj(source, out)
-    return Path(out.name)
+    return path
 
 
-def _detected(source: IO[bytes] | Path) -> FormatName:
+def _unspill(path: Path) -> None:
+    """Remove a spilled upload and its folder."""
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()
+
+
+def _detected(source: IO[bytes] | Path, name: str = "upload") -> FormatName:
     """The format of an upload or a path, from its content (:func:`detect_format`)."""
     if isinstance(source, Path):
         return detect_format(source)
-    path = _spilled(source, "auto")
+    path = _spilled(source, "auto", name)
     try:
         return detect_format(path)
     finally:
-        path.unlink(missing_ok=True)
+        _unspill(path)
         source.seek(0)
 
 
@@ -421,14 +444,15 @@ def _registry_labels(
     task_type: TaskType,
     gold: Callable[[], GoldContext] | None,
     question: str | None,
+    name: str = "upload",
 ) -> Iterator[VendorAnnotation]:
-    path = source if isinstance(source, Path) else _spilled(source, fmt)
+    path = source if isinstance(source, Path) else _spilled(source, fmt, name)
     one_voc_file = fmt == "voc" and path.suffix == ".xml"
     context = gold() if gold and not one_voc_file else None
     try:
         if one_voc_file:  # read as a folder of one
             with tempfile.TemporaryDirectory() as folder:
-                shutil.copy(path, Path(folder) / "annotation.xml")
+                shutil.copy(path, Path(folder) / path.name)
                 read = read_label_file(folder, task_type=task_type, format=fmt)
         else:
             read = read_label_file(
@@ -440,7 +464,7 @@ def _registry_labels(
             )
     finally:
         if not isinstance(source, Path):
-            path.unlink(missing_ok=True)
+            _unspill(path)
     if fmt == "yolo":  # fractions of the image's side, to 6 decimals: the duplicate check
         sizes = context.image_sizes if context else {}  # compares geometry to that precision
         return LabelsAtPrecision(iter(read.annotations), tolerance_px=yolo_tolerance_px(sizes))
@@ -472,15 +496,17 @@ def read_vendor_labels(
         The format cannot hold this task type's labels.
     """
     if fmt == "auto":  # what the CLI and the client do before they upload: read the content
-        fmt = _detected(source)
+        fmt = _detected(source, name)
     if fmt == "coco" and _is_json_array(source):
         fmt = "coco_results"  # "coco" names both COCO files; a results array is the other
     if fmt not in FORMATS:
-        return _registry_labels(fmt, source, task_type=task_type, gold=gold, question=question)
+        return _registry_labels(
+            fmt, source, task_type=task_type, gold=gold, question=question, name=name
+        )
     if isinstance(source, Path):
         if not source.is_file():
             raise FormatError(source.name, "", f"{fmt} labels are one file, not a folder")
-        return _read_path(fmt, source, task_type=task_type, name=name)
+        return _read_path(fmt, source, task_type=task_type, name=name, gold=gold, question=question)
     if fmt == "csv":
         _require(fmt, task_type, _CSV_TASKS)
         return _csv_labels(source, task_type=task_type, name=name)
@@ -521,10 +547,20 @@ def _is_json_array(source: IO[bytes] | Path) -> bool:
 
 
 def _read_path(
-    fmt: LabelFormat, path: Path, *, task_type: TaskType, name: str
+    fmt: LabelFormat,
+    path: Path,
+    *,
+    task_type: TaskType,
+    name: str,
+    gold: Callable[[], GoldContext] | None,
+    question: str | None,
 ) -> Iterator[VendorAnnotation | LabelIn | csv_format.LabelRow]:
+    """A file on disk (the CLI), read as its upload would be: with the gold's context (Label
+    Studio keypoint order) and the question named."""
     with path.open("rb") as body:
-        yield from read_vendor_labels(fmt, body, task_type=task_type, name=name)
+        yield from read_vendor_labels(
+            fmt, body, task_type=task_type, name=name, gold=gold, question=question
+        )
 
 
 def read_gold(
@@ -551,7 +587,7 @@ def read_gold(
     """
     if fmt == "voc":
         _require(fmt, task_type, ("detection",))
-        return _voc_gold(source)
+        return _voc_gold(source, name)
     if isinstance(source, Path):  # the text formats are read as one stream
         raise Invalid(f"{name}: a {fmt} gold file is one file, not a folder", location=("body",))
     if fmt == "csv":
@@ -573,19 +609,19 @@ def read_gold(
     return jsonl_format.iter_gold(source, task_type=task_type, name=name)
 
 
-def _voc_gold(source: IO[bytes] | Path) -> Iterator[GoldRecord]:
+def _voc_gold(source: IO[bytes] | Path, name: str = "upload") -> Iterator[GoldRecord]:
     """Pascal VOC gold: a folder, a zip or one XML file (boxes; image sizes into data)."""
-    path = source if isinstance(source, Path) else _spilled(source, "voc")
+    path = source if isinstance(source, Path) else _spilled(source, "voc", name)
     try:
         if path.is_file() and path.suffix == ".xml":  # one VOC file: read as a folder of one
             with tempfile.TemporaryDirectory() as folder:
-                shutil.copy(path, Path(folder) / "annotation.xml")
+                shutil.copy(path, Path(folder) / path.name)
                 records = voc_gold(folder)
         else:
             records = voc_gold(path)
     finally:
         if not isinstance(source, Path):
-            path.unlink(missing_ok=True)
+            _unspill(path)
     return iter(records)
 
 

@@ -232,6 +232,13 @@ def test_prodigy_keeps_accepted_answers_and_says_what_it_skipped(tmp_path: Path)
         "skipped 1 answer(s) of 'ignore' (only 'accept' is a label)",
         "skipped 1 answer(s) of 'reject' (only 'accept' is a label)",
     )
+    # class answers are not "no entities": read as spans they are refused
+    with pytest.raises(FormatError, match=r"line 1: a Prodigy text classification answer"):
+        read_label_file(path, task_type="spans")
+    textcat = EXTERNAL / "prodigy" / "annotated_github-issues-DOCUMENTATION-textcat.head40.jsonl"
+    texts = {json.loads(line)["text"]: f"i{i}" for i, line in enumerate(textcat.open())}
+    with pytest.raises(FormatError, match="cannot be a spans label"):
+        read_label_file(textcat, task_type="spans", gold=GoldContext(texts=texts))
 
 
 def test_coco_results_array_and_instances_file_are_told_apart() -> None:
@@ -393,6 +400,9 @@ def test_labelbox_export_v2_picks_a_question_and_counts_rows_without_an_answer()
     assert wear.notes == ("12 label(s) give no answer to 'wear'; those data rows have no label",)
     bad = read_label_file(path, task_type="classification", question="bad_image")
     assert len(bad.annotations) == 102 and not bad.notes
+    # the export draws no object: read as boxes it would be 102 "nothing here" answers
+    with pytest.raises(FormatError, match=r"no label draws an object \(ImageBoundingBox"):
+        read_label_file(path, task_type="detection", question="wear")
 
 
 def test_labelbox_objects_and_inclusive_text_entities(tmp_path: Path) -> None:
@@ -467,6 +477,11 @@ def test_labelbox_objects_and_inclusive_text_entities(tmp_path: Path) -> None:
     path.write_text("\n".join(json.dumps(r) for r in rows))
     boxes = read_label_file(path, task_type="detection")
     assert boxes.annotations[0].label == [Box(category="car", bbox=(10, 20, 8, 5))]
+    # the objects a task type does not read are counted, never dropped silently
+    assert boxes.notes == (
+        "1 ImagePolygon object(s) skipped: detection reads ImageBoundingBox objects",
+        "1 TextEntity object(s) skipped: detection reads ImageBoundingBox objects",
+    )
     assert boxes.annotations[0].annotator_id == "ann@x.com"
     polygons = read_label_file(path, task_type="segmentation").annotations[0].label
     assert polygons == [Mask(category="road", segmentation=[[0, 0, 4, 0, 4, 4]])]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from adapters.formats.registry import read_language_file
+from adapters.formats.registry import read_gold_file, read_language_file
 from service.cli.main import app
 
 LS_FILES = Path(__file__).resolve().parents[1] / "data" / "external" / "labelstudio_language"
@@ -56,3 +56,27 @@ def test_a_label_studio_export_evaluates_like_its_jsonl(tmp_path: Path, task: st
     from_export, from_jsonl = _evaluate(task, gold, export), _evaluate(task, gold, jsonl)
     assert from_export["metrics"] == from_jsonl["metrics"]
     assert from_export["n_labels"] == from_jsonl["n_labels"] >= 6
+
+
+@pytest.mark.parametrize("task", ["rating", "transcription"])
+def test_a_label_studio_gold_evaluates_like_its_jsonl_as_import_reads_it(
+    tmp_path: Path, task: str
+) -> None:
+    """``bakeoff import gold`` reads a Label Studio export as rating/transcription gold (the
+    ``ground_truth`` annotation of each task); ``evaluate`` reads it the same."""
+    tasks = json.loads((LS_FILES / FILES[task]).read_text())
+    for t in tasks:  # the second rater's answer is the expert's, where there is one
+        kept = [a for a in t["annotations"] if not a.get("was_cancelled")]
+        kept[-1]["ground_truth"] = True
+    ls_gold = tmp_path / "gold.json"
+    ls_gold.write_text(json.dumps(tasks))
+    records = read_gold_file(ls_gold, task_type=task, format="labelstudio").records  # type: ignore[arg-type]
+    assert [r.item_id for r in records] == list(GOLD[task])
+    jsonl_gold = tmp_path / "gold.jsonl"
+    jsonl_gold.write_text(
+        "\n".join(json.dumps({"item_id": r.item_id, "label": r.label}) for r in records)
+    )
+    export = LS_FILES / FILES[task]
+    from_ls, from_jsonl = _evaluate(task, ls_gold, export), _evaluate(task, jsonl_gold, export)
+    assert from_ls["metrics"] == from_jsonl["metrics"]
+    assert from_ls["n_labels"] >= 6

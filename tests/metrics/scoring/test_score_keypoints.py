@@ -236,3 +236,42 @@ def test_html_report_shows_the_engines_per_keypoint_table(tmp_path: Path) -> Non
             f"<td>{r['similarity']:,.3f}</td><td>{r['median_error_px']:,.1f}</td></tr>"
         )
         assert row in page
+
+
+def _points(flat: list[float]) -> list[list[float]]:
+    return [list(flat[i : i + 3]) for i in range(0, len(flat), 3)]
+
+
+def test_cli_reads_json_lines_gold_and_labels_as_import_does(tmp_path: Path) -> None:
+    """``bakeoff import`` reads keypoint gold and labels as Bakeoff JSON Lines; ``evaluate``
+    reads the same files (images keyed 1..n in file order, as the service keys them) with
+    the stats of pycocotools."""
+    gt, dt = _case(11, 20, 17)
+    gold: dict[int, list[dict[str, Any]]] = {im["id"]: [] for im in gt["images"]}
+    for a in gt["annotations"]:
+        gold[a["image_id"]].append(
+            {"category": "person", "points": _points(a["keypoints"]), "bbox": a["bbox"]}
+            | {
+                "area": a["area"],
+                "iscrowd": bool(a["iscrowd"]),
+                "num_keypoints": a["num_keypoints"],
+            }
+        )
+    labels: dict[int, list[dict[str, Any]]] = {k: [] for k in gold}
+    for d in dt:
+        labels[d["image_id"]].append(
+            {"category": "person", "points": _points(d["keypoints"]), "score": d["score"]}
+        )
+    for name, rows in (("gold.jsonl", gold), ("labels.jsonl", labels)):
+        (tmp_path / name).write_text(
+            "".join(json.dumps({"item_id": f"im{k}", "label": v}) + "\n" for k, v in rows.items())
+        )
+    data = _cli(tmp_path / "gold.jsonl", tmp_path / "labels.jsonl")
+    coco = data["systems"]["m"]["coco"]
+    ours = np.array([coco[n] for n in KEYPOINT_STAT_NAMES])
+    np.testing.assert_allclose(ours, _pycocotools(gt, dt, COCO_PERSON_SIGMAS), atol=1e-9)
+    # and a COCO keypoint results array names JSON Lines gold's images by their line number
+    (tmp_path / "res.json").write_text(json.dumps(dt))
+    coco = _cli(tmp_path / "gold.jsonl", tmp_path / "res.json")["systems"]["m"]["coco"]
+    ours = np.array([coco[n] for n in KEYPOINT_STAT_NAMES])
+    np.testing.assert_allclose(ours, _pycocotools(gt, dt, COCO_PERSON_SIGMAS), atol=1e-9)
