@@ -23,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -202,6 +203,8 @@ def _jsonl_rows(frame: pd.DataFrame, columns: Sequence[str]) -> Iterator[bytes]:
 def _file_format(path: Path, fmt: FileFormat | None) -> FileFormat:
     """The gold file's format: as given, else told from its content by the format layer
     (as ``bakeoff import gold`` and the API tell it), never from its suffix alone."""
+    if not path.exists():
+        raise FormatError(str(path), "", "no such file or folder")
     if fmt is not None:
         return fmt
     found = detect_format(path)
@@ -212,6 +215,32 @@ def _file_format(path: Path, fmt: FileFormat | None) -> FileFormat:
             f"reads as {found}, which holds no gold; gold comes as {', '.join(GOLD_FORMATS)}",
         )
     return cast(FileFormat, found)
+
+
+def _check_gold_file(path: Path, fmt: FileFormat, project: ProjectPublic) -> None:
+    """Read a gold file whole, as the server's gold import reads it, before anything is
+    created (a refusal raises :class:`FormatError` naming the file and the place)."""
+    from service.domain.errors import DomainError
+    from service.domain.label_io import read_gold
+    from service.models import Project
+
+    body: Path | None = path if fmt == "voc" and path.is_dir() else None
+    try:
+        with contextlib.ExitStack() as files:
+            source = body if body is not None else files.enter_context(path.open("rb"))
+            records = read_gold(
+                fmt,
+                source,
+                task_type=project.task_type,
+                name=path.name,
+                project=Project.model_validate(project.model_dump()),
+            )
+            for _ in records:
+                pass
+    except DomainError as exc:
+        raise FormatError(path.name, "", exc.message) from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FormatError(path.name, "", str(exc)) from exc
 
 
 def _zipped(folder: Path) -> bytes:
@@ -379,19 +408,34 @@ class BakeoffClient:
         same columns: ``metadata``/``data`` as JSON objects, any other column as one flat
         metadata field (:func:`adapters.formats.csv.iter_gold`).
 
+        The file is read here first, as the server reads it (the project's task type, the
+        format told from the content), so a file the format layer refuses creates nothing:
+        no empty golden set is left behind.
+
         Returns
         -------
         GoldenSetVersionRef
             ``golden_set_id``, ``version`` (1) and ``version_id`` (for :meth:`create_bakeoff`).
+
+        Raises
+        ------
+        FormatError
+            The file does not read as gold (nothing is created).
         """
+        if isinstance(gold, pd.DataFrame):
+            gold = _gold_frame(gold)
+        content, fmt = self._upload(gold, format, _GOLD_COLUMNS)
+        if not isinstance(gold, pd.DataFrame):
+            project = self._model(ProjectPublic, "GET", f"/projects/{project_id}")
+            _check_gold_file(Path(gold), fmt, project)
         golden = self._model(
             GoldenSetPublic,
             "POST",
             "/golden-sets",
             json_body={"name": name, "project_id": project_id},
         )
-        return self.import_gold(
-            golden.id, gold, format=format, note=note, idempotency_key=idempotency_key
+        return self._import_gold(
+            golden.id, content, fmt, _name_of(gold), note=note, idempotency_key=idempotency_key
         )
 
     def import_gold(
@@ -413,11 +457,34 @@ class BakeoffClient:
         if isinstance(gold, pd.DataFrame):
             gold = _gold_frame(gold)
         content, fmt = self._upload(gold, format, _GOLD_COLUMNS)
+        return self._import_gold(
+            golden_set_id,
+            content,
+            fmt,
+            _name_of(gold),
+            note=note,
+            merge=merge,
+            idempotency_key=idempotency_key,
+            question=question,
+        )
+
+    def _import_gold(
+        self,
+        golden_set_id: int,
+        content: Iterator[bytes] | bytes,
+        fmt: FileFormat,
+        filename: str,
+        *,
+        note: str = "",
+        merge: bool = False,
+        idempotency_key: str | None = None,
+        question: str | None = None,
+    ) -> GoldenSetVersionRef:
         params = {
             "format": fmt,
             "note": note,
             "merge": str(merge).lower(),
-            "filename": _name_of(gold),
+            "filename": filename,
         }
         if question is not None:
             params["question"] = question
@@ -473,9 +540,9 @@ class BakeoffClient:
         data: pd.DataFrame | str | Path,
         fmt: FileFormat | None,
         columns: Sequence[str],
-    ) -> tuple[Iterator[bytes], FileFormat]:
-        if isinstance(data, pd.DataFrame):
-            return _jsonl_rows(data, columns), "jsonl"
+    ) -> tuple[Iterator[bytes] | bytes, FileFormat]:
+        if isinstance(data, pd.DataFrame):  # written out now: a bad frame fails before any call
+            return b"".join(_jsonl_rows(data, columns)), "jsonl"
         path = Path(data)
         fmt = _file_format(path, fmt)
         return (iter([_zipped(path)]) if path.is_dir() else _file_chunks(path)), fmt

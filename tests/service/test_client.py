@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 
+from adapters.formats import FormatError
 from service.client import BakeoffAPIError, BakeoffClient
 
 COCO = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "coco_val2014_100"
@@ -158,15 +162,79 @@ def test_gold_dataframe_extra_columns_are_metadata(bk: BakeoffClient) -> None:
     ids=["not-an-object", "not-json", "key-twice", "annotations", "short-row"],
 )
 def test_gold_csv_metadata_errors_name_the_row(
-    bk: BakeoffClient, tmp_path: Path, body: str, problem: str
+    bk: BakeoffClient,
+    client: TestClient,
+    auth: dict[str, dict[str, str]],
+    tmp_path: Path,
+    body: str,
+    problem: str,
 ) -> None:
+    """The API refuses the file naming the row; the client reads it first and refuses it
+    with the same words before it creates anything (no empty golden set is left)."""
     project = bk.create_project("bad", "classification", ["cat", "dog"])
     path = tmp_path / "gold.csv"
     path.write_text(body, encoding="utf-8")
-    with pytest.raises(BakeoffAPIError) as info:
+    with pytest.raises(FormatError, match=re.escape(problem)):
         bk.create_golden_set(project.id, "gold", path)
-    assert info.value.status_code == 422
-    assert problem in str(info.value)
+    assert _golden_sets(client, auth, project.id) == []
+    golden = client.post(
+        "/golden-sets", json={"name": "g", "project_id": project.id}, headers=auth["lead"]
+    )
+    response = client.post(
+        f"/golden-sets/{golden.json()['id']}/import",
+        params={"format": "csv", "filename": path.name},
+        content=path.read_bytes(),
+        headers=auth["lead"],
+    )
+    assert response.status_code == 422
+    assert problem in response.text
+
+
+def _golden_sets(client: TestClient, auth: dict[str, dict[str, str]], project_id: int) -> list[str]:
+    listed = client.get("/golden-sets", params={"project_id": project_id}, headers=auth["lead"])
+    assert listed.status_code == 200, listed.text
+    return [g["name"] for g in listed.json()["data"]]
+
+
+@pytest.mark.parametrize(
+    ("write", "problem"),
+    [
+        (lambda d: _folder(d, "labels/a.txt", "0 0.5 0.5 0.2 0.2\n"), "which holds no gold"),
+        (lambda d: _file(d / "gold.jsonl", '{"item_id": "a"}\n'), "gold.jsonl"),
+        (lambda d: _file(d / "gold.csv", "item_id,label\na,cat,extra\n"), "row 2"),
+        (lambda d: d / "missing.csv", "no such file"),
+    ],
+    ids=["yolo-folder", "jsonl-without-label", "csv-short-row", "missing"],
+)
+def test_a_refused_gold_file_leaves_no_golden_set(
+    bk: BakeoffClient,
+    client: TestClient,
+    auth: dict[str, dict[str, str]],
+    tmp_path: Path,
+    write: Callable[[Path], Path],
+    problem: str,
+) -> None:
+    project = bk.create_project("p", "classification", ["cat", "dog"])
+    with pytest.raises(FormatError, match=problem):
+        bk.create_golden_set(project.id, "gold", write(tmp_path))
+    with pytest.raises(ValueError, match="needs columns 'item_id' and 'label'"):
+        bk.create_golden_set(project.id, "frame", pd.DataFrame({"item_id": ["a"]}))
+    assert _golden_sets(client, auth, project.id) == []
+    made = bk.create_golden_set(
+        project.id, "gold", _file(tmp_path / "ok.csv", "item_id,label\na,cat\n")
+    )
+    assert made.item_count == 1 and _golden_sets(client, auth, project.id) == ["gold"]
+
+
+def _file(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _folder(root: Path, name: str, text: str) -> Path:
+    (root / "yolo" / name).parent.mkdir(parents=True)
+    _file(root / "yolo" / name, text)
+    return root / "yolo"
 
 
 ODM = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "review_odm"
