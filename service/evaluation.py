@@ -28,6 +28,12 @@ from pydantic import BaseModel, ConfigDict
 
 from adapters.formats import FormatError
 from adapters.formats import csv as csv_format
+from adapters.formats.registry import (
+    FormatName,
+    detect_format,
+    read_label_file,
+    read_language_file,
+)
 from metrics.agreement import (
     Level,
     fleiss_kappa,
@@ -59,6 +65,7 @@ __all__ = [
     "Inputs",
     "AnnotatorAgreement",
     "AgreementEvaluation",
+    "AgreementTask",
     "parse_label_source",
     "load_inputs",
     "score_inputs",
@@ -233,43 +240,109 @@ def evaluate_files(
 # --------------------------------------------------------------------------- agreement
 
 
+AgreementTask = Literal["classification", "preference", "rating"]
+
+
+def _agreement_rows(
+    path: PathLike,
+    *,
+    task: AgreementTask,
+    question: str | None,
+    format: FormatName | None,
+) -> list[tuple[str, str, str, str]]:
+    """``(item, annotator, label, where)`` per answer, read by the one format layer."""
+    p = Path(path)
+    fmt = format or detect_format(p)
+    if fmt == "csv":
+        return [
+            (r.item_id, r.annotator_id, r.label, f"row {r.row}")
+            for r in csv_format.iter_annotations(p, name=p.name)
+        ]
+    rows: list[tuple[str, str | None, object]]
+    if task == "rating":
+        read = read_language_file(p, kind="rating", format=fmt, question=question)
+        rows = []
+        for r in read:
+            value = r.label
+            if isinstance(value, dict):
+                if len(value) != 1:
+                    raise FormatError(
+                        p.name,
+                        f"item {r.item_id!r}",
+                        f"rates {sorted(value)}; name one with --question",
+                    )
+                (value,) = value.values()
+            rows.append((r.item_id, r.annotator_id, value))
+    else:
+        labels = read_label_file(p, task_type=task, format=fmt, question=question)
+        rows = [(a.item_id, a.annotator_id, a.label) for a in labels.annotations]
+    out = []
+    for k, (item, annotator, label) in enumerate(rows, start=1):
+        where = f"item {item!r} (answer {k})"
+        if annotator is None:
+            raise FormatError(
+                p.name, where, f"names no annotator; agreement needs who gave each {fmt} answer"
+            )
+        if not isinstance(label, str | int | float) or isinstance(label, bool):
+            raise FormatError(p.name, where, f"label {label!r} is not one class or rating")
+        out.append((item, annotator, str(label), where))
+    return out
+
+
 def evaluate_agreement_file(
-    path: PathLike, *, level: Level = "nominal", gold_path: PathLike | None = None
+    path: PathLike,
+    *,
+    level: Level = "nominal",
+    gold_path: PathLike | None = None,
+    task: AgreementTask = "classification",
+    question: str | None = None,
+    format: FormatName | None = None,
 ) -> AgreementEvaluation:
-    """Agreement among the annotators of an ``item_id,annotator_id,label`` file.
+    """Agreement among the annotators of a label file with several annotators per item.
 
     Parameters
     ----------
     path
-        The annotations CSV.
+        The answers: an ``item_id,annotator_id,label`` CSV, or any file the format layer
+        reads with annotators (a Label Studio JSON export, Bakeoff JSON Lines, Labelbox,
+        Argilla, ...; :func:`adapters.formats.registry.read_label_file`).
     level
         Level of measurement for Krippendorff's alpha; ``interval`` and ``ratio`` need
         numeric labels (a non-number is reported with its row).
     gold_path
         Optional gold ``item_id,label`` file: adds each annotator's accuracy.
+    task
+        What the answers are: classes, preferences (A/B/tie) or ratings (a Label Studio
+        Rating or Argilla rating question, read by
+        :func:`adapters.formats.registry.read_language_file`).
+    question
+        The Label Studio control (``from_name``), Labelbox question or Argilla question to
+        read, where the file answers several.
+    format
+        The file's format; told from its content when ``None``.
     """
     name = Path(path).name
-    rows = list(csv_format.iter_annotations(path, name=name))
+    rows = _agreement_rows(path, task=task, question=question, format=format)
     if not rows:
         raise FormatError(name, "", "no answers; add rows item_id,annotator_id,label")
     answers = pd.DataFrame(
-        [(r.item_id, r.annotator_id, r.label) for r in rows],
+        [r[:3] for r in rows],
         columns=["task", "worker", "label"],
         dtype=object,
     )
     numeric = _numeric_if_possible([answers["label"]])[0]
     if level in ("interval", "ratio") and numeric.dtype == object:
-        for r in rows:
+        for _, _, label, where in rows:
             try:
-                finite = math.isfinite(float(r.label))
+                finite = math.isfinite(float(label))
             except ValueError:
                 finite = None
             if not finite:
                 what = "a number" if finite is None else "a finite number"
                 raise FormatError(
                     name,
-                    f"row {r.row}",
-                    f"label {r.label!r} is not {what}; --level {level} needs numeric labels",
+                    where,
+                    f"label {label!r} is not {what}; --level {level} needs numeric labels",
                 )
     answers = answers.assign(label=numeric.to_numpy())
     alpha = krippendorff_alpha(answers, level=level)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Literal, TypeAlias
 
 __all__ = [
+    "AgreementTask",
     "EvalTask",
     "ExportFormat",
     "GoldFormat",
@@ -35,6 +36,9 @@ EvalTask: TypeAlias = Literal[
     "transcription",
 ]
 """Copy of :data:`service.evaluation.EvalTask`."""
+
+AgreementTask: TypeAlias = Literal["classification", "preference", "rating"]
+"""Copy of :data:`service.evaluation.AgreementTask`."""
 
 KappaWeights: TypeAlias = Literal["none", "linear", "quadratic"]
 """Copy of :data:`metrics.classification.KappaWeights`."""

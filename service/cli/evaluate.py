@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 import typer
 
 from service.cli._app import app
-from service.cli._choices import EvalTask, KappaWeights, Level
+from service.cli._choices import AgreementTask, EvalTask, KappaWeights, Level, ReadFormat
 
 if TYPE_CHECKING:  # imported inside the commands: `bakeoff --help` must not load them
     from metrics.transcription import Normalization
@@ -377,13 +377,33 @@ def evaluate_command(
 @app.command("agreement")
 def agreement_command(
     labels: Annotated[
-        Path, typer.Option("--labels", help="Answers: CSV item_id,annotator_id,label.")
+        Path,
+        typer.Option(
+            "--labels",
+            help="Answers with annotators: CSV item_id,annotator_id,label, a Label Studio "
+            "JSON export, JSON Lines, or any format bakeoff import reads (told by content).",
+        ),
     ],
     level: Annotated[
         Level, typer.Option("--level", help="Level of measurement for Krippendorff's alpha.")
     ] = "nominal",
     gold: Annotated[
         Path | None, typer.Option("--gold", help="Optional gold CSV item_id,label.")
+    ] = None,
+    task: Annotated[
+        AgreementTask,
+        typer.Option("--task", help="What the answers are: classes, preferences or ratings."),
+    ] = "classification",
+    question: Annotated[
+        str | None,
+        typer.Option(
+            "--question",
+            help="Label Studio control (from_name), Labelbox or Argilla question, when several.",
+        ),
+    ] = None,
+    fmt: Annotated[
+        ReadFormat | None,
+        typer.Option("--format", help="The file's format (default: told from its content)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -393,7 +413,11 @@ def agreement_command(
 
     from service import evaluation
 
-    result = _run(lambda: evaluation.evaluate_agreement_file(labels, level=level, gold_path=gold))
+    result = _run(
+        lambda: evaluation.evaluate_agreement_file(
+            labels, level=level, gold_path=gold, task=task, question=question, format=fmt
+        )
+    )
     if as_json:
         typer.echo(result.model_dump_json())
         return

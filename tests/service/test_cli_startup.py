@@ -108,6 +108,7 @@ def test_database_commands_name_the_database_in_help(command: str) -> None:
     ("copy", "original"),
     [
         ("EvalTask", "service.evaluation:EvalTask"),
+        ("AgreementTask", "service.evaluation:AgreementTask"),
         ("KappaWeights", "metrics.classification:KappaWeights"),
         ("Level", "metrics.agreement:Level"),
         ("LabelFormat", "service.domain.label_io:LabelFormat"),

@@ -785,3 +785,86 @@ def test_the_client_reads_gold_by_content_and_a_voc_folder_as_gold(
     assert coco.version == 1
     with pytest.raises(ValueError, match="reads as yolo, which holds no gold"):
         bk.create_golden_set(project.id, "yolo", YOLO)
+
+
+# --- bakeoff agreement on a Label Studio export (two annotators per task) ---------------
+
+LS_RATING = EXTERNAL / "labelstudio_language" / "rating_and_choices.json"
+
+
+def _ls_answers(control: str) -> dict[str, dict[str, float]]:
+    """``annotator -> item -> answer`` of one control, read by hand (skipped ones left out):
+    a Rating's stars or a numeric Choices' text as a number."""
+    out: dict[str, dict[str, float]] = {}
+    for task in json.loads(LS_RATING.read_text()):
+        for ann in task["annotations"]:
+            if ann.get("was_cancelled"):
+                continue
+            for r in ann["result"]:
+                if r["from_name"] == control:
+                    v = r["value"]
+                    value = v["rating"] if "rating" in v else float(v["choices"][0])
+                    out.setdefault(str(ann["completed_by"]), {})[task["meta"]["item_id"]] = value
+    return out
+
+
+def _ls_pairwise_by_annotator() -> dict[str, dict[str, float]]:
+    codes = {"A": 0.0, "B": 1.0, "tie": 2.0}
+    out: dict[str, dict[str, float]] = {}
+    for task in json.loads(LS_PAIRWISE.read_text()):
+        for ann in task["annotations"]:
+            if ann.get("was_cancelled"):
+                continue
+            (r,) = ann["result"]
+            v = r["value"]
+            answer = {"left": "A", "right": "B"}[v["selected"]] if "selected" in v else "tie"
+            out.setdefault(str(ann["completed_by"]), {})[task["meta"]["item_id"]] = codes[answer]
+    return out
+
+
+def _reliability(answers: dict[str, dict[str, float]]) -> tuple[list[str], np.ndarray]:
+    items = sorted({i for a in answers.values() for i in a})
+    data = np.array(
+        [[a.get(i, np.nan) for i in items] for _, a in sorted(answers.items())], dtype=float
+    )
+    return items, data
+
+
+@pytest.mark.parametrize(
+    ("path", "args", "answers", "level"),
+    [
+        (LS_RATING, ["--question", "fluency"], lambda: _ls_answers("fluency"), "nominal"),
+        (LS_RATING, ["--question", "fluency"], lambda: _ls_answers("fluency"), "ordinal"),
+        (
+            LS_RATING,
+            ["--task", "rating", "--question", "helpfulness"],
+            lambda: _ls_answers("helpfulness"),
+            "interval",
+        ),
+        (LS_PAIRWISE, ["--task", "preference"], _ls_pairwise_by_annotator, "nominal"),
+    ],
+    ids=["choices-nominal", "choices-ordinal", "rating-interval", "pairwise-one-skipped"],
+)
+def test_bakeoff_agreement_reads_a_label_studio_export_with_two_annotators(
+    path: Path, args: list[str], answers: Callable[[], dict[str, dict[str, float]]], level: str
+) -> None:
+    """Krippendorff's alpha as the ``krippendorff`` package computes it, Fleiss' kappa as
+    statsmodels does (where every item has both answers), on answers read here by hand."""
+    import krippendorff
+    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
+
+    by_annotator = answers()
+    items, data = _reliability(by_annotator)
+    out = CliRunner().invoke(
+        app, ["agreement", "--labels", str(path), "--level", level, *args, "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.stdout)
+    assert got["n_items"] == len(items) and got["n_answers"] == int(np.sum(~np.isnan(data)))
+    assert sorted(got["annotators"]) == sorted(by_annotator)
+    want_alpha = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
+    assert got["krippendorff_alpha"] == pytest.approx(want_alpha, abs=1e-9)
+    complete = data[:, ~np.isnan(data).any(axis=0)]
+    if complete.shape[1] == data.shape[1]:
+        table, _ = aggregate_raters(complete.T.astype(int))
+        assert got["fleiss_kappa"] == pytest.approx(fleiss_kappa(table), abs=1e-9)
