@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Literal, TypeAlias
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.formats import FormatError
 from adapters.formats import csv as csv_format
@@ -116,6 +116,10 @@ class Evaluation(_Result):
     unknown_labels: Literal["refuse", "wrong"]
     systems: dict[str, EvaluatedSystem]
     comparisons: list[Comparison]
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What the readers left out or could not check (also printed on stderr).",
+    )
 
 
 class AnnotatorAgreement(_Result):
@@ -221,6 +225,7 @@ def evaluation(
         unknown_labels=options.unknown_labels,
         systems={name: _system(s) for name, s in scored.items()},
         comparisons=comparisons,
+        notes=list(inputs.notes),
     )
 
 

@@ -846,6 +846,11 @@ class ImportResult(SQLModel):
     golden_set_version: int | None = Field(
         default=None, description="The version a golden-set import created."
     )
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What the file's reader left out or could not check, said out loud "
+        "(e.g. CVAT shapes the task type does not score, Prodigy answers not accepted).",
+    )
 
 
 # --------------------------------------------------------------------------- results

@@ -22,10 +22,13 @@ segmentation   ``<polygon>`` and ``<box>`` (rotated about its centre, clockwise,
                draws it) as polygons
 ============== =========================================================================
 
-Other shapes (polylines, points, skeletons, cuboids, masks) are refused with their image and
-kind, so nothing is dropped silently. The item id is the image's ``name``. Several ``<image>``
-elements of one name (one per job of a project export) are several annotators: their
-``job_id`` (or ``task_id``) becomes the annotator id.
+A CVAT task often mixes shapes (boxes next to polylines, points, skeletons): the shapes the
+task type scores are read, and every other shape (and tag), and every scored kind of shape
+without a class name, is counted by kind in the returned notes, so nothing is dropped
+silently. A file with no shape the task type scores, but other shapes, is refused naming what
+it holds; keypoints, spans and the language tasks are not read from CVAT for images. The item
+id is the image's ``name``. Several ``<image>`` elements of one name (one per job of a project
+export) are several annotators: their ``job_id`` (or ``task_id``) becomes the annotator id.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from __future__ import annotations
 import math
 import os
 import zipfile
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from xml.etree.ElementTree import Element
@@ -116,22 +120,42 @@ def _rotated_outline(x0: float, y0: float, x1: float, y1: float, degrees: float)
     return out
 
 
-def _label(image: Element, task_type: TaskType, *, source: str) -> LabelValue:
+#: What each task type scores, by element name.
+_SCORED: dict[str, tuple[str, ...]] = {
+    "classification": ("tag",),
+    "multilabel": ("tag",),
+    "detection": ("box",),
+    "segmentation": ("box", "polygon"),
+}
+_HINT = {
+    "detection": " (score polygons with --task segmentation)",
+    "classification": " (score boxes with --task detection, polygons with segmentation)",
+    "multilabel": " (score boxes with --task detection, polygons with segmentation)",
+}
+
+
+def _label(
+    image: Element, task_type: TaskType, *, source: str, left_out: Counter[str]
+) -> tuple[LabelValue, int]:
+    """The image's label for ``task_type`` and how many tags/shapes it scored; what it
+    does not score is counted in ``left_out`` by kind."""
     name = image.get("name", "?")
-    tags = [t.get("label", "") for t in image.findall("tag")]
+    scored = _SCORED[task_type]
+    tags: list[str] = []
     shapes: list[Box | Mask] = []
     for k, node in enumerate(child for child in image if child.tag in _SHAPES):
         where = f"image {name!r} {node.tag}[{k}]"
         kind = node.tag
-        if kind == "tag":
-            if task_type in ("detection", "segmentation"):
-                raise FormatError(source, where, f"a tag cannot be a {task_type} label")
+        if kind not in scored:
+            left_out[kind] += 1
             continue
-        if task_type not in ("detection", "segmentation") or kind not in ("box", "polygon"):
-            raise FormatError(source, where, f"CVAT {kind} shapes are not read for {task_type}")
         category = node.get("label") or ""
         if not category:
-            raise FormatError(source, f"{where}.label", "missing the class name")
+            left_out[f"{kind} without a class name"] += 1
+            continue
+        if kind == "tag":
+            tags.append(category)
+            continue
         rotation = (
             _float(node, "rotation", source=source, where=where) if node.get("rotation") else 0.0
         )
@@ -149,42 +173,52 @@ def _label(image: Element, task_type: TaskType, *, source: str) -> LabelValue:
             else:
                 outline = _rotated_outline(x0, y0, x1, y1, rotation)
                 shapes.append(Mask(category=category, segmentation=[outline]))
-        elif task_type == "segmentation":
+        else:
             shapes.append(
                 Mask(category=category, segmentation=[_points(node, source=source, where=where)])
             )
-        else:
-            raise FormatError(
-                source, where, "a polygon cannot be a detection label; use segmentation"
-            )
     if task_type == "classification":
-        if len(tags) != 1:
+        if len(tags) > 1:
             raise FormatError(
                 source, f"image {name!r}", f"needs exactly one <tag>, found {len(tags)}"
             )
-        return tags[0]
+        return (tags[0], 1) if tags else ("", 0)  # no tag: refused by the caller
     if task_type == "multilabel":
-        return list(dict.fromkeys(tags))
-    if task_type == "spans":
-        raise FormatError(source, "", "CVAT image annotations cannot carry text spans")
-    return shapes  # type: ignore[return-value]
+        return list(dict.fromkeys(tags)), len(tags)
+    return shapes, len(shapes)  # type: ignore[return-value]
+
+
+def _counted(left_out: Counter[str]) -> str:
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(left_out.items()))
 
 
 def cvat_annotations(
     path: str | os.PathLike[str], *, task_type: TaskType, annotator_id: str | None = None
-) -> list[VendorAnnotation]:
-    """One annotation per ``<image>`` (per job, when a project export repeats an image).
+) -> tuple[list[VendorAnnotation], tuple[str, ...]]:
+    """One annotation per ``<image>`` (per job, when a project export repeats an image), and
+    notes counting the tags and shapes ``task_type`` does not score.
 
     Raises
     ------
     FormatError
-        Invalid XML, a shape that does not fit the task type, a rotated box under detection,
-        a malformed coordinate, or one image twice within a job.
+        Invalid XML; a task type CVAT for images does not hold; other shapes but none the
+        task type scores; a rotated box under detection; a malformed coordinate; or one
+        image twice within a job.
     """
     source = Path(path).name
+    if task_type not in _SCORED:
+        raise FormatError(
+            source,
+            "",
+            f"CVAT for images holds tags and shapes; it is not read for {task_type} "
+            "(its points and skeletons are not read as keypoints)",
+        )
     root = read_cvat_xml(path)
     out: list[VendorAnnotation] = []
     seen: set[tuple[str, str | None]] = set()
+    left_out: Counter[str] = Counter()
+    n_scored = 0
+    untagged: str | None = None
     for image in root.iter("image"):
         name = image.get("name")
         if not name:
@@ -194,12 +228,31 @@ def cvat_annotations(
         if (name, who) in seen:
             raise FormatError(source, f"image {name!r}", "appears twice in one job")
         seen.add((name, who))
-        out.append(
-            VendorAnnotation(
-                item_id=name, label=_label(image, task_type, source=source), annotator_id=who
-            )
+        label, n = _label(image, task_type, source=source, left_out=left_out)
+        if task_type == "classification" and not n and untagged is None:
+            untagged = name
+        n_scored += n
+        out.append(VendorAnnotation(item_id=name, label=label, annotator_id=who))
+    wanted = " or ".join(f"<{k}>" for k in _SCORED[task_type])
+    if left_out and not n_scored:
+        raise FormatError(
+            source,
+            "",
+            f"CVAT for images: no {wanted} with a class name to score as {task_type}; the "
+            f"file holds {_counted(left_out)}{_HINT.get(task_type, '')}",
         )
-    return out
+    if untagged is not None:
+        raise FormatError(source, f"image {untagged!r}", "needs exactly one <tag>, found 0")
+    notes = (
+        (
+            f"CVAT for images: left out {sum(left_out.values())} tag(s) and shape(s) that "
+            f"{task_type} does not score ({_counted(left_out)}); scored {n_scored} {wanted}"
+            f"{_HINT.get(task_type, '')}",
+        )
+        if left_out
+        else ()
+    )
+    return out, notes
 
 
 def _cvat_shape(obj: object, where: str) -> str:

@@ -403,7 +403,7 @@ def read_label_file(
             ),
         ),
         "cvat": lambda: LabelFile(
-            "cvat", cvat_annotations(p, task_type=task_type, annotator_id=annotator_id)
+            "cvat", *cvat_annotations(p, task_type=task_type, annotator_id=annotator_id)
         ),
         "doccano": lambda: LabelFile(
             "doccano",

@@ -112,6 +112,8 @@ def _report(result: ImportResult, what: str) -> None:
     if result.golden_set_version is not None:
         line += f"; golden-set version {result.golden_set_version}"
     typer.echo(f"{line}; database {current_database()}")
+    for note in result.notes:  # what the reader left out, said out loud
+        typer.echo(f"note: {note}", err=True)
 
 
 def _open(path: Path) -> BinaryIO:

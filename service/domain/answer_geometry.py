@@ -36,11 +36,15 @@ _T = TypeVar("_T")
 
 
 class LabelsAtPrecision(Iterator[_T], Generic[_T]):
-    """A reader's records, with the precision (pixels) its format carries geometry to."""
+    """A reader's records, with the precision (pixels) its format carries geometry to and
+    the reader's notes (what it left out or could not check, for the import's result)."""
 
-    def __init__(self, records: Iterator[_T], *, tolerance_px: float) -> None:
+    def __init__(
+        self, records: Iterator[_T], *, tolerance_px: float = 0.0, notes: tuple[str, ...] = ()
+    ) -> None:
         self._records = records
         self.tolerance_px = tolerance_px
+        self.notes = notes
 
     def __next__(self) -> _T:
         return next(self._records)

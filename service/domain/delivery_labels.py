@@ -44,6 +44,7 @@ from service.domain.answer_checks import (
     check_resent,
     normalized_text,
 )
+from service.domain.answer_geometry import LabelsAtPrecision
 from service.domain.deliveries import get_delivery
 from service.domain.errors import Conflict, Invalid
 from service.domain.label_io import ReadFormat, read_vendor_labels
@@ -202,7 +203,12 @@ def add_delivery_labels(
         written = append_rows(session, DELIVERY_LABELS, _rows(batch, records))
         _check_resent(session, batch, {v: k for k, v in items.items()})
         _update_status(session, delivery, len(items))
-        result = ImportResult(received=batch.received, stored=written, duplicates=batch.duplicates)
+        result = ImportResult(
+            received=batch.received,
+            stored=written,
+            duplicates=batch.duplicates,
+            notes=list(records.notes) if isinstance(records, LabelsAtPrecision) else [],
+        )
     return result
 
 

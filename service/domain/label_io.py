@@ -465,10 +465,12 @@ def _registry_labels(
     finally:
         if not isinstance(source, Path):
             _unspill(path)
+    tolerance = 0.0
     if fmt == "yolo":  # fractions of the image's side, to 6 decimals: the duplicate check
         sizes = context.image_sizes if context else {}  # compares geometry to that precision
-        return LabelsAtPrecision(iter(read.annotations), tolerance_px=yolo_tolerance_px(sizes))
-    return iter(read.annotations)
+        tolerance = yolo_tolerance_px(sizes)
+    # the reader's notes (what it left out) travel with the records to the import's result
+    return LabelsAtPrecision(iter(read.annotations), tolerance_px=tolerance, notes=read.notes)
 
 
 def read_vendor_labels(

@@ -530,8 +530,10 @@ def add_vendor_labels(
             vendor_key=is_vendor(principal),
             repeat=repeat,
         )
-        if isinstance(records, LabelsAtPrecision):  # a reader of a lossy format said so
+        notes: list[str] = []
+        if isinstance(records, LabelsAtPrecision):  # what the file's reader said about it
             batch.tolerance_px = records.tolerance_px
+            notes = list(records.notes)
         rows = _rows(batch, records)
         table = VENDOR_LABELS
         if repeat:  # few rows: the answer key's last column, after the bulk columns
@@ -541,7 +543,9 @@ def add_vendor_labels(
         if written:
             _mark_received(session, batch.labeled_tasks)
             bump_data_version(session, bakeoff_id)
-        result = ImportResult(received=batch.received, stored=written, duplicates=batch.duplicates)
+        result = ImportResult(
+            received=batch.received, stored=written, duplicates=batch.duplicates, notes=notes
+        )
         idempotency.remember(
             session,
             scope=scope,

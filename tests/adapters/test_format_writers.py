@@ -127,7 +127,8 @@ def test_cvat_round_trips(task_type: Any, tmp_path: Path) -> None:
     anns = CVAT_CASES[task_type]
     path = tmp_path / "annotations.xml"
     path.write_bytes(write_cvat(anns, task_type=task_type, image_sizes=SIZES))
-    back = cvat_annotations(path, task_type=task_type)
+    back, notes = cvat_annotations(path, task_type=task_type)
+    assert notes == ()
     # scores are not part of CVAT's boxes; annotators come back as their job
     jobs = {a: f"job-{k}" for k, a in enumerate(dict.fromkeys(x.annotator_id for x in anns), 1)}
     want = [

@@ -111,11 +111,34 @@ def test_datumaro_voc_file_with_parts_reads_only_the_object_boxes() -> None:
     assert _boxes(ann.label) == [("cat", (1.0, 2.0, 2.0, 2.0)), ("person", (4.0, 5.0, 2.0, 2.0))]
 
 
-def test_cvat_shapes_bakeoff_does_not_score_are_refused_by_name() -> None:
+def test_cvat_reads_the_shapes_a_task_scores_and_counts_the_others_in_notes() -> None:
+    """datumaro's CVAT file mixes a box with a polyline, points, skeletons and a polygon
+    without a class name: each task type reads its shapes and counts every other one."""
     xml = EXTERNAL / "datumaro" / "cvat" / "train.xml"
     assert detect_format(xml) == "cvat"
-    with pytest.raises(FormatError, match=r"image 'img0.jpg' polyline\[1\]: CVAT polyline"):
-        read_label_file(xml, task_type="detection")
+    read = read_label_file(xml, task_type="detection")
+    assert [(a.item_id, _boxes(a.label)) for a in read.annotations] == [
+        ("img0.jpg", [("label1", (0.0, 2.0, 4.0, 2.0))]),
+        ("img1.jpg", []),
+    ]
+    (note,) = read.notes
+    assert "left out 5 tag(s) and shape(s) that detection does not score" in note
+    assert "1 points, 1 polygon, 1 polyline, 2 skeleton" in note and "scored 1 <box>" in note
+    segm = read_label_file(xml, task_type="segmentation")
+    first = segm.annotations[0].label
+    assert isinstance(first, list) and isinstance(first[0], Mask)
+    assert first[0].segmentation == [[0.0, 2.0, 4.0, 2.0, 4.0, 4.0, 0.0, 4.0]]
+    assert segm.annotations[1].label == []
+    assert "1 polygon without a class name" in segm.notes[0]
+    for task in ("classification", "multilabel"):
+        with pytest.raises(
+            FormatError,
+            match=rf"train.xml: CVAT for images: no <tag> .* as {task}; the file "
+            r"holds 1 box, 1 points, 1 polygon, 1 polyline, 2 skeleton",
+        ):
+            read_label_file(xml, task_type=task)
+    with pytest.raises(FormatError, match="CVAT for images .* not read for keypoints"):
+        read_label_file(xml, task_type="keypoints")
 
 
 CVAT_ROTATED = """<annotations><version>1.1</version>
@@ -134,7 +157,9 @@ def test_cvat_rotated_boxes_are_refused_as_boxes_and_exact_as_outlines(tmp_path:
     xml.write_text(CVAT_ROTATED)
     with pytest.raises(FormatError, match="rotated by 90 degrees"):
         cvat_annotations(xml, task_type="detection")
-    anns = {a.item_id: a for a in cvat_annotations(xml, task_type="segmentation")}
+    read, notes = cvat_annotations(xml, task_type="segmentation")
+    assert notes == ()
+    anns = {a.item_id: a for a in read}
     label = anns["a.jpg"].label
     assert isinstance(label, list)
     rotated = label[0]
@@ -154,7 +179,7 @@ def test_cvat_tags_are_classes_and_shapes_are_not(tmp_path: Path) -> None:
         '<tag label="indoor"/></image><image id="1" name="b.jpg"><tag label="outdoor"/>'
         "</image></annotations>"
     )
-    read = cvat_annotations(xml, task_type="multilabel")
+    read, _ = cvat_annotations(xml, task_type="multilabel")
     assert [(a.item_id, a.label) for a in read] == [
         ("a.jpg", ["indoor", "dim"]),
         ("b.jpg", ["outdoor"]),
@@ -162,7 +187,7 @@ def test_cvat_tags_are_classes_and_shapes_are_not(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match="needs exactly one <tag>, found 3"):
         cvat_annotations(xml, task_type="classification")
     xml.write_text(CVAT_ROTATED)
-    with pytest.raises(FormatError, match="CVAT box shapes are not read for multilabel"):
+    with pytest.raises(FormatError, match="no <tag> with a class name to score as multilabel"):
         cvat_annotations(xml, task_type="multilabel")
 
 

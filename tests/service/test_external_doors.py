@@ -5,8 +5,10 @@ README) as a vendor's labels, writes a gold that differs from it in known places
 that ``bakeoff evaluate``, ``bakeoff import`` (then the results), the API's label import and
 the Python client all give the numbers this test computes itself: the file parsed here with
 ``json``/``ElementTree`` (not Bakeoff's readers), COCO stats by pycocotools, accuracy and span
-F1 by counting. A real file Bakeoff cannot score (the datumaro CVAT file, with shapes no task
-type scores) is refused by every door with a message naming the format and the problem.
+F1 by counting, Krippendorff's alpha and Fleiss' kappa by ``krippendorff`` and statsmodels.
+What a reader leaves out (the datumaro CVAT file's polylines, points and skeletons next to its
+box) must be said in every door's notes; a real file with nothing the task type scores (that
+CVAT file under classification) is refused by every door naming the format and the problem.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 from xml.etree import ElementTree
 
 import numpy as np
@@ -67,6 +69,7 @@ class Case:
     question: str | None = None
     coco: Callable[[], dict[str, float]] | None = None
     ontology: dict[str, Any] | None = None
+    notes: Callable[[], list[str]] = list  # what every door must say it left out
 
     def project_ontology(self) -> dict[str, Any]:
         return self.ontology or {"classes": [{"name": c} for c in self.classes]}
@@ -431,6 +434,46 @@ def _ls_keypoint_coco() -> dict[str, float]:
     return dict(zip(KEYPOINT_STAT_NAMES, (float(v) for v in ev.stats), strict=True))
 
 
+# CVAT for images 1.1 (datumaro's asset): a box next to a polyline, points, skeletons and a
+# polygon without a class name. Detection scores the box; every other shape is counted in the
+# notes of every door. The gold adds two boxes the file does not have.
+def _cvat() -> tuple[list[tuple[str, int, int]], list[tuple[str, str, list[float]]], Counter[str]]:
+    images, boxes, others = [], [], Counter[str]()
+    for image in ElementTree.parse(CVAT).getroot().iter("image"):
+        name = image.get("name") or ""
+        images.append((name, int(image.get("width") or 0), int(image.get("height") or 0)))
+        for shape in image:
+            if shape.tag == "box":
+                x0, y0, x1, y1 = (float(shape.get(k) or 0) for k in ("xtl", "ytl", "xbr", "ybr"))
+                boxes.append((name, shape.get("label") or "", [x0, y0, x1 - x0, y1 - y0]))
+            else:
+                others[shape.tag] += 1
+    return images, boxes, others
+
+
+def _cvat_gold_obj() -> dict[str, Any]:
+    images, boxes, _ = _cvat()
+    extra = [
+        (images[0][0], "label1", [5.0, 5.0, 2.0, 2.0]),
+        (images[1][0], "label2", [1.0, 1.0, 3.0, 3.0]),
+    ]
+    return _coco_gold(images, [(i, c, b) for i, c, b in boxes] + extra, ["label1", "label2"])
+
+
+def _cvat_coco() -> dict[str, float]:
+    _, boxes, _ = _cvat()
+    return _coco_stats(_cvat_gold_obj(), [(i, c, b, 1.0) for i, c, b in boxes])
+
+
+def _cvat_notes() -> list[str]:
+    _, boxes, others = _cvat()
+    counted = ", ".join(f"{n} {kind}" for kind, n in sorted(others.items()))
+    return [
+        f"CVAT for images: left out {sum(others.values())} tag(s) and shape(s) that detection "
+        f"does not score ({counted}); scored {len(boxes)} <box>"
+    ]
+
+
 CASES: dict[str, Case] = {
     "sagemaker_object_detection": Case(
         task="detection",
@@ -510,6 +553,15 @@ CASES: dict[str, Case] = {
             "keypoints": {"person": list(ls_keypoints.NAMES)},
         },
     ),
+    "cvat_mixed_shapes": Case(
+        task="detection",
+        classes=["label1", "label2"],
+        labels=CVAT,
+        write_gold=lambda d: _write_json(_cvat_gold_obj(), d / "gold.json"),
+        expected=dict,
+        coco=_cvat_coco,
+        notes=_cvat_notes,
+    ),
     "yolo_boxes": Case(
         task="detection",
         classes=_yolo()[0],
@@ -533,6 +585,9 @@ def test_the_independent_readings_see_the_files_content() -> None:
     assert len(_argilla_ranking()) == 4
     assert 0.0 < _keypoint_coco()["AP"] < 1.0
     assert 0.0 < _ls_keypoint_coco()["AP"] < 1.0
+    cvat_images, cvat_boxes, others = _cvat()
+    assert len(cvat_images) == 2 and len(cvat_boxes) == 1 and sum(others.values()) == 5
+    assert 0.0 < _cvat_coco()["AP"] < 1.0
 
 
 def _sagemaker_coco_ap() -> float:
@@ -554,6 +609,12 @@ def _check(door: str, case: Case, metrics: dict[str, Any], coco: dict[str, float
             assert coco[name] == pytest.approx(value, abs=1e-9), (door, name)
 
 
+def _check_notes(door: str, case: Case, notes: list[str]) -> None:
+    """Each note the case expects is said by the door (a prefix such as ``v: `` allowed)."""
+    for want in case.notes():
+        assert any(want in n for n in notes), (door, want, notes)
+
+
 def _question(case: Case) -> list[str]:
     return ["--question", case.question] if case.question else []
 
@@ -572,8 +633,11 @@ def test_bakeoff_evaluate_and_bakeoff_import_give_the_independent_numbers(
         + ["--json"],
     )
     assert out.exit_code == 0, out.output
-    system = json.loads(out.stdout)["systems"]["v"]
+    evaluated = json.loads(out.stdout)
+    system = evaluated["systems"]["v"]
     _check("evaluate", case, system["metrics"], system.get("coco"))
+    _check_notes("evaluate --json", case, evaluated["notes"])
+    _check_notes("evaluate stderr", case, out.stderr.splitlines())
 
     with Session(get_engine()) as session:
         project = projects.create_project(
@@ -621,6 +685,7 @@ def test_bakeoff_evaluate_and_bakeoff_import_give_the_independent_numbers(
         ["import", "labels", str(bakeoff_id), str(vendor_id), str(case.labels)] + _question(case),
     )
     assert labels.exit_code == 0, labels.output
+    _check_notes("import", case, labels.stderr.splitlines())
     with Session(get_engine()) as session:
         (result,) = bakeoff_results(session=session, bakeoff_id=bakeoff_id).vendors
     assert result.scores is not None
@@ -662,7 +727,8 @@ def test_the_api_and_the_client_give_the_independent_numbers(
     bakeoff = bk.create_bakeoff(
         project_id, "b", version.version_id, instructions.id, [by_client.id, by_api.id]
     )
-    bk.add_vendor_labels(bakeoff.id, by_client.id, case.labels, question=case.question)
+    imported = bk.add_vendor_labels(bakeoff.id, by_client.id, case.labels, question=case.question)
+    _check_notes("client", case, imported.notes)
     filename, content = _upload(case.labels)
     params = {"filename": filename} | ({"question": case.question} if case.question else {})
     response = client.post(
@@ -672,6 +738,7 @@ def test_the_api_and_the_client_give_the_independent_numbers(
         headers=auth["lead"],
     )
     assert response.status_code == 200, response.text
+    _check_notes("api", case, response.json()["notes"])
     for vendor in bk.results(bakeoff.id).vendors:
         assert vendor.scores is not None
         coco = vendor.scores.coco
@@ -682,19 +749,20 @@ def test_the_api_and_the_client_give_the_independent_numbers(
         _check(f"api:{vendor['vendor']}", case, vendor["metrics"], vendor["scores"].get("coco"))
 
 
-# --- a real file no task type scores: refused by every door, naming format and problem ----
+# --- a real file with nothing the task scores: refused by every door, naming format and problem
 
-CVAT_REFUSAL = "CVAT polyline shapes are not read for detection"
+# datumaro's CVAT file holds no <tag>: a classification project scores none of its shapes
+CVAT_REFUSAL = (
+    "CVAT for images: no <tag> with a class name to score as classification; the file holds "
+    "1 box, 1 points, 1 polygon, 1 polyline, 2 skeleton"
+)
 
 
 def _cvat_gold(folder: Path) -> Path:
     names = [im.get("name") or "" for im in ElementTree.parse(CVAT).getroot().iter("image")]
-    return _write_json(
-        _coco_gold(
-            [(n, 100, 100) for n in names], [(names[0], "label1", [1, 1, 5, 5])], ["label1"]
-        ),
-        folder / "gold.json",
-    )
+    path = folder / "gold.csv"
+    path.write_text("item_id,label\n" + "".join(f"{n},label1\n" for n in names))
+    return path
 
 
 def test_the_datumaro_cvat_file_is_refused_by_the_cli_doors(
@@ -703,7 +771,7 @@ def test_the_datumaro_cvat_file_is_refused_by_the_cli_doors(
     gold = _cvat_gold(tmp_path)
     runner = CliRunner()
     out = runner.invoke(
-        app, ["evaluate", "--task", "detection", "--gold", str(gold), "--labels", f"v={CVAT}"]
+        app, ["evaluate", "--task", "classification", "--gold", str(gold), "--labels", f"v={CVAT}"]
     )
     assert out.exit_code != 0
     assert CVAT_REFUSAL in out.output and "train.xml" in out.output
@@ -711,7 +779,7 @@ def test_the_datumaro_cvat_file_is_refused_by_the_cli_doors(
         project = projects.create_project(
             session=session,
             data=m.ProjectCreate(
-                name="p", task_type="detection", ontology={"classes": [{"name": "label1"}]}
+                name="p", task_type="classification", ontology={"classes": [{"name": "label1"}]}
             ),
         )
         assert project.id is not None
@@ -748,7 +816,7 @@ def test_the_datumaro_cvat_file_is_refused_by_the_cli_doors(
 def test_the_datumaro_cvat_file_is_refused_by_the_api_and_the_client(
     bk: BakeoffClient, client: TestClient, auth: dict[str, dict[str, str]], tmp_path: Path
 ) -> None:
-    project = bk.create_project("p", "detection", ["label1"])
+    project = bk.create_project("p", "classification", ["label1"])
     version = bk.create_golden_set(project.id, "g", _cvat_gold(tmp_path))
     instructions = bk.add_instructions(project.id, "do")
     vendor = bk.create_vendor("v")
@@ -846,7 +914,10 @@ def _reliability(answers: dict[str, dict[str, float]]) -> tuple[list[str], np.nd
     ids=["choices-nominal", "choices-ordinal", "rating-interval", "pairwise-one-skipped"],
 )
 def test_bakeoff_agreement_reads_a_label_studio_export_with_two_annotators(
-    path: Path, args: list[str], answers: Callable[[], dict[str, dict[str, float]]], level: str
+    path: Path,
+    args: list[str],
+    answers: Callable[[], dict[str, dict[str, float]]],
+    level: Literal["nominal", "ordinal", "interval"],
 ) -> None:
     """Krippendorff's alpha as the ``krippendorff`` package computes it, Fleiss' kappa as
     statsmodels does (where every item has both answers), on answers read here by hand."""

@@ -272,6 +272,7 @@ def test_returned_csv_is_stored_once_with_latency_and_cost(
         "duplicates": 0,
         "replayed": False,
         "golden_set_version": None,
+        "notes": [],
     }
     tasks = _tasks(session, built)
     assert {t.status for t in tasks} == {"received"}

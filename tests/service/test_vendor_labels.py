@@ -41,6 +41,7 @@ def test_labels_are_stored_once_when_resent(
         "duplicates": 0,
         "replayed": False,
         "golden_set_version": None,
+        "notes": [],
     }
     again = client.post(_labels_url(seeded), json=body, headers=auth["vendor"])
     assert again.json()["stored"] == 0 and again.json()["duplicates"] == 6
