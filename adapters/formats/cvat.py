@@ -29,6 +29,8 @@ silently. A file with no shape the task type scores, but other shapes, is refuse
 it holds; keypoints, spans and the language tasks are not read from CVAT for images. The item
 id is the image's ``name``. Several ``<image>`` elements of one name (one per job of a project
 export) are several annotators: their ``job_id`` (or ``task_id``) becomes the annotator id.
+Where one name appears in several subsets (a project export stores the images under
+``images/<subset>/``), every item id is ``<subset>/<name>``, and a note says so.
 """
 
 from __future__ import annotations
@@ -188,6 +190,15 @@ def _label(
     return shapes, len(shapes)  # type: ignore[return-value]
 
 
+def _subsets_share_names(root: Element) -> bool:
+    """Whether one image name appears in several subsets (a project export of tasks with
+    their own ``img0.jpg``): then ``<subset>/<name>``, its path in the export, is its id."""
+    subsets: dict[str, set[str]] = {}
+    for image in root.iter("image"):
+        subsets.setdefault(image.get("name") or "", set()).add(image.get("subset") or "")
+    return any(len(s) > 1 for s in subsets.values())
+
+
 def _counted(left_out: Counter[str]) -> str:
     return ", ".join(f"{n} {kind}" for kind, n in sorted(left_out.items()))
 
@@ -219,10 +230,14 @@ def cvat_annotations(
     left_out: Counter[str] = Counter()
     n_scored = 0
     untagged: str | None = None
+    qualify = _subsets_share_names(root)
     for image in root.iter("image"):
         name = image.get("name")
         if not name:
             raise FormatError(source, f"image id={image.get('id')}", "missing its name")
+        subset = image.get("subset") or ""
+        if qualify and subset:  # the image's path in the export: images/<subset>/<name>
+            name = f"{subset}/{name}"
         job = image.get("job_id") or image.get("task_id")
         who = f"job-{job}" if job is not None else annotator_id
         if (name, who) in seen:
@@ -243,7 +258,15 @@ def cvat_annotations(
         )
     if untagged is not None:
         raise FormatError(source, f"image {untagged!r}", "needs exactly one <tag>, found 0")
-    notes = (
+    notes: tuple[str, ...] = (
+        (
+            "CVAT for images: the same image names appear in several subsets, so every item "
+            "id is '<subset>/<name>' (the image's path under images/ in the export)",
+        )
+        if qualify
+        else ()
+    )
+    notes += (
         (
             f"CVAT for images: left out {sum(left_out.values())} tag(s) and shape(s) that "
             f"{task_type} does not score ({_counted(left_out)}); scored {n_scored} {wanted}"

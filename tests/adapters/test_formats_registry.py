@@ -141,6 +141,22 @@ def test_cvat_reads_the_shapes_a_task_scores_and_counts_the_others_in_notes() ->
         read_label_file(xml, task_type="keypoints")
 
 
+def test_a_cvat_project_export_names_items_by_subset_where_names_repeat() -> None:
+    """datumaro's project export holds img0.jpg and img1.jpg in three subsets of one task:
+    six items, named by their path in the export (images/<subset>/<name>), said in a note."""
+    xml = EXTERNAL / "datumaro" / "cvat_project" / "annotations.xml"
+    read = read_label_file(xml, task_type="segmentation")
+    assert [a.item_id for a in read.annotations] == [
+        f"{s}/img{k}.jpg" for s in ("Test", "Train", "Validation") for k in (0, 1)
+    ]
+    assert {a.annotator_id for a in read.annotations} == {"job-39"}
+    assert "every item id is '<subset>/<name>'" in read.notes[0]
+    assert "left out 6 tag(s) and shape(s)" in read.notes[1]
+    # one subset per name: ids stay the names
+    single = read_label_file(EXTERNAL / "datumaro" / "cvat" / "train.xml", task_type="detection")
+    assert [a.item_id for a in single.annotations] == ["img0.jpg", "img1.jpg"]
+
+
 CVAT_ROTATED = """<annotations><version>1.1</version>
 <image id="0" name="a.jpg" width="100" height="100">
   <box label="car" xtl="40" ytl="45" xbr="60" ybr="55" rotation="90.0" occluded="0"/>

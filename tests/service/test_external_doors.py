@@ -27,6 +27,7 @@ from xml.etree import ElementTree
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from sqlmodel import Session
@@ -52,6 +53,7 @@ DOCCANO_CLS = EXTERNAL / "doccano" / "text_classification.jsonl"
 VOC = EXTERNAL / "datumaro" / "voc" / "Annotations"
 YOLO = EXTERNAL / "datumaro" / "yolo"
 CVAT = EXTERNAL / "datumaro" / "cvat" / "train.xml"
+CVAT_PROJECT = EXTERNAL / "datumaro" / "cvat_project" / "annotations.xml"
 KEYPOINTS = EXTERNAL / "datumaro" / "person_keypoints_val.json"
 LS_PAIRWISE = EXTERNAL / "labelstudio_language" / "preference_pairwise.json"
 ARGILLA_RANKING = EXTERNAL / "argilla_sdk" / "preference_ranking.json"
@@ -474,6 +476,91 @@ def _cvat_notes() -> list[str]:
     ]
 
 
+# CVAT project export (datumaro's asset): three subsets with the same two image names, a box
+# and a polygon each, next to polylines and points. Segmentation scores boxes (as outlines) and
+# polygons; items are <subset>/<name>, the images' paths in the export.
+def _cvat_project() -> tuple[
+    list[tuple[str, int, int]], list[tuple[str, str, list[float]]], Counter[str]
+]:
+    images, outlines, others = [], [], Counter[str]()
+    for image in ElementTree.parse(CVAT_PROJECT).getroot().iter("image"):
+        name = f"{image.get('subset')}/{image.get('name')}"
+        images.append((name, int(image.get("width") or 0), int(image.get("height") or 0)))
+        for shape in image:
+            if shape.tag == "box":
+                x0, y0, x1, y1 = (float(shape.get(k) or 0) for k in ("xtl", "ytl", "xbr", "ybr"))
+                outlines.append((name, shape.get("label") or "", [x0, y0, x1, y0, x1, y1, x0, y1]))
+            elif shape.tag == "polygon":
+                points = [
+                    float(v) for p in (shape.get("points") or "").split(";") for v in p.split(",")
+                ]
+                outlines.append((name, shape.get("label") or "", points))
+            else:
+                others[shape.tag] += 1
+    return images, outlines, others
+
+
+def _cvat_project_gold_obj() -> dict[str, Any]:
+    """The file's outlines, those of the Train subset moved 3 px right, and one more region."""
+    images, outlines, _ = _cvat_project()
+    sizes = {n: (w, h) for n, w, h in images}
+    regions = [
+        (
+            i,
+            c,
+            [v + 3 if k % 2 == 0 else v for k, v in enumerate(o)] if i.startswith("Train/") else o,
+        )
+        for i, c, o in outlines
+    ] + [("Validation/img1.jpg", "label2", [5.0, 5.0, 9.0, 5.0, 9.0, 9.0])]
+    gold = _coco_gold(images, [], ["label1", "label2"])
+    ids = {im["file_name"]: im["id"] for im in gold["images"]}
+    cats = {c["name"]: c["id"] for c in gold["categories"]}
+    for k, (image, cat, outline) in enumerate(regions, start=1):
+        w, h = sizes[image]
+        rle = mask_utils.merge(mask_utils.frPyObjects([outline], h, w))
+        gold["annotations"].append(
+            {
+                "id": k,
+                "image_id": ids[image],
+                "category_id": cats[cat],
+                "segmentation": [outline],
+                "area": float(mask_utils.area(rle)),
+                "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+                "iscrowd": 0,
+            }
+        )
+    return gold
+
+
+def _cvat_project_coco() -> dict[str, float]:
+    gold = _cvat_project_gold_obj()
+    images, outlines, _ = _cvat_project()
+    sizes = {n: (w, h) for n, w, h in images}
+    ids = {im["file_name"]: im["id"] for im in gold["images"]}
+    cats = {c["name"]: c["id"] for c in gold["categories"]}
+    dt = [  # pycocotools takes segmentation results as RLE
+        {
+            "image_id": ids[i],
+            "category_id": cats[c],
+            "segmentation": mask_utils.merge(mask_utils.frPyObjects([o], sizes[i][1], sizes[i][0])),
+            "score": 1.0,
+        }
+        for i, c, o in outlines
+    ]
+    ev = run_cocoeval(gold, dt, "segm")
+    return dict(zip(COCO_STAT_NAMES, (float(v) for v in ev.stats), strict=True))
+
+
+def _cvat_project_notes() -> list[str]:
+    _, outlines, others = _cvat_project()
+    counted = ", ".join(f"{n} {kind}" for kind, n in sorted(others.items()))
+    return [
+        "every item id is '<subset>/<name>'",
+        f"CVAT for images: left out {sum(others.values())} tag(s) and shape(s) that "
+        f"segmentation does not score ({counted}); scored {len(outlines)} <box> or <polygon>",
+    ]
+
+
 CASES: dict[str, Case] = {
     "sagemaker_object_detection": Case(
         task="detection",
@@ -562,6 +649,15 @@ CASES: dict[str, Case] = {
         coco=_cvat_coco,
         notes=_cvat_notes,
     ),
+    "cvat_project_segmentation": Case(
+        task="segmentation",
+        classes=["label1", "label2"],
+        labels=CVAT_PROJECT,
+        write_gold=lambda d: _write_json(_cvat_project_gold_obj(), d / "gold.json"),
+        expected=dict,
+        coco=_cvat_project_coco,
+        notes=_cvat_project_notes,
+    ),
     "yolo_boxes": Case(
         task="detection",
         classes=_yolo()[0],
@@ -588,6 +684,10 @@ def test_the_independent_readings_see_the_files_content() -> None:
     cvat_images, cvat_boxes, others = _cvat()
     assert len(cvat_images) == 2 and len(cvat_boxes) == 1 and sum(others.values()) == 5
     assert 0.0 < _cvat_coco()["AP"] < 1.0
+    project_images, project_outlines, project_others = _cvat_project()
+    assert len(project_images) == 6 and len(project_outlines) == 6
+    assert sum(project_others.values()) == 6
+    assert 0.0 < _cvat_project_coco()["AP"] < 1.0
 
 
 def _sagemaker_coco_ap() -> float:
