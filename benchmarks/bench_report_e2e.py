@@ -3,7 +3,10 @@
 Targets, on a quiet machine:
 
 * ``bakeoff report ID -o r.html --json r.json`` for 100,000 golden items x 5 vendors,
-  run as a subprocess against the database (labels loaded from it), under 5 s;
+  run as a subprocess against the database (labels loaded from it), under 5 s. The report
+  is then run again: its scores and its ranking's bootstrap replicates were stored by the
+  first run, as labels landing store them by default (``BAKEOFF_SCORES_ON_IMPORT``
+  ``background``); that second time is printed apart (the target is judged on the first);
 * the first ``GET /bakeoffs/{id}/results`` after a label import, 50,000 items x 5 vendors,
   under 1 s. The user's path: the last vendor's labels are posted through the API door
   (``POST /bakeoffs/{id}/vendors/{vid}/labels``, in a process of its own, which scores the
@@ -407,6 +410,12 @@ def main() -> int:
                     f"html {size:.1f} MB  ({_load()})"
                 )
                 missed |= cpu > REPORT_TARGET_S
+                wall, cpu = time_report(url, bakeoff_id, tmp)
+                print(
+                    f"report  {args.n:>7} items, scores and ranking replicates stored (as "
+                    f"labels landing store them by default): wall {wall:6.2f} s  cpu "
+                    f"{cpu:6.2f} s  ratio {cpu / REPORT_TARGET_S:.2f}  ({_load()})"
+                )
             finally:
                 _drop(url, base)
         if not args.skip_results:

@@ -23,6 +23,7 @@ import importlib.util
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from reports._bootstrap import Replicates, ReplicatesCache
     from reports.inputs import (
         Constraints,
         PricingTerms,
@@ -45,6 +46,8 @@ __all__ = [
     "TrendPoint",
     "Ranking",
     "Report",
+    "Replicates",
+    "ReplicatesCache",
     "build_report",
     "pareto_front",
     "rank_systems",
@@ -69,6 +72,8 @@ _SOURCES: dict[str, str] = {
     "build_report": "reports.report",
     "Ranking": "reports.results",
     "Report": "reports.results",
+    "Replicates": "reports._bootstrap",
+    "ReplicatesCache": "reports._bootstrap",
 }
 
 

@@ -17,8 +17,11 @@ exact fallback for the rare resample whose quantile falls outside it), so a repo
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +29,14 @@ import numpy.typing as npt
 from metrics.scoring import resample_counts
 from metrics.statistics import bootstrap_indices
 
-__all__ = ["Replicates", "paired_resample_counts", "bootstrap_replicates", "sample_quantile"]
+__all__ = [
+    "Replicates",
+    "ReplicatesCache",
+    "paired_resample_counts",
+    "bootstrap_replicates",
+    "replicates_key",
+    "sample_quantile",
+]
 
 FloatArray = npt.NDArray[np.float64]
 _CHUNK_CELLS = 4_000_000  # resample-count cells materialised at once (about 32 MB)
@@ -158,6 +168,60 @@ class Replicates:
     cost_per_correct: FloatArray
 
 
+class ReplicatesCache(Protocol):
+    """Where replicates computed once are kept (e.g. the service's database, next to the
+    stored scores), under :func:`replicates_key`."""
+
+    def get(self, key: str) -> Replicates | None:
+        """The replicates stored under ``key``; ``None`` when there are none."""
+
+    def put(self, key: str, value: Replicates) -> None:
+        """Keep ``value`` under ``key``."""
+
+
+_CODE: list[str] = []
+
+
+def _code_digest() -> str:
+    """Digest of this module's source: replicates of other bootstrap code are not served
+    (the resamples' own code is :mod:`metrics`, which the caller's store keys on)."""
+    if not _CODE:
+        _CODE.append(hashlib.sha256(Path(__file__).read_bytes()).hexdigest())
+    return _CODE[0]
+
+
+def replicates_key(
+    scores: FloatArray,
+    latency: FloatArray | None,
+    costs: FloatArray | None,
+    *,
+    n_resamples: int,
+    seed: int,
+    q: float,
+) -> str:
+    """Digest of everything :func:`bootstrap_replicates` computes from, given a seed: the
+    per-item arrays (bit for bit), the resamples, the seed, the quantile and this code.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = replicates_key(np.ones((3, 2)), None, None, n_resamples=10, seed=0, q=0.95)
+    >>> a == replicates_key(np.ones((3, 2)), None, None, n_resamples=10, seed=1, q=0.95)
+    False
+    """
+    digest = hashlib.blake2b(digest_size=32)
+    digest.update(repr((n_resamples, seed, q, _code_digest())).encode())
+    for name, array in (("scores", scores), ("latency", latency), ("costs", costs)):
+        digest.update(name.encode())
+        if array is None:
+            digest.update(b"none")
+            continue
+        values = np.ascontiguousarray(array, dtype="<f8")
+        digest.update(repr(values.shape).encode())
+        digest.update(values.tobytes())
+    return digest.hexdigest()
+
+
 def bootstrap_replicates(
     scores: FloatArray,
     latency: FloatArray | None,
@@ -166,6 +230,7 @@ def bootstrap_replicates(
     n_resamples: int,
     rng: np.random.Generator | int,
     q: float = 0.95,
+    cache: ReplicatesCache | None = None,
 ) -> Replicates:
     """Paired bootstrap replicates of accuracy, latency quantile and cost per (correct) item.
 
@@ -182,7 +247,35 @@ def bootstrap_replicates(
         :func:`paired_resample_counts`).
     q
         The latency quantile (0.95 for p95).
+    cache
+        With a seed, replicates are read from here when kept under their
+        :func:`replicates_key` (they are a function of it), else computed and kept there.
+        A generator's draws depend on its state: never cached.
     """
+    if cache is None or isinstance(rng, np.random.Generator):
+        return _bootstrap_replicates_impl(
+            scores, latency, costs, n_resamples=n_resamples, rng=rng, q=q
+        )
+    key = replicates_key(scores, latency, costs, n_resamples=n_resamples, seed=int(rng), q=q)
+    found = cache.get(key)
+    if found is not None:
+        return found
+    value = _bootstrap_replicates_impl(
+        scores, latency, costs, n_resamples=n_resamples, rng=rng, q=q
+    )
+    cache.put(key, value)
+    return value
+
+
+def _bootstrap_replicates_impl(
+    scores: FloatArray,
+    latency: FloatArray | None,
+    costs: FloatArray | None,
+    *,
+    n_resamples: int,
+    rng: np.random.Generator | int,
+    q: float,
+) -> Replicates:
     n, v = scores.shape
     plans = [_plan(latency[:, j], q) if latency is not None else None for j in range(v)]
     has_cost = (

@@ -39,7 +39,7 @@ import numpy.typing as npt
 
 from metrics.intervals import DEFAULT_SEED, mean_interval, proportion_interval, resolve_rng
 from metrics.statistics import compact_letter_display
-from reports._bootstrap import bootstrap_replicates
+from reports._bootstrap import ReplicatesCache, bootstrap_replicates
 from reports._pairwise import compute_tests, score_gaps, verdict_of
 from reports._quantities import (
     align_items,
@@ -137,6 +137,7 @@ def rank_systems(
     *,
     config: RankingConfig | None = None,
     rng: np.random.Generator | int | np.integer[Any] | None = None,
+    replicates: ReplicatesCache | None = None,
 ) -> Ranking:
     """Score, rank and compare candidate systems on the same golden items.
 
@@ -153,6 +154,10 @@ def rank_systems(
         same report. A seed draws exactly what ``default_rng(seed)`` would, and reuses
         the scoring engine's resamples for that seed when they are shared
         (:func:`metrics.scoring.shared_resamples`).
+    replicates
+        Where the paired bootstrap's replicates are kept, given a seed (see
+        :func:`reports._bootstrap.bootstrap_replicates`): the same numbers, read instead
+        of drawn again when the same per-item data was ranked before.
 
     Returns
     -------
@@ -222,7 +227,9 @@ def rank_systems(
 
     # Paired bootstrap: the same item resamples for every system and quantity.
     b_total = cfg.n_resamples
-    reps = bootstrap_replicates(m.scores, m.latency, m.costs, n_resamples=b_total, rng=gen, q=0.95)
+    reps = bootstrap_replicates(
+        m.scores, m.latency, m.costs, n_resamples=b_total, rng=gen, q=0.95, cache=replicates
+    )
     rep_speed = (
         np.where(pts.never_back, np.inf, reps.p95_latency)
         if cfg.speed == "p95_latency"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from reports._bootstrap import ReplicatesCache
 from reports.breakdowns import (
     annotator_breakdown,
     box_bias_breakdown,
@@ -42,6 +43,7 @@ def build_report(
     rng: np.random.Generator | int | None = None,
     generated_at: datetime | None = None,
     min_slice_items: int = 5,
+    replicates: ReplicatesCache | None = None,
 ) -> Report:
     """Rank the systems and compute every breakdown of the report.
 
@@ -67,6 +69,9 @@ def build_report(
         Timestamp stored in the report (default: now, UTC).
     min_slice_items
         Smallest metadata slice reported.
+    replicates
+        Where the ranking's bootstrap replicates are kept (see
+        :func:`reports.ranking.rank_systems`).
 
     Returns
     -------
@@ -78,7 +83,9 @@ def build_report(
     """
     cfg = config or RankingConfig()
     scores = {s.name: system_scores(s.scored) for s in systems if s.scored is not None}
-    ranking = overlay_scores(rank_systems(systems, config=cfg, rng=rng), scores)
+    ranking = overlay_scores(
+        rank_systems(systems, config=cfg, rng=rng, replicates=replicates), scores
+    )
     n_items = len(align_items(systems))
     when = generated_at or datetime.now(UTC)
     accuracy = {r.name: r.accuracy.value for r in ranking.systems if r.accuracy.value is not None}

@@ -1619,3 +1619,24 @@ class BakeOffLeaderRow(SQLModel, table=True):
     leader: str
     verdict: str
     computed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class BakeOffReplicatesRow(SQLModel, table=True):
+    """The ranking's paired bootstrap replicates of a bake-off, next to its scores.
+
+    Drawing 1,000 resamples of 100,000 items again costs a report read more than the rest of
+    its ranking; the replicates are a function of the per-item arrays the ranking reads from
+    the scores, the resamples and the seed, so they are stored once under ``key``
+    (:func:`reports._bootstrap.replicates_key`: a digest of exactly those) and read back bit
+    for bit. A row belongs to one stored scores row (``scores_id``; it goes when they are
+    replaced). ``body`` is compressed JSON (:mod:`service.core.scored_json`), never pickle.
+    """
+
+    __tablename__ = "bakeoffreplicates"
+    __table_args__ = (UniqueConstraint("scores_id", "key", name="uq_bakeoffreplicates_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scores_id: int = Field(foreign_key="bakeoffscores.id", index=True, ondelete="CASCADE")
+    key: str = Field(max_length=64)
+    body: bytes = Field(sa_type=LargeBinary)
+    computed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

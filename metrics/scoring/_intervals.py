@@ -46,6 +46,8 @@ IndexArray = npt.NDArray[np.intp]
 Statistic = Callable[[IndexArray], float]
 
 _CHUNK_CELLS = 4_000_000
+# Groups of at least this many items on average are summed one slice each (see _Cells.sums).
+_SLICED_GROUP = 2048
 
 
 @dataclass(frozen=True, eq=False)
@@ -266,12 +268,23 @@ class _Cells:
         return cls(order, starts.astype(np.intp), grouped[starts], n_cells)
 
     def sums(self, counts: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
-        """Counts summed per cell, ``(k, n_cells)``."""
+        """Counts summed per cell, ``(k, n_cells)``.
+
+        Few large groups (a reference table's cells: every item in one of K classes) are
+        summed group by group, which is 2-3 times faster than ``reduceat`` casting bytes to
+        int64 element by element; many small groups with one ``reduceat``. Both are integer
+        sums: the same tables.
+        """
         out = np.zeros((counts.shape[0], self.n_cells), dtype=np.int64)
-        if self.order.size:
-            out[:, self.present] = np.add.reduceat(
-                counts[:, self.order], self.starts, axis=1, dtype=np.int64
-            )
+        if not self.order.size:
+            return out
+        gathered = counts[:, self.order]
+        if self.order.size >= _SLICED_GROUP * self.starts.size:
+            ends = np.append(self.starts[1:], self.order.size)
+            for cell, start, end in zip(self.present, self.starts, ends, strict=True):
+                out[:, cell] = gathered[:, start:end].sum(axis=1, dtype=np.int64)
+            return out
+        out[:, self.present] = np.add.reduceat(gathered, self.starts, axis=1, dtype=np.int64)
         return out
 
 
@@ -379,6 +392,22 @@ def _quantile_plan(quantile: Quantile) -> _QuantilePlan | None:
     )
 
 
+def _counts_at_most(
+    cum: npt.NDArray[np.int64], x: npt.NDArray[np.int64], bound: int
+) -> npt.NDArray[np.intp]:
+    """Per row ``r``: how many of ``cum[r]`` (non-decreasing, in ``[0, bound]``) are ``<= x[r]``
+    (``x[r]`` in ``[0, bound]``): ``(cum[r] <= x[r]).sum()``, as one ``searchsorted``.
+
+    Row ``r`` is shifted by ``r * (bound + 1)``, so the rows laid end to end are one sorted
+    array in which each shifted ``x[r]`` falls after every earlier row and before every
+    later one. ``cum`` is shifted in place (the caller passes a copy).
+    """
+    shift = np.arange(cum.shape[0], dtype=np.int64) * (bound + 1)
+    cum += shift[:, None]
+    found = np.searchsorted(cum.ravel(), x + shift, side="right")
+    return np.asarray(found - np.arange(cum.shape[0]) * cum.shape[1], dtype=np.intp)
+
+
 def _quantile_reps(plan: _QuantilePlan | None, counts: npt.NDArray[np.integer]) -> FloatArray:
     """The quantile of each resample (rows of ``counts``: draws per item).
 
@@ -395,8 +424,8 @@ def _quantile_reps(plan: _QuantilePlan | None, counts: npt.NDArray[np.integer]) 
     total = np.full(k, counts.shape[1], dtype=np.int64)
     if plan.missing.size:
         total -= counts[:, plan.missing].sum(axis=1, dtype=np.int64)
-    window = counts[:, plan.order[plan.start : plan.start + plan.width]].astype(np.int64)
-    cum = np.cumsum(window, axis=1)
+    window = counts[:, plan.order[plan.start : plan.start + plan.width]]
+    cum = np.cumsum(window, axis=1, dtype=np.int64)
     if plan.high:
         cum += (total - cum[:, -1])[:, None]
     h = (total - 1) * plan.q
@@ -404,10 +433,9 @@ def _quantile_reps(plan: _QuantilePlan | None, counts: npt.NDArray[np.integer]) 
     hi = np.minimum(lo + 1, total - 1)
     inside = lo >= cum[:, 0] - window[:, 0] if plan.high else hi < cum[:, -1]
     inside &= total > 0
-    # searchsorted(row, x, side="right") is the number of cumulative counts <= x
     rows = np.flatnonzero(inside)
-    at_lo = plan.start + (cum[rows] <= lo[rows, None]).sum(axis=1)
-    at_hi = plan.start + (cum[rows] <= hi[rows, None]).sum(axis=1)
+    at_lo = plan.start + _counts_at_most(cum[rows], lo[rows], counts.shape[1])
+    at_hi = plan.start + _counts_at_most(cum[rows], hi[rows], counts.shape[1])
     a = plan.sorted_values[at_lo]
     b = plan.sorted_values[at_hi]
     out[rows] = a + (h[rows] - lo[rows]) * (b - a)

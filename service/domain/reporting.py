@@ -13,6 +13,7 @@ rank.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections import OrderedDict
@@ -26,6 +27,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from metrics.scoring import shared_resamples
+from reports import Replicates
 from reports.inputs import (
     DEFAULT_RANKING_WEIGHTS,
     Constraints,
@@ -37,12 +39,14 @@ from reports.inputs import (
 from reports.report import build_report
 from reports.results import Report
 from reports.scores import system_evaluation
+from service.core import scored_json
+from service.domain import score_store
 from service.domain._common import get_or_404, table_of
 from service.domain.access import check_project, is_vendor
 from service.domain.bakeoffs import get_bakeoff, vendor_aliases
 from service.domain.errors import Forbidden
 from service.domain.results import bakeoff_results
-from service.domain.scoring import Candidate, min_coverage, score_bakeoff
+from service.domain.scoring import Candidate, fingerprint, min_coverage, score_bakeoff
 from service.domain.security import Principal
 from service.models import (
     BakeOff,
@@ -61,6 +65,8 @@ __all__ = [
     "project_overview",
     "clear_cache",
 ]
+
+log = logging.getLogger(__name__)
 
 _HOUR = 3600.0
 _CACHE: OrderedDict[Hashable, Report] = OrderedDict()
@@ -331,6 +337,44 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
+@dataclass(frozen=True)
+class _StoredReplicates:
+    """The ranking's bootstrap replicates kept next to the bake-off's stored scores (a
+    :class:`reports.ReplicatesCache`): read bit for bit instead of drawn again, and stored
+    once when the scores under ``fingerprint`` are stored."""
+
+    session: Session
+    bakeoff_id: int
+    fingerprint: str
+
+    def get(self, key: str) -> Replicates | None:
+        body = score_store.read_replicates(
+            self.session, bakeoff_id=self.bakeoff_id, fingerprint=self.fingerprint, key=key
+        )
+        if body is None:
+            return None
+        try:
+            value = scored_json.loads(body, types=(Replicates,))
+        except (ValueError, KeyError, TypeError):
+            log.exception("stored replicates cannot be read; drawing them again")
+            return None
+        return value if isinstance(value, Replicates) else None
+
+    def put(self, key: str, value: Replicates) -> None:
+        try:
+            body = scored_json.dumps(value, types=(Replicates,))
+        except TypeError:  # pragma: no cover - plain float arrays always encode
+            log.exception("replicates of bake-off %s cannot be stored", self.bakeoff_id)
+            return
+        score_store.store_replicates(
+            self.session,
+            bakeoff_id=self.bakeoff_id,
+            fingerprint=self.fingerprint,
+            key=key,
+            body=body,
+        )
+
+
 def _build(
     session: Session,
     bakeoff: BakeOff,
@@ -365,6 +409,11 @@ def _build(
             production_volume=bakeoff.production_volume or None,
             rng=seed,
             min_slice_items=3,  # the engine's slices (service.domain.scoring) use the same
+            replicates=_StoredReplicates(
+                session,
+                bakeoff.id or 0,
+                fingerprint(session, bakeoff, n_resamples=n_resamples, seed=seed),
+            ),
         )
 
 

@@ -19,7 +19,10 @@ returned to their caller but not stored.
 
 Next to a scores row, :func:`read_leader` and :func:`store_leader` keep what the ranking made
 of those scores for the project dashboard (a leader and a verdict line per ranking state,
-:class:`service.models.BakeOffLeaderRow`); they go with the row when it is replaced.
+:class:`service.models.BakeOffLeaderRow`), and :func:`read_replicates` and
+:func:`store_replicates` the ranking's bootstrap replicates (what a report's ranking would
+otherwise draw again, :class:`service.models.BakeOffReplicatesRow`); they go with the row when
+it is replaced.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from sqlmodel import Session
 from service.core import scored_json
 from service.core.types import utcnow
 from service.domain._common import table_of
-from service.models import BakeOff, BakeOffLeaderRow, BakeOffScoresRow
+from service.models import BakeOff, BakeOffLeaderRow, BakeOffReplicatesRow, BakeOffScoresRow
 
 __all__ = [
     "Found",
@@ -57,6 +60,8 @@ __all__ = [
     "is_stored",
     "read_leader",
     "store_leader",
+    "read_replicates",
+    "store_replicates",
 ]
 
 log = logging.getLogger(__name__)
@@ -411,3 +416,58 @@ def store_leader(
             if link.shared:
                 session.rollback()
             log.info("leader of bake-off %s was stored by another process", bakeoff_id)
+
+
+def read_replicates(
+    session: Session, *, bakeoff_id: int, fingerprint: str, key: str
+) -> bytes | None:
+    """The ranking's replicates stored under ``key`` next to the scores under
+    ``fingerprint`` (compressed JSON); ``None`` when there are none."""
+    scores, rows = table_of(BakeOffScoresRow), table_of(BakeOffReplicatesRow)
+    query = (
+        sa_select(rows.c.body)
+        .join(scores, scores.c.id == rows.c.scores_id)
+        .where(scores.c.bakeoff_id == bakeoff_id)
+        .where(scores.c.fingerprint == fingerprint)
+        .where(rows.c.key == key)
+    )
+    with _link(session) as link:
+        row = link.conn.execute(query).first()
+        link.release()
+    return None if row is None else bytes(row[0])
+
+
+def store_replicates(
+    session: Session, *, bakeoff_id: int, fingerprint: str, key: str, body: bytes
+) -> None:
+    """Store the ranking's replicates under ``key`` next to the scores under ``fingerprint``.
+
+    Nothing is stored when no scores are stored under ``fingerprint`` (they were not kept,
+    or newer ones replaced them meanwhile) or a row for ``key`` is there already.
+    """
+    scores, rows = table_of(BakeOffScoresRow), table_of(BakeOffReplicatesRow)
+    taken = (
+        sa_select(rows.c.id)
+        .where(rows.c.scores_id == scores.c.id)
+        .where(rows.c.key == key)
+        .exists()
+    )
+    source = (
+        sa_select(
+            scores.c.id,
+            literal(key),
+            literal(body, type_=rows.c.body.type),
+            literal(utcnow(), type_=rows.c.computed_at.type),
+        )
+        .where(scores.c.bakeoff_id == bakeoff_id)
+        .where(scores.c.fingerprint == fingerprint)
+        .where(~taken)
+    )
+    statement = rows.insert().from_select(["scores_id", "key", "body", "computed_at"], source)
+    with _link(session) as link:
+        try:
+            link.write([statement])
+        except IntegrityError:  # stored by another process meanwhile, or its scores replaced
+            if link.shared:
+                session.rollback()
+            log.info("replicates of bake-off %s were stored by another process", bakeoff_id)

@@ -190,3 +190,35 @@ def test_counts_fall_back_to_int64_when_an_item_is_drawn_256_times() -> None:
     counts = _counts_of(idx, 300)
     assert counts.dtype == np.int64
     assert counts[0, 0] == 300 and counts[1, 0] == 291 and counts[1, 1] == 1
+
+
+@pytest.mark.parametrize("n_classes", [3, 40])
+def test_cell_sums_by_slices_equal_reduceat_and_bincount(n_classes: int) -> None:
+    from metrics.scoring._intervals import _SLICED_GROUP, _Cells
+
+    rng = np.random.default_rng(12)
+    n = _SLICED_GROUP * 8  # 3 classes: groups of ~5,000 items (slices); 40: ~400 (reduceat)
+    gold = rng.integers(0, n_classes, n)
+    cells = np.where(rng.random(n) < 0.02, -1, gold * (n_classes + 1)).astype(np.intp)
+    grouped = _Cells.of(cells, np.arange(n, dtype=np.intp), n_classes * n_classes)
+    sliced = grouped.order.size >= _SLICED_GROUP * grouped.starts.size
+    assert sliced == (n_classes == 3)
+    idx, counts = _idx_and_counts(n, 12, 4)
+    got = grouped.sums(counts.astype(np.uint8))
+    want = np.array([np.bincount(c[c >= 0], minlength=n_classes**2) for c in cells[idx]])
+    assert got.dtype == np.int64
+    assert np.array_equal(got, want)
+
+
+def test_counts_at_most_is_the_comparison_count_of_each_row() -> None:
+    from metrics.scoring._intervals import _counts_at_most
+
+    rng = np.random.default_rng(8)
+    bound = 50
+    cum = np.sort(rng.integers(0, bound + 1, (30, 17)), axis=1).astype(np.int64)
+    cum[0] = 0  # a row of equal values, at the bounds
+    cum[1] = bound
+    x = rng.integers(0, bound + 1, 30).astype(np.int64)
+    x[:2] = (0, bound)
+    want = (cum <= x[:, None]).sum(axis=1)
+    assert np.array_equal(_counts_at_most(cum.copy(), x, bound), want)
