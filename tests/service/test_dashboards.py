@@ -131,6 +131,8 @@ def test_plotly_is_served_locally_without_a_key(client: TestClient) -> None:
     assert r.headers["content-encoding"] == "gzip"
     assert int(r.headers["content-length"]) < len(plotly_js()) / 3
     assert r.headers["vary"] == "Accept-Encoding"
+    # cached by the browser for a day (issue 13: served uncompressed and without cache headers)
+    assert r.headers["cache-control"] == "public, max-age=86400"
     raw = client.get("/ui/dashboards/assets/plotly.min.js", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in raw.headers and raw.text == plotly_js()
     again = client.get(

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 import service.models as m
 from metrics.scoring import ScoringOptions, score
-from reports.inputs import Constraints
+from reports.inputs import DEFAULT_RANKING_WEIGHTS, Constraints, RankingWeights
 from reports.scores import system_evaluation
 from service.domain import bakeoffs, golden_sets, projects, vendors
 from service.domain.errors import Forbidden
@@ -115,6 +117,40 @@ def test_constraints_and_weights_come_from_the_bakeoff(session: Session, labelle
     assert other.rank is None and "p95 latency" in other.violations[0]
     projection = {c.system: c for c in report.cost_projection}
     assert projection["Key Vendor Inc."].projected_cost == pytest.approx(5000.0)
+
+
+def test_a_bake_off_that_sets_no_weights_gets_the_one_documented_default(
+    client: TestClient, auth: dict[str, dict[str, str]], session: Session, seeded: Seed
+) -> None:
+    """Issue 13: a new bake-off once got 0.6/0.15/0.25 where others had 0.6/0.2/0.2."""
+    body = {
+        "project_id": seeded.project_id,
+        "golden_set_version_id": seeded.version_id,
+        "instructions_version_id": seeded.instructions_id,
+        "vendor_ids": [seeded.vendor_id, seeded.other_vendor_id],
+    }
+    plain = client.post("/bakeoffs", json={"name": "no weights", **body}, headers=auth["lead"])
+    assert plain.status_code == 201, plain.text
+    assert plain.json()["ranking_weights"] == dict(DEFAULT_RANKING_WEIGHTS)
+    part = client.post(
+        "/bakeoffs",
+        json={"name": "accuracy only", "ranking_weights": {"accuracy": 1.0}, **body},
+        headers=auth["lead"],
+    )
+    assert part.status_code == 201, part.text
+    stored = session.get(m.BakeOff, part.json()["id"])
+    assert stored is not None
+    # a key left out takes its default (README "Ranking weights")
+    weights = ranking_config(stored).weights
+    assert weights == RankingWeights(accuracy=1.0)
+    assert (weights.speed, weights.cost) == (
+        DEFAULT_RANKING_WEIGHTS["speed"],
+        DEFAULT_RANKING_WEIGHTS["cost"],
+    )
+    assert RankingWeights() == RankingWeights(**DEFAULT_RANKING_WEIGHTS)
+    said = ", ".join(f"{k} {v:g}" for k, v in DEFAULT_RANKING_WEIGHTS.items())
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"**{said}**" in readme.replace("\n", " ")
 
 
 def test_unknown_constraint_is_a_clear_error(session: Session, labelled: Seed) -> None:
