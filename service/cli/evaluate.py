@@ -149,6 +149,13 @@ def _print(result: evaluation.Evaluation) -> None:
     if any(c is not None for c in coco):
         for stat in ("AP", "AP50", "AP75", "AR100"):
             table.add_row(f"COCO {stat}", *(_fmt(c.get(stat)) if c else "-" for c in coco))
+    if not console.is_terminal:
+        # Piped or redirected output has no screen to fit: rich's 80 columns would cut the
+        # intervals of a few systems short ("0.923–0…"), so the table gets the width it needs.
+        from rich.measure import Measurement
+
+        needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
+        console.width = max(console.width, needed)
     console.print(table)
     console.print(
         f"[dim]{first.main_metric}: over the items a system answered; "

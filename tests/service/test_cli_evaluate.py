@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,27 @@ def test_evaluate_prints_a_table_without_json() -> None:
     )
     assert result.exit_code == 0, result.output
     assert "knn" in result.stdout and "0.953" in result.stdout
+
+
+def test_five_systems_piped_keep_every_interval_whole() -> None:
+    """Issue 13: not on a terminal, rich cut the table at 80 columns ("0.923–0…")."""
+    files = ("knn", "acme", "crowd", "knn", "acme")
+    labels = [f"--labels={name}{i}={EXAMPLES / f'{name}.csv'}" for i, name in enumerate(files)]
+    args = ["evaluate", "--gold", str(EXAMPLES / "gold.csv"), *labels, "--resamples", "50"]
+    result = _invoke(*args)
+    assert result.exit_code == 0, result.output
+    scores = json.loads(_invoke(*args, "--json").stdout)["systems"]
+    assert "…" not in result.stdout
+    for name, system in scores.items():
+        assert name in result.stdout
+        for metric in ("accuracy", "accuracy_all", "coverage"):
+            e = system["metrics"][metric]
+            assert f"{e['low']:.3f}–{e['high']:.3f}" in result.stdout, (name, metric)
+    # the crowd's annotators in the table, as the examples README says
+    assert "crowd2: each annotator alone" in result.stdout
+    for who, row in scores["crowd2"]["annotators"].items():
+        gold, peers = row["agreement_with_gold"], row["agreement_with_peers"]
+        assert re.search(rf"{who}\s+│\s+300 │\s+{gold:.3f} │\s+{peers:.3f}", result.stdout)
 
 
 def _write(tmp_path: Path, name: str, text: str) -> str:
