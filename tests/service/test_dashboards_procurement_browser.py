@@ -58,6 +58,20 @@ WIDTHS_JS = """
     ).map(e => `${e.tagName}.${e.className} ${e.scrollWidth}/${e.clientWidth}`).slice(0, 8)};
 }
 """
+# Pairs of drawn charts whose boxes overlap (issue 13: paired charts overlapped at 390 px).
+OVERLAPS_JS = """
+() => {
+  const boxes = Array.from(document.querySelectorAll('.js-plotly-plot')).map(e =>
+    [e.closest('[id]') ? e.closest('[id]').id : '', e.getBoundingClientRect()]);
+  const out = [];
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const [a, b] = [boxes[i][1], boxes[j][1]];
+    if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1
+        && b.top < a.bottom - 1) out.push(`${boxes[i][0]} / ${boxes[j][0]}`);
+  }
+  return {n: boxes.length, overlaps: out};
+}
+"""
 OTHER_WEIGHTS = {"accuracy": 0.5, "speed": 0.1, "cost": 0.4}
 
 
@@ -353,6 +367,8 @@ def test_dashboards_fit_a_phone(
     widths = page.evaluate(WIDTHS_JS)
     assert widths["inner"] == 390
     assert widths["scroll"] <= widths["inner"], str(widths)
+    charts = page.evaluate(OVERLAPS_JS)
+    assert charts["overlaps"] == [], charts
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"dashboard-phone-{which}.png"), full_page=True)
     context.close()
