@@ -21,6 +21,9 @@ from sqlmodel import Session, select
 import service.models as m
 from service.client import BakeoffAPIError, BakeoffClient
 
+# the transaction's rollback (a flushed golden set, a refused file) on SQLite and PostgreSQL
+pytestmark = pytest.mark.dbs
+
 Headers = dict[str, dict[str, str]]
 # TestClient answers with httpx's or httpx2's Response, whichever starlette found.
 Response = Any
