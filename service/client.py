@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar, cast
+from typing import IO, Any, Literal, TypeVar, cast
 
 import httpx
 import pandas as pd
@@ -323,7 +323,7 @@ class BakeoffClient:
         content: Iterator[bytes] | bytes | None = None,
         headers: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
-        files: Mapping[str, tuple[str, bytes]] | None = None,
+        files: Mapping[str, tuple[str, bytes | IO[bytes]]] | None = None,
     ) -> httpx.Response:
         response = self.http.request(
             method,
@@ -450,15 +450,22 @@ class BakeoffClient:
         form = {"project_id": str(project_id), "name": name, "format": fmt, "note": note}
         if question is not None:
             form["question"] = question
-        body = content if isinstance(content, bytes) else b"".join(content)
-        result = self._model(
-            GoldenSetImportResult,
-            "POST",
-            "/golden-sets/import",
-            data=form,
-            files={"file": (_name_of(gold), body)},
-            headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())},
-        )
+        with contextlib.ExitStack() as files:
+            body: bytes | IO[bytes]
+            if isinstance(content, bytes):
+                body = content
+            elif isinstance(gold, pd.DataFrame) or Path(gold).is_dir():
+                body = b"".join(content)  # a zipped folder, already in memory
+            else:  # a file streams from disk
+                body = files.enter_context(Path(gold).open("rb"))
+            result = self._model(
+                GoldenSetImportResult,
+                "POST",
+                "/golden-sets/import",
+                data=form,
+                files={"file": (_name_of(gold), body)},
+                headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())},
+            )
         return self._version_ref(result)
 
     def import_gold(
