@@ -60,7 +60,7 @@ from adapters.base import (
 )
 from adapters.formats import FormatError
 
-__all__ = ["FileAdapter", "FileFormat", "Manifest", "FORMAT_TASKS"]
+__all__ = ["FileAdapter", "FileFormat", "FileResults", "Manifest", "FORMAT_TASKS"]
 
 FileFormat = Literal["csv", "coco", "label_studio", "jsonl"]
 
@@ -116,6 +116,15 @@ class Manifest(BaseModel):
     created_at: datetime
     items_file: str
     results_file: str
+
+
+class FileResults(BaseModel):
+    """A returned file's answers, with what its reader left out or did not check."""
+
+    model_config = ConfigDict(frozen=True)
+
+    annotations: list[VendorAnnotation]
+    notes: tuple[str, ...] = ()
 
 
 class FileAdapter:
@@ -268,14 +277,24 @@ class FileAdapter:
         VendorResponseInvalid
             The file is malformed or names items that were not in the package.
         """
+        return self.read_results(job).annotations
+
+    def read_results(self, job: VendorJob) -> FileResults:
+        """:meth:`fetch_results` with the reader's notes (what it left out or did not check).
+
+        Raises
+        ------
+        VendorResponseInvalid
+            The file is malformed or names items that were not in the package.
+        """
         folder = self.package_dir(job)
         manifest = self._manifest(folder)
         path = folder / manifest.results_file
         if not path.exists():
-            return []
+            return FileResults(annotations=[])
         uploaded = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
         try:
-            raw = self._read(path, manifest, folder)
+            raw, notes = self._read(path, manifest, folder)
         except FormatError as exc:
             raise VendorResponseInvalid(f"{self.name}: {exc}") from exc
         known = set(manifest.item_ids)
@@ -284,7 +303,7 @@ class FileAdapter:
             raise VendorResponseInvalid(
                 f"{self.name}: {path.name} answers items that were not sent: {unknown[:5]}"
             )
-        return self._complete(raw, uploaded, manifest)
+        return FileResults(annotations=self._complete(raw, uploaded, manifest), notes=notes)
 
     def cancel(self, job: VendorJob) -> None:
         """Mark the package cancelled (a ``CANCELLED`` file the vendor can see)."""
@@ -297,18 +316,20 @@ class FileAdapter:
 
     # -- reading ------------------------------------------------------------------------
 
-    def _read(self, path: Path, manifest: Manifest, folder: Path) -> list[VendorAnnotation]:
+    def _read(
+        self, path: Path, manifest: Manifest, folder: Path
+    ) -> tuple[list[VendorAnnotation], tuple[str, ...]]:
         task_type = manifest.task_type
         if self.format == "csv":
-            return _read_csv(path, task_type)
+            return _read_csv(path, task_type), ()
         if self.format == "jsonl":
             from adapters.formats.jsonl import iter_annotations as jsonl_annotations
 
-            return list(jsonl_annotations(path, task_type=task_type))
+            return list(jsonl_annotations(path, task_type=task_type)), ()
         if self.format == "label_studio":
             from adapters.formats.labelstudio import iter_annotations as ls_annotations
 
-            return list(ls_annotations(path, task_type=task_type))
+            return list(ls_annotations(path, task_type=task_type)), ()
         return _read_coco(path, folder / manifest.items_file, manifest)
 
     def _complete(
@@ -450,7 +471,10 @@ def _categories(ontology: Ontology) -> list[dict[str, Any]]:
     ]
 
 
-def _read_coco(path: Path, items_path: Path, manifest: Manifest) -> list[VendorAnnotation]:
+def _read_coco(
+    path: Path, items_path: Path, manifest: Manifest
+) -> tuple[list[VendorAnnotation], tuple[str, ...]]:
+    """The file's answers by item, with its reader's notes (keypoints, boxes past the border)."""
     from adapters.formats.coco import parse_coco_dataset, read_coco_dataset, read_coco_results
 
     task: Literal["detection", "segmentation"] = (
@@ -462,13 +486,15 @@ def _read_coco(path: Path, items_path: Path, manifest: Manifest) -> list[VendorA
         package = parse_coco_dataset(
             json.loads(items_path.read_text("utf-8")), source=items_path.name
         )
-        raw = read_coco_results(path, package).to_vendor_annotations(package, task)
+        results = read_coco_results(path, package)
+        raw, notes = results.to_vendor_annotations(package, task), results.notes
     else:
-        raw = read_coco_dataset(path).to_vendor_annotations(task)
+        dataset = read_coco_dataset(path)
+        raw, notes = dataset.to_vendor_annotations(task), dataset.notes
     out = []
     for a in raw:
         item_id = by_image.get(a.item_id)
         if item_id is None:
             raise FormatError(path.name, "images", f"image id {a.item_id} was not in the package")
         out.append(a.model_copy(update={"item_id": item_id}))
-    return out
+    return out, notes

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar, cast
+from typing import IO, Any, Literal, TypeVar, cast
 
 import httpx
 import pandas as pd
@@ -45,7 +45,7 @@ from adapters.formats.registry import GOLD_FORMATS, FormatName, detect_format
 from service.models import (
     BakeOffPublic,
     BakeOffResults,
-    GoldenSetPublic,
+    GoldenSetImportResult,
     GoldenSetVersionPublic,
     ImportResult,
     InstructionsVersionPublic,
@@ -120,6 +120,9 @@ class GoldenSetVersionRef(BaseModel):
         As ``GET /golden-sets/{golden_set_id}/versions/{version}`` returns them.
     stored, duplicates
         Gold labels the import stored, and rows that repeated an earlier one.
+    notes
+        What the file's reader left out or could not check (e.g. keypoints in a detection
+        file), as every import door says it.
 
     ``id`` still works (as before, it is ``version_id``) but warns: next to
     ``golden_set_id`` it was easy to mistake for the golden set's id.
@@ -136,6 +139,7 @@ class GoldenSetVersionRef(BaseModel):
     created_at: datetime
     stored: int
     duplicates: int
+    notes: tuple[str, ...] = ()
 
     @property
     def id(self) -> int:
@@ -217,7 +221,9 @@ def _file_format(path: Path, fmt: FileFormat | None) -> FileFormat:
     return cast(FileFormat, found)
 
 
-def _check_gold_file(path: Path, fmt: FileFormat, project: ProjectPublic) -> None:
+def _check_gold_file(
+    path: Path, fmt: FileFormat, project: ProjectPublic, *, question: str | None = None
+) -> None:
     """Read a gold file whole, as the server's gold import reads it, before anything is
     created (a refusal raises :class:`FormatError` naming the file and the place)."""
     from service.domain.errors import DomainError
@@ -233,6 +239,7 @@ def _check_gold_file(path: Path, fmt: FileFormat, project: ProjectPublic) -> Non
                 source,
                 task_type=project.task_type,
                 name=path.name,
+                question=question,
                 project=Project.model_validate(project.model_dump()),
             )
             for _ in records:
@@ -315,6 +322,8 @@ class BakeoffClient:
         params: Mapping[str, Any] | None = None,
         content: Iterator[bytes] | bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes | IO[bytes]]] | None = None,
     ) -> httpx.Response:
         response = self.http.request(
             method,
@@ -322,6 +331,8 @@ class BakeoffClient:
             json=json_body,
             params={k: v for k, v in (params or {}).items() if v is not None},
             content=content,
+            data=data,
+            files=files,
             headers={**self._headers, **(headers or {})},
         )
         if response.status_code >= 400:
@@ -399,6 +410,7 @@ class BakeoffClient:
         format: FileFormat | None = None,
         note: str = "",
         idempotency_key: str | None = None,
+        question: str | None = None,
     ) -> GoldenSetVersionRef:
         """Create a golden set from a DataFrame or a file; returns its ids and first version.
 
@@ -409,8 +421,11 @@ class BakeoffClient:
         metadata field (:func:`adapters.formats.csv.iter_gold`).
 
         The file is read here first, as the server reads it (the project's task type, the
-        format told from the content), so a file the format layer refuses creates nothing:
-        no empty golden set is left behind.
+        format told from the content), so a file the format layer refuses is refused before
+        any request; then ``POST /golden-sets/import`` creates the golden set and imports the
+        file in one transaction, so a refusal only the server can make (an unknown class)
+        leaves no golden set behind either. ``question`` names the Label Studio control
+        (``from_name``) to read when the project asks several questions.
 
         Returns
         -------
@@ -421,22 +436,37 @@ class BakeoffClient:
         ------
         FormatError
             The file does not read as gold (nothing is created).
+        BakeoffAPIError
+            The server refuses the gold (422 naming what and where; nothing is created).
         """
         if isinstance(gold, pd.DataFrame):
             gold = _gold_frame(gold)
         content, fmt = self._upload(gold, format, _GOLD_COLUMNS)
         if not isinstance(gold, pd.DataFrame):
             project = self._model(ProjectPublic, "GET", f"/projects/{project_id}")
-            _check_gold_file(Path(gold), fmt, project)
-        golden = self._model(
-            GoldenSetPublic,
-            "POST",
-            "/golden-sets",
-            json_body={"name": name, "project_id": project_id},
-        )
-        return self._import_gold(
-            golden.id, content, fmt, _name_of(gold), note=note, idempotency_key=idempotency_key
-        )
+            _check_gold_file(Path(gold), fmt, project, question=question)
+        # one request, one transaction: a refusal only the server can make (an unknown
+        # class) leaves no golden set behind either
+        form = {"project_id": str(project_id), "name": name, "format": fmt, "note": note}
+        if question is not None:
+            form["question"] = question
+        with contextlib.ExitStack() as files:
+            body: bytes | IO[bytes]
+            if isinstance(content, bytes):
+                body = content
+            elif isinstance(gold, pd.DataFrame) or Path(gold).is_dir():
+                body = b"".join(content)  # a zipped folder, already in memory
+            else:  # a file streams from disk
+                body = files.enter_context(Path(gold).open("rb"))
+            result = self._model(
+                GoldenSetImportResult,
+                "POST",
+                "/golden-sets/import",
+                data=form,
+                files={"file": (_name_of(gold), body)},
+                headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())},
+            )
+        return self._version_ref(result)
 
     def import_gold(
         self,
@@ -496,6 +526,14 @@ class BakeoffClient:
             content=content,
             headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())},
         )
+        return self._version_ref(result, golden_set_id)
+
+    def _version_ref(
+        self, result: ImportResult, golden_set_id: int | None = None
+    ) -> GoldenSetVersionRef:
+        """The version a gold import created, with the import's counts and notes."""
+        if isinstance(result, GoldenSetImportResult):
+            golden_set_id = result.golden_set_id
         version = self._model(
             GoldenSetVersionPublic,
             "GET",
@@ -511,6 +549,7 @@ class BakeoffClient:
             created_at=version.created_at,
             stored=result.stored,
             duplicates=result.duplicates,
+            notes=tuple(result.notes),
         )
 
     def create_bakeoff(

@@ -132,6 +132,7 @@ __all__ = [
     "VendorLabelPublic",
     "VendorLabelsPublic",
     "ImportResult",
+    "GoldenSetImportResult",
     "VendorResult",
     "BakeOffResults",
     "ApiKeyBase",
@@ -850,6 +851,15 @@ class ImportResult(SQLModel):
         default_factory=list,
         description="What the file's reader left out or could not check, said out loud "
         "(e.g. CVAT shapes the task type does not score, Prodigy answers not accepted).",
+    )
+
+
+class GoldenSetImportResult(ImportResult):
+    """What ``POST /golden-sets/import`` created: the golden set and its first version."""
+
+    golden_set_id: int = Field(description="The new golden set.")
+    golden_set_version_id: int = Field(
+        description="Its first version's id (what a bake-off pins as golden_set_version_id)."
     )
 
 

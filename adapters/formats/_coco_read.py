@@ -477,6 +477,9 @@ class CocoResults:
     outside_image
         How many boxes reach more than the tolerance past their image (scored as they are,
         as pycocotools scores them).
+    with_keypoints
+        How many results carry keypoints (their boxes and masks are read, the keypoints are
+        not scored as detection or segmentation).
     """
 
     source: str
@@ -487,6 +490,23 @@ class CocoResults:
     areas: FloatArray
     rles: tuple[dict[str, Any], ...] | None
     outside_image: int = 0
+    with_keypoints: int = 0
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What was read but not scored, or scored unchecked, to be said to the user."""
+        notes = []
+        if self.outside_image:
+            notes.append(
+                f"{self.outside_image} result box(es) reach past their image; scored as they "
+                "are (as pycocotools scores them)"
+            )
+        if self.with_keypoints:
+            notes.append(
+                f"{self.with_keypoints} result(s) carry keypoints; their boxes and masks are "
+                "read, the keypoints are not scored"
+            )
+        return tuple(notes)
 
     def to_vendor_annotations(
         self,
@@ -543,6 +563,7 @@ class _ResultsBuilder:
         self.has_seg: bool | None = None
         self.has_score: bool | None = None
         self.outside = 0
+        self.keypoints = 0
 
     def _same(self, kind: str, now: bool, before: bool | None, where: str) -> bool:
         if before is not None and before != now:
@@ -594,6 +615,7 @@ class _ResultsBuilder:
             self.box.append((x, y, w, h))
         if self.has_score:
             self.score.append(_num(o["score"], src, f"{where}.score"))
+        self.keypoints += _keypoint_count(o) > 0
         self.img.append(img)
         self.cat.append(cat)
 
@@ -615,6 +637,7 @@ class _ResultsBuilder:
             areas=areas,
             rles=rles,
             outside_image=self.outside,
+            with_keypoints=self.keypoints,
         )
 
 

@@ -317,16 +317,8 @@ def _coco_results(p: Path, task_type: TaskType, gold: GoldContext) -> LabelFile:
     key: Literal["id", "file_name"] = (
         "file_name" if all(im.file_name for im in gold.coco.images) else "id"
     )
-    notes = (
-        (
-            f"{results.outside_image} result box(es) reach past their image; scored as they are "
-            "(as pycocotools scores them)",
-        )
-        if results.outside_image
-        else ()
-    )
     annotations = results.to_vendor_annotations(gold.coco, kind, item_key=key)
-    return LabelFile("coco_results", annotations, notes)
+    return LabelFile("coco_results", annotations, results.notes)
 
 
 def _csv(p: Path, task_type: TaskType) -> LabelFile:

@@ -24,7 +24,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
-__all__ = ["LabelsAtPrecision", "same_geometry", "yolo_tolerance_px", "ROUND_OFF"]
+__all__ = [
+    "LabelsAtPrecision",
+    "reader_notes",
+    "same_geometry",
+    "yolo_tolerance_px",
+    "ROUND_OFF",
+]
 
 #: Relative float round-off allowed on any coordinate (unit conversions: %, fractions).
 ROUND_OFF = 1e-9
@@ -54,6 +60,14 @@ class LabelsAtPrecision(Iterator[_T], Generic[_T]):
         close = getattr(self._records, "close", None)
         if close is not None:
             close()
+
+
+def reader_notes(records: object) -> list[str]:
+    """What a file's reader said about its records (their ``notes``: what it left out or
+    could not check), for the import's result; read once the records are consumed (a COCO
+    reader knows them after its first record)."""
+    notes = getattr(records, "notes", None)
+    return [str(n) for n in notes] if isinstance(notes, tuple | list) else []
 
 
 def yolo_tolerance_px(image_sizes: Mapping[str, tuple[int, int]]) -> float:

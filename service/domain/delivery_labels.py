@@ -44,7 +44,7 @@ from service.domain.answer_checks import (
     check_resent,
     normalized_text,
 )
-from service.domain.answer_geometry import LabelsAtPrecision
+from service.domain.answer_geometry import reader_notes
 from service.domain.deliveries import get_delivery
 from service.domain.errors import Conflict, Invalid
 from service.domain.label_io import ReadFormat, read_vendor_labels
@@ -207,7 +207,7 @@ def add_delivery_labels(
             received=batch.received,
             stored=written,
             duplicates=batch.duplicates,
-            notes=list(records.notes) if isinstance(records, LabelsAtPrecision) else [],
+            notes=reader_notes(records),
         )
     return result
 

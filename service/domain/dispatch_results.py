@@ -31,6 +31,7 @@ from service.core.types import utcnow
 from service.domain import idempotency
 from service.domain._common import table_of
 from service.domain.adapter_settings import adapter_arguments
+from service.domain.answer_geometry import LabelsAtPrecision
 from service.domain.errors import Conflict, Invalid, NotFound, Unauthorized
 from service.domain.label_times import clamp_completion
 from service.domain.repeats import repeat_keys
@@ -171,6 +172,7 @@ def store_results(
     strict: bool = True,
     delivery: tuple[str, str] | None = None,
     request_key: tuple[str, str | None, str | None] | None = None,
+    notes: tuple[str, ...] = (),
 ) -> CallbackResult:
     """Store a vendor's results once each and record completion time and cost per task.
 
@@ -189,6 +191,8 @@ def store_results(
     request_key
         ``(scope, Idempotency-Key, body fingerprint)`` of the request, remembered with the
         result in the transaction that stores the labels.
+    notes
+        What the file's reader left out or did not check: stored with that result.
 
     Raises
     ------
@@ -215,6 +219,7 @@ def store_results(
             strict=strict,
             delivery=delivery,
             request_key=request_key,
+            notes=notes,
         )
     first = [a for a in records if a.item_id not in repeats]
     # Second sendings first, without the replay and idempotency records: a replayed or
@@ -229,6 +234,7 @@ def store_results(
         delivery=None if first else delivery,
         request_key=None if first else request_key,
         repeat=1,
+        notes=() if first else notes,
     )
     if not first:
         return done
@@ -240,6 +246,7 @@ def store_results(
         strict=strict,
         delivery=delivery,
         request_key=request_key,
+        notes=notes,
     )
     return CallbackResult(
         received=done.received + rest.received,
@@ -258,6 +265,7 @@ def _store(
     delivery: tuple[str, str] | None,
     request_key: tuple[str, str | None, str | None] | None,
     repeat: Literal[0, 1] = 0,
+    notes: tuple[str, ...] = (),
 ) -> CallbackResult:
     vendor_id = int(vendor.id or 0)
     if delivery is not None:
@@ -326,7 +334,8 @@ def _store(
             session=session,
             bakeoff_id=bakeoff_id,
             vendor_id=vendor_id,
-            records=records,
+            # the reader's notes go with the records into the import's (remembered) result
+            records=LabelsAtPrecision(iter(records), notes=notes),
             source=f"{vendor.name} results",
             only_items=list(by_item),
             idempotency_key=idem_key,

@@ -49,7 +49,7 @@ from adapters.base import (
     VendorResponseInvalid,
     WorkItem,
 )
-from adapters.file import FORMAT_TASKS, FileAdapter, Manifest
+from adapters.file import FORMAT_TASKS, FileAdapter, FileResults, Manifest
 from adapters.file import FileFormat as AdapterFormat
 from adapters.formats import FormatError
 from adapters.http import batch_id_for
@@ -349,10 +349,9 @@ def _mark_sent(
 # --------------------------------------------------------------------------- upload
 
 
-def _parse(
-    context: _Context, fmt: PackageFormat, source: IO[bytes], filename: str
-) -> list[VendorAnnotation]:
-    """Read the returned file with the FileAdapter (the package is rebuilt in a temp dir)."""
+def _parse(context: _Context, fmt: PackageFormat, source: IO[bytes], filename: str) -> FileResults:
+    """Read the returned file with the FileAdapter (the package is rebuilt in a temp dir),
+    with the reader's notes."""
     with tempfile.TemporaryDirectory(prefix="bakeoff-results-") as tmp:
         adapter = _adapter(context, fmt, Path(tmp))
         job = _submit(adapter, context.batch)
@@ -363,7 +362,7 @@ def _parse(
             _drop_item_columns(upload, context.batch)
         adapter.import_results(job, upload)
         try:
-            return adapter.fetch_results(job)
+            return adapter.read_results(job)
         except VendorResponseInvalid as exc:
             cause = exc.__cause__
             if isinstance(cause, FormatError):
@@ -490,7 +489,8 @@ def upload_results(
     replay = idempotency.lookup(session, scope=scope, key=idempotency_key, fingerprint=fingerprint)
     if replay is not None:
         return ImportResult.model_validate({**replay, "replayed": True})
-    annotations = _parse(context, format, source, filename)
+    read = _parse(context, format, source, filename)
+    annotations = read.annotations
     if not annotations:
         raise Invalid(f"{filename}: the file holds no answers", location=("body",))
     _check(context, annotations, filename)
@@ -503,10 +503,14 @@ def upload_results(
             annotations=annotations,
             strict=True,
             request_key=(scope, idempotency_key, fingerprint),
+            notes=read.notes,
         )
     except DomainError:
         session.rollback()
         raise
     return ImportResult(
-        received=stored.received, stored=stored.stored, duplicates=stored.duplicates
+        received=stored.received,
+        stored=stored.stored,
+        duplicates=stored.duplicates,
+        notes=list(read.notes),  # what the file's reader left out, as every door says it
     )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert
 from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from adapters.formats.jsonl import GoldRecord
@@ -14,7 +15,8 @@ from service.core.config import get_settings
 from service.core.types import utcnow
 from service.domain import idempotency
 from service.domain._common import table_of
-from service.domain.errors import Invalid
+from service.domain.answer_geometry import reader_notes
+from service.domain.errors import Conflict, Invalid
 from service.domain.golden_sets import (
     create_version,
     get_golden_set,
@@ -30,11 +32,19 @@ from service.domain.labels import (
     normalize_value,
     to_json_value,
 )
-from service.domain.projects import class_names
+from service.domain.projects import class_names, get_project
 from service.domain.security import Principal
-from service.models import GoldenItem, GoldLabel, ImportResult
+from service.models import (
+    GoldenItem,
+    GoldenSet,
+    GoldenSetCreate,
+    GoldenSetImportResult,
+    GoldLabel,
+    ImportResult,
+    Project,
+)
 
-__all__ = ["import_gold", "iter_gold_records"]
+__all__ = ["create_golden_set_with_gold", "import_gold", "iter_gold_records"]
 
 
 def import_gold(
@@ -48,6 +58,8 @@ def import_gold(
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
     source: str = "gold",
+    idempotency_scope: str | None = None,
+    commit: bool = True,
 ) -> ImportResult:
     """Import golden items and their gold labels as a new version of the golden set.
 
@@ -62,6 +74,11 @@ def import_gold(
         ``metadata``, the file's values replace the stored ones.
     note
         Stored on the new version.
+    idempotency_scope
+        Where the key is remembered (default ``gold:<golden_set_id>``).
+    commit
+        ``False``: leave the commit to the caller, whose own writes (a new golden set) go in
+        the same transaction; on any error everything is still rolled back.
 
     Returns
     -------
@@ -74,7 +91,7 @@ def import_gold(
         An unknown class, a wrong shape or a duplicate item (nothing is stored).
     """
     golden = get_golden_set(session=session, golden_set_id=golden_set_id, principal=principal)
-    scope = f"gold:{golden_set_id}"
+    scope = idempotency_scope or f"gold:{golden_set_id}"
     replay = idempotency.lookup(session, scope=scope, key=idempotency_key, fingerprint=fingerprint)
     if replay is not None:
         return ImportResult.model_validate({**replay, "replayed": True})
@@ -173,7 +190,101 @@ def import_gold(
             }
             session.add(version)
         result = ImportResult(
-            received=received, stored=received, golden_set_version=version.version
+            received=received,
+            stored=received,
+            golden_set_version=version.version,
+            notes=reader_notes(records),  # what the file's reader left out, said to the user
+        )
+        idempotency.remember(
+            session,
+            scope=scope,
+            key=idempotency_key,
+            fingerprint=fingerprint,
+            response=result.model_dump(mode="json"),
+        )
+        if commit:  # else the caller commits (with what it created in the transaction)
+            session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return result
+
+
+def create_golden_set_with_gold(
+    *,
+    session: Session,
+    data: GoldenSetCreate,
+    read: Callable[[Project], Iterator[GoldRecord]],
+    principal: Principal | None = None,
+    note: str = "",
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+    source: str = "gold",
+) -> GoldenSetImportResult:
+    """Create a golden set and import its gold file as version 1, in one transaction.
+
+    A file refused by the reader or by the import (an unknown class, a wrong shape, a
+    duplicate item) leaves nothing behind: no golden set, no version, no items.
+
+    Parameters
+    ----------
+    data
+        The golden set's name, description and project.
+    read
+        The gold file's reader, given the project (its task type and ontology).
+    idempotency_key, fingerprint
+        A request re-sent with the same key (per project and name) and body is answered from
+        the stored result.
+
+    Returns
+    -------
+    GoldenSetImportResult
+        The import's result with the new golden set's and version's ids.
+
+    Raises
+    ------
+    Invalid, FormatError
+        The file does not read as gold of the project's task type (nothing is stored).
+    Conflict
+        The project already has a golden set of that name.
+    """
+    project = get_project(session=session, project_id=data.project_id, principal=principal)
+    scope = f"golden-set-import:{data.project_id}:{data.name}"
+    replay = idempotency.lookup(session, scope=scope, key=idempotency_key, fingerprint=fingerprint)
+    if replay is not None:
+        return GoldenSetImportResult.model_validate({**replay, "replayed": True})
+    try:
+        golden = GoldenSet.model_validate(data)
+        session.add(golden)
+        try:
+            session.flush()  # the id, not yet committed: the import commits it with the gold
+        except IntegrityError as exc:
+            raise Conflict(
+                f"project {data.project_id} already has a golden set {data.name!r}"
+            ) from exc
+        records = read(project)
+        try:
+            imported = import_gold(
+                session=session,
+                golden_set_id=golden.id or 0,
+                records=records,
+                principal=principal,
+                note=note,
+                idempotency_key=None,  # remembered below, with the golden set's ids
+                source=source,
+                commit=False,
+            )
+        finally:
+            close = getattr(records, "close", None)
+            if close is not None:
+                close()
+        version = get_version(
+            session=session, golden_set_id=golden.id or 0, version=imported.golden_set_version or 1
+        )
+        result = GoldenSetImportResult(
+            **imported.model_dump(),
+            golden_set_id=golden.id or 0,
+            golden_set_version_id=version.id or 0,
         )
         idempotency.remember(
             session,
@@ -184,7 +295,7 @@ def import_gold(
         )
         session.commit()
     except BaseException:
-        session.rollback()
+        session.rollback()  # the golden set goes with its refused gold
         raise
     return result
 

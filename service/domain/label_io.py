@@ -36,7 +36,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain, groupby
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Literal, get_args
+from typing import IO, Any, Literal, TypeVar, get_args
 
 from sqlmodel import Session, col, select
 
@@ -55,7 +55,7 @@ from adapters.formats.registry import FormatName, GoldContext, detect_format, re
 from adapters.formats.sagemaker import write_sagemaker
 from adapters.formats.voc import voc_gold, write_voc
 from adapters.formats.yolo import write_yolo
-from service.domain.answer_geometry import LabelsAtPrecision, yolo_tolerance_px
+from service.domain.answer_geometry import LabelsAtPrecision, reader_notes, yolo_tolerance_px
 from service.domain.errors import Conflict, Invalid
 from service.domain.projects import class_names, project_ontology
 from service.domain.vendor_labels import LabelIn
@@ -73,6 +73,7 @@ __all__ = [
     "SUFFIXES",
     "GoldRecord",
     "read_gold",
+    "detect_gold_format",
     "CocoGoldRecords",
     "read_vendor_labels",
     "write_gold",
@@ -127,6 +128,7 @@ SUFFIXES: dict[LabelFormat, str] = {
     "coco": "json",
     "labelstudio": "json",
 }
+_R = TypeVar("_R")
 _CSV_TASKS = ("classification", "multilabel", "preference", "rating", "transcription")
 _COCO_TASKS = ("detection", "segmentation")
 
@@ -233,11 +235,14 @@ class CocoGoldRecords(Iterator[GoldRecord]):
 
     def __init__(self, source: IO[bytes], *, task_type: TaskType, name: str) -> None:
         self.coco_category_ids: dict[str, int] | None = None
+        #: what the reader left out or could not check (known once the first is read)
+        self.notes: tuple[str, ...] = ()
         self._records = self._read(source, task_type=task_type, name=name)
 
     def _read(self, source: IO[bytes], *, task_type: TaskType, name: str) -> Iterator[GoldRecord]:
         dataset, annotations = _coco_annotations(source, task_type=task_type, name=name, gold=True)
         self.coco_category_ids = {c.name: c.id for c in dataset.categories}
+        self.notes = dataset.notes
         for image, ann in zip(dataset.images, annotations, strict=True):
             data: dict[str, Any] = {"coco_id": image.id}
             if image.width > 0:  # 0: the file gave no size
@@ -386,15 +391,19 @@ def _keypoint_gold_context(
     )
 
 
-def _keypoint_gold_records(source: IO[bytes], *, name: str) -> Iterator[GoldRecord]:
+def _keypoint_gold_records(source: IO[bytes], *, name: str) -> LabelsAtPrecision[GoldRecord]:
     # items are the images' file names, or their ids when some image has none
     dataset = keypoints_format.read_keypoint_dataset(source, name=name, item_key="auto")
     ids = {key: image_id for image_id, key in dataset.image_keys.items()}
-    for ann in dataset.to_vendor_annotations():
-        data: dict[str, Any] = {"coco_id": ids[ann.item_id]}
-        if ann.item_id != str(ids[ann.item_id]):
-            data["image"] = ann.item_id
-        yield GoldRecord(item_id=ann.item_id, label=ann.label, data=data)
+
+    def records() -> Iterator[GoldRecord]:
+        for ann in dataset.to_vendor_annotations():
+            data: dict[str, Any] = {"coco_id": ids[ann.item_id]}
+            if ann.item_id != str(ids[ann.item_id]):
+                data["image"] = ann.item_id
+            yield GoldRecord(item_id=ann.item_id, label=ann.label, data=data)
+
+    return LabelsAtPrecision(records(), notes=dataset.notes)  # the reader's notes go along
 
 
 _UNSAFE_NAME = re.compile(r"[^\w.()+ -]")
@@ -435,6 +444,26 @@ def _detected(source: IO[bytes] | Path, name: str = "upload") -> FormatName:
     finally:
         _unspill(path)
         source.seek(0)
+
+
+def detect_gold_format(source: IO[bytes], name: str = "upload") -> GoldFormat:
+    """The gold format of an upload, told from its content as ``bakeoff evaluate`` tells it.
+
+    Raises
+    ------
+    Invalid
+        The content reads as a format that holds no gold (e.g. a COCO results array).
+    FormatError
+        No known format fits (the message lists what was tried).
+    """
+    fmt = _detected(source, name)
+    gold: dict[str, GoldFormat] = {f: f for f in GOLD_FORMATS}
+    if fmt not in gold:
+        raise Invalid(
+            f"{name}: reads as {fmt}, which holds no gold; gold formats: {', '.join(GOLD_FORMATS)}",
+            location=("body", "format"),
+        )
+    return gold[fmt]
 
 
 def _registry_labels(
@@ -512,12 +541,14 @@ def read_vendor_labels(
     if fmt == "csv":
         _require(fmt, task_type, _CSV_TASKS)
         return _csv_labels(source, task_type=task_type, name=name)
+    # the readers' notes (what they left out, e.g. keypoints in a detection file) go along
     if fmt == "coco" and task_type == "keypoints":
         dataset = keypoints_format.read_keypoint_dataset(source, name=name)
-        return iter(dataset.to_vendor_annotations())
+        return LabelsAtPrecision(iter(dataset.to_vendor_annotations()), notes=dataset.notes)
     if fmt == "coco":
         _require(fmt, task_type, _COCO_TASKS)
-        return iter(_coco_annotations(source, task_type=task_type, name=name)[1])
+        coco, annotations = _coco_annotations(source, task_type=task_type, name=name)
+        return LabelsAtPrecision(iter(annotations), notes=coco.notes)
     if fmt == "labelstudio":
         skeletons = None
         if task_type == "keypoints" and gold is not None:
@@ -548,6 +579,33 @@ def _is_json_array(source: IO[bytes] | Path) -> bool:
         source.seek(start)
 
 
+class _FileRecords(Iterator[_R]):
+    """A reader's records from a file it owns: closed when done, the reader's ``notes``
+    (what it left out) passed on as the upload's are."""
+
+    def __init__(self, records: Iterator[_R], handle: IO[bytes]) -> None:
+        self._records = records
+        self._handle = handle
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(reader_notes(self._records))
+
+    def __next__(self) -> _R:
+        try:
+            return next(self._records)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop the reader and close its file."""
+        close = getattr(self._records, "close", None)
+        if close is not None:
+            close()
+        self._handle.close()
+
+
 def _read_path(
     fmt: LabelFormat,
     path: Path,
@@ -558,11 +616,16 @@ def _read_path(
     question: str | None,
 ) -> Iterator[VendorAnnotation | LabelIn | csv_format.LabelRow]:
     """A file on disk (the CLI), read as its upload would be: with the gold's context (Label
-    Studio keypoint order) and the question named."""
-    with path.open("rb") as body:
-        yield from read_vendor_labels(
+    Studio keypoint order), the question named and the reader's notes."""
+    body = path.open("rb")
+    try:
+        records = read_vendor_labels(
             fmt, body, task_type=task_type, name=name, gold=gold, question=question
         )
+    except BaseException:
+        body.close()
+        raise
+    return _FileRecords(records, body)
 
 
 def read_gold(

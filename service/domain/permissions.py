@@ -82,6 +82,7 @@ _TABLE: dict[tuple[str, str], Access] = {
     # --- golden sets (gold is never shown to vendors)
     ("GET", "/golden-sets"): QA_UP,
     ("POST", "/golden-sets"): LEAD_UP,
+    ("POST", "/golden-sets/import"): LEAD_UP,
     ("GET", "/golden-sets/{golden_set_id}"): QA_UP,
     ("PATCH", "/golden-sets/{golden_set_id}"): LEAD_UP,
     ("DELETE", "/golden-sets/{golden_set_id}"): ADMIN,

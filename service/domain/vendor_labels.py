@@ -57,7 +57,7 @@ from service.domain.answer_checks import (
     normalized,
     same_answer,
 )
-from service.domain.answer_geometry import LabelsAtPrecision
+from service.domain.answer_geometry import LabelsAtPrecision, reader_notes
 from service.domain.bakeoffs import bump_data_version, check_candidate, get_bakeoff
 from service.domain.errors import Conflict, Invalid
 from service.domain.label_times import check_label_times
@@ -530,10 +530,8 @@ def add_vendor_labels(
             vendor_key=is_vendor(principal),
             repeat=repeat,
         )
-        notes: list[str] = []
-        if isinstance(records, LabelsAtPrecision):  # what the file's reader said about it
+        if isinstance(records, LabelsAtPrecision):
             batch.tolerance_px = records.tolerance_px
-            notes = list(records.notes)
         rows = _rows(batch, records)
         table = VENDOR_LABELS
         if repeat:  # few rows: the answer key's last column, after the bulk columns
@@ -544,7 +542,10 @@ def add_vendor_labels(
             _mark_received(session, batch.labeled_tasks)
             bump_data_version(session, bakeoff_id)
         result = ImportResult(
-            received=batch.received, stored=written, duplicates=batch.duplicates, notes=notes
+            received=batch.received,
+            stored=written,
+            duplicates=batch.duplicates,
+            notes=reader_notes(records),  # what the file's reader said about it
         )
         idempotency.remember(
             session,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
 from typing import IO, Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 from sqlmodel import SQLModel
@@ -14,13 +16,14 @@ from service.api.deps import CurrentKey, IdempotencyKey, PageDep, SessionDep
 from service.api.uploads import closing_iterator as _closing
 from service.api.uploads import plan_response, spool_body
 from service.domain import golden_import, golden_sets, idempotency, label_export, label_io
-from service.domain.label_io import GoldFormat
+from service.domain.label_io import GoldFormat, GoldRecord
 from service.models import (
     GoldenItemCreate,
     GoldenItemPublic,
     GoldenItemsPublic,
     GoldenItemUpdate,
     GoldenSetCreate,
+    GoldenSetImportResult,
     GoldenSetPublic,
     GoldenSetsPublic,
     GoldenSetUpdate,
@@ -30,6 +33,7 @@ from service.models import (
     GoldLabelCreate,
     GoldLabelsPublic,
     ImportResult,
+    Project,
 )
 
 __all__ = ["router", "GoldLabelsIn", "CorrectionIn"]
@@ -74,6 +78,54 @@ def create_golden_set(
     """Create an empty golden set in a project."""
     golden = golden_sets.create_golden_set(session=session, data=body, principal=principal)
     return golden_sets.golden_set_public(session, golden)
+
+
+@router.post("/import", response_model=GoldenSetImportResult, status_code=201)
+def create_golden_set_from_file(
+    session: SessionDep,
+    principal: CurrentKey,
+    project_id: Annotated[int, Form(description="The project the golden set belongs to.")],
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    file: Annotated[UploadFile, File(description="The gold file (VOC: a zip or one XML).")],
+    format: Annotated[
+        GoldFormat | None, Form(description="File format; told from the content when left out.")
+    ] = None,
+    question: Annotated[
+        str | None, Form(description="Label Studio: the control (from_name) to read.")
+    ] = None,
+    description: Annotated[str, Form()] = "",
+    note: Annotated[str, Form(description="Stored on the first version.")] = "",
+    idempotency_key: IdempotencyKey = None,
+) -> GoldenSetImportResult:
+    """Create a golden set from a gold file in one transaction; a refused file leaves none."""
+    filename = file.filename or "upload"
+    body = file.file
+    digest = hashlib.sha256()
+    while chunk := body.read(1 << 20):
+        digest.update(chunk)
+    body.seek(0)
+    chosen = format or label_io.detect_gold_format(body, filename)
+
+    def read(project: Project) -> Iterator[GoldRecord]:
+        return label_io.read_gold(
+            chosen,
+            body,
+            task_type=project.task_type,
+            name=filename,
+            question=question,
+            project=project,
+        )
+
+    return golden_import.create_golden_set_with_gold(
+        session=session,
+        data=GoldenSetCreate(project_id=project_id, name=name, description=description),
+        read=read,
+        principal=principal,
+        note=note,
+        idempotency_key=idempotency_key,
+        fingerprint=digest.hexdigest(),
+        source=filename,
+    )
 
 
 @router.get("/{golden_set_id}", response_model=GoldenSetPublic)
