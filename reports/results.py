@@ -31,6 +31,7 @@ __all__ = [
     "CostProjection",
     "TrendRow",
     "TrendWarning",
+    "CrowdAgreement",
     "SystemScores",
     "Report",
 ]
@@ -288,6 +289,26 @@ class TrendWarning(_Frozen):
     message: str
 
 
+class CrowdAgreement(_Frozen):
+    """Agreement among a crowd's annotators on the gold items, as ``bakeoff agreement``
+    reports it (the engine's :class:`metrics.scoring.CrowdAgreement`)."""
+
+    fleiss_kappa: float | None = Field(
+        description="Fleiss' kappa; null when undefined or when the items have different "
+        "numbers of answers (fleiss_kappa_note says why)."
+    )
+    fleiss_kappa_note: str | None = Field(
+        default=None, description="Why fleiss_kappa is absent; null when it is given."
+    )
+    krippendorff_alpha: float | None = Field(
+        description="Krippendorff's alpha at level (missing answers allowed); null when undefined."
+    )
+    level: Literal["nominal"] = "nominal"
+    n_items: int = Field(description="Gold items with at least two answers.")
+    min_answers: int = Field(description="Fewest answers on one answered gold item.")
+    max_answers: int = Field(description="Most answers on one answered gold item.")
+
+
 class SystemScores(_Frozen):
     """One candidate's numbers from the scoring engine (:mod:`metrics.scoring`).
 
@@ -343,6 +364,11 @@ class SystemScores(_Frozen):
         default=None, description="Latency charged to an unreturned item."
     )
     warnings: list[str] = Field(default_factory=list)
+    crowd_agreement: CrowdAgreement | None = Field(
+        default=None,
+        description="Classification crowds (some item with several answers): Fleiss' kappa "
+        "and Krippendorff's alpha among the annotators; null otherwise.",
+    )
 
 
 class Report(_Frozen):

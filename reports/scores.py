@@ -19,7 +19,7 @@ from metrics.operations import LatencySummary
 from metrics.scoring import Scored
 from metrics.types import MetricResult
 from reports.inputs import PricingTerms, SystemEvaluation
-from reports.results import Estimate, Ranking, SystemRanking, SystemScores
+from reports.results import CrowdAgreement, Estimate, Ranking, SystemRanking, SystemScores
 
 __all__ = [
     "estimate",
@@ -109,6 +109,23 @@ def system_scores(scored: Scored) -> SystemScores:
         n_unreturned=ops.n_unreturned if ops is not None else 0,
         deadline_s=ops.deadline_s if ops is not None else None,
         warnings=[w.message for w in scored.warnings],
+        crowd_agreement=_crowd_agreement(scored),
+    )
+
+
+def _crowd_agreement(scored: Scored) -> CrowdAgreement | None:
+    """The engine's crowd agreement as JSON (non-finite numbers become ``null``)."""
+    agreement = scored.crowd_agreement
+    if agreement is None:
+        return None
+    return CrowdAgreement(
+        fleiss_kappa=_finite(agreement.fleiss_kappa),
+        fleiss_kappa_note=agreement.fleiss_kappa_note,
+        krippendorff_alpha=_finite(agreement.krippendorff_alpha),
+        level=agreement.level,
+        n_items=agreement.n_items,
+        min_answers=agreement.min_answers,
+        max_answers=agreement.max_answers,
     )
 
 

@@ -88,6 +88,7 @@ QUALITY = (
     "coverage",
     "min_coverage",
     "coco",
+    "crowd_agreement",  # a crowd's Fleiss' kappa and Krippendorff's alpha
 )
 
 
@@ -180,6 +181,8 @@ def _doors(
             assert _operations(scores) == _operations(truth), (door, name)
         if name in cli:
             assert _quality(cli[name]) == _quality(truth), ("cli", name)
+        if truth["task_type"] == "classification" and name == "crowd":  # compared above
+            assert truth["crowd_agreement"]["krippendorff_alpha"] is not None
         # /results' flat fields read the same scores; the ranked quantity has one name
         ranking_metric = truth["ranking_metric"]
         assert api[name]["ranking_metric"] == ranking_metric

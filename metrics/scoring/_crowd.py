@@ -26,9 +26,14 @@ import numpy.typing as npt
 import pandas as pd
 
 from metrics.aggregation import majority_vote
-from metrics.agreement import worker_accuracy, worker_consensus_agreement
+from metrics.agreement import (
+    fleiss_kappa,
+    krippendorff_alpha,
+    worker_accuracy,
+    worker_consensus_agreement,
+)
 from metrics.scoring._assemble import check_labels, is_missing, outside_gold_warning
-from metrics.scoring.base import ScoringOptions, ScoringWarning
+from metrics.scoring.base import CrowdAgreement, ScoringOptions, ScoringWarning
 from metrics.types import LABEL, TASK, WORKER
 
 if TYPE_CHECKING:  # the fusion module loads pycocotools: only region scorers need it
@@ -39,6 +44,7 @@ __all__ = [
     "Fusion",
     "Votes",
     "annotator_table",
+    "crowd_agreement",
     "fuse",
     "answered_mask",
     "is_missing",
@@ -291,6 +297,44 @@ def annotator_table(answers: pd.DataFrame | None, gold_keys: pd.Series[Any]) -> 
     )
     table.index.name = WORKER
     return table
+
+
+def crowd_agreement(answers: pd.DataFrame | None) -> CrowdAgreement | None:
+    """Fleiss' kappa and Krippendorff's alpha (nominal) among a crowd's annotators.
+
+    ``answers`` is :attr:`Votes.answers` (the gold items' answers, one row each): the
+    numbers are :func:`metrics.agreement.fleiss_kappa` and
+    :func:`metrics.agreement.krippendorff_alpha` of that table, the functions
+    ``bakeoff agreement`` reports, so both commands give the same values for a file of
+    gold items. Fleiss' kappa is given only when every answered item has the same number
+    of answers (the measure's design); the note says why it is absent otherwise. ``None``
+    when no item has two answers (nothing to agree on).
+    """
+    if answers is None or answers.empty:
+        return None
+    counts = answers.groupby(TASK, sort=False).size()
+    low, high = int(counts.min()), int(counts.max())
+    if high < 2:
+        return None
+    kappa: float | None = None
+    note: str | None = None
+    if low == high:
+        kappa = float(fleiss_kappa(answers).value)
+    else:
+        note = (
+            f"items have {low} to {high} answers; Fleiss' kappa needs the same number on "
+            "every item (Krippendorff's alpha allows missing answers)"
+        )
+    alpha = krippendorff_alpha(answers, level="nominal")
+    return CrowdAgreement(
+        fleiss_kappa=kappa,
+        fleiss_kappa_note=note,
+        krippendorff_alpha=float(alpha.value),
+        level="nominal",
+        n_items=int((counts >= 2).sum()),
+        min_answers=low,
+        max_answers=high,
+    )
 
 
 @dataclass(frozen=True, eq=False)

@@ -54,6 +54,7 @@ __all__ = [
     "ScoringWarning",
     "UnknownLabelsError",
     "Operations",
+    "CrowdAgreement",
     "Scored",
     "Scorer",
     "ITEM_COLUMNS",
@@ -256,6 +257,39 @@ class Operations:
     latency_s: pd.Series[float] | None
 
 
+@dataclass(frozen=True)
+class CrowdAgreement:
+    """Agreement among a crowd's annotators on the gold items: the measures of
+    ``bakeoff agreement``, by the same functions (:mod:`metrics.agreement`).
+
+    Attributes
+    ----------
+    fleiss_kappa
+        :func:`metrics.agreement.fleiss_kappa` (``nan`` when undefined, e.g. one class
+        only); ``None`` when the items have different numbers of answers
+        (:attr:`fleiss_kappa_note` says why).
+    fleiss_kappa_note
+        Why :attr:`fleiss_kappa` is absent; ``None`` when it is given.
+    krippendorff_alpha
+        :func:`metrics.agreement.krippendorff_alpha` at :attr:`level` (missing answers
+        allowed; ``nan`` when undefined).
+    level
+        Level of measurement of the alpha: classes are nominal.
+    n_items
+        Gold items with at least two answers (the items both measures use).
+    min_answers, max_answers
+        Fewest and most answers on one answered gold item.
+    """
+
+    fleiss_kappa: float | None
+    fleiss_kappa_note: str | None
+    krippendorff_alpha: float
+    level: Literal["nominal"]
+    n_items: int
+    min_answers: int
+    max_answers: int
+
+
 @dataclass(frozen=True, eq=False)
 class Scored:
     """One candidate scored against gold: the only thing a door reads.
@@ -294,6 +328,10 @@ class Scored:
         ``agreement_with_peers`` (classes and label sets: agreement of the answers; boxes,
         masks, keypoints and spans: the annotator's mean per-item F1 against gold and
         against the fused consensus). ``None`` with one annotator per item.
+    crowd_agreement
+        Classification crowds (some item with several answers): Fleiss' kappa and
+        Krippendorff's alpha among the annotators (:class:`CrowdAgreement`); ``None``
+        otherwise.
     per_slice
         Metadata slices (see :func:`metrics.scoring.slices.slice_table`), or ``None``.
     box_bias
@@ -336,6 +374,7 @@ class Scored:
     extra: Mapping[str, Any] = field(default_factory=dict)
     item_metric: str | None = None
     item_title: str | None = None
+    crowd_agreement: CrowdAgreement | None = None
 
     @property
     def ranking_metric(self) -> str:

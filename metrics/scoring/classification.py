@@ -5,7 +5,8 @@ the share of *all* gold items (an unanswered item is wrong; the ranking metric).
 Also: ``coverage``, ``balanced_accuracy``, ``macro_f1``, ``cohen_kappa`` (all from
 :func:`metrics.classification.classification_summary`), per-class precision/recall/F1,
 the confusion matrix and, for crowds (several annotators per item, merged by majority
-vote), per-annotator agreement and the number of tied votes.
+vote), per-annotator agreement, the crowd's Fleiss' kappa and Krippendorff's alpha
+(:func:`metrics.scoring._crowd.crowd_agreement`) and the number of tied votes.
 
 Examples
 --------
@@ -32,7 +33,14 @@ from metrics.classification import (
     encode_labels,
 )
 from metrics.scoring import _assemble
-from metrics.scoring._crowd import NO_CONSENSUS, annotator_table, one, same, vote
+from metrics.scoring._crowd import (
+    NO_CONSENSUS,
+    annotator_table,
+    crowd_agreement,
+    one,
+    same,
+    vote,
+)
 from metrics.scoring._intervals import Table
 from metrics.scoring.base import Scored, ScoringOptions
 from metrics.statistics import ClassificationMetricName, classification_statistic
@@ -181,4 +189,5 @@ def score(
         warnings=(*votes.warnings, *warnings),
         confusion=summary.confusion.to_frame(),
         per_annotator=annotator_table(votes.answers, gold),
+        crowd_agreement=crowd_agreement(votes.answers),
     )

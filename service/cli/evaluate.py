@@ -168,6 +168,21 @@ def _print(result: evaluation.Evaluation) -> None:
         f"coverage floor {result.min_coverage:.2f}[/dim]"
     )
     for name, s in result.systems.items():
+        agreement = s.crowd_agreement
+        if agreement is None:
+            continue
+        kappa = (
+            _fmt(agreement.fleiss_kappa)
+            if agreement.fleiss_kappa_note is None
+            else f"- ({agreement.fleiss_kappa_note})"
+        )
+        console.print(
+            f"{name}: its annotators' agreement on {agreement.n_items} items: "
+            f"Fleiss' kappa {kappa}, Krippendorff's alpha ({agreement.level}) "
+            f"{_fmt(agreement.krippendorff_alpha)}",
+            highlight=False,
+        )
+    for name, s in result.systems.items():
         for warning in s.warnings:
             console.print(f"[yellow]{name}:[/] {warning}")
     for name, s in result.systems.items():

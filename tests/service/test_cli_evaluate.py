@@ -286,6 +286,74 @@ def test_agreement_with_gold_and_table() -> None:
     assert out["annotators"]["ann"]["accuracy"] == pytest.approx(expected)
 
 
+def test_evaluate_shows_the_crowds_fleiss_and_alpha_as_agreement_does(tmp_path: Path) -> None:
+    # the examples README: the table shows the crowd's Fleiss' kappa and Krippendorff's alpha
+    html = tmp_path / "report.html"
+    out = _evaluate_examples("--html", str(html))
+    crowd = out["systems"]["crowd"]["crowd_agreement"]
+    assert out["systems"]["knn"]["crowd_agreement"] is None  # one answer per item
+    assert out["systems"]["acme"]["crowd_agreement"] is None
+    answers = pd.read_csv(EXAMPLES / "crowd.csv")
+    wide = answers.pivot(index="item_id", columns="annotator_id", values="label")
+    table, _ = aggregate_raters(wide.to_numpy())
+    assert crowd["fleiss_kappa"] == pytest.approx(sm_fleiss_kappa(table), abs=1e-9)
+    ref = krippendorff.alpha(
+        reliability_data=wide.to_numpy().T.astype(float), level_of_measurement="nominal"
+    )
+    assert crowd["krippendorff_alpha"] == pytest.approx(ref, abs=1e-9)
+    assert crowd["fleiss_kappa_note"] is None and crowd["level"] == "nominal"
+    assert (crowd["n_items"], crowd["min_answers"], crowd["max_answers"]) == (300, 3, 3)
+    # one engine: the very numbers of `bakeoff agreement` on the same file
+    agreement = _invoke("agreement", "--labels", str(EXAMPLES / "crowd.csv"), "--json")
+    assert agreement.exit_code == 0, agreement.output
+    same = json.loads(agreement.stdout)
+    assert crowd["fleiss_kappa"] == same["fleiss_kappa"]
+    assert crowd["krippendorff_alpha"] == same["krippendorff_alpha"]
+    kappa, alpha = f"{crowd['fleiss_kappa']:.3f}", f"{crowd['krippendorff_alpha']:.3f}"
+    printed = _invoke(
+        "evaluate",
+        "--gold",
+        str(EXAMPLES / "gold.csv"),
+        "--labels",
+        f"knn={EXAMPLES / 'knn.csv'}",
+        "--labels",
+        f"crowd={EXAMPLES / 'crowd.csv'}",
+        "--resamples",
+        "50",
+    )
+    assert printed.exit_code == 0, printed.output
+    words = " ".join(printed.stdout.split())
+    assert (
+        f"crowd: its annotators' agreement on 300 items: Fleiss' kappa {kappa}, "
+        f"Krippendorff's alpha (nominal) {alpha}"
+    ) in words
+    assert "knn: its annotators' agreement" not in words
+    page = html.read_text(encoding="utf-8")
+    row = re.search(r'<table id="crowd-agreement">.*?</table>', page, re.S)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row.group(0))
+    assert cells == ["crowd", "300", kappa, alpha]
+
+
+def test_evaluate_says_why_a_crowds_fleiss_kappa_is_absent(tmp_path: Path) -> None:
+    gold = _write(tmp_path, "gold.csv", "item_id,label\na,x\nb,y\nc,x\n")
+    rows = ["a,w1,x", "a,w2,x", "a,w3,y", "b,w1,y", "b,w2,y", "c,w1,x", "c,w3,y"]
+    labels = _write(tmp_path, "crowd.csv", "item_id,annotator_id,label\n" + "\n".join(rows))
+    args = ("evaluate", "--gold", gold, "--labels", f"crowd={labels}", "--resamples", "20")
+    result = _invoke(*args, "--json")
+    assert result.exit_code == 0, result.output
+    crowd = json.loads(result.stdout)["systems"]["crowd"]["crowd_agreement"]
+    assert crowd["fleiss_kappa"] is None and "2 to 3 answers" in crowd["fleiss_kappa_note"]
+    # rows w1, w2, w3; columns a, b, c; x 0, y 1
+    data = np.array([[0, 1, 0], [0, 1, np.nan], [1, np.nan, 1]])
+    ref = krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
+    assert crowd["krippendorff_alpha"] == pytest.approx(ref, abs=1e-9)
+    same = json.loads(_invoke("agreement", "--labels", labels, "--json").stdout)
+    assert crowd["krippendorff_alpha"] == same["krippendorff_alpha"]
+    words = " ".join(_invoke(*args).stdout.split())
+    assert f"Fleiss' kappa - ({' '.join(crowd['fleiss_kappa_note'].split())})" in words
+
+
 def test_agreement_interval_needs_numbers(tmp_path: Path) -> None:
     path = _write(tmp_path, "ans.csv", "item_id,annotator_id,label\na,w1,1\na,w2,high\n")
     result = _invoke("agreement", "--labels", path, "--level", "interval", "--json")

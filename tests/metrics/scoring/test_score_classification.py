@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import krippendorff
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
 
+from metrics.agreement import fleiss_kappa, krippendorff_alpha
 from metrics.classification import classification_summary
 from metrics.scoring import (
     NO_RESULTS,
@@ -115,6 +117,34 @@ def test_crowd_majority_vote_counts_ties_and_scores_annotators() -> None:
     assert ann is not None and ann.loc["w1", "n_items"] == 3
     assert ann.loc["w1", "agreement_with_gold"] == pytest.approx(2 / 3)
     assert ann.loc["w3", "agreement_with_gold"] == pytest.approx(1 / 2)
+
+
+def test_crowd_agreement_is_bakeoff_agreements_and_only_for_a_crowd() -> None:
+    gold = pd.Series(["cat", "dog", "cat"], index=["a", "b", "c"])
+    answers = pd.DataFrame(
+        {
+            "task": ["a", "a", "a", "b", "b", "c", "c"],
+            "worker": ["w1", "w2", "w3", "w1", "w2", "w1", "w3"],
+            "label": ["cat", "cat", "dog", "cat", "dog", "cat", "cat"],
+        }
+    )
+    uneven = score("classification", gold, answers).crowd_agreement
+    assert uneven is not None and uneven.fleiss_kappa is None
+    assert uneven.fleiss_kappa_note is not None and "2 to 3 answers" in uneven.fleiss_kappa_note
+    # reliability data: rows w1, w2, w3; columns a, b, c; cat 0, dog 1
+    data = np.array([[0, 0, 0], [0, 1, np.nan], [1, np.nan, 0]])
+    ref = krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
+    assert uneven.krippendorff_alpha == pytest.approx(ref, abs=1e-12)
+    assert (uneven.n_items, uneven.min_answers, uneven.max_answers) == (3, 2, 3)
+    even = answers[answers["task"] != "a"]  # two answers on every item
+    agreement = score("classification", gold, even).crowd_agreement
+    assert agreement is not None and agreement.fleiss_kappa_note is None
+    assert agreement.fleiss_kappa == fleiss_kappa(even).value
+    assert agreement.krippendorff_alpha == krippendorff_alpha(even).value
+    # one answer per item, as a Series or as a table: nothing to agree on
+    assert score("classification", gold, gold).crowd_agreement is None
+    single = answers.drop_duplicates("task")
+    assert score("classification", gold, single).crowd_agreement is None
 
 
 def test_no_labels_and_low_coverage_mean_not_enough_results() -> None:
