@@ -327,6 +327,8 @@ class Call:
     content: Callable[[Side], str] | None = None
     media: str = "application/json"
     form: Mapping[str, str] | None = None
+    #: a multipart upload: form fields from the side's ids, plus one file
+    upload: Callable[[Side], tuple[dict[str, str], tuple[str, bytes, str]]] | None = None
     query: str = ""
     ok: frozenset[int] = frozenset({200, 201, 202, 204, 303})
     in_scope: bool = True
@@ -434,6 +436,13 @@ CALLS: dict[tuple[str, str], Call] = {
     ),
     ("GET", "/golden-sets"): Call(query="?project_id={project_id}"),
     ("POST", "/golden-sets"): Call(json=lambda s: {"name": "gs-new", "project_id": s.project_id}),
+    # the project is named in the form: a scoped key may create one only in its own project
+    ("POST", "/golden-sets/import"): Call(
+        upload=lambda s: (
+            {"project_id": str(s.project_id), "name": "gs-imported"},
+            ("gold.jsonl", b'{"item_id": "g-new", "label": "dog"}\n', "application/x-ndjson"),
+        )
+    ),
     ("GET", "/golden-sets/{golden_set_id}"): Call(),
     ("PATCH", "/golden-sets/{golden_set_id}"): Call(json=_fixed({"description": "d"})),
     ("DELETE", "/golden-sets/{golden_set_id}"): Call(ok=_ok(204, 409)),  # in use by a bake-off
@@ -559,6 +568,9 @@ def _send(client: TestClient, method: str, path: str, side: Side, headers: Heade
         )
     if call.form is not None:
         return client.request(method, url, data=dict(call.form), headers=headers)
+    if call.upload is not None:
+        fields, file = call.upload(side)
+        return client.request(method, url, data=fields, files={"file": file}, headers=headers)
     body = call.json(side) if call.json is not None else None
     return client.request(method, url, json=body, headers=headers, follow_redirects=False)
 

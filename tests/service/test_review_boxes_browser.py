@@ -68,7 +68,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 @pytest.fixture
 def api(served: Served) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=served.base_url, headers={"X-API-Key": served.qa_key}) as client:
+    # a first queue read builds the flags: on a loaded machine it can take more than 5 s
+    with httpx.Client(
+        base_url=served.base_url, headers={"X-API-Key": served.qa_key}, timeout=60
+    ) as client:
         yield client
 
 

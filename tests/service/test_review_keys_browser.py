@@ -225,7 +225,7 @@ def test_fifty_flags_by_keyboard_store_exactly_what_was_pressed(
 
     assert len(expected) == 40 and len(skipped) == 10
     headers = {"X-API-Key": served.qa_key}
-    with httpx.Client(base_url=base, headers=headers) as api:
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as api:
         for fid, decisions in expected.items():
             item = api.get(f"/review/flags/{fid}", params={"status": "all"}).json()
             got = [(r["decision"], r["corrected_value"], r["undone"]) for r in item["reviews"]]
@@ -256,6 +256,6 @@ def test_a_without_a_pick_proposes_nothing_on_a_flag_about_the_whole_item(
     assert int(_data(page)["flag_id"]) == d["flag_id"]
     context.close()
     assert problems == []
-    with httpx.Client(base_url=base, headers={"X-API-Key": served.qa_key}) as api:
+    with httpx.Client(base_url=base, headers={"X-API-Key": served.qa_key}, timeout=60) as api:
         item = api.get(f"/review/flags/{d['flag_id']}").json()
         assert item["reviews"] == [] and item["flag"]["status"] == "open"
