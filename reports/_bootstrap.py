@@ -76,13 +76,20 @@ def paired_resample_counts(
     >>> [c.sum(axis=1).tolist() for c in chunks]
     [[5.0, 5.0, 5.0]]
     """
+    for counts in _integer_counts(n_items, n_resamples, rng, chunk=chunk):
+        yield counts.astype(np.float64)
+
+
+def _integer_counts(
+    n_items: int, n_resamples: int, rng: np.random.Generator | int, *, chunk: int | None = None
+) -> Iterator[npt.NDArray[np.integer]]:
+    """:func:`paired_resample_counts`' matrices, as the integers they are drawn as."""
     if n_items < 1 or n_resamples < 1:
         raise ValueError(f"need n_items >= 1 and n_resamples >= 1, got {n_items}, {n_resamples}")
     if not isinstance(rng, np.random.Generator):
         if chunk is not None:
             raise ValueError("chunk applies to a generator; a seed uses the engine's chunks")
-        for counts in resample_counts(n_items, n_resamples=n_resamples, seed=int(rng)):
-            yield counts.astype(np.float64)
+        yield from resample_counts(n_items, n_resamples=n_resamples, seed=int(rng))
         return
     rows = chunk or max(1, min(n_resamples, _CHUNK_CELLS // n_items))
     done = 0
@@ -91,8 +98,26 @@ def paired_resample_counts(
         draws = bootstrap_indices(n_items, n_resamples=k, rng=rng)
         draws += (np.arange(k, dtype=draws.dtype) * n_items)[:, None]
         counts = np.bincount(draws.ravel(), minlength=k * n_items)
-        yield counts.reshape(k, n_items).astype(np.float64)
+        yield counts.reshape(k, n_items)
         done += k
+
+
+def _reused_counts(
+    n_items: int, n_resamples: int, rng: np.random.Generator | int
+) -> Iterator[FloatArray]:
+    """:func:`paired_resample_counts`' matrices, written into one reused buffer.
+
+    Each yielded matrix is overwritten by the next: for a caller done with it by then (the
+    bootstrap below). The same numbers, without allocating (and faulting in) 32 MB of fresh
+    memory per chunk: about 0.1 s of a 100,000-item report.
+    """
+    buffer: FloatArray | None = None
+    for counts in _integer_counts(n_items, n_resamples, rng):
+        if buffer is None or buffer.shape[0] < counts.shape[0]:
+            buffer = np.empty(counts.shape, dtype=np.float64)
+        w = buffer[: counts.shape[0]]
+        np.copyto(w, counts, casting="unsafe")
+        yield w
 
 
 def _one_blas_thread() -> threadpool_limits:
@@ -312,7 +337,7 @@ def _bootstrap_replicates_impl(
     cpi = np.full((n_resamples, v), np.nan)
     cpc = np.full((n_resamples, v), np.nan)
     row = 0
-    for w in paired_resample_counts(n, n_resamples, rng):
+    for w in _reused_counts(n, n_resamples, rng):
         k = w.shape[0]
         with _one_blas_thread():
             sums = w @ design
