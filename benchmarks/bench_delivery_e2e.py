@@ -68,7 +68,10 @@ from metrics.sequential import (
 )
 from service.core.db import create_db_engine
 from service.stack import LocalStack
-from tests.factories import admin_key, local_stack
+
+# run as a script, only benchmarks/ is on sys.path: the stack launcher lives in tests/
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.factories import admin_key, local_stack  # noqa: E402
 
 CLASSES = tuple(f"class_{k}" for k in range(10))
 
