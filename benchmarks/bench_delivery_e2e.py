@@ -34,6 +34,14 @@ honeypot 1,070 (drop at 1,020) in the first degraded delivery; false alarms 0.02
 simulated weeks of 2,040 honeypots against 0.0177 stated; flags precision@500 = 0.998
 (base rate 0.205); audit 609 reviewed, 0.2136 [0.1937, 0.2350] against a true 0.2053.
 
+At full size (1,000,000 labels + 20,410 honeypots, SQLite, load 1.0, 375 s): with a design
+of 2,000,000 honeypots between false alarms (stated weekly false-alarm chance 0.0099) the
+alert is silent before the drop and first fires at honeypot 10,324 (drop at 10,205), false
+alarms 0.0080 of 2,000 simulated weeks; flags precision@1000 = 1.000 (base rate 0.201);
+audit 644 reviewed, 0.1921 [0.1744, 0.2112] against a true 0.2011. The same run with a design
+of 100,000 (stated weekly chance 0.169; simulated 0.160) fired at honeypot 5,689, before the
+drop: a design must be chosen for the honeypots a chart sees in a week.
+
 Exit status 1 when any check fails. The test in ``tests/service/test_delivery_e2e.py`` runs
 the same path small; this script is the full size.
 
@@ -208,7 +216,10 @@ def main() -> int:  # noqa: PLR0915 - one linear script, stage by stage
     ap.add_argument("--good", type=float, default=0.95, help="accuracy before the drop")
     ap.add_argument("--bad", type=float, default=0.80, help="accuracy after the drop")
     ap.add_argument("--alert", type=float, default=0.85, help="accuracy the alert must catch")
-    ap.add_argument("--target-arl", type=float, default=100_000.0)
+    # the chart counts a calendar week's honeypots (20,410 here at full size): an in-control
+    # run length of 100,000 honeypots states a 17% weekly false-alarm chance and fired before
+    # the drop in a full-size run; 2,000,000 states 1% and costs about 100 honeypots of delay
+    ap.add_argument("--target-arl", type=float, default=2_000_000.0)
     ap.add_argument("--sla", type=float, default=0.12)
     ap.add_argument("--false-alarm-weeks", type=int, default=2_000)
     ap.add_argument("--half-width", type=float, default=0.02)
