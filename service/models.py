@@ -1139,8 +1139,11 @@ class DeliveryBase(SQLModel):
     alert_accuracy: float = Field(
         default=0.85, gt=0, lt=1, description="Honeypot accuracy the alert must catch (p1)."
     )
+    # 100,000: a week of 2,000 honeypots (100,000 labels at 2%) has about a 2% false-alarm
+    # chance; 1,000 alarmed in most such weeks. Longer designs delay an alarm only by
+    # log(ARL) / KL(p1 || p0) honeypots (about 65 more per tenfold at 0.95 vs 0.85).
     alert_target_arl: float = Field(
-        default=1000.0, ge=2, description="Wanted honeypots between false alarms at p0."
+        default=100_000.0, ge=2, description="Wanted honeypots between false alarms at p0."
     )
     max_error_rate: float = Field(
         default=0.05, gt=0, lt=1, description="SLA: highest acceptable delivery error rate."
