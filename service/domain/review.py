@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -758,6 +758,21 @@ def get_item_review(
 # --------------------------------------------------------------------------- decisions
 
 
+def _corrected_value(body: DecisionCreate, *, task_type: Any, classes: Collection[str]) -> Any:
+    """A ``correct`` decision's value, normalised for the task type (422 when it has none);
+    the one reading of a correction for bake-off and delivery flags."""
+    if body.corrected_value is None:
+        raise Invalid(
+            "decision 'correct' needs corrected_value", location=("body", "corrected_value")
+        )
+    return normalize_value(
+        body.corrected_value,
+        task_type=task_type,
+        classes=set(classes),
+        where=("body", "corrected_value"),
+    )
+
+
 def _accepted_value(ctx: _Context, flag: Flag, body: DecisionCreate) -> Any:
     details = flag.details or {}
     if body.candidate is None and flag.vendor_id is None:
@@ -844,16 +859,7 @@ def decide(
     elif body.decision == "accept_candidate":
         value = _accepted_value(ctx, flag, body)
     else:
-        if body.corrected_value is None:
-            raise Invalid(
-                "decision 'correct' needs corrected_value", location=("body", "corrected_value")
-            )
-        value = normalize_value(
-            body.corrected_value,
-            task_type=ctx.project.task_type,
-            classes=set(ctx.classes),
-            where=("body", "corrected_value"),
-        )
+        value = _corrected_value(body, task_type=ctx.project.task_type, classes=ctx.classes)
     review = Review(
         flag_id=flag_id,
         decision=body.decision,

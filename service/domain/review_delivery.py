@@ -29,7 +29,6 @@ from service.core.types import JSONType, utcnow
 from service.domain._common import get_or_404, table_of
 from service.domain.deliveries import get_delivery
 from service.domain.errors import Conflict, Invalid, NotFound
-from service.domain.labels import normalize_value
 from service.domain.projects import class_names
 from service.domain.review import (
     CandidateLabel,
@@ -42,6 +41,7 @@ from service.domain.review import (
     ReviewView,
     _active_counts,
     _audit,
+    _corrected_value,
     _review_views,
 )
 from service.domain.security import Principal
@@ -365,16 +365,7 @@ def decide(
     if body.decision == "accept_candidate":
         value = _accepted(scope, flag, body)
     else:
-        if body.corrected_value is None:
-            raise Invalid(
-                "decision 'correct' needs corrected_value", location=("body", "corrected_value")
-            )
-        value = normalize_value(
-            body.corrected_value,
-            task_type=scope.project.task_type,
-            classes=set(scope.classes),
-            where=("body", "corrected_value"),
-        )
+        value = _corrected_value(body, task_type=scope.project.task_type, classes=scope.classes)
     review = Review(
         flag_id=flag_id,
         decision=body.decision,

@@ -360,62 +360,102 @@ def _compute_and_store(
     return Found(value, computed_at, scored_now=True)
 
 
-def read_leader(
-    session: Session, *, bakeoff_id: int, fingerprint: str, key: str
-) -> tuple[str, str] | None:
-    """The leader and verdict line stored next to the scores under ``fingerprint`` for the
-    ranking state ``key``; ``None`` when there are none (or the scores were replaced)."""
-    scores, leaders = table_of(BakeOffScoresRow), table_of(BakeOffLeaderRow)
+def _read_beside(
+    session: Session,
+    table: Any,
+    columns: tuple[str, ...],
+    *,
+    bakeoff_id: int,
+    fingerprint: str,
+    key: str,
+) -> tuple[Any, ...] | None:
+    """``columns`` of ``table``'s row for ``key`` next to the scores under ``fingerprint``;
+    ``None`` when there is none (or the scores were replaced)."""
+    scores = table_of(BakeOffScoresRow)
     query = (
-        sa_select(leaders.c.leader, leaders.c.verdict)
-        .join(scores, scores.c.id == leaders.c.scores_id)
+        sa_select(*(table.c[name] for name in columns))
+        .join(scores, scores.c.id == table.c.scores_id)
         .where(scores.c.bakeoff_id == bakeoff_id)
         .where(scores.c.fingerprint == fingerprint)
-        .where(leaders.c.key == key)
+        .where(table.c.key == key)
     )
     with _link(session) as link:
         row = link.conn.execute(query).first()
         link.release()
-    return None if row is None else (str(row[0]), str(row[1]))
+    return None if row is None else tuple(row)
 
 
-def store_leader(
-    session: Session, *, bakeoff_id: int, fingerprint: str, key: str, leader: str, verdict: str
+def _store_beside(
+    session: Session,
+    table: Any,
+    values: dict[str, Any],
+    *,
+    bakeoff_id: int,
+    fingerprint: str,
+    key: str,
+    what: str,
 ) -> None:
-    """Store a leader and verdict line next to the scores under ``fingerprint``.
+    """Insert ``values`` into ``table`` under ``key`` next to the scores under ``fingerprint``.
 
     Nothing is stored when no scores are stored under ``fingerprint`` (they were not kept,
     or newer ones replaced them meanwhile) or a row for ``key`` is there already.
     """
-    scores, leaders = table_of(BakeOffScoresRow), table_of(BakeOffLeaderRow)
+    scores = table_of(BakeOffScoresRow)
     taken = (
-        sa_select(leaders.c.id)
-        .where(leaders.c.scores_id == scores.c.id)
-        .where(leaders.c.key == key)
+        sa_select(table.c.id)
+        .where(table.c.scores_id == scores.c.id)
+        .where(table.c.key == key)
         .exists()
     )
+    row = {"key": key, **values, "computed_at": utcnow()}
     source = (
         sa_select(
-            scores.c.id,
-            literal(key),
-            literal(leader),
-            literal(verdict),
-            literal(utcnow(), type_=leaders.c.computed_at.type),
+            scores.c.id, *(literal(value, type_=table.c[name].type) for name, value in row.items())
         )
         .where(scores.c.bakeoff_id == bakeoff_id)
         .where(scores.c.fingerprint == fingerprint)
         .where(~taken)
     )
-    statement = leaders.insert().from_select(
-        ["scores_id", "key", "leader", "verdict", "computed_at"], source
-    )
+    statement = table.insert().from_select(["scores_id", *row], source)
     with _link(session) as link:
         try:
             link.write([statement])
         except IntegrityError:  # stored by another process meanwhile, or its scores replaced
             if link.shared:
                 session.rollback()
-            log.info("leader of bake-off %s was stored by another process", bakeoff_id)
+            log.info("%s of bake-off %s stored by another process", what, bakeoff_id)
+
+
+def read_leader(
+    session: Session, *, bakeoff_id: int, fingerprint: str, key: str
+) -> tuple[str, str] | None:
+    """The leader and verdict line stored next to the scores under ``fingerprint`` for the
+    ranking state ``key``; ``None`` when there are none (or the scores were replaced)."""
+    row = _read_beside(
+        session,
+        table_of(BakeOffLeaderRow),
+        ("leader", "verdict"),
+        bakeoff_id=bakeoff_id,
+        fingerprint=fingerprint,
+        key=key,
+    )
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+def store_leader(
+    session: Session, *, bakeoff_id: int, fingerprint: str, key: str, leader: str, verdict: str
+) -> None:
+    """Store a leader and verdict line next to the scores under ``fingerprint`` (see
+    :func:`_store_beside`: never over another row, never without its scores)."""
+    _store_beside(
+        session,
+        table_of(BakeOffLeaderRow),
+        {"leader": leader, "verdict": verdict},
+        bakeoff_id=bakeoff_id,
+        fingerprint=fingerprint,
+        key=key,
+        what="the leader",
+    )
 
 
 def read_replicates(
@@ -423,51 +463,28 @@ def read_replicates(
 ) -> bytes | None:
     """The ranking's replicates stored under ``key`` next to the scores under
     ``fingerprint`` (compressed JSON); ``None`` when there are none."""
-    scores, rows = table_of(BakeOffScoresRow), table_of(BakeOffReplicatesRow)
-    query = (
-        sa_select(rows.c.body)
-        .join(scores, scores.c.id == rows.c.scores_id)
-        .where(scores.c.bakeoff_id == bakeoff_id)
-        .where(scores.c.fingerprint == fingerprint)
-        .where(rows.c.key == key)
+    row = _read_beside(
+        session,
+        table_of(BakeOffReplicatesRow),
+        ("body",),
+        bakeoff_id=bakeoff_id,
+        fingerprint=fingerprint,
+        key=key,
     )
-    with _link(session) as link:
-        row = link.conn.execute(query).first()
-        link.release()
     return None if row is None else bytes(row[0])
 
 
 def store_replicates(
     session: Session, *, bakeoff_id: int, fingerprint: str, key: str, body: bytes
 ) -> None:
-    """Store the ranking's replicates under ``key`` next to the scores under ``fingerprint``.
-
-    Nothing is stored when no scores are stored under ``fingerprint`` (they were not kept,
-    or newer ones replaced them meanwhile) or a row for ``key`` is there already.
-    """
-    scores, rows = table_of(BakeOffScoresRow), table_of(BakeOffReplicatesRow)
-    taken = (
-        sa_select(rows.c.id)
-        .where(rows.c.scores_id == scores.c.id)
-        .where(rows.c.key == key)
-        .exists()
+    """Store the ranking's replicates under ``key`` next to the scores under ``fingerprint``
+    (see :func:`_store_beside`)."""
+    _store_beside(
+        session,
+        table_of(BakeOffReplicatesRow),
+        {"body": body},
+        bakeoff_id=bakeoff_id,
+        fingerprint=fingerprint,
+        key=key,
+        what="the replicates",
     )
-    source = (
-        sa_select(
-            scores.c.id,
-            literal(key),
-            literal(body, type_=rows.c.body.type),
-            literal(utcnow(), type_=rows.c.computed_at.type),
-        )
-        .where(scores.c.bakeoff_id == bakeoff_id)
-        .where(scores.c.fingerprint == fingerprint)
-        .where(~taken)
-    )
-    statement = rows.insert().from_select(["scores_id", "key", "body", "computed_at"], source)
-    with _link(session) as link:
-        try:
-            link.write([statement])
-        except IntegrityError:  # stored by another process meanwhile, or its scores replaced
-            if link.shared:
-                session.rollback()
-            log.info("replicates of bake-off %s were stored by another process", bakeoff_id)
