@@ -1,0 +1,39 @@
+"""Model-label disagreement flags in chunks, one module per task type (see :mod:`.base`).
+
+:func:`flagger_for` returns the :class:`ChunkFlagger` of a task type; each module is imported
+on first use (cleanlab, pycocotools and jiwer load only where a run needs them).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from metrics.chunked_flags.base import Arrays, ChunkFlagger, ChunkScores, concatenate_quality
+
+__all__ = [
+    "Arrays",
+    "ChunkFlagger",
+    "ChunkScores",
+    "FLAGGER_MODULES",
+    "concatenate_quality",
+    "flagger_for",
+]
+
+#: Task type -> the module whose ``FLAGGER`` implements it. One line per task type.
+FLAGGER_MODULES: dict[str, str] = {}
+
+
+def flagger_for(task_type: str) -> ChunkFlagger:
+    """The flagger of ``task_type``.
+
+    Raises
+    ------
+    KeyError
+        No flagger for it (the message lists the task types that have one).
+    """
+    module = FLAGGER_MODULES.get(task_type)
+    if module is None:
+        raise KeyError(f"no model-label flags for {task_type!r}; have {sorted(FLAGGER_MODULES)}")
+    flagger = importlib.import_module(module).FLAGGER
+    assert isinstance(flagger, ChunkFlagger)
+    return flagger
