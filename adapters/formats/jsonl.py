@@ -282,7 +282,7 @@ def parse_label(
     Examples
     --------
     >>> parse_label([{"category": "cat", "bbox": [1, 2, 3, 4]}], task_type="detection")
-    [Box(category='cat', bbox=(1.0, 2.0, 3.0, 4.0), score=None)]
+    [Box(category='cat', bbox=(1.0, 2.0, 3.0, 4.0), score=None, iscrowd=None, area=None)]
     """
     try:
         parsed = _LABEL_ADAPTERS[task_type].validate_python(value)
