@@ -115,6 +115,25 @@ class TestFlagsFromStoredLabels:
         )
         assert unknown.status_code == 422  # blinded: a qa key cannot filter by vendor name
 
+    def test_sort_and_min_score_as_on_the_review_page(
+        self, client: TestClient, auth: dict[str, dict[str, str]], animals: ReviewSeed
+    ) -> None:
+        _compute(client, auth["qa"], animals.bakeoff_id)
+        bid = animals.bakeoff_id
+        every = _queue(client, auth["qa"], bid, limit="500")["data"]
+        scores = sorted({f["score"] for f in every})
+        assert len(scores) >= 2, scores
+        cut = scores[len(scores) // 2]
+        high = _queue(client, auth["qa"], bid, min_score=str(cut), limit="500")
+        assert high["count"] == sum(f["score"] >= cut for f in every) < len(every)
+        by_item = _queue(client, auth["qa"], bid, sort="item", limit="500")["data"]
+        keys = [f["item_key"] for f in by_item]
+        assert keys == sorted(keys) and sorted(keys) == sorted(f["item_key"] for f in every)
+        for params in ({"sort": "newest"}, {"min_score": "1.5"}):
+            bad = client.get(f"/review/bakeoffs/{bid}/queue", params=params, headers=auth["qa"])
+            assert bad.status_code == 422, bad.text
+            assert bad.json()["detail"][0]["loc"] == ["query", next(iter(params))]
+
     def test_model_probabilities_add_model_flags_and_bad_uploads_name_the_item(
         self, client: TestClient, auth: dict[str, dict[str, str]], animals: ReviewSeed
     ) -> None:

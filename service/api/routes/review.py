@@ -26,6 +26,16 @@ ClassQuery = Annotated[str | None, Query(alias="class", description="Flags invol
 SliceQuery = Annotated[
     str | None, Query(alias="slice", description="Item metadata 'key=value', e.g. lighting=dim.")
 ]
+SortQuery = Annotated[
+    review.QueueSort,
+    Query(
+        description="'score' (highest first), 'value' (expected value of a review, reasons "
+        "mixed), 'item' (item key) or 'reason'; the review page's orders."
+    ),
+]
+MinScoreQuery = Annotated[
+    float | None, Query(ge=0.0, le=1.0, description="Only flags scoring at least this.")
+]
 
 
 @router.post("/bakeoffs/{bakeoff_id}/flags", response_model=flags_domain.FlagComputeResult)
@@ -52,8 +62,10 @@ def queue(
     class_name: ClassQuery = None,
     slice_: SliceQuery = None,
     status: review.QueueStatus = "open",
+    sort: SortQuery = "score",
+    min_score: MinScoreQuery = None,
 ) -> review.FlagsPage:
-    """The review queue, highest score first, filtered by reason, candidate, class or slice."""
+    """The review queue (highest score first), filtered by reason, candidate, class or slice."""
     return review.list_queue(
         session=session,
         bakeoff_id=bakeoff_id,
@@ -65,6 +77,8 @@ def queue(
         slice_=slice_,
         skip=page.skip,
         limit=page.limit,
+        sort=sort,
+        min_score=min_score,
     )
 
 
