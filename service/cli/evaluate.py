@@ -29,6 +29,9 @@ from service.cli._app import app
 from service.cli._choices import AgreementTask, EvalTask, KappaWeights, Level, ReadFormat
 
 if TYPE_CHECKING:  # imported inside the commands: `bakeoff --help` must not load them
+    from rich.console import Console
+    from rich.table import Table
+
     from metrics.transcription import Normalization
     from reports.results import Estimate
     from service import evaluation
@@ -122,6 +125,37 @@ def _estimate(e: Estimate | None) -> str:
     return f"{_fmt(e.value)}{interval}"
 
 
+def _fitting_tables(
+    console: Console, systems: list[str], build: Callable[[list[str]], Table]
+) -> list[Table]:
+    """The scores as one table, or as several side by side groups that each fit the screen.
+
+    Intervals are never cut short ("0.923–0…"): piped or redirected output has no screen and
+    gets one table as wide as it needs; a terminal too narrow for every system gets the systems
+    in groups of as many columns as fit (at least one each).
+    """
+    from rich.measure import Measurement
+
+    def width(table: Table) -> int:
+        return Measurement.get(console, console.options.update_width(10_000), table).maximum
+
+    whole = build(systems)
+    if not console.is_terminal:
+        console.width = max(console.width, width(whole))
+        return [whole]
+    if width(whole) <= console.width:
+        return [whole]
+    tables: list[Table] = []
+    group: list[str] = []
+    for name in systems:
+        if group and width(build([*group, name])) > console.width:
+            tables.append(build(group))
+            group = []
+        group.append(name)
+    tables.append(build(group))
+    return tables
+
+
 def _print(result: evaluation.Evaluation) -> None:
     """The systems' scores as one table (metrics in rows), then warnings and tests."""
     from rich.console import Console
@@ -129,34 +163,35 @@ def _print(result: evaluation.Evaluation) -> None:
 
     console = Console()
     first = next(iter(result.systems.values()))
-    table = Table(
-        title=f"{result.task.capitalize()} vs {result.gold} ({result.n_gold} items): "
-        f"main metric {first.main_title}"
-    )
-    table.add_column("metric", style="bold", no_wrap=True)
-    for name in result.systems:
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_row("status", *(s.status for s in result.systems.values()))
     names = list(dict.fromkeys(n for s in result.systems.values() for n in s.metrics))
-    for metric in names:
-        label = metric
-        if metric == first.main_metric:
-            label = f"{metric} (answered)"
-        elif metric == first.ranking_metric:
-            label = f"{metric} (ranked)"
-        table.add_row(label, *(_estimate(s.metrics.get(metric)) for s in result.systems.values()))
-    coco = [s.coco for s in result.systems.values()]
-    if any(c is not None for c in coco):
-        for stat in ("AP", "AP50", "AP75", "AR100"):
-            table.add_row(f"COCO {stat}", *(_fmt(c.get(stat)) if c else "-" for c in coco))
-    if not console.is_terminal:
-        # Piped or redirected output has no screen to fit: rich's 80 columns would cut the
-        # intervals of a few systems short ("0.923–0…"), so the table gets the width it needs.
-        from rich.measure import Measurement
+    coco = any(s.coco is not None for s in result.systems.values())
 
-        needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
-        console.width = max(console.width, needed)
-    console.print(table)
+    def scores_table(systems: list[str]) -> Table:
+        table = Table(
+            title=f"{result.task.capitalize()} vs {result.gold} ({result.n_gold} items): "
+            f"main metric {first.main_title}"
+        )
+        table.add_column("metric", style="bold", no_wrap=True)
+        shown = [result.systems[n] for n in systems]
+        for name in systems:
+            table.add_column(name, justify="right", no_wrap=True)
+        table.add_row("status", *(s.status for s in shown))
+        for metric in names:
+            label = metric
+            if metric == first.main_metric:
+                label = f"{metric} (answered)"
+            elif metric == first.ranking_metric:
+                label = f"{metric} (ranked)"
+            table.add_row(label, *(_estimate(s.metrics.get(metric)) for s in shown))
+        if coco:
+            for stat in ("AP", "AP50", "AP75", "AR100"):
+                table.add_row(
+                    f"COCO {stat}", *(_fmt(s.coco.get(stat)) if s.coco else "-" for s in shown)
+                )
+        return table
+
+    for table in _fitting_tables(console, list(result.systems), scores_table):
+        console.print(table)
     console.print(
         f"[dim]{first.main_metric}: over the items a system answered; "
         f"{first.ranking_metric}: {first.ranking_title or first.main_title} over all gold "

@@ -147,6 +147,31 @@ def test_five_systems_piped_keep_every_interval_whole() -> None:
         assert re.search(rf"{who}\s+│\s+300 │\s+{gold:.3f} │\s+{peers:.3f}", result.stdout)
 
 
+def test_five_systems_on_a_narrow_terminal_come_in_groups_that_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 13: on an 80-column terminal, five systems' intervals were cut ("0.923–0…")."""
+    from rich.console import Console
+
+    monkeypatch.setattr(Console, "is_terminal", property(lambda _self: True))
+    monkeypatch.setenv("COLUMNS", "80")
+    files = ("knn", "acme", "crowd", "knn", "acme")
+    labels = [f"--labels={name}{i}={EXAMPLES / f'{name}.csv'}" for i, name in enumerate(files)]
+    args = ["evaluate", "--gold", str(EXAMPLES / "gold.csv"), *labels, "--resamples", "50"]
+    result = _invoke(*args)
+    assert result.exit_code == 0, result.output
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)  # a terminal gets styles
+    assert "…" not in shown
+    assert max(len(line) for line in shown.splitlines()) <= 80
+    titles = [line for line in shown.splitlines() if "main metric" in line]
+    assert len(titles) >= 2  # the systems came in more than one table
+    scores = json.loads(_invoke(*args, "--json").stdout)["systems"]
+    for name, system in scores.items():
+        assert name in shown
+        e = system["metrics"]["accuracy_all"]
+        assert f"{e['low']:.3f}–{e['high']:.3f}" in shown, name
+
+
 def _write(tmp_path: Path, name: str, text: str) -> str:
     path = tmp_path / name
     path.write_text(text)
