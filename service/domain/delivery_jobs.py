@@ -451,7 +451,11 @@ def _merge(session: Session, run: DeliveryFlagRun, chunks: list[DeliveryFlagChun
             .where(table_of(DeliveryFlagChunk).c.run_id == run.id)
             .values(arrays=None)
         )
-        sync_delivery_flags(session, run.delivery_id)
+        sync_delivery_flags(
+            session,
+            run.delivery_id,
+            f"the model's predictions disagree with the vendor's label: {flagger.method}",
+        )
         session.commit()
     except BaseException:
         session.rollback()
