@@ -8,6 +8,7 @@ import io
 import re
 from typing import Any
 
+import joblib
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -16,12 +17,12 @@ from sqlmodel import Session, col, select
 
 import service.models as m
 from metrics.chunked_flags import concatenate_quality, flagger_for
-from service.core.config import Settings
+from service.core.config import Settings, get_settings
 from service.domain import delivery_flags, delivery_jobs
 from service.domain.delivery_labels import add_delivery_labels
 from service.domain.errors import Invalid
 from service.domain.vendor_labels import LabelIn
-from tests.service.conftest import Seed
+from tests.service.conftest import Seed, ServerFolders
 from tests.service.test_delivery_jobs import _drain, _flags
 
 Headers = dict[str, dict[str, str]]
@@ -73,7 +74,7 @@ def _multilabel(
     lines = ["item_id," + ",".join(CLASSES[j] for j in order)]
     for r, p in zip(items, probs, strict=True):
         lines.append(r.key + "," + ",".join(f"{p[j]:.12f}" for j in order))
-    wrong = {r.key for r, f in zip(items, np.asarray(flips).any(axis=1).tolist(), strict=True) if f}
+    wrong = {r.key for r, f in zip(items, [bool(row.any()) for row in flips], strict=True) if f}
     return labels, ("\n".join(lines) + "\n").encode(), wrong, probs
 
 
@@ -286,3 +287,79 @@ def test_answers_the_flagger_cannot_read_are_a_422_and_leave_no_run(
     assert session.exec(select(m.DeliveryFlagRun)).all() == []
     run = delivery_jobs.list_flag_runs(session=session, delivery_id=did)
     assert run == []
+
+
+def _set_features(session: Session, items: list[m.DeliveryItem], features: list[Any]) -> None:
+    for r, f in zip(items, features, strict=True):
+        r.data = {**r.data, "features": f}
+        session.add(r)
+    session.commit()
+
+
+@pytest.mark.parametrize("task_type", ["multilabel", "rating"])
+def test_a_registered_model_flags_multilabel_and_rating_on_the_workers(
+    client: TestClient,
+    session: Session,
+    seeded: Seed,
+    auth: Headers,
+    server_folders: ServerFolders,
+    task_type: str,
+) -> None:
+    """``identity`` (an entry point, numpy.asarray) reads each item's features as its
+    prediction: ``(N, K)`` independent probabilities, or one rating per item."""
+    from service.api.routes.dispatch import get_run_queue
+
+    did, items = _delivery(client, session, seeded, auth["lead"], task_type, 160)
+    predictions: Any
+    if task_type == "multilabel":
+        labels, _, _, probs = _multilabel(items, seed=4)
+        predictions = probs
+        _set_features(session, items, probs.tolist())
+    else:
+        labels, body, _ = _rating(items, seed=4)
+        predictions = [float(line.split(",")[1]) for line in body.decode().split()[1:]]
+        _set_features(session, items, predictions)
+    _label(session, did, items, labels)
+    enqueued: list[int] = []
+
+    class Recorder:
+        def enqueue_flag_chunks(self, chunk_ids: list[int]) -> int:
+            enqueued.extend(chunk_ids)
+            return len(chunk_ids)
+
+    client.app.dependency_overrides[get_run_queue] = Recorder  # type: ignore[attr-defined]
+    r = client.post(
+        f"/deliveries/{did}/flags/runs",
+        json={"model": "identity", "chunk_size": 41},
+        headers=auth["qa"],
+    )
+    assert r.status_code == 202, r.text
+    assert len(enqueued) == r.json()["n_chunks"] == 4
+    _drain(session, int(r.json()["id"]), get_settings(), order_seed=2)
+    run = session.get(m.DeliveryFlagRun, int(r.json()["id"]))
+    assert run is not None
+    session.refresh(run)
+    assert run.state == "merged", run.error
+    expected, scores = _expected(task_type, labels, predictions, items)
+    assert run.n_flagged == len(expected) > 0
+    _check_queue(client, session, auth["qa"], did, expected, scores)
+
+
+def test_a_rating_regressor_file_predicts_one_rating_per_item(
+    session: Session, client: TestClient, seeded: Seed, auth: Headers, server_folders: ServerFolders
+) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    did, items = _delivery(client, session, seeded, auth["lead"], "rating", 120)
+    labels, body, _ = _rating(items, seed=6)
+    target = np.asarray([float(line.split(",")[1]) for line in body.decode().split()[1:]])
+    x = np.stack([target, np.ones_like(target)], axis=1) * 2.0  # predicts target exactly
+    joblib.dump(LinearRegression().fit(x, target), server_folders.model_dir / "rater.joblib")
+    _set_features(session, items, x.tolist())
+    _label(session, did, items, labels)
+    out = delivery_flags.flag_delivery_with_model(
+        session=session, delivery_id=did, model="rater.joblib", chunk_size=50
+    )
+    expected, _ = _expected("rating", labels, target, items)
+    assert out.n_scored == 120 and out.n_flagged == len(expected) > 0
+    assert {f.item_id for f in out.data} == expected
