@@ -1580,6 +1580,9 @@ class DeliveryFlagRunPublic(SQLModel):
     n_honeypots: int
     n_unlabeled: int
     n_without_probabilities: int = 0
+    method: str = Field(
+        default="", description="What decides a flag: the task type's flagger's method."
+    )
     error: str | None
     created_at: datetime
     finished_at: datetime | None

@@ -5,8 +5,11 @@ reach the review queue, most likely wrong first."""
 from __future__ import annotations
 
 import io
+import json
 import re
-from typing import Any
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
 
 import joblib
 import numpy as np
@@ -18,8 +21,9 @@ from sqlmodel import Session, col, select
 import service.models as m
 from metrics.chunked_flags import concatenate_quality, flagger_for
 from service.core.config import Settings, get_settings
-from service.domain import delivery_flags, delivery_jobs
+from service.domain import delivery_flags, delivery_jobs, delivery_probs
 from service.domain.delivery_labels import add_delivery_labels
+from service.domain.delivery_probs import PredictionChunk, PredictionSource
 from service.domain.errors import Invalid
 from service.domain.vendor_labels import LabelIn
 from tests.service.conftest import Seed, ServerFolders
@@ -117,6 +121,7 @@ def _upload_and_drain(
     )
     assert r.status_code == 202, r.text
     assert len(enqueued) == r.json()["n_chunks"] > 3
+    assert r.json()["method"].startswith("cleanlab")
     settings = Settings(environment="test", database_url="sqlite://")
     _drain(session, int(r.json()["id"]), settings, order_seed=5)
     run = session.get(m.DeliveryFlagRun, int(r.json()["id"]))
@@ -363,3 +368,55 @@ def test_a_rating_regressor_file_predicts_one_rating_per_item(
     expected, _ = _expected("rating", labels, target, items)
     assert out.n_scored == 120 and out.n_flagged == len(expected) > 0
     assert {f.item_id for f in out.data} == expected
+
+
+def test_a_structured_reader_plugs_in_with_one_registry_line(
+    session: Session,
+    client: TestClient,
+    seeded: Seed,
+    auth: Headers,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reader that yields JSON-able predictions (a list, not an array) is bucketed as JSON
+    per chunk and gives the flags the CSV reader gives for the same predictions."""
+    did, items = _delivery(client, session, seeded, auth["lead"], "rating", 90)
+    labels, body, _ = _rating(items, seed=8)
+    _label(session, did, items, labels)
+    csv = delivery_flags.flag_delivery(
+        session=session, delivery_id=did, source=io.BytesIO(body), chunk_size=20
+    )
+    before = _flags(session, did)
+
+    def read_json_lines(
+        source: IO[bytes] | Path, classes: Sequence[str], read_rows: int
+    ) -> Iterator[PredictionChunk]:
+        del classes
+        assert not isinstance(source, Path)
+        source.seek(0)
+        rows = [json.loads(line) for line in source.read().splitlines() if line]
+        for lo in range(0, len(rows), read_rows):
+            part = rows[lo : lo + read_rows]
+            yield PredictionChunk(lo + 1, [r["item_id"] for r in part], [r["y"] for r in part])
+
+    monkeypatch.setitem(delivery_probs.UPLOAD_READERS, "json_lines", read_json_lines)
+    monkeypatch.setitem(
+        delivery_probs.PREDICTION_SOURCES, "rating", PredictionSource("json_lines", "per_item")
+    )
+    lines = [
+        json.dumps({"item_id": key, "y": float(v)})
+        for key, v in (line.split(",") for line in body.decode().split()[1:])
+    ]
+    run = delivery_probs.start_upload_run(
+        session=session,
+        delivery_id=did,
+        source=io.BytesIO("\n".join(lines).encode()),
+        chunk_size=20,
+    )
+    blobs = session.exec(
+        select(m.DeliveryFlagChunk).where(m.DeliveryFlagChunk.run_id == run.id)
+    ).all()
+    assert all("in_json" in delivery_probs.unpack(c.arrays) for c in blobs)
+    done = delivery_jobs.run_in_process(session=session, run_id=run.id or 0)
+    assert done.state == "merged", done.error
+    assert done.n_flagged == csv.n_flagged > 0
+    assert _flags(session, did) == before
