@@ -11,7 +11,10 @@ The model is one of
 
 Items carry their input in ``data[feature_key]`` (a feature vector, or a pixel array of
 any shape, flattened for scikit-learn). :meth:`ModelAdapter.predict_proba` returns the
-full probability matrix, which the QA step also uses for disagreement flags.
+full probability matrix, which the QA step also uses for disagreement flags;
+:meth:`ModelAdapter.predict_items` returns one prediction per item in the model's own form
+(a callable's output, or an estimator's ``predict``, e.g. a regressor's rating), for flags of
+task types whose prediction is not a row of class probabilities.
 """
 
 from __future__ import annotations
