@@ -533,11 +533,14 @@ def flag_run_public(session: Session, run: DeliveryFlagRun) -> DeliveryFlagRunPu
         ).all()
     )
     scored = int(counts.get("scored", 0))
-    flagger, _ = _flagger(session, run)
+    try:
+        method = _flagger(session, run)[0].method
+    except KeyError:  # a run of a task type whose flagger was since removed
+        method = ""
     return DeliveryFlagRunPublic.model_validate(
         run.model_dump()
         | {"n_chunks_parsed": int(counts.get("parsed", 0)) + scored, "n_chunks_scored": scored}
-        | {"method": flagger.method}
+        | {"method": method}
     )
 
 
