@@ -235,6 +235,28 @@ def _model_predictions(
     return [per_item[i] for i in take]
 
 
+def _first_bad(
+    flagger: ChunkFlagger,
+    labels: list[Any],
+    predictions: npt.NDArray[np.float64] | list[Any],
+    classes: list[str],
+    ids: npt.NDArray[np.int64],
+    keys: dict[int, str],
+) -> str:
+    """``"item '<key>': "`` of the first answer the flagger refuses alone, else ``""``.
+
+    Only on the failure path: each answer is encoded on its own until one fails, so the
+    422 names the vendor-facing item, not only a position in the chunk.
+    """
+    for n, label in enumerate(labels):
+        one = predictions[n : n + 1] if isinstance(predictions, np.ndarray) else [predictions[n]]
+        try:
+            flagger.encode([label], one, classes)
+        except ValueError:
+            return f"item {keys.get(int(ids[n]), str(int(ids[n])))!r} ({label!r:.60}): "
+    return ""
+
+
 #: Prefixes of a flagger's arrays among the service's in a chunk's stored blob.
 _ENCODED, _DETAIL = "encoded_", "detail_"
 
@@ -244,6 +266,7 @@ def _parse(
 ) -> tuple[dict[str, Any], bytes]:
     flagger, project = _flagger(session, run)
     ids, labels, work, take, honeypots, unlabeled = _read_chunk(session, run, chunk)
+    keys = {int(i): work[n].item_id for i, n in zip(ids.tolist(), take, strict=True)}
     without = 0
     predictions: npt.NDArray[np.float64] | list[Any]
     if run.source == "upload":
@@ -252,10 +275,14 @@ def _parse(
         )
     else:
         predictions = _model_predictions(run, project, work, take, settings)
+    classes = class_names(project)
     try:
-        arrays = flagger.encode(labels, predictions, class_names(project))
+        arrays = flagger.encode(labels, predictions, classes)
     except ValueError as exc:
-        raise ValueError(f"chunk {chunk.chunk}: {exc}") from exc
+        raise ValueError(
+            f"chunk {chunk.chunk}: {_first_bad(flagger, labels, predictions, classes, ids, keys)}"
+            f"{exc}"
+        ) from exc
     partial = {
         "flagger": flagger.first_pass(arrays),
         "honeypots": honeypots,
