@@ -48,6 +48,16 @@ def _rating(value: Any, n: int) -> float:
     return float(value)
 
 
+def _ratings(labels: Sequence[Any]) -> npt.NDArray[np.float64]:
+    """The answers as numbers: a fast pass, then one by one to name a bad answer."""
+    plain = [next(iter(v.values())) if isinstance(v, dict) and len(v) == 1 else v for v in labels]
+    if all(type(v) is int or type(v) is float for v in plain):
+        out = np.asarray(plain, dtype=np.float64)
+        if np.isfinite(out).all():
+            return out
+    return np.asarray([_rating(v, n) for n, v in enumerate(labels)], dtype=np.float64)
+
+
 class RatingFlagger:
     """cleanlab's residual label quality; flagged below ``0.05 x`` its median (Datalab)."""
 
@@ -70,7 +80,7 @@ class RatingFlagger:
             not a finite number (named by position).
         """
         del classes
-        ratings = np.asarray([_rating(v, n) for n, v in enumerate(labels)], dtype=np.float64)
+        ratings = _ratings(labels)
         try:
             predicted = np.asarray(predictions, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError) as exc:
