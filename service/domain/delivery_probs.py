@@ -576,6 +576,8 @@ def check_flaggable(session: Session, delivery: Delivery) -> Project:
     supported = _flaggable()
     if project.task_type not in supported:
         why = UNFLAGGABLE.get(project.task_type, "the engine has no chunked flags for it")
+        if project.task_type in FLAGGER_MODULES:
+            why = "it has a flagger but no source of predictions (PREDICTION_SOURCES)"
         raise Invalid(
             f"model-label flags on deliveries support task types {supported} (a chunked "
             f"flagger on the model's predictions); project {project.id} is "
