@@ -11,7 +11,10 @@ The model is one of
 
 Items carry their input in ``data[feature_key]`` (a feature vector, or a pixel array of
 any shape, flattened for scikit-learn). :meth:`ModelAdapter.predict_proba` returns the
-full probability matrix, which the QA step also uses for disagreement flags.
+full probability matrix, which the QA step also uses for disagreement flags;
+:meth:`ModelAdapter.predict_items` returns one prediction per item in the model's own form
+(a callable's output, or an estimator's ``predict``, e.g. a regressor's rating), for flags of
+task types whose prediction is not a row of class probabilities.
 """
 
 from __future__ import annotations
@@ -174,6 +177,46 @@ class ModelAdapter:
             out[:, list(classes).index(name)] = proba[:, j]
         return ModelPredictions(tuple(i.item_id for i in items), tuple(classes), out)
 
+    def predict_items(self, items: Sequence[WorkItem]) -> list[Any]:
+        """One prediction per item, in item order, in whatever form the model gives it.
+
+        For task types whose prediction is not a row of class probabilities (a rating, a
+        preference's choice probabilities, structured outputs): a callable (an entry point)
+        is called once with the list of the items' ``data[feature_key]`` values, as stored,
+        and returns a sequence of one prediction per item; an estimator's ``predict`` gets
+        the stacked, flattened inputs (e.g. a regressor's rating per item).
+
+        Raises
+        ------
+        ValueError
+            An item without ``data[feature_key]``, a TorchScript model (it maps tensors to
+            class logits only), or a number of predictions that is not one per item.
+        """
+        if not items:
+            return []
+        if self._format == "callable":
+            missing = [i.item_id for i in items if self.feature_key not in i.data]
+            if missing:
+                raise ValueError(
+                    f"item {missing[0]!r} has no data[{self.feature_key!r}] for model {self.name!r}"
+                )
+            out = self._model([i.data[self.feature_key] for i in items])
+        elif self._format == "joblib" and hasattr(self._model, "predict"):
+            x = self._inputs(items)
+            out = self._model.predict(x.reshape(len(x), -1))
+        else:
+            raise ValueError(
+                f"model {self.name!r} ({self._format}) gives class probabilities only; "
+                "register a callable entry point that returns one prediction per item"
+            )
+        predictions = out.tolist() if isinstance(out, np.ndarray) else list(out)
+        if len(predictions) != len(items):
+            raise ValueError(
+                f"model {self.name!r} returned {len(predictions)} predictions for "
+                f"{len(items)} items"
+            )
+        return predictions
+
     def _inputs(self, items: Sequence[WorkItem]) -> npt.NDArray[np.float64]:
         rows = []
         for item in items:
@@ -193,6 +236,11 @@ class ModelAdapter:
     ) -> tuple[npt.NDArray[np.float64], list[str]]:
         """Probabilities and the class name of each column (before reordering)."""
         if self._format == "joblib":
+            if not hasattr(self._model, "predict_proba"):
+                raise ValueError(
+                    f"model {self.name!r} ({type(self._model).__name__}) has no predict_proba: "
+                    "it gives one prediction per item (predict), not class probabilities"
+                )
             flat = x.reshape(len(x), -1)
             proba = np.asarray(self._model.predict_proba(flat), dtype=np.float64)
             names = [str(c) for c in self._model.classes_]
@@ -341,9 +389,11 @@ def _load(
     import joblib
 
     loaded = joblib.load(file)
-    if not (hasattr(loaded, "predict_proba") and hasattr(loaded, "classes_")):
+    if not (hasattr(loaded, "predict_proba") and hasattr(loaded, "classes_")) and not hasattr(
+        loaded, "predict"
+    ):
         raise ValueError(
             f"{file}: the joblib object ({type(loaded).__name__}) is not a fitted classifier "
-            "with predict_proba and classes_"
+            "with predict_proba and classes_, nor an estimator with predict"
         )
     return "joblib", loaded

@@ -1520,7 +1520,7 @@ class DeliveryFlagRun(SQLModel, table=True):
         default="model",
         sa_type=AutoString,
         sa_column_kwargs={"server_default": "model"},
-        description="model: predicted on the workers; upload: probabilities uploaded (CSV).",
+        description="model: predicted on the workers; upload: predictions uploaded (a file).",
     )
     n_chunks: int = Field(ge=0)
     chunk_size: int = Field(gt=0)
@@ -1534,7 +1534,7 @@ class DeliveryFlagRun(SQLModel, table=True):
     n_without_probabilities: int = Field(
         default=0,
         sa_column_kwargs={"server_default": "0"},
-        description="Answered production items the uploaded file gave no probabilities for.",
+        description="Answered production items the uploaded file gave no predictions for.",
     )
     error: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -1580,6 +1580,9 @@ class DeliveryFlagRunPublic(SQLModel):
     n_honeypots: int
     n_unlabeled: int
     n_without_probabilities: int = 0
+    method: str = Field(
+        default="", description="What decides a flag: the task type's flagger's method."
+    )
     error: str | None
     created_at: datetime
     finished_at: datetime | None

@@ -8,19 +8,31 @@ from __future__ import annotations
 
 import importlib
 
-from metrics.chunked_flags.base import Arrays, ChunkFlagger, ChunkScores, concatenate_quality
+from metrics.chunked_flags.base import (
+    Arrays,
+    ChunkFlagger,
+    ChunkScores,
+    Predictions,
+    concatenate_quality,
+)
 
 __all__ = [
     "Arrays",
     "ChunkFlagger",
     "ChunkScores",
     "FLAGGER_MODULES",
+    "Predictions",
     "concatenate_quality",
     "flagger_for",
 ]
 
 #: Task type -> the module whose ``FLAGGER`` implements it. One line per task type.
-FLAGGER_MODULES: dict[str, str] = {}
+FLAGGER_MODULES: dict[str, str] = {
+    "classification": "metrics.chunked_flags.classification",
+    "multilabel": "metrics.chunked_flags.multilabel",
+    "preference": "metrics.chunked_flags.preference",
+    "rating": "metrics.chunked_flags.rating",
+}
 
 
 def flagger_for(task_type: str) -> ChunkFlagger:

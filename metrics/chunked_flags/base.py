@@ -24,24 +24,36 @@ method, else the engine's own per-item metric) run on all answers at once.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Arrays", "ChunkScores", "ChunkFlagger", "concatenate_quality"]
+__all__ = ["Arrays", "ChunkScores", "ChunkFlagger", "Predictions", "concatenate_quality"]
 
 #: What a chunk stores between its phases: named NumPy arrays (saved as ``.npz``).
 Arrays = Mapping[str, npt.NDArray[Any]]
 
+#: The model's predictions for a chunk's answers, one per answer: an array (e.g. ``(n, K)``
+#: probabilities or ``(n,)`` numbers, as uploaded in a CSV) or a list of JSON-able values
+#: (e.g. structured predictions from a JSON Lines upload or an entry-point model).
+Predictions = Sequence[Any] | npt.NDArray[Any]
+
 
 @dataclass(frozen=True)
 class ChunkScores:
-    """One chunk's label quality per answer (shape ``(n,)``) and its count of issues."""
+    """One chunk's label quality per answer (shape ``(n,)``) and its count of issues.
+
+    ``detail`` holds named arrays a flagger's :meth:`ChunkFlagger.issues` needs beyond the
+    per-answer quality (e.g. the multi-label search's per-class qualities ``(n, K)`` and
+    per-class issue counts ``(K,)``); the service stores them with the chunk and hands them
+    back unchanged, in chunk order. Empty for most task types.
+    """
 
     quality: npt.NDArray[np.float64]
     n_issues: int
+    detail: Mapping[str, npt.NDArray[Any]] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -60,7 +72,7 @@ class ChunkFlagger(Protocol):
     method: str
 
     def encode(
-        self, labels: Sequence[Any], predictions: Sequence[Any], classes: Sequence[str]
+        self, labels: Sequence[Any], predictions: Predictions, classes: Sequence[str]
     ) -> dict[str, npt.NDArray[Any]]:
         """The chunk's answers and predictions (one per answer) as arrays.
 

@@ -2,18 +2,22 @@
 
 A *flag run* (:func:`start_flag_run`) cuts a delivery's items into chunks of positions
 ``[lo, hi)``, one :class:`~service.models.DeliveryFlagChunk` row each. Workers (Huey tasks
-on any machine that reaches the same PostgreSQL and Redis) process chunks in two phases,
-the two reductions of cleanlab's label-issue search (:mod:`metrics.label_issues_partitioned`):
+on any machine that reaches the same PostgreSQL and Redis) process chunks in the phases of
+the project's task type's flagger (:func:`metrics.chunked_flags.flagger_for`; the service
+never branches on task type):
 
-1. ``pending -> parsed``: read the chunk's items and answers, predict class probabilities
-   with the registered model (the CPU-heavy step) or, in a run on uploaded probabilities
+1. ``pending -> parsed``: read the chunk's items and answers, predict with the registered
+   model (the CPU-heavy step; what it returns: :data:`~service.domain.delivery_probs.
+   PREDICTION_SOURCES`) or, in a run on uploaded predictions
    (:func:`service.domain.delivery_probs.start_upload_run`), take the chunk's rows of the
-   file, sorted into it at upload; store the arrays and the chunk's threshold partial;
-2. once every chunk is parsed, :func:`advance_run` merges the thresholds (in chunk order,
-   so they equal the sequential pass), and each chunk goes ``parsed -> scored``: cleanlab's
-   label quality and the chunk's issue count;
-3. once every chunk is scored, :func:`advance_run` merges: the issues over all chunks,
-   each item's flag and score written to ``deliveryitem``.
+   file, sorted into it at upload; the flagger encodes them (``encode``), the arrays and
+   the chunk's partial (``first_pass``) are stored;
+2. once every chunk is parsed, :func:`advance_run` merges the partials (``merge``, in chunk
+   order, so e.g. cleanlab's thresholds equal the sequential pass), and each chunk goes
+   ``parsed -> scored``: each answer's label quality and the chunk's issue count
+   (``second_pass``);
+3. once every chunk is scored, :func:`advance_run` merges: the issues over all chunks
+   (``issues``), each item's flag and score written to ``deliveryitem``.
 
 Exactly once. A worker first takes a *lease* on a chunk (an ``UPDATE`` that succeeds for
 one worker only while no unexpired lease is held), computes, then stores the result with an
@@ -23,8 +27,9 @@ mid-chunk commits nothing; its lease expires and the periodic sweep
 (:func:`advance_run` with ``sweep=True``) hands the chunk to another worker. Each item's
 score is written with its chunk's phase-2 result (an item lies in one chunk whole); the
 merge sets the flags and moves the run from ``running`` to ``merged`` in one transaction,
-so it happens once, whoever gets there first. The result equals
-:func:`service.domain.delivery_flags.flag_delivery_with_model` run in one process.
+so it happens once, whoever gets there first. The one-process paths
+(:mod:`service.domain.delivery_flags`) run the same chunk jobs in process
+(:func:`run_in_process`).
 """
 
 from __future__ import annotations
@@ -41,21 +46,18 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from adapters.base import WorkItem
-from metrics.label_issues_partitioned import (
-    MergedThresholds,
-    ScoredPartition,
-    ThresholdPartial,
-    issues_from_partitions,
-    merge_thresholds,
-    score_partition,
-    threshold_partial,
-)
+from metrics.chunked_flags import ChunkFlagger, ChunkScores, flagger_for
 from service.core.config import Settings, get_settings
 from service.core.types import utcnow
 from service.domain._common import get_or_404, table_of
 from service.domain.deliveries import get_delivery
-from service.domain.delivery_flags import _classification
-from service.domain.delivery_probs import pack, unpack, uploaded_rows
+from service.domain.delivery_probs import (
+    check_flaggable,
+    pack,
+    prediction_source,
+    unpack,
+    uploaded_rows,
+)
 from service.domain.errors import Invalid
 from service.domain.projects import class_names
 from service.domain.review_delivery import sync_delivery_flags
@@ -78,6 +80,8 @@ __all__ = [
     "advance_run",
     "flag_run_public",
     "list_flag_runs",
+    "run_in_process",
+    "delete_run",
 ]
 
 #: How long a worker holds a chunk before another may take it over (seconds).
@@ -115,10 +119,10 @@ def start_flag_run(
     Raises
     ------
     Invalid
-        Not a classification project, or the model is not registered.
+        A task type without flags, or the model is not registered.
     """
     delivery = get_delivery(session=session, delivery_id=delivery_id, principal=principal)
-    _classification(session, delivery)
+    check_flaggable(session, delivery)
     try:
         _adapter(data.model, data.feature_key, settings or get_settings())
     except Invalid as exc:
@@ -205,54 +209,99 @@ def _read_chunk(
     )
 
 
+def _flagger(session: Session, run: DeliveryFlagRun) -> tuple[ChunkFlagger, Project]:
+    delivery = get_or_404(session, Delivery, run.delivery_id)
+    project = get_or_404(session, Project, delivery.project_id)
+    return flagger_for(project.task_type), project
+
+
+def _model_predictions(
+    run: DeliveryFlagRun,
+    project: Project,
+    work: list[WorkItem],
+    take: list[int],
+    settings: Settings,
+) -> npt.NDArray[np.float64] | list[Any]:
+    """The registered model's prediction per answer (``take`` maps answers to ``work``)."""
+    classes = class_names(project)
+    source, _ = prediction_source(project.task_type)
+    adapter = _adapter(run.model, run.feature_key, settings)
+    if source.model == "probabilities":
+        if not work:
+            return np.zeros((0, len(classes)), dtype=np.float64)
+        predicted = adapter.predict_proba(work, classes)
+        return np.asarray(predicted.probabilities, dtype=np.float64)[take]
+    per_item = adapter.predict_items(work) if work else []
+    return [per_item[i] for i in take]
+
+
+def _first_bad(
+    flagger: ChunkFlagger,
+    labels: list[Any],
+    predictions: npt.NDArray[np.float64] | list[Any],
+    classes: list[str],
+    ids: npt.NDArray[np.int64],
+    keys: dict[int, str],
+) -> str:
+    """``"item '<key>': "`` of the first answer the flagger refuses alone, else ``""``.
+
+    Only on the failure path: each answer is encoded on its own until one fails, so the
+    422 names the vendor-facing item, not only a position in the chunk.
+    """
+    for n, label in enumerate(labels):
+        one = predictions[n : n + 1] if isinstance(predictions, np.ndarray) else [predictions[n]]
+        try:
+            flagger.encode([label], one, classes)
+        except ValueError:
+            return f"item {keys.get(int(ids[n]), str(int(ids[n])))!r} ({label!r:.60}): "
+    return ""
+
+
+#: Prefixes of a flagger's arrays among the service's in a chunk's stored blob.
+_ENCODED, _DETAIL = "encoded_", "detail_"
+
+
 def _parse(
     session: Session, run: DeliveryFlagRun, chunk: DeliveryFlagChunk, settings: Settings
 ) -> tuple[dict[str, Any], bytes]:
-    delivery = get_or_404(session, Delivery, run.delivery_id)
-    project = get_or_404(session, Project, delivery.project_id)
-    classes = class_names(project)
+    flagger, project = _flagger(session, run)
     ids, labels, work, take, honeypots, unlabeled = _read_chunk(session, run, chunk)
+    keys = {int(i): work[n].item_id for i, n in zip(ids.tolist(), take, strict=True)}
     without = 0
+    predictions: npt.NDArray[np.float64] | list[Any]
     if run.source == "upload":
-        ids, labels, probs, without = uploaded_rows(
-            chunk.arrays, ids, labels, len(work), take, len(classes)
+        ids, labels, predictions, without = uploaded_rows(
+            chunk.arrays, ids, labels, len(work), take
         )
-    elif work:
-        predicted = _adapter(run.model, run.feature_key, settings).predict_proba(work, classes)
-        probs = np.asarray(predicted.probabilities, dtype=np.float64)[take]
     else:
-        probs = np.zeros((0, len(classes)), dtype=np.float64)
-    index = pd.Index(classes)
-    codes = index.get_indexer(pd.Index(labels, dtype=object)).astype(np.int64)
-    if (codes < 0).any():
-        bad = sorted({str(labels[i]) for i in np.flatnonzero(codes < 0)[:5]})
-        raise ValueError(f"chunk {chunk.chunk}: labels {bad} are not classes of the ontology")
-    part = threshold_partial(codes, probs, len(classes))
+        predictions = _model_predictions(run, project, work, take, settings)
+    classes = class_names(project)
+    try:
+        arrays = flagger.encode(labels, predictions, classes)
+    except ValueError as exc:
+        raise ValueError(
+            f"chunk {chunk.chunk}: {_first_bad(flagger, labels, predictions, classes, ids, keys)}"
+            f"{exc}"
+        ) from exc
     partial = {
-        "class_counts": part.class_counts.tolist(),
-        "thresholds": part.thresholds.tolist(),
-        "n_rows": part.n_rows,
+        "flagger": flagger.first_pass(arrays),
         "honeypots": honeypots,
         "unlabeled": unlabeled,
         "without_probabilities": without,
     }
-    return partial, pack(item_ids=ids, codes=codes, probs=probs)
+    return partial, pack(item_ids=ids, **{_ENCODED + k: v for k, v in arrays.items()})
 
 
-def _merged(run: DeliveryFlagRun) -> MergedThresholds:
-    t = run.thresholds or {}
-    return MergedThresholds(
-        np.asarray(t["thresholds"], dtype=np.float64),
-        np.asarray(t["class_counts"], dtype=np.int64),
-        int(t["n_rows"]),
-    )
-
-
-def _score(run: DeliveryFlagRun, chunk: DeliveryFlagChunk) -> tuple[dict[str, Any], bytes]:
-    arrays = unpack(chunk.arrays)
-    scored = score_partition(arrays["codes"], arrays["probs"], _merged(run))
+def _score(
+    session: Session, run: DeliveryFlagRun, chunk: DeliveryFlagChunk
+) -> tuple[dict[str, Any], bytes]:
+    flagger, _ = _flagger(session, run)
+    stored = unpack(chunk.arrays)
+    arrays = {k[len(_ENCODED) :]: v for k, v in stored.items() if k.startswith(_ENCODED)}
+    scored = flagger.second_pass(arrays, dict(run.thresholds or {}))
     partial = dict(chunk.partial or {}) | {"n_issues": scored.n_issues}
-    return partial, pack(item_ids=arrays["item_ids"], quality=scored.label_quality)
+    detail = {_DETAIL + k: np.asarray(v) for k, v in scored.detail.items()}
+    return partial, pack(item_ids=stored["item_ids"], quality=scored.quality, **detail)
 
 
 def process_chunk(
@@ -279,7 +328,7 @@ def process_chunk(
             partial, blob = _parse(session, run, chunk, settings)
             new_state = "parsed"
         else:
-            partial, blob = _score(run, chunk)
+            partial, blob = _score(session, run, chunk)
             new_state = "scored"
     except ValueError as exc:  # bad data, not a dying worker: retrying would not help
         session.rollback()
@@ -371,31 +420,12 @@ def _chunks(session: Session, run_id: int) -> list[DeliveryFlagChunk]:
 def _set_thresholds(
     session: Session, run: DeliveryFlagRun, chunks: list[DeliveryFlagChunk]
 ) -> bool:
-    delivery = get_or_404(session, Delivery, run.delivery_id)
-    k = len(class_names(get_or_404(session, Project, delivery.project_id)))
-    parts = [
-        ThresholdPartial(
-            np.asarray(c.partial["class_counts"], dtype=np.int64),
-            np.asarray(c.partial["thresholds"], dtype=np.float64),
-            int(c.partial["n_rows"]),
-        )
-        for c in chunks
-        if c.partial is not None
-    ]
-    merged = merge_thresholds(parts, k)
+    """The flagger's merge of every chunk's first-pass partial, in chunk order; phase 2."""
+    flagger, _ = _flagger(session, run)
+    merged = flagger.merge([c.partial["flagger"] for c in chunks if c.partial is not None])
     t = table_of(DeliveryFlagRun)
     result = session.execute(
-        update(t)
-        .where(t.c.id == run.id)
-        .where(t.c.phase == 1)
-        .values(
-            phase=2,
-            thresholds={
-                "thresholds": merged.thresholds.tolist(),
-                "class_counts": merged.class_counts.tolist(),
-                "n_rows": merged.n_rows,
-            },
-        )
+        update(t).where(t.c.id == run.id).where(t.c.phase == 1).values(phase=2, thresholds=merged)
     )
     session.commit()
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
@@ -404,14 +434,17 @@ def _set_thresholds(
 def _merge(session: Session, run: DeliveryFlagRun, chunks: list[DeliveryFlagChunk]) -> None:
     """Flag the issues over every chunk and mark the run merged: one transaction, once."""
     runs, item = table_of(DeliveryFlagRun), table_of(DeliveryItem)
-    scored: list[ScoredPartition] = []
+    flagger, _ = _flagger(session, run)
+    scored: list[ChunkScores] = []
     ids: list[npt.NDArray[np.int64]] = []
     for c in chunks:
         arrays = unpack(c.arrays)
-        scored.append(ScoredPartition(arrays["quality"], int((c.partial or {})["n_issues"])))
+        detail = {k[len(_DETAIL) :]: v for k, v in arrays.items() if k.startswith(_DETAIL)}
+        n_issues = int((c.partial or {})["n_issues"])
+        scored.append(ChunkScores(arrays["quality"], n_issues, detail))
         ids.append(arrays["item_ids"])
     item_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
-    flagged_items = sorted({int(i) for i in item_ids[issues_from_partitions(scored)]})
+    flagged_items = sorted({int(i) for i in item_ids[flagger.issues(scored)]})
     try:
         claimed = session.execute(
             update(runs)
@@ -445,7 +478,11 @@ def _merge(session: Session, run: DeliveryFlagRun, chunks: list[DeliveryFlagChun
             .where(table_of(DeliveryFlagChunk).c.run_id == run.id)
             .values(arrays=None)
         )
-        sync_delivery_flags(session, run.delivery_id)
+        sync_delivery_flags(
+            session,
+            run.delivery_id,
+            f"the model's predictions disagree with the vendor's label: {flagger.method}",
+        )
         session.commit()
     except BaseException:
         session.rollback()
@@ -482,6 +519,38 @@ def advance_run(*, session: Session, run_id: int, sweep: bool = False) -> list[i
     return sorted(set(again))
 
 
+def run_in_process(
+    *, session: Session, run_id: int, settings: Settings | None = None
+) -> DeliveryFlagRun:
+    """Do every chunk job of a run here, in chunk order (the one-process flag paths).
+
+    The same phases, leases and merge as on the workers, one chunk at a time, so memory is
+    bounded by a chunk. Returns the run, ``merged`` or ``failed`` (with its ``error``).
+    """
+    settings = settings or get_settings()
+    todo = advance_run(session=session, run_id=run_id, sweep=True)
+    while todo:
+        for chunk_id in todo:
+            process_chunk(session=session, chunk_id=chunk_id, settings=settings)
+        todo = advance_run(session=session, run_id=run_id, sweep=True)
+    run = get_or_404(session, DeliveryFlagRun, run_id)
+    session.refresh(run)
+    return run
+
+
+def delete_run(session: Session, run_id: int) -> None:
+    """Remove a run and its chunks (a one-process run that failed leaves nothing)."""
+    chunks, runs = table_of(DeliveryFlagChunk), table_of(DeliveryFlagRun)
+    try:
+        session.execute(chunks.delete().where(chunks.c.run_id == run_id))
+        session.execute(runs.delete().where(runs.c.id == run_id))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    session.expire_all()
+
+
 def flag_run_public(session: Session, run: DeliveryFlagRun) -> DeliveryFlagRunPublic:
     """A run with its chunk counts."""
     t = table_of(DeliveryFlagChunk)
@@ -491,9 +560,14 @@ def flag_run_public(session: Session, run: DeliveryFlagRun) -> DeliveryFlagRunPu
         ).all()
     )
     scored = int(counts.get("scored", 0))
+    try:
+        method = _flagger(session, run)[0].method
+    except KeyError:  # a run of a task type whose flagger was since removed
+        method = ""
     return DeliveryFlagRunPublic.model_validate(
         run.model_dump()
         | {"n_chunks_parsed": int(counts.get("parsed", 0)) + scored, "n_chunks_scored": scored}
+        | {"method": method}
     )
 
 

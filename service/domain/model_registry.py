@@ -8,7 +8,11 @@ control of whoever runs the server:
 * files in the folder ``BAKEOFF_MODEL_DIR`` (``.joblib``/``.pkl`` scikit-learn estimators,
   ``.pt``/``.pth``/``.ts``/``.torchscript`` TorchScript modules), named by their file name;
 * entry points in the group ``bakeoff.models`` of packages installed in the server's
-  environment, each a callable ``f(X) -> (N, K) probabilities``, named by the entry point.
+  environment, each a callable named by the entry point: ``f(X) -> (N, K) probabilities``
+  for classification and multi-label, or, for delivery flags of task types whose prediction
+  is not a row of class probabilities (preference, rating, ...), ``f(inputs) -> one
+  prediction per item`` (``inputs``: the items' ``data[feature_key]`` values, as stored;
+  :data:`service.domain.delivery_probs.PREDICTION_SOURCES` says which a task type uses).
 
 A vendor of kind ``model`` names one of them in its settings: ``{"model": "digits.joblib"}``.
 """

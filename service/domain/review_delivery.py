@@ -71,8 +71,11 @@ DELIVERY_REASON: Literal["model_vs_label"] = "model_vs_label"
 _DETAIL = "the model's probabilities disagree with the vendor's label (cleanlab)"
 
 
-def sync_delivery_flags(session: Session, delivery_id: int) -> None:
+def sync_delivery_flags(session: Session, delivery_id: int, detail: str | None = None) -> None:
     """Make the delivery's queue flags follow ``deliveryitem.flagged`` (no commit).
+
+    ``detail`` says what flagged the new flags (the flagger's method); by default the
+    classification flagger's words.
 
     Open flags without any decision are replaced by one flag per flagged item; a flag with a
     decision (active or undone) stays with its history, its score updated, and its item gets no
@@ -113,7 +116,9 @@ def sync_delivery_flags(session: Session, delivery_id: int) -> None:
                 literal(DELIVERY_REASON).label("reason"),
                 item.c.flag_score,
                 literal("open").label("status"),
-                literal({"target": "vendor", "detail": _DETAIL}, JSONType()).label("details"),
+                literal({"target": "vendor", "detail": detail or _DETAIL}, JSONType()).label(
+                    "details"
+                ),
                 literal(None).label("bakeoff_id"),
                 literal(delivery_id).label("delivery_id"),
                 item.c.id,

@@ -187,3 +187,23 @@ def test_jobs_from_another_process_are_not_found() -> None:
     job = ModelAdapter("m", model=Recorder()).submit(golden.batch())
     with pytest.raises(JobNotFound, match="submit the items again"):
         ModelAdapter("m", model=Recorder()).fetch_results(job)
+
+
+def test_predict_items_gives_one_prediction_per_item_in_the_models_form(tmp_path: Path) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    items = [WorkItem(item_id=f"i{n}", data={"features": [float(n), 1.0]}) for n in range(4)]
+    adapter = ModelAdapter("m", model=lambda xs: [sum(x) for x in xs], format="callable")
+    assert adapter.predict_items(items) == [1.0, 2.0, 3.0, 4.0]
+    assert adapter.predict_items([]) == []
+    x = np.asarray([i.data["features"] for i in items])
+    joblib.dump(LinearRegression().fit(x, 2 * x[:, 0]), tmp_path / "reg.joblib")
+    regressor = ModelAdapter("r", path=tmp_path / "reg.joblib")
+    assert regressor.predict_items(items) == pytest.approx([0.0, 2.0, 4.0, 6.0])
+    with pytest.raises(ValueError, match="no predict_proba"):
+        regressor.predict_proba(items, ["a", "b"])
+    short = ModelAdapter("s", model=lambda xs: list(xs)[:1], format="callable")
+    with pytest.raises(ValueError, match="returned 1 predictions for 4 items"):
+        short.predict_items(items)
+    with pytest.raises(ValueError, match="has no data\\['features'\\]"):
+        adapter.predict_items([WorkItem(item_id="x", data={})])

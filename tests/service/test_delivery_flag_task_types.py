@@ -1,5 +1,5 @@
-"""Which task types a delivery can be flagged for: classification; every other one is a 422
-that names the supported type and why this one is not."""
+"""Which task types a delivery can be flagged for: those with a chunked flagger and a source of
+predictions; every other one is a 422 that names the supported types and why this one is not."""
 
 from __future__ import annotations
 
@@ -8,18 +8,23 @@ from typing import get_args
 import pytest
 from fastapi.testclient import TestClient
 
+from metrics.chunked_flags import FLAGGER_MODULES
 from metrics.scoring.base import TaskType
-from service.domain.delivery_probs import UNFLAGGABLE
+from service.domain.delivery_probs import PREDICTION_SOURCES, UNFLAGGABLE, UPLOAD_READERS
 from tests.service.conftest import Seed
 
 Headers = dict[str, dict[str, str]]
 
 
-def test_every_task_type_but_classification_has_its_reason() -> None:
-    assert set(UNFLAGGABLE) == set(get_args(TaskType)) - {"classification"}
+def test_every_task_type_is_flaggable_or_has_its_reason() -> None:
+    flaggable = set(FLAGGER_MODULES) & set(PREDICTION_SOURCES)
+    assert {"classification", "multilabel", "preference", "rating"} <= flaggable
+    assert set(UNFLAGGABLE) == set(get_args(TaskType)) - flaggable
+    assert set(FLAGGER_MODULES) <= set(get_args(TaskType))
+    assert {s.upload for s in PREDICTION_SOURCES.values()} <= set(UPLOAD_READERS)
 
 
-@pytest.mark.parametrize("task_type", ["detection", "segmentation", "multilabel"])
+@pytest.mark.parametrize("task_type", sorted(UNFLAGGABLE))
 def test_every_flag_door_refuses_an_unsupported_task_type_saying_why(
     client: TestClient, seeded: Seed, auth: Headers, task_type: str
 ) -> None:
@@ -56,5 +61,5 @@ def test_every_flag_door_refuses_an_unsupported_task_type_saying_why(
         (detail,) = answer.json()["detail"]
         assert detail["type"] == "task_type_not_supported"
         assert detail["loc"] == ["path", "delivery_id"]
-        assert "support task type 'classification' only" in detail["msg"]
+        assert "support task types ['classification', 'multilabel'" in detail["msg"]
         assert f"is {task_type!r}: {UNFLAGGABLE[task_type]}" in detail["msg"]

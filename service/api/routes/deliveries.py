@@ -139,7 +139,7 @@ def get_quality(
 async def flag_delivery(
     request: Request, session: SessionDep, principal: CurrentKey, delivery_id: int
 ) -> DeliveryFlagsPublic:
-    """Flag labels the model's probabilities contradict (CSV: item_id, one column per class)."""
+    """Flag labels uploaded model predictions contradict (CSV in the task type's format)."""
     spool, _digest = await spool_body(request)
 
     def run(body: IO[bytes]) -> DeliveryFlagsPublic:

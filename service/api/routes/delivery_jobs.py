@@ -53,7 +53,7 @@ async def start_upload_run(
     delivery_id: int,
     chunk_size: Annotated[int, Query(ge=1, le=1_000_000)] = 50_000,
 ) -> DeliveryFlagRunPublic:
-    """Flag from uploaded probabilities on the workers (CSV: item_id, one column per class)."""
+    """Flag from uploaded predictions on the workers (CSV in the task type's format)."""
     spool, _digest = await spool_body(request)
 
     def run(body: IO[bytes]) -> DeliveryFlagRunPublic:
