@@ -32,6 +32,7 @@ FLAGGER_MODULES: dict[str, str] = {
     "multilabel": "metrics.chunked_flags.multilabel",
     "preference": "metrics.chunked_flags.preference",
     "rating": "metrics.chunked_flags.rating",
+    "detection": "metrics.chunked_flags.detection",
 }
 
 
