@@ -33,6 +33,10 @@ FLAGGER_MODULES: dict[str, str] = {
     "preference": "metrics.chunked_flags.preference",
     "rating": "metrics.chunked_flags.rating",
     "detection": "metrics.chunked_flags.detection",
+    "segmentation": "metrics.chunked_flags.segmentation",
+    "keypoints": "metrics.chunked_flags.keypoints",
+    "spans": "metrics.chunked_flags.spans",
+    "transcription": "metrics.chunked_flags.transcription",
 }
 
 
