@@ -262,3 +262,15 @@ def test_encode_refuses_bad_answers_by_place(
     empty: Any = "" if task_type == "transcription" else []
     with pytest.raises(ValueError, match=match):
         flagger_for(task_type).encode([empty, label], [empty, pred], ["cell"])
+
+
+@pytest.mark.parametrize(
+    "task_type", ["detection", "segmentation", "keypoints", "spans", "transcription"]
+)
+def test_a_chunk_without_answers_scores_nothing(task_type: str) -> None:
+    """A chunk of honeypots or unanswered items has no answers; it passes every phase."""
+    flagger = flagger_for(task_type)
+    arrays = flagger.encode([], [], ["cell"])
+    scored = flagger.second_pass(arrays, flagger.merge([flagger.first_pass(arrays)]))
+    assert scored.quality.shape == (0,) and scored.n_issues == 0
+    assert flagger.issues([scored]).size == 0
