@@ -8,7 +8,9 @@ gold's place. Model masks with ``score < 0.5`` are left out; an answer is flagge
 agreement is below 0.5 (:mod:`metrics.chunked_flags._agreement`).
 
 Masks are COCO RLE or polygons with the image's ``height`` and ``width`` on the object (the
-service adds them from the item, as for scoring).
+service adds them from the item, as for scoring); a polygon without a size takes the size
+another mask of the same answer carries (an RLE's ``size``), since the label's and the
+model's masks are of one image.
 
 Examples
 --------
@@ -21,7 +23,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -38,16 +40,33 @@ MIN_CONFIDENCE: Final = 0.5
 THRESHOLD: Final = 0.5
 
 
-def _rasterised(value: Any, what: str, n: int, classes: frozenset[str]) -> list[Any]:
+def _size(*values: list[Any]) -> tuple[int | None, int | None]:
+    """The image size one of the answer's objects carries (an RLE's ``size``, or
+    ``height``/``width``): label and model masks of one answer are of the same image."""
+    for value in values:
+        for obj in value:
+            seg = obj["segmentation"]
+            if isinstance(seg, Mapping) and isinstance(seg.get("size"), list | tuple):
+                h, w = seg["size"]
+                return int(h), int(w)
+            if isinstance(obj.get("height"), int) and isinstance(obj.get("width"), int):
+                return int(obj["height"]), int(obj["width"])
+    return None, None
+
+
+def _rasterised(
+    value: list[Any], what: str, n: int, classes: frozenset[str], size: tuple[int | None, ...]
+) -> list[Any]:
     out = []
-    for j, obj in enumerate(check_objects(value, what, n, ("category", "segmentation"))):
+    for j, obj in enumerate(value):
         if classes and str(obj["category"]) not in classes:
             raise ValueError(
                 f"answer {n}: {what} object {j}: category {obj['category']!r} is not in the "
                 "ontology"
             )
+        height, width = obj.get("height", size[0]), obj.get("width", size[1])
         try:
-            rle = to_rle(obj["segmentation"], height=obj.get("height"), width=obj.get("width"))
+            rle = to_rle(obj["segmentation"], height=height, width=width)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"answer {n}: {what} object {j}: {exc}") from exc
         out.append({**obj, "segmentation": rle})
@@ -59,11 +78,16 @@ def mask_agreement(
 ) -> npt.NDArray[np.float64]:
     """Per answer: the engine's per-image mask F1 @ IoU 0.5 against the model's masks."""
     known = frozenset(str(c) for c in classes)
-    lab = [_rasterised(v, "label", n, known) for n, v in enumerate(labels)]
-    pred = [
-        confident(_rasterised(v, "prediction", n, known), MIN_CONFIDENCE, n)
-        for n, v in enumerate(predictions)
-    ]
+    need = ("category", "segmentation")
+    lab, pred = [], []
+    for n, (label, prediction) in enumerate(zip(labels, predictions, strict=True)):
+        label = check_objects(label, "label", n, need)
+        prediction = check_objects(prediction, "prediction", n, need)
+        size = _size(label, prediction)
+        lab.append(_rasterised(label, "label", n, known, size))
+        pred.append(
+            confident(_rasterised(prediction, "prediction", n, known, size), MIN_CONFIDENCE, n)
+        )
     index = pd.RangeIndex(len(lab))
     return _image_f1(
         pd.Series(pred, index=index, dtype=object),

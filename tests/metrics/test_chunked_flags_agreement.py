@@ -219,6 +219,18 @@ def test_registry_has_the_structured_types() -> None:
         assert flagger.task_type == task_type and "flag" in flagger.method
 
 
+def test_a_polygon_without_size_takes_the_size_of_the_answers_rle() -> None:
+    from metrics.masks import to_rle
+
+    flagger = flagger_for("segmentation")
+    polygon: list[list[float]] = [[0, 0, 16, 0, 16, 16, 0, 16]]
+    label = {"category": "cell", "segmentation": polygon}
+    rle = to_rle(polygon, height=64, width=64)
+    rle = {"size": rle["size"], "counts": rle["counts"].decode()}
+    pred = {"category": "cell", "segmentation": rle, "score": 0.9}
+    assert flagger.encode([[label]], [[pred]], ["cell"])["quality"][0] == 1.0
+
+
 def test_low_confidence_model_objects_are_not_claims() -> None:
     flagger = flagger_for("segmentation")
     label = [_square(0, 0, 16)]
