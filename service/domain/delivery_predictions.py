@@ -70,11 +70,16 @@ _SOURCE: Final = "predictions"
 
 @dataclass(frozen=True)
 class PredictionChunk:
-    """Checked lines: each one's line number, item key and prediction (stored JSON form)."""
+    """Checked consecutive lines: the first one's number, each one's item key and prediction
+    (its stored JSON form); line ``first_line + n`` gave ``keys[n]``."""
 
-    lines: list[int]
+    first_line: int
     keys: list[str]
     predictions: list[Any]
+
+    def line(self, n: int) -> int:
+        """The line number of entry ``n``."""
+        return self.first_line + n
 
 
 def _bad(line: int, field: str | None, message: str, *rest: str | int) -> Invalid:
@@ -143,7 +148,8 @@ def prediction_chunks(
     classes: Sequence[str],
     chunk_lines: int,
 ) -> Iterator[PredictionChunk]:
-    """The file's lines in checked blocks of ``chunk_lines`` (blank lines are skipped).
+    """The file's lines in checked blocks of at most ``chunk_lines`` consecutive lines (a
+    blank line is skipped and ends a block).
 
     Raises
     ------
@@ -164,7 +170,7 @@ def prediction_chunks(
     if not close:
         handle.seek(0)
     try:
-        block = PredictionChunk([], [], [])
+        block = PredictionChunk(1, [], [])
         line = 0
         while True:
             raw = handle.readline(MAX_LINE_BYTES + 1)
@@ -173,15 +179,17 @@ def prediction_chunks(
             line += 1
             if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
                 raise _bad(line, None, f"is longer than {MAX_LINE_BYTES} bytes")
-            if not raw.strip():
+            if not raw.strip():  # a blank line ends a block: each block's lines are consecutive
+                if block.keys:
+                    yield block
+                block = PredictionChunk(line + 1, [], [])
                 continue
             key, value = _check_line(raw, line, task_type=task_type, classes=known)
-            block.lines.append(line)
             block.keys.append(key)
             block.predictions.append(value)
             if len(block.keys) >= chunk_lines:
                 yield block
-                block = PredictionChunk([], [], [])
+                block = PredictionChunk(line + 1, [], [])
         if block.keys:
             yield block
     finally:
@@ -208,7 +216,7 @@ def prediction_positions(
         hit = found.get(key)
         if hit is None:
             raise _bad(
-                chunk.lines[n], "item_id", f"{key[:80]!r} is not an item of delivery {delivery_id}"
+                chunk.line(n), "item_id", f"{key[:80]!r} is not an item of delivery {delivery_id}"
             )
         ids[n], positions[n] = hit
     return ids, positions
@@ -243,12 +251,12 @@ def bucket_predictions(
                 for n, position in enumerate(positions.tolist()):
                     if seen[position]:
                         raise _bad(
-                            part.lines[n],
+                            part.line(n),
                             "item_id",
                             f"{part.keys[n][:80]!r} is given twice (first on line "
                             f"{int(seen[position])})",
                         )
-                    seen[position] = part.lines[n]
+                    seen[position] = part.line(n)
                     b = position // chunk_size
                     handle = files.get(b)
                     if handle is None:

@@ -134,7 +134,8 @@ def test_reads_a_file_on_disk_in_blocks(session: Session, seeded: Seed, tmp_path
         )
     )
     assert [len(b.keys) for b in blocks] == [10, 10, 5]
-    assert blocks[2].lines == [21, 22, 23, 24, 25]
+    assert [b.first_line for b in blocks] == [1, 11, 21]
+    assert [blocks[2].line(n) for n in range(5)] == [21, 22, 23, 24, 25]
 
 
 GOOD = {"item_id": "p0", "prediction": _box(0)}
@@ -270,3 +271,22 @@ def test_a_line_longer_than_the_limit_is_refused_by_line(
                 io.BytesIO(body), task_type="transcription", classes=[], chunk_lines=5
             )
         )
+
+
+def test_line_numbers_count_blank_lines() -> None:
+    body = _jsonl([GOOD, b"", b"   ", {"item_id": "p1"}])
+    with pytest.raises(Invalid, match="line 4, field 'prediction': is missing"):
+        list(
+            delivery_predictions.prediction_chunks(
+                io.BytesIO(body), task_type="detection", classes=CLASSES, chunk_lines=5
+            )
+        )
+    blocks = list(
+        delivery_predictions.prediction_chunks(
+            io.BytesIO(_jsonl([GOOD, b"", GOOD, GOOD])),
+            task_type="detection",
+            classes=CLASSES,
+            chunk_lines=5,
+        )
+    )
+    assert [(b.first_line, len(b.keys)) for b in blocks] == [(1, 1), (3, 2)]
