@@ -33,7 +33,7 @@ from metrics.chunked_flags._agreement import AgreementFlagger, check_objects, co
 from metrics.scoring.base import ScoringOptions
 from metrics.scoring.keypoints import _image_f1, _points, _sigmas
 
-__all__ = ["FLAGGER", "MIN_CONFIDENCE", "THRESHOLD", "flagger", "pose_agreement"]
+__all__ = ["FLAGGER", "MIN_CONFIDENCE", "THRESHOLD", "flagger", "for_ontology", "pose_agreement"]
 
 MIN_CONFIDENCE: Final = 0.5
 THRESHOLD: Final = 0.5
@@ -110,6 +110,11 @@ def flagger(sigmas: Mapping[str, Sequence[float]] | None = None) -> AgreementFla
         agreement,
         threshold=THRESHOLD,
     )
+
+
+def for_ontology(ontology: Mapping[str, Any]) -> AgreementFlagger:
+    """The flagger with the ontology's ``keypoint_sigmas`` (``{category: [sigma, ...]}``)."""
+    return flagger(ontology.get("keypoint_sigmas") or {})
 
 
 FLAGGER: Final = flagger()

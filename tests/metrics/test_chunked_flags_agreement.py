@@ -145,6 +145,15 @@ def test_keypoints_without_sigmas_name_the_fix() -> None:
         flagger_for("keypoints").encode(labels, preds, ["hand"])
 
 
+def test_keypoints_read_the_projects_sigmas() -> None:
+    labels, preds = _poses()
+    ontology = {"classes": [{"name": "hand"}], "keypoint_sigmas": SIGMAS}
+    configured = flagger_for("keypoints", ontology=ontology)
+    expect = keypoint_flagger(SIGMAS).encode(labels, preds, ["hand"])["quality"]
+    np.testing.assert_array_equal(configured.encode(labels, preds, ["hand"])["quality"], expect)
+    assert flagger_for("spans", ontology=ontology) is flagger_for("spans")  # nothing to read
+
+
 # --------------------------------------------------------------------------- spans
 
 
