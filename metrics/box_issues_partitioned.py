@@ -20,7 +20,8 @@ chunks of images and merge once:
 1. :func:`box_partial` per chunk: the chunk's smallest similarity, its label boxes per
    class, and, per class, every distinct prediction score with how many of the chunk's
    predictions have it and how many of those are true positives at each IoU threshold
-   (cleanlab's own per-image matching, ``_calculate_true_positives_false_positives``);
+   (cleanlab's per-image greedy matching, ``_calculate_true_positives_false_positives``,
+   on its overlap matrix computed once for the ten thresholds);
 2. :func:`merge_box_partials`: the minimum similarity and each class's average precision
    from the summed counts, with cleanlab's arithmetic (float32 cumulative sums,
    ``_calculate_average_precision``);
@@ -144,15 +145,36 @@ class ScoredBoxes:
     is_issue: npt.NDArray[np.bool_]
 
 
+def _true_positives(
+    pred: npt.NDArray[np.float64], lab: npt.NDArray[np.float64]
+) -> npt.NDArray[np.int64]:
+    """``(M, 10)``: whether each prediction of one image and class is a true positive at each
+    IoU threshold, cleanlab's ``_calculate_true_positives_false_positives`` for all ten
+    thresholds on one overlap matrix (cleanlab computes the matrix once per threshold)."""
+    from cleanlab.object_detection.rank import _get_overlap_matrix
+
+    out = np.zeros((pred.shape[0], N_IOU), dtype=np.int64)
+    if lab.shape[0] == 0 or pred.shape[0] == 0:
+        return out
+    ious = _get_overlap_matrix(pred, lab)
+    ious_max = ious.max(axis=1)
+    ious_argmax = ious.argmax(axis=1)
+    order = np.argsort(-pred[:, -1])
+    for j, threshold in enumerate(_IOU_THRESHOLDS):
+        covered = np.zeros(lab.shape[0], dtype=bool)
+        for index in order:
+            if ious_max[index] >= threshold and not covered[ious_argmax[index]]:
+                covered[ious_argmax[index]] = True
+                out[index, j] = 1
+    return out
+
+
 def box_partial(
     labels: CleanlabLabels, predictions: CleanlabPredictions, n_classes: int
 ) -> BoxPartial:
     """A chunk's :class:`BoxPartial` (cleanlab's input forms: see ``find_label_issues``)."""
     from cleanlab.internal.constants import ALPHA
-    from cleanlab.object_detection.filter import (
-        _calculate_true_positives_false_positives,
-        _filter_by_class,
-    )
+    from cleanlab.object_detection.filter import _filter_by_class
     from cleanlab.object_detection.rank import _get_min_possible_similarity
 
     min_sim = float(_get_min_possible_similarity(ALPHA, predictions, labels)) if labels else 1.0
@@ -161,14 +183,8 @@ def box_partial(
     for k in range(n_classes):
         pred_boxes, lab_boxes = _filter_by_class(labels, predictions, k)
         n_gts[k] = sum(int(b.shape[0]) for b in lab_boxes)
-        flags = []
-        for threshold in _IOU_THRESHOLDS:
-            per_image = [
-                _calculate_true_positives_false_positives(p, lab, threshold)[0][0]
-                for p, lab in zip(pred_boxes, lab_boxes, strict=True)
-            ]
-            flags.append(np.concatenate(per_image) if per_image else np.zeros(0, np.float32))
-        tp = np.stack(flags, axis=1).astype(np.int64) if flags[0].size else np.zeros((0, N_IOU))
+        per_image = [_true_positives(p, lab) for p, lab in zip(pred_boxes, lab_boxes, strict=True)]
+        tp = np.concatenate(per_image) if per_image else np.zeros((0, N_IOU), dtype=np.int64)
         s = (
             np.concatenate([p[:, -1] for p in pred_boxes]).astype(np.float64)
             if pred_boxes
@@ -177,7 +193,7 @@ def box_partial(
         unique, inverse = np.unique(-s, return_inverse=True)  # descending scores
         count = np.bincount(inverse, minlength=unique.size).astype(np.int64)
         summed = np.zeros((unique.size, N_IOU), dtype=np.int64)
-        np.add.at(summed, inverse, tp.astype(np.int64))
+        np.add.at(summed, inverse, tp)
         scores.append(-unique)
         counts.append(count)
         tps.append(summed)
