@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from metrics.chunked_flags.base import Arrays, ChunkScores
+from metrics.chunked_flags.base import Arrays, ChunkScores, Predictions
 
 __all__ = ["AgreementFlagger", "confident", "check_objects"]
 
@@ -76,7 +76,7 @@ class AgreementFlagger:
         self.agreement, self.threshold = agreement, threshold
 
     def encode(
-        self, labels: Sequence[Any], predictions: Sequence[Any], classes: Sequence[str]
+        self, labels: Sequence[Any], predictions: Predictions, classes: Sequence[str]
     ) -> dict[str, npt.NDArray[Any]]:
         """The chunk's per-answer agreement (computed here, once: shape ``(n,)``).
 

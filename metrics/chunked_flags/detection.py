@@ -51,7 +51,7 @@ from metrics.box_issues_partitioned import (
     merge_box_partials,
     score_box_partition,
 )
-from metrics.chunked_flags.base import Arrays, ChunkScores
+from metrics.chunked_flags.base import Arrays, ChunkScores, Predictions
 from metrics.label_issues import BOX_COLUMNS, _to_cleanlab_detection
 from metrics.types import LABEL, SCORE, TASK
 
@@ -95,7 +95,7 @@ class DetectionFlagger:
     )
 
     def encode(
-        self, labels: Sequence[Any], predictions: Sequence[Any], classes: Sequence[str]
+        self, labels: Sequence[Any], predictions: Predictions, classes: Sequence[str]
     ) -> dict[str, npt.NDArray[Any]]:
         """Flat arrays of every answer's boxes and the model's scored boxes.
 

@@ -14,48 +14,38 @@ the ontology). Detection predictions also need a confidence ``score`` on every b
 optional (objects below 0.5 are not claims; none: confident), and spans and transcripts
 have none.
 
-The file is read in blocks of lines (:func:`prediction_chunks`; memory: one block, and one
-line of at most :data:`MAX_LINE_BYTES`), and :func:`bucket_predictions` sorts the checked
-lines into the flag run's chunks of item positions through per-chunk spill files, so each
-chunk job later reads only its own predictions (:func:`uploaded_predictions`).
+The file is read in blocks of consecutive lines (:func:`prediction_chunks`; memory: one
+block, and one line of at most :data:`MAX_LINE_BYTES`). It is the upload reader of the
+formats ``<task type>_json_lines`` (:data:`service.domain.delivery_probs.UPLOAD_READERS`):
+:func:`~service.domain.delivery_probs.bucket_by_chunk` sorts the checked lines into the flag
+run's chunks of item positions through per-chunk spill files, so each chunk job reads only
+its own predictions.
 
 Every refusal is :class:`~service.domain.errors.Invalid` (HTTP 422) naming the line (the
 first line is line 1) and the field: a line that is not a JSON object, a missing or extra
 field, an empty ``item_id``, a prediction that fails the label checks (the location goes
-down to the object and its field), a box without its score, an item that is not the
-delivery's, an item given twice (with both lines), a line that is too long.
+down to the object and its field), a box without its score, a line that is too long; an item
+that is not the delivery's or is given twice is refused by the bucketing, naming the line
+(as "row", the word the CSV formats share).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
-import numpy as np
-import numpy.typing as npt
-from sqlalchemy import select as sa_select
-from sqlmodel import Session
-
 from adapters.base import TaskType
-from service.domain._common import table_of
 from service.domain.answer_checks import normalized
-from service.domain.delivery_probs import pack, unpack
+from service.domain.delivery_probs import PredictionChunk
 from service.domain.errors import Invalid
-from service.models import DeliveryItem
 
 __all__ = [
     "MAX_LINE_BYTES",
     "PREDICTION_TASK_TYPES",
-    "PredictionChunk",
     "prediction_chunks",
-    "prediction_positions",
-    "bucket_predictions",
-    "uploaded_predictions",
 ]
 
 #: The longest line read (a prediction with many large masks); longer is refused by line.
@@ -68,18 +58,16 @@ _FIELDS: Final = ("item_id", "prediction")
 _SOURCE: Final = "predictions"
 
 
-@dataclass(frozen=True)
-class PredictionChunk:
-    """Checked consecutive lines: the first one's number, each one's item key and prediction
-    (its stored JSON form); line ``first_line + n`` gave ``keys[n]``."""
+class _Block:
+    """Consecutive checked lines being gathered."""
 
-    first_line: int
-    keys: list[str]
-    predictions: list[Any]
+    def __init__(self, first_line: int) -> None:
+        self.first_line = first_line
+        self.keys: list[str] = []
+        self.predictions: list[Any] = []
 
-    def line(self, n: int) -> int:
-        """The line number of entry ``n``."""
-        return self.first_line + n
+    def chunk(self) -> PredictionChunk:
+        return PredictionChunk(self.first_line, self.keys, self.predictions)
 
 
 def _bad(line: int, field: str | None, message: str, *rest: str | int) -> Invalid:
@@ -170,7 +158,7 @@ def prediction_chunks(
     if not close:
         handle.seek(0)
     try:
-        block = PredictionChunk(1, [], [])
+        block = _Block(1)
         line = 0
         while True:
             raw = handle.readline(MAX_LINE_BYTES + 1)
@@ -181,139 +169,17 @@ def prediction_chunks(
                 raise _bad(line, None, f"is longer than {MAX_LINE_BYTES} bytes")
             if not raw.strip():  # a blank line ends a block: each block's lines are consecutive
                 if block.keys:
-                    yield block
-                block = PredictionChunk(line + 1, [], [])
+                    yield block.chunk()
+                block = _Block(line + 1)
                 continue
             key, value = _check_line(raw, line, task_type=task_type, classes=known)
             block.keys.append(key)
             block.predictions.append(value)
             if len(block.keys) >= chunk_lines:
-                yield block
-                block = PredictionChunk(line + 1, [], [])
+                yield block.chunk()
+                block = _Block(line + 1)
         if block.keys:
-            yield block
+            yield block.chunk()
     finally:
         if close:
             handle.close()
-
-
-def prediction_positions(
-    session: Session, delivery_id: int, chunk: PredictionChunk
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """``(item ids, positions)`` of the block's keys; 422 naming the line of an unknown key."""
-    item = table_of(DeliveryItem)
-    found = {
-        str(k): (int(i), int(p))
-        for k, i, p in session.execute(
-            sa_select(item.c.key, item.c.id, item.c.position)
-            .where(item.c.delivery_id == delivery_id)
-            .where(item.c.key.in_(sorted(set(chunk.keys))))
-        ).all()
-    }
-    ids = np.empty(len(chunk.keys), dtype=np.int64)
-    positions = np.empty(len(chunk.keys), dtype=np.int64)
-    for n, key in enumerate(chunk.keys):
-        hit = found.get(key)
-        if hit is None:
-            raise _bad(
-                chunk.line(n), "item_id", f"{key[:80]!r} is not an item of delivery {delivery_id}"
-            )
-        ids[n], positions[n] = hit
-    return ids, positions
-
-
-def bucket_predictions(
-    session: Session,
-    delivery_id: int,
-    source: IO[bytes] | Path,
-    *,
-    task_type: TaskType,
-    classes: Sequence[str],
-    n_positions: int,
-    chunk_size: int,
-    read_lines: int = 10_000,
-) -> Iterator[tuple[int, bytes]]:
-    """``(chunk number, blob)`` per chunk of ``chunk_size`` item positions with any lines.
-
-    The lines are checked and appended to per-chunk spill files as the file is read (memory:
-    one block of ``read_lines`` lines), then each chunk's lines are packed (``in_ids``: item
-    ids; ``in_json``/``in_offsets``: each prediction's stored JSON, UTF-8) for its job. An
-    item given twice is refused naming both lines.
-    """
-    seen = np.zeros(max(n_positions, 1), dtype=np.int64)  # the line that gave each position
-    with tempfile.TemporaryDirectory(prefix="bakeoff-preds-") as spill:
-        files: dict[int, IO[bytes]] = {}
-        try:
-            for part in prediction_chunks(
-                source, task_type=task_type, classes=classes, chunk_lines=read_lines
-            ):
-                ids, positions = prediction_positions(session, delivery_id, part)
-                for n, position in enumerate(positions.tolist()):
-                    if seen[position]:
-                        raise _bad(
-                            part.line(n),
-                            "item_id",
-                            f"{part.keys[n][:80]!r} is given twice (first on line "
-                            f"{int(seen[position])})",
-                        )
-                    seen[position] = part.line(n)
-                    b = position // chunk_size
-                    handle = files.get(b)
-                    if handle is None:
-                        handle = files[b] = open(Path(spill) / f"{b}.jsonl", "wb")  # noqa: SIM115
-                    handle.write(json.dumps([int(ids[n]), part.predictions[n]]).encode() + b"\n")
-        finally:
-            for handle in files.values():
-                handle.close()
-        for b in sorted(files):
-            item_ids: list[int] = []
-            texts: list[bytes] = []
-            with open(Path(spill) / f"{b}.jsonl", "rb") as handle:
-                for raw in handle:
-                    item_id, value = json.loads(raw)
-                    item_ids.append(int(item_id))
-                    texts.append(json.dumps(value).encode())
-            offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-            offsets[1:] = np.cumsum([len(t) for t in texts])
-            yield (
-                b,
-                pack(
-                    in_ids=np.asarray(item_ids, dtype=np.int64),
-                    in_offsets=offsets,
-                    in_json=np.frombuffer(b"".join(texts), dtype=np.uint8),
-                ),
-            )
-
-
-def uploaded_predictions(
-    blob: bytes | None,
-    ids: npt.NDArray[np.int64],
-    labels: list[Any],
-) -> tuple[npt.NDArray[np.int64], list[Any], list[Any], int]:
-    """A chunk job's answers whose item has an uploaded prediction, and those predictions.
-
-    ``blob`` is the chunk's packed lines (:func:`bucket_predictions`); ``ids``/``labels`` are
-    per answer. Returns the kept ``(ids, labels, predictions)`` (one prediction per answer:
-    an item's prediction repeats for each of its answers) and how many answered items the
-    file left out (counted in the run, never silently scored).
-    """
-    if blob is None:
-        return ids[:0], [], [], len(set(ids.tolist()))
-    inputs = unpack(blob)
-    data = np.asarray(inputs["in_json"], dtype=np.uint8).tobytes()
-    offsets = np.asarray(inputs["in_offsets"], dtype=np.int64)
-    row = {int(i): n for n, i in enumerate(np.asarray(inputs["in_ids"], dtype=np.int64))}
-    keep: list[int] = []
-    predictions: list[Any] = []
-    decoded: dict[int, Any] = {}
-    for a, item_id in enumerate(ids.tolist()):
-        n = row.get(int(item_id))
-        if n is None:
-            continue
-        if n not in decoded:
-            decoded[n] = json.loads(data[offsets[n] : offsets[n + 1]])
-        keep.append(a)
-        predictions.append(decoded[n])
-    missing = len({int(i) for i in ids.tolist()} - set(row))
-    index = np.asarray(keep, dtype=np.int64)
-    return ids[index], [labels[a] for a in keep], predictions, missing

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 import service.models as m
 from adapters.base import TaskType
 from service.domain import deliveries, delivery_predictions, projects
-from service.domain.delivery_probs import unpack
+from service.domain.delivery_probs import UPLOAD_READERS, bucket_by_chunk, unpack, uploaded_rows
 from service.domain.errors import Invalid
 from tests.service.conftest import Seed
 
@@ -68,30 +68,30 @@ def test_lines_are_sorted_into_the_runs_chunks(session: Session, seeded: Seed) -
     body = _jsonl([{"item_id": items[i].key, "prediction": _box(int(i))} for i in order])
     body = body.replace(b"\n", b"\n\n", 2)  # blank lines are skipped
     buckets = dict(
-        delivery_predictions.bucket_predictions(
+        bucket_by_chunk(
             session,
             delivery.id or 0,
             io.BytesIO(body),
-            task_type="detection",
-            classes=CLASSES,
+            CLASSES,
             n_positions=30,
             chunk_size=7,
-            read_lines=4,
+            read_rows=4,
+            reader=UPLOAD_READERS["detection_json_lines"],
         )
     )
     by_id = {it.id: it for it in items}
     seen = set()
     for chunk, blob in buckets.items():
         arrays = unpack(blob)
-        assert set(arrays) == {"in_ids", "in_json", "in_offsets"}
+        assert set(arrays) == {"in_ids", "in_json"}
         for item_id in arrays["in_ids"].tolist():
             position = by_id[item_id].position
             assert position // 7 == chunk
             seen.add(position)
         ids = arrays["in_ids"]
         labels = [f"label of {i}" for i in ids.tolist()]
-        kept, kept_labels, preds, missing = delivery_predictions.uploaded_predictions(
-            blob, ids, labels
+        kept, kept_labels, preds, missing = uploaded_rows(
+            blob, ids, labels, len(ids), list(range(len(ids)))
         )
         assert kept.tolist() == ids.tolist() and kept_labels == labels and missing == 0
         for item_id, pred in zip(ids.tolist(), preds, strict=True):
@@ -105,23 +105,22 @@ def test_a_chunk_job_gets_each_answers_prediction_and_counts_the_missing(
     delivery = _delivery(session, seeded, "transcription", n=6)
     items = _items(session, delivery)
     body = _jsonl([{"item_id": it.key, "prediction": f"text {it.position}"} for it in items[:4]])
-    ((_, blob),) = delivery_predictions.bucket_predictions(
+    ((_, blob),) = bucket_by_chunk(
         session,
         delivery.id or 0,
         io.BytesIO(body),
-        task_type="transcription",
-        classes=[],
+        [],
         n_positions=6,
         chunk_size=10,
+        reader=UPLOAD_READERS["transcription_json_lines"],
     )
     # two answers on item 1, one on items 2 and 5 (5 is not in the file)
     ids = np.asarray([items[1].id, items[1].id, items[2].id, items[5].id], dtype=np.int64)
-    kept, labels, preds, missing = delivery_predictions.uploaded_predictions(
-        blob, ids, ["a", "b", "c", "d"]
-    )
+    take = [0, 0, 1, 2]  # answers -> answered items (1, 2, 5)
+    kept, labels, preds, missing = uploaded_rows(blob, ids, ["a", "b", "c", "d"], 3, take)
     assert kept.tolist() == ids[:3].tolist() and labels == ["a", "b", "c"]
     assert preds == ["text 1", "text 1", "text 2"] and missing == 1
-    none = delivery_predictions.uploaded_predictions(None, ids, ["a", "b", "c", "d"])
+    none = uploaded_rows(None, ids, ["a", "b", "c", "d"], 3, take)
     assert none[0].size == 0 and none[3] == 3
 
 
@@ -134,8 +133,7 @@ def test_reads_a_file_on_disk_in_blocks(session: Session, seeded: Seed, tmp_path
         )
     )
     assert [len(b.keys) for b in blocks] == [10, 10, 5]
-    assert [b.first_line for b in blocks] == [1, 11, 21]
-    assert [blocks[2].line(n) for n in range(5)] == [21, 22, 23, 24, 25]
+    assert [b.first_row for b in blocks] == [1, 11, 21]  # line numbers
 
 
 GOOD = {"item_id": "p0", "prediction": _box(0)}
@@ -179,10 +177,10 @@ GOOD = {"item_id": "p0", "prediction": _box(0)}
         ),
         (
             {"item_id": "nope", "prediction": []},
-            ["body", "line 2", "item_id"],
-            "'nope' is not an item of delivery",
+            ["body", "row 2", "item_id"],
+            "row 2, column 'item_id': 'nope' is not an item of delivery",
         ),
-        (GOOD, ["body", "line 2", "item_id"], "'p0' is given twice \\(first on line 1\\)"),
+        (GOOD, ["body", "row 2", "item_id"], "'p0' is given twice \\(first in row 1\\)"),
     ],
     ids=[
         "not-json",
@@ -209,18 +207,18 @@ def test_every_bad_line_is_a_422_naming_line_and_field(
     match = match.replace("'p0'", "'[^']+'")
     with pytest.raises(Invalid, match=match) as info:
         list(
-            delivery_predictions.bucket_predictions(
+            bucket_by_chunk(
                 session,
                 delivery.id or 0,
                 io.BytesIO(body),
-                task_type="detection",
-                classes=CLASSES,
+                CLASSES,
                 n_positions=3,
                 chunk_size=2,
+                reader=UPLOAD_READERS["detection_json_lines"],
             )
         )
     assert list(info.value.location) == loc
-    assert info.value.message.startswith("predictions: line 2")
+    assert info.value.message.startswith(f"predictions: {loc[1]}")
 
 
 @pytest.mark.parametrize(
@@ -289,4 +287,4 @@ def test_line_numbers_count_blank_lines() -> None:
             chunk_lines=5,
         )
     )
-    assert [(b.first_line, len(b.keys)) for b in blocks] == [(1, 1), (3, 2)]
+    assert [(b.first_row, len(b.keys)) for b in blocks] == [(1, 1), (3, 2)]
