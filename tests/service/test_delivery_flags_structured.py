@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
@@ -59,6 +60,7 @@ def _scene(n: int, seed: int = 0) -> tuple[list[Any], list[Any], set[int]]:
     return labels, preds, planted
 
 
+@pytest.mark.dbs
 def test_uploaded_boxes_put_the_planted_errors_at_the_top_of_the_review_queue(
     client: TestClient, session: Session, seeded: Seed, auth: Headers, settings: Settings
 ) -> None:
