@@ -7,6 +7,8 @@ on first use (cleanlab, pycocotools and jiwer load only where a run needs them).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
+from typing import Any
 
 from metrics.chunked_flags.base import (
     Arrays,
@@ -32,11 +34,17 @@ FLAGGER_MODULES: dict[str, str] = {
     "multilabel": "metrics.chunked_flags.multilabel",
     "preference": "metrics.chunked_flags.preference",
     "rating": "metrics.chunked_flags.rating",
+    "detection": "metrics.chunked_flags.detection",
+    "segmentation": "metrics.chunked_flags.segmentation",
+    "keypoints": "metrics.chunked_flags.keypoints",
+    "spans": "metrics.chunked_flags.spans",
+    "transcription": "metrics.chunked_flags.transcription",
 }
 
 
-def flagger_for(task_type: str) -> ChunkFlagger:
-    """The flagger of ``task_type``.
+def flagger_for(task_type: str, *, ontology: Mapping[str, Any] | None = None) -> ChunkFlagger:
+    """The flagger of ``task_type``; with the project's ``ontology``, configured by it where
+    the task type's metric reads it (a module's ``for_ontology``: keypoint sigmas).
 
     Raises
     ------
@@ -46,6 +54,8 @@ def flagger_for(task_type: str) -> ChunkFlagger:
     module = FLAGGER_MODULES.get(task_type)
     if module is None:
         raise KeyError(f"no model-label flags for {task_type!r}; have {sorted(FLAGGER_MODULES)}")
-    flagger = importlib.import_module(module).FLAGGER
+    found = importlib.import_module(module)
+    configure = getattr(found, "for_ontology", None)
+    flagger = configure(ontology) if configure is not None and ontology else found.FLAGGER
     assert isinstance(flagger, ChunkFlagger)
     return flagger

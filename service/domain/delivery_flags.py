@@ -15,7 +15,8 @@ an item is flagged when one of its answers is, with the highest ``1 - label qual
 score. The flags are stored on the delivery's items (``deliveryitem.flag_score``,
 ``flagged``) and in the review queue, where the audit's flagged stratum and
 :func:`ranked_flags` read them. A task type without a flagger is refused with a 422 that says
-why (:data:`service.domain.delivery_probs.UNFLAGGABLE`).
+why (:data:`service.domain.delivery_probs.UNFLAGGABLE`; every task type the engine scores
+has one now).
 """
 
 from __future__ import annotations

@@ -212,7 +212,7 @@ def _read_chunk(
 def _flagger(session: Session, run: DeliveryFlagRun) -> tuple[ChunkFlagger, Project]:
     delivery = get_or_404(session, Delivery, run.delivery_id)
     project = get_or_404(session, Project, delivery.project_id)
-    return flagger_for(project.task_type), project
+    return flagger_for(project.task_type, ontology=project.ontology), project
 
 
 def _model_predictions(

@@ -48,6 +48,7 @@ from sqlalchemy import insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
+from adapters.base import TaskType
 from metrics.chunked_flags import FLAGGER_MODULES
 from metrics.preference import PREFERENCE_LABELS
 from service.domain._common import get_or_404, table_of
@@ -270,13 +271,38 @@ def _numeric(
     )
 
 
+def _json_lines(task_type: TaskType) -> UploadReader:
+    """``<task type>_json_lines``: one label-shaped prediction per line, checked as that task
+    type's labels (:mod:`service.domain.delivery_predictions`)."""
+
+    def read(
+        source: IO[bytes] | Path, classes: Sequence[str], chunk_size: int
+    ) -> Iterator[PredictionChunk]:
+        from service.domain.delivery_predictions import prediction_chunks
+
+        return prediction_chunks(
+            source, task_type=task_type, classes=classes, chunk_lines=chunk_size
+        )
+
+    return read
+
+
+#: The task types whose predictions have their labels' form (JSON Lines uploads).
+STRUCTURED: Final[tuple[TaskType, ...]] = (
+    "detection",
+    "segmentation",
+    "keypoints",
+    "spans",
+    "transcription",
+)
+
 #: Upload format -> its reader. One line per format.
 UPLOAD_READERS: dict[str, UploadReader] = {
     "probabilities": probability_chunks,
     "independent_probabilities": _independent_probabilities,
     "choice_probabilities": _choice_probabilities,
     "numeric": _numeric,
-}
+} | {f"{t}_json_lines": _json_lines(t) for t in STRUCTURED}
 
 
 @dataclass(frozen=True)
@@ -305,7 +331,7 @@ PREDICTION_SOURCES: dict[str, PredictionSource] = {
     "multilabel": PredictionSource("independent_probabilities", "probabilities"),
     "preference": PredictionSource("choice_probabilities", "per_item"),
     "rating": PredictionSource("numeric", "per_item"),
-}
+} | {t: PredictionSource(f"{t}_json_lines", "per_item") for t in STRUCTURED}
 
 
 def prediction_source(task_type: str) -> tuple[PredictionSource, UploadReader]:
@@ -548,16 +574,7 @@ def start_upload_run(
 #: (:mod:`metrics.box_flags`, :mod:`metrics.language_flags`) compare a label with a model's
 #: *regions* or with gold and other candidates, and a delivery has neither gold (only
 #: honeypots) nor a second candidate.
-UNFLAGGABLE: Final[dict[str, str]] = {
-    "detection": "flags need the model's boxes with scores per item (ObjectLab), not one "
-    "probability per class; no chunked box flagger exists for deliveries yet",
-    "segmentation": "flags need the model's masks per item (ObjectLab on mask IoU), not one "
-    "probability per class; no chunked mask flagger exists for deliveries yet",
-    "keypoints": "the engine has no model-label flags for keypoints",
-    "spans": "span flags compare candidates and gold; a delivery has one vendor and no gold",
-    "transcription": "transcription flags compare candidates and gold; a delivery has one "
-    "vendor and no gold",
-}
+UNFLAGGABLE: Final[dict[str, str]] = {}
 
 
 def _flaggable() -> list[str]:

@@ -133,13 +133,19 @@ def get_quality(
     "/{delivery_id}/flags",
     response_model=DeliveryFlagsPublic,
     openapi_extra={
-        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        }
     },
 )
 async def flag_delivery(
     request: Request, session: SessionDep, principal: CurrentKey, delivery_id: int
 ) -> DeliveryFlagsPublic:
-    """Flag labels uploaded model predictions contradict (CSV in the task type's format)."""
+    """Flag labels uploaded model predictions contradict (the task type's CSV or JSON Lines)."""
     spool, _digest = await spool_body(request)
 
     def run(body: IO[bytes]) -> DeliveryFlagsPublic:

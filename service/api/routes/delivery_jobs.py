@@ -42,7 +42,13 @@ def start_flag_run(
     response_model=DeliveryFlagRunPublic,
     status_code=202,
     openapi_extra={
-        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        }
     },
 )
 async def start_upload_run(
@@ -53,7 +59,7 @@ async def start_upload_run(
     delivery_id: int,
     chunk_size: Annotated[int, Query(ge=1, le=1_000_000)] = 50_000,
 ) -> DeliveryFlagRunPublic:
-    """Flag from uploaded predictions on the workers (CSV in the task type's format)."""
+    """Flag from uploaded predictions on the workers (the task type's CSV or JSON Lines)."""
     spool, _digest = await spool_body(request)
 
     def run(body: IO[bytes]) -> DeliveryFlagRunPublic:

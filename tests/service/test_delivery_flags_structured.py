@@ -1,0 +1,144 @@
+"""Structured task types end to end: a JSON Lines upload of the model's boxes, the flag run on
+the workers, and the planted wrong boxes at the top of the review queue."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, col, select
+
+import service.models as m
+from service.core.config import Settings
+from service.domain import delivery_flags, delivery_labels
+from service.domain.vendor_labels import LabelIn
+from tests.service.conftest import Seed
+from tests.service.test_delivery_jobs import _drain
+
+Headers = dict[str, dict[str, str]]
+CLASSES = ["car", "bus", "sign"]
+
+
+def _scene(n: int, seed: int = 0) -> tuple[list[Any], list[Any], set[int]]:
+    """Per item: the vendor's boxes (every 5th item with a planted error) and the model's."""
+    rng = np.random.default_rng(seed)
+    labels: list[Any] = []
+    preds: list[Any] = []
+    planted: set[int] = set()
+    for i in range(n):
+        truth: list[dict[str, Any]] = []
+        for _ in range(int(rng.integers(1, 4))):
+            x, y = (float(v) for v in rng.uniform(0, 200, 2))
+            w, h = (float(v) for v in rng.uniform(20, 60, 2))
+            truth.append({"category": CLASSES[int(rng.integers(3))], "bbox": [x, y, w, h]})
+        label = [dict(o) for o in truth]
+        if i % 5 == 2:
+            planted.add(i)
+            if i % 3 == 0:
+                other = [c for c in CLASSES if c != label[0]["category"]][0]
+                label[0] = {**label[0], "category": other}  # the wrong class
+            elif i % 3 == 1:
+                x, y, w, h = label[0]["bbox"]
+                label[0] = {**label[0], "bbox": [x + 0.7 * w, y + 0.6 * h, w, h]}  # moved off
+            else:
+                label = label[1:]  # an object left out
+        labels.append(label)
+        preds.append(
+            [
+                {
+                    "category": o["category"],
+                    "bbox": [v + float(rng.normal(0, 0.5)) for v in o["bbox"]],
+                    "score": float(rng.uniform(0.96, 0.999)),
+                }
+                for o in truth
+            ]
+        )
+    return labels, preds, planted
+
+
+@pytest.mark.dbs
+def test_uploaded_boxes_put_the_planted_errors_at_the_top_of_the_review_queue(
+    client: TestClient, session: Session, seeded: Seed, auth: Headers, settings: Settings
+) -> None:
+    from service.api.routes.dispatch import get_run_queue
+
+    lead, qa = auth["lead"], auth["qa"]
+    ontology = {"classes": [{"name": c} for c in CLASSES]}
+    project = client.post(
+        "/projects",
+        json={"name": "street boxes", "task_type": "detection", "ontology": ontology},
+        headers=lead,
+    )
+    assert project.status_code == 201, project.text
+    n = 80
+    created = client.post(
+        "/deliveries",
+        json={
+            "name": "week 1",
+            "project_id": project.json()["id"],
+            "vendor_id": seeded.vendor_id,
+            "honeypot_rate": 0,
+            "items": [{"key": f"s{i}", "data": {"image": f"s/{i}.jpg"}} for i in range(n)],
+        },
+        headers=lead,
+    )
+    assert created.status_code == 201, created.text
+    did = created.json()["id"]
+    items = session.exec(
+        select(m.DeliveryItem)
+        .where(m.DeliveryItem.delivery_id == did)
+        .order_by(col(m.DeliveryItem.position))
+    ).all()
+    labels, preds, planted = _scene(n)
+    row = {it.key: int(str(it.source_key)[1:]) for it in items}  # vendor key -> scene row
+    delivery_labels.add_delivery_labels(
+        session=session,
+        delivery_id=did,
+        records=[LabelIn(it.key, labels[row[it.key]], "a1") for it in items],
+    )
+    body = b"".join(
+        json.dumps({"item_id": it.key, "prediction": preds[row[it.key]]}).encode() + b"\n"
+        for it in reversed(items)  # any line order
+    )
+    enqueued: list[int] = []
+
+    class Recorder:
+        def enqueue_flag_chunks(self, chunk_ids: list[int]) -> int:
+            enqueued.extend(chunk_ids)
+            return len(chunk_ids)
+
+    client.app.dependency_overrides[get_run_queue] = Recorder  # type: ignore[attr-defined]
+    url = f"/deliveries/{did}/flags/runs/upload?chunk_size=16"
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    no_score = body.replace(b', "score"', b', "confidence"', 1)
+    bad = client.post(url, content=no_score, headers=qa | ndjson)
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["detail"][0]["loc"][:3] == ["body", "line 1", "prediction"]
+    r = client.post(url, content=body, headers=qa | ndjson)
+    assert r.status_code == 202, r.text
+    run = r.json()
+    assert run["n_chunks"] == 5 and len(enqueued) == 5
+    _drain(session, run["id"], settings)
+    done = client.get(f"/deliveries/{did}/flags/runs", headers=qa).json()[0]
+    assert done["state"] == "merged", done
+    assert done["n_scored"] == n and done["n_flagged"] > 0
+    queue = client.get(f"/review/deliveries/{did}/queue?limit=100", headers=qa).json()
+    assert queue["count"] == done["n_flagged"]
+    queued = [row[q["item_key"]] for q in queue["data"]]
+    assert set(queued) <= planted  # no false alarm: every queued item has a planted error
+    assert len(queued) >= 0.8 * len(planted)
+    scores = [q["score"] for q in queue["data"]]
+    assert scores == sorted(scores, reverse=True)  # worst first
+    # the one-process door (one call, other chunks) flags the same items
+    flagged = {it.key for it in items if it.flagged}
+    assert len(flagged) == done["n_flagged"]
+    one = delivery_flags.flag_delivery(
+        session=session, delivery_id=did, source=io.BytesIO(body), chunk_size=23
+    )
+    session.expire_all()
+    assert one.n_flagged == done["n_flagged"]
+    assert {it.key for it in items if it.flagged} == flagged
