@@ -26,8 +26,9 @@ the bench) and the speed-up 2 workers can reach from it on 2 free cores (Amdahl'
 serial part being the two merges and the barrier between the phases), which other load
 does not change.
 
-Exit status: 0 target met, 1 target missed or flags differ, 2 PostgreSQL or Redis cannot
-be reached, 3 the machine was too busy or too small to judge.
+Exit status: 0 target met, 1 target missed or flags differ, 2 it cannot run (PostgreSQL or
+Redis unreachable, a worker did not start or died, the run failed), 3 the machine was too
+busy or too small to judge.
 
 PostgreSQL: ``BAKEOFF_TEST_POSTGRES_URL`` (default the local test database; a scratch schema,
 dropped afterwards); Redis: ``BAKEOFF_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``;
@@ -521,6 +522,11 @@ def main() -> int:
     if cores < 2:
         print(f"cannot judge: {cores} core(s), 2 worker processes cannot run at once")
         return 3
+    if load[0] > args.max_other:
+        print(
+            f"the machine is busy (load {load[0]:.2f} > --max-other {args.max_other}): expect no "
+            f"verdict, only the CPU breakdown"
+        )
     problem = _reachable()
     if problem:
         print(f"cannot run: {problem}", file=sys.stderr)
@@ -585,6 +591,11 @@ def main() -> int:
         admin.dispose()
     ratios = [one.wall / two.wall for one, two in runs]
     ratio = statistics.median(ratios)
+    print(
+        f"1 worker: {statistics.median(r[0].wall for r in runs):.2f}s, 2 workers: "
+        f"{statistics.median(r[1].wall for r in runs):.2f}s (medians); ratio per repeat "
+        f"{', '.join(f'{x:.2f}x' for x in ratios)}; median {ratio:.2f}x (target {TARGET}x)"
+    )
     one = min((r[0] for r in runs), key=lambda r: r.wall)
     serial, quiet, best = _bounds(one)
     print(
@@ -629,4 +640,8 @@ def _same(a: dict[int, tuple[float | None, bool]], b: dict[int, tuple[float | No
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RuntimeError as exc:  # a worker did not start, exited, or the run failed
+        print(f"cannot run: {exc}", file=sys.stderr)
+        sys.exit(2)
