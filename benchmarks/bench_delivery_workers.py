@@ -99,7 +99,7 @@ _PHASES = {
     "parse": "service.domain.delivery_jobs:_parse",
     "read_items": "service.domain.delivery_jobs:_read_chunk",
     "predict": "adapters.model:ModelAdapter.predict_proba",
-    "threshold_partial": "service.domain.delivery_jobs:threshold_partial",
+    "predictions": "service.domain.delivery_jobs:_model_predictions",
     "score": "service.domain.delivery_jobs:_score",
     "write_scores": "service.domain.delivery_jobs:_write_scores",
     "advance": "service.domain.delivery_jobs:advance_run",
@@ -456,7 +456,7 @@ def _flag_once(
 def _breakdown(r: Run) -> list[str]:
     """Where a run's CPU went: per process, and per phase inside the workers."""
     predict = r.cpu("predict")
-    parse_rest = r.cpu("parse") - predict
+    parse_rest = r.cpu("parse") - max(predict, r.cpu("predictions"))
     merges = r.cpu("merge_thresholds") + r.cpu("merge_flags")
     advance_rest = r.cpu("advance") - merges
     task_rest = r.cpu("task") - r.cpu("process_chunk") - r.cpu("advance")
@@ -468,8 +468,8 @@ def _breakdown(r: Run) -> list[str]:
         f"redis {r.redis_cpu:.2f}, bench {r.bench_cpu:.2f}; the rest of the machine "
         f"{r.others:.2f} cores on average",
         f"    worker compute: predict {predict:.2f}, parse other {parse_rest:.2f} "
-        f"(read items {r.cpu('read_items'):.2f}, threshold partial "
-        f"{r.cpu('threshold_partial'):.2f}), score {r.cpu('score'):.2f}, write scores "
+        f"(read items {r.cpu('read_items'):.2f}, the rest the flagger's first pass and "
+        f"packing), score {r.cpu('score'):.2f}, write scores "
         f"{r.cpu('write_scores'):.2f}, claims {r.cpu('claim'):.2f}, merge thresholds "
         f"{r.cpu('merge_thresholds'):.2f}, merge flags {r.cpu('merge_flags'):.2f}, "
         f"advance checks {advance_rest:.2f}, task other {task_rest:.2f}",
