@@ -116,17 +116,34 @@ import service.dispatch.queue
 from threadpoolctl import threadpool_info
 stats, lock = {}, threading.Lock()
 
+def backend(a, k):  # the PostgreSQL backend serving the call's session (in a transaction)
+    try:
+        session = k.get("session", a[0] if a else None)
+        return session.connection().connection.dbapi_connection.info.backend_pid
+    except Exception:  # not a session, or not PostgreSQL
+        return None
+
+def backend_cpu(pid):  # its CPU seconds so far, None off this host
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    except Exception:
+        return None
+
 def timed(label, fn):
     @functools.wraps(fn)  # Huey names tasks by the function's module and name
     def wrapper(*a, **k):
+        pid = backend(a, k) if label.startswith("merge") else None
+        p0 = backend_cpu(pid) if pid is not None else None
         c0, w0 = time.thread_time(), time.perf_counter()
         try:
             return fn(*a, **k)
         finally:
             c, w = time.thread_time() - c0, time.perf_counter() - w0
+            p1 = backend_cpu(pid) if p0 is not None else None
             with lock:
-                s = stats.setdefault(label, [0, 0.0, 0.0])
-                s[0] += 1; s[1] += c; s[2] += w
+                s = stats.setdefault(label, [0, 0.0, 0.0, 0.0])
+                s[0] += 1; s[1] += c; s[2] += w; s[3] += (p1 - p0) if p1 is not None else 0.0
                 if label == "task":
                     tmp = stats_path + ".tmp"
                     with open(tmp, "w") as f:
@@ -214,7 +231,7 @@ class Run:
     redis_cpu: float
     bench_cpu: float
     machine_cpu: float
-    phases: dict[str, tuple[int, float, float]] = field(default_factory=dict)
+    phases: dict[str, tuple[int, float, float, float]] = field(default_factory=dict)
 
     @property
     def ours(self) -> float:
@@ -227,10 +244,14 @@ class Run:
         return max(0.0, other) / self.wall
 
     def cpu(self, phase: str) -> float:
-        return self.phases.get(phase, (0, 0.0, 0.0))[1]
+        return self.phases.get(phase, (0, 0.0, 0.0, 0.0))[1]
 
     def wall_in(self, phase: str) -> float:
-        return self.phases.get(phase, (0, 0.0, 0.0))[2]
+        return self.phases.get(phase, (0, 0.0, 0.0, 0.0))[2]
+
+    def pg_in(self, phase: str) -> float:
+        """CPU seconds of the worker's PostgreSQL backend during ``phase`` (the merges)."""
+        return self.phases.get(phase, (0, 0.0, 0.0, 0.0))[3]
 
 
 # -- the delivery ---------------------------------------------------------------------
@@ -349,12 +370,12 @@ def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
             w.kill()
 
 
-def _phases(stats: Path) -> dict[str, tuple[int, float, float]]:
-    total: dict[str, tuple[int, float, float]] = {}
+def _phases(stats: Path) -> dict[str, tuple[int, float, float, float]]:
+    total: dict[str, tuple[int, float, float, float]] = {}
     for path in stats.glob("worker*.json"):
-        for label, (n, cpu, wall) in json.loads(path.read_text()).items():
-            m, c, w = total.get(label, (0, 0.0, 0.0))
-            total[label] = (m + n, c + cpu, w + wall)
+        for label, (n, cpu, wall, pg) in json.loads(path.read_text()).items():
+            m, c, w, p = total.get(label, (0, 0.0, 0.0, 0.0))
+            total[label] = (m + n, c + cpu, w + wall, p + pg)
     return total
 
 
@@ -472,7 +493,8 @@ def _breakdown(r: Run) -> list[str]:
         f"packing), score {r.cpu('score'):.2f}, write scores "
         f"{r.cpu('write_scores'):.2f}, claims {r.cpu('claim'):.2f}, merge thresholds "
         f"{r.cpu('merge_thresholds'):.2f}, merge flags {r.cpu('merge_flags'):.2f}, "
-        f"advance checks {advance_rest:.2f}, task other {task_rest:.2f}",
+        f"advance checks {advance_rest:.2f}, task other {task_rest:.2f}; the merges' "
+        f"PostgreSQL {r.pg_in('merge_thresholds') + r.pg_in('merge_flags'):.2f}",
         f"    worker wall in tasks {r.wall_in('task'):.2f}s of which waiting (PostgreSQL, "
         f"CPU queue) {r.wall_in('task') - compute:.2f}s; merges' wall "
         f"{r.wall_in('merge_thresholds') + r.wall_in('merge_flags'):.2f}s",
@@ -485,15 +507,15 @@ def _bounds(r: Run) -> tuple[float, float, float]:
 
     Counted in CPU seconds, so other processes' load does not enter: with one worker every
     CPU second of ours is in series (the worker waits on PostgreSQL), so a quiet machine
-    takes about ``ours`` seconds. Serial: the two merges and the barrier between the phases
-    (half a phase-1 chunk: one worker may wait for the other's last chunk). Two workers on
+    takes about ``ours`` seconds. Serial: the two merges (the worker's CPU and its
+    PostgreSQL backend's) and the barrier between the phases (half a phase-1 chunk: one
+    worker may wait for the other's last chunk). Two workers on
     two free cores take at least ``serial + (ours - serial) / 2`` (Amdahl's law).
     """
-    chunks = max(1, r.phases.get("parse", (1, 0.0, 0.0))[0])
-    merges = r.cpu("merge_thresholds") + r.cpu("merge_flags")
-    # the merges' PostgreSQL time, in the share of PostgreSQL's CPU the workers' own made
-    pg_share = r.pg_cpu / max(r.worker_cpu, 1e-9)
-    serial = merges * (1 + pg_share) + 0.5 * (r.cpu("parse") * (1 + pg_share)) / chunks
+    chunks = max(1, r.phases.get("parse", (1, 0.0, 0.0, 0.0))[0])
+    merges = sum(r.cpu(m) + r.pg_in(m) for m in ("merge_thresholds", "merge_flags"))
+    pg_share = r.pg_cpu / max(r.worker_cpu, 1e-9)  # PostgreSQL's CPU per worker CPU second
+    serial = merges + 0.5 * (r.cpu("parse") * (1 + pg_share)) / chunks
     quiet = r.ours
     best = quiet / (serial + (quiet - serial) / 2) if quiet else 0.0
     return serial, quiet, best
