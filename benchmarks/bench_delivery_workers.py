@@ -225,6 +225,7 @@ class Run:
 
     workers: int
     wall: float
+    window: float
     worker_cpu: float
     pg_cpu: float
     pg_background_cpu: float
@@ -241,7 +242,7 @@ class Run:
     def others(self) -> float:
         """Cores the rest of the machine used on average during the run."""
         other = self.machine_cpu - self.ours - self.pg_background_cpu
-        return max(0.0, other) / self.wall
+        return max(0.0, other) / self.window
 
     def cpu(self, phase: str) -> float:
         return self.phases.get(phase, (0, 0.0, 0.0, 0.0))[1]
@@ -441,6 +442,7 @@ def _flag_once(
                 if any(w.poll() is not None for w in workers):
                     raise RuntimeError("a worker process exited")
             machine = _machine_busy() - machine_start
+            window = time.perf_counter() - start  # what the CPU counts cover
             bench = time.process_time() - bench_start
             cpu = sum(_cpu_seconds(w.pid) for w in workers) - cpu_start
             pg_after, _ = _pg_pids(engine, app)
@@ -456,7 +458,7 @@ def _flag_once(
             if not 0 < wall <= time.perf_counter() - start + 0.05:
                 wall = time.perf_counter() - start  # clocks disagree: the loop's own time
             time.sleep(0.3)  # the last task's stats are written after the merge
-            result = Run(n_workers, wall, cpu, pg, bg, red, bench, machine, _phases(stats))
+            result = Run(n_workers, wall, window, cpu, pg, bg, red, bench, machine, _phases(stats))
             with Session(queue.engine) as session:
                 flags = {
                     int(i or 0): (s, bool(f))
