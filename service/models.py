@@ -1200,7 +1200,12 @@ class DeliveryItem(SQLModel, table=True):
     """
 
     __tablename__ = "deliveryitem"
-    __table_args__ = (UniqueConstraint("delivery_id", "key", name="uq_deliveryitem_key"),)
+    __table_args__ = (
+        UniqueConstraint("delivery_id", "key", name="uq_deliveryitem_key"),
+        # flag-run chunks and the vendor's batch read items by position range: an index
+        # scan per chunk instead of a scan of the whole delivery (issue 15, scale)
+        UniqueConstraint("delivery_id", "position", name="uq_deliveryitem_position"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     delivery_id: int = Field(foreign_key="delivery.id", ondelete="CASCADE")

@@ -43,6 +43,7 @@ import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import bindparam, func, or_, text, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from adapters.base import WorkItem
@@ -182,10 +183,14 @@ def _read_chunk(
     production = [r for r in rows if r[3] is None]
     answers: dict[int, list[Any]] = {}
     if production:
-        for item_id, value in session.execute(
+        for item_id, value in session.execute(  # by the same range: no list of ids to send
             sa_select(label.c.item_id, label.c.value)
+            .join(item, item.c.id == label.c.item_id)
             .where(label.c.delivery_id == run.delivery_id)
-            .where(label.c.item_id.in_([int(r[0]) for r in production]))
+            .where(item.c.delivery_id == run.delivery_id)
+            .where(item.c.position >= chunk.lo)
+            .where(item.c.position < chunk.hi)
+            .where(item.c.gold_item_id.is_(None))
             .order_by(label.c.id)
         ).all():
             answers.setdefault(int(item_id), []).append(value)
@@ -375,44 +380,64 @@ def _write_scores(
         .groupby("item")["score"]
         .max()
     )
+    ids = [int(i) for i in per_item.index]
+    scores = [float(v) for v in per_item.to_numpy()]
+    if session.get_bind().dialect.name == "postgresql":
+        # set-based, and only rows whose value changes are written (each written row is a
+        # new row version and index entries): the chunk's other items (honeypots,
+        # unanswered) lose a stale score, its scored items get theirs
+        bounds = {"delivery": run.delivery_id, "lo": chunk.lo, "hi": chunk.hi, "ids": ids}
+        session.execute(
+            text(
+                "UPDATE deliveryitem SET flag_score = NULL FROM ("
+                "SELECT id FROM deliveryitem WHERE delivery_id = :delivery "
+                "AND position >= :lo AND position < :hi AND flag_score IS NOT NULL "
+                "EXCEPT SELECT unnest(CAST(:ids AS bigint[]))) AS stale(id) "
+                "WHERE deliveryitem.id = stale.id"
+            ),
+            bounds,
+        )
+        if ids:
+            session.execute(
+                text(
+                    "UPDATE deliveryitem SET flag_score = v.score FROM unnest("
+                    "CAST(:ids AS bigint[]), CAST(:scores AS float8[])) AS v(id, score) "
+                    "WHERE deliveryitem.id = v.id "
+                    "AND deliveryitem.flag_score IS DISTINCT FROM v.score"
+                ),
+                {"ids": ids, "scores": scores},
+            )
+        return
     item = table_of(DeliveryItem)
     session.execute(
         update(item)
         .where(item.c.delivery_id == run.delivery_id)
         .where(item.c.position >= chunk.lo)
         .where(item.c.position < chunk.hi)
+        .where(item.c.flag_score.is_not(None))
         .values(flag_score=None)
     )
-    if len(per_item) and session.get_bind().dialect.name == "postgresql":
-        session.execute(  # one statement instead of one UPDATE per item
-            text(
-                "UPDATE deliveryitem SET flag_score = v.score "
-                "FROM unnest(CAST(:ids AS bigint[]), CAST(:scores AS float8[])) AS v(id, score) "
-                "WHERE deliveryitem.id = v.id"
-            ),
-            {
-                "ids": [int(i) for i in per_item.index],
-                "scores": [float(v) for v in per_item.to_numpy()],
-            },
-        )
-    elif len(per_item):
+    if ids:
         session.execute(
             update(item)
             .where(item.c.id == bindparam("b_id"))
             .values(flag_score=bindparam("b_score")),
-            [
-                {"b_id": int(i), "b_score": float(v)}
-                for i, v in zip(per_item.index, per_item.to_numpy(), strict=True)
-            ],
+            [{"b_id": i, "b_score": v} for i, v in zip(ids, scores, strict=True)],
         )
 
 
 def _chunks(session: Session, run_id: int) -> list[DeliveryFlagChunk]:
+    """The run's chunks; their stored arrays load only when read (by the merge).
+
+    :func:`advance_run` runs after every chunk and reads only the states: loading every
+    chunk's arrays there made each call cost the whole run's arrays (quadratic in chunks).
+    """
     return list(
         session.exec(
             select(DeliveryFlagChunk)
             .where(DeliveryFlagChunk.run_id == run_id)
             .order_by(col(DeliveryFlagChunk.chunk))
+            .options(defer(DeliveryFlagChunk.arrays))  # type: ignore[arg-type]
         ).all()
     )
 
@@ -433,7 +458,7 @@ def _set_thresholds(
 
 def _merge(session: Session, run: DeliveryFlagRun, chunks: list[DeliveryFlagChunk]) -> None:
     """Flag the issues over every chunk and mark the run merged: one transaction, once."""
-    runs, item = table_of(DeliveryFlagRun), table_of(DeliveryItem)
+    runs = table_of(DeliveryFlagRun)
     flagger, _ = _flagger(session, run)
     scored: list[ChunkScores] = []
     ids: list[npt.NDArray[np.int64]] = []
@@ -465,14 +490,7 @@ def _merge(session: Session, run: DeliveryFlagRun, chunks: list[DeliveryFlagChun
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             session.rollback()  # merged already, by another worker
             return
-        session.execute(
-            update(item).where(item.c.delivery_id == run.delivery_id).values(flagged=False)
-        )
-        if flagged_items:
-            session.execute(
-                update(item).where(item.c.id == bindparam("b_id")).values(flagged=True),
-                [{"b_id": i} for i in flagged_items],
-            )
+        _write_flagged(session, run.delivery_id, flagged_items)
         session.execute(
             update(table_of(DeliveryFlagChunk))
             .where(table_of(DeliveryFlagChunk).c.run_id == run.id)
@@ -487,6 +505,46 @@ def _merge(session: Session, run: DeliveryFlagRun, chunks: list[DeliveryFlagChun
     except BaseException:
         session.rollback()
         raise
+
+
+def _write_flagged(session: Session, delivery_id: int, flagged_items: list[int]) -> None:
+    """``flagged`` of each item of the delivery: true exactly for ``flagged_items``.
+
+    Only rows whose value changes are written (a first run: the flagged ones), set-based on
+    PostgreSQL: the merge is the run's serial part, so it is kept short.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text(
+                "UPDATE deliveryitem SET flagged = false FROM ("
+                "SELECT id FROM deliveryitem WHERE delivery_id = :delivery AND flagged "
+                "EXCEPT SELECT unnest(CAST(:ids AS bigint[]))) AS was(id) "
+                "WHERE deliveryitem.id = was.id"
+            ),
+            {"delivery": delivery_id, "ids": flagged_items},
+        )
+        if flagged_items:
+            session.execute(
+                text(
+                    "UPDATE deliveryitem SET flagged = true "
+                    "FROM unnest(CAST(:ids AS bigint[])) AS v(id) "
+                    "WHERE deliveryitem.id = v.id AND NOT deliveryitem.flagged"
+                ),
+                {"ids": flagged_items},
+            )
+        return
+    item = table_of(DeliveryItem)
+    session.execute(
+        update(item)
+        .where(item.c.delivery_id == delivery_id)
+        .where(item.c.flagged)
+        .values(flagged=False)
+    )
+    if flagged_items:
+        session.execute(
+            update(item).where(item.c.id == bindparam("b_id")).values(flagged=True),
+            [{"b_id": i} for i in flagged_items],
+        )
 
 
 def advance_run(*, session: Session, run_id: int, sweep: bool = False) -> list[int]:

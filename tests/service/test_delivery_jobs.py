@@ -106,6 +106,39 @@ def test_chunk_jobs_give_the_one_process_flags(
     assert _flags(session, did) == got
 
 
+@pytest.mark.dbs
+def test_a_run_overwrites_stale_scores_and_flags(
+    session: Session, seeded: Seed, tmp_path: Path
+) -> None:
+    """The chunk's score write and the merge write only the rows whose value changes: every
+    stale value (a honeypot's score, an old flag, a wrong score) must still be replaced."""
+    folder = tmp_path / "models"
+    did = _with_model(session, seeded, folder)
+    settings = Settings(environment="test", database_url="sqlite://", model_dir=str(folder))
+    delivery_flags.flag_delivery_with_model(
+        session=session, delivery_id=did, model="animals.joblib", settings=settings, chunk_size=41
+    )
+    expected = _flags(session, did)
+    rows = session.exec(select(m.DeliveryItem).where(m.DeliveryItem.delivery_id == did)).all()
+    rng = np.random.default_rng(11)
+    for n, r in enumerate(rows):  # a third keep their values, the rest get stale ones
+        if n % 3:
+            r.flag_score = None if n % 7 == 0 else float(rng.random())
+            r.flagged = not r.flagged
+            session.add(r)
+    session.commit()
+    assert any(v[0] is not None for k, v in _flags(session, did).items() if expected[k][0] is None)
+    run = delivery_jobs.start_flag_run(
+        session=session,
+        delivery_id=did,
+        data=m.DeliveryFlagRunCreate(model="animals.joblib", chunk_size=41),
+        settings=settings,
+    )
+    _drain(session, run.id or 0, settings)
+    session.expire_all()
+    assert _same(_flags(session, did), expected)
+
+
 def run_delivery_honeypots(session: Session, did: int) -> int:
     delivery = session.get(m.Delivery, did)
     assert delivery is not None
