@@ -18,7 +18,7 @@ import service.cli.report  # noqa: F401  (bakeoff report)
 import service.cli.run  # noqa: F401  (bakeoff run)
 import service.cli.serve  # noqa: F401  (bakeoff serve)
 import service.cli.worker  # noqa: F401  (bakeoff worker)
-from service.cli._app import app
+from service.cli._app import app, end_with_command
 
 __all__ = ["app", "main"]
 
@@ -32,6 +32,7 @@ def main() -> None:
     vendors had written its files. Only the process's end is affected (objects are still
     freed as their last reference goes; cycles are left for the exit to reclaim).
     """
+    end_with_command()
     try:
         app()
     finally:

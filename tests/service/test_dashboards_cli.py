@@ -98,6 +98,24 @@ def test_report_pauses_garbage_collection_and_restores_it(
     assert gc.isenabled()  # and back on afterwards, also after a failure
 
 
+def test_report_leaves_collection_paused_when_the_process_ends_with_it(
+    labelled: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from service.cli import _app
+
+    monkeypatch.setattr(_app, "_ENDS_WITH_COMMAND", [True])  # as the bakeoff script runs it
+    try:
+        result = CliRunner().invoke(
+            app, ["report", str(labelled.bakeoff_id), "--json", "-", "--resamples", "100"]
+        )
+        assert result.exit_code == 0, result.output
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_report_json_to_stdout(labelled: Any) -> None:
     result = CliRunner().invoke(
         app, ["report", str(labelled.bakeoff_id), "--json", "-", "--resamples", "100"]
