@@ -25,15 +25,16 @@ includes it. Exits 1 when a target is missed, 2 when it cannot run.
 Run: ``.venv/bin/python benchmarks/bench_report_e2e.py [--db sqlite|postgres] [--n 100000]
 [--results-n 50000] [--vendors 5] [--skip-report] [--skip-results]``
 
-Measured (``--db postgres --skip-results``, 100,000 items x 5 vendors, a 2-core machine
+Measured (``--db postgres --skip-results``, 100,000 items x 5 vendors, on a 2-core machine
 shared with other work at load 3-5, so every figure is inflated by contention; issue 10's
-last missed target). The first report (nothing stored) took 6.6 s CPU / 14.0 s wall before
-the cuts below (6.0-6.4 s CPU on a quieter machine) and 6.1-6.4 s CPU at load 4.4-5.1 in
-this script after them; run back to back against the same stored bake-off (the report
-command alone), the lowest of four runs each was 6.9 s CPU before and 5.6 s after
-(-1.36 s, -20 %), the same HTML and JSON byte for byte but for the generation time. Stored
-path (second report): 2.8 s CPU before, 2.5-2.6 s after. What each cut saved (CPU of that
-step, in the process, same load):
+last missed target). Before the cuts below: 6.6 s CPU / 14.0 s wall for the first report
+(nothing stored; 6.0-6.4 s CPU on a quieter machine), 2.8 s CPU for the second (stored).
+After them: 5.34 and 5.66 s CPU / 12.3 and 11.8 s wall at load 3.4-3.7 (still over the 5 s
+target at that load), 2.0-2.1 s CPU stored. Run back to back against one stored bake-off
+(the report command alone, alternating the code before and after, load about 3): 6.48-6.59 s
+CPU before, 5.17-5.50 s after, about -1.3 s (-20 %), with the same HTML and JSON byte for
+byte but for the generation time. What each cut saved (CPU of that step, in the process,
+same load):
 
 * the interpreter's last collection, 0.4 s after the files were written: the ``bakeoff``
   script freezes every object on the way out (:func:`service.cli.main.main`);
