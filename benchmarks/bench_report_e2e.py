@@ -24,6 +24,36 @@ includes it. Exits 1 when a target is missed, 2 when it cannot run.
 
 Run: ``.venv/bin/python benchmarks/bench_report_e2e.py [--db sqlite|postgres] [--n 100000]
 [--results-n 50000] [--vendors 5] [--skip-report] [--skip-results]``
+
+Measured (``--db postgres --skip-results``, 100,000 items x 5 vendors, on a 2-core machine
+shared with other work at load 3-5, so every figure is inflated by contention; issue 10's
+last missed target). Before the cuts below: 6.6 s CPU / 14.0 s wall for the first report
+(nothing stored; 6.0-6.4 s CPU on a quieter machine), 2.8 s CPU for the second (stored).
+After them: 5.34 and 5.66 s CPU / 12.3 and 11.8 s wall at load 3.4-3.7 (still over the 5 s
+target at that load), 2.0-2.1 s CPU stored. Run back to back against one stored bake-off
+(the report command alone, alternating the code before and after, load about 3): 6.48-6.59 s
+CPU before, 5.17-5.50 s after, about -1.3 s (-20 %), with the same HTML and JSON byte for
+byte but for the generation time. What each cut saved (CPU of that step, in the process,
+same load):
+
+* the interpreter's last collection, 0.4 s after the files were written: the ``bakeoff``
+  script freezes every object on the way out (:func:`service.cli.main.main`);
+* cyclic garbage collection during the report, 0.3 s (about 500 collections, same peak
+  memory): ``bakeoff report`` pauses it (:mod:`service.cli.report`);
+* storing the scores row, 0.43 -> 0.10 s (reading it back 0.15 -> 0.06 s): large arrays
+  stored once, as raw bytes beside the JSON, random-looking floats uncompressed
+  (:mod:`service.core.scored_json`; the row is 4.7 MB instead of 4.8 MB);
+* compressing plotly.js, 0.20 -> 0.03 s: kept on disk between processes, verified by
+  unpacking (:func:`reports.render.plotly_js_gzip`, ``$BAKEOFF_CACHE_DIR``);
+* confusion tables of the resamples, 0.07 -> 0.04 s a candidate: differing items summed
+  once per (reference cell, cell) pair; p95 latency resamples, 0.065 -> 0.060 s a
+  candidate; the ranking's one-BLAS-thread limit set once, not per chunk (0.05 s);
+  the crowd-agreement grouping skipped when no item has two answers (0.07 s).
+
+Left, as measured then: imports 1.5 s (of which scipy.special 0.18 s, for ``ndtri``: its
+array-API layer imports numpy.f2py; plotly 0.15 s), drawing the resamples and counting
+them 0.7 s (must stay: the same resamples give the same numbers), the per-candidate
+bootstraps 1.0 s, the ranking's bootstrap 0.4 s, reading labels 0.45 s.
 """
 
 from __future__ import annotations

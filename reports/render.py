@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
+import os
 import re
+import tempfile
+import zlib
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -63,10 +67,72 @@ def plotly_js() -> str:
     return str(plotly.offline.get_plotlyjs())
 
 
+#: Where packed plotly.js is kept between processes: ``$BAKEOFF_CACHE_DIR``, else
+#: ``$XDG_CACHE_HOME/bakeoff``, else ``~/.cache/bakeoff``.
+CACHE_DIR_ENV = "BAKEOFF_CACHE_DIR"
+
+
+def _cache_dir() -> Path:
+    configured = os.environ.get(CACHE_DIR_ENV)
+    if configured:
+        return Path(configured)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "bakeoff"
+
+
+def _gzip_plotly(source: bytes) -> bytes:
+    return gzip.compress(source, compresslevel=9, mtime=0)
+
+
 @cache
 def plotly_js_gzip() -> bytes:
-    """:func:`plotly_js` gzip-compressed once (level 9, no timestamp: the same bytes every run)."""
-    return gzip.compress(plotly_js().encode("utf-8"), compresslevel=9, mtime=0)
+    """:func:`plotly_js` gzip-compressed (level 9, no timestamp: the same bytes every run).
+
+    Compressing costs about 0.2 s, so the result is kept on disk (:data:`CACHE_DIR_ENV`)
+    under a name made of the plotly version, zlib's version and a digest of the library,
+    and read back by the next process only when it unpacks to exactly :func:`plotly_js`
+    (a stale, truncated or foreign file is compressed again and replaced). Files are
+    written to a temporary name and renamed, so concurrent processes never read half a
+    file. Without a writable cache folder the library is compressed in memory.
+    """
+    source = plotly_js().encode("utf-8")
+    digest = hashlib.sha256(source).hexdigest()[:32]
+    name = f"plotly-{plotly.__version__}-zlib{zlib.ZLIB_RUNTIME_VERSION}-{digest}.js.gz"
+    path = _cache_dir() / name
+    try:
+        kept = path.read_bytes()
+    except OSError:
+        kept = None
+    if kept is not None and _unpacks_to(kept, source):
+        return kept
+    packed = _gzip_plotly(source)
+    _keep(path, packed)
+    return packed
+
+
+def _unpacks_to(packed: bytes, source: bytes) -> bool:
+    try:
+        return gzip.decompress(packed) == source
+    except (OSError, EOFError, zlib.error):
+        return False
+
+
+def _keep(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file, then rename); never raises."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+    except OSError:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
 
 
 @cache

@@ -12,7 +12,7 @@ import typer
 
 from service.cli._db import database_epilog
 
-__all__ = ["app"]
+__all__ = ["app", "ends_with_command", "end_with_command"]
 
 app = typer.Typer(
     name="bakeoff",
@@ -27,3 +27,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+_ENDS_WITH_COMMAND: list[bool] = [False]
+
+
+def end_with_command() -> None:
+    """Declare that this process ends when the command returns (the ``bakeoff`` script)."""
+    _ENDS_WITH_COMMAND[0] = True
+
+
+def ends_with_command() -> bool:
+    """Whether this process ends when the command returns (``False`` when a command runs
+    inside another program, e.g. a test's ``CliRunner``: it must leave no state behind)."""
+    return _ENDS_WITH_COMMAND[0]

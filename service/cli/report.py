@@ -16,12 +16,15 @@ line on stderr.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from service.cli._app import app
+from service.cli._app import app, ends_with_command
 from service.cli._db import current_database, database_epilog, fail, fail_domain, open_session
 
 __all__ = ["report_command"]
@@ -48,6 +51,37 @@ def report_command(
     """Rank a bake-off's vendors and write its report (HTML, JSON, CSV)."""
     if output is None and json_path is None and csv_dir is None:
         raise fail("nothing to write: give -o report.html, --json PATH or --csv-dir DIR")
+    with _collection_paused():
+        _report(bakeoff_id, output, json_path, csv_dir, resamples, seed)
+
+
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block (it is restored after).
+
+    A report allocates millions of short-lived objects and hardly any cycles: with 100,000
+    items x 5 vendors the collector ran about 500 times for 0.2 s of CPU and freed nothing
+    that changed the peak memory (470 MB either way). When the process ends with the
+    command (the ``bakeoff`` script) the collector stays paused: turned back on, it would
+    walk every object once more (0.1 s) just before the exit.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled and not ends_with_command():
+            gc.enable()
+
+
+def _report(
+    bakeoff_id: int,
+    output: Path | None,
+    json_path: Path | None,
+    csv_dir: Path | None,
+    resamples: int,
+    seed: int,
+) -> None:
     from reports.render import render_csv, render_html, render_json
     from service.domain.errors import DomainError
     from service.domain.reporting import bakeoff_report

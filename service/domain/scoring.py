@@ -145,21 +145,16 @@ def _with_size(value: Any, size: tuple[int, int] | None) -> Any:
 def _metadata(texts: list[Any], keys: list[str]) -> pd.DataFrame:
     """Item metadata (scalars as they are, anything else as JSON text), index item key."""
     decoded: dict[Any, dict[str, Any]] = {}
-    records = []
-    for text in texts:
-        record = decoded.get(text)
-        if record is None:  # items share a few metadata texts: decode each once
-            raw = json.loads(text) if isinstance(text, str) else text
-            record = {
-                k: (v if isinstance(v, str | int | float | bool) else json.dumps(v))
-                for k, v in (raw or {}).items()
-            }
-            decoded[text] = record
-        records.append(record)
+    for text in dict.fromkeys(texts):  # items share a few metadata texts: decode each once
+        raw = json.loads(text) if isinstance(text, str) else text
+        decoded[text] = {
+            k: (v if isinstance(v, str | int | float | bool) else json.dumps(v))
+            for k, v in (raw or {}).items()
+        }
     index = pd.Index(keys, dtype=object)
-    if not any(records):
+    if not any(decoded.values()):
         return pd.DataFrame(index=index)
-    return pd.DataFrame.from_records(records, index=index)
+    return pd.DataFrame.from_records(list(map(decoded.__getitem__, texts)), index=index)
 
 
 def _load(

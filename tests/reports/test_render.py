@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import jsonschema_rs
 import pandas as pd
 import pytest
 
+import reports.render as render_module
 from reports.render import (
+    CACHE_DIR_ENV,
     json_schema,
     plotly_js,
     plotly_js_gzip,
@@ -45,6 +49,62 @@ def test_html_is_self_contained_with_plotly_once(full_report: Report, tmp_path: 
         assert f'id="fig-{key}"' in html and f'id="data-{key}"' in html
     assert "acme" in html and "2026-Q1" in html
     assert "not ranked" in html  # core breaks the latency constraint
+
+
+@pytest.fixture
+def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty cache folder, and no packed plotly.js in this process's memory."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(CACHE_DIR_ENV, str(folder))
+    plotly_js_gzip.cache_clear()
+    yield folder
+    plotly_js_gzip.cache_clear()
+
+
+def _refuse_to_compress(source: bytes) -> bytes:
+    raise AssertionError("compressed again although a good copy was kept")
+
+
+def test_packed_plotly_is_kept_on_disk_and_read_back(
+    fresh_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    packed = plotly_js_gzip()
+    assert gzip.decompress(packed).decode("utf-8") == plotly_js()
+    assert packed == gzip.compress(plotly_js().encode(), compresslevel=9, mtime=0)
+    (kept,) = fresh_cache.iterdir()  # one file, no temporary left behind
+    assert kept.read_bytes() == packed and kept.name.startswith("plotly-")
+    plotly_js_gzip.cache_clear()  # as a new process would
+    monkeypatch.setattr(render_module, "_gzip_plotly", _refuse_to_compress)
+    assert plotly_js_gzip() == packed
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda b: b[: len(b) // 2], lambda _: b"not gzip", lambda _: gzip.compress(b"other js")],
+    ids=["truncated", "garbage", "other-library"],
+)
+def test_a_damaged_or_foreign_cache_file_is_replaced(
+    fresh_cache: Path, damage: Callable[[bytes], bytes]
+) -> None:
+    packed = plotly_js_gzip()
+    (kept,) = fresh_cache.iterdir()
+    kept.write_bytes(damage(packed))
+    plotly_js_gzip.cache_clear()
+    assert plotly_js_gzip() == packed
+    assert kept.read_bytes() == packed
+
+
+def test_packing_works_without_a_writable_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(CACHE_DIR_ENV, str(blocker / "cache"))
+    plotly_js_gzip.cache_clear()
+    try:
+        assert gzip.decompress(plotly_js_gzip()).decode("utf-8") == plotly_js()
+    finally:
+        plotly_js_gzip.cache_clear()
 
 
 def test_plain_embedding_keeps_plotly_as_it_ships(full_report: Report) -> None:

@@ -74,6 +74,48 @@ def test_report_writes_html_json_and_csv(labelled: Any, tmp_path: Path) -> None:
     assert "Other Vendor Ltd." in result.stderr
 
 
+@pytest.mark.parametrize("bakeoff", ["labelled", "unknown"])
+def test_report_pauses_garbage_collection_and_restores_it(
+    labelled: Any, bakeoff: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    import service.domain.reporting as reporting
+
+    seen: list[bool] = []
+    real = reporting.bakeoff_report
+
+    def spy(**kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real(**kwargs)
+
+    monkeypatch.setattr(reporting, "bakeoff_report", spy)
+    target = str(labelled.bakeoff_id) if bakeoff == "labelled" else "999"
+    assert gc.isenabled()
+    result = CliRunner().invoke(app, ["report", target, "--json", "-", "--resamples", "100"])
+    assert result.exit_code == (0 if bakeoff == "labelled" else 1), result.output
+    assert seen == [False]  # paused while the report is computed
+    assert gc.isenabled()  # and back on afterwards, also after a failure
+
+
+def test_report_leaves_collection_paused_when_the_process_ends_with_it(
+    labelled: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from service.cli import _app
+
+    monkeypatch.setattr(_app, "_ENDS_WITH_COMMAND", [True])  # as the bakeoff script runs it
+    try:
+        result = CliRunner().invoke(
+            app, ["report", str(labelled.bakeoff_id), "--json", "-", "--resamples", "100"]
+        )
+        assert result.exit_code == 0, result.output
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_report_json_to_stdout(labelled: Any) -> None:
     result = CliRunner().invoke(
         app, ["report", str(labelled.bakeoff_id), "--json", "-", "--resamples", "100"]

@@ -11,9 +11,11 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import math
+import struct
 import threading
 import time
 import zlib
@@ -91,8 +93,65 @@ def test_stored_scores_are_the_engine_output_bit_for_bit(task: str, session: Ses
     fresh = scoring._compute(session, bakeoff, n_resamples=200, seed=0)
     types = (scoring.BakeoffScores, scoring.Candidate)
     body = scored_json.dumps(fresh, types=types)
-    json.loads(zlib.decompress(body))  # plain JSON: nothing in a row can run code
+    doc, blobs = _parts(body)  # plain JSON and raw numbers: nothing in a row can run code
+    assert len(blobs) == sum(entry["n"] for entry in doc["arrays"])
     _same(scored_json.loads(body, types=types), fresh, task)
+
+
+def _parts(body: bytes) -> tuple[Any, bytes]:
+    """A stored row's JSON document and the arrays' bytes after it."""
+    assert body.startswith(scored_json.MAGIC)
+    rest = body[len(scored_json.MAGIC) :]
+    (length,) = struct.unpack("<Q", rest[:8])
+    return json.loads(zlib.decompress(rest[8 : 8 + length])), rest[8 + length :]
+
+
+def test_large_arrays_are_stored_once_as_bytes_and_read_back_as_copies() -> None:
+    rng = np.random.default_rng(0)
+    latency = rng.lognormal(3.0, 0.5, 5000)  # random-looking: kept raw
+    scores = (rng.random(5000) < 0.9).astype(np.float64)  # compresses well
+    index = pd.Index([f"it-{i:05d}" for i in range(5000)], dtype=object)
+    value = {
+        "a": pd.Series(latency, index=index),
+        "b": latency.copy(),  # equal bytes: stored once
+        "c": scores,
+        "small": np.arange(3.0),  # under 4 KiB: inline
+    }
+    body = scored_json.dumps(value)
+    doc, blobs = _parts(body)
+    assert [(e["n"], e["z"]) for e in doc["arrays"]][0] == (latency.nbytes, False)
+    assert doc["arrays"][1]["z"] and doc["arrays"][1]["n"] < scores.nbytes / 5
+    assert len(doc["arrays"]) == 2 and len(blobs) == latency.nbytes + doc["arrays"][1]["n"]
+    back = scored_json.loads(body)
+    assert back["a"].to_numpy().tobytes() == latency.tobytes()
+    assert back["b"].tobytes() == latency.tobytes() and back["c"].tobytes() == scores.tobytes()
+    assert back["small"].tolist() == [0.0, 1.0, 2.0]
+    back["b"][0] = -1.0  # each use is an array of its own, writable
+    assert back["a"].iloc[0] == latency[0]
+
+
+def test_rows_stored_before_arrays_were_kept_apart_still_read() -> None:
+    values = np.array([0.5, float("nan"), -0.0])
+    doc = {
+        "indexes": [],
+        "value": {
+            "$m": [
+                [
+                    "x",
+                    {"$a": "<f8", "shape": [3], "b64": base64.b64encode(values.tobytes()).decode()},
+                ]
+            ]
+        },
+    }
+    back = scored_json.loads(zlib.compress(json.dumps(doc).encode()))
+    assert back["x"].tobytes() == values.tobytes()
+
+
+def test_a_truncated_or_inconsistent_row_is_refused_as_unreadable() -> None:
+    body = scored_json.dumps({"x": np.arange(1000.0)})
+    for bad in (body[:-1], body[: len(scored_json.MAGIC) + 4], body + b"\0"):
+        with pytest.raises(ValueError, match="stored scores"):
+            scored_json.loads(bad)
 
 
 def test_a_stored_row_cannot_name_a_type_outside_the_result_types() -> None:
