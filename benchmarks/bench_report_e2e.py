@@ -50,6 +50,12 @@ same load):
   candidate; the ranking's one-BLAS-thread limit set once, not per chunk (0.05 s);
   the crowd-agreement grouping skipped when no item has two answers (0.07 s).
 
+On a quiet machine (load 0.1-1.2, nothing else running, 2026-12-03, all cuts merged): the
+first report 5.03-5.20 s CPU / 6.7-6.9 s wall (four runs), the stored one 2.04-2.06 s CPU /
+2.14-2.15 s wall. So the target is still missed on the first report, by 3-4 % of CPU and by
+1.7-1.9 s of wall time (PostgreSQL's own work reading 500,000 labels is in the wall time, not
+in the child's CPU); the second report, the default path, meets it.
+
 Left, as measured then: imports 1.5 s (of which scipy.special 0.18 s, for ``ndtri``: its
 array-API layer imports numpy.f2py; plotly 0.15 s), drawing the resamples and counting
 them 0.7 s (must stay: the same resamples give the same numbers), the per-candidate
