@@ -159,7 +159,9 @@ class _Shared:
     """Resample counts and reference tables kept while :func:`shared_resamples` is open."""
 
     counts: dict[tuple[int, int, int], list[npt.NDArray[np.integer]]] = field(default_factory=dict)
-    tables: dict[tuple[object, ...], list[npt.NDArray[np.int64]]] = field(default_factory=dict)
+    # reference key -> chunk index -> that chunk's reference tables (by index, not in a list:
+    # candidates scored on several threads may reach one chunk at once)
+    tables: dict[tuple[object, ...], dict[int, npt.NDArray[np.int64]]] = field(default_factory=dict)
 
 
 _SHARED: ContextVar[_Shared | None] = ContextVar("bakeoff_shared_resamples", default=None)
@@ -356,13 +358,10 @@ def _table_reps(
             raise ValueError("a table plan with a reference needs its cell groups")
         shared = _SHARED.get()
         ref_key = (*key, plan.table.n_cells, plan.reference_key)
-        kept = shared.tables.setdefault(ref_key, []) if shared is not None else []
-        if chunk < len(kept):
-            base = kept[chunk]
-        else:
-            base = plan.reference.sums(counts)
-            if shared is not None:
-                kept.append(base)
+        kept = shared.tables.setdefault(ref_key, {}) if shared is not None else {}
+        found = kept.get(chunk)
+        # setdefault: of two threads that summed the same chunk, both use the first's
+        base = kept.setdefault(chunk, plan.reference.sums(counts)) if found is None else found
         tables = base + plan.moves.sums(counts) @ plan.shift
     if plan.table.compute_many is not None:
         return np.asarray(plan.table.compute_many(tables), dtype=np.float64)

@@ -7,7 +7,11 @@ shortcuts; each is checked here against the plain definition on the same resampl
 
 from __future__ import annotations
 
+import contextvars
+import threading
+import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -19,6 +23,7 @@ from metrics.scoring._intervals import (
     Quantile,
     Ratio,
     Table,
+    _Cells,
     _count_chunks,
     _modes,
     _quantile_plan,
@@ -222,3 +227,48 @@ def test_counts_at_most_is_the_comparison_count_of_each_row() -> None:
     x[:2] = (0, bound)
     want = (cum <= x[:, None]).sum(axis=1)
     assert np.array_equal(_counts_at_most(cum.copy(), x, bound), want)
+
+
+def test_candidates_scored_on_threads_share_one_block_exactly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The service scores a bake-off's candidates on several threads inside one
+    :func:`shared_resamples` block (each in a copy of its context): every chunk's reference
+    table is then summed by whichever thread comes first, and must be the same table."""
+    rng = np.random.default_rng(8)
+    n, k = 40_000, 3  # 200 resamples of 40,000 items: several chunks
+    gold = rng.integers(0, k, n)
+    preds = [np.where(rng.random(n) < p, gold, (gold + 1) % k) for p in (0.95, 0.9, 0.8, 0.7)]
+    barrier = threading.Barrier(len(preds))
+
+    def intervals(pred: np.ndarray, wait: bool = False) -> Mapping[str, object]:
+        table = Table(
+            cells=(gold * k + pred).astype(np.intp),
+            n_cells=k * k,
+            names=("first class right",),
+            compute=lambda t: [float(t[0])],  # depends on the draws of each class
+            reference=(gold * (k + 1)).astype(np.intp),
+        )
+        if wait:
+            barrier.wait()  # every thread reaches the first chunk together
+        return bootstrap(n, tables=[table], n_resamples=200, seed=6, level=0.95)
+
+    alone = [intervals(p) for p in preds]
+    summed = _Cells.sums
+
+    def slow_sums(self: _Cells, counts: np.ndarray) -> np.ndarray:
+        time.sleep(0.01)  # lets the other threads reach the same chunk meanwhile
+        return summed(self, counts)
+
+    monkeypatch.setattr(_Cells, "sums", slow_sums)
+    with shared_resamples():
+        for _ in _count_chunks(n, n_resamples=200, seed=6):  # drawn once, before the threads
+            pass
+        contexts = [contextvars.copy_context() for _ in preds]
+        with ThreadPoolExecutor(len(preds)) as pool:
+            together = list(
+                pool.map(
+                    lambda cp: cp[0].run(intervals, cp[1], True), zip(contexts, preds, strict=True)
+                )
+            )
+    assert together == alone
