@@ -21,7 +21,15 @@ from service.core.bulk_read import fetch_columns, read_columns
 from service.domain._common import table_of
 from service.models import Task, VendorLabel
 
-__all__ = ["LABEL_COLUMNS", "TASK_COLUMNS", "decode_json", "fetch_columns", "stored_frames"]
+__all__ = [
+    "LABEL_COLUMNS",
+    "TASK_COLUMNS",
+    "decode_json",
+    "fetch_columns",
+    "label_frame",
+    "stored_frames",
+    "task_frame",
+]
 
 LABEL_COLUMNS = (
     "vendor_id",
@@ -42,20 +50,16 @@ def _utc(values: npt.NDArray[Any]) -> pd.Series[Any]:
 
 
 def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The bake-off's vendor labels, and its tasks that carry a time or a cost.
+    """The bake-off's vendor labels (:func:`label_frame`), and its tasks that carry a time
+    or a cost (:func:`task_frame`)."""
+    return label_frame(session, bakeoff_id), task_frame(session, bakeoff_id)
 
-    A task with no dispatch time, no completion time and no cost (a file vendor's, or one
-    not sent yet) says nothing to score, and a bake-off can hold one per item and vendor:
-    such tasks are left in the database.
 
-    Returns
-    -------
-    (pandas.DataFrame, pandas.DataFrame)
-        Labels with columns :data:`LABEL_COLUMNS` (``annotator`` is ``""`` when the vendor
-        gave none) and tasks with :data:`TASK_COLUMNS`; timestamps are UTC ``datetime64``.
-    """
-    vl, tk = table_of(VendorLabel), table_of(Task)
-    label_columns = read_columns(
+def label_frame(session: Session, bakeoff_id: int) -> pd.DataFrame:
+    """The bake-off's vendor labels, with columns :data:`LABEL_COLUMNS` (``annotator`` is
+    ``""`` when the vendor gave none; timestamps are UTC ``datetime64``)."""
+    vl = table_of(VendorLabel)
+    vendor_id, item_id, annotator, value, started, completed, cost, repeat = read_columns(
         session,
         sa_select(
             vl.c.vendor_id,
@@ -70,18 +74,7 @@ def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.D
         ("int", "int", "text", "text", "time", "time", "float", "int"),
         group_by=0,  # one vendor's labels per array: texts stay far below 1 GB
     )
-    task_columns = read_columns(
-        session,
-        sa_select(
-            tk.c.vendor_id, tk.c.item_id, tk.c.sent_at, tk.c.completed_at, tk.c.cost, tk.c.repeat
-        )
-        .where(tk.c.bakeoff_id == bakeoff_id)
-        .where(tk.c.sent_at.is_not(None) | tk.c.completed_at.is_not(None) | tk.c.cost.is_not(None)),
-        ("int", "int", "time", "time", "float", "int"),
-        group_by=0,
-    )
-    vendor_id, item_id, annotator, value, started, completed, cost, repeat = label_columns
-    labels = pd.DataFrame(
+    return pd.DataFrame(
         {
             "vendor_id": vendor_id,
             "item_id": item_id,
@@ -94,8 +87,27 @@ def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.D
             "repeat": np.asarray(repeat, dtype=np.int64),
         }
     )
-    vendor_id, item_id, sent, completed, cost, repeat = task_columns
-    tasks = pd.DataFrame(
+
+
+def task_frame(session: Session, bakeoff_id: int) -> pd.DataFrame:
+    """The bake-off's tasks that carry a time or a cost, with columns :data:`TASK_COLUMNS`.
+
+    A task with no dispatch time, no completion time and no cost (a file vendor's, or one
+    not sent yet) says nothing to score, and a bake-off can hold one per item and vendor:
+    such tasks are left in the database.
+    """
+    tk = table_of(Task)
+    vendor_id, item_id, sent, completed, cost, repeat = read_columns(
+        session,
+        sa_select(
+            tk.c.vendor_id, tk.c.item_id, tk.c.sent_at, tk.c.completed_at, tk.c.cost, tk.c.repeat
+        )
+        .where(tk.c.bakeoff_id == bakeoff_id)
+        .where(tk.c.sent_at.is_not(None) | tk.c.completed_at.is_not(None) | tk.c.cost.is_not(None)),
+        ("int", "int", "time", "time", "float", "int"),
+        group_by=0,
+    )
+    return pd.DataFrame(
         {
             "vendor_id": vendor_id,
             "item_id": item_id,
@@ -105,7 +117,6 @@ def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.D
             "repeat": np.asarray(repeat, dtype=np.int64),
         }
     )
-    return labels, tasks
 
 
 def decode_json(texts: Iterable[str | None]) -> list[Any]:

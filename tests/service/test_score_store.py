@@ -33,7 +33,7 @@ import service.models as m
 from service.core import scored_json
 from service.core.config import get_settings
 from service.core.db import create_db_engine
-from service.domain import score_precompute, score_store, scoring, vendors
+from service.domain import score_precompute, score_state, score_store, scoring, vendors
 from service.domain.bakeoffs import update_bakeoff
 from service.domain.results import bakeoff_results
 from service.domain.vendor_labels import add_vendor_labels
@@ -286,7 +286,7 @@ def test_a_row_of_an_older_state_is_never_served(
                     data=m.BakeOffUpdate(constraints={"min_coverage": 0.5}),
                 ),
             ),
-            ("engine code", lambda: monkeypatch.setattr(scoring, "_CODE", "a new release")),
+            ("engine code", lambda: monkeypatch.setattr(score_state, "_CODE", "a new release")),
         ]
         for what, change in changes:
             calls = len(engine_calls)
