@@ -16,14 +16,17 @@ Targets, on a quiet machine:
   process set-up cost is printed apart), and, as the peer, the same read with the stored scores
   deleted (the engine runs: what every first read after an import cost before).
 
-Both wall and CPU time (of the child process) are printed, with the machine's load average.
-The targets are judged on the child's CPU time (user + system): on a shared machine (load 4-8
-on 2 cores) wall time is mostly waiting for a core, and says little about the report. The
-database server's own work is not in the child's CPU time; the wall time on a quiet machine
-includes it. Exits 1 when a target is missed, 2 when it cannot run.
+The report target is judged on the median wall time of ``--repeat`` (3) first reports,
+each with the stored scores and replicates deleted before it: what a person waits for.
+Each run also prints the child's CPU time, PostgreSQL's CPU time during it (its backends,
+counted through the postmaster once they exit) and the cores every other process used;
+when another process used more than a quarter of a core during a run, the wall time says
+more about the machine than about the report and the script gives no verdict (exit 3).
+The /results target is judged on the child's CPU time. Exits 1 when a target is missed,
+2 when it cannot run.
 
 Run: ``.venv/bin/python benchmarks/bench_report_e2e.py [--db sqlite|postgres] [--n 100000]
-[--results-n 50000] [--vendors 5] [--skip-report] [--skip-results]``
+[--results-n 50000] [--vendors 5] [--repeat 3] [--skip-report] [--skip-results]``
 
 Measured (``--db postgres --skip-results``, 100,000 items x 5 vendors, on a 2-core machine
 shared with other work at load 3-5, so every figure is inflated by contention; issue 10's
@@ -60,6 +63,30 @@ Left, as measured then: imports 1.5 s (of which scipy.special 0.18 s, for ``ndtr
 array-API layer imports numpy.f2py; plotly 0.15 s), drawing the resamples and counting
 them 0.7 s (must stay: the same resamples give the same numbers), the per-candidate
 bootstraps 1.0 s, the ranking's bootstrap 0.4 s, reading labels 0.45 s.
+
+Then (2026-12-04) the first report's waits were overlapped instead of cut, since the
+CPU left was mostly work the report needs:
+
+* ``bakeoff report`` starts reading the bake-off's rows before it imports the report's
+  code (:mod:`service.domain.score_prefetch`): labels, tasks and gold on three
+  connections sharing one ``REPEATABLE READ`` snapshot, used only under the fingerprint
+  they were read in;
+* while those rows arrive, the engine draws and counts the resamples (their size is the
+  gold's, counted in SQL);
+* the candidates are scored on up to four threads (NumPy releases the lock in most of
+  a bootstrap), all in one shared resample block.
+
+Measured on a slower 2-core machine than the numbers above (the code before these three
+took 7.2-8.4 s wall / 5.4-6.8 s CPU there, run back to back against one stored bake-off,
+load about 1): 5.6-7.3 s wall / 5.6-7.2 s CPU after them over 21 runs in seven batches of three (the
+machine's speed drifted between batches: medians 5.6 to 7.3 s, most 6.1-6.8), PostgreSQL
+1.8-2.1 s CPU per report; the same code without the prefetch 7.5-8.6 s. This script's own
+run: median 6.57 s of 3 (ratio 1.31). The report's HTML and JSON are the same byte for
+byte but for the generation time. So the 5 s target is still missed on a 2-core machine:
+the child and PostgreSQL together use about 8-9 s of CPU (the label read alone is 0.6 s of
+PostgreSQL's: aggregating 500,000 rows and casting their JSON to text), so two cores
+cannot finish in under about 4.2 s even with perfect overlap. The stored report (the
+default path) takes 2.05 s.
 """
 
 from __future__ import annotations
@@ -88,7 +115,7 @@ from service.domain import bakeoffs, golden_import, golden_sets, projects, vendo
 from service.domain.api_keys import create_api_key
 from service.domain.label_io import GoldRecord
 from service.domain.vendor_labels import LabelIn
-from service.models import BakeOffScoresRow
+from service.models import BakeOffReplicatesRow, BakeOffScoresRow
 
 # Setting up the stored bake-off is not what is timed: no scoring after those imports (the
 # report below then times loading labels and the engine, as its target says).
@@ -302,8 +329,68 @@ def _env(url: str, *, scores_on_import: str = "off") -> dict[str, str]:
     return env
 
 
-def time_report(url: str, bakeoff_id: int, tmp: Path) -> tuple[float, float]:
-    """Wall and CPU seconds of ``bakeoff report ID -o r.html --json r.json``."""
+TICK = os.sysconf("SC_CLK_TCK")
+#: Other processes may use this share of a core during a timed report (more: no verdict).
+MAX_OTHER_CORES = 0.25
+
+
+def _process_cpu() -> dict[int, tuple[bool, float]]:
+    """Every process's CPU seconds, with the children it has waited for, by pid: whether it
+    is PostgreSQL's, and its time (from ``/proc``). A backend that exits during a run is
+    counted in its postmaster's children time; this process is left out (its children time
+    is the timed child's)."""
+    out: dict[int, tuple[bool, float]] = {}
+    me = os.getpid()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        pid = int(stat.parent.name)
+        if pid == me:
+            continue
+        try:
+            text_ = stat.read_text()
+        except OSError:
+            continue
+        name, rest = text_.split("(", 1)[1].rsplit(")", 1)
+        fields = rest.split()
+        out[pid] = (name.startswith("postgres"), sum(int(v) for v in fields[11:15]) / TICK)
+    return out
+
+
+def _after_backends_exit(
+    before: dict[int, tuple[bool, float]], wait_s: float = 2.0
+) -> dict[int, tuple[bool, float]]:
+    """:func:`_process_cpu` once the PostgreSQL backends started since ``before`` have exited
+    (the child's connections close as it exits), or after ``wait_s``."""
+    deadline = time.perf_counter() + wait_s
+    while True:
+        now = _process_cpu()
+        started = {pid for pid, (pg, _) in now.items() if pg} - before.keys()
+        if not started or time.perf_counter() > deadline:
+            return now
+        time.sleep(0.01)
+
+
+def _cpu_since(
+    before: dict[int, tuple[bool, float]], after: dict[int, tuple[bool, float]], postgres: bool
+) -> float:
+    """CPU seconds PostgreSQL's processes (or every other process) used between the two."""
+    return sum(
+        cpu - before.get(pid, (pg, 0.0))[1] for pid, (pg, cpu) in after.items() if pg == postgres
+    )
+
+
+@dataclass(frozen=True)
+class ReportTime:
+    """One ``bakeoff report`` run: wall and CPU seconds of the child, the PostgreSQL
+    server's CPU during it, and the cores other processes used meanwhile."""
+
+    wall: float
+    cpu: float
+    postgres: float
+    other_cores: float
+
+
+def time_report(url: str, bakeoff_id: int, tmp: Path) -> ReportTime:
+    """``bakeoff report ID -o r.html --json r.json`` in a process of its own."""
     cmd = [
         sys.executable,
         "-m",
@@ -315,14 +402,27 @@ def time_report(url: str, bakeoff_id: int, tmp: Path) -> tuple[float, float]:
         "--json",
         str(tmp / "r.json"),
     ]
+    before = _process_cpu()
     cpu0 = _child_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=_env(url), capture_output=True, text=True, timeout=900)
     wall = time.perf_counter() - t0
     cpu = _child_cpu() - cpu0
+    after = _after_backends_exit(before)
     if proc.returncode != 0:
         raise RuntimeError(f"bakeoff report failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return wall, cpu
+    postgres = _cpu_since(before, after, postgres=True)
+    other = _cpu_since(before, after, postgres=False) / max(wall, 1e-9)
+    return ReportTime(wall, cpu, postgres, other)
+
+
+def _forget_scores(url: str) -> None:
+    """Delete the stored scores and ranking replicates: the next report computes them."""
+    engine = create_db_engine(url)
+    with engine.begin() as conn:
+        conn.execute(delete(BakeOffReplicatesRow))
+        conn.execute(delete(BakeOffScoresRow))
+    engine.dispose()
 
 
 def _child(code: str, args: list[str], url: str, tag: str) -> list[str]:
@@ -421,8 +521,11 @@ def main() -> int:
     parser.add_argument("--vendors", type=int, default=5)
     parser.add_argument("--skip-results", action="store_true")
     parser.add_argument("--skip-report", action="store_true")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="first reports timed (the median is judged)"
+    )
     args = parser.parse_args()
-    missed = False
+    missed = no_verdict = False
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         if not args.skip_report:
@@ -438,19 +541,36 @@ def main() -> int:
                     f"built {args.n} items x {args.vendors} vendors in "
                     f"{time.perf_counter() - t0:.1f} s ({args.db})"
                 )
-                wall, cpu = time_report(url, bakeoff_id, tmp)
+                runs = []
+                for _ in range(args.repeat):
+                    _forget_scores(url)
+                    run = time_report(url, bakeoff_id, tmp)
+                    runs.append(run)
+                    print(
+                        f"report  {args.n:>7} items, nothing stored: wall {run.wall:6.2f} s  "
+                        f"cpu {run.cpu:6.2f} s  postgres {run.postgres:5.2f} s  other "
+                        f"processes {run.other_cores:4.2f} cores  ({_load()})"
+                    )
                 size = (tmp / "r.html").stat().st_size / 1e6
+                wall = sorted(r.wall for r in runs)[len(runs) // 2]
+                busy = max(r.other_cores for r in runs)
                 print(
-                    f"report  {args.n:>7} items: wall {wall:6.2f} s  cpu {cpu:6.2f} s  "
-                    f"target {REPORT_TARGET_S} s (cpu)  ratio {cpu / REPORT_TARGET_S:.2f}  "
-                    f"html {size:.1f} MB  ({_load()})"
+                    f"report  {args.n:>7} items: median wall {wall:6.2f} s of {len(runs)}  "
+                    f"target {REPORT_TARGET_S} s (wall, quiet machine)  ratio "
+                    f"{wall / REPORT_TARGET_S:.2f}  html {size:.1f} MB"
                 )
-                missed |= cpu > REPORT_TARGET_S
-                wall, cpu = time_report(url, bakeoff_id, tmp)
+                if busy > MAX_OTHER_CORES:
+                    print(
+                        f"NO VERDICT: other processes used up to {busy:.2f} cores during a run "
+                        f"(allowed {MAX_OTHER_CORES}); run it on a quiet machine"
+                    )
+                    no_verdict = True
+                missed |= wall > REPORT_TARGET_S
+                run = time_report(url, bakeoff_id, tmp)
                 print(
                     f"report  {args.n:>7} items, scores and ranking replicates stored (as "
-                    f"labels landing store them by default): wall {wall:6.2f} s  cpu "
-                    f"{cpu:6.2f} s  ratio {cpu / REPORT_TARGET_S:.2f}  ({_load()})"
+                    f"labels landing store them by default): wall {run.wall:6.2f} s  cpu "
+                    f"{run.cpu:6.2f} s  ({_load()})"
                 )
             finally:
                 _drop(url, base)
@@ -486,6 +606,8 @@ def main() -> int:
                 missed |= t.read_cpu > RESULTS_TARGET_S or t.read_scored_now
             finally:
                 _drop(url, base)
+    if no_verdict:
+        return 3
     return 1 if missed else 0
 
 
