@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar
 
 __all__ = [
     "LabelsAtPrecision",
+    "with_image_size",
     "reader_notes",
     "same_geometry",
     "yolo_tolerance_px",
@@ -114,3 +115,13 @@ def same_geometry(a: Any, b: Any, *, tolerance_px: float = 0.0) -> bool:
     if not (isinstance(a, list) and isinstance(b, list)) or len(a) != len(b):
         return bool(a == b)
     return all(_same_object(x, y, tolerance_px) for x, y in zip(a, b, strict=True))
+
+
+def with_image_size(value: Any, data: Mapping[str, Any]) -> Any:
+    """Segmentation objects with the item's ``height``/``width`` (``data``), so that a
+    polygon can be rasterised; an object's own size is kept, and a value that is not a list
+    of objects, or an item without an integer size, is returned as it is."""
+    h, w = data.get("height"), data.get("width")
+    if not isinstance(value, list) or not isinstance(h, int) or not isinstance(w, int):
+        return value
+    return [{"height": h, "width": w, **o} if isinstance(o, Mapping) else o for o in value]

@@ -51,6 +51,7 @@ from metrics.chunked_flags import ChunkFlagger, ChunkScores, flagger_for
 from service.core.config import Settings, get_settings
 from service.core.types import utcnow
 from service.domain._common import get_or_404, table_of
+from service.domain.answer_geometry import with_image_size
 from service.domain.deliveries import get_delivery
 from service.domain.delivery_probs import (
     check_flaggable,
@@ -272,6 +273,7 @@ def _parse(
     flagger, project = _flagger(session, run)
     ids, labels, work, take, honeypots, unlabeled = _read_chunk(session, run, chunk)
     keys = {int(i): work[n].item_id for i, n in zip(ids.tolist(), take, strict=True)}
+    item_data = {int(i): work[n].data for i, n in zip(ids.tolist(), take, strict=True)}
     without = 0
     predictions: npt.NDArray[np.float64] | list[Any]
     if run.source == "upload":
@@ -280,6 +282,12 @@ def _parse(
         )
     else:
         predictions = _model_predictions(run, project, work, take, settings)
+    if project.task_type == "segmentation":  # polygons are rasterised at the item's size
+        labels = [with_image_size(v, item_data[int(i)]) for i, v in zip(ids, labels, strict=True)]
+        if isinstance(predictions, list):
+            predictions = [
+                with_image_size(v, item_data[int(i)]) for i, v in zip(ids, predictions, strict=True)
+            ]
     classes = class_names(project)
     try:
         arrays = flagger.encode(labels, predictions, classes)

@@ -34,6 +34,7 @@ from metrics.label_issues import out_of_fold_pred_probs
 from metrics.types import LABEL, SCORE, TASK, WORKER
 from service.core.types import utcnow
 from service.domain._common import table_of
+from service.domain.answer_geometry import with_image_size
 from service.domain.bakeoffs import get_bakeoff, vendor_aliases
 from service.domain.errors import Invalid
 from service.domain.projects import class_names
@@ -620,14 +621,6 @@ def _annotator_flags(data: BakeOffData, probs: pd.DataFrame) -> list[mflags.Flag
     return out
 
 
-def _sized(value: Any, data: Mapping[str, Any]) -> Any:
-    """Segmentation objects with the item's ``height``/``width`` (to rasterise polygons)."""
-    h, w = data.get("height"), data.get("width")
-    if not isinstance(value, list) or not isinstance(h, int) or not isinstance(w, int):
-        return value
-    return [{"height": h, "width": w, **o} if isinstance(o, Mapping) else o for o in value]
-
-
 def _mask_regions(value: Any, unusable: list[int]) -> list[dict[str, Any]]:
     """Masks as ``{"category", "bbox", "score", "segmentation"}``: the compressed RLE (compared
     by mask IoU) and its tight box (for the edge-bias flags). A mask that cannot be rasterised
@@ -669,7 +662,7 @@ def _vendor_answers(
         raw_task, worker = cast(tuple[Any, Any], key)
         task = int(raw_task)
         size = data.items.get(task, ("", {}, {}))[1] or {}
-        values = [_sized(v, size) if segm else v for v in rows["value"]]
+        values = [with_image_size(v, size) if segm else v for v in rows["value"]]
         if len(values) == 1:
             answers.append((task, worker, values[0]))
             continue
@@ -723,7 +716,11 @@ def _detection_flags(
     )
     # crowd regions (COCO ``iscrowd``) are not boxes to find: no flag is about them
     gold_values = [
-        (t, None, _not_crowd(_sized(v, data.items.get(t, ("", {}, {}))[1] or {}) if segm else v))
+        (
+            t,
+            None,
+            _not_crowd(with_image_size(v, data.items.get(t, ("", {}, {}))[1] or {}) if segm else v),
+        )
         for t, v in data.gold.items()
     ]
     n_cand_unusable = len(unusable)

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 import service.models as m
+from metrics.chunked_flags.segmentation import mask_agreement
 from service.core.config import Settings
 from service.domain import delivery_flags, delivery_labels
 from service.domain.vendor_labels import LabelIn
@@ -142,3 +143,88 @@ def test_uploaded_boxes_put_the_planted_errors_at_the_top_of_the_review_queue(
     session.expire_all()
     assert one.n_flagged == done["n_flagged"]
     assert {it.key for it in items if it.flagged} == flagged
+
+
+def _polygons(objects: list[Any]) -> list[Any]:
+    """Boxes as polygon masks with no image size (COCO polygons carry none)."""
+    out = []
+    for o in objects:
+        x, y, w, h = o["bbox"]
+        poly = [x, y, x + w, y, x + w, y + h, x, y + h]
+        out.append({k: v for k, v in o.items() if k != "bbox"} | {"segmentation": [poly]})
+    return out
+
+
+@pytest.mark.dbs
+def test_polygon_masks_without_a_size_are_rasterised_at_the_items_size(
+    client: TestClient, session: Session, seeded: Seed, auth: Headers, settings: Settings
+) -> None:
+    """A segmentation delivery whose labels and model masks are polygons: each is drawn at
+    the ``height``/``width`` of its item, as the engine scores them, and the planted
+    errors lead the queue (before, the run failed: a polygon needs an image size)."""
+    from service.api.routes.dispatch import get_run_queue
+
+    lead, qa = auth["lead"], auth["qa"]
+    ontology = {"classes": [{"name": c} for c in CLASSES]}
+    project = client.post(
+        "/projects",
+        json={"name": "street masks", "task_type": "segmentation", "ontology": ontology},
+        headers=lead,
+    )
+    assert project.status_code == 201, project.text
+    n = 80
+    size = {"height": 280, "width": 280}
+    created = client.post(
+        "/deliveries",
+        json={
+            "name": "week 1",
+            "project_id": project.json()["id"],
+            "vendor_id": seeded.vendor_id,
+            "honeypot_rate": 0,
+            "items": [{"key": f"s{i}", "data": {"image": f"s/{i}.jpg", **size}} for i in range(n)],
+        },
+        headers=lead,
+    )
+    assert created.status_code == 201, created.text
+    did = created.json()["id"]
+    items = session.exec(
+        select(m.DeliveryItem)
+        .where(m.DeliveryItem.delivery_id == did)
+        .order_by(col(m.DeliveryItem.position))
+    ).all()
+    labels, preds, planted = _scene(n)
+    row = {it.key: int(str(it.source_key)[1:]) for it in items}
+    delivery_labels.add_delivery_labels(
+        session=session,
+        delivery_id=did,
+        records=[LabelIn(it.key, _polygons(labels[row[it.key]]), "a1") for it in items],
+    )
+    body = b"".join(
+        json.dumps({"item_id": it.key, "prediction": _polygons(preds[row[it.key]])}).encode()
+        + b"\n"
+        for it in items
+    )
+
+    class Recorder:
+        def enqueue_flag_chunks(self, chunk_ids: list[int]) -> int:
+            return len(chunk_ids)
+
+    client.app.dependency_overrides[get_run_queue] = Recorder  # type: ignore[attr-defined]
+    r = client.post(
+        f"/deliveries/{did}/flags/runs/upload?chunk_size=16",
+        content=body,
+        headers=qa | {"Content-Type": "application/x-ndjson"},
+    )
+    assert r.status_code == 202, r.text
+    _drain(session, r.json()["id"], settings)
+    done = client.get(f"/deliveries/{did}/flags/runs", headers=qa).json()[0]
+    assert done["state"] == "merged", done
+    assert done["n_scored"] == n and done["n_flagged"] > 0
+    queue = client.get(f"/review/deliveries/{did}/queue?limit=100", headers=qa).json()
+    queued = {row[q["item_key"]] for q in queue["data"]}
+    # the engine's agreement on the same masks with the size written on every object
+    sized = [[o | size for o in _polygons(v)] for v in labels]
+    agreement = mask_agreement(sized, [[o | size for o in _polygons(v)] for v in preds], CLASSES)
+    expected = {i for i in range(n) if agreement[i] < 0.5}
+    assert expected and expected <= planted
+    assert queued == expected
