@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -265,6 +265,11 @@ def _first_bad(
 
 #: Prefixes of a flagger's arrays among the service's in a chunk's stored blob.
 _ENCODED, _DETAIL = "encoded_", "detail_"
+#: The shape of what a chunk stores between the phases (its first-pass partial and its
+#: encoded arrays). Raised whenever a flagger's first pass or encoding changes, so that a run
+#: whose chunks an earlier version read fails, saying to start it again, instead of merging
+#: partials it cannot read (a run in progress across an upgrade).
+CHUNK_FORMAT: Final = 1
 
 
 def _parse(
@@ -297,6 +302,7 @@ def _parse(
             f"{exc}"
         ) from exc
     partial = {
+        "format": CHUNK_FORMAT,
         "flagger": flagger.first_pass(arrays),
         "honeypots": honeypots,
         "unlabeled": unlabeled,
@@ -308,6 +314,8 @@ def _parse(
 def _score(
     session: Session, run: DeliveryFlagRun, chunk: DeliveryFlagChunk
 ) -> tuple[dict[str, Any], bytes]:
+    if _stale([chunk]):
+        raise ValueError(_STALE)
     flagger, _ = _flagger(session, run)
     stored = unpack(chunk.arrays)
     arrays = {k[len(_ENCODED) :]: v for k, v in stored.items() if k.startswith(_ENCODED)}
@@ -345,14 +353,7 @@ def process_chunk(
             new_state = "scored"
     except ValueError as exc:  # bad data, not a dying worker: retrying would not help
         session.rollback()
-        runs = table_of(DeliveryFlagRun)
-        session.execute(
-            update(runs)
-            .where(runs.c.id == run.id)
-            .where(runs.c.state == "running")
-            .values(state="failed", error=str(exc), finished_at=utcnow())
-        )
-        session.commit()
+        _fail(session, run, str(exc))
         return False
     t = table_of(DeliveryFlagChunk)
     try:
@@ -434,6 +435,31 @@ def _write_scores(
         )
 
 
+_STALE: Final = (
+    "chunks of this run were read by an earlier version of Bakeoff, which stored them in "
+    "another shape; start the flag run again"
+)
+
+
+def _stale(chunks: list[DeliveryFlagChunk]) -> bool:
+    """Whether a chunk was stored by a version whose :data:`CHUNK_FORMAT` differs."""
+    return any(
+        c.state != "pending" and (c.partial or {}).get("format") != CHUNK_FORMAT for c in chunks
+    )
+
+
+def _fail(session: Session, run: DeliveryFlagRun, error: str) -> None:
+    """Mark a running run failed with ``error`` (what the person who started it reads)."""
+    runs = table_of(DeliveryFlagRun)
+    session.execute(
+        update(runs)
+        .where(runs.c.id == run.id)
+        .where(runs.c.state == "running")
+        .values(state="failed", error=error, finished_at=utcnow())
+    )
+    session.commit()
+
+
 def _chunks(session: Session, run_id: int) -> list[DeliveryFlagChunk]:
     """The run's chunks; their stored arrays load only when read (by the merge).
 
@@ -455,6 +481,9 @@ def _set_thresholds(
 ) -> bool:
     """The flagger's merge of every chunk's first-pass partial, in chunk order; phase 2."""
     flagger, _ = _flagger(session, run)
+    if _stale(chunks):
+        _fail(session, run, _STALE)
+        return False
     merged = flagger.merge([c.partial["flagger"] for c in chunks if c.partial is not None])
     t = table_of(DeliveryFlagRun)
     result = session.execute(
@@ -466,6 +495,9 @@ def _set_thresholds(
 
 def _merge(session: Session, run: DeliveryFlagRun, chunks: list[DeliveryFlagChunk]) -> None:
     """Flag the issues over every chunk and mark the run merged: one transaction, once."""
+    if _stale(chunks):
+        _fail(session, run, _STALE)
+        return
     runs = table_of(DeliveryFlagRun)
     flagger, _ = _flagger(session, run)
     scored: list[ChunkScores] = []
@@ -573,6 +605,8 @@ def advance_run(*, session: Session, run_id: int, sweep: bool = False) -> list[i
         if _set_thresholds(session, run, chunks):
             again = [c.id or 0 for c in chunks if c.state == "parsed"]
         session.refresh(run)
+        if run.state != "running":
+            return []
     if states <= {"scored"}:
         _merge(session, run, chunks)
         return []

@@ -139,6 +139,51 @@ def test_a_run_overwrites_stale_scores_and_flags(
     assert _same(_flags(session, did), expected)
 
 
+@pytest.mark.dbs
+@pytest.mark.parametrize("phase", [1, 2])
+def test_a_run_whose_chunks_an_earlier_version_stored_fails_saying_so(
+    phase: int, session: Session, seeded: Seed, tmp_path: Path
+) -> None:
+    """A run in progress across an upgrade: chunks stored before :data:`CHUNK_FORMAT` (or
+    by another one) fail the run with what to do, at the merge of the thresholds (phase 1)
+    or when the chunk is scored (phase 2), and never write a flag."""
+    folder = tmp_path / "models"
+    did = _with_model(session, seeded, folder, n=120)
+    settings = Settings(environment="test", database_url="sqlite://", model_dir=str(folder))
+    run = delivery_jobs.start_flag_run(
+        session=session,
+        delivery_id=did,
+        data=m.DeliveryFlagRunCreate(model="animals.joblib", chunk_size=41),
+        settings=settings,
+    )
+    run_id = run.id or 0
+    chunks = session.exec(
+        select(m.DeliveryFlagChunk)
+        .where(m.DeliveryFlagChunk.run_id == run_id)
+        .order_by(col(m.DeliveryFlagChunk.chunk))
+    ).all()
+    for c in chunks:
+        assert delivery_jobs.process_chunk(session=session, chunk_id=c.id or 0, settings=settings)
+    if phase == 2:
+        again = delivery_jobs.advance_run(session=session, run_id=run_id)
+        assert len(again) == len(chunks)
+    old = chunks[1]
+    session.refresh(old)
+    old.partial = {k: v for k, v in (old.partial or {}).items() if k != "format"}
+    session.add(old)
+    session.commit()
+    if phase == 1:
+        assert delivery_jobs.advance_run(session=session, run_id=run_id, sweep=True) == []
+    else:
+        assert not delivery_jobs.process_chunk(session=session, chunk_id=old.id or 0)
+    session.refresh(run)
+    assert run.state == "failed"
+    assert "earlier version of Bakeoff" in (run.error or "")
+    assert "start the flag run again" in (run.error or "")
+    assert not any(f for _, f in _flags(session, did).values())
+    assert delivery_jobs.advance_run(session=session, run_id=run_id, sweep=True) == []
+
+
 def run_delivery_honeypots(session: Session, did: int) -> int:
     delivery = session.get(m.Delivery, did)
     assert delivery is not None
