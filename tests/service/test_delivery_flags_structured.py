@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,7 @@ import service.models as m
 from metrics.chunked_flags.segmentation import mask_agreement
 from service.core.config import Settings
 from service.domain import delivery_flags, delivery_labels
+from service.domain.dispatch_results import forget_adapters
 from service.domain.vendor_labels import LabelIn
 from tests.service.conftest import Seed
 from tests.service.test_delivery_jobs import _drain
@@ -228,3 +231,119 @@ def test_polygon_masks_without_a_size_are_rasterised_at_the_items_size(
     expected = {i for i in range(n) if agreement[i] < 0.5}
     assert expected and expected <= planted
     assert queued == expected
+
+
+@pytest.fixture
+def structured_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A model package an operator installs: the entry point ``structured`` of the group
+    ``bakeoff.models``, a callable that returns each item's ``data["model_output"]`` (the
+    label-shaped prediction a detector or segmenter would give)."""
+    site = tmp_path / "site"
+    dist = site / "toy_structured-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-structured\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[bakeoff.models]\nstructured = toy_structured:run\n")
+    (site / "toy_structured.py").write_text("def run(values):\n    return list(values)\n")
+    monkeypatch.syspath_prepend(str(site))
+    forget_adapters()
+    yield "structured"
+    forget_adapters()
+
+
+@pytest.mark.dbs
+@pytest.mark.parametrize("task_type", ["detection", "segmentation"])
+def test_a_registered_model_flags_a_structured_delivery_as_its_uploaded_predictions_do(
+    task_type: str,
+    structured_model: str,
+    client: TestClient,
+    session: Session,
+    seeded: Seed,
+    auth: Headers,
+    settings: Settings,
+) -> None:
+    """The model door (``POST .../flags/runs`` naming a registered model, predicted on the
+    workers) and the upload door give the same scores and flags for the same predictions."""
+    from service.api.routes.dispatch import get_run_queue
+
+    lead, qa = auth["lead"], auth["qa"]
+    shape = _polygons if task_type == "segmentation" else list
+    ontology = {"classes": [{"name": c} for c in CLASSES]}
+    project = client.post(
+        "/projects",
+        json={"name": f"street {task_type}", "task_type": task_type, "ontology": ontology},
+        headers=lead,
+    )
+    assert project.status_code == 201, project.text
+    n = 60
+    labels, preds, planted = _scene(n, seed=2)
+    size = {"height": 280, "width": 280}
+    items = [
+        {"key": f"s{i}", "data": {"image": f"s/{i}.jpg", **size, "model_output": shape(p)}}
+        for i, p in enumerate(preds)
+    ]
+    created = client.post(
+        "/deliveries",
+        json={
+            "name": "week 1",
+            "project_id": project.json()["id"],
+            "vendor_id": seeded.vendor_id,
+            "honeypot_rate": 0,
+            "items": items,
+        },
+        headers=lead,
+    )
+    assert created.status_code == 201, created.text
+    did = created.json()["id"]
+    stored = session.exec(
+        select(m.DeliveryItem)
+        .where(m.DeliveryItem.delivery_id == did)
+        .order_by(col(m.DeliveryItem.position))
+    ).all()
+    row = {it.key: int(str(it.source_key)[1:]) for it in stored}
+    delivery_labels.add_delivery_labels(
+        session=session,
+        delivery_id=did,
+        records=[LabelIn(it.key, shape(labels[row[it.key]]), "a1") for it in stored],
+    )
+
+    class Recorder:
+        def enqueue_flag_chunks(self, chunk_ids: list[int]) -> int:
+            return len(chunk_ids)
+
+    client.app.dependency_overrides[get_run_queue] = Recorder  # type: ignore[attr-defined]
+
+    def flags() -> dict[str, tuple[float | None, bool]]:
+        session.expire_all()
+        return {
+            it.key: (it.flag_score, it.flagged)
+            for it in session.exec(
+                select(m.DeliveryItem).where(m.DeliveryItem.delivery_id == did)
+            ).all()
+        }
+
+    body = b"".join(
+        json.dumps({"item_id": it.key, "prediction": shape(preds[row[it.key]])}).encode() + b"\n"
+        for it in stored
+    )
+    uploaded = client.post(
+        f"/deliveries/{did}/flags/runs/upload?chunk_size=16",
+        content=body,
+        headers=qa | {"Content-Type": "application/x-ndjson"},
+    )
+    assert uploaded.status_code == 202, uploaded.text
+    _drain(session, uploaded.json()["id"], settings)
+    want = flags()
+    assert {row[k] for k, (_, f) in want.items() if f} <= planted
+    assert any(f for _, f in want.values())
+    by_model = client.post(
+        f"/deliveries/{did}/flags/runs",
+        json={"model": structured_model, "feature_key": "model_output", "chunk_size": 16},
+        headers=qa,
+    )
+    assert by_model.status_code == 202, by_model.text
+    _drain(session, by_model.json()["id"], settings)
+    runs = client.get(f"/deliveries/{did}/flags/runs", headers=qa).json()
+    done = next(r for r in runs if r["id"] == by_model.json()["id"])
+    assert done["state"] == "merged", done
+    assert done["source"] == "model" and done["n_scored"] == n
+    assert flags() == want
