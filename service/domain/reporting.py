@@ -46,6 +46,7 @@ from service.domain.access import check_project, is_vendor
 from service.domain.bakeoffs import get_bakeoff, vendor_aliases
 from service.domain.errors import Forbidden
 from service.domain.results import bakeoff_results
+from service.domain.score_state import one_state
 from service.domain.scoring import Candidate, fingerprint, min_coverage, score_bakeoff
 from service.domain.security import Principal
 from service.models import (
@@ -386,7 +387,7 @@ def _build(
 ) -> Report:
     # one draw of resamples for the engine's intervals and the ranking's paired tests: the
     # ranking's seed gives the very resamples the engine drew for the same seed
-    with shared_resamples():
+    with shared_resamples(), one_state():
         systems, meta = bakeoff_systems(
             session=session, bakeoff=bakeoff, reveal=reveal, n_resamples=n_resamples, seed=seed
         )

@@ -28,7 +28,14 @@ import service.models as m
 from reports.results import Report
 from service.core.config import get_settings
 from service.core.db import create_db_engine
-from service.domain import dashboards, reporting, score_precompute, score_store, scoring
+from service.domain import (
+    dashboards,
+    reporting,
+    score_precompute,
+    score_state,
+    score_store,
+    scoring,
+)
 from service.domain.vendor_labels import add_vendor_labels
 from tests.one_truth_data import GENERATORS, Seeded, seed_case
 
@@ -151,3 +158,48 @@ def test_a_first_report_stores_them_and_new_labels_take_them_away(
         third = _report(session, seeded)  # new scores replace the old row and its replicates
         assert _stored(session) == 1
         assert _same(third, _without_store(session, seeded, monkeypatch))
+
+
+def test_a_report_reads_the_bake_offs_state_once(
+    engine: Engine, mode: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scores, the trend's results and the stored replicates of one report are read under
+    one fingerprint, read once (each read is an aggregate over every task); labels that
+    land inside the block are a new data version, read again."""
+    mode("off")
+    reads: list[int] = []
+    real = score_state._read_fingerprint
+
+    def counted(session: Session, bakeoff: m.BakeOff, **kwargs: Any) -> str:
+        reads.append(bakeoff.id or 0)
+        return real(session, bakeoff, **kwargs)
+
+    monkeypatch.setattr(score_state, "_read_fingerprint", counted)
+    with Session(engine) as session:
+        seeded = seed_case(session, GENERATORS["classification"](np.random.default_rng(7), 40, 1))
+        _report(session, seeded)
+        assert reads == [seeded.bakeoff_id]
+        reads.clear()
+        bakeoff = session.get(m.BakeOff, seeded.bakeoff_id)
+        assert bakeoff is not None
+        with score_state.one_state():
+            a = score_state.fingerprint(session, bakeoff, n_resamples=200, seed=0)
+            assert score_state.fingerprint(session, bakeoff, n_resamples=200, seed=0) == a
+            assert reads == [seeded.bakeoff_id]
+            link = session.exec(
+                select(m.BakeOffVendorLink).where(
+                    m.BakeOffVendorLink.bakeoff_id == seeded.bakeoff_id
+                )
+            ).first()
+            assert link is not None
+            add_vendor_labels(
+                session=session,
+                bakeoff_id=seeded.bakeoff_id,
+                vendor_id=link.vendor_id,
+                records=[m.VendorLabelCreate(item_key="i000", value="cat", annotator_id="new")],
+            )
+            session.refresh(bakeoff)
+            assert score_state.fingerprint(session, bakeoff, n_resamples=200, seed=0) != a
+            assert len(reads) == 2
+        score_state.fingerprint(session, bakeoff, n_resamples=200, seed=0)
+        assert len(reads) == 3  # outside the block: read every time
