@@ -35,9 +35,9 @@ unstable sort of the concatenated scores, which no cut into chunks can reproduce
 false positives of a tie come first (the lowest average precision any order of the tie
 gives, so the fewest flags), the same for every cut and every order of the images.
 
-Size: the partials hold one entry per distinct prediction score per class (twelve numbers);
-a model that writes its confidences to 4 decimals keeps that at most 10,001 per class,
-whatever the number of images.
+Size: the partials hold one entry per distinct prediction score per class (twelve numbers).
+The delivery flag run reads confidences to 4 decimals (:mod:`metrics.chunked_flags.
+detection`), which keeps that at most 10,001 per class, whatever the number of images.
 """
 
 from __future__ import annotations

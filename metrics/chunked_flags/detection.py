@@ -14,10 +14,14 @@
   one of its boxes looks overlooked, swapped or badly located);
 * issues: the flagged answers.
 
-Over any cut into chunks the qualities and the flags equal
-:func:`~metrics.label_issues.find_box_label_issues` on all answers at once
-(``tests/metrics/test_chunked_flags_detection.py``; ties of scores: see
-:mod:`metrics.box_issues_partitioned`). Each answer is one "image" for cleanlab: an item
+The model's confidences are read to :data:`SCORE_DECIMALS` (4) decimals, as detectors
+report them: the first pass keeps one entry per distinct score per class, so this bounds
+it at 10,001 entries per class whatever the delivery's size (at full precision it grew by
+about 55 bytes per model box; a shift of at most 5e-5 in a confidence moves no flag that
+is not on a knife's edge). Over any cut into chunks the qualities and the flags equal
+:func:`~metrics.label_issues.find_box_label_issues` on all answers at once with the
+confidences so read (``tests/metrics/test_chunked_flags_detection.py``; ties of scores:
+see :mod:`metrics.box_issues_partitioned`). Each answer is one "image" for cleanlab: an item
 with two answers counts its model boxes twice, as the all-at-once call on the same rows does.
 
 Examples
@@ -55,7 +59,10 @@ from metrics.chunked_flags.base import Arrays, ChunkScores, Predictions
 from metrics.label_issues import BOX_COLUMNS, _to_cleanlab_detection
 from metrics.types import LABEL, SCORE, TASK
 
-__all__ = ["FLAGGER", "DetectionFlagger"]
+__all__ = ["FLAGGER", "SCORE_DECIMALS", "DetectionFlagger"]
+
+#: Decimals the model's confidences are read to (bounds the first pass: see the module).
+SCORE_DECIMALS: Final = 4
 
 
 def _objects(value: Any, what: str, n: int) -> list[Mapping[str, Any]]:
@@ -90,14 +97,15 @@ class DetectionFlagger:
     method: str = (
         "cleanlab ObjectLab (object_detection.find_label_issues): an answer is flagged when a "
         "box looks overlooked, swapped or badly located against the model's boxes, by "
-        "per-class thresholds from the model's average precision over every answer; "
-        "quality = ObjectLab's label quality score"
+        "per-class thresholds from the model's average precision over every answer "
+        "(confidences to 4 decimals); quality = ObjectLab's label quality score"
     )
 
     def encode(
         self, labels: Sequence[Any], predictions: Predictions, classes: Sequence[str]
     ) -> dict[str, npt.NDArray[Any]]:
-        """Flat arrays of every answer's boxes and the model's scored boxes.
+        """Flat arrays of every answer's boxes and the model's scored boxes (confidences
+        rounded to :data:`SCORE_DECIMALS`).
 
         Raises
         ------
@@ -145,7 +153,7 @@ class DetectionFlagger:
             "pred_answer": np.asarray(out["pt"], dtype=np.int64),
             "pred_class": np.asarray(out["pc"], dtype=np.int64),
             "pred_box": np.asarray(out["pb"], dtype=np.float64).reshape(-1, 4),
-            "pred_score": np.asarray(out["ps"], dtype=np.float64),
+            "pred_score": np.round(np.asarray(out["ps"], dtype=np.float64), SCORE_DECIMALS),
         }
 
     def first_pass(self, arrays: Arrays) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Detection flags in chunks equal cleanlab ObjectLab on every answer at once, whatever the cut."""
+"""Detection flags in chunks equal cleanlab ObjectLab on every answer at once, whatever the cut
+(with the model's confidences read to 4 decimals, as the flagger reads them)."""
 
 from __future__ import annotations
 
@@ -82,6 +83,11 @@ def _frame(values: list[Any], *, scored: bool) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+def _to_four_decimals(preds: list[Any]) -> list[Any]:
+    """The model's boxes with their confidences as the flagger reads them."""
+    return [[o | {"score": float(np.round(o["score"], 4))} for o in v] for v in preds]
+
+
 def _chunked(labels: list[Any], preds: list[Any], cut: list[int]) -> tuple[Any, set[int]]:
     flagger = flagger_for("detection")
     bounds = [0, *cut, len(labels)]
@@ -98,7 +104,10 @@ def _chunked(labels: list[Any], preds: list[Any], cut: list[int]) -> tuple[Any, 
 def reference() -> tuple[list[Any], list[Any], set[int], pd.DataFrame]:
     labels, preds, planted = _scene()
     whole = find_box_label_issues(
-        _frame(labels, scored=False), _frame(preds, scored=True), tasks=range(N), classes=CLASSES
+        _frame(labels, scored=False),
+        _frame(_to_four_decimals(preds), scored=True),
+        tasks=range(N),
+        classes=CLASSES,
     )
     return labels, preds, planted, whole.frame
 
@@ -198,3 +207,39 @@ def test_encode_refuses_bad_answers_by_place(label: Any, pred: Any, match: str) 
     with pytest.raises(ValueError, match=match) as info:
         flagger_for("detection").encode([[], label], [[], pred], CLASSES)
     assert "answer 1" in str(info.value)
+
+
+def test_confidences_read_to_four_decimals_bound_the_first_pass() -> None:
+    """12,000 model boxes of one class, every confidence distinct at full precision: the
+    first pass keeps one entry per distinct 4-decimal score (at most 10,001 per class,
+    whatever the delivery's size), and the flags are cleanlab's on those confidences."""
+    rng = np.random.default_rng(11)
+    n = 12_000
+    labels = [[{"category": "car", "bbox": [10.0, 10.0, 20.0, 20.0]}] for _ in range(n)]
+    shift = rng.normal(0, 3, (n, 2))
+    preds = [
+        [
+            {
+                "category": "car",
+                "bbox": [10.0 + dx, 10.0 + dy, 20.0, 20.0],
+                "score": float(score),
+            }
+        ]
+        for (dx, dy), score in zip(shift, rng.uniform(0, 1, n), strict=True)
+    ]
+    assert len({p[0]["score"] for p in preds}) == n
+    flagger = flagger_for("detection")
+    arrays = flagger.encode(labels, preds, ["car"])
+    expected = np.round(np.asarray([p[0]["score"] for p in preds]), 4)
+    assert np.array_equal(arrays["pred_score"], expected)
+    partial = flagger.first_pass(arrays)
+    assert len(partial["scores"][0]) == len(np.unique(expected)) <= 10_001
+    merged = flagger.merge([partial])
+    flagged = set(flagger.issues([flagger.second_pass(arrays, merged)]).tolist())
+    whole = find_box_label_issues(
+        _frame(labels, scored=False),
+        _frame(_to_four_decimals(preds), scored=True),
+        tasks=range(n),
+        classes=["car"],
+    )
+    assert flagged == set(np.flatnonzero(whole.frame["is_label_issue"].to_numpy()).tolist())
