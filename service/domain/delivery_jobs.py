@@ -278,7 +278,6 @@ def _parse(
     flagger, project = _flagger(session, run)
     ids, labels, work, take, honeypots, unlabeled = _read_chunk(session, run, chunk)
     keys = {int(i): work[n].item_id for i, n in zip(ids.tolist(), take, strict=True)}
-    item_data = {int(i): work[n].data for i, n in zip(ids.tolist(), take, strict=True)}
     without = 0
     predictions: npt.NDArray[np.float64] | list[Any]
     if run.source == "upload":
@@ -288,10 +287,12 @@ def _parse(
     else:
         predictions = _model_predictions(run, project, work, take, settings)
     if project.task_type == "segmentation":  # polygons are rasterised at the item's size
-        labels = [with_image_size(v, item_data[int(i)]) for i, v in zip(ids, labels, strict=True)]
+        data = {w.item_id: w.data for w in work}
+        labels = [with_image_size(v, data[keys[int(i)]]) for i, v in zip(ids, labels, strict=True)]
         if isinstance(predictions, list):
             predictions = [
-                with_image_size(v, item_data[int(i)]) for i, v in zip(ids, predictions, strict=True)
+                with_image_size(v, data[keys[int(i)]])
+                for i, v in zip(ids, predictions, strict=True)
             ]
     classes = class_names(project)
     try:
