@@ -64,21 +64,25 @@ def _scene(n: int, seed: int = 0) -> tuple[list[Any], list[Any], set[int]]:
     return labels, preds, planted
 
 
-@pytest.mark.dbs
-def test_uploaded_boxes_put_the_planted_errors_at_the_top_of_the_review_queue(
-    client: TestClient, session: Session, seeded: Seed, auth: Headers, settings: Settings
-) -> None:
-    from service.api.routes.dispatch import get_run_queue
-
-    lead, qa = auth["lead"], auth["qa"]
+def _labelled_delivery(
+    client: TestClient,
+    session: Session,
+    seeded: Seed,
+    lead: dict[str, str],
+    task_type: str,
+    data: list[dict[str, Any]],
+    labels: list[Any],
+) -> tuple[int, list[m.DeliveryItem], dict[str, int]]:
+    """A project of ``task_type`` and its delivery of one item per ``data`` (keys s0, s1,
+    ...), labelled ``labels`` by the vendor: the delivery's id, its items by position, and
+    each item's vendor-facing key -> the scene row it was made from."""
     ontology = {"classes": [{"name": c} for c in CLASSES]}
     project = client.post(
         "/projects",
-        json={"name": "street boxes", "task_type": "detection", "ontology": ontology},
+        json={"name": f"street {task_type}", "task_type": task_type, "ontology": ontology},
         headers=lead,
     )
     assert project.status_code == 201, project.text
-    n = 80
     created = client.post(
         "/deliveries",
         json={
@@ -86,28 +90,32 @@ def test_uploaded_boxes_put_the_planted_errors_at_the_top_of_the_review_queue(
             "project_id": project.json()["id"],
             "vendor_id": seeded.vendor_id,
             "honeypot_rate": 0,
-            "items": [{"key": f"s{i}", "data": {"image": f"s/{i}.jpg"}} for i in range(n)],
+            "items": [{"key": f"s{i}", "data": d} for i, d in enumerate(data)],
         },
         headers=lead,
     )
     assert created.status_code == 201, created.text
-    did = created.json()["id"]
-    items = session.exec(
-        select(m.DeliveryItem)
-        .where(m.DeliveryItem.delivery_id == did)
-        .order_by(col(m.DeliveryItem.position))
-    ).all()
-    labels, preds, planted = _scene(n)
+    did = int(created.json()["id"])
+    items = list(
+        session.exec(
+            select(m.DeliveryItem)
+            .where(m.DeliveryItem.delivery_id == did)
+            .order_by(col(m.DeliveryItem.position))
+        ).all()
+    )
     row = {it.key: int(str(it.source_key)[1:]) for it in items}  # vendor key -> scene row
     delivery_labels.add_delivery_labels(
         session=session,
         delivery_id=did,
         records=[LabelIn(it.key, labels[row[it.key]], "a1") for it in items],
     )
-    body = b"".join(
-        json.dumps({"item_id": it.key, "prediction": preds[row[it.key]]}).encode() + b"\n"
-        for it in reversed(items)  # any line order
-    )
+    return did, items, row
+
+
+def _record_enqueued(client: TestClient) -> list[int]:
+    """The chunk jobs the API enqueues, recorded instead (the test drains them itself)."""
+    from service.api.routes.dispatch import get_run_queue
+
     enqueued: list[int] = []
 
     class Recorder:
@@ -116,6 +124,23 @@ def test_uploaded_boxes_put_the_planted_errors_at_the_top_of_the_review_queue(
             return len(chunk_ids)
 
     client.app.dependency_overrides[get_run_queue] = Recorder  # type: ignore[attr-defined]
+    return enqueued
+
+
+@pytest.mark.dbs
+def test_uploaded_boxes_put_the_planted_errors_at_the_top_of_the_review_queue(
+    client: TestClient, session: Session, seeded: Seed, auth: Headers, settings: Settings
+) -> None:
+    lead, qa = auth["lead"], auth["qa"]
+    n = 80
+    labels, preds, planted = _scene(n)
+    data = [{"image": f"s/{i}.jpg"} for i in range(n)]
+    did, items, row = _labelled_delivery(client, session, seeded, lead, "detection", data, labels)
+    body = b"".join(
+        json.dumps({"item_id": it.key, "prediction": preds[row[it.key]]}).encode() + b"\n"
+        for it in reversed(items)  # any line order
+    )
+    enqueued = _record_enqueued(client)
     url = f"/deliveries/{did}/flags/runs/upload?chunk_size=16"
     ndjson = {"Content-Type": "application/x-ndjson"}
     no_score = body.replace(b', "score"', b', "confidence"', 1)
@@ -165,54 +190,19 @@ def test_polygon_masks_without_a_size_are_rasterised_at_the_items_size(
     """A segmentation delivery whose labels and model masks are polygons: each is drawn at
     the ``height``/``width`` of its item, as the engine scores them, and the planted
     errors lead the queue (before, the run failed: a polygon needs an image size)."""
-    from service.api.routes.dispatch import get_run_queue
-
     lead, qa = auth["lead"], auth["qa"]
-    ontology = {"classes": [{"name": c} for c in CLASSES]}
-    project = client.post(
-        "/projects",
-        json={"name": "street masks", "task_type": "segmentation", "ontology": ontology},
-        headers=lead,
-    )
-    assert project.status_code == 201, project.text
     n = 80
     size = {"height": 280, "width": 280}
-    created = client.post(
-        "/deliveries",
-        json={
-            "name": "week 1",
-            "project_id": project.json()["id"],
-            "vendor_id": seeded.vendor_id,
-            "honeypot_rate": 0,
-            "items": [{"key": f"s{i}", "data": {"image": f"s/{i}.jpg", **size}} for i in range(n)],
-        },
-        headers=lead,
-    )
-    assert created.status_code == 201, created.text
-    did = created.json()["id"]
-    items = session.exec(
-        select(m.DeliveryItem)
-        .where(m.DeliveryItem.delivery_id == did)
-        .order_by(col(m.DeliveryItem.position))
-    ).all()
     labels, preds, planted = _scene(n)
-    row = {it.key: int(str(it.source_key)[1:]) for it in items}
-    delivery_labels.add_delivery_labels(
-        session=session,
-        delivery_id=did,
-        records=[LabelIn(it.key, _polygons(labels[row[it.key]]), "a1") for it in items],
-    )
+    data = [{"image": f"s/{i}.jpg", **size} for i in range(n)]
+    masks = [_polygons(v) for v in labels]
+    did, items, row = _labelled_delivery(client, session, seeded, lead, "segmentation", data, masks)
     body = b"".join(
         json.dumps({"item_id": it.key, "prediction": _polygons(preds[row[it.key]])}).encode()
         + b"\n"
         for it in items
     )
-
-    class Recorder:
-        def enqueue_flag_chunks(self, chunk_ids: list[int]) -> int:
-            return len(chunk_ids)
-
-    client.app.dependency_overrides[get_run_queue] = Recorder  # type: ignore[attr-defined]
+    _record_enqueued(client)
     r = client.post(
         f"/deliveries/{did}/flags/runs/upload?chunk_size=16",
         content=body,
@@ -263,54 +253,15 @@ def test_a_registered_model_flags_a_structured_delivery_as_its_uploaded_predicti
 ) -> None:
     """The model door (``POST .../flags/runs`` naming a registered model, predicted on the
     workers) and the upload door give the same scores and flags for the same predictions."""
-    from service.api.routes.dispatch import get_run_queue
-
     lead, qa = auth["lead"], auth["qa"]
     shape = _polygons if task_type == "segmentation" else list
-    ontology = {"classes": [{"name": c} for c in CLASSES]}
-    project = client.post(
-        "/projects",
-        json={"name": f"street {task_type}", "task_type": task_type, "ontology": ontology},
-        headers=lead,
-    )
-    assert project.status_code == 201, project.text
     n = 60
     labels, preds, planted = _scene(n, seed=2)
     size = {"height": 280, "width": 280}
-    items = [
-        {"key": f"s{i}", "data": {"image": f"s/{i}.jpg", **size, "model_output": shape(p)}}
-        for i, p in enumerate(preds)
-    ]
-    created = client.post(
-        "/deliveries",
-        json={
-            "name": "week 1",
-            "project_id": project.json()["id"],
-            "vendor_id": seeded.vendor_id,
-            "honeypot_rate": 0,
-            "items": items,
-        },
-        headers=lead,
-    )
-    assert created.status_code == 201, created.text
-    did = created.json()["id"]
-    stored = session.exec(
-        select(m.DeliveryItem)
-        .where(m.DeliveryItem.delivery_id == did)
-        .order_by(col(m.DeliveryItem.position))
-    ).all()
-    row = {it.key: int(str(it.source_key)[1:]) for it in stored}
-    delivery_labels.add_delivery_labels(
-        session=session,
-        delivery_id=did,
-        records=[LabelIn(it.key, shape(labels[row[it.key]]), "a1") for it in stored],
-    )
-
-    class Recorder:
-        def enqueue_flag_chunks(self, chunk_ids: list[int]) -> int:
-            return len(chunk_ids)
-
-    client.app.dependency_overrides[get_run_queue] = Recorder  # type: ignore[attr-defined]
+    data = [{"image": f"s/{i}.jpg", **size, "model_output": shape(p)} for i, p in enumerate(preds)]
+    shaped = [shape(v) for v in labels]
+    did, stored, row = _labelled_delivery(client, session, seeded, lead, task_type, data, shaped)
+    _record_enqueued(client)
 
     def flags() -> dict[str, tuple[float | None, bool]]:
         session.expire_all()
