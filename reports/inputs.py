@@ -13,15 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import MappingProxyType
-from typing import Final, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from metrics.defaults import DEFAULT_MIN_COVERAGE
 from metrics.operations import LatencySummary
 from metrics.scoring import Scored
 from metrics.types import MetricResult
+from reports.defaults import DEFAULT_RANKING_WEIGHTS
 
 __all__ = [
     "BOX_EDGES",
@@ -45,17 +46,6 @@ Normalisation = Literal["best_ratio", "minmax"]
 BOX_EDGES: tuple[str, ...] = ("left", "top", "right", "bottom")
 
 _BOX_BIAS_COLUMNS = ("class", "edge", "mean_offset", "n")
-
-#: Share of golden items a vendor must label to be ranked, unless the bake-off sets
-#: its own ``min_coverage``. Below it the vendor gets "not enough results".
-DEFAULT_MIN_COVERAGE = 0.95
-
-#: The ranking weights of a bake-off that sets none: the one default of the API
-#: (``BakeOffCreate.ranking_weights``), the client, the demo and :class:`RankingWeights`.
-#: Documented in README.md ("Ranking weights") and docs/report-schema.md.
-DEFAULT_RANKING_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType(
-    {"accuracy": 0.6, "speed": 0.2, "cost": 0.2}
-)
 
 
 @dataclass(frozen=True)

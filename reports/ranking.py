@@ -7,7 +7,7 @@ The score of a system is the weighted mean of three normalised components:
 * cost: the cost per correct label (lower is better).
 
 No verdict without evidence: a system that labelled nothing gets "no results yet",
-and one below the coverage floor (:data:`reports.inputs.DEFAULT_MIN_COVERAGE`, or the
+and one below the coverage floor (:data:`metrics.defaults.DEFAULT_MIN_COVERAGE`, or the
 bake-off's ``min_coverage``) gets "not enough results" instead of a rank. A missing
 item counts as wrong in the accuracy and at the deadline in the p95 latency, so
 skipping hard or slow items never pays. Normalisation is over the systems that are

@@ -59,7 +59,7 @@ from sqlalchemy import false as sa_false
 from sqlmodel import AutoString, Field, SQLModel
 
 from adapters.base import Ontology, TaskType
-from reports.inputs import DEFAULT_RANKING_WEIGHTS
+from reports.defaults import DEFAULT_RANKING_WEIGHTS
 from reports.results import SystemScores
 from service.core.types import BlankIsNone, JSONType, UTCDateTime, utcnow
 
@@ -588,7 +588,7 @@ class BakeOffBase(SQLModel):
         description=(
             "Weights of the ranking score {accuracy, speed, cost}; default "
             + ", ".join(f"{k} {v}" for k, v in DEFAULT_RANKING_WEIGHTS.items())
-            + " (reports.inputs.DEFAULT_RANKING_WEIGHTS)."
+            + " (reports.defaults.DEFAULT_RANKING_WEIGHTS)."
         ),
     )
     constraints: dict[str, float] = Field(

@@ -43,6 +43,7 @@ import pandas as pd
 
 from metrics.aggregation import TiePolicy
 from metrics.classification import KappaWeights
+from metrics.defaults import DEFAULT_MIN_COVERAGE
 from metrics.transcription import Normalization
 from metrics.types import MetricResult
 
@@ -155,7 +156,7 @@ class ScoringOptions:
     n_resamples: int = 1000
     seed: int = 0
     level: float = 0.95
-    min_coverage: float = 0.95
+    min_coverage: float = DEFAULT_MIN_COVERAGE
     unknown_labels: UnknownLabels = "refuse"
     classes: tuple[str, ...] | None = None
     iou_threshold: float = 0.5

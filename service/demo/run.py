@@ -25,7 +25,7 @@ from sqlmodel import Session
 
 import service.models as m
 from adapters.simulator import SimulatorProcess
-from reports.inputs import DEFAULT_RANKING_WEIGHTS
+from reports.defaults import DEFAULT_RANKING_WEIGHTS
 from reports.render import render_html, render_json
 from reports.results import Report
 from service.cli.run import show_progress

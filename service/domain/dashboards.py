@@ -26,7 +26,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from reports.inputs import DEFAULT_RANKING_WEIGHTS
+from reports.defaults import DEFAULT_RANKING_WEIGHTS
 from reports.results import Ranking
 from service.domain import reporting, score_store, scoring
 from service.domain.reporting import ProjectOverview
@@ -55,7 +55,7 @@ class BakeoffRow:
         The ranking's first summary sentence (``""`` when there is no report).
     weights
         The ranking weights the bake-off uses; ``default_weights`` says whether they are
-        :data:`reports.inputs.DEFAULT_RANKING_WEIGHTS`.
+        :data:`reports.defaults.DEFAULT_RANKING_WEIGHTS`.
     """
 
     id: int

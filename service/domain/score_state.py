@@ -22,6 +22,7 @@ from sqlalchemy import Text, cast, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
+from metrics.defaults import DEFAULT_MIN_COVERAGE
 from service.core.config import get_settings
 from service.domain._common import table_of
 from service.domain.stored_labels import fetch_columns, stored_frames
@@ -37,8 +38,6 @@ __all__ = [
     "read_rows",
 ]
 
-#: Coverage floor of a bake-off whose constraints do not set ``min_coverage``.
-DEFAULT_MIN_COVERAGE = 0.95
 _CODE: str | None = None
 
 

@@ -36,6 +36,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from reports.breakdowns import trend_breakdown
+from reports.defaults import DEFAULT_RANKING_WEIGHTS
 from reports.export import export_tables, money, render_export_csv, render_xlsx
 from reports.figures import (
     build_cost_trend_chart,
@@ -46,7 +47,6 @@ from reports.figures import (
     vendor_colours,
     weights_text,
 )
-from reports.inputs import DEFAULT_RANKING_WEIGHTS
 from reports.render import (
     chart_blocks,
     plotly_js,
