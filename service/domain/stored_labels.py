@@ -50,8 +50,8 @@ def _utc(values: npt.NDArray[Any]) -> pd.Series[Any]:
 
 
 def stored_frames(session: Session, bakeoff_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The bake-off's vendor labels (:func:`label_frame`), and its tasks that carry a time
-    or a cost (:func:`task_frame`)."""
+    """The bake-off's vendor labels (:func:`label_frame`), and its tasks that were
+    dispatched or carry a cost (:func:`task_frame`)."""
     return label_frame(session, bakeoff_id), task_frame(session, bakeoff_id)
 
 
@@ -90,11 +90,16 @@ def label_frame(session: Session, bakeoff_id: int) -> pd.DataFrame:
 
 
 def task_frame(session: Session, bakeoff_id: int) -> pd.DataFrame:
-    """The bake-off's tasks that carry a time or a cost, with columns :data:`TASK_COLUMNS`.
+    """The bake-off's tasks that were dispatched or carry a cost, with columns
+    :data:`TASK_COLUMNS`.
 
-    A task with no dispatch time, no completion time and no cost (a file vendor's, or one
-    not sent yet) says nothing to score, and a bake-off can hold one per item and vendor:
-    such tasks are left in the database.
+    The engine times a task from its dispatch to its completion and takes its cost
+    (:mod:`service.domain.scoring`); a task with neither a dispatch time nor a cost says
+    nothing to score, and a bake-off can hold one per item and vendor: such tasks are left
+    in the database. That is every task of a file vendor: importing its labels marks its
+    tasks completed, with no dispatch time (their latency comes from the labels' own
+    times). For 100,000 items x 5 vendors, reading those 500,000 completion times cost
+    PostgreSQL about 0.3 s and the report 0.07 s, for nothing.
     """
     tk = table_of(Task)
     vendor_id, item_id, sent, completed, cost, repeat = read_columns(
@@ -103,7 +108,7 @@ def task_frame(session: Session, bakeoff_id: int) -> pd.DataFrame:
             tk.c.vendor_id, tk.c.item_id, tk.c.sent_at, tk.c.completed_at, tk.c.cost, tk.c.repeat
         )
         .where(tk.c.bakeoff_id == bakeoff_id)
-        .where(tk.c.sent_at.is_not(None) | tk.c.completed_at.is_not(None) | tk.c.cost.is_not(None)),
+        .where(tk.c.sent_at.is_not(None) | tk.c.cost.is_not(None)),
         ("int", "int", "time", "time", "float", "int"),
         group_by=0,
     )

@@ -311,3 +311,52 @@ def test_cost_counts_once_and_an_unreturned_item_costs_the_deadline(
     row = next(r for r in report.ranking.systems if r.name == "Key Vendor Inc.")
     assert row.p95_latency_s is not None
     assert row.p95_latency_s.value == pytest.approx(expected_p95)
+
+
+def test_a_file_vendors_latency_comes_from_its_labels_times(
+    client: TestClient, auth: dict[str, dict[str, str]], seeded: Any, session: Any
+) -> None:
+    """Importing labels marks their tasks completed, with no dispatch time: the engine reads
+    no such task (nothing to score in it) and times each item by its label."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlmodel import select
+
+    import service.models as m
+    from service.domain.stored_labels import task_frame
+
+    t0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    keys = sorted(seeded.gold)
+    items = {i.key: i.id for i in session.exec(select(m.GoldenItem)).all() if i.key in seeded.gold}
+    for key in keys:
+        session.add(
+            m.Task(
+                bakeoff_id=seeded.bakeoff_id,
+                vendor_id=seeded.vendor_id,
+                item_id=items[key],
+                status="queued",
+            )
+        )
+    session.commit()
+    _post(
+        client,
+        auth,
+        seeded,
+        seeded.vendor_id,
+        [
+            {
+                "item_key": k,
+                "value": seeded.gold[k],
+                "started_at": t0.isoformat(),
+                "completed_at": (t0 + timedelta(seconds=30 * (i + 1))).isoformat(),
+            }
+            for i, k in enumerate(keys)
+        ],
+    )
+    marked = session.exec(select(m.Task).where(m.Task.bakeoff_id == seeded.bakeoff_id)).all()
+    assert marked and all(t.completed_at is not None and t.sent_at is None for t in marked)
+    assert task_frame(session, seeded.bakeoff_id).empty
+    body = client.get(f"/bakeoffs/{seeded.bakeoff_id}/results", headers=auth["lead"]).json()
+    scores = body["vendors"][0]["scores"]
+    assert scores["latency"]["max_s"]["value"] == pytest.approx(30.0 * len(keys))
+    assert scores["n_unreturned"] == 0
