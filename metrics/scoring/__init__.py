@@ -24,7 +24,13 @@ from typing import Any
 
 import pandas as pd
 
-from metrics.scoring._intervals import resample_counts, shared_resamples
+from metrics.scoring._intervals import (
+    DrawnResamples,
+    draw_resamples,
+    resample_counts,
+    shared_resamples,
+    use_drawn,
+)
 from metrics.scoring.base import (
     ITEM_COLUMNS,
     NO_RESULTS,
@@ -51,6 +57,7 @@ __all__ = [
     "SCORERS",
     "SLICE_COLUMNS",
     "CrowdAgreement",
+    "DrawnResamples",
     "Operations",
     "Scored",
     "Scorer",
@@ -62,10 +69,12 @@ __all__ = [
     "UnknownLabelsError",
     "WarningCode",
     "score",
+    "draw_resamples",
     "resample_counts",
     "score_operations",
     "shared_resamples",
     "slice_table",
+    "use_drawn",
     "with_operations",
 ]
 

@@ -32,13 +32,16 @@ from metrics.statistics import bootstrap_indices
 from metrics.types import ConfidenceInterval
 
 __all__ = [
+    "DrawnResamples",
     "Ratio",
     "Table",
     "Quantile",
     "bootstrap",
+    "draw_resamples",
     "resample_counts",
     "resamples",
     "shared_resamples",
+    "use_drawn",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -213,6 +216,46 @@ def resample_counts(
     [[5, 5, 5]]
     """
     return _count_chunks(n_items, n_resamples=n_resamples, seed=seed)
+
+
+@dataclass(frozen=True, eq=False)
+class DrawnResamples:
+    """Every chunk of :func:`resample_counts` for one number of items, resamples and seed,
+    drawn at once by :func:`draw_resamples` (ahead of need, on another thread, say) for a
+    :func:`shared_resamples` block to :func:`use_drawn`."""
+
+    n_items: int
+    n_resamples: int
+    seed: int
+    chunks: tuple[npt.NDArray[np.integer], ...]
+
+
+def draw_resamples(n_items: int, *, n_resamples: int, seed: int) -> DrawnResamples:
+    """:func:`resample_counts`, every chunk of it, now.
+
+    Examples
+    --------
+    >>> drawn = draw_resamples(5, n_resamples=3, seed=0)
+    >>> with shared_resamples():
+    ...     use_drawn(drawn)
+    ...     [c is d for c, d in zip(resample_counts(5, n_resamples=3, seed=0), drawn.chunks)]
+    True
+    [True]
+    """
+    chunks = tuple(_count_chunks(n_items, n_resamples=n_resamples, seed=seed))
+    return DrawnResamples(n_items, n_resamples, seed, chunks)
+
+
+def use_drawn(drawn: DrawnResamples) -> bool:
+    """In the open :func:`shared_resamples` block, the resamples of ``drawn``'s settings are
+    ``drawn``'s chunks from now on (not drawn again). ``False`` (nothing changes) outside a
+    block, or when the block holds those resamples already."""
+    shared = _SHARED.get()
+    key = (drawn.n_items, drawn.n_resamples, drawn.seed)
+    if shared is None or key in shared.counts:
+        return False
+    shared.counts[key] = list(drawn.chunks)
+    return True
 
 
 def _count_chunks(

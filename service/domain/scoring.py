@@ -39,16 +39,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
 from metrics.scoring import (
+    DrawnResamples,
     Scored,
     ScoringOptions,
     resample_counts,
     score,
     shared_resamples,
+    use_drawn,
     with_operations,
 )
 from reports.inputs import PricingTerms
@@ -67,7 +68,6 @@ from service.domain.stored_labels import decode_json
 from service.models import (
     BakeOff,
     GoldenItem,
-    GoldLabel,
     Project,
     Task,
     Vendor,
@@ -377,28 +377,38 @@ def _compute(
     state being scored, when a prefetch was started; else read here)."""
     project = get_or_404(session, Project, bakeoff.project_id, what="Project")
     with shared_resamples():  # every candidate's intervals on one draw of resamples
-        rows = (
+        found = (
             None
             if fingerprint is None
-            else score_prefetch.take(
-                session,
-                bakeoff.id or 0,
-                fingerprint,
-                while_waiting=lambda: _draw_ahead(session, bakeoff, n_resamples, seed),
-            )
+            else score_prefetch.take(session, bakeoff.id or 0, fingerprint)
         )
-        return _compute_rows(session, bakeoff, project, rows, n_resamples=n_resamples, seed=seed)
+        return _compute_rows(
+            session,
+            bakeoff,
+            project,
+            None if found is None else found.rows,
+            n_resamples=n_resamples,
+            seed=seed,
+            drawn=None if found is None else found.resamples,
+        )
 
 
-def _draw_ahead(session: Session, bakeoff: BakeOff, n_resamples: int, seed: int) -> None:
-    """Draw the resamples of the pinned gold's items now (kept by the open
-    :func:`~metrics.scoring.shared_resamples` block for every candidate's intervals): done
-    while the rows are still on their way, this time is not added to the wait."""
-    gl = table_of(GoldLabel)
-    n_gold = session.execute(
-        sa_select(func.count()).where(gl.c.version_id == bakeoff.golden_set_version_id)
-    ).scalar_one()
-    for _ in resample_counts(int(n_gold), n_resamples=n_resamples, seed=seed):
+def _draw_once(
+    n_items: int, n_resamples: int, seed: int, drawn: Callable[[], DrawnResamples | None] | None
+) -> None:
+    """The resamples of ``n_items`` gold items in the open
+    :func:`~metrics.scoring.shared_resamples` block, before the candidates are scored on
+    several threads (each would otherwise draw them): those drawn ahead by the prefetch
+    when they are of these items, else drawn here."""
+    ahead = None if drawn is None else drawn()
+    if ahead is not None and (ahead.n_items, ahead.n_resamples, ahead.seed) == (
+        n_items,
+        n_resamples,
+        seed,
+    ):
+        use_drawn(ahead)
+        return
+    for _ in resample_counts(n_items, n_resamples=n_resamples, seed=seed):
         pass
 
 
@@ -410,6 +420,7 @@ def _compute_rows(
     *,
     n_resamples: int,
     seed: int,
+    drawn: Callable[[], DrawnResamples | None] | None = None,
 ) -> BakeoffScores:
     gold, meta, labels, tasks, keys, coco_ids = _load(session, bakeoff, project.task_type, rows)
     options = ScoringOptions(
@@ -448,6 +459,8 @@ def _compute_rows(
                 swapped=swapped.get(vendor_id, frozenset()),
             )
         )
+    if jobs:
+        _draw_once(len(gold), n_resamples, seed, drawn)
     candidates = _run_all(jobs)
     return BakeoffScores(
         bakeoff_id=bakeoff.id or 0,

@@ -7,7 +7,9 @@ reading them again. These tests hold it to:
 * the scores of prefetched rows are the engine's output on rows it reads itself, bit for
   bit, and the engine reads nothing more (for every task type);
 * rows read before labels landed are never scored as the newer state;
-* a prefetch that fails, or finds the scores stored, changes nothing but the work done.
+* a prefetch that fails, or finds the scores stored, changes nothing but the work done;
+* the resamples it draws while the rows arrive are the engine's (it does not draw them
+  again), and a failed draw is drawn again.
 """
 
 from __future__ import annotations
@@ -71,6 +73,19 @@ def _score(session: Session, bakeoff_id: int) -> scoring.BakeoffScores:
     return scoring.score_bakeoff(session=session, bakeoff=bakeoff, n_resamples=200, seed=0)
 
 
+def _draws_in_this_thread(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Resamples the engine draws itself (``scoring.resample_counts``: not the prefetch's)."""
+    draws: list[int] = []
+    real = scoring.resample_counts
+
+    def counted(n_items: int, **kwargs: Any) -> Any:
+        draws.append(n_items)
+        return real(n_items, **kwargs)
+
+    monkeypatch.setattr(scoring, "resample_counts", counted)
+    return draws
+
+
 def _reads_in_this_thread(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Rows the engine reads itself (``scoring.read_rows``: not the prefetch's reads)."""
     reads: list[str] = []
@@ -102,10 +117,29 @@ def test_prefetched_rows_are_scored_as_rows_read_by_the_engine(
         ).bakeoff_id
         want = _reference(session, bakeoff_id)
         reads = _reads_in_this_thread(monkeypatch)
+        draws = _draws_in_this_thread(monkeypatch)
         score_prefetch.start(bakeoff_id, n_resamples=200, seed=0)
         got = _score(session, bakeoff_id)
     assert got.scored_now
     assert reads == []  # the engine scored the prefetched rows
+    assert draws == []  # on the resamples the prefetch drew
+    assert _body(got) == want
+
+
+def test_a_failed_draw_is_drawn_again(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any) -> Any:
+        raise MemoryError("no room for the resamples")
+
+    with Session(engine) as session:
+        seeded = seed_case(session, GENERATORS["classification"](np.random.default_rng(8), 30, 1))
+        want = _reference(session, seeded.bakeoff_id)
+        reads = _reads_in_this_thread(monkeypatch)
+        draws = _draws_in_this_thread(monkeypatch)
+        monkeypatch.setattr(score_prefetch, "_draw", broken)
+        score_prefetch.start(seeded.bakeoff_id, n_resamples=200, seed=0)
+        got = _score(session, seeded.bakeoff_id)
+    assert reads == []
+    assert draws == [30]  # once, before the candidates' threads
     assert _body(got) == want
 
 

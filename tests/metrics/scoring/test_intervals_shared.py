@@ -32,8 +32,11 @@ from metrics.scoring._intervals import (
     _table_reps,
     _TablePlan,
     bootstrap,
+    draw_resamples,
+    resample_counts,
     resamples,
     shared_resamples,
+    use_drawn,
 )
 from metrics.scoring.base import ScoringOptions
 
@@ -49,6 +52,23 @@ def test_counts_are_the_draws_of_the_resamples() -> None:
     for r in range(idx.shape[0]):
         assert np.array_equal(counts[r], np.bincount(idx[r], minlength=57))
     assert set(counts.sum(axis=1)) == {57}
+
+
+def test_resamples_drawn_ahead_are_the_blocks_own_draws() -> None:
+    # drawn on another thread, as a report's prefetch draws them while rows arrive
+    with ThreadPoolExecutor(1) as pool:
+        drawn = pool.submit(draw_resamples, 101, n_resamples=90, seed=7).result()
+    own = list(resample_counts(101, n_resamples=90, seed=7))
+    assert [c.shape for c in drawn.chunks] == [c.shape for c in own]
+    assert all(np.array_equal(a, b) for a, b in zip(drawn.chunks, own, strict=True))
+    assert not use_drawn(drawn)  # outside a block: nothing to keep them in
+    with shared_resamples():
+        assert use_drawn(drawn)
+        assert not use_drawn(draw_resamples(101, n_resamples=90, seed=7))  # held already
+        kept = list(resample_counts(101, n_resamples=90, seed=7))
+        assert all(a is b for a, b in zip(kept, drawn.chunks, strict=True))
+        other = list(resample_counts(101, n_resamples=90, seed=8))  # other settings: drawn
+        assert not any(np.array_equal(a, b) for a, b in zip(other, own, strict=True))
 
 
 @pytest.mark.parametrize("q", [0.05, 0.5, 0.95, 0.99])
