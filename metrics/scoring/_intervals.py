@@ -6,11 +6,9 @@
   otherwise. It never leaves ``[0, 1]`` nor collapses to ``[1, 1]``, and it is what the
   ranking shows for the same scores.
 * Anything else (pooled F1, kappa, macro averages, costs, latency percentiles) gets a
-  percentile bootstrap over the gold items. Resamples come from
-  :func:`metrics.statistics.bootstrap_indices`, drawn in chunks (100,000 items times
-  1,000 resamples never sit in memory at once) from ``default_rng(seed)``: the same
-  seed and number of items give the same resamples for every metric and every
-  candidate, so intervals are paired.
+  percentile bootstrap over the gold items, on the resamples of :mod:`metrics.resampling`
+  (the same seed and number of items give the same resamples for every metric and every
+  candidate, so intervals are paired).
 
 A *ratio* statistic is ``sum(num[i]) / sum(den[i])`` over the resampled items: one
 matrix product per chunk computes every ratio at once. Other statistics are functions
@@ -28,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from metrics.statistics import bootstrap_indices
+from metrics.resampling import DrawnResamples, count_chunks, draw_resamples, resamples
 from metrics.types import ConfidenceInterval
 
 __all__ = [
@@ -48,7 +46,6 @@ FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
 Statistic = Callable[[IndexArray], float]
 
-_CHUNK_CELLS = 4_000_000
 # Groups of at least this many items on average are summed one slice each (see _Cells.sums).
 _SLICED_GROUP = 2048
 
@@ -113,50 +110,6 @@ class Quantile:
     q: float
 
 
-def _draw(n_items: int, k: int, rng: np.random.Generator) -> npt.NDArray[np.integer]:
-    """``k`` resamples of ``n_items`` positions: :func:`metrics.statistics.bootstrap_indices`.
-
-    Below 2**31 items they are drawn as 32-bit integers: NumPy then generates the same
-    numbers (its bounded generator works in 32 bits whenever the range fits) in about 60 %
-    of the time (``tests/metrics/scoring/test_intervals.py`` checks they are equal).
-    """
-    if n_items < 2**31:
-        return rng.integers(0, n_items, size=(k, n_items), dtype=np.int32)
-    return bootstrap_indices(n_items, n_resamples=k, rng=rng)
-
-
-def resamples(n_items: int, *, n_resamples: int, seed: int) -> Iterator[npt.NDArray[np.integer]]:
-    """Bootstrap resamples of ``n_items`` item positions, in chunks of rows ``(k, n_items)``.
-
-    Examples
-    --------
-    >>> [c.shape for c in resamples(3, n_resamples=4, seed=0)]
-    [(4, 3)]
-    """
-    rng = np.random.default_rng(seed)
-    rows = max(1, min(n_resamples, _CHUNK_CELLS // max(n_items, 1)))
-    done = 0
-    while done < n_resamples:
-        k = min(rows, n_resamples - done)
-        yield _draw(n_items, k, rng)
-        done += k
-
-
-def _counts_of(idx: npt.NDArray[np.integer], n_items: int) -> npt.NDArray[np.integer]:
-    """How often each item is drawn in each resample (rows of ``idx``), compactly typed.
-
-    One ``bincount`` per row (a row's counts stay in cache), written straight into bytes
-    unless some item is drawn 256 times or more.
-    """
-    counts: npt.NDArray[np.integer] = np.empty((idx.shape[0], n_items), dtype=np.uint8)
-    for r, row in enumerate(idx):
-        drawn = np.bincount(row, minlength=n_items)
-        if int(drawn.max(initial=0)) >= 256:
-            return np.stack([np.bincount(x, minlength=n_items) for x in idx]).astype(np.int64)
-        counts[r] = drawn
-    return counts
-
-
 @dataclass
 class _Shared:
     """Resample counts and reference tables kept while :func:`shared_resamples` is open."""
@@ -218,20 +171,10 @@ def resample_counts(
     return _count_chunks(n_items, n_resamples=n_resamples, seed=seed)
 
 
-@dataclass(frozen=True, eq=False)
-class DrawnResamples:
-    """Every chunk of :func:`resample_counts` for one number of items, resamples and seed,
-    drawn at once by :func:`draw_resamples` (ahead of need, on another thread, say) for a
-    :func:`shared_resamples` block to :func:`use_drawn`."""
-
-    n_items: int
-    n_resamples: int
-    seed: int
-    chunks: tuple[npt.NDArray[np.integer], ...]
-
-
-def draw_resamples(n_items: int, *, n_resamples: int, seed: int) -> DrawnResamples:
-    """:func:`resample_counts`, every chunk of it, now.
+def use_drawn(drawn: DrawnResamples) -> bool:
+    """In the open :func:`shared_resamples` block, the resamples of ``drawn``'s settings are
+    ``drawn``'s chunks from now on (not drawn again). ``False`` (nothing changes) outside a
+    block, or when the block holds those resamples already.
 
     Examples
     --------
@@ -242,14 +185,6 @@ def draw_resamples(n_items: int, *, n_resamples: int, seed: int) -> DrawnResampl
     True
     [True]
     """
-    chunks = tuple(_count_chunks(n_items, n_resamples=n_resamples, seed=seed))
-    return DrawnResamples(n_items, n_resamples, seed, chunks)
-
-
-def use_drawn(drawn: DrawnResamples) -> bool:
-    """In the open :func:`shared_resamples` block, the resamples of ``drawn``'s settings are
-    ``drawn``'s chunks from now on (not drawn again). ``False`` (nothing changes) outside a
-    block, or when the block holds those resamples already."""
     shared = _SHARED.get()
     key = (drawn.n_items, drawn.n_resamples, drawn.seed)
     if shared is None or key in shared.counts:
@@ -268,8 +203,7 @@ def _count_chunks(
         yield from shared.counts[key]
         return
     kept: list[npt.NDArray[np.integer]] = []
-    for idx in resamples(n_items, n_resamples=n_resamples, seed=seed):
-        counts = _counts_of(idx, n_items)
+    for counts in count_chunks(n_items, n_resamples=n_resamples, seed=seed):
         if shared is not None:
             kept.append(counts)
         yield counts

@@ -7,7 +7,7 @@ the rows on a connection of its own while the main thread imports and reads the 
 the engine then :func:`take` s them instead of reading them again (``bakeoff report``,
 ``benchmarks/bench_report_e2e.py``). Once the thread knows how many gold items there are, a
 second thread draws the bootstrap resamples of that many items
-(:func:`metrics.scoring.draw_resamples`, about 0.6 s of CPU for 100,000 items): the engine
+(:func:`metrics.resampling.draw_resamples`, about 0.6 s of CPU for 100,000 items): the engine
 uses them when it scores the prefetched rows, as it would have drawn them itself.
 
 The rows are only used for the state they were read in. The thread reads, in one
@@ -36,7 +36,7 @@ from sqlmodel import Session
 if TYPE_CHECKING:
     import pandas as pd
 
-    from metrics.scoring import DrawnResamples
+    from metrics.resampling import DrawnResamples
     from service.domain.score_state import StoredRows
 
 __all__ = ["Prefetched", "start", "take"]
@@ -171,7 +171,7 @@ def _in_thread(name: str, work: Callable[..., T], *args: Any) -> Future[T]:
 
 
 def _draw(n_items: int, n_resamples: int, seed: int) -> DrawnResamples:
-    from metrics.scoring import draw_resamples
+    from metrics.resampling import draw_resamples
 
     return draw_resamples(n_items, n_resamples=n_resamples, seed=seed)
 

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, select
 
-import metrics.scoring._intervals as intervals
+import metrics.resampling as resampling
 import service.models as m
 from reports.results import Report
 from service.core.config import get_settings
@@ -66,13 +66,13 @@ def mode(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
 def draws(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Resample chunks drawn (each one: ``default_rng(seed)`` integers for every item)."""
     calls: list[int] = []
-    real = intervals._draw
+    real = resampling._draw
 
     def counted(n_items: int, k: int, rng: np.random.Generator) -> Any:
         calls.append(k)
         return real(n_items, k, rng)
 
-    monkeypatch.setattr(intervals, "_draw", counted)
+    monkeypatch.setattr(resampling, "_draw", counted)
     return calls
 
 

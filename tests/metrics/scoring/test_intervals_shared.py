@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from metrics.resampling import draw_resamples, resamples
 from metrics.scoring import _crowd
 from metrics.scoring._intervals import (
     Quantile,
@@ -32,9 +33,7 @@ from metrics.scoring._intervals import (
     _table_reps,
     _TablePlan,
     bootstrap,
-    draw_resamples,
     resample_counts,
-    resamples,
     shared_resamples,
     use_drawn,
 )
@@ -208,7 +207,7 @@ def test_resamples_are_bootstrap_indices_of_the_same_generator(n: int) -> None:
 
 
 def test_counts_fall_back_to_int64_when_an_item_is_drawn_256_times() -> None:
-    from metrics.scoring._intervals import _counts_of
+    from metrics.resampling import counts_of as _counts_of
 
     idx = np.zeros((2, 300), dtype=np.int32)  # item 0 drawn 300 times in each resample
     idx[1, :10] = np.arange(10)
