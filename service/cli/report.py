@@ -88,13 +88,16 @@ def _report(
         # PostgreSQL reads the rows while the report's code is imported (0.5-1 s each)
         score_prefetch.start(bakeoff_id, n_resamples=resamples, seed=seed)
         from reports.render import render_csv, render_html, render_json
+        from service.domain import score_store
         from service.domain.errors import DomainError
         from service.domain.reporting import bakeoff_report
 
         try:
-            report = bakeoff_report(
-                session=session, bakeoff_id=bakeoff_id, n_resamples=resamples, seed=seed
-            )
+            # scores computed now are stored while the report ranks them
+            with score_store.writing_behind():
+                report = bakeoff_report(
+                    session=session, bakeoff_id=bakeoff_id, n_resamples=resamples, seed=seed
+                )
         except (DomainError, ValueError) as exc:
             raise fail_domain(exc) from None
     typer.echo(f"bake-off {bakeoff_id} read from {current_database()}", err=True)

@@ -17,6 +17,11 @@ prices, gold, coverage floor or engine code) is never served; storing a new row 
 bake-off's older ones. Scores whose data changed while they were being computed are
 returned to their caller but not stored.
 
+Inside :func:`writing_behind` (``bakeoff report``), computed scores are encoded and stored on
+a thread of their own while the caller goes on with them (the report ranks them meanwhile):
+the writer lock is held until they are stored, reads and writes of rows next to them wait
+for them, and the block's end waits for all.
+
 Next to a scores row, :func:`read_leader` and :func:`store_leader` keep what the ranking made
 of those scores for the project dashboard (a leader and a verdict line per ranking state,
 :class:`service.models.BakeOffLeaderRow`), and :func:`read_replicates` and
@@ -34,7 +39,8 @@ import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Hashable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -62,6 +68,7 @@ __all__ = [
     "store_leader",
     "read_replicates",
     "store_replicates",
+    "writing_behind",
 ]
 
 log = logging.getLogger(__name__)
@@ -74,6 +81,10 @@ _WRITERS: dict[Hashable, threading.Lock] = {}
 _TOKENS: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 # pg_advisory_lock(key1, key2): key1 names this use, key2 the bake-off
 _ADVISORY_NAMESPACE = 0x5C0E
+#: Inside :func:`writing_behind`: its scores being stored, by (engine token, bake-off id)
+_BEHIND: ContextVar[dict[tuple[str, int], threading.Thread] | None] = ContextVar(
+    "scores_written_behind", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -117,8 +128,48 @@ def clear_memory() -> None:
         _MEMORY.clear()
 
 
+@contextmanager
+def writing_behind() -> Iterator[None]:
+    """Scores computed inside the block are stored on a thread of their own while the
+    caller goes on with them; the block ends once every one is stored.
+
+    Storing 100,000 items x 5 vendors' scores takes 0.2 s (0.1 s encoding, 0.1 s waiting for
+    PostgreSQL): ``bakeoff report`` ranks them meanwhile. The writer lock stays held until
+    they are stored, so another reader waits and then reads the row, as it would for a
+    writer that stores before returning; rows stored next to the scores (the ranking's
+    replicates) wait for them in this block. A bake-off whose scores share the caller's
+    connection (an in-memory SQLite database) is stored before returning.
+    """
+    pending: dict[tuple[str, int], threading.Thread] = {}
+    token = _BEHIND.set(pending)
+    try:
+        yield
+    finally:
+        _BEHIND.reset(token)
+        for thread in list(pending.values()):
+            thread.join()
+
+
+def _storing_behind(session: Session, bakeoff_id: int) -> bool:
+    """Whether scores of ``bakeoff_id`` are still being stored behind (in this block)."""
+    pending = _BEHIND.get()
+    thread = pending.get((engine_token(engine_of(session)), bakeoff_id)) if pending else None
+    return thread is not None and thread.is_alive()
+
+
+def _stored_behind(session: Session, bakeoff_id: int) -> None:
+    """Wait until scores of ``bakeoff_id`` being stored behind (in this block) are stored."""
+    pending = _BEHIND.get()
+    if not pending:
+        return
+    thread = pending.get((engine_token(engine_of(session)), bakeoff_id))
+    if thread is not None:
+        thread.join()
+
+
 def stored_row_count(session: Session, bakeoff_id: int) -> int:
     """How many score rows are stored for a bake-off (tests, diagnostics)."""
+    _stored_behind(session, bakeoff_id)
     table = table_of(BakeOffScoresRow)
     rows = session.execute(sa_select(table.c.id).where(table.c.bakeoff_id == bakeoff_id)).all()
     return len(rows)
@@ -126,6 +177,7 @@ def stored_row_count(session: Session, bakeoff_id: int) -> int:
 
 def is_stored(session: Session, *, bakeoff_id: int, fingerprint: str) -> bool:
     """Whether scores are stored under ``fingerprint`` (committed, seen by a new snapshot)."""
+    _stored_behind(session, bakeoff_id)
     table = table_of(BakeOffScoresRow)
     query = (
         sa_select(table.c.id)
@@ -293,13 +345,15 @@ def get_or_compute(
         found = _decoded(_read(link.conn, bakeoff_id, fingerprint), types)
         link.release()
     if found is None:
-        with _one_writer(session, bakeoff_id) as link:
+        with ExitStack() as held:
+            link = held.enter_context(_one_writer(session, bakeoff_id))
             # the writer we waited for may have stored it
             found = _decoded(_read(link.conn, bakeoff_id, fingerprint), types)
             link.release()
             if found is None:
                 return _compute_and_store(
                     link,
+                    held,
                     key=key,
                     bakeoff_id=bakeoff_id,
                     data_version=data_version,
@@ -326,6 +380,7 @@ def _decoded(row: tuple[bytes, datetime] | None, types: Collection[type]) -> Fou
 
 def _compute_and_store(
     link: _Link,
+    held: ExitStack,
     *,
     key: Hashable,
     bakeoff_id: int,
@@ -334,6 +389,8 @@ def _compute_and_store(
     compute: Callable[[], T],
     types: Collection[type],
 ) -> Found[T]:
+    """Compute, and store unless the data changed meanwhile; ``held`` holds the writer lock
+    and ``link`` (storing behind, they go to the storing thread, which lets them go)."""
     started = time.perf_counter()
     computed_at = utcnow()
     value = compute()
@@ -342,21 +399,41 @@ def _compute_and_store(
     link.release()
     if changed:  # labels landed meanwhile: these scores may mix two versions
         return Found(value, computed_at, scored_now=True)
-    try:
-        body = scored_json.dumps(value, types=types)
-    except TypeError:  # a result type the codec cannot store exactly: serve, do not store
-        log.exception("scores of bake-off %s cannot be stored", bakeoff_id)
+
+    def store() -> None:
+        try:
+            body = scored_json.dumps(value, types=types)
+        except TypeError:  # a result type the codec cannot store exactly: serve, do not store
+            log.exception("scores of bake-off %s cannot be stored", bakeoff_id)
+            return
+        _write(
+            link,
+            bakeoff_id=bakeoff_id,
+            data_version=data_version,
+            fingerprint=fingerprint,
+            body=body,
+            compute_s=compute_s,
+            computed_at=computed_at,
+        )
+        _remember(key, value, computed_at)
+
+    pending = _BEHIND.get()
+    if pending is None or link.shared:
+        store()
         return Found(value, computed_at, scored_now=True)
-    _write(
-        link,
-        bakeoff_id=bakeoff_id,
-        data_version=data_version,
-        fingerprint=fingerprint,
-        body=body,
-        compute_s=compute_s,
-        computed_at=computed_at,
-    )
-    _remember(key, value, computed_at)
+    _remember(key, value, computed_at)  # this process reads them from memory meanwhile
+    lock_and_link = held.pop_all()  # let go by the storing thread once stored
+
+    def store_then_let_go() -> None:
+        with lock_and_link:
+            try:
+                store()
+            except Exception:  # the scores are served; the next read computes them again
+                log.exception("storing the scores of bake-off %s failed", bakeoff_id)
+
+    thread = threading.Thread(target=store_then_let_go, name=f"store-scores-{bakeoff_id}")
+    pending[(engine_token(engine_of(link.session)), bakeoff_id)] = thread
+    thread.start()
     return Found(value, computed_at, scored_now=True)
 
 
@@ -371,6 +448,8 @@ def _read_beside(
 ) -> tuple[Any, ...] | None:
     """``columns`` of ``table``'s row for ``key`` next to the scores under ``fingerprint``;
     ``None`` when there is none (or the scores were replaced)."""
+    if _storing_behind(session, bakeoff_id):  # nothing can be stored next to them yet
+        return None
     scores = table_of(BakeOffScoresRow)
     query = (
         sa_select(*(table.c[name] for name in columns))
@@ -400,6 +479,7 @@ def _store_beside(
     Nothing is stored when no scores are stored under ``fingerprint`` (they were not kept,
     or newer ones replaced them meanwhile) or a row for ``key`` is there already.
     """
+    _stored_behind(session, bakeoff_id)
     scores = table_of(BakeOffScoresRow)
     taken = (
         sa_select(table.c.id)

@@ -405,3 +405,96 @@ def test_an_unreadable_row_is_computed_again_and_replaced(
         assert score_store.stored_row_count(session, seeded.bakeoff_id) == 1
     assert len(engine_calls) == 2
     assert again.scored_now is True and third.scored_now is False
+
+
+# ------------------------------------------------------------------ storing behind
+
+
+@pytest.fixture(params=["sqlite-file", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A database whose scores have connections of their own (a SQLite file, PostgreSQL)."""
+    if request.param == "postgresql":
+        engine = create_db_engine(request.getfixturevalue("postgres_url"))
+    else:
+        engine = create_db_engine(f"sqlite:///{tmp_path / 'behind.db'}")
+    SQLModel.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def slow_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each score row's write takes 0.5 s more; the names of the threads that wrote."""
+    writers: list[str] = []
+    real = score_store._write
+
+    def slow(*args: Any, **kwargs: Any) -> None:
+        time.sleep(0.5)
+        real(*args, **kwargs)
+        writers.append(threading.current_thread().name)
+
+    monkeypatch.setattr(score_store, "_write", slow)
+    return writers
+
+
+def test_scores_stored_behind_are_stored_once_and_a_reader_waits_for_them(
+    store_engine: Engine, mode: Any, engine_calls: list[int], slow_writes: list[str]
+) -> None:
+    from service.domain.reporting import bakeoff_report
+
+    mode("off")
+    with Session(store_engine) as session:
+        seeded = seed_case(session, _case())
+    other: list[Any] = []
+    with Session(store_engine) as session, score_store.writing_behind():
+        first = bakeoff_results(session=session, bakeoff_id=seeded.bakeoff_id)
+        assert first.scored_now and slow_writes == []  # answered before its row is stored
+        # in this process the scores are in memory: a report ranks them at once
+        report = bakeoff_report(session=session, bakeoff_id=seeded.bakeoff_id)
+        assert len(engine_calls) == 1
+
+        def read_elsewhere() -> None:  # another process: nothing in memory
+            with Session(store_engine) as own:
+                other.append(bakeoff_results(session=own, bakeoff_id=seeded.bakeoff_id))
+
+        scoring.clear_cache()
+        reader = threading.Thread(target=read_elsewhere)
+        reader.start()
+        reader.join(60)
+    assert slow_writes == [f"store-scores-{seeded.bakeoff_id}"]  # once, on its own thread
+    assert engine_calls == [seeded.bakeoff_id]  # the reader waited for the row and read it
+    assert other and other[0].scored_now is False
+    strip = {"scored_now"}
+    assert other[0].model_dump(exclude=strip) == first.model_dump(exclude=strip)
+    with Session(store_engine) as session:
+        assert score_store.stored_row_count(session, seeded.bakeoff_id) == 1
+        # the ranking's replicates waited for the scores and were stored next to them
+        assert session.exec(select(m.BakeOffReplicatesRow)).all()
+    assert report.ranking.systems
+
+
+def test_a_failed_store_behind_lets_the_next_reader_compute(
+    store_engine: Engine, mode: Any, engine_calls: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = score_store._write
+    failing = [True]
+
+    def broken_once(*args: Any, **kwargs: Any) -> None:
+        if failing.pop() if failing else False:
+            raise RuntimeError("connection lost")
+        real(*args, **kwargs)
+
+    mode("off")
+    with Session(store_engine) as session:
+        seeded = seed_case(session, _case())
+    monkeypatch.setattr(score_store, "_write", broken_once)
+    with Session(store_engine) as session, score_store.writing_behind():
+        first = bakeoff_results(session=session, bakeoff_id=seeded.bakeoff_id)
+    assert failing == []
+    scoring.clear_cache()
+    with Session(store_engine) as session:
+        assert score_store.stored_row_count(session, seeded.bakeoff_id) == 0
+        again = bakeoff_results(session=session, bakeoff_id=seeded.bakeoff_id)
+        assert score_store.stored_row_count(session, seeded.bakeoff_id) == 1
+    assert first.scored_now and again.scored_now  # the lock was let go: computed, stored
+    assert len(engine_calls) == 2
