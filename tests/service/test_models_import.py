@@ -38,9 +38,9 @@ def test_one_default_everywhere() -> None:
     # the engine's coverage floor, the ranking's and a stored bake-off's without one
     assert ScoringOptions().min_coverage == DEFAULT_MIN_COVERAGE
     assert Constraints().coverage_floor == DEFAULT_MIN_COVERAGE
-    assert min_coverage(BakeOff(name="b", project_id=1, golden_set_version_id=1)) == (
-        DEFAULT_MIN_COVERAGE
-    )
+    assert min_coverage(
+        BakeOff(name="b", project_id=1, golden_set_version_id=1, instructions_version_id=1)
+    ) == (DEFAULT_MIN_COVERAGE)
     weights = BakeOffCreate(
         name="b", project_id=1, golden_set_version_id=1, instructions_version_id=1, vendor_ids=[1]
     ).ranking_weights

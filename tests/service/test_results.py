@@ -334,7 +334,7 @@ def test_a_file_vendors_latency_comes_from_its_labels_times(
                 bakeoff_id=seeded.bakeoff_id,
                 vendor_id=seeded.vendor_id,
                 item_id=items[key],
-                status="queued",
+                status="pending",
             )
         )
     session.commit()

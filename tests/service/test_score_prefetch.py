@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel, select
 
+import metrics.scoring
 import service.models as m
 from service.core import scored_json
 from service.core.config import get_settings
@@ -76,7 +77,7 @@ def _score(session: Session, bakeoff_id: int) -> scoring.BakeoffScores:
 def _draws_in_this_thread(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Resamples the engine draws itself (``scoring.resample_counts``: not the prefetch's)."""
     draws: list[int] = []
-    real = scoring.resample_counts
+    real = metrics.scoring.resample_counts
 
     def counted(n_items: int, **kwargs: Any) -> Any:
         draws.append(n_items)
