@@ -116,9 +116,10 @@ stored, vacuumed bake-off):
 * the scores are stored while the report ranks them (:func:`service.domain.score_store.
   writing_behind`): median 4.56 s before, 4.36 s after (eight pairs).
 
-This script then, at load 1.3 and other processes under 0.05 cores: **median 4.33 s (4.15,
-4.33, 4.64) of three, ratio 0.87: the target is met**, with the stored report at 1.64 s; an
-hour earlier, before the last cut, 4.79 s (4.66-5.21). The first run after the build is the
+This script then, at load 1.3-1.6 and other processes under 0.05 cores, twice 25 minutes
+apart: **medians 4.33 s (4.15, 4.33, 4.64) and 4.40 s (4.34, 4.40, 4.66) of three, ratio
+0.87-0.88: the target is met**, with the stored report at 1.64-1.65 s; before the last cut,
+4.79 s (4.66-5.21). The first run after the build is the
 slowest every time (5.21, 4.64 s). The machine's own speed still moves these numbers by
 10-30 % within an hour (a just-booted virtual machine pays for first touching its memory:
 the same code took 4.9-6.2 s then and 4.45-4.8 s an hour later).
