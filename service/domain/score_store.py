@@ -150,19 +150,21 @@ def writing_behind() -> Iterator[None]:
             thread.join()
 
 
+def _behind(session: Session, bakeoff_id: int) -> threading.Thread | None:
+    """The thread storing ``bakeoff_id``'s scores behind in this block, if any."""
+    pending = _BEHIND.get()
+    return pending.get((engine_token(engine_of(session)), bakeoff_id)) if pending else None
+
+
 def _storing_behind(session: Session, bakeoff_id: int) -> bool:
     """Whether scores of ``bakeoff_id`` are still being stored behind (in this block)."""
-    pending = _BEHIND.get()
-    thread = pending.get((engine_token(engine_of(session)), bakeoff_id)) if pending else None
+    thread = _behind(session, bakeoff_id)
     return thread is not None and thread.is_alive()
 
 
 def _stored_behind(session: Session, bakeoff_id: int) -> None:
     """Wait until scores of ``bakeoff_id`` being stored behind (in this block) are stored."""
-    pending = _BEHIND.get()
-    if not pending:
-        return
-    thread = pending.get((engine_token(engine_of(session)), bakeoff_id))
+    thread = _behind(session, bakeoff_id)
     if thread is not None:
         thread.join()
 

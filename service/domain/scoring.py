@@ -401,11 +401,8 @@ def _draw_once(
     several threads (each would otherwise draw them): those drawn ahead by the prefetch
     when they are of these items, else drawn here."""
     ahead = None if drawn is None else drawn()
-    if ahead is not None and (ahead.n_items, ahead.n_resamples, ahead.seed) == (
-        n_items,
-        n_resamples,
-        seed,
-    ):
+    settings = (n_items, n_resamples, seed)
+    if ahead is not None and (ahead.n_items, ahead.n_resamples, ahead.seed) == settings:
         use_drawn(ahead)
         return
     for _ in resample_counts(n_items, n_resamples=n_resamples, seed=seed):

@@ -112,6 +112,34 @@ def _labelled_delivery(
     return did, items, row
 
 
+def _ndjson(predictions: Iterator[tuple[str, Any]]) -> bytes:
+    """An upload body: one ``{"item_id", "prediction"}`` line per (item key, prediction)."""
+    return b"".join(
+        json.dumps({"item_id": key, "prediction": prediction}).encode() + b"\n"
+        for key, prediction in predictions
+    )
+
+
+def _upload_drained(
+    client: TestClient,
+    session: Session,
+    settings: Settings,
+    did: int,
+    qa: dict[str, str],
+    body: bytes,
+) -> int:
+    """Upload ``body`` as a flag run in chunks of 16, run its chunks here; the run's id."""
+    r = client.post(
+        f"/deliveries/{did}/flags/runs/upload?chunk_size=16",
+        content=body,
+        headers=qa | {"Content-Type": "application/x-ndjson"},
+    )
+    assert r.status_code == 202, r.text
+    run_id = int(r.json()["id"])
+    _drain(session, run_id, settings)
+    return run_id
+
+
 def _record_enqueued(client: TestClient) -> list[int]:
     """The chunk jobs the API enqueues, recorded instead (the test drains them itself)."""
     from service.api.routes.dispatch import get_run_queue
@@ -136,10 +164,7 @@ def test_uploaded_boxes_put_the_planted_errors_at_the_top_of_the_review_queue(
     labels, preds, planted = _scene(n)
     data = [{"image": f"s/{i}.jpg"} for i in range(n)]
     did, items, row = _labelled_delivery(client, session, seeded, lead, "detection", data, labels)
-    body = b"".join(
-        json.dumps({"item_id": it.key, "prediction": preds[row[it.key]]}).encode() + b"\n"
-        for it in reversed(items)  # any line order
-    )
+    body = _ndjson((it.key, preds[row[it.key]]) for it in reversed(items))  # any line order
     enqueued = _record_enqueued(client)
     url = f"/deliveries/{did}/flags/runs/upload?chunk_size=16"
     ndjson = {"Content-Type": "application/x-ndjson"}
@@ -197,19 +222,9 @@ def test_polygon_masks_without_a_size_are_rasterised_at_the_items_size(
     data = [{"image": f"s/{i}.jpg", **size} for i in range(n)]
     masks = [_polygons(v) for v in labels]
     did, items, row = _labelled_delivery(client, session, seeded, lead, "segmentation", data, masks)
-    body = b"".join(
-        json.dumps({"item_id": it.key, "prediction": _polygons(preds[row[it.key]])}).encode()
-        + b"\n"
-        for it in items
-    )
     _record_enqueued(client)
-    r = client.post(
-        f"/deliveries/{did}/flags/runs/upload?chunk_size=16",
-        content=body,
-        headers=qa | {"Content-Type": "application/x-ndjson"},
-    )
-    assert r.status_code == 202, r.text
-    _drain(session, r.json()["id"], settings)
+    body = _ndjson((it.key, _polygons(preds[row[it.key]])) for it in items)
+    _upload_drained(client, session, settings, did, qa, body)
     done = client.get(f"/deliveries/{did}/flags/runs", headers=qa).json()[0]
     assert done["state"] == "merged", done
     assert done["n_scored"] == n and done["n_flagged"] > 0
@@ -272,17 +287,8 @@ def test_a_registered_model_flags_a_structured_delivery_as_its_uploaded_predicti
             ).all()
         }
 
-    body = b"".join(
-        json.dumps({"item_id": it.key, "prediction": shape(preds[row[it.key]])}).encode() + b"\n"
-        for it in stored
-    )
-    uploaded = client.post(
-        f"/deliveries/{did}/flags/runs/upload?chunk_size=16",
-        content=body,
-        headers=qa | {"Content-Type": "application/x-ndjson"},
-    )
-    assert uploaded.status_code == 202, uploaded.text
-    _drain(session, uploaded.json()["id"], settings)
+    body = _ndjson((it.key, shape(preds[row[it.key]])) for it in stored)
+    _upload_drained(client, session, settings, did, qa, body)
     want = flags()
     assert {row[k] for k, (_, f) in want.items() if f} <= planted
     assert any(f for _, f in want.values())
